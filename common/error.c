@@ -1,0 +1,76 @@
+/* Error kinds with their names and the helpers that fill an Error. */
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+static const char *const error_kind_table[_ERROR_KIND_MAX] = {
+    [ERROR_FAILED] = "Failed",
+    [ERROR_NO_SUCH_DOMAIN] = "NoSuchDomain",
+    [ERROR_DOMAIN_EXISTS] = "DomainExists",
+    [ERROR_INVALID_ARGUMENT] = "InvalidArgument",
+    [ERROR_INVALID_STATE] = "InvalidState",
+    [ERROR_INSUFFICIENT_RESOURCES] = "InsufficientResources",
+    [ERROR_ACCESS_DENIED] = "AccessDenied",
+    [ERROR_DRIVER_UNAVAILABLE] = "DriverUnavailable",
+};
+
+DEFINE_STRING_TABLE(error_kind, ErrorKind, _ERROR_KIND_MAX);
+
+int error_kind_to_errno(ErrorKind kind)
+{
+    switch (kind) {
+    case ERROR_NO_SUCH_DOMAIN:
+        return -ENOENT;
+    case ERROR_DOMAIN_EXISTS:
+        return -EEXIST;
+    case ERROR_INVALID_ARGUMENT:
+        return -EINVAL;
+    case ERROR_INVALID_STATE:
+        return -EBUSY;
+    case ERROR_INSUFFICIENT_RESOURCES:
+        return -ENOSPC;
+    case ERROR_ACCESS_DENIED:
+        return -EPERM;
+    case ERROR_DRIVER_UNAVAILABLE:
+        return -EHOSTDOWN;
+    default:
+        return -EIO;
+    }
+}
+
+static int error_vset(Error *e, ErrorKind kind, int errnum, const char *fmt, va_list ap)
+{
+    if (!e)
+        return errnum;
+    if (e->errnum != 0)
+        return e->errnum;
+    e->kind = kind;
+    e->errnum = errnum;
+    (void)vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    return errnum;
+}
+
+int error_setf(Error *e, ErrorKind kind, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = error_vset(e, kind, error_kind_to_errno(kind), fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int error_set_errno(Error *e, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    int r, saved = errno;
+
+    errno = errnum < 0 ? -errnum : errnum;
+    va_start(ap, fmt);
+    r = error_vset(e, ERROR_FAILED, errnum < 0 ? errnum : -errnum, fmt, ap);
+    va_end(ap);
+    errno = saved;
+    return r;
+}

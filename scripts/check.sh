@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test suite against a built tree and prints one summary; exits non-zero if any failed.
+set -uo pipefail
+build=${1:-build}
+cd "$(dirname "$0")/.."
+root=$PWD
+export HVD_BUILD_DIR="$root/$build"
+
+results=()
+failed=0
+run_suite() {
+    local name=$1
+    shift
+    echo "=== $name: $*"
+    local start=$SECONDS
+    if "$@"; then
+        results+=("PASS $name ($((SECONDS - start)) s)")
+    else
+        results+=("FAIL $name ($((SECONDS - start)) s)")
+        failed=1
+    fi
+}
+
+run_suite format ninja -C "$build" format-check
+run_suite unit meson test -C "$build" --print-errorlogs --suite unit
+if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
+    run_suite integration /usr/bin/python3 -m pytest -v -ra --color=no tests/integration
+fi
+
+echo "=== summary"
+printf '%s\n' "${results[@]}"
+exit $failed

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hvd needs for a purpose (build, run, check, bench) when missing.
+set -euo pipefail
+
+purpose=${1:-build}
+
+build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libsqlite3-dev
+    libjansson-dev libmicrohttpd-dev libvirt-dev libseccomp-dev libcurl4-openssl-dev)
+run_pkgs=(dbus systemd libvirt0)
+check_pkgs=(python3 python3-pytest python3-dbus clang clang-format libclang-rt-14-dev llvm lld
+    sqlite3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils util-linux
+    nodejs npm chromium)
+bench_pkgs=(libvirt-dbus libvirt-clients qemu-system-x86 libvirt-daemon-system)
+
+case "$purpose" in
+build) want=("${build_pkgs[@]}") ;;
+run) want=("${build_pkgs[@]}" "${run_pkgs[@]}") ;;
+check) want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${check_pkgs[@]}") ;;
+bench) want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${check_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*)
+    echo "usage: $0 build|run|check|bench" >&2
+    exit 2
+    ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "Installing missing packages: ${missing[*]}"
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+# Debian's maintainer scripts try to start services; nothing should start during the install.
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
