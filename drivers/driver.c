@@ -1,0 +1,146 @@
+/* The driver dispatcher: one place that says "unsupported", "unknown flags" or "unavailable". */
+#include <string.h>
+
+#include "driver.h"
+
+int driver_new(const DriverOps *ops, const DriverContext *ctx, Driver **ret)
+{
+    Driver *drv;
+    Error e = ERROR_NULL;
+    int r;
+
+    drv = calloc(1, sizeof(*drv));
+    if (!drv)
+        return -ENOMEM;
+    drv->ops = ops;
+    drv->ctx = *ctx;
+    drv->available = true;
+    r = ops->open(drv, &e);
+    if (r < 0)
+        driver_set_available(drv, false, e.message[0] ? e.message : "failed to open");
+    *ret = drv;
+    return 0;
+}
+
+Driver *driver_free(Driver *drv)
+{
+    if (!drv)
+        return NULL;
+    if (drv->ops->close)
+        drv->ops->close(drv);
+    free(drv->unavailable_reason);
+    free(drv);
+    return NULL;
+}
+
+void driver_set_available(Driver *drv, bool available, const char *why)
+{
+    char *copy = why ? strdup(why) : NULL;
+    bool changed = drv->available != available;
+
+    free(drv->unavailable_reason);
+    drv->unavailable_reason = available ? mfree(copy) : copy;
+    drv->available = available;
+    if (changed && drv->ctx.events.availability)
+        drv->ctx.events.availability(drv->ctx.events.userdata, drv, available, why);
+}
+
+static int unsupported(Driver *drv, const char *op, Error *e)
+{
+    return error_setf(e, ERROR_FAILED, "the %s driver does not support %s", drv->ops->name, op);
+}
+
+static int check_call(Driver *drv, const char *op, const void *slot, unsigned flags,
+                      unsigned allowed, Error *e)
+{
+    if (!slot)
+        return unsupported(drv, op, e);
+    if (flags & ~allowed)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", op,
+                          flags & ~allowed);
+    if (!drv->available)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the %s driver is unavailable: %s",
+                          drv->ops->name, strna(drv->unavailable_reason));
+    return 0;
+}
+
+#define DISPATCH(op, flags, ...)                                                 \
+    ({                                                                           \
+        int _r_ = check_call(drv, #op, (const void *)drv->ops->op, flags, 0, e); \
+        _r_ < 0 ? _r_ : drv->ops->op(drv, __VA_ARGS__);                          \
+    })
+
+int driver_validate(Driver *drv, const DomainConfig *c, Error *e)
+{
+    if (!drv->ops->validate)
+        return 0;
+    return drv->ops->validate(drv, c, e);
+}
+
+int driver_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags, Error *e)
+{
+    return DISPATCH(start, flags, c, rt, flags, e);
+}
+
+int driver_shutdown(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                    Error *e)
+{
+    return DISPATCH(shutdown, flags, c, rt, flags, e);
+}
+
+int driver_destroy(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                   Error *e)
+{
+    return DISPATCH(destroy, flags, c, rt, flags, e);
+}
+
+int driver_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                 Error *e)
+{
+    return DISPATCH(pause, flags, c, rt, flags, e);
+}
+
+int driver_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                  Error *e)
+{
+    return DISPATCH(resume, flags, c, rt, flags, e);
+}
+
+int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                  Error *e)
+{
+    return DISPATCH(reboot, flags, c, rt, flags, e);
+}
+
+int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
+                    unsigned flags, Error *e)
+{
+    *info = (DomainInfo){};
+    return DISPATCH(get_info, flags, c, rt, info, flags, e);
+}
+
+int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                        unsigned flags, Error *e)
+{
+    return DISPATCH(console_open, flags, c, rt, ret_fd, flags, e);
+}
+
+int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
+                    DomainReason *ret_reason, unsigned flags, Error *e)
+{
+    return DISPATCH(reattach, flags, c, rt, ret_state, ret_reason, flags, e);
+}
+
+int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
+{
+    if (!drv->ops->undefine)
+        return 0;
+    return DISPATCH(undefine, flags, c, flags, e);
+}
+
+int driver_child_exited(Driver *drv, int pid, int wait_status)
+{
+    if (!drv->ops->child_exited)
+        return 0;
+    return drv->ops->child_exited(drv, pid, wait_status);
+}

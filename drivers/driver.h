@@ -1,0 +1,134 @@
+/* The interface every hypervisor backend fills (one vtable, as libvirt's hypervisor drivers),
+ * and the dispatcher that turns a missing slot, unknown flags or an unreachable backend into one
+ * clear error. Drivers never touch SQLite, D-Bus or HTTP; they report into the manager through
+ * DriverEvents and keep no durable state of their own. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "domain-config.h"
+#include "error.h"
+
+typedef struct Driver Driver;
+
+/* What an operation did: finished now, or accepted with the result to come as an event. */
+enum {
+    DRIVER_PENDING = 0,
+    DRIVER_DONE = 1,
+};
+
+/* Callbacks from a driver into the manager. Called from the event loop, never from inside a
+ * driver operation the manager is executing. */
+typedef struct DriverEvents {
+    /* Domain name is now in state/reason (guest powered off, crashed, an operation completed).
+     * rt, when not NULL, carries new runtime data; detail is a human sentence or NULL. */
+    void (*domain_state)(void *userdata, Driver *drv, const char *name, DomainState state,
+                         DomainReason reason, const DomainRuntime *rt, const char *detail);
+    /* The backend became reachable or unreachable; why says what happened. */
+    void (*availability)(void *userdata, Driver *drv, bool available, const char *why);
+    /* Guest console output of a domain (for live subscribers); may be NULL. */
+    void (*console)(void *userdata, Driver *drv, const char *name, const char *data, size_t len);
+    void *userdata;
+} DriverEvents;
+
+/* What the manager hands every driver when it opens it. Strings are owned by the manager and
+ * outlive the driver. */
+typedef struct DriverContext {
+    sd_event *event;
+    const char *state_dir;
+    const char *runtime_dir;
+    const char *kvm_uri;
+    const char *kvm_domain_type;
+    DriverEvents events;
+} DriverContext;
+
+/* A snapshot of a domain as the backend sees it. stats is driver-specific (exits by reason,
+ * balloon, ...) and owned by the caller after get_info returns; may be NULL. */
+typedef struct DomainInfo {
+    DomainState state;
+    DomainReason reason;
+    uint64_t cpu_time_ns;
+    uint64_t memory_kib;
+    json_t *stats;
+} DomainInfo;
+
+typedef struct DriverOps {
+    const char *name;
+    DriverKind kind;
+    /* Opens the backend. May leave drv unavailable (driver_set_available(false)) and return 0:
+     * the backend is then retried or reported, never fatal to hvd. */
+    int (*open)(Driver *drv, Error *e);
+    /* Releases the backend without touching running domains. */
+    void (*close)(Driver *drv);
+    /* Checks settings this backend cannot run (beyond the generic validation). */
+    int (*validate)(Driver *drv, const DomainConfig *c, Error *e);
+    /* Lifecycle. Return DRIVER_DONE, DRIVER_PENDING or a negative errno with e set. start fills
+     * rt with the new instance's runtime data. */
+    int (*start)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags, Error *e);
+    int (*shutdown)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                    Error *e);
+    int (*destroy)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                   Error *e);
+    int (*pause)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                 Error *e);
+    int (*resume)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                  Error *e);
+    int (*reboot)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                  Error *e);
+    /* Fills info for an active domain. */
+    int (*get_info)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
+                    unsigned flags, Error *e);
+    /* Returns a new fd carrying the domain's console (read: output, write: input). */
+    int (*console_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                        unsigned flags, Error *e);
+    /* After an hvd restart: adopts the instance recorded in rt if it still exists. Returns 1 and
+     * fills state/reason when it runs, 0 when it is gone (e says what was found). */
+    int (*reattach)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
+                    DomainReason *ret_reason, unsigned flags, Error *e);
+    /* Forgets any backend-side definition of a deleted domain. */
+    int (*undefine)(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
+    /* A child process exited (hvd reaps every child); returns 1 when it was this driver's. */
+    int (*child_exited)(Driver *drv, int pid, int wait_status);
+} DriverOps;
+
+struct Driver {
+    const DriverOps *ops;
+    DriverContext ctx;
+    bool available;
+    char *unavailable_reason;
+    void *data; /* backend-private */
+};
+
+/* Creates a driver for ops with ctx (copied) and opens it. On an open error the driver is still
+ * returned, marked unavailable with the reason, so hvd can report it. */
+int driver_new(const DriverOps *ops, const DriverContext *ctx, Driver **ret);
+
+/* Closes and frees. Accepts NULL; returns NULL. */
+Driver *driver_free(Driver *drv);
+
+/* Marks the driver (un)available and tells the manager. why is copied. */
+void driver_set_available(Driver *drv, bool available, const char *why);
+
+/* Dispatchers: check the slot, the flags and availability, then call the backend. */
+int driver_validate(Driver *drv, const DomainConfig *c, Error *e);
+int driver_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags, Error *e);
+int driver_shutdown(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                    Error *e);
+int driver_destroy(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                   Error *e);
+int driver_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                 Error *e);
+int driver_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                  Error *e);
+int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                  Error *e);
+int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
+                    unsigned flags, Error *e);
+int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                        unsigned flags, Error *e);
+int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
+                    DomainReason *ret_reason, unsigned flags, Error *e);
+int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
+int driver_child_exited(Driver *drv, int pid, int wait_status);

@@ -1,0 +1,271 @@
+/* org.hvd1.Domain at /org/hvd1/domain/<escaped name>: lifecycle methods and properties, served
+ * by a fallback vtable with an object finder and a node enumerator. */
+#include <string.h>
+
+#include "bus.h"
+
+int bus_domain_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                    void **found, sd_bus_error *error)
+{
+    Bus *b = userdata;
+    _cleanup_free_ char *name = NULL;
+    Domain *d;
+
+    if (sd_bus_path_decode(path, BUS_DOMAIN_PREFIX, &name) <= 0)
+        return 0;
+    d = manager_find(b->manager, name);
+    if (!d)
+        return 0;
+    *found = d;
+    return 1;
+}
+
+int bus_domain_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                         sd_bus_error *error)
+{
+    Bus *b = userdata;
+    Manager *m = b->manager;
+    char **list;
+
+    list = calloc(m->n_domains + 1, sizeof(char *));
+    if (!list)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->n_domains; i++) {
+        const char *p = bus_domain_path(m->domains[i]);
+        list[i] = p ? strdup(p) : NULL;
+        if (!list[i]) {
+            for (size_t j = 0; j < i; j++)
+                free(list[j]);
+            free(list);
+            return -ENOMEM;
+        }
+    }
+    *nodes = list;
+    return 1;
+}
+
+/* The Bus behind a domain method call: the fallback vtable was registered with it as userdata,
+ * while the method itself receives the Domain the finder returned. */
+static Bus *bus_of(sd_bus_message *m)
+{
+    return sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(m)));
+}
+
+static void action_done(void *userdata, Domain *d, const Error *e)
+{
+    sd_bus_message *m = userdata;
+
+    if (e) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        (void)bus_error_from(&error, e);
+        (void)sd_bus_reply_method_error(m, &error);
+        sd_bus_error_free(&error);
+    } else
+        (void)sd_bus_reply_method_return(m, NULL);
+    sd_bus_message_unref(m);
+}
+
+static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigned timeout_s,
+                      const char *what, sd_bus_error *error)
+{
+    Error e = ERROR_NULL;
+    int r;
+
+    r = bus_verify_admin(bus_of(m), m, what, error);
+    if (r < 0)
+        return r;
+    r = manager_domain_action(d->manager, d, action, timeout_s, action_done, sd_bus_message_ref(m),
+                              &e);
+    if (r < 0) {
+        sd_bus_message_unref(m);
+        return bus_error_from(error, &e);
+    }
+    if (r == 0) {
+        sd_bus_message_unref(m);
+        return sd_bus_reply_method_return(m, NULL);
+    }
+    return 1; /* replied by action_done */
+}
+
+static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return run_action(m, userdata, ACTION_START, 0, "start domains", error);
+}
+
+static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    uint32_t timeout_s;
+    int r;
+
+    r = sd_bus_message_read(m, "u", &timeout_s);
+    if (r < 0)
+        return r;
+    if (timeout_s > 86400)
+        return sd_bus_error_setf(error, BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'timeout_s' must be 0..86400 seconds (0: the default), got %u",
+                                 timeout_s);
+    return run_action(m, userdata, ACTION_SHUTDOWN, timeout_s, "shut down domains", error);
+}
+
+static int method_destroy(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return run_action(m, userdata, ACTION_DESTROY, 0, "destroy domains", error);
+}
+
+static int method_pause(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return run_action(m, userdata, ACTION_PAUSE, 0, "pause domains", error);
+}
+
+static int method_resume(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return run_action(m, userdata, ACTION_RESUME, 0, "resume domains", error);
+}
+
+static int method_reboot(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return run_action(m, userdata, ACTION_REBOOT, 0, "reboot domains", error);
+}
+
+static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Domain *d = userdata;
+    Error e = ERROR_NULL;
+    json_t *settings = NULL;
+    int r;
+
+    r = bus_verify_admin(bus_of(m), m, "change domains", error);
+    if (r < 0)
+        return r;
+    r = bus_read_settings(m, &settings, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    r = manager_domain_update(d->manager, d, settings, &e);
+    json_decref(settings);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Domain *d = userdata;
+    Error e = ERROR_NULL;
+    int r;
+
+    r = bus_verify_admin(bus_of(m), m, "delete domains", error);
+    if (r < 0)
+        return r;
+    r = manager_domain_delete(d->manager, d, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    Domain *d = userdata;
+    Error e = ERROR_NULL;
+    json_t *info = NULL;
+    int r;
+
+    r = manager_domain_info(d->manager, d, &info, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r >= 0)
+        r = bus_append_json_dict(reply, info);
+    json_decref(info);
+    if (r < 0)
+        return r;
+    return sd_bus_send(NULL, reply, NULL);
+}
+
+#define STRING_GETTER(fn, expr)                                                               \
+    static int fn(sd_bus *bus, const char *path, const char *interface, const char *property, \
+                  sd_bus_message *reply, void *userdata, sd_bus_error *error)                 \
+    {                                                                                         \
+        Domain *d = userdata;                                                                 \
+        return sd_bus_message_append(reply, "s", strempty(expr));                             \
+    }
+
+STRING_GETTER(property_get_name, d->config.name)
+STRING_GETTER(property_get_uuid, d->config.uuid)
+STRING_GETTER(property_get_driver, driver_kind_to_string(d->config.driver))
+STRING_GETTER(property_get_mode, domain_mode_to_string(d->config.mode))
+STRING_GETTER(property_get_kernel, d->config.kernel)
+STRING_GETTER(property_get_disk, d->config.disk)
+STRING_GETTER(property_get_cmdline, d->config.cmdline)
+STRING_GETTER(property_get_cpuset, d->config.cpuset)
+STRING_GETTER(property_get_on_crash, on_crash_to_string(d->config.on_crash))
+STRING_GETTER(property_get_state, domain_state_to_string(d->state))
+STRING_GETTER(property_get_reason, domain_reason_to_string(d->reason))
+
+static int property_get_autostart(sd_bus *bus, const char *path, const char *interface,
+                                  const char *property, sd_bus_message *reply, void *userdata,
+                                  sd_bus_error *error)
+{
+    Domain *d = userdata;
+    return sd_bus_message_append(reply, "b", d->config.autostart);
+}
+
+static int property_get_pid(sd_bus *bus, const char *path, const char *interface,
+                            const char *property, sd_bus_message *reply, void *userdata,
+                            sd_bus_error *error)
+{
+    Domain *d = userdata;
+    return sd_bus_message_append(reply, "u", (uint32_t)MAX(d->runtime.pid, 0));
+}
+
+static int property_get_started(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error)
+{
+    Domain *d = userdata;
+    return sd_bus_message_append(reply, "t", d->runtime.started_us);
+}
+
+#define CHANGE SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+#define CONST  SD_BUS_VTABLE_PROPERTY_CONST
+
+const sd_bus_vtable bus_domain_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Name", "s", property_get_name, 0, CONST),
+    SD_BUS_PROPERTY("UUID", "s", property_get_uuid, 0, CONST),
+    SD_BUS_PROPERTY("Driver", "s", property_get_driver, 0, CONST),
+    SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, CHANGE),
+    SD_BUS_PROPERTY("VCPUs", "u", NULL, offsetof(Domain, config.vcpus), CHANGE),
+    SD_BUS_PROPERTY("MemoryMiB", "t", NULL, offsetof(Domain, config.memory_mib), CHANGE),
+    SD_BUS_PROPERTY("Kernel", "s", property_get_kernel, 0, CHANGE),
+    SD_BUS_PROPERTY("Disk", "s", property_get_disk, 0, CHANGE),
+    SD_BUS_PROPERTY("Cmdline", "s", property_get_cmdline, 0, CHANGE),
+    SD_BUS_PROPERTY("CPUSet", "s", property_get_cpuset, 0, CHANGE),
+    SD_BUS_PROPERTY("Autostart", "b", property_get_autostart, 0, CHANGE),
+    SD_BUS_PROPERTY("OnCrash", "s", property_get_on_crash, 0, CHANGE),
+    SD_BUS_PROPERTY("State", "s", property_get_state, 0, CHANGE),
+    SD_BUS_PROPERTY("StateReason", "s", property_get_reason, 0, CHANGE),
+    SD_BUS_PROPERTY("PID", "u", property_get_pid, 0, CHANGE),
+    SD_BUS_PROPERTY("CreatedUSec", "t", NULL, offsetof(Domain, created_us), CONST),
+    SD_BUS_PROPERTY("StateChangedUSec", "t", NULL, offsetof(Domain, state_changed_us), CHANGE),
+    SD_BUS_PROPERTY("StartedUSec", "t", property_get_started, 0, CHANGE),
+    SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_start,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Shutdown", SD_BUS_ARGS("u", timeout_s), SD_BUS_NO_RESULT,
+                            method_shutdown, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Destroy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_destroy,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Pause", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_pause,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Resume", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_resume,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Reboot", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reboot,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Update", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
+                            method_update, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Delete", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_delete,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetInfo", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info),
+                            method_get_info, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END,
+};

@@ -1,0 +1,131 @@
+/* org.hvd1.Manager at /org/hvd1: create, look up, list and delete domains; the host view. */
+#include "bus.h"
+
+static int method_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Bus *b = userdata;
+    Error e = ERROR_NULL;
+    json_t *settings = NULL;
+    Domain *d;
+    int r;
+
+    r = bus_verify_admin(b, m, "create domains", error);
+    if (r < 0)
+        return r;
+    r = bus_read_settings(m, &settings, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    r = manager_domain_create(b->manager, settings, &d, &e);
+    json_decref(settings);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    return sd_bus_reply_method_return(m, "o", bus_domain_path(d));
+}
+
+static int method_get_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Bus *b = userdata;
+    Error e = ERROR_NULL;
+    const char *name;
+    Domain *d;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &name);
+    if (r < 0)
+        return r;
+    r = manager_get(b->manager, name, &d, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    return sd_bus_reply_method_return(m, "o", bus_domain_path(d));
+}
+
+static int method_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    Bus *b = userdata;
+    Manager *mgr = b->manager;
+    int r;
+
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_open_container(reply, 'a', "(sssssuto)");
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < mgr->n_domains; i++) {
+        Domain *d = mgr->domains[i];
+        r = sd_bus_message_append(
+            reply, "(sssssuto)", d->config.name, driver_kind_to_string(d->config.driver),
+            domain_mode_to_string(d->config.mode), domain_state_to_string(d->state),
+            domain_reason_to_string(d->reason), d->config.vcpus, d->config.memory_mib,
+            bus_domain_path(d));
+        if (r < 0)
+            return r;
+    }
+    r = sd_bus_message_close_container(reply);
+    if (r < 0)
+        return r;
+    return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_host(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    Bus *b = userdata;
+    json_t *host;
+    int r;
+
+    host = manager_host_view(b->manager);
+    if (!host)
+        return -ENOMEM;
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r >= 0)
+        r = bus_append_json_dict(reply, host);
+    json_decref(host);
+    if (r < 0)
+        return r;
+    return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Bus *b = userdata;
+    Error e = ERROR_NULL;
+    const char *name;
+    Domain *d;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &name);
+    if (r < 0)
+        return r;
+    r = manager_get(b->manager, name, &d, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    r = bus_verify_admin(b, m, "delete domains", error);
+    if (r < 0)
+        return r;
+    r = manager_domain_delete(b->manager, d, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    return sd_bus_reply_method_return(m, NULL);
+}
+
+const sd_bus_vtable bus_manager_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_ARGS("CreateDomain", SD_BUS_ARGS("a{sv}", settings),
+                            SD_BUS_RESULT("o", domain), method_create_domain,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetDomain", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", domain),
+                            method_get_domain, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ListDomains", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sssssuto)", domains),
+                            method_list_domains, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetHost", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", host),
+                            method_get_host, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DeleteDomain", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+                            method_delete_domain, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_ARGS("DomainNew", SD_BUS_ARGS("s", name, "o", domain), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("DomainRemoved", SD_BUS_ARGS("s", name, "o", domain), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("DomainStateChanged",
+                            SD_BUS_ARGS("s", name, "o", domain, "s", state, "s", reason), 0),
+    SD_BUS_VTABLE_END,
+};

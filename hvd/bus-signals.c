@@ -1,0 +1,56 @@
+/* Manager events turned into D-Bus signals and PropertiesChanged. */
+#include "bus.h"
+#include "log.h"
+
+static void on_domain_new(void *userdata, Domain *d)
+{
+    Bus *b = userdata;
+    const char *path = bus_domain_path(d);
+
+    if (path)
+        (void)sd_bus_emit_signal(b->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "DomainNew", "so",
+                                 d->config.name, path);
+}
+
+static void on_domain_removed(void *userdata, Domain *d)
+{
+    Bus *b = userdata;
+    const char *path = bus_domain_path(d);
+
+    if (path)
+        (void)sd_bus_emit_signal(b->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "DomainRemoved",
+                                 "so", d->config.name, path);
+}
+
+static void on_domain_state_changed(void *userdata, Domain *d, DomainState old_state,
+                                    int64_t event_id)
+{
+    Bus *b = userdata;
+    const char *path = bus_domain_path(d);
+
+    if (!path)
+        return;
+    (void)sd_bus_emit_properties_changed(b->bus, path, BUS_DOMAIN_INTERFACE, "State", "StateReason",
+                                         "PID", "StateChangedUSec", "StartedUSec", NULL);
+    (void)sd_bus_emit_signal(b->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "DomainStateChanged",
+                             "soss", d->config.name, path, domain_state_to_string(d->state),
+                             domain_reason_to_string(d->reason));
+}
+
+static void on_domain_updated(void *userdata, Domain *d)
+{
+    Bus *b = userdata;
+    const char *path = bus_domain_path(d);
+
+    if (path)
+        (void)sd_bus_emit_properties_changed(b->bus, path, BUS_DOMAIN_INTERFACE, "Mode", "VCPUs",
+                                             "MemoryMiB", "Kernel", "Disk", "Cmdline", "CPUSet",
+                                             "Autostart", "OnCrash", NULL);
+}
+
+const ManagerListener bus_manager_listener = {
+    .domain_new = on_domain_new,
+    .domain_removed = on_domain_removed,
+    .domain_state_changed = on_domain_state_changed,
+    .domain_updated = on_domain_updated,
+};

@@ -1,0 +1,160 @@
+/* D-Bus connection, name, authorization and error mapping. */
+#include <string.h>
+
+#include "bus.h"
+#include "log.h"
+
+int bus_error_from(sd_bus_error *error, const Error *e)
+{
+    char name[128];
+
+    (void)snprintf(name, sizeof(name), BUS_ERROR_PREFIX "%s", error_kind_to_string(e->kind));
+    (void)sd_bus_error_setf(error, name, "%s", e->message);
+    return e->errnum ? e->errnum : -EIO;
+}
+
+const char *bus_domain_path(Domain *d)
+{
+    if (!d->object_path)
+        (void)sd_bus_path_encode(BUS_DOMAIN_PREFIX, d->config.name, &d->object_path);
+    return d->object_path;
+}
+
+int bus_set_admin_group(Bus *b, const char *group)
+{
+    char *copy = strdup(group);
+
+    if (!copy)
+        return -ENOMEM;
+    free(b->admin_group);
+    b->admin_group = copy;
+    return 0;
+}
+
+static bool creds_in_group(sd_bus_creds *creds, gid_t gid)
+{
+    const gid_t *gids = NULL;
+    gid_t primary;
+    int n;
+
+    if (sd_bus_creds_get_egid(creds, &primary) >= 0 && primary == gid)
+        return true;
+    if (sd_bus_creds_get_gid(creds, &primary) >= 0 && primary == gid)
+        return true;
+    n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+    for (int i = 0; i < n; i++)
+        if (gids[i] == gid)
+            return true;
+    return false;
+}
+
+int bus_verify_admin(Bus *b, sd_bus_message *m, const char *what, sd_bus_error *error)
+{
+    _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+    struct group *gr;
+    uid_t uid;
+    int r;
+
+    r = sd_bus_query_sender_creds(m,
+                                  SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID |
+                                      SD_BUS_CREDS_GID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                                      SD_BUS_CREDS_AUGMENT,
+                                  &creds);
+    if (r < 0)
+        return sd_bus_error_setf(error, BUS_ERROR_PREFIX "AccessDenied",
+                                 "cannot identify the caller, so it may not %s", what);
+    if (sd_bus_creds_get_euid(creds, &uid) < 0 && sd_bus_creds_get_uid(creds, &uid) < 0)
+        return sd_bus_error_setf(error, BUS_ERROR_PREFIX "AccessDenied",
+                                 "cannot identify the caller, so it may not %s", what);
+    if (uid == 0)
+        return 0;
+    gr = getgrnam(b->admin_group);
+    if (gr && creds_in_group(creds, gr->gr_gid))
+        return 0;
+    return sd_bus_error_setf(error, BUS_ERROR_PREFIX "AccessDenied",
+                             "uid %u may not %s: only root and members of group '%s' may", uid,
+                             what, b->admin_group);
+}
+
+int bus_new(Manager *m, const char *address, const char *admin_group, Bus **ret, Error *e)
+{
+    Bus *b;
+    int r;
+
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    b->manager = m;
+    if (bus_set_admin_group(b, admin_group) < 0) {
+        bus_free(b);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+
+    if (address) {
+        r = sd_bus_new(&b->bus);
+        if (r >= 0)
+            r = sd_bus_set_address(b->bus, address);
+        if (r >= 0)
+            r = sd_bus_set_bus_client(b->bus, true);
+        if (r >= 0)
+            r = sd_bus_negotiate_creds(b->bus, true, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID);
+        if (r >= 0)
+            r = sd_bus_start(b->bus);
+    } else
+        r = sd_bus_open_system(&b->bus);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to connect to the %s bus%s%s: %m",
+                              address ? "given" : "system", address ? " " : "", strempty(address));
+        bus_free(b);
+        return r;
+    }
+
+    r = sd_bus_add_object_vtable(b->bus, NULL, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
+                                 bus_manager_vtable, b);
+    if (r >= 0)
+        r = sd_bus_add_fallback_vtable(b->bus, NULL, BUS_DOMAIN_PREFIX, BUS_DOMAIN_INTERFACE,
+                                       bus_domain_vtable, bus_domain_find, b);
+    if (r >= 0)
+        r = sd_bus_add_node_enumerator(b->bus, NULL, BUS_DOMAIN_PREFIX, bus_domain_enumerate, b);
+    if (r >= 0)
+        r = sd_bus_attach_event(b->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to register D-Bus objects: %m");
+        bus_free(b);
+        return r;
+    }
+
+    r = sd_bus_request_name(b->bus, BUS_NAME, 0);
+    if (r < 0) {
+        (void)error_set_errno(e, r,
+                              "Failed to take the bus name " BUS_NAME
+                              ": %m (is another hvd running, or does the bus policy not allow "
+                              "it? see systemd/org.hvd1.conf)");
+        bus_free(b);
+        return r;
+    }
+
+    ManagerListener l = bus_manager_listener;
+    l.userdata = b;
+    r = manager_add_listener(m, &l);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to listen to the manager: %m");
+        bus_free(b);
+        return r;
+    }
+    *ret = b;
+    return 0;
+}
+
+Bus *bus_free(Bus *b)
+{
+    if (!b)
+        return NULL;
+    if (b->bus) {
+        (void)sd_bus_flush(b->bus);
+        b->bus = sd_bus_flush_close_unref(b->bus);
+    }
+    free(b->admin_group);
+    free(b);
+    return NULL;
+}

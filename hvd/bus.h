@@ -1,0 +1,60 @@
+/* hvd on D-Bus: org.hvd1 with the Manager object and one object per domain. */
+#pragma once
+
+#include <grp.h>
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+#define BUS_NAME              "org.hvd1"
+#define BUS_MANAGER_PATH      "/org/hvd1"
+#define BUS_MANAGER_INTERFACE "org.hvd1.Manager"
+#define BUS_DOMAIN_PREFIX     "/org/hvd1/domain"
+#define BUS_DOMAIN_INTERFACE  "org.hvd1.Domain"
+#define BUS_ERROR_PREFIX      "org.hvd1.Error."
+
+typedef struct Bus {
+    sd_bus *bus;
+    Manager *manager;
+    char *admin_group;
+} Bus;
+
+/* Connects to the bus at address (NULL: the system bus, honouring DBUS_SYSTEM_BUS_ADDRESS),
+ * registers the objects, attaches to the manager's event loop and takes the name org.hvd1. */
+int bus_new(Manager *m, const char *address, const char *admin_group, Bus **ret, Error *e);
+
+/* Releases the name and the connection. Accepts NULL; returns NULL. */
+Bus *bus_free(Bus *b);
+
+/* Changes the group whose members may mutate (on config reload). */
+int bus_set_admin_group(Bus *b, const char *group);
+
+/* Fails with org.hvd1.Error.AccessDenied unless the sender of m is root or in the admin group.
+ * what names the refused operation ("start domains"). */
+int bus_verify_admin(Bus *b, sd_bus_message *m, const char *what, sd_bus_error *error);
+
+/* Sets error to the org.hvd1.Error.<Kind> named after e, with e's message. Returns -errno. */
+int bus_error_from(sd_bus_error *error, const Error *e);
+
+/* The object path of domain d (cached in d). NULL on allocation failure. */
+const char *bus_domain_path(Domain *d);
+
+/* Reads an a{sv} of domain settings from m into a new JSON object, checking every key is a
+ * known setting with the right D-Bus type; e names the offending key. */
+int bus_read_settings(sd_bus_message *m, json_t **ret, Error *e);
+
+/* Appends a JSON object as a{sv}: known settings with their declared types, other integers as
+ * 't' (or 'x' when negative), reals 'd', strings 's', booleans 'b', objects 'a{sv}', arrays
+ * 'av'; null values are left out. */
+int bus_append_json_dict(sd_bus_message *m, json_t *obj);
+
+/* The vtables (bus-manager.c and bus-domain.c). */
+extern const sd_bus_vtable bus_manager_vtable[];
+extern const sd_bus_vtable bus_domain_vtable[];
+int bus_domain_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                    void **found, sd_bus_error *error);
+int bus_domain_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                         sd_bus_error *error);
+
+/* Emits the signals and PropertiesChanged for manager events (bus-signals.c). */
+extern const ManagerListener bus_manager_listener;

@@ -1,0 +1,214 @@
+/* Configuration keys, defaults and parsing. */
+#include <string.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "ini.h"
+#include "parse-util.h"
+
+static const char *const store_sync_table[_STORE_SYNC_MAX] = {
+    [STORE_SYNC_NORMAL] = "normal",
+    [STORE_SYNC_FULL] = "full",
+};
+DEFINE_STRING_TABLE(store_sync, StoreSync, _STORE_SYNC_MAX);
+
+typedef enum ConfigType {
+    CONFIG_STRING,
+    CONFIG_UINT,
+    CONFIG_UINT64,
+    CONFIG_DOUBLE,
+    CONFIG_CPUSET,
+    CONFIG_SYNC,
+} ConfigType;
+
+typedef struct ConfigKey {
+    const char *section;
+    const char *key;
+    ConfigType type;
+    size_t offset;
+    double min, max;
+} ConfigKey;
+
+#define KEY(s, k, t, field, lo, hi)                 \
+    {                                               \
+        s, k, t, offsetof(HvdConfig, field), lo, hi \
+    }
+
+static const ConfigKey config_keys[] = {
+    KEY("daemon", "state-dir", CONFIG_STRING, state_dir, 0, 0),
+    KEY("daemon", "runtime-dir", CONFIG_STRING, runtime_dir, 0, 0),
+    KEY("daemon", "admin-group", CONFIG_STRING, admin_group, 0, 0),
+    KEY("daemon", "synchronous", CONFIG_SYNC, synchronous, 0, 0),
+    KEY("daemon", "shutdown-timeout", CONFIG_UINT, shutdown_timeout_s, 1, 86400),
+    KEY("allocation", "reserved-cpus", CONFIG_CPUSET, reserved_cpus, 0, 0),
+    KEY("allocation", "reserved-memory-mib", CONFIG_UINT64, reserved_memory_mib, 0,
+        1024.0 * 1024 * 1024),
+    KEY("allocation", "cpu-overcommit", CONFIG_DOUBLE, cpu_overcommit, 0.1, 1000),
+    KEY("allocation", "memory-overcommit", CONFIG_DOUBLE, memory_overcommit, 0.1, 100),
+    KEY("kvm", "uri", CONFIG_STRING, kvm_uri, 0, 0),
+    KEY("kvm", "domain-type", CONFIG_STRING, kvm_domain_type, 0, 0),
+};
+
+static int set_string(char **field, const char *value)
+{
+    char *copy = strdup(value);
+
+    if (!copy)
+        return -ENOMEM;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+int config_init(HvdConfig *c)
+{
+    *c = (HvdConfig){
+        .synchronous = STORE_SYNC_NORMAL,
+        .shutdown_timeout_s = 60,
+        .reserved_memory_mib = 512,
+        .cpu_overcommit = 4.0,
+        .memory_overcommit = 1.0,
+    };
+    if (set_string(&c->state_dir, HVD_DEFAULT_STATE_DIR) < 0 ||
+        set_string(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||
+        set_string(&c->admin_group, "hvd") < 0 || set_string(&c->kvm_uri, "qemu:///system") < 0 ||
+        set_string(&c->kvm_domain_type, "auto") < 0) {
+        config_done(c);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void config_done(HvdConfig *c)
+{
+    free(c->state_dir);
+    free(c->runtime_dir);
+    free(c->admin_group);
+    free(c->kvm_uri);
+    free(c->kvm_domain_type);
+    *c = (HvdConfig){};
+}
+
+static int config_copy(HvdConfig *dst, const HvdConfig *src)
+{
+    *dst = *src;
+    dst->state_dir = strdup(src->state_dir);
+    dst->runtime_dir = strdup(src->runtime_dir);
+    dst->admin_group = strdup(src->admin_group);
+    dst->kvm_uri = strdup(src->kvm_uri);
+    dst->kvm_domain_type = strdup(src->kvm_domain_type);
+    if (!dst->state_dir || !dst->runtime_dir || !dst->admin_group || !dst->kvm_uri ||
+        !dst->kvm_domain_type) {
+        config_done(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int check_string(const ConfigKey *k, const char *value, Error *e)
+{
+    if (*value == 0)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must not be empty", k->key);
+    if (streq(k->key, "state-dir") || streq(k->key, "runtime-dir")) {
+        if (value[0] != '/')
+            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be an absolute path, got '%s'",
+                              k->key, value);
+    } else if (streq(k->key, "domain-type")) {
+        if (!streq(value, "auto") && !streq(value, "kvm") && !streq(value, "qemu"))
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "domain-type must be auto, kvm or qemu, got '%s'", value);
+    } else if (streq(k->key, "uri")) {
+        if (!strstr(value, ":/"))
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "uri must be a libvirt URI such as qemu:///system, got '%s'", value);
+    }
+    return 0;
+}
+
+int config_set(HvdConfig *c, const char *section, const char *key, const char *value, Error *e)
+{
+    const ConfigKey *k = NULL;
+    void *field;
+
+    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+        if (streq(config_keys[i].section, section) && streq(config_keys[i].key, key)) {
+            k = &config_keys[i];
+            break;
+        }
+    if (!k)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown key '%s' in section [%s]", key,
+                          section);
+    field = (char *)c + k->offset;
+
+    switch (k->type) {
+    case CONFIG_STRING: {
+        int r = check_string(k, value, e);
+        if (r < 0)
+            return r;
+        if (set_string(field, value) < 0)
+            return error_set_errno(e, -ENOMEM, "Out of memory");
+        return 0;
+    }
+    case CONFIG_UINT:
+        if (parse_uint(value, (unsigned)k->min, (unsigned)k->max, field) < 0)
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "%s must be an integer in %.0f..%.0f, got '%s'", key, k->min, k->max,
+                              value);
+        return 0;
+    case CONFIG_UINT64:
+        if (parse_uint64(value, (uint64_t)k->min, (uint64_t)k->max, field) < 0)
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "%s must be an integer in %.0f..%.0f, got '%s'", key, k->min, k->max,
+                              value);
+        return 0;
+    case CONFIG_DOUBLE:
+        if (parse_double(value, k->min, k->max, field) < 0)
+            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be a number in %g..%g, got '%s'",
+                              key, k->min, k->max, value);
+        return 0;
+    case CONFIG_CPUSET:
+        if (cpuset_parse(value, field) < 0)
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "%s must be a CPU list such as '0' or '0-1,4', got '%s'", key, value);
+        return 0;
+    case CONFIG_SYNC: {
+        StoreSync s = store_sync_from_string(value);
+        if (s < 0)
+            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be 'normal' or 'full', got '%s'",
+                              key, value);
+        *(StoreSync *)field = s;
+        return 0;
+    }
+    }
+    return error_setf(e, ERROR_FAILED, "internal error: bad key type");
+}
+
+static int config_ini_handler(const char *section, const char *key, const char *value,
+                              void *userdata, Error *e)
+{
+    return config_set(userdata, section, key, value, e);
+}
+
+int config_load(HvdConfig *c, const char *path, bool required, Error *e)
+{
+    HvdConfig loaded;
+    int r;
+
+    r = config_copy(&loaded, c);
+    if (r < 0)
+        return error_set_errno(e, r, "Out of memory");
+    r = ini_parse_file(path, config_ini_handler, &loaded, e);
+    if (r == -ENOENT && !required) {
+        config_done(&loaded);
+        return 0;
+    }
+    if (r == -ENOENT)
+        r = error_set_errno(e, r, "%s: %m", path);
+    if (r < 0) {
+        config_done(&loaded);
+        return r;
+    }
+    config_done(c);
+    *c = loaded;
+    return 0;
+}

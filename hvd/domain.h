@@ -1,0 +1,32 @@
+/* A domain as hvd holds it in memory: its definition, state and runtime, and its JSON form. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "domain-config.h"
+
+typedef struct Manager Manager;
+typedef struct Domain Domain;
+typedef struct DomainWaiter DomainWaiter;
+
+struct Domain {
+    Manager *manager;
+    int64_t id; /* row id in the store */
+    DomainConfig config;
+    DomainState state;
+    DomainReason reason;
+    DomainRuntime runtime;
+    uint64_t created_us;
+    uint64_t state_changed_us;
+    char *object_path;               /* D-Bus object path, computed once */
+    DomainWaiter *waiters;           /* operations waiting for a state */
+    sd_event_source *shutdown_timer; /* graceful shutdown deadline */
+    DomainReason boot_reason;        /* running reason the current start will end in */
+    unsigned restarts;               /* on-crash restarts within the restart window */
+    uint64_t last_crash_us;          /* CLOCK_MONOTONIC of the last crash, 0 if none */
+};
+
+/* Adds the domain's definition, state, reason and runtime fields to obj (hvctl --json names). */
+int domain_to_json(const Domain *d, json_t *obj);

@@ -1,0 +1,41 @@
+/* Functions shared by the manager's own files (manager.c, lifecycle.c, reconcile.c); surfaces
+ * use manager.h only. */
+#pragma once
+
+#include "manager.h"
+
+/* The one function every state change goes through: checks the transition is legal, persists
+ * state, reason, runtime (rt, or the current one when NULL) and the allocation change with an
+ * event in one transaction, then updates memory and tells listeners and waiters. force applies
+ * the change in memory even when the store cannot record it (the hypervisor already changed). */
+int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
+                       const DomainRuntime *rt, const char *detail, bool force, Error *e);
+
+/* Tells listeners that d moved from old_state to its current state (event_id in the log). */
+void manager_notify_state(Manager *m, Domain *d, DomainState old_state, int64_t event_id);
+
+/* Tells listeners about console output of d. */
+void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len);
+
+/* Appends an event inside the caller's transaction (detail is borrowed) and prunes the log now
+ * and then. */
+int manager_log_event(Manager *m, const char *domain, const char *event, json_t *detail,
+                      int64_t *ret_id);
+
+/* Moves d's state counters and allocation from its current state to new_state. */
+void manager_account_state(Manager *m, Domain *d, DomainState new_state);
+
+/* Sends sd_notify STATUS when the summary line changed. */
+void manager_update_status(Manager *m);
+
+/* Completes every waiter of d with an error saying why. */
+void manager_cancel_waiters(Domain *d, const char *why);
+
+/* Arms (or re-arms) the graceful-shutdown deadline of a stopping domain. */
+int manager_arm_shutdown_timer(Manager *m, Domain *d, unsigned timeout_s);
+
+/* Re-attaches or marks shutoff/daemon every active domain of drv. */
+void manager_reconcile_driver(Manager *m, Driver *drv);
+
+/* The DriverEvents the manager hands to drivers. */
+DriverEvents manager_driver_events(Manager *m);

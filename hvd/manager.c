@@ -1,0 +1,539 @@
+/* The manager's collection of domains: loading, lookup, create, update, delete, host view. */
+#include <search.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager-internal.h"
+#include "time-util.h"
+
+#define EVENTS_KEEP        100000u
+#define EVENTS_PRUNE_EVERY 1000u
+
+static const char *const domain_action_table[_DOMAIN_ACTION_MAX] = {
+    [ACTION_START] = "start", [ACTION_SHUTDOWN] = "shutdown", [ACTION_DESTROY] = "destroy",
+    [ACTION_PAUSE] = "pause", [ACTION_RESUME] = "resume",     [ACTION_REBOOT] = "reboot",
+};
+DEFINE_STRING_TABLE(domain_action, DomainAction, _DOMAIN_ACTION_MAX);
+
+static Domain *domain_free(Domain *d)
+{
+    if (!d)
+        return NULL;
+    domain_config_done(&d->config);
+    (void)sd_event_source_disable_unref(d->shutdown_timer);
+    free(d->object_path);
+    free(d);
+    return NULL;
+}
+
+/* Index where name is or would be inserted; *found says whether it is there. */
+static size_t domain_index(Manager *m, const char *name, bool *found)
+{
+    size_t lo = 0, hi = m->n_domains;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(m->domains[mid]->config.name, name);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+Domain *manager_find(Manager *m, const char *name)
+{
+    bool found;
+    size_t i = domain_index(m, name, &found);
+
+    return found ? m->domains[i] : NULL;
+}
+
+int manager_get(Manager *m, const char *name, Domain **ret, Error *e)
+{
+    Domain *d = manager_find(m, name);
+
+    if (!d)
+        return error_setf(e, ERROR_NO_SUCH_DOMAIN, "no domain named '%.64s'", name);
+    *ret = d;
+    return 0;
+}
+
+static Domain *find_by_uuid(Manager *m, const char *uuid)
+{
+    for (size_t i = 0; i < m->n_domains; i++)
+        if (streq(m->domains[i]->config.uuid, uuid))
+            return m->domains[i];
+    return NULL;
+}
+
+static int domain_insert(Manager *m, Domain *d)
+{
+    bool found;
+    size_t i = domain_index(m, d->config.name, &found);
+
+    if (found)
+        return -EEXIST;
+    if (m->n_domains == m->n_domains_allocated) {
+        size_t n = m->n_domains_allocated ? m->n_domains_allocated * 2 : 64;
+        Domain **p = reallocarray(m->domains, n, sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        m->domains = p;
+        m->n_domains_allocated = n;
+    }
+    memmove(m->domains + i + 1, m->domains + i, (m->n_domains - i) * sizeof(*m->domains));
+    m->domains[i] = d;
+    m->n_domains++;
+    d->manager = m;
+    m->state_counts[d->state]++;
+    if (domain_state_holds_allocation(d->state))
+        alloc_add(&m->alloc, d->config.vcpus, d->config.memory_mib);
+    return 0;
+}
+
+static void domain_unlink(Manager *m, Domain *d)
+{
+    bool found;
+    size_t i = domain_index(m, d->config.name, &found);
+
+    if (!found)
+        return;
+    memmove(m->domains + i, m->domains + i + 1, (m->n_domains - i - 1) * sizeof(*m->domains));
+    m->n_domains--;
+    m->state_counts[d->state]--;
+    if (domain_state_holds_allocation(d->state))
+        alloc_remove(&m->alloc, d->config.vcpus, d->config.memory_mib);
+}
+
+static int load_domain(StoredDomain *sd, void *userdata)
+{
+    Manager *m = userdata;
+    Domain *d;
+    int r;
+
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    r = domain_config_copy(&d->config, &sd->config);
+    if (r < 0) {
+        free(d);
+        return r;
+    }
+    d->id = sd->id;
+    d->state = sd->state;
+    d->reason = sd->reason;
+    d->runtime = sd->runtime;
+    d->created_us = sd->created_us;
+    d->state_changed_us = sd->state_changed_us;
+    r = domain_insert(m, d);
+    if (r < 0)
+        domain_free(d);
+    return r;
+}
+
+static AllocPolicy policy_from_config(const HvdConfig *c)
+{
+    return (AllocPolicy){
+        .reserved_cpus = c->reserved_cpus,
+        .reserved_memory_mib = c->reserved_memory_mib,
+        .cpu_ratio = c->cpu_overcommit,
+        .memory_ratio = c->memory_overcommit,
+    };
+}
+
+int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e)
+{
+    _cleanup_free_ char *db_path = NULL;
+    HostCapacity host;
+    AllocPolicy policy = policy_from_config(config);
+    Manager *m;
+    int r;
+
+    r = host_capacity_read(&host);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to read host capacity: %m");
+
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    m->event = sd_event_ref(event);
+    m->config = config;
+    alloc_init(&m->alloc, &host, &policy);
+
+    if (asprintf(&db_path, "%s/hvd.db", config->state_dir) < 0) {
+        manager_free(m);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    r = store_open(db_path, config->synchronous, &m->store, e);
+    if (r < 0) {
+        manager_free(m);
+        return r;
+    }
+    r = store_domains_load(m->store, load_domain, m);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to load domains from %s: %s", db_path,
+                              r == -EBADMSG ? "a row violates the domain model"
+                                            : store_last_error(m->store));
+        manager_free(m);
+        return r;
+    }
+    *ret = m;
+    return 0;
+}
+
+Manager *manager_free(Manager *m)
+{
+    if (!m)
+        return NULL;
+    for (size_t i = 0; i < m->n_domains; i++) {
+        manager_cancel_waiters(m->domains[i], "hvd is stopping");
+        domain_free(m->domains[i]);
+    }
+    free(m->domains);
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
+        m->drivers[i] = driver_free(m->drivers[i]);
+    store_free(m->store);
+    sd_event_unref(m->event);
+    free(m->last_status);
+    free(m);
+    return NULL;
+}
+
+Driver *manager_driver(Manager *m, const Domain *d)
+{
+    return m->drivers[d->config.driver];
+}
+
+void manager_reload(Manager *m, HvdConfig *config)
+{
+    AllocPolicy policy = policy_from_config(config);
+
+    m->config = config;
+    alloc_set_policy(&m->alloc, &policy);
+}
+
+int manager_add_listener(Manager *m, const ManagerListener *l)
+{
+    if (m->n_listeners >= ELEMENTSOF(m->listeners))
+        return -ENOBUFS;
+    m->listeners[m->n_listeners++] = *l;
+    return 0;
+}
+
+#define NOTIFY(m, slot, ...)                                                         \
+    do {                                                                             \
+        for (size_t _i_ = 0; _i_ < (m)->n_listeners; _i_++)                          \
+            if ((m)->listeners[_i_].slot)                                            \
+                (m)->listeners[_i_].slot((m)->listeners[_i_].userdata, __VA_ARGS__); \
+    } while (0)
+
+void manager_notify_state(Manager *m, Domain *d, DomainState old_state, int64_t event_id)
+{
+    NOTIFY(m, domain_state_changed, d, old_state, event_id);
+}
+
+void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len)
+{
+    NOTIFY(m, domain_console, d, data, len);
+}
+
+int manager_log_event(Manager *m, const char *domain, const char *event, json_t *detail,
+                      int64_t *ret_id)
+{
+    _cleanup_free_ char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    int r;
+
+    r = store_event_append(m->store, now_usec(CLOCK_REALTIME), domain, event, text, ret_id);
+    if (r < 0)
+        return r;
+    if (++m->events_since_prune >= EVENTS_PRUNE_EVERY) {
+        m->events_since_prune = 0;
+        (void)store_events_prune(m->store, EVENTS_KEEP);
+    }
+    return 0;
+}
+
+static int store_failed(Manager *m, int r, const char *what, Error *e)
+{
+    store_rollback(m->store);
+    if (r == -EBUSY)
+        return error_set_errno(e, r,
+                               "Failed to record %s: the database is locked by another "
+                               "process",
+                               what);
+    if (r == -ENOSPC)
+        return error_set_errno(e, r, "Failed to record %s: no space left in the state directory",
+                               what);
+    return error_set_errno(e, r, "Failed to record %s: %s", what, store_last_error(m->store));
+}
+
+int manager_domain_create(Manager *m, const json_t *settings, Domain **ret, Error *e)
+{
+    DomainConfig c;
+    Domain *d, *other;
+    Driver *drv;
+    json_t *detail;
+    int r;
+
+    r = domain_config_from_json(settings, &c, e);
+    if (r < 0)
+        goto fail_config;
+    if (manager_find(m, c.name)) {
+        r = error_setf(e, ERROR_DOMAIN_EXISTS, "a domain named '%s' already exists", c.name);
+        goto fail_config;
+    }
+    other = find_by_uuid(m, c.uuid);
+    if (other) {
+        r = error_setf(e, ERROR_DOMAIN_EXISTS, "UUID %s is already used by domain '%s'", c.uuid,
+                       other->config.name);
+        goto fail_config;
+    }
+    drv = m->drivers[c.driver];
+    if (!drv) {
+        r = error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the %s driver is not available in this hvd",
+                       driver_kind_to_string(c.driver));
+        goto fail_config;
+    }
+    r = driver_validate(drv, &c, e);
+    if (r < 0)
+        goto fail_config;
+    r = alloc_check_cpuset(&m->alloc, c.cpuset, e);
+    if (r < 0)
+        goto fail_config;
+
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        r = error_set_errno(e, -ENOMEM, "Out of memory");
+        goto fail_config;
+    }
+    d->config = c;
+    d->state = STATE_SHUTOFF;
+    d->reason = REASON_DEFINED;
+    d->created_us = d->state_changed_us = now_usec(CLOCK_REALTIME);
+
+    detail = json_object();
+    (void)domain_config_to_json(&d->config, detail);
+    r = store_begin(m->store);
+    if (r >= 0)
+        r = store_domain_insert(m->store, &d->config, d->state, d->reason, d->created_us, &d->id);
+    if (r >= 0)
+        r = manager_log_event(m, d->config.name, "created", detail, NULL);
+    if (r >= 0)
+        r = store_commit(m->store);
+    json_decref(detail);
+    if (r < 0) {
+        r = store_failed(m, r, "the new domain", e);
+        domain_free(d);
+        return r;
+    }
+    r = domain_insert(m, d);
+    if (r < 0) {
+        domain_free(d);
+        return error_set_errno(e, r, "Out of memory");
+    }
+    log_info("Domain %s created (%s, %s, %u vCPUs, %" PRIu64 " MiB).", d->config.name,
+             driver_kind_to_string(d->config.driver), domain_mode_to_string(d->config.mode),
+             d->config.vcpus, d->config.memory_mib);
+    NOTIFY(m, domain_new, d);
+    if (ret)
+        *ret = d;
+    return 0;
+
+fail_config:
+    domain_config_done(&c);
+    return r;
+}
+
+int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *e)
+{
+    DomainConfig c;
+    int r;
+
+    r = domain_config_copy(&c, &d->config);
+    if (r < 0)
+        return error_set_errno(e, r, "Out of memory");
+    r = domain_config_update_from_json(&c, settings, d->state, e);
+    if (r >= 0)
+        r = driver_validate(manager_driver(m, d), &c, e);
+    if (r >= 0)
+        r = alloc_check_cpuset(&m->alloc, c.cpuset, e);
+    if (r < 0) {
+        domain_config_done(&c);
+        return r;
+    }
+
+    r = store_begin(m->store);
+    if (r >= 0)
+        r = store_domain_update_config(m->store, d->id, &c);
+    if (r >= 0)
+        r = manager_log_event(m, d->config.name, "updated", (json_t *)settings, NULL);
+    if (r >= 0)
+        r = store_commit(m->store);
+    if (r < 0) {
+        domain_config_done(&c);
+        return store_failed(m, r, "the new settings", e);
+    }
+    domain_config_done(&d->config);
+    d->config = c;
+    NOTIFY(m, domain_updated, d);
+    return 0;
+}
+
+int manager_domain_delete(Manager *m, Domain *d, Error *e)
+{
+    Driver *drv = manager_driver(m, d);
+    Error undefine_error = ERROR_NULL;
+    json_t *detail;
+    int r;
+
+    if (d->state != STATE_SHUTOFF)
+        return error_setf(e, ERROR_INVALID_STATE,
+                          "domain '%s' is %s; only a shut-off domain can be deleted%s",
+                          d->config.name, domain_state_to_string(d->state),
+                          d->state == STATE_CRASHED ? " (destroy it first)" : "");
+    if (drv && drv->available && driver_undefine(drv, &d->config, 0, &undefine_error) < 0)
+        log_warning("Domain %s: %s", d->config.name, undefine_error.message);
+
+    detail = json_pack("{s:s}", "uuid", d->config.uuid);
+    r = store_begin(m->store);
+    if (r >= 0)
+        r = store_domain_delete(m->store, d->id);
+    if (r >= 0)
+        r = manager_log_event(m, d->config.name, "deleted", detail, NULL);
+    if (r >= 0)
+        r = store_commit(m->store);
+    json_decref(detail);
+    if (r < 0)
+        return store_failed(m, r, "the deletion", e);
+
+    log_info("Domain %s deleted.", d->config.name);
+    domain_unlink(m, d);
+    NOTIFY(m, domain_removed, d);
+    domain_free(d);
+    return 0;
+}
+
+void manager_account_state(Manager *m, Domain *d, DomainState new_state)
+{
+    bool held = domain_state_holds_allocation(d->state);
+    bool holds = domain_state_holds_allocation(new_state);
+
+    m->state_counts[d->state]--;
+    m->state_counts[new_state]++;
+    if (holds && !held)
+        alloc_add(&m->alloc, d->config.vcpus, d->config.memory_mib);
+    else if (held && !holds)
+        alloc_remove(&m->alloc, d->config.vcpus, d->config.memory_mib);
+}
+
+void manager_status_line(Manager *m, char *buf, size_t n)
+{
+    unsigned running = m->state_counts[STATE_RUNNING];
+    unsigned paused = m->state_counts[STATE_PAUSED];
+    unsigned crashed = m->state_counts[STATE_CRASHED];
+    unsigned busy = m->state_counts[STATE_STARTING] + m->state_counts[STATE_STOPPING];
+    int k = snprintf(buf, n, "%u running", running);
+
+    if (paused && k > 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, ", %u paused", paused);
+    if (busy && k > 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, ", %u changing", busy);
+    if (crashed && k > 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, ", %u crashed", crashed);
+    if (k > 0 && (size_t)k < n)
+        (void)snprintf(buf + k, n - (size_t)k, ", %zu defined", m->n_domains);
+}
+
+void manager_update_status(Manager *m)
+{
+    char line[256];
+
+    manager_status_line(m, line, sizeof(line));
+    if (m->last_status && streq(m->last_status, line))
+        return;
+    free(m->last_status);
+    m->last_status = strdup(line);
+    (void)sd_notifyf(false, "STATUS=%s", line);
+}
+
+json_t *manager_host_view(Manager *m)
+{
+    json_t *host = alloc_host_view(&m->alloc), *drivers = json_object(), *counts = json_object();
+
+    if (!host || !drivers || !counts) {
+        json_decref(host);
+        json_decref(drivers);
+        json_decref(counts);
+        return NULL;
+    }
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++) {
+        Driver *drv = m->drivers[i];
+        json_t *o;
+
+        if (!drv)
+            continue;
+        o = json_pack("{s:b}", "available", drv->available);
+        if (o && !drv->available)
+            (void)json_object_set_new(o, "reason", json_string(strna(drv->unavailable_reason)));
+        (void)json_object_set_new(drivers, driver_kind_to_string((DriverKind)i), o);
+    }
+    for (size_t i = 0; i < _DOMAIN_STATE_MAX; i++)
+        (void)json_object_set_new(counts, domain_state_to_string((DomainState)i),
+                                  json_integer(m->state_counts[i]));
+    (void)json_object_set_new(host, "drivers", drivers);
+    (void)json_object_set_new(host, "domains", json_integer((json_int_t)m->n_domains));
+    (void)json_object_set_new(host, "states", counts);
+    return host;
+}
+
+int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e)
+{
+    json_t *obj = json_object();
+    Driver *drv = manager_driver(m, d);
+
+    if (!obj || domain_to_json(d, obj) < 0) {
+        json_decref(obj);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    if (domain_state_is_active(d->state) && drv && drv->available) {
+        DomainInfo info;
+        Error info_error = ERROR_NULL;
+
+        if (driver_get_info(drv, &d->config, &d->runtime, &info, 0, &info_error) >= 0) {
+            json_t *stats = info.stats ? info.stats : json_object();
+            (void)json_object_set_new(stats, "cpu_time_ns",
+                                      json_integer((json_int_t)info.cpu_time_ns));
+            (void)json_object_set_new(stats, "memory_kib",
+                                      json_integer((json_int_t)info.memory_kib));
+            (void)json_object_set_new(obj, "stats", stats);
+        } else
+            log_debug("Domain %s: no statistics: %s", d->config.name, info_error.message);
+    }
+    *ret = obj;
+    return 0;
+}
+
+int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e)
+{
+    Driver *drv = manager_driver(m, d);
+
+    if (!domain_state_is_active(d->state))
+        return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is %s; it has no console",
+                          d->config.name, domain_state_to_string(d->state));
+    return driver_console_open(drv, &d->config, &d->runtime, ret_fd, 0, e);
+}
+
+void manager_child_exited(Manager *m, int pid, int wait_status)
+{
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
+        if (m->drivers[i] && driver_child_exited(m->drivers[i], pid, wait_status) > 0)
+            return;
+}

@@ -1,0 +1,118 @@
+/* The manager: owns every domain, the store, the allocator and the drivers. Surfaces (D-Bus,
+ * HTTP) call only this API; every state change goes through one transition function that checks
+ * it, persists it with its allocation in one transaction, and tells every listener. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "domain.h"
+#include "driver.h"
+#include "error.h"
+#include "store.h"
+
+typedef enum DomainAction {
+    ACTION_START,
+    ACTION_SHUTDOWN,
+    ACTION_DESTROY,
+    ACTION_PAUSE,
+    ACTION_RESUME,
+    ACTION_REBOOT,
+    _DOMAIN_ACTION_MAX,
+    _DOMAIN_ACTION_INVALID = -EINVAL,
+} DomainAction;
+
+DECLARE_STRING_TABLE(domain_action, DomainAction);
+
+/* Observers of the manager (the bus, the HTTP event stream). Any slot may be NULL. */
+typedef struct ManagerListener {
+    void (*domain_new)(void *userdata, Domain *d);
+    void (*domain_removed)(void *userdata, Domain *d);
+    void (*domain_state_changed)(void *userdata, Domain *d, DomainState old_state,
+                                 int64_t event_id);
+    void (*domain_updated)(void *userdata, Domain *d);
+    void (*domain_console)(void *userdata, Domain *d, const char *data, size_t len);
+    void *userdata;
+} ManagerListener;
+
+/* Completion of a pending action: e is NULL on success. d may be NULL if the domain vanished. */
+typedef void (*ManagerDone)(void *userdata, Domain *d, const Error *e);
+
+struct Manager {
+    sd_event *event;
+    HvdConfig *config; /* owned by the caller, may be replaced by manager_reload() */
+    Store *store;
+    Allocator alloc;
+    Driver *drivers[_DRIVER_KIND_MAX];
+    Domain **domains; /* sorted by name */
+    size_t n_domains;
+    size_t n_domains_allocated;
+    ManagerListener listeners[4];
+    size_t n_listeners;
+    unsigned state_counts[_DOMAIN_STATE_MAX];
+    unsigned events_since_prune;
+    char *last_status;
+};
+
+/* Creates the manager on event with config (borrowed), opens the store under the state dir and
+ * loads every domain. Drivers are not opened yet. */
+int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e);
+
+/* Frees the manager; running domains are left running. Accepts NULL; returns NULL. */
+Manager *manager_free(Manager *m);
+
+/* Opens one driver per backend with ops (indexed by DriverKind; NULL slots are left out). */
+int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX]);
+
+/* Reconciles every active domain with its driver (re-attach or mark shutoff/daemon), then starts
+ * autostart domains once per boot. */
+void manager_reconcile_all(Manager *m);
+
+/* Applies a reloaded config (allocation policy, timeouts). */
+void manager_reload(Manager *m, HvdConfig *config);
+
+/* Registers an observer. */
+int manager_add_listener(Manager *m, const ManagerListener *l);
+
+/* Lookup by name; NULL when absent. */
+Domain *manager_find(Manager *m, const char *name);
+
+/* Lookup that fills e with NoSuchDomain when absent. */
+int manager_get(Manager *m, const char *name, Domain **ret, Error *e);
+
+/* Creates a domain from a settings object (see domain_config_from_json); it starts shutoff. */
+int manager_domain_create(Manager *m, const json_t *settings, Domain **ret, Error *e);
+
+/* Changes settings of an existing domain (immutable and live rules apply). */
+int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *e);
+
+/* Deletes a shut-off domain. d is freed on success. */
+int manager_domain_delete(Manager *m, Domain *d, Error *e);
+
+/* Runs an action. Returns 0 when it completed, 1 when it is pending (done is called later,
+ * exactly once), or a negative errno with e set (done is not called). timeout_s applies to
+ * ACTION_SHUTDOWN (0 = the configured default). */
+int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned timeout_s,
+                          ManagerDone done, void *userdata, Error *e);
+
+/* Asks the driver for live information; returns a new JSON object with the domain's fields plus
+ * "stats" (driver-specific) when active. */
+int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e);
+
+/* Opens the domain's console through its driver. */
+int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e);
+
+/* The host view (capacity, reservation, allocation, free, per-driver availability, counts). */
+json_t *manager_host_view(Manager *m);
+
+/* The one-line summary used for sd_notify STATUS ("3 running, 5 defined"). */
+void manager_status_line(Manager *m, char *buf, size_t n);
+
+/* A child process ended; offered to each driver. */
+void manager_child_exited(Manager *m, int pid, int wait_status);
+
+/* The driver that runs d (NULL when its backend is not built in). */
+Driver *manager_driver(Manager *m, const Domain *d);

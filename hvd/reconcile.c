@@ -1,0 +1,137 @@
+/* Agreement between SQLite (the source of truth) and the drivers: opening drivers, re-attaching
+ * domains after an hvd restart or a driver reconnect, and autostart once per boot. */
+#include <fcntl.h>
+#include <string.h>
+
+#include "log.h"
+#include "manager-internal.h"
+
+int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX])
+{
+    DriverContext ctx = {
+        .event = m->event,
+        .state_dir = m->config->state_dir,
+        .runtime_dir = m->config->runtime_dir,
+        .kvm_uri = m->config->kvm_uri,
+        .kvm_domain_type = m->config->kvm_domain_type,
+        .events = manager_driver_events(m),
+    };
+
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++) {
+        int r;
+
+        if (!ops[i])
+            continue;
+        r = driver_new(ops[i], &ctx, &m->drivers[i]);
+        if (r < 0)
+            return r;
+        if (m->drivers[i]->available)
+            log_info("Driver %s is ready.", ops[i]->name);
+        else
+            log_warning("Driver %s is unavailable: %s", ops[i]->name,
+                        strna(m->drivers[i]->unavailable_reason));
+    }
+    return 0;
+}
+
+static void reconcile_domain(Manager *m, Domain *d, Driver *drv)
+{
+    DomainRuntime rt = d->runtime;
+    DomainState state = d->state;
+    DomainReason reason = d->reason;
+    Error e = ERROR_NULL;
+    int r;
+
+    r = driver_reattach(drv, &d->config, &rt, &state, &reason, 0, &e);
+    if (r < 0) {
+        log_warning("Domain %s: cannot check it with the %s driver: %s", d->config.name,
+                    drv->ops->name, e.message);
+        return;
+    }
+    if (r == 0) {
+        char detail[640];
+        (void)snprintf(detail, sizeof(detail), "not running in the %s driver%s%s", drv->ops->name,
+                       e.message[0] ? ": " : "", e.message);
+        (void)manager_transition(m, d, STATE_SHUTOFF, REASON_DAEMON, &rt, detail, true, NULL);
+        return;
+    }
+
+    d->runtime = rt;
+    if (d->state == STATE_STOPPING && state == STATE_RUNNING) {
+        /* A shutdown was under way when hvd stopped: give it a fresh deadline. */
+        (void)manager_arm_shutdown_timer(m, d, m->config->shutdown_timeout_s);
+        return;
+    }
+    if (d->state == STATE_STARTING && state == STATE_RUNNING) {
+        (void)manager_transition(m, d, STATE_RUNNING, REASON_BOOTED, &rt, "re-attached", true,
+                                 NULL);
+        return;
+    }
+    if (state != d->state && domain_reason_valid_for_state(state, REASON_DAEMON))
+        (void)manager_transition(m, d, state, REASON_DAEMON, &rt, "found so by hvd", true, NULL);
+    else if (state != d->state)
+        (void)manager_transition(m, d, state, reason, &rt, "found so by hvd", true, NULL);
+    else
+        log_debug("Domain %s re-attached (%s).", d->config.name, domain_state_to_string(state));
+}
+
+void manager_reconcile_driver(Manager *m, Driver *drv)
+{
+    /* Transitions do not reorder the array, so plain iteration is safe. */
+    for (size_t i = 0; i < m->n_domains; i++) {
+        Domain *d = m->domains[i];
+
+        if (manager_driver(m, d) == drv && domain_state_is_active(d->state))
+            reconcile_domain(m, d, drv);
+    }
+}
+
+/* Autostart runs once per boot: the marker lives in the runtime directory, which is empty after
+ * a reboot, so a daemon restart does not start again what a user stopped. */
+static bool autostart_claim(Manager *m)
+{
+    _cleanup_free_ char *path = NULL;
+    int fd;
+
+    if (asprintf(&path, "%s/autostarted", m->config->runtime_dir) < 0)
+        return false;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (errno != EEXIST)
+            log_warning_errno(errno, "Failed to create %s, skipping autostart: %m", path);
+        return false;
+    }
+    (void)close(fd);
+    return true;
+}
+
+static void autostart_done(void *userdata, Domain *d, const Error *e)
+{
+    if (e && d)
+        log_warning("Autostart of %s failed: %s", d->config.name, e->message);
+}
+
+void manager_reconcile_all(Manager *m)
+{
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
+        if (m->drivers[i] && m->drivers[i]->available)
+            manager_reconcile_driver(m, m->drivers[i]);
+        else if (m->drivers[i])
+            log_warning("Domains of the %s driver keep their recorded state until it is "
+                        "available.",
+                        m->drivers[i]->ops->name);
+
+    if (!autostart_claim(m))
+        return;
+    for (size_t i = 0; i < m->n_domains; i++) {
+        Domain *d = m->domains[i];
+        Error e = ERROR_NULL;
+
+        if (!d->config.autostart || d->state != STATE_SHUTOFF)
+            continue;
+        log_info("Autostarting %s.", d->config.name);
+        if (manager_domain_action(m, d, ACTION_START, 0, autostart_done, NULL, &e) < 0)
+            log_warning("Autostart of %s failed: %s", d->config.name, e.message);
+    }
+    manager_update_status(m);
+}

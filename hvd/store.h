@@ -1,0 +1,87 @@
+/* hvd's durable state in SQLite: domains, allocations and the event log. Only this module
+ * touches sqlite3; its functions return negative errno and keep SQLite's message for logs. */
+#pragma once
+
+#include <stdint.h>
+
+#include "config.h"
+#include "domain-config.h"
+#include "error.h"
+
+typedef struct Store Store;
+
+typedef struct StoredDomain {
+    int64_t id;
+    DomainConfig config;
+    DomainState state;
+    DomainReason reason;
+    DomainRuntime runtime;
+    uint64_t created_us;
+    uint64_t state_changed_us;
+} StoredDomain;
+
+typedef struct StoredEvent {
+    int64_t id;
+    uint64_t time_us;
+    const char *domain; /* NULL for host events */
+    const char *event;
+    const char *detail; /* JSON text or NULL */
+} StoredEvent;
+
+/* Opens (creating if needed) the database at path in WAL mode with foreign keys on, applies the
+ * embedded migrations and prepares statements. A database from a newer schema is refused with a
+ * message in e. */
+int store_open(const char *path, StoreSync sync, Store **ret, Error *e);
+
+/* Closes the database (checkpointing the WAL). Accepts NULL; returns NULL. */
+Store *store_free(Store *s);
+
+/* The schema version the database is at, and the newest this build knows. */
+unsigned store_schema_version(Store *s);
+unsigned store_schema_latest(void);
+
+/* SQLite's message for the last failed call. */
+const char *store_last_error(Store *s);
+
+/* Transactions: every multi-row change goes between begin and commit; rollback undoes it. */
+int store_begin(Store *s);
+int store_commit(Store *s);
+void store_rollback(Store *s);
+
+/* Inserts a new domain row; *ret_id receives its row id. -EEXIST if the name or UUID is taken. */
+int store_domain_insert(Store *s, const DomainConfig *c, DomainState state, DomainReason reason,
+                        uint64_t now_us, int64_t *ret_id);
+
+/* Rewrites the definition columns of domain id. */
+int store_domain_update_config(Store *s, int64_t id, const DomainConfig *c);
+
+/* Records a new state, reason and runtime for domain id. */
+int store_domain_set_state(Store *s, int64_t id, DomainState state, DomainReason reason,
+                           const DomainRuntime *rt, uint64_t now_us);
+
+/* Deletes domain id (its allocation goes with it). */
+int store_domain_delete(Store *s, int64_t id);
+
+/* Sets or clears the allocation row of domain id. */
+int store_allocation_set(Store *s, int64_t id, unsigned vcpus, uint64_t memory_mib,
+                         const char *cpuset);
+int store_allocation_clear(Store *s, int64_t id);
+
+/* Appends an event; *ret_id (may be NULL) receives its id. */
+int store_event_append(Store *s, uint64_t now_us, const char *domain, const char *event,
+                       const char *detail, int64_t *ret_id);
+
+/* Deletes all but the newest keep events. */
+int store_events_prune(Store *s, unsigned keep);
+
+/* The id of the newest event, 0 when there is none. */
+int store_events_last_id(Store *s, int64_t *ret);
+
+/* Calls cb for every event with id > after_id, oldest first, at most limit of them. Stops early
+ * when cb returns non-zero (which is then returned). */
+int store_events_since(Store *s, int64_t after_id, unsigned limit,
+                       int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
+
+/* Calls cb for every stored domain, by name; the StoredDomain is valid only during the call
+ * (cb may take its config strings by copying). Stops early when cb returns negative. */
+int store_domains_load(Store *s, int (*cb)(StoredDomain *d, void *userdata), void *userdata);
