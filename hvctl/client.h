@@ -1,0 +1,45 @@
+/* hvctl's view of hvd: the same operations over D-Bus (client-bus.c) or HTTP (client-http.c),
+ * all speaking JSON objects with the stable field names of hvctl --json. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct Client Client;
+
+/* Called for each event by client_follow_events(); returning non-zero stops following. */
+typedef int (*ClientEventHandler)(json_t *event, void *userdata);
+
+typedef struct ClientOps {
+    void (*free)(Client *c);
+    /* Every domain: name, driver, mode, state, reason, vcpus, memory_mib. */
+    int (*list)(Client *c, json_t **ret, Error *e);
+    /* One domain's definition, state and statistics. */
+    int (*info)(Client *c, const char *name, json_t **ret, Error *e);
+    int (*create)(Client *c, json_t *settings, Error *e);
+    int (*update)(Client *c, const char *name, json_t *settings, Error *e);
+    int (*delete)(Client *c, const char *name, Error *e);
+    /* action: start, shutdown, destroy, pause, resume, reboot. */
+    int (*action)(Client *c, const char *name, const char *action, unsigned timeout_s, Error *e);
+    int (*host)(Client *c, json_t **ret, Error *e);
+    /* Calls handler for every event ({"event", "domain", "state", "reason", "time_us"}) until
+     * it returns non-zero, the connection ends, or timeout_us passes (0: no limit). Returns 0 on
+     * timeout or stop, negative on error. */
+    int (*follow)(Client *c, ClientEventHandler handler, void *userdata, uint64_t timeout_us,
+                  Error *e);
+} ClientOps;
+
+struct Client {
+    const ClientOps *ops;
+    void *data;
+};
+
+/* Connects over D-Bus to address (NULL: the system bus, honouring DBUS_SYSTEM_BUS_ADDRESS).
+ * An unreachable daemon is -ECONNREFUSED with e saying so. */
+int client_bus_new(const char *address, Client **ret, Error *e);
+
+/* Frees c. Accepts NULL; returns NULL. */
+Client *client_free(Client *c);

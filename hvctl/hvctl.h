@@ -1,0 +1,51 @@
+/* Shared state of the hvctl command: global options, exit codes and the verb table. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "client.h"
+#include "error.h"
+
+/* Exit codes, documented in hvctl --help and hvctl(1). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,      /* the operation was refused or failed */
+    EXIT_USAGE = 2,       /* bad command line */
+    EXIT_NO_DOMAIN = 3,   /* no such domain */
+    EXIT_UNREACHABLE = 4, /* hvd could not be reached */
+};
+
+typedef struct Globals {
+    const char *bus_address;
+    bool json;
+} Globals;
+
+extern Globals arg;
+
+typedef struct Verb {
+    const char *name;
+    const char *usage;   /* arguments and options, for help */
+    const char *summary; /* one line */
+    int (*run)(Client *c, int argc, char **argv);
+} Verb;
+
+extern const Verb verbs[];
+extern const size_t n_verbs;
+
+/* Prints e to stderr and returns the exit code that matches it. */
+int exit_code_from_error(const Error *e);
+
+/* Prints a usage error for verb and returns EXIT_USAGE. */
+int usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the help of one verb. */
+void verb_help(const Verb *v);
+
+/* The read verbs (verbs-read.c). */
+int verb_list(Client *c, int argc, char **argv);
+int verb_info(Client *c, int argc, char **argv);
+int verb_host(Client *c, int argc, char **argv);
+int verb_events(Client *c, int argc, char **argv);
+
+/* Prints a JSON value as one document on stdout. */
+void print_json(json_t *v);

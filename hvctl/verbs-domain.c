@@ -1,0 +1,370 @@
+/* hvctl verbs that change domains: create, set, start, stop, destroy, pause, resume, reboot,
+ * delete. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvctl.h"
+#include "parse-util.h"
+
+enum {
+    OPT_JSON = 0x100,
+    OPT_DRIVER,
+    OPT_MODE,
+    OPT_VCPUS,
+    OPT_MEMORY,
+    OPT_KERNEL,
+    OPT_DISK,
+    OPT_CMDLINE,
+    OPT_CPUSET,
+    OPT_AUTOSTART,
+    OPT_NO_AUTOSTART,
+    OPT_ON_CRASH,
+    OPT_UUID,
+    OPT_FORCE,
+    OPT_TIMEOUT,
+    OPT_NO_WAIT,
+};
+
+static const struct option settings_options[] = {
+    {"driver", required_argument, NULL, OPT_DRIVER},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"vcpus", required_argument, NULL, OPT_VCPUS},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"cpuset", required_argument, NULL, OPT_CPUSET},
+    {"autostart", no_argument, NULL, OPT_AUTOSTART},
+    {"no-autostart", no_argument, NULL, OPT_NO_AUTOSTART},
+    {"on-crash", required_argument, NULL, OPT_ON_CRASH},
+    {"uuid", required_argument, NULL, OPT_UUID},
+    {"json", no_argument, NULL, OPT_JSON},
+    {},
+};
+
+/* A path with a slash is made absolute (hvd runs elsewhere); a bare name is kept, so minihv can
+ * resolve an installed guest such as "hello". */
+static json_t *path_value(const char *p)
+{
+    char cwd[PATH_MAX];
+    _cleanup_free_ char *abs = NULL;
+
+    if (p[0] == '/' || !strchr(p, '/') || !getcwd(cwd, sizeof(cwd)))
+        return json_string(p);
+    if (asprintf(&abs, "%s/%s", cwd, p) < 0)
+        return NULL;
+    return json_string(abs);
+}
+
+/* Parses the setting options of create/set into a settings object. Returns EXIT_OK or
+ * EXIT_USAGE (message printed). */
+static int parse_settings(const char *verb, int argc, char **argv, json_t *settings)
+{
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", settings_options, NULL)) >= 0) {
+        json_int_t n;
+        uint64_t v;
+
+        switch (c) {
+        case OPT_DRIVER:
+            (void)json_object_set_new(settings, "driver", json_string(optarg));
+            break;
+        case OPT_MODE:
+            (void)json_object_set_new(settings, "mode", json_string(optarg));
+            break;
+        case OPT_VCPUS:
+        case OPT_MEMORY:
+            if (parse_uint64(optarg, 0, INT64_MAX, &v) < 0)
+                return usage_error(verb, "%s must be a whole number, got '%s'",
+                                   c == OPT_VCPUS ? "--vcpus" : "--memory", optarg);
+            n = (json_int_t)v;
+            if (c == OPT_VCPUS && v > UINT32_MAX)
+                n = UINT32_MAX; /* hvd names the allowed range */
+            (void)json_object_set_new(settings, c == OPT_VCPUS ? "vcpus" : "memory_mib",
+                                      json_integer(n));
+            break;
+        case OPT_KERNEL:
+            (void)json_object_set_new(settings, "kernel", path_value(optarg));
+            break;
+        case OPT_DISK:
+            (void)json_object_set_new(settings, "disk", path_value(optarg));
+            break;
+        case OPT_CMDLINE:
+            (void)json_object_set_new(settings, "cmdline", json_string(optarg));
+            break;
+        case OPT_CPUSET:
+            (void)json_object_set_new(settings, "cpuset", json_string(optarg));
+            break;
+        case OPT_AUTOSTART:
+        case OPT_NO_AUTOSTART:
+            (void)json_object_set_new(settings, "autostart", json_boolean(c == OPT_AUTOSTART));
+            break;
+        case OPT_ON_CRASH:
+            (void)json_object_set_new(settings, "on_crash", json_string(optarg));
+            break;
+        case OPT_UUID:
+            (void)json_object_set_new(settings, "uuid", json_string(optarg));
+            break;
+        case OPT_JSON:
+            arg.json = true;
+            break;
+        default:
+            return usage_error(verb, "bad option");
+        }
+    }
+    return EXIT_OK;
+}
+
+static int verb_create(Client *client, int argc, char **argv)
+{
+    json_t *settings = json_object();
+    Error e = ERROR_NULL;
+    int r;
+
+    r = parse_settings("create", argc, argv, settings);
+    if (r == EXIT_OK && optind != argc - 1)
+        r = usage_error("create", "expects exactly one domain NAME");
+    if (r != EXIT_OK) {
+        json_decref(settings);
+        return r;
+    }
+    (void)json_object_set_new(settings, "name", json_string(argv[optind]));
+    r = client->ops->create(client, settings, &e);
+    json_decref(settings);
+    if (r < 0)
+        return exit_code_from_error(&e);
+    printf("Domain %s created.\n", argv[optind]);
+    return EXIT_OK;
+}
+
+static int verb_set(Client *client, int argc, char **argv)
+{
+    json_t *settings = json_object();
+    Error e = ERROR_NULL;
+    int r;
+
+    r = parse_settings("set", argc, argv, settings);
+    if (r == EXIT_OK && optind != argc - 1)
+        r = usage_error("set", "expects exactly one domain NAME");
+    if (r == EXIT_OK && json_object_size(settings) == 0)
+        r = usage_error("set", "nothing to change: give at least one setting option");
+    if (r != EXIT_OK) {
+        json_decref(settings);
+        return r;
+    }
+    r = client->ops->update(client, argv[optind], settings, &e);
+    json_decref(settings);
+    if (r < 0)
+        return exit_code_from_error(&e);
+    printf("Domain %s updated.\n", argv[optind]);
+    return EXIT_OK;
+}
+
+/* Parses "VERB NAME [--json]" and returns the name, or NULL after printing a usage error. */
+static const char *parse_name_only(const char *verb, int argc, char **argv)
+{
+    static const struct option options[] = {{"json", no_argument, NULL, OPT_JSON}, {}};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+        if (c == OPT_JSON)
+            arg.json = true;
+        else {
+            (void)usage_error(verb, "bad option");
+            return NULL;
+        }
+    if (optind != argc - 1) {
+        (void)usage_error(verb, "expects exactly one domain NAME");
+        return NULL;
+    }
+    return argv[optind];
+}
+
+static int run_simple_action(Client *client, int argc, char **argv, const char *action,
+                             const char *done)
+{
+    const char *name = parse_name_only(argv[0], argc, argv);
+    Error e = ERROR_NULL;
+
+    if (!name)
+        return EXIT_USAGE;
+    if (client->ops->action(client, name, action, 0, &e) < 0)
+        return exit_code_from_error(&e);
+    printf("Domain %s %s.\n", name, done);
+    return EXIT_OK;
+}
+
+static int verb_start(Client *c, int argc, char **argv)
+{
+    return run_simple_action(c, argc, argv, "start", "started");
+}
+
+static int verb_destroy(Client *c, int argc, char **argv)
+{
+    return run_simple_action(c, argc, argv, "destroy", "destroyed");
+}
+
+static int verb_pause(Client *c, int argc, char **argv)
+{
+    return run_simple_action(c, argc, argv, "pause", "paused");
+}
+
+static int verb_resume(Client *c, int argc, char **argv)
+{
+    return run_simple_action(c, argc, argv, "resume", "resumed");
+}
+
+static int verb_reboot(Client *c, int argc, char **argv)
+{
+    return run_simple_action(c, argc, argv, "reboot", "rebooted");
+}
+
+static int verb_delete(Client *client, int argc, char **argv)
+{
+    const char *name = parse_name_only("delete", argc, argv);
+    Error e = ERROR_NULL;
+
+    if (!name)
+        return EXIT_USAGE;
+    if (client->ops->delete (client, name, &e) < 0)
+        return exit_code_from_error(&e);
+    printf("Domain %s deleted.\n", name);
+    return EXIT_OK;
+}
+
+typedef struct StopWait {
+    Client *client;
+    const char *name;
+    char reason[32];
+    bool off;
+    Error error;
+} StopWait;
+
+static int stop_wait_handler(json_t *event, void *userdata)
+{
+    StopWait *w = userdata;
+    json_t *info = NULL;
+    const char *state, *reason;
+
+    if (event) {
+        const char *domain = json_string_value(json_object_get(event, "domain"));
+        if (!domain || !streq(domain, w->name))
+            return 0;
+        if (json_object_get(event, "event") &&
+            streq(json_string_value(json_object_get(event, "event")), "deleted"))
+            return 1;
+        state = json_string_value(json_object_get(event, "state"));
+        reason = json_string_value(json_object_get(event, "reason"));
+    } else {
+        /* Subscribed: look at the current state once, so an early shutoff is not missed. */
+        if (w->client->ops->info(w->client, w->name, &info, &w->error) < 0)
+            return 1;
+        state = json_string_value(json_object_get(info, "state"));
+        reason = json_string_value(json_object_get(info, "reason"));
+    }
+    if (state && streq(state, "shutoff")) {
+        w->off = true;
+        (void)snprintf(w->reason, sizeof(w->reason), "%s", reason ? reason : "unknown");
+    }
+    json_decref(info);
+    return w->off;
+}
+
+static int verb_stop(Client *client, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"no-wait", no_argument, NULL, OPT_NO_WAIT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {},
+    };
+    bool force = false, wait = true;
+    unsigned timeout_s = 0;
+    Error e = ERROR_NULL;
+    const char *name;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+        switch (c) {
+        case OPT_FORCE:
+            force = true;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_uint(optarg, 1, 86400, &timeout_s) < 0)
+                return usage_error("stop", "--timeout must be 1..86400 seconds, got '%s'", optarg);
+            break;
+        case OPT_NO_WAIT:
+            wait = false;
+            break;
+        case OPT_JSON:
+            arg.json = true;
+            break;
+        default:
+            return usage_error("stop", "bad option");
+        }
+    if (optind != argc - 1)
+        return usage_error("stop", "expects exactly one domain NAME");
+    name = argv[optind];
+
+    if (force) {
+        if (client->ops->action(client, name, "destroy", 0, &e) < 0)
+            return exit_code_from_error(&e);
+        printf("Domain %s destroyed.\n", name);
+        return EXIT_OK;
+    }
+    if (client->ops->action(client, name, "shutdown", timeout_s, &e) < 0)
+        return exit_code_from_error(&e);
+    if (!wait) {
+        printf("Domain %s is shutting down.\n", name);
+        return EXIT_OK;
+    }
+
+    StopWait w = {.client = client, .name = name};
+    if (client->ops->follow(client, stop_wait_handler, &w, 0, &e) < 0)
+        return exit_code_from_error(&e);
+    if (error_is_set(&w.error))
+        return exit_code_from_error(&w.error);
+    if (!w.off) {
+        fprintf(stderr, "hvctl: stopped waiting; domain %s is still shutting down\n", name);
+        return EXIT_FAILED;
+    }
+    if (streq(w.reason, "shutdown"))
+        printf("Domain %s shut down.\n", name);
+    else
+        printf("Domain %s is off (%s).\n", name, w.reason);
+    return EXIT_OK;
+}
+
+const Verb verbs[] = {
+    {"create",
+     "NAME [--driver kvm|minihv] [--mode pv|full] [--vcpus N] [--memory MiB]\n"
+     "             [--kernel PATH] [--disk PATH] [--cmdline STR] [--cpuset LIST]\n"
+     "             [--autostart] [--on-crash destroy|restart|preserve] [--uuid UUID]",
+     "Define a new domain (it starts shut off).", verb_create},
+    {"set",
+     "NAME [--mode pv|full] [--vcpus N] [--memory MiB] [--kernel PATH] [--disk PATH]\n"
+     "          [--cmdline STR] [--cpuset LIST] [--autostart|--no-autostart]\n"
+     "          [--on-crash destroy|restart|preserve]",
+     "Change settings of a domain (most only while it is shut off).", verb_set},
+    {"start", "NAME", "Start a shut-off domain; returns when it runs.", verb_start},
+    {"stop", "NAME [--force] [--timeout S] [--no-wait]",
+     "Shut a domain down gracefully and wait until it is off; hvd destroys it when the\n"
+     "timeout passes. --force destroys at once.",
+     verb_stop},
+    {"destroy", "NAME", "Stop a domain at once, like pulling the plug.", verb_destroy},
+    {"pause", "NAME", "Pause a running domain.", verb_pause},
+    {"resume", "NAME", "Resume a paused domain.", verb_resume},
+    {"reboot", "NAME", "Reboot a running domain.", verb_reboot},
+    {"delete", "NAME", "Delete a shut-off domain's definition.", verb_delete},
+    {"list", "[--all] [--json]", "List running domains (all with --all).", verb_list},
+    {"info", "NAME [--json]", "Show a domain's definition, state and statistics.", verb_info},
+    {"host", "[--json]", "Show host capacity, DOM0's reservation and allocation.", verb_host},
+    {"events", "[--json] [--count N] [--timeout S]",
+     "Print domain events as they happen, until interrupted.", verb_events},
+};
+const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

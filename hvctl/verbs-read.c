@@ -1,0 +1,315 @@
+/* hvctl verbs that read: list, info, host, events. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "hvctl.h"
+#include "parse-util.h"
+#include "table.h"
+#include "time-util.h"
+
+enum {
+    OPT_JSON = 0x100,
+    OPT_ALL,
+    OPT_COUNT,
+    OPT_TIMEOUT,
+};
+
+static const char *str(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "-";
+}
+
+static json_int_t num(json_t *obj, const char *key)
+{
+    return json_integer_value(json_object_get(obj, key));
+}
+
+static bool is_active(const char *state)
+{
+    return !streq(state, "shutoff");
+}
+
+/* Parses options that only take --json (and --all for list). */
+static int parse_read_options(const char *verb, int argc, char **argv, bool *all)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"all", no_argument, NULL, OPT_ALL},
+        {},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+        if (c == OPT_JSON)
+            arg.json = true;
+        else if (c == OPT_ALL && all)
+            *all = true;
+        else
+            return usage_error(verb, "bad option");
+    return EXIT_OK;
+}
+
+int verb_list(Client *client, int argc, char **argv)
+{
+    static const char *const headers[] = {"NAME",   "DRIVER", "MODE",  "STATE",
+                                          "REASON", "VCPUS",  "MEMORY"};
+    Error e = ERROR_NULL;
+    json_t *list = NULL, *d, *shown;
+    bool all = false;
+    size_t i;
+    int r;
+
+    r = parse_read_options("list", argc, argv, &all);
+    if (r != EXIT_OK)
+        return r;
+    if (optind != argc)
+        return usage_error("list", "takes no arguments");
+    if (client->ops->list(client, &list, &e) < 0)
+        return exit_code_from_error(&e);
+
+    shown = json_array();
+    json_array_foreach (list, i, d)
+        if (all || is_active(str(d, "state")))
+            (void)json_array_append(shown, d);
+    json_decref(list);
+
+    if (arg.json)
+        print_json(shown);
+    else {
+        Table *t = table_new(ELEMENTSOF(headers), headers);
+        json_array_foreach (shown, i, d) {
+            (void)table_add(t, str(d, "name"));
+            (void)table_add(t, str(d, "driver"));
+            (void)table_add(t, str(d, "mode"));
+            (void)table_add(t, str(d, "state"));
+            (void)table_add(t, str(d, "reason"));
+            (void)table_addf(t, "%lld", (long long)num(d, "vcpus"));
+            (void)table_addf(t, "%lld MiB", (long long)num(d, "memory_mib"));
+        }
+        table_print(t, stdout);
+        table_free(t);
+    }
+    json_decref(shown);
+    return EXIT_OK;
+}
+
+static void format_time(json_int_t us, char *buf, size_t n)
+{
+    time_t t = (time_t)(us / (json_int_t)USEC_PER_SEC);
+    struct tm tm;
+
+    if (us <= 0 || !localtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+        (void)snprintf(buf, n, "-");
+}
+
+static void print_stats(json_t *stats, const char *prefix)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach (stats, key, v) {
+        if (json_is_object(v)) {
+            char nested[128];
+            (void)snprintf(nested, sizeof(nested), "%s%s.", prefix, key);
+            print_stats(v, nested);
+        } else if (json_is_integer(v))
+            printf("  %s%s: %lld\n", prefix, key, (long long)json_integer_value(v));
+        else if (json_is_real(v))
+            printf("  %s%s: %g\n", prefix, key, json_real_value(v));
+        else if (json_is_string(v))
+            printf("  %s%s: %s\n", prefix, key, json_string_value(v));
+        else if (json_is_boolean(v))
+            printf("  %s%s: %s\n", prefix, key, json_is_true(v) ? "yes" : "no");
+    }
+}
+
+int verb_info(Client *client, int argc, char **argv)
+{
+    Error e = ERROR_NULL;
+    json_t *info = NULL, *stats;
+    char created[64], started[64];
+    int r;
+
+    r = parse_read_options("info", argc, argv, NULL);
+    if (r != EXIT_OK)
+        return r;
+    if (optind != argc - 1)
+        return usage_error("info", "expects exactly one domain NAME");
+    if (client->ops->info(client, argv[optind], &info, &e) < 0)
+        return exit_code_from_error(&e);
+
+    if (arg.json) {
+        print_json(info);
+        json_decref(info);
+        return EXIT_OK;
+    }
+    format_time(num(info, "created_us"), created, sizeof(created));
+    format_time(num(info, "started_us"), started, sizeof(started));
+    printf("Name:       %s\n"
+           "UUID:       %s\n"
+           "Driver:     %s\n"
+           "Mode:       %s\n"
+           "State:      %s (%s)\n"
+           "vCPUs:      %lld\n"
+           "Memory:     %lld MiB\n"
+           "Kernel:     %s\n"
+           "Disk:       %s\n"
+           "Cmdline:    %s\n"
+           "CPU set:    %s\n"
+           "Autostart:  %s\n"
+           "On crash:   %s\n"
+           "PID:        %lld\n"
+           "Created:    %s\n"
+           "Started:    %s\n",
+           str(info, "name"), str(info, "uuid"), str(info, "driver"), str(info, "mode"),
+           str(info, "state"), str(info, "reason"), (long long)num(info, "vcpus"),
+           (long long)num(info, "memory_mib"), str(info, "kernel"), str(info, "disk"),
+           str(info, "cmdline"), str(info, "cpuset"),
+           json_is_true(json_object_get(info, "autostart")) ? "yes" : "no", str(info, "on_crash"),
+           (long long)num(info, "pid"), created, started);
+    stats = json_object_get(info, "stats");
+    if (json_is_object(stats)) {
+        printf("Statistics:\n");
+        print_stats(stats, "");
+    }
+    json_decref(info);
+    return EXIT_OK;
+}
+
+int verb_host(Client *client, int argc, char **argv)
+{
+    static const char *const headers[] = {"RESOURCE",  "CAPACITY", "RESERVED",
+                                          "ALLOCATED", "FREE",     "OVERCOMMIT"};
+    Error e = ERROR_NULL;
+    json_t *host = NULL, *drivers, *v;
+    const char *key;
+    Table *t;
+    int r;
+
+    r = parse_read_options("host", argc, argv, NULL);
+    if (r != EXIT_OK)
+        return r;
+    if (optind != argc)
+        return usage_error("host", "takes no arguments");
+    if (client->ops->host(client, &host, &e) < 0)
+        return exit_code_from_error(&e);
+    if (arg.json) {
+        print_json(host);
+        json_decref(host);
+        return EXIT_OK;
+    }
+
+    printf("CPUs: %lld online (%s), reserved for DOM0: %s\n", (long long)num(host, "cpus"),
+           str(host, "cpus_online"),
+           *str(host, "cpus_reserved") ? str(host, "cpus_reserved") : "none");
+    printf("Memory: %lld MiB\n\n", (long long)num(host, "memory_mib"));
+    t = table_new(ELEMENTSOF(headers), headers);
+    (void)table_add(t, "vCPUs");
+    (void)table_addf(t, "%lld", (long long)num(host, "vcpus_capacity"));
+    (void)table_addf(t, "%s", *str(host, "cpus_reserved") ? str(host, "cpus_reserved") : "-");
+    (void)table_addf(t, "%lld", (long long)num(host, "vcpus_allocated"));
+    (void)table_addf(t, "%lld", (long long)num(host, "vcpus_free"));
+    (void)table_addf(t, "%.2fx", json_real_value(json_object_get(host, "cpu_overcommit")));
+    (void)table_add(t, "memory");
+    (void)table_addf(t, "%lld MiB", (long long)num(host, "memory_capacity_mib"));
+    (void)table_addf(t, "%lld MiB", (long long)num(host, "memory_reserved_mib"));
+    (void)table_addf(t, "%lld MiB", (long long)num(host, "memory_allocated_mib"));
+    (void)table_addf(t, "%lld MiB", (long long)num(host, "memory_free_mib"));
+    (void)table_addf(t, "%.2fx", json_real_value(json_object_get(host, "memory_overcommit")));
+    table_print(t, stdout);
+    table_free(t);
+
+    drivers = json_object_get(host, "drivers");
+    printf("\nDrivers:\n");
+    json_object_foreach (drivers, key, v) {
+        if (json_is_true(json_object_get(v, "available")))
+            printf("  %-7s available\n", key);
+        else
+            printf("  %-7s UNAVAILABLE: %s\n", key, str(v, "reason"));
+    }
+    printf("\nDomains: %lld defined\n", (long long)num(host, "domains"));
+    json_decref(host);
+    return EXIT_OK;
+}
+
+typedef struct EventsState {
+    unsigned count;
+    unsigned max;
+} EventsState;
+
+static int print_event(json_t *ev, void *userdata)
+{
+    EventsState *s = userdata;
+    char when[64];
+    time_t t;
+    struct tm tm;
+
+    if (!ev)
+        return 0;
+    if (arg.json) {
+        (void)json_dumpf(ev, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+    } else {
+        t = (time_t)(num(ev, "time_us") / (json_int_t)USEC_PER_SEC);
+        if (!localtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+            (void)snprintf(when, sizeof(when), "-");
+        if (json_object_get(ev, "state"))
+            printf("%s  %-20s %-14s %s/%s\n", when, str(ev, "domain"), str(ev, "event"),
+                   str(ev, "state"), str(ev, "reason"));
+        else
+            printf("%s  %-20s %s\n", when, str(ev, "domain"), str(ev, "event"));
+    }
+    fflush(stdout);
+    s->count++;
+    return s->max && s->count >= s->max;
+}
+
+static void on_interrupt(int sig)
+{
+}
+
+int verb_events(Client *client, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {},
+    };
+    EventsState s = {};
+    unsigned timeout_s = 0;
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    Error e = ERROR_NULL;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+        switch (c) {
+        case OPT_JSON:
+            arg.json = true;
+            break;
+        case OPT_COUNT:
+            if (parse_uint(optarg, 1, UINT32_MAX, &s.max) < 0)
+                return usage_error("events", "--count must be a positive number");
+            break;
+        case OPT_TIMEOUT:
+            if (parse_uint(optarg, 1, 86400 * 365, &timeout_s) < 0)
+                return usage_error("events", "--timeout must be a positive number of seconds");
+            break;
+        default:
+            return usage_error("events", "bad option");
+        }
+    if (optind != argc)
+        return usage_error("events", "takes no arguments");
+
+    /* Ctrl-C ends the stream cleanly (exit 0) instead of killing hvctl mid-line. */
+    (void)sigaction(SIGINT, &sa, NULL);
+    (void)sigaction(SIGTERM, &sa, NULL);
+    if (client->ops->follow(client, print_event, &s, (uint64_t)timeout_s * USEC_PER_SEC, &e) < 0)
+        return exit_code_from_error(&e);
+    return EXIT_OK;
+}
