@@ -1,0 +1,86 @@
+/* Unit tests: configuration parsing, with errors that give file, line and reason. */
+#include <unistd.h>
+
+#include "config.h"
+#include "test.h"
+
+static char path[] = "/tmp/hvd-test-config-XXXXXX";
+
+static const char *load(const char *text, HvdConfig *c)
+{
+    static Error e;
+    FILE *f = fopen(path, "w");
+
+    fputs(text, f);
+    fclose(f);
+    e = ERROR_NULL;
+    config_done(c);
+    (void)config_init(c);
+    if (config_load(c, path, true, &e) == 0)
+        e.message[0] = 0;
+    return e.message;
+}
+
+int main(void)
+{
+    HvdConfig c = {};
+    Error e = ERROR_NULL;
+    char expected[256];
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+
+    CHECK_STREQ(load("# comment\n; another\n\n[daemon]\nstate-dir = /srv/hvd\nsynchronous=full\n"
+                     "admin-group = wheel\n[allocation]\nreserved-cpus = 0\n"
+                     "reserved-memory-mib = 2048\ncpu-overcommit = 8\nmemory-overcommit = 1.5\n"
+                     "[kvm]\nuri = test:///default\ndomain-type = qemu\n",
+                     &c),
+                "");
+    CHECK_STREQ(c.state_dir, "/srv/hvd");
+    CHECK(c.synchronous == STORE_SYNC_FULL);
+    CHECK_STREQ(c.admin_group, "wheel");
+    CHECK(cpuset_has(&c.reserved_cpus, 0) && cpuset_count(&c.reserved_cpus) == 1);
+    CHECK(c.reserved_memory_mib == 2048);
+    CHECK(c.cpu_overcommit == 8.0 && c.memory_overcommit == 1.5);
+    CHECK_STREQ(c.kvm_uri, "test:///default");
+
+    snprintf(expected, sizeof(expected), "%s:3: unknown key 'colour' in section [daemon]", path);
+    CHECK_STREQ(load("[daemon]\nstate-dir=/x\ncolour = blue\n", &c), expected);
+    snprintf(expected, sizeof(expected), "%s:1: assignment before any [section]", path);
+    CHECK_STREQ(load("state-dir=/x\n", &c), expected);
+    snprintf(expected, sizeof(expected), "%s:2: expected 'key = value'", path);
+    CHECK_CONTAINS(load("[daemon]\njunk\n", &c), expected);
+    CHECK_CONTAINS(load("[allocation]\ncpu-overcommit = lots\n", &c),
+                   ":2: cpu-overcommit must be a number in 0.1..1000, got 'lots'");
+    CHECK_CONTAINS(load("[allocation]\ncpu-overcommit = -1\n", &c), ":2: cpu-overcommit");
+    CHECK_CONTAINS(load("[allocation]\nreserved-cpus = 2-1\n", &c), ":2: reserved-cpus must be");
+    CHECK_CONTAINS(load("[daemon]\nstate-dir = relative/dir\n", &c),
+                   ":2: state-dir must be an absolute path");
+    CHECK_CONTAINS(load("[daemon]\nsynchronous = sometimes\n", &c),
+                   "synchronous must be 'normal' or 'full'");
+    CHECK_CONTAINS(load("[kvm]\ndomain-type = xen\n", &c), "domain-type must be auto, kvm or qemu");
+    CHECK_CONTAINS(load("[daemon\n", &c), ":1: section header is missing ']'");
+    CHECK_CONTAINS(load("[nosuch]\nkey = 1\n", &c), "unknown key 'key' in section [nosuch]");
+
+    /* A refused file leaves the config as it was. */
+    load("[daemon]\nadmin-group = ops\n", &c);
+    e = ERROR_NULL;
+    FILE *f = fopen(path, "w");
+    fputs("[daemon]\nadmin-group = other\nbogus = 1\n", f);
+    fclose(f);
+    CHECK(config_load(&c, path, true, &e) < 0);
+    CHECK_STREQ(c.admin_group, "ops");
+
+    /* A missing file means defaults, unless it was asked for. */
+    unlink(path);
+    config_done(&c);
+    config_init(&c);
+    e = ERROR_NULL;
+    CHECK(config_load(&c, path, false, &e) == 0);
+    CHECK(c.cpu_overcommit == 4.0 && c.memory_overcommit == 1.0);
+    CHECK(config_load(&c, path, true, &e) < 0);
+    CHECK_CONTAINS(e.message, path);
+    config_done(&c);
+    return test_summary("test-config");
+}
