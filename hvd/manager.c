@@ -9,6 +9,7 @@
 
 #define EVENTS_KEEP        100000u
 #define EVENTS_PRUNE_EVERY 1000u
+#define STATUS_INTERVAL_US (200 * USEC_PER_MSEC)
 
 static const char *const domain_action_table[_DOMAIN_ACTION_MAX] = {
     [ACTION_START] = "start", [ACTION_SHUTDOWN] = "shutdown", [ACTION_DESTROY] = "destroy",
@@ -198,6 +199,7 @@ Manager *manager_free(Manager *m)
         domain_free(m->domains[i]);
     }
     free(m->domains);
+    (void)sd_event_source_disable_unref(m->status_timer);
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
         m->drivers[i] = driver_free(m->drivers[i]);
     store_free(m->store);
@@ -452,16 +454,29 @@ void manager_status_line(Manager *m, char *buf, size_t n)
         (void)snprintf(buf + k, n - (size_t)k, ", %zu defined", m->n_domains);
 }
 
-void manager_update_status(Manager *m)
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
+    Manager *m = userdata;
     char line[256];
 
+    m->status_timer = sd_event_source_disable_unref(m->status_timer);
     manager_status_line(m, line, sizeof(line));
     if (m->last_status && streq(m->last_status, line))
-        return;
+        return 0;
     free(m->last_status);
     m->last_status = strdup(line);
     (void)sd_notifyf(false, "STATUS=%s", line);
+    return 0;
+}
+
+void manager_update_status(Manager *m)
+{
+    /* Coalesced: under load, the service manager hears at most a few updates a second. */
+    if (m->status_timer)
+        return;
+    if (sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
+                                   STATUS_INTERVAL_US, 0, on_status_timer, m) < 0)
+        (void)on_status_timer(NULL, 0, m);
 }
 
 json_t *manager_host_view(Manager *m)

@@ -55,6 +55,7 @@ struct Manager {
     unsigned state_counts[_DOMAIN_STATE_MAX];
     unsigned events_since_prune;
     char *last_status;
+    sd_event_source *status_timer;
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and

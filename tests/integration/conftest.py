@@ -1,15 +1,14 @@
-"""Shared pytest fixtures: where the build tree is, and a per-test scratch directory."""
+"""Shared pytest fixtures: the build tree, a private D-Bus system bus, and hvd processes."""
 import os
 import pathlib
+import shutil
+import tempfile
 
 import pytest
 
+from hvd_harness import Bus, Hvd, build_dir
+
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def build_dir() -> pathlib.Path:
-    """The meson build directory under test (HVD_BUILD_DIR, default <source>/build)."""
-    return pathlib.Path(os.environ.get("HVD_BUILD_DIR", SOURCE_ROOT / "build")).resolve()
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +18,45 @@ def build():
     if not (path / "build.ninja").exists():
         pytest.fail(f"no meson build in {path}: run 'make build' first")
     return path
+
+
+@pytest.fixture
+def workdir():
+    """A scratch directory that unprivileged users can traverse (for tests run as nobody)."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="hvd-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def bus(workdir):
+    """A real dbus-daemon configured like a system bus, with hvd's policy installed."""
+    b = Bus(workdir / "bus")
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def hvd(build, bus, workdir):
+    """A running hvd on the private bus, state under workdir, kvm on libvirt's test driver."""
+    h = Hvd(build, bus, workdir / "hvd")
+    h.start()
+    yield h
+    h.stop()
+
+
+@pytest.fixture
+def make_hvd(build, bus, workdir):
+    """Factory for hvd instances with a custom config (started by the test)."""
+    made = []
+
+    def factory(config="", name="hvd", **kwargs):
+        h = Hvd(build, bus, workdir / name, config=config, **kwargs)
+        made.append(h)
+        return h
+
+    yield factory
+    for h in made:
+        h.stop()

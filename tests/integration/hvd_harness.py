@@ -1,0 +1,284 @@
+"""Starts the real pieces the integration tests talk to: dbus-daemon, hvd, hvctl."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+import dbus
+
+SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+  </policy>
+  <include>{policy}</include>
+</busconfig>
+"""
+
+
+def build_dir() -> pathlib.Path:
+    """The meson build directory under test (HVD_BUILD_DIR, default <source>/build)."""
+    return pathlib.Path(os.environ.get("HVD_BUILD_DIR", SOURCE_ROOT / "build")).resolve()
+
+
+def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
+    """Polls predicate until it returns a true value; raises with what on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Bus:
+    """A dbus-daemon with a system-bus-like policy plus systemd/org.hvd1.conf."""
+
+    def __init__(self, directory: pathlib.Path):
+        self.dir = directory
+        self.socket = directory / "system_bus_socket"
+        self.address = f"unix:path={self.socket}"
+        self.proc = None
+
+    def start(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o755)
+        conf = self.dir / "bus.conf"
+        conf.write_text(BUS_CONFIG.format(socket=self.socket,
+                                          policy=SOURCE_ROOT / "systemd" / "org.hvd1.conf"))
+        self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork",
+                                      "--nopidfile"], stdout=subprocess.DEVNULL)
+        wait_for(self.socket.exists, what="dbus-daemon socket")
+
+    def connect(self):
+        """A python-dbus connection to this bus."""
+        return dbus.bus.BusConnection(self.address)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=5)
+
+
+class NotifySocket:
+    """Receives sd_notify datagrams, as systemd would, on a thread so the sender never blocks."""
+
+    def __init__(self, path: pathlib.Path):
+        self.path = path
+        if path.exists():
+            path.unlink()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.lock = threading.Lock()
+        self.received = []
+        self.closed = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                for line in data.decode().splitlines():
+                    if "=" in line:
+                        self.received.append(tuple(line.split("=", 1)))
+
+    def fields(self):
+        """All (KEY, VALUE) assignments received so far, in order."""
+        with self.lock:
+            return list(self.received)
+
+    def close(self):
+        self.closed = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+class Hvd:
+    """One hvd process with its own state and runtime directories."""
+
+    def __init__(self, build, bus, directory, config="", kvm_uri="test:///default",
+                 env=None, args=()):
+        self.build = pathlib.Path(build)
+        self.bus = bus
+        self.dir = pathlib.Path(directory)
+        self.state_dir = self.dir / "state"
+        self.runtime_dir = self.dir / "run"
+        self.config_path = self.dir / "hvd.conf"
+        self.config = config
+        self.kvm_uri = kvm_uri
+        self.extra_env = env or {}
+        self.args = list(args)
+        self.proc = None
+        self.log_path = self.dir / "hvd.log"
+        self.notify = None
+
+    @property
+    def binary(self):
+        return self.build / "hvd" / "hvd"
+
+    @property
+    def hvctl_binary(self):
+        return self.build / "hvctl" / "hvctl"
+
+    @property
+    def db_path(self):
+        return self.state_dir / "hvd.db"
+
+    def env(self):
+        env = dict(os.environ)
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = self.bus.address
+        env.pop("NOTIFY_SOCKET", None)
+        env.update(self.extra_env)
+        return env
+
+    def command(self):
+        cmd = [str(self.binary), "--config", str(self.config_path),
+               "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir)]
+        if self.kvm_uri:
+            cmd += ["--kvm-uri", self.kvm_uri]
+        return cmd + self.args
+
+    def start(self, wait=True, notify=True):
+        """Starts hvd and waits for READY=1 (it fails fast if hvd exits)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o755)
+        self.config_path.write_text(self.config)
+        env = self.env()
+        if notify:
+            self.notify = NotifySocket(self.dir / "notify.sock")
+            env["NOTIFY_SOCKET"] = str(self.notify.path)
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.command(), env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hvd exited with {self.proc.returncode}:\n{self.read_log()}")
+            if self.notify:
+                return ("READY", "1") in self.notifications()
+            return self.bus_has_owner()
+        wait_for(ready, timeout=timeout, what="hvd to be ready")
+
+    def notifications(self):
+        """Every sd_notify (KEY, VALUE) hvd sent since it was started, in order."""
+        return self.notify.fields() if self.notify else []
+
+    def bus_has_owner(self):
+        conn = self.bus.connect()
+        try:
+            return bool(conn.name_has_owner("org.hvd1"))
+        finally:
+            conn.close()
+
+    def read_log(self):
+        try:
+            return self.log_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def hvctl(self, *args, user=None, check=False, timeout=60, env=None):
+        """Runs hvctl against this hvd; returns the CompletedProcess (text)."""
+        e = self.env()
+        e.update(env or {})
+        preexec = None
+        if user == "nobody":
+            def preexec():
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+        p = subprocess.run([str(self.hvctl_binary), *args], env=e, capture_output=True,
+                           text=True, timeout=timeout, preexec_fn=preexec)
+        if check and p.returncode != 0:
+            raise AssertionError(f"hvctl {' '.join(args)} failed ({p.returncode}):\n"
+                                 f"{p.stdout}{p.stderr}")
+        return p
+
+    def hvctl_json(self, *args):
+        p = self.hvctl(*args, "--json", check=True)
+        return json.loads(p.stdout)
+
+    def manager(self, conn=None):
+        conn = conn or self.bus.connect()
+        return dbus.Interface(conn.get_object("org.hvd1", "/org/hvd1"), "org.hvd1.Manager")
+
+    def domain(self, name, conn=None):
+        conn = conn or self.bus.connect()
+        path = self.manager(conn).GetDomain(name)
+        return dbus.Interface(conn.get_object("org.hvd1", path), "org.hvd1.Domain")
+
+    def domain_props(self, name, conn=None):
+        conn = conn or self.bus.connect()
+        path = self.manager(conn).GetDomain(name)
+        return dbus.Interface(conn.get_object("org.hvd1", path),
+                              "org.freedesktop.DBus.Properties").GetAll("org.hvd1.Domain")
+
+    def db(self):
+        """A read-only connection to hvd's SQLite database."""
+        return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+
+    def db_query(self, sql, *params):
+        with self.db() as c:
+            return c.execute(sql, params).fetchall()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.notify:
+            self.notify.close()
+            self.notify = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+        return self.proc.returncode if self.proc else None
+
+    def restart(self):
+        self.stop()
+        return self.start()
