@@ -9,6 +9,12 @@ static const char *const driver_kind_table[_DRIVER_KIND_MAX] = {
 };
 DEFINE_STRING_TABLE(driver_kind, DriverKind, _DRIVER_KIND_MAX);
 
+static const char *const domain_action_table[_DOMAIN_ACTION_MAX] = {
+    [ACTION_START] = "start", [ACTION_SHUTDOWN] = "shutdown", [ACTION_DESTROY] = "destroy",
+    [ACTION_PAUSE] = "pause", [ACTION_RESUME] = "resume",     [ACTION_REBOOT] = "reboot",
+};
+DEFINE_STRING_TABLE(domain_action, DomainAction, _DOMAIN_ACTION_MAX);
+
 static const char *const domain_mode_table[_DOMAIN_MODE_MAX] = {
     [MODE_PV] = "pv",
     [MODE_FULL] = "full",

@@ -59,7 +59,20 @@ typedef enum OnCrash {
     _ON_CRASH_INVALID = -EINVAL,
 } OnCrash;
 
+/* What a user (or a policy) asks of a domain; also the operations a driver performs. */
+typedef enum DomainAction {
+    ACTION_START,
+    ACTION_SHUTDOWN,
+    ACTION_DESTROY,
+    ACTION_PAUSE,
+    ACTION_RESUME,
+    ACTION_REBOOT,
+    _DOMAIN_ACTION_MAX,
+    _DOMAIN_ACTION_INVALID = -EINVAL,
+} DomainAction;
+
 DECLARE_STRING_TABLE(driver_kind, DriverKind);
+DECLARE_STRING_TABLE(domain_action, DomainAction);
 DECLARE_STRING_TABLE(domain_mode, DomainMode);
 DECLARE_STRING_TABLE(domain_state, DomainState);
 DECLARE_STRING_TABLE(domain_reason, DomainReason);

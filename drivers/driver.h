@@ -13,7 +13,8 @@
 
 typedef struct Driver Driver;
 
-/* What an operation did: finished now, or accepted with the result to come as an event. */
+/* What an operation did: finished now, or accepted with the result to come later through
+ * DriverEvents.op_completed (exactly once per accepted operation). */
 enum {
     DRIVER_PENDING = 0,
     DRIVER_DONE = 1,
@@ -26,6 +27,11 @@ typedef struct DriverEvents {
      * rt, when not NULL, carries new runtime data; detail is a human sentence or NULL. */
     void (*domain_state)(void *userdata, Driver *drv, const char *name, DomainState state,
                          DomainReason reason, const DomainRuntime *rt, const char *detail);
+    /* An operation that returned DRIVER_PENDING finished: e is NULL on success. rt, when not
+     * NULL, carries runtime data (start); observed is the state the backend reports after the
+     * operation, or _DOMAIN_STATE_INVALID when it cannot say. */
+    void (*op_completed)(void *userdata, Driver *drv, const char *name, DomainAction op,
+                         const Error *e, const DomainRuntime *rt, DomainState observed);
     /* The backend became reachable or unreachable; why says what happened. */
     void (*availability)(void *userdata, Driver *drv, bool available, const char *why);
     /* Guest console output of a domain (for live subscribers); may be NULL. */
@@ -41,6 +47,7 @@ typedef struct DriverContext {
     const char *runtime_dir;
     const char *kvm_uri;
     const char *kvm_domain_type;
+    unsigned kvm_workers;
     DriverEvents events;
 } DriverContext;
 

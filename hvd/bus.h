@@ -13,10 +13,23 @@
 #define BUS_DOMAIN_INTERFACE  "org.hvd1.Domain"
 #define BUS_ERROR_PREFIX      "org.hvd1.Error."
 
+#define BUS_CREDS_CACHE_SIZE 64
+
+/* A caller's authorization, by unique bus name. Unique names are never reused on a bus, and the
+ * bus records a connection's credentials when it connects, so an entry stays true for the
+ * connection's life; the cache is emptied when the admin group changes. */
+typedef struct BusCredsEntry {
+    char *sender;
+    bool admin;
+    uid_t uid;
+} BusCredsEntry;
+
 typedef struct Bus {
     sd_bus *bus;
     Manager *manager;
     char *admin_group;
+    BusCredsEntry creds_cache[BUS_CREDS_CACHE_SIZE];
+    unsigned creds_next;
 } Bus;
 
 /* Connects to the bus at address (NULL: the system bus, honouring DBUS_SYSTEM_BUS_ADDRESS),

@@ -47,6 +47,7 @@ static const ConfigKey config_keys[] = {
     KEY("allocation", "memory-overcommit", CONFIG_DOUBLE, memory_overcommit, 0.1, 100),
     KEY("kvm", "uri", CONFIG_STRING, kvm_uri, 0, 0),
     KEY("kvm", "domain-type", CONFIG_STRING, kvm_domain_type, 0, 0),
+    KEY("kvm", "workers", CONFIG_UINT, kvm_workers, 1, 64),
 };
 
 static int set_string(char **field, const char *value)
@@ -68,6 +69,7 @@ int config_init(HvdConfig *c)
         .reserved_memory_mib = 512,
         .cpu_overcommit = 4.0,
         .memory_overcommit = 1.0,
+        .kvm_workers = 4,
     };
     if (set_string(&c->state_dir, HVD_DEFAULT_STATE_DIR) < 0 ||
         set_string(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||

@@ -31,6 +31,7 @@ typedef struct HvdConfig {
     /* [kvm] */
     char *kvm_uri;
     char *kvm_domain_type;
+    unsigned kvm_workers;
 } HvdConfig;
 
 /* Fills c with the built-in defaults. Free with config_done(). */

@@ -24,6 +24,7 @@ struct Domain {
     DomainWaiter *waiters;           /* operations waiting for a state */
     sd_event_source *shutdown_timer; /* graceful shutdown deadline */
     DomainReason boot_reason;        /* running reason the current start will end in */
+    DomainReason stopping_from;      /* running reason to return to if a shutdown fails */
     unsigned restarts;               /* on-crash restarts within the restart window */
     uint64_t last_crash_us;          /* CLOCK_MONOTONIC of the last crash, 0 if none */
 };

@@ -1,4 +1,5 @@
-/* Domain lifecycle: the transition function, actions, waiters, driver events and crash policy. */
+/* Domain lifecycle: the transition function, actions and their completion (synchronous or
+ * reported later by the driver), waiters, spontaneous driver events and the crash policy. */
 #include <string.h>
 
 #include "log.h"
@@ -9,48 +10,36 @@
 #define RESTART_MAX       5u
 
 struct DomainWaiter {
-    DomainState target;
+    DomainAction op;
     ManagerDone done;
     void *userdata;
     DomainWaiter *next;
 };
 
-static int waiter_add(Domain *d, DomainState target, ManagerDone done, void *userdata)
+static int waiter_add(Domain *d, DomainAction op, ManagerDone done, void *userdata)
 {
     DomainWaiter *w = calloc(1, sizeof(*w));
 
     if (!w)
         return -ENOMEM;
-    *w = (DomainWaiter){.target = target, .done = done, .userdata = userdata, .next = d->waiters};
+    *w = (DomainWaiter){.op = op, .done = done, .userdata = userdata, .next = d->waiters};
     d->waiters = w;
     return 0;
 }
 
-/* Completes waiters whose target d reached, and fails those it can no longer reach. */
-static void waiters_process(Domain *d)
+/* Completes the waiters of op (all of them: a driver completes operations in order). */
+static void waiters_complete(Domain *d, DomainAction op, const Error *e)
 {
     DomainWaiter **p = &d->waiters;
 
     while (*p) {
         DomainWaiter *w = *p;
-        Error e = ERROR_NULL;
-        bool finished = false;
-
-        if (d->state == w->target)
-            finished = true;
-        else if (w->target == STATE_RUNNING &&
-                 (d->state == STATE_SHUTOFF || d->state == STATE_CRASHED)) {
-            (void)error_setf(&e, ERROR_FAILED, "domain '%s' is %s (%s) instead of running",
-                             d->config.name, domain_state_to_string(d->state),
-                             domain_reason_to_string(d->reason));
-            finished = true;
-        }
-        if (!finished) {
+        if (w->op != op) {
             p = &w->next;
             continue;
         }
         *p = w->next;
-        w->done(w->userdata, d, error_is_set(&e) ? &e : NULL);
+        w->done(w->userdata, d, e);
         free(w);
     }
 }
@@ -115,16 +104,15 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
         r = store_commit(m->store);
     json_decref(ev);
     if (r < 0) {
+        const char *why = r == -EBUSY    ? "the database is locked by another process"
+                          : r == -ENOSPC ? "no space left in the state directory"
+                                         : store_last_error(m->store);
         store_rollback(m->store);
         log_error_errno(r, "Failed to record domain %s going %s -> %s: %s", d->config.name,
-                        domain_state_to_string(old_state), domain_state_to_string(state),
-                        r == -EBUSY ? "database locked" : store_last_error(m->store));
+                        domain_state_to_string(old_state), domain_state_to_string(state), why);
         if (!force)
             return error_set_errno(e, r, "Failed to record the state change of '%s': %s",
-                                   d->config.name,
-                                   r == -EBUSY    ? "the database is locked by another process"
-                                   : r == -ENOSPC ? "no space left in the state directory"
-                                                  : store_last_error(m->store));
+                                   d->config.name, why);
     }
 
     manager_account_state(m, d, state);
@@ -140,8 +128,90 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
              domain_reason_to_string(reason), detail ? ": " : "", strempty(detail));
     manager_notify_state(m, d, old_state, event_id);
     manager_update_status(m);
-    waiters_process(d);
     return 0;
+}
+
+static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Domain *d = userdata;
+    Error e = ERROR_NULL;
+
+    d->shutdown_timer = sd_event_source_disable_unref(d->shutdown_timer);
+    if (d->state != STATE_STOPPING)
+        return 0;
+    log_notice("Domain %s did not shut down in time; destroying it.", d->config.name);
+    if (manager_domain_action(d->manager, d, ACTION_DESTROY, 0, NULL, NULL, &e) < 0)
+        log_error("Domain %s: destroy after the shutdown timeout failed: %s", d->config.name,
+                  e.message);
+    return 0;
+}
+
+int manager_arm_shutdown_timer(Manager *m, Domain *d, unsigned timeout_s)
+{
+    d->shutdown_timer = sd_event_source_disable_unref(d->shutdown_timer);
+    return sd_event_add_time_relative(m->event, &d->shutdown_timer, CLOCK_MONOTONIC,
+                                      (uint64_t)timeout_s * USEC_PER_SEC, 0, on_shutdown_timeout,
+                                      d);
+}
+
+/* Applies the outcome of an operation to d, whether it finished at once or was reported later
+ * by the driver; then completes its waiters. observed is what the backend says now. */
+static void op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
+                        const DomainRuntime *rt, DomainState observed)
+{
+    if (e) {
+        switch (op) {
+        case ACTION_START:
+            if (d->state == STATE_STARTING)
+                (void)manager_transition(m, d, STATE_SHUTOFF, REASON_FAILED, NULL, e->message, true,
+                                         NULL);
+            break;
+        case ACTION_SHUTDOWN:
+            if (d->state == STATE_STOPPING)
+                (void)manager_transition(m, d, STATE_RUNNING, d->stopping_from, NULL, e->message,
+                                         true, NULL);
+            break;
+        default:
+            log_warning("Domain %s: %s failed: %s", d->config.name, domain_action_to_string(op),
+                        e->message);
+        }
+        waiters_complete(d, op, e);
+        return;
+    }
+
+    switch (op) {
+    case ACTION_START:
+        if (d->state == STATE_STARTING)
+            (void)manager_transition(m, d, STATE_RUNNING, d->boot_reason, rt, NULL, true, NULL);
+        break;
+    case ACTION_SHUTDOWN:
+        /* The request reached the guest; it decides when it is off (or the timer does). */
+        if (d->state == STATE_STOPPING && observed == STATE_SHUTOFF)
+            (void)manager_transition(m, d, STATE_SHUTOFF, REASON_SHUTDOWN, NULL, NULL, true, NULL);
+        break;
+    case ACTION_DESTROY:
+        if (d->state != STATE_SHUTOFF)
+            (void)manager_transition(
+                m, d, STATE_SHUTOFF, d->state == STATE_CRASHED ? REASON_CRASHED : REASON_DESTROYED,
+                NULL, d->state == STATE_STOPPING ? "the guest did not shut down in time" : NULL,
+                true, NULL);
+        break;
+    case ACTION_PAUSE:
+        if (d->state == STATE_RUNNING)
+            (void)manager_transition(m, d, STATE_PAUSED, REASON_USER, NULL, NULL, true, NULL);
+        break;
+    case ACTION_RESUME:
+        if (d->state == STATE_PAUSED)
+            (void)manager_transition(m, d, STATE_RUNNING, REASON_UNPAUSED, NULL, NULL, true, NULL);
+        break;
+    case ACTION_REBOOT:
+        if (d->state == STATE_RUNNING)
+            (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, NULL, NULL, true, NULL);
+        break;
+    default:
+        break;
+    }
+    waiters_complete(d, op, NULL);
 }
 
 static int require_state(Domain *d, DomainState wanted, const char *verb, const char *hint,
@@ -168,45 +238,123 @@ static int require_driver(Manager *m, Domain *d, Driver **ret, Error *e)
     return 0;
 }
 
-/* Brings a shut-off (or crashed, for restarts) domain up; reason is the running reason. */
-static int domain_boot(Manager *m, Domain *d, DomainReason reason, ManagerDone done, void *userdata,
-                       Error *e)
+/* Checks an action is allowed now and makes the state change that announces it. */
+static int action_prepare(Manager *m, Domain *d, DomainAction op, DomainReason boot_reason,
+                          Error *e)
 {
-    DomainRuntime rt = {};
-    Error start_error = ERROR_NULL;
-    Driver *drv;
+    Driver *drv = NULL;
     int r;
 
+    switch (op) {
+    case ACTION_START:
+        if (d->state != STATE_CRASHED || boot_reason != REASON_RESTARTED) {
+            r = require_state(d, STATE_SHUTOFF, "started",
+                              d->state == STATE_CRASHED ? " (destroy it first)" : NULL, e);
+            if (r < 0)
+                return r;
+        }
+        break;
+    case ACTION_SHUTDOWN:
+        r = require_state(d, STATE_RUNNING, "shut down", " (use destroy to force it off)", e);
+        if (r < 0)
+            return r;
+        break;
+    case ACTION_DESTROY:
+        if (d->state == STATE_SHUTOFF)
+            return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is already shut off",
+                              d->config.name);
+        break;
+    case ACTION_PAUSE:
+        r = require_state(d, STATE_RUNNING, "paused", NULL, e);
+        if (r < 0)
+            return r;
+        break;
+    case ACTION_RESUME:
+        r = require_state(d, STATE_PAUSED, "resumed", NULL, e);
+        if (r < 0)
+            return r;
+        break;
+    case ACTION_REBOOT:
+        r = require_state(d, STATE_RUNNING, "rebooted", NULL, e);
+        if (r < 0)
+            return r;
+        break;
+    default:
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown action %d", (int)op);
+    }
     r = require_driver(m, d, &drv, e);
     if (r < 0)
         return r;
-    r = driver_validate(drv, &d->config, e);
-    if (r < 0)
-        return r;
-    if (!domain_state_holds_allocation(d->state)) {
-        r = alloc_check(&m->alloc, d->config.vcpus, d->config.memory_mib, d->config.cpuset, e);
+
+    if (op == ACTION_START) {
+        r = driver_validate(drv, &d->config, e);
         if (r < 0)
             return r;
+        if (!domain_state_holds_allocation(d->state)) {
+            r = alloc_check(&m->alloc, d->config.vcpus, d->config.memory_mib, d->config.cpuset, e);
+            if (r < 0)
+                return r;
+        }
+        d->boot_reason = boot_reason;
+        /* Recorded before the driver acts, so a crash of hvd mid-start is found again. */
+        return manager_transition(m, d, STATE_STARTING, REASON_BOOTING, NULL, NULL, false, e);
     }
-    r = manager_transition(m, d, STATE_STARTING, REASON_BOOTING, NULL, NULL, false, e);
+    if (op == ACTION_SHUTDOWN) {
+        d->stopping_from = d->reason;
+        return manager_transition(m, d, STATE_STOPPING, REASON_SHUTDOWN, NULL, NULL, false, e);
+    }
+    return 0;
+}
+
+static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_reason,
+                      unsigned timeout_s, ManagerDone done, void *userdata, Error *e)
+{
+    Driver *drv = manager_driver(m, d);
+    DomainRuntime rt = d->runtime;
+    Error op_error = ERROR_NULL;
+    int r;
+
+    r = action_prepare(m, d, op, boot_reason, e);
     if (r < 0)
         return r;
 
-    d->boot_reason = reason;
-    rt.started_us = d->runtime.started_us;
-    r = driver_start(drv, &d->config, &rt, 0, &start_error);
+    switch (op) {
+    case ACTION_START:
+        r = driver_start(drv, &d->config, &rt, 0, &op_error);
+        break;
+    case ACTION_SHUTDOWN:
+        r = driver_shutdown(drv, &d->config, &d->runtime, 0, &op_error);
+        break;
+    case ACTION_DESTROY:
+        r = driver_destroy(drv, &d->config, &d->runtime, 0, &op_error);
+        break;
+    case ACTION_PAUSE:
+        r = driver_pause(drv, &d->config, &d->runtime, 0, &op_error);
+        break;
+    case ACTION_RESUME:
+        r = driver_resume(drv, &d->config, &d->runtime, 0, &op_error);
+        break;
+    default:
+        r = driver_reboot(drv, &d->config, &d->runtime, 0, &op_error);
+        break;
+    }
+    if (op == ACTION_SHUTDOWN && r >= 0 && d->state == STATE_STOPPING) {
+        int t = manager_arm_shutdown_timer(m, d, timeout_s ?: m->config->shutdown_timeout_s);
+        if (t < 0)
+            log_warning_errno(t, "Domain %s: failed to arm the shutdown timer: %m", d->config.name);
+    }
     if (r < 0) {
-        (void)manager_transition(m, d, STATE_SHUTOFF, REASON_FAILED, NULL, start_error.message,
-                                 true, NULL);
-        *e = start_error;
+        op_finished(m, d, op, &op_error, NULL, _DOMAIN_STATE_INVALID);
+        *e = op_error;
         return r;
     }
-    if (r == DRIVER_DONE)
-        return manager_transition(m, d, STATE_RUNNING, reason, &rt, NULL, true, e);
-
-    d->runtime = rt;
-    if (rt.pid > 0) {
+    if (r == DRIVER_DONE) {
+        op_finished(m, d, op, NULL, &rt, _DOMAIN_STATE_INVALID);
+        return 0;
+    }
+    if (op == ACTION_START && rt.pid > 0) {
         /* Record the process now, so a restart of hvd can find it while it boots. */
+        d->runtime = rt;
         if (store_domain_set_state(m->store, d->id, d->state, d->reason, &rt,
                                    now_usec(CLOCK_REALTIME)) < 0)
             log_warning("Domain %s: failed to record pid %d: %s", d->config.name, rt.pid,
@@ -214,151 +362,14 @@ static int domain_boot(Manager *m, Domain *d, DomainReason reason, ManagerDone d
     }
     if (!done)
         return 0;
-    r = waiter_add(d, STATE_RUNNING, done, userdata);
-    return r < 0 ? error_set_errno(e, r, "Out of memory") : 1;
-}
-
-static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-    Domain *d = userdata;
-    Manager *m = d->manager;
-    Error e = ERROR_NULL;
-    int r;
-
-    d->shutdown_timer = sd_event_source_disable_unref(d->shutdown_timer);
-    if (d->state != STATE_STOPPING)
-        return 0;
-    log_notice("Domain %s did not shut down in time; destroying it.", d->config.name);
-    r = driver_destroy(manager_driver(m, d), &d->config, &d->runtime, 0, &e);
-    if (r < 0)
-        log_error("Domain %s: destroy after shutdown timeout failed: %s", d->config.name,
-                  e.message);
-    else if (r == DRIVER_DONE)
-        (void)manager_transition(m, d, STATE_SHUTOFF, REASON_DESTROYED, NULL,
-                                 "the guest did not shut down before the timeout", true, NULL);
-    return 0;
-}
-
-int manager_arm_shutdown_timer(Manager *m, Domain *d, unsigned timeout_s)
-{
-    d->shutdown_timer = sd_event_source_disable_unref(d->shutdown_timer);
-    return sd_event_add_time_relative(m->event, &d->shutdown_timer, CLOCK_MONOTONIC,
-                                      (uint64_t)timeout_s * USEC_PER_SEC, 0, on_shutdown_timeout,
-                                      d);
-}
-
-static int action_shutdown(Manager *m, Domain *d, unsigned timeout_s, Error *e)
-{
-    DomainReason running_reason = d->reason;
-    Error shutdown_error = ERROR_NULL;
-    Driver *drv;
-    int r;
-
-    r = require_state(d, STATE_RUNNING, "shut down", " (use destroy to force it off)", e);
-    if (r < 0)
-        return r;
-    r = require_driver(m, d, &drv, e);
-    if (r < 0)
-        return r;
-    r = manager_transition(m, d, STATE_STOPPING, REASON_SHUTDOWN, NULL, NULL, false, e);
-    if (r < 0)
-        return r;
-    r = driver_shutdown(drv, &d->config, &d->runtime, 0, &shutdown_error);
-    if (r < 0) {
-        (void)manager_transition(m, d, STATE_RUNNING, running_reason, NULL, shutdown_error.message,
-                                 true, NULL);
-        *e = shutdown_error;
-        return r;
-    }
-    if (r == DRIVER_DONE)
-        return manager_transition(m, d, STATE_SHUTOFF, REASON_SHUTDOWN, NULL, NULL, true, e);
-    r = manager_arm_shutdown_timer(m, d, timeout_s ?: m->config->shutdown_timeout_s);
-    if (r < 0)
-        log_warning_errno(r, "Domain %s: failed to arm the shutdown timer: %m", d->config.name);
-    return 0;
-}
-
-static int action_destroy(Manager *m, Domain *d, ManagerDone done, void *userdata, Error *e)
-{
-    Driver *drv;
-    int r;
-
-    if (d->state == STATE_SHUTOFF)
-        return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is already shut off",
-                          d->config.name);
-    r = require_driver(m, d, &drv, e);
-    if (r < 0)
-        return r;
-    r = driver_destroy(drv, &d->config, &d->runtime, 0, e);
-    if (r < 0)
-        return r;
-    if (r == DRIVER_DONE || d->state == STATE_SHUTOFF) {
-        if (d->state == STATE_SHUTOFF)
-            return 0;
-        return manager_transition(m, d, STATE_SHUTOFF, REASON_DESTROYED, NULL, NULL, true, e);
-    }
-    if (!done)
-        return 0;
-    r = waiter_add(d, STATE_SHUTOFF, done, userdata);
-    return r < 0 ? error_set_errno(e, r, "Out of memory") : 1;
-}
-
-typedef int (*DriverSimpleOp)(Driver *, const DomainConfig *, const DomainRuntime *, unsigned,
-                              Error *);
-
-/* pause, resume, reboot: from one state, through one driver call, to one state. */
-static int action_simple(Manager *m, Domain *d, DomainState from, const char *verb,
-                         DriverSimpleOp op, DomainState to, DomainReason reason, ManagerDone done,
-                         void *userdata, Error *e)
-{
-    Driver *drv;
-    int r;
-
-    r = require_state(d, from, verb, NULL, e);
-    if (r < 0)
-        return r;
-    r = require_driver(m, d, &drv, e);
-    if (r < 0)
-        return r;
-    r = op(drv, &d->config, &d->runtime, 0, e);
-    if (r < 0)
-        return r;
-    if (r == DRIVER_DONE)
-        return manager_transition(m, d, to, reason, NULL, NULL, true, e);
-    if (!done)
-        return 0;
-    r = waiter_add(d, to, done, userdata);
+    r = waiter_add(d, op, done, userdata);
     return r < 0 ? error_set_errno(e, r, "Out of memory") : 1;
 }
 
 int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned timeout_s,
                           ManagerDone done, void *userdata, Error *e)
 {
-    int r;
-
-    switch (action) {
-    case ACTION_START:
-        r = require_state(d, STATE_SHUTOFF, "started",
-                          d->state == STATE_CRASHED ? " (destroy it first)" : NULL, e);
-        if (r < 0)
-            return r;
-        return domain_boot(m, d, REASON_BOOTED, done, userdata, e);
-    case ACTION_SHUTDOWN:
-        return action_shutdown(m, d, timeout_s, e);
-    case ACTION_DESTROY:
-        return action_destroy(m, d, done, userdata, e);
-    case ACTION_PAUSE:
-        return action_simple(m, d, STATE_RUNNING, "paused", driver_pause, STATE_PAUSED, REASON_USER,
-                             done, userdata, e);
-    case ACTION_RESUME:
-        return action_simple(m, d, STATE_PAUSED, "resumed", driver_resume, STATE_RUNNING,
-                             REASON_UNPAUSED, done, userdata, e);
-    case ACTION_REBOOT:
-        return action_simple(m, d, STATE_RUNNING, "rebooted", driver_reboot, STATE_RUNNING,
-                             REASON_REBOOTED, done, userdata, e);
-    default:
-        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown action %d", (int)action);
-    }
+    return action_run(m, d, action, REASON_BOOTED, timeout_s, done, userdata, e);
 }
 
 /* Applies the on-crash policy after d entered crashed. */
@@ -367,16 +378,15 @@ static void domain_handle_crash(Manager *m, Domain *d)
     uint64_t now = now_usec(CLOCK_MONOTONIC);
     Error e = ERROR_NULL;
 
-    if (d->config.on_crash == ON_CRASH_PRESERVE)
+    switch (d->config.on_crash) {
+    case ON_CRASH_PRESERVE:
         return;
-
-    if (driver_destroy(manager_driver(m, d), &d->config, &d->runtime, 0, &e) < 0)
-        log_debug("Domain %s: destroy after crash: %s", d->config.name, e.message);
-
-    if (d->config.on_crash == ON_CRASH_DESTROY) {
-        (void)manager_transition(m, d, STATE_SHUTOFF, REASON_CRASHED, NULL,
-                                 "on-crash policy: destroy", true, NULL);
+    case ON_CRASH_DESTROY:
+        if (action_run(m, d, ACTION_DESTROY, 0, 0, NULL, NULL, &e) < 0)
+            log_warning("Domain %s: destroy after crash failed: %s", d->config.name, e.message);
         return;
+    default:
+        break;
     }
 
     if (d->last_crash_us && now - d->last_crash_us < RESTART_WINDOW_US)
@@ -385,14 +395,18 @@ static void domain_handle_crash(Manager *m, Domain *d)
         d->restarts = 1;
     d->last_crash_us = now;
     if (d->restarts > RESTART_MAX) {
-        (void)manager_transition(m, d, STATE_SHUTOFF, REASON_CRASHED, NULL,
-                                 "on-crash policy: restart, but it crashed too often; stopped "
-                                 "restarting",
-                                 true, NULL);
+        log_warning("Domain %s crashed %u times within %llu s; not restarting it again.",
+                    d->config.name, d->restarts,
+                    (unsigned long long)(RESTART_WINDOW_US / USEC_PER_SEC));
+        if (action_run(m, d, ACTION_DESTROY, 0, 0, NULL, NULL, &e) < 0)
+            log_warning("Domain %s: destroy after crash failed: %s", d->config.name, e.message);
         return;
     }
+    /* The crashed instance may linger in the backend: clear it, then boot afresh. */
+    if (driver_destroy(manager_driver(m, d), &d->config, &d->runtime, 0, &e) < 0)
+        log_debug("Domain %s: clearing the crashed instance: %s", d->config.name, e.message);
     e = ERROR_NULL;
-    if (domain_boot(m, d, REASON_RESTARTED, NULL, NULL, &e) < 0)
+    if (action_run(m, d, ACTION_START, REASON_RESTARTED, 0, NULL, NULL, &e) < 0)
         log_warning("Domain %s: restart after crash failed: %s", d->config.name, e.message);
 }
 
@@ -404,14 +418,14 @@ static void on_driver_domain_state(void *userdata, Driver *drv, const char *name
 
     if (!d || manager_driver(m, d) != drv)
         return;
-    if (state == d->state && !(state == STATE_RUNNING && reason == REASON_REBOOTED)) {
+    if (state == d->state) {
         if (rt && rt->pid != d->runtime.pid)
             d->runtime = *rt;
         return;
     }
-    if (d->state == STATE_STARTING && state == STATE_RUNNING && reason == REASON_BOOTED)
-        reason = d->boot_reason;
-
+    /* A starting domain is completed by its start operation, not by an early event. */
+    if (d->state == STATE_STARTING && state == STATE_RUNNING)
+        return;
     if (d->state == STATE_SHUTOFF && (state == STATE_RUNNING || state == STATE_PAUSED)) {
         log_notice("Domain %s was started outside hvd; recording it.", name);
         (void)manager_transition(m, d, STATE_STARTING, REASON_BOOTING, rt, "started outside hvd",
@@ -428,12 +442,22 @@ static void on_driver_domain_state(void *userdata, Driver *drv, const char *name
         domain_handle_crash(m, d);
 }
 
+static void on_driver_op_completed(void *userdata, Driver *drv, const char *name, DomainAction op,
+                                   const Error *e, const DomainRuntime *rt, DomainState observed)
+{
+    Manager *m = userdata;
+    Domain *d = manager_find(m, name);
+
+    if (d && manager_driver(m, d) == drv)
+        op_finished(m, d, op, e, rt, observed);
+}
+
 static void on_driver_availability(void *userdata, Driver *drv, bool available, const char *why)
 {
     Manager *m = userdata;
 
     if (available) {
-        log_info("The %s driver is available again; reconciling its domains.", drv->ops->name);
+        log_info("The %s driver is available; reconciling its domains.", drv->ops->name);
         manager_reconcile_driver(m, drv);
     } else
         log_warning("The %s driver is unavailable: %s", drv->ops->name, strna(why));
@@ -453,6 +477,7 @@ DriverEvents manager_driver_events(Manager *m)
 {
     return (DriverEvents){
         .domain_state = on_driver_domain_state,
+        .op_completed = on_driver_op_completed,
         .availability = on_driver_availability,
         .console = on_driver_console,
         .userdata = m,

@@ -171,10 +171,10 @@ static void print_config(const HvdConfig *c)
     printf("[daemon]\nstate-dir = %s\nruntime-dir = %s\nadmin-group = %s\nsynchronous = %s\n"
            "shutdown-timeout = %u\n\n[allocation]\nreserved-cpus = %s\n"
            "reserved-memory-mib = %" PRIu64 "\ncpu-overcommit = %g\nmemory-overcommit = %g\n\n"
-           "[kvm]\nuri = %s\ndomain-type = %s\n",
+           "[kvm]\nuri = %s\ndomain-type = %s\nworkers = %u\n",
            c->state_dir, c->runtime_dir, c->admin_group, store_sync_to_string(c->synchronous),
            c->shutdown_timeout_s, reserved, c->reserved_memory_mib, c->cpu_overcommit,
-           c->memory_overcommit, c->kvm_uri, c->kvm_domain_type);
+           c->memory_overcommit, c->kvm_uri, c->kvm_domain_type, c->kvm_workers);
 }
 
 static int mkdir_p(const char *path, mode_t mode)

@@ -11,12 +11,6 @@
 #define EVENTS_PRUNE_EVERY 1000u
 #define STATUS_INTERVAL_US (200 * USEC_PER_MSEC)
 
-static const char *const domain_action_table[_DOMAIN_ACTION_MAX] = {
-    [ACTION_START] = "start", [ACTION_SHUTDOWN] = "shutdown", [ACTION_DESTROY] = "destroy",
-    [ACTION_PAUSE] = "pause", [ACTION_RESUME] = "resume",     [ACTION_REBOOT] = "reboot",
-};
-DEFINE_STRING_TABLE(domain_action, DomainAction, _DOMAIN_ACTION_MAX);
-
 static Domain *domain_free(Domain *d)
 {
     if (!d)
@@ -474,8 +468,8 @@ void manager_update_status(Manager *m)
     /* Coalesced: under load, the service manager hears at most a few updates a second. */
     if (m->status_timer)
         return;
-    if (sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
-                                   STATUS_INTERVAL_US, 0, on_status_timer, m) < 0)
+    if (sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, STATUS_INTERVAL_US,
+                                   0, on_status_timer, m) < 0)
         (void)on_status_timer(NULL, 0, m);
 }
 

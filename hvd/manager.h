@@ -14,19 +14,6 @@
 #include "error.h"
 #include "store.h"
 
-typedef enum DomainAction {
-    ACTION_START,
-    ACTION_SHUTDOWN,
-    ACTION_DESTROY,
-    ACTION_PAUSE,
-    ACTION_RESUME,
-    ACTION_REBOOT,
-    _DOMAIN_ACTION_MAX,
-    _DOMAIN_ACTION_INVALID = -EINVAL,
-} DomainAction;
-
-DECLARE_STRING_TABLE(domain_action, DomainAction);
-
 /* Observers of the manager (the bus, the HTTP event stream). Any slot may be NULL. */
 typedef struct ManagerListener {
     void (*domain_new)(void *userdata, Domain *d);

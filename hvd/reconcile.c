@@ -14,6 +14,7 @@ int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX
         .runtime_dir = m->config->runtime_dir,
         .kvm_uri = m->config->kvm_uri,
         .kvm_domain_type = m->config->kvm_domain_type,
+        .kvm_workers = m->config->kvm_workers,
         .events = manager_driver_events(m),
     };
 

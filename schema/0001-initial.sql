@@ -38,4 +38,3 @@ CREATE TABLE events (
     event TEXT NOT NULL,
     detail TEXT
 );
-CREATE INDEX events_domain ON events (domain, id);

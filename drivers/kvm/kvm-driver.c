@@ -10,6 +10,7 @@
 #include "kvm-event-loop.h"
 #include "kvm-xml.h"
 #include "time-util.h"
+#include "work-queue.h"
 
 #define RECONNECT_MIN_S 1u
 #define RECONNECT_MAX_S 30u
@@ -23,7 +24,21 @@ typedef struct KvmDriver {
     unsigned backoff_s;
     char domain_type[8];
     char *console_dir;
+    /* libvirt calls that can take long (starting QEMU) run here, one domain at a time. */
+    WorkQueue *jobs;
 } KvmDriver;
+
+/* One lifecycle operation, prepared on the loop, run on a worker, reported on the loop. */
+typedef struct KvmJob {
+    Driver *drv;
+    virConnectPtr conn;
+    DomainAction op;
+    char name[DOMAIN_NAME_MAX + 1];
+    char uuid[DOMAIN_UUID_STRING_MAX];
+    char *xml;
+    Error error;
+    DomainState observed;
+} KvmJob;
 
 static void silence_libvirt(void *userdata, virErrorPtr error)
 {
@@ -126,6 +141,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
 }
 
 static void connect_now(Driver *drv);
+static void kvm_job_cancel(void *data);
 
 static int on_reconnect_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -241,6 +257,9 @@ static int kvm_open(Driver *drv, Error *e)
     k->drv = drv;
     k->lifecycle_callback = -1;
     drv->data = k;
+    r = work_queue_new(drv->ctx.event, drv->ctx.kvm_workers ?: 4, &k->jobs);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to start libvirt worker threads: %m");
     resolve_domain_type(drv);
     if (asprintf(&k->console_dir, "%s/consoles", drv->ctx.state_dir) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
@@ -255,6 +274,7 @@ static void kvm_close(Driver *drv)
 
     if (!k)
         return;
+    k->jobs = work_queue_free(k->jobs, kvm_job_cancel);
     (void)sd_event_source_disable_unref(k->reconnect_timer);
     (void)sd_event_source_disable_unref(k->lost_event);
     disconnect(k);
@@ -263,13 +283,122 @@ static void kvm_close(Driver *drv)
     drv->data = NULL;
 }
 
+static void kvm_job_free(KvmJob *j)
+{
+    if (j->conn)
+        (void)virConnectClose(j->conn);
+    free(j->xml);
+    free(j);
+}
+
+static void kvm_job_cancel(void *data)
+{
+    kvm_job_free(data);
+}
+
+/* Worker side of a start: hvd's database holds the definition, so libvirt gets a transient
+ * domain that exists exactly while it runs (nothing to keep in sync, nothing left behind). */
+static int job_start(KvmJob *j, virDomainPtr *dom)
+{
+    *dom = virDomainCreateXML(j->conn, j->xml, 0);
+    if (!*dom)
+        return libvirt_error(&j->error, ERROR_FAILED, "starting domain", j->name);
+    return 0;
+}
+
+static void kvm_job_run(void *data)
+{
+    KvmJob *j = data;
+    virDomainPtr dom = NULL;
+    int r = 0, vir_state, vir_reason;
+    DomainReason ignored;
+
+    if (j->op == ACTION_START)
+        r = job_start(j, &dom);
+    else {
+        dom = virDomainLookupByUUIDString(j->conn, j->uuid);
+        if (!dom) {
+            virErrorPtr err = virGetLastError();
+            if (!(j->op == ACTION_DESTROY && err && err->code == VIR_ERR_NO_DOMAIN))
+                r = libvirt_error(&j->error, ERROR_FAILED, "looking up domain", j->name);
+            j->observed = STATE_SHUTOFF;
+            return;
+        }
+        switch (j->op) {
+        case ACTION_SHUTDOWN:
+            r = virDomainShutdown(dom);
+            break;
+        case ACTION_DESTROY:
+            r = virDomainDestroy(dom);
+            if (r < 0 && virGetLastError() && virGetLastError()->code == VIR_ERR_OPERATION_INVALID)
+                r = 0; /* already off */
+            break;
+        case ACTION_PAUSE:
+            r = virDomainSuspend(dom);
+            break;
+        case ACTION_RESUME:
+            r = virDomainResume(dom);
+            break;
+        default:
+            r = virDomainReboot(dom, 0);
+            break;
+        }
+        if (r < 0)
+            r = libvirt_error(&j->error, ERROR_FAILED, domain_action_to_string(j->op), j->name);
+    }
+    if (dom && virDomainGetState(dom, &vir_state, &vir_reason, 0) >= 0)
+        kvm_state_from_libvirt(vir_state, vir_reason, &j->observed, &ignored);
+    if (dom)
+        (void)virDomainFree(dom);
+    (void)r;
+}
+
+static void kvm_job_done(void *data)
+{
+    KvmJob *j = data;
+    Driver *drv = j->drv;
+
+    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,
+                                 error_is_set(&j->error) ? &j->error : NULL, NULL, j->observed);
+    kvm_job_free(j);
+}
+
+/* Queues op for c on a worker; the result comes back through op_completed. */
+static int submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e)
+{
+    KvmDriver *k = kvm(drv);
+    KvmJob *j;
+    int r;
+
+    if (!k->conn) {
+        free(xml);
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        free(xml);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    *j = (KvmJob){.drv = drv, .op = op, .xml = xml, .observed = _DOMAIN_STATE_INVALID};
+    (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
+    (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
+    j->conn = k->conn;
+    (void)virConnectRef(j->conn);
+    r = work_queue_submit(k->jobs, c->uuid, kvm_job_run, kvm_job_done, j);
+    if (r < 0) {
+        kvm_job_free(j);
+        return error_set_errno(e, r, "Out of memory");
+    }
+    return DRIVER_PENDING;
+}
+
 static int kvm_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags,
                      Error *e)
 {
     KvmDriver *k = kvm(drv);
-    _cleanup_free_ char *xml = NULL, *log = NULL;
+    _cleanup_free_ char *log = NULL;
     KvmXmlOptions o = {.domain_type = k->domain_type};
-    virDomainPtr dom;
+    char *xml = NULL;
     int r;
 
     if (asprintf(&log, "%s/%s.log", k->console_dir, c->uuid) < 0)
@@ -278,97 +407,38 @@ static int kvm_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsi
     r = kvm_xml_build(c, &o, &xml);
     if (r < 0)
         return error_set_errno(e, r, "Out of memory");
-    dom = virDomainDefineXML(k->conn, xml);
-    if (!dom)
-        return libvirt_error(e, ERROR_FAILED, "defining domain", c->name);
-    r = virDomainCreate(dom);
-    if (r < 0)
-        r = libvirt_error(e, ERROR_FAILED, "starting domain", c->name);
-    (void)virDomainFree(dom);
-    if (r < 0)
-        return r;
     rt->pid = 0;
-    return DRIVER_DONE;
-}
-
-typedef int (*VirDomainOp)(virDomainPtr dom);
-
-/* Runs op on the domain; an absent or inactive domain counts as done when gone_ok. */
-static int run_op(Driver *drv, const DomainConfig *c, const char *what, VirDomainOp op,
-                  bool gone_ok, Error *e)
-{
-    virDomainPtr dom = NULL;
-    int r;
-
-    r = lookup(drv, c, &dom, e);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return gone_ok ? DRIVER_DONE
-                       : error_setf(e, ERROR_FAILED, "%s '%s' failed: libvirt does not know it",
-                                    what, c->name);
-    r = op(dom);
-    if (r < 0) {
-        virErrorPtr err = virGetLastError();
-        if (gone_ok && err && err->code == VIR_ERR_OPERATION_INVALID)
-            r = DRIVER_DONE;
-        else
-            r = libvirt_error(e, ERROR_FAILED, what, c->name);
-    } else
-        r = DRIVER_DONE;
-    (void)virDomainFree(dom);
-    return r;
-}
-
-static int shutdown_op(virDomainPtr dom)
-{
-    return virDomainShutdown(dom);
+    return submit(drv, c, ACTION_START, xml, e);
 }
 
 static int kvm_shutdown(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                         Error *e)
 {
-    virDomainPtr dom = NULL;
-    int r, state = VIR_DOMAIN_NOSTATE, reason;
-
-    r = run_op(drv, c, "shutting down domain", shutdown_op, false, e);
-    if (r < 0)
-        return r;
-    /* The guest decides when it is off; libvirt's test driver decides at once. */
-    if (lookup(drv, c, &dom, NULL) > 0) {
-        (void)virDomainGetState(dom, &state, &reason, 0);
-        (void)virDomainFree(dom);
-    }
-    return state == VIR_DOMAIN_SHUTOFF ? DRIVER_DONE : DRIVER_PENDING;
+    return submit(drv, c, ACTION_SHUTDOWN, NULL, e);
 }
 
 static int kvm_destroy(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                        Error *e)
 {
-    return run_op(drv, c, "destroying domain", virDomainDestroy, true, e);
+    return submit(drv, c, ACTION_DESTROY, NULL, e);
 }
 
 static int kvm_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                      Error *e)
 {
-    return run_op(drv, c, "pausing domain", virDomainSuspend, false, e);
+    return submit(drv, c, ACTION_PAUSE, NULL, e);
 }
 
 static int kvm_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                       Error *e)
 {
-    return run_op(drv, c, "resuming domain", virDomainResume, false, e);
-}
-
-static int reboot_op(virDomainPtr dom)
-{
-    return virDomainReboot(dom, 0);
+    return submit(drv, c, ACTION_RESUME, NULL, e);
 }
 
 static int kvm_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                       Error *e)
 {
-    return run_op(drv, c, "rebooting domain", reboot_op, false, e);
+    return submit(drv, c, ACTION_REBOOT, NULL, e);
 }
 
 static int kvm_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
@@ -421,15 +491,18 @@ static int kvm_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt,
     return 1;
 }
 
+/* hvd starts transient domains; a persistent definition with the same UUID (made by hand with
+ * virsh, say) would shadow the domain, so deleting the domain removes it too. */
 static int kvm_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
 {
     virDomainPtr dom = NULL;
-    int r;
+    int r, persistent;
 
     r = lookup(drv, c, &dom, e);
     if (r <= 0)
         return r;
-    r = virDomainUndefine(dom);
+    persistent = virDomainIsPersistent(dom);
+    r = persistent == 1 ? virDomainUndefine(dom) : 0;
     if (r < 0)
         r = libvirt_error(e, ERROR_FAILED, "undefining domain", c->name);
     (void)virDomainFree(dom);
