@@ -122,6 +122,26 @@ static int lookup(Driver *drv, const DomainConfig *c, virDomainPtr *ret, Error *
     return 1;
 }
 
+/* A transient domain that stopped no longer exists, so its state cannot be asked: the event's
+ * own detail says why it stopped. */
+static DomainReason stopped_reason(int detail, DomainState *state)
+{
+    *state = STATE_SHUTOFF;
+    switch (detail) {
+    case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+        return REASON_SHUTDOWN;
+    case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+        return REASON_DESTROYED;
+    case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+        *state = STATE_CRASHED;
+        return REASON_GUEST_FAULT;
+    case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+        return REASON_FAILED;
+    default:
+        return REASON_UNKNOWN;
+    }
+}
+
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
     Driver *drv = opaque;
@@ -132,9 +152,15 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
     if (event == VIR_DOMAIN_EVENT_DEFINED || event == VIR_DOMAIN_EVENT_UNDEFINED)
         return 0;
     /* Events can be stale by the time they arrive: report what libvirt says now. */
-    if (virDomainGetState(dom, &vir_state, &vir_reason, 0) < 0)
+    if (virDomainGetState(dom, &vir_state, &vir_reason, 0) >= 0)
+        kvm_state_from_libvirt(vir_state, vir_reason, &state, &reason);
+    else if (event == VIR_DOMAIN_EVENT_CRASHED) {
+        state = STATE_CRASHED;
+        reason = REASON_GUEST_FAULT;
+    } else if (event == VIR_DOMAIN_EVENT_STOPPED)
+        reason = stopped_reason(detail, &state);
+    else
         return 0;
-    kvm_state_from_libvirt(vir_state, vir_reason, &state, &reason);
     drv->ctx.events.domain_state(drv->ctx.events.userdata, drv, virDomainGetName(dom), state,
                                  reason, NULL, NULL);
     return 0;
@@ -348,6 +374,8 @@ static void kvm_job_run(void *data)
     }
     if (dom && virDomainGetState(dom, &vir_state, &vir_reason, 0) >= 0)
         kvm_state_from_libvirt(vir_state, vir_reason, &j->observed, &ignored);
+    else if (dom && virGetLastError() && virGetLastError()->code == VIR_ERR_NO_DOMAIN)
+        j->observed = STATE_SHUTOFF; /* a transient domain that stopped is gone */
     if (dom)
         (void)virDomainFree(dom);
     (void)r;
