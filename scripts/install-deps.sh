@@ -9,7 +9,10 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libsqlite3
 run_pkgs=(dbus systemd libvirt0)
 check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format libclang-rt-14-dev llvm lld
     sqlite3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils util-linux
-    nodejs npm chromium)
+    chromium)
+# Node.js may come from elsewhere (its npm bundled): only install Debian's when the commands are
+# missing.
+check_cmds=("node:nodejs" "npm:npm")
 bench_pkgs=(libvirt-dbus libvirt-clients qemu-system-x86 libvirt-daemon-system)
 
 case "$purpose" in
@@ -27,6 +30,11 @@ missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+if [ "$purpose" = check ] || [ "$purpose" = bench ]; then
+    for c in "${check_cmds[@]}"; do
+        command -v "${c%%:*}" >/dev/null || missing+=("${c#*:}")
+    done
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
