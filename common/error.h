@@ -9,11 +9,11 @@
 /* What went wrong, independent of surface: each maps to one D-Bus error name, one HTTP status
  * and one hvctl exit code. */
 typedef enum ErrorKind {
-    ERROR_FAILED,                 /* an operation failed for a reason outside the caller's control */
-    ERROR_NO_SUCH_DOMAIN,         /* the named domain does not exist */
-    ERROR_DOMAIN_EXISTS,          /* a domain with that name or UUID already exists */
-    ERROR_INVALID_ARGUMENT,       /* a field is missing, unknown, of the wrong type or out of range */
-    ERROR_INVALID_STATE,          /* the operation is not allowed in the domain's current state */
+    ERROR_FAILED,           /* an operation failed for a reason outside the caller's control */
+    ERROR_NO_SUCH_DOMAIN,   /* the named domain does not exist */
+    ERROR_DOMAIN_EXISTS,    /* a domain with that name or UUID already exists */
+    ERROR_INVALID_ARGUMENT, /* a field is missing, unknown, of the wrong type or out of range */
+    ERROR_INVALID_STATE,    /* the operation is not allowed in the domain's current state */
     ERROR_INSUFFICIENT_RESOURCES, /* the host cannot fit the request under the allocation policy */
     ERROR_ACCESS_DENIED,          /* the caller may not mutate */
     ERROR_DRIVER_UNAVAILABLE,     /* the domain's driver cannot be reached */
@@ -26,8 +26,8 @@ DECLARE_STRING_TABLE(error_kind, ErrorKind);
 
 typedef struct Error {
     ErrorKind kind;
-    int errnum;         /* negative errno matching kind, 0 when unset */
-    char message[512];  /* full sentence, without trailing period required */
+    int errnum;        /* negative errno matching kind, 0 when unset */
+    char message[512]; /* full sentence, without trailing period required */
 } Error;
 
 #define ERROR_NULL ((Error){.kind = ERROR_FAILED, .errnum = 0, .message = ""})

@@ -23,24 +23,24 @@ void log_setup_from_environment(const char *program);
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...)
     _printf_(5, 6);
 
-#define log_full_errno(level, error, ...)                                                          \
-    ({                                                                                             \
-        int _l_ = (level);                                                                         \
-        int _e_ = (error);                                                                         \
-        (_l_ <= log_get_max_level()) ? log_internal(_l_, _e_, __FILE__, __LINE__, __VA_ARGS__)    \
-                                     : -abs(_e_);                                                  \
+#define log_full_errno(level, error, ...)                                                      \
+    ({                                                                                         \
+        int _l_ = (level);                                                                     \
+        int _e_ = (error);                                                                     \
+        (_l_ <= log_get_max_level()) ? log_internal(_l_, _e_, __FILE__, __LINE__, __VA_ARGS__) \
+                                     : -abs(_e_);                                              \
     })
 
-#define log_debug(...) (void)log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
-#define log_info(...) (void)log_full_errno(LOG_INFO, 0, __VA_ARGS__)
-#define log_notice(...) (void)log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_debug(...)   (void)log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)    (void)log_full_errno(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...)  (void)log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
 #define log_warning(...) (void)log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
-#define log_error(...) (void)log_full_errno(LOG_ERR, 0, __VA_ARGS__)
+#define log_error(...)   (void)log_full_errno(LOG_ERR, 0, __VA_ARGS__)
 
-#define log_debug_errno(e, ...) log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
-#define log_info_errno(e, ...) log_full_errno(LOG_INFO, e, __VA_ARGS__)
+#define log_debug_errno(e, ...)   log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
+#define log_info_errno(e, ...)    log_full_errno(LOG_INFO, e, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
-#define log_error_errno(e, ...) log_full_errno(LOG_ERR, e, __VA_ARGS__)
+#define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
 /* Shorthand for the one message every program prints when memory runs out. */
 #define log_oom() log_full_errno(LOG_ERR, ENOMEM, "Out of memory.")
