@@ -16,6 +16,7 @@ static const SettingField setting_fields[] = {
     {"disk", SETTING_STRING, 0},
     {"cmdline", SETTING_STRING, 0},
     {"cpuset", SETTING_STRING, 0},
+    {"network", SETTING_STRING, 0},
     {"autostart", SETTING_BOOL, SETTING_LIVE},
     {"on_crash", SETTING_STRING, SETTING_LIVE},
 };
@@ -80,6 +81,7 @@ void domain_config_done(DomainConfig *c)
     free(c->disk);
     free(c->cmdline);
     free(c->cpuset);
+    free(c->network);
     domain_config_init(c);
 }
 
@@ -95,11 +97,12 @@ static int strdup_or_null(char **dst, const char *src)
 int domain_config_copy(DomainConfig *dst, const DomainConfig *src)
 {
     *dst = *src;
-    dst->kernel = dst->disk = dst->cmdline = dst->cpuset = NULL;
+    dst->kernel = dst->disk = dst->cmdline = dst->cpuset = dst->network = NULL;
     if (strdup_or_null(&dst->kernel, src->kernel) < 0 ||
         strdup_or_null(&dst->disk, src->disk) < 0 ||
         strdup_or_null(&dst->cmdline, src->cmdline) < 0 ||
-        strdup_or_null(&dst->cpuset, src->cpuset) < 0) {
+        strdup_or_null(&dst->cpuset, src->cpuset) < 0 ||
+        strdup_or_null(&dst->network, src->network) < 0) {
         domain_config_done(dst);
         return -ENOMEM;
     }
@@ -252,6 +255,8 @@ static int set_field(DomainConfig *c, const SettingField *f, const json_t *value
         return set_text(&c->cmdline, "cmdline", s, DOMAIN_CMDLINE_MAX, e);
     } else if (streq(f->key, "cpuset")) {
         return set_cpuset(c, s, e);
+    } else if (streq(f->key, "network")) {
+        return set_text(&c->network, "network", s, DOMAIN_NETWORK_MAX, e);
     } else if (streq(f->key, "autostart")) {
         c->autostart = json_is_true(value);
     } else if (streq(f->key, "on_crash")) {
@@ -351,6 +356,7 @@ int domain_config_to_json(const DomainConfig *c, json_t *obj)
     r |= json_object_set_new(obj, "disk", json_string_or_null(c->disk));
     r |= json_object_set_new(obj, "cmdline", json_string_or_null(c->cmdline));
     r |= json_object_set_new(obj, "cpuset", json_string_or_null(c->cpuset));
+    r |= json_object_set_new(obj, "network", json_string_or_null(c->network));
     r |= json_object_set_new(obj, "autostart", json_boolean(c->autostart));
     r |= json_object_set_new(obj, "on_crash", json_string(on_crash_to_string(c->on_crash)));
     return r ? -ENOMEM : 0;

@@ -14,6 +14,7 @@
 #define DOMAIN_MEMORY_MIB_MAX  (UINT64_C(4) * 1024 * 1024)
 #define DOMAIN_PATH_MAX        4095u
 #define DOMAIN_CMDLINE_MAX     2047u
+#define DOMAIN_NETWORK_MAX     255u
 
 typedef struct DomainConfig {
     char name[DOMAIN_NAME_MAX + 1];
@@ -26,6 +27,7 @@ typedef struct DomainConfig {
     char *disk;    /* NULL when unset */
     char *cmdline; /* NULL when unset */
     char *cpuset;  /* canonical CPU list, NULL when not pinned */
+    char *network; /* network the NIC attaches to (kvm: a libvirt network), NULL: no NIC */
     bool autostart;
     OnCrash on_crash;
 } DomainConfig;

@@ -125,6 +125,19 @@ int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime 
     return DISPATCH(console_open, flags, c, rt, ret_fd, flags, e);
 }
 
+int driver_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e)
+{
+    if (!drv->ops->console_log)
+        return unsupported(drv, "console logs", e);
+    return drv->ops->console_log(drv, c, ret_path, e);
+}
+
+int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
+{
+    *ret = NULL;
+    return DISPATCH(get_stats, flags, ret, flags, e);
+}
+
 int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
                     DomainReason *ret_reason, unsigned flags, Error *e)
 {

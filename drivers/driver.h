@@ -90,6 +90,13 @@ typedef struct DriverOps {
     /* Returns a new fd carrying the domain's console (read: output, write: input). */
     int (*console_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                         unsigned flags, Error *e);
+    /* The file the domain's console output is logged to (it may not exist yet). Returns a new
+     * string in *ret_path. */
+    int (*console_log)(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
+    /* Statistics of every active domain of this backend in one call: a new JSON object keyed by
+     * domain name, each value an object with at least cpu_time_ns and memory_kib, plus
+     * backend-specific fields (balloon, exits by reason, ...). */
+    int (*get_stats)(Driver *drv, json_t **ret, unsigned flags, Error *e);
     /* After an hvd restart: adopts the instance recorded in rt if it still exists. Returns 1 and
      * fills state/reason when it runs, 0 when it is gone (e says what was found). */
     int (*reattach)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
@@ -135,6 +142,8 @@ int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
                     unsigned flags, Error *e);
 int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                         unsigned flags, Error *e);
+int driver_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
+int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e);
 int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
                     DomainReason *ret_reason, unsigned flags, Error *e);
 int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);

@@ -19,6 +19,7 @@ enum {
     OPT_DISK,
     OPT_CMDLINE,
     OPT_CPUSET,
+    OPT_NETWORK,
     OPT_AUTOSTART,
     OPT_NO_AUTOSTART,
     OPT_ON_CRASH,
@@ -37,6 +38,7 @@ static const struct option settings_options[] = {
     {"disk", required_argument, NULL, OPT_DISK},
     {"cmdline", required_argument, NULL, OPT_CMDLINE},
     {"cpuset", required_argument, NULL, OPT_CPUSET},
+    {"network", required_argument, NULL, OPT_NETWORK},
     {"autostart", no_argument, NULL, OPT_AUTOSTART},
     {"no-autostart", no_argument, NULL, OPT_NO_AUTOSTART},
     {"on-crash", required_argument, NULL, OPT_ON_CRASH},
@@ -98,6 +100,9 @@ static int parse_settings(const char *verb, int argc, char **argv, json_t *setti
             break;
         case OPT_CPUSET:
             (void)json_object_set_new(settings, "cpuset", json_string(optarg));
+            break;
+        case OPT_NETWORK:
+            (void)json_object_set_new(settings, "network", json_string(optarg));
             break;
         case OPT_AUTOSTART:
         case OPT_NO_AUTOSTART:
@@ -344,11 +349,12 @@ const Verb verbs[] = {
     {"create",
      "NAME [--driver kvm|minihv] [--mode pv|full] [--vcpus N] [--memory MiB]\n"
      "             [--kernel PATH] [--disk PATH] [--cmdline STR] [--cpuset LIST]\n"
+     "             [--network NAME]\n"
      "             [--autostart] [--on-crash destroy|restart|preserve] [--uuid UUID]",
      "Define a new domain (it starts shut off).", verb_create},
     {"set",
      "NAME [--mode pv|full] [--vcpus N] [--memory MiB] [--kernel PATH] [--disk PATH]\n"
-     "          [--cmdline STR] [--cpuset LIST] [--autostart|--no-autostart]\n"
+     "          [--cmdline STR] [--cpuset LIST] [--network NAME] [--autostart|--no-autostart]\n"
      "          [--on-crash destroy|restart|preserve]",
      "Change settings of a domain (most only while it is shut off).", verb_set},
     {"start", "NAME", "Start a shut-off domain; returns when it runs.", verb_start},

@@ -161,6 +161,7 @@ int verb_info(Client *client, int argc, char **argv)
            "Disk:       %s\n"
            "Cmdline:    %s\n"
            "CPU set:    %s\n"
+           "Network:    %s\n"
            "Autostart:  %s\n"
            "On crash:   %s\n"
            "PID:        %lld\n"
@@ -169,7 +170,7 @@ int verb_info(Client *client, int argc, char **argv)
            str(info, "name"), str(info, "uuid"), str(info, "driver"), str(info, "mode"),
            str(info, "state"), str(info, "reason"), (long long)num(info, "vcpus"),
            (long long)num(info, "memory_mib"), str(info, "kernel"), str(info, "disk"),
-           str(info, "cmdline"), str(info, "cpuset"),
+           str(info, "cmdline"), str(info, "cpuset"), str(info, "network"),
            json_is_true(json_object_get(info, "autostart")) ? "yes" : "no", str(info, "on_crash"),
            (long long)num(info, "pid"), created, started);
     stats = json_object_get(info, "stats");

@@ -198,6 +198,7 @@ STRING_GETTER(property_get_kernel, d->config.kernel)
 STRING_GETTER(property_get_disk, d->config.disk)
 STRING_GETTER(property_get_cmdline, d->config.cmdline)
 STRING_GETTER(property_get_cpuset, d->config.cpuset)
+STRING_GETTER(property_get_network, d->config.network)
 STRING_GETTER(property_get_on_crash, on_crash_to_string(d->config.on_crash))
 STRING_GETTER(property_get_state, domain_state_to_string(d->state))
 STRING_GETTER(property_get_reason, domain_reason_to_string(d->reason))
@@ -241,6 +242,7 @@ const sd_bus_vtable bus_domain_vtable[] = {
     SD_BUS_PROPERTY("Disk", "s", property_get_disk, 0, CHANGE),
     SD_BUS_PROPERTY("Cmdline", "s", property_get_cmdline, 0, CHANGE),
     SD_BUS_PROPERTY("CPUSet", "s", property_get_cpuset, 0, CHANGE),
+    SD_BUS_PROPERTY("Network", "s", property_get_network, 0, CHANGE),
     SD_BUS_PROPERTY("Autostart", "b", property_get_autostart, 0, CHANGE),
     SD_BUS_PROPERTY("OnCrash", "s", property_get_on_crash, 0, CHANGE),
     SD_BUS_PROPERTY("State", "s", property_get_state, 0, CHANGE),

@@ -45,7 +45,7 @@ static void on_domain_updated(void *userdata, Domain *d)
     if (path)
         (void)sd_bus_emit_properties_changed(b->bus, path, BUS_DOMAIN_INTERFACE, "Mode", "VCPUs",
                                              "MemoryMiB", "Kernel", "Disk", "Cmdline", "CPUSet",
-                                             "Autostart", "OnCrash", NULL);
+                                             "Network", "Autostart", "OnCrash", NULL);
 }
 
 const ManagerListener bus_manager_listener = {

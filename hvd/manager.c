@@ -512,6 +512,9 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e)
         json_decref(obj);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
+    if (drv && !drv->available)
+        (void)json_object_set_new(obj, "driver_unavailable",
+                                  json_string(strna(drv->unavailable_reason)));
     if (domain_state_is_active(d->state) && drv && drv->available) {
         DomainInfo info;
         Error info_error = ERROR_NULL;

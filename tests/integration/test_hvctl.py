@@ -7,7 +7,7 @@ VERBS = ["create", "set", "start", "stop", "destroy", "pause", "resume", "reboot
          "list", "info", "host", "events"]
 
 DOMAIN_FIELDS = {"name", "uuid", "driver", "mode", "vcpus", "memory_mib", "kernel", "disk",
-                 "cmdline", "cpuset", "autostart", "on_crash", "state", "reason"}
+                 "cmdline", "cpuset", "network", "autostart", "on_crash", "state", "reason"}
 
 
 def run(build, *args, env=None):
