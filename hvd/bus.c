@@ -188,6 +188,8 @@ Bus *bus_free(Bus *b)
 {
     if (!b)
         return NULL;
+    if (b->manager)
+        manager_remove_listener(b->manager, b);
     if (b->bus) {
         (void)sd_bus_flush(b->bus);
         b->bus = sd_bus_flush_close_unref(b->bus);

@@ -3,6 +3,7 @@
 
 #include "build-config.h"
 #include "config.h"
+#include "http-listen.h"
 #include "ini.h"
 #include "parse-util.h"
 
@@ -48,6 +49,12 @@ static const ConfigKey config_keys[] = {
     KEY("kvm", "uri", CONFIG_STRING, kvm_uri, 0, 0),
     KEY("kvm", "domain-type", CONFIG_STRING, kvm_domain_type, 0, 0),
     KEY("kvm", "workers", CONFIG_UINT, kvm_workers, 1, 64),
+    KEY("http", "listen", CONFIG_STRING, http_listen, 0, 0),
+    KEY("http", "tls-cert", CONFIG_STRING, http_tls_cert, 0, 0),
+    KEY("http", "tls-key", CONFIG_STRING, http_tls_key, 0, 0),
+    KEY("http", "web-dir", CONFIG_STRING, http_web_dir, 0, 0),
+    KEY("http", "max-body-kib", CONFIG_UINT, http_max_body_kib, 1, 16384),
+    KEY("http", "max-connections", CONFIG_UINT, http_max_connections, 16, 65536),
 };
 
 static int set_string(char **field, const char *value)
@@ -70,41 +77,53 @@ int config_init(HvdConfig *c)
         .cpu_overcommit = 4.0,
         .memory_overcommit = 1.0,
         .kvm_workers = 4,
+        .http_max_body_kib = 64,
+        .http_max_connections = 4096,
     };
     if (set_string(&c->state_dir, HVD_DEFAULT_STATE_DIR) < 0 ||
         set_string(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||
         set_string(&c->admin_group, "hvd") < 0 || set_string(&c->kvm_uri, "qemu:///system") < 0 ||
-        set_string(&c->kvm_domain_type, "auto") < 0) {
+        set_string(&c->kvm_domain_type, "auto") < 0 ||
+        set_string(&c->http_listen, "127.0.0.1:8780") < 0 ||
+        set_string(&c->http_web_dir, HVD_PKGDATADIR "/web") < 0) {
         config_done(c);
         return -ENOMEM;
     }
     return 0;
 }
 
+/* The string field behind key i of the table, or NULL for keys of other types. */
+static char **string_field(HvdConfig *c, size_t i)
+{
+    if (config_keys[i].type != CONFIG_STRING)
+        return NULL;
+    return (char **)((char *)c + config_keys[i].offset);
+}
+
 void config_done(HvdConfig *c)
 {
-    free(c->state_dir);
-    free(c->runtime_dir);
-    free(c->admin_group);
-    free(c->kvm_uri);
-    free(c->kvm_domain_type);
+    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
+        char **field = string_field(c, i);
+        if (field)
+            free(*field);
+    }
     *c = (HvdConfig){};
 }
 
 static int config_copy(HvdConfig *dst, const HvdConfig *src)
 {
+    int r = 0;
+
     *dst = *src;
-    dst->state_dir = strdup(src->state_dir);
-    dst->runtime_dir = strdup(src->runtime_dir);
-    dst->admin_group = strdup(src->admin_group);
-    dst->kvm_uri = strdup(src->kvm_uri);
-    dst->kvm_domain_type = strdup(src->kvm_domain_type);
-    if (!dst->state_dir || !dst->runtime_dir || !dst->admin_group || !dst->kvm_uri ||
-        !dst->kvm_domain_type) {
-        config_done(dst);
-        return -ENOMEM;
+    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
+        char **field = string_field(dst, i);
+        /* A failed copy leaves NULL, so config_done() frees exactly the copies made. */
+        if (field && *field && !(*field = strdup(*field)))
+            r = -ENOMEM;
     }
-    return 0;
+    if (r < 0)
+        config_done(dst);
+    return r;
 }
 
 static int check_string(const ConfigKey *k, const char *value, Error *e)
@@ -119,6 +138,14 @@ static int check_string(const ConfigKey *k, const char *value, Error *e)
         if (!streq(value, "auto") && !streq(value, "kvm") && !streq(value, "qemu"))
             return error_setf(e, ERROR_INVALID_ARGUMENT,
                               "domain-type must be auto, kvm or qemu, got '%s'", value);
+    } else if (streq(k->key, "listen")) {
+        _cleanup_(http_listen_free_array) HttpListen *list = NULL;
+        size_t n = 0;
+        return http_listen_parse(value, &list, &n, e);
+    } else if (streq(k->key, "tls-cert") || streq(k->key, "tls-key") || streq(k->key, "web-dir")) {
+        if (value[0] != '/')
+            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be an absolute path, got '%s'",
+                              k->key, value);
     } else if (streq(k->key, "uri")) {
         if (!strstr(value, ":/"))
             return error_setf(e, ERROR_INVALID_ARGUMENT,

@@ -32,6 +32,13 @@ typedef struct HvdConfig {
     char *kvm_uri;
     char *kvm_domain_type;
     unsigned kvm_workers;
+    /* [http] */
+    char *http_listen; /* comma-separated: HOST:PORT, [V6]:PORT, unix:PATH, or "none" */
+    char *http_tls_cert;
+    char *http_tls_key;
+    char *http_web_dir;
+    unsigned http_max_body_kib;
+    unsigned http_max_connections;
 } HvdConfig;
 
 /* Fills c with the built-in defaults. Free with config_done(). */

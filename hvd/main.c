@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "config.h"
 #include "drivers.h"
+#include "http.h"
 #include "log.h"
 #include "manager.h"
 
@@ -24,6 +25,7 @@ typedef struct Options {
     const char *runtime_dir;
     const char *kvm_uri;
     const char *bus_address;
+    const char *http_listen;
     bool check_config;
 } Options;
 
@@ -33,6 +35,7 @@ typedef struct Daemon {
     sd_event *event;
     Manager *manager;
     Bus *bus;
+    Http *http;
     int lock_fd;
 } Daemon;
 
@@ -50,6 +53,8 @@ static void help(void)
            "  --runtime-dir DIR    sockets and pid files (default " HVD_DEFAULT_RUNTIME_DIR ")\n"
            "  --kvm-uri URI        libvirt URI for the kvm driver (default qemu:///system)\n"
            "  --bus-address ADDR   D-Bus address to serve on instead of the system bus\n"
+           "  --http LIST          HTTP listen addresses: HOST:PORT, [ADDR]:PORT, unix:PATH,\n"
+           "                       comma-separated, or none (default 127.0.0.1:8780)\n"
            "  --check-config       parse the configuration, print it and exit\n"
            "  --log-level LEVEL    debug, info, notice, warning or err (default info)\n"
            "  -h, --help           show this help\n"
@@ -75,6 +80,7 @@ enum {
     ARG_RUNTIME_DIR,
     ARG_KVM_URI,
     ARG_BUS_ADDRESS,
+    ARG_HTTP,
     ARG_CHECK_CONFIG,
     ARG_LOG_LEVEL,
     ARG_VERSION,
@@ -89,6 +95,7 @@ static int parse_argv(int argc, char **argv, Options *o)
         {"runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR},
         {"kvm-uri", required_argument, NULL, ARG_KVM_URI},
         {"bus-address", required_argument, NULL, ARG_BUS_ADDRESS},
+        {"http", required_argument, NULL, ARG_HTTP},
         {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
         {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
         {"help", no_argument, NULL, 'h'},
@@ -115,6 +122,9 @@ static int parse_argv(int argc, char **argv, Options *o)
             break;
         case ARG_BUS_ADDRESS:
             o->bus_address = optarg;
+            break;
+        case ARG_HTTP:
+            o->http_listen = optarg;
             break;
         case ARG_CHECK_CONFIG:
             o->check_config = true;
@@ -155,6 +165,8 @@ static int load_config(const Options *o, HvdConfig *ret, Error *e)
         r = config_set(&c, "daemon", "runtime-dir", o->runtime_dir, e);
     if (r >= 0 && o->kvm_uri)
         r = config_set(&c, "kvm", "uri", o->kvm_uri, e);
+    if (r >= 0 && o->http_listen)
+        r = config_set(&c, "http", "listen", o->http_listen, e);
     if (r < 0) {
         config_done(&c);
         return r;
@@ -175,6 +187,11 @@ static void print_config(const HvdConfig *c)
            c->state_dir, c->runtime_dir, c->admin_group, store_sync_to_string(c->synchronous),
            c->shutdown_timeout_s, reserved, c->reserved_memory_mib, c->cpu_overcommit,
            c->memory_overcommit, c->kvm_uri, c->kvm_domain_type, c->kvm_workers);
+    printf("\n[http]\nlisten = %s\n", c->http_listen);
+    if (c->http_tls_cert)
+        printf("tls-cert = %s\ntls-key = %s\n", c->http_tls_cert, strna(c->http_tls_key));
+    printf("web-dir = %s\nmax-body-kib = %u\nmax-connections = %u\n", c->http_web_dir,
+           c->http_max_body_kib, c->http_max_connections);
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -349,6 +366,9 @@ static int run(Daemon *d)
     r = bus_new(d->manager, d->options.bus_address, d->config.admin_group, &d->bus, &e);
     if (r < 0)
         return log_error_errno(r, "%s", e.message);
+    r = http_new(d->manager, &d->config, &d->http, &e);
+    if (r < 0)
+        return log_error_errno(r, "%s", e.message);
 
     write_pid_file(d);
     manager_status_line(d->manager, status, sizeof(status));
@@ -387,6 +407,7 @@ int main(int argc, char **argv)
     r = run(&d);
 
     d.bus = bus_free(d.bus);
+    d.http = http_free(d.http);
     d.manager = manager_free(d.manager);
     d.event = sd_event_unref(d.event);
     d.lock_fd = safe_close(d.lock_fd);

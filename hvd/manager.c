@@ -216,6 +216,16 @@ void manager_reload(Manager *m, HvdConfig *config)
     alloc_set_policy(&m->alloc, &policy);
 }
 
+void manager_remove_listener(Manager *m, void *userdata)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < m->n_listeners; i++)
+        if (m->listeners[i].userdata != userdata)
+            m->listeners[j++] = m->listeners[i];
+    m->n_listeners = j;
+}
+
 int manager_add_listener(Manager *m, const ManagerListener *l)
 {
     if (m->n_listeners >= ELEMENTSOF(m->listeners))
@@ -533,6 +543,43 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e)
     return 0;
 }
 
+int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, size_t *ret_len,
+                                Error *e)
+{
+    _cleanup_free_ char *path = NULL;
+    _cleanup_fclose_ FILE *f = NULL;
+    Driver *drv = manager_driver(m, d);
+    char *buf;
+    long size;
+    size_t n;
+    int r;
+
+    if (!drv)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the %s driver is not built into this hvd",
+                          driver_kind_to_string(d->config.driver));
+    r = driver_console_log(drv, &d->config, &path, e);
+    if (r < 0)
+        return r;
+    f = fopen(path, "re");
+    if (!f && errno != ENOENT)
+        return error_set_errno(e, -errno, "Failed to read the console log %s: %m", path);
+    size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+    if (size < 0)
+        size = 0;
+    n = MIN((size_t)size, max);
+    buf = malloc(n + 1);
+    if (!buf)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (f && (fseek(f, size - (long)n, SEEK_SET) != 0 || fread(buf, 1, n, f) != n)) {
+        free(buf);
+        return error_set_errno(e, -EIO, "Failed to read the console log %s", path);
+    }
+    buf[n] = 0;
+    *ret = buf;
+    *ret_len = n;
+    return 0;
+}
+
 int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e)
 {
     Driver *drv = manager_driver(m, d);
@@ -541,6 +588,62 @@ int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e)
         return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is %s; it has no console",
                           d->config.name, domain_state_to_string(d->state));
     return driver_console_open(drv, &d->config, &d->runtime, ret_fd, 0, e);
+}
+
+int manager_events_since(Manager *m, int64_t after_id, unsigned limit,
+                         int (*cb)(const StoredEvent *ev, void *userdata), void *userdata)
+{
+    return store_events_since(m->store, after_id, limit, cb, userdata);
+}
+
+int64_t manager_events_last_id(Manager *m)
+{
+    int64_t id = 0;
+
+    (void)store_events_last_id(m->store, &id);
+    return id;
+}
+
+json_t *manager_stats_all(Manager *m)
+{
+    json_t *all = json_object();
+    bool by_driver[_DRIVER_KIND_MAX] = {};
+
+    if (!all)
+        return NULL;
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++) {
+        Driver *drv = m->drivers[i];
+        json_t *stats = NULL;
+        Error e = ERROR_NULL;
+
+        if (!drv || !drv->available || !drv->ops->get_stats)
+            continue;
+        if (driver_get_stats(drv, &stats, 0, &e) < 0)
+            continue;
+        by_driver[i] = true;
+        (void)json_object_update(all, stats);
+        json_decref(stats);
+    }
+    for (size_t i = 0; i < m->n_domains; i++) {
+        Domain *d = m->domains[i];
+        Driver *drv = manager_driver(m, d);
+        DomainInfo info;
+        Error e = ERROR_NULL;
+
+        if (!domain_state_is_active(d->state) || !drv || !drv->available ||
+            by_driver[d->config.driver])
+            continue;
+        if (driver_get_info(drv, &d->config, &d->runtime, &info, 0, &e) < 0)
+            continue;
+        if (!info.stats)
+            info.stats = json_object();
+        (void)json_object_set_new(info.stats, "cpu_time_ns",
+                                  json_integer((json_int_t)info.cpu_time_ns));
+        (void)json_object_set_new(info.stats, "memory_kib",
+                                  json_integer((json_int_t)info.memory_kib));
+        (void)json_object_set_new(all, d->config.name, info.stats);
+    }
+    return all;
 }
 
 void manager_child_exited(Manager *m, int pid, int wait_status)

@@ -65,6 +65,9 @@ void manager_reload(Manager *m, HvdConfig *config);
 /* Registers an observer. */
 int manager_add_listener(Manager *m, const ManagerListener *l);
 
+/* Removes every observer registered with userdata. */
+void manager_remove_listener(Manager *m, void *userdata);
+
 /* Lookup by name; NULL when absent. */
 Domain *manager_find(Manager *m, const char *name);
 
@@ -90,8 +93,24 @@ int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned t
  * "stats" (driver-specific) when active. */
 int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e);
 
+/* The last max bytes of the domain's console log (empty when nothing was logged yet); *ret is
+ * a new buffer of *ret_len bytes. */
+int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, size_t *ret_len,
+                                Error *e);
+
 /* Opens the domain's console through its driver. */
 int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e);
+
+/* Calls cb for every logged event with id > after_id, oldest first, at most limit of them. */
+int manager_events_since(Manager *m, int64_t after_id, unsigned limit,
+                         int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
+
+/* The id of the newest logged event (0 when there is none). */
+int64_t manager_events_last_id(Manager *m);
+
+/* Statistics of every active domain: a new JSON object keyed by domain name (one call per
+ * driver where the driver can, one per domain otherwise). */
+json_t *manager_stats_all(Manager *m);
 
 /* The host view (capacity, reservation, allocation, free, per-driver availability, counts). */
 json_t *manager_host_view(Manager *m);

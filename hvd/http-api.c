@@ -1,0 +1,320 @@
+/* /api/v1 routes: domains (list, create, get, change, delete), actions, stats, console, host. */
+#include <string.h>
+
+#include "http-internal.h"
+#include "parse-util.h"
+
+#define CONSOLE_DEFAULT_BYTES 16384u
+#define CONSOLE_MAX_BYTES     (1024u * 1024u)
+
+static bool is_get(HttpRequest *r)
+{
+    return streq(r->method, "GET") || streq(r->method, "HEAD");
+}
+
+/* Parses the request body as a JSON object; an empty body is an empty object when optional.
+ * Answers 415/400 itself and returns NULL on failure. */
+static json_t *read_body(HttpRequest *r, bool optional, enum MHD_Result *ret)
+{
+    const char *type = http_header(r, "Content-Type");
+    json_error_t jerr;
+    json_t *body;
+
+    if (r->body_len == 0) {
+        if (optional)
+            return json_object();
+        *ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                  "the request needs a JSON object as its body");
+        return NULL;
+    }
+    if (!type || !(strneq(type, "application/json", 16) &&
+                   (type[16] == 0 || type[16] == ';' || type[16] == ' '))) {
+        *ret = http_reply_problem(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "the body must be sent as application/json, not %s",
+                                  type ? type : "without a Content-Type");
+        return NULL;
+    }
+    body = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body) {
+        *ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                  "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                                  jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        *ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+static json_t *domain_json(Domain *d)
+{
+    json_t *obj = json_object();
+
+    if (obj && domain_to_json(d, obj) < 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static enum MHD_Result list_domains(HttpRequest *r)
+{
+    Manager *m = r->http->manager;
+    const char *state_arg = http_query(r, "state"), *driver_arg = http_query(r, "driver");
+    DomainState state = _DOMAIN_STATE_INVALID;
+    DriverKind driver = _DRIVER_KIND_INVALID;
+    json_t *list;
+
+    if (state_arg && (state = domain_state_from_string(state_arg)) < 0)
+        return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                  "'state' must be one of shutoff, starting, running, paused, "
+                                  "stopping, crashed; got '%.64s'",
+                                  state_arg);
+    if (driver_arg && (driver = driver_kind_from_string(driver_arg)) < 0)
+        return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                  "'driver' must be kvm or minihv; got '%.64s'", driver_arg);
+
+    /* The unfiltered list is served from a cache that any change empties (http-events.c). */
+    if (!state_arg && !driver_arg && r->http->list_cache_text)
+        return http_reply_text(r, MHD_HTTP_OK, "application/json", r->http->list_cache_text,
+                               strlen(r->http->list_cache_text));
+
+    list = json_array();
+    for (size_t i = 0; list && i < m->n_domains; i++) {
+        Domain *d = m->domains[i];
+        if ((state_arg && d->state != state) || (driver_arg && d->config.driver != driver))
+            continue;
+        (void)json_array_append_new(list, domain_json(d));
+    }
+    if (!list)
+        return MHD_NO;
+    if (!state_arg && !driver_arg) {
+        free(r->http->list_cache_text);
+        r->http->list_cache_text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    return http_reply_json(r, MHD_HTTP_OK, list);
+}
+
+static enum MHD_Result create_domain(HttpRequest *r)
+{
+    enum MHD_Result ret = MHD_NO;
+    Error e = ERROR_NULL;
+    char location[128];
+    json_t *body;
+    Domain *d;
+
+    body = read_body(r, false, &ret);
+    if (!body)
+        return ret;
+    if (manager_domain_create(r->http->manager, body, &d, &e) < 0) {
+        json_decref(body);
+        return http_reply_error(r, &e);
+    }
+    json_decref(body);
+    (void)snprintf(location, sizeof(location), "/api/v1/domains/%s", d->config.name);
+    return http_reply_json_header(r, MHD_HTTP_CREATED, domain_json(d), "Location", location);
+}
+
+static void action_done(void *userdata, Domain *d, const Error *e)
+{
+    HttpRequest *r = userdata;
+
+    if (e)
+        http_complete_error(r, e);
+    else
+        http_complete_json(r, MHD_HTTP_OK, d ? domain_json(d) : json_object());
+}
+
+static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
+{
+    DomainAction action = domain_action_from_string(name);
+    enum MHD_Result ret = MHD_NO;
+    unsigned timeout_s = 0;
+    const char *key;
+    Error e = ERROR_NULL;
+    json_t *body, *v;
+    int k;
+
+    if (action < 0)
+        return http_reply_problem(r, MHD_HTTP_NOT_FOUND,
+                                  "unknown action '%.64s': use start, shutdown, destroy, pause, "
+                                  "resume or reboot",
+                                  name);
+    body = read_body(r, true, &ret);
+    if (!body)
+        return ret;
+    json_object_foreach (body, key, v) {
+        if (action != ACTION_SHUTDOWN || !streq(key, "timeout_s")) {
+            json_decref(body);
+            return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s' for %s", key,
+                                      name);
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 86400) {
+            json_decref(body);
+            return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                      "'timeout_s' must be an integer 0..86400 (0: the default)");
+        }
+        timeout_s = (unsigned)json_integer_value(v);
+    }
+    json_decref(body);
+
+    k = manager_domain_action(r->http->manager, d, action, timeout_s, action_done, r, &e);
+    if (k < 0)
+        return http_reply_error(r, &e);
+    if (k > 0) {
+        http_wait(r);
+        return MHD_YES;
+    }
+    return http_reply_json(r, action == ACTION_SHUTDOWN ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK,
+                           domain_json(d));
+}
+
+static enum MHD_Result domain_item(HttpRequest *r, Domain *d)
+{
+    Manager *m = r->http->manager;
+    enum MHD_Result ret = MHD_NO;
+    Error e = ERROR_NULL;
+    json_t *info, *body;
+
+    if (is_get(r)) {
+        if (manager_domain_info(m, d, &info, &e) < 0)
+            return http_reply_error(r, &e);
+        return http_reply_json(r, MHD_HTTP_OK, info);
+    }
+    if (streq(r->method, "PATCH")) {
+        body = read_body(r, false, &ret);
+        if (!body)
+            return ret;
+        if (manager_domain_update(m, d, body, &e) < 0) {
+            json_decref(body);
+            return http_reply_error(r, &e);
+        }
+        json_decref(body);
+        return http_reply_json(r, MHD_HTTP_OK, domain_json(d));
+    }
+    if (streq(r->method, "DELETE")) {
+        if (manager_domain_delete(m, d, &e) < 0)
+            return http_reply_error(r, &e);
+        return http_reply_text(r, MHD_HTTP_NO_CONTENT, "text/plain", "", 0);
+    }
+    return http_reply_not_allowed(r, "GET, PATCH, DELETE");
+}
+
+static enum MHD_Result domain_stats(HttpRequest *r, Domain *d)
+{
+    Error e = ERROR_NULL;
+    json_t *info, *out;
+
+    if (!domain_state_is_active(d->state))
+        return http_reply_problem(r, MHD_HTTP_CONFLICT, "domain '%s' is %s; it has no statistics",
+                                  d->config.name, domain_state_to_string(d->state));
+    if (manager_domain_info(r->http->manager, d, &info, &e) < 0)
+        return http_reply_error(r, &e);
+    out = json_pack("{s:s, s:s, s:O}", "name", d->config.name, "state",
+                    domain_state_to_string(d->state), "stats",
+                    json_object_get(info, "stats") ?: json_object());
+    json_decref(info);
+    return http_reply_json(r, MHD_HTTP_OK, out);
+}
+
+static enum MHD_Result domain_console(HttpRequest *r, Domain *d)
+{
+    const char *bytes_arg = http_query(r, "bytes");
+    unsigned bytes = CONSOLE_DEFAULT_BYTES;
+    _cleanup_free_ char *text = NULL;
+    Error e = ERROR_NULL;
+    size_t len;
+
+    if (bytes_arg && parse_uint(bytes_arg, 1, CONSOLE_MAX_BYTES, &bytes) < 0)
+        return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'bytes' must be 1..%u, got '%.32s'",
+                                  CONSOLE_MAX_BYTES, bytes_arg);
+    if (manager_domain_console_tail(r->http->manager, d, bytes, &text, &len, &e) < 0)
+        return http_reply_error(r, &e);
+    return http_reply_text(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, len);
+}
+
+/* /api/v1/domains/NAME[/...]: rest points after "domains/". */
+static enum MHD_Result domain_routes(HttpRequest *r, const char *rest)
+{
+    char name[DOMAIN_NAME_MAX + 2];
+    const char *slash = strchr(rest, '/'), *sub = slash ? slash + 1 : NULL;
+    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+    bool mutate;
+    enum MHD_Result ret;
+    Error e = ERROR_NULL;
+    Domain *d;
+
+    if (len == 0 || len > DOMAIN_NAME_MAX)
+        return http_reply_problem(r, MHD_HTTP_NOT_FOUND, "no domain named '%.80s'", rest);
+    memcpy(name, rest, len);
+    name[len] = 0;
+
+    mutate = !is_get(r);
+    if (!http_authorize(r, mutate, &ret))
+        return ret;
+    if (manager_get(r->http->manager, name, &d, &e) < 0)
+        return http_reply_error(r, &e);
+
+    if (!sub)
+        return domain_item(r, d);
+    if (strneq(sub, "actions/", 8)) {
+        if (!streq(r->method, "POST"))
+            return http_reply_not_allowed(r, "POST");
+        return run_action(r, d, sub + 8);
+    }
+    if (streq(sub, "stats") || streq(sub, "console")) {
+        if (!is_get(r))
+            return http_reply_not_allowed(r, "GET");
+        return streq(sub, "stats") ? domain_stats(r, d) : domain_console(r, d);
+    }
+    return http_reply_problem(r, MHD_HTTP_NOT_FOUND, "no such resource: %.200s", r->url);
+}
+
+static enum MHD_Result api_route(HttpRequest *r, const char *path)
+{
+    enum MHD_Result ret;
+
+    if (streq(path, "domains")) {
+        if (is_get(r))
+            return http_authorize(r, false, &ret) ? list_domains(r) : ret;
+        if (streq(r->method, "POST"))
+            return http_authorize(r, true, &ret) ? create_domain(r) : ret;
+        return http_reply_not_allowed(r, "GET, POST");
+    }
+    if (strneq(path, "domains/", 8))
+        return domain_routes(r, path + 8);
+    if (streq(path, "host") || streq(path, "events") || streq(path, "openapi.json")) {
+        if (!is_get(r))
+            return http_reply_not_allowed(r, "GET");
+        if (!http_authorize(r, false, &ret))
+            return ret;
+        if (streq(path, "host"))
+            return http_reply_json(r, MHD_HTTP_OK, manager_host_view(r->http->manager));
+        if (streq(path, "events"))
+            return http_events_serve(r);
+        return http_openapi_serve(r);
+    }
+    return http_reply_problem(r, MHD_HTTP_NOT_FOUND, "no such resource: %.200s", r->url);
+}
+
+enum MHD_Result http_route(HttpRequest *r)
+{
+    enum MHD_Result ret;
+
+    if (strneq(r->url, "/api/v1/", 8))
+        return api_route(r, r->url + 8);
+    if (strneq(r->url, "/api/", 5))
+        return http_reply_problem(r, MHD_HTTP_NOT_FOUND,
+                                  "no such resource: %.200s (the API is under /api/v1/)", r->url);
+    if (streq(r->url, "/metrics")) {
+        if (!is_get(r))
+            return http_reply_not_allowed(r, "GET");
+        return http_authorize(r, false, &ret) ? http_metrics_serve(r) : ret;
+    }
+    if (!is_get(r))
+        return http_reply_not_allowed(r, "GET");
+    return http_authorize(r, false, &ret) ? http_static_serve(r, r->url) : ret;
+}

@@ -1,0 +1,124 @@
+/* Shared by the HTTP files: the server, a request, and the helpers that answer it. */
+#pragma once
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "error.h"
+#include "http.h"
+
+#define HTTP_TOKEN_LENGTH 64 /* hex characters */
+
+typedef struct HttpRequest HttpRequest;
+typedef struct HttpSubscriber HttpSubscriber;
+
+typedef struct HttpDaemon {
+    struct MHD_Daemon *mhd;
+    sd_event_source *io;
+    sd_event_source *timer;
+    char url[128];
+} HttpDaemon;
+
+struct Http {
+    Manager *manager;
+    sd_event *event;
+    HttpDaemon *daemons;
+    size_t n_daemons;
+    char token[HTTP_TOKEN_LENGTH + 1];
+    char *web_dir;
+    size_t max_body;
+    HttpRequest *waiting;        /* requests suspended until an operation completes */
+    HttpSubscriber *subscribers; /* event stream clients */
+    unsigned n_subscribers;
+    int64_t sse_last_id;          /* newest logged event sent to the subscribers */
+    sd_event_source *keepalive;   /* event stream keep-alive comments */
+    sd_event_source *stats_timer; /* periodic stats events while anyone listens */
+    sd_event_source *kick;        /* runs the daemons after a connection was resumed */
+    char *list_cache_text;        /* serialised domain list, emptied by any change */
+};
+
+struct HttpRequest {
+    Http *http;
+    struct MHD_Connection *conn;
+    char *url;
+    char *method;
+    char *body;
+    size_t body_len;
+    bool too_large;
+    bool local;                    /* peer on loopback or the unix socket */
+    bool waiting;                  /* an operation holds this request until it completes */
+    bool orphaned;                 /* the connection ended while still waiting */
+    struct MHD_Response *response; /* ready to queue after a resume */
+    unsigned status;
+    HttpRequest *next_waiting;
+};
+
+/* Answers with a JSON document (takes the reference to body). */
+enum MHD_Result http_reply_json(HttpRequest *r, unsigned status, json_t *body);
+
+/* Answers with a JSON document and one extra header (Location, say). */
+enum MHD_Result http_reply_json_header(HttpRequest *r, unsigned status, json_t *body,
+                                       const char *header, const char *value);
+
+/* Answers with application/problem+json: status, title, and a detail sentence. */
+enum MHD_Result http_reply_problem(HttpRequest *r, unsigned status, const char *detail_fmt, ...)
+    _printf_(3, 4);
+
+/* Like http_reply_problem, with one extra response header (WWW-Authenticate, say). */
+enum MHD_Result http_reply_problem_header(HttpRequest *r, unsigned status, const char *header,
+                                          const char *value, const char *detail_fmt, ...)
+    _printf_(5, 6);
+
+/* Answers with the problem matching e's kind (404, 409, 400, 403, 503, 500). */
+enum MHD_Result http_reply_error(HttpRequest *r, const Error *e);
+
+/* Answers with text (copied) of the given content type. */
+enum MHD_Result http_reply_text(HttpRequest *r, unsigned status, const char *content_type,
+                                const char *text, size_t len);
+
+/* Answers 405 with an Allow header. */
+enum MHD_Result http_reply_not_allowed(HttpRequest *r, const char *allow);
+
+/* Resumes a suspended connection and makes sure the daemons run soon: in external polling
+ * mode a resume alone does not wake the loop. */
+void http_resume(Http *h, struct MHD_Connection *conn);
+
+/* Holds r until http_complete() (the connection is suspended meanwhile). */
+void http_wait(HttpRequest *r);
+
+/* Completes a held request with a response (status, JSON body taken) and wakes it. */
+void http_complete_json(HttpRequest *r, unsigned status, json_t *body);
+
+/* Completes a held request with the problem for e. */
+void http_complete_error(HttpRequest *r, const Error *e);
+
+/* The HTTP status that matches an error kind. */
+unsigned http_status_from_error(ErrorKind kind);
+
+/* Routes a complete request (http-api.c). */
+enum MHD_Result http_route(HttpRequest *r);
+
+/* Authorization (http-auth.c): loads or creates the token file; checks a request. */
+int http_token_load(Http *h, const char *state_dir, Error *e);
+/* Returns true when r may go on; otherwise answers 401/403 and returns false. mutate says
+ * whether the request changes anything. */
+bool http_authorize(HttpRequest *r, bool mutate, enum MHD_Result *ret);
+
+/* Event stream (http-events.c). */
+enum MHD_Result http_events_serve(HttpRequest *r);
+int http_events_init(Http *h);
+void http_events_done(Http *h);
+
+/* Prometheus metrics (http-metrics.c). */
+enum MHD_Result http_metrics_serve(HttpRequest *r);
+
+/* Static files and the OpenAPI document (http-static.c). */
+enum MHD_Result http_static_serve(HttpRequest *r, const char *path);
+enum MHD_Result http_openapi_serve(HttpRequest *r);
+
+/* The value of query argument key, or NULL. */
+const char *http_query(HttpRequest *r, const char *key);
+/* The value of request header key, or NULL. */
+const char *http_header(HttpRequest *r, const char *key);
