@@ -7,11 +7,6 @@
 #define CONSOLE_DEFAULT_BYTES 16384u
 #define CONSOLE_MAX_BYTES     (1024u * 1024u)
 
-static bool is_get(HttpRequest *r)
-{
-    return streq(r->method, "GET") || streq(r->method, "HEAD");
-}
-
 /* Parses the request body as a JSON object; an empty body is an empty object when optional.
  * Answers 415/400 itself and returns NULL on failure. */
 static json_t *read_body(HttpRequest *r, bool optional, enum MHD_Result *ret)
@@ -60,7 +55,7 @@ static json_t *domain_json(Domain *d)
     return obj;
 }
 
-static enum MHD_Result list_domains(HttpRequest *r)
+static enum MHD_Result list_domains(HttpRequest *r, Domain *unused, const char *arg)
 {
     Manager *m = r->http->manager;
     const char *state_arg = http_query(r, "state"), *driver_arg = http_query(r, "driver");
@@ -98,7 +93,7 @@ static enum MHD_Result list_domains(HttpRequest *r)
     return http_reply_json(r, MHD_HTTP_OK, list);
 }
 
-static enum MHD_Result create_domain(HttpRequest *r)
+static enum MHD_Result create_domain(HttpRequest *r, Domain *unused, const char *arg)
 {
     enum MHD_Result ret = MHD_NO;
     Error e = ERROR_NULL;
@@ -125,7 +120,9 @@ static void action_done(void *userdata, Domain *d, const Error *e)
     if (e)
         http_complete_error(r, e);
     else
-        http_complete_json(r, MHD_HTTP_OK, d ? domain_json(d) : json_object());
+        /* 202 while the guest still has to act on the request (a shutdown in progress). */
+        http_complete_json(r, d && d->state == STATE_STOPPING ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK,
+                           d ? domain_json(d) : json_object());
 }
 
 static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
@@ -168,42 +165,47 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
         http_wait(r);
         return MHD_YES;
     }
-    return http_reply_json(r, action == ACTION_SHUTDOWN ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK,
+    return http_reply_json(r, d->state == STATE_STOPPING ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK,
                            domain_json(d));
 }
 
-static enum MHD_Result domain_item(HttpRequest *r, Domain *d)
+static enum MHD_Result get_domain(HttpRequest *r, Domain *d, const char *arg)
 {
-    Manager *m = r->http->manager;
-    enum MHD_Result ret = MHD_NO;
     Error e = ERROR_NULL;
-    json_t *info, *body;
+    json_t *info;
 
-    if (is_get(r)) {
-        if (manager_domain_info(m, d, &info, &e) < 0)
-            return http_reply_error(r, &e);
-        return http_reply_json(r, MHD_HTTP_OK, info);
-    }
-    if (streq(r->method, "PATCH")) {
-        body = read_body(r, false, &ret);
-        if (!body)
-            return ret;
-        if (manager_domain_update(m, d, body, &e) < 0) {
-            json_decref(body);
-            return http_reply_error(r, &e);
-        }
-        json_decref(body);
-        return http_reply_json(r, MHD_HTTP_OK, domain_json(d));
-    }
-    if (streq(r->method, "DELETE")) {
-        if (manager_domain_delete(m, d, &e) < 0)
-            return http_reply_error(r, &e);
-        return http_reply_text(r, MHD_HTTP_NO_CONTENT, "text/plain", "", 0);
-    }
-    return http_reply_not_allowed(r, "GET, PATCH, DELETE");
+    if (manager_domain_info(r->http->manager, d, &info, &e) < 0)
+        return http_reply_error(r, &e);
+    return http_reply_json(r, MHD_HTTP_OK, info);
 }
 
-static enum MHD_Result domain_stats(HttpRequest *r, Domain *d)
+static enum MHD_Result patch_domain(HttpRequest *r, Domain *d, const char *arg)
+{
+    enum MHD_Result ret = MHD_NO;
+    Error e = ERROR_NULL;
+    json_t *body;
+    int k;
+
+    body = read_body(r, false, &ret);
+    if (!body)
+        return ret;
+    k = manager_domain_update(r->http->manager, d, body, &e);
+    json_decref(body);
+    if (k < 0)
+        return http_reply_error(r, &e);
+    return http_reply_json(r, MHD_HTTP_OK, domain_json(d));
+}
+
+static enum MHD_Result delete_domain(HttpRequest *r, Domain *d, const char *arg)
+{
+    Error e = ERROR_NULL;
+
+    if (manager_domain_delete(r->http->manager, d, &e) < 0)
+        return http_reply_error(r, &e);
+    return http_reply_text(r, MHD_HTTP_NO_CONTENT, "text/plain", "", 0);
+}
+
+static enum MHD_Result domain_stats(HttpRequest *r, Domain *d, const char *arg)
 {
     Error e = ERROR_NULL;
     json_t *info, *out;
@@ -214,13 +216,13 @@ static enum MHD_Result domain_stats(HttpRequest *r, Domain *d)
     if (manager_domain_info(r->http->manager, d, &info, &e) < 0)
         return http_reply_error(r, &e);
     out = json_pack("{s:s, s:s, s:O}", "name", d->config.name, "state",
-                    domain_state_to_string(d->state), "stats",
-                    json_object_get(info, "stats") ?: json_object());
+                    domain_state_to_string(d->state),
+                    "stats", json_object_get(info, "stats") ?: json_object());
     json_decref(info);
     return http_reply_json(r, MHD_HTTP_OK, out);
 }
 
-static enum MHD_Result domain_console(HttpRequest *r, Domain *d)
+static enum MHD_Result domain_console(HttpRequest *r, Domain *d, const char *arg)
 {
     const char *bytes_arg = http_query(r, "bytes");
     unsigned bytes = CONSOLE_DEFAULT_BYTES;
@@ -236,85 +238,104 @@ static enum MHD_Result domain_console(HttpRequest *r, Domain *d)
     return http_reply_text(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, len);
 }
 
-/* /api/v1/domains/NAME[/...]: rest points after "domains/". */
-static enum MHD_Result domain_routes(HttpRequest *r, const char *rest)
+static enum MHD_Result host_route(HttpRequest *r, Domain *d, const char *arg)
 {
-    char name[DOMAIN_NAME_MAX + 2];
-    const char *slash = strchr(rest, '/'), *sub = slash ? slash + 1 : NULL;
-    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
-    bool mutate;
-    enum MHD_Result ret;
-    Error e = ERROR_NULL;
-    Domain *d;
-
-    if (len == 0 || len > DOMAIN_NAME_MAX)
-        return http_reply_problem(r, MHD_HTTP_NOT_FOUND, "no domain named '%.80s'", rest);
-    memcpy(name, rest, len);
-    name[len] = 0;
-
-    mutate = !is_get(r);
-    if (!http_authorize(r, mutate, &ret))
-        return ret;
-    if (manager_get(r->http->manager, name, &d, &e) < 0)
-        return http_reply_error(r, &e);
-
-    if (!sub)
-        return domain_item(r, d);
-    if (strneq(sub, "actions/", 8)) {
-        if (!streq(r->method, "POST"))
-            return http_reply_not_allowed(r, "POST");
-        return run_action(r, d, sub + 8);
-    }
-    if (streq(sub, "stats") || streq(sub, "console")) {
-        if (!is_get(r))
-            return http_reply_not_allowed(r, "GET");
-        return streq(sub, "stats") ? domain_stats(r, d) : domain_console(r, d);
-    }
-    return http_reply_problem(r, MHD_HTTP_NOT_FOUND, "no such resource: %.200s", r->url);
+    return http_reply_json(r, MHD_HTTP_OK, manager_host_view(r->http->manager));
 }
 
-static enum MHD_Result api_route(HttpRequest *r, const char *path)
+static enum MHD_Result events_route(HttpRequest *r, Domain *d, const char *arg)
 {
-    enum MHD_Result ret;
+    return http_events_serve(r);
+}
 
-    if (streq(path, "domains")) {
-        if (is_get(r))
-            return http_authorize(r, false, &ret) ? list_domains(r) : ret;
-        if (streq(r->method, "POST"))
-            return http_authorize(r, true, &ret) ? create_domain(r) : ret;
-        return http_reply_not_allowed(r, "GET, POST");
+static enum MHD_Result openapi_route(HttpRequest *r, Domain *d, const char *arg)
+{
+    return http_openapi_serve(r);
+}
+
+static enum MHD_Result metrics_route(HttpRequest *r, Domain *d, const char *arg)
+{
+    return http_metrics_serve(r);
+}
+
+typedef struct Route {
+    const char *pattern; /* "{name}" matches a domain (404 when absent), "{action}" a segment */
+    const char *method;
+    bool mutate;
+    enum MHD_Result (*handler)(HttpRequest *r, Domain *d, const char *arg);
+} Route;
+
+/* Every route hvd serves; docs/openapi.json documents each (a test compares the two). The
+ * dashboard's static files answer any other GET outside /api/. */
+static const Route routes[] = {
+    {"/api/v1/domains", "GET", false, list_domains},
+    {"/api/v1/domains", "POST", true, create_domain},
+    {"/api/v1/domains/{name}", "GET", false, get_domain},
+    {"/api/v1/domains/{name}", "PATCH", true, patch_domain},
+    {"/api/v1/domains/{name}", "DELETE", true, delete_domain},
+    {"/api/v1/domains/{name}/actions/{action}", "POST", true, run_action},
+    {"/api/v1/domains/{name}/stats", "GET", false, domain_stats},
+    {"/api/v1/domains/{name}/console", "GET", false, domain_console},
+    {"/api/v1/host", "GET", false, host_route},
+    {"/api/v1/events", "GET", false, events_route},
+    {"/api/v1/openapi.json", "GET", false, openapi_route},
+    {"/metrics", "GET", false, metrics_route},
+};
+
+/* Matches url against pattern; on success name/arg receive the {name}/{action} segments. */
+static bool route_match(const char *pattern, const char *url, char *name, char *arg)
+{
+    while (*pattern && *url) {
+        if (*pattern == '{') {
+            const char *end = strchr(pattern, '}');
+            size_t len = strcspn(url, "/");
+            char *dst = strneq(pattern, "{name}", 6) ? name : arg;
+            if (!end || len == 0 || len > DOMAIN_NAME_MAX)
+                return false;
+            memcpy(dst, url, len);
+            dst[len] = 0;
+            pattern = end + 1;
+            url += len;
+            continue;
+        }
+        if (*pattern++ != *url++)
+            return false;
     }
-    if (strneq(path, "domains/", 8))
-        return domain_routes(r, path + 8);
-    if (streq(path, "host") || streq(path, "events") || streq(path, "openapi.json")) {
-        if (!is_get(r))
-            return http_reply_not_allowed(r, "GET");
-        if (!http_authorize(r, false, &ret))
-            return ret;
-        if (streq(path, "host"))
-            return http_reply_json(r, MHD_HTTP_OK, manager_host_view(r->http->manager));
-        if (streq(path, "events"))
-            return http_events_serve(r);
-        return http_openapi_serve(r);
-    }
-    return http_reply_problem(r, MHD_HTTP_NOT_FOUND, "no such resource: %.200s", r->url);
+    return *pattern == 0 && *url == 0;
 }
 
 enum MHD_Result http_route(HttpRequest *r)
 {
+    char name[DOMAIN_NAME_MAX + 1] = "", arg[DOMAIN_NAME_MAX + 1] = "", allow[64] = "";
+    const char *method = streq(r->method, "HEAD") ? "GET" : r->method;
     enum MHD_Result ret;
+    Error e = ERROR_NULL;
+    Domain *d = NULL;
 
-    if (strneq(r->url, "/api/v1/", 8))
-        return api_route(r, r->url + 8);
-    if (strneq(r->url, "/api/", 5))
-        return http_reply_problem(r, MHD_HTTP_NOT_FOUND,
-                                  "no such resource: %.200s (the API is under /api/v1/)", r->url);
-    if (streq(r->url, "/metrics")) {
-        if (!is_get(r))
-            return http_reply_not_allowed(r, "GET");
-        return http_authorize(r, false, &ret) ? http_metrics_serve(r) : ret;
+    for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
+        const Route *rt = &routes[i];
+
+        if (!route_match(rt->pattern, r->url, name, arg))
+            continue;
+        if (!streq(rt->method, method)) {
+            size_t used = strlen(allow);
+            (void)snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",
+                           rt->method);
+            continue;
+        }
+        if (!http_authorize(r, rt->mutate, &ret))
+            return ret;
+        if (name[0] && manager_get(r->http->manager, name, &d, &e) < 0)
+            return http_reply_error(r, &e);
+        return rt->handler(r, d, arg);
     }
-    if (!is_get(r))
+    if (allow[0])
+        return http_reply_not_allowed(r, allow);
+    if (strneq(r->url, "/api/", 5))
+        return http_reply_problem(r, MHD_HTTP_NOT_FOUND, "no such resource: %.200s%s", r->url,
+                                  strneq(r->url, "/api/v1/", 8) ? ""
+                                                                : " (the API is under /api/v1/)");
+    if (!streq(method, "GET"))
         return http_reply_not_allowed(r, "GET");
     return http_authorize(r, false, &ret) ? http_static_serve(r, r->url) : ret;
 }

@@ -129,7 +129,7 @@ class Hvd:
     """One hvd process with its own state and runtime directories."""
 
     def __init__(self, build, bus, directory, config="", kvm_uri="test:///default",
-                 env=None, args=()):
+                 env=None, args=(), http="127.0.0.1:0"):
         self.build = pathlib.Path(build)
         self.bus = bus
         self.dir = pathlib.Path(directory)
@@ -140,6 +140,7 @@ class Hvd:
         self.kvm_uri = kvm_uri
         self.extra_env = env or {}
         self.args = list(args)
+        self.http = http
         self.proc = None
         self.log_path = self.dir / "hvd.log"
         self.notify = None
@@ -168,6 +169,8 @@ class Hvd:
                "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir)]
         if self.kvm_uri:
             cmd += ["--kvm-uri", self.kvm_uri]
+        if self.http:
+            cmd += ["--http", self.http]
         return cmd + self.args
 
     def start(self, wait=True, notify=True):
@@ -198,6 +201,40 @@ class Hvd:
     def notifications(self):
         """Every sd_notify (KEY, VALUE) hvd sent since it was started, in order."""
         return self.notify.fields() if self.notify else []
+
+    @property
+    def url(self):
+        """Base URL of the HTTP API (the first address hvd listens on)."""
+        return (self.runtime_dir / "http-url").read_text().split()[0]
+
+    @property
+    def token(self):
+        return (self.state_dir / "http-token").read_text().strip()
+
+    def request(self, method, path, body=None, token=True, headers=None, raw=None,
+                content_type="application/json", timeout=30):
+        """One HTTP request to hvd; returns (status, headers, parsed JSON or text)."""
+        import http.client
+        import urllib.parse
+        u = urllib.parse.urlparse(self.url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        h = dict(headers or {})
+        if token is True:
+            h["Authorization"] = f"Bearer {self.token}"
+        elif token:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None and content_type:
+            h["Content-Type"] = content_type
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        ctype = resp.getheader("Content-Type", "")
+        value = json.loads(text) if "json" in ctype and text else text
+        conn.close()
+        return resp.status, dict(resp.getheaders()), value
 
     def bus_has_owner(self):
         conn = self.bus.connect()

@@ -1,0 +1,351 @@
+"""The HTTP API: every endpoint, every error status provoked by a real malformed request,
+authorization, the event stream and its resume, metrics, and the OpenAPI document."""
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from hvd_harness import SOURCE_ROOT, wait_for
+
+
+def create(hvd, name, **settings):
+    status, headers, body = hvd.request("POST", "/api/v1/domains", {"name": name, **settings})
+    assert status == 201, body
+    return headers, body
+
+
+def test_create_get_list_patch_delete(hvd):
+    headers, body = create(hvd, "web1", vcpus=2, memory_mib=96, mode="full", cmdline="quiet")
+    assert headers["Location"] == "/api/v1/domains/web1"
+    assert body["name"] == "web1" and body["state"] == "shutoff" and body["reason"] == "defined"
+    assert body["vcpus"] == 2 and body["memory_mib"] == 96 and body["kernel"] is None
+    # Same field names as hvctl --json.
+    assert set(hvd.hvctl_json("info", "web1")) <= set(hvd.request("GET", "/api/v1/domains/web1")[2])
+
+    status, _, listed = hvd.request("GET", "/api/v1/domains", token=False)
+    assert status == 200 and [d["name"] for d in listed] == ["web1"]
+
+    status, _, body = hvd.request("PATCH", "/api/v1/domains/web1", {"vcpus": 3, "autostart": True})
+    assert status == 200 and body["vcpus"] == 3 and body["autostart"] is True
+    assert hvd.hvctl_json("info", "web1")["vcpus"] == 3
+
+    status, _, _ = hvd.request("DELETE", "/api/v1/domains/web1")
+    assert status == 204
+    status, _, body = hvd.request("GET", "/api/v1/domains/web1")
+    assert status == 404 and body["status"] == 404 and "no domain named 'web1'" in body["detail"]
+
+
+def test_filters(hvd):
+    create(hvd, "a")
+    create(hvd, "b")
+    assert hvd.request("POST", "/api/v1/domains/b/actions/start")[0] == 200
+    _, _, running = hvd.request("GET", "/api/v1/domains?state=running")
+    assert [d["name"] for d in running] == ["b"]
+    _, _, kvm = hvd.request("GET", "/api/v1/domains?driver=kvm&state=shutoff")
+    assert [d["name"] for d in kvm] == ["a"]
+    assert hvd.request("GET", "/api/v1/domains?driver=minihv")[2] == []
+    status, _, body = hvd.request("GET", "/api/v1/domains?state=asleep")
+    assert status == 400 and "'state' must be one of" in body["detail"]
+    status, _, body = hvd.request("GET", "/api/v1/domains?driver=xen")
+    assert status == 400 and "'driver' must be kvm or minihv" in body["detail"]
+
+
+def test_actions_and_illegal_transitions(hvd):
+    create(hvd, "d")
+    status, _, body = hvd.request("POST", "/api/v1/domains/d/actions/start")
+    assert status == 200 and body["state"] == "running"
+    for action, state in [("pause", "paused"), ("resume", "running"), ("reboot", "running")]:
+        status, _, body = hvd.request("POST", f"/api/v1/domains/d/actions/{action}")
+        assert status == 200 and body["state"] == state, (action, body)
+    status, _, body = hvd.request("POST", "/api/v1/domains/d/actions/start")
+    assert status == 409 and body["title"] == "Conflict"
+    assert "only a shutoff domain can be started" in body["detail"]
+    status, _, body = hvd.request("PATCH", "/api/v1/domains/d", {"memory_mib": 128})
+    assert status == 409 and "can only be changed while the domain is shut off" in body["detail"]
+    status, _, body = hvd.request("DELETE", "/api/v1/domains/d")
+    assert status == 409
+    status, _, body = hvd.request("POST", "/api/v1/domains/d/actions/shutdown", {"timeout_s": 5})
+    # 202 while the guest is still shutting down; libvirt's test driver is off at once.
+    assert (status, body["state"]) in [(202, "stopping"), (200, "shutoff")]
+    wait_for(lambda: hvd.hvctl_json("info", "d")["state"] == "shutoff", what="shutoff")
+    status, _, body = hvd.request("POST", "/api/v1/domains/d/actions/shutdown", {"timeout_s": -1})
+    assert status == 400 and "'timeout_s' must be an integer" in body["detail"]
+    status, _, body = hvd.request("POST", "/api/v1/domains/d/actions/start", {"fast": True})
+    assert status == 400 and "unknown field 'fast'" in body["detail"]
+    status, _, body = hvd.request("POST", "/api/v1/domains/d/actions/explode")
+    assert status == 404 and "unknown action 'explode'" in body["detail"]
+
+
+def test_stats_host_and_console(hvd):
+    create(hvd, "s")
+    status, _, body = hvd.request("GET", "/api/v1/domains/s/stats")
+    assert status == 409 and "it has no statistics" in body["detail"]
+    hvd.request("POST", "/api/v1/domains/s/actions/start")
+    status, _, body = hvd.request("GET", "/api/v1/domains/s/stats")
+    assert status == 200 and body["state"] == "running" and "cpu_time_ns" in body["stats"]
+    status, _, host = hvd.request("GET", "/api/v1/host")
+    assert status == 200 and host["vcpus_allocated"] == 1 and host["drivers"]["kvm"]["available"]
+    status, _, body = hvd.request("GET", "/api/v1/domains/s/console?bytes=0")
+    assert status == 400 and "'bytes' must be 1.." in body["detail"]
+
+
+BAD_BODIES = [
+    (b'{"name": "x",', "application/json", 400, "not valid JSON"),
+    (b'["name"]', "application/json", 400, "must be a JSON object"),
+    (b'{"name": "x", "name": "y"}', "application/json", 400, "not valid JSON"),
+    (b'{"name": "x", "colour": "red"}', "application/json", 400, "unknown setting 'colour'"),
+    (b'{"name": "x", "vcpus": "two"}', "application/json", 400, "'vcpus' must be an integer"),
+    (b'{"name": "x", "vcpus": 0}', "application/json", 400, "'vcpus' must be 1..256, got 0"),
+    (b'{"name": "bad name"}', "application/json", 400, "'name' must be 1..64 characters"),
+    (b'{"name": "x"}', "text/plain", 415, "must be sent as application/json"),
+    (b'{"name": "x"}', None, 415, "without a Content-Type"),
+    (b"", "application/json", 400, "needs a JSON object"),
+]
+
+
+@pytest.mark.parametrize("raw,ctype,status,detail", BAD_BODIES)
+def test_malformed_requests(hvd, raw, ctype, status, detail):
+    got, headers, body = hvd.request("POST", "/api/v1/domains", raw=raw, content_type=ctype)
+    assert got == status, body
+    assert headers["Content-Type"] == "application/problem+json"
+    assert body["status"] == status and detail in body["detail"]
+    assert hvd.request("GET", "/api/v1/domains")[2] == []
+
+
+def test_body_over_the_limit_is_413(make_hvd):
+    h = make_hvd(config="[http]\nmax-body-kib = 1\n").start()
+    big = {"name": "x", "cmdline": "a" * 2000}
+    status, _, body = h.request("POST", "/api/v1/domains", big)
+    assert status == 413 and "larger than the limit of 1024 bytes" in body["detail"]
+    # Chunked, without Content-Length.
+    u = urllib.parse.urlparse(h.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.putrequest("POST", "/api/v1/domains")
+    conn.putheader("Authorization", f"Bearer {h.token}")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    data = json.dumps(big).encode()
+    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+    assert conn.getresponse().status == 413
+
+
+def test_wrong_method_is_405_with_allow(hvd):
+    create(hvd, "m")
+    for method, path, allow in [("PUT", "/api/v1/domains", "GET, POST"),
+                                ("POST", "/api/v1/domains/m", "GET, PATCH, DELETE"),
+                                ("GET", "/api/v1/domains/m/actions/start", "POST"),
+                                ("DELETE", "/api/v1/host", "GET"),
+                                ("POST", "/metrics", "GET")]:
+        status, headers, body = hvd.request(method, path)
+        assert status == 405, (method, path)
+        assert headers["Allow"] == allow and body["title"] == "Method Not Allowed"
+
+
+def test_unknown_routes_are_404(hvd):
+    for path in ["/api/v1/nothing", "/api/v2/domains", "/api/v1/domains/x/y", "/nothing.html"]:
+        status, _, body = hvd.request("GET", path)
+        assert status == 404, path
+        assert body["status"] == 404
+
+
+def test_authorization(hvd):
+    status, headers, body = hvd.request("POST", "/api/v1/domains", {"name": "x"}, token=False)
+    assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
+    assert "Authorization: Bearer TOKEN" in body["detail"]
+    status, _, body = hvd.request("POST", "/api/v1/domains", {"name": "x"}, token="0" * 64)
+    assert status == 403 and "not valid" in body["detail"]
+    create(hvd, "t")
+    for method, path in [("POST", "/api/v1/domains/t/actions/start"), ("PATCH", "/api/v1/domains/t"),
+                         ("DELETE", "/api/v1/domains/t")]:
+        assert hvd.request(method, path, {}, token=False)[0] == 401, path
+        assert hvd.request(method, path, {}, token="wrong")[0] == 403, path
+    # Reads are open on loopback.
+    assert hvd.request("GET", "/api/v1/domains/t", token=False)[0] == 200
+    assert hvd.request("GET", "/metrics", token=False)[0] == 200
+    # The token file is private.
+    mode = (hvd.state_dir / "http-token").stat().st_mode & 0o777
+    assert mode == 0o600
+    # No CORS: nothing allows another origin to read answers.
+    _, headers, _ = hvd.request("GET", "/api/v1/host", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_token_survives_restart_and_is_created_once(hvd):
+    token = hvd.token
+    hvd.restart()
+    assert hvd.token == token
+    assert hvd.request("GET", "/api/v1/host", token=token)[0] == 200
+
+
+def test_reads_from_beyond_loopback_need_the_token(make_hvd):
+    # Any non-loopback address of this machine will do.
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        addr = s.getsockname()[0]
+    except OSError:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    finally:
+        s.close()
+    if addr.startswith("127."):
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    h = make_hvd(http=f"{addr}:0").start()
+    status, _, body = h.request("GET", "/api/v1/host", token=False)
+    assert status == 401 and "reading from beyond loopback" in body["detail"]
+    assert h.request("GET", "/api/v1/host")[0] == 200
+
+
+def test_ipv6_and_unix_socket_listeners(make_hvd, workdir):
+    sock = workdir / "http.sock"
+    h = make_hvd(http=f"[::1]:0,unix:{sock}").start()
+    urls = (h.runtime_dir / "http-url").read_text().split()
+    assert urls[0].startswith("http://[::1]:") and urls[1] == f"unix:{sock}"
+    u = urllib.parse.urlparse(urls[0])
+    conn = http.client.HTTPConnection("::1", u.port)
+    conn.request("GET", "/api/v1/host")
+    assert conn.getresponse().status == 200
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(sock))
+    s.sendall(b"GET /api/v1/host HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200")
+
+
+def test_bad_listen_address_is_refused(make_hvd):
+    h = make_hvd(http="localhost:80")
+    h.start(wait=False)
+    assert h.proc.wait(timeout=10) == 1
+    assert "'localhost:80': 'localhost' is not an IPv4 address" in h.read_log()
+
+
+class EventStream:
+    """Reads Server-Sent Events from hvd on a thread."""
+
+    def __init__(self, hvd, path="/api/v1/events", headers=None):
+        u = urllib.parse.urlparse(hvd.url)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        self.conn.request("GET", path, headers=headers or {})
+        self.resp = self.conn.getresponse()
+        self.events = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        current = {}
+        try:
+            for raw in self.resp:
+                line = raw.decode().rstrip("\n")
+                if not line:
+                    if "data" in current:
+                        with self.lock:
+                            self.events.append(current)
+                    current = {}
+                elif not line.startswith(":") and ":" in line:
+                    key, value = line.split(":", 1)
+                    current[key] = value.strip()
+        except Exception:
+            pass
+
+    def of(self, kind):
+        with self.lock:
+            return [dict(e, data=json.loads(e["data"])) for e in self.events
+                    if e.get("event") == kind]
+
+    def close(self):
+        self.conn.sock.shutdown(socket.SHUT_RDWR)
+        self.conn.close()
+
+
+def test_event_stream_delivery_and_resume(hvd):
+    stream = EventStream(hvd)
+    assert stream.resp.status == 200
+    assert stream.resp.getheader("Content-Type") == "text/event-stream"
+    create(hvd, "ev")
+    hvd.request("POST", "/api/v1/domains/ev/actions/start")
+    hvd.request("POST", "/api/v1/domains/ev/actions/pause")
+    wait_for(lambda: len(stream.of("lifecycle")) >= 4, what="lifecycle events")
+    life = stream.of("lifecycle")
+    assert [e["data"]["event"] for e in life[:4]] == ["created", "state-changed",
+                                                      "state-changed", "state-changed"]
+    assert [e["data"].get("state") for e in life[1:4]] == ["starting", "running", "paused"]
+    ids = [int(e["id"]) for e in life]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # Stats arrive every couple of seconds for running domains.
+    wait_for(lambda: stream.of("stats"), timeout=6, what="a stats event")
+    assert stream.of("stats")[0]["data"]["domain"] == "ev"
+    stream.close()
+
+    # A client that missed events resumes with Last-Event-ID and gets exactly those.
+    hvd.request("POST", "/api/v1/domains/ev/actions/resume")
+    hvd.request("POST", "/api/v1/domains/ev/actions/destroy")
+    resumed = EventStream(hvd, headers={"Last-Event-ID": str(ids[-1])})
+    wait_for(lambda: len(resumed.of("lifecycle")) >= 2, what="replayed events")
+    replay = resumed.of("lifecycle")
+    assert [e["data"]["state"] for e in replay[:2]] == ["running", "shutoff"]
+    assert int(replay[0]["id"]) == ids[-1] + 1
+    resumed.close()
+
+    # A filtered stream sees only its domain.
+    only = EventStream(hvd, path="/api/v1/events?domain=other")
+    create(hvd, "other")
+    create(hvd, "third")
+    wait_for(lambda: only.of("lifecycle"), what="filtered event")
+    time.sleep(0.3)
+    assert {e["data"]["domain"] for e in only.of("lifecycle")} == {"other"}
+    only.close()
+    status, _, body = hvd.request("GET", "/api/v1/events", headers={"Last-Event-ID": "x"})
+    assert status == 400 and "Last-Event-ID must be an event id" in body["detail"]
+
+
+def test_metrics(hvd):
+    create(hvd, "m1", vcpus=2, memory_mib=32)
+    hvd.request("POST", "/api/v1/domains/m1/actions/start")
+    status, headers, text = hvd.request("GET", "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'hvd_domain_state{domain="m1",driver="kvm",mode="pv",state="running"} 1' in text
+    assert 'hvd_domain_vcpus{domain="m1"} 2' in text
+    assert f'hvd_domain_memory_bytes{{domain="m1"}} {32 * 1048576}' in text
+    assert 'hvd_domains{state="running"} 1' in text
+    assert "hvd_host_vcpus_allocated 2" in text
+    assert re.search(r'^hvd_domain_cpu_seconds_total\{domain="m1"\} [0-9.]+$', text, re.M)
+    assert 'hvd_driver_available{driver="kvm"} 1' in text
+    # Every sample line is "name{labels} value" and every family is declared.
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            assert re.match(r'^[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$', line), line
+
+
+def route_table():
+    """The routes hvd serves, read from its router table."""
+    src = (SOURCE_ROOT / "hvd" / "http-api.c").read_text()
+    table = src[src.index("static const Route routes[]"):]
+    table = table[:table.index("};")]
+    return {(p, m) for p, m in re.findall(r'\{"([^"]+)", "([A-Z]+)"', table)}
+
+
+def test_every_route_is_documented_and_served(hvd):
+    status, _, served = hvd.request("GET", "/api/v1/openapi.json")
+    doc = json.loads((SOURCE_ROOT / "docs" / "openapi.json").read_text())
+    assert status == 200 and served == doc
+    documented = {(path, method.upper()) for path, item in doc["paths"].items()
+                  for method in item if method in ("get", "post", "patch", "delete", "put")}
+    documented.discard(("/", "GET"))
+    assert route_table() == documented
+    # And each documented route answers (not with "no such resource").
+    create(hvd, "doc")
+    for path, method in sorted(documented):
+        concrete = path.replace("{name}", "doc").replace("{action}", "pause")
+        if path.endswith("/events"):
+            continue
+        status, _, body = hvd.request(method, concrete, {} if method != "GET" else None)
+        assert status != 405, (method, path)
+        assert not (status == 404 and "no such resource" in str(body)), (method, path)
