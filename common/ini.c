@@ -41,6 +41,12 @@ static int parse_line(char *line, char *section, size_t section_size, IniHandler
         return 0;
     }
 
+    /* A '#' after whitespace starts a comment, so "key = value  # note" works. */
+    for (char *c = s; *c; c++)
+        if (*c == '#' && c > s && (c[-1] == ' ' || c[-1] == '\t')) {
+            *c = 0;
+            break;
+        }
     eq = strchr(s, '=');
     if (!eq)
         return error_setf(e, ERROR_INVALID_ARGUMENT, "expected 'key = value', got '%.60s'", s);

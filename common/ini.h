@@ -1,4 +1,5 @@
-/* A small INI reader: [section] headers, key = value lines, # and ; comments. */
+/* A small INI reader: [section] headers, key = value lines, # and ; comment lines, and
+ * "# comment" after whitespace at the end of a line. */
 #pragma once
 
 #include <stdio.h>

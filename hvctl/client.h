@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -40,6 +41,13 @@ struct Client {
 /* Connects over D-Bus to address (NULL: the system bus, honouring DBUS_SYSTEM_BUS_ADDRESS).
  * An unreachable daemon is -ECONNREFUSED with e saying so. */
 int client_bus_new(const char *address, Client **ret, Error *e);
+
+/* Connects to hvd's HTTP API at url (http://HOST:PORT, https://..., or unix:PATH). The bearer
+ * token comes from token_file, else $HVD_TOKEN_FILE, else /var/lib/hvd/http-token. */
+int client_http_new(const char *url, const char *token_file, Client **ret, Error *e);
+
+/* Set by a signal handler to end a follow() early. */
+extern volatile sig_atomic_t client_interrupted;
 
 /* Frees c. Accepts NULL; returns NULL. */
 Client *client_free(Client *c);

@@ -17,6 +17,8 @@ enum {
 
 typedef struct Globals {
     const char *bus_address;
+    const char *url;
+    const char *token_file;
     bool json;
 } Globals;
 

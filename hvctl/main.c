@@ -23,6 +23,10 @@ static void help(void)
            "Global options:\n"
            "  --bus-address ADDR  talk to hvd on this D-Bus address (default: the system bus,\n"
            "                      or $DBUS_SYSTEM_BUS_ADDRESS)\n"
+           "  --url URL           talk to hvd's HTTP API instead (http://HOST:PORT,\n"
+           "                      https://..., unix:PATH; default $HVD_URL if set)\n"
+           "  --token-file FILE   bearer token for --url (default $HVD_TOKEN_FILE, else\n"
+           "                      /var/lib/hvd/http-token)\n"
            "  --json              print machine-readable JSON (read verbs)\n"
            "  -h, --help          show this help; 'hvctl VERB --help' shows a verb's\n"
            "  --version           show the version\n"
@@ -62,8 +66,7 @@ int exit_code_from_error(const Error *e)
         return EXIT_UNREACHABLE;
     if (e->kind == ERROR_NO_SUCH_DOMAIN)
         return EXIT_NO_DOMAIN;
-    if (e->kind == ERROR_INVALID_ARGUMENT && e->errnum == -EDOM)
-        return EXIT_USAGE;
+
     return EXIT_FAILED;
 }
 
@@ -75,6 +78,8 @@ void print_json(json_t *v)
 
 enum {
     ARG_BUS_ADDRESS = 0x100,
+    ARG_URL,
+    ARG_TOKEN_FILE,
     ARG_JSON,
     ARG_VERSION,
 };
@@ -83,6 +88,8 @@ int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"bus-address", required_argument, NULL, ARG_BUS_ADDRESS},
+        {"url", required_argument, NULL, ARG_URL},
+        {"token-file", required_argument, NULL, ARG_TOKEN_FILE},
         {"json", no_argument, NULL, ARG_JSON},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
@@ -98,6 +105,12 @@ int main(int argc, char **argv)
         switch (c) {
         case ARG_BUS_ADDRESS:
             arg.bus_address = optarg;
+            break;
+        case ARG_URL:
+            arg.url = optarg;
+            break;
+        case ARG_TOKEN_FILE:
+            arg.token_file = optarg;
             break;
         case ARG_JSON:
             arg.json = true;
@@ -129,7 +142,14 @@ int main(int argc, char **argv)
             return EXIT_OK;
         }
 
-    r = client_bus_new(arg.bus_address, &client, &e);
+    if (!arg.url && !arg.bus_address)
+        arg.url = getenv("HVD_URL");
+    if (arg.url)
+        r = client_http_new(arg.url, arg.token_file, &client, &e);
+    else
+        r = client_bus_new(arg.bus_address, &client, &e);
+    if (r < 0 && e.kind == ERROR_INVALID_ARGUMENT)
+        return usage_error(NULL, "%s", e.message);
     if (r < 0)
         return exit_code_from_error(&e);
 

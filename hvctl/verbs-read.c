@@ -272,6 +272,7 @@ static int print_event(json_t *ev, void *userdata)
 
 static void on_interrupt(int sig)
 {
+    client_interrupted = 1;
 }
 
 int verb_events(Client *client, int argc, char **argv)

@@ -216,8 +216,8 @@ static enum MHD_Result domain_stats(HttpRequest *r, Domain *d, const char *arg)
     if (manager_domain_info(r->http->manager, d, &info, &e) < 0)
         return http_reply_error(r, &e);
     out = json_pack("{s:s, s:s, s:O}", "name", d->config.name, "state",
-                    domain_state_to_string(d->state),
-                    "stats", json_object_get(info, "stats") ?: json_object());
+                    domain_state_to_string(d->state), "stats",
+                    json_object_get(info, "stats") ?: json_object());
     json_decref(info);
     return http_reply_json(r, MHD_HTTP_OK, out);
 }

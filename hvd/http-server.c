@@ -95,10 +95,15 @@ static struct MHD_Response *response_json(json_t *body, const char *type)
     return resp;
 }
 
-static json_t *problem_body(unsigned status, const char *detail)
+/* A problem document; kind, when known, names the error as on D-Bus (NoSuchDomain, ...). */
+static json_t *problem_body(unsigned status, const char *detail, const Error *kind)
 {
-    return json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", status_title(status),
-                     "status", (int)status, "detail", detail);
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+                          status_title(status), "status", (int)status, "detail", detail);
+
+    if (p && kind)
+        (void)json_object_set_new(p, "kind", json_string(error_kind_to_string(kind->kind)));
+    return p;
 }
 
 static enum MHD_Result queue(HttpRequest *r, unsigned status, struct MHD_Response *resp)
@@ -140,7 +145,7 @@ static enum MHD_Result reply_problem_va(HttpRequest *r, unsigned status, const c
     char detail[1024];
 
     (void)vsnprintf(detail, sizeof(detail), fmt, ap);
-    resp = response_json(problem_body(status, detail), "application/problem+json");
+    resp = response_json(problem_body(status, detail, NULL), "application/problem+json");
     if (resp && header)
         (void)MHD_add_response_header(resp, header, value);
     return queue(r, status, resp);
@@ -171,7 +176,10 @@ enum MHD_Result http_reply_problem_header(HttpRequest *r, unsigned status, const
 
 enum MHD_Result http_reply_error(HttpRequest *r, const Error *e)
 {
-    return http_reply_problem(r, http_status_from_error(e->kind), "%s", e->message);
+    unsigned status = http_status_from_error(e->kind);
+
+    return queue(r, status,
+                 response_json(problem_body(status, e->message, e), "application/problem+json"));
 }
 
 enum MHD_Result http_reply_not_allowed(HttpRequest *r, const char *allow)
@@ -181,7 +189,7 @@ enum MHD_Result http_reply_not_allowed(HttpRequest *r, const char *allow)
 
     (void)snprintf(detail, sizeof(detail), "%s is not allowed on %s; allowed: %s", r->method,
                    r->url, allow);
-    resp = response_json(problem_body(MHD_HTTP_METHOD_NOT_ALLOWED, detail),
+    resp = response_json(problem_body(MHD_HTTP_METHOD_NOT_ALLOWED, detail, NULL),
                          "application/problem+json");
     if (resp)
         (void)MHD_add_response_header(resp, "Allow", allow);
@@ -252,7 +260,7 @@ void http_complete_error(HttpRequest *r, const Error *e)
     unsigned status = http_status_from_error(e->kind);
 
     complete(r, status,
-             response_json(problem_body(status, e->message), "application/problem+json"));
+             response_json(problem_body(status, e->message, e), "application/problem+json"));
 }
 
 static bool peer_is_local(struct MHD_Connection *conn)
@@ -549,7 +557,8 @@ Http *http_free(Http *h)
         r->waiting = true;
         h->waiting = r->next_waiting;
         r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        r->response = response_json(problem_body(r->status, e.message), "application/problem+json");
+        r->response =
+            response_json(problem_body(r->status, e.message, &e), "application/problem+json");
         http_resume(h, r->conn);
     }
     http_events_done(h);

@@ -71,16 +71,21 @@ else
     kvm_note="kvm driver on libvirt's test driver (test:///default): libvirtd is not running"
 fi
 
-[ -f "$run/hvd.conf" ] || cat >"$run/hvd.conf" <<'CONF'
-# hvd configuration for this try-out; see hvd(8). Reload with: kill -HUP $(cat run/runtime/hvd.pid)
+[ -f "$run/hvd.conf" ] || cat >"$run/hvd.conf" <<CONF
+# hvd configuration for this try-out; see hvd(8). Reload with: kill -HUP \$(cat run/runtime/hvd.pid)
 [allocation]
 cpu-overcommit = 4.0
 memory-overcommit = 1.0
+
+[http]
+listen = 127.0.0.1:8780
+web-dir = $root/$build/web
 CONF
 
 cat >"$run/env" <<ENV
 export DBUS_SYSTEM_BUS_ADDRESS=$bus_address
 export PATH=$root/$build/hvctl:\$PATH
+export HVD_TOKEN_FILE=$run/state/http-token
 ENV
 
 cat <<MSG
@@ -96,6 +101,9 @@ In another terminal, point hvctl at it:
   hvctl create web1 --vcpus 1 --memory 64
   hvctl start web1
   hvctl list
+
+The HTTP API and the dashboard listen on http://127.0.0.1:8780 (the bearer token for changes
+is in $run/state/http-token; hvctl --url http://127.0.0.1:8780 uses it through the env file).
 
 Press Ctrl-C to stop hvd (domains keep running).
 

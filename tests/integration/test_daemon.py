@@ -98,3 +98,15 @@ def test_log_prefix_under_systemd(make_hvd):
     plain = make_hvd(name="plain").start()
     plain.stop()
     assert "hvd: hvd 0.1.0 ready" in plain.read_log()
+
+
+def test_readme_configuration_example_is_accepted(build, tmp_path):
+    from hvd_harness import SOURCE_ROOT
+    readme = (SOURCE_ROOT / "README.md").read_text()
+    block = readme.split("```ini\n", 1)[1].split("```", 1)[0]
+    conf = tmp_path / "hvd.conf"
+    conf.write_text(block)
+    p = subprocess.run([str(build / "hvd" / "hvd"), "--config", str(conf), "--check-config"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "synchronous = normal" in p.stdout and "listen = 127.0.0.1:8780" in p.stdout

@@ -45,6 +45,13 @@ int main(void)
     CHECK(c.cpu_overcommit == 8.0 && c.memory_overcommit == 1.5);
     CHECK_STREQ(c.kvm_uri, "test:///default");
 
+    /* Trailing comments, as in the README's example. */
+    CHECK_STREQ(load("[daemon]\nsynchronous = full      # across power loss\n"
+                     "[allocation]\nreserved-cpus =           # none\n",
+                     &c),
+                "");
+    CHECK(c.synchronous == STORE_SYNC_FULL && cpuset_is_empty(&c.reserved_cpus));
+
     snprintf(expected, sizeof(expected), "%s:3: unknown key 'colour' in section [daemon]", path);
     CHECK_STREQ(load("[daemon]\nstate-dir=/x\ncolour = blue\n", &c), expected);
     snprintf(expected, sizeof(expected), "%s:1: assignment before any [section]", path);

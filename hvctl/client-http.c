@@ -1,0 +1,442 @@
+/* hvctl over hvd's HTTP API (--url), with libcurl: the same operations and JSON as over D-Bus,
+ * and the event stream for "events" and "stop". */
+#include <curl/curl.h>
+#include <string.h>
+
+#include "client.h"
+#include "domain-config.h"
+#include "macro.h"
+#include "time-util.h"
+
+#define DEFAULT_TOKEN_FILE "/var/lib/hvd/http-token"
+#define REQUEST_TIMEOUT_MS (120 * 1000L)
+
+volatile sig_atomic_t client_interrupted;
+
+typedef struct HttpClient {
+    CURL *curl;
+    char *base;      /* "http://host:port" (or "http://localhost" over a unix socket) */
+    char *unix_path; /* set for unix:PATH URLs */
+    char token[128]; /* empty when none could be read */
+    char *token_source;
+} HttpClient;
+
+typedef struct Buffer {
+    char *data;
+    size_t len;
+} Buffer;
+
+static HttpClient *hc(Client *c)
+{
+    return c->data;
+}
+
+static size_t collect(char *ptr, size_t size, size_t n, void *userdata)
+{
+    Buffer *b = userdata;
+    char *p = realloc(b->data, b->len + size * n + 1);
+
+    if (!p)
+        return 0;
+    memcpy(p + b->len, ptr, size * n);
+    b->data = p;
+    b->len += size * n;
+    b->data[b->len] = 0;
+    return size * n;
+}
+
+static ErrorKind kind_from_status(long status)
+{
+    switch (status) {
+    case 400:
+    case 413:
+    case 415:
+        return ERROR_INVALID_ARGUMENT;
+    case 401:
+    case 403:
+        return ERROR_ACCESS_DENIED;
+    case 404:
+        return ERROR_NO_SUCH_DOMAIN;
+    case 409:
+        return ERROR_INVALID_STATE;
+    case 503:
+        return ERROR_DRIVER_UNAVAILABLE;
+    default:
+        return ERROR_FAILED;
+    }
+}
+
+/* Turns an HTTP error answer into e: the problem's "kind" when given, else the status. */
+static int error_from_answer(long status, const Buffer *b, Error *e)
+{
+    json_t *problem = b->data ? json_loads(b->data, 0, NULL) : NULL;
+    const char *detail = json_string_value(json_object_get(problem, "detail"));
+    const char *kind_name = json_string_value(json_object_get(problem, "kind"));
+    ErrorKind kind = kind_name ? error_kind_from_string(kind_name) : kind_from_status(status);
+    int r;
+
+    if (kind < 0)
+        kind = kind_from_status(status);
+    if (status == 404 && !kind_name)
+        kind = ERROR_FAILED; /* a route, not a domain, is missing */
+    r = error_setf(e, kind, "%s (HTTP %ld)", detail ? detail : "request failed", status);
+    json_decref(problem);
+    return r;
+}
+
+/* Sends one request; body (may be NULL) is sent as JSON. On success *ret (may be NULL) gets
+ * the parsed JSON answer (or NULL for an empty answer). */
+static int request(Client *c, const char *method, const char *path, json_t *body, json_t **ret,
+                   Error *e)
+{
+    HttpClient *h = hc(c);
+    _cleanup_free_ char *url = NULL, *payload = NULL, *auth = NULL;
+    struct curl_slist *headers = NULL;
+    Buffer answer = {};
+    long status = 0;
+    CURLcode cc;
+    int r = 0;
+
+    if (asprintf(&url, "%s%s", h->base, path) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    curl_easy_reset(h->curl);
+    (void)curl_easy_setopt(h->curl, CURLOPT_URL, url);
+    if (h->unix_path)
+        (void)curl_easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
+    (void)curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
+    (void)curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, collect);
+    (void)curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &answer);
+    (void)curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+    (void)curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+    if (h->token[0]) {
+        if (asprintf(&auth, "Authorization: Bearer %s", h->token) < 0)
+            return error_set_errno(e, -ENOMEM, "Out of memory");
+        headers = curl_slist_append(headers, auth);
+    }
+    if (body) {
+        payload = json_dumps(body, JSON_COMPACT);
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        (void)curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, payload);
+    } else if (!streq(method, "GET"))
+        (void)curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, 0L);
+    (void)curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, headers);
+
+    cc = curl_easy_perform(h->curl);
+    curl_slist_free_all(headers);
+    if (cc != CURLE_OK) {
+        free(answer.data);
+        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base,
+                               curl_easy_strerror(cc));
+    }
+    (void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 400) {
+        r = error_from_answer(status, &answer, e);
+        if (status == 401 && !h->token[0])
+            (void)snprintf(e->message + strlen(e->message), sizeof(e->message) - strlen(e->message),
+                           "; no token was found in %s (use --token-file)", h->token_source);
+    } else if (ret)
+        *ret = answer.len ? json_loads(answer.data, 0, NULL) : NULL;
+    free(answer.data);
+    return r;
+}
+
+static char *escape(Client *c, const char *s)
+{
+    char *esc = curl_easy_escape(hc(c)->curl, s, 0);
+    char *copy = esc ? strdup(esc) : NULL;
+
+    curl_free(esc);
+    return copy;
+}
+
+static int http_list(Client *c, json_t **ret, Error *e)
+{
+    static const char *const summary[] = {"name",   "driver", "mode",      "state",
+                                          "reason", "vcpus",  "memory_mib"};
+    json_t *all = NULL, *list, *d;
+    size_t i;
+    int r;
+
+    r = request(c, "GET", "/api/v1/domains", NULL, &all, e);
+    if (r < 0)
+        return r;
+    list = json_array();
+    json_array_foreach (all, i, d) {
+        json_t *o = json_object();
+        for (size_t k = 0; k < ELEMENTSOF(summary); k++)
+            (void)json_object_set(o, summary[k], json_object_get(d, summary[k]));
+        (void)json_array_append_new(list, o);
+    }
+    json_decref(all);
+    *ret = list;
+    return 0;
+}
+
+static int http_info(Client *c, const char *name, json_t **ret, Error *e)
+{
+    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/domains/%s", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, "GET", path, NULL, ret, e);
+}
+
+static int http_create(Client *c, json_t *settings, Error *e)
+{
+    return request(c, "POST", "/api/v1/domains", settings, NULL, e);
+}
+
+static int http_update(Client *c, const char *name, json_t *settings, Error *e)
+{
+    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/domains/%s", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, "PATCH", path, settings, NULL, e);
+}
+
+static int http_delete(Client *c, const char *name, Error *e)
+{
+    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/domains/%s", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, "DELETE", path, NULL, NULL, e);
+}
+
+static int http_action(Client *c, const char *name, const char *action, unsigned timeout_s,
+                       Error *e)
+{
+    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+    json_t *body = NULL;
+    int r;
+
+    if (!n || asprintf(&path, "/api/v1/domains/%s/actions/%s", n, action) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (streq(action, "shutdown") && timeout_s)
+        body = json_pack("{s:i}", "timeout_s", (int)timeout_s);
+    r = request(c, "POST", path, body, NULL, e);
+    json_decref(body);
+    return r;
+}
+
+static int http_host(Client *c, json_t **ret, Error *e)
+{
+    return request(c, "GET", "/api/v1/host", NULL, ret, e);
+}
+
+typedef struct Stream {
+    ClientEventHandler handler;
+    void *userdata;
+    Buffer line;
+    char event[32];
+    char *data;
+    bool started;
+    bool stop;
+} Stream;
+
+/* Hands one complete SSE message to the handler, as the D-Bus client does. */
+static void stream_dispatch(Stream *s)
+{
+    json_t *msg, *ev;
+
+    if (!streq(s->event, "lifecycle") || !s->data)
+        return;
+    msg = json_loads(s->data, 0, NULL);
+    if (!msg)
+        return;
+    ev = json_pack("{s:O, s:O, s:O}", "event", json_object_get(msg, "event"), "domain",
+                   json_object_get(msg, "domain"), "time_us", json_object_get(msg, "time_us"));
+    if (ev && json_object_get(msg, "state")) {
+        (void)json_object_set(ev, "state", json_object_get(msg, "state"));
+        (void)json_object_set(ev, "reason", json_object_get(msg, "reason"));
+    }
+    if (ev && s->handler(ev, s->userdata))
+        s->stop = true;
+    json_decref(ev);
+    json_decref(msg);
+}
+
+static void stream_line(Stream *s, const char *line)
+{
+    if (line[0] == 0) {
+        stream_dispatch(s);
+        s->event[0] = 0;
+        s->data = mfree(s->data);
+    } else if (strneq(line, "event: ", 7))
+        (void)snprintf(s->event, sizeof(s->event), "%s", line + 7);
+    else if (strneq(line, "data: ", 6)) {
+        free(s->data);
+        s->data = strdup(line + 6);
+    }
+}
+
+static size_t stream_write(char *ptr, size_t size, size_t n, void *userdata)
+{
+    Stream *s = userdata;
+    size_t total = size * n;
+
+    if (!s->started) {
+        /* Subscribed: the caller may look at the current state now. */
+        s->started = true;
+        if (s->handler(NULL, s->userdata))
+            s->stop = true;
+    }
+    for (size_t i = 0; i < total && !s->stop; i++) {
+        if (ptr[i] != '\n') {
+            if (!collect(&ptr[i], 1, 1, &s->line))
+                return 0;
+            continue;
+        }
+        stream_line(s, s->line.len ? s->line.data : "");
+        s->line.len = 0;
+    }
+    return s->stop ? 0 : total;
+}
+
+static int stream_progress(void *userdata, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    Stream *s = userdata;
+
+    return s->stop || client_interrupted;
+}
+
+static int http_follow(Client *c, ClientEventHandler handler, void *userdata, uint64_t timeout_us,
+                       Error *e)
+{
+    HttpClient *h = hc(c);
+    _cleanup_free_ char *url = NULL, *auth = NULL;
+    struct curl_slist *headers = NULL;
+    Stream s = {.handler = handler, .userdata = userdata};
+    long status = 0;
+    CURLcode cc;
+    CURL *curl;
+
+    /* A handle of its own: the handler may make requests while the stream is open. */
+    curl = curl_easy_init();
+    if (!curl || asprintf(&url, "%s/api/v1/events", h->base) < 0) {
+        curl_easy_cleanup(curl);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    (void)curl_easy_setopt(curl, CURLOPT_URL, url);
+    if (h->unix_path)
+        (void)curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
+    (void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, stream_write);
+    (void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
+    (void)curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    (void)curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, stream_progress);
+    (void)curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &s);
+    (void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    if (h->token[0]) {
+        if (asprintf(&auth, "Authorization: Bearer %s", h->token) < 0) {
+            curl_easy_cleanup(curl);
+            return error_set_errno(e, -ENOMEM, "Out of memory");
+        }
+        headers = curl_slist_append(headers, auth);
+        (void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    }
+    if (timeout_us)
+        (void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout_us / 1000));
+    cc = curl_easy_perform(curl);
+    curl_slist_free_all(headers);
+    free(s.line.data);
+    free(s.data);
+    (void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    if (s.stop || client_interrupted || cc == CURLE_OPERATION_TIMEDOUT ||
+        cc == CURLE_ABORTED_BY_CALLBACK)
+        return 0;
+    if (status >= 400)
+        return error_setf(e, kind_from_status(status), "the event stream was refused (HTTP %ld)",
+                          status);
+    if (cc != CURLE_OK)
+        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base,
+                               curl_easy_strerror(cc));
+    return 0;
+}
+
+static void http_free(Client *c)
+{
+    HttpClient *h = hc(c);
+
+    curl_easy_cleanup(h->curl);
+    free(h->base);
+    free(h->unix_path);
+    free(h->token_source);
+    free(h);
+    free(c);
+}
+
+static const ClientOps http_client_ops = {
+    .free = http_free,
+    .list = http_list,
+    .info = http_info,
+    .create = http_create,
+    .update = http_update,
+    .delete = http_delete,
+    .action = http_action,
+    .host = http_host,
+    .follow = http_follow,
+};
+
+/* Reads the token from path; a missing or unreadable file leaves it empty (reads on loopback
+ * need none; a mutation then gets a clear 401). An explicit file must be readable. */
+static int load_token(HttpClient *h, const char *path, bool required, Error *e)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+
+    h->token_source = strdup(path);
+    if (!f) {
+        if (required)
+            return error_set_errno(e, -errno, "cannot read the token file %s: %m", path);
+        return 0;
+    }
+    if (!fgets(h->token, sizeof(h->token), f))
+        h->token[0] = 0;
+    h->token[strcspn(h->token, "\r\n")] = 0;
+    return 0;
+}
+
+int client_http_new(const char *url, const char *token_file, Client **ret, Error *e)
+{
+    const char *env_token = getenv("HVD_TOKEN_FILE");
+    HttpClient *h;
+    Client *c;
+    int r;
+
+    if (!strneq(url, "http://", 7) && !strneq(url, "https://", 8) && !strneq(url, "unix:/", 6))
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "--url must start with http://, https:// or unix:/, got '%s'", url);
+    h = calloc(1, sizeof(*h));
+    c = calloc(1, sizeof(*c));
+    if (!h || !c) {
+        free(h);
+        free(c);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    c->ops = &http_client_ops;
+    c->data = h;
+    h->curl = curl_easy_init();
+    if (strneq(url, "unix:", 5)) {
+        h->unix_path = strdup(url + 5);
+        h->base = strdup("http://localhost");
+    } else {
+        h->base = strdup(url);
+        if (h->base && h->base[0] && h->base[strlen(h->base) - 1] == '/')
+            h->base[strlen(h->base) - 1] = 0;
+    }
+    if (!h->curl || !h->base) {
+        client_free(c);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    if (token_file)
+        r = load_token(h, token_file, true, e);
+    else
+        r = load_token(h, env_token ? env_token : DEFAULT_TOKEN_FILE, false, e);
+    if (r < 0) {
+        client_free(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
