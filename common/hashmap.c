@@ -145,6 +145,22 @@ void *hashmap_get(const Hashmap *h, const char *key)
     return s ? s->value : NULL;
 }
 
+bool hashmap_iterate(const Hashmap *h, size_t *i, const char **ret_key, void **ret_value)
+{
+    for (; *i < h->n_slots; (*i)++) {
+        const Slot *s = &h->slots[*i];
+        if (!s->key || s->key == TOMBSTONE)
+            continue;
+        if (ret_key)
+            *ret_key = s->key;
+        if (ret_value)
+            *ret_value = s->value;
+        (*i)++;
+        return true;
+    }
+    return false;
+}
+
 void *hashmap_remove(Hashmap *h, const char *key)
 {
     Slot *s = find(h, key);

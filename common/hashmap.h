@@ -2,6 +2,7 @@
  * borrowed pointers the caller owns. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,15 @@ void *hashmap_remove(Hashmap *h, const char *key);
 void hashmap_clear(Hashmap *h);
 
 size_t hashmap_size(const Hashmap *h);
+
+/* Iterates: start with *i = 0; each call yields the next entry and returns true, or returns
+ * false at the end. The map must not change during an iteration. ret_key/ret_value may be
+ * NULL. */
+bool hashmap_iterate(const Hashmap *h, size_t *i, const char **ret_key, void **ret_value);
+
+#define HASHMAP_FOREACH_VALUE(h, value)                                                            \
+    for (size_t _hi_ = 0, _once_ = 1; _once_; _once_ = 0)                                         \
+        for (void *value; hashmap_iterate((h), &_hi_, NULL, &value);)
 
 /* 64-bit FNV-1a of a NUL-terminated string. */
 uint64_t string_hash(const char *s);

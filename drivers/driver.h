@@ -48,6 +48,8 @@ typedef struct DriverContext {
     const char *kvm_uri;
     const char *kvm_domain_type;
     unsigned kvm_workers;
+    const char *minihv_binary;
+    const char *minihv_guest_dir;
     DriverEvents events;
 } DriverContext;
 

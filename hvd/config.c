@@ -49,6 +49,8 @@ static const ConfigKey config_keys[] = {
     KEY("kvm", "uri", CONFIG_STRING, kvm_uri, 0, 0),
     KEY("kvm", "domain-type", CONFIG_STRING, kvm_domain_type, 0, 0),
     KEY("kvm", "workers", CONFIG_UINT, kvm_workers, 1, 64),
+    KEY("minihv", "binary", CONFIG_STRING, minihv_binary, 0, 0),
+    KEY("minihv", "guest-dir", CONFIG_STRING, minihv_guest_dir, 0, 0),
     KEY("http", "listen", CONFIG_STRING, http_listen, 0, 0),
     KEY("http", "tls-cert", CONFIG_STRING, http_tls_cert, 0, 0),
     KEY("http", "tls-key", CONFIG_STRING, http_tls_key, 0, 0),
@@ -84,6 +86,8 @@ int config_init(HvdConfig *c)
         set_string(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||
         set_string(&c->admin_group, "hvd") < 0 || set_string(&c->kvm_uri, "qemu:///system") < 0 ||
         set_string(&c->kvm_domain_type, "auto") < 0 ||
+        set_string(&c->minihv_binary, HVD_BINDIR "/minihv") < 0 ||
+        set_string(&c->minihv_guest_dir, HVD_GUESTDIR) < 0 ||
         set_string(&c->http_listen, "127.0.0.1:8780") < 0 ||
         set_string(&c->http_web_dir, HVD_PKGDATADIR "/web") < 0) {
         config_done(c);
@@ -142,7 +146,9 @@ static int check_string(const ConfigKey *k, const char *value, Error *e)
         _cleanup_(http_listen_free_array) HttpListen *list = NULL;
         size_t n = 0;
         return http_listen_parse(value, &list, &n, e);
-    } else if (streq(k->key, "tls-cert") || streq(k->key, "tls-key") || streq(k->key, "web-dir")) {
+    } else if (streq(k->key, "tls-cert") || streq(k->key, "tls-key") ||
+               streq(k->key, "web-dir") || streq(k->key, "binary") ||
+               streq(k->key, "guest-dir")) {
         if (value[0] != '/')
             return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be an absolute path, got '%s'",
                               k->key, value);

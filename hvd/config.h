@@ -32,6 +32,9 @@ typedef struct HvdConfig {
     char *kvm_uri;
     char *kvm_domain_type;
     unsigned kvm_workers;
+    /* [minihv] */
+    char *minihv_binary;
+    char *minihv_guest_dir;
     /* [http] */
     char *http_listen; /* comma-separated: HOST:PORT, [V6]:PORT, unix:PATH, or "none" */
     char *http_tls_cert;

@@ -187,6 +187,7 @@ static void print_config(const HvdConfig *c)
            c->state_dir, c->runtime_dir, c->admin_group, store_sync_to_string(c->synchronous),
            c->shutdown_timeout_s, reserved, c->reserved_memory_mib, c->cpu_overcommit,
            c->memory_overcommit, c->kvm_uri, c->kvm_domain_type, c->kvm_workers);
+    printf("\n[minihv]\nbinary = %s\nguest-dir = %s\n", c->minihv_binary, c->minihv_guest_dir);
     printf("\n[http]\nlisten = %s\n", c->http_listen);
     if (c->http_tls_cert)
         printf("tls-cert = %s\ntls-key = %s\n", c->http_tls_cert, strna(c->http_tls_key));

@@ -15,6 +15,8 @@ int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX
         .kvm_uri = m->config->kvm_uri,
         .kvm_domain_type = m->config->kvm_domain_type,
         .kvm_workers = m->config->kvm_workers,
+        .minihv_binary = m->config->minihv_binary,
+        .minihv_guest_dir = m->config->minihv_guest_dir,
         .events = manager_driver_events(m),
     };
 

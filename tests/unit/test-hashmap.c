@@ -39,6 +39,15 @@ int main(void)
     CHECK((uintptr_t)hashmap_get(h, "k4999") == 4999);
     CHECK(hashmap_get(h, "k4998") == NULL);
 
+    size_t seen = 0, i = 0;
+    uintptr_t sum = 0;
+    void *v;
+    while (hashmap_iterate(h, &i, NULL, &v)) {
+        seen++;
+        sum += (uintptr_t)v;
+    }
+    CHECK(seen == 2500);
+    CHECK(sum == 2500u * 2500u + 70); /* the odd keys 1..4999, with k7 set to 77 */
     hashmap_clear(h);
     CHECK(hashmap_size(h) == 0 && hashmap_get(h, "k1") == NULL);
     CHECK(string_hash("a") != string_hash("b"));

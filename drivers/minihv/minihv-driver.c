@@ -1,0 +1,410 @@
+/* The minihv driver's operations: validation, guest resolution, lifecycle through instances
+ * and control requests, statistics, consoles and re-attachment. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "minihv-driver.h"
+#include "minihv-internal.h"
+
+#define MINIHV_MEMORY_MIN 2u
+#define MINIHV_MEMORY_MAX 3072u
+#define MINIHV_PV_VCPUS_MAX 8u
+#define MINIHV_CMDLINE_MAX 1024u
+
+/* Lists the guests installed for mode, comma-separated, into buf. */
+static void installed_guests(const char *dir, DomainMode mode, char *buf, size_t n)
+{
+    _cleanup_(closedirp) DIR *d = opendir(dir);
+    char suffix[16];
+    size_t used = 0;
+
+    buf[0] = 0;
+    (void)snprintf(suffix, sizeof(suffix), "-%s.elf", domain_mode_to_string(mode));
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t len = strlen(de->d_name), slen = strlen(suffix);
+        int k;
+
+        if (len <= slen || !streq(de->d_name + len - slen, suffix))
+            continue;
+        k = snprintf(buf + used, n - used, "%s%.*s", used ? ", " : "", (int)(len - slen),
+                     de->d_name);
+        if (k < 0 || (size_t)k >= n - used)
+            break;
+        used += (size_t)k;
+    }
+}
+
+int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *e)
+{
+    const char *dir = drv->ctx.minihv_guest_dir;
+    char *path = NULL;
+
+    if (!c->kernel)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'kernel' must name the guest a minihv domain runs: an installed guest "
+                          "such as \"hello\" or an absolute path");
+    if (c->kernel[0] == '/') {
+        if (access(c->kernel, R_OK) < 0)
+            return error_set_errno(e, -errno, "the guest image %s cannot be read: %m",
+                                   c->kernel);
+        path = strdup(c->kernel);
+    } else if (strchr(c->kernel, '/') || streq(c->kernel, ".") || streq(c->kernel, "..")) {
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'kernel' must be an absolute path or the name of an installed guest, "
+                          "got \"%s\"",
+                          c->kernel);
+    } else {
+        if (asprintf(&path, "%s/%s-%s.elf", dir, c->kernel, domain_mode_to_string(c->mode)) < 0)
+            return error_set_errno(e, -ENOMEM, "Out of memory");
+        if (access(path, R_OK) < 0) {
+            char list[1024];
+            installed_guests(dir, c->mode, list, sizeof(list));
+            free(path);
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "no installed %s-mode guest named \"%s\"; installed in %s: %s", 
+                              domain_mode_to_string(c->mode), c->kernel, dir,
+                              list[0] ? list : "none");
+        }
+    }
+    if (!path)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    *ret = path;
+    return 0;
+}
+
+static int minihv_validate(Driver *drv, const DomainConfig *c, Error *e)
+{
+    _cleanup_free_ char *guest = NULL;
+
+    if (c->network)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'network': minihv domains have no network device");
+    if (c->mode == MODE_FULL && c->vcpus != 1)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'vcpus': minihv runs full-mode guests on exactly 1 vCPU, got %u",
+                          c->vcpus);
+    if (c->vcpus > MINIHV_PV_VCPUS_MAX)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "'vcpus' must be 1..%u for minihv, got %u",
+                          MINIHV_PV_VCPUS_MAX, c->vcpus);
+    if (c->memory_mib < MINIHV_MEMORY_MIN || c->memory_mib > MINIHV_MEMORY_MAX)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'memory_mib' must be %u..%u for minihv, got %llu", MINIHV_MEMORY_MIN,
+                          MINIHV_MEMORY_MAX, (unsigned long long)c->memory_mib);
+    if (c->cmdline && strlen(c->cmdline) > MINIHV_CMDLINE_MAX)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'cmdline' must be at most %u characters for minihv",
+                          MINIHV_CMDLINE_MAX);
+    /* A bare name must name an installed guest now; a path may appear later (checked at start). */
+    if (c->kernel && c->kernel[0] == '/')
+        return 0;
+    return minihv_resolve_guest(drv, c, &guest, e);
+}
+
+static int mkdir_mode(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int minihv_open(Driver *drv, Error *e)
+{
+    MinihvDriver *md = calloc(1, sizeof(*md));
+    _cleanup_close_ int kvm = -EBADF;
+    int r;
+
+    if (!md)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    md->drv = drv;
+    drv->data = md;
+    md->instances = hashmap_new();
+    if (!md->instances || asprintf(&md->run_dir, "%s/minihv", drv->ctx.runtime_dir) < 0 ||
+        asprintf(&md->console_dir, "%s/consoles", drv->ctx.state_dir) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    r = mkdir_mode(md->run_dir, 0700);
+    if (r >= 0)
+        r = mkdir_mode(md->console_dir, 0750);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to create %s: %m", md->run_dir);
+
+    if (access(drv->ctx.minihv_binary, X_OK) < 0) {
+        char why[512];
+        (void)snprintf(why, sizeof(why), "%s cannot be run: %s (set [minihv] binary)",
+                       drv->ctx.minihv_binary, strerror(errno));
+        driver_set_available(drv, false, why);
+        return 0;
+    }
+    kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm < 0) {
+        char why[256];
+        (void)snprintf(why, sizeof(why), "/dev/kvm cannot be opened: %s", strerror(errno));
+        driver_set_available(drv, false, why);
+    }
+    return 0;
+}
+
+static void minihv_close(Driver *drv)
+{
+    MinihvDriver *md = minihv(drv);
+
+    if (!md)
+        return;
+    /* Running domains keep running: only hvd's watches go. */
+    if (md->instances) {
+        size_t n = hashmap_size(md->instances), k = 0;
+        Instance **all = calloc(n + 1, sizeof(Instance *));
+        HASHMAP_FOREACH_VALUE(md->instances, value)
+        if (all)
+            all[k++] = value;
+        for (size_t i = 0; all && i < k; i++)
+            instance_free(all[i]);
+        free(all);
+    }
+    hashmap_free(md->instances);
+    free(md->run_dir);
+    free(md->console_dir);
+    free(md);
+    drv->data = NULL;
+}
+
+static int minihv_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags,
+                        Error *e)
+{
+    MinihvDriver *md = minihv(drv);
+    Instance *inst;
+    int r;
+
+    if (instance_find(md, c->name))
+        return error_setf(e, ERROR_INVALID_STATE, "a minihv process still runs '%s'", c->name);
+    r = instance_spawn(md, c, ACTION_START, &inst, e);
+    if (r < 0)
+        return r;
+    rt->pid = inst->pid;
+    rt->pid_start_time = inst->start_ticks;
+    return DRIVER_PENDING;
+}
+
+static Instance *running(Driver *drv, const DomainConfig *c, Error *e)
+{
+    Instance *inst = instance_find(minihv(drv), c->name);
+
+    if (!inst)
+        (void)error_setf(e, ERROR_INVALID_STATE, "no minihv process runs '%s'", c->name);
+    return inst;
+}
+
+static int control_op(Driver *drv, const DomainConfig *c, DomainAction op, json_t *request,
+                      Error *e)
+{
+    Instance *inst = running(drv, c, e);
+    int r;
+
+    if (!inst) {
+        json_decref(request);
+        return -ESRCH;
+    }
+    r = instance_control(inst, op, request, e);
+    json_decref(request);
+    return r < 0 ? r : DRIVER_PENDING;
+}
+
+static int minihv_shutdown(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                           unsigned flags, Error *e)
+{
+    /* hvd's own timer turns an ignored shutdown into a destroy: minihv's is set out of reach. */
+    return control_op(drv, c, ACTION_SHUTDOWN,
+                      json_pack("{s:s, s:i}", "cmd", "shutdown", "timeout_s", 86400), e);
+}
+
+static int minihv_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                        unsigned flags, Error *e)
+{
+    return control_op(drv, c, ACTION_PAUSE, json_pack("{s:s}", "cmd", "pause"), e);
+}
+
+static int minihv_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                         unsigned flags, Error *e)
+{
+    return control_op(drv, c, ACTION_RESUME, json_pack("{s:s}", "cmd", "resume"), e);
+}
+
+static int minihv_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                         unsigned flags, Error *e)
+{
+    Instance *inst = running(drv, c, e);
+
+    if (!inst)
+        return -ESRCH;
+    inst->completes = ACTION_REBOOT;
+    return control_op(drv, c, ACTION_REBOOT, json_pack("{s:s}", "cmd", "reboot"), e);
+}
+
+static int minihv_destroy(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                          unsigned flags, Error *e)
+{
+    Instance *inst = instance_find(minihv(drv), c->name);
+    Error ignored = ERROR_NULL;
+    json_t *request;
+
+    if (!inst)
+        return DRIVER_DONE; /* nothing runs: it is off already */
+    inst->destroy_requested = true;
+    request = json_pack("{s:s}", "cmd", "destroy");
+    if (!inst->ready || instance_control(inst, ACTION_DESTROY, request, &ignored) < 0)
+        instance_kill(inst);
+    json_decref(request);
+    return DRIVER_PENDING; /* completes when the process has ended */
+}
+
+/* minihv's stats reply in hvd's terms: cpu time, memory, exits by reason and by device. */
+static json_t *stats_from_reply(json_t *reply)
+{
+    json_t *memory = json_object_get(reply, "memory");
+
+    return json_pack("{s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "cpu_time_ns",
+                     json_integer_value(json_object_get(reply, "run_time_ns")), "memory_kib",
+                     json_integer_value(json_object_get(memory, "guest_resident_bytes")) / 1024,
+                     "exits_by_reason", json_object_get(reply, "exits"), "exits_by_device",
+                     json_object_get(reply, "devices"), "memory", memory, "bad_requests",
+                     json_object_get(reply, "bad_requests"), "console",
+                     json_object_get(reply, "console"), "block", json_object_get(reply, "block"),
+                     "uptime_ns", json_object_get(reply, "uptime_ns"));
+}
+
+static int instance_stats(Instance *inst, json_t **ret, Error *e)
+{
+    json_t *request = json_pack("{s:s}", "cmd", "stats"), *reply = NULL;
+    int r;
+
+    r = control_call_sync(inst->control_path, request, CONTROL_TIMEOUT_MS, &reply, e);
+    json_decref(request);
+    if (r < 0)
+        return r;
+    *ret = stats_from_reply(reply);
+    json_decref(reply);
+    return *ret ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
+}
+
+static int minihv_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                           DomainInfo *info, unsigned flags, Error *e)
+{
+    Instance *inst = running(drv, c, e);
+    json_t *stats = NULL;
+    int r;
+
+    if (!inst)
+        return -ESRCH;
+    if (!inst->ready)
+        return error_setf(e, ERROR_INVALID_STATE, "'%s' is still starting", c->name);
+    r = instance_stats(inst, &stats, e);
+    if (r < 0)
+        return r;
+    info->state = STATE_RUNNING;
+    info->cpu_time_ns = (uint64_t)json_integer_value(json_object_get(stats, "cpu_time_ns"));
+    info->memory_kib = (uint64_t)json_integer_value(json_object_get(stats, "memory_kib"));
+    info->stats = stats;
+    return 0;
+}
+
+static int minihv_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
+{
+    MinihvDriver *md = minihv(drv);
+    json_t *all = json_object();
+
+    if (!all)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    HASHMAP_FOREACH_VALUE(md->instances, value) {
+        Instance *inst = value;
+        Error ignored = ERROR_NULL;
+        json_t *stats;
+
+        if (inst->ready && instance_stats(inst, &stats, &ignored) >= 0)
+            (void)json_object_set_new(all, inst->config.name, stats);
+    }
+    *ret = all;
+    return 0;
+}
+
+static int minihv_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                               int *ret_fd, unsigned flags, Error *e)
+{
+    Instance *inst = running(drv, c, e);
+
+    if (!inst)
+        return -ESRCH;
+    return control_console_open(inst->control_path, CONTROL_TIMEOUT_MS, ret_fd, e);
+}
+
+static int minihv_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e)
+{
+    *ret_path = minihv_path(minihv(drv), c, ".log");
+    return *ret_path ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
+}
+
+static int minihv_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt,
+                           DomainState *ret_state, DomainReason *ret_reason, unsigned flags,
+                           Error *e)
+{
+    int r;
+
+    if (instance_find(minihv(drv), c->name)) {
+        *ret_state = STATE_RUNNING;
+        *ret_reason = REASON_UNKNOWN;
+        return 1;
+    }
+    r = instance_adopt(minihv(drv), c, rt, ret_state, e);
+    *ret_reason = REASON_UNKNOWN;
+    return r;
+}
+
+static int minihv_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
+{
+    static const char *const suffixes[] = {".log", ".vmm.log", ".stats", ".sock"};
+
+    for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+        _cleanup_free_ char *path = minihv_path(minihv(drv), c, suffixes[i]);
+        if (path)
+            (void)unlink(path);
+    }
+    return 0;
+}
+
+static int minihv_child_exited(Driver *drv, int pid, int wait_status)
+{
+    MinihvDriver *md = minihv(drv);
+
+    HASHMAP_FOREACH_VALUE(md->instances, value) {
+        Instance *inst = value;
+        if (inst->pid == pid) {
+            inst->have_wait_status = true;
+            inst->wait_status = wait_status;
+            instance_exited(inst);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const DriverOps minihv_driver_ops = {
+    .name = "minihv",
+    .kind = DRIVER_MINIHV,
+    .open = minihv_open,
+    .close = minihv_close,
+    .validate = minihv_validate,
+    .start = minihv_start,
+    .shutdown = minihv_shutdown,
+    .destroy = minihv_destroy,
+    .pause = minihv_pause,
+    .resume = minihv_resume,
+    .reboot = minihv_reboot,
+    .get_info = minihv_get_info,
+    .get_stats = minihv_get_stats,
+    .console_open = minihv_console_open,
+    .console_log = minihv_console_log,
+    .reattach = minihv_reattach,
+    .undefine = minihv_undefine,
+    .child_exited = minihv_child_exited,
+};

@@ -1,0 +1,582 @@
+/* One running minihv domain: spawning `minihv run`, readiness, the live console stream, control
+ * requests, and the end of the process, mapped to hvd's states and reasons. */
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "minihv-internal.h"
+#include "minihv-status.h"
+#include "time-util.h"
+
+#define READY_TIMEOUT_US (10 * USEC_PER_SEC)
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+extern char **environ;
+
+static int pidfd_open_(int pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_send_signal_(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
+static int process_start_ticks(int pid, uint64_t *ret)
+{
+    char path[64], buf[1024], *p;
+    _cleanup_close_ int fd = -EBADF;
+    unsigned long long ticks;
+    ssize_t n;
+
+    (void)snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = 0;
+    p = strrchr(buf, ')'); /* the command name may contain anything but ends at the last ')' */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                            "%*d %*d %*d %llu",
+                     &ticks) != 1)
+        return -EBADMSG;
+    *ret = ticks;
+    return 0;
+}
+
+Instance *instance_find(MinihvDriver *md, const char *name)
+{
+    return hashmap_get(md->instances, name);
+}
+
+char *minihv_path(MinihvDriver *md, const DomainConfig *c, const char *suffix)
+{
+    char *p = NULL;
+
+    if (streq(suffix, ".log"))
+        (void)asprintf(&p, "%s/%s.log", md->console_dir, c->uuid);
+    else
+        (void)asprintf(&p, "%s/%s%s", md->run_dir, c->uuid, suffix);
+    return p;
+}
+
+static void instance_unwatch(Instance *inst)
+{
+    inst->pidfd_source = sd_event_source_disable_unref(inst->pidfd_source);
+    inst->ready_source = sd_event_source_disable_unref(inst->ready_source);
+    inst->ready_timer = sd_event_source_disable_unref(inst->ready_timer);
+    inst->console_source = sd_event_source_disable_unref(inst->console_source);
+    inst->ready_fd = safe_close(inst->ready_fd);
+    inst->console_fd = safe_close(inst->console_fd);
+    for (size_t i = 0; i < ELEMENTSOF(inst->calls); i++)
+        if (inst->calls[i]) {
+            control_call_cancel(inst->calls[i]);
+            inst->calls[i] = NULL;
+        }
+}
+
+void instance_free(Instance *inst)
+{
+    if (!inst)
+        return;
+    if (hashmap_get(inst->md->instances, inst->config.name) == inst)
+        (void)hashmap_remove(inst->md->instances, inst->config.name);
+    instance_unwatch(inst);
+    inst->pidfd = safe_close(inst->pidfd);
+    domain_config_done(&inst->config);
+    free(inst->guest);
+    free(inst->control_path);
+    free(inst->stats_path);
+    free(inst->vmm_log_path);
+    free(inst);
+}
+
+static void report_state(Instance *inst, DomainState state, DomainReason reason,
+                         const char *detail)
+{
+    Driver *drv = inst->md->drv;
+
+    drv->ctx.events.domain_state(drv->ctx.events.userdata, drv, inst->config.name, state, reason,
+                                 NULL, detail);
+}
+
+static void report_op(Instance *inst, DomainAction op, const Error *e, DomainState observed)
+{
+    Driver *drv = inst->md->drv;
+    DomainRuntime rt = {.pid = inst->pid, .pid_start_time = inst->start_ticks};
+
+    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, inst->config.name, op, e, &rt,
+                                 observed);
+}
+
+static int on_console(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    Instance *inst = userdata;
+    Driver *drv = inst->md->drv;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+
+    if (n <= 0) {
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        inst->console_source = sd_event_source_disable_unref(inst->console_source);
+        inst->console_fd = safe_close(inst->console_fd);
+        return 0;
+    }
+    if (drv->ctx.events.console)
+        drv->ctx.events.console(drv->ctx.events.userdata, drv, inst->config.name, buf,
+                                (size_t)n);
+    return 0;
+}
+
+/* Follows the guest's console live, for the event stream (the log file keeps everything). */
+static void console_attach(Instance *inst)
+{
+    Error e = ERROR_NULL;
+    int fd;
+
+    if (inst->console_fd >= 0 || control_console_open(inst->control_path, CONTROL_TIMEOUT_MS,
+                                                      &fd, &e) < 0)
+        return;
+    inst->console_fd = fd;
+    if (sd_event_add_io(inst->md->drv->ctx.event, &inst->console_source, fd, EPOLLIN, on_console,
+                        inst) < 0)
+        inst->console_fd = safe_close(inst->console_fd);
+}
+
+static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    Instance *inst = userdata;
+    siginfo_t si = {};
+
+    /* hvd's own child: reap it here to learn how it ended (an adopted process is not a child,
+     * and its stats file tells). */
+    if (!inst->have_wait_status && waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == 0 &&
+        si.si_pid == inst->pid) {
+        inst->have_wait_status = true;
+        /* Rebuild a wait status: exit code in the high byte, or the signal in the low bits. */
+        inst->wait_status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
+    }
+    instance_exited(inst);
+    return 0;
+}
+
+static int watch_pid(Instance *inst, Error *e)
+{
+    int r;
+
+    inst->pidfd = pidfd_open_(inst->pid);
+    if (inst->pidfd < 0)
+        return error_set_errno(e, -errno, "Failed to watch minihv pid %d: %m", inst->pid);
+    r = sd_event_add_io(inst->md->drv->ctx.event, &inst->pidfd_source, inst->pidfd, EPOLLIN,
+                        on_pidfd, inst);
+    return r < 0 ? error_set_errno(e, r, "Failed to watch minihv pid %d: %m", inst->pid) : 0;
+}
+
+static void became_ready(Instance *inst)
+{
+    int completes = inst->completes;
+
+    inst->ready = true;
+    inst->ready_source = sd_event_source_disable_unref(inst->ready_source);
+    inst->ready_timer = sd_event_source_disable_unref(inst->ready_timer);
+    inst->ready_fd = safe_close(inst->ready_fd);
+    inst->completes = -1;
+    console_attach(inst);
+    if (completes >= 0)
+        report_op(inst, (DomainAction)completes, NULL, STATE_RUNNING);
+    else
+        report_state(inst, STATE_RUNNING, REASON_REBOOTED, "the guest rebooted");
+}
+
+static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    Instance *inst = userdata;
+    char buf[16];
+    ssize_t n = read(fd, buf, sizeof(buf));
+
+    if (n > 0 && strneq(buf, "ready", 5)) {
+        became_ready(inst);
+        return 0;
+    }
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    /* Closed without "ready": the process is ending; its exit says why. */
+    inst->ready_source = sd_event_source_disable_unref(inst->ready_source);
+    inst->ready_fd = safe_close(inst->ready_fd);
+    return 0;
+}
+
+static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Instance *inst = userdata;
+
+    inst->ready_timer = sd_event_source_disable_unref(inst->ready_timer);
+    if (!inst->ready)
+        instance_kill(inst);
+    return 0;
+}
+
+void instance_kill(Instance *inst)
+{
+    if (inst->pidfd >= 0)
+        (void)pidfd_send_signal_(inst->pidfd, SIGKILL);
+}
+
+/* argv for `minihv run`, from the domain's settings. Strings are owned by the instance or
+ * the config; the array itself is new. */
+static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *vcpus,
+                         char *console)
+{
+    const DomainConfig *c = &inst->config;
+    char **argv = calloc(32, sizeof(char *));
+    size_t n = 0;
+
+    if (!argv)
+        return NULL;
+    argv[n++] = (char *)md->drv->ctx.minihv_binary;
+    argv[n++] = (char *)"run";
+    argv[n++] = (char *)"--mode";
+    argv[n++] = (char *)domain_mode_to_string(c->mode);
+    argv[n++] = (char *)"--memory";
+    argv[n++] = memory;
+    argv[n++] = (char *)"--vcpus";
+    argv[n++] = vcpus;
+    if (c->disk) {
+        argv[n++] = (char *)"--disk";
+        argv[n++] = c->disk;
+    }
+    if (c->cmdline) {
+        argv[n++] = (char *)"--cmdline";
+        argv[n++] = c->cmdline;
+    }
+    if (c->cpuset) {
+        argv[n++] = (char *)"--cpuset";
+        argv[n++] = c->cpuset;
+    }
+    argv[n++] = (char *)"--control";
+    argv[n++] = inst->control_path;
+    argv[n++] = (char *)"--console";
+    argv[n++] = console;
+    argv[n++] = (char *)"--stats-file";
+    argv[n++] = inst->stats_path;
+    argv[n++] = (char *)"--ready-fd";
+    argv[n++] = (char *)"3";
+    argv[n++] = inst->guest;
+    return argv;
+}
+
+/* posix_spawn (safe in hvd, which has threads): own session so a terminal's Ctrl-C never
+ * reaches the domain, default signal handling, stdin from /dev/null, stdout and stderr to
+ * the VMM log, the ready pipe as fd 3. */
+static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
+{
+    _cleanup_free_ char *memory = NULL, *vcpus = NULL, *console = NULL;
+    _cleanup_free_ char **argv = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid;
+    int r;
+
+    console = minihv_path(md, &inst->config, ".log");
+    if (asprintf(&memory, "%" PRIu64, inst->config.memory_mib) < 0 ||
+        asprintf(&vcpus, "%u", inst->config.vcpus) < 0 || !console)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    argv = build_argv(md, inst, memory, vcpus, console);
+    if (!argv)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+
+    (void)sigemptyset(&none);
+    (void)sigfillset(&all);
+    (void)posix_spawnattr_init(&attr);
+    (void)posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                              POSIX_SPAWN_SETSID);
+    (void)posix_spawnattr_setsigmask(&attr, &none);
+    (void)posix_spawnattr_setsigdefault(&attr, &all);
+    (void)posix_spawn_file_actions_init(&fa);
+    (void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    (void)posix_spawn_file_actions_addopen(&fa, 1, inst->vmm_log_path,
+                                           O_WRONLY | O_CREAT | O_APPEND, 0600);
+    (void)posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    (void)posix_spawn_file_actions_adddup2(&fa, ready_write, 3);
+    r = posix_spawn(&pid, md->drv->ctx.minihv_binary, &fa, &attr, argv, environ);
+    (void)posix_spawn_file_actions_destroy(&fa);
+    (void)posix_spawnattr_destroy(&attr);
+    if (r != 0)
+        return error_set_errno(e, -r, "Failed to run %s: %m", md->drv->ctx.minihv_binary);
+    inst->pid = pid;
+    (void)process_start_ticks(pid, &inst->start_ticks);
+    return 0;
+}
+
+static int instance_new(MinihvDriver *md, const DomainConfig *c, Instance **ret, Error *e)
+{
+    Instance *inst = calloc(1, sizeof(*inst));
+    int r;
+
+    if (!inst)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    inst->md = md;
+    inst->pidfd = inst->ready_fd = inst->console_fd = -EBADF;
+    inst->completes = -1;
+    r = domain_config_copy(&inst->config, c);
+    inst->control_path = minihv_path(md, c, ".sock");
+    inst->stats_path = minihv_path(md, c, ".stats");
+    inst->vmm_log_path = minihv_path(md, c, ".vmm.log");
+    if (r < 0 || !inst->control_path || !inst->stats_path || !inst->vmm_log_path) {
+        instance_free(inst);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    *ret = inst;
+    return 0;
+}
+
+/* Starts the process of inst (fresh, or again for a reboot). */
+static int instance_start_process(Instance *inst, Error *e)
+{
+    MinihvDriver *md = inst->md;
+    sd_event *event = md->drv->ctx.event;
+    int pipefd[2], r;
+
+    (void)unlink(inst->stats_path);
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return error_set_errno(e, -errno, "pipe: %m");
+    r = spawn(md, inst, pipefd[1], e);
+    (void)close(pipefd[1]);
+    if (r < 0) {
+        (void)close(pipefd[0]);
+        return r;
+    }
+    inst->ready = false;
+    inst->have_wait_status = false;
+    inst->ready_fd = pipefd[0];
+    r = sd_event_add_io(event, &inst->ready_source, inst->ready_fd, EPOLLIN, on_ready, inst);
+    if (r >= 0)
+        r = sd_event_add_time_relative(event, &inst->ready_timer, CLOCK_MONOTONIC,
+                                       READY_TIMEOUT_US, 0, on_ready_timeout, inst);
+    if (r < 0) {
+        (void)kill(inst->pid, SIGKILL);
+        return error_set_errno(e, r, "Failed to watch minihv: %m");
+    }
+    r = watch_pid(inst, e);
+    if (r < 0)
+        (void)kill(inst->pid, SIGKILL);
+    return r;
+}
+
+int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Instance **ret,
+                   Error *e)
+{
+    Instance *inst;
+    int r;
+
+    r = instance_new(md, c, &inst, e);
+    if (r < 0)
+        return r;
+    r = minihv_resolve_guest(md->drv, c, &inst->guest, e);
+    if (r >= 0)
+        r = instance_start_process(inst, e);
+    if (r >= 0 && hashmap_put(md->instances, c->name, inst) < 0)
+        r = error_set_errno(e, -ENOMEM, "Out of memory");
+    if (r < 0) {
+        instance_free(inst);
+        return r;
+    }
+    inst->completes = completes;
+    *ret = inst;
+    return 0;
+}
+
+int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime *rt,
+                   DomainState *ret_state, Error *e)
+{
+    json_t *request = json_pack("{s:s}", "cmd", "info"), *info = NULL;
+    Error probe = ERROR_NULL;
+    uint64_t ticks = 0;
+    const char *state;
+    Instance *inst;
+    int r;
+
+    if (rt->pid <= 0) {
+        json_decref(request);
+        (void)error_setf(e, ERROR_FAILED, "no minihv process was recorded");
+        return 0;
+    }
+    if (process_start_ticks(rt->pid, &ticks) < 0) {
+        json_decref(request);
+        (void)error_setf(e, ERROR_FAILED, "minihv pid %d is gone", rt->pid);
+        return 0;
+    }
+    if (ticks != rt->pid_start_time) {
+        json_decref(request);
+        (void)error_setf(e, ERROR_FAILED,
+                         "pid %d now belongs to another process (started at tick %llu, minihv "
+                         "at %llu)",
+                         rt->pid, (unsigned long long)ticks,
+                         (unsigned long long)rt->pid_start_time);
+        return 0;
+    }
+    r = instance_new(md, c, &inst, e);
+    if (r < 0) {
+        json_decref(request);
+        return r;
+    }
+    r = control_call_sync(inst->control_path, request, CONTROL_TIMEOUT_MS, &info, &probe);
+    json_decref(request);
+    if (r < 0 ||
+        json_integer_value(json_object_get(info, "pid")) != rt->pid ||
+        (uint64_t)json_integer_value(json_object_get(info, "start_time_ticks")) != ticks) {
+        /* A process we cannot drive would hold resources nobody accounts for: end it. */
+        (void)kill(rt->pid, SIGKILL);
+        (void)error_setf(e, ERROR_FAILED, "minihv pid %d %s; it was killed", rt->pid,
+                         r < 0 ? probe.message : "answers for another process");
+        json_decref(info);
+        instance_free(inst);
+        return 0;
+    }
+    state = json_string_value(json_object_get(info, "state"));
+    inst->pid = rt->pid;
+    inst->start_ticks = ticks;
+    inst->ready = true;
+    inst->guest = strdup(strempty(json_string_value(json_object_get(info, "guest"))));
+    json_decref(info);
+    if (watch_pid(inst, e) < 0 || hashmap_put(md->instances, c->name, inst) < 0) {
+        instance_free(inst);
+        return -EIO;
+    }
+    console_attach(inst);
+    *ret_state = state && streq(state, "paused") ? STATE_PAUSED : STATE_RUNNING;
+    return 1;
+}
+
+static void on_control_reply(ControlCall *call, json_t *reply, const Error *e, void *userdata)
+{
+    Instance *inst = userdata;
+    DomainAction op = _DOMAIN_ACTION_INVALID;
+
+    for (size_t i = 0; i < ELEMENTSOF(inst->calls); i++)
+        if (inst->calls[i] == call) {
+            inst->calls[i] = NULL;
+            op = inst->call_ops[i];
+            break;
+        }
+    if (e) {
+        /* A destroy must happen whatever the socket says; it completes when the process ends. */
+        if (op == ACTION_DESTROY || op == ACTION_REBOOT)
+            instance_kill(inst);
+        else
+            report_op(inst, op, e, _DOMAIN_STATE_INVALID);
+        return;
+    }
+    switch (op) {
+    case ACTION_PAUSE:
+        report_op(inst, op, NULL, STATE_PAUSED);
+        break;
+    case ACTION_RESUME:
+        report_op(inst, op, NULL, STATE_RUNNING);
+        break;
+    case ACTION_SHUTDOWN:
+        report_op(inst, op, NULL, STATE_STOPPING);
+        break;
+    default:
+        /* destroy and reboot complete when the process ends (or runs again). */
+        break;
+    }
+}
+
+int instance_control(Instance *inst, DomainAction op, json_t *request, Error *e)
+{
+    size_t slot;
+
+    for (slot = 0; slot < ELEMENTSOF(inst->calls) && inst->calls[slot]; slot++)
+        ;
+    if (slot == ELEMENTSOF(inst->calls))
+        return error_setf(e, ERROR_FAILED, "too many requests in flight for '%s'",
+                          inst->config.name);
+    inst->call_ops[slot] = op;
+    return control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
+                              on_control_reply, inst, &inst->calls[slot], e);
+}
+
+/* Reads why minihv ended from its stats file: status and reason. */
+static int read_end(Instance *inst, int *ret_status, char *reason, size_t n)
+{
+    json_t *stats = json_load_file(inst->stats_path, 0, NULL);
+    json_t *status = json_object_get(stats, "status");
+
+    if (!json_is_integer(status)) {
+        json_decref(stats);
+        return -ENODATA;
+    }
+    *ret_status = (int)json_integer_value(status);
+    (void)snprintf(reason, n, "%s", strempty(json_string_value(json_object_get(stats, "reason"))));
+    json_decref(stats);
+    return 0;
+}
+
+/* Takes inst out of the driver's table, so what a report triggers (a restart, a destroy) sees
+ * the domain as not running. */
+static void instance_unregister(Instance *inst)
+{
+    if (hashmap_get(inst->md->instances, inst->config.name) == inst)
+        (void)hashmap_remove(inst->md->instances, inst->config.name);
+}
+
+void instance_exited(Instance *inst)
+{
+    char reason[512] = "", detail[600];
+    int status = -1, signal = 0;
+    Error e = ERROR_NULL;
+
+    instance_unwatch(inst);
+    if (inst->have_wait_status && WIFSIGNALED(inst->wait_status))
+        signal = WTERMSIG(inst->wait_status);
+    else if (inst->have_wait_status && WIFEXITED(inst->wait_status))
+        status = WEXITSTATUS(inst->wait_status);
+    if (read_end(inst, &status, reason, sizeof(reason)) < 0 && !signal && status < 0)
+        (void)snprintf(reason, sizeof(reason), "minihv pid %d ended without saying why",
+                       inst->pid);
+    if (signal)
+        (void)snprintf(reason, sizeof(reason), "minihv pid %d was killed by signal %d (%s)",
+                       inst->pid, signal, strsignal(signal));
+    (void)snprintf(detail, sizeof(detail), "%s", reason[0] ? reason : "minihv ended");
+
+    if (inst->ready && status == MINIHV_EXIT_REBOOT && !signal && !inst->destroy_requested) {
+        if (instance_start_process(inst, &e) >= 0)
+            return; /* readiness reports running/rebooted (or completes hvd's reboot) */
+        (void)snprintf(detail, sizeof(detail), "the reboot failed: %s", e.message);
+        status = MINIHV_EXIT_HOST_ERROR;
+    }
+
+    instance_unregister(inst);
+    if (!inst->ready) {
+        /* It never started: the operation that was waiting for it fails. */
+        (void)error_setf(&e, ERROR_FAILED, "minihv failed to start the guest: %s", detail);
+        if (inst->completes >= 0)
+            report_op(inst, (DomainAction)inst->completes, &e, STATE_SHUTOFF);
+        else
+            report_state(inst, STATE_SHUTOFF, REASON_FAILED, e.message);
+    } else if (inst->destroy_requested)
+        report_op(inst, ACTION_DESTROY, NULL, STATE_SHUTOFF);
+    else if (status == MINIHV_EXIT_POWEROFF && !signal)
+        report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, detail);
+    else if (status == MINIHV_EXIT_DESTROYED && !signal)
+        report_state(inst, STATE_SHUTOFF, REASON_DESTROYED, detail);
+    else if (status == MINIHV_EXIT_CRASH && !signal)
+        report_state(inst, STATE_CRASHED, REASON_GUEST_FAULT, detail);
+    else
+        report_state(inst, STATE_CRASHED, REASON_HOST_ERROR, detail);
+    instance_free(inst);
+}
