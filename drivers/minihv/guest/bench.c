@@ -1,0 +1,5 @@
+#include "minihv-guest.h"
+int main(void)
+{
+    return 0;
+}
