@@ -24,7 +24,7 @@
 /* Writing any value here tells the VMM that the block ring has new requests. It is an ioeventfd
  * when the host supports it (no exit; processed asynchronously, watch rsp_prod), otherwise an
  * ordinary exit that processes the ring before the guest continues. */
-#define MINIHV_PORT_BLK_DOORBELL 0x710u
+#define MINIHV_PORT_BLK_DOORBELL 0x714u
 
 /* Used only by the VMM's ring-0 exception stub; not reachable from ring 3. */
 #define MINIHV_PORT_EXCEPTION 0x71fu

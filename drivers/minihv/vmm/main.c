@@ -314,6 +314,11 @@ static int run(VmConfig *cfg)
             (void)error_set_errno(&e, r, "cannot start the thread of vCPU %u: %m", i);
     }
     if (r >= 0) {
+        /* every vCPU thread is past its libc start-up before the filter closes */
+        pthread_mutex_lock(&vm->lock);
+        while (vm->threads_ready < vm->nr_vcpus)
+            pthread_cond_wait(&vm->cond, &vm->lock);
+        pthread_mutex_unlock(&vm->lock);
         json_object_seed(0); /* before the sandbox: jansson may want /dev/urandom */
         r = sandbox_enter();
         if (r < 0)

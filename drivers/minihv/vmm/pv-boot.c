@@ -26,6 +26,9 @@
 #define PV_PT_TAIL    (PV_PT_BASE + 0x6000u)               /* a last partial 2 MiB */
 #define PV_VMM_END    (PV_PT_BASE + 0x7000u)
 
+_Static_assert(MINIHV_PORT_BLK_DOORBELL >= MINIHV_HC_PORT_BASE + MINIHV_HC_PORT_COUNT + 3 &&
+                   MINIHV_PORT_EXCEPTION >= MINIHV_PORT_BLK_DOORBELL + 4,
+               "ports opened at ring 3 must not reach the exception port");
 _Static_assert(PV_VMM_END <= MINIHV_PV_RESERVED_END, "pv boot structures overflow");
 _Static_assert(VM_MAX_MEMORY_MIB <= 3 * 1024, "pv page tables cover 3 GiB");
 _Static_assert(sizeof(struct minihv_boot_info) <= PV_CMDLINE - MINIHV_PV_BOOT_INFO, "boot info");
@@ -124,9 +127,12 @@ static void pv_build_tss(Vm *vm, unsigned i)
     memcpy(t + 4, &rsp0, sizeof(rsp0));
     memcpy(t + 102, &iomap, sizeof(iomap));
     memset(bitmap, 0xff, 8192 + 1); /* every port closed, plus the terminating byte */
-    for (unsigned p = MINIHV_HC_PORT_BASE; p < MINIHV_HC_PORT_BASE + MINIHV_HC_PORT_COUNT; p++)
+    /* the CPU checks one bit per byte of an access: a 32-bit out at the last hypercall port
+     * touches three ports more */
+    for (unsigned p = MINIHV_HC_PORT_BASE; p < MINIHV_HC_PORT_BASE + MINIHV_HC_PORT_COUNT + 3; p++)
         bitmap[p / 8] &= (uint8_t) ~(1u << (p % 8));
-    bitmap[MINIHV_PORT_BLK_DOORBELL / 8] &= (uint8_t) ~(1u << (MINIHV_PORT_BLK_DOORBELL % 8));
+    for (unsigned p = MINIHV_PORT_BLK_DOORBELL; p < MINIHV_PORT_BLK_DOORBELL + 4; p++)
+        bitmap[p / 8] &= (uint8_t) ~(1u << (p % 8));
 }
 
 static uint64_t pv_low_page_flags(Vm *vm, uint64_t addr)

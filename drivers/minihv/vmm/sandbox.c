@@ -4,6 +4,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -54,6 +55,9 @@ static const int allowed[] = {
     SCMP_SYS(lseek),
     SCMP_SYS(getrandom),
     SCMP_SYS(restart_syscall),
+    /* a vCPU thread created just before the filter may still be running its start-up */
+    SCMP_SYS(set_robust_list),
+    SCMP_SYS(rseq),
 #ifdef MINIHV_SANITIZED
     /* AddressSanitizer/UBSan reports and LeakSanitizer's exit-time scan (which stops the
      * world with ptrace from a helper thread) need these; release builds never allow them. */
@@ -78,8 +82,6 @@ static const int allowed[] = {
     SCMP_SYS(kill),
     SCMP_SYS(pipe),
     SCMP_SYS(pipe2),
-    SCMP_SYS(set_robust_list),
-    SCMP_SYS(rseq),
     SCMP_SYS(dup),
     SCMP_SYS(dup2),
     SCMP_SYS(dup3),
@@ -93,6 +95,9 @@ static const int allowed[] = {
 /* The only ioctls: running vCPUs and reading/writing their registers. */
 static const unsigned long allowed_ioctls[] = {
     KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+#ifdef MINIHV_SANITIZED
+    TCGETS, /* isatty() before a sanitizer report */
+#endif
 };
 
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)

@@ -137,7 +137,7 @@ json_t *vm_info_json(Vm *vm)
     state = vm->state;
     pthread_mutex_unlock(&vm->lock);
     return json_pack(
-        "{sI ss sI sI ss s? ss ss s? sb ss sf sI sI ss}", "pid", (json_int_t)getpid(), "mode",
+        "{sI ss sI sI ss ss? ss ss ss? sb ss sf sI sI ss}", "pid", (json_int_t)getpid(), "mode",
         vm_mode_to_string(vm->cfg.mode), "vcpus", (json_int_t)vm->nr_vcpus, "memory_mib",
         (json_int_t)(vm->mem.size >> 20), "guest", vm->cfg.guest_path ? vm->cfg.guest_path : "",
         "disk", vm->cfg.disk_path, "cmdline", vm->cfg.cmdline, "console",

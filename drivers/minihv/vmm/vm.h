@@ -135,6 +135,7 @@ struct Vm {
     int exit_status;
     char exit_reason[512];
     unsigned vcpus_up;
+    unsigned threads_ready; /* vCPU threads that finished starting */
     unsigned vcpus_running; /* threads in their run loop */
     unsigned vcpus_paused;  /* of those, how many wait in the paused state */
     uint32_t events;        /* latched MINIHV_EVENT_SHUTDOWN */
