@@ -66,6 +66,7 @@ static const int allowed[] = {
     SCMP_SYS(readlink),
     SCMP_SYS(readlinkat),
     SCMP_SYS(getdents64),
+    SCMP_SYS(getdents),
     SCMP_SYS(clone),
     SCMP_SYS(clone3),
     SCMP_SYS(ptrace),
