@@ -130,7 +130,8 @@ static struct {
     struct minihv_blk_desc desc[8];
 } ring __attribute__((aligned(4096)));
 static struct minihv_hc_blk_setup setup;
-static uint8_t data[8 * BLK_SECTOR_SIZE];
+/* large enough for any nsectors the race scenarios pick (< 300) */
+static uint8_t data[300 * BLK_SECTOR_SIZE];
 
 static int32_t ring_setup(uint64_t gpa, uint32_t entries)
 {
@@ -217,6 +218,22 @@ static uint64_t xorshift(uint64_t *s)
     return *s;
 }
 
+/* A buffer address that is either our scratch buffer or one the VMM must refuse; a random
+ * valid address would let disk reads overwrite this guest's own variables. */
+static uint64_t racy_buffer(uint64_t *s)
+{
+    switch (xorshift(s) % 4) {
+    case 0:
+        return (uintptr_t)data;
+    case 1:
+        return mem() - xorshift(s) % 4096;
+    case 2:
+        return xorshift(s) % MINIHV_PV_RESERVED_END;
+    default:
+        return UINT64_MAX - xorshift(s) % 65536;
+    }
+}
+
 /* Rewrites descriptors and the producer index with random values while the VMM reads them. */
 static void scribble(void *arg)
 {
@@ -227,7 +244,7 @@ static void scribble(void *arg)
         d->op = (uint32_t)(xorshift(&s) % 4);
         d->nsectors = (uint32_t)(xorshift(&s) % 300);
         d->sector = xorshift(&s) % 4 ? xorshift(&s) % 64 : xorshift(&s);
-        d->buf = xorshift(&s) % 2 ? (uintptr_t)data : xorshift(&s);
+        d->buf = racy_buffer(&s);
         if (xorshift(&s) % 16 == 0)
             ring.head.req_prod += (uint32_t)(xorshift(&s) % 12);
     }
@@ -248,7 +265,7 @@ static void scenario_ring_race(void)
                 volatile struct minihv_blk_desc *d = &ring.desc[xorshift(&s) % 8];
                 d->op = (uint32_t)(xorshift(&s) % 4);
                 d->nsectors = (uint32_t)(xorshift(&s) % 300);
-                d->buf = xorshift(&s) % 2 ? (uintptr_t)data : xorshift(&s);
+                d->buf = racy_buffer(&s);
                 ring.head.req_prod += (uint32_t)(xorshift(&s) % 3);
             }
         if (i % 2)
