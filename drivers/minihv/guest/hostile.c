@@ -125,9 +125,9 @@ static void scenario_unknown_hypercalls(void)
     survived("unknown-hypercalls");
 }
 
-static struct {
+static union {
     struct minihv_blk_ring head;
-    struct minihv_blk_desc desc[8];
+    uint8_t bytes[sizeof(struct minihv_blk_ring) + 8 * sizeof(struct minihv_blk_desc)];
 } ring __attribute__((aligned(4096)));
 static struct minihv_hc_blk_setup setup;
 /* large enough for any nsectors the race scenarios pick (< 300) */
@@ -144,7 +144,7 @@ static int32_t ring_one(uint32_t op, uint32_t n, uint64_t sector, uint64_t buf)
 {
     volatile struct minihv_blk_ring *h = &ring.head;
     uint32_t prod = h->req_prod;
-    volatile struct minihv_blk_desc *d = &ring.desc[prod % 8];
+    volatile struct minihv_blk_desc *d = &ring.head.desc[prod % 8];
 
     d->op = op;
     d->nsectors = n;
@@ -240,7 +240,7 @@ static void scribble(void *arg)
     uint64_t s = 0x1234567 + (uintptr_t)arg;
 
     while (scribbling) {
-        volatile struct minihv_blk_desc *d = &ring.desc[xorshift(&s) % 8];
+        volatile struct minihv_blk_desc *d = &ring.head.desc[xorshift(&s) % 8];
         d->op = (uint32_t)(xorshift(&s) % 4);
         d->nsectors = (uint32_t)(xorshift(&s) % 300);
         d->sector = xorshift(&s) % 4 ? xorshift(&s) % 64 : xorshift(&s);
@@ -262,7 +262,7 @@ static void scenario_ring_race(void)
     for (unsigned i = 0; i < 3000; i++) {
         if (sys_ncpus() == 1)
             for (unsigned k = 0; k < 4; k++) {
-                volatile struct minihv_blk_desc *d = &ring.desc[xorshift(&s) % 8];
+                volatile struct minihv_blk_desc *d = &ring.head.desc[xorshift(&s) % 8];
                 d->op = (uint32_t)(xorshift(&s) % 4);
                 d->nsectors = (uint32_t)(xorshift(&s) % 300);
                 d->buf = racy_buffer(&s);

@@ -48,7 +48,7 @@ int32_t pv_block_setup(Vm *vm, uint64_t ring, uint32_t entries)
     struct minihv_blk_ring *r;
     uint32_t prod;
 
-    if (!vm->disk)
+    if (!vm->disk || !b)
         return MINIHV_ENODEV;
     if (entries == 0 || entries > MINIHV_BLK_RING_MAX_ENTRIES || (entries & (entries - 1)))
         return MINIHV_EINVAL;

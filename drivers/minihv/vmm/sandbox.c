@@ -136,8 +136,10 @@ int sandbox_enter(void)
     for (size_t i = 0; r >= 0 && i < ELEMENTSOF(allowed); i++)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
     for (size_t i = 0; r >= 0 && i < ELEMENTSOF(allowed_ioctls); i++)
-        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                             SCMP_A1_64(SCMP_CMP_EQ, allowed_ioctls[i]));
+        r = seccomp_rule_add(
+            ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+            (struct scmp_arg_cmp){
+                .arg = 1, .op = SCMP_CMP_EQ, .datum_a = allowed_ioctls[i], .datum_b = 0});
     if (r >= 0)
         r = seccomp_load(ctx);
     seccomp_release(ctx);

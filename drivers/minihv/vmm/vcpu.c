@@ -17,10 +17,7 @@
 
 int vcpu_new(Vm *vm, unsigned id, Error *e)
 {
-    struct {
-        struct kvm_cpuid2 head;
-        struct kvm_cpuid_entry2 entries[VCPU_CPUID_ENTRIES];
-    } cpuid;
+    _cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
     Vcpu *v;
     int size;
 
@@ -48,11 +45,13 @@ int vcpu_new(Vm *vm, unsigned id, Error *e)
     v->run_size = (size_t)size;
 
     /* The host's CPUID, so that the guest may enable long mode (KVM checks CPUID.LM). */
-    memset(&cpuid, 0, sizeof(cpuid));
-    cpuid.head.nent = VCPU_CPUID_ENTRIES;
-    if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, &cpuid) < 0)
+    cpuid = calloc(1, sizeof(*cpuid) + VCPU_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2));
+    if (!cpuid)
+        return error_set_errno(e, ENOMEM, "out of memory");
+    cpuid->nent = VCPU_CPUID_ENTRIES;
+    if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
         return error_set_errno(e, errno, "cannot read the supported CPUID: %m");
-    if (ioctl(v->fd, KVM_SET_CPUID2, &cpuid) < 0)
+    if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
         return error_set_errno(e, errno, "cannot set the CPUID of vCPU %u: %m", id);
     return 0;
 }

@@ -16,9 +16,11 @@ __attribute__((section(".note.minihv"), used, aligned(4))) static const struct {
 static const struct minihv_boot_info *boot;
 static volatile const struct minihv_shared_page *shared;
 
-static struct {
+/* The ring header followed by its descriptors (the union keeps the flexible array last). */
+static union {
     struct minihv_blk_ring head;
-    struct minihv_blk_desc desc[BLK_RING_ENTRIES];
+    uint8_t
+        bytes[sizeof(struct minihv_blk_ring) + BLK_RING_ENTRIES * sizeof(struct minihv_blk_desc)];
 } blk_ring __attribute__((aligned(4096)));
 static bool blk_ready;
 
@@ -132,7 +134,7 @@ static int blk_batch(BlkIo *ios, unsigned n)
     unsigned spins = 0;
 
     for (unsigned i = 0; i < n; i++) {
-        volatile struct minihv_blk_desc *d = &blk_ring.desc[(prod + i) % BLK_RING_ENTRIES];
+        volatile struct minihv_blk_desc *d = &blk_ring.head.desc[(prod + i) % BLK_RING_ENTRIES];
         d->op = ios[i].op == BLK_WRITE ? MINIHV_BLK_OP_WRITE : MINIHV_BLK_OP_READ;
         d->nsectors = ios[i].nsectors;
         d->sector = ios[i].sector;
@@ -153,7 +155,7 @@ static int blk_batch(BlkIo *ios, unsigned n)
         cpu_relax();
     }
     for (unsigned i = 0; i < n; i++)
-        ios[i].status = blk_ring.desc[(start + i) % BLK_RING_ENTRIES].status;
+        ios[i].status = blk_ring.head.desc[(start + i) % BLK_RING_ENTRIES].status;
     return 0;
 }
 
@@ -199,12 +201,13 @@ int blk_flush(void)
     if (r < 0)
         return r;
     prod = ring->req_prod;
-    blk_ring.desc[prod % BLK_RING_ENTRIES] = (struct minihv_blk_desc){.op = MINIHV_BLK_OP_FLUSH};
+    blk_ring.head.desc[prod % BLK_RING_ENTRIES] =
+        (struct minihv_blk_desc){.op = MINIHV_BLK_OP_FLUSH};
     __atomic_store_n(&ring->req_prod, prod + 1, __ATOMIC_RELEASE);
     (void)hypercall(MINIHV_HC_BLK_KICK, NULL);
     while (__atomic_load_n(&ring->rsp_prod, __ATOMIC_ACQUIRE) != prod + 1)
         cpu_relax();
-    return blk_ring.desc[prod % BLK_RING_ENTRIES].status;
+    return blk_ring.head.desc[prod % BLK_RING_ENTRIES].status;
 }
 
 /* Reads the clock fields consistently (the VMM rewrites them under an odd sequence count). */
