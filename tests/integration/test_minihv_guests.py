@@ -140,7 +140,7 @@ def test_bench_guest_reports_every_workload(build, tmp_path, mode):
     assert r.returncode == STATUS_POWEROFF, r.stderr
     for name, ops in (("console", 300), ("blkwrite", 16), ("blkread", 16), ("clock", 5),
                       ("cpu", 1000)):
-        assert re.search(rf"bench: {name} ops={ops} cycles=\d+", r.stdout), name
+        assert re.search(rf"bench: {name} ops={ops} cycles=\d+ result=[0-9a-f]+\n", r.stdout), name
     assert "bench: done" in r.stdout
 
 
