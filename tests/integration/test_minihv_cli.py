@@ -1,5 +1,6 @@
 """minihv's command line: help, version, usage errors, console file, ready fd, stats, pinning."""
 import json
+import pathlib
 import os
 import re
 import subprocess
@@ -121,3 +122,13 @@ def test_memory_size_reaches_the_guest(build, tmp_path):
     assert r.returncode == STATUS_POWEROFF
     assert json.loads(stats.read_text())["memory"]["guest_bytes"] == 100 << 20
     assert last_line(r.stderr) == "minihv: guest powered off"
+
+
+def test_man_page_documents_the_interface():
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs/minihv.1").read_text()
+    for flag in FLAGS:
+        assert flag.replace("-", r"\-") in page, flag
+    for cmd in ("pause", "resume", "shutdown", "destroy", "reboot", "info", "stats", "console"):
+        assert f'{{"cmd":"{cmd}"' in page, cmd
+    for status in range(6):
+        assert f".B {status}\n" in page
