@@ -3,12 +3,13 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
 from minihv_helpers import (MODES, STATUS_DESTROYED, STATUS_POWEROFF, STATUS_REBOOT,
-                            ControlClient, Domain, last_line, require_kvm)
+                            ControlClient, Domain, guest, last_line, require_kvm, vmm)
 
 
 @pytest.fixture(autouse=True)
@@ -244,3 +245,20 @@ def test_control_requests_do_not_leak_into_the_console(echo_pv):
     c = echo_pv.client()
     c.request({"cmd": "stats"})
     assert json.dumps({"cmd": "stats"}) not in echo_pv.console.read_text()
+
+
+def test_sigterm_ends_a_guest_blocked_on_a_full_console_pipe(build):
+    # nobody reads minihv's stdout: the guest's console writes block on a full pipe
+    p = subprocess.Popen([str(vmm(build)), "run", "--cmdline", "console=100000000",
+                          str(guest(build, "bench", "pv"))], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == STATUS_DESTROYED
+    assert last_line(err.decode()) == "minihv: destroyed by signal TERM"

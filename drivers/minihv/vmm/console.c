@@ -43,13 +43,17 @@ void console_fini(Vm *vm)
     vm->console = mfree(c);
 }
 
-static void console_write_sink(Console *c, const uint8_t *p, size_t len)
+/* Blocks while the sink is full (a pipe nobody reads); a kick to stop the domain interrupts
+ * the write and the output is then given up. */
+static void console_write_sink(Vm *vm, Console *c, const uint8_t *p, size_t len)
 {
     while (len > 0 && c->sink_ok) {
         ssize_t n = write(c->sink_fd, p, len);
         if (n < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR && !vm_exit_requested(vm))
                 continue;
+            if (errno == EINTR)
+                break;
             c->sink_ok = false; /* reader gone (EPIPE) or disk full: keep the guest running */
             break;
         }
@@ -68,7 +72,7 @@ void console_output(Vm *vm, const void *buf, size_t len)
         return;
     stats_add(&vm->stats.console_out_bytes, len);
     pthread_mutex_lock(&c->out_lock);
-    console_write_sink(c, p, len);
+    console_write_sink(vm, c, p, len);
     if (c->clients_attached) {
         size_t room = CONSOLE_CLIENT_SIZE - c->client_len;
         size_t n = MIN(room, len);
