@@ -266,8 +266,8 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
     }
 }
 
-int control_call_async(sd_event *event, const char *socket_path, json_t *request,
-                       ControlDone done, void *userdata, ControlCall **ret, Error *e)
+int control_call_async(sd_event *event, const char *socket_path, json_t *request, ControlDone done,
+                       void *userdata, ControlCall **ret, Error *e)
 {
     ControlCall *call;
     int r;

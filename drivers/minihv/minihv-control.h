@@ -20,8 +20,8 @@ int control_call_sync(const char *socket_path, json_t *request, int timeout_ms, 
 /* Sends request on a new connection and calls done from the event loop when the reply (or a
  * failure) arrives. The call frees itself after done; control_call_cancel() drops it without
  * calling done. */
-int control_call_async(sd_event *event, const char *socket_path, json_t *request,
-                       ControlDone done, void *userdata, ControlCall **ret, Error *e);
+int control_call_async(sd_event *event, const char *socket_path, json_t *request, ControlDone done,
+                       void *userdata, ControlCall **ret, Error *e);
 void control_call_cancel(ControlCall *call);
 
 /* Connects and switches the connection to the raw console stream; returns the fd (blocking

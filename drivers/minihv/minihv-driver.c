@@ -9,10 +9,12 @@
 #include "minihv-driver.h"
 #include "minihv-internal.h"
 
-#define MINIHV_MEMORY_MIN 2u
-#define MINIHV_MEMORY_MAX 3072u
+#define MINIHV_MEMORY_MIN   2u
+#define MINIHV_MEMORY_MAX   3072u
 #define MINIHV_PV_VCPUS_MAX 8u
-#define MINIHV_CMDLINE_MAX 1024u
+#define MINIHV_CMDLINE_MAX  1024u
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 /* Lists the guests installed for mode, comma-separated, into buf. */
 static void installed_guests(const char *dir, DomainMode mode, char *buf, size_t n)
@@ -48,8 +50,7 @@ int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *
                           "such as \"hello\" or an absolute path");
     if (c->kernel[0] == '/') {
         if (access(c->kernel, R_OK) < 0)
-            return error_set_errno(e, -errno, "the guest image %s cannot be read: %m",
-                                   c->kernel);
+            return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", c->kernel);
         path = strdup(c->kernel);
     } else if (strchr(c->kernel, '/') || streq(c->kernel, ".") || streq(c->kernel, "..")) {
         return error_setf(e, ERROR_INVALID_ARGUMENT,
@@ -64,7 +65,7 @@ int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *
             installed_guests(dir, c->mode, list, sizeof(list));
             free(path);
             return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "no installed %s-mode guest named \"%s\"; installed in %s: %s", 
+                              "no installed %s-mode guest named \"%s\"; installed in %s: %s",
                               domain_mode_to_string(c->mode), c->kernel, dir,
                               list[0] ? list : "none");
         }
@@ -95,8 +96,7 @@ static int minihv_validate(Driver *drv, const DomainConfig *c, Error *e)
                           MINIHV_MEMORY_MAX, (unsigned long long)c->memory_mib);
     if (c->cmdline && strlen(c->cmdline) > MINIHV_CMDLINE_MAX)
         return error_setf(e, ERROR_INVALID_ARGUMENT,
-                          "'cmdline' must be at most %u characters for minihv",
-                          MINIHV_CMDLINE_MAX);
+                          "'cmdline' must be at most %u characters for minihv", MINIHV_CMDLINE_MAX);
     /* A bare name must name an installed guest now; a path may appear later (checked at start). */
     if (c->kernel && c->kernel[0] == '/')
         return 0;
@@ -219,8 +219,8 @@ static int minihv_shutdown(Driver *drv, const DomainConfig *c, const DomainRunti
                       json_pack("{s:s, s:i}", "cmd", "shutdown", "timeout_s", 86400), e);
 }
 
-static int minihv_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
-                        unsigned flags, Error *e)
+static int minihv_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                        Error *e)
 {
     return control_op(drv, c, ACTION_PAUSE, json_pack("{s:s}", "cmd", "pause"), e);
 }
@@ -316,7 +316,8 @@ static int minihv_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
 
     if (!all)
         return error_set_errno(e, -ENOMEM, "Out of memory");
-    HASHMAP_FOREACH_VALUE(md->instances, value) {
+    HASHMAP_FOREACH_VALUE(md->instances, value)
+    {
         Instance *inst = value;
         Error ignored = ERROR_NULL;
         json_t *stats;
@@ -376,7 +377,8 @@ static int minihv_child_exited(Driver *drv, int pid, int wait_status)
 {
     MinihvDriver *md = minihv(drv);
 
-    HASHMAP_FOREACH_VALUE(md->instances, value) {
+    HASHMAP_FOREACH_VALUE(md->instances, value)
+    {
         Instance *inst = value;
         if (inst->pid == pid) {
             inst->have_wait_status = true;

@@ -47,8 +47,9 @@ static int process_start_ticks(int pid, uint64_t *ret)
         return -EIO;
     buf[n] = 0;
     p = strrchr(buf, ')'); /* the command name may contain anything but ends at the last ')' */
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                            "%*d %*d %*d %llu",
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                     "%*d %*d %*d %llu",
                      &ticks) != 1)
         return -EBADMSG;
     *ret = ticks;
@@ -102,8 +103,7 @@ void instance_free(Instance *inst)
     free(inst);
 }
 
-static void report_state(Instance *inst, DomainState state, DomainReason reason,
-                         const char *detail)
+static void report_state(Instance *inst, DomainState state, DomainReason reason, const char *detail)
 {
     Driver *drv = inst->md->drv;
 
@@ -135,8 +135,7 @@ static int on_console(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
     }
     if (drv->ctx.events.console)
-        drv->ctx.events.console(drv->ctx.events.userdata, drv, inst->config.name, buf,
-                                (size_t)n);
+        drv->ctx.events.console(drv->ctx.events.userdata, drv, inst->config.name, buf, (size_t)n);
     return 0;
 }
 
@@ -146,8 +145,8 @@ static void console_attach(Instance *inst)
     Error e = ERROR_NULL;
     int fd;
 
-    if (inst->console_fd >= 0 || control_console_open(inst->control_path, CONTROL_TIMEOUT_MS,
-                                                      &fd, &e) < 0)
+    if (inst->console_fd >= 0 ||
+        control_console_open(inst->control_path, CONTROL_TIMEOUT_MS, &fd, &e) < 0)
         return;
     inst->console_fd = fd;
     if (sd_event_add_io(inst->md->drv->ctx.event, &inst->console_source, fd, EPOLLIN, on_console,
@@ -162,7 +161,8 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
 
     /* hvd's own child: reap it here to learn how it ended (an adopted process is not a child,
      * and its stats file tells). */
-    if (!inst->have_wait_status && waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == 0 &&
+    if (!inst->have_wait_status &&
+        waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == 0 &&
         si.si_pid == inst->pid) {
         inst->have_wait_status = true;
         /* Rebuild a wait status: exit code in the high byte, or the signal in the low bits. */
@@ -236,8 +236,7 @@ void instance_kill(Instance *inst)
 
 /* argv for `minihv run`, from the domain's settings. Strings are owned by the instance or
  * the config; the array itself is new. */
-static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *vcpus,
-                         char *console)
+static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *vcpus, char *console)
 {
     const DomainConfig *c = &inst->config;
     char **argv = calloc(32, sizeof(char *));
@@ -364,8 +363,8 @@ static int instance_start_process(Instance *inst, Error *e)
     inst->ready_fd = pipefd[0];
     r = sd_event_add_io(event, &inst->ready_source, inst->ready_fd, EPOLLIN, on_ready, inst);
     if (r >= 0)
-        r = sd_event_add_time_relative(event, &inst->ready_timer, CLOCK_MONOTONIC,
-                                       READY_TIMEOUT_US, 0, on_ready_timeout, inst);
+        r = sd_event_add_time_relative(event, &inst->ready_timer, CLOCK_MONOTONIC, READY_TIMEOUT_US,
+                                       0, on_ready_timeout, inst);
     if (r < 0) {
         (void)kill(inst->pid, SIGKILL);
         return error_set_errno(e, r, "Failed to watch minihv: %m");
@@ -376,8 +375,7 @@ static int instance_start_process(Instance *inst, Error *e)
     return r;
 }
 
-int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Instance **ret,
-                   Error *e)
+int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Instance **ret, Error *e)
 {
     Instance *inst;
     int r;
@@ -435,8 +433,7 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
     }
     r = control_call_sync(inst->control_path, request, CONTROL_TIMEOUT_MS, &info, &probe);
     json_decref(request);
-    if (r < 0 ||
-        json_integer_value(json_object_get(info, "pid")) != rt->pid ||
+    if (r < 0 || json_integer_value(json_object_get(info, "pid")) != rt->pid ||
         (uint64_t)json_integer_value(json_object_get(info, "start_time_ticks")) != ticks) {
         /* A process we cannot drive would hold resources nobody accounts for: end it. */
         (void)kill(rt->pid, SIGKILL);
@@ -546,8 +543,7 @@ void instance_exited(Instance *inst)
     else if (inst->have_wait_status && WIFEXITED(inst->wait_status))
         status = WEXITSTATUS(inst->wait_status);
     if (read_end(inst, &status, reason, sizeof(reason)) < 0 && !signal && status < 0)
-        (void)snprintf(reason, sizeof(reason), "minihv pid %d ended without saying why",
-                       inst->pid);
+        (void)snprintf(reason, sizeof(reason), "minihv pid %d ended without saying why", inst->pid);
     if (signal)
         (void)snprintf(reason, sizeof(reason), "minihv pid %d was killed by signal %d (%s)",
                        inst->pid, signal, strsignal(signal));

@@ -12,8 +12,8 @@
 
 typedef struct MinihvDriver {
     Driver *drv;
-    char *run_dir;     /* RUNTIME_DIR/minihv: control sockets, stats files, VMM logs */
-    char *console_dir; /* STATE_DIR/consoles: console logs (they outlive a restart) */
+    char *run_dir;      /* RUNTIME_DIR/minihv: control sockets, stats files, VMM logs */
+    char *console_dir;  /* STATE_DIR/consoles: console logs (they outlive a restart) */
     Hashmap *instances; /* domain name -> Instance */
 } MinihvDriver;
 
@@ -22,7 +22,7 @@ typedef struct Instance Instance;
 struct Instance {
     MinihvDriver *md;
     DomainConfig config;
-    char *guest;        /* resolved guest image */
+    char *guest; /* resolved guest image */
     char *control_path;
     char *stats_path;
     char *vmm_log_path;
@@ -40,8 +40,8 @@ struct Instance {
      * ACTION_REBOOT for a reboot hvd asked for, -1 after a reboot the guest asked for. */
     int completes;
     bool destroy_requested;
-    ControlCall *calls[8];      /* control requests in flight (pause, resume, ...) */
-    DomainAction call_ops[8];   /* the operation each of them carries out */
+    ControlCall *calls[8];    /* control requests in flight (pause, resume, ...) */
+    DomainAction call_ops[8]; /* the operation each of them carries out */
     int console_fd;
     sd_event_source *console_source;
 };

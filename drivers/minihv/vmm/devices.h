@@ -1,0 +1,32 @@
+/* Constructors of the emulated devices. Each registers its ports on the VM's I/O bus. */
+#pragma once
+
+#include "error.h"
+#include "vm.h"
+
+/* Full mode: standard PC devices. */
+#define UART_COM1_BASE 0x3f8u /* 16550 UART, 8 ports */
+#define ATA_CMD_BASE   0x1f0u /* primary ATA channel command block, 8 ports */
+#define ATA_CTL_PORT   0x3f6u /* primary ATA channel alternate status / device control */
+#define RTC_BASE       0x70u  /* CMOS index and data */
+#define PM1_BASE       0x600u /* ACPI PM1a event (status, enable) and control block */
+#define RESET_PORT     0xcf9u /* PIIX reset control register */
+
+int uart_init(Vm *vm, Error *e);
+void uart_fini(Vm *vm);
+
+/* Registers the ATA channel only when a disk is attached: without one, the ports float. */
+int ata_init(Vm *vm, Error *e);
+void ata_fini(Vm *vm);
+
+int rtc_init(Vm *vm, Error *e);
+void rtc_fini(Vm *vm);
+
+int power_init(Vm *vm, Error *e);
+void power_fini(Vm *vm);
+
+/* Sets PWRBTN_STS in PM1a_STS, as pressing the power button does. Thread-safe. */
+void power_press_button(Vm *vm);
+
+/* pv mode: the hypercall window, the block doorbell and the exception-report port. */
+int hypercall_init(Vm *vm, Error *e);

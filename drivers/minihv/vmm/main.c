@@ -1,0 +1,365 @@
+/* minihv: runs one guest on /dev/kvm in pv or full mode until it ends; see minihv(1). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "loop.h"
+#include "macro.h"
+#include "minihv-abi.h"
+#include "parse-util.h"
+#include "sandbox.h"
+#include "vcpu.h"
+#include "vm-json.h"
+#include "vm.h"
+
+static void help(void)
+{
+    printf("Usage: minihv run [OPTIONS] GUEST\n"
+           "       minihv --help | --version\n"
+           "\n"
+           "Runs GUEST on /dev/kvm until it powers off, reboots, crashes or is destroyed.\n"
+           "\n"
+           "Options:\n"
+           "  --mode pv|full      pv (default): an ELF64 minihv guest at ring 3 that uses\n"
+           "                      hypercalls; full: an unmodified Multiboot guest at ring 0\n"
+           "                      with emulated UART, ATA disk, CMOS RTC and power ports\n"
+           "  --memory MiB        guest memory, %u..%u (default %u)\n"
+           "  --vcpus N           virtual CPUs: 1..%u in pv mode, 1 in full mode (default 1)\n"
+           "  --disk FILE         disk image: ATA disk in full mode, block ring in pv mode\n"
+           "  --cmdline STR       guest command line, at most %u bytes\n"
+           "  --cpuset LIST       host CPUs for the domain, e.g. 0-1,3; vCPU i is pinned to\n"
+           "                      the i-th CPU of the list (round robin)\n"
+           "  --control SOCKET    serve JSON control requests on this unix socket\n"
+           "  --console FILE|-    append guest console output to FILE, or - for standard\n"
+           "                      output (default)\n"
+           "  --strict            crash the guest when it touches a port or an address\n"
+           "                      that has no device\n"
+           "  --ready-fd FD       write \"ready\\n\" to FD and close it once set-up is done\n"
+           "  --stats-file FILE   write the final statistics (JSON) to FILE at exit\n"
+           "  -h, --help          show this help\n"
+           "      --version       show the version\n"
+           "\n"
+           "Exit status: 0 guest powered off, 1 host error, 2 usage error, 3 reboot\n"
+           "requested, 4 guest crashed, 5 destroyed. One line on standard error says why.\n",
+           VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
+           MINIHV_CMDLINE_MAX);
+}
+
+static int usage_error(const char *fmt, ...) _printf_(1, 2);
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("minihv: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'minihv --help'.\n", stderr);
+    return MINIHV_EXIT_USAGE;
+}
+
+enum {
+    OPT_MODE = 0x100,
+    OPT_MEMORY,
+    OPT_VCPUS,
+    OPT_DISK,
+    OPT_CMDLINE,
+    OPT_CPUSET,
+    OPT_CONTROL,
+    OPT_CONSOLE,
+    OPT_STRICT,
+    OPT_READY_FD,
+    OPT_STATS_FILE,
+    OPT_VERSION,
+};
+
+/* Fills cfg from argv. Returns -1 to go on, or an exit status (help, version, usage). */
+static int parse_argv(int argc, char **argv, VmConfig *cfg)
+{
+    static const struct option options[] = {
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"vcpus", required_argument, NULL, OPT_VCPUS},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"cmdline", required_argument, NULL, OPT_CMDLINE},
+        {"cpuset", required_argument, NULL, OPT_CPUSET},
+        {"control", required_argument, NULL, OPT_CONTROL},
+        {"console", required_argument, NULL, OPT_CONSOLE},
+        {"strict", no_argument, NULL, OPT_STRICT},
+        {"ready-fd", required_argument, NULL, OPT_READY_FD},
+        {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {},
+    };
+    unsigned mib = VM_DEFAULT_MEMORY_MIB, u;
+    int c;
+
+    *cfg = (VmConfig){
+        .mode = VM_MODE_PV,
+        .vcpus = 1,
+        .cmdline = "",
+        .ready_fd = -1,
+    };
+    if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help"))) {
+        help();
+        return 0;
+    }
+    if (argc >= 2 && streq(argv[1], "--version")) {
+        printf("minihv %s (guest ABI %u)\n", HVD_VERSION, MINIHV_ABI_VERSION);
+        return 0;
+    }
+    if (argc < 2 || !streq(argv[1], "run"))
+        return usage_error(argc < 2 ? "missing command (expected 'run')"
+                                    : "unknown command '%s' (expected 'run')",
+                           argc < 2 ? "" : argv[1]);
+    argc--;
+    argv++;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+        switch (c) {
+        case OPT_MODE:
+            cfg->mode = vm_mode_from_string(optarg);
+            if (cfg->mode < 0)
+                return usage_error("--mode: expected pv or full, got '%s'", optarg);
+            break;
+        case OPT_MEMORY:
+            if (parse_uint(optarg, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, &mib) < 0)
+                return usage_error("--memory: expected MiB in %u..%u, got '%s'", VM_MIN_MEMORY_MIB,
+                                   VM_MAX_MEMORY_MIB, optarg);
+            break;
+        case OPT_VCPUS:
+            if (parse_uint(optarg, 1, VM_MAX_VCPUS, &cfg->vcpus) < 0)
+                return usage_error("--vcpus: expected 1..%u, got '%s'", VM_MAX_VCPUS, optarg);
+            break;
+        case OPT_DISK:
+            cfg->disk_path = optarg;
+            break;
+        case OPT_CMDLINE:
+            if (strlen(optarg) > MINIHV_CMDLINE_MAX)
+                return usage_error("--cmdline: longer than %u bytes", MINIHV_CMDLINE_MAX);
+            cfg->cmdline = optarg;
+            break;
+        case OPT_CPUSET:
+            if (cpuset_parse(optarg, &cfg->cpuset) < 0 || cpuset_is_empty(&cfg->cpuset))
+                return usage_error("--cpuset: expected a CPU list such as 0-1,3, got '%s'", optarg);
+            cfg->has_cpuset = true;
+            break;
+        case OPT_CONTROL:
+            cfg->control_path = optarg;
+            break;
+        case OPT_CONSOLE:
+            cfg->console_path = optarg;
+            break;
+        case OPT_STRICT:
+            cfg->strict = true;
+            break;
+        case OPT_READY_FD:
+            if (parse_uint(optarg, 0, INT_MAX, &u) < 0 || fcntl((int)u, F_GETFD) < 0)
+                return usage_error("--ready-fd: '%s' is not an open file descriptor", optarg);
+            cfg->ready_fd = (int)u;
+            break;
+        case OPT_STATS_FILE:
+            cfg->stats_path = optarg;
+            break;
+        case 'h':
+            help();
+            return 0;
+        case OPT_VERSION:
+            printf("minihv %s (guest ABI %u)\n", HVD_VERSION, MINIHV_ABI_VERSION);
+            return 0;
+        case ':':
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return usage_error(optind >= argc ? "missing GUEST image" : "unexpected argument '%s'",
+                           optind >= argc ? "" : argv[optind + 1]);
+    cfg->guest_path = argv[optind];
+    cfg->mem_size = (uint64_t)mib << 20;
+    if (cfg->mode == VM_MODE_FULL && cfg->vcpus != 1)
+        return usage_error("--vcpus: full mode runs one vCPU (starting more needs a local APIC, "
+                           "which minihv does not emulate)");
+    return -1;
+}
+
+static void on_kick(int sig)
+{
+    /* Only interrupts KVM_RUN; immediate_exit carries the request. */
+}
+
+static int setup_signals(void)
+{
+    struct sigaction kick = {.sa_handler = on_kick}; /* no SA_RESTART: KVM_RUN returns EINTR */
+    sigset_t mask;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1); /* unblocked in vCPU threads only */
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || sigaction(SIGUSR1, &kick, NULL) < 0 ||
+        signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        return -errno;
+    return 0;
+}
+
+/* Inherited descriptors other than stdio and the ready fd are closed: nothing leaks into the
+ * sandbox that set-up did not open itself. */
+static void close_inherited_fds(int keep)
+{
+    if (keep > 3)
+        (void)close_range(3, (unsigned)keep - 1, 0);
+    (void)close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0u, 0);
+    if (keep >= 0)
+        (void)fcntl(keep, F_SETFD, FD_CLOEXEC);
+}
+
+static int apply_cpuset(const CpuSet *set)
+{
+    cpu_set_t mask;
+
+    CPU_ZERO(&mask);
+    for (unsigned cpu = 0; cpu < CPUSET_MAX_CPUS && cpu < CPU_SETSIZE; cpu++)
+        if (cpuset_has(set, cpu))
+            CPU_SET(cpu, &mask);
+    return sched_setaffinity(0, sizeof(mask), &mask) < 0 ? -errno : 0;
+}
+
+static void write_stats_file(Vm *vm, int fd)
+{
+    json_t *o = vm_stats_json(vm);
+    char *s;
+
+    if (o) {
+        (void)json_object_set_new(o, "status", json_integer(vm->exit_status));
+        (void)json_object_set_new(o, "reason", json_string(vm->exit_reason));
+    }
+    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s) {
+        size_t len = strlen(s), done = 0;
+        while (done < len) {
+            ssize_t n = write(fd, s + done, len - done);
+            if (n <= 0)
+                break;
+            done += (size_t)n;
+        }
+        (void)!write(fd, "\n", 1);
+    }
+    free(s);
+    json_decref(o);
+}
+
+static void signal_ready(int fd)
+{
+    static const char ready[] = "ready\n";
+
+    (void)!write(fd, ready, sizeof(ready) - 1);
+    (void)close(fd);
+}
+
+static int run(VmConfig *cfg)
+{
+    char guest_abs[PATH_MAX];
+    _cleanup_close_ int stats_fd = -EBADF;
+    Error e = ERROR_NULL;
+    Control *ctl = NULL;
+    Loop *loop = NULL;
+    Vm *vm = NULL;
+    int r, status;
+
+    if (setup_signals() < 0) {
+        fprintf(stderr, "minihv: host error: cannot set up signals: %m\n");
+        return MINIHV_EXIT_HOST_ERROR;
+    }
+    close_inherited_fds(cfg->ready_fd);
+    if (cfg->has_cpuset && apply_cpuset(&cfg->cpuset) < 0)
+        return usage_error("--cpuset: none of these CPUs is available to this process");
+    if (realpath(cfg->guest_path, guest_abs))
+        cfg->guest_path = guest_abs;
+    if (vm_json_init() < 0) {
+        fprintf(stderr, "minihv: host error: cannot read /proc/self: %m\n");
+        return MINIHV_EXIT_HOST_ERROR;
+    }
+
+    r = vm_new(cfg, 0, &vm, &e);
+    if (r < 0) {
+        fprintf(stderr, "minihv: %s%s\n", r == -ENOEXEC ? "" : "host error: ", e.message);
+        vm_json_done();
+        return MINIHV_EXIT_HOST_ERROR;
+    }
+    r = loop_new(vm, &loop, &e);
+    if (r >= 0 && cfg->control_path)
+        r = control_new(vm, loop, cfg->control_path, &ctl, &e);
+    if (r >= 0 && cfg->stats_path) {
+        stats_fd = open(cfg->stats_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (stats_fd < 0)
+            r = error_set_errno(&e, errno, "cannot open %s: %m", cfg->stats_path);
+    }
+    for (unsigned i = 0; r >= 0 && i < vm->nr_vcpus; i++) {
+        r = vcpu_start_thread(vm->vcpus[i]);
+        if (r < 0)
+            (void)error_set_errno(&e, r, "cannot start the thread of vCPU %u: %m", i);
+    }
+    if (r >= 0) {
+        /* every vCPU thread is past its libc start-up before the filter closes */
+        pthread_mutex_lock(&vm->lock);
+        while (vm->threads_ready < vm->nr_vcpus)
+            pthread_cond_wait(&vm->cond, &vm->lock);
+        pthread_mutex_unlock(&vm->lock);
+        json_object_seed(0); /* before the sandbox: jansson may want /dev/urandom */
+        r = sandbox_enter();
+        if (r < 0)
+            (void)error_set_errno(&e, r, "cannot enter the seccomp sandbox: %m");
+    }
+    if (r < 0)
+        vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR, "host error: %s", e.message);
+    else {
+        if (cfg->ready_fd >= 0)
+            signal_ready(cfg->ready_fd);
+        pthread_mutex_lock(&vm->lock);
+        vm->released = true;
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+        loop_run(loop);
+    }
+
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_kick(vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_join(vm->vcpus[i]);
+    status = vm->exit_status;
+    control_finish(ctl, status, vm->exit_reason);
+    if (stats_fd >= 0)
+        write_stats_file(vm, stats_fd);
+    fprintf(stderr, "minihv: %s\n", vm->exit_reason);
+
+    control_free(ctl);
+    loop_free(loop);
+    vm_free(vm);
+    vm_json_done();
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    VmConfig cfg;
+    int r;
+
+    r = parse_argv(argc, argv, &cfg);
+    if (r >= 0)
+        return r;
+    return run(&cfg);
+}

@@ -1,0 +1,34 @@
+/* pv mode: boot structures, hypercalls, the block ring and the shared clock page. */
+#pragma once
+
+#include <stdint.h>
+
+#include "error.h"
+#include "minihv-abi.h"
+#include "vm.h"
+
+/* Writes the VMM-owned boot structures into guest memory: GDT, IDT, one TSS (with RSP0 and an
+ * I/O bitmap opening only the hypercall ports) and ring-0 stack per vCPU, the exception stubs,
+ * identity page tables with the user bit on guest-owned memory, the boot info (with the
+ * command line and device list) and the shared page. */
+int pv_boot_init(Vm *vm, Error *e);
+
+/* Puts vCPU id in 64-bit mode at ring 3 with the pv segments, its TSS and the page tables;
+ * rip/rsp/rdi/rsi as given. */
+int pv_boot_setup_vcpu(Vcpu *vcpu, uint64_t rip, uint64_t rsp, uint64_t rdi, uint64_t rsi);
+
+/* Performs hypercall nr with the request at gpa on behalf of vcpu. Returns the guest status
+ * (MINIHV_OK or a negative MINIHV_E*); malformed requests are counted. */
+int32_t hypercall_dispatch(Vcpu *vcpu, uint32_t nr, uint64_t gpa);
+
+/* Block ring. */
+int pv_block_init(Vm *vm, Error *e);
+void pv_block_fini(Vm *vm);
+int32_t pv_block_setup(Vm *vm, uint64_t ring, uint32_t entries);
+/* Processes every published request; any thread. */
+void pv_block_process(Vm *vm);
+
+/* Shared page: fills the clock fields (call at boot and periodically from the main loop). */
+void pv_shared_update(Vm *vm);
+/* Sets event bits in the shared page. */
+void pv_shared_set_events(Vm *vm, uint32_t events);

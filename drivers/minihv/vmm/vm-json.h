@@ -1,0 +1,21 @@
+/* JSON views of a running domain: `stats` and `info` replies and the --stats-file. */
+#pragma once
+
+#include <jansson.h>
+
+#include "vm.h"
+
+/* Process facts read once before the sandbox closes /proc: call before vm_json_*(). Keeps an
+ * fd on /proc/self/statm (closed by vm_json_done). Returns 0 or a negative errno. */
+int vm_json_init(void);
+void vm_json_done(void);
+
+/* {"exits":{...,"total":N},"devices":{...},"run_time_ns":N,"vcpus":[{"id":0,"run_time_ns":N}],
+ *  "memory":{...},"bad_requests":{"guest":N,"control":N},"console":{...},"block":{...},
+ *  "tsc_khz":N,"uptime_ns":N}. New reference, or NULL on OOM. */
+json_t *vm_stats_json(Vm *vm);
+
+/* {"pid":N,"mode":"pv","vcpus":N,"memory_mib":N,"guest":"/abs/path","disk":..., "cmdline":...,
+ *  "console":..., "control":..., "strict":bool, "state":"running","start_time":secs,
+ *  "start_time_ticks":N,"abi_version":N,"version":"x.y.z"}. New reference, or NULL. */
+json_t *vm_info_json(Vm *vm);

@@ -1,0 +1,324 @@
+/* VM construction and teardown: an ordered table of set-up steps, undone in reverse. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "devices.h"
+#include "disk.h"
+#include "full.h"
+#include "loader.h"
+#include "macro.h"
+#include "pv.h"
+#include "vcpu.h"
+#include "vm.h"
+
+static const char *const vm_mode_table[_VM_MODE_MAX] = {
+    [VM_MODE_PV] = "pv",
+    [VM_MODE_FULL] = "full",
+};
+
+DEFINE_STRING_TABLE(vm_mode, VmMode, _VM_MODE_MAX);
+
+static const char *const vm_state_table[_VM_STATE_MAX] = {
+    [VM_STATE_RUNNING] = "running",
+    [VM_STATE_PAUSED] = "paused",
+    [VM_STATE_STOPPING] = "stopping",
+};
+
+DEFINE_STRING_TABLE(vm_state, VmState, _VM_STATE_MAX);
+
+int vm_add_io_device(Vm *vm, const IoDevice *dev)
+{
+    if (vm->n_io >= VM_IO_DEVICES_MAX)
+        return -ENOSPC;
+    vm->io[vm->n_io++] = *dev;
+    return 0;
+}
+
+static int step_memory(Vm *vm, Error *e)
+{
+    void *p;
+
+    p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return error_set_errno(e, errno, "cannot map %llu MiB of guest memory: %m",
+                               (unsigned long long)(vm->cfg.mem_size >> 20));
+    (void)madvise(p, vm->cfg.mem_size, MADV_DONTDUMP);
+    vm->mem = (GuestMem){
+        .base = p,
+        .size = vm->cfg.mem_size,
+        .owned_start = vm->cfg.mode == VM_MODE_PV ? MINIHV_PV_RESERVED_END : 0,
+    };
+    return 0;
+}
+
+static void unstep_memory(Vm *vm)
+{
+    if (vm->mem.base)
+        (void)munmap(vm->mem.base, vm->mem.size);
+    vm->mem.base = NULL;
+}
+
+static int step_kvm(Vm *vm, Error *e)
+{
+    struct kvm_userspace_memory_region region;
+    int r;
+
+    vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (vm->kvm_fd < 0)
+        return error_set_errno(e, errno, "cannot open /dev/kvm: %m");
+    r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (r != KVM_API_VERSION)
+        return error_set_errno(e, ENOTSUP, "/dev/kvm speaks API %d, not %d", r, KVM_API_VERSION);
+    if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0 ||
+        ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
+        return error_set_errno(e, ENOTSUP, "/dev/kvm lacks user memory or immediate exit");
+    vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+    if (vm->vm_fd < 0)
+        return error_set_errno(e, errno, "cannot create a KVM virtual machine: %m");
+    region = (struct kvm_userspace_memory_region){
+        .slot = 0,
+        .guest_phys_addr = 0,
+        .memory_size = vm->mem.size,
+        .userspace_addr = (uint64_t)(uintptr_t)vm->mem.base,
+    };
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return error_set_errno(e, errno, "cannot give guest memory to KVM: %m");
+    return 0;
+}
+
+static void unstep_kvm(Vm *vm)
+{
+    vm->vm_fd = safe_close(vm->vm_fd);
+    vm->kvm_fd = safe_close(vm->kvm_fd);
+}
+
+static int step_image(Vm *vm, Error *e)
+{
+    int r;
+
+    if (!vm->cfg.guest_path)
+        return 0;
+    r = loader_load(vm, e);
+    if (r == -ENOEXEC) {
+        char msg[sizeof(e->message) + PATH_MAX + 32];
+        (void)snprintf(msg, sizeof(msg), "bad guest image %s: %s", vm->cfg.guest_path, e->message);
+        msg[sizeof(e->message) - 1] = '\0';
+        memcpy(e->message, msg, sizeof(e->message));
+    }
+    return r;
+}
+
+static int step_devices(Vm *vm, Error *e)
+{
+    int r;
+
+    if (vm->cfg.mode == VM_MODE_PV) {
+        r = hypercall_init(vm, e);
+        if (r >= 0)
+            r = pv_block_init(vm, e);
+        return r;
+    }
+    r = uart_init(vm, e);
+    if (r >= 0)
+        r = ata_init(vm, e);
+    if (r >= 0)
+        r = rtc_init(vm, e);
+    if (r >= 0)
+        r = power_init(vm, e);
+    return r;
+}
+
+static void unstep_devices(Vm *vm)
+{
+    pv_block_fini(vm);
+    power_fini(vm);
+    rtc_fini(vm);
+    ata_fini(vm);
+    uart_fini(vm);
+    vm->n_io = 0;
+}
+
+static int step_vcpus(Vm *vm, Error *e)
+{
+    int r;
+
+    for (unsigned i = 0; i < vm->cfg.vcpus; i++) {
+        r = vcpu_new(vm, i, e);
+        if (r < 0)
+            return r;
+        vm->nr_vcpus++;
+    }
+    if (vm->vcpus[0]->fd >= 0) {
+        r = ioctl(vm->vcpus[0]->fd, KVM_GET_TSC_KHZ, 0);
+        if (r > 0)
+            vm->tsc_khz = (uint64_t)r;
+    }
+    return 0;
+}
+
+static void unstep_vcpus(Vm *vm)
+{
+    for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
+        vm->vcpus[i] = vcpu_free(vm->vcpus[i]);
+    vm->nr_vcpus = 0;
+}
+
+/* Boot structures and the boot vCPU's registers; other pv vCPUs get theirs at VCPU_UP. */
+static int step_boot(Vm *vm, Error *e)
+{
+    int r;
+
+    if (vm->cfg.mode == VM_MODE_PV) {
+        r = pv_boot_init(vm, e);
+        if (r < 0)
+            return r;
+        for (unsigned i = 0; i < vm->nr_vcpus && vm->vcpus[i]->fd >= 0; i++) {
+            r = pv_boot_setup_vcpu(vm->vcpus[i], vm->entry, vm->mem.size & ~0xfull, vm->boot_arg,
+                                   i);
+            if (r < 0)
+                return error_set_errno(e, r, "cannot set up vCPU %u: %m", i);
+        }
+        vm->vcpus[0]->up = true;
+        vm->vcpus_up = 1;
+        return 0;
+    }
+    if (vm->vcpus[0]->fd >= 0) {
+        r = full_boot_setup_vcpu(vm->vcpus[0]);
+        if (r < 0)
+            return error_set_errno(e, r, "cannot set up vCPU 0: %m");
+    }
+    vm->vcpus[0]->up = true;
+    vm->vcpus_up = 1;
+    return 0;
+}
+
+/* The block doorbell as an ioeventfd: the guest's notification costs no exit to user space. */
+static int step_doorbell(Vm *vm, Error *e)
+{
+    struct kvm_ioeventfd io;
+    int fd;
+
+    if (vm->cfg.mode != VM_MODE_PV || !vm->disk)
+        return 0;
+    fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return error_set_errno(e, errno, "cannot create an eventfd: %m");
+    io = (struct kvm_ioeventfd){
+        .addr = MINIHV_PORT_BLK_DOORBELL,
+        .len = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0 ? 0 : 4,
+        .fd = fd,
+        .flags = KVM_IOEVENTFD_FLAG_PIO,
+    };
+    if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+        (void)close(fd); /* doorbell writes then exit and are handled synchronously */
+        return 0;
+    }
+    vm->doorbell_fd = fd;
+    return 0;
+}
+
+static void unstep_doorbell(Vm *vm)
+{
+    vm->doorbell_fd = safe_close(vm->doorbell_fd);
+}
+
+static int step_wake(Vm *vm, Error *e)
+{
+    vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->wake_fd < 0)
+        return error_set_errno(e, errno, "cannot create an eventfd: %m");
+    return 0;
+}
+
+static void unstep_wake(Vm *vm)
+{
+    vm->wake_fd = safe_close(vm->wake_fd);
+}
+
+typedef struct VmStep {
+    const char *name;
+    bool needs_kvm;
+    int (*init)(Vm *vm, Error *e);
+    void (*fini)(Vm *vm);
+} VmStep;
+
+static const VmStep vm_steps[] = {
+    {"memory", false, step_memory, unstep_memory},
+    {"kvm", true, step_kvm, unstep_kvm},
+    {"image", false, step_image, NULL},
+    {"console", false, console_init, console_fini},
+    {"disk", false, disk_init, disk_fini},
+    {"devices", false, step_devices, unstep_devices},
+    {"vcpus", false, step_vcpus, unstep_vcpus},
+    {"boot", false, step_boot, NULL},
+    {"doorbell", true, step_doorbell, unstep_doorbell},
+    {"wake", false, step_wake, unstep_wake},
+};
+
+static void vm_unwind(Vm *vm, size_t done)
+{
+    while (done-- > 0)
+        if (vm_steps[done].fini)
+            vm_steps[done].fini(vm);
+}
+
+int vm_new(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e)
+{
+    pthread_condattr_t ca;
+    size_t i;
+    Vm *vm;
+    int r;
+
+    if (cfg->vcpus == 0 || cfg->vcpus > VM_MAX_VCPUS ||
+        (cfg->mode == VM_MODE_FULL && cfg->vcpus != 1))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "unsupported vCPU count %u", cfg->vcpus);
+    vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return error_set_errno(e, ENOMEM, "out of memory");
+    vm->cfg = *cfg;
+    if (!vm->cfg.cmdline)
+        vm->cfg.cmdline = "";
+    vm->kvm_fd = vm->vm_fd = vm->doorbell_fd = vm->wake_fd = -EBADF;
+    vm->wait_cap_ns = VM_WAIT_CAP_NS;
+    vm->start_realtime_ns = now_realtime_ns();
+    vm->start_mono_ns = now_mono_ns();
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&vm->cond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    for (i = 0; i < ELEMENTSOF(vm_steps); i++) {
+        if (vm_steps[i].needs_kvm && (flags & VM_NEW_NO_KVM))
+            continue;
+        r = vm_steps[i].init(vm, e);
+        if (r < 0) {
+            vm_unwind(vm, i + 1);
+            pthread_cond_destroy(&vm->cond);
+            pthread_mutex_destroy(&vm->lock);
+            free(vm);
+            return r;
+        }
+    }
+    *ret = vm;
+    return 0;
+}
+
+Vm *vm_free(Vm *vm)
+{
+    if (!vm)
+        return NULL;
+    vm_unwind(vm, ELEMENTSOF(vm_steps));
+    pthread_cond_destroy(&vm->cond);
+    pthread_mutex_destroy(&vm->lock);
+    return mfree(vm);
+}

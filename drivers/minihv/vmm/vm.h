@@ -1,0 +1,205 @@
+/* The virtual machine: configuration, guest memory, vCPUs, port-I/O devices, lifecycle state. */
+#pragma once
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpuset.h"
+#include "error.h"
+#include "guest-mem.h"
+#include "minihv-status.h"
+#include "stats.h"
+
+#define VM_MAX_VCPUS          8u
+#define VM_MIN_MEMORY_MIB     2u
+#define VM_MAX_MEMORY_MIB     3072u
+#define VM_DEFAULT_MEMORY_MIB 32u
+#define VM_IO_DEVICES_MAX     8u
+#define VM_WAIT_CAP_NS        1000000000ull /* longest single POLL / hlt wait */
+#define VM_HLT_WAIT_NS        10000000ull   /* a full-mode hlt sleeps at most this long */
+
+typedef enum VmMode {
+    VM_MODE_PV,
+    VM_MODE_FULL,
+    _VM_MODE_MAX,
+    _VM_MODE_INVALID = -EINVAL,
+} VmMode;
+
+DECLARE_STRING_TABLE(vm_mode, VmMode);
+
+typedef enum VmState {
+    VM_STATE_RUNNING,
+    VM_STATE_PAUSED,
+    VM_STATE_STOPPING,
+    _VM_STATE_MAX,
+    _VM_STATE_INVALID = -EINVAL,
+} VmState;
+
+DECLARE_STRING_TABLE(vm_state, VmState);
+
+/* What `minihv run` was asked to do. Strings are borrowed from argv (or the caller). */
+typedef struct VmConfig {
+    VmMode mode;
+    uint64_t mem_size; /* bytes */
+    unsigned vcpus;
+    const char *guest_path; /* NULL only in the fuzzer */
+    const char *disk_path;  /* NULL: no disk */
+    const char *cmdline;    /* "" when not given */
+    bool has_cpuset;
+    CpuSet cpuset;
+    const char *control_path; /* NULL: no control socket */
+    const char *console_path; /* NULL or "-": standard output */
+    bool strict;
+    int ready_fd; /* -1: none */
+    const char *stats_path;
+} VmConfig;
+
+typedef struct Vm Vm;
+typedef struct Vcpu Vcpu;
+typedef struct IoDevice IoDevice;
+
+/* A port-I/O device, in kvmtool's manner: a header on the VM's bus plus an ops table. Each call
+ * is one element of `size` bytes (1, 2 or 4) at base + offset; string I/O calls it repeatedly. */
+typedef struct IoDeviceOps {
+    uint32_t (*read)(IoDevice *dev, Vcpu *vcpu, uint16_t offset, unsigned size);
+    void (*write)(IoDevice *dev, Vcpu *vcpu, uint16_t offset, unsigned size, uint32_t value);
+} IoDeviceOps;
+
+struct IoDevice {
+    const char *name;
+    uint16_t base;
+    uint16_t len;
+    StatDevice stat;
+    bool byte_registers; /* wider accesses are split into byte accesses at successive ports */
+    const IoDeviceOps *ops;
+    void *data;
+};
+
+struct Vcpu {
+    Vm *vm; /* owner */
+    unsigned id;
+    int fd; /* -EBADF for a detached vCPU (fuzzer) */
+    struct kvm_run *run;
+    size_t run_size;
+    pthread_t thread;
+    bool thread_started;
+    bool up;            /* runs guest code: vCPU 0 from the start, others after VCPU_UP */
+    uint64_t start_rip; /* VCPU_UP parameters, read by the vCPU's own thread */
+    uint64_t start_rsp;
+    uint64_t start_arg;
+    bool hc_status_pending; /* a hypercall completed: put hc_status in rax before re-entry */
+    int32_t hc_status;
+    uint64_t run_ns; /* time spent inside KVM_RUN */
+};
+
+typedef struct Console Console;
+typedef struct Disk Disk;
+typedef struct Uart Uart;
+typedef struct Ata Ata;
+typedef struct Rtc Rtc;
+typedef struct Power Power;
+typedef struct PvBlock PvBlock;
+
+struct Vm {
+    VmConfig cfg;
+    int kvm_fd;
+    int vm_fd;
+    GuestMem mem;
+    uint64_t entry;    /* guest entry point (pv: ring 3, full: 32-bit protected mode) */
+    uint64_t boot_arg; /* pv: boot info GPA in rdi; full: Multiboot info GPA in ebx */
+
+    Vcpu *vcpus[VM_MAX_VCPUS];
+    unsigned nr_vcpus;
+
+    IoDevice io[VM_IO_DEVICES_MAX];
+    unsigned n_io;
+
+    Console *console;
+    Disk *disk;
+    Uart *uart;
+    Ata *ata;
+    Rtc *rtc;
+    Power *power;
+    PvBlock *pvblk;
+    int doorbell_fd; /* ioeventfd behind MINIHV_PORT_BLK_DOORBELL, or -EBADF */
+    int wake_fd;     /* eventfd: wakes the main loop (exit requested, console output) */
+
+    /* Everything below is protected by lock; cond is broadcast on any change. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    VmState state;
+    bool released; /* vCPU threads may enter the guest */
+    bool exit_requested;
+    int exit_status;
+    char exit_reason[512];
+    unsigned vcpus_up;
+    unsigned threads_ready; /* vCPU threads that finished starting */
+    unsigned vcpus_running; /* threads in their run loop */
+    unsigned vcpus_paused;  /* of those, how many wait in the paused state */
+    uint32_t events;        /* latched MINIHV_EVENT_SHUTDOWN */
+    uint32_t blk_events;    /* MINIHV_EVENT_BLK since the last POLL */
+    uint64_t wait_cap_ns;   /* cap on guest-requested waits (0 in the fuzzer: never block) */
+
+    Stats stats;
+    uint64_t start_realtime_ns;
+    uint64_t start_mono_ns;
+    uint64_t tsc_khz;
+};
+
+/* vm.c */
+
+/* Flags for vm_new. */
+typedef enum VmNewFlags {
+    VM_NEW_NO_KVM = 1 << 0, /* devices and memory only: no /dev/kvm, no vCPUs (fuzzer) */
+} VmNewFlags;
+
+/* Builds a VM from cfg through an ordered table of set-up steps (memory, KVM, image, console,
+ * disk, devices, vCPUs), undoing completed steps in reverse on failure. On success *ret owns
+ * everything; vCPU threads are not started yet. Returns 0, or a negative errno with e set;
+ * -ENOEXEC means the guest image was refused. */
+int vm_new(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e);
+
+/* Stops nothing: the caller has joined every vCPU thread. Accepts NULL, returns NULL. */
+Vm *vm_free(Vm *vm);
+
+/* Registers a port range [base, base + len) on the VM's I/O bus. Returns 0 or -ENOSPC. */
+int vm_add_io_device(Vm *vm, const IoDevice *dev);
+
+/* lifecycle.c */
+
+/* Ends the domain with status and a reason (printed as "minihv: <reason>"); the first request
+ * wins, later ones are ignored. Kicks every vCPU and wakes the main loop. Thread-safe. */
+void vm_request_exit(Vm *vm, MinihvExitStatus status, const char *fmt, ...) _printf_(3, 4);
+
+/* Whether an exit was requested (thread-safe snapshot). */
+bool vm_exit_requested(Vm *vm);
+
+/* Pauses every vCPU and waits (bounded) until they have left guest mode. Returns 0, or -EBUSY
+ * when already paused, -ESHUTDOWN when the domain is stopping. Main thread only. */
+int vm_pause(Vm *vm);
+
+/* Lets paused vCPUs run again. Returns 0, -EBUSY when not paused, -ESHUTDOWN when stopping. */
+int vm_resume(Vm *vm);
+
+/* Asks the guest to power off: sets MINIHV_EVENT_SHUTDOWN in pv mode, presses the ACPI power
+ * button in full mode, and wakes waiting vCPUs. */
+void vm_request_shutdown(Vm *vm);
+
+/* Wakes the main loop (console output or exit pending). Thread-safe, async-signal-unsafe. */
+void vm_wake_main(Vm *vm);
+
+/* Broadcasts vm->cond so that waiting vCPUs re-check their conditions. Takes vm->lock. */
+void vm_notify(Vm *vm);
+
+/* Blocks the calling vCPU until `pending(vm)` is true, the state changes away from running, or
+ * timeout_ns (capped at vm->wait_cap_ns) passes. pending is called with vm->lock held. */
+void vm_wait(Vm *vm, uint64_t timeout_ns, bool (*pending)(Vm *vm));
+
+/* Interrupts the vCPU's KVM_RUN (immediate_exit plus a signal) so it re-checks the state. */
+void vcpu_kick(Vcpu *vcpu);
+
+/* Monotonic and real-time clocks in ns. */
+uint64_t now_mono_ns(void);
+uint64_t now_realtime_ns(void);

@@ -1,0 +1,32 @@
+"""The benchmark harness runs (quick sizes) and shows what pv saves over full mode."""
+import json
+import pathlib
+import subprocess
+import sys
+
+from minihv_helpers import require_kvm
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "bench/minihv/minihv-bench.py"
+
+
+def test_bench_reports_pv_against_full(build, tmp_path):
+    require_kvm()
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, str(SCRIPT), "--build", str(build), "--quick", "--json",
+                        str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for heading in ("workload", "pv/full", "cpu loop: host", "first console byte", "targets:"):
+        assert heading in r.stdout
+    res = json.loads(out.read_text())
+    w = res["workloads"]
+    # structural facts, not timings: what each mode pays per operation
+    assert w["pv/clock"]["exits"] == 0  # the shared page: no exit at all
+    assert w["pv/console"]["exits_per_op"] < 0.01  # one exit per 4 KiB buffer
+    assert w["full/console"]["exits_per_op"] >= 1  # at least one THR write per byte
+    assert w["pv/blkread"]["exits_per_op"] < 0.01  # one ioeventfd doorbell per batch
+    assert w["full/blkread"]["exits_per_op"] >= 1
+    assert w["full/clock"]["exits_per_op"] >= 14  # index and data port per CMOS register
+    # the ratios clear their targets by an order of magnitude or more here
+    for name, target in (("console", 50), ("blkwrite", 10), ("blkread", 10), ("cpu", 100)):
+        assert w[f"ratio/{name}"] >= target, name
+    assert all(m["vmm_overhead_bytes"] < 4 << 20 for m in res["memory"].values())
