@@ -129,7 +129,7 @@ class Hvd:
     """One hvd process with its own state and runtime directories."""
 
     def __init__(self, build, bus, directory, config="", kvm_uri="test:///default",
-                 env=None, args=(), http="127.0.0.1:0"):
+                 env=None, args=(), http="127.0.0.1:0", minihv_paths=True):
         self.build = pathlib.Path(build)
         self.bus = bus
         self.dir = pathlib.Path(directory)
@@ -141,6 +141,7 @@ class Hvd:
         self.extra_env = env or {}
         self.args = list(args)
         self.http = http
+        self.minihv_paths = minihv_paths
         self.proc = None
         self.log_path = self.dir / "hvd.log"
         self.notify = None
@@ -177,7 +178,13 @@ class Hvd:
         """Starts hvd and waits for READY=1 (it fails fast if hvd exits)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o755)
-        self.config_path.write_text(self.config)
+        # The minihv binary and guests come from the build tree (appended, so line numbers in
+        # a test's config stay as written; a test that sets them passes minihv_paths=False).
+        text = self.config
+        if self.minihv_paths:
+            text += (f"\n[minihv]\nbinary = {self.build}/drivers/minihv/vmm/minihv\n"
+                     f"guest-dir = {self.build}/drivers/minihv/guest\n")
+        self.config_path.write_text(text)
         env = self.env()
         if notify:
             self.notify = NotifySocket(self.dir / "notify.sock")
