@@ -1,6 +1,9 @@
 /* hvctl over D-Bus: org.hvd1 on the system bus (or a given address). */
+#include <fcntl.h>
 #include <string.h>
 #include <systemd/sd-bus.h>
+
+#include "console-relay.h"
 
 #include "client.h"
 #include "domain-config.h"
@@ -364,6 +367,53 @@ static int bus_action(Client *c, const char *name, const char *action, unsigned 
     return r < 0 ? error_from_bus(&be, r, e) : 0;
 }
 
+static int bus_console_tail(Client *c, const char *name, size_t max_bytes, char **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    _cleanup_free_ char *path = NULL;
+    const char *text;
+    int r;
+
+    r = domain_path(c, name, &path, e);
+    if (r < 0)
+        return r;
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_DOMAIN_INTERFACE, "GetConsole", &be,
+                           &reply, "u", (uint32_t)max_bytes);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = sd_bus_message_read(reply, "s", &text);
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    *ret = strdup(text);
+    return *ret ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
+}
+
+static int bus_console_attach(Client *c, const char *name, int in_fd, int out_fd, char escape,
+                              Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    _cleanup_free_ char *path = NULL;
+    _cleanup_close_ int fd = -EBADF;
+    int received, r;
+
+    r = domain_path(c, name, &path, e);
+    if (r < 0)
+        return r;
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_DOMAIN_INTERFACE, "OpenConsole", &be,
+                           &reply, NULL);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = sd_bus_message_read(reply, "h", &received);
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    fd = fcntl(received, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return error_set_errno(e, -errno, "Failed to take the console: %m");
+    return console_relay(fd, in_fd, out_fd, escape, e);
+}
+
 typedef struct FollowState {
     ClientEventHandler handler;
     void *userdata;
@@ -458,6 +508,8 @@ static const ClientOps bus_client_ops = {
     .delete = bus_delete,
     .action = bus_action,
     .host = bus_host,
+    .console_tail = bus_console_tail,
+    .console_attach = bus_console_attach,
     .follow = bus_follow,
 };
 

@@ -1,7 +1,10 @@
 /* hvctl over hvd's HTTP API (--url), with libcurl: the same operations and JSON as over D-Bus,
  * and the event stream for "events" and "stop". */
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "client.h"
 #include "domain-config.h"
@@ -140,7 +143,7 @@ static int request(Client *c, const char *method, const char *path, json_t *body
     return r;
 }
 
-static char *escape(Client *c, const char *s)
+static char *url_escape(Client *c, const char *s)
 {
     char *esc = curl_easy_escape(hc(c)->curl, s, 0);
     char *copy = esc ? strdup(esc) : NULL;
@@ -174,7 +177,7 @@ static int http_list(Client *c, json_t **ret, Error *e)
 
 static int http_info(Client *c, const char *name, json_t **ret, Error *e)
 {
-    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
 
     if (!n || asprintf(&path, "/api/v1/domains/%s", n) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
@@ -188,7 +191,7 @@ static int http_create(Client *c, json_t *settings, Error *e)
 
 static int http_update(Client *c, const char *name, json_t *settings, Error *e)
 {
-    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
 
     if (!n || asprintf(&path, "/api/v1/domains/%s", n) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
@@ -197,7 +200,7 @@ static int http_update(Client *c, const char *name, json_t *settings, Error *e)
 
 static int http_delete(Client *c, const char *name, Error *e)
 {
-    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
 
     if (!n || asprintf(&path, "/api/v1/domains/%s", n) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
@@ -207,7 +210,7 @@ static int http_delete(Client *c, const char *name, Error *e)
 static int http_action(Client *c, const char *name, const char *action, unsigned timeout_s,
                        Error *e)
 {
-    _cleanup_free_ char *n = escape(c, name), *path = NULL;
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
     json_t *body = NULL;
     int r;
 
@@ -233,6 +236,7 @@ typedef struct Stream {
     char *data;
     bool started;
     bool stop;
+    bool want_console; /* also hand over console output ({"event": "console", ...}) */
 } Stream;
 
 /* Hands one complete SSE message to the handler, as the D-Bus client does. */
@@ -240,7 +244,20 @@ static void stream_dispatch(Stream *s)
 {
     json_t *msg, *ev;
 
-    if (!streq(s->event, "lifecycle") || !s->data)
+    if (!s->data)
+        return;
+    if (s->want_console && streq(s->event, "console")) {
+        msg = json_loads(s->data, 0, NULL);
+        ev = msg ? json_pack("{s:s, s:O, s:O}", "event", "console", "domain",
+                             json_object_get(msg, "domain"), "data", json_object_get(msg, "data"))
+                 : NULL;
+        if (ev && s->handler(ev, s->userdata))
+            s->stop = true;
+        json_decref(ev);
+        json_decref(msg);
+        return;
+    }
+    if (!streq(s->event, "lifecycle"))
         return;
     msg = json_loads(s->data, 0, NULL);
     if (!msg)
@@ -301,20 +318,21 @@ static int stream_progress(void *userdata, curl_off_t a, curl_off_t b, curl_off_
     return s->stop || client_interrupted;
 }
 
-static int http_follow(Client *c, ClientEventHandler handler, void *userdata, uint64_t timeout_us,
-                       Error *e)
+/* Follows the event stream at path (relative to the API base). */
+static int follow_stream(Client *c, const char *path, bool want_console, ClientEventHandler handler,
+                         void *userdata, uint64_t timeout_us, Error *e)
 {
     HttpClient *h = hc(c);
     _cleanup_free_ char *url = NULL, *auth = NULL;
     struct curl_slist *headers = NULL;
-    Stream s = {.handler = handler, .userdata = userdata};
+    Stream s = {.handler = handler, .userdata = userdata, .want_console = want_console};
     long status = 0;
     CURLcode cc;
     CURL *curl;
 
     /* A handle of its own: the handler may make requests while the stream is open. */
     curl = curl_easy_init();
-    if (!curl || asprintf(&url, "%s/api/v1/events", h->base) < 0) {
+    if (!curl || asprintf(&url, "%s%s", h->base, path) < 0) {
         curl_easy_cleanup(curl);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
@@ -355,6 +373,148 @@ static int http_follow(Client *c, ClientEventHandler handler, void *userdata, ui
     return 0;
 }
 
+static int http_follow(Client *c, ClientEventHandler handler, void *userdata, uint64_t timeout_us,
+                       Error *e)
+{
+    return follow_stream(c, "/api/v1/events", false, handler, userdata, timeout_us, e);
+}
+
+static int http_console_tail(Client *c, const char *name, size_t max_bytes, char **ret, Error *e)
+{
+    HttpClient *h = hc(c);
+    _cleanup_free_ char *n = url_escape(c, name), *url = NULL;
+    Buffer answer = {};
+    long status = 0;
+    CURLcode cc;
+
+    if (!n || asprintf(&url, "%s/api/v1/domains/%s/console?bytes=%zu", h->base, n, max_bytes) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    curl_easy_reset(h->curl);
+    (void)curl_easy_setopt(h->curl, CURLOPT_URL, url);
+    if (h->unix_path)
+        (void)curl_easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
+    (void)curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, collect);
+    (void)curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &answer);
+    (void)curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+    (void)curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+    cc = curl_easy_perform(h->curl);
+    if (cc != CURLE_OK) {
+        free(answer.data);
+        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base,
+                               curl_easy_strerror(cc));
+    }
+    (void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 400) {
+        int r = error_from_answer(status, &answer, e);
+        free(answer.data);
+        return r;
+    }
+    *ret = answer.data ? answer.data : strdup("");
+    return *ret ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
+}
+
+typedef struct ConsoleOut {
+    int out_fd;
+} ConsoleOut;
+
+/* In the output process: console text to the terminal; the end of the domain ends it. */
+static int console_event(json_t *ev, void *userdata)
+{
+    ConsoleOut *o = userdata;
+    const char *kind = ev ? json_string_value(json_object_get(ev, "event")) : NULL;
+    const char *state = ev ? json_string_value(json_object_get(ev, "state")) : NULL;
+
+    if (!kind)
+        return 0;
+    if (streq(kind, "console")) {
+        const char *data = json_string_value(json_object_get(ev, "data"));
+        if (data && write(o->out_fd, data, strlen(data)) < 0)
+            return 1;
+        return 0;
+    }
+    return state && (streq(state, "shutoff") || streq(state, "crashed"));
+}
+
+/* Over HTTP the console is the event stream (output) plus POSTs (input): a child process
+ * follows the stream while this one sends what is typed. */
+static int http_console_attach(Client *c, const char *name, int in_fd, int out_fd, char escape,
+                               Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL, *input_path = NULL;
+    int done_pipe[2], status = 0, r = 0;
+    json_t *info = NULL;
+    pid_t pid;
+
+    /* The domain must exist and run, as over D-Bus. */
+    r = http_info(c, name, &info, e);
+    if (r < 0)
+        return r;
+    if (streq(strempty(json_string_value(json_object_get(info, "state"))), "shutoff")) {
+        json_decref(info);
+        return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is shutoff; it has no console",
+                          name);
+    }
+    json_decref(info);
+    if (!n || asprintf(&path, "/api/v1/events?domain=%s", n) < 0 ||
+        asprintf(&input_path, "/api/v1/domains/%s/console", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (pipe2(done_pipe, O_CLOEXEC) < 0)
+        return error_set_errno(e, -errno, "pipe: %m");
+    pid = fork();
+    if (pid < 0)
+        return error_set_errno(e, -errno, "fork: %m");
+    if (pid == 0) {
+        ConsoleOut o = {.out_fd = out_fd};
+        Error ignored = ERROR_NULL;
+        (void)close(done_pipe[0]);
+        (void)follow_stream(c, path, true, console_event, &o, 0, &ignored);
+        _exit(0);
+    }
+    (void)close(done_pipe[1]);
+
+    for (;;) {
+        struct pollfd p[2] = {{.fd = done_pipe[0], .events = POLLIN},
+                              {.fd = in_fd, .events = POLLIN}};
+        char buf[1024];
+        ssize_t k;
+
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents) {
+            r = 1; /* the stream ended: the domain stopped */
+            break;
+        }
+        if (!p[1].revents)
+            continue;
+        k = read(in_fd, buf, sizeof(buf) - 1);
+        if (k <= 0) {
+            /* Input ended: let the answer to the last input arrive before leaving. */
+            struct pollfd w = {.fd = done_pipe[0], .events = POLLIN};
+            if (poll(&w, 1, 500) > 0)
+                r = 1;
+            break;
+        }
+        {
+            char *esc = memchr(buf, escape, (size_t)k);
+            size_t len = esc ? (size_t)(esc - buf) : (size_t)k;
+            json_t *body = json_object();
+            (void)json_object_set_new(body, "data", json_stringn(buf, len));
+            if (len > 0 && request(c, "POST", input_path, body, NULL, e) < 0) {
+                json_decref(body);
+                r = -EIO;
+                break;
+            }
+            json_decref(body);
+            if (esc)
+                break;
+        }
+    }
+    (void)close(done_pipe[0]);
+    (void)kill(pid, SIGTERM);
+    (void)waitpid(pid, &status, 0);
+    return r;
+}
+
 static void http_free(Client *c)
 {
     HttpClient *h = hc(c);
@@ -376,6 +536,8 @@ static const ClientOps http_client_ops = {
     .delete = http_delete,
     .action = http_action,
     .host = http_host,
+    .console_tail = http_console_tail,
+    .console_attach = http_console_attach,
     .follow = http_follow,
 };
 

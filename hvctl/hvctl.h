@@ -48,6 +48,8 @@ int verb_list(Client *c, int argc, char **argv);
 int verb_info(Client *c, int argc, char **argv);
 int verb_host(Client *c, int argc, char **argv);
 int verb_events(Client *c, int argc, char **argv);
+int verb_console(Client *c, int argc, char **argv);
+int verb_stats(Client *c, int argc, char **argv);
 
 /* Prints a JSON value as one document on stdout. */
 void print_json(json_t *v);

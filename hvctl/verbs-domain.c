@@ -370,6 +370,12 @@ const Verb verbs[] = {
     {"list", "[--all] [--json]", "List running domains (all with --all).", verb_list},
     {"info", "NAME [--json]", "Show a domain's definition, state and statistics.", verb_info},
     {"host", "[--json]", "Show host capacity, DOM0's reservation and allocation.", verb_host},
+    {"stats", "NAME [--json]",
+     "Show a running domain's statistics: CPU time, memory, exits by reason and device.",
+     verb_stats},
+    {"console", "NAME [--tail N]",
+     "Attach to a running domain's console (Ctrl-] detaches), or print its last N lines.",
+     verb_console},
     {"events", "[--json] [--count N] [--timeout S]",
      "Print domain events as they happen, until interrupted.", verb_events},
 };

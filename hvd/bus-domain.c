@@ -162,6 +162,56 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
     return sd_bus_reply_method_return(m, NULL);
 }
 
+static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Domain *d = userdata;
+    Error e = ERROR_NULL;
+    int fd = -EBADF, r;
+
+    r = bus_verify_admin(bus_of(m), m, "attach to consoles", error);
+    if (r < 0)
+        return r;
+    r = manager_domain_console(d->manager, d, &fd, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    r = sd_bus_reply_method_return(m, "h", fd);
+    (void)close(fd);
+    return r;
+}
+
+/* D-Bus strings are UTF-8: console bytes that are not printable ASCII, a newline, a carriage
+ * return or a tab become '?'. */
+static void console_sanitize(char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (!((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t'))
+            text[i] = '?';
+    }
+}
+
+static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    _cleanup_free_ char *text = NULL;
+    Domain *d = userdata;
+    Error e = ERROR_NULL;
+    uint32_t max_bytes;
+    size_t len;
+    int r;
+
+    r = sd_bus_message_read(m, "u", &max_bytes);
+    if (r < 0)
+        return r;
+    if (max_bytes < 1 || max_bytes > 1024 * 1024)
+        return sd_bus_error_setf(error, BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'max_bytes' must be 1..1048576, got %u", max_bytes);
+    r = manager_domain_console_tail(d->manager, d, max_bytes, &text, &len, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    console_sanitize(text, len);
+    return sd_bus_reply_method_return(m, "s", text);
+}
+
 static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -269,5 +319,9 @@ const sd_bus_vtable bus_domain_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetInfo", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info),
                             method_get_info, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", console),
+                            method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetConsole", SD_BUS_ARGS("u", max_bytes), SD_BUS_RESULT("s", text),
+                            method_get_console, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };

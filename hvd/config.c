@@ -146,9 +146,8 @@ static int check_string(const ConfigKey *k, const char *value, Error *e)
         _cleanup_(http_listen_free_array) HttpListen *list = NULL;
         size_t n = 0;
         return http_listen_parse(value, &list, &n, e);
-    } else if (streq(k->key, "tls-cert") || streq(k->key, "tls-key") ||
-               streq(k->key, "web-dir") || streq(k->key, "binary") ||
-               streq(k->key, "guest-dir")) {
+    } else if (streq(k->key, "tls-cert") || streq(k->key, "tls-key") || streq(k->key, "web-dir") ||
+               streq(k->key, "binary") || streq(k->key, "guest-dir")) {
         if (value[0] != '/')
             return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be an absolute path, got '%s'",
                               k->key, value);

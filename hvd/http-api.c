@@ -222,6 +222,36 @@ static enum MHD_Result domain_stats(HttpRequest *r, Domain *d, const char *arg)
     return http_reply_json(r, MHD_HTTP_OK, out);
 }
 
+static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)
+{
+    enum MHD_Result ret = MHD_NO;
+    Error e = ERROR_NULL;
+    const char *key;
+    json_t *body, *v, *data = NULL;
+    int k;
+
+    body = read_body(r, false, &ret);
+    if (!body)
+        return ret;
+    json_object_foreach (body, key, v)
+        if (!streq(key, "data")) {
+            json_decref(body);
+            return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s'", key);
+        }
+    data = json_object_get(body, "data");
+    if (!json_is_string(data)) {
+        json_decref(body);
+        return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                  "'data' must be a string (the bytes to type)");
+    }
+    k = manager_domain_console_write(r->http->manager, d, json_string_value(data),
+                                     json_string_length(data), &e);
+    json_decref(body);
+    if (k < 0)
+        return http_reply_error(r, &e);
+    return http_reply_text(r, MHD_HTTP_NO_CONTENT, "text/plain", "", 0);
+}
+
 static enum MHD_Result domain_console(HttpRequest *r, Domain *d, const char *arg)
 {
     const char *bytes_arg = http_query(r, "bytes");
@@ -276,6 +306,7 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}/actions/{action}", "POST", true, run_action},
     {"/api/v1/domains/{name}/stats", "GET", false, domain_stats},
     {"/api/v1/domains/{name}/console", "GET", false, domain_console},
+    {"/api/v1/domains/{name}/console", "POST", true, console_input},
     {"/api/v1/host", "GET", false, host_route},
     {"/api/v1/events", "GET", false, events_route},
     {"/api/v1/openapi.json", "GET", false, openapi_route},

@@ -1,4 +1,5 @@
 /* The manager's collection of domains: loading, lookup, create, update, delete, host view. */
+#include <poll.h>
 #include <search.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -577,6 +578,31 @@ int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, s
     buf[n] = 0;
     *ret = buf;
     *ret_len = n;
+    return 0;
+}
+
+int manager_domain_console_write(Manager *m, Domain *d, const char *data, size_t len, Error *e)
+{
+    _cleanup_close_ int fd = -EBADF;
+    size_t done = 0;
+    int r;
+
+    r = manager_domain_console(m, d, &fd, e);
+    if (r < 0)
+        return r;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            if (poll(&p, 1, 1000) <= 0)
+                return error_setf(e, ERROR_FAILED, "the console of '%s' does not take input",
+                                  d->config.name);
+            continue;
+        }
+        if (n < 0)
+            return error_set_errno(e, -errno, "Failed to write to the console: %m");
+        done += (size_t)n;
+    }
     return 0;
 }
 

@@ -98,6 +98,9 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e);
 int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, size_t *ret_len,
                                 Error *e);
 
+/* Writes input to the domain's console (a new console connection for the write). */
+int manager_domain_console_write(Manager *m, Domain *d, const char *data, size_t len, Error *e);
+
 /* Opens the domain's console through its driver. */
 int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e);
 
