@@ -206,7 +206,7 @@ static void op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
         break;
     case ACTION_REBOOT:
         if (d->state == STATE_RUNNING)
-            (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, NULL, NULL, true, NULL);
+            (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, NULL, true, NULL);
         break;
     default:
         break;
@@ -418,7 +418,8 @@ static void on_driver_domain_state(void *userdata, Driver *drv, const char *name
 
     if (!d || manager_driver(m, d) != drv)
         return;
-    if (state == d->state) {
+    /* The same state again is news only as a reboot (running -> running). */
+    if (state == d->state && !(state == STATE_RUNNING && reason == REASON_REBOOTED)) {
         if (rt && rt->pid != d->runtime.pid)
             d->runtime = *rt;
         return;

@@ -30,7 +30,8 @@ static int pidfd_send_signal_(int pidfd, int sig)
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
-/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. A process
+ * that has ended but was not reaped yet (a zombie) counts as gone: -ESRCH. */
 static int process_start_ticks(int pid, uint64_t *ret)
 {
     char path[64], buf[1024], *p;
@@ -47,6 +48,8 @@ static int process_start_ticks(int pid, uint64_t *ret)
         return -EIO;
     buf[n] = 0;
     p = strrchr(buf, ')'); /* the command name may contain anything but ends at the last ')' */
+    if (p && (p[2] == 'Z' || p[2] == 'X'))
+        return -ESRCH;
     if (!p || sscanf(p + 2,
                      "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
                      "%*d %*d %*d %llu",
@@ -106,9 +109,10 @@ void instance_free(Instance *inst)
 static void report_state(Instance *inst, DomainState state, DomainReason reason, const char *detail)
 {
     Driver *drv = inst->md->drv;
+    DomainRuntime rt = {.pid = inst->pid, .pid_start_time = inst->start_ticks};
 
     drv->ctx.events.domain_state(drv->ctx.events.userdata, drv, inst->config.name, state, reason,
-                                 NULL, detail);
+                                 &rt, detail);
 }
 
 static void report_op(Instance *inst, DomainAction op, const Error *e, DomainState observed)
