@@ -77,6 +77,10 @@ fi
 cpu-overcommit = 4.0
 memory-overcommit = 1.0
 
+[minihv]
+binary = $root/$build/drivers/minihv/vmm/minihv
+guest-dir = $root/$build/drivers/minihv/guest
+
 [http]
 listen = 127.0.0.1:8780
 web-dir = $root/$build/web
@@ -98,9 +102,10 @@ Starting hvd with
 In another terminal, point hvctl at it:
   . $run/env
   hvctl host
+  hvctl list
+  hvctl console demo            # a minihv guest that echoes what you type; Ctrl-] detaches
   hvctl create web1 --vcpus 1 --memory 64
   hvctl start web1
-  hvctl list
 
 The HTTP API and the dashboard listen on http://127.0.0.1:8780 (the bearer token for changes
 is in $run/state/http-token; hvctl --url http://127.0.0.1:8780 uses it through the env file).
@@ -108,6 +113,19 @@ is in $run/state/http-token; hvctl --url http://127.0.0.1:8780 uses it through t
 Press Ctrl-C to stop hvd (domains keep running).
 
 MSG
+
+# Once hvd answers, make sure the demo domain exists and runs: a minihv guest in pv mode that
+# echoes its console input.
+(
+    export DBUS_SYSTEM_BUS_ADDRESS=$bus_address
+    hvctl=$root/$build/hvctl/hvctl
+    for _ in $(seq 200); do "$hvctl" host >/dev/null 2>&1 && break; sleep 0.05; done
+    "$hvctl" info demo >/dev/null 2>&1 ||
+        "$hvctl" create demo --driver minihv --mode pv --kernel echo --memory 16 >/dev/null
+    state=$("$hvctl" info demo --json 2>/dev/null | sed -n 's/.*"state": "\([a-z]*\)".*/\1/p')
+    [ "$state" = shutoff ] && "$hvctl" start demo >/dev/null
+    echo "Demo domain: $("$hvctl" list --all | grep '^demo ')"
+) &
 
 DBUS_SYSTEM_BUS_ADDRESS=$bus_address "$root/$build/hvd/hvd" --config "$run/hvd.conf" \
     --state-dir "$run/state" --runtime-dir "$run/runtime" --kvm-uri "$kvm_uri" || true

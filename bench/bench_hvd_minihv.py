@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""minihv domains through the whole stack:
+  - start latency: D-Bus Start -> the guest's first console byte, median and p99 over 100
+    starts, against `virsh start` of the same tiny Multiboot guest under libvirtd + QEMU (TCG)
+    measured in the same run (when libvirtd and QEMU are installed);
+  - density: 200 concurrent minihv domains of 2 MiB: host memory per domain beyond guest RAM,
+    and hvd's resident memory, next to an idle libvirtd's."""
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import benchlib
+import dbus
+from hvd_harness import Bus, Hvd, build_dir, wait_for
+
+STARTS = int(os.environ.get("BENCH_STARTS", "100"))
+DENSITY = int(os.environ.get("BENCH_DENSITY", "200"))
+REFERENCE_STARTS = int(os.environ.get("BENCH_REFERENCE_STARTS", "10"))
+
+
+def meminfo(key):
+    for line in open("/proc/meminfo"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def rss(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def wait_growth(path, size, timeout=30):
+    """Spins until the file at path is larger than size; returns the time it happened."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        try:
+            if os.stat(path).st_size > size:
+                return time.perf_counter()
+        except FileNotFoundError:
+            pass
+    raise TimeoutError(f"{path} did not grow")
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def hvd_start_latency(h, conn):
+    m = h.manager(conn)
+    m.CreateDomain({"name": "lat", "driver": "minihv", "mode": "pv", "kernel": "hello",
+                    "memory_mib": dbus.UInt64(2)})
+    uuid = h.hvctl_json("info", "lat")["uuid"]
+    log = h.state_dir / "consoles" / f"{uuid}.log"
+    d = h.domain("lat", conn)
+    times = []
+    for _ in range(STARTS):
+        size = log.stat().st_size if log.exists() else -1
+        t0 = time.perf_counter()
+        d.Start()
+        times.append(wait_growth(log, size) - t0)
+        wait_for(lambda: h.domain_props("lat", conn)["State"] == "shutoff", what="power-off")
+    return times
+
+
+def hvd_density(h, conn):
+    m = h.manager(conn)
+    for i in range(DENSITY):
+        m.CreateDomain({"name": f"dense{i:03d}", "driver": "minihv", "mode": "pv",
+                        "kernel": "echo", "memory_mib": dbus.UInt64(2)})
+    time.sleep(0.5)
+    before = meminfo("MemAvailable")
+    for i in range(DENSITY):
+        h.domain(f"dense{i:03d}", conn).Start()
+    time.sleep(1.0)
+    after = meminfo("MemAvailable")
+    stats = h.hvctl_json("stats", "dense000")["stats"]
+    guest_resident = statistics.mean(
+        h.hvctl_json("stats", f"dense{i:03d}")["stats"]["memory"]["guest_resident_bytes"]
+        for i in range(0, DENSITY, max(1, DENSITY // 20)))
+    result = {
+        "domains": DENSITY,
+        "host_bytes_per_domain": (before - after) / DENSITY,
+        "guest_resident_bytes": guest_resident,
+        "beyond_guest_bytes": (before - after) / DENSITY - guest_resident,
+        "vmm_overhead_bytes": stats["memory"]["vmm_overhead_bytes"],
+        "hvd_rss_bytes": rss(h.proc.pid),
+    }
+    for i in range(DENSITY):
+        h.domain(f"dense{i:03d}", conn).Destroy()
+    return result
+
+
+def reference(work):
+    """virsh start -> first console byte of the same guest under libvirtd + QEMU (TCG), and
+    libvirtd's idle RSS, or None when libvirtd or QEMU is not installed."""
+    if not (shutil.which("virsh") and shutil.which("qemu-system-x86_64") and
+            os.path.exists("/usr/sbin/libvirtd")):
+        return None
+    try:
+        from libvirtd_harness import Libvirtd
+    except ImportError:
+        return None
+    guest = build_dir() / "drivers/minihv/guest/hello-full.elf"
+    lv = Libvirtd(work / "libvirtd")
+    lv.start()
+    try:
+        log = work / "qemu-console.log"
+        xml = work / "ref.xml"
+        xml.write_text(f"""<domain type='qemu'><name>ref</name><memory unit='MiB'>32</memory>
+<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type><kernel>{guest}</kernel></os>
+<on_poweroff>destroy</on_poweroff><devices><serial type='file'><source path='{log}'/>
+<target port='0'/></serial><memballoon model='none'/></devices></domain>""")
+        virsh = ["virsh", "-q", "-c", lv.uri]
+        subprocess.run(virsh + ["define", str(xml)], check=True, capture_output=True)
+        times = []
+        for _ in range(REFERENCE_STARTS):
+            size = log.stat().st_size if log.exists() else -1
+            t0 = time.perf_counter()
+            subprocess.run(virsh + ["start", "ref"], check=True, capture_output=True)
+            times.append(wait_growth(log, size) - t0)
+            subprocess.run(virsh + ["destroy", "ref"], capture_output=True)
+        return {"start_seconds": times, "libvirtd_rss_bytes": lv.rss()}
+    finally:
+        lv.stop()
+
+
+def main():
+    build = build_dir()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="hvd-bench-minihv-"))
+    work.chmod(0o755)
+    bus = Bus(work / "bus")
+    bus.start()
+    h = Hvd(build, bus, work / "hvd",
+            config="[allocation]\ncpu-overcommit = 1000\nreserved-memory-mib = 0\n")
+    results = {}
+    try:
+        h.start()
+        conn = bus.connect()
+        results["hvd_start_seconds"] = hvd_start_latency(h, conn)
+        results["density"] = hvd_density(h, conn)
+    finally:
+        h.stop()
+        bus.stop()
+    results["reference"] = reference(work)
+    shutil.rmtree(work, ignore_errors=True)
+
+    starts = results["hvd_start_seconds"]
+    ref = results["reference"]
+    ref_starts = ref["start_seconds"] if ref else None
+    med = statistics.median(starts) * 1000
+    p99 = percentile(starts, 0.99) * 1000
+    rows = [
+        (f"start -> first console byte, median ({STARTS} starts)", med,
+         statistics.median(ref_starts) * 1000 if ref_starts else None,
+         "virsh start, QEMU TCG", "ms", "lower"),
+        ("start -> first console byte, p99", p99,
+         percentile(ref_starts, 0.99) * 1000 if ref_starts else None, "virsh start, QEMU TCG",
+         "ms", "lower"),
+    ]
+    d = results["density"]
+    rows += [
+        (f"host memory per domain beyond guest RAM ({d['domains']} domains)",
+         d["beyond_guest_bytes"] / 1024, None, "-", "KiB", "lower"),
+        ("minihv process overhead per domain", d["vmm_overhead_bytes"] / 1024, None, "-", "KiB",
+         "lower"),
+        (f"daemon RSS with {d['domains']} running domains", d["hvd_rss_bytes"] / 1048576,
+         ref["libvirtd_rss_bytes"] / 1048576 if ref else None, "libvirtd (idle)", "MiB",
+         "lower"),
+    ]
+    benchlib.print_table("minihv through hvd (targets: start >= 20x faster than virsh start; "
+                         "<= 1 MiB per domain beyond guest RAM; hvd RSS <= 15 MiB)", rows)
+    if not ref:
+        print("  libvirtd or QEMU is not installed: no reference measured")
+    benchlib.save("hvd-minihv", results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
