@@ -103,6 +103,9 @@ typedef struct DriverOps {
      * fills state/reason when it runs, 0 when it is gone (e says what was found). */
     int (*reattach)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
                     DomainReason *ret_reason, unsigned flags, Error *e);
+    /* After every recorded domain was re-attached: ends instances that no domain claims (left
+     * by an hvd that died between starting them and recording them). Returns how many. */
+    unsigned (*sweep)(Driver *drv);
     /* Forgets any backend-side definition of a deleted domain. */
     int (*undefine)(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
     /* A child process exited (hvd reaps every child); returns 1 when it was this driver's. */

@@ -113,7 +113,9 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
         if (!force)
             return error_set_errno(e, r, "Failed to record the state change of '%s': %s",
                                    d->config.name, why);
-    }
+        manager_save_later(m, d);
+    } else
+        d->unsaved = false;
 
     manager_account_state(m, d, state);
     d->state = state;

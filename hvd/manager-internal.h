@@ -11,6 +11,11 @@
 int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
                        const DomainRuntime *rt, const char *detail, bool force, Error *e);
 
+/* Marks d as changed in memory but not in the store, and retries recording it (with backoff)
+ * until the store takes it: a full disk or a locked database must not lose what the hypervisor
+ * already did. */
+void manager_save_later(Manager *m, Domain *d);
+
 /* Tells listeners that d moved from old_state to its current state (event_id in the log). */
 void manager_notify_state(Manager *m, Domain *d, DomainState old_state, int64_t event_id);
 

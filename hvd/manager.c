@@ -195,6 +195,7 @@ Manager *manager_free(Manager *m)
     }
     free(m->domains);
     (void)sd_event_source_disable_unref(m->status_timer);
+    (void)sd_event_source_disable_unref(m->save_timer);
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
         m->drivers[i] = driver_free(m->drivers[i]);
     store_free(m->store);
@@ -426,6 +427,79 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e)
     NOTIFY(m, domain_removed, d);
     domain_free(d);
     return 0;
+}
+
+#define SAVE_RETRY_MIN_S 1u
+#define SAVE_RETRY_MAX_S 30u
+
+/* Records one domain's current state and allocation as they are in memory. */
+static int save_domain(Manager *m, Domain *d)
+{
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "state", domain_state_to_string(d->state), "reason",
+                           domain_reason_to_string(d->reason), "message",
+                           "recorded late: the store refused it when it happened");
+    int r;
+
+    r = store_begin(m->store);
+    if (r >= 0)
+        r = store_domain_set_state(m->store, d->id, d->state, d->reason, &d->runtime,
+                                   d->state_changed_us);
+    if (r >= 0)
+        r = domain_state_holds_allocation(d->state)
+                ? store_allocation_set(m->store, d->id, d->config.vcpus, d->config.memory_mib,
+                                       d->config.cpuset)
+                : store_allocation_clear(m->store, d->id);
+    if (r >= 0)
+        r = manager_log_event(m, d->config.name, "state-changed", ev, NULL);
+    if (r >= 0)
+        r = store_commit(m->store);
+    json_decref(ev);
+    if (r < 0)
+        store_rollback(m->store);
+    return r;
+}
+
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Manager *m = userdata;
+    bool pending = false;
+
+    for (size_t i = 0; i < m->n_domains; i++) {
+        Domain *d = m->domains[i];
+        if (!d->unsaved)
+            continue;
+        if (save_domain(m, d) >= 0) {
+            d->unsaved = false;
+            log_info("Domain %s: its state is recorded again.", d->config.name);
+        } else
+            pending = true;
+    }
+    if (!pending) {
+        m->save_backoff_s = 0;
+        return 0;
+    }
+    m->save_backoff_s =
+        m->save_backoff_s ? MIN(m->save_backoff_s * 2, SAVE_RETRY_MAX_S) : SAVE_RETRY_MIN_S;
+    (void)sd_event_source_set_time_relative(s, (uint64_t)m->save_backoff_s * USEC_PER_SEC);
+    (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+    return 0;
+}
+
+void manager_save_later(Manager *m, Domain *d)
+{
+    int enabled = SD_EVENT_OFF;
+
+    d->unsaved = true;
+    if (!m->save_timer) {
+        (void)sd_event_add_time_relative(m->event, &m->save_timer, CLOCK_MONOTONIC,
+                                         SAVE_RETRY_MIN_S * USEC_PER_SEC, 0, on_save_timer, m);
+        return;
+    }
+    (void)sd_event_source_get_enabled(m->save_timer, &enabled);
+    if (enabled == SD_EVENT_OFF) {
+        (void)sd_event_source_set_time_relative(m->save_timer, SAVE_RETRY_MIN_S * USEC_PER_SEC);
+        (void)sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
+    }
 }
 
 void manager_account_state(Manager *m, Domain *d, DomainState new_state)

@@ -43,6 +43,8 @@ struct Manager {
     unsigned events_since_prune;
     char *last_status;
     sd_event_source *status_timer;
+    sd_event_source *save_timer; /* retries recording states the store refused */
+    unsigned save_backoff_s;
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and

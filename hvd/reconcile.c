@@ -87,6 +87,13 @@ void manager_reconcile_driver(Manager *m, Driver *drv)
         if (manager_driver(m, d) == drv && domain_state_is_active(d->state))
             reconcile_domain(m, d, drv);
     }
+    if (drv->ops->sweep) {
+        unsigned n = drv->ops->sweep(drv);
+        if (n > 0)
+            log_warning("Ended %u %s instance(s) that no domain claims (left by an hvd that "
+                        "stopped while starting them).",
+                        n, drv->ops->name);
+    }
 }
 
 /* Autostart runs once per boot: the marker lives in the runtime directory, which is empty after

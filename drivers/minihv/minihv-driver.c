@@ -1,6 +1,7 @@
 /* The minihv driver's operations: validation, guest resolution, lifecycle through instances
  * and control requests, statistics, consoles and re-attachment. */
 #include <dirent.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -361,6 +362,44 @@ static int minihv_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt
     return r;
 }
 
+/* True when an instance runs the domain whose UUID is uuid. */
+static bool claimed(MinihvDriver *md, const char *uuid)
+{
+    HASHMAP_FOREACH_VALUE(md->instances, value)
+    if (streq(((Instance *)value)->config.uuid, uuid))
+        return true;
+    return false;
+}
+
+static unsigned minihv_sweep(Driver *drv)
+{
+    MinihvDriver *md = minihv(drv);
+    _cleanup_(closedirp) DIR *d = opendir(md->run_dir);
+    unsigned ended = 0;
+
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char uuid[DOMAIN_UUID_STRING_MAX], path[PATH_MAX];
+        size_t len = strlen(de->d_name);
+        json_t *request, *reply = NULL;
+        Error e = ERROR_NULL;
+
+        if (len != 36 + 5 || !streq(de->d_name + 36, ".sock"))
+            continue;
+        memcpy(uuid, de->d_name, 36);
+        uuid[36] = 0;
+        if (claimed(md, uuid))
+            continue;
+        (void)snprintf(path, sizeof(path), "%s/%s", md->run_dir, de->d_name);
+        request = json_pack("{s:s}", "cmd", "destroy");
+        if (control_call_sync(path, request, CONTROL_TIMEOUT_MS, &reply, &e) >= 0)
+            ended++;
+        json_decref(request);
+        json_decref(reply);
+        (void)unlink(path);
+    }
+    return ended;
+}
+
 static int minihv_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
 {
     static const char *const suffixes[] = {".log", ".vmm.log", ".stats", ".sock"};
@@ -407,6 +446,7 @@ const DriverOps minihv_driver_ops = {
     .console_open = minihv_console_open,
     .console_log = minihv_console_log,
     .reattach = minihv_reattach,
+    .sweep = minihv_sweep,
     .undefine = minihv_undefine,
     .child_exited = minihv_child_exited,
 };
