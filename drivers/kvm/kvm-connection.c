@@ -28,8 +28,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         kvm_state_from_libvirt(vir_state, vir_reason, &state, &reason, &why);
     else if (!kvm_state_from_event(event, detail, &state, &reason))
         return 0;
-    drv->ctx.events.domain_state(drv->ctx.events.userdata, drv, virDomainGetName(dom), state,
-                                 reason, NULL, why);
+    kvm_domain_changed(drv, virDomainGetName(dom), state, reason, why);
     return 0;
 }
 

@@ -51,6 +51,9 @@ static int kvm_open(Driver *drv, Error *e)
     k->drv = drv;
     k->lost_fd = -EBADF;
     drv->data = k;
+    k->busy = hashmap_new();
+    if (!k->busy)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
     r = work_queue_new(drv->ctx.event, drv->ctx.kvm_workers ?: 4, &k->jobs);
     if (r < 0)
         return error_set_errno(e, r, "Failed to start libvirt worker threads: %m");
@@ -76,6 +79,7 @@ static void kvm_close(Driver *drv)
         return;
     k->jobs = work_queue_free(k->jobs, kvm_job_cancel);
     kvm_connection_done(drv);
+    hashmap_free(k->busy); /* empty: every job was done or cancelled */
     free(k->console_dir);
     free(k);
     drv->data = NULL;

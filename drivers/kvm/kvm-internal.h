@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "driver.h"
+#include "hashmap.h"
 #include "work-queue.h"
 
 typedef struct KvmDriver {
@@ -26,6 +27,8 @@ typedef struct KvmDriver {
     /* libvirt calls that can take long (starting QEMU, connecting) run here, one domain at a
      * time. */
     WorkQueue *jobs;
+    /* Domains with operations in flight, by name: KvmBusy. */
+    Hashmap *busy;
 } KvmDriver;
 
 static inline KvmDriver *kvm(Driver *drv)
@@ -56,6 +59,13 @@ int kvm_job_submit_connect(Driver *drv);
 
 /* Frees a job that will not be reported (hvd is stopping), closing its connection reference. */
 void kvm_job_cancel(void *job);
+
+/* Reports a change libvirt announced for domain name to the manager. While an operation on the
+ * domain is in flight its completion speaks first (a destroy of a crashed guest must not read
+ * as a plain destroy because libvirt's event overtook it); the last change seen meanwhile is
+ * reported right after it. */
+void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
+                        const char *detail);
 
 /* Opens the connection now, on the loop (hvd's start-up: the first state of the driver is
  * known before hvd says it is ready). Leaves the driver available, or unavailable with a

@@ -8,6 +8,62 @@
 
 #define CONNECT_JOB_KEY "connect"
 
+/* A domain with operations in flight, and the last change libvirt announced meanwhile. */
+typedef struct KvmBusy {
+    unsigned jobs;
+    bool missed;
+    DomainState state;
+    DomainReason reason;
+    const char *detail; /* static */
+} KvmBusy;
+
+static int busy_hold(KvmDriver *k, const char *name)
+{
+    KvmBusy *b = hashmap_get(k->busy, name);
+    int r;
+
+    if (!b) {
+        b = calloc(1, sizeof(*b));
+        if (!b)
+            return -ENOMEM;
+        r = hashmap_put(k->busy, name, b);
+        if (r < 0) {
+            free(b);
+            return r;
+        }
+    }
+    b->jobs++;
+    return 0;
+}
+
+/* Drops one hold; returns true and the missed change when it was the last hold and a change
+ * came meanwhile. */
+static bool busy_release(KvmDriver *k, const char *name, KvmBusy *ret_missed)
+{
+    KvmBusy *b = hashmap_get(k->busy, name);
+    bool missed;
+
+    if (!b || --b->jobs > 0)
+        return false;
+    missed = b->missed;
+    *ret_missed = *b;
+    free(hashmap_remove(k->busy, name));
+    return missed;
+}
+
+void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
+                        const char *detail)
+{
+    KvmBusy *b = hashmap_get(kvm(drv)->busy, name);
+
+    if (b) {
+        *b = (KvmBusy){
+            .jobs = b->jobs, .missed = true, .state = state, .reason = reason, .detail = detail};
+        return;
+    }
+    drv->ctx.events.domain_state(drv->ctx.events.userdata, drv, name, state, reason, NULL, detail);
+}
+
 static void kvm_job_free(KvmJob *j)
 {
     if (j->conn)
@@ -18,7 +74,12 @@ static void kvm_job_free(KvmJob *j)
 
 void kvm_job_cancel(void *job)
 {
-    kvm_job_free(job);
+    KvmJob *j = job;
+    KvmBusy ignored;
+
+    if (!j->connect)
+        (void)busy_release(kvm(j->drv), j->name, &ignored);
+    kvm_job_free(j);
 }
 
 /* Worker side of a start: hvd's database holds the definition, so libvirt gets a transient
@@ -96,12 +157,20 @@ static void job_done(void *data)
 {
     KvmJob *j = data;
     Driver *drv = j->drv;
+    KvmBusy missed;
+    bool replay;
 
-    if (j->connect)
+    if (j->connect) {
         kvm_connection_opened(drv, TAKE_PTR(j->conn), &j->error);
-    else
-        drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,
-                                     error_is_set(&j->error) ? &j->error : NULL, NULL, j->observed);
+        kvm_job_free(j);
+        return;
+    }
+    /* Released first: the manager may queue the next operation from op_completed. */
+    replay = busy_release(kvm(drv), j->name, &missed);
+    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,
+                                 error_is_set(&j->error) ? &j->error : NULL, NULL, j->observed);
+    if (replay)
+        kvm_domain_changed(drv, j->name, missed.state, missed.reason, missed.detail);
     kvm_job_free(j);
 }
 
@@ -125,7 +194,8 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
         return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
     }
     j = job_new(drv);
-    if (!j) {
+    if (!j || busy_hold(k, c->name) < 0) {
+        free(j);
         free(xml);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
@@ -137,7 +207,7 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
     (void)virConnectRef(j->conn);
     r = work_queue_submit(k->jobs, c->uuid, job_run, job_done, j);
     if (r < 0) {
-        kvm_job_free(j);
+        kvm_job_cancel(j);
         return error_set_errno(e, r, "Out of memory");
     }
     return DRIVER_PENDING;

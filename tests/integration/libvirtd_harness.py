@@ -3,21 +3,23 @@
 Without systemd nobody starts libvirt's daemons, so the tests do. A privileged libvirtd keeps its
 QEMU driver state in fixed places (/run/libvirt, /var/lib/libvirt, /var/cache/libvirt,
 /var/log/libvirt) and reads /etc/libvirt. Both daemons therefore run in a private mount
-namespace where those directories are fresh tmpfs mounts and /etc/libvirt is the test's own
-configuration (QEMU as root, no cgroups, no security driver), and in a private network namespace
-where a test network's bridge cannot disturb the host. The control socket lives in the test's
-directory, reachable from the host namespace: qemu+unix:///system?socket=PATH.
+namespace where those directories are the test's own (fresh tmpfs mounts, a capabilities cache
+shared by the session, and a configuration that runs QEMU as root without cgroups or a security
+driver), and in a private network namespace where a test network's bridge cannot disturb the
+host. The control socket lives in the test's directory, reachable from the host namespace:
+qemu+unix:///system?socket=PATH.
 
-virtlogd starts first and anchors the namespaces; libvirtd enters them, so it can be killed and
-started again while QEMU guests and their console logs carry on, as they would on a real host.
-stop() destroys every guest and ends both daemons, and nothing started here outlives the test.
+libvirt_anchor.py is their parent in there: it reaps what ends under it (QEMU guests included)
+and starts libvirtd on request, so a test can kill libvirtd and start it again while guests and
+their console logs carry on, as on a real host. stop() destroys every guest and ends everything
+the test started.
 """
 import os
 import pathlib
 import shutil
 import signal
 import subprocess
-import time
+import sys
 import xml.etree.ElementTree as ET
 
 from hvd_harness import wait_for
@@ -54,8 +56,11 @@ for d in {dirs}; do mkdir -p "$d"; mount -t tmpfs -o mode=0755 tmpfs "$d"; done
 mkdir -p /var/cache/libvirt
 mount --bind "{cache}" /var/cache/libvirt
 mount --bind "{etc}" /etc/libvirt
-exec virtlogd --config "{etc}/virtlogd.conf"
+exec "{python}" "{anchor}" "{etc}/virtlogd.conf" "{etc}/libvirtd.conf" "{run}/libvirtd.pid" \\
+    "{dir}/daemons.out"
 """
+
+ANCHOR = pathlib.Path(__file__).resolve().parent / "libvirt_anchor.py"
 
 
 def missing_tools():
@@ -84,8 +89,9 @@ class Libvirtd:
         self.cache = pathlib.Path(cache_dir)
         self.socket = self.run / "libvirt-sock"
         self.uri = f"qemu+unix:///system?socket={self.socket}"
-        self.virtlogd = None
-        self.libvirtd = None
+        self.anchor = None
+        self.virtlogd_pid = None
+        self.libvirtd_pid = None
 
     def start(self):
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -97,48 +103,45 @@ class Libvirtd:
         (self.etc / "virtlogd.conf").write_text(VIRTLOGD_CONF.format(dir=self.dir))
         (self.etc / "qemu.conf").write_text(QEMU_CONF)
         script = NAMESPACE_SETUP.format(dirs=" ".join(PRIVATE_DIRS), cache=self.cache,
-                                        etc=self.etc)
-        with open(self.dir / "virtlogd.out", "ab") as out:
-            self.virtlogd = subprocess.Popen(
+                                        etc=self.etc, run=self.run, dir=self.dir,
+                                        python=sys.executable, anchor=ANCHOR)
+        with open(self.dir / "anchor.err", "ab") as err:
+            self.anchor = subprocess.Popen(
                 ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script],
-                env=daemon_env(), stdout=out, stderr=subprocess.STDOUT)
-        # The namespace is ready once the shell has become virtlogd.
-        wait_for(lambda: self._virtlogd_ready(), timeout=10, what="virtlogd")
+                env=daemon_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                text=True)
+        self.virtlogd_pid = self._answer("virtlogd")
         self.start_libvirtd()
         return self
 
-    def _virtlogd_ready(self):
-        if self.virtlogd.poll() is not None:
-            raise RuntimeError(f"virtlogd exited with {self.virtlogd.returncode}: "
-                               f"{(self.dir / 'virtlogd.out').read_text()}")
-        try:
-            exe = os.readlink(f"/proc/{self.virtlogd.pid}/exe")
-        except OSError:
-            return False
-        return os.path.basename(exe) == "virtlogd"
+    def _answer(self, what):
+        line = self.anchor.stdout.readline().split()
+        if len(line) != 2 or line[0] != what:
+            self.anchor.kill()
+            self.anchor.wait()
+            raise RuntimeError(f"starting {what} failed: {line}\n"
+                               f"{(self.dir / 'anchor.err').read_text()}")
+        return int(line[1])
 
     def start_libvirtd(self):
         """Starts libvirtd (again) in the namespaces and waits until it answers."""
         if self.socket.exists():
             self.socket.unlink()
-        with open(self.dir / "libvirtd.out", "ab") as out:
-            self.libvirtd = subprocess.Popen(
-                ["nsenter", "--mount", "--net", "--target", str(self.virtlogd.pid),
-                 "libvirtd", "--config", str(self.etc / "libvirtd.conf"),
-                 "--pid-file", str(self.run / "libvirtd.pid")],
-                env=daemon_env(), stdout=out, stderr=subprocess.STDOUT)
+        self.anchor.stdin.write("libvirtd\n")
+        self.anchor.stdin.flush()
+        self.libvirtd_pid = self._answer("libvirtd")
 
         def answering():
-            if self.libvirtd.poll() is not None:
-                raise RuntimeError(f"libvirtd exited with {self.libvirtd.returncode}: "
-                                   f"{(self.dir / 'libvirtd.out').read_text()}")
+            if not _alive(self.libvirtd_pid):
+                raise RuntimeError("libvirtd exited:\n"
+                                   f"{(self.dir / 'daemons.out').read_text()}")
             return self.socket.exists() and self.virsh("uri", check=False).returncode == 0
         wait_for(answering, timeout=30, interval=0.05, what="libvirtd to answer")
 
     def kill_libvirtd(self, sig=signal.SIGKILL):
-        """Ends libvirtd as a crash would (guests keep running); reaps it."""
-        self.libvirtd.send_signal(sig)
-        self.libvirtd.wait(timeout=30)
+        """Ends libvirtd as a crash would (guests keep running) and waits until it is gone."""
+        os.kill(self.libvirtd_pid, sig)
+        wait_for(lambda: not _alive(self.libvirtd_pid), timeout=30, what="libvirtd to exit")
 
     def virsh(self, *args, check=True):
         p = subprocess.run(["virsh", "-c", self.uri, *args], capture_output=True, text=True,
@@ -162,11 +165,9 @@ class Libvirtd:
     def namespace_pids(self):
         """Every process in the daemons' network namespace (QEMU guests included: libvirt gives
         them a mount namespace of their own, but not a network one)."""
-        if not self.virtlogd or self.virtlogd.poll() is not None:
-            return []
         try:
-            ns = os.readlink(f"/proc/{self.virtlogd.pid}/ns/net")
-        except OSError:
+            ns = os.readlink(f"/proc/{self.virtlogd_pid}/ns/net")
+        except (OSError, TypeError):
             return []
         pids = []
         for entry in os.listdir("/proc"):
@@ -186,42 +187,31 @@ class Libvirtd:
                 cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if f"guest={name},".encode() in b" ".join(cmdline) and b"-name" in cmdline:
+            if b"-name" in cmdline and f"guest={name},".encode() in b" ".join(cmdline):
                 return pid
         return None
 
     def stop(self):
-        """Destroys every guest, stops libvirtd and virtlogd, and kills whatever is left in
-        their namespace, so nothing outlives the test."""
-        if self.libvirtd and self.libvirtd.poll() is None:
+        """Destroys every guest, then has the anchor end libvirtd, virtlogd and anything left,
+        so nothing outlives the test."""
+        if not self.anchor:
+            return
+        if self.libvirtd_pid and _alive(self.libvirtd_pid):
             p = self.virsh("list", "--name", check=False)
             for name in p.stdout.split():
                 self.virsh("destroy", name, check=False)
-            self.libvirtd.terminate()
-            try:
-                self.libvirtd.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.libvirtd.kill()
-                self.libvirtd.wait()
-        leftovers = [pid for pid in self.namespace_pids() if pid != self.virtlogd.pid]
-        for pid in leftovers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.virtlogd and self.virtlogd.poll() is None:
-            self.virtlogd.terminate()
-            try:
-                self.virtlogd.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.virtlogd.kill()
-                self.virtlogd.wait()
-        # Killed guests are reparented to PID 1, which reaps slowly: wait until they are gone
-        # (a zombie holds no resources, so that is gone enough).
-        deadline = time.monotonic() + 10
-        while leftovers and time.monotonic() < deadline:
-            leftovers = [pid for pid in leftovers if _alive(pid)]
-            time.sleep(0.05)
+        try:
+            self.anchor.stdin.write("stop\n")
+            self.anchor.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            self.anchor.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.anchor.kill()
+            self.anchor.wait()
+        self.anchor.stdout.close()
+        self.anchor = None
 
 
 def _alive(pid):
