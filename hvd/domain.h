@@ -27,6 +27,7 @@ struct Domain {
     DomainReason stopping_from;      /* running reason to return to if a shutdown fails */
     unsigned restarts;               /* on-crash restarts within the restart window */
     uint64_t last_crash_us;          /* CLOCK_MONOTONIC of the last crash, 0 if none */
+    unsigned clearing_crashes;       /* destroys of crashed instances before a restart, in flight */
 };
 
 /* Adds the domain's definition, state, reason and runtime fields to obj (hvctl --json names). */

@@ -6,7 +6,8 @@ subreaper it would wait for PID 1 to reap it, and libvirt waits for a destroyed 
 vanish. Orphans come here instead and are reaped at once.
 
 Protocol, one line each way: "libvirtd" starts libvirtd and answers "libvirtd PID"; "stop" (or
-the end of stdin) ends everything under it and exits. Startup prints "virtlogd PID". The daemons' own output goes to OUTPUT.
+the end of stdin) ends everything under it and exits. Startup prints "virtlogd PID". The
+daemons' own output goes to OUTPUT.
 Usage: libvirt_anchor.py VIRTLOGD_CONF LIBVIRTD_CONF LIBVIRTD_PIDFILE OUTPUT
 """
 import ctypes

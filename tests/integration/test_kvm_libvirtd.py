@@ -1,5 +1,6 @@
 """The kvm driver on a real libvirtd with QEMU (TCG): full and pv guests through hvctl, the
 domain XML's device models, the lifecycle, statistics, and guests that power off or crash."""
+import json
 import os
 import pathlib
 
@@ -136,6 +137,24 @@ def test_guest_panic_follows_the_on_crash_policy(kvm_hvd, libvirtd):
     assert libvirtd.virsh("domstate", "pp").stdout.strip() == "crashed"
     kvm_hvd.hvctl("destroy", "pp", check=True)
     assert state(kvm_hvd, "pp") == ("shutoff", "crashed")
+
+
+def test_guest_panic_with_restart_policy(kvm_hvd):
+    create(kvm_hvd, "pr", "--on-crash", "restart", cmdline="panic")
+    kvm_hvd.hvctl("start", "pr", check=True)
+    # It panics at every boot: hvd restarts it a few times, then gives up.
+    wait_state(kvm_hvd, "pr", ("shutoff", "crashed"), timeout=30)
+    boots = console(kvm_hvd, "pr").count("hello")
+    rows = kvm_hvd.db_query("SELECT detail FROM events WHERE domain = 'pr' AND "
+                            "event = 'state-changed' ORDER BY id")
+    details = [json.loads(r[0]) for r in rows]
+    steps = [(d["old_state"], d["state"], d["reason"]) for d in details]
+    restarts = steps.count(("crashed", "starting", "booting"))
+    assert restarts >= 1 and boots == restarts + 1
+    assert steps.count(("starting", "running", "restarted")) == restarts
+    # Every step is the policy's: no stray shut-off in between, nothing "started outside hvd".
+    assert ("starting", "shutoff", "destroyed") not in steps
+    assert steps[-1] == ("crashed", "shutoff", "crashed")
 
 
 def test_names_and_paths_with_xml_special_characters(kvm_hvd, libvirtd, workdir):
