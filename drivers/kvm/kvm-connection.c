@@ -54,14 +54,17 @@ static void disconnect(KvmDriver *k)
     k->conn = NULL;
 }
 
+static unsigned schedule_reconnect(Driver *drv);
+
 static int on_reconnect_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     Driver *drv = userdata;
     KvmDriver *k = kvm(drv);
 
     k->reconnect_timer = sd_event_source_disable_unref(k->reconnect_timer);
-    if (kvm_job_submit_connect(drv) >= 0)
-        k->connecting = true;
+    /* The job's completion arms the next attempt if this one fails. */
+    if (kvm_job_submit_connect(drv) < 0)
+        (void)schedule_reconnect(drv);
     return 0;
 }
 
@@ -135,7 +138,6 @@ void kvm_connection_opened(Driver *drv, virConnectPtr conn, const Error *error)
     Error e = ERROR_NULL;
     char why[sizeof(e.message) + 64];
 
-    k->connecting = false;
     if (!conn) {
         e = *error;
     } else if (install(drv, conn, &e) < 0) {

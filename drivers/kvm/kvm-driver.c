@@ -48,7 +48,6 @@ static int kvm_open(Driver *drv, Error *e)
     k = calloc(1, sizeof(*k));
     if (!k)
         return error_set_errno(e, -ENOMEM, "Out of memory");
-    k->drv = drv;
     k->lost_fd = -EBADF;
     drv->data = k;
     k->busy = hashmap_new();

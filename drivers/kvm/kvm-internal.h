@@ -10,13 +10,11 @@
 #include "work-queue.h"
 
 typedef struct KvmDriver {
-    Driver *drv;
     virConnectPtr conn; /* NULL while disconnected */
     int lifecycle_callback;
-    /* Reconnection: a timer with exponential backoff, a connect job in flight. */
+    /* Reconnection: a timer with exponential backoff that queues a connect job. */
     sd_event_source *reconnect_timer;
     unsigned backoff_s;
-    bool connecting;
     /* libvirt may report a lost connection on any thread: it sets lost_reason and writes lost_fd,
      * and the loop takes it from there. */
     int lost_fd;

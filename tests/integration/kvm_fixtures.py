@@ -1,4 +1,5 @@
 """Fixtures and helpers of the kvm tests that run real QEMU guests through a real libvirtd."""
+import os
 import pathlib
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ def libvirt_cache():
     missing = missing_tools()
     if missing:
         pytest.skip(f"libvirt/QEMU cannot be used here: {', '.join(missing)} not installed")
+    if os.geteuid() != 0:
+        pytest.skip("a private libvirtd with its own namespaces needs root")
     if not guest_kernel().exists():
         pytest.fail(f"{guest_kernel()} was not built")
     path = pathlib.Path(tempfile.mkdtemp(prefix="hvd-libvirt-cache-"))
