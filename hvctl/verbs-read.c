@@ -173,6 +173,11 @@ int verb_info(Client *client, int argc, char **argv)
            str(info, "cmdline"), str(info, "cpuset"), str(info, "network"),
            json_is_true(json_object_get(info, "autostart")) ? "yes" : "no", str(info, "on_crash"),
            (long long)num(info, "pid"), created, started);
+    if (json_is_string(json_object_get(info, "console_log")))
+        printf("Console:    %s\n", str(info, "console_log"));
+    if (json_is_string(json_object_get(info, "driver_unavailable")))
+        printf("Warning:    the %s driver is unavailable: %s\n", str(info, "driver"),
+               str(info, "driver_unavailable"));
     stats = json_object_get(info, "stats");
     if (json_is_object(stats)) {
         printf("Statistics:\n");

@@ -161,6 +161,14 @@ int manager_arm_shutdown_timer(Manager *m, Domain *d, unsigned timeout_s)
 static void op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
                         const DomainRuntime *rt, DomainState observed)
 {
+    if (op == ACTION_DESTROY && d->clearing_crashes > 0) {
+        /* The on-crash policy cleared the crashed instance before restarting it (a driver
+         * completes operations in order): the domain is starting, the start will report. */
+        d->clearing_crashes--;
+        if (e)
+            log_debug("Domain %s: clearing the crashed instance: %s", d->config.name, e->message);
+        return;
+    }
     if (e) {
         switch (op) {
         case ACTION_START:
@@ -379,6 +387,7 @@ static void domain_handle_crash(Manager *m, Domain *d)
 {
     uint64_t now = now_usec(CLOCK_MONOTONIC);
     Error e = ERROR_NULL;
+    int r;
 
     switch (d->config.on_crash) {
     case ON_CRASH_PRESERVE:
@@ -404,9 +413,13 @@ static void domain_handle_crash(Manager *m, Domain *d)
             log_warning("Domain %s: destroy after crash failed: %s", d->config.name, e.message);
         return;
     }
-    /* The crashed instance may linger in the backend: clear it, then boot afresh. */
-    if (driver_destroy(manager_driver(m, d), &d->config, &d->runtime, 0, &e) < 0)
+    /* The crashed instance may linger in the backend: clear it, then boot afresh. A backend
+     * that clears it later (DRIVER_PENDING) completes that before the start. */
+    r = driver_destroy(manager_driver(m, d), &d->config, &d->runtime, 0, &e);
+    if (r < 0)
         log_debug("Domain %s: clearing the crashed instance: %s", d->config.name, e.message);
+    else if (r == DRIVER_PENDING)
+        d->clearing_crashes++;
     e = ERROR_NULL;
     if (action_run(m, d, ACTION_START, REASON_RESTARTED, 0, NULL, NULL, &e) < 0)
         log_warning("Domain %s: restart after crash failed: %s", d->config.name, e.message);

@@ -600,6 +600,13 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e)
     if (drv && !drv->available)
         (void)json_object_set_new(obj, "driver_unavailable",
                                   json_string(strna(drv->unavailable_reason)));
+    if (drv && drv->ops->console_log) {
+        _cleanup_free_ char *log = NULL;
+        Error log_error = ERROR_NULL;
+
+        if (driver_console_log(drv, &d->config, &log, &log_error) >= 0)
+            (void)json_object_set_new(obj, "console_log", json_string(log));
+    }
     if (domain_state_is_active(d->state) && drv && drv->available) {
         DomainInfo info;
         Error info_error = ERROR_NULL;

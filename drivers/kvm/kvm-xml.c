@@ -30,11 +30,30 @@ void xml_escape_to(FILE *f, const char *s)
         }
 }
 
+bool kvm_xml_text_is_valid(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+            return false;
+        /* U+FFFE and U+FFFF are valid UTF-8 but not XML characters. */
+        if (p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+            return false;
+    }
+    return true;
+}
+
 static void element(FILE *f, const char *indent, const char *name, const char *text)
 {
     fprintf(f, "%s<%s>", indent, name);
     xml_escape_to(f, text);
     fprintf(f, "</%s>\n", name);
+}
+
+static void attribute(FILE *f, const char *name, const char *value)
+{
+    fprintf(f, " %s='", name);
+    xml_escape_to(f, value);
+    fputc('\'', f);
 }
 
 /* vCPU i runs on the i-th CPU of the set, wrapping around. */
@@ -56,36 +75,77 @@ static void write_cputune(FILE *f, const DomainConfig *c)
     fputs("  </cputune>\n", f);
 }
 
+static void write_os(FILE *f, const DomainConfig *c)
+{
+    fputs("  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n", f);
+    if (c->kernel) {
+        element(f, "    ", "kernel", c->kernel);
+        if (c->cmdline)
+            element(f, "    ", "cmdline", c->cmdline);
+    } else
+        fputs("    <boot dev='hd'/>\n", f);
+    fputs("  </os>\n", f);
+}
+
+/* The image format is named by the file: ".qcow2" is qcow2, anything else raw. It is never probed
+ * from the contents, which a guest can write. */
+static const char *disk_format(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n > 6 && streq(path + n - 6, ".qcow2") ? "qcow2" : "raw";
+}
+
+static void write_disk(FILE *f, const DomainConfig *c, bool pv)
+{
+    if (!c->disk)
+        return;
+    fprintf(f,
+            "    <disk type='file' device='disk'>\n"
+            "      <driver name='qemu' type='%s'/>\n"
+            "      <source",
+            disk_format(c->disk));
+    attribute(f, "file", c->disk);
+    fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", pv ? "vda" : "hda",
+            pv ? "virtio" : "ide");
+}
+
+static void write_interface(FILE *f, const DomainConfig *c, bool pv)
+{
+    if (!c->network)
+        return;
+    fputs("    <interface type='network'>\n      <source", f);
+    attribute(f, "network", c->network);
+    fprintf(f, "/>\n      <model type='%s'/>\n    </interface>\n", pv ? "virtio" : "e1000");
+}
+
 static void write_devices(FILE *f, const DomainConfig *c, const KvmXmlOptions *o)
 {
     bool pv = c->mode == MODE_PV;
 
     fputs("  <devices>\n", f);
-    if (c->disk) {
-        fputs("    <disk type='file' device='disk'>\n"
-              "      <driver name='qemu' type='raw'/>\n"
-              "      <source file='",
-              f);
-        xml_escape_to(f, c->disk);
-        fprintf(f, "'/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", pv ? "vda" : "hda",
-                pv ? "virtio" : "ide");
-    }
+    write_disk(f, c, pv);
+    write_interface(f, c, pv);
     /* The serial port carries the console in both modes: the boot protocol's earliest output
-     * goes there. pv adds a virtio console for guests that drive one. */
+     * goes there, and it is what the console log records. pv adds a virtio console for guests
+     * that drive one. */
     fputs("    <serial type='pty'>\n", f);
     if (o->console_log) {
-        fputs("      <log file='", f);
-        xml_escape_to(f, o->console_log);
-        fputs("' append='on'/>\n", f);
+        fputs("      <log", f);
+        attribute(f, "file", o->console_log);
+        fputs(" append='on'/>\n", f);
     }
     fputs("      <target type='isa-serial' port='0'/>\n    </serial>\n", f);
-    if (pv) {
-        fputs("    <console type='pty'>\n      <target type='virtio' port='1'/>\n"
-              "    </console>\n",
+    if (pv)
+        fputs("    <console type='pty'>\n      <target type='virtio' port='0'/>\n"
+              "    </console>\n"
+              "    <memballoon model='virtio'>\n      <stats period='5'/>\n"
+              "    </memballoon>\n",
               f);
-        fputs("    <memballoon model='virtio'/>\n", f);
-    } else
+    else
         fputs("    <memballoon model='none'/>\n", f);
+    /* A guest that panics says so (pvpanic), so hvd's on-crash policy can act on it. */
+    fputs("    <panic model='isa'/>\n", f);
     fputs("  </devices>\n", f);
 }
 
@@ -105,18 +165,12 @@ int kvm_xml_build(const DomainConfig *c, const KvmXmlOptions *o, char **ret)
     fprintf(f, "  <currentMemory unit='MiB'>%" PRIu64 "</currentMemory>\n", c->memory_mib);
     fprintf(f, "  <vcpu placement='static'>%u</vcpu>\n", c->vcpus);
     write_cputune(f, c);
-    fputs("  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n", f);
-    if (c->kernel) {
-        element(f, "    ", "kernel", c->kernel);
-        if (c->cmdline)
-            element(f, "    ", "cmdline", c->cmdline);
-    } else
-        fputs("    <boot dev='hd'/>\n", f);
-    fputs("  </os>\n", f);
-    if (c->mode == MODE_FULL)
-        fputs("  <features>\n    <acpi/>\n  </features>\n", f);
+    write_os(f, c);
+    /* ACPI in both modes: the power button is how a graceful shutdown reaches the guest. */
+    fputs("  <features>\n    <acpi/>\n  </features>\n", f);
+    /* A crashed guest stays crashed: hvd's on-crash policy decides what happens next. */
     fputs("  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>restart</on_reboot>\n"
-          "  <on_crash>destroy</on_crash>\n",
+          "  <on_crash>preserve</on_crash>\n",
           f);
     write_devices(f, c, o);
     fputs("</domain>\n", f);

@@ -1,16 +1,23 @@
 /* libvirt domain XML generated from a domain's definition; device models follow its mode. */
 #pragma once
 
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "domain-config.h"
 
 typedef struct KvmXmlOptions {
-    const char *domain_type; /* "kvm", "qemu" or "test" */
+    const char *domain_type; /* "kvm" or "qemu" */
     const char *console_log; /* file that receives the serial console, or NULL */
 } KvmXmlOptions;
 
 /* Returns a newly allocated XML document for c in *ret. Text is escaped so any name, path or
  * command line yields well-formed XML. Returns 0 or -ENOMEM. */
 int kvm_xml_build(const DomainConfig *c, const KvmXmlOptions *o, char **ret);
+
+/* Whether s can be carried by XML at all (escaping aside): no control characters other than
+ * tab and line ends, and no U+FFFE/U+FFFF. */
+bool kvm_xml_text_is_valid(const char *s);
 
 /* Writes s to f with the five XML special characters escaped. */
 void xml_escape_to(FILE *f, const char *s);

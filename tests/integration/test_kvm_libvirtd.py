@@ -1,0 +1,193 @@
+"""The kvm driver on a real libvirtd with QEMU (TCG): full and pv guests through hvctl, the
+domain XML's device models, the lifecycle, statistics, and guests that power off or crash."""
+import json
+import os
+import pathlib
+
+import dbus
+import pytest
+
+from kvm_fixtures import (console, create, guest_kernel, kvm_hvd, libvirt_cache,  # noqa: F401
+                          libvirtd, state, wait_console, wait_state)
+
+
+def disk_image(workdir, name):
+    path = workdir / f"{name}.img"
+    with open(path, "wb") as f:
+        f.truncate(1 << 20)
+    return path
+
+
+def devices(xml):
+    return xml.find("devices")
+
+
+def test_full_and_pv_guests_through_hvctl(kvm_hvd, libvirtd, workdir):
+    hvd = kvm_hvd
+    create(hvd, "full1", "--mode", "full", "--disk", str(disk_image(workdir, "full1")),
+           "--network", "hvdtest")
+    create(hvd, "pv1", "--mode", "pv", "--disk", str(disk_image(workdir, "pv1")),
+           "--network", "hvdtest", "--vcpus", "2", "--cpuset", "1")
+
+    for name in ["full1", "pv1"]:
+        p = hvd.hvctl("start", name)
+        assert p.returncode == 0, p.stderr
+        assert state(hvd, name) == ("running", "booted")
+    assert "hello mode=full" in wait_console(hvd, "full1", "hello mode=full")
+    assert "hello mode=pv" in wait_console(hvd, "pv1", "hello mode=pv")
+
+    # full: emulated PC devices only.
+    full = libvirtd.domain_xml("full1")
+    assert full.get("type") == "qemu"
+    assert full.find("os/kernel").text == str(guest_kernel())
+    assert full.find("os/cmdline").text == "mode=full"
+    dev = devices(full)
+    assert dev.find("disk/target").get("bus") == "ide"
+    assert dev.find("interface/model").get("type") == "e1000"
+    assert dev.find("interface/source").get("network") == "hvdtest"
+    assert dev.find("serial/target").get("type") == "isa-serial"
+    assert dev.find("memballoon").get("model") == "none"
+    assert not [e for e in full.iter() if "virtio" in e.attrib.values()]
+
+    # pv: virtio disk, NIC, console and balloon; the serial console stays for early output.
+    pv = libvirtd.domain_xml("pv1")
+    dev = devices(pv)
+    assert dev.find("disk/target").get("bus") == "virtio"
+    assert dev.find("interface/model").get("type") == "virtio"
+    assert "virtio" in [c.find("target").get("type") for c in dev.findall("console")]
+    assert dev.find("memballoon").get("model") == "virtio"
+    assert dev.find("serial/target").get("type") == "isa-serial"
+    info = hvd.hvctl_json("info", "pv1")
+    assert dev.find("serial/log").get("file") == info["console_log"]
+
+    # Pinning: both vCPUs on host CPU 1, in the XML and in the QEMU threads' affinity.
+    pins = {p.get("vcpu"): p.get("cpuset") for p in pv.findall("cputune/vcpupin")}
+    assert pins == {"0": "1", "1": "1"}
+    qemu = libvirtd.qemu_pid("pv1")
+    vcpu_threads = [t for t in os.listdir(f"/proc/{qemu}/task")
+                    if pathlib.Path(f"/proc/{qemu}/task/{t}/comm").read_text().startswith("CPU ")]
+    assert len(vcpu_threads) == 2
+    for t in vcpu_threads:
+        status = pathlib.Path(f"/proc/{qemu}/task/{t}/status").read_text()
+        assert "Cpus_allowed_list:\t1\n" in status
+
+    # Statistics from libvirt: CPU time, memory and the balloon.
+    stats = info["stats"]
+    assert stats["cpu_time_ns"] > 0
+    assert stats["memory_kib"] == 64 * 1024
+    assert stats["balloon_maximum_kib"] == 64 * 1024
+    assert stats["vcpus"] == 2
+    text = hvd.hvctl("info", "pv1", check=True).stdout
+    assert "Statistics:" in text and "balloon_current_kib: 65536" in text
+
+    # Pause and resume, as hvd and libvirt both see it.
+    for name in ["full1", "pv1"]:
+        hvd.hvctl("pause", name, check=True)
+        assert state(hvd, name) == ("paused", "user")
+        assert libvirtd.virsh("domstate", name).stdout.strip() == "paused"
+        hvd.hvctl("resume", name, check=True)
+        assert state(hvd, name) == ("running", "unpaused")
+        assert libvirtd.virsh("domstate", name).stdout.strip() == "running"
+
+    # A graceful shutdown reaches the guest as the ACPI power button.
+    p = hvd.hvctl("stop", "pv1")
+    assert p.returncode == 0, p.stderr
+    assert state(hvd, "pv1") == ("shutoff", "shutdown")
+    assert "power button pressed" in console(hvd, "pv1")
+
+    hvd.hvctl("destroy", "full1", check=True)
+    assert state(hvd, "full1") == ("shutoff", "destroyed")
+    assert libvirtd.virsh("list", "--all", "--name").stdout.split() == []
+
+
+def test_reboot_restarts_the_guest(kvm_hvd):
+    create(kvm_hvd, "rb", "--mode", "full")
+    kvm_hvd.hvctl("start", "rb", check=True)
+    wait_console(kvm_hvd, "rb", "hello")
+    p = kvm_hvd.hvctl("reboot", "rb")
+    assert p.returncode == 0, p.stderr
+    wait_console(kvm_hvd, "rb", "hello", count=2)
+    assert state(kvm_hvd, "rb") == ("running", "rebooted")
+    kvm_hvd.hvctl("destroy", "rb", check=True)
+
+
+def test_guest_that_powers_off_is_shut_off(kvm_hvd, libvirtd):
+    create(kvm_hvd, "off", "--mode", "full", cmdline="mode=full poweroff")
+    kvm_hvd.hvctl("start", "off", check=True)
+    wait_state(kvm_hvd, "off", ("shutoff", "shutdown"))
+    assert "powering off" in console(kvm_hvd, "off")
+    # A transient domain leaves nothing behind in libvirt.
+    assert libvirtd.virsh("list", "--all", "--name").stdout.split() == []
+    # And it starts again.
+    kvm_hvd.hvctl("start", "off", check=True)
+    wait_console(kvm_hvd, "off", "powering off", count=2)
+    wait_state(kvm_hvd, "off", ("shutoff", "shutdown"))
+
+
+def test_guest_panic_follows_the_on_crash_policy(kvm_hvd, libvirtd):
+    create(kvm_hvd, "pd", "--on-crash", "destroy", cmdline="panic")
+    create(kvm_hvd, "pp", "--on-crash", "preserve", cmdline="panic")
+    kvm_hvd.hvctl("start", "pd", check=True)
+    kvm_hvd.hvctl("start", "pp", check=True)
+    # destroy: hvd tears the crashed guest down and says why.
+    wait_state(kvm_hvd, "pd", ("shutoff", "crashed"))
+    assert "panic" in console(kvm_hvd, "pd")
+    # preserve: the crashed guest stays for inspection until destroyed.
+    wait_state(kvm_hvd, "pp", ("crashed", "guest-fault"))
+    assert libvirtd.virsh("domstate", "pp").stdout.strip() == "crashed"
+    kvm_hvd.hvctl("destroy", "pp", check=True)
+    assert state(kvm_hvd, "pp") == ("shutoff", "crashed")
+
+
+def test_guest_panic_with_restart_policy(kvm_hvd):
+    create(kvm_hvd, "pr", "--on-crash", "restart", cmdline="panic")
+    kvm_hvd.hvctl("start", "pr", check=True)
+    # It panics at every boot: hvd restarts it a few times, then gives up.
+    wait_state(kvm_hvd, "pr", ("shutoff", "crashed"), timeout=30)
+    boots = console(kvm_hvd, "pr").count("hello")
+    rows = kvm_hvd.db_query("SELECT detail FROM events WHERE domain = 'pr' AND "
+                            "event = 'state-changed' ORDER BY id")
+    details = [json.loads(r[0]) for r in rows]
+    steps = [(d["old_state"], d["state"], d["reason"]) for d in details]
+    restarts = steps.count(("crashed", "starting", "booting"))
+    assert restarts >= 1 and boots == restarts + 1
+    assert steps.count(("starting", "running", "restarted")) == restarts
+    # Every step is the policy's: no stray shut-off in between, nothing "started outside hvd".
+    assert ("starting", "shutoff", "destroyed") not in steps
+    assert steps[-1] == ("crashed", "shutoff", "crashed")
+
+
+def test_names_and_paths_with_xml_special_characters(kvm_hvd, libvirtd, workdir):
+    odd = workdir / "we<ird> & 'quoted' \"dir\""
+    odd.mkdir()
+    kernel = odd / "hello.elf"
+    kernel.write_bytes(guest_kernel().read_bytes())
+    cmdline = "mode=odd a<b & c=\"d\" 'e' </cmdline>"
+    create(kvm_hvd, "odd.name_1", "--mode", "full", kernel=kernel, cmdline=cmdline)
+    p = kvm_hvd.hvctl("start", "odd.name_1")
+    assert p.returncode == 0, p.stderr
+    wait_console(kvm_hvd, "odd.name_1", "hello mode=odd")
+    xml = libvirtd.domain_xml("odd.name_1")
+    assert xml.find("os/kernel").text == str(kernel)
+    assert xml.find("os/cmdline").text == cmdline
+    kvm_hvd.hvctl("destroy", "odd.name_1", check=True)
+
+
+def test_start_errors_are_clear(kvm_hvd, workdir):
+    create(kvm_hvd, "nokernel", kernel=workdir / "missing.elf")
+    p = kvm_hvd.hvctl("start", "nokernel")
+    assert p.returncode == 1
+    assert "starting domain 'nokernel' failed" in p.stderr
+    assert str(workdir / "missing.elf") in p.stderr
+    assert state(kvm_hvd, "nokernel") == ("shutoff", "failed")
+
+    create(kvm_hvd, "nonet", "--network", "no-such-net")
+    p = kvm_hvd.hvctl("start", "nonet")
+    assert p.returncode == 1
+    assert "no-such-net" in p.stderr
+
+    # hvctl makes paths absolute; over D-Bus a relative one is refused by the kvm driver.
+    with pytest.raises(dbus.DBusException) as err:
+        kvm_hvd.manager().CreateDomain({"name": "rel", "driver": "kvm", "kernel": "boot/k"})
+    assert err.value.get_dbus_name() == "org.hvd1.Error.InvalidArgument"
+    assert "'kernel' must be an absolute path" in err.value.get_dbus_message()
