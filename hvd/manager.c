@@ -728,7 +728,14 @@ json_t *manager_stats_all(Manager *m)
         if (driver_get_stats(drv, &stats, 0, &e) < 0)
             continue;
         by_driver[i] = true;
-        (void)json_object_update(all, stats);
+        /* Only hvd's own domains: a backend may run others (made by hand, say). */
+        const char *name;
+        json_t *v;
+        json_object_foreach (stats, name, v) {
+            Domain *d = manager_find(m, name);
+            if (d && manager_driver(m, d) == drv && domain_state_is_active(d->state))
+                (void)json_object_set(all, name, v);
+        }
         json_decref(stats);
     }
     for (size_t i = 0; i < m->n_domains; i++) {

@@ -69,7 +69,7 @@ def test_notify_ready_status_and_stopping(hvd):
              what="STATUS update")
     hvd.signal(signal.SIGTERM)
     assert hvd.proc.wait(timeout=10) == 0
-    assert ("STOPPING", "1") in hvd.notifications()
+    wait_for(lambda: ("STOPPING", "1") in hvd.notifications(), timeout=5, what="STOPPING=1")
 
 
 def test_watchdog_pings_when_asked(make_hvd):

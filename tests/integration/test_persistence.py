@@ -31,7 +31,7 @@ def test_definitions_and_states_survive_the_daemon(hvd, how):
     if how == "sigterm":
         hvd.signal(signal.SIGTERM)
         assert hvd.proc.wait(timeout=10) == 0
-        assert ("STOPPING", "1") in hvd.notifications()
+        wait_for(lambda: ("STOPPING", "1") in hvd.notifications(), timeout=5, what="STOPPING=1")
     else:
         hvd.kill9()
 
