@@ -28,6 +28,7 @@ struct Domain {
     unsigned restarts;               /* on-crash restarts within the restart window */
     uint64_t last_crash_us;          /* CLOCK_MONOTONIC of the last crash, 0 if none */
     bool unsaved;                    /* the state changed but the store could not record it */
+    bool autostart_pending;          /* to be autostarted this boot once its driver is up */
     unsigned clearing_crashes;       /* destroys of crashed instances before a restart, in flight */
 };
 

@@ -475,6 +475,7 @@ static void on_driver_availability(void *userdata, Driver *drv, bool available, 
     if (available) {
         log_info("The %s driver is available; reconciling its domains.", drv->ops->name);
         manager_reconcile_driver(m, drv);
+        manager_autostart(m);
     } else
         log_warning("The %s driver is unavailable: %s", drv->ops->name, strna(why));
 }

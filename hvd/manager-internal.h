@@ -39,6 +39,9 @@ void manager_cancel_waiters(Domain *d, const char *why);
 /* Arms (or re-arms) the graceful-shutdown deadline of a stopping domain. */
 int manager_arm_shutdown_timer(Manager *m, Domain *d, unsigned timeout_s);
 
+/* Starts the autostart domains still waiting to be started this boot whose driver is up. */
+void manager_autostart(Manager *m);
+
 /* Re-attaches or marks shutoff/daemon every active domain of drv. */
 void manager_reconcile_driver(Manager *m, Driver *drv);
 

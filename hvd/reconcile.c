@@ -133,10 +133,23 @@ void manager_reconcile_all(Manager *m)
 
     if (!autostart_claim(m))
         return;
+    for (size_t i = 0; i < m->n_domains; i++)
+        if (m->domains[i]->config.autostart)
+            m->domains[i]->autostart_pending = true;
+    manager_autostart(m);
+}
+
+void manager_autostart(Manager *m)
+{
     for (size_t i = 0; i < m->n_domains; i++) {
         Domain *d = m->domains[i];
+        Driver *drv = manager_driver(m, d);
         Error e = ERROR_NULL;
 
+        /* A domain whose driver is down waits for it (see on_driver_availability). */
+        if (!d->autostart_pending || !drv || !drv->available)
+            continue;
+        d->autostart_pending = false;
         if (!d->config.autostart || d->state != STATE_SHUTOFF)
             continue;
         log_info("Autostarting %s.", d->config.name);
