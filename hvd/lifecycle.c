@@ -67,6 +67,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     bool holds = domain_state_holds_allocation(state);
     uint64_t now = now_usec(CLOCK_REALTIME);
     int64_t event_id = 0;
+    bool unrecorded = false;
     json_t *ev;
     int r;
 
@@ -113,7 +114,13 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
         if (!force)
             return error_set_errno(e, r, "Failed to record the state change of '%s': %s",
                                    d->config.name, why);
+        /* It happened anyway: keep it in memory, record it later, and let the caller say so. */
+        (void)error_set_errno(e, r,
+                              "domain '%s' is now %s, but hvd could not record it yet: %s (it "
+                              "will as soon as it can)",
+                              d->config.name, domain_state_to_string(state), why);
         manager_save_later(m, d);
+        unrecorded = true;
     } else
         d->unsaved = false;
 
@@ -130,7 +137,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
              domain_reason_to_string(reason), detail ? ": " : "", strempty(detail));
     manager_notify_state(m, d, old_state, event_id);
     manager_update_status(m);
-    return 0;
+    return unrecorded ? 1 : 0;
 }
 
 static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -158,16 +165,18 @@ int manager_arm_shutdown_timer(Manager *m, Domain *d, unsigned timeout_s)
 
 /* Applies the outcome of an operation to d, whether it finished at once or was reported later
  * by the driver; then completes its waiters. observed is what the backend says now. */
-static void op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
-                        const DomainRuntime *rt, DomainState observed)
+static int op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
+                       const DomainRuntime *rt, DomainState observed, Error *ret_unrecorded)
 {
+    Error unrecorded = ERROR_NULL;
+
     if (op == ACTION_DESTROY && d->clearing_crashes > 0) {
         /* The on-crash policy cleared the crashed instance before restarting it (a driver
          * completes operations in order): the domain is starting, the start will report. */
         d->clearing_crashes--;
         if (e)
             log_debug("Domain %s: clearing the crashed instance: %s", d->config.name, e->message);
-        return;
+        return 0;
     }
     if (e) {
         switch (op) {
@@ -186,42 +195,52 @@ static void op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
                         e->message);
         }
         waiters_complete(d, op, e);
-        return;
+        return 0;
     }
 
     switch (op) {
     case ACTION_START:
         if (d->state == STATE_STARTING)
-            (void)manager_transition(m, d, STATE_RUNNING, d->boot_reason, rt, NULL, true, NULL);
+            (void)manager_transition(m, d, STATE_RUNNING, d->boot_reason, rt, NULL, true,
+                                     &unrecorded);
         break;
     case ACTION_SHUTDOWN:
         /* The request reached the guest; it decides when it is off (or the timer does). */
         if (d->state == STATE_STOPPING && observed == STATE_SHUTOFF)
-            (void)manager_transition(m, d, STATE_SHUTOFF, REASON_SHUTDOWN, NULL, NULL, true, NULL);
+            (void)manager_transition(m, d, STATE_SHUTOFF, REASON_SHUTDOWN, NULL, NULL, true,
+                                     &unrecorded);
         break;
     case ACTION_DESTROY:
         if (d->state != STATE_SHUTOFF)
             (void)manager_transition(
                 m, d, STATE_SHUTOFF, d->state == STATE_CRASHED ? REASON_CRASHED : REASON_DESTROYED,
                 NULL, d->state == STATE_STOPPING ? "the guest did not shut down in time" : NULL,
-                true, NULL);
+                true, &unrecorded);
         break;
     case ACTION_PAUSE:
         if (d->state == STATE_RUNNING)
-            (void)manager_transition(m, d, STATE_PAUSED, REASON_USER, NULL, NULL, true, NULL);
+            (void)manager_transition(m, d, STATE_PAUSED, REASON_USER, NULL, NULL, true,
+                                     &unrecorded);
         break;
     case ACTION_RESUME:
         if (d->state == STATE_PAUSED)
-            (void)manager_transition(m, d, STATE_RUNNING, REASON_UNPAUSED, NULL, NULL, true, NULL);
+            (void)manager_transition(m, d, STATE_RUNNING, REASON_UNPAUSED, NULL, NULL, true,
+                                     &unrecorded);
         break;
     case ACTION_REBOOT:
         if (d->state == STATE_RUNNING)
-            (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, NULL, true, NULL);
+            (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, NULL, true,
+                                     &unrecorded);
         break;
     default:
         break;
     }
-    waiters_complete(d, op, NULL);
+    /* Done by the hypervisor but not recorded: the caller hears so, rather than a success the
+     * store could lose. */
+    waiters_complete(d, op, error_is_set(&unrecorded) ? &unrecorded : NULL);
+    if (ret_unrecorded && error_is_set(&unrecorded))
+        *ret_unrecorded = unrecorded;
+    return error_is_set(&unrecorded) ? unrecorded.errnum : 0;
 }
 
 static int require_state(Domain *d, DomainState wanted, const char *verb, const char *hint,
@@ -354,14 +373,12 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
             log_warning_errno(t, "Domain %s: failed to arm the shutdown timer: %m", d->config.name);
     }
     if (r < 0) {
-        op_finished(m, d, op, &op_error, NULL, _DOMAIN_STATE_INVALID);
+        (void)op_finished(m, d, op, &op_error, NULL, _DOMAIN_STATE_INVALID, NULL);
         *e = op_error;
         return r;
     }
-    if (r == DRIVER_DONE) {
-        op_finished(m, d, op, NULL, &rt, _DOMAIN_STATE_INVALID);
-        return 0;
-    }
+    if (r == DRIVER_DONE)
+        return op_finished(m, d, op, NULL, &rt, _DOMAIN_STATE_INVALID, e);
     if (op == ACTION_START && rt.pid > 0) {
         /* Record the process now, so a restart of hvd can find it while it boots. */
         d->runtime = rt;
@@ -465,7 +482,7 @@ static void on_driver_op_completed(void *userdata, Driver *drv, const char *name
     Domain *d = manager_find(m, name);
 
     if (d && manager_driver(m, d) == drv)
-        op_finished(m, d, op, e, rt, observed);
+        (void)op_finished(m, d, op, e, rt, observed, NULL);
 }
 
 static void on_driver_availability(void *userdata, Driver *drv, bool available, const char *why)

@@ -6,8 +6,9 @@
 
 /* The one function every state change goes through: checks the transition is legal, persists
  * state, reason, runtime (rt, or the current one when NULL) and the allocation change with an
- * event in one transaction, then updates memory and tells listeners and waiters. force applies
- * the change in memory even when the store cannot record it (the hypervisor already changed). */
+ * event in one transaction, then updates memory and tells listeners. force applies the change
+ * in memory even when the store cannot record it (the hypervisor already changed): it then
+ * returns 1 with e saying so, and the state is recorded later. */
 int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
                        const DomainRuntime *rt, const char *detail, bool force, Error *e);
 

@@ -448,6 +448,7 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         return 0;
     }
     state = json_string_value(json_object_get(info, "state"));
+    *ret_state = state && streq(state, "paused") ? STATE_PAUSED : STATE_RUNNING;
     inst->pid = rt->pid;
     inst->start_ticks = ticks;
     inst->ready = true;
@@ -458,7 +459,6 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         return -EIO;
     }
     console_attach(inst);
-    *ret_state = state && streq(state, "paused") ? STATE_PAUSED : STATE_RUNNING;
     return 1;
 }
 

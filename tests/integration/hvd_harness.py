@@ -307,7 +307,9 @@ class Hvd:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
-    def stop(self, timeout=10):
+    def stop(self, timeout=10, kill_domains=True):
+        """Stops hvd; unless kill_domains is false, also ends the minihv processes it started
+        (they outlive hvd by design, so a test must end them itself)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -321,8 +323,12 @@ class Hvd:
         if getattr(self, "log", None):
             self.log.close()
             self.log = None
+        if kill_domains:
+            subprocess.run(["pkill", "-KILL", "-f", f"control {self.runtime_dir}/minihv/"],
+                           capture_output=True)
         return self.proc.returncode if self.proc else None
 
     def restart(self):
-        self.stop()
+        """Stops and starts hvd; running domains carry on and are re-attached."""
+        self.stop(kill_domains=False)
         return self.start()
