@@ -63,9 +63,9 @@ def test_pv_io_flood_is_counted(build, tmp_path):
     r, stats = hostile(build, tmp_path, "pv", "io-flood", disk=True)
     survived(r, "io-flood")
     dev = stats["devices"]
-    doorbells = dev["block-doorbell"] + dev["block-doorbell-eventfd"]
-    assert doorbells >= 1 and dev["block-doorbell"] + 20000 >= doorbells
-    assert dev["block-doorbell-eventfd"] > 0 or dev["block-doorbell"] == 20000
+    # each write is counted once, whether it went through the ioeventfd or exited
+    assert dev["block-doorbell"] + dev["block-doorbell-eventfd"] == 20000
+    assert dev["block-doorbell-eventfd"] > 0  # the doorbell is an ioeventfd on this host
     assert dev["hypercall:console"] >= 3000
     assert dev["hypercall:invalid"] >= 3000
 

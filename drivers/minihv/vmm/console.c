@@ -78,7 +78,7 @@ void console_output(Vm *vm, const void *buf, size_t len)
         size_t n = MIN(room, len);
         memcpy(c->client_buf + c->client_len, p, n);
         c->client_len += n;
-        c->client_dropped += len - n;
+        stats_add(&vm->stats.console_client_dropped, len - n);
         wake = n > 0;
     }
     pthread_mutex_unlock(&c->out_lock);

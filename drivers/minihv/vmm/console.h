@@ -19,7 +19,6 @@ struct Console {
     uint8_t client_buf[CONSOLE_CLIENT_SIZE];
     size_t client_len;
     bool clients_attached;
-    uint64_t client_dropped;
     /* Input from clients, protected by vm->lock. */
     uint8_t in[CONSOLE_INPUT_SIZE];
     size_t in_head;

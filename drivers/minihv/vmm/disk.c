@@ -7,7 +7,8 @@
 #include "disk.h"
 #include "macro.h"
 
-int disk_new_fd(int fd, bool read_only, Disk **ret)
+/* Wraps an open fd (taken over on success) in a Disk of its size in whole sectors. */
+static int disk_new_fd(int fd, bool read_only, Disk **ret)
 {
     struct stat st;
     Disk *d;
@@ -35,7 +36,7 @@ int disk_new_fd(int fd, bool read_only, Disk **ret)
     return 0;
 }
 
-Disk *disk_free(Disk *d)
+static Disk *disk_free(Disk *d)
 {
     if (!d)
         return NULL;

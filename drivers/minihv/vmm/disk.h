@@ -22,10 +22,6 @@ struct Disk {
 int disk_init(Vm *vm, Error *e);
 void disk_fini(Vm *vm);
 
-/* Creates a disk over an open fd (taken over), for the fuzzer. */
-int disk_new_fd(int fd, bool read_only, Disk **ret);
-Disk *disk_free(Disk *d);
-
 /* Reads/writes n sectors at sector into/from buf. The range must have been checked against
  * d->sectors. Return 0 or a negative errno (-EIO for a short transfer). */
 int disk_read(Disk *d, uint64_t sector, uint32_t n, void *buf);

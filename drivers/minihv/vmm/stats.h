@@ -56,7 +56,8 @@ typedef struct Stats {
     uint64_t bad_control_requests; /* control-socket lines refused as malformed */
     uint64_t console_out_bytes;
     uint64_t console_in_bytes;
-    uint64_t console_in_dropped; /* input bytes lost because the guest did not read them */
+    uint64_t console_in_dropped;     /* input bytes lost because the guest did not read them */
+    uint64_t console_client_dropped; /* output bytes attached clients lost (main loop behind) */
     uint64_t blk_read_sectors;
     uint64_t blk_write_sectors;
 } Stats;

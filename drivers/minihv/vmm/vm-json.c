@@ -111,13 +111,14 @@ json_t *vm_stats_json(Vm *vm)
                              __atomic_load_n(&vm->vcpus[i]->up, __ATOMIC_RELAXED)));
     }
     o = json_pack(
-        "{so so sI so so s{sI sI} s{sI sI sI} s{sI sI} sI sI}", "exits", exits, "devices", devices,
-        "run_time_ns", (json_int_t)run_ns, "vcpus", vcpus, "memory", memory_json(vm),
+        "{so so sI so so s{sI sI} s{sI sI sI sI} s{sI sI} sI sI}", "exits", exits, "devices",
+        devices, "run_time_ns", (json_int_t)run_ns, "vcpus", vcpus, "memory", memory_json(vm),
         "bad_requests", "guest", (json_int_t)stats_get(&vm->stats.bad_guest_requests), "control",
         (json_int_t)stats_get(&vm->stats.bad_control_requests), "console", "out_bytes",
         (json_int_t)stats_get(&vm->stats.console_out_bytes), "in_bytes",
         (json_int_t)stats_get(&vm->stats.console_in_bytes), "in_dropped_bytes",
-        (json_int_t)stats_get(&vm->stats.console_in_dropped), "block", "read_sectors",
+        (json_int_t)stats_get(&vm->stats.console_in_dropped), "attached_dropped_bytes",
+        (json_int_t)stats_get(&vm->stats.console_client_dropped), "block", "read_sectors",
         (json_int_t)stats_get(&vm->stats.blk_read_sectors), "write_sectors",
         (json_int_t)stats_get(&vm->stats.blk_write_sectors), "tsc_khz", (json_int_t)vm->tsc_khz,
         "uptime_ns", (json_int_t)(now_mono_ns() - vm->start_mono_ns));
