@@ -535,6 +535,20 @@ static void instance_unregister(Instance *inst)
         (void)hashmap_remove(inst->md->instances, inst->config.name);
 }
 
+/* The last line minihv wrote on stderr (its VMM log): it says why it ended. */
+static void last_vmm_line(Instance *inst, char *out, size_t n)
+{
+    _cleanup_fclose_ FILE *f = fopen(inst->vmm_log_path, "re");
+    char line[512];
+
+    out[0] = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strneq(line, "minihv: ", 8)) {
+            line[strcspn(line, "\n")] = 0;
+            (void)snprintf(out, n, "%s", line + 8);
+        }
+}
+
 void instance_exited(Instance *inst)
 {
     char reason[512] = "", detail[600];
@@ -546,7 +560,9 @@ void instance_exited(Instance *inst)
         signal = WTERMSIG(inst->wait_status);
     else if (inst->have_wait_status && WIFEXITED(inst->wait_status))
         status = WEXITSTATUS(inst->wait_status);
-    if (read_end(inst, &status, reason, sizeof(reason)) < 0 && !signal && status < 0)
+    if (read_end(inst, &status, reason, sizeof(reason)) < 0 || !reason[0])
+        last_vmm_line(inst, reason, sizeof(reason));
+    if (!reason[0] && !signal)
         (void)snprintf(reason, sizeof(reason), "minihv pid %d ended without saying why", inst->pid);
     if (signal)
         (void)snprintf(reason, sizeof(reason), "minihv pid %d was killed by signal %d (%s)",
