@@ -50,6 +50,22 @@ const char *setting_type_dbus_signature(SettingType t)
     return "?";
 }
 
+int domain_setting_check_entry(const json_t *settings, const char *key, const char *signature,
+                               const SettingField **ret, Error *e)
+{
+    const SettingField *f = domain_setting_lookup(key);
+
+    if (!f)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown setting '%.64s'", key);
+    if (json_object_get(settings, key))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "setting '%s' is given twice", key);
+    if (!streq(signature, setting_type_dbus_signature(f->type)))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "'%s' must be of D-Bus type '%s', got '%.16s'",
+                          key, setting_type_dbus_signature(f->type), signature);
+    *ret = f;
+    return 0;
+}
+
 static const char *setting_type_json_name(SettingType t)
 {
     switch (t) {

@@ -59,6 +59,11 @@ const SettingField *domain_setting_lookup(const char *key);
 /* The D-Bus signature character of a setting type ("s", "u", "t", "b"). */
 const char *setting_type_dbus_signature(SettingType t);
 
+/* Checks one entry of a settings dictionary before its value is read: key must be a setting
+ * not already in settings, and signature its D-Bus type. *ret receives the field. */
+int domain_setting_check_entry(const json_t *settings, const char *key, const char *signature,
+                               const SettingField **ret, Error *e);
+
 /* Fills c with defaults (driver kvm, mode pv, 1 vCPU, 64 MiB, on-crash destroy) and an empty
  * name; the caller frees with domain_config_done(). */
 void domain_config_init(DomainConfig *c);

@@ -71,24 +71,12 @@ int bus_read_settings(sd_bus_message *m, json_t **ret, Error *e)
         r = sd_bus_message_read(m, "s", &key);
         if (r < 0)
             goto bad;
-        f = domain_setting_lookup(key);
-        if (!f) {
-            r = error_setf(e, ERROR_INVALID_ARGUMENT, "unknown setting '%.64s'", key);
-            goto fail;
-        }
-        if (json_object_get(settings, key)) {
-            r = error_setf(e, ERROR_INVALID_ARGUMENT, "setting '%s' is given twice", key);
-            goto fail;
-        }
         r = sd_bus_message_peek_type(m, &type, &contents);
         if (r < 0)
             goto bad;
-        if (!streq(contents, setting_type_dbus_signature(f->type))) {
-            r = error_setf(e, ERROR_INVALID_ARGUMENT,
-                           "'%s' must be of D-Bus type '%s', got '%.16s'", key,
-                           setting_type_dbus_signature(f->type), contents);
+        r = domain_setting_check_entry(settings, key, contents, &f, e);
+        if (r < 0)
             goto fail;
-        }
         r = read_setting_value(m, f, &value, e);
         if (r < 0)
             goto fail;

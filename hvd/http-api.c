@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "http-internal.h"
+#include "http-route.h"
 #include "parse-util.h"
 
 #define CONSOLE_DEFAULT_BYTES 16384u
@@ -313,28 +314,6 @@ static const Route routes[] = {
     {"/metrics", "GET", false, metrics_route},
 };
 
-/* Matches url against pattern; on success name/arg receive the {name}/{action} segments. */
-static bool route_match(const char *pattern, const char *url, char *name, char *arg)
-{
-    while (*pattern && *url) {
-        if (*pattern == '{') {
-            const char *end = strchr(pattern, '}');
-            size_t len = strcspn(url, "/");
-            char *dst = strneq(pattern, "{name}", 6) ? name : arg;
-            if (!end || len == 0 || len > DOMAIN_NAME_MAX)
-                return false;
-            memcpy(dst, url, len);
-            dst[len] = 0;
-            pattern = end + 1;
-            url += len;
-            continue;
-        }
-        if (*pattern++ != *url++)
-            return false;
-    }
-    return *pattern == 0 && *url == 0;
-}
-
 enum MHD_Result http_route(HttpRequest *r)
 {
     char name[DOMAIN_NAME_MAX + 1] = "", arg[DOMAIN_NAME_MAX + 1] = "", allow[64] = "";
@@ -346,7 +325,7 @@ enum MHD_Result http_route(HttpRequest *r)
     for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
         const Route *rt = &routes[i];
 
-        if (!route_match(rt->pattern, r->url, name, arg))
+        if (!http_route_match(rt->pattern, r->url, name, arg))
             continue;
         if (!streq(rt->method, method)) {
             size_t used = strlen(allow);
