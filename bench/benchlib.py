@@ -31,9 +31,14 @@ def machine():
     return f"{model}, {os.cpu_count()} CPUs, {mem} GiB, Linux {platform.release()}"
 
 
+TABLES = []
+
+
 def print_table(title, rows):
     """rows: (metric, hvd value, reference value, reference name, unit, better) where better
-    is 'lower' or 'higher'; prints the ratio as 'how many times better hvd is'."""
+    is 'lower' or 'higher'; prints the ratio as 'how many times better hvd is'. The rows are
+    kept for save(), so `make bench` can print every benchmark in one table at the end."""
+    TABLES.append({"title": title, "rows": [list(r) for r in rows]})
     print(f"\n{title}")
     print(f"  {machine()}, {datetime.date.today().isoformat()}")
     header = ("metric", "hvd", "reference", "ref tool", "hvd advantage")
@@ -57,5 +62,5 @@ def print_table(title, rows):
 def save(name, data):
     RESULTS_DIR.mkdir(exist_ok=True)
     data = dict(data, date=datetime.datetime.now().isoformat(timespec="seconds"),
-                machine=machine())
+                machine=machine(), tables=TABLES)
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(data, indent=2))
