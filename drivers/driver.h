@@ -13,6 +13,11 @@
 
 typedef struct Driver Driver;
 
+/* Changes whenever DriverOps, DriverContext or DriverEvents change, so a driver module built
+ * for another hvd is refused instead of called wrongly. */
+#define DRIVER_ABI \
+    (1u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
+
 /* What an operation did: finished now, or accepted with the result to come later through
  * DriverEvents.op_completed (exactly once per accepted operation). */
 enum {

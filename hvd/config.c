@@ -20,6 +20,7 @@ typedef enum ConfigType {
     CONFIG_DOUBLE,
     CONFIG_CPUSET,
     CONFIG_SYNC,
+    CONFIG_BOOL,
 } ConfigType;
 
 typedef struct ConfigKey {
@@ -46,6 +47,7 @@ static const ConfigKey config_keys[] = {
         1024.0 * 1024 * 1024),
     KEY("allocation", "cpu-overcommit", CONFIG_DOUBLE, cpu_overcommit, 0.1, 1000),
     KEY("allocation", "memory-overcommit", CONFIG_DOUBLE, memory_overcommit, 0.1, 100),
+    KEY("kvm", "enabled", CONFIG_BOOL, kvm_enabled, 0, 0),
     KEY("kvm", "uri", CONFIG_STRING, kvm_uri, 0, 0),
     KEY("kvm", "domain-type", CONFIG_STRING, kvm_domain_type, 0, 0),
     KEY("kvm", "workers", CONFIG_UINT, kvm_workers, 1, 64),
@@ -78,6 +80,7 @@ int config_init(HvdConfig *c)
         .reserved_memory_mib = 512,
         .cpu_overcommit = 4.0,
         .memory_overcommit = 1.0,
+        .kvm_enabled = true,
         .kvm_workers = 4,
         .http_max_body_kib = 64,
         .http_max_connections = 4096,
@@ -205,6 +208,14 @@ int config_set(HvdConfig *c, const char *section, const char *key, const char *v
             return error_setf(e, ERROR_INVALID_ARGUMENT,
                               "%s must be a CPU list such as '0' or '0-1,4', got '%s'", key, value);
         return 0;
+    case CONFIG_BOOL: {
+        int b = parse_boolean(value);
+        if (b < 0)
+            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be yes or no, got '%s'", key,
+                              value);
+        *(bool *)field = b;
+        return 0;
+    }
     case CONFIG_SYNC: {
         StoreSync s = store_sync_from_string(value);
         if (s < 0)

@@ -29,6 +29,7 @@ typedef struct HvdConfig {
     double cpu_overcommit;
     double memory_overcommit;
     /* [kvm] */
+    bool kvm_enabled;
     char *kvm_uri;
     char *kvm_domain_type;
     unsigned kvm_workers;

@@ -1,6 +1,10 @@
-/* The drivers built into this hvd, indexed by DriverKind. */
+/* The drivers of this hvd: minihv is built in; kvm comes from the hvd-kvm module, loaded only
+ * when it is enabled, so libvirt (and what it pulls in) stays out of a minihv-only hvd. */
 #pragma once
 
+#include "config.h"
 #include "driver.h"
 
-extern const DriverOps *const hvd_driver_ops[_DRIVER_KIND_MAX];
+/* Fills ret (indexed by DriverKind) for config. A kvm driver that is disabled or whose module
+ * cannot be loaded is still present, opening as unavailable with the reason. */
+void hvd_drivers_load(const HvdConfig *config, const DriverOps *ret[_DRIVER_KIND_MAX]);

@@ -184,10 +184,11 @@ static void print_config(const HvdConfig *c)
     printf("[daemon]\nstate-dir = %s\nruntime-dir = %s\nadmin-group = %s\nsynchronous = %s\n"
            "shutdown-timeout = %u\n\n[allocation]\nreserved-cpus = %s\n"
            "reserved-memory-mib = %" PRIu64 "\ncpu-overcommit = %g\nmemory-overcommit = %g\n\n"
-           "[kvm]\nuri = %s\ndomain-type = %s\nworkers = %u\n",
+           "[kvm]\nenabled = %s\nuri = %s\ndomain-type = %s\nworkers = %u\n",
            c->state_dir, c->runtime_dir, c->admin_group, store_sync_to_string(c->synchronous),
            c->shutdown_timeout_s, reserved, c->reserved_memory_mib, c->cpu_overcommit,
-           c->memory_overcommit, c->kvm_uri, c->kvm_domain_type, c->kvm_workers);
+           c->memory_overcommit, c->kvm_enabled ? "yes" : "no", c->kvm_uri, c->kvm_domain_type,
+           c->kvm_workers);
     printf("\n[minihv]\nbinary = %s\nguest-dir = %s\n", c->minihv_binary, c->minihv_guest_dir);
     printf("\n[http]\nlisten = %s\n", c->http_listen);
     if (c->http_tls_cert)
@@ -367,7 +368,9 @@ static int run(Daemon *d)
     r = manager_new(d->event, &d->config, &d->manager, &e);
     if (r < 0)
         return log_error_errno(r, "%s", e.message);
-    r = manager_open_drivers(d->manager, hvd_driver_ops);
+    const DriverOps *ops[_DRIVER_KIND_MAX];
+    hvd_drivers_load(&d->config, ops);
+    r = manager_open_drivers(d->manager, ops);
     if (r < 0)
         return log_error_errno(r, "Failed to set up drivers: %m");
     manager_reconcile_all(d->manager);

@@ -331,3 +331,8 @@ const DriverOps kvm_driver_ops = {
     .reattach = kvm_reattach,
     .undefine = kvm_undefine,
 };
+
+const DriverOps *hvd_kvm_driver(unsigned abi)
+{
+    return abi == DRIVER_ABI ? &kvm_driver_ops : NULL;
+}

@@ -5,3 +5,7 @@
 #include "driver.h"
 
 extern const DriverOps kvm_driver_ops;
+
+/* The entry point of the hvd-kvm module: the driver's operations when the module was built for
+ * the same driver interface (abi is DRIVER_ABI of the loader), NULL otherwise. */
+const DriverOps *hvd_kvm_driver(unsigned abi);

@@ -110,3 +110,15 @@ def test_readme_configuration_example_is_accepted(build, tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "synchronous = normal" in p.stdout and "listen = 127.0.0.1:8780" in p.stdout
+
+
+def test_kvm_driver_can_be_disabled(make_hvd):
+    h = make_hvd(config="[kvm]\nenabled = no\n").start()
+    kvm = h.hvctl_json("host")["drivers"]["kvm"]
+    assert kvm["available"] is False and "disabled in the configuration" in kvm["reason"]
+    h.hvctl("create", "k", check=True)
+    p = h.hvctl("start", "k")
+    assert p.returncode == 1 and "[kvm] enabled = no" in p.stderr
+    # libvirt is not even loaded.
+    maps = open(f"/proc/{h.proc.pid}/maps").read()
+    assert "libvirt" not in maps

@@ -23,7 +23,8 @@ def test_installed_files(installed):
     for rel in ["lib/systemd/system/hvd.service", "share/dbus-1/system.d/org.hvd1.conf",
                 "share/dbus-1/system-services/org.hvd1.service", "lib/sysusers.d/hvd.conf",
                 "lib/tmpfiles.d/hvd.conf", "share/dbus-1/interfaces/org.hvd1.xml",
-                "share/man/man8/hvd.8", "share/man/man1/hvctl.1"]:
+                "share/man/man8/hvd.8", "share/man/man1/hvctl.1", "lib/hvd/hvd-kvm.so",
+                "lib/hvd/guests/hello-pv.elf", "lib/hvd/guests/echo-full.elf"]:
         assert (root / rel).exists(), rel
     assert (root / opts["sbindir"] / "hvd").exists()
     assert (root / opts["bindir"] / "hvctl").exists()
