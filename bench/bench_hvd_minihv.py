@@ -30,13 +30,6 @@ def meminfo(key):
     return 0
 
 
-def rss(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def wait_growth(path, size, timeout=30):
     """Spins until the file at path is larger than size; returns the time it happened."""
     deadline = time.perf_counter() + timeout
@@ -92,7 +85,7 @@ def hvd_density(h, conn):
         "guest_resident_bytes": guest_resident,
         "beyond_guest_bytes": (before - after) / DENSITY - guest_resident,
         "vmm_overhead_bytes": stats["memory"]["vmm_overhead_bytes"],
-        "hvd_rss_bytes": rss(h.proc.pid),
+        "hvd_rss_bytes": benchlib.rss(h.proc.pid),
     }
     for i in range(DENSITY):
         h.domain(f"dense{i:03d}", conn).Destroy()

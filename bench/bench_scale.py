@@ -19,13 +19,6 @@ from hvd_harness import Bus, Hvd, build_dir
 N = int(os.environ.get("BENCH_SCALE_DOMAINS", "10000"))
 
 
-def rss(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def timed(fn, runs):
     times = []
     for _ in range(runs):
@@ -60,7 +53,7 @@ def main():
         results["hvctl_list_ms"] = timed(
             lambda: subprocess.run([str(h.hvctl_binary), "list", "--all"], env=h.env(),
                                    capture_output=True, check=True), 5) * 1000
-        results["hvd_rss_bytes"] = rss(h.proc.pid)
+        results["hvd_rss_bytes"] = benchlib.rss(h.proc.pid)
         results["db_bytes"] = sum(p.stat().st_size for p in h.state_dir.glob("hvd.db*"))
         t0 = time.perf_counter()
         h.restart()

@@ -34,6 +34,14 @@ def machine():
 TABLES = []
 
 
+def rss(pid):
+    """Resident memory of process pid in bytes."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def print_table(title, rows):
     """rows: (metric, hvd value, reference value, reference name, unit, better) where better
     is 'lower' or 'higher'; prints the ratio as 'how many times better hvd is'. The rows are

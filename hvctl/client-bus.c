@@ -3,6 +3,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-open.h"
 #include "console-relay.h"
 
 #include "client.h"
@@ -526,18 +527,8 @@ int client_bus_new(const char *address, Client **ret, Error *e)
         free(c);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
-    if (address) {
-        r = sd_bus_new(&b->bus);
-        if (r >= 0)
-            r = sd_bus_set_address(b->bus, address);
-        if (r >= 0)
-            r = sd_bus_set_bus_client(b->bus, true);
-        if (r >= 0)
-            r = sd_bus_start(b->bus);
-    } else
-        r = sd_bus_open_system(&b->bus);
+    r = bus_open_at(address, &b->bus);
     if (r < 0) {
-        sd_bus_unref(b->bus);
         free(b);
         free(c);
         return error_set_errno(e, -ECONNREFUSED, "cannot connect to the %s bus%s%s: %s",

@@ -89,7 +89,9 @@ static int error_from_answer(long status, const Buffer *b, Error *e)
 
 /* Sends one request; body (may be NULL) is sent as JSON. On success *ret (may be NULL) gets
  * the parsed JSON answer (or NULL for an empty answer). */
-static int request(Client *c, const char *method, const char *path, json_t *body, json_t **ret,
+/* Sends one request; body (may be NULL) is sent as JSON. On success *raw (may be NULL) gets
+ * the answer's bytes, a NUL-terminated new buffer the caller frees. HTTP errors become e. */
+static int perform(Client *c, const char *method, const char *path, json_t *body, Buffer *raw,
                    Error *e)
 {
     HttpClient *h = hc(c);
@@ -137,10 +139,29 @@ static int request(Client *c, const char *method, const char *path, json_t *body
         if (status == 401 && !h->token[0])
             (void)snprintf(e->message + strlen(e->message), sizeof(e->message) - strlen(e->message),
                            "; no token was found in %s (use --token-file)", h->token_source);
-    } else if (ret)
-        *ret = answer.len ? json_loads(answer.data, 0, NULL) : NULL;
+        free(answer.data);
+        return r;
+    }
+    if (raw)
+        *raw = answer.data ? answer : (Buffer){.data = strdup(""), .len = 0};
+    else
+        free(answer.data);
+    return raw && !raw->data ? error_set_errno(e, -ENOMEM, "Out of memory") : 0;
+}
+
+/* perform() with the answer parsed as JSON into *ret (may be NULL; NULL for an empty answer). */
+static int request(Client *c, const char *method, const char *path, json_t *body, json_t **ret,
+                   Error *e)
+{
+    Buffer answer = {};
+    int r;
+
+    r = perform(c, method, path, body, ret ? &answer : NULL, e);
+    if (r < 0 || !ret)
+        return r;
+    *ret = answer.len ? json_loads(answer.data, 0, NULL) : NULL;
     free(answer.data);
-    return r;
+    return 0;
 }
 
 static char *url_escape(Client *c, const char *s)
@@ -381,36 +402,17 @@ static int http_follow(Client *c, ClientEventHandler handler, void *userdata, ui
 
 static int http_console_tail(Client *c, const char *name, size_t max_bytes, char **ret, Error *e)
 {
-    HttpClient *h = hc(c);
-    _cleanup_free_ char *n = url_escape(c, name), *url = NULL;
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
     Buffer answer = {};
-    long status = 0;
-    CURLcode cc;
+    int r;
 
-    if (!n || asprintf(&url, "%s/api/v1/domains/%s/console?bytes=%zu", h->base, n, max_bytes) < 0)
+    if (!n || asprintf(&path, "/api/v1/domains/%s/console?bytes=%zu", n, max_bytes) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
-    curl_easy_reset(h->curl);
-    (void)curl_easy_setopt(h->curl, CURLOPT_URL, url);
-    if (h->unix_path)
-        (void)curl_easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
-    (void)curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, collect);
-    (void)curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &answer);
-    (void)curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
-    (void)curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
-    cc = curl_easy_perform(h->curl);
-    if (cc != CURLE_OK) {
-        free(answer.data);
-        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base,
-                               curl_easy_strerror(cc));
-    }
-    (void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 400) {
-        int r = error_from_answer(status, &answer, e);
-        free(answer.data);
+    r = perform(c, "GET", path, NULL, &answer, e);
+    if (r < 0)
         return r;
-    }
-    *ret = answer.data ? answer.data : strdup("");
-    return *ret ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
+    *ret = answer.data;
+    return 0;
 }
 
 typedef struct ConsoleOut {

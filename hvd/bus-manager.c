@@ -22,20 +22,28 @@ static int method_create_domain(sd_bus_message *m, void *userdata, sd_bus_error 
     return sd_bus_reply_method_return(m, "o", bus_domain_path(d));
 }
 
-static int method_get_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+/* Reads a domain name argument and finds the domain (NoSuchDomain when absent). */
+static int read_domain(sd_bus_message *m, Bus *b, Domain **ret, sd_bus_error *error)
 {
-    Bus *b = userdata;
     Error e = ERROR_NULL;
     const char *name;
-    Domain *d;
     int r;
 
     r = sd_bus_message_read(m, "s", &name);
     if (r < 0)
         return r;
-    r = manager_get(b->manager, name, &d, &e);
+    r = manager_get(b->manager, name, ret, &e);
+    return r < 0 ? bus_error_from(error, &e) : 0;
+}
+
+static int method_get_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Domain *d;
+    int r;
+
+    r = read_domain(m, userdata, &d, error);
     if (r < 0)
-        return bus_error_from(error, &e);
+        return r;
     return sd_bus_reply_method_return(m, "o", bus_domain_path(d));
 }
 
@@ -110,16 +118,12 @@ static int method_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error 
 {
     Bus *b = userdata;
     Error e = ERROR_NULL;
-    const char *name;
     Domain *d;
     int r;
 
-    r = sd_bus_message_read(m, "s", &name);
+    r = read_domain(m, b, &d, error);
     if (r < 0)
         return r;
-    r = manager_get(b->manager, name, &d, &e);
-    if (r < 0)
-        return bus_error_from(error, &e);
     r = bus_verify_admin(b, m, "delete domains", error);
     if (r < 0)
         return r;

@@ -1,6 +1,7 @@
 /* D-Bus connection, name, authorization and error mapping. */
 #include <string.h>
 
+#include "bus-open.h"
 #include "bus.h"
 #include "log.h"
 
@@ -128,18 +129,7 @@ int bus_new(Manager *m, const char *address, const char *admin_group, Bus **ret,
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
 
-    if (address) {
-        r = sd_bus_new(&b->bus);
-        if (r >= 0)
-            r = sd_bus_set_address(b->bus, address);
-        if (r >= 0)
-            r = sd_bus_set_bus_client(b->bus, true);
-        if (r >= 0)
-            r = sd_bus_negotiate_creds(b->bus, true, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID);
-        if (r >= 0)
-            r = sd_bus_start(b->bus);
-    } else
-        r = sd_bus_open_system(&b->bus);
+    r = bus_open_at(address, &b->bus);
     if (r < 0) {
         (void)error_set_errno(e, r, "Failed to connect to the %s bus%s%s: %m",
                               address ? "given" : "system", address ? " " : "", strempty(address));

@@ -31,31 +31,8 @@ if [ -S /run/dbus/system_bus_socket ] && policy_installed &&
 else
     bus_socket="$run/bus.sock"
     rm -f "$bus_socket"
-    cat >"$run/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-  </policy>
-  <include>$root/systemd/org.hvd1.conf</include>
-</busconfig>
-CONF
+    sed -e "s|@SOCKET@|$bus_socket|" -e "s|@POLICY@|$root/systemd/org.hvd1.conf|" \
+        scripts/private-bus.conf.in >"$run/bus.conf"
     dbus-daemon --config-file="$run/bus.conf" --nofork --nopidfile 2>/dev/null &
     bus_pid=$!
     for _ in $(seq 100); do [ -S "$bus_socket" ] && break; sleep 0.05; done

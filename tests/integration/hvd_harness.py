@@ -13,30 +13,6 @@ import dbus
 
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-  </policy>
-  <include>{policy}</include>
-</busconfig>
-"""
 
 
 def build_dir() -> pathlib.Path:
@@ -69,8 +45,9 @@ class Bus:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o755)
         conf = self.dir / "bus.conf"
-        conf.write_text(BUS_CONFIG.format(socket=self.socket,
-                                          policy=SOURCE_ROOT / "systemd" / "org.hvd1.conf"))
+        template = (SOURCE_ROOT / "scripts" / "private-bus.conf.in").read_text()
+        conf.write_text(template.replace("@SOCKET@", str(self.socket)).replace(
+            "@POLICY@", str(SOURCE_ROOT / "systemd" / "org.hvd1.conf")))
         self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork",
                                       "--nopidfile"], stdout=subprocess.DEVNULL)
         wait_for(self.socket.exists, what="dbus-daemon socket")
