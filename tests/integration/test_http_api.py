@@ -349,3 +349,35 @@ def test_every_route_is_documented_and_served(hvd):
         status, _, body = hvd.request(method, concrete, {} if method != "GET" else None)
         assert status != 405, (method, path)
         assert not (status == 404 and "no such resource" in str(body)), (method, path)
+
+
+def test_tls(make_hvd, workdir):
+    import ssl
+    import subprocess
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"openssl cannot make a certificate here: {p.stderr.strip()}")
+    h = make_hvd(config=f"[http]\ntls-cert = {cert}\ntls-key = {key}\n").start()
+    url = (h.runtime_dir / "http-url").read_text().split()[0]
+    assert url.startswith("https://127.0.0.1:")
+    u = urllib.parse.urlparse(url)
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx)
+    conn.request("GET", "/api/v1/host")
+    assert conn.getresponse().status == 200
+    # Plain HTTP on the TLS port gets nowhere.
+    plain = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    with pytest.raises(Exception):
+        plain.request("GET", "/api/v1/host")
+        plain.getresponse()
+
+
+def test_tls_needs_both_files(make_hvd, workdir):
+    h = make_hvd(config=f"[http]\ntls-cert = {workdir}/cert.pem\n")
+    h.start(wait=False)
+    assert h.proc.wait(timeout=10) == 1
+    assert "tls-cert and tls-key must be set together" in h.read_log()
