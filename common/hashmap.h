@@ -33,8 +33,8 @@ size_t hashmap_size(const Hashmap *h);
  * NULL. */
 bool hashmap_iterate(const Hashmap *h, size_t *i, const char **ret_key, void **ret_value);
 
-#define HASHMAP_FOREACH_VALUE(h, value)                                                            \
-    for (size_t _hi_ = 0, _once_ = 1; _once_; _once_ = 0)                                         \
+#define HASHMAP_FOREACH_VALUE(h, value)                   \
+    for (size_t _hi_ = 0, _once_ = 1; _once_; _once_ = 0) \
         for (void *value; hashmap_iterate((h), &_hi_, NULL, &value);)
 
 /* 64-bit FNV-1a of a NUL-terminated string. */

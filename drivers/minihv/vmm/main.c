@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "build-config.h"
 #include "control.h"
 #include "loop.h"
 #include "macro.h"

@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "build-config.h"
 #include "console.h"
 #include "disk.h"
 #include "macro.h"
