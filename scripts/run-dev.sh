@@ -109,5 +109,17 @@ Press Ctrl-C to stop hvd (domains keep running).
 
 MSG
 
+# Once hvd listens, print the dashboard's address with the API token in its fragment (the page
+# keeps it for the tab and takes it out of the address bar).
+rm -f "$run/runtime/http-url"
+(
+    for _ in $(seq 200); do
+        [ -s "$run/runtime/http-url" ] && [ -s "$run/state/http-token" ] && break
+        sleep 0.05
+    done
+    [ -s "$run/runtime/http-url" ] || exit 0
+    echo "Dashboard: $(head -n1 "$run/runtime/http-url")/#token=$(cat "$run/state/http-token")"
+) &
+
 DBUS_SYSTEM_BUS_ADDRESS=$bus_address "$root/$build/hvd/hvd" --config "$run/hvd.conf" \
     --state-dir "$run/state" --runtime-dir "$run/runtime" --kvm-uri "$kvm_uri" || true
