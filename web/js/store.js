@@ -101,6 +101,27 @@ let refreshTimer = null;
 let refreshRunning = false;
 let refreshAgain = false;
 
+// Answers and lists can be older than events already applied (a shutdown answered "stopping"
+// after the event said "shutoff"): the state with the later state_changed_us wins (hvd's clock;
+// an event counts from its time_us, which follows its transition's state_changed_us).
+function merged(local, d) {
+    if (local && (local.state_changed_us || 0) > (d.state_changed_us || 0))
+        return {...d, state: local.state, reason: local.reason, pid: local.pid,
+                state_changed_us: local.state_changed_us};
+    return d;
+}
+
+// Whether a domain exists: each creation or deletion applied here gets a sequence number, and a
+// list asked for before it does not undo it (the refresh that every change schedules brings
+// the rest).
+let changeSeq = 0;
+const changedAt = new Map(); // name -> changeSeq of the last change applied to it
+const deleted = new Set();   // names deleted by an event or an answer since the last refresh
+
+function touch(name) {
+    changedAt.set(name, ++changeSeq);
+}
+
 async function refresh() {
     if (refreshRunning) {
         refreshAgain = true;
@@ -108,10 +129,21 @@ async function refresh() {
     }
     refreshRunning = true;
     try {
+        const asked = changeSeq;
         const [domains, host] = await Promise.all([api.domains(), api.host()]);
+        const newer = name => (changedAt.get(name) || 0) > asked;
         const next = new Map();
-        for (const d of domains)
-            next.set(d.name, d);
+        for (const d of domains) {
+            if (newer(d.name) && deleted.has(d.name))
+                continue;
+            next.set(d.name, merged(store.domains.get(d.name), d));
+        }
+        for (const [name, local] of store.domains)
+            if (!next.has(name) && newer(name))
+                next.set(name, local); // created after the list was asked for
+        for (const name of [...deleted])
+            if (!newer(name))
+                deleted.delete(name);
         for (const name of store.history.keys())
             if (!next.has(name))
                 store.history.delete(name);
@@ -145,12 +177,17 @@ export function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS) {
 export function updateDomain(d) {
     if (!d || !d.name)
         return;
-    store.domains.set(d.name, {...store.domains.get(d.name), ...d});
+    touch(d.name);
+    deleted.delete(d.name);
+    const local = store.domains.get(d.name);
+    store.domains.set(d.name, merged(local, {...local, ...d}));
     emit('domains');
     scheduleRefresh();
 }
 
 export function forgetDomain(name) {
+    touch(name);
+    deleted.add(name);
     store.domains.delete(name);
     store.history.delete(name);
     emit('domains');
@@ -166,9 +203,16 @@ function setConnection(state) {
 
 function onLifecycle(ev) {
     const d = ev.domain ? store.domains.get(ev.domain) : null;
-    if (d && ev.event === 'state-changed' && ev.state) {
+    if (ev.domain)
+        touch(ev.domain);
+    if (ev.domain && ev.event === 'deleted')
+        deleted.add(ev.domain);
+    else if (ev.domain && ev.event === 'created')
+        deleted.delete(ev.domain);
+    if (d && ev.event === 'state-changed' && ev.state && ev.time_us > (d.state_changed_us || 0)) {
         d.state = ev.state;
         d.reason = ev.reason;
+        d.state_changed_us = ev.time_us;
         if (ev.state === 'shutoff' || ev.state === 'crashed')
             d.pid = 0;
         emit('domains');
