@@ -232,6 +232,29 @@ async function run(browser) {
                      new RegExp(`^0 of ${host.vcpus_capacity} allocated$`));
     await screenshot(page, 'overview-stopped');
 
+    // 8b. Overcommit shows: one vCPU more than the host has for guests (a kvm domain on
+    // libvirt's test driver, started from the form).
+    const over = host.cpus_available + 1;
+    log(`create and start web-kvm with ${over} vCPUs`);
+    await createFromForm(page, {name: 'web-kvm', driver: 'kvm', mode: 'pv', kernel: '', vcpus: over, memory_mib: 64},
+                         {start: true});
+    const kvm = row(page, 'web-kvm');
+    await expectText('web-kvm running', kvm.getByTestId('state'), /^running$/);
+    await expectText('the vCPU gauge with web-kvm', page.getByTestId('vcpus-allocated'),
+                     new RegExp(`^${over} of ${host.vcpus_capacity} allocated$`));
+    await expectText('the overcommit', page.getByTestId('vcpus-overcommitted'),
+                     new RegExp(`^overcommitted ${(over / host.cpus_available).toFixed(2)}×$`));
+    assert.ok(await page.locator('[data-gauge="vcpus"] .gauge-over').isVisible(), 'no overcommit band');
+    await expectText('the memory gauge with web-kvm', page.locator('[data-gauge="memory"] .gauge-foot'), /within the host/);
+    await page.locator('section.card').first().screenshot({path: path.join(artifacts, `${String(++shot).padStart(2, '0')}-host-overcommit.png`)});
+    await kvm.getByRole('button', {name: 'Force off'}).click();
+    await page.locator('#confirm-dialog').getByRole('button', {name: 'Force off'}).click();
+    await expectText('web-kvm off', kvm.getByTestId('state'), /^shutoff$/);
+    await kvm.getByRole('button', {name: 'Delete'}).click();
+    await page.locator('#confirm-dialog').getByRole('button', {name: 'Delete'}).click();
+    await until('web-kvm to leave the list', async () => (await kvm.count()) === 0);
+    await expectText('no overcommit left', page.locator('[data-gauge="vcpus"] .gauge-foot'), /within the host/);
+
     // 9. The console of a stopped guest keeps its last words.
     await row(page, 'web-echo').getByRole('link', {name: 'web-echo'}).click();
     await viewConsole(page);
