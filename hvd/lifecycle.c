@@ -84,6 +84,8 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     }
     if (state == STATE_STARTING)
         new_rt.started_us = now;
+    else if (rt && !rt->started_us)
+        new_rt.started_us = d->runtime.started_us; /* drivers report pids, not start times */
 
     ev = json_pack("{s:s, s:s, s:s, s:s}", "state", domain_state_to_string(state), "reason",
                    domain_reason_to_string(reason), "old_state", domain_state_to_string(old_state),
@@ -339,13 +341,14 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
                       unsigned timeout_s, ManagerDone done, void *userdata, Error *e)
 {
     Driver *drv = manager_driver(m, d);
-    DomainRuntime rt = d->runtime;
+    DomainRuntime rt;
     Error op_error = ERROR_NULL;
     int r;
 
     r = action_prepare(m, d, op, boot_reason, e);
     if (r < 0)
         return r;
+    rt = d->runtime; /* after the preparation, which records when a start began */
 
     switch (op) {
     case ACTION_START:

@@ -26,6 +26,10 @@ run_suite unit meson test -C "$build" --print-errorlogs --suite unit
 if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
     run_suite integration /usr/bin/python3 -m pytest -v -ra --color=no tests/integration
 fi
+# the web dashboard in headless Chromium, and what it needs from the HTTP API
+if [ -d tests/web ]; then
+    run_suite web /usr/bin/python3 -m pytest -v -ra --color=no tests/web
+fi
 # libFuzzer targets (clang, separate build dir), a bounded run from the committed seeds
 run_suite fuzz tests/fuzz/run-fuzz.sh 20
 

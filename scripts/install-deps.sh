@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages hvd needs for a purpose (build, run, check, bench) when missing.
+# Installs the Debian packages hvd needs for a purpose (build, run, check, bench) when missing,
+# and the npm packages of the web dashboard (web/) and of its browser tests (tests/web) from
+# their lockfiles when node_modules is missing or older than the lockfile.
 set -euo pipefail
 
 purpose=${1:-build}
@@ -11,8 +13,8 @@ check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format li
     sqlite3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils util-linux
     chromium)
 # Node.js may come from elsewhere (its npm bundled): only install Debian's when the commands are
-# missing.
-check_cmds=("node:nodejs" "npm:npm")
+# missing. npm fetches the dashboard's libraries at build time; nothing runs in node after.
+node_cmds=("node:nodejs" "npm:npm")
 bench_pkgs=(libvirt-dbus libvirt-clients qemu-system-x86 libvirt-daemon-system)
 
 case "$purpose" in
@@ -30,20 +32,30 @@ missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ "$purpose" = check ] || [ "$purpose" = bench ]; then
-    for c in "${check_cmds[@]}"; do
-        command -v "${c%%:*}" >/dev/null || missing+=("${c#*:}")
-    done
+for c in "${node_cmds[@]}"; do
+    command -v "${c%%:*}" >/dev/null || missing+=("${c#*:}")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing missing packages: ${missing[*]}"
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    # Debian's maintainer scripts try to start services; nothing should start during the install.
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
-fi
-
-echo "Installing missing packages: ${missing[*]}"
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-# Debian's maintainer scripts try to start services; nothing should start during the install.
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# npm packages, exactly as locked.
+case "$purpose" in
+check | bench) npm_dirs=(web tests/web) ;;
+*) npm_dirs=(web) ;;
+esac
+cd "$(dirname "$0")/.."
+for d in "${npm_dirs[@]}"; do
+    if [ ! -f "$d/node_modules/.package-lock.json" ] ||
+        [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+        echo "Installing the npm packages of $d (npm ci)"
+        (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+done

@@ -91,8 +91,10 @@ Press Ctrl-C to stop hvd (domains keep running).
 
 MSG
 
-# Once hvd answers, make sure the demo domain exists and runs: a minihv guest in pv mode that
-# echoes its console input.
+# Once hvd answers, make sure the demo domain exists and runs (a minihv guest in pv mode that
+# echoes its console input), then print the dashboard's address with the API token in its
+# fragment (the page keeps it for the tab and takes it out of the address bar).
+rm -f "$run/runtime/http-url"
 (
     export DBUS_SYSTEM_BUS_ADDRESS=$bus_address
     hvctl=$root/$build/hvctl/hvctl
@@ -102,6 +104,12 @@ MSG
     state=$("$hvctl" info demo --json 2>/dev/null | sed -n 's/.*"state": "\([a-z]*\)".*/\1/p')
     [ "$state" = shutoff ] && "$hvctl" start demo >/dev/null
     echo "Demo domain: $("$hvctl" list --all | grep '^demo ')"
+    for _ in $(seq 200); do
+        [ -s "$run/runtime/http-url" ] && [ -s "$run/state/http-token" ] && break
+        sleep 0.05
+    done
+    [ -s "$run/runtime/http-url" ] || exit 0
+    echo "Dashboard: $(head -n1 "$run/runtime/http-url")/#token=$(cat "$run/state/http-token")"
 ) &
 
 DBUS_SYSTEM_BUS_ADDRESS=$bus_address "$root/$build/hvd/hvd" --config "$run/hvd.conf" \

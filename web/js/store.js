@@ -1,0 +1,288 @@
+// What the page knows about hvd: domains, host, per-domain statistics history and console
+// output. The event stream (GET /api/v1/events) drives every change; the domain list and host
+// are fetched again after lifecycle events (debounced), never on a timer faster than 30 s.
+
+import {api} from './api.js';
+
+const HISTORY_POINTS = 150;      // 5 minutes of stats events at one per 2 s
+const REFRESH_DEBOUNCE_MS = 150; // lifecycle events arriving together cause one fetch
+const RESYNC_MS = 30000;         // a safety net only: the stream carries every change
+const STREAM_RETRY_MS = 5000;    // after the stream ended for good (hvd restarted, ...)
+
+export const store = {
+    domains: new Map(), // name -> domain object as GET /api/v1/domains gives it
+    host: null,
+    loaded: false,
+    connection: 'connecting',
+    history: new Map(), // name -> History
+    listeners: new Set(),
+};
+
+// Listeners are called as fn(kind, name, data) with kind one of: 'domains' (the list
+// changed), 'host', 'stats' (name), 'console' (name, text), 'lifecycle' (name, event data),
+// 'connection'.
+export function subscribe(fn) {
+    store.listeners.add(fn);
+    return () => store.listeners.delete(fn);
+}
+
+function emit(kind, name, data) {
+    for (const fn of [...store.listeners]) {
+        try {
+            fn(kind, name, data);
+        } catch (err) {
+            console.error('dashboard: a view failed to update:', err);
+        }
+    }
+}
+
+// Rates computed from two consecutive stats samples of one domain.
+class History {
+    constructor() {
+        this.time = [];        // seconds (x axis)
+        this.cpu = [];         // percent of one host CPU
+        this.reasons = new Map(); // exit reason -> exits per second
+        this.devices = new Map(); // device -> exits per second
+        this.last = null;      // {t, stats}
+        this.latest = null;    // {cpu, exits, reasons, devices} of the last interval
+    }
+
+    static push(series, key, length, value) {
+        if (!series.has(key))
+            series.set(key, new Array(length).fill(null));
+        series.get(key).push(value);
+    }
+
+    add(timeUs, stats) {
+        const t = timeUs / 1e6;
+        const prev = this.last;
+        this.last = {t, stats};
+        if (!prev || t <= prev.t)
+            return false;
+        const dt = t - prev.t;
+        const rate = (now, before) => (now >= before ? (now - before) / dt : null);
+        const cpu = rate(stats.cpu_time_ns || 0, prev.stats.cpu_time_ns || 0);
+        if (cpu === null) // the counters started again: a restart
+            return false;
+        const n = this.time.length;
+        this.time.push(t);
+        this.cpu.push(cpu / 1e7); // ns per s -> percent
+        const latest = {cpu: cpu / 1e7, exits: null, reasons: {}, devices: {}};
+        for (const [field, series, out] of [['exits_by_reason', this.reasons, latest.reasons],
+                                            ['exits_by_device', this.devices, latest.devices]]) {
+            const now = stats[field] || {}, before = prev.stats[field] || {};
+            for (const key of Object.keys(now)) {
+                const r = rate(now[key], before[key] ?? now[key]);
+                History.push(series, key, n, r);
+                out[key] = r;
+            }
+            for (const [key, values] of series)
+                if (values.length === n)
+                    values.push(null);
+        }
+        latest.exits = latest.reasons.total ?? null;
+        this.latest = latest;
+        if (this.time.length > HISTORY_POINTS) {
+            const drop = this.time.length - HISTORY_POINTS;
+            this.time.splice(0, drop);
+            this.cpu.splice(0, drop);
+            for (const values of [...this.reasons.values(), ...this.devices.values()])
+                values.splice(0, drop);
+        }
+        return true;
+    }
+}
+
+export function historyOf(name) {
+    return store.history.get(name) || null;
+}
+
+let refreshTimer = null;
+let refreshRunning = false;
+let refreshAgain = false;
+
+// Answers and lists can be older than events already applied (a shutdown answered "stopping"
+// after the event said "shutoff"): the state with the later state_changed_us wins (hvd's clock;
+// an event counts from its time_us, which follows its transition's state_changed_us).
+function merged(local, d) {
+    if (local && (local.state_changed_us || 0) > (d.state_changed_us || 0))
+        return {...d, state: local.state, reason: local.reason, pid: local.pid,
+                state_changed_us: local.state_changed_us};
+    return d;
+}
+
+// Whether a domain exists: each creation or deletion applied here gets a sequence number, and a
+// list asked for before it does not undo it (the refresh that every change schedules brings
+// the rest).
+let changeSeq = 0;
+const changedAt = new Map(); // name -> changeSeq of the last change applied to it
+const deleted = new Set();   // names deleted by an event or an answer since the last refresh
+
+function touch(name) {
+    changedAt.set(name, ++changeSeq);
+}
+
+async function refresh() {
+    if (refreshRunning) {
+        refreshAgain = true;
+        return;
+    }
+    refreshRunning = true;
+    try {
+        const asked = changeSeq;
+        const [domains, host] = await Promise.all([api.domains(), api.host()]);
+        const newer = name => (changedAt.get(name) || 0) > asked;
+        const next = new Map();
+        for (const d of domains) {
+            if (newer(d.name) && deleted.has(d.name))
+                continue;
+            next.set(d.name, merged(store.domains.get(d.name), d));
+        }
+        for (const [name, local] of store.domains)
+            if (!next.has(name) && newer(name))
+                next.set(name, local); // created after the list was asked for
+        for (const name of [...deleted])
+            if (!newer(name))
+                deleted.delete(name);
+        for (const name of store.history.keys())
+            if (!next.has(name))
+                store.history.delete(name);
+        store.domains = next;
+        store.host = host;
+        store.loaded = true;
+        emit('domains');
+        emit('host');
+    } catch (err) {
+        console.warn('dashboard: refresh failed:', err.message);
+    } finally {
+        refreshRunning = false;
+        if (refreshAgain) {
+            refreshAgain = false;
+            scheduleRefresh();
+        }
+    }
+}
+
+export function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS) {
+    if (refreshTimer)
+        return;
+    refreshTimer = setTimeout(() => {
+        refreshTimer = null;
+        refresh();
+    }, delay);
+}
+
+// Applies what an answer to an action or a create says about a domain at once (the
+// lifecycle events confirm it).
+export function updateDomain(d) {
+    if (!d || !d.name)
+        return;
+    touch(d.name);
+    deleted.delete(d.name);
+    const local = store.domains.get(d.name);
+    store.domains.set(d.name, merged(local, {...local, ...d}));
+    emit('domains');
+    scheduleRefresh();
+}
+
+export function forgetDomain(name) {
+    touch(name);
+    deleted.add(name);
+    store.domains.delete(name);
+    store.history.delete(name);
+    emit('domains');
+    scheduleRefresh();
+}
+
+function setConnection(state) {
+    if (store.connection === state)
+        return;
+    store.connection = state;
+    emit('connection');
+}
+
+function onLifecycle(ev) {
+    const d = ev.domain ? store.domains.get(ev.domain) : null;
+    if (ev.domain)
+        touch(ev.domain);
+    if (ev.domain && ev.event === 'deleted')
+        deleted.add(ev.domain);
+    else if (ev.domain && ev.event === 'created')
+        deleted.delete(ev.domain);
+    if (d && ev.event === 'state-changed' && ev.state && ev.time_us > (d.state_changed_us || 0)) {
+        d.state = ev.state;
+        d.reason = ev.reason;
+        d.state_changed_us = ev.time_us;
+        if (ev.state === 'shutoff' || ev.state === 'crashed')
+            d.pid = 0;
+        emit('domains');
+    }
+    if (d && ev.event === 'deleted') {
+        store.domains.delete(ev.domain);
+        store.history.delete(ev.domain);
+        emit('domains');
+    }
+    emit('lifecycle', ev.domain, ev);
+    scheduleRefresh();
+}
+
+function onStats(ev) {
+    if (!ev.domain || !ev.stats)
+        return;
+    let h = store.history.get(ev.domain);
+    if (!h) {
+        h = new History();
+        store.history.set(ev.domain, h);
+    }
+    if (h.add(ev.time_us, ev.stats))
+        emit('stats', ev.domain);
+}
+
+function parse(e) {
+    try {
+        return JSON.parse(e.data);
+    } catch {
+        return null;
+    }
+}
+
+let source = null;
+
+function connect() {
+    source = new EventSource('/api/v1/events');
+    source.addEventListener('open', () => {
+        setConnection('live');
+        scheduleRefresh(0); // whatever was missed while away
+    });
+    source.addEventListener('error', () => {
+        if (source.readyState === EventSource.CLOSED) {
+            // The browser gave up (an error status): try again later with a new stream.
+            setConnection('offline');
+            source = null;
+            setTimeout(connect, STREAM_RETRY_MS);
+        } else {
+            setConnection('reconnecting');
+        }
+    });
+    source.addEventListener('lifecycle', e => {
+        const ev = parse(e);
+        if (ev)
+            onLifecycle(ev);
+    });
+    source.addEventListener('stats', e => {
+        const ev = parse(e);
+        if (ev)
+            onStats(ev);
+    });
+    source.addEventListener('console', e => {
+        const ev = parse(e);
+        if (ev && ev.domain && typeof ev.data === 'string')
+            emit('console', ev.domain, ev.data);
+    });
+}
+
+export function start() {
+    connect();
+    scheduleRefresh(0);
+    setInterval(() => scheduleRefresh(0), RESYNC_MS);
+}
