@@ -71,11 +71,16 @@ static bool token_equal(const char *a, const char *b)
 bool http_authorize(HttpRequest *r, bool mutate, enum MHD_Result *ret)
 {
     const char *auth = http_header(r, "Authorization");
+    const char *token = auth && strneq(auth, "Bearer ", 7) ? auth + 7 : NULL;
 
     if (!mutate && r->local)
         return true;
-    if (auth && strneq(auth, "Bearer ", 7)) {
-        if (token_equal(auth + 7, r->http->token))
+    /* A browser's EventSource cannot send headers: reads may carry the token in the query
+     * (RFC 6750 section 2.3). Changes take it only from the header. */
+    if (!token && !auth && !mutate)
+        token = http_query(r, "access_token");
+    if (token) {
+        if (token_equal(token, r->http->token))
             return true;
         *ret = http_reply_problem(r, MHD_HTTP_FORBIDDEN, "the bearer token is not valid");
         return false;

@@ -87,9 +87,13 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     else if (rt && !rt->started_us)
         new_rt.started_us = d->runtime.started_us; /* drivers report pids, not start times */
 
-    ev = json_pack("{s:s, s:s, s:s, s:s}", "state", domain_state_to_string(state), "reason",
-                   domain_reason_to_string(reason), "old_state", domain_state_to_string(old_state),
-                   "old_reason", domain_reason_to_string(old_reason));
+    /* state_changed_us and pid as the domain will show them: a client can apply the event
+     * without reading the domain again. */
+    ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "state", domain_state_to_string(state),
+                   "reason", domain_reason_to_string(reason), "old_state",
+                   domain_state_to_string(old_state), "old_reason",
+                   domain_reason_to_string(old_reason), "state_changed_us", (json_int_t)now, "pid",
+                   (json_int_t)new_rt.pid);
     if (ev && detail)
         (void)json_object_set_new(ev, "message", json_string(detail));
 

@@ -199,6 +199,15 @@ def test_reads_from_beyond_loopback_need_the_token(make_hvd):
     status, _, body = h.request("GET", "/api/v1/host", token=False)
     assert status == 401 and "reading from beyond loopback" in body["detail"]
     assert h.request("GET", "/api/v1/host")[0] == 200
+    # A browser's event stream cannot send headers: reads take the token in the query too ...
+    assert h.request("GET", f"/api/v1/host?access_token={h.token}", token=False)[0] == 200
+    status, _, body = h.request("GET", "/api/v1/host?access_token=0123abcd", token=False)
+    assert status == 403 and "not valid" in body["detail"]
+    # ... but changes only in the header.
+    status, _, body = h.request("POST", f"/api/v1/domains?access_token={h.token}", token=False,
+                                body={"name": "far", "vcpus": 1, "memory_mib": 16})
+    assert status == 401 and "changing anything" in body["detail"]
+    assert h.request("GET", "/api/v1/domains/far")[0] == 404
 
 
 def test_ipv6_and_unix_socket_listeners(make_hvd, workdir):
@@ -279,6 +288,11 @@ def test_event_stream_delivery_and_resume(hvd):
     assert [e["data"].get("state") for e in life[1:4]] == ["starting", "running", "paused"]
     ids = [int(e["id"]) for e in life]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # A state change says what the domain now shows: a client need not read it again.
+    dom = hvd.request("GET", "/api/v1/domains/ev")[2]
+    assert life[3]["data"]["state_changed_us"] == dom["state_changed_us"]
+    assert life[3]["data"]["pid"] == dom["pid"]
+    assert life[1]["data"]["old_state"] == "shutoff"
     # Stats arrive every couple of seconds for running domains.
     wait_for(lambda: stream.of("stats"), timeout=6, what="a stats event")
     assert stream.of("stats")[0]["data"]["domain"] == "ev"

@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -88,8 +89,18 @@ def test_socket_activation(make_hvd, tmp_path):
     h.command = activated
     h.start(wait=False)
     # Like systemd, the tool starts hvd when the first client connects: that client is served.
+    # (The tool itself needs a moment to bind the port, which systemd holds from boot.)
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            conn.connect()
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     conn.request("GET", "/api/v1/host")
     assert conn.getresponse().status == 200
     h.wait_ready()

@@ -4,6 +4,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 
@@ -63,10 +64,28 @@ def stop_domains(h):
             pass
 
 
+def outside_address():
+    """An IPv4 address of this machine that is not loopback, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        addr = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if addr.startswith("127.") else addr
+
+
 @pytest.fixture
 def hvd(build, bus, workdir):
-    """hvd on loopback with the dashboard of the build tree, kvm on libvirt's test driver."""
-    h = Hvd(build, bus, workdir / "hvd", config=f"[http]\nweb-dir = {build}/web\n")
+    """hvd with the dashboard of the build tree, kvm on libvirt's test driver; on loopback and,
+    where the machine has one, on an address beyond it (hvd.remote_url, else None)."""
+    addr = outside_address()
+    listen = "127.0.0.1:0" + (f",{addr}:0" if addr else "")
+    h = Hvd(build, bus, workdir / "hvd", config=f"[http]\nweb-dir = {build}/web\n", http=listen)
     h.start()
+    urls = (h.runtime_dir / "http-url").read_text().split()
+    h.remote_url = urls[1] if addr else None
     yield h
     stop_domains(h)

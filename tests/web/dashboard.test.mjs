@@ -1,16 +1,18 @@
 // Drives hvd's dashboard in a real headless Chromium (playwright-core, the system's browser), as
 // a user would: token hand-over, host gauges, the create form and its API errors, start, live
 // state, console output and input, charts, pv against full, stop, delete with confirmation,
-// the token prompt. Fails on any error in the page's console.
+// the token prompt, and from beyond loopback the page asking for the token before it shows
+// anything. Fails on any error in the page's console.
 //
-// usage: node dashboard.test.mjs URL TOKEN ARTIFACT_DIR
+// usage: node dashboard.test.mjs URL TOKEN ARTIFACT_DIR [REMOTE_URL]
+// (REMOTE_URL: the same hvd on an address that is not loopback; that step is skipped without.)
 // (tests/web/test_dashboard.py starts a private D-Bus and hvd and runs this.)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
-const [url, token, artifacts] = process.argv.slice(2);
+const [url, token, artifacts, remote] = process.argv.slice(2);
 if (!url || !token || !artifacts) {
     console.error('usage: node dashboard.test.mjs URL TOKEN ARTIFACT_DIR');
     process.exit(2);
@@ -25,6 +27,8 @@ const messages = []; // every console message and page error, for the log and th
 const EXPECTED_ERRORS = [
     {text: /status of 400 \(Bad Request\)/, url: /\/api\/v1\/domains$/, times: 1},
     {text: /status of 403 \(Forbidden\)/, url: /\/api\/v1\/domains\/web-echo\/actions\/start$/, times: 1},
+    // from beyond loopback, before the token is given: the first list, host and event stream
+    {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/(domains|host|events)$/, times: 6},
 ];
 let shot = 0;
 const pages = []; // every page opened, for screenshots when a step fails
@@ -177,6 +181,7 @@ async function run(browser) {
     await echo.getByRole('link', {name: 'web-echo'}).click();
     await until('the domain page', async () => (await page.evaluate(() => location.hash)) === '#/domains/web-echo');
     await expectText('the page\'s state badge', page.locator('.domain-head').getByTestId('state'), /^running$/);
+    await expectText('the VMM\'s process id', page.locator('dl.details dt:text-is("Process") + dd'), /^[1-9]\d*$/);
     await viewConsole(page);
     await expectText('the guest\'s greeting on the console', terminal(page), /echo: ready \(pv mode\)/);
     await page.locator('[data-testid="console"] .xterm').click();
@@ -293,6 +298,31 @@ async function run(browser) {
     await row(other, 'web-echo').getByRole('button', {name: 'Force off'}).click();
     await other.locator('#confirm-dialog').getByRole('button', {name: 'Force off'}).click();
     await expectText('web-echo off in the first tab', row(page, 'web-echo').getByTestId('state'), /^shutoff$/);
+
+    // 12. From beyond loopback hvd answers reads only with the token: the page loads, asks for
+    // it, then shows the domains and follows the event stream (which carries the token too).
+    if (remote) {
+        log(`the dashboard from beyond loopback (${remote})`);
+        const away = await browser.newContext({viewport: {width: 1280, height: 900}});
+        const far = await away.newPage();
+        watch(far, 'remote tab');
+        await far.goto(`${remote}/`);
+        const ask = far.locator('#token-dialog');
+        await until('the token prompt before anything is shown', () => ask.isVisible());
+        await screenshot(far, 'remote-token-prompt');
+        await ask.locator('input').fill(token);
+        await ask.getByRole('button', {name: 'Use token'}).click();
+        await expectText('web-echo listed from afar', row(far, 'web-echo').getByTestId('state'), /^shutoff$/);
+        await expectText('the live event stream', far.locator('#conn'), /^live$/);
+        await row(page, 'web-echo').getByRole('button', {name: 'Start'}).click();
+        await expectText('web-echo running, seen from afar', row(far, 'web-echo').getByTestId('state'), /^running$/);
+        await row(far, 'web-echo').getByRole('button', {name: 'Force off'}).click();
+        await far.locator('#confirm-dialog').getByRole('button', {name: 'Force off'}).click();
+        await expectText('web-echo off in the first tab', row(page, 'web-echo').getByTestId('state'), /^shutoff$/);
+        await away.close();
+    } else {
+        log('skipped: the dashboard from beyond loopback (this machine has no other address)');
+    }
     await screenshot(page, 'final');
     await context.close();
 }

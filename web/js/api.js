@@ -18,11 +18,15 @@ export function getToken() {
     return sessionStorage.getItem(TOKEN_KEY);
 }
 
+// Keeps (or, with null, forgets) the token for this tab; a new one is announced to the page
+// as the window event 'hvd-token' (the event stream reconnects with it).
 export function setToken(token) {
-    if (token)
+    if (token) {
         sessionStorage.setItem(TOKEN_KEY, token);
-    else
+        window.dispatchEvent(new Event('hvd-token'));
+    } else {
         sessionStorage.removeItem(TOKEN_KEY);
+    }
 }
 
 // Takes a token handed over in the address (#token=...), keeps it for this tab and removes it
@@ -38,10 +42,20 @@ export function takeTokenFromFragment() {
 }
 
 // Asks the user for a token (set by the page: a dialog); resolves to the token or null.
+// Calls made together share one prompt.
 let askToken = async () => null;
+let asking = null;
 
 export function setTokenPrompt(prompt) {
     askToken = prompt;
+}
+
+function ask(reason) {
+    if (!asking)
+        asking = askToken(reason).finally(() => {
+            asking = null;
+        });
+    return asking;
 }
 
 async function send(method, path, body) {
@@ -71,24 +85,27 @@ async function send(method, path, body) {
     return value;
 }
 
-// One API call. A change without a valid token asks for one (again after a 401 or 403), then
-// retries; reads never prompt.
+// One API call. A change without a token asks for one first; any call refused for its token
+// (401 or 403: hvd wants one for reads from beyond loopback too) asks again, then retries.
 export async function request(method, path, body) {
     const mutates = method !== 'GET' && method !== 'HEAD';
     let reason = null;
     for (let attempt = 0; attempt < 3; attempt++) {
-        if (mutates && !getToken()) {
-            const token = await askToken(reason);
+        if (!getToken() && (mutates || reason)) {
+            const token = await ask(reason);
             if (!token)
-                throw new ApiError(401, {detail: 'no API token was given: the change was not made'});
+                throw new ApiError(401, {detail: mutates ? 'no API token was given: the change was not made'
+                                                         : 'no API token was given: hvd answers from beyond loopback only with one'});
             setToken(token);
         }
+        const used = getToken();
         try {
             return await send(method, path, body);
         } catch (err) {
-            if (!mutates || !(err instanceof ApiError) || (err.status !== 401 && err.status !== 403))
+            if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403))
                 throw err;
-            setToken(null);
+            if (getToken() === used) // not already replaced by a call made at the same time
+                setToken(null);
             reason = err.detail;
         }
     }

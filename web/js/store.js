@@ -2,7 +2,7 @@
 // output. The event stream (GET /api/v1/events) drives every change; the domain list and host
 // are fetched again after lifecycle events (debounced), never on a timer faster than 30 s.
 
-import {api} from './api.js';
+import {api, getToken} from './api.js';
 
 const HISTORY_POINTS = 150;      // 5 minutes of stats events at one per 2 s
 const REFRESH_DEBOUNCE_MS = 150; // lifecycle events arriving together cause one fetch
@@ -103,7 +103,7 @@ let refreshAgain = false;
 
 // Answers and lists can be older than events already applied (a shutdown answered "stopping"
 // after the event said "shutoff"): the state with the later state_changed_us wins (hvd's clock;
-// an event counts from its time_us, which follows its transition's state_changed_us).
+// a state-changed event carries its transition's state_changed_us).
 function merged(local, d) {
     if (local && (local.state_changed_us || 0) > (d.state_changed_us || 0))
         return {...d, state: local.state, reason: local.reason, pid: local.pid,
@@ -209,12 +209,12 @@ function onLifecycle(ev) {
         deleted.add(ev.domain);
     else if (ev.domain && ev.event === 'created')
         deleted.delete(ev.domain);
-    if (d && ev.event === 'state-changed' && ev.state && ev.time_us > (d.state_changed_us || 0)) {
+    const changed = ev.state_changed_us || ev.time_us;
+    if (d && ev.event === 'state-changed' && ev.state && changed > (d.state_changed_us || 0)) {
         d.state = ev.state;
         d.reason = ev.reason;
-        d.state_changed_us = ev.time_us;
-        if (ev.state === 'shutoff' || ev.state === 'crashed')
-            d.pid = 0;
+        d.state_changed_us = changed;
+        d.pid = ev.pid || 0;
         emit('domains');
     }
     if (d && ev.event === 'deleted') {
@@ -247,9 +247,16 @@ function parse(e) {
 }
 
 let source = null;
+let retryTimer = null;
 
+// The stream carries the token in its address (EventSource cannot send headers): hvd wants it
+// for reads from beyond loopback.
 function connect() {
-    source = new EventSource('/api/v1/events');
+    clearTimeout(retryTimer);
+    if (source)
+        source.close();
+    const token = getToken();
+    source = new EventSource(token ? `/api/v1/events?access_token=${token}` : '/api/v1/events');
     source.addEventListener('open', () => {
         setConnection('live');
         scheduleRefresh(0); // whatever was missed while away
@@ -258,8 +265,7 @@ function connect() {
         if (source.readyState === EventSource.CLOSED) {
             // The browser gave up (an error status): try again later with a new stream.
             setConnection('offline');
-            source = null;
-            setTimeout(connect, STREAM_RETRY_MS);
+            retryTimer = setTimeout(connect, STREAM_RETRY_MS);
         } else {
             setConnection('reconnecting');
         }
@@ -283,6 +289,13 @@ function connect() {
 
 export function start() {
     connect();
+    // A token given after the stream was refused: connect again with it now.
+    window.addEventListener('hvd-token', () => {
+        if (source.readyState === EventSource.OPEN)
+            return;
+        connect();
+        scheduleRefresh(0);
+    });
     scheduleRefresh(0);
     setInterval(() => scheduleRefresh(0), RESYNC_MS);
 }
