@@ -11,6 +11,18 @@ typedef struct Manager Manager;
 typedef struct Domain Domain;
 typedef struct DomainWaiter DomainWaiter;
 
+/* A domain's JSON text and the fields it was made from: still good while they are unchanged. */
+typedef struct DomainJsonText {
+    char *text;
+    size_t len;
+    unsigned config_generation;
+    DomainState state;
+    DomainReason reason;
+    int pid;
+    uint64_t state_changed_us;
+    uint64_t started_us;
+} DomainJsonText;
+
 struct Domain {
     Manager *manager;
     int64_t id; /* row id in the store */
@@ -30,7 +42,17 @@ struct Domain {
     bool unsaved;                    /* the state changed but the store could not record it */
     bool autostart_pending;          /* to be autostarted this boot once its driver is up */
     unsigned clearing_crashes;       /* destroys of crashed instances before a restart, in flight */
+    unsigned config_generation;      /* bumped whenever config changes */
+    DomainJsonText json;             /* domain_json_text's cache */
 };
 
 /* Adds the domain's definition, state, reason and runtime fields to obj (hvctl --json names). */
 int domain_to_json(const Domain *d, json_t *obj);
+
+/* The same as compact JSON text, of length *ret_len; made again only when a field it shows has
+ * changed since the last call. Owned by d (valid until the next call or domain_json_text_done);
+ * NULL when out of memory. */
+const char *domain_json_text(Domain *d, size_t *ret_len);
+
+/* Frees the cached text. */
+void domain_json_text_done(Domain *d);

@@ -56,13 +56,50 @@ static json_t *domain_json(Domain *d)
     return obj;
 }
 
-static enum MHD_Result list_domains(HttpRequest *r, Domain *unused, const char *arg)
+static bool domain_listed(const Domain *d, DomainState state, DriverKind driver)
+{
+    return (state < 0 || d->state == state) && (driver < 0 || d->config.driver == driver);
+}
+
+/* Answers the JSON array of the domains in state and on driver (_INVALID: any). Each domain's
+ * text is cached (domain_json_text) and remade only when it changed: a list of thousands is a
+ * concatenation. */
+static enum MHD_Result reply_domain_list(HttpRequest *r, DomainState state, DriverKind driver)
 {
     Manager *m = r->http->manager;
+    _cleanup_free_ char *buf = NULL;
+    size_t total = 2, n = 0, len;
+
+    for (size_t i = 0; i < m->n_domains; i++) {
+        if (!domain_listed(m->domains[i], state, driver))
+            continue;
+        if (!domain_json_text(m->domains[i], &len))
+            return MHD_NO;
+        total += len + 1;
+    }
+    buf = malloc(total);
+    if (!buf)
+        return MHD_NO;
+    buf[n++] = '[';
+    for (size_t i = 0; i < m->n_domains; i++) {
+        const char *text;
+        if (!domain_listed(m->domains[i], state, driver))
+            continue;
+        text = domain_json_text(m->domains[i], &len);
+        if (n > 1)
+            buf[n++] = ',';
+        memcpy(buf + n, text, len);
+        n += len;
+    }
+    buf[n++] = ']';
+    return http_reply_owned_text(r, MHD_HTTP_OK, "application/json", TAKE_PTR(buf), n);
+}
+
+static enum MHD_Result list_domains(HttpRequest *r, Domain *unused, const char *arg)
+{
     const char *state_arg = http_query(r, "state"), *driver_arg = http_query(r, "driver");
     DomainState state = _DOMAIN_STATE_INVALID;
     DriverKind driver = _DRIVER_KIND_INVALID;
-    json_t *list;
 
     if (state_arg && (state = domain_state_from_string(state_arg)) < 0)
         return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
@@ -72,26 +109,7 @@ static enum MHD_Result list_domains(HttpRequest *r, Domain *unused, const char *
     if (driver_arg && (driver = driver_kind_from_string(driver_arg)) < 0)
         return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
                                   "'driver' must be kvm or minihv; got '%.64s'", driver_arg);
-
-    /* The unfiltered list is served from a cache that any change empties (http-events.c). */
-    if (!state_arg && !driver_arg && r->http->list_cache_text)
-        return http_reply_text(r, MHD_HTTP_OK, "application/json", r->http->list_cache_text,
-                               strlen(r->http->list_cache_text));
-
-    list = json_array();
-    for (size_t i = 0; list && i < m->n_domains; i++) {
-        Domain *d = m->domains[i];
-        if ((state_arg && d->state != state) || (driver_arg && d->config.driver != driver))
-            continue;
-        (void)json_array_append_new(list, domain_json(d));
-    }
-    if (!list)
-        return MHD_NO;
-    if (!state_arg && !driver_arg) {
-        free(r->http->list_cache_text);
-        r->http->list_cache_text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    }
-    return http_reply_json(r, MHD_HTTP_OK, list);
+    return reply_domain_list(r, state, driver);
 }
 
 static enum MHD_Result create_domain(HttpRequest *r, Domain *unused, const char *arg)

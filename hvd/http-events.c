@@ -122,20 +122,13 @@ static void pump(Http *h)
     (void)manager_events_since(h->manager, h->sse_last_id, REPLAY_MAX, on_stored_event, &rp);
 }
 
-static void invalidate_list(Http *h)
+static void on_domain_logged(void *userdata, Domain *d)
 {
-    h->list_cache_text = mfree(h->list_cache_text);
-}
-
-static void on_domain_new(void *userdata, Domain *d)
-{
-    invalidate_list(userdata);
     pump(userdata);
 }
 
 static void on_domain_state(void *userdata, Domain *d, DomainState old, int64_t event_id)
 {
-    invalidate_list(userdata);
     pump(userdata);
 }
 
@@ -291,10 +284,10 @@ enum MHD_Result http_events_serve(HttpRequest *r)
 }
 
 static const ManagerListener http_listener = {
-    .domain_new = on_domain_new,
-    .domain_removed = on_domain_new,
+    .domain_new = on_domain_logged,
+    .domain_removed = on_domain_logged,
     .domain_state_changed = on_domain_state,
-    .domain_updated = on_domain_new,
+    .domain_updated = on_domain_logged,
     .domain_console = on_domain_console,
 };
 

@@ -36,7 +36,6 @@ struct Http {
     sd_event_source *keepalive;   /* event stream keep-alive comments */
     sd_event_source *stats_timer; /* periodic stats events while anyone listens */
     sd_event_source *kick;        /* runs the daemons after a connection was resumed */
-    char *list_cache_text;        /* serialised domain list, emptied by any change */
 };
 
 struct HttpRequest {
@@ -77,6 +76,10 @@ enum MHD_Result http_reply_error(HttpRequest *r, const Error *e);
 /* Answers with text (copied) of the given content type. */
 enum MHD_Result http_reply_text(HttpRequest *r, unsigned status, const char *content_type,
                                 const char *text, size_t len);
+
+/* The same, taking over text (malloc'ed), which it frees. */
+enum MHD_Result http_reply_owned_text(HttpRequest *r, unsigned status, const char *content_type,
+                                      char *text, size_t len);
 
 /* Answers 405 with an Allow header. */
 enum MHD_Result http_reply_not_allowed(HttpRequest *r, const char *allow);

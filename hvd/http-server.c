@@ -77,15 +77,14 @@ static struct MHD_Response *response_text(const char *text, size_t len, const ch
     return resp;
 }
 
-static struct MHD_Response *response_json(json_t *body, const char *type)
+/* A response that owns text (malloc'ed; freed here on failure). */
+static struct MHD_Response *response_owned_text(char *text, size_t len, const char *type)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     struct MHD_Response *resp;
 
-    json_decref(body);
     if (!text)
         return NULL;
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return NULL;
@@ -93,6 +92,14 @@ static struct MHD_Response *response_json(json_t *body, const char *type)
     (void)MHD_add_response_header(resp, "Content-Type", type);
     add_common_headers(resp);
     return resp;
+}
+
+static struct MHD_Response *response_json(json_t *body, const char *type)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+
+    json_decref(body);
+    return response_owned_text(text, text ? strlen(text) : 0, type);
 }
 
 /* A problem document; kind, when known, names the error as on D-Bus (NoSuchDomain, ...). */
@@ -136,6 +143,12 @@ enum MHD_Result http_reply_text(HttpRequest *r, unsigned status, const char *con
                                 const char *text, size_t len)
 {
     return queue(r, status, response_text(text, len, content_type));
+}
+
+enum MHD_Result http_reply_owned_text(HttpRequest *r, unsigned status, const char *content_type,
+                                      char *text, size_t len)
+{
+    return queue(r, status, response_owned_text(text, len, content_type));
 }
 
 static enum MHD_Result reply_problem_va(HttpRequest *r, unsigned status, const char *header,
@@ -576,7 +589,6 @@ Http *http_free(Http *h)
     }
     (void)sd_event_source_disable_unref(h->kick);
     free(h->daemons);
-    free(h->list_cache_text);
     free(h->web_dir);
     sd_event_unref(h->event);
     free(h);

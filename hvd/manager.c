@@ -19,6 +19,7 @@ static Domain *domain_free(Domain *d)
     domain_config_done(&d->config);
     (void)sd_event_source_disable_unref(d->shutdown_timer);
     free(d->object_path);
+    domain_json_text_done(d);
     free(d);
     return NULL;
 }
@@ -391,6 +392,7 @@ int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *
     }
     domain_config_done(&d->config);
     d->config = c;
+    d->config_generation++;
     NOTIFY(m, domain_updated, d);
     return 0;
 }
