@@ -13,6 +13,7 @@ static const SettingField setting_fields[] = {
     {"vcpus", SETTING_UINT32, 0},
     {"memory_mib", SETTING_UINT64, 0},
     {"kernel", SETTING_STRING, 0},
+    {"initrd", SETTING_STRING, 0},
     {"disk", SETTING_STRING, 0},
     {"cmdline", SETTING_STRING, 0},
     {"cpuset", SETTING_STRING, 0},
@@ -98,6 +99,7 @@ void domain_config_done(DomainConfig *c)
     free(c->cmdline);
     free(c->cpuset);
     free(c->network);
+    free(c->initrd);
     domain_config_init(c);
 }
 
@@ -113,12 +115,13 @@ static int strdup_or_null(char **dst, const char *src)
 int domain_config_copy(DomainConfig *dst, const DomainConfig *src)
 {
     *dst = *src;
-    dst->kernel = dst->disk = dst->cmdline = dst->cpuset = dst->network = NULL;
+    dst->kernel = dst->disk = dst->cmdline = dst->cpuset = dst->network = dst->initrd = NULL;
     if (strdup_or_null(&dst->kernel, src->kernel) < 0 ||
         strdup_or_null(&dst->disk, src->disk) < 0 ||
         strdup_or_null(&dst->cmdline, src->cmdline) < 0 ||
         strdup_or_null(&dst->cpuset, src->cpuset) < 0 ||
-        strdup_or_null(&dst->network, src->network) < 0) {
+        strdup_or_null(&dst->network, src->network) < 0 ||
+        strdup_or_null(&dst->initrd, src->initrd) < 0) {
         domain_config_done(dst);
         return -ENOMEM;
     }
@@ -265,6 +268,8 @@ static int set_field(DomainConfig *c, const SettingField *f, const json_t *value
         c->memory_mib = (uint64_t)n;
     } else if (streq(f->key, "kernel")) {
         return set_text(&c->kernel, "kernel", s, DOMAIN_PATH_MAX, e);
+    } else if (streq(f->key, "initrd")) {
+        return set_text(&c->initrd, "initrd", s, DOMAIN_PATH_MAX, e);
     } else if (streq(f->key, "disk")) {
         return set_text(&c->disk, "disk", s, DOMAIN_PATH_MAX, e);
     } else if (streq(f->key, "cmdline")) {
@@ -369,6 +374,7 @@ int domain_config_to_json(const DomainConfig *c, json_t *obj)
     r |= json_object_set_new(obj, "vcpus", json_integer(c->vcpus));
     r |= json_object_set_new(obj, "memory_mib", json_integer((json_int_t)c->memory_mib));
     r |= json_object_set_new(obj, "kernel", json_string_or_null(c->kernel));
+    r |= json_object_set_new(obj, "initrd", json_string_or_null(c->initrd));
     r |= json_object_set_new(obj, "disk", json_string_or_null(c->disk));
     r |= json_object_set_new(obj, "cmdline", json_string_or_null(c->cmdline));
     r |= json_object_set_new(obj, "cpuset", json_string_or_null(c->cpuset));

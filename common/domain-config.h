@@ -24,6 +24,7 @@ typedef struct DomainConfig {
     unsigned vcpus;
     uint64_t memory_mib;
     char *kernel;  /* NULL when unset */
+    char *initrd;  /* initial ramdisk booted with kernel, NULL when unset */
     char *disk;    /* NULL when unset */
     char *cmdline; /* NULL when unset */
     char *cpuset;  /* canonical CPU list, NULL when not pinned */

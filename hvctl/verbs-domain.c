@@ -16,6 +16,7 @@ enum {
     OPT_VCPUS,
     OPT_MEMORY,
     OPT_KERNEL,
+    OPT_INITRD,
     OPT_DISK,
     OPT_CMDLINE,
     OPT_CPUSET,
@@ -35,6 +36,7 @@ static const struct option settings_options[] = {
     {"vcpus", required_argument, NULL, OPT_VCPUS},
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
     {"disk", required_argument, NULL, OPT_DISK},
     {"cmdline", required_argument, NULL, OPT_CMDLINE},
     {"cpuset", required_argument, NULL, OPT_CPUSET},
@@ -91,6 +93,9 @@ static int parse_settings(const char *verb, int argc, char **argv, json_t *setti
             break;
         case OPT_KERNEL:
             (void)json_object_set_new(settings, "kernel", path_value(optarg));
+            break;
+        case OPT_INITRD:
+            (void)json_object_set_new(settings, "initrd", path_value(optarg));
             break;
         case OPT_DISK:
             (void)json_object_set_new(settings, "disk", path_value(optarg));
@@ -348,14 +353,14 @@ static int verb_stop(Client *client, int argc, char **argv)
 const Verb verbs[] = {
     {"create",
      "NAME [--driver kvm|minihv] [--mode pv|full] [--vcpus N] [--memory MiB]\n"
-     "             [--kernel PATH] [--disk PATH] [--cmdline STR] [--cpuset LIST]\n"
-     "             [--network NAME]\n"
+     "             [--kernel PATH] [--initrd PATH] [--disk PATH] [--cmdline STR]\n"
+     "             [--cpuset LIST] [--network NAME]\n"
      "             [--autostart] [--on-crash destroy|restart|preserve] [--uuid UUID]",
      "Define a new domain (it starts shut off).", verb_create},
     {"set",
-     "NAME [--mode pv|full] [--vcpus N] [--memory MiB] [--kernel PATH] [--disk PATH]\n"
-     "          [--cmdline STR] [--cpuset LIST] [--network NAME] [--autostart|--no-autostart]\n"
-     "          [--on-crash destroy|restart|preserve]",
+     "NAME [--mode pv|full] [--vcpus N] [--memory MiB] [--kernel PATH] [--initrd PATH]\n"
+     "          [--disk PATH] [--cmdline STR] [--cpuset LIST] [--network NAME]\n"
+     "          [--autostart|--no-autostart] [--on-crash destroy|restart|preserve]",
      "Change settings of a domain (most only while it is shut off).", verb_set},
     {"start", "NAME", "Start a shut-off domain; returns when it runs.", verb_start},
     {"stop", "NAME [--force] [--timeout S] [--no-wait]",

@@ -158,6 +158,7 @@ int verb_info(Client *client, int argc, char **argv)
            "vCPUs:      %lld\n"
            "Memory:     %lld MiB\n"
            "Kernel:     %s\n"
+           "Initrd:     %s\n"
            "Disk:       %s\n"
            "Cmdline:    %s\n"
            "CPU set:    %s\n"
@@ -169,8 +170,8 @@ int verb_info(Client *client, int argc, char **argv)
            "Started:    %s\n",
            str(info, "name"), str(info, "uuid"), str(info, "driver"), str(info, "mode"),
            str(info, "state"), str(info, "reason"), (long long)num(info, "vcpus"),
-           (long long)num(info, "memory_mib"), str(info, "kernel"), str(info, "disk"),
-           str(info, "cmdline"), str(info, "cpuset"), str(info, "network"),
+           (long long)num(info, "memory_mib"), str(info, "kernel"), str(info, "initrd"),
+           str(info, "disk"), str(info, "cmdline"), str(info, "cpuset"), str(info, "network"),
            json_is_true(json_object_get(info, "autostart")) ? "yes" : "no", str(info, "on_crash"),
            (long long)num(info, "pid"), created, started);
     if (json_is_string(json_object_get(info, "console_log")))

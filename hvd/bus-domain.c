@@ -245,6 +245,7 @@ STRING_GETTER(property_get_uuid, d->config.uuid)
 STRING_GETTER(property_get_driver, driver_kind_to_string(d->config.driver))
 STRING_GETTER(property_get_mode, domain_mode_to_string(d->config.mode))
 STRING_GETTER(property_get_kernel, d->config.kernel)
+STRING_GETTER(property_get_initrd, d->config.initrd)
 STRING_GETTER(property_get_disk, d->config.disk)
 STRING_GETTER(property_get_cmdline, d->config.cmdline)
 STRING_GETTER(property_get_cpuset, d->config.cpuset)
@@ -289,6 +290,7 @@ const sd_bus_vtable bus_domain_vtable[] = {
     SD_BUS_PROPERTY("VCPUs", "u", NULL, offsetof(Domain, config.vcpus), CHANGE),
     SD_BUS_PROPERTY("MemoryMiB", "t", NULL, offsetof(Domain, config.memory_mib), CHANGE),
     SD_BUS_PROPERTY("Kernel", "s", property_get_kernel, 0, CHANGE),
+    SD_BUS_PROPERTY("Initrd", "s", property_get_initrd, 0, CHANGE),
     SD_BUS_PROPERTY("Disk", "s", property_get_disk, 0, CHANGE),
     SD_BUS_PROPERTY("Cmdline", "s", property_get_cmdline, 0, CHANGE),
     SD_BUS_PROPERTY("CPUSet", "s", property_get_cpuset, 0, CHANGE),

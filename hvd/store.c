@@ -29,12 +29,13 @@ static const char *const statement_sql[_STMT_MAX] = {
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_DOMAIN_INSERT] =
         "INSERT INTO domains (name, uuid, driver, mode, vcpus, memory_mib, kernel, disk, cmdline, "
-        "cpuset, autostart, on_crash, state, reason, created_us, state_changed_us, network) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
+        "cpuset, autostart, on_crash, state, reason, created_us, state_changed_us, network, "
+        "initrd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, "
+        "?16, ?17)",
     [STMT_DOMAIN_UPDATE_CONFIG] =
         "UPDATE domains SET mode = ?2, vcpus = ?3, memory_mib = ?4, kernel = ?5, disk = ?6, "
-        "cmdline = ?7, cpuset = ?8, autostart = ?9, on_crash = ?10, network = ?11 "
-        "WHERE id = ?1",
+        "cmdline = ?7, cpuset = ?8, autostart = ?9, on_crash = ?10, network = ?11, "
+        "initrd = ?12 WHERE id = ?1",
     [STMT_DOMAIN_SET_STATE] = "UPDATE domains SET state = ?2, reason = ?3, pid = ?4, "
                               "pid_start_time = ?5, started_us = ?6, state_changed_us = ?7 "
                               "WHERE id = ?1",
@@ -42,7 +43,7 @@ static const char *const statement_sql[_STMT_MAX] = {
     [STMT_DOMAINS_LOAD] =
         "SELECT id, name, uuid, driver, mode, vcpus, memory_mib, kernel, disk, cmdline, cpuset, "
         "autostart, on_crash, state, reason, pid, pid_start_time, started_us, created_us, "
-        "state_changed_us, network FROM domains ORDER BY name",
+        "state_changed_us, network, initrd FROM domains ORDER BY name",
     [STMT_ALLOCATION_SET] = "INSERT OR REPLACE INTO allocations (domain_id, vcpus, memory_mib, "
                             "cpuset) VALUES (?1, ?2, ?3, ?4)",
     [STMT_ALLOCATION_CLEAR] = "DELETE FROM allocations WHERE domain_id = ?1",
@@ -285,6 +286,7 @@ int store_domain_insert(Store *s, const DomainConfig *c, DomainState state, Doma
     (void)sqlite3_bind_text(st, 14, domain_reason_to_string(reason), -1, SQLITE_STATIC);
     (void)sqlite3_bind_int64(st, 15, (sqlite3_int64)now_us);
     bind_text_or_null(st, 16, c->network);
+    bind_text_or_null(st, 17, c->initrd);
     r = step_done(s, STMT_DOMAIN_INSERT);
     if (r < 0)
         return r;
@@ -308,6 +310,7 @@ int store_domain_update_config(Store *s, int64_t id, const DomainConfig *c)
     (void)sqlite3_bind_int(st, 9, c->autostart);
     (void)sqlite3_bind_text(st, 10, on_crash_to_string(c->on_crash), -1, SQLITE_STATIC);
     bind_text_or_null(st, 11, c->network);
+    bind_text_or_null(st, 12, c->initrd);
     return step_done(s, STMT_DOMAIN_UPDATE_CONFIG);
 }
 
@@ -455,6 +458,7 @@ static int read_domain_row(sqlite3_stmt *st, StoredDomain *d)
     d->created_us = (uint64_t)sqlite3_column_int64(st, 18);
     d->state_changed_us = (uint64_t)sqlite3_column_int64(st, 19);
     d->config.network = (char *)column_text(st, 20);
+    d->config.initrd = (char *)column_text(st, 21);
     if (d->config.driver < 0 || d->config.mode < 0 || d->config.on_crash < 0 || d->state < 0 ||
         d->reason < 0)
         return -EBADMSG;

@@ -100,10 +100,8 @@ static int kvm_validate(Driver *drv, const DomainConfig *c, Error *e)
         const char *key;
         const char *value;
     } texts[] = {
-        {"kernel", c->kernel},
-        {"disk", c->disk},
-        {"cmdline", c->cmdline},
-        {"network", c->network},
+        {"kernel", c->kernel},   {"initrd", c->initrd},   {"disk", c->disk},
+        {"cmdline", c->cmdline}, {"network", c->network},
     };
     int r;
 
@@ -112,7 +110,12 @@ static int kvm_validate(Driver *drv, const DomainConfig *c, Error *e)
             return error_setf(e, ERROR_INVALID_ARGUMENT,
                               "'%s' contains characters that libvirt's domain XML cannot carry",
                               texts[i].key);
+    if (c->initrd && !c->kernel)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'initrd' needs 'kernel': an initial ramdisk is booted with a kernel");
     r = check_path("kernel", c->kernel, e);
+    if (r >= 0)
+        r = check_path("initrd", c->initrd, e);
     if (r < 0)
         return r;
     return check_path("disk", c->disk, e);

@@ -80,6 +80,8 @@ static void write_os(FILE *f, const DomainConfig *c)
     fputs("  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n", f);
     if (c->kernel) {
         element(f, "    ", "kernel", c->kernel);
+        if (c->initrd)
+            element(f, "    ", "initrd", c->initrd);
         if (c->cmdline)
             element(f, "    ", "cmdline", c->cmdline);
     } else

@@ -84,6 +84,10 @@ static int minihv_validate(Driver *drv, const DomainConfig *c, Error *e)
     if (c->network)
         return error_setf(e, ERROR_INVALID_ARGUMENT,
                           "'network': minihv domains have no network device");
+    if (c->initrd)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'initrd': minihv boots its guest image alone, without an initial "
+                          "ramdisk");
     if (c->mode == MODE_FULL && c->vcpus != 1)
         return error_setf(e, ERROR_INVALID_ARGUMENT,
                           "'vcpus': minihv runs full-mode guests on exactly 1 vCPU, got %u",

@@ -45,6 +45,10 @@ BAD_SETTINGS = [
     ({"name": "a", "cpuset": "1000"}, "org.hvd1.Error.InvalidArgument", "not online"),
     ({"name": "a", "cmdline": "x\ty"}, "org.hvd1.Error.InvalidArgument", "control characters"),
     ({"name": "a", "kernel": "k" * 5000}, "org.hvd1.Error.InvalidArgument", "'kernel' is too long"),
+    ({"name": "a", "initrd": "/boot/initrd.img"}, "org.hvd1.Error.InvalidArgument",
+     "'initrd' needs 'kernel'"),
+    ({"name": "a", "kernel": "/boot/vmlinuz", "initrd": "initrd.img"},
+     "org.hvd1.Error.InvalidArgument", "'initrd' must be an absolute path"),
 ]
 
 

@@ -6,7 +6,7 @@ import pytest
 VERBS = ["create", "set", "start", "stop", "destroy", "pause", "resume", "reboot", "delete",
          "list", "info", "host", "events"]
 
-DOMAIN_FIELDS = {"name", "uuid", "driver", "mode", "vcpus", "memory_mib", "kernel", "disk",
+DOMAIN_FIELDS = {"name", "uuid", "driver", "mode", "vcpus", "memory_mib", "kernel", "initrd", "disk",
                  "cmdline", "cpuset", "network", "autostart", "on_crash", "state", "reason"}
 
 

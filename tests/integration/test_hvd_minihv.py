@@ -269,6 +269,8 @@ def test_console_of_a_stopped_domain_and_bad_guests(hvd):
     assert p.returncode == 1 and "exactly 1 vCPU" in p.stderr
     p = hvd.hvctl("create", "bad", "--driver", "minihv", "--kernel", "hello", "--network", "x")
     assert p.returncode == 1 and "no network device" in p.stderr
+    p = hvd.hvctl("create", "bad", "--driver", "minihv", "--kernel", "hello", "--initrd", "/x")
+    assert p.returncode == 1 and "without an initial ramdisk" in p.stderr
     create(hvd, "off")
     p = hvd.hvctl("console", "off")
     assert p.returncode == 1 and "it has no console" in p.stderr

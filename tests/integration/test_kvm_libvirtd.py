@@ -24,8 +24,11 @@ def devices(xml):
 
 def test_full_and_pv_guests_through_hvctl(kvm_hvd, libvirtd, workdir):
     hvd = kvm_hvd
+    # QEMU hands a Multiboot guest its initrd as a module: the guest boots all the same.
+    initrd = workdir / "initrd.img"
+    initrd.write_bytes(b"hvd test initrd\n" * 64)
     create(hvd, "full1", "--mode", "full", "--disk", str(disk_image(workdir, "full1")),
-           "--network", "hvdtest")
+           "--network", "hvdtest", "--initrd", str(initrd))
     create(hvd, "pv1", "--mode", "pv", "--disk", str(disk_image(workdir, "pv1")),
            "--network", "hvdtest", "--vcpus", "2", "--cpuset", "1")
 
@@ -41,6 +44,7 @@ def test_full_and_pv_guests_through_hvctl(kvm_hvd, libvirtd, workdir):
     assert full.get("type") == "qemu"
     assert full.find("os/kernel").text == str(guest_kernel())
     assert full.find("os/cmdline").text == "mode=full"
+    assert full.find("os/initrd").text == str(initrd)
     dev = devices(full)
     assert dev.find("disk/target").get("bus") == "ide"
     assert dev.find("interface/model").get("type") == "e1000"

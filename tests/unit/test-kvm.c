@@ -21,6 +21,7 @@ static DomainConfig config(const char *name, DomainMode mode)
     c.mode = mode;
     c.vcpus = 2;
     c.kernel = strdup("/boot/we<ird> & 'dir'/vmlinuz");
+    c.initrd = strdup("/boot/initrd&1.img");
     c.cmdline = strdup("console=ttyS0 a<b & c=\"d\" 'e' </cmdline>");
     c.disk = strdup("/var/lib/images/disk&1.img");
     c.network = strdup("default");
@@ -60,6 +61,7 @@ static void test_xml(void)
     CHECK_CONTAINS(x, "<kernel>/boot/we&lt;ird&gt; &amp; &apos;dir&apos;/vmlinuz</kernel>");
     CHECK_CONTAINS(x, "<cmdline>console=ttyS0 a&lt;b &amp; c=&quot;d&quot; &apos;e&apos; "
                       "&lt;/cmdline&gt;</cmdline>");
+    CHECK_CONTAINS(x, "<initrd>/boot/initrd&amp;1.img</initrd>");
     CHECK_CONTAINS(x, "<source file='/var/lib/images/disk&amp;1.img'/>");
     CHECK_CONTAINS(x, "<target dev='hda' bus='ide'/>");
     CHECK_CONTAINS(x, "<model type='e1000'/>");
@@ -81,10 +83,11 @@ static void test_xml(void)
 
     /* Without a kernel it boots from the disk; without a network it has no NIC. */
     full.kernel = mfree(full.kernel);
+    full.initrd = mfree(full.initrd);
     full.network = mfree(full.network);
     x = through_libvirt(conn, &full);
     CHECK_CONTAINS(x, "<boot dev='hd'/>");
-    CHECK(x && !strstr(x, "<interface") && !strstr(x, "<kernel>"));
+    CHECK(x && !strstr(x, "<interface") && !strstr(x, "<kernel>") && !strstr(x, "<initrd>"));
     free(x);
 
     domain_config_done(&full);

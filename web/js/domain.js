@@ -22,6 +22,7 @@ function details(d) {
         ['vCPUs', d.vcpus],
         ['Memory', formatMiB(d.memory_mib)],
         ['Kernel', d.kernel || '–'],
+        ['Initrd', d.initrd || '–'],
         ['Command line', d.cmdline || '–'],
         ['Disk', d.disk || '–'],
         ['CPU set', d.cpuset || '–'],

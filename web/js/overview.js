@@ -111,6 +111,7 @@ function createForm(host) {
             h('summary', 'More settings'),
             h('div.grid',
                 field('Command line', h('input', {name: 'cmdline'})),
+                field('Initial ramdisk', h('input', {name: 'initrd'}), 'kvm, with a kernel'),
                 field('Disk image', h('input', {name: 'disk'})),
                 field('CPU set', h('input', {name: 'cpuset', placeholder: '0-1'})),
                 field('Network', h('input', {name: 'network'})),
@@ -127,7 +128,7 @@ function createForm(host) {
         ev.preventDefault();
         const data = new FormData(form);
         const settings = {};
-        for (const key of ['name', 'driver', 'mode', 'kernel', 'cmdline', 'disk', 'cpuset', 'network', 'on_crash']) {
+        for (const key of ['name', 'driver', 'mode', 'kernel', 'initrd', 'cmdline', 'disk', 'cpuset', 'network', 'on_crash']) {
             const v = (data.get(key) || '').trim();
             if (v !== '')
                 settings[key] = v;
