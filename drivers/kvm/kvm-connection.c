@@ -42,10 +42,13 @@ static void on_connection_closed(virConnectPtr conn, int reason, void *opaque)
     (void)write(k->lost_fd, &one, sizeof(one));
 }
 
-static void disconnect(KvmDriver *k)
+static void disconnect(Driver *drv)
 {
+    KvmDriver *k = kvm(drv);
+
     if (!k->conn)
         return;
+    kvm_consoles_close(drv); /* their streams belong to the connection */
     if (k->lifecycle_callback >= 0)
         (void)virConnectDomainEventDeregisterAny(k->conn, k->lifecycle_callback);
     k->lifecycle_callback = -1;
@@ -105,7 +108,7 @@ static int on_connection_lost(sd_event_source *s, int fd, uint32_t revents, void
     (void)read(fd, &n, sizeof(n));
     if (!k->conn)
         return 0;
-    disconnect(k);
+    disconnect(drv);
     k->backoff_s = 0;
     (void)snprintf(why, sizeof(why), "%s; reconnecting in %u s",
                    close_reason(atomic_load(&k->lost_reason)), schedule_reconnect(drv));
@@ -181,5 +184,5 @@ void kvm_connection_done(Driver *drv)
     k->reconnect_timer = sd_event_source_disable_unref(k->reconnect_timer);
     k->lost_source = sd_event_source_disable_unref(k->lost_source);
     k->lost_fd = safe_close(k->lost_fd);
-    disconnect(k);
+    disconnect(drv);
 }

@@ -10,6 +10,7 @@
 #include "kvm-internal.h"
 #include "kvm-state.h"
 #include "kvm-xml.h"
+#include "log.h"
 
 static void silence_libvirt(void *userdata, virErrorPtr error)
 {
@@ -51,7 +52,8 @@ static int kvm_open(Driver *drv, Error *e)
     k->lost_fd = -EBADF;
     drv->data = k;
     k->busy = hashmap_new();
-    if (!k->busy)
+    k->consoles = hashmap_new();
+    if (!k->busy || !k->consoles)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     r = work_queue_new(drv->ctx.event, drv->ctx.kvm_workers ?: 4, &k->jobs);
     if (r < 0)
@@ -78,7 +80,8 @@ static void kvm_close(Driver *drv)
         return;
     k->jobs = work_queue_free(k->jobs, kvm_job_cancel);
     kvm_connection_done(drv);
-    hashmap_free(k->busy); /* empty: every job was done or cancelled */
+    hashmap_free(k->busy);     /* empty: every job was done or cancelled */
+    hashmap_free(k->consoles); /* empty: closed with the connection */
     free(k->console_dir);
     free(k);
     drv->data = NULL;
@@ -237,6 +240,46 @@ static int kvm_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime 
     return r;
 }
 
+/* Follows the console of a running domain found on the loop (re-attachment); a domain whose
+ * console cannot be opened (libvirt's test driver has none) keeps only its log. */
+static void follow_console(Driver *drv, virDomainPtr dom, const char *name)
+{
+    virStreamPtr st;
+
+    if (kvm_console_open_stream(dom, false, &st) < 0)
+        log_debug("kvm: not following the console of %s: %s", name, virGetLastErrorMessage());
+    else
+        (void)kvm_console_adopt(drv, name, st);
+}
+
+/* A client of the domain's console. A console not followed yet (taken by another session, or
+ * hvd could not open it) is opened now, taking it over as `virsh console --force` does. */
+static int kvm_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                            int *ret_fd, unsigned flags, Error *e)
+{
+    virDomainPtr dom = NULL;
+    virStreamPtr st;
+    int r;
+
+    if (!kvm_console_followed(drv, c->name)) {
+        r = lookup(drv, c, &dom, e);
+        if (r == 0)
+            return error_setf(e, ERROR_INVALID_STATE, "libvirt does not run domain '%s'", c->name);
+        if (r < 0)
+            return r;
+        r = kvm_console_open_stream(dom, true, &st);
+        if (r < 0)
+            r = kvm_libvirt_error(e, "opening the console of domain", c->name);
+        (void)virDomainFree(dom);
+        if (r < 0)
+            return r;
+        r = kvm_console_adopt(drv, c->name, st);
+        if (r < 0)
+            return error_set_errno(e, r, "Failed to follow the console of '%s': %m", c->name);
+    }
+    return kvm_console_connect(drv, c->name, ret_fd, e);
+}
+
 static int kvm_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e)
 {
     int r = console_log_path(drv, c, ret_path);
@@ -287,6 +330,8 @@ static int kvm_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt,
     r = virDomainGetState(dom, &vir_state, &vir_reason, 0);
     if (r < 0)
         r = kvm_libvirt_error(e, "reading the state of domain", c->name);
+    else if (!kvm_console_followed(drv, c->name))
+        follow_console(drv, dom, c->name);
     (void)virDomainFree(dom);
     if (r < 0)
         return r;
@@ -329,6 +374,7 @@ const DriverOps kvm_driver_ops = {
     .resume = kvm_resume,
     .reboot = kvm_reboot,
     .get_info = kvm_get_info,
+    .console_open = kvm_console_open,
     .console_log = kvm_console_log,
     .get_stats = kvm_get_stats,
     .reattach = kvm_reattach,

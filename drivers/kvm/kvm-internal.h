@@ -27,6 +27,8 @@ typedef struct KvmDriver {
     WorkQueue *jobs;
     /* Domains with operations in flight, by name: KvmBusy. */
     Hashmap *busy;
+    /* Followed consoles of running domains, by name (kvm-console.c). */
+    Hashmap *consoles;
 } KvmDriver;
 
 static inline KvmDriver *kvm(Driver *drv)
@@ -46,6 +48,7 @@ typedef struct KvmJob {
     char *xml;
     Error error;
     DomainState observed;
+    virStreamPtr console; /* a started domain's console, opened on the worker */
 } KvmJob;
 
 /* Queues a lifecycle operation for c on a worker, taking ownership of xml; the result comes
@@ -79,6 +82,27 @@ int kvm_connection_init(Driver *drv);
 
 /* Drops the connection and every timer and source of the connection logic. */
 void kvm_connection_done(Driver *drv);
+
+/* Consoles (kvm-console.c): each running domain's serial console is followed through one
+ * libvirt stream, for hvd's live event stream and for console_open's clients. */
+
+/* Opens a non-blocking console stream of dom (any thread); force takes the console over from
+ * another session (virsh console). Returns 0, or -1 with libvirt's error set. */
+int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret);
+
+/* Follows domain name's console through st (on the loop), taking ownership of st and
+ * replacing any stream followed before. Returns 0 or a negative errno. */
+int kvm_console_adopt(Driver *drv, const char *name, virStreamPtr st);
+
+/* Whether domain name's console is followed. */
+bool kvm_console_followed(Driver *drv, const char *name);
+
+/* Connects a new client to the followed console of name: *ret_fd is a socket that reads the
+ * guest's output from now on and writes its input. Returns 0 or a negative errno with e set. */
+int kvm_console_connect(Driver *drv, const char *name, int *ret_fd, Error *e);
+
+/* Stops following every console; their clients see the end of their sockets. */
+void kvm_consoles_close(Driver *drv);
 
 /* Sets e from the calling thread's last libvirt error, as "WHAT 'NAME' failed: MESSAGE", with
  * the error kind that matches libvirt's error code. Returns the negative errno. */

@@ -66,6 +66,10 @@ void kvm_domain_changed(Driver *drv, const char *name, DomainState state, Domain
 
 static void kvm_job_free(KvmJob *j)
 {
+    if (j->console) {
+        (void)virStreamAbort(j->console);
+        (void)virStreamFree(j->console);
+    }
     if (j->conn)
         (void)virConnectClose(j->conn);
     free(j->xml);
@@ -131,6 +135,9 @@ static void job_run_domain(KvmJob *j)
         if (job_call(j, dom) < 0)
             (void)kvm_libvirt_error(&j->error, domain_action_to_string(j->op), j->name);
     }
+    /* Follow the console from the start (its first bytes may precede this: the log has them). */
+    if (dom && j->op == ACTION_START && kvm_console_open_stream(dom, false, &j->console) < 0)
+        j->console = NULL;
     if (dom && virDomainGetState(dom, &vir_state, &vir_reason, 0) >= 0)
         kvm_state_from_libvirt(vir_state, vir_reason, &j->observed, &ignored, NULL);
     else if (dom && kvm_libvirt_error_is(VIR_ERR_NO_DOMAIN))
@@ -165,6 +172,8 @@ static void job_done(void *data)
         kvm_job_free(j);
         return;
     }
+    if (j->console)
+        (void)kvm_console_adopt(drv, j->name, TAKE_PTR(j->console));
     /* Released first: the manager may queue the next operation from op_completed. */
     replay = busy_release(kvm(drv), j->name, &missed);
     drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,

@@ -1,5 +1,4 @@
 """Shared pytest fixtures: the build tree, a private D-Bus system bus, and hvd processes."""
-import os
 import pathlib
 import shutil
 import tempfile

@@ -1,9 +1,7 @@
 """The daemon's contract with its host: options, configuration errors, SIGHUP, sd_notify,
 watchdog, logging, and signals that stop it without stopping domains."""
-import os
 import signal
 import subprocess
-import time
 
 from hvd_harness import wait_for
 

@@ -7,7 +7,7 @@ import dbus
 import dbus.mainloop.glib
 import pytest
 
-from hvd_harness import SOURCE_ROOT, wait_for
+from hvd_harness import SOURCE_ROOT
 
 U32, U64 = dbus.UInt32, dbus.UInt64
 

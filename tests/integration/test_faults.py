@@ -5,7 +5,6 @@ import random
 import sqlite3
 import subprocess
 import threading
-import time
 
 import dbus
 import pytest

@@ -4,12 +4,12 @@ import http.client
 import json
 import re
 import socket
-import threading
 import time
 import urllib.parse
 
 import pytest
 
+from clients import EventStream
 from hvd_harness import SOURCE_ROOT, wait_for
 
 
@@ -233,45 +233,6 @@ def test_bad_listen_address_is_refused(make_hvd):
     h.start(wait=False)
     assert h.proc.wait(timeout=10) == 1
     assert "'localhost:80': 'localhost' is not an IPv4 address" in h.read_log()
-
-
-class EventStream:
-    """Reads Server-Sent Events from hvd on a thread."""
-
-    def __init__(self, hvd, path="/api/v1/events", headers=None):
-        u = urllib.parse.urlparse(hvd.url)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-        self.conn.request("GET", path, headers=headers or {})
-        self.resp = self.conn.getresponse()
-        self.events = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        current = {}
-        try:
-            for raw in self.resp:
-                line = raw.decode().rstrip("\n")
-                if not line:
-                    if "data" in current:
-                        with self.lock:
-                            self.events.append(current)
-                    current = {}
-                elif not line.startswith(":") and ":" in line:
-                    key, value = line.split(":", 1)
-                    current[key] = value.strip()
-        except Exception:
-            pass
-
-    def of(self, kind):
-        with self.lock:
-            return [dict(e, data=json.loads(e["data"])) for e in self.events
-                    if e.get("event") == kind]
-
-    def close(self):
-        self.conn.sock.shutdown(socket.SHUT_RDWR)
-        self.conn.close()
 
 
 def test_event_stream_delivery_and_resume(hvd):

@@ -2,8 +2,6 @@
 import json
 import subprocess
 
-import pytest
-
 
 def both(hvd, *args):
     """Runs hvctl over D-Bus and over HTTP; returns the two CompletedProcess objects."""

@@ -3,8 +3,6 @@ on-crash policies, allocation refusals, a killed hvd that re-attaches 20 running
 VMM killed behind hvd's back, and the interactive console."""
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
 import time
@@ -12,6 +10,7 @@ import time
 import dbus
 import pytest
 
+from clients import PtyConsole
 from hvd_harness import wait_for
 
 pytestmark = pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
@@ -232,29 +231,12 @@ def test_vmm_killed_while_hvd_is_down(hvd):
 def test_interactive_console_through_a_pty(hvd):
     create(hvd, "tty")
     hvd.hvctl("start", "tty", check=True)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(str(hvd.hvctl_binary), ["hvctl", "console", "tty"], hvd.env())
-
-    def read_until(needle, timeout=5):
-        out = b""
-        deadline = time.monotonic() + timeout
-        while needle not in out and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.05)
-            if r:
-                try:
-                    out += os.read(fd, 4096)
-                except OSError:
-                    break
-        return out
-
-    assert b"escape character is ^]" in read_until(b"^]")
-    os.write(fd, b"ping from the terminal\r")
-    assert b"ping from the terminal" in read_until(b"terminal")
-    os.write(fd, b"\x1d")
-    assert b"Detached." in read_until(b"Detached.")
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    term = PtyConsole(hvd, "tty")
+    assert b"escape character is ^]" in term.read_until(b"^]")
+    term.type(b"ping from the terminal\r")
+    assert b"ping from the terminal" in term.read_until(b"terminal")
+    shown, status = term.detach()
+    assert b"Detached." in shown and status == 0
     assert "ping from the terminal" in console(hvd, "tty")
     assert state(hvd, "tty") == ("running", "booted")  # detaching leaves it running
 

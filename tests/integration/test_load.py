@@ -9,11 +9,9 @@ import textwrap
 import time
 import urllib.parse
 
-import dbus
 import pytest
 
 from loadgen import HttpConnection, open_event_stream, read_chunk
-from hvd_harness import wait_for
 
 SECONDS = int(os.environ.get("HVD_LOAD_SECONDS", "60"))
 CONFIG = "[allocation]\ncpu-overcommit = 1000\nreserved-memory-mib = 0\n"

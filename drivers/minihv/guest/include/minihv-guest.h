@@ -32,7 +32,9 @@ unsigned sys_ncpus(void);
 #define SYS_EVENT_SHUTDOWN      0x2u
 
 /* Idles until console input is waiting, a shutdown was requested, or about timeout_ns passed;
- * returns the SYS_EVENT_* bits that hold. pv: a POLL hypercall; full: hlt. */
+ * returns the SYS_EVENT_* bits that hold. pv: a POLL hypercall; full: hlt under minihv. Under
+ * another loader (QEMU -kernel), where hlt without interrupts would never wake, full mode polls
+ * briefly and returns: the guest then spins on its devices while it waits. */
 unsigned sys_wait(uint64_t timeout_ns);
 /* Whether the host asked the guest to power off (pv: shared page; full: ACPI PWRBTN_STS). */
 bool sys_shutdown_requested(void);

@@ -5,6 +5,8 @@
 #define MB_BOOT_MAGIC     0x2badb002u
 #define MB_INFO_MEMORY    0x1u
 #define MB_INFO_CMDLINE   0x4u
+#define MB_INFO_LOADER    0x200u
+#define POLL_SPINS        20000u /* sys_wait's brief poll when hlt would not wake */
 #define PM1_STS           0x600u
 #define PM1_CNT           0x604u
 #define PM1_PWRBTN        0x0100u
@@ -14,6 +16,9 @@
 
 void sdk_full_start(uint32_t magic, uint32_t info_addr);
 
+/* Whether minihv loaded the guest: its hlt returns when the guest has something to do. */
+static bool on_minihv;
+
 void sdk_full_start(uint32_t magic, uint32_t info_addr)
 {
     if (magic == MB_BOOT_MAGIC) {
@@ -22,6 +27,8 @@ void sdk_full_start(uint32_t magic, uint32_t info_addr)
             sdk_cmdline = (const char *)(uintptr_t)info[4];
         if (info[0] & MB_INFO_MEMORY)
             sdk_memory_size = ((uint64_t)info[2] + 1024) * 1024;
+        if (info[0] & MB_INFO_LOADER)
+            on_minihv = strcmp((const char *)(uintptr_t)info[16], "minihv") == 0;
     }
     uart_init();
     sdk_run_main();
@@ -59,7 +66,11 @@ unsigned sys_wait(uint64_t timeout_ns)
         ev |= SYS_EVENT_SHUTDOWN;
     if (ev)
         return ev;
-    __asm__ volatile("hlt" ::: "memory");
+    if (on_minihv)
+        __asm__ volatile("hlt" ::: "memory");
+    else
+        for (unsigned i = 0; i < POLL_SPINS; i++)
+            __asm__ volatile("pause" ::: "memory");
     if (uart_rx_ready())
         ev |= SYS_EVENT_CONSOLE_INPUT;
     if (sys_shutdown_requested())
