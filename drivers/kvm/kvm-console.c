@@ -9,7 +9,7 @@
 #include "kvm-internal.h"
 #include "log.h"
 
-#define CONSOLE_CHUNK        4096
+#define CONSOLE_CHUNK            4096
 #define CONSOLE_READS_PER_WAKEUP 16 /* then the loop serves others; libvirt calls again */
 
 typedef struct KvmConsole KvmConsole;
@@ -154,10 +154,9 @@ int kvm_console_adopt(Driver *drv, const char *name, virStreamPtr st)
     con->drv = drv;
     con->stream = st;
     (void)snprintf(con->name, sizeof(con->name), "%s", name);
-    if (virStreamEventAddCallback(st,
-                                  VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR |
-                                      VIR_STREAM_EVENT_HANGUP,
-                                  on_stream, con, NULL) < 0) {
+    if (virStreamEventAddCallback(
+            st, VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP,
+            on_stream, con, NULL) < 0) {
         console_free(con, virGetLastErrorMessage());
         return -EIO;
     }
