@@ -48,11 +48,15 @@ def bench_tool(build, address, target, scenario, count, window=1, domains=N_DOMA
     return json.loads(out.stdout)
 
 
+# Room for every benchmark domain: no reserved memory, vCPUs overcommitted without limit.
+ROOMY = "[allocation]\ncpu-overcommit = 1000\nreserved-memory-mib = 0\n"
+
+
 def start_hvd(build, work):
     bus = Bus(work / "hvd-bus")
     bus.start()
     h = Hvd(build, bus, work / "hvd",
-            config="[allocation]\ncpu-overcommit = 1000\nreserved-memory-mib = 0\n")
+            config=ROOMY)
     h.start()
     conn = bus.connect()
     m = h.manager(conn)
@@ -79,6 +83,14 @@ def start_libvirt_dbus(work):
     for i in range(N_DOMAINS):
         connect.DomainDefineXML(DOMAIN_XML.format(name=f"bench-{i:05d}"))
     return bus, proc, address
+
+
+def stop_libvirt_dbus(bus, proc):
+    """Stops what start_libvirt_dbus started (either may be None)."""
+    for p in (proc, bus):
+        if p:
+            p.terminate()
+            p.wait()
 
 
 def main():
@@ -109,10 +121,7 @@ def main():
             h.stop()
         if hbus:
             hbus.stop()
-        for p in (lproc, lbus):
-            if p:
-                p.terminate()
-                p.wait()
+        stop_libvirt_dbus(lbus, lproc)
         shutil.rmtree(work, ignore_errors=True)
 
     hv = results["hvd"]

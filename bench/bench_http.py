@@ -19,8 +19,8 @@ import sys
 import tempfile
 
 import benchlib
-from bench_dbus import N_DOMAINS, bench_tool, start_libvirt_dbus
-from hvd_harness import Bus, Hvd, build_dir
+from bench_dbus import N_DOMAINS, bench_tool, start_hvd, start_libvirt_dbus, stop_libvirt_dbus
+from hvd_harness import build_dir
 
 LIFECYCLE_DOMAINS = 400
 LIFECYCLE_OPS = int(os.environ.get("BENCH_HTTP_OPS", "8000"))  # 20 rounds over 400 domains
@@ -37,20 +37,6 @@ def http_tool(build, h, scenario, count, window=1, domains=LIFECYCLE_DOMAINS,
     if out.returncode != 0:
         raise RuntimeError(f"http-bench {scenario} failed: {out.stdout}{out.stderr}")
     return json.loads(out.stdout)
-
-
-def start_hvd(build, work):
-    bus = Bus(work / "hvd-bus")
-    bus.start()
-    h = Hvd(build, bus, work / "hvd",
-            config="[allocation]\ncpu-overcommit = 1000\nreserved-memory-mib = 0\n")
-    h.start()
-    for i in range(N_DOMAINS):
-        status, _, body = h.request("POST", "/api/v1/domains",
-                                    {"name": f"bench-{i:05d}", "memory_mib": 1})
-        if status != 201:
-            raise RuntimeError(f"creating bench-{i:05d} failed: {status} {body}")
-    return bus, h
 
 
 def measure_dbus(build, address, target):
@@ -135,10 +121,7 @@ def main():
             h.stop()
         if hbus:
             hbus.stop()
-        for p in (lproc, lbus):
-            if p:
-                p.terminate()
-                p.wait()
+        stop_libvirt_dbus(lbus, lproc)
         shutil.rmtree(work, ignore_errors=True)
 
     http = results["http"]

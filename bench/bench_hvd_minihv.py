@@ -16,6 +16,7 @@ import time
 
 import benchlib
 import dbus
+from bench_dbus import ROOMY
 from hvd_harness import Bus, Hvd, build_dir, wait_for
 
 STARTS = int(os.environ.get("BENCH_STARTS", "100"))
@@ -136,8 +137,7 @@ def main():
     bus.start()
     # A minihv-only host: the kvm driver (and libvirt with it) is not loaded.
     h = Hvd(build, bus, work / "hvd",
-            config="[allocation]\ncpu-overcommit = 1000\nreserved-memory-mib = 0\n"
-                   "[kvm]\nenabled = no\n")
+            config=ROOMY + "[kvm]\nenabled = no\n")
     results = {}
     try:
         h.start()

@@ -13,7 +13,7 @@ import time
 
 import benchlib
 import dbus
-from bench_dbus import DOMAIN_XML, bench_tool, start_libvirt_dbus
+from bench_dbus import DOMAIN_XML, bench_tool, start_libvirt_dbus, stop_libvirt_dbus
 from hvd_harness import Bus, Hvd, build_dir
 
 N = int(os.environ.get("BENCH_SCALE_DOMAINS", "10000"))
@@ -71,10 +71,7 @@ def main():
     finally:
         h.stop()
         bus.stop()
-        for p in (lproc, lbus):
-            if p:
-                p.terminate()
-                p.wait()
+        stop_libvirt_dbus(lbus, lproc)
         shutil.rmtree(work, ignore_errors=True)
 
     ref = results.get("libvirt_dbus_list_us")

@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "bench-result.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -143,12 +144,6 @@ static int resolve_paths(Bench *b)
     return 0;
 }
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int run(Bench *b)
 {
     uint64_t start = now_usec(CLOCK_MONOTONIC), elapsed;
@@ -177,18 +172,13 @@ static int run(Bench *b)
             return r;
     }
     elapsed = now_usec(CLOCK_MONOTONIC) - start;
-    qsort(b->latency_us, b->count, sizeof(uint64_t), compare_u64);
-    printf("{\"target\": \"%s\", \"scenario\": \"%s\", \"count\": %u, \"window\": %u, "
-           "\"seconds\": %.3f, \"ops_per_s\": %.1f, \"median_us\": %.1f, \"p99_us\": %.1f, "
-           "\"min_us\": %.1f, \"errors\": %u, \"first_error\": \"%s\"}\n",
-           b->target == TARGET_HVD ? "hvd" : "libvirt-dbus",
-           b->scenario == SCENARIO_LOOKUP      ? "lookup"
-           : b->scenario == SCENARIO_LIST      ? "list"
-           : b->scenario == SCENARIO_LIFECYCLE ? "lifecycle"
-                                               : "pause-resume",
-           b->count, b->window, (double)elapsed / 1e6, b->count * 1e6 / (double)elapsed,
-           (double)b->latency_us[b->count / 2], (double)b->latency_us[b->count * 99 / 100],
-           (double)b->latency_us[0], b->errors, b->first_error);
+    bench_result_print(json_pack("{s:s, s:s}", "target",
+                                 b->target == TARGET_HVD ? "hvd" : "libvirt-dbus", "scenario",
+                                 b->scenario == SCENARIO_LOOKUP      ? "lookup"
+                                 : b->scenario == SCENARIO_LIST      ? "list"
+                                 : b->scenario == SCENARIO_LIFECYCLE ? "lifecycle"
+                                                                     : "pause-resume"),
+                       b->count, b->window, elapsed, b->latency_us, b->errors, b->first_error);
     return b->errors ? 1 : 0;
 }
 

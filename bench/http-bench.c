@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench-result.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -78,12 +79,6 @@ static void record_error(Bench *b, const char *what, long status)
                        status);
 }
 
-static int compare_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
 static int run(Bench *b)
 {
     Conn *conns = calloc(b->window, sizeof(Conn));
@@ -144,16 +139,12 @@ static int run(Bench *b)
         curl_easy_cleanup(conns[k].easy);
     free(conns);
 
-    qsort(b->latency_us, b->count, sizeof(uint64_t), compare_u64);
-    printf("{\"scenario\": \"%s\", \"count\": %u, \"window\": %u, \"seconds\": %.3f, "
-           "\"ops_per_s\": %.1f, \"median_us\": %.1f, \"p99_us\": %.1f, \"min_us\": %.1f, "
-           "\"bytes_per_op\": %.0f, \"errors\": %u, \"first_error\": \"%s\"}\n",
-           b->scenario == SCENARIO_GET         ? "get"
-           : b->scenario == SCENARIO_LIFECYCLE ? "lifecycle"
-                                               : "pause-resume",
-           b->count, b->window, (double)elapsed / 1e6, b->count * 1e6 / (double)elapsed,
-           (double)b->latency_us[b->count / 2], (double)b->latency_us[b->count * 99 / 100],
-           (double)b->latency_us[0], (double)b->bytes / b->count, b->errors, b->first_error);
+    bench_result_print(json_pack("{s:s, s:f}", "scenario",
+                                 b->scenario == SCENARIO_GET         ? "get"
+                                 : b->scenario == SCENARIO_LIFECYCLE ? "lifecycle"
+                                                                     : "pause-resume",
+                                 "bytes_per_op", (double)b->bytes / b->count),
+                       b->count, b->window, elapsed, b->latency_us, b->errors, b->first_error);
     return b->errors ? 1 : 0;
 }
 
