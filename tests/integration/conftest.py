@@ -1,40 +1,8 @@
 """Shared pytest fixtures: the build tree, a private D-Bus system bus, and hvd processes."""
-import pathlib
-import shutil
-import tempfile
-
 import pytest
 
-from hvd_harness import Bus, Hvd, build_dir
-
-SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def build():
-    """Path of the meson build directory; fails clearly when it was not built."""
-    path = build_dir()
-    if not (path / "build.ninja").exists():
-        pytest.fail(f"no meson build in {path}: run 'make build' first")
-    return path
-
-
-@pytest.fixture
-def workdir():
-    """A scratch directory that unprivileged users can traverse (for tests run as nobody)."""
-    path = pathlib.Path(tempfile.mkdtemp(prefix="hvd-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def bus(workdir):
-    """A real dbus-daemon configured like a system bus, with hvd's policy installed."""
-    b = Bus(workdir / "bus")
-    b.start()
-    yield b
-    b.stop()
+from fixtures import build, bus, workdir  # noqa: F401
+from hvd_harness import Hvd
 
 
 @pytest.fixture

@@ -61,6 +61,19 @@ class Bus:
             self.proc.wait(timeout=5)
 
 
+def outside_address():
+    """An IPv4 address of this machine that is not loopback, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        addr = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if addr.startswith("127.") else addr
+
+
 class NotifySocket:
     """Receives sd_notify datagrams, as systemd would, on a thread so the sender never blocks."""
 

@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 
 from clients import EventStream
-from hvd_harness import SOURCE_ROOT, wait_for
+from hvd_harness import SOURCE_ROOT, outside_address, wait_for
 
 
 def create(hvd, name, **settings):
@@ -184,16 +184,8 @@ def test_token_survives_restart_and_is_created_once(hvd):
 
 
 def test_reads_from_beyond_loopback_need_the_token(make_hvd):
-    # Any non-loopback address of this machine will do.
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
-        addr = s.getsockname()[0]
-    except OSError:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    finally:
-        s.close()
-    if addr.startswith("127."):
+    addr = outside_address()  # any non-loopback address of this machine will do
+    if not addr:
         pytest.skip("this machine has no non-loopback IPv4 address")
     h = make_hvd(http=f"{addr}:0").start()
     status, _, body = h.request("GET", "/api/v1/host", token=False)
