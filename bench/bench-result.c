@@ -18,12 +18,12 @@ void bench_result_print(json_t *extra, unsigned count, unsigned window, uint64_t
 
     qsort(latency_us, count, sizeof(uint64_t), compare_u64);
     (void)json_object_update_new(
-        out, json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:s}", "count", (json_int_t)count,
-                       "window", (json_int_t)window, "seconds", (double)elapsed_us / 1e6,
-                       "ops_per_s", count * 1e6 / (double)elapsed_us, "median_us",
-                       (double)latency_us[count / 2], "p99_us",
-                       (double)latency_us[count * 99 / 100], "min_us", (double)latency_us[0],
-                       "errors", (json_int_t)errors, "first_error", first_error));
+        out,
+        json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:s}", "count", (json_int_t)count,
+                  "window", (json_int_t)window, "seconds", (double)elapsed_us / 1e6, "ops_per_s",
+                  count * 1e6 / (double)elapsed_us, "median_us", (double)latency_us[count / 2],
+                  "p99_us", (double)latency_us[count * 99 / 100], "min_us", (double)latency_us[0],
+                  "errors", (json_int_t)errors, "first_error", first_error));
     text = json_dumps(out, JSON_PRESERVE_ORDER);
     if (text)
         puts(text);

@@ -57,12 +57,23 @@ void manager_cancel_waiters(Domain *d, const char *why)
     }
 }
 
+/* What a driver reports (the process) over what hvd knows: drivers report pids, not start
+ * times, so the time the domain started is kept. */
+static DomainRuntime runtime_from_driver(const Domain *d, const DomainRuntime *rt)
+{
+    DomainRuntime merged = *rt;
+
+    if (!merged.started_us)
+        merged.started_us = d->runtime.started_us;
+    return merged;
+}
+
 int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
                        const DomainRuntime *rt, const char *detail, bool force, Error *e)
 {
     DomainState old_state = d->state;
     DomainReason old_reason = d->reason;
-    DomainRuntime new_rt = rt ? *rt : d->runtime;
+    DomainRuntime new_rt = rt ? runtime_from_driver(d, rt) : d->runtime;
     bool held = domain_state_holds_allocation(old_state);
     bool holds = domain_state_holds_allocation(state);
     uint64_t now = now_usec(CLOCK_REALTIME);
@@ -84,8 +95,6 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     }
     if (state == STATE_STARTING)
         new_rt.started_us = now;
-    else if (rt && !rt->started_us)
-        new_rt.started_us = d->runtime.started_us; /* drivers report pids, not start times */
 
     /* state_changed_us and pid as the domain will show them: a client can apply the event
      * without reading the domain again. */
@@ -460,7 +469,7 @@ static void on_driver_domain_state(void *userdata, Driver *drv, const char *name
     /* The same state again is news only as a reboot (running -> running). */
     if (state == d->state && !(state == STATE_RUNNING && reason == REASON_REBOOTED)) {
         if (rt && rt->pid != d->runtime.pid)
-            d->runtime = *rt;
+            d->runtime = runtime_from_driver(d, rt);
         return;
     }
     /* A starting domain is completed by its start operation, not by an early event. */

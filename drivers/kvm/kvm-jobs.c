@@ -136,8 +136,8 @@ static void job_run_domain(KvmJob *j)
             (void)kvm_libvirt_error(&j->error, domain_action_to_string(j->op), j->name);
     }
     /* Follow the console from the start (its first bytes may precede this: the log has them). */
-    if (dom && j->op == ACTION_START && kvm_console_open_stream(dom, false, &j->console) < 0)
-        j->console = NULL;
+    if (dom && j->op == ACTION_START)
+        (void)kvm_console_open_stream(dom, false, &j->console);
     if (dom && virDomainGetState(dom, &vir_state, &vir_reason, 0) >= 0)
         kvm_state_from_libvirt(vir_state, vir_reason, &j->observed, &ignored, NULL);
     else if (dom && kvm_libvirt_error_is(VIR_ERR_NO_DOMAIN))
