@@ -1,5 +1,6 @@
 /* INI parsing with file:line error reporting. */
 #include <ctype.h>
+#include <limits.h>
 #include <string.h>
 
 #include "ini.h"
@@ -19,8 +20,8 @@ static char *strip(char *s)
     return s;
 }
 
-static int parse_line(char *line, char *section, size_t section_size, IniHandler handler,
-                      void *userdata, Error *e)
+static int parse_line(char *line, const char *origin, char *section, size_t section_size,
+                      IniHandler handler, void *userdata, Error *e)
 {
     char *s = strip(line), *eq;
 
@@ -55,7 +56,7 @@ static int parse_line(char *line, char *section, size_t section_size, IniHandler
         return error_setf(e, ERROR_INVALID_ARGUMENT, "assignment before any [section]");
     if (*strip(s) == 0)
         return error_setf(e, ERROR_INVALID_ARGUMENT, "empty key");
-    return handler(section, strip(s), strip(eq + 1), userdata, e);
+    return handler(section, strip(s), strip(eq + 1), origin, userdata, e);
 }
 
 int ini_parse_string(const char *text, const char *filename, IniHandler handler, void *userdata,
@@ -66,7 +67,7 @@ int ini_parse_string(const char *text, const char *filename, IniHandler handler,
 
     while (*text) {
         size_t len = strcspn(text, "\n");
-        char line[INI_LINE_MAX];
+        char line[INI_LINE_MAX], origin[PATH_MAX + 16];
         Error line_error = ERROR_NULL;
         int r;
 
@@ -77,7 +78,8 @@ int ini_parse_string(const char *text, const char *filename, IniHandler handler,
         memcpy(line, text, len);
         line[len] = 0;
 
-        r = parse_line(line, section, sizeof(section), handler, userdata, &line_error);
+        (void)snprintf(origin, sizeof(origin), "%s:%u", filename, lineno);
+        r = parse_line(line, origin, section, sizeof(section), handler, userdata, &line_error);
         if (r < 0)
             return error_setf(e, line_error.kind, "%s:%u: %s", filename, lineno,
                               line_error.message);

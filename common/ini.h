@@ -6,10 +6,10 @@
 
 #include "error.h"
 
-/* Called for each key = value. Returns 0 to go on, or a negative errno after setting e with the
- * reason (without file and line: ini_parse adds them). */
-typedef int (*IniHandler)(const char *section, const char *key, const char *value, void *userdata,
-                          Error *e);
+/* Called for each key = value; origin is "FILE:LINE" of the assignment. Returns 0 to go on, or a
+ * negative errno after setting e with the reason (without file and line: ini_parse adds them). */
+typedef int (*IniHandler)(const char *section, const char *key, const char *value,
+                          const char *origin, void *userdata, Error *e);
 
 /* Parses text (NUL-terminated) read from a file called filename, calling handler for every
  * assignment. Syntax errors and handler errors become e = "FILE:LINE: reason". */

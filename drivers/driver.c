@@ -3,17 +3,58 @@
 
 #include "driver.h"
 
-int driver_new(const DriverOps *ops, const DriverContext *ctx, Driver **ret)
+int driver_settings_parse(const DriverOps *ops, const ConfigSection *section, void **ret, Error *e)
+{
+    *ret = NULL;
+    if (ops->settings_parse)
+        return ops->settings_parse(section, ret, e);
+    if (section && section->n_lines > 0)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "%s: the %s driver has no settings",
+                          section->lines[0].origin, ops->name);
+    return 0;
+}
+
+void driver_settings_free(const DriverOps *ops, void *settings)
+{
+    if (settings && ops->settings_free)
+        ops->settings_free(settings);
+}
+
+void driver_settings_replace(Driver *drv, void *settings)
+{
+    void *old = drv->settings;
+
+    drv->settings = settings;
+    if (drv->ops->settings_changed)
+        drv->ops->settings_changed(drv, old);
+    driver_settings_free(drv->ops, old);
+}
+
+int driver_new(const DriverOps *ops, const DriverContext *ctx, void *settings, Driver **ret)
 {
     Driver *drv;
     Error e = ERROR_NULL;
     int r;
 
+    if (!settings) {
+        r = driver_settings_parse(ops, NULL, &settings, &e);
+        if (r < 0)
+            return r;
+    }
     drv = calloc(1, sizeof(*drv));
-    if (!drv)
+    if (!drv) {
+        driver_settings_free(ops, settings);
         return -ENOMEM;
+    }
     drv->ops = ops;
     drv->ctx = *ctx;
+    drv->settings = settings;
+    drv->ctx.state_dir = strdup(ctx->state_dir);
+    drv->ctx.runtime_dir = strdup(ctx->runtime_dir);
+    if (!drv->ctx.state_dir || !drv->ctx.runtime_dir) {
+        driver_free(drv);
+        return -ENOMEM;
+    }
     drv->available = true;
     r = ops->open(drv, &e);
     if (r < 0)
@@ -28,6 +69,9 @@ Driver *driver_free(Driver *drv)
         return NULL;
     if (drv->ops->close)
         drv->ops->close(drv);
+    driver_settings_free(drv->ops, drv->settings);
+    free((char *)drv->ctx.state_dir);
+    free((char *)drv->ctx.runtime_dir);
     free(drv->unavailable_reason);
     free(drv);
     return NULL;
@@ -136,6 +180,13 @@ int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
 {
     *ret = NULL;
     return DISPATCH(get_stats, flags, ret, flags, e);
+}
+
+int driver_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done, void *userdata)
+{
+    if (!drv->ops->refresh_stats || !drv->available)
+        return 1;
+    return drv->ops->refresh_stats(drv, c, done, userdata);
 }
 
 int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,

@@ -6,8 +6,10 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <systemd/sd-event.h>
 
+#include "config-keys.h"
 #include "domain-config.h"
 #include "error.h"
 
@@ -16,7 +18,7 @@ typedef struct Driver Driver;
 /* Changes whenever DriverOps, DriverContext or DriverEvents change, so a driver module built
  * for another hvd is refused instead of called wrongly. */
 #define DRIVER_ABI \
-    (1u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
+    (2u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
 
 /* What an operation did: finished now, or accepted with the result to come later through
  * DriverEvents.op_completed (exactly once per accepted operation). */
@@ -44,22 +46,24 @@ typedef struct DriverEvents {
     void *userdata;
 } DriverEvents;
 
-/* What the manager hands every driver when it opens it. Strings are owned by the manager and
- * outlive the driver. */
+/* What the manager hands every driver when it opens it. driver_new() copies the strings: the
+ * driver owns its copies (they stay put across a reload, which never changes them). */
 typedef struct DriverContext {
     sd_event *event;
     const char *state_dir;
     const char *runtime_dir;
-    const char *kvm_uri;
-    const char *kvm_domain_type;
-    unsigned kvm_workers;
-    const char *minihv_binary;
-    const char *minihv_guest_dir;
     DriverEvents events;
 } DriverContext;
 
+/* Called once on the loop when a refresh_stats() that returned 0 has finished (fresh numbers
+ * arrived, or the driver gave up waiting for them). */
+typedef void (*DriverRefreshDone)(void *userdata);
+
 /* A snapshot of a domain as the backend sees it. stats is driver-specific (exits by reason,
  * balloon, ...) and owned by the caller after get_info returns; may be NULL. */
+/* Statistics that could not be refreshed for longer than this are marked "stale". */
+#define DRIVER_STATS_STALE_MS 2000u
+
 typedef struct DomainInfo {
     DomainState state;
     DomainReason reason;
@@ -69,8 +73,21 @@ typedef struct DomainInfo {
 } DomainInfo;
 
 typedef struct DriverOps {
-    const char *name;
+    const char *name; /* also the name of its configuration section */
     DriverKind kind;
+    /* Parses the driver's configuration section (NULL when the file has none: the defaults)
+     * into a new settings object of the driver's own, applying nothing. Unknown keys and bad
+     * values fail with e = "FILE:LINE: reason". Called at start-up and at every reload, before
+     * anything is applied, so a reload any driver refuses is refused as a whole. */
+    int (*settings_parse)(const ConfigSection *section, void **ret, Error *e);
+    /* Frees what settings_parse made. Accepts NULL. */
+    void (*settings_free)(void *settings);
+    /* Prints the settings as the lines of the driver's section (hvd --check-config). */
+    void (*settings_print)(const void *settings, FILE *f);
+    /* The settings in drv->settings were replaced at a reload; old are the previous ones (freed
+     * by the caller after this returns). What takes effect when is the driver's to decide and
+     * to document (say, the next start). May be NULL. */
+    void (*settings_changed)(Driver *drv, const void *old);
     /* Opens the backend. May leave drv unavailable (driver_set_available(false)) and return 0:
      * the backend is then retried or reported, never fatal to hvd. */
     int (*open)(Driver *drv, Error *e);
@@ -91,10 +108,19 @@ typedef struct DriverOps {
                   Error *e);
     int (*reboot)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                   Error *e);
-    /* Fills info for an active domain. */
+    /* Fills info for an active domain. Never waits on the backend: it answers from what the
+     * driver knows now, and info->stats carries "stats_age_ms" (how old the numbers are) and
+     * "stale": true when they could not be refreshed for DRIVER_STATS_STALE_MS. */
     int (*get_info)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
                     unsigned flags, Error *e);
-    /* Returns a new fd carrying the domain's console (read: output, write: input). */
+    /* Asks the backend for fresh statistics of c (of every active domain when c is NULL)
+     * without waiting: returns 0 when a refresh is under way (done is called once, later, also
+     * when the driver gives up after its own short bound), 1 when the numbers are fresh already
+     * (done is not called), or a negative errno. done may be NULL. */
+    int (*refresh_stats)(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
+                         void *userdata);
+    /* Returns a new fd carrying the domain's console (read: output, write: input). Never waits
+     * on the backend. */
     int (*console_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                         unsigned flags, Error *e);
     /* The file the domain's console output is logged to (it may not exist yet). Returns a new
@@ -102,10 +128,12 @@ typedef struct DriverOps {
     int (*console_log)(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
     /* Statistics of every active domain of this backend in one call: a new JSON object keyed by
      * domain name, each value an object with at least cpu_time_ns and memory_kib, plus
-     * backend-specific fields (balloon, exits by reason, ...). */
+     * backend-specific fields (balloon, exits by reason, ...). Answers from the driver's cache
+     * as get_info does, and never waits. */
     int (*get_stats)(Driver *drv, json_t **ret, unsigned flags, Error *e);
     /* After an hvd restart: adopts the instance recorded in rt if it still exists. Returns 1 and
-     * fills state/reason when it runs, 0 when it is gone (e says what was found). */
+     * fills state/reason when it runs, 0 when it is gone (e says what was found). Never waits on
+     * the backend: what it can only learn later it reports through DriverEvents. */
     int (*reattach)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
                     DomainReason *ret_reason, unsigned flags, Error *e);
     /* After every recorded domain was re-attached: ends instances that no domain claims (left
@@ -120,14 +148,28 @@ typedef struct DriverOps {
 struct Driver {
     const DriverOps *ops;
     DriverContext ctx;
+    /* The driver's settings (from settings_parse), replaced at a reload: pointers into them
+     * are good until the next settings_changed; copy what must outlive that. */
+    void *settings;
     bool available;
     char *unavailable_reason;
     void *data; /* backend-private */
 };
 
-/* Creates a driver for ops with ctx (copied) and opens it. On an open error the driver is still
- * returned, marked unavailable with the reason, so hvd can report it. */
-int driver_new(const DriverOps *ops, const DriverContext *ctx, Driver **ret);
+/* Creates a driver for ops with ctx (copied) and settings (taken over; NULL: parsed from no
+ * section, the defaults) and opens it. On an open error the driver is still returned, marked
+ * unavailable with the reason, so hvd can report it. */
+int driver_new(const DriverOps *ops, const DriverContext *ctx, void *settings, Driver **ret);
+
+/* Parses ops' section (NULL: the defaults) into *ret. A driver without settings gets NULL;
+ * one with none of its own refuses any key. */
+int driver_settings_parse(const DriverOps *ops, const ConfigSection *section, void **ret, Error *e);
+
+/* Frees settings made for ops. Accepts NULL. */
+void driver_settings_free(const DriverOps *ops, void *settings);
+
+/* Replaces drv's settings by settings (taken over) and tells the driver. */
+void driver_settings_replace(Driver *drv, void *settings);
 
 /* Closes and frees. Accepts NULL; returns NULL. */
 Driver *driver_free(Driver *drv);
@@ -154,6 +196,8 @@ int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime 
                         unsigned flags, Error *e);
 int driver_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
 int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e);
+int driver_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
+                         void *userdata);
 int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
                     DomainReason *ret_reason, unsigned flags, Error *e);
 int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);

@@ -1,11 +1,11 @@
-/* Configuration keys, defaults and parsing. */
+/* hvd's own configuration keys ([daemon], [allocation], [http]), their defaults and parsing;
+ * every other section is kept as read for the driver that owns it. */
 #include <string.h>
 
 #include "build-config.h"
 #include "config.h"
 #include "http-listen.h"
 #include "ini.h"
-#include "parse-util.h"
 
 static const char *const store_sync_table[_STORE_SYNC_MAX] = {
     [STORE_SYNC_NORMAL] = "normal",
@@ -13,63 +13,56 @@ static const char *const store_sync_table[_STORE_SYNC_MAX] = {
 };
 DEFINE_STRING_TABLE(store_sync, StoreSync, _STORE_SYNC_MAX);
 
-typedef enum ConfigType {
-    CONFIG_STRING,
-    CONFIG_UINT,
-    CONFIG_UINT64,
-    CONFIG_DOUBLE,
-    CONFIG_CPUSET,
-    CONFIG_SYNC,
-    CONFIG_BOOL,
-} ConfigType;
+static int check_listen(const char *value, Error *e)
+{
+    _cleanup_(http_listen_free_array) HttpListen *list = NULL;
+    size_t n = 0;
 
-typedef struct ConfigKey {
-    const char *section;
-    const char *key;
-    ConfigType type;
-    size_t offset;
-    double min, max;
-} ConfigKey;
+    return http_listen_parse(value, &list, &n, e);
+}
 
-#define KEY(s, k, t, field, lo, hi)                 \
-    {                                               \
-        s, k, t, offsetof(HvdConfig, field), lo, hi \
+#define KEY(s, k, t, field, lo, hi)                                                         \
+    {                                                                                       \
+        .section = s, .key = k, .type = t, .offset = offsetof(HvdConfig, field), .min = lo, \
+        .max = hi                                                                           \
     }
 
 static const ConfigKey config_keys[] = {
-    KEY("daemon", "state-dir", CONFIG_STRING, state_dir, 0, 0),
-    KEY("daemon", "runtime-dir", CONFIG_STRING, runtime_dir, 0, 0),
+    KEY("daemon", "state-dir", CONFIG_PATH, state_dir, 0, 0),
+    KEY("daemon", "runtime-dir", CONFIG_PATH, runtime_dir, 0, 0),
     KEY("daemon", "admin-group", CONFIG_STRING, admin_group, 0, 0),
-    KEY("daemon", "synchronous", CONFIG_SYNC, synchronous, 0, 0),
+    {.section = "daemon",
+     .key = "synchronous",
+     .type = CONFIG_ENUM,
+     .offset = offsetof(HvdConfig, synchronous),
+     .names = store_sync_table,
+     .n_names = _STORE_SYNC_MAX},
     KEY("daemon", "shutdown-timeout", CONFIG_UINT, shutdown_timeout_s, 1, 86400),
     KEY("allocation", "reserved-cpus", CONFIG_CPUSET, reserved_cpus, 0, 0),
     KEY("allocation", "reserved-memory-mib", CONFIG_UINT64, reserved_memory_mib, 0,
         1024.0 * 1024 * 1024),
     KEY("allocation", "cpu-overcommit", CONFIG_DOUBLE, cpu_overcommit, 0.1, 1000),
     KEY("allocation", "memory-overcommit", CONFIG_DOUBLE, memory_overcommit, 0.1, 100),
-    KEY("kvm", "enabled", CONFIG_BOOL, kvm_enabled, 0, 0),
-    KEY("kvm", "uri", CONFIG_STRING, kvm_uri, 0, 0),
-    KEY("kvm", "domain-type", CONFIG_STRING, kvm_domain_type, 0, 0),
-    KEY("kvm", "workers", CONFIG_UINT, kvm_workers, 1, 64),
-    KEY("minihv", "binary", CONFIG_STRING, minihv_binary, 0, 0),
-    KEY("minihv", "guest-dir", CONFIG_STRING, minihv_guest_dir, 0, 0),
-    KEY("http", "listen", CONFIG_STRING, http_listen, 0, 0),
-    KEY("http", "tls-cert", CONFIG_STRING, http_tls_cert, 0, 0),
-    KEY("http", "tls-key", CONFIG_STRING, http_tls_key, 0, 0),
-    KEY("http", "web-dir", CONFIG_STRING, http_web_dir, 0, 0),
+    {.section = "http",
+     .key = "listen",
+     .type = CONFIG_STRING,
+     .offset = offsetof(HvdConfig, http_listen),
+     .check = check_listen},
+    KEY("http", "tls-cert", CONFIG_PATH, http_tls_cert, 0, 0),
+    KEY("http", "tls-key", CONFIG_PATH, http_tls_key, 0, 0),
+    KEY("http", "web-dir", CONFIG_PATH, http_web_dir, 0, 0),
     KEY("http", "max-body-kib", CONFIG_UINT, http_max_body_kib, 1, 16384),
     KEY("http", "max-connections", CONFIG_UINT, http_max_connections, 16, 65536),
 };
 
-static int set_string(char **field, const char *value)
-{
-    char *copy = strdup(value);
+static const char *const own_sections[] = {"daemon", "allocation", "http"};
 
-    if (!copy)
-        return -ENOMEM;
-    free(*field);
-    *field = copy;
-    return 0;
+static bool own_section(const char *name)
+{
+    for (size_t i = 0; i < ELEMENTSOF(own_sections); i++)
+        if (streq(own_sections[i], name))
+            return true;
+    return false;
 }
 
 int config_init(HvdConfig *c)
@@ -80,158 +73,99 @@ int config_init(HvdConfig *c)
         .reserved_memory_mib = 512,
         .cpu_overcommit = 4.0,
         .memory_overcommit = 1.0,
-        .kvm_enabled = true,
-        .kvm_workers = 4,
         .http_max_body_kib = 64,
         .http_max_connections = 4096,
     };
-    if (set_string(&c->state_dir, HVD_DEFAULT_STATE_DIR) < 0 ||
-        set_string(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||
-        set_string(&c->admin_group, "hvd") < 0 || set_string(&c->kvm_uri, "qemu:///system") < 0 ||
-        set_string(&c->kvm_domain_type, "auto") < 0 ||
-        set_string(&c->minihv_binary, HVD_BINDIR "/minihv") < 0 ||
-        set_string(&c->minihv_guest_dir, HVD_GUESTDIR) < 0 ||
-        set_string(&c->http_listen, "127.0.0.1:8780") < 0 ||
-        set_string(&c->http_web_dir, HVD_PKGDATADIR "/web") < 0) {
+    if (config_string_set(&c->state_dir, HVD_DEFAULT_STATE_DIR) < 0 ||
+        config_string_set(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||
+        config_string_set(&c->admin_group, "hvd") < 0 ||
+        config_string_set(&c->http_listen, "127.0.0.1:8780") < 0 ||
+        config_string_set(&c->http_web_dir, HVD_PKGDATADIR "/web") < 0) {
         config_done(c);
         return -ENOMEM;
     }
     return 0;
 }
 
-/* The string field behind key i of the table, or NULL for keys of other types. */
-static char **string_field(HvdConfig *c, size_t i)
-{
-    if (config_keys[i].type != CONFIG_STRING)
-        return NULL;
-    return (char **)((char *)c + config_keys[i].offset);
-}
-
 void config_done(HvdConfig *c)
 {
-    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
-        char **field = string_field(c, i);
-        if (field)
-            free(*field);
-    }
+    config_keys_free_strings(config_keys, ELEMENTSOF(config_keys), c);
+    config_sections_free(c->sections, c->n_sections);
     *c = (HvdConfig){};
 }
 
 static int config_copy(HvdConfig *dst, const HvdConfig *src)
 {
-    int r = 0;
+    int r;
 
     *dst = *src;
-    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
-        char **field = string_field(dst, i);
-        /* A failed copy leaves NULL, so config_done() frees exactly the copies made. */
-        if (field && *field && !(*field = strdup(*field)))
-            r = -ENOMEM;
-    }
+    dst->sections = NULL;
+    dst->n_sections = 0;
+    r = config_keys_dup_strings(config_keys, ELEMENTSOF(config_keys), dst);
+    if (r >= 0)
+        r = config_sections_dup(src->sections, src->n_sections, &dst->sections);
+    if (r >= 0)
+        dst->n_sections = src->n_sections;
     if (r < 0)
         config_done(dst);
     return r;
 }
 
-static int check_string(const ConfigKey *k, const char *value, Error *e)
+const ConfigSection *config_section(const HvdConfig *c, const char *name)
 {
-    if (*value == 0)
-        return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must not be empty", k->key);
-    if (streq(k->key, "state-dir") || streq(k->key, "runtime-dir")) {
-        if (value[0] != '/')
-            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be an absolute path, got '%s'",
-                              k->key, value);
-    } else if (streq(k->key, "domain-type")) {
-        if (!streq(value, "auto") && !streq(value, "kvm") && !streq(value, "qemu"))
-            return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "domain-type must be auto, kvm or qemu, got '%s'", value);
-    } else if (streq(k->key, "listen")) {
-        _cleanup_(http_listen_free_array) HttpListen *list = NULL;
-        size_t n = 0;
-        return http_listen_parse(value, &list, &n, e);
-    } else if (streq(k->key, "tls-cert") || streq(k->key, "tls-key") || streq(k->key, "web-dir") ||
-               streq(k->key, "binary") || streq(k->key, "guest-dir")) {
-        if (value[0] != '/')
-            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be an absolute path, got '%s'",
-                              k->key, value);
-    } else if (streq(k->key, "uri")) {
-        if (!strstr(value, ":/"))
-            return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "uri must be a libvirt URI such as qemu:///system, got '%s'", value);
+    for (size_t i = 0; i < c->n_sections; i++)
+        if (streq(c->sections[i].name, name))
+            return &c->sections[i];
+    return NULL;
+}
+
+/* The kept section called name, added when it is new. */
+static ConfigSection *section_get_or_add(HvdConfig *c, const char *name, const char *origin)
+{
+    ConfigSection *s = (ConfigSection *)config_section(c, name);
+
+    if (s)
+        return s;
+    s = reallocarray(c->sections, c->n_sections + 1, sizeof(*s));
+    if (!s)
+        return NULL;
+    c->sections = s;
+    s = &c->sections[c->n_sections];
+    *s = (ConfigSection){.name = strdup(name), .origin = strdup(origin)};
+    if (!s->name || !s->origin) {
+        free(s->name);
+        free(s->origin);
+        return NULL;
     }
+    c->n_sections++;
+    return s;
+}
+
+int config_set(HvdConfig *c, const char *section, const char *key, const char *value,
+               const char *origin, Error *e)
+{
+    ConfigSection *s;
+
+    if (own_section(section))
+        return config_keys_set(config_keys, ELEMENTSOF(config_keys), c, section, key, value, e);
+    s = section_get_or_add(c, section, origin);
+    if (!s || config_section_add(s, key, value, origin) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
     return 0;
 }
 
-int config_set(HvdConfig *c, const char *section, const char *key, const char *value, Error *e)
+void config_print(const HvdConfig *c, FILE *f)
 {
-    const ConfigKey *k = NULL;
-    void *field;
-
-    for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
-        if (streq(config_keys[i].section, section) && streq(config_keys[i].key, key)) {
-            k = &config_keys[i];
-            break;
-        }
-    if (!k)
-        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown key '%s' in section [%s]", key,
-                          section);
-    field = (char *)c + k->offset;
-
-    switch (k->type) {
-    case CONFIG_STRING: {
-        int r = check_string(k, value, e);
-        if (r < 0)
-            return r;
-        if (set_string(field, value) < 0)
-            return error_set_errno(e, -ENOMEM, "Out of memory");
-        return 0;
+    for (size_t i = 0; i < ELEMENTSOF(own_sections); i++) {
+        fprintf(f, "%s[%s]\n", i ? "\n" : "", own_sections[i]);
+        config_keys_print(config_keys, ELEMENTSOF(config_keys), c, own_sections[i], f);
     }
-    case CONFIG_UINT:
-        if (parse_uint(value, (unsigned)k->min, (unsigned)k->max, field) < 0)
-            return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "%s must be an integer in %.0f..%.0f, got '%s'", key, k->min, k->max,
-                              value);
-        return 0;
-    case CONFIG_UINT64:
-        if (parse_uint64(value, (uint64_t)k->min, (uint64_t)k->max, field) < 0)
-            return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "%s must be an integer in %.0f..%.0f, got '%s'", key, k->min, k->max,
-                              value);
-        return 0;
-    case CONFIG_DOUBLE:
-        if (parse_double(value, k->min, k->max, field) < 0)
-            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be a number in %g..%g, got '%s'",
-                              key, k->min, k->max, value);
-        return 0;
-    case CONFIG_CPUSET:
-        if (cpuset_parse(value, field) < 0)
-            return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "%s must be a CPU list such as '0' or '0-1,4', got '%s'", key, value);
-        return 0;
-    case CONFIG_BOOL: {
-        int b = parse_boolean(value);
-        if (b < 0)
-            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be yes or no, got '%s'", key,
-                              value);
-        *(bool *)field = b;
-        return 0;
-    }
-    case CONFIG_SYNC: {
-        StoreSync s = store_sync_from_string(value);
-        if (s < 0)
-            return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be 'normal' or 'full', got '%s'",
-                              key, value);
-        *(StoreSync *)field = s;
-        return 0;
-    }
-    }
-    return error_setf(e, ERROR_FAILED, "internal error: bad key type");
 }
 
 static int config_ini_handler(const char *section, const char *key, const char *value,
-                              void *userdata, Error *e)
+                              const char *origin, void *userdata, Error *e)
 {
-    return config_set(userdata, section, key, value, e);
+    return config_set(userdata, section, key, value, origin, e);
 }
 
 int config_load(HvdConfig *c, const char *path, bool required, Error *e)

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config-keys.h"
 #include "cpuset.h"
 #include "error.h"
 
@@ -28,14 +29,6 @@ typedef struct HvdConfig {
     uint64_t reserved_memory_mib;
     double cpu_overcommit;
     double memory_overcommit;
-    /* [kvm] */
-    bool kvm_enabled;
-    char *kvm_uri;
-    char *kvm_domain_type;
-    unsigned kvm_workers;
-    /* [minihv] */
-    char *minihv_binary;
-    char *minihv_guest_dir;
     /* [http] */
     char *http_listen; /* comma-separated: HOST:PORT, [V6]:PORT, unix:PATH, or "none" */
     char *http_tls_cert;
@@ -43,6 +36,10 @@ typedef struct HvdConfig {
     char *http_web_dir;
     unsigned http_max_body_kib;
     unsigned http_max_connections;
+    /* Every other section ([kvm], [minihv], ...) as read: each belongs to the driver of that
+     * name, which parses it (hvd_drivers_parse); hvd itself knows none of their keys. */
+    ConfigSection *sections;
+    size_t n_sections;
 } HvdConfig;
 
 /* Fills c with the built-in defaults. Free with config_done(). */
@@ -53,6 +50,15 @@ void config_done(HvdConfig *c);
  * defaults unless required. On a bad line, e says "FILE:LINE: reason" and c is unchanged. */
 int config_load(HvdConfig *c, const char *path, bool required, Error *e);
 
-/* Sets one key of section in c from its text value, as the file does. Returns 0 or a negative
- * errno with e saying what is allowed. */
-int config_set(HvdConfig *c, const char *section, const char *key, const char *value, Error *e);
+/* Sets one key of section in c from its text value, as the file does (origin says where it came
+ * from: "FILE:LINE" or an option). A key of hvd's own sections is checked now; a key of any
+ * other section is kept for the driver that owns it. Returns 0 or a negative errno with e
+ * saying what is allowed. */
+int config_set(HvdConfig *c, const char *section, const char *key, const char *value,
+               const char *origin, Error *e);
+
+/* The section called name as read (NULL when the file has none). */
+const ConfigSection *config_section(const HvdConfig *c, const char *name);
+
+/* Prints hvd's own sections as INI text (hvd --check-config). */
+void config_print(const HvdConfig *c, FILE *f);

@@ -24,7 +24,8 @@ typedef struct Options {
     bool config_explicit;
     const char *state_dir;
     const char *runtime_dir;
-    const char *kvm_uri;
+    char **sets; /* "SECTION.KEY=VALUE" from --set, in order */
+    size_t n_sets;
     const char *bus_address;
     const char *http_listen;
     bool check_config;
@@ -33,12 +34,22 @@ typedef struct Options {
 typedef struct Daemon {
     Options options;
     HvdConfig config;
+    const DriverOps *drivers[_DRIVER_KIND_MAX];
     sd_event *event;
     Manager *manager;
     Bus *bus;
     Http *http;
     int lock_fd;
 } Daemon;
+
+static void options_done(Options *o)
+{
+    for (size_t i = 0; i < o->n_sets; i++)
+        free(o->sets[i]);
+    free(o->sets);
+    o->sets = NULL;
+    o->n_sets = 0;
+}
 
 static void help(void)
 {
@@ -52,7 +63,10 @@ static void help(void)
            "  --state-dir DIR      where the SQLite database lives (default " HVD_DEFAULT_STATE_DIR
            ")\n"
            "  --runtime-dir DIR    sockets and pid files (default " HVD_DEFAULT_RUNTIME_DIR ")\n"
-           "  --kvm-uri URI        libvirt URI for the kvm driver (default qemu:///system)\n"
+           "  --set SECTION.KEY=VALUE\n"
+           "                       set a configuration key as the file would (repeatable),\n"
+           "                       e.g. --set minihv.guest-dir=/srv/guests\n"
+           "  --kvm-uri URI        the same as --set kvm.uri=URI\n"
            "  --bus-address ADDR   D-Bus address to serve on instead of the system bus\n"
            "  --http LIST          HTTP listen addresses: HOST:PORT, [ADDR]:PORT, unix:PATH,\n"
            "                       comma-separated, or none (default 127.0.0.1:8780)\n"
@@ -79,6 +93,7 @@ enum {
     ARG_CONFIG = 0x100,
     ARG_STATE_DIR,
     ARG_RUNTIME_DIR,
+    ARG_SET,
     ARG_KVM_URI,
     ARG_BUS_ADDRESS,
     ARG_HTTP,
@@ -94,6 +109,7 @@ static int parse_argv(int argc, char **argv, Options *o)
         {"config", required_argument, NULL, ARG_CONFIG},
         {"state-dir", required_argument, NULL, ARG_STATE_DIR},
         {"runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR},
+        {"set", required_argument, NULL, ARG_SET},
         {"kvm-uri", required_argument, NULL, ARG_KVM_URI},
         {"bus-address", required_argument, NULL, ARG_BUS_ADDRESS},
         {"http", required_argument, NULL, ARG_HTTP},
@@ -118,9 +134,18 @@ static int parse_argv(int argc, char **argv, Options *o)
         case ARG_RUNTIME_DIR:
             o->runtime_dir = optarg;
             break;
-        case ARG_KVM_URI:
-            o->kvm_uri = optarg;
+        case ARG_SET:
+        case ARG_KVM_URI: {
+            char **sets = reallocarray(o->sets, o->n_sets + 1, sizeof(char *));
+            if (!sets)
+                return log_oom();
+            o->sets = sets;
+            if (c == ARG_SET ? !(o->sets[o->n_sets] = strdup(optarg))
+                             : asprintf(&o->sets[o->n_sets], "kvm.uri=%s", optarg) < 0)
+                return log_oom();
+            o->n_sets++;
             break;
+        }
         case ARG_BUS_ADDRESS:
             o->bus_address = optarg;
             break;
@@ -150,6 +175,26 @@ static int parse_argv(int argc, char **argv, Options *o)
     return 1;
 }
 
+/* Applies one --set SECTION.KEY=VALUE. */
+static int apply_set(HvdConfig *c, const char *arg, Error *e)
+{
+    const char *dot = strchr(arg, '.'), *eq = strchr(arg, '=');
+    _cleanup_free_ char *section = NULL, *key = NULL, *origin = NULL;
+    Error set_error = ERROR_NULL;
+
+    if (!dot || !eq || dot > eq || dot == arg || eq == dot + 1)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "--set %s: expected SECTION.KEY=VALUE, such as kvm.uri=test:///default",
+                          arg);
+    section = strndup(arg, (size_t)(dot - arg));
+    key = strndup(dot + 1, (size_t)(eq - dot - 1));
+    if (!section || !key || asprintf(&origin, "--set %s", arg) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (config_set(c, section, key, eq + 1, origin, &set_error) < 0)
+        return error_setf(e, set_error.kind, "--set %s: %s", arg, set_error.message);
+    return 0;
+}
+
 /* Loads defaults + file + command-line overrides into a fresh config. */
 static int load_config(const Options *o, HvdConfig *ret, Error *e)
 {
@@ -161,40 +206,19 @@ static int load_config(const Options *o, HvdConfig *ret, Error *e)
         return error_set_errno(e, r, "Out of memory");
     r = config_load(&c, o->config_path, o->config_explicit, e);
     if (r >= 0 && o->state_dir)
-        r = config_set(&c, "daemon", "state-dir", o->state_dir, e);
+        r = config_set(&c, "daemon", "state-dir", o->state_dir, "--state-dir", e);
     if (r >= 0 && o->runtime_dir)
-        r = config_set(&c, "daemon", "runtime-dir", o->runtime_dir, e);
-    if (r >= 0 && o->kvm_uri)
-        r = config_set(&c, "kvm", "uri", o->kvm_uri, e);
+        r = config_set(&c, "daemon", "runtime-dir", o->runtime_dir, "--runtime-dir", e);
     if (r >= 0 && o->http_listen)
-        r = config_set(&c, "http", "listen", o->http_listen, e);
+        r = config_set(&c, "http", "listen", o->http_listen, "--http", e);
+    for (size_t i = 0; r >= 0 && i < o->n_sets; i++)
+        r = apply_set(&c, o->sets[i], e);
     if (r < 0) {
         config_done(&c);
         return r;
     }
     *ret = c;
     return 0;
-}
-
-static void print_config(const HvdConfig *c)
-{
-    char reserved[256];
-
-    (void)cpuset_format(&c->reserved_cpus, reserved, sizeof(reserved));
-    printf("[daemon]\nstate-dir = %s\nruntime-dir = %s\nadmin-group = %s\nsynchronous = %s\n"
-           "shutdown-timeout = %u\n\n[allocation]\nreserved-cpus = %s\n"
-           "reserved-memory-mib = %" PRIu64 "\ncpu-overcommit = %g\nmemory-overcommit = %g\n\n"
-           "[kvm]\nenabled = %s\nuri = %s\ndomain-type = %s\nworkers = %u\n",
-           c->state_dir, c->runtime_dir, c->admin_group, store_sync_to_string(c->synchronous),
-           c->shutdown_timeout_s, reserved, c->reserved_memory_mib, c->cpu_overcommit,
-           c->memory_overcommit, c->kvm_enabled ? "yes" : "no", c->kvm_uri, c->kvm_domain_type,
-           c->kvm_workers);
-    printf("\n[minihv]\nbinary = %s\nguest-dir = %s\n", c->minihv_binary, c->minihv_guest_dir);
-    printf("\n[http]\nlisten = %s\n", c->http_listen);
-    if (c->http_tls_cert)
-        printf("tls-cert = %s\ntls-key = %s\n", c->http_tls_cert, strna(c->http_tls_key));
-    printf("web-dir = %s\nmax-body-kib = %u\nmax-connections = %u\n", c->http_web_dir,
-           c->http_max_body_kib, c->http_max_connections);
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -256,34 +280,36 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
     Daemon *d = userdata;
+    void *settings[_DRIVER_KIND_MAX] = {};
     Error e = ERROR_NULL;
     HvdConfig c;
     int r;
 
     (void)sd_notify(false, "RELOADING=1");
     r = load_config(&d->options, &c, &e);
+    if (r >= 0) {
+        r = hvd_drivers_parse(d->drivers, &c, settings, &e);
+        if (r < 0)
+            config_done(&c);
+    }
     if (r < 0) {
         log_error("Reload refused, keeping the running configuration: %s", e.message);
         (void)sd_notify(false, "READY=1");
         return 0;
     }
     if (!streq(c.state_dir, d->config.state_dir) || !streq(c.runtime_dir, d->config.runtime_dir) ||
-        !streq(c.kvm_uri, d->config.kvm_uri) || c.synchronous != d->config.synchronous)
-        log_notice("state-dir, runtime-dir, synchronous and the kvm uri take effect at the next "
-                   "start of hvd.");
+        c.synchronous != d->config.synchronous)
+        log_notice("state-dir, runtime-dir and synchronous take effect at the next start of hvd.");
     /* Keep what needs a restart, take the rest. */
-    free(c.state_dir);
-    c.state_dir = strdup(d->config.state_dir);
-    free(c.runtime_dir);
-    c.runtime_dir = strdup(d->config.runtime_dir);
-    free(c.kvm_uri);
-    c.kvm_uri = strdup(d->config.kvm_uri);
-    c.synchronous = d->config.synchronous;
-    if (!c.state_dir || !c.runtime_dir || !c.kvm_uri) {
+    if (config_string_set(&c.state_dir, d->config.state_dir) < 0 ||
+        config_string_set(&c.runtime_dir, d->config.runtime_dir) < 0) {
+        hvd_drivers_settings_free(d->drivers, settings);
         config_done(&c);
         return log_oom();
     }
-    manager_reload(d->manager, &c);
+    c.synchronous = d->config.synchronous;
+    /* The drivers take their new settings (and own them from here on). */
+    manager_reload(d->manager, &c, settings);
     (void)bus_set_admin_group(d->bus, c.admin_group);
     config_done(&d->config);
     d->config = c;
@@ -331,7 +357,7 @@ static int setup_signals(Daemon *d)
     return r;
 }
 
-static int run(Daemon *d)
+static int run(Daemon *d, void *settings[_DRIVER_KIND_MAX])
 {
     Error e = ERROR_NULL;
     char status[256];
@@ -368,9 +394,7 @@ static int run(Daemon *d)
     r = manager_new(d->event, &d->config, &d->manager, &e);
     if (r < 0)
         return log_error_errno(r, "%s", e.message);
-    const DriverOps *ops[_DRIVER_KIND_MAX];
-    hvd_drivers_load(&d->config, ops);
-    r = manager_open_drivers(d->manager, ops);
+    r = manager_open_drivers(d->manager, d->drivers, settings);
     if (r < 0)
         return log_error_errno(r, "Failed to set up drivers: %m");
     manager_reconcile_all(d->manager);
@@ -397,26 +421,40 @@ static int run(Daemon *d)
 int main(int argc, char **argv)
 {
     Daemon d = {.lock_fd = -EBADF};
+    void *settings[_DRIVER_KIND_MAX] = {};
     Error e = ERROR_NULL;
     int r;
 
     log_setup_from_environment("hvd");
     r = parse_argv(argc, argv, &d.options);
-    if (r <= 0)
+    if (r <= 0) {
+        options_done(&d.options);
         return r < 0 ? 2 : 0;
+    }
 
     r = load_config(&d.options, &d.config, &e);
+    if (r >= 0) {
+        hvd_drivers_load(&d.config, d.drivers);
+        r = hvd_drivers_parse(d.drivers, &d.config, settings, &e);
+    }
     if (r < 0) {
         log_error("Bad configuration: %s", e.message);
+        config_done(&d.config);
+        options_done(&d.options);
         return 1;
     }
     if (d.options.check_config) {
-        print_config(&d.config);
+        config_print(&d.config, stdout);
+        hvd_drivers_print(d.drivers, &d.config, settings, stdout);
+        hvd_drivers_settings_free(d.drivers, settings);
         config_done(&d.config);
+        options_done(&d.options);
         return 0;
     }
 
-    r = run(&d);
+    r = run(&d, settings);
+    /* What the drivers did not take (a start that failed early) is freed here. */
+    hvd_drivers_settings_free(d.drivers, settings);
 
     d.bus = bus_free(d.bus);
     d.http = http_free(d.http);
@@ -424,5 +462,6 @@ int main(int argc, char **argv)
     d.event = sd_event_unref(d.event);
     d.lock_fd = safe_close(d.lock_fd);
     config_done(&d.config);
+    options_done(&d.options);
     return r < 0 ? 1 : 0;
 }

@@ -211,12 +211,17 @@ Driver *manager_driver(Manager *m, const Domain *d)
     return m->drivers[d->config.driver];
 }
 
-void manager_reload(Manager *m, HvdConfig *config)
+void manager_reload(Manager *m, HvdConfig *config, void *settings[_DRIVER_KIND_MAX])
 {
     AllocPolicy policy = policy_from_config(config);
 
     m->config = config;
     alloc_set_policy(&m->alloc, &policy);
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
+        if (m->drivers[i]) {
+            driver_settings_replace(m->drivers[i], settings[i]);
+            settings[i] = NULL;
+        }
 }
 
 void manager_remove_listener(Manager *m, void *userdata)

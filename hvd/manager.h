@@ -54,15 +54,18 @@ int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e);
 /* Frees the manager; running domains are left running. Accepts NULL; returns NULL. */
 Manager *manager_free(Manager *m);
 
-/* Opens one driver per backend with ops (indexed by DriverKind; NULL slots are left out). */
-int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX]);
+/* Opens one driver per backend with ops (indexed by DriverKind; NULL slots are left out), each
+ * taking over its settings (the slots become NULL as they are taken). */
+int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX],
+                         void *settings[_DRIVER_KIND_MAX]);
 
 /* Reconciles every active domain with its driver (re-attach or mark shutoff/daemon), then starts
  * autostart domains once per boot. */
 void manager_reconcile_all(Manager *m);
 
-/* Applies a reloaded config (allocation policy, timeouts). */
-void manager_reload(Manager *m, HvdConfig *config);
+/* Applies a reloaded config (allocation policy, timeouts) and hands each driver its new
+ * settings (taken over; the slots become NULL). */
+void manager_reload(Manager *m, HvdConfig *config, void *settings[_DRIVER_KIND_MAX]);
 
 /* Registers an observer. */
 int manager_add_listener(Manager *m, const ManagerListener *l);

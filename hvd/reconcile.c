@@ -6,17 +6,13 @@
 #include "log.h"
 #include "manager-internal.h"
 
-int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX])
+int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX],
+                         void *settings[_DRIVER_KIND_MAX])
 {
     DriverContext ctx = {
         .event = m->event,
         .state_dir = m->config->state_dir,
         .runtime_dir = m->config->runtime_dir,
-        .kvm_uri = m->config->kvm_uri,
-        .kvm_domain_type = m->config->kvm_domain_type,
-        .kvm_workers = m->config->kvm_workers,
-        .minihv_binary = m->config->minihv_binary,
-        .minihv_guest_dir = m->config->minihv_guest_dir,
         .events = manager_driver_events(m),
     };
 
@@ -25,9 +21,10 @@ int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX
 
         if (!ops[i])
             continue;
-        r = driver_new(ops[i], &ctx, &m->drivers[i]);
+        r = driver_new(ops[i], &ctx, settings[i], &m->drivers[i]);
         if (r < 0)
             return r;
+        settings[i] = NULL; /* the driver's now */
         if (m->drivers[i]->available)
             log_info("Driver %s is ready.", ops[i]->name);
         else

@@ -121,13 +121,13 @@ static int install(Driver *drv, virConnectPtr conn, Error *e)
     KvmDriver *k = kvm(drv);
 
     if (virConnectRegisterCloseCallback(conn, on_connection_closed, k, NULL) < 0)
-        return kvm_libvirt_error(e, "watching the connection to", drv->ctx.kvm_uri);
+        return kvm_libvirt_error(e, "watching the connection to", kvm(drv)->uri);
     k->lifecycle_callback =
         virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                          VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), drv, NULL);
     if (k->lifecycle_callback < 0) {
         (void)virConnectUnregisterCloseCallback(conn, on_connection_closed);
-        return kvm_libvirt_error(e, "subscribing to domain events of", drv->ctx.kvm_uri);
+        return kvm_libvirt_error(e, "subscribing to domain events of", kvm(drv)->uri);
     }
     /* A libvirtd that hangs is noticed too, not only one that exits. */
     (void)virConnectSetKeepAlive(conn, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
@@ -156,11 +156,11 @@ void kvm_connection_opened(Driver *drv, virConnectPtr conn, const Error *error)
 
 void kvm_connection_open_now(Driver *drv)
 {
-    virConnectPtr conn = virConnectOpen(drv->ctx.kvm_uri);
+    virConnectPtr conn = virConnectOpen(kvm(drv)->uri);
     Error e = ERROR_NULL;
 
     if (!conn)
-        (void)error_setf(&e, ERROR_DRIVER_UNAVAILABLE, "cannot connect to %s: %s", drv->ctx.kvm_uri,
+        (void)error_setf(&e, ERROR_DRIVER_UNAVAILABLE, "cannot connect to %s: %s", kvm(drv)->uri,
                          virGetLastErrorMessage());
     kvm_connection_opened(drv, conn, &e);
 }

@@ -21,9 +21,9 @@ static void silence_libvirt(void *userdata, virErrorPtr error)
 static void resolve_domain_type(Driver *drv)
 {
     KvmDriver *k = kvm(drv);
-    const char *t = drv->ctx.kvm_domain_type;
+    const char *t = kvm_domain_type_to_string(kvm_settings(drv)->domain_type);
 
-    if (!t || streq(t, "auto")) {
+    if (kvm_settings(drv)->domain_type == KVM_DOMAIN_TYPE_AUTO) {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         t = fd >= 0 ? "kvm" : "qemu";
         safe_close(fd);
@@ -55,7 +55,10 @@ static int kvm_open(Driver *drv, Error *e)
     k->consoles = hashmap_new();
     if (!k->busy || !k->consoles)
         return error_set_errno(e, -ENOMEM, "Out of memory");
-    r = work_queue_new(drv->ctx.event, drv->ctx.kvm_workers ?: 4, &k->jobs);
+    k->uri = strdup(kvm_settings(drv)->uri);
+    if (!k->uri)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    r = work_queue_new(drv->ctx.event, kvm_settings(drv)->workers, &k->jobs);
     if (r < 0)
         return error_set_errno(e, r, "Failed to start libvirt worker threads: %m");
     r = kvm_connection_init(drv);
@@ -83,6 +86,7 @@ static void kvm_close(Driver *drv)
     hashmap_free(k->busy);     /* empty: every job was done or cancelled */
     hashmap_free(k->consoles); /* empty: closed with the connection */
     free(k->console_dir);
+    free(k->uri);
     free(k);
     drv->data = NULL;
 }
@@ -300,7 +304,7 @@ static int kvm_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
                                         VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
     if (n < 0)
-        return kvm_libvirt_error(e, "reading statistics of", drv->ctx.kvm_uri);
+        return kvm_libvirt_error(e, "reading statistics of", kvm(drv)->uri);
     all = json_object();
     for (int i = 0; all && i < n; i++) {
         json_t *stats = kvm_stats_from_record(records[i]);
@@ -364,6 +368,9 @@ static int kvm_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Erro
 const DriverOps kvm_driver_ops = {
     .name = "kvm",
     .kind = DRIVER_KVM,
+    .settings_parse = kvm_settings_parse,
+    .settings_free = kvm_settings_free,
+    .settings_print = kvm_settings_print,
     .open = kvm_open,
     .close = kvm_close,
     .validate = kvm_validate,

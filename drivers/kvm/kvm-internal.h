@@ -9,7 +9,35 @@
 #include "hashmap.h"
 #include "work-queue.h"
 
+typedef enum KvmDomainType {
+    KVM_DOMAIN_TYPE_AUTO,
+    KVM_DOMAIN_TYPE_KVM,
+    KVM_DOMAIN_TYPE_QEMU,
+    _KVM_DOMAIN_TYPE_MAX,
+    _KVM_DOMAIN_TYPE_INVALID = -EINVAL,
+} KvmDomainType;
+
+/* [kvm] (kvm-settings.c). */
+typedef struct KvmSettings {
+    char *uri;
+    KvmDomainType domain_type;
+    unsigned workers;
+} KvmSettings;
+
+int kvm_settings_parse(const ConfigSection *section, void **ret, Error *e);
+void kvm_settings_free(void *settings);
+void kvm_settings_print(const void *settings, FILE *f);
+const char *kvm_domain_type_to_string(KvmDomainType t);
+
+static inline const KvmSettings *kvm_settings(const Driver *drv)
+{
+    return drv->settings;
+}
+
 typedef struct KvmDriver {
+    /* The libvirt URI in use: the driver's own copy, read by worker threads too (a reload
+     * changes it at the next start of hvd). */
+    char *uri;
     virConnectPtr conn; /* NULL while disconnected */
     int lifecycle_callback;
     /* Reconnection: a timer with exponential backoff that queues a connect job. */

@@ -154,10 +154,10 @@ static void job_run(void *data)
         job_run_domain(j);
         return;
     }
-    j->conn = virConnectOpen(j->drv->ctx.kvm_uri);
+    j->conn = virConnectOpen(kvm(j->drv)->uri);
     if (!j->conn)
         (void)error_setf(&j->error, ERROR_DRIVER_UNAVAILABLE, "cannot connect to %s: %s",
-                         j->drv->ctx.kvm_uri, virGetLastErrorMessage());
+                         kvm(j->drv)->uri, virGetLastErrorMessage());
 }
 
 static void job_done(void *data)

@@ -42,7 +42,7 @@ static void installed_guests(const char *dir, DomainMode mode, char *buf, size_t
 
 int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *e)
 {
-    const char *dir = drv->ctx.minihv_guest_dir;
+    const char *dir = minihv_settings(drv)->guest_dir;
     char *path = NULL;
 
     if (!c->kernel)
@@ -115,10 +115,39 @@ static int mkdir_mode(const char *path, mode_t mode)
     return 0;
 }
 
+/* Available when the minihv program can be run and /dev/kvm opened; says which is missing. */
+static void minihv_check_available(Driver *drv)
+{
+    const char *binary = minihv_settings(drv)->binary;
+    _cleanup_close_ int kvm = -EBADF;
+    char why[512];
+
+    if (access(binary, X_OK) < 0) {
+        (void)snprintf(why, sizeof(why), "%s cannot be run: %s (set [minihv] binary)", binary,
+                       strerror(errno));
+        driver_set_available(drv, false, why);
+        return;
+    }
+    kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm < 0) {
+        (void)snprintf(why, sizeof(why), "/dev/kvm cannot be opened: %s", strerror(errno));
+        driver_set_available(drv, false, why);
+        return;
+    }
+    driver_set_available(drv, true, NULL);
+}
+
+/* New settings: running domains keep the program they started with; the next start uses the
+ * new one, and availability follows it. */
+static void minihv_settings_changed(Driver *drv, const void *old)
+{
+    if (minihv(drv))
+        minihv_check_available(drv);
+}
+
 static int minihv_open(Driver *drv, Error *e)
 {
     MinihvDriver *md = calloc(1, sizeof(*md));
-    _cleanup_close_ int kvm = -EBADF;
     int r;
 
     if (!md)
@@ -135,19 +164,7 @@ static int minihv_open(Driver *drv, Error *e)
     if (r < 0)
         return error_set_errno(e, r, "Failed to create %s: %m", md->run_dir);
 
-    if (access(drv->ctx.minihv_binary, X_OK) < 0) {
-        char why[512];
-        (void)snprintf(why, sizeof(why), "%s cannot be run: %s (set [minihv] binary)",
-                       drv->ctx.minihv_binary, strerror(errno));
-        driver_set_available(drv, false, why);
-        return 0;
-    }
-    kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (kvm < 0) {
-        char why[256];
-        (void)snprintf(why, sizeof(why), "/dev/kvm cannot be opened: %s", strerror(errno));
-        driver_set_available(drv, false, why);
-    }
+    minihv_check_available(drv);
     return 0;
 }
 
@@ -436,6 +453,10 @@ static int minihv_child_exited(Driver *drv, int pid, int wait_status)
 const DriverOps minihv_driver_ops = {
     .name = "minihv",
     .kind = DRIVER_MINIHV,
+    .settings_parse = minihv_settings_parse,
+    .settings_free = minihv_settings_free,
+    .settings_print = minihv_settings_print,
+    .settings_changed = minihv_settings_changed,
     .open = minihv_open,
     .close = minihv_close,
     .validate = minihv_validate,

@@ -248,7 +248,7 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
 
     if (!argv)
         return NULL;
-    argv[n++] = (char *)md->drv->ctx.minihv_binary;
+    argv[n++] = (char *)minihv_settings(md->drv)->binary;
     argv[n++] = (char *)"run";
     argv[n++] = (char *)"--mode";
     argv[n++] = (char *)domain_mode_to_string(c->mode);
@@ -314,11 +314,11 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
                                            O_WRONLY | O_CREAT | O_APPEND, 0600);
     (void)posix_spawn_file_actions_adddup2(&fa, 1, 2);
     (void)posix_spawn_file_actions_adddup2(&fa, ready_write, 3);
-    r = posix_spawn(&pid, md->drv->ctx.minihv_binary, &fa, &attr, argv, environ);
+    r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
     (void)posix_spawn_file_actions_destroy(&fa);
     (void)posix_spawnattr_destroy(&attr);
     if (r != 0)
-        return error_set_errno(e, -r, "Failed to run %s: %m", md->drv->ctx.minihv_binary);
+        return error_set_errno(e, -r, "Failed to run %s: %m", argv[0]);
     inst->pid = pid;
     (void)process_start_ticks(pid, &inst->start_ticks);
     return 0;

@@ -10,6 +10,12 @@
 
 #define CONTROL_TIMEOUT_MS 1000
 
+/* [minihv]: the program that runs a domain and the directory of installed guests. */
+typedef struct MinihvSettings {
+    char *binary;
+    char *guest_dir;
+} MinihvSettings;
+
 typedef struct MinihvDriver {
     Driver *drv;
     char *run_dir;      /* RUNTIME_DIR/minihv: control sockets, stats files, VMM logs */
@@ -50,6 +56,16 @@ static inline MinihvDriver *minihv(Driver *drv)
 {
     return drv->data;
 }
+
+static inline const MinihvSettings *minihv_settings(const Driver *drv)
+{
+    return drv->settings;
+}
+
+/* The settings slots (minihv-settings.c). */
+int minihv_settings_parse(const ConfigSection *section, void **ret, Error *e);
+void minihv_settings_free(void *settings);
+void minihv_settings_print(const void *settings, FILE *f);
 
 /* Resolves the guest image of c: an absolute path, or a bare name such as "hello" that names
  * an installed guest (<guest-dir>/<name>-<mode>.elf). e lists the installed guests when the

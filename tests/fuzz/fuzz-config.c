@@ -6,10 +6,10 @@
 #include "config.h"
 #include "ini.h"
 
-static int handler(const char *section, const char *key, const char *value, void *userdata,
-                   Error *e)
+static int handler(const char *section, const char *key, const char *value, const char *origin,
+                   void *userdata, Error *e)
 {
-    return config_set(userdata, section, key, value, e);
+    return config_set(userdata, section, key, value, origin, e);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

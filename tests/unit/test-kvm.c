@@ -230,13 +230,12 @@ static void test_driver_on_test_uri(void)
     DriverContext ctx = {
         .state_dir = dir,
         .runtime_dir = dir,
-        .kvm_uri = "test:///default",
-        .kvm_domain_type = "qemu",
-        .kvm_workers = 2,
         .events = {.domain_state = on_state, .op_completed = on_completed, .userdata = &reports},
     };
     DomainConfig c = config("unit1", MODE_PV);
     DomainRuntime rt = {};
+    ConfigSection section = {.name = (char *)"kvm", .origin = (char *)"test"};
+    void *settings = NULL;
     Driver *drv = NULL;
     Error e = ERROR_NULL;
     json_t *stats = NULL;
@@ -246,7 +245,27 @@ static void test_driver_on_test_uri(void)
     (void)snprintf(consoles, sizeof(consoles), "%s/consoles", dir);
     CHECK(sd_event_default(&event) >= 0);
     ctx.event = event;
-    CHECK(driver_new(&kvm_driver_ops, &ctx, &drv) == 0);
+    CHECK(config_section_add(&section, "uri", "test:///default", "test:1") == 0);
+    CHECK(config_section_add(&section, "domain-type", "qemu", "test:2") == 0);
+    CHECK(config_section_add(&section, "workers", "2", "test:3") == 0);
+    CHECK(driver_settings_parse(&kvm_driver_ops, &section, &settings, &e) == 0);
+    for (size_t i = 0; i < section.n_lines; i++) {
+        free(section.lines[i].key);
+        free(section.lines[i].value);
+        free(section.lines[i].origin);
+    }
+    free(section.lines);
+    section = (ConfigSection){.name = (char *)"kvm", .origin = (char *)"test"};
+    CHECK(config_section_add(&section, "domain-type", "xen", "test.conf:7") == 0);
+    CHECK(driver_settings_parse(&kvm_driver_ops, &section, &(void *){NULL}, &e) < 0);
+    CHECK_CONTAINS(e.message,
+                   "test.conf:7: domain-type must be 'auto', 'kvm' or 'qemu', got 'xen'");
+    free(section.lines[0].key);
+    free(section.lines[0].value);
+    free(section.lines[0].origin);
+    free(section.lines);
+    e = ERROR_NULL;
+    CHECK(driver_new(&kvm_driver_ops, &ctx, settings, &drv) == 0);
     CHECK(drv->available);
 
     CHECK(driver_validate(drv, &c, &e) == 0);
