@@ -44,13 +44,15 @@ static int set_enum(const ConfigKey *k, const char *value, int *field, Error *e)
         }
     for (size_t i = 0; i < k->n_names && used < sizeof(allowed); i++) {
         int w = snprintf(allowed + used, sizeof(allowed) - used, "%s'%s'",
-                         i == 0 ? "" : i + 1 == k->n_names ? " or " : ", ", k->names[i]);
+                         i == 0                ? ""
+                         : i + 1 == k->n_names ? " or "
+                                               : ", ",
+                         k->names[i]);
         if (w < 0)
             break;
         used += (size_t)w;
     }
-    return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be %s, got '%s'", k->key, allowed,
-                      value);
+    return error_setf(e, ERROR_INVALID_ARGUMENT, "%s must be %s, got '%s'", k->key, allowed, value);
 }
 
 static int set_value(const ConfigKey *k, void *field, const char *value, Error *e)
@@ -126,8 +128,7 @@ int config_keys_set_section(const ConfigKey *keys, size_t n, void *base, const C
         int r = config_keys_set(keys, n, base, s->name, s->lines[i].key, s->lines[i].value,
                                 &line_error);
         if (r < 0)
-            return error_setf(e, line_error.kind, "%s: %s", s->lines[i].origin,
-                              line_error.message);
+            return error_setf(e, line_error.kind, "%s: %s", s->lines[i].origin, line_error.message);
     }
     return 0;
 }

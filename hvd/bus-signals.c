@@ -37,6 +37,16 @@ static void on_domain_state_changed(void *userdata, Domain *d, DomainState old_s
                              domain_reason_to_string(d->reason));
 }
 
+static void on_domain_runtime_changed(void *userdata, Domain *d, int64_t event_id)
+{
+    Bus *b = userdata;
+    const char *path = bus_domain_path(d);
+
+    if (path)
+        (void)sd_bus_emit_properties_changed(b->bus, path, BUS_DOMAIN_INTERFACE, "PID",
+                                             "StartedUSec", NULL);
+}
+
 static void on_domain_updated(void *userdata, Domain *d)
 {
     Bus *b = userdata;
@@ -53,4 +63,5 @@ const ManagerListener bus_manager_listener = {
     .domain_removed = on_domain_removed,
     .domain_state_changed = on_domain_state_changed,
     .domain_updated = on_domain_updated,
+    .domain_runtime_changed = on_domain_runtime_changed,
 };

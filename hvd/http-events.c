@@ -132,6 +132,11 @@ static void on_domain_state(void *userdata, Domain *d, DomainState old, int64_t 
     pump(userdata);
 }
 
+static void on_domain_runtime(void *userdata, Domain *d, int64_t event_id)
+{
+    pump(userdata);
+}
+
 static void on_domain_console(void *userdata, Domain *d, const char *data, size_t len)
 {
     Http *h = userdata;
@@ -288,6 +293,7 @@ static const ManagerListener http_listener = {
     .domain_removed = on_domain_logged,
     .domain_state_changed = on_domain_state,
     .domain_updated = on_domain_logged,
+    .domain_runtime_changed = on_domain_runtime,
     .domain_console = on_domain_console,
 };
 

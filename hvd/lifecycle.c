@@ -1,5 +1,6 @@
 /* Domain lifecycle: the transition function, actions and their completion (synchronous or
  * reported later by the driver), waiters, spontaneous driver events and the crash policy. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "log.h"
@@ -76,13 +77,16 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     DomainRuntime new_rt = rt ? runtime_from_driver(d, rt) : d->runtime;
     bool held = domain_state_holds_allocation(old_state);
     bool holds = domain_state_holds_allocation(state);
+    /* The same state and reason with new runtime data (a process recorded while starting, a
+     * new pid): recorded and announced the same way, as a runtime change. */
+    bool runtime_only = state == old_state && reason == old_reason;
     uint64_t now = now_usec(CLOCK_REALTIME);
     int64_t event_id = 0;
     bool unrecorded = false;
     json_t *ev;
     int r;
 
-    if (!domain_state_transition_is_legal(old_state, state))
+    if (!runtime_only && !domain_state_transition_is_legal(old_state, state))
         return error_setf(e, ERROR_INVALID_STATE, "domain '%s' cannot go from %s to %s",
                           d->config.name, domain_state_to_string(old_state),
                           domain_state_to_string(state));
@@ -93,36 +97,46 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
         new_rt.pid = 0;
         new_rt.pid_start_time = 0;
     }
-    if (state == STATE_STARTING)
+    if (state == STATE_STARTING && !runtime_only)
         new_rt.started_us = now;
+    if (runtime_only && new_rt.pid == d->runtime.pid &&
+        new_rt.pid_start_time == d->runtime.pid_start_time &&
+        new_rt.started_us == d->runtime.started_us)
+        return 0; /* nothing new */
 
     /* state_changed_us and pid as the domain will show them: a client can apply the event
      * without reading the domain again. */
-    ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "state", domain_state_to_string(state),
+    ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "state", domain_state_to_string(state),
                    "reason", domain_reason_to_string(reason), "old_state",
                    domain_state_to_string(old_state), "old_reason",
-                   domain_reason_to_string(old_reason), "state_changed_us", (json_int_t)now, "pid",
-                   (json_int_t)new_rt.pid);
+                   domain_reason_to_string(old_reason), "state_changed_us",
+                   (json_int_t)(runtime_only ? d->state_changed_us : now), "pid",
+                   (json_int_t)new_rt.pid, "started_us", (json_int_t)new_rt.started_us);
     if (ev && detail)
         (void)json_object_set_new(ev, "message", json_string(detail));
 
     r = store_begin(m->store);
     if (r >= 0)
-        r = store_domain_set_state(m->store, d->id, state, reason, &new_rt, now);
+        r = store_domain_set_state(m->store, d->id, state, reason, &new_rt,
+                                   runtime_only ? d->state_changed_us : now);
     if (r >= 0 && holds && !held)
         r = store_allocation_set(m->store, d->id, d->config.vcpus, d->config.memory_mib,
                                  d->config.cpuset);
     if (r >= 0 && held && !holds)
         r = store_allocation_clear(m->store, d->id);
     if (r >= 0)
-        r = manager_log_event(m, d->config.name, "state-changed", ev, &event_id);
+        r = manager_log_event(m, d->config.name, runtime_only ? "runtime-changed" : "state-changed",
+                              ev, &event_id);
     if (r >= 0)
         r = store_commit(m->store);
     json_decref(ev);
     if (r < 0) {
-        const char *why = r == -EBUSY    ? "the database is locked by another process"
-                          : r == -ENOSPC ? "no space left in the state directory"
-                                         : store_last_error(m->store);
+        char why[256];
+
+        (void)snprintf(why, sizeof(why), "%s",
+                       r == -EBUSY    ? "the database is locked by another process"
+                       : r == -ENOSPC ? "no space left in the state directory"
+                                      : store_last_error(m->store));
         store_rollback(m->store);
         log_error_errno(r, "Failed to record domain %s going %s -> %s: %s", d->config.name,
                         domain_state_to_string(old_state), domain_state_to_string(state), why);
@@ -139,6 +153,13 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     } else
         d->unsaved = false;
 
+    if (runtime_only) {
+        d->runtime = new_rt;
+        log_debug("Domain %s: pid %d, started at %" PRIu64, d->config.name, new_rt.pid,
+                  new_rt.started_us);
+        manager_notify_runtime(m, d, event_id);
+        return unrecorded ? 1 : 0;
+    }
     manager_account_state(m, d, state);
     d->state = state;
     d->reason = reason;
@@ -178,11 +199,65 @@ int manager_arm_shutdown_timer(Manager *m, Domain *d, unsigned timeout_s)
                                       d);
 }
 
+#define S(state)  (1u << (state))
+#define NO_STATE  _DOMAIN_STATE_INVALID
+#define NO_REASON _DOMAIN_REASON_INVALID
+
+/* What an action may do, as one row a reader can check against the state machine in
+ * docs/hvd.8: the states it may start from, the state announced before the driver acts, the
+ * state it ends in when the driver reports success, and where a failure leaves the domain. */
+typedef struct ActionRule {
+    const char *verb; /* "only a running domain can be <verb>" */
+    unsigned from;    /* S(state) of every state the action may start from */
+    const char *hint; /* added to a refusal */
+    DomainState via;  /* recorded before the driver acts (NO_STATE: none) */
+    DomainReason via_reason;
+    DomainState ends; /* on success (NO_STATE: the driver's report decides) */
+    DomainReason ends_reason;
+    DomainState undo; /* on failure, from the via state (NO_STATE: stays) */
+    DomainReason undo_reason;
+    bool ends_when_observed; /* success only once the backend reports the end state */
+} ActionRule;
+
+static const ActionRule action_rules[_DOMAIN_ACTION_MAX] = {
+    /* ends in the start's boot reason: booted, or restarted by the on-crash policy */
+    [ACTION_START] = {"started", S(STATE_SHUTOFF), NULL, STATE_STARTING, REASON_BOOTING,
+                      STATE_RUNNING, REASON_BOOTED, STATE_SHUTOFF, REASON_FAILED},
+    /* the guest decides when it is off (or the shutdown timer destroys it); a failure returns
+     * to the running reason it had */
+    [ACTION_SHUTDOWN] = {"shut down", S(STATE_RUNNING), " (use destroy to force it off)",
+                         STATE_STOPPING, REASON_SHUTDOWN, STATE_SHUTOFF, REASON_SHUTDOWN,
+                         STATE_RUNNING, NO_REASON, true},
+    /* a crashed domain ends shutoff/crashed */
+    [ACTION_DESTROY] = {"destroyed",
+                        S(STATE_STARTING) | S(STATE_RUNNING) | S(STATE_PAUSED) | S(STATE_STOPPING) |
+                            S(STATE_CRASHED),
+                        NULL, NO_STATE, NO_REASON, STATE_SHUTOFF, REASON_DESTROYED, NO_STATE,
+                        NO_REASON},
+    [ACTION_PAUSE] = {"paused", S(STATE_RUNNING), NULL, NO_STATE, NO_REASON, STATE_PAUSED,
+                      REASON_USER, NO_STATE, NO_REASON},
+    [ACTION_RESUME] = {"resumed", S(STATE_PAUSED), NULL, NO_STATE, NO_REASON, STATE_RUNNING,
+                       REASON_UNPAUSED, NO_STATE, NO_REASON},
+    [ACTION_REBOOT] = {"rebooted", S(STATE_RUNNING), NULL, NO_STATE, NO_REASON, STATE_RUNNING,
+                       REASON_REBOOTED, NO_STATE, NO_REASON},
+};
+
+/* The reason an action ends in for d, where the row leaves it to the domain. */
+static DomainReason rule_end_reason(const Domain *d, DomainAction op)
+{
+    if (op == ACTION_START)
+        return d->boot_reason;
+    if (op == ACTION_DESTROY && d->state == STATE_CRASHED)
+        return REASON_CRASHED;
+    return action_rules[op].ends_reason;
+}
+
 /* Applies the outcome of an operation to d, whether it finished at once or was reported later
  * by the driver; then completes its waiters. observed is what the backend says now. */
 static int op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
                        const DomainRuntime *rt, DomainState observed, Error *ret_unrecorded)
 {
+    const ActionRule *rule = &action_rules[op];
     Error unrecorded = ERROR_NULL;
 
     if (op == ACTION_DESTROY && d->clearing_crashes > 0) {
@@ -194,78 +269,36 @@ static int op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
         return 0;
     }
     if (e) {
-        switch (op) {
-        case ACTION_START:
-            if (d->state == STATE_STARTING)
-                (void)manager_transition(m, d, STATE_SHUTOFF, REASON_FAILED, NULL, e->message, true,
-                                         NULL);
-            break;
-        case ACTION_SHUTDOWN:
-            if (d->state == STATE_STOPPING)
-                (void)manager_transition(m, d, STATE_RUNNING, d->stopping_from, NULL, e->message,
-                                         true, NULL);
-            break;
-        default:
+        if (rule->via != NO_STATE && rule->undo != NO_STATE && d->state == rule->via)
+            (void)manager_transition(m, d, rule->undo,
+                                     rule->undo_reason != NO_REASON ? rule->undo_reason
+                                                                    : d->stopping_from,
+                                     NULL, e->message, true, NULL);
+        else if (rule->via == NO_STATE)
             log_warning("Domain %s: %s failed: %s", d->config.name, domain_action_to_string(op),
                         e->message);
-        }
         waiters_complete(d, op, e);
         return 0;
     }
 
-    switch (op) {
-    case ACTION_START:
-        if (d->state == STATE_STARTING)
-            (void)manager_transition(m, d, STATE_RUNNING, d->boot_reason, rt, NULL, true,
-                                     &unrecorded);
-        break;
-    case ACTION_SHUTDOWN:
-        /* The request reached the guest; it decides when it is off (or the timer does). */
-        if (d->state == STATE_STOPPING && observed == STATE_SHUTOFF)
-            (void)manager_transition(m, d, STATE_SHUTOFF, REASON_SHUTDOWN, NULL, NULL, true,
-                                     &unrecorded);
-        break;
-    case ACTION_DESTROY:
-        if (d->state != STATE_SHUTOFF)
-            (void)manager_transition(
-                m, d, STATE_SHUTOFF, d->state == STATE_CRASHED ? REASON_CRASHED : REASON_DESTROYED,
-                NULL, d->state == STATE_STOPPING ? "the guest did not shut down in time" : NULL,
-                true, &unrecorded);
-        break;
-    case ACTION_PAUSE:
-        if (d->state == STATE_RUNNING)
-            (void)manager_transition(m, d, STATE_PAUSED, REASON_USER, NULL, NULL, true,
-                                     &unrecorded);
-        break;
-    case ACTION_RESUME:
-        if (d->state == STATE_PAUSED)
-            (void)manager_transition(m, d, STATE_RUNNING, REASON_UNPAUSED, NULL, NULL, true,
-                                     &unrecorded);
-        break;
-    case ACTION_REBOOT:
-        if (d->state == STATE_RUNNING)
-            (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, NULL, true,
-                                     &unrecorded);
-        break;
-    default:
-        break;
-    }
+    /* Still where the action left it (a report may have moved it on meanwhile)? */
+    if (rule->via != NO_STATE ? d->state == rule->via
+                              : (rule->from & S(d->state)) && d->state != rule->ends) {
+        if (!rule->ends_when_observed || observed == rule->ends)
+            (void)manager_transition(m, d, rule->ends, rule_end_reason(d, op),
+                                     op == ACTION_START ? rt : NULL,
+                                     op == ACTION_DESTROY && d->state == STATE_STOPPING
+                                         ? "the guest did not shut down in time"
+                                         : NULL,
+                                     true, &unrecorded);
+    } else if (op == ACTION_REBOOT && d->state == STATE_RUNNING)
+        (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, NULL, true, &unrecorded);
     /* Done by the hypervisor but not recorded: the caller hears so, rather than a success the
      * store could lose. */
     waiters_complete(d, op, error_is_set(&unrecorded) ? &unrecorded : NULL);
     if (ret_unrecorded && error_is_set(&unrecorded))
         *ret_unrecorded = unrecorded;
     return error_is_set(&unrecorded) ? unrecorded.errnum : 0;
-}
-
-static int require_state(Domain *d, DomainState wanted, const char *verb, const char *hint,
-                         Error *e)
-{
-    if (d->state == wanted)
-        return 0;
-    return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is %s; only a %s domain can be %s%s",
-                      d->config.name, domain_state_to_string(d->state),
-                      domain_state_to_string(wanted), verb, strempty(hint));
 }
 
 static int require_driver(Manager *m, Domain *d, Driver **ret, Error *e)
@@ -282,50 +315,41 @@ static int require_driver(Manager *m, Domain *d, Driver **ret, Error *e)
     return 0;
 }
 
+/* Refuses an action the rules do not allow from d's state, saying which state it needs. */
+static int check_rule(Domain *d, DomainAction op, DomainReason boot_reason, Error *e)
+{
+    const ActionRule *rule = &action_rules[op];
+    unsigned from = rule->from;
+
+    /* The on-crash policy restarts a crashed domain without destroying it first. */
+    if (op == ACTION_START && boot_reason == REASON_RESTARTED)
+        from |= S(STATE_CRASHED);
+    if (from & S(d->state))
+        return 0;
+    if (op == ACTION_DESTROY)
+        return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is already shut off",
+                          d->config.name);
+    return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is %s; only a %s domain can be %s%s",
+                      d->config.name, domain_state_to_string(d->state),
+                      domain_state_to_string((DomainState)__builtin_ctz(rule->from)), rule->verb,
+                      op == ACTION_START && d->state == STATE_CRASHED ? " (destroy it first)"
+                                                                      : strempty(rule->hint));
+}
+
 /* Checks an action is allowed now and makes the state change that announces it. */
 static int action_prepare(Manager *m, Domain *d, DomainAction op, DomainReason boot_reason,
                           Error *e)
 {
+    const ActionRule *rule;
     Driver *drv = NULL;
     int r;
 
-    switch (op) {
-    case ACTION_START:
-        if (d->state != STATE_CRASHED || boot_reason != REASON_RESTARTED) {
-            r = require_state(d, STATE_SHUTOFF, "started",
-                              d->state == STATE_CRASHED ? " (destroy it first)" : NULL, e);
-            if (r < 0)
-                return r;
-        }
-        break;
-    case ACTION_SHUTDOWN:
-        r = require_state(d, STATE_RUNNING, "shut down", " (use destroy to force it off)", e);
-        if (r < 0)
-            return r;
-        break;
-    case ACTION_DESTROY:
-        if (d->state == STATE_SHUTOFF)
-            return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is already shut off",
-                              d->config.name);
-        break;
-    case ACTION_PAUSE:
-        r = require_state(d, STATE_RUNNING, "paused", NULL, e);
-        if (r < 0)
-            return r;
-        break;
-    case ACTION_RESUME:
-        r = require_state(d, STATE_PAUSED, "resumed", NULL, e);
-        if (r < 0)
-            return r;
-        break;
-    case ACTION_REBOOT:
-        r = require_state(d, STATE_RUNNING, "rebooted", NULL, e);
-        if (r < 0)
-            return r;
-        break;
-    default:
+    if ((int)op < 0 || op >= _DOMAIN_ACTION_MAX)
         return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown action %d", (int)op);
-    }
+    rule = &action_rules[op];
+    r = check_rule(d, op, boot_reason, e);
+    if (r < 0)
+        return r;
     r = require_driver(m, d, &drv, e);
     if (r < 0)
         return r;
@@ -340,14 +364,34 @@ static int action_prepare(Manager *m, Domain *d, DomainAction op, DomainReason b
                 return r;
         }
         d->boot_reason = boot_reason;
-        /* Recorded before the driver acts, so a crash of hvd mid-start is found again. */
-        return manager_transition(m, d, STATE_STARTING, REASON_BOOTING, NULL, NULL, false, e);
     }
-    if (op == ACTION_SHUTDOWN) {
+    if (op == ACTION_SHUTDOWN)
         d->stopping_from = d->reason;
-        return manager_transition(m, d, STATE_STOPPING, REASON_SHUTDOWN, NULL, NULL, false, e);
+    if (rule->via == NO_STATE)
+        return 0;
+    /* Recorded before the driver acts, so a crash of hvd mid-operation is found again. */
+    return manager_transition(m, d, rule->via, rule->via_reason, NULL, NULL, false, e);
+}
+
+/* The driver call that carries out op. */
+static int action_call(Driver *drv, Domain *d, DomainAction op, DomainRuntime *rt, Error *e)
+{
+    switch (op) {
+    case ACTION_START:
+        return driver_start(drv, &d->config, rt, 0, e);
+    case ACTION_SHUTDOWN:
+        return driver_shutdown(drv, &d->config, &d->runtime, 0, e);
+    case ACTION_DESTROY:
+        return driver_destroy(drv, &d->config, &d->runtime, 0, e);
+    case ACTION_PAUSE:
+        return driver_pause(drv, &d->config, &d->runtime, 0, e);
+    case ACTION_RESUME:
+        return driver_resume(drv, &d->config, &d->runtime, 0, e);
+    case ACTION_REBOOT:
+        return driver_reboot(drv, &d->config, &d->runtime, 0, e);
+    default:
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown action %d", (int)op);
     }
-    return 0;
 }
 
 static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_reason,
@@ -363,26 +407,7 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
         return r;
     rt = d->runtime; /* after the preparation, which records when a start began */
 
-    switch (op) {
-    case ACTION_START:
-        r = driver_start(drv, &d->config, &rt, 0, &op_error);
-        break;
-    case ACTION_SHUTDOWN:
-        r = driver_shutdown(drv, &d->config, &d->runtime, 0, &op_error);
-        break;
-    case ACTION_DESTROY:
-        r = driver_destroy(drv, &d->config, &d->runtime, 0, &op_error);
-        break;
-    case ACTION_PAUSE:
-        r = driver_pause(drv, &d->config, &d->runtime, 0, &op_error);
-        break;
-    case ACTION_RESUME:
-        r = driver_resume(drv, &d->config, &d->runtime, 0, &op_error);
-        break;
-    default:
-        r = driver_reboot(drv, &d->config, &d->runtime, 0, &op_error);
-        break;
-    }
+    r = action_call(drv, d, op, &rt, &op_error);
     if (op == ACTION_SHUTDOWN && r >= 0 && d->state == STATE_STOPPING) {
         int t = manager_arm_shutdown_timer(m, d, timeout_s ?: m->config->shutdown_timeout_s);
         if (t < 0)
@@ -395,14 +420,9 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
     }
     if (r == DRIVER_DONE)
         return op_finished(m, d, op, NULL, &rt, _DOMAIN_STATE_INVALID, e);
-    if (op == ACTION_START && rt.pid > 0) {
+    if (op == ACTION_START && rt.pid > 0)
         /* Record the process now, so a restart of hvd can find it while it boots. */
-        d->runtime = rt;
-        if (store_domain_set_state(m->store, d->id, d->state, d->reason, &rt,
-                                   now_usec(CLOCK_REALTIME)) < 0)
-            log_warning("Domain %s: failed to record pid %d: %s", d->config.name, rt.pid,
-                        store_last_error(m->store));
-    }
+        (void)manager_transition(m, d, d->state, d->reason, &rt, NULL, true, NULL);
     if (!done)
         return 0;
     r = waiter_add(d, op, done, userdata);
@@ -469,7 +489,7 @@ static void on_driver_domain_state(void *userdata, Driver *drv, const char *name
     /* The same state again is news only as a reboot (running -> running). */
     if (state == d->state && !(state == STATE_RUNNING && reason == REASON_REBOOTED)) {
         if (rt && rt->pid != d->runtime.pid)
-            d->runtime = runtime_from_driver(d, rt);
+            (void)manager_transition(m, d, d->state, d->reason, rt, NULL, true, NULL);
         return;
     }
     /* A starting domain is completed by its start operation, not by an early event. */

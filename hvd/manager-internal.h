@@ -4,9 +4,11 @@
 
 #include "manager.h"
 
-/* The one function every state change goes through: checks the transition is legal, persists
- * state, reason, runtime (rt, or the current one when NULL) and the allocation change with an
- * event in one transaction, then updates memory and tells listeners. force applies the change
+/* The one function every change of d's recorded runtime goes through: checks the transition is
+ * legal, persists state, reason, runtime (rt, or the current one when NULL) and the allocation
+ * change with an event in one transaction, then updates memory and tells listeners. The same
+ * state and reason with a new pid or start time is a runtime change, recorded and announced
+ * the same way (event "runtime-changed"). force applies the change
  * in memory even when the store cannot record it (the hypervisor already changed): it then
  * returns 1 with e saying so, and the state is recorded later. */
 int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
@@ -19,6 +21,9 @@ void manager_save_later(Manager *m, Domain *d);
 
 /* Tells listeners that d moved from old_state to its current state (event_id in the log). */
 void manager_notify_state(Manager *m, Domain *d, DomainState old_state, int64_t event_id);
+
+/* Tells listeners that d's runtime (pid, start time) changed with its state unchanged. */
+void manager_notify_runtime(Manager *m, Domain *d, int64_t event_id);
 
 /* Tells listeners about console output of d. */
 void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len);

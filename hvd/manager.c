@@ -254,6 +254,11 @@ void manager_notify_state(Manager *m, Domain *d, DomainState old_state, int64_t 
     NOTIFY(m, domain_state_changed, d, old_state, event_id);
 }
 
+void manager_notify_runtime(Manager *m, Domain *d, int64_t event_id)
+{
+    NOTIFY(m, domain_runtime_changed, d, event_id);
+}
+
 void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len)
 {
     NOTIFY(m, domain_console, d, data, len);
@@ -277,7 +282,7 @@ int manager_log_event(Manager *m, const char *domain, const char *event, json_t 
 
 static int store_failed(Manager *m, int r, const char *what, Error *e)
 {
-    store_rollback(m->store);
+    store_rollback(m->store); /* the store keeps the message of the step that failed */
     if (r == -EBUSY)
         return error_set_errno(e, r,
                                "Failed to record %s: the database is locked by another "
@@ -414,9 +419,6 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e)
                           "domain '%s' is %s; only a shut-off domain can be deleted%s",
                           d->config.name, domain_state_to_string(d->state),
                           d->state == STATE_CRASHED ? " (destroy it first)" : "");
-    if (drv && drv->available && driver_undefine(drv, &d->config, 0, &undefine_error) < 0)
-        log_warning("Domain %s: %s", d->config.name, undefine_error.message);
-
     detail = json_pack("{s:s}", "uuid", d->config.uuid);
     r = store_begin(m->store);
     if (r >= 0)
@@ -429,6 +431,10 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e)
     if (r < 0)
         return store_failed(m, r, "the deletion", e);
 
+    /* Committed first: a crash from here on leaves at most a backend definition nobody claims,
+     * never a recorded domain whose backend side is gone. */
+    if (drv && drv->available && driver_undefine(drv, &d->config, 0, &undefine_error) < 0)
+        log_warning("Domain %s: %s", d->config.name, undefine_error.message);
     log_info("Domain %s deleted.", d->config.name);
     domain_unlink(m, d);
     NOTIFY(m, domain_removed, d);

@@ -21,6 +21,8 @@ typedef struct ManagerListener {
     void (*domain_state_changed)(void *userdata, Domain *d, DomainState old_state,
                                  int64_t event_id);
     void (*domain_updated)(void *userdata, Domain *d);
+    /* d's pid or start time changed, its state did not (event_id in the log). */
+    void (*domain_runtime_changed)(void *userdata, Domain *d, int64_t event_id);
     void (*domain_console)(void *userdata, Domain *d, const char *data, size_t len);
     void *userdata;
 } ManagerListener;

@@ -59,6 +59,8 @@ struct Store {
     sqlite3 *db;
     sqlite3_stmt *stmt[_STMT_MAX];
     unsigned schema_version;
+    /* SQLite's message, taken when a step failed: a rollback after it would erase it. */
+    char last_error[256];
 };
 
 static int errno_from_sqlite(int rc)
@@ -94,7 +96,16 @@ static int errno_from_sqlite(int rc)
 
 const char *store_last_error(Store *s)
 {
-    return s && s->db ? sqlite3_errmsg(s->db) : "no database";
+    if (!s || !s->db)
+        return "no database";
+    return s->last_error[0] ? s->last_error : sqlite3_errmsg(s->db);
+}
+
+/* Keeps SQLite's message of a failed step (rc) before anything else can replace it. */
+static int step_failed(Store *s, int rc)
+{
+    (void)snprintf(s->last_error, sizeof(s->last_error), "%s", sqlite3_errmsg(s->db));
+    return errno_from_sqlite(rc);
 }
 
 unsigned store_schema_version(Store *s)
@@ -112,10 +123,11 @@ static int step_done(Store *s, StatementId id)
 {
     sqlite3_stmt *st = s->stmt[id];
     int rc = sqlite3_step(st);
+    int r = rc == SQLITE_DONE ? 0 : step_failed(s, rc);
 
     (void)sqlite3_reset(st);
     (void)sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
+    return r;
 }
 
 static int exec_sql(Store *s, const char *sql)
@@ -242,6 +254,7 @@ Store *store_free(Store *s)
 
 int store_begin(Store *s)
 {
+    s->last_error[0] = 0;
     return step_done(s, STMT_BEGIN);
 }
 
@@ -389,11 +402,12 @@ int store_events_last_id(Store *s, int64_t *ret)
 {
     sqlite3_stmt *st = s->stmt[STMT_EVENTS_LAST];
     int rc = sqlite3_step(st);
+    int r = rc == SQLITE_ROW ? 0 : step_failed(s, rc);
 
     if (rc == SQLITE_ROW)
         *ret = sqlite3_column_int64(st, 0);
     (void)sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : errno_from_sqlite(rc);
+    return r;
 }
 
 int store_events_since(Store *s, int64_t after_id, unsigned limit,
@@ -416,11 +430,11 @@ int store_events_since(Store *s, int64_t after_id, unsigned limit,
         if (r != 0)
             break;
     }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = step_failed(s, rc);
     (void)sqlite3_reset(st);
     (void)sqlite3_clear_bindings(st);
-    if (r != 0)
-        return r;
-    return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
+    return r;
 }
 
 static const char *column_text(sqlite3_stmt *st, int i)
@@ -480,8 +494,8 @@ int store_domains_load(Store *s, int (*cb)(StoredDomain *d, void *userdata), voi
         if (r < 0)
             break;
     }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = step_failed(s, rc);
     (void)sqlite3_reset(st);
-    if (r < 0)
-        return r;
-    return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
+    return r;
 }
