@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "api-names.h"
 #include "bench-result.h"
 #include "macro.h"
 #include "time-util.h"
@@ -78,8 +79,8 @@ static int new_call(Bench *b, unsigned i, sd_bus_message **ret)
     switch (b->scenario) {
     case SCENARIO_LOOKUP:
         if (hvd) {
-            r = sd_bus_message_new_method_call(b->bus, ret, "org.hvd1", "/org/hvd1",
-                                               "org.hvd1.Manager", "GetDomain");
+            r = sd_bus_message_new_method_call(b->bus, ret, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                               HVD_BUS_MANAGER_INTERFACE, "GetDomain");
             return r < 0 ? r : sd_bus_message_append(*ret, "s", name);
         }
         r = sd_bus_message_new_method_call(b->bus, ret, "org.libvirt", "/org/libvirt/Test",
@@ -87,8 +88,8 @@ static int new_call(Bench *b, unsigned i, sd_bus_message **ret)
         return r < 0 ? r : sd_bus_message_append(*ret, "s", name);
     case SCENARIO_LIST:
         if (hvd)
-            return sd_bus_message_new_method_call(b->bus, ret, "org.hvd1", "/org/hvd1",
-                                                  "org.hvd1.Manager", "ListDomains");
+            return sd_bus_message_new_method_call(b->bus, ret, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                                  HVD_BUS_MANAGER_INTERFACE, "ListDomains");
         r = sd_bus_message_new_method_call(b->bus, ret, "org.libvirt", "/org/libvirt/Test",
                                            "org.libvirt.Connect", "ListDomains");
         return r < 0 ? r : sd_bus_message_append(*ret, "u", 0);
@@ -96,7 +97,8 @@ static int new_call(Bench *b, unsigned i, sd_bus_message **ret)
         bool pause = (i / b->n_domains) % 2 == 0;
         const char *path = b->paths[i % b->n_domains];
         if (hvd)
-            return sd_bus_message_new_method_call(b->bus, ret, "org.hvd1", path, "org.hvd1.Domain",
+            return sd_bus_message_new_method_call(b->bus, ret, HVD_BUS_NAME, path,
+                                                  HVD_BUS_DOMAIN_INTERFACE,
                                                   pause ? "Pause" : "Resume");
         return sd_bus_message_new_method_call(b->bus, ret, "org.libvirt", path,
                                               "org.libvirt.Domain", pause ? "Suspend" : "Resume");
@@ -105,7 +107,8 @@ static int new_call(Bench *b, unsigned i, sd_bus_message **ret)
         bool start = (i / b->n_domains) % 2 == 0;
         const char *path = b->paths[i % b->n_domains];
         if (hvd)
-            return sd_bus_message_new_method_call(b->bus, ret, "org.hvd1", path, "org.hvd1.Domain",
+            return sd_bus_message_new_method_call(b->bus, ret, HVD_BUS_NAME, path,
+                                                  HVD_BUS_DOMAIN_INTERFACE,
                                                   start ? "Start" : "Destroy");
         r = sd_bus_message_new_method_call(b->bus, ret, "org.libvirt", path, "org.libvirt.Domain",
                                            start ? "Create" : "Destroy");
@@ -127,8 +130,9 @@ static int resolve_paths(Bench *b)
 
         domain_name(b, i, name, sizeof(name));
         if (b->target == TARGET_HVD)
-            r = sd_bus_call_method(b->bus, "org.hvd1", "/org/hvd1", "org.hvd1.Manager", "GetDomain",
-                                   &error, &reply, "s", name);
+            r = sd_bus_call_method(b->bus, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                   HVD_BUS_MANAGER_INTERFACE, "GetDomain", &error, &reply, "s",
+                                   name);
         else
             r = sd_bus_call_method(b->bus, "org.libvirt", "/org/libvirt/Test",
                                    "org.libvirt.Connect", "DomainLookupByName", &error, &reply, "s",

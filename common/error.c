@@ -17,6 +17,37 @@ static const char *const error_kind_table[_ERROR_KIND_MAX] = {
 
 DEFINE_STRING_TABLE(error_kind, ErrorKind, _ERROR_KIND_MAX);
 
+static const unsigned error_kind_http_status[_ERROR_KIND_MAX] = {
+    [ERROR_FAILED] = 500,        [ERROR_NO_SUCH_DOMAIN] = 404,
+    [ERROR_DOMAIN_EXISTS] = 409, [ERROR_INVALID_ARGUMENT] = 400,
+    [ERROR_INVALID_STATE] = 409, [ERROR_INSUFFICIENT_RESOURCES] = 409,
+    [ERROR_ACCESS_DENIED] = 403, [ERROR_DRIVER_UNAVAILABLE] = 503,
+};
+
+unsigned error_kind_to_http_status(ErrorKind kind)
+{
+    return (int)kind >= 0 && kind < _ERROR_KIND_MAX ? error_kind_http_status[kind] : 500;
+}
+
+ErrorKind error_kind_from_http_status(long status)
+{
+    /* Statuses several kinds share read as the most general of them; the rest of the 4xx
+     * family reads as a bad argument, and 401 (no or a wrong token) as access denied. */
+    switch (status) {
+    case 401:
+        return ERROR_ACCESS_DENIED;
+    case 409:
+        return ERROR_INVALID_STATE;
+    case 413:
+    case 415:
+        return ERROR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < _ERROR_KIND_MAX; i++)
+        if (error_kind_http_status[i] == status && i != ERROR_FAILED)
+            return (ErrorKind)i;
+    return ERROR_FAILED;
+}
+
 int error_kind_to_errno(ErrorKind kind)
 {
     switch (kind) {

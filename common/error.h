@@ -47,3 +47,8 @@ static inline int error_is_set(const Error *e)
 
 /* The negative errno that represents kind in return values. */
 int error_kind_to_errno(ErrorKind kind);
+
+/* The HTTP status that answers an error of kind (hvd's API), and back (hvctl, reading an
+ * answer without a problem "kind"): one table, both ways. */
+unsigned error_kind_to_http_status(ErrorKind kind);
+ErrorKind error_kind_from_http_status(long status);

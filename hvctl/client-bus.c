@@ -3,6 +3,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "api-names.h"
 #include "bus-open.h"
 #include "console-relay.h"
 
@@ -11,12 +12,7 @@
 #include "macro.h"
 #include "time-util.h"
 
-#define HVD_BUS_NAME          "org.hvd1"
-#define HVD_MANAGER_PATH      "/org/hvd1"
-#define HVD_MANAGER_INTERFACE "org.hvd1.Manager"
-#define HVD_DOMAIN_INTERFACE  "org.hvd1.Domain"
-#define HVD_ERROR_PREFIX      "org.hvd1.Error."
-#define CALL_TIMEOUT_US       (120 * USEC_PER_SEC)
+#define CALL_TIMEOUT_US ((uint64_t)HVD_CALL_TIMEOUT_S * USEC_PER_SEC)
 
 typedef struct BusClient {
     sd_bus *bus;
@@ -35,8 +31,8 @@ static int error_from_bus(const sd_bus_error *be, int r, Error *e)
         "org.freedesktop.DBus.Error.Disconnected",
     };
 
-    if (be && be->name && strneq(be->name, HVD_ERROR_PREFIX, strlen(HVD_ERROR_PREFIX))) {
-        ErrorKind kind = error_kind_from_string(be->name + strlen(HVD_ERROR_PREFIX));
+    if (be && be->name && strneq(be->name, HVD_BUS_ERROR_PREFIX, strlen(HVD_BUS_ERROR_PREFIX))) {
+        ErrorKind kind = error_kind_from_string(be->name + strlen(HVD_BUS_ERROR_PREFIX));
         return error_setf(e, kind < 0 ? ERROR_FAILED : kind, "%s", strna(be->message));
     }
     if (be && be->name)
@@ -174,7 +170,7 @@ static int domain_path(Client *c, const char *name, char **ret, Error *e)
     const char *path;
     int r;
 
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_MANAGER_PATH, HVD_MANAGER_INTERFACE,
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
                            "GetDomain", &be, &reply, "s", name);
     if (r < 0)
         return error_from_bus(&be, r, e);
@@ -195,7 +191,7 @@ static int bus_list(Client *c, json_t **ret, Error *e)
     json_t *list;
     int r;
 
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_MANAGER_PATH, HVD_MANAGER_INTERFACE,
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
                            "ListDomains", &be, &reply, NULL);
     if (r < 0)
         return error_from_bus(&be, r, e);
@@ -244,7 +240,7 @@ static int bus_info(Client *c, const char *name, json_t **ret, Error *e)
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = call_dict(c, path, HVD_DOMAIN_INTERFACE, "GetInfo", ret, e);
+    r = call_dict(c, path, HVD_BUS_DOMAIN_INTERFACE, "GetInfo", ret, e);
     if (r < 0)
         return r;
     /* a{sv} cannot carry null: unset settings come back absent. */
@@ -256,7 +252,7 @@ static int bus_info(Client *c, const char *name, json_t **ret, Error *e)
 
 static int bus_host(Client *c, json_t **ret, Error *e)
 {
-    return call_dict(c, HVD_MANAGER_PATH, HVD_MANAGER_INTERFACE, "GetHost", ret, e);
+    return call_dict(c, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE, "GetHost", ret, e);
 }
 
 /* Appends a JSON object of settings as a{sv} with each setting's declared type. */
@@ -312,8 +308,8 @@ static int call_with_settings(Client *c, const char *path, const char *interface
 
 static int bus_create(Client *c, json_t *settings, Error *e)
 {
-    return call_with_settings(c, HVD_MANAGER_PATH, HVD_MANAGER_INTERFACE, "CreateDomain", settings,
-                              e);
+    return call_with_settings(c, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE, "CreateDomain",
+                              settings, e);
 }
 
 static int bus_update(Client *c, const char *name, json_t *settings, Error *e)
@@ -323,7 +319,7 @@ static int bus_update(Client *c, const char *name, json_t *settings, Error *e)
 
     if (r < 0)
         return r;
-    return call_with_settings(c, path, HVD_DOMAIN_INTERFACE, "Update", settings, e);
+    return call_with_settings(c, path, HVD_BUS_DOMAIN_INTERFACE, "Update", settings, e);
 }
 
 static int bus_delete(Client *c, const char *name, Error *e)
@@ -331,7 +327,7 @@ static int bus_delete(Client *c, const char *name, Error *e)
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     int r;
 
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_MANAGER_PATH, HVD_MANAGER_INTERFACE,
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
                            "DeleteDomain", &be, NULL, "s", name);
     return r < 0 ? error_from_bus(&be, r, e) : 0;
 }
@@ -358,7 +354,7 @@ static int bus_action(Client *c, const char *name, const char *action, unsigned 
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, path, HVD_DOMAIN_INTERFACE,
+    r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE,
                                        method);
     if (r >= 0 && streq(method, "Shutdown"))
         r = sd_bus_message_append(m, "u", timeout_s);
@@ -379,8 +375,8 @@ static int bus_console_tail(Client *c, const char *name, size_t max_bytes, char 
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_DOMAIN_INTERFACE, "GetConsole", &be,
-                           &reply, "u", (uint32_t)max_bytes);
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE, "GetConsole",
+                           &be, &reply, "u", (uint32_t)max_bytes);
     if (r < 0)
         return error_from_bus(&be, r, e);
     r = sd_bus_message_read(reply, "s", &text);
@@ -402,8 +398,8 @@ static int bus_console_attach(Client *c, const char *name, int in_fd, int out_fd
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_DOMAIN_INTERFACE, "OpenConsole", &be,
-                           &reply, NULL);
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE, "OpenConsole",
+                           &be, &reply, NULL);
     if (r < 0)
         return error_from_bus(&be, r, e);
     r = sd_bus_message_read(reply, "h", &received);
@@ -459,8 +455,8 @@ static int bus_follow(Client *c, ClientEventHandler handler, void *userdata, uin
     sd_bus *bus = bus_of(c);
     int r;
 
-    r = sd_bus_match_signal(bus, &slot, HVD_BUS_NAME, HVD_MANAGER_PATH, HVD_MANAGER_INTERFACE, NULL,
-                            on_signal, &s);
+    r = sd_bus_match_signal(bus, &slot, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                            HVD_BUS_MANAGER_INTERFACE, NULL, on_signal, &s);
     if (r < 0)
         return error_set_errno(e, r, "Failed to subscribe to hvd's signals: %m");
     /* The caller may look at the current state now: nothing after this point is missed. */

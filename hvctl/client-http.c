@@ -6,13 +6,14 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "api-names.h"
 #include "client.h"
 #include "domain-config.h"
 #include "macro.h"
 #include "time-util.h"
 
 #define DEFAULT_TOKEN_FILE "/var/lib/hvd/http-token"
-#define REQUEST_TIMEOUT_MS (120 * 1000L)
+#define REQUEST_TIMEOUT_MS ((long)HVD_CALL_TIMEOUT_S * 1000L)
 
 volatile sig_atomic_t client_interrupted;
 
@@ -48,38 +49,18 @@ static size_t collect(char *ptr, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-static ErrorKind kind_from_status(long status)
-{
-    switch (status) {
-    case 400:
-    case 413:
-    case 415:
-        return ERROR_INVALID_ARGUMENT;
-    case 401:
-    case 403:
-        return ERROR_ACCESS_DENIED;
-    case 404:
-        return ERROR_NO_SUCH_DOMAIN;
-    case 409:
-        return ERROR_INVALID_STATE;
-    case 503:
-        return ERROR_DRIVER_UNAVAILABLE;
-    default:
-        return ERROR_FAILED;
-    }
-}
-
 /* Turns an HTTP error answer into e: the problem's "kind" when given, else the status. */
 static int error_from_answer(long status, const Buffer *b, Error *e)
 {
     json_t *problem = b->data ? json_loads(b->data, 0, NULL) : NULL;
     const char *detail = json_string_value(json_object_get(problem, "detail"));
     const char *kind_name = json_string_value(json_object_get(problem, "kind"));
-    ErrorKind kind = kind_name ? error_kind_from_string(kind_name) : kind_from_status(status);
+    ErrorKind kind =
+        kind_name ? error_kind_from_string(kind_name) : error_kind_from_http_status(status);
     int r;
 
     if (kind < 0)
-        kind = kind_from_status(status);
+        kind = error_kind_from_http_status(status);
     if (status == 404 && !kind_name)
         kind = ERROR_FAILED; /* a route, not a domain, is missing */
     r = error_setf(e, kind, "%s (HTTP %ld)", detail ? detail : "request failed", status);
@@ -386,8 +367,8 @@ static int follow_stream(Client *c, const char *path, bool want_console, ClientE
         cc == CURLE_ABORTED_BY_CALLBACK)
         return 0;
     if (status >= 400)
-        return error_setf(e, kind_from_status(status), "the event stream was refused (HTTP %ld)",
-                          status);
+        return error_setf(e, error_kind_from_http_status(status),
+                          "the event stream was refused (HTTP %ld)", status);
     if (cc != CURLE_OK)
         return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base,
                                curl_easy_strerror(cc));

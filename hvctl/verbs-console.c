@@ -5,6 +5,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "api-names.h"
 #include "console-relay.h"
 #include "hvctl.h"
 #include "parse-util.h"
@@ -64,7 +65,7 @@ int verb_console(Client *client, int argc, char **argv)
 
     if (tail) {
         _cleanup_free_ char *text = NULL;
-        size_t bytes = MIN((size_t)lines * TAIL_BYTES_PER_LINE, (size_t)1024 * 1024);
+        size_t bytes = MIN((size_t)lines * TAIL_BYTES_PER_LINE, (size_t)HVD_CONSOLE_TAIL_MAX);
         if (client->ops->console_tail(client, name, bytes, &text, &e) < 0)
             return exit_code_from_error(&e);
         print_tail(text, lines);

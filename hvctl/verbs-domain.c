@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api-names.h"
 #include "hvctl.h"
 #include "parse-util.h"
 
@@ -305,8 +306,9 @@ static int verb_stop(Client *client, int argc, char **argv)
             force = true;
             break;
         case OPT_TIMEOUT:
-            if (parse_uint(optarg, 1, 86400, &timeout_s) < 0)
-                return usage_error("stop", "--timeout must be 1..86400 seconds, got '%s'", optarg);
+            if (parse_uint(optarg, 1, HVD_SHUTDOWN_TIMEOUT_MAX_S, &timeout_s) < 0)
+                return usage_error("stop", "--timeout must be 1..%u seconds, got '%s'",
+                                   HVD_SHUTDOWN_TIMEOUT_MAX_S, optarg);
             break;
         case OPT_NO_WAIT:
             wait = false;

@@ -11,7 +11,7 @@ int bus_domain_find(sd_bus *bus, const char *path, const char *interface, void *
     _cleanup_free_ char *name = NULL;
     Domain *d;
 
-    if (sd_bus_path_decode(path, BUS_DOMAIN_PREFIX, &name) <= 0)
+    if (sd_bus_path_decode(path, HVD_BUS_DOMAIN_PREFIX, &name) <= 0)
         return 0;
     d = manager_find(b->manager, name);
     if (!d)
@@ -100,10 +100,10 @@ static int method_shutdown(sd_bus_message *m, void *userdata, sd_bus_error *erro
     r = sd_bus_message_read(m, "u", &timeout_s);
     if (r < 0)
         return r;
-    if (timeout_s > 86400)
-        return sd_bus_error_setf(error, BUS_ERROR_PREFIX "InvalidArgument",
-                                 "'timeout_s' must be 0..86400 seconds (0: the default), got %u",
-                                 timeout_s);
+    if (timeout_s > HVD_SHUTDOWN_TIMEOUT_MAX_S)
+        return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'timeout_s' must be 0..%u seconds (0: the default), got %u",
+                                 HVD_SHUTDOWN_TIMEOUT_MAX_S, timeout_s);
     return run_action(m, userdata, ACTION_SHUTDOWN, timeout_s, "shut down domains", error);
 }
 
@@ -202,9 +202,10 @@ static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *e
     r = sd_bus_message_read(m, "u", &max_bytes);
     if (r < 0)
         return r;
-    if (max_bytes < 1 || max_bytes > 1024 * 1024)
-        return sd_bus_error_setf(error, BUS_ERROR_PREFIX "InvalidArgument",
-                                 "'max_bytes' must be 1..1048576, got %u", max_bytes);
+    if (max_bytes < 1 || max_bytes > HVD_CONSOLE_TAIL_MAX)
+        return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'max_bytes' must be 1..%u, got %u", HVD_CONSOLE_TAIL_MAX,
+                                 max_bytes);
     r = manager_domain_console_tail(d->manager, d, max_bytes, &text, &len, &e);
     if (r < 0)
         return bus_error_from(error, &e);

@@ -8,8 +8,8 @@ static void on_domain_new(void *userdata, Domain *d)
     const char *path = bus_domain_path(d);
 
     if (path)
-        (void)sd_bus_emit_signal(b->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "DomainNew", "so",
-                                 d->config.name, path);
+        (void)sd_bus_emit_signal(b->bus, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                                 "DomainNew", "so", d->config.name, path);
 }
 
 static void on_domain_removed(void *userdata, Domain *d)
@@ -18,8 +18,8 @@ static void on_domain_removed(void *userdata, Domain *d)
     const char *path = bus_domain_path(d);
 
     if (path)
-        (void)sd_bus_emit_signal(b->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "DomainRemoved",
-                                 "so", d->config.name, path);
+        (void)sd_bus_emit_signal(b->bus, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                                 "DomainRemoved", "so", d->config.name, path);
 }
 
 static void on_domain_state_changed(void *userdata, Domain *d, DomainState old_state,
@@ -30,11 +30,12 @@ static void on_domain_state_changed(void *userdata, Domain *d, DomainState old_s
 
     if (!path)
         return;
-    (void)sd_bus_emit_properties_changed(b->bus, path, BUS_DOMAIN_INTERFACE, "State", "StateReason",
-                                         "PID", "StateChangedUSec", "StartedUSec", NULL);
-    (void)sd_bus_emit_signal(b->bus, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE, "DomainStateChanged",
-                             "soss", d->config.name, path, domain_state_to_string(d->state),
-                             domain_reason_to_string(d->reason));
+    (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "State",
+                                         "StateReason", "PID", "StateChangedUSec", "StartedUSec",
+                                         NULL);
+    (void)sd_bus_emit_signal(b->bus, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                             "DomainStateChanged", "soss", d->config.name, path,
+                             domain_state_to_string(d->state), domain_reason_to_string(d->reason));
 }
 
 static void on_domain_runtime_changed(void *userdata, Domain *d, int64_t event_id)
@@ -43,7 +44,7 @@ static void on_domain_runtime_changed(void *userdata, Domain *d, int64_t event_i
     const char *path = bus_domain_path(d);
 
     if (path)
-        (void)sd_bus_emit_properties_changed(b->bus, path, BUS_DOMAIN_INTERFACE, "PID",
+        (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "PID",
                                              "StartedUSec", NULL);
 }
 
@@ -53,9 +54,9 @@ static void on_domain_updated(void *userdata, Domain *d)
     const char *path = bus_domain_path(d);
 
     if (path)
-        (void)sd_bus_emit_properties_changed(b->bus, path, BUS_DOMAIN_INTERFACE, "Mode", "VCPUs",
-                                             "MemoryMiB", "Kernel", "Disk", "Cmdline", "CPUSet",
-                                             "Network", "Autostart", "OnCrash", NULL);
+        (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "Mode",
+                                             "VCPUs", "MemoryMiB", "Kernel", "Disk", "Cmdline",
+                                             "CPUSet", "Network", "Autostart", "OnCrash", NULL);
 }
 
 const ManagerListener bus_manager_listener = {

@@ -9,7 +9,7 @@ int bus_error_from(sd_bus_error *error, const Error *e)
 {
     char name[128];
 
-    (void)snprintf(name, sizeof(name), BUS_ERROR_PREFIX "%s", error_kind_to_string(e->kind));
+    (void)snprintf(name, sizeof(name), HVD_BUS_ERROR_PREFIX "%s", error_kind_to_string(e->kind));
     (void)sd_bus_error_setf(error, name, "%s", e->message);
     return e->errnum ? e->errnum : -EIO;
 }
@@ -17,7 +17,7 @@ int bus_error_from(sd_bus_error *error, const Error *e)
 const char *bus_domain_path(Domain *d)
 {
     if (!d->object_path)
-        (void)sd_bus_path_encode(BUS_DOMAIN_PREFIX, d->config.name, &d->object_path);
+        (void)sd_bus_path_encode(HVD_BUS_DOMAIN_PREFIX, d->config.name, &d->object_path);
     return d->object_path;
 }
 
@@ -99,7 +99,7 @@ int bus_verify_admin(Bus *b, sd_bus_message *m, const char *what, sd_bus_error *
     } else {
         r = query_admin(b, m, &admin, &uid);
         if (r < 0)
-            return sd_bus_error_setf(error, BUS_ERROR_PREFIX "AccessDenied",
+            return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "AccessDenied",
                                      "cannot identify the caller, so it may not %s", what);
         if (sender) {
             entry = &b->creds_cache[b->creds_next];
@@ -110,7 +110,7 @@ int bus_verify_admin(Bus *b, sd_bus_message *m, const char *what, sd_bus_error *
     }
     if (admin)
         return 0;
-    return sd_bus_error_setf(error, BUS_ERROR_PREFIX "AccessDenied",
+    return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "AccessDenied",
                              "uid %u may not %s: only root and members of group '%s' may", uid,
                              what, b->admin_group);
 }
@@ -137,13 +137,15 @@ int bus_new(Manager *m, const char *address, const char *admin_group, Bus **ret,
         return r;
     }
 
-    r = sd_bus_add_object_vtable(b->bus, NULL, BUS_MANAGER_PATH, BUS_MANAGER_INTERFACE,
+    r = sd_bus_add_object_vtable(b->bus, NULL, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
                                  bus_manager_vtable, b);
     if (r >= 0)
-        r = sd_bus_add_fallback_vtable(b->bus, NULL, BUS_DOMAIN_PREFIX, BUS_DOMAIN_INTERFACE,
-                                       bus_domain_vtable, bus_domain_find, b);
+        r = sd_bus_add_fallback_vtable(b->bus, NULL, HVD_BUS_DOMAIN_PREFIX,
+                                       HVD_BUS_DOMAIN_INTERFACE, bus_domain_vtable, bus_domain_find,
+                                       b);
     if (r >= 0)
-        r = sd_bus_add_node_enumerator(b->bus, NULL, BUS_DOMAIN_PREFIX, bus_domain_enumerate, b);
+        r = sd_bus_add_node_enumerator(b->bus, NULL, HVD_BUS_DOMAIN_PREFIX, bus_domain_enumerate,
+                                       b);
     if (r >= 0)
         r = sd_bus_attach_event(b->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
     if (r < 0) {
@@ -152,10 +154,10 @@ int bus_new(Manager *m, const char *address, const char *admin_group, Bus **ret,
         return r;
     }
 
-    r = sd_bus_request_name(b->bus, BUS_NAME, 0);
+    r = sd_bus_request_name(b->bus, HVD_BUS_NAME, 0);
     if (r < 0) {
         (void)error_set_errno(e, r,
-                              "Failed to take the bus name " BUS_NAME
+                              "Failed to take the bus name " HVD_BUS_NAME
                               ": %m (is another hvd running, or does the bus policy not allow "
                               "it? see systemd/org.hvd1.conf)");
         bus_free(b);

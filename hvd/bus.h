@@ -4,14 +4,8 @@
 #include <grp.h>
 #include <systemd/sd-bus.h>
 
+#include "api-names.h"
 #include "manager.h"
-
-#define BUS_NAME              "org.hvd1"
-#define BUS_MANAGER_PATH      "/org/hvd1"
-#define BUS_MANAGER_INTERFACE "org.hvd1.Manager"
-#define BUS_DOMAIN_PREFIX     "/org/hvd1/domain"
-#define BUS_DOMAIN_INTERFACE  "org.hvd1.Domain"
-#define BUS_ERROR_PREFIX      "org.hvd1.Error."
 
 #define BUS_CREDS_CACHE_SIZE 64
 

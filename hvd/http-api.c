@@ -1,12 +1,12 @@
 /* /api/v1 routes: domains (list, create, get, change, delete), actions, stats, console, host. */
 #include <string.h>
 
+#include "api-names.h"
 #include "http-internal.h"
 #include "http-route.h"
 #include "parse-util.h"
 
 #define CONSOLE_DEFAULT_BYTES 16384u
-#define CONSOLE_MAX_BYTES     (1024u * 1024u)
 
 /* Parses the request body as a JSON object; an empty body is an empty object when optional.
  * Answers 415/400 itself and returns NULL on failure. */
@@ -168,10 +168,12 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
             return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s' for %s", key,
                                       name);
         }
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 86400) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > HVD_SHUTDOWN_TIMEOUT_MAX_S) {
             json_decref(body);
             return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
-                                      "'timeout_s' must be an integer 0..86400 (0: the default)");
+                                      "'timeout_s' must be an integer 0..%u (0: the default)",
+                                      HVD_SHUTDOWN_TIMEOUT_MAX_S);
         }
         timeout_s = (unsigned)json_integer_value(v);
     }
@@ -279,9 +281,9 @@ static enum MHD_Result domain_console(HttpRequest *r, Domain *d, const char *arg
     Error e = ERROR_NULL;
     size_t len;
 
-    if (bytes_arg && parse_uint(bytes_arg, 1, CONSOLE_MAX_BYTES, &bytes) < 0)
+    if (bytes_arg && parse_uint(bytes_arg, 1, HVD_CONSOLE_TAIL_MAX, &bytes) < 0)
         return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'bytes' must be 1..%u, got '%.32s'",
-                                  CONSOLE_MAX_BYTES, bytes_arg);
+                                  HVD_CONSOLE_TAIL_MAX, bytes_arg);
     if (manager_domain_console_tail(r->http->manager, d, bytes, &text, &len, &e) < 0)
         return http_reply_error(r, &e);
     return http_reply_text(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, len);

@@ -97,9 +97,6 @@ void http_complete_json(HttpRequest *r, unsigned status, json_t *body);
 /* Completes a held request with the problem for e. */
 void http_complete_error(HttpRequest *r, const Error *e);
 
-/* The HTTP status that matches an error kind. */
-unsigned http_status_from_error(ErrorKind kind);
-
 /* Routes a complete request (http-api.c). */
 enum MHD_Result http_route(HttpRequest *r);
 

@@ -39,26 +39,6 @@ static const char *status_title(unsigned status)
     return "Error";
 }
 
-unsigned http_status_from_error(ErrorKind kind)
-{
-    switch (kind) {
-    case ERROR_NO_SUCH_DOMAIN:
-        return MHD_HTTP_NOT_FOUND;
-    case ERROR_DOMAIN_EXISTS:
-    case ERROR_INVALID_STATE:
-    case ERROR_INSUFFICIENT_RESOURCES:
-        return MHD_HTTP_CONFLICT;
-    case ERROR_INVALID_ARGUMENT:
-        return MHD_HTTP_BAD_REQUEST;
-    case ERROR_ACCESS_DENIED:
-        return MHD_HTTP_FORBIDDEN;
-    case ERROR_DRIVER_UNAVAILABLE:
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
-    default:
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
 static void add_common_headers(struct MHD_Response *resp)
 {
     (void)MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -189,7 +169,7 @@ enum MHD_Result http_reply_problem_header(HttpRequest *r, unsigned status, const
 
 enum MHD_Result http_reply_error(HttpRequest *r, const Error *e)
 {
-    unsigned status = http_status_from_error(e->kind);
+    unsigned status = error_kind_to_http_status(e->kind);
 
     return queue(r, status,
                  response_json(problem_body(status, e->message, e), "application/problem+json"));
@@ -270,7 +250,7 @@ void http_complete_json(HttpRequest *r, unsigned status, json_t *body)
 
 void http_complete_error(HttpRequest *r, const Error *e)
 {
-    unsigned status = http_status_from_error(e->kind);
+    unsigned status = error_kind_to_http_status(e->kind);
 
     complete(r, status,
              response_json(problem_body(status, e->message, e), "application/problem+json"));

@@ -27,6 +27,16 @@ static void test_string_tables(void)
     ROUND_TRIP(error_kind, _ERROR_KIND_MAX);
     CHECK_STREQ(domain_reason_to_string(REASON_GUEST_FAULT), "guest-fault");
     CHECK_STREQ(error_kind_to_string(ERROR_NO_SUCH_DOMAIN), "NoSuchDomain");
+    /* One table both ways: every kind has a status, and a status reads back as a kind that
+     * answers with the same status. */
+    for (int k = 0; k < _ERROR_KIND_MAX; k++) {
+        unsigned status = error_kind_to_http_status((ErrorKind)k);
+        CHECK(status >= 400 && status < 600);
+        CHECK(error_kind_to_http_status(error_kind_from_http_status(status)) == status);
+    }
+    CHECK(error_kind_to_http_status(ERROR_NO_SUCH_DOMAIN) == 404);
+    CHECK(error_kind_from_http_status(401) == ERROR_ACCESS_DENIED);
+    CHECK(error_kind_from_http_status(418) == ERROR_FAILED);
 }
 
 static void test_reasons(void)

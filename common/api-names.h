@@ -1,0 +1,20 @@
+/* Names and limits that every surface shares (hvd's D-Bus and HTTP, hvctl, the benchmarks):
+ * defined once, so the daemon and its clients cannot drift apart. */
+#pragma once
+
+/* D-Bus. */
+#define HVD_BUS_NAME              "org.hvd1"
+#define HVD_BUS_MANAGER_PATH      "/org/hvd1"
+#define HVD_BUS_MANAGER_INTERFACE "org.hvd1.Manager"
+#define HVD_BUS_DOMAIN_PREFIX     "/org/hvd1/domain"
+#define HVD_BUS_DOMAIN_INTERFACE  "org.hvd1.Domain"
+#define HVD_BUS_ERROR_PREFIX      "org.hvd1.Error."
+
+/* A shutdown's own timeout: 0 (the configured default) up to this. */
+#define HVD_SHUTDOWN_TIMEOUT_MAX_S 86400u
+
+/* The most console log a tail request returns. */
+#define HVD_CONSOLE_TAIL_MAX (1024u * 1024u)
+
+/* How long a client waits for any one answer (a start or a shutdown may take this long). */
+#define HVD_CALL_TIMEOUT_S 120u
