@@ -99,6 +99,19 @@ enum MHD_Result http_metrics_serve(HttpRequest *r)
     json_object_foreach (stats, name, s)
         fprintf(f, "hvd_domain_cpu_seconds_total{domain=\"%s\"} %.9f\n", name,
                 (double)json_integer_value(json_object_get(s, "cpu_time_ns")) / 1e9);
+    family(f, "hvd_domain_stats_age_seconds", "gauge",
+           "How old each running domain's numbers are (hvd never waits for a backend: it "
+           "answers with what it has).");
+    json_object_foreach (stats, name, s)
+        if (json_is_integer(json_object_get(s, "stats_age_ms")))
+            fprintf(f, "hvd_domain_stats_age_seconds{domain=\"%s\"} %.3f\n", name,
+                    (double)json_integer_value(json_object_get(s, "stats_age_ms")) / 1e3);
+    family(
+        f, "hvd_domain_stats_stale", "gauge",
+        "1 when a domain's numbers could not be refreshed lately (its backend does not answer).");
+    json_object_foreach (stats, name, s)
+        fprintf(f, "hvd_domain_stats_stale{domain=\"%s\"} %d\n", name,
+                json_is_true(json_object_get(s, "stale")));
     family(f, "hvd_domain_exits_total", "counter",
            "Exits of each running domain to its hypervisor, by reason.");
     json_object_foreach (stats, name, s)
