@@ -56,7 +56,9 @@ static void reconcile_domain(Manager *m, Domain *d, Driver *drv)
         return;
     }
 
-    d->runtime = rt;
+    /* What the driver found of the process (a kvm domain's QEMU pid, say) is recorded the one
+     * way every runtime change is. */
+    (void)manager_transition(m, d, d->state, d->reason, &rt, NULL, true, NULL);
     if (d->state == STATE_STOPPING && state == STATE_RUNNING) {
         /* A shutdown was under way when hvd stopped: give it a fresh deadline. */
         (void)manager_arm_shutdown_timer(m, d, m->config->shutdown_timeout_s);
