@@ -116,7 +116,8 @@ typedef struct DriverOps {
     /* Asks the backend for fresh statistics of c (of every active domain when c is NULL)
      * without waiting: returns 0 when a refresh is under way (done is called once, later, also
      * when the driver gives up after its own short bound), 1 when the numbers are fresh already
-     * (done is not called), or a negative errno. done may be NULL. */
+     * (done is not called), or a negative errno. done may be NULL. close drops the refreshes
+     * still in flight without calling their done. */
     int (*refresh_stats)(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
                          void *userdata);
     /* Returns a new fd carrying the domain's console (read: output, write: input). Never waits

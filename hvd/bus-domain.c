@@ -213,24 +213,39 @@ static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *e
     return sd_bus_reply_method_return(m, "s", text);
 }
 
-static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *error)
+static void info_done(void *userdata, Domain *d, json_t *info)
 {
-    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-    Domain *d = userdata;
-    Error e = ERROR_NULL;
-    json_t *info = NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata, *reply = NULL;
     int r;
 
-    r = manager_domain_info(d->manager, d, &info, &e);
-    if (r < 0)
-        return bus_error_from(error, &e);
+    if (!info) {
+        (void)sd_bus_reply_method_errorf(m, HVD_BUS_ERROR_PREFIX "NoSuchDomain",
+                                         "the domain went away, or hvd is stopping");
+        return;
+    }
     r = sd_bus_message_new_method_return(m, &reply);
     if (r >= 0)
         r = bus_append_json_dict(reply, info);
-    json_decref(info);
-    if (r < 0)
-        return r;
-    return sd_bus_send(NULL, reply, NULL);
+    if (r >= 0)
+        (void)sd_bus_send(NULL, reply, NULL);
+    else
+        (void)sd_bus_reply_method_errno(m, r, NULL);
+}
+
+/* Answered after the driver refreshed the domain's numbers (it bounds that wait itself), so
+ * the loop never waits and the caller gets fresh statistics where the backend answers. */
+static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Domain *d = userdata;
+    Error e = ERROR_NULL;
+    int r;
+
+    r = manager_domain_info_fresh(d->manager, d, info_done, sd_bus_message_ref(m), &e);
+    if (r < 0) {
+        sd_bus_message_unref(m);
+        return bus_error_from(error, &e);
+    }
+    return 1;
 }
 
 #define STRING_GETTER(fn, expr)                                                               \

@@ -190,14 +190,38 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
                            domain_json(d));
 }
 
-static enum MHD_Result get_domain(HttpRequest *r, Domain *d, const char *arg)
+static void domain_info_done(void *userdata, Domain *d, json_t *info)
+{
+    HttpRequest *r = userdata;
+    Error e = ERROR_NULL;
+
+    if (!info) {
+        (void)error_setf(&e, ERROR_NO_SUCH_DOMAIN, "the domain went away, or hvd is stopping");
+        http_complete_error(r, &e);
+        return;
+    }
+    http_complete_json(r, MHD_HTTP_OK, json_incref(info));
+}
+
+/* Answers with d's information after its driver refreshed the numbers (bounded by the driver),
+ * or at once when they are fresh; done builds the answer. */
+static enum MHD_Result answer_info(HttpRequest *r, Domain *d, ManagerInfoDone done)
 {
     Error e = ERROR_NULL;
-    json_t *info;
+    int k;
 
-    if (manager_domain_info(r->http->manager, d, &info, &e) < 0)
+    k = manager_domain_info_fresh(r->http->manager, d, done, r, &e);
+    if (k < 0)
         return http_reply_error(r, &e);
-    return http_reply_json(r, MHD_HTTP_OK, info);
+    if (k == 0)
+        return http_reply_completed(r);
+    http_wait(r);
+    return MHD_YES;
+}
+
+static enum MHD_Result get_domain(HttpRequest *r, Domain *d, const char *arg)
+{
+    return answer_info(r, d, domain_info_done);
 }
 
 static enum MHD_Result patch_domain(HttpRequest *r, Domain *d, const char *arg)
@@ -226,21 +250,26 @@ static enum MHD_Result delete_domain(HttpRequest *r, Domain *d, const char *arg)
     return http_reply_text(r, MHD_HTTP_NO_CONTENT, "text/plain", "", 0);
 }
 
+static void domain_stats_done(void *userdata, Domain *d, json_t *info)
+{
+    HttpRequest *r = userdata;
+
+    if (!info) {
+        domain_info_done(r, d, info);
+        return;
+    }
+    http_complete_json(r, MHD_HTTP_OK,
+                       json_pack("{s:s, s:s, s:O}", "name", d->config.name, "state",
+                                 domain_state_to_string(d->state), "stats",
+                                 json_object_get(info, "stats") ?: json_object()));
+}
+
 static enum MHD_Result domain_stats(HttpRequest *r, Domain *d, const char *arg)
 {
-    Error e = ERROR_NULL;
-    json_t *info, *out;
-
     if (!domain_state_is_active(d->state))
         return http_reply_problem(r, MHD_HTTP_CONFLICT, "domain '%s' is %s; it has no statistics",
                                   d->config.name, domain_state_to_string(d->state));
-    if (manager_domain_info(r->http->manager, d, &info, &e) < 0)
-        return http_reply_error(r, &e);
-    out = json_pack("{s:s, s:s, s:O}", "name", d->config.name, "state",
-                    domain_state_to_string(d->state), "stats",
-                    json_object_get(info, "stats") ?: json_object());
-    json_decref(info);
-    return http_reply_json(r, MHD_HTTP_OK, out);
+    return answer_info(r, d, domain_stats_done);
 }
 
 static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)

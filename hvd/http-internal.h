@@ -94,6 +94,9 @@ void http_wait(HttpRequest *r);
 /* Completes a held request with a response (status, JSON body taken) and wakes it. */
 void http_complete_json(HttpRequest *r, unsigned status, json_t *body);
 
+/* Answers with what a completion produced while the handler still ran (before http_wait). */
+enum MHD_Result http_reply_completed(HttpRequest *r);
+
 /* Completes a held request with the problem for e. */
 void http_complete_error(HttpRequest *r, const Error *e);
 

@@ -230,6 +230,12 @@ static void request_free(HttpRequest *r)
  * gone is freed instead. */
 static void complete(HttpRequest *r, unsigned status, struct MHD_Response *resp)
 {
+    if (!r->waiting && !r->orphaned) {
+        /* Completed before it was held: the handler answers with it (http_reply_completed). */
+        r->status = status;
+        r->response = resp;
+        return;
+    }
     r->waiting = false;
     if (r->orphaned) {
         if (resp)
@@ -241,6 +247,13 @@ static void complete(HttpRequest *r, unsigned status, struct MHD_Response *resp)
     r->status = status;
     r->response = resp;
     http_resume(r->http, r->conn);
+}
+
+enum MHD_Result http_reply_completed(HttpRequest *r)
+{
+    struct MHD_Response *resp = TAKE_PTR(r->response);
+
+    return resp ? queue(r, r->status, resp) : MHD_NO;
 }
 
 void http_complete_json(HttpRequest *r, unsigned status, json_t *body)

@@ -12,6 +12,37 @@
 #define EVENTS_PRUNE_EVERY 1000u
 #define STATUS_INTERVAL_US (200 * USEC_PER_MSEC)
 
+struct InfoWait {
+    Manager *manager;
+    char name[DOMAIN_NAME_MAX + 1];
+    ManagerInfoDone done;
+    void *userdata;
+    InfoWait *next;
+};
+
+static void info_wait_unlink(InfoWait *w)
+{
+    for (InfoWait **p = &w->manager->info_waits; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+}
+
+/* Answers w with what is known now (the driver refreshed, or gave up), and frees it. */
+static void info_wait_answer(InfoWait *w, bool stopping)
+{
+    Domain *d = stopping ? NULL : manager_find(w->manager, w->name);
+    json_t *info = NULL;
+    Error e = ERROR_NULL;
+
+    if (d && manager_domain_info(w->manager, d, &info, &e) < 0)
+        log_debug("Domain %s: no information: %s", w->name, e.message);
+    w->done(w->userdata, info ? d : NULL, info);
+    json_decref(info);
+    free(w);
+}
+
 static Domain *domain_free(Domain *d)
 {
     if (!d)
@@ -195,6 +226,12 @@ Manager *manager_free(Manager *m)
         domain_free(m->domains[i]);
     }
     free(m->domains);
+    /* The drivers drop refreshes in flight when they close: answer their waiters first. */
+    while (m->info_waits) {
+        InfoWait *w = m->info_waits;
+        m->info_waits = w->next;
+        info_wait_answer(w, true);
+    }
     (void)sd_event_source_disable_unref(m->status_timer);
     (void)sd_event_source_disable_unref(m->save_timer);
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
@@ -635,6 +672,42 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e)
             log_debug("Domain %s: no statistics: %s", d->config.name, info_error.message);
     }
     *ret = obj;
+    return 0;
+}
+
+static void on_info_refreshed(void *userdata)
+{
+    InfoWait *w = userdata;
+
+    info_wait_unlink(w);
+    info_wait_answer(w, false);
+}
+
+int manager_domain_info_fresh(Manager *m, Domain *d, ManagerInfoDone done, void *userdata, Error *e)
+{
+    Driver *drv = manager_driver(m, d);
+    InfoWait *w;
+    json_t *info;
+    int r;
+
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    *w = (InfoWait){.manager = m, .done = done, .userdata = userdata, .next = m->info_waits};
+    (void)snprintf(w->name, sizeof(w->name), "%s", d->config.name);
+    r = domain_state_is_active(d->state) && drv
+            ? driver_refresh_stats(drv, &d->config, on_info_refreshed, w)
+            : 1;
+    if (r == 0) {
+        m->info_waits = w;
+        return 1;
+    }
+    free(w);
+    r = manager_domain_info(m, d, &info, e);
+    if (r < 0)
+        return r;
+    done(userdata, d, info);
+    json_decref(info);
     return 0;
 }
 

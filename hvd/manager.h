@@ -30,6 +30,12 @@ typedef struct ManagerListener {
 /* Completion of a pending action: e is NULL on success. d may be NULL if the domain vanished. */
 typedef void (*ManagerDone)(void *userdata, Domain *d, const Error *e);
 
+/* Completion of manager_domain_info_fresh: info is borrowed; both are NULL when the domain went
+ * away or hvd is stopping. */
+typedef void (*ManagerInfoDone)(void *userdata, Domain *d, json_t *info);
+
+typedef struct InfoWait InfoWait;
+
 struct Manager {
     sd_event *event;
     HvdConfig *config; /* owned by the caller, may be replaced by manager_reload() */
@@ -46,6 +52,7 @@ struct Manager {
     char *last_status;
     sd_event_source *status_timer;
     sd_event_source *save_timer; /* retries recording states the store refused */
+    InfoWait *info_waits;        /* manager_domain_info_fresh calls waiting for a driver */
     unsigned save_backoff_s;
 };
 
@@ -99,6 +106,13 @@ int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned t
 /* Asks the driver for live information; returns a new JSON object with the domain's fields plus
  * "stats" (driver-specific) when active. */
 int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e);
+
+/* manager_domain_info with numbers as fresh as the driver can get them without waiting long:
+ * calls done at once and returns 0 when they are fresh already (or d is not running), returns
+ * 1 when done follows the driver's refresh (which the driver bounds itself), or a negative
+ * errno with e set (done is not called). */
+int manager_domain_info_fresh(Manager *m, Domain *d, ManagerInfoDone done, void *userdata,
+                              Error *e);
 
 /* The last max bytes of the domain's console log (empty when nothing was logged yet); *ret is
  * a new buffer of *ret_len bytes. */
