@@ -22,30 +22,24 @@ static void on_domain_removed(void *userdata, Domain *d)
                                  "DomainRemoved", "so", d->config.name, path);
 }
 
-static void on_domain_state_changed(void *userdata, Domain *d, DomainState old_state,
-                                    int64_t event_id)
+/* One DomainStateChanged per state change; PropertiesChanged once per domain and commit, with
+ * the properties as the commit left them. */
+static void on_domain_changed(void *userdata, Domain *d, const DomainChange *change)
 {
     Bus *b = userdata;
     const char *path = bus_domain_path(d);
 
     if (!path)
         return;
-    (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "State",
-                                         "StateReason", "PID", "StateChangedUSec", "StartedUSec",
-                                         NULL);
-    (void)sd_bus_emit_signal(b->bus, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
-                             "DomainStateChanged", "soss", d->config.name, path,
-                             domain_state_to_string(d->state), domain_reason_to_string(d->reason));
-}
-
-static void on_domain_runtime_changed(void *userdata, Domain *d, int64_t event_id)
-{
-    Bus *b = userdata;
-    const char *path = bus_domain_path(d);
-
-    if (path)
-        (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "PID",
+    if (change->last)
+        (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "State",
+                                             "StateReason", "PID", "StateChangedUSec",
                                              "StartedUSec", NULL);
+    if (!change->runtime_only)
+        (void)sd_bus_emit_signal(b->bus, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                                 "DomainStateChanged", "soss", d->config.name, path,
+                                 domain_state_to_string(change->state),
+                                 domain_reason_to_string(change->reason));
 }
 
 static void on_domain_updated(void *userdata, Domain *d)
@@ -62,7 +56,6 @@ static void on_domain_updated(void *userdata, Domain *d)
 const ManagerListener bus_manager_listener = {
     .domain_new = on_domain_new,
     .domain_removed = on_domain_removed,
-    .domain_state_changed = on_domain_state_changed,
+    .domain_changed = on_domain_changed,
     .domain_updated = on_domain_updated,
-    .domain_runtime_changed = on_domain_runtime_changed,
 };

@@ -41,6 +41,7 @@ struct Domain {
     uint64_t last_crash_us;          /* CLOCK_MONOTONIC of the last crash, 0 if none */
     bool unsaved;                    /* the state changed but the store could not record it */
     bool autostart_pending;          /* to be autostarted this boot once its driver is up */
+    bool announce_mark;              /* commit.c: its last change in a commit is marked */
     unsigned clearing_crashes;       /* destroys of crashed instances before a restart, in flight */
     unsigned config_generation;      /* bumped whenever config changes */
     DomainJsonText json;             /* domain_json_text's cache */

@@ -127,12 +127,7 @@ static void on_domain_logged(void *userdata, Domain *d)
     pump(userdata);
 }
 
-static void on_domain_state(void *userdata, Domain *d, DomainState old, int64_t event_id)
-{
-    pump(userdata);
-}
-
-static void on_domain_runtime(void *userdata, Domain *d, int64_t event_id)
+static void on_domain_changed(void *userdata, Domain *d, const DomainChange *change)
 {
     pump(userdata);
 }
@@ -291,9 +286,8 @@ enum MHD_Result http_events_serve(HttpRequest *r)
 static const ManagerListener http_listener = {
     .domain_new = on_domain_logged,
     .domain_removed = on_domain_logged,
-    .domain_state_changed = on_domain_state,
+    .domain_changed = on_domain_changed,
     .domain_updated = on_domain_logged,
-    .domain_runtime_changed = on_domain_runtime,
     .domain_console = on_domain_console,
 };
 

@@ -40,7 +40,7 @@ static void waiters_complete(Domain *d, DomainAction op, const Error *e)
             continue;
         }
         *p = w->next;
-        w->done(w->userdata, d, e);
+        manager_after_commit_done(d->manager, d, w->done, w->userdata, e);
         free(w);
     }
 }
@@ -83,6 +83,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     uint64_t now = now_usec(CLOCK_REALTIME);
     int64_t event_id = 0;
     bool unrecorded = false;
+    DomainChange change;
     json_t *ev;
     int r;
 
@@ -115,7 +116,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     if (ev && detail)
         (void)json_object_set_new(ev, "message", json_string(detail));
 
-    r = store_begin(m->store);
+    r = manager_change_begin(m);
     if (r >= 0)
         r = store_domain_set_state(m->store, d->id, state, reason, &new_rt,
                                    runtime_only ? d->state_changed_us : now);
@@ -127,8 +128,6 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     if (r >= 0)
         r = manager_log_event(m, d->config.name, runtime_only ? "runtime-changed" : "state-changed",
                               ev, &event_id);
-    if (r >= 0)
-        r = store_commit(m->store);
     json_decref(ev);
     if (r < 0) {
         char why[256];
@@ -137,7 +136,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
                        r == -EBUSY    ? "the database is locked by another process"
                        : r == -ENOSPC ? "no space left in the state directory"
                                       : store_last_error(m->store));
-        store_rollback(m->store);
+        manager_change_end(m, r);
         log_error_errno(r, "Failed to record domain %s going %s -> %s: %s", d->config.name,
                         domain_state_to_string(old_state), domain_state_to_string(state), why);
         if (!force)
@@ -150,14 +149,21 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
                               d->config.name, domain_state_to_string(state), why);
         manager_save_later(m, d);
         unrecorded = true;
-    } else
+    } else {
         d->unsaved = false;
+        manager_change_end(m, r);
+    }
+    change = (DomainChange){.old_state = old_state,
+                            .state = state,
+                            .reason = reason,
+                            .event_id = event_id,
+                            .runtime_only = runtime_only};
 
     if (runtime_only) {
         d->runtime = new_rt;
         log_debug("Domain %s: pid %d, started at %" PRIu64, d->config.name, new_rt.pid,
                   new_rt.started_us);
-        manager_notify_runtime(m, d, event_id);
+        manager_after_commit_change(m, d, &change);
         return unrecorded ? 1 : 0;
     }
     manager_account_state(m, d, state);
@@ -171,8 +177,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     log_info("Domain %s: %s/%s -> %s/%s%s%s", d->config.name, domain_state_to_string(old_state),
              domain_reason_to_string(old_reason), domain_state_to_string(state),
              domain_reason_to_string(reason), detail ? ": " : "", strempty(detail));
-    manager_notify_state(m, d, old_state, event_id);
-    manager_update_status(m);
+    manager_after_commit_change(m, d, &change);
     return unrecorded ? 1 : 0;
 }
 
@@ -418,8 +423,14 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
         *e = op_error;
         return r;
     }
-    if (r == DRIVER_DONE)
-        return op_finished(m, d, op, NULL, &rt, _DOMAIN_STATE_INVALID, e);
+    if (r == DRIVER_DONE) {
+        r = op_finished(m, d, op, NULL, &rt, _DOMAIN_STATE_INVALID, e);
+        if (r < 0 || !done || !m->batch_open)
+            return r;
+        /* Done, but not durable yet: the caller hears once it is committed. */
+        manager_after_commit_done(m, d, done, userdata, NULL);
+        return 1;
+    }
     if (op == ACTION_START && rt.pid > 0)
         /* Record the process now, so a restart of hvd can find it while it boots. */
         (void)manager_transition(m, d, d->state, d->reason, &rt, NULL, true, NULL);

@@ -453,6 +453,8 @@ int main(int argc, char **argv)
     }
 
     r = run(&d, settings);
+    if (d.manager)
+        manager_flush(d.manager); /* answered while the surfaces are still there */
     /* What the drivers did not take (a start that failed early) is freed here. */
     hvd_drivers_settings_free(d.drivers, settings);
 

@@ -19,11 +19,24 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
  * already did. */
 void manager_save_later(Manager *m, Domain *d);
 
-/* Tells listeners that d moved from old_state to its current state (event_id in the log). */
-void manager_notify_state(Manager *m, Domain *d, DomainState old_state, int64_t event_id);
+/* Tells listeners about a committed change of d. */
+void manager_notify_change(Manager *m, Domain *d, const DomainChange *change);
 
-/* Tells listeners that d's runtime (pid, start time) changed with its state unchanged. */
-void manager_notify_runtime(Manager *m, Domain *d, int64_t event_id);
+/* Group commit (commit.c). manager_change_begin opens the shared transaction if needed and a
+ * savepoint for one change; manager_change_end(r) keeps it (r >= 0) or undoes just it. */
+int manager_change_begin(Manager *m);
+void manager_change_end(Manager *m, int r);
+
+/* Runs done (with e, copied) once what was changed so far is committed, or now when nothing
+ * waits to be. A commit that fails gives done an error saying the change is not recorded yet. */
+void manager_after_commit_done(Manager *m, Domain *d, ManagerDone done, void *userdata,
+                               const Error *e);
+
+/* Announces change of d to the listeners once it is committed (or now). */
+void manager_after_commit_change(Manager *m, Domain *d, const DomainChange *change);
+
+/* Commits the open transaction now and runs what waited for it. */
+void manager_commit(Manager *m);
 
 /* Tells listeners about console output of d. */
 void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len);

@@ -221,6 +221,7 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    manager_commit(m);
     for (size_t i = 0; i < m->n_domains; i++) {
         manager_cancel_waiters(m->domains[i], "hvd is stopping");
         domain_free(m->domains[i]);
@@ -232,6 +233,8 @@ Manager *manager_free(Manager *m)
         m->info_waits = w->next;
         info_wait_answer(w, true);
     }
+    (void)sd_event_source_disable_unref(m->commit_source);
+    free(m->pending);
     (void)sd_event_source_disable_unref(m->status_timer);
     (void)sd_event_source_disable_unref(m->save_timer);
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
@@ -286,14 +289,9 @@ int manager_add_listener(Manager *m, const ManagerListener *l)
                 (m)->listeners[_i_].slot((m)->listeners[_i_].userdata, __VA_ARGS__); \
     } while (0)
 
-void manager_notify_state(Manager *m, Domain *d, DomainState old_state, int64_t event_id)
+void manager_notify_change(Manager *m, Domain *d, const DomainChange *change)
 {
-    NOTIFY(m, domain_state_changed, d, old_state, event_id);
-}
-
-void manager_notify_runtime(Manager *m, Domain *d, int64_t event_id)
-{
-    NOTIFY(m, domain_runtime_changed, d, event_id);
+    NOTIFY(m, domain_changed, d, change);
 }
 
 void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len)
@@ -377,6 +375,7 @@ int manager_domain_create(Manager *m, const json_t *settings, Domain **ret, Erro
 
     detail = json_object();
     (void)domain_config_to_json(&d->config, detail);
+    manager_commit(m); /* changes before this one are recorded first, in their own commit */
     r = store_begin(m->store);
     if (r >= 0)
         r = store_domain_insert(m->store, &d->config, d->state, d->reason, d->created_us, &d->id);
@@ -426,6 +425,7 @@ int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *
         return r;
     }
 
+    manager_commit(m); /* changes before this one are recorded first, in their own commit */
     r = store_begin(m->store);
     if (r >= 0)
         r = store_domain_update_config(m->store, d->id, &c);
@@ -457,6 +457,7 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e)
                           d->config.name, domain_state_to_string(d->state),
                           d->state == STATE_CRASHED ? " (destroy it first)" : "");
     detail = json_pack("{s:s}", "uuid", d->config.uuid);
+    manager_commit(m); /* changes before this one are recorded first, in their own commit */
     r = store_begin(m->store);
     if (r >= 0)
         r = store_domain_delete(m->store, d->id);
@@ -490,6 +491,7 @@ static int save_domain(Manager *m, Domain *d)
                            "recorded late: the store refused it when it happened");
     int r;
 
+    manager_commit(m); /* changes before this one are recorded first, in their own commit */
     r = store_begin(m->store);
     if (r >= 0)
         r = store_domain_set_state(m->store, d->id, d->state, d->reason, &d->runtime,

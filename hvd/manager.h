@@ -14,15 +14,25 @@
 #include "error.h"
 #include "store.h"
 
+/* One recorded change of a domain's state or runtime, announced once it is committed. */
+typedef struct DomainChange {
+    DomainState old_state;
+    DomainState state;
+    DomainReason reason;
+    int64_t event_id;
+    bool runtime_only; /* same state and reason, a new pid or start time */
+    bool last;         /* d's last change in its commit: d's properties are what it made them */
+} DomainChange;
+
+typedef struct PendingCommit PendingCommit;
+
 /* Observers of the manager (the bus, the HTTP event stream). Any slot may be NULL. */
 typedef struct ManagerListener {
     void (*domain_new)(void *userdata, Domain *d);
     void (*domain_removed)(void *userdata, Domain *d);
-    void (*domain_state_changed)(void *userdata, Domain *d, DomainState old_state,
-                                 int64_t event_id);
+    /* A committed change of d (its state, or with runtime_only its pid or start time). */
+    void (*domain_changed)(void *userdata, Domain *d, const DomainChange *change);
     void (*domain_updated)(void *userdata, Domain *d);
-    /* d's pid or start time changed, its state did not (event_id in the log). */
-    void (*domain_runtime_changed)(void *userdata, Domain *d, int64_t event_id);
     void (*domain_console)(void *userdata, Domain *d, const char *data, size_t len);
     void *userdata;
 } ManagerListener;
@@ -53,12 +63,23 @@ struct Manager {
     sd_event_source *status_timer;
     sd_event_source *save_timer; /* retries recording states the store refused */
     InfoWait *info_waits;        /* manager_domain_info_fresh calls waiting for a driver */
+    /* Group commit (commit.c): the open transaction and what waits for it. */
+    bool batch_open;
+    bool commit_each; /* the idle commit could not be scheduled */
+    unsigned batch_changes;
+    sd_event_source *commit_source;
+    PendingCommit *pending;
+    size_t n_pending;
+    size_t n_pending_allocated;
     unsigned save_backoff_s;
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and
  * loads every domain. Drivers are not opened yet. */
 int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e);
+
+/* Commits what waits to be recorded now and answers who waited for it (before hvd stops). */
+void manager_flush(Manager *m);
 
 /* Frees the manager; running domains are left running. Accepts NULL; returns NULL. */
 Manager *manager_free(Manager *m);

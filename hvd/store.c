@@ -9,6 +9,9 @@ typedef enum StatementId {
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
     STMT_DOMAIN_INSERT,
     STMT_DOMAIN_UPDATE_CONFIG,
     STMT_DOMAIN_SET_STATE,
@@ -27,6 +30,9 @@ static const char *const statement_sql[_STMT_MAX] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_SAVEPOINT] = "SAVEPOINT change",
+    [STMT_RELEASE] = "RELEASE change",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO change",
     [STMT_DOMAIN_INSERT] =
         "INSERT INTO domains (name, uuid, driver, mode, vcpus, memory_mib, kernel, disk, cmdline, "
         "cpuset, autostart, on_crash, state, reason, created_us, state_changed_us, network, "
@@ -261,6 +267,28 @@ int store_begin(Store *s)
 int store_commit(Store *s)
 {
     return step_done(s, STMT_COMMIT);
+}
+
+bool store_in_transaction(Store *s)
+{
+    return !sqlite3_get_autocommit(s->db);
+}
+
+int store_savepoint(Store *s)
+{
+    s->last_error[0] = 0;
+    return step_done(s, STMT_SAVEPOINT);
+}
+
+int store_release(Store *s)
+{
+    return step_done(s, STMT_RELEASE);
+}
+
+void store_rollback_to(Store *s)
+{
+    if (step_done(s, STMT_ROLLBACK_TO) >= 0)
+        (void)step_done(s, STMT_RELEASE);
 }
 
 void store_rollback(Store *s)

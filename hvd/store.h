@@ -48,6 +48,15 @@ int store_begin(Store *s);
 int store_commit(Store *s);
 void store_rollback(Store *s);
 
+/* Whether a transaction is open. */
+bool store_in_transaction(Store *s);
+
+/* One change inside an open transaction (several commit together): store_savepoint starts it,
+ * store_release keeps it, store_rollback_to undoes just it. */
+int store_savepoint(Store *s);
+int store_release(Store *s);
+void store_rollback_to(Store *s);
+
 /* Inserts a new domain row; *ret_id receives its row id. -EEXIST if the name or UUID is taken. */
 int store_domain_insert(Store *s, const DomainConfig *c, DomainState state, DomainReason reason,
                         uint64_t now_us, int64_t *ret_id);
