@@ -15,6 +15,7 @@
 typedef enum Target {
     TARGET_HVD,
     TARGET_LIBVIRT,
+    TARGET_ECHO, /* bench/dbus-echo: the floor of a call through the same bus */
 } Target;
 
 typedef enum Scenario {
@@ -78,6 +79,12 @@ static int new_call(Bench *b, unsigned i, sd_bus_message **ret)
     domain_name(b, i, name, sizeof(name));
     switch (b->scenario) {
     case SCENARIO_LOOKUP:
+        if (b->target == TARGET_ECHO) {
+            r = sd_bus_message_new_method_call(b->bus, ret, "org.hvd1.BenchEcho",
+                                               "/org/hvd1/BenchEcho", "org.hvd1.BenchEcho",
+                                               "Lookup");
+            return r < 0 ? r : sd_bus_message_append(*ret, "s", name);
+        }
         if (hvd) {
             r = sd_bus_message_new_method_call(b->bus, ret, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
                                                HVD_BUS_MANAGER_INTERFACE, "GetDomain");
@@ -177,7 +184,10 @@ static int run(Bench *b)
     }
     elapsed = now_usec(CLOCK_MONOTONIC) - start;
     bench_result_print(json_pack("{s:s, s:s}", "target",
-                                 b->target == TARGET_HVD ? "hvd" : "libvirt-dbus", "scenario",
+                                 b->target == TARGET_HVD    ? "hvd"
+                                 : b->target == TARGET_ECHO ? "echo"
+                                                            : "libvirt-dbus",
+                                 "scenario",
                                  b->scenario == SCENARIO_LOOKUP      ? "lookup"
                                  : b->scenario == SCENARIO_LIST      ? "list"
                                  : b->scenario == SCENARIO_LIFECYCLE ? "lifecycle"
@@ -204,7 +214,9 @@ int main(int argc, char **argv)
             address = optarg;
             break;
         case 't':
-            b.target = streq(optarg, "hvd") ? TARGET_HVD : TARGET_LIBVIRT;
+            b.target = streq(optarg, "hvd")    ? TARGET_HVD
+                       : streq(optarg, "echo") ? TARGET_ECHO
+                                               : TARGET_LIBVIRT;
             break;
         case 's':
             b.scenario = streq(optarg, "lookup")         ? SCENARIO_LOOKUP

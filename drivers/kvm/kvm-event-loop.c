@@ -43,6 +43,7 @@ static int epoll_fd = -1, timer_fd = -1, wake_fd = -1;
 static sd_event_source *epoll_source, *timer_source, *wake_source;
 static Watch *watches;
 static int next_id = 1;
+static uint64_t armed_ns; /* the timerfd's deadline, 0 when it is not armed */
 
 static uint64_t now_ns(void)
 {
@@ -124,7 +125,10 @@ static int handle_sync(Watch *w)
     return 0;
 }
 
-/* Arms the timerfd for the earliest active timeout, or disarms it. Lock held. */
+/* Arms the timerfd for the earliest active timeout. Lock held. It is only ever moved earlier:
+ * a deadline that is later than the armed one, or none at all, leaves the timerfd to fire early
+ * (on_timers finds nothing due and arms it again), which costs less than a timerfd_settime for
+ * every change libvirt makes (its event queue turns a zero timeout on and off per event). */
 static void timers_sync(void)
 {
     struct itimerspec its = {};
@@ -133,12 +137,13 @@ static void timers_sync(void)
     for (Watch *w = watches; w; w = w->next)
         if (w->is_timer && !w->removed && w->interval >= 0)
             earliest = MIN(earliest, w->expires_ns);
-    if (earliest != UINT64_MAX) {
-        earliest = MAX(earliest, UINT64_C(1)); /* zero would disarm */
-        its.it_value.tv_sec = (time_t)(earliest / 1000000000u);
-        its.it_value.tv_nsec = (long)(earliest % 1000000000u);
-    }
-    (void)timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+    if (earliest == UINT64_MAX || (armed_ns && armed_ns <= earliest))
+        return;
+    earliest = MAX(earliest, UINT64_C(1)); /* zero would disarm */
+    its.it_value.tv_sec = (time_t)(earliest / 1000000000u);
+    its.it_value.tv_nsec = (long)(earliest % 1000000000u);
+    if (timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        armed_ns = earliest;
 }
 
 static void timer_schedule(Watch *w, uint64_t now)
@@ -286,6 +291,7 @@ static int on_timers(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
     (void)read(timer_fd, &expirations, sizeof(expirations));
     (void)pthread_mutex_lock(&lock);
+    armed_ns = 0; /* it fired: nothing is armed any more */
     for (Watch *w = watches; w && n_due < ELEMENTSOF(due); w = w->next)
         if (w->is_timer && !w->removed && w->interval >= 0 && w->expires_ns <= now) {
             due[n_due++] = w->id;

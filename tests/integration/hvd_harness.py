@@ -34,8 +34,9 @@ def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
 class Bus:
     """A dbus-daemon with a system-bus-like policy plus systemd/org.hvd1.conf."""
 
-    def __init__(self, directory: pathlib.Path):
+    def __init__(self, directory: pathlib.Path, extra_policies=()):
         self.dir = directory
+        self.extra_policies = list(extra_policies)
         self.socket = directory / "system_bus_socket"
         self.address = f"unix:path={self.socket}"
         self.proc = None
@@ -45,8 +46,11 @@ class Bus:
         self.dir.chmod(0o755)
         conf = self.dir / "bus.conf"
         template = (SOURCE_ROOT / "scripts" / "private-bus.conf.in").read_text()
-        conf.write_text(template.replace("@SOCKET@", str(self.socket)).replace(
-            "@POLICY@", str(SOURCE_ROOT / "systemd" / "org.hvd1.conf")))
+        text = template.replace("@SOCKET@", str(self.socket)).replace(
+            "@POLICY@", str(SOURCE_ROOT / "systemd" / "org.hvd1.conf"))
+        for policy in self.extra_policies:
+            text = text.replace("</busconfig>", f"  <include>{policy}</include>\n</busconfig>")
+        conf.write_text(text)
         self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork",
                                       "--nopidfile"], stdout=subprocess.DEVNULL)
         wait_for(self.socket.exists, what="dbus-daemon socket")
