@@ -43,6 +43,9 @@ typedef struct HvdConfig {
     char *http_web_dir;
     unsigned http_max_body_kib;
     unsigned http_max_connections;
+    unsigned http_request_timeout_s;           /* for a request's headers, and again for its body */
+    unsigned http_idle_timeout_s;              /* a kept-alive connection between requests */
+    unsigned http_max_connections_per_address; /* beyond loopback */
 } HvdConfig;
 
 /* Fills c with the built-in defaults. Free with config_done(). */
