@@ -92,6 +92,8 @@ def test_stats_host_and_console(hvd):
     assert status == 200 and host["vcpus_allocated"] == 1 and host["drivers"]["kvm"]["available"]
     status, _, body = hvd.request("GET", "/api/v1/domains/s/console?bytes=0")
     assert status == 400 and "'bytes' must be 1.." in body["detail"]
+    status, _, body = hvd.request("POST", "/api/v1/domains/s/console", {"data": "x", "colour": 1})
+    assert status == 400 and body["detail"] == "unknown field 'colour'"
 
 
 BAD_BODIES = [
