@@ -1,8 +1,9 @@
 """The HTTP API under hostile clients: half-open and trickling requests, connection floods,
 idle kept-alive connections, the per-address limit beyond loopback, and what all that costs the
-log. Every client here is on this machine; only the per-address test uses a non-loopback
+log; and the long-lived clients (event streams, console sessions) the timeouts must spare. Every client here is on this machine; only the per-address test uses a non-loopback
 address of it."""
 import http.client
+import os
 import re
 import resource
 import socket
@@ -11,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from clients import EventStream
+from clients import EventStream, PtyProcess
 from hvd_harness import outside_address, wait_for
 
 HALF_REQUEST = b"GET /api/v1/host HTTP/1.1\r\nHost: hvd\r\nX-Never-Ends: "
@@ -176,6 +177,30 @@ def test_event_stream_outlives_both_timeouts(make_hvd):
         assert stream.thread.is_alive()
     finally:
         stream.close()
+
+
+@pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK), reason="/dev/kvm is not usable here")
+def test_console_session_over_http_outlives_both_timeouts(make_hvd):
+    # Over HTTP, hvctl console is the event stream (output) and a POST per input (kept alive).
+    h = make_hvd(config="[http]\nrequest-timeout = 1\nidle-timeout = 2\n").start()
+    assert h.request("POST", "/api/v1/domains", {"name": "tty", "driver": "minihv",
+                                                 "kernel": "echo", "memory_mib": 16})[0] == 201
+    assert h.request("POST", "/api/v1/domains/tty/actions/start")[0] == 200
+    term = PtyProcess([str(h.hvctl_binary), "--url", h.url, "--token-file",
+                       str(h.state_dir / "http-token"), "console", "tty"], h.env())
+    try:
+        assert b"escape character is ^]" in term.read_until(b"^]")
+        term.type(b"first\r")
+        assert b"first" in term.read_until(b"first")
+        time.sleep(4)  # quiet for longer than either timeout
+        term.type(b"second line\r")
+        assert b"second line" in term.read_until(b"second line")
+        term.type(b"\x1d")
+        assert b"Detached." in term.read_until(b"Detached.")
+    except BaseException:
+        term.kill()
+        raise
+    assert term.wait() == 0
 
 
 def http_log_lines(h):
