@@ -130,10 +130,9 @@ enum MHD_Result http_route(HttpRequest *r);
 /* Authorization (http-auth.c): loads or creates the token file; checks a request. */
 int http_token_load(Http *h, const char *state_dir, Error *e);
 /* Returns true when r may go on; otherwise answers 401 (no token, or a wrong one: RFC 6750's
- * invalid_token) and returns false. mutate says
- * whether the request changes anything. Reads from loopback need no token; other reads take
- * it from the Authorization header or the access_token query parameter, changes only from the
- * header. */
+ * invalid_token) and returns false. mutate says whether the request changes anything. Reads
+ * from loopback need no token; other reads take it from the Authorization header or the
+ * access_token query parameter, changes only from the header. */
 bool http_authorize(HttpRequest *r, bool mutate, enum MHD_Result *ret);
 
 /* Event stream (http-events.c). */

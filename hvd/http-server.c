@@ -2,9 +2,7 @@
  * epoll fd watched by sd-event, so handlers run on the loop thread and call the manager
  * directly, with no locks (the manager is single-threaded by design). Operations that take a
  * while suspend their connection until the manager reports completion. */
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
