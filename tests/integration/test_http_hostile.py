@@ -1,19 +1,23 @@
 """The HTTP API under hostile clients: half-open and trickling requests, connection floods,
 idle kept-alive connections, the per-address limit beyond loopback, and what all that costs the
-log; and the long-lived clients (event streams, console sessions) the timeouts must spare. Every client here is on this machine; only the per-address test uses a non-loopback
-address of it."""
+log; and the long-lived clients (event streams, console sessions) the timeouts must spare. Every
+client uses loopback; the per-address test's address beyond loopback lives in a network
+namespace of the test's own."""
+import ctypes
 import http.client
 import os
 import re
 import resource
+import shutil
 import socket
+import threading
 import time
 import urllib.parse
 
 import pytest
 
 from clients import EventStream, PtyProcess
-from hvd_harness import outside_address, wait_for
+from hvd_harness import Hvd, wait_for
 
 HALF_REQUEST = b"GET /api/v1/host HTTP/1.1\r\nHost: hvd\r\nX-Never-Ends: "
 
@@ -179,19 +183,27 @@ def test_event_stream_outlives_both_timeouts(make_hvd):
         stream.close()
 
 
-@pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK), reason="/dev/kvm is not usable here")
+@pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
+                    reason="/dev/kvm is not usable here")
 def test_console_session_over_http_outlives_both_timeouts(make_hvd):
     # Over HTTP, hvctl console is the event stream (output) and a POST per input (kept alive).
     h = make_hvd(config="[http]\nrequest-timeout = 1\nidle-timeout = 2\n").start()
     assert h.request("POST", "/api/v1/domains", {"name": "tty", "driver": "minihv",
                                                  "kernel": "echo", "memory_mib": 16})[0] == 201
     assert h.request("POST", "/api/v1/domains/tty/actions/start")[0] == 200
+    wait_for(lambda: "echo: ready" in h.request("GET", "/api/v1/domains/tty/console")[2],
+             what="the guest's greeting")
     term = PtyProcess([str(h.hvctl_binary), "--url", h.url, "--token-file",
                        str(h.state_dir / "http-token"), "console", "tty"], h.env())
     try:
         assert b"escape character is ^]" in term.read_until(b"^]")
-        term.type(b"first\r")
-        assert b"first" in term.read_until(b"first")
+
+        def echoed():
+            # hvctl may print its banner before its event stream is open: type until the echo
+            # comes back.
+            term.type(b"first\r")
+            return b"first" in term.read_until(b"first", timeout=0.5)
+        wait_for(echoed, timeout=10, what="the first echo")
         time.sleep(4)  # quiet for longer than either timeout
         term.type(b"second line\r")
         assert b"second line" in term.read_until(b"second line")
@@ -229,37 +241,90 @@ def test_a_flood_costs_a_few_log_lines_not_one_each(make_hvd):
     assert h.request("GET", "/api/v1/host")[0] == 200
 
 
-def test_connections_per_address_are_limited_beyond_loopback(make_hvd):
-    addr = outside_address()
-    if not addr:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    h = make_hvd(http=f"{addr}:0,127.0.0.1:0",
-                 config="[http]\nmax-connections-per-address = 4\n").start()
-    outside, loopback = (h.runtime_dir / "http-url").read_text().split()
-    held = half_open(outside, 4)
-    local = half_open(loopback, 20)  # loopback is not limited
-    try:
-        extra = socket.create_connection(address(outside), timeout=10)
-        extra.sendall(HALF_REQUEST)
-        wait_for(lambda: closed_by_server(extra), timeout=2, what="hvd to refuse the fifth")
-        extra.close()
-        time.sleep(0.3)
-        assert count_open(held) == 4 and count_open(local) == 20
-        # One ends: once hvd has seen it go, its place is free again (for a client with the
-        # token: reads from beyond loopback need it).
-        held.pop().close()
+# An address beyond loopback that stays on this machine: hvd runs in a network namespace of its
+# own, whose loopback interface also has this (documentation) address, and the clients join it.
+NAMESPACE_ADDRESS = "198.51.100.1"
+NAMESPACE_SETUP = (f"ip link set lo up && ip addr add {NAMESPACE_ADDRESS}/32 dev lo && "
+                   'exec "$@"')
+CLONE_NEWNET = 0x40000000
 
-        def served():
-            u = urllib.parse.urlparse(outside)
-            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+
+class NamespacedHvd(Hvd):
+    """hvd in a new network namespace: loopback only, with NAMESPACE_ADDRESS on it as well."""
+
+    def command(self):
+        return ["unshare", "--net", "--", "sh", "-c", NAMESPACE_SETUP, "sh", *super().command()]
+
+
+def in_network_namespace(pid, fn):
+    """Runs fn() on a thread that has joined pid's network namespace; returns what it returns.
+    Sockets it makes belong to that namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    outcome = {}
+
+    def run():
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns into hvd's network namespace")
+            outcome["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            outcome["error"] = e
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def test_connections_per_address_are_limited_beyond_loopback(build, bus, workdir):
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        pytest.skip("needs unshare and ip to give hvd a network namespace")
+    h = NamespacedHvd(build, bus, workdir / "hvd", http=f"{NAMESPACE_ADDRESS}:0,127.0.0.1:0",
+                      config="[http]\nmax-connections-per-address = 4\n")
+    try:
+        h.start()
+        outside, loopback = (h.runtime_dir / "http-url").read_text().split()
+        assert outside.startswith(f"http://{NAMESPACE_ADDRESS}:")
+
+        def clients():
+            held = half_open(outside, 4)
+            local = half_open(loopback, 20)  # loopback is not limited
             try:
-                conn.request("GET", "/api/v1/host", headers={"Authorization": f"Bearer {h.token}"})
-                return conn.getresponse().status == 200
-            except ConnectionError:
-                return False
+                extra = socket.create_connection(address(outside), timeout=10)
+                extra.sendall(HALF_REQUEST)
+                wait_for(lambda: closed_by_server(extra), timeout=2,
+                         what="hvd to refuse the fifth")
+                extra.close()
+                time.sleep(0.3)
+                assert count_open(held) == 4 and count_open(local) == 20
+                # One ends: once hvd has seen it go, its place is free again (for a client with
+                # the token: reads from beyond loopback need it).
+                held.pop().close()
+                wait_for(lambda: served(outside, h.token), timeout=2, interval=0.05,
+                         what="a request in the freed place")
             finally:
-                conn.close()
-        wait_for(served, timeout=2, interval=0.05, what="a request in the freed place")
+                close_all(held + local)
+
+        in_network_namespace(h.proc.pid, clients)
+        assert (f"refused a connection from {NAMESPACE_ADDRESS}, which already has 4"
+                in h.read_log())
     finally:
-        close_all(held + local)
-    assert f"refused a connection from {addr}, which already has 4" in h.read_log()
+        h.stop()
+
+
+def served(url, token):
+    """True when a GET with the token is answered 200 on a new connection to url."""
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request("GET", "/api/v1/host", headers={"Authorization": f"Bearer {token}"})
+        return conn.getresponse().status == 200
+    except ConnectionError:
+        return False
+    finally:
+        conn.close()
