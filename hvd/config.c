@@ -53,6 +53,10 @@ static const ConfigKey config_keys[] = {
     KEY("http", "web-dir", CONFIG_PATH, http_web_dir, 0, 0),
     KEY("http", "max-body-kib", CONFIG_UINT, http_max_body_kib, 1, 16384),
     KEY("http", "max-connections", CONFIG_UINT, http_max_connections, 16, 65536),
+    KEY("http", "request-timeout", CONFIG_UINT, http_request_timeout_s, 1, 3600),
+    KEY("http", "idle-timeout", CONFIG_UINT, http_idle_timeout_s, 1, 86400),
+    KEY("http", "max-connections-per-address", CONFIG_UINT, http_max_connections_per_address, 1,
+        65536),
 };
 
 static const char *const own_sections[] = {"daemon", "allocation", "http"};
@@ -75,6 +79,9 @@ int config_init(HvdConfig *c)
         .memory_overcommit = 1.0,
         .http_max_body_kib = 64,
         .http_max_connections = 4096,
+        .http_request_timeout_s = 10,
+        .http_idle_timeout_s = 60,
+        .http_max_connections_per_address = 64,
     };
     if (config_string_set(&c->state_dir, HVD_DEFAULT_STATE_DIR) < 0 ||
         config_string_set(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||

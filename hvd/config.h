@@ -40,6 +40,9 @@ typedef struct HvdConfig {
      * name, which parses it (hvd_drivers_parse); hvd itself knows none of their keys. */
     ConfigSection *sections;
     size_t n_sections;
+    unsigned http_request_timeout_s;           /* for a request's headers, and again for its body */
+    unsigned http_idle_timeout_s;              /* a kept-alive connection between requests */
+    unsigned http_max_connections_per_address; /* beyond loopback */
 } HvdConfig;
 
 /* Fills c with the built-in defaults. Free with config_done(). */

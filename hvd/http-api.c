@@ -164,9 +164,11 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
         return ret;
     json_object_foreach (body, key, v) {
         if (action != ACTION_SHUTDOWN || !streq(key, "timeout_s")) {
+            /* key belongs to body: answer before letting go of it. */
+            ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s' for %s", key,
+                                     name);
             json_decref(body);
-            return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s' for %s", key,
-                                      name);
+            return ret;
         }
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) > HVD_SHUTDOWN_TIMEOUT_MAX_S) {
@@ -285,8 +287,9 @@ static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)
         return ret;
     json_object_foreach (body, key, v)
         if (!streq(key, "data")) {
+            ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s'", key);
             json_decref(body);
-            return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s'", key);
+            return ret;
         }
     data = json_object_get(body, "data");
     if (!json_is_string(data)) {

@@ -1,5 +1,5 @@
 /* The HTTP API's bearer token: created once in the state directory (mode 0600), required for
- * every mutation and for reads from beyond loopback. */
+ * every mutation and for reads from beyond loopback; a missing or wrong one is a 401 (RFC 6750). */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/random.h>
@@ -82,7 +82,11 @@ bool http_authorize(HttpRequest *r, bool mutate, enum MHD_Result *ret)
     if (token) {
         if (token_equal(token, r->http->token))
             return true;
-        *ret = http_reply_problem(r, MHD_HTTP_FORBIDDEN, "the bearer token is not valid");
+        /* RFC 6750 section 3.1: a token that does not match is "invalid_token", with 401. */
+        *ret = http_reply_problem_header(r, MHD_HTTP_UNAUTHORIZED, "WWW-Authenticate",
+                                         "Bearer error=\"invalid_token\"",
+                                         "the bearer token is not valid (the token is in hvd's "
+                                         "state directory, file http-token)");
         return false;
     }
     *ret = http_reply_problem_header(r, MHD_HTTP_UNAUTHORIZED, "WWW-Authenticate", "Bearer",

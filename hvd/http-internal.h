@@ -7,17 +7,32 @@
 #include <systemd/sd-event.h>
 
 #include "error.h"
+#include "hashmap.h"
 #include "http.h"
 
 #define HTTP_TOKEN_LENGTH 64 /* hex characters */
 
 typedef struct HttpRequest HttpRequest;
 typedef struct HttpSubscriber HttpSubscriber;
+typedef struct HttpConnection HttpConnection;
+
+/* Connections waiting for their client, oldest first. Each waits timeout_us at most, the same for
+ * all, so the list is in deadline order too (http-guard.c). */
+typedef struct HttpWaitList {
+    HttpConnection *head, *tail;
+    uint64_t timeout_us;
+} HttpWaitList;
 
 typedef struct HttpDaemon {
+    Http *http;
     struct MHD_Daemon *mhd;
     sd_event_source *io;
     sd_event_source *timer;
+    sd_event_source *deadline; /* the earliest deadline of the wait lists */
+    HttpWaitList receiving;    /* a request's headers or body still arriving */
+    HttpWaitList idle;         /* kept alive between requests */
+    HttpWaitList closing;      /* past a deadline, told to time out */
+    unsigned n_connections;
     char url[128];
 } HttpDaemon;
 
@@ -29,6 +44,12 @@ struct Http {
     char token[HTTP_TOKEN_LENGTH + 1];
     char *web_dir;
     size_t max_body;
+    unsigned max_connections;   /* per listener; a newcomer beyond makes room (http-guard.c) */
+    unsigned max_per_address;   /* connections from one address beyond loopback */
+    Hashmap *peers;             /* address text -> connections open from it */
+    sd_event_source *log_timer; /* ends a window of rate-limited log lines (http-log.c) */
+    uint64_t log_window_start;
+    unsigned log_lines, log_suppressed;
     HttpRequest *waiting;        /* requests suspended until an operation completes */
     HttpSubscriber *subscribers; /* event stream clients */
     unsigned n_subscribers;
@@ -88,6 +109,9 @@ enum MHD_Result http_reply_not_allowed(HttpRequest *r, const char *allow);
  * mode a resume alone does not wake the loop. */
 void http_resume(Http *h, struct MHD_Connection *conn);
 
+/* Makes sure the daemons run soon (after a connection was resumed or told to time out). */
+void http_kick(Http *h);
+
 /* Holds r until http_complete() (the connection is suspended meanwhile). */
 void http_wait(HttpRequest *r);
 
@@ -105,10 +129,10 @@ enum MHD_Result http_route(HttpRequest *r);
 
 /* Authorization (http-auth.c): loads or creates the token file; checks a request. */
 int http_token_load(Http *h, const char *state_dir, Error *e);
-/* Returns true when r may go on; otherwise answers 401/403 and returns false. mutate says
- * whether the request changes anything. Reads from loopback need no token; other reads take
- * it from the Authorization header or the access_token query parameter, changes only from the
- * header. */
+/* Returns true when r may go on; otherwise answers 401 (no token, or a wrong one: RFC 6750's
+ * invalid_token) and returns false. mutate says whether the request changes anything. Reads
+ * from loopback need no token; other reads take it from the Authorization header or the
+ * access_token query parameter, changes only from the header. */
 bool http_authorize(HttpRequest *r, bool mutate, enum MHD_Result *ret);
 
 /* Event stream (http-events.c). */
@@ -127,3 +151,34 @@ enum MHD_Result http_openapi_serve(HttpRequest *r);
 const char *http_query(HttpRequest *r, const char *key);
 /* The value of request header key, or NULL. */
 const char *http_header(HttpRequest *r, const char *key);
+
+/* Guarding the listeners (http-guard.c). http_guard_init() readies d (d->http set) with the
+ * timeouts of config; http_guard_done() undoes it once d's libmicrohttpd daemon is stopped. The
+ * callbacks go to MHD_start_daemon with d as their closure: http_guard_accept refuses a client
+ * beyond loopback that already has max_per_address connections, http_guard_notify tracks each
+ * connection. While a request's headers or body are arriving the connection has
+ * request-timeout to bring them; between requests, idle-timeout; past either it is closed. A
+ * listener holding max_connections makes room for a newcomer by closing the connection that has
+ * waited longest for its client. Connections being answered, streaming events or held for an
+ * operation have no deadline. */
+int http_guard_init(HttpDaemon *d, const HvdConfig *config);
+void http_guard_done(HttpDaemon *d);
+enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                       enum MHD_ConnectionNotificationCode toe);
+/* The request on conn has its headers (on_request's first call), has all of its body (hvd now
+ * answers), or is done (the connection waits for the next one). */
+void http_guard_headers_received(struct MHD_Connection *conn);
+void http_guard_request_received(struct MHD_Connection *conn);
+void http_guard_request_done(struct MHD_Connection *conn);
+
+/* Whether a client address is loopback (or absent, as for unix sockets). */
+bool http_address_is_local(const struct sockaddr *sa);
+
+/* Logs a line about what a client did, at most a few per ten seconds; then one line at the end
+ * of the window says how many were not logged (http-log.c). */
+void http_log_limited(Http *h, int level, const char *fmt, ...) _printf_(3, 4);
+/* libmicrohttpd's logger (MHD_OPTION_EXTERNAL_LOGGER, closure h): its messages, limited so. */
+void http_log_mhd(void *cls, const char *fmt, va_list ap) _printf_(2, 0);
+/* Logs what is still unreported and drops the window's timer (after the daemons stopped). */
+void http_log_done(Http *h);

@@ -2,9 +2,7 @@
  * epoll fd watched by sd-event, so handlers run on the loop thread and call the manager
  * directly, with no locks (the manager is single-threaded by design). Operations that take a
  * while suspend their connection until the manager reports completion. */
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +12,10 @@
 #include "http-listen.h"
 #include "log.h"
 #include "time-util.h"
+
+/* Connections libmicrohttpd accepts above max-connections: a listener accepts up to ten at a
+ * time, each of which makes room by closing another (http-guard.c) before the next round. */
+#define HTTP_CONNECTION_HEADROOM 16u
 
 static const char *const status_titles[][2] = {
     {"400", "Bad Request"},
@@ -273,20 +275,8 @@ static bool peer_is_local(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = info ? info->client_addr : NULL;
 
-    if (!sa)
-        return true; /* unix sockets have no peer address */
-    switch (sa->sa_family) {
-    case AF_INET:
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    case AF_INET6: {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-    }
-    default:
-        return true;
-    }
+    return http_address_is_local(info ? info->client_addr : NULL);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -313,6 +303,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (length && strtoull(length, NULL, 10) > h->max_body)
             r->too_large = true;
+        http_guard_headers_received(conn);
         return MHD_YES;
     }
 
@@ -338,6 +329,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    http_guard_request_received(conn);
     if (r->too_large)
         return http_reply_problem(r, MHD_HTTP_CONTENT_TOO_LARGE,
                                   "the request body is larger than the limit of %zu bytes",
@@ -350,6 +342,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     HttpRequest *r = *con_cls;
 
+    http_guard_request_done(conn);
     if (!r)
         return;
     *con_cls = NULL;
@@ -403,12 +396,17 @@ static int on_kick(sd_event_source *s, void *userdata)
     return 0;
 }
 
-void http_resume(Http *h, struct MHD_Connection *conn)
+void http_kick(Http *h)
 {
-    MHD_resume_connection(conn);
     if (!h->kick && sd_event_add_defer(h->event, &h->kick, on_kick, h) < 0)
         return;
     (void)sd_event_source_set_enabled(h->kick, SD_EVENT_ONESHOT);
+}
+
+void http_resume(Http *h, struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    http_kick(h);
 }
 
 static char *read_file(const char *path, Error *e)
@@ -447,13 +445,22 @@ static int daemon_start(Http *h, HttpDaemon *d, int fd, const HvdConfig *config,
         flags |= MHD_USE_TLS;
     }
 
-    d->mhd =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-                         config->http_max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)(128 * 1024), cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-                         cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+    d->http = h;
+    r = http_guard_init(d, config);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to set up the HTTP connection timeouts: %m");
+    /* libmicrohttpd's own timeout is for silence: a client that neither sends nor reads for
+     * idle-timeout (suspended connections, waiting for an operation or an event, do not count).
+     * Its connection limit leaves room above max-connections, which http-guard.c enforces by
+     * closing the connections that have waited longest for their clients. */
+    d->mhd = MHD_start_daemon(
+        flags, 0, http_guard_accept, d, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, http_log_mhd, h,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, d, MHD_OPTION_CONNECTION_TIMEOUT,
+        config->http_idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        config->http_max_connections + HTTP_CONNECTION_HEADROOM, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+        MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     if (!d->mhd)
         return error_setf(e, ERROR_FAILED, "libmicrohttpd could not serve on fd %d%s", fd,
                           cert ? " (check the TLS certificate and key)" : "");
@@ -513,10 +520,13 @@ int http_new(Manager *m, const HvdConfig *config, Http **ret, Error *e)
     h->manager = m;
     h->event = sd_event_ref(m->event);
     h->max_body = (size_t)config->http_max_body_kib * 1024;
+    h->max_connections = config->http_max_connections;
+    h->max_per_address = config->http_max_connections_per_address;
+    h->peers = hashmap_new();
     h->web_dir = strdup(config->http_web_dir);
     h->n_daemons = n_passed > 0 ? (size_t)n_passed : n_list;
     h->daemons = calloc(h->n_daemons, sizeof(HttpDaemon));
-    if (!h->web_dir || !h->daemons) {
+    if (!h->peers || !h->web_dir || !h->daemons) {
         http_free(h);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
@@ -577,10 +587,13 @@ Http *http_free(Http *h)
             (void)MHD_run(d->mhd);
             MHD_stop_daemon(d->mhd);
         }
+        http_guard_done(d);
         (void)sd_event_source_disable_unref(d->io);
         (void)sd_event_source_disable_unref(d->timer);
     }
+    http_log_done(h);
     (void)sd_event_source_disable_unref(h->kick);
+    hashmap_free(h->peers);
     free(h->daemons);
     free(h->web_dir);
     sd_event_unref(h->event);

@@ -92,6 +92,8 @@ def test_stats_host_and_console(hvd):
     assert status == 200 and host["vcpus_allocated"] == 1 and host["drivers"]["kvm"]["available"]
     status, _, body = hvd.request("GET", "/api/v1/domains/s/console?bytes=0")
     assert status == 400 and "'bytes' must be 1.." in body["detail"]
+    status, _, body = hvd.request("POST", "/api/v1/domains/s/console", {"data": "x", "colour": 1})
+    assert status == 400 and body["detail"] == "unknown field 'colour'"
 
 
 BAD_BODIES = [
@@ -158,13 +160,19 @@ def test_authorization(hvd):
     status, headers, body = hvd.request("POST", "/api/v1/domains", {"name": "x"}, token=False)
     assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
     assert "Authorization: Bearer TOKEN" in body["detail"]
-    status, _, body = hvd.request("POST", "/api/v1/domains", {"name": "x"}, token="0" * 64)
-    assert status == 403 and "not valid" in body["detail"]
+    # A wrong token is RFC 6750's invalid_token: 401 as well, and the header says why.
+    status, headers, body = hvd.request("POST", "/api/v1/domains", {"name": "x"}, token="0" * 64)
+    assert status == 401 and headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert body["status"] == 401 and "not valid" in body["detail"]
+    assert hvd.request("GET", "/api/v1/domains/x")[0] == 404
     create(hvd, "t")
     for method, path in [("POST", "/api/v1/domains/t/actions/start"), ("PATCH", "/api/v1/domains/t"),
                          ("DELETE", "/api/v1/domains/t")]:
-        assert hvd.request(method, path, {}, token=False)[0] == 401, path
-        assert hvd.request(method, path, {}, token="wrong")[0] == 403, path
+        status, headers, _ = hvd.request(method, path, {}, token=False)
+        assert (status, headers["WWW-Authenticate"]) == (401, "Bearer"), path
+        status, headers, _ = hvd.request(method, path, {}, token="wrong")
+        assert (status, headers["WWW-Authenticate"]) == (401, 'Bearer error="invalid_token"'), path
+    assert hvd.request("GET", "/api/v1/domains/t")[2]["state"] == "shutoff"
     # Reads are open on loopback.
     assert hvd.request("GET", "/api/v1/domains/t", token=False)[0] == 200
     assert hvd.request("GET", "/metrics", token=False)[0] == 200
@@ -193,8 +201,9 @@ def test_reads_from_beyond_loopback_need_the_token(make_hvd):
     assert h.request("GET", "/api/v1/host")[0] == 200
     # A browser's event stream cannot send headers: reads take the token in the query too ...
     assert h.request("GET", f"/api/v1/host?access_token={h.token}", token=False)[0] == 200
-    status, _, body = h.request("GET", "/api/v1/host?access_token=0123abcd", token=False)
-    assert status == 403 and "not valid" in body["detail"]
+    status, headers, body = h.request("GET", "/api/v1/host?access_token=0123abcd", token=False)
+    assert status == 401 and "not valid" in body["detail"]
+    assert headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     # ... but changes only in the header.
     status, _, body = h.request("POST", f"/api/v1/domains?access_token={h.token}", token=False,
                                 body={"name": "far", "vcpus": 1, "memory_mib": 16})

@@ -71,9 +71,10 @@ def test_reload_while_operations_are_in_flight(make_hvd, build):
 
     stop = threading.Event()
 
+    h.config_path.write_text(MANY + minihv_section(build))
+
     def hup():
         while not stop.is_set():
-            h.config_path.write_text(MANY + minihv_section(build))
             h.signal(signal.SIGHUP)
             stop.wait(0.01)
 
@@ -84,12 +85,13 @@ def test_reload_while_operations_are_in_flight(make_hvd, build):
             for verb in ("start", "destroy"):
                 results = {}
                 workers = [threading.Thread(target=lambda n=n: results.update(
-                    {n: h.hvctl(verb, n).returncode})) for n in names]
+                    {n: (lambda p: (p.returncode, p.stderr.strip()))(h.hvctl(verb, n))}))
+                    for n in names]
                 for w in workers:
                     w.start()
                 for w in workers:
                     w.join()
-                assert results == {n: 0 for n in names}, verb
+                assert results == {n: (0, "") for n in names}, verb
     finally:
         stop.set()
         t.join()

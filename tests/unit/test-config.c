@@ -74,6 +74,25 @@ int main(void)
     CHECK_STREQ(load("[nosuch]\nkey = 1\n", &c), ""); /* refused by the drivers' parse */
     CHECK(config_section(&c, "nosuch") != NULL);
 
+    /* The HTTP server's limits: defaults, values, and ranges that name the key. */
+    CHECK_STREQ(load("[http]\nmax-connections = 64\n", &c), "");
+    CHECK(c.http_request_timeout_s == 10 && c.http_idle_timeout_s == 60 &&
+          c.http_max_connections_per_address == 64);
+    CHECK_STREQ(load("[http]\nrequest-timeout = 3\nidle-timeout = 300\n"
+                     "max-connections-per-address = 8\n",
+                     &c),
+                "");
+    CHECK(c.http_request_timeout_s == 3 && c.http_idle_timeout_s == 300 &&
+          c.http_max_connections_per_address == 8);
+    CHECK_CONTAINS(load("[http]\nrequest-timeout = 0\n", &c),
+                   ":2: request-timeout must be an integer in 1..3600, got '0'");
+    CHECK_CONTAINS(load("[http]\nrequest-timeout = 10s\n", &c),
+                   ":2: request-timeout must be an integer in 1..3600, got '10s'");
+    CHECK_CONTAINS(load("[http]\nidle-timeout = 86401\n", &c),
+                   ":2: idle-timeout must be an integer in 1..86400, got '86401'");
+    CHECK_CONTAINS(load("[http]\nmax-connections-per-address = -1\n", &c),
+                   ":2: max-connections-per-address must be an integer in 1..65536, got '-1'");
+
     /* A refused file leaves the config as it was. */
     load("[daemon]\nadmin-group = ops\n", &c);
     e = ERROR_NULL;

@@ -26,7 +26,7 @@ const messages = []; // every console message and page error, for the log and th
 // bad create, the wrong token). Each is allowed as often as the test provokes it.
 const EXPECTED_ERRORS = [
     {text: /status of 400 \(Bad Request\)/, url: /\/api\/v1\/domains$/, times: 1},
-    {text: /status of 403 \(Forbidden\)/, url: /\/api\/v1\/domains\/web-echo\/actions\/start$/, times: 1},
+    {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/domains\/web-echo\/actions\/start$/, times: 1},
     // from beyond loopback, before the token is given: the first list, host and event stream
     {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/(domains|host|events)$/, times: 6},
 ];
