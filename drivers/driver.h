@@ -115,8 +115,9 @@ typedef struct DriverOps {
                     unsigned flags, Error *e);
     /* Asks the backend for fresh statistics of c (of every active domain when c is NULL)
      * without waiting: returns 0 when a refresh is under way (done is called once, later, also
-     * when the driver gives up after its own short bound), 1 when the numbers are fresh already
-     * (done is not called), or a negative errno. done may be NULL. */
+     * when the driver gives up after its own short bound, but not once the driver is closed),
+     * 1 when the numbers are fresh already (done is not called), or a negative errno. done may
+     * be NULL. */
     int (*refresh_stats)(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
                          void *userdata);
     /* Returns a new fd carrying the domain's console (read: output, write: input). Never waits
@@ -143,6 +144,10 @@ typedef struct DriverOps {
     int (*undefine)(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
     /* A child process exited (hvd reaps every child); returns 1 when it was this driver's. */
     int (*child_exited)(Driver *drv, int pid, int wait_status);
+    /* What the driver wants the host view to show of it (merged into drivers.<name>): a new
+     * JSON object, with "summary", one line for people, when it has something to say. Answers
+     * from what the driver knows, and never waits. May be NULL. */
+    json_t *(*host_info)(Driver *drv);
 } DriverOps;
 
 struct Driver {
@@ -202,3 +207,5 @@ int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, Domai
                     DomainReason *ret_reason, unsigned flags, Error *e);
 int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
 int driver_child_exited(Driver *drv, int pid, int wait_status);
+/* The driver's part of the host view (a new object, or NULL when it has none to give). */
+json_t *driver_host_info(Driver *drv);
