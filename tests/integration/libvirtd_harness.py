@@ -121,7 +121,8 @@ class Libvirtd:
 
         def listening():
             if not _alive(self.virtlogd_pid):
-                raise RuntimeError(f"virtlogd exited:\n{(self.dir / 'daemons.out').read_text()}")
+                log = self.dir / "virtlogd.log"
+                raise RuntimeError(f"virtlogd exited:\n{log.read_text() if log.exists() else ''}")
             return sock.exists()
         wait_for(listening, timeout=30, interval=0.02, what="virtlogd to listen")
         self.start_libvirtd()
