@@ -208,3 +208,8 @@ int driver_child_exited(Driver *drv, int pid, int wait_status)
         return 0;
     return drv->ops->child_exited(drv, pid, wait_status);
 }
+
+json_t *driver_host_info(Driver *drv)
+{
+    return drv->ops->host_info ? drv->ops->host_info(drv) : NULL;
+}

@@ -144,6 +144,10 @@ typedef struct DriverOps {
     int (*undefine)(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
     /* A child process exited (hvd reaps every child); returns 1 when it was this driver's. */
     int (*child_exited)(Driver *drv, int pid, int wait_status);
+    /* What the driver wants the host view to show of it (merged into drivers.<name>): a new
+     * JSON object, with "summary", one line for people, when it has something to say. Answers
+     * from what the driver knows, and never waits. May be NULL. */
+    json_t *(*host_info)(Driver *drv);
 } DriverOps;
 
 struct Driver {
@@ -203,3 +207,5 @@ int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, Domai
                     DomainReason *ret_reason, unsigned flags, Error *e);
 int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
 int driver_child_exited(Driver *drv, int pid, int wait_status);
+/* The driver's part of the host view (a new object, or NULL when it has none to give). */
+json_t *driver_host_info(Driver *drv);

@@ -234,8 +234,10 @@ int verb_host(Client *client, int argc, char **argv)
     drivers = json_object_get(host, "drivers");
     printf("\nDrivers:\n");
     json_object_foreach (drivers, key, v) {
+        const char *summary = json_string_value(json_object_get(v, "summary"));
+
         if (json_is_true(json_object_get(v, "available")))
-            printf("  %-7s available\n", key);
+            printf("  %-7s available%s%s\n", key, summary ? ", " : "", strempty(summary));
         else
             printf("  %-7s UNAVAILABLE: %s\n", key, str(v, "reason"));
     }

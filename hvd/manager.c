@@ -629,6 +629,10 @@ json_t *manager_host_view(Manager *m)
         o = json_pack("{s:b}", "available", drv->available);
         if (o && !drv->available)
             (void)json_object_set_new(o, "reason", json_string(strna(drv->unavailable_reason)));
+        json_t *info = driver_host_info(drv);
+        if (o && info)
+            (void)json_object_update_missing(o, info);
+        json_decref(info);
         (void)json_object_set_new(drivers, driver_kind_to_string((DriverKind)i), o);
     }
     for (size_t i = 0; i < _DOMAIN_STATE_MAX; i++)

@@ -1,7 +1,10 @@
-/* The kvm driver's connection to libvirt: opening it, noticing its loss (libvirt may report that
- * on any thread), reconnecting with exponential backoff, and the lifecycle events it carries. */
+/* The kvm driver's connection to libvirt: opened on a worker (with its event subscription, an
+ * inventory of libvirt's domains and whether kvm is usable), its loss noticed (libvirt may report
+ * that on any thread), reconnected with exponential backoff, and the lifecycle events it
+ * carries. */
 #include <libvirt/virterror.h>
 #include <sys/eventfd.h>
+#include <time.h>
 
 #include "kvm-internal.h"
 #include "kvm-state.h"
@@ -11,37 +14,50 @@
 #define RECONNECT_MAX_S      30u
 #define KEEPALIVE_INTERVAL_S 5
 #define KEEPALIVE_COUNT      3u
+/* How long hvd's start-up waits for libvirtd before it goes on with the driver unavailable. */
+#define STARTUP_WAIT_S  5u
+#define CONNECT_JOB_KEY "connect"
 
+/* libvirt calls this on the loop with the event's data in hand. The state comes from the event
+ * itself: asking libvirtd for the domain's state now would be a round trip on the loop (and a
+ * transient domain that stopped cannot be asked anyway). Events arrive in order, so the last
+ * one says where the domain is. */
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
     Driver *drv = opaque;
-    int vir_state, vir_reason;
+    char uuid[VIR_UUID_STRING_BUFLEN];
     DomainState state;
     DomainReason reason;
     const char *why = NULL;
 
-    if (event == VIR_DOMAIN_EVENT_DEFINED || event == VIR_DOMAIN_EVENT_UNDEFINED)
+    if (!kvm_state_from_event(event, detail, &state, &reason, &why))
         return 0;
-    /* Events can be stale by the time they arrive: report what libvirt says now. A transient
-     * domain that stopped is gone, and then the event itself says why. */
-    if (virDomainGetState(dom, &vir_state, &vir_reason, 0) >= 0)
-        kvm_state_from_libvirt(vir_state, vir_reason, &state, &reason, &why);
-    else if (!kvm_state_from_event(event, detail, &state, &reason))
-        return 0;
+    if (virDomainGetUUIDString(dom, uuid) == 0)
+        kvm_domain_set_state(drv, uuid, virDomainGetName(dom), state, reason);
     kvm_domain_changed(drv, virDomainGetName(dom), state, reason, why);
     return 0;
 }
 
-/* May run on any thread (whichever noticed the loss): only hands the news to the loop. */
+/* May run on any thread (whichever noticed the loss): only marks the link and wakes the loop. */
 static void on_connection_closed(virConnectPtr conn, int reason, void *opaque)
 {
-    KvmDriver *k = opaque;
+    KvmLink *link = opaque;
     uint64_t one = 1;
 
-    atomic_store(&k->lost_reason, reason);
-    (void)write(k->lost_fd, &one, sizeof(one));
+    atomic_store(&link->lost_reason, reason + 1);
+    (void)write(link->lost_fd, &one, sizeof(one));
 }
 
+void kvm_connection_close(virConnectPtr conn, int callback)
+{
+    if (callback >= 0)
+        (void)virConnectDomainEventDeregisterAny(conn, callback);
+    /* Frees the link: no callback runs after this. */
+    (void)virConnectUnregisterCloseCallback(conn, on_connection_closed);
+    (void)virConnectClose(conn);
+}
+
+/* Gives the connection up: its consoles and the connection itself are let go on a worker. */
 static void disconnect(Driver *drv)
 {
     KvmDriver *k = kvm(drv);
@@ -49,15 +65,26 @@ static void disconnect(Driver *drv)
     if (!k->conn)
         return;
     kvm_consoles_close(drv); /* their streams belong to the connection */
-    if (k->lifecycle_callback >= 0)
-        (void)virConnectDomainEventDeregisterAny(k->conn, k->lifecycle_callback);
+    kvm_release(drv, NULL, TAKE_PTR(k->conn), k->lifecycle_callback);
     k->lifecycle_callback = -1;
-    (void)virConnectUnregisterCloseCallback(k->conn, on_connection_closed);
-    (void)virConnectClose(k->conn);
-    k->conn = NULL;
+    k->link = NULL;
 }
 
 static unsigned schedule_reconnect(Driver *drv);
+
+static int submit_connect(Driver *drv, bool startup, KvmJob **ret)
+{
+    KvmJob *j = kvm_job_new(drv, KVM_JOB_CONNECT);
+    int r;
+
+    if (!j)
+        return -ENOMEM;
+    j->startup = startup;
+    r = kvm_job_queue(j, CONNECT_JOB_KEY);
+    if (r >= 0 && ret)
+        *ret = j;
+    return r;
+}
 
 static int on_reconnect_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -66,7 +93,7 @@ static int on_reconnect_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
     k->reconnect_timer = sd_event_source_disable_unref(k->reconnect_timer);
     /* The job's completion arms the next attempt if this one fails. */
-    if (kvm_job_submit_connect(drv) < 0)
+    if (submit_connect(drv, false, NULL) < 0)
         (void)schedule_reconnect(drv);
     return 0;
 }
@@ -98,78 +125,170 @@ static const char *close_reason(int reason)
     }
 }
 
+/* The current connection's link says it is lost: give it up and try again soon. */
+static void connection_lost(Driver *drv)
+{
+    KvmDriver *k = kvm(drv);
+    int reason = atomic_load(&k->link->lost_reason) - 1;
+    char why[256];
+
+    disconnect(drv);
+    k->backoff_s = 0;
+    (void)snprintf(why, sizeof(why), "%s; reconnecting in %u s", close_reason(reason),
+                   schedule_reconnect(drv));
+    driver_set_available(drv, false, why);
+}
+
 static int on_connection_lost(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     Driver *drv = userdata;
     KvmDriver *k = kvm(drv);
-    char why[256];
     uint64_t n;
 
     (void)read(fd, &n, sizeof(n));
-    if (!k->conn)
-        return 0;
-    disconnect(drv);
-    k->backoff_s = 0;
-    (void)snprintf(why, sizeof(why), "%s; reconnecting in %u s",
-                   close_reason(atomic_load(&k->lost_reason)), schedule_reconnect(drv));
-    driver_set_available(drv, false, why);
+    /* A connection that is being let go may still report its end: only the current one counts. */
+    if (k->conn && atomic_load(&k->link->lost_reason) != 0)
+        connection_lost(drv);
     return 0;
 }
 
-static int install(Driver *drv, virConnectPtr conn, Error *e)
+/* Worker side: the connection is useful once it carries events and says what runs. */
+static int connect_setup(KvmJob *j)
 {
-    KvmDriver *k = kvm(drv);
+    KvmDriver *k = kvm(j->drv);
+    virDomainStatsRecordPtr *records = NULL;
+    int n, r;
 
-    if (virConnectRegisterCloseCallback(conn, on_connection_closed, k, NULL) < 0)
-        return kvm_libvirt_error(e, "watching the connection to", kvm(drv)->uri);
-    k->lifecycle_callback =
-        virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                         VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), drv, NULL);
-    if (k->lifecycle_callback < 0) {
-        (void)virConnectUnregisterCloseCallback(conn, on_connection_closed);
-        return kvm_libvirt_error(e, "subscribing to domain events of", kvm(drv)->uri);
+    j->link = calloc(1, sizeof(*j->link));
+    if (!j->link)
+        return error_set_errno(&j->error, -ENOMEM, "Out of memory");
+    j->link->lost_fd = k->lost_fd;
+    if (virConnectRegisterCloseCallback(j->conn, on_connection_closed, j->link, free) < 0) {
+        j->link = mfree(j->link);
+        return kvm_libvirt_error(&j->error, "watching the connection to", k->uri);
     }
+    j->lifecycle_callback =
+        virConnectDomainEventRegisterAny(j->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), j->drv, NULL);
+    if (j->lifecycle_callback < 0)
+        return kvm_libvirt_error(&j->error, "subscribing to domain events of", k->uri);
     /* A libvirtd that hangs is noticed too, not only one that exits. */
-    (void)virConnectSetKeepAlive(conn, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
-    k->conn = conn;
+    (void)virConnectSetKeepAlive(j->conn, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
+
+    /* Every domain with its state (and the statistics of the active ones), in one call: what
+     * re-attaching answers from. */
+    j->seen_at_us = now_usec(CLOCK_MONOTONIC);
+    n = virConnectGetAllDomainStats(j->conn, KVM_STATS_WANTED, &records,
+                                    VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+    if (n < 0)
+        return kvm_libvirt_error(&j->error, "listing the domains of", k->uri);
+    r = kvm_seen_from_records(records, n, &j->seen, &j->n_seen);
+    virDomainStatsRecordListFree(records);
+    if (r < 0)
+        return error_set_errno(&j->error, r, "Out of memory");
+    kvm_accel_probe(j->conn, k->uri, &j->accel);
     return 0;
 }
 
-void kvm_connection_opened(Driver *drv, virConnectPtr conn, const Error *error)
+void kvm_connect_run(KvmJob *j)
 {
-    KvmDriver *k = kvm(drv);
-    Error e = ERROR_NULL;
-    char why[sizeof(e.message) + 64];
+    KvmDriver *k = kvm(j->drv);
 
-    if (!conn) {
-        e = *error;
-    } else if (install(drv, conn, &e) < 0) {
-        (void)virConnectClose(conn);
-    } else {
-        k->backoff_s = 0;
-        driver_set_available(drv, true, NULL);
+    j->conn = virConnectOpen(k->uri);
+    if (!j->conn)
+        (void)error_setf(&j->error, ERROR_DRIVER_UNAVAILABLE, "cannot connect to %s: %s", k->uri,
+                         virGetLastErrorMessage());
+    else if (connect_setup(j) < 0) {
+        kvm_connection_close(TAKE_PTR(j->conn), j->lifecycle_callback);
+        j->lifecycle_callback = -1;
+        j->link = NULL;
+    }
+    if (j->startup) {
+        (void)pthread_mutex_lock(&k->startup_lock);
+        k->startup_ran = true;
+        (void)pthread_cond_signal(&k->startup_cond);
+        (void)pthread_mutex_unlock(&k->startup_lock);
+    }
+}
+
+void kvm_connect_done(KvmJob *j)
+{
+    Driver *drv = j->drv;
+    KvmDriver *k = kvm(drv);
+    char why[sizeof(j->error.message) + 64];
+
+    if (!j->conn) {
+        (void)snprintf(why, sizeof(why), "%s; retrying in %u s", j->error.message,
+                       schedule_reconnect(drv));
+        driver_set_available(drv, false, why);
         return;
     }
-    (void)snprintf(why, sizeof(why), "%s; retrying in %u s", e.message, schedule_reconnect(drv));
-    driver_set_available(drv, false, why);
+    k->conn = TAKE_PTR(j->conn);
+    k->link = TAKE_PTR(j->link);
+    k->lifecycle_callback = j->lifecycle_callback;
+    j->lifecycle_callback = -1;
+    k->accel = j->accel;
+    kvm_domains_replace(drv, j->seen, j->n_seen, j->seen_at_us);
+    k->backoff_s = 0;
+    /* Lost before it was taken over here: the loss was not this connection's yet then. */
+    if (atomic_load(&k->link->lost_reason) != 0) {
+        connection_lost(drv);
+        return;
+    }
+    driver_set_available(drv, true, NULL);
 }
 
-void kvm_connection_open_now(Driver *drv)
+void kvm_connection_start(Driver *drv)
 {
-    virConnectPtr conn = virConnectOpen(kvm(drv)->uri);
-    Error e = ERROR_NULL;
+    KvmDriver *k = kvm(drv);
+    struct timespec deadline;
+    char why[256];
+    KvmJob *j;
+    bool ran = false;
+    int r;
 
-    if (!conn)
-        (void)error_setf(&e, ERROR_DRIVER_UNAVAILABLE, "cannot connect to %s: %s", kvm(drv)->uri,
-                         virGetLastErrorMessage());
-    kvm_connection_opened(drv, conn, &e);
+    r = submit_connect(drv, true, &j);
+    if (r < 0) {
+        (void)snprintf(why, sizeof(why), "cannot connect to %s: %s; retrying in %u s", k->uri,
+                       strerror(-r), schedule_reconnect(drv));
+        driver_set_available(drv, false, why);
+        return;
+    }
+    (void)clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += STARTUP_WAIT_S;
+    (void)pthread_mutex_lock(&k->startup_lock);
+    while (!k->startup_ran &&
+           pthread_cond_timedwait(&k->startup_cond, &k->startup_lock, &deadline) != ETIMEDOUT)
+        ;
+    ran = k->startup_ran;
+    (void)pthread_mutex_unlock(&k->startup_lock);
+    if (ran) {
+        /* The worker is done with the job; its completion on the loop finds it taken. */
+        kvm_connect_done(j);
+        j->taken = true;
+        return;
+    }
+    (void)snprintf(why, sizeof(why), "libvirtd at %s has not answered for %u s; still waiting",
+                   k->uri, STARTUP_WAIT_S);
+    driver_set_available(drv, false, why);
 }
 
 int kvm_connection_init(Driver *drv)
 {
     KvmDriver *k = kvm(drv);
+    pthread_condattr_t attr;
+    int r;
 
     k->lifecycle_callback = -1;
+    (void)pthread_mutex_init(&k->startup_lock, NULL);
+    r = -pthread_condattr_init(&attr);
+    if (r >= 0)
+        r = -pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (r >= 0)
+        r = -pthread_cond_init(&k->startup_cond, &attr);
+    (void)pthread_condattr_destroy(&attr);
+    if (r < 0)
+        return r;
     k->lost_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (k->lost_fd < 0)
         return -errno;
@@ -182,7 +301,9 @@ void kvm_connection_done(Driver *drv)
     KvmDriver *k = kvm(drv);
 
     k->reconnect_timer = sd_event_source_disable_unref(k->reconnect_timer);
+    disconnect(drv); /* inline now: the workers are gone */
     k->lost_source = sd_event_source_disable_unref(k->lost_source);
     k->lost_fd = safe_close(k->lost_fd);
-    disconnect(drv);
+    (void)pthread_cond_destroy(&k->startup_cond);
+    (void)pthread_mutex_destroy(&k->startup_lock);
 }

@@ -1,6 +1,8 @@
 /* The serial console of running kvm domains through libvirt streams: one stream per domain,
- * opened when the domain runs. Its output goes to hvd's live event stream and to every client
- * connected through console_open (a socket each); what clients write goes to the guest. */
+ * opened on a worker when the domain runs. Its output goes to hvd's live event stream and to
+ * every client connected through console_open (a socket each); what clients write goes to the
+ * guest. A client may connect while the stream is still being opened: what it types waits in
+ * its socket until the stream is there. */
 #include <fcntl.h>
 #include <libvirt/virterror.h>
 #include <sys/socket.h>
@@ -24,7 +26,9 @@ typedef struct ConsoleClient {
 struct KvmConsole {
     Driver *drv;
     char name[DOMAIN_NAME_MAX + 1];
-    virStreamPtr stream;
+    char uuid[DOMAIN_UUID_STRING_MAX];
+    virStreamPtr stream; /* NULL while a worker opens it */
+    bool force;          /* the worker opening it takes it over from another session */
     ConsoleClient *clients;
 };
 
@@ -41,6 +45,15 @@ static void client_free(ConsoleClient *cl)
     free(cl);
 }
 
+/* Lets go of con's stream (on a worker: aborting it is a round trip). */
+static void console_release_stream(KvmConsole *con)
+{
+    if (!con->stream)
+        return;
+    (void)virStreamEventRemoveCallback(con->stream);
+    kvm_release(con->drv, TAKE_PTR(con->stream), NULL, -1);
+}
+
 /* Stops following: the stream is given up and every client sees the end of its socket. */
 static void console_free(KvmConsole *con, const char *why)
 {
@@ -48,10 +61,22 @@ static void console_free(KvmConsole *con, const char *why)
     (void)hashmap_remove(kvm(con->drv)->consoles, con->name);
     while (con->clients)
         client_free(con->clients);
-    (void)virStreamEventRemoveCallback(con->stream);
-    (void)virStreamAbort(con->stream);
-    (void)virStreamFree(con->stream);
+    console_release_stream(con);
     free(con);
+}
+
+static KvmConsole *console_new(Driver *drv, const char *name, const char *uuid)
+{
+    KvmConsole *con = calloc(1, sizeof(*con));
+
+    if (!con)
+        return NULL;
+    con->drv = drv;
+    (void)snprintf(con->name, sizeof(con->name), "%s", name);
+    (void)snprintf(con->uuid, sizeof(con->uuid), "%s", uuid);
+    if (hashmap_put(kvm(drv)->consoles, name, con) < 0)
+        return mfree(con);
+    return con;
 }
 
 static void console_output(KvmConsole *con, const char *data, size_t len)
@@ -118,11 +143,6 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
     return 0;
 }
 
-bool kvm_console_followed(Driver *drv, const char *name)
-{
-    return hashmap_get(kvm(drv)->consoles, name) != NULL;
-}
-
 int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret)
 {
     virStreamPtr st = virStreamNew(virDomainGetConnect(dom), VIR_STREAM_NONBLOCK);
@@ -137,30 +157,73 @@ int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret)
     return 0;
 }
 
-int kvm_console_adopt(Driver *drv, const char *name, virStreamPtr st)
+int kvm_console_follow(Driver *drv, const char *name, const char *uuid, bool force, Error *e)
 {
-    KvmDriver *k = kvm(drv);
-    KvmConsole *con, *old = hashmap_get(k->consoles, name);
+    KvmConsole *con;
+    int r;
 
-    if (old)
-        console_free(old, "replaced by a new session");
-    con = calloc(1, sizeof(*con));
-    if (!con || hashmap_put(k->consoles, name, con) < 0) {
-        free(con);
-        (void)virStreamAbort(st);
-        (void)virStreamFree(st);
+    if (hashmap_get(kvm(drv)->consoles, name))
+        return 0;
+    con = console_new(drv, name, uuid);
+    if (!con)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    con->force = force;
+    r = kvm_job_submit_console(drv, name, uuid, force);
+    if (r < 0) {
+        console_free(con, "its opening could not be queued");
+        return error_set_errno(e, r, "Failed to open the console of '%s': %m", name);
+    }
+    return 0;
+}
+
+int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStreamPtr st)
+{
+    KvmConsole *con = hashmap_get(kvm(drv)->consoles, name);
+
+    if (!con)
+        con = console_new(drv, name, uuid);
+    if (!con) {
+        kvm_release(drv, st, NULL, -1);
         return -ENOMEM;
     }
-    con->drv = drv;
+    if (con->stream) {
+        log_debug("kvm: console of %s: replaced by a new session", name);
+        console_release_stream(con);
+    }
     con->stream = st;
-    (void)snprintf(con->name, sizeof(con->name), "%s", name);
     if (virStreamEventAddCallback(
             st, VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP,
             on_stream, con, NULL) < 0) {
         console_free(con, virGetLastErrorMessage());
         return -EIO;
     }
+    /* Clients that connected while the stream was being opened: their input flows now. */
+    for (ConsoleClient *cl = con->clients; cl; cl = cl->next)
+        (void)sd_event_source_set_enabled(cl->source, SD_EVENT_ON);
     return 0;
+}
+
+void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *error)
+{
+    KvmConsole *con = hashmap_get(kvm(drv)->consoles, name);
+    char line[sizeof(error->message) + 128];
+    int n;
+
+    if (!con || con->stream)
+        return;
+    /* Another session holds it, and someone waits for it: take it over, as virsh console
+     * --force does. */
+    if (con->clients && !force && !con->force) {
+        con->force = true;
+        if (kvm_job_submit_console(drv, con->name, con->uuid, true) >= 0)
+            return;
+    }
+    n = snprintf(line, sizeof(line), "\r\nhvd: cannot open the console of '%s': %s\r\n", name,
+                 error->message);
+    for (ConsoleClient *cl = con->clients; cl; cl = cl->next)
+        (void)send(cl->fd, line, (size_t)MIN(n, (int)sizeof(line) - 1),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+    console_free(con, error->message);
 }
 
 int kvm_console_connect(Driver *drv, const char *name, int *ret_fd, Error *e)
@@ -183,7 +246,11 @@ int kvm_console_connect(Driver *drv, const char *name, int *ret_fd, Error *e)
     r = fcntl(cl->fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
     if (r >= 0)
         r = sd_event_add_io(drv->ctx.event, &cl->source, cl->fd, EPOLLIN, on_client, cl);
+    /* Input waits in the socket until there is a stream to send it to. */
+    if (r >= 0 && !con->stream)
+        r = sd_event_source_set_enabled(cl->source, SD_EVENT_OFF);
     if (r < 0) {
+        (void)sd_event_source_disable_unref(cl->source);
         safe_close(sv[0]);
         safe_close(sv[1]);
         free(cl);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <libvirt/libvirt.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "driver.h"
@@ -34,29 +35,55 @@ static inline const KvmSettings *kvm_settings(const Driver *drv)
     return drv->settings;
 }
 
+/* Whether libvirt can run kvm guests (kvm-accel.c): found out on a worker after connecting. */
+typedef struct KvmAccel {
+    bool known;      /* asked since hvd started */
+    bool kvm_usable; /* libvirt offers kvm and its QEMU user can open /dev/kvm */
+    char why[384];   /* a sentence saying how that was decided */
+} KvmAccel;
+
+/* One connection's watch for its loss: libvirt may report it on any thread, so the callback only
+ * marks its own link and wakes the loop through the driver's lost_fd. Freed by libvirt when the
+ * callback is unregistered. */
+typedef struct KvmLink {
+    int lost_fd;
+    atomic_int lost_reason; /* VIR_CONNECT_CLOSE_REASON_* + 1 once lost, 0 before */
+} KvmLink;
+
+typedef struct KvmWaiter KvmWaiter;
+
 typedef struct KvmDriver {
     /* The libvirt URI in use: the driver's own copy, read by worker threads too (a reload
      * changes it at the next start of hvd). */
     char *uri;
     virConnectPtr conn; /* NULL while disconnected */
+    KvmLink *link;      /* conn's loss watch */
     int lifecycle_callback;
     /* Reconnection: a timer with exponential backoff that queues a connect job. */
     sd_event_source *reconnect_timer;
     unsigned backoff_s;
-    /* libvirt may report a lost connection on any thread: it sets lost_reason and writes lost_fd,
-     * and the loop takes it from there. */
     int lost_fd;
     sd_event_source *lost_source;
-    atomic_int lost_reason;
-    char domain_type[8];
+    /* hvd's start-up waits a bounded time for the first connect job's worker to finish. */
+    pthread_mutex_t startup_lock;
+    pthread_cond_t startup_cond;
+    bool startup_ran;
+    KvmAccel accel;
     char *console_dir;
-    /* libvirt calls that can take long (starting QEMU, connecting) run here, one domain at a
-     * time. */
+    /* Every libvirt call runs here, on worker threads: lifecycle operations one domain at a
+     * time, connecting, statistics, consoles, undefining and letting go of libvirt objects. */
     WorkQueue *jobs;
     /* Domains with operations in flight, by name: KvmBusy. */
     Hashmap *busy;
     /* Followed consoles of running domains, by name (kvm-console.c). */
     Hashmap *consoles;
+    /* What the driver knows of libvirt's domains, by UUID: KvmDomain (kvm-cache.c). */
+    Hashmap *domains;
+    /* Statistics refreshes (kvm-cache.c): one job at most, and who waits for it. */
+    bool stats_refreshing;
+    bool stats_failed;           /* the last refresh failed */
+    uint64_t stats_refreshed_us; /* CLOCK_MONOTONIC of the last complete refresh, 0 if none */
+    KvmWaiter *stats_waiters;
 } KvmDriver;
 
 static inline KvmDriver *kvm(Driver *drv)
@@ -64,30 +91,88 @@ static inline KvmDriver *kvm(Driver *drv)
     return drv->data;
 }
 
-/* One libvirt call prepared on the loop, run on a worker and reported on the loop: a lifecycle
- * operation on a domain, or (connect) opening the connection. */
+/* A libvirt domain as the driver last saw it: from the connect job's inventory, lifecycle
+ * events, operations and statistics refreshes. */
+typedef struct KvmDomain {
+    char *name;
+    DomainState state;
+    DomainReason reason;
+    json_t *stats;        /* NULL until known, and while inactive */
+    uint64_t stats_at_us; /* CLOCK_MONOTONIC when libvirt was asked for stats */
+} KvmDomain;
+
+/* A domain in a worker's answer: every domain (connect), every active one (statistics), or the
+ * one an operation was about. */
+typedef struct KvmSeen {
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    char *name;
+    DomainState state;
+    DomainReason reason;
+    json_t *stats; /* active domains only */
+} KvmSeen;
+
+typedef enum KvmJobKind {
+    KVM_JOB_CONNECT,   /* opens a connection and takes stock of it */
+    KVM_JOB_OPERATION, /* a lifecycle operation on one domain */
+    KVM_JOB_CONSOLE,   /* opens one domain's console stream */
+    KVM_JOB_UNDEFINE,  /* forgets one domain's persistent definition */
+    KVM_JOB_STATS,     /* statistics of every active domain */
+    KVM_JOB_RELEASE,   /* lets go of streams and a connection */
+} KvmJobKind;
+
+/* libvirt calls prepared on the loop, run on a worker and reported on the loop. */
 typedef struct KvmJob {
     Driver *drv;
-    virConnectPtr conn; /* a reference of the job's own; the new connection for connect */
-    bool connect;
-    DomainAction op;
+    KvmJobKind kind;
+    /* A reference of the job's own, dropped on the worker once the job ran; the new connection
+     * (connect) or the one to close (release). */
+    virConnectPtr conn;
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_STRING_MAX];
-    char *xml;
+    DomainAction op; /* operation */
+    char *xml;       /* operation: the definition to start */
+    bool force;      /* console: take the console over from another session */
+    bool startup;    /* connect: hvd's start-up waits for it */
+    bool taken;      /* connect: its result was applied at start-up already */
     Error error;
     DomainState observed;
-    virStreamPtr console; /* a started domain's console, opened on the worker */
+    DomainReason observed_reason;
+    virStreamPtr console; /* operation (start), console: the domain's console; release */
+    KvmSeen *seen;        /* connect, stats, operation: what libvirt reported */
+    size_t n_seen;
+    uint64_t seen_at_us;    /* CLOCK_MONOTONIC when libvirt was asked */
+    int lifecycle_callback; /* connect, release: the event registration, or -1 */
+    KvmLink *link;          /* connect: the new connection's loss watch */
+    KvmAccel accel;         /* connect */
 } KvmJob;
+
+/* A new job of kind for drv (conn and names unset). NULL when out of memory. */
+KvmJob *kvm_job_new(Driver *drv, KvmJobKind kind);
+
+/* Queues j under key (the domain's UUID, so one domain's jobs run in order, or the kind's own),
+ * taking a reference to the current connection for kinds that use it. Cancels j (see
+ * kvm_job_cancel) and returns a negative errno when it cannot (not connected, out of memory). */
+int kvm_job_queue(KvmJob *j, const char *key);
+
+/* Frees a job, letting go inline of any libvirt object it still holds: for a job that will not
+ * be reported (hvd is stopping, or it could not be queued). */
+void kvm_job_cancel(void *job);
 
 /* Queues a lifecycle operation for c on a worker, taking ownership of xml; the result comes
  * back through op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
 int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e);
 
-/* Queues the opening of a new connection; done() hands it to kvm_connection_opened(). */
-int kvm_job_submit_connect(Driver *drv);
+/* Queues the forgetting of c's persistent definition (if libvirt has one). */
+int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 
-/* Frees a job that will not be reported (hvd is stopping), closing its connection reference. */
-void kvm_job_cancel(void *job);
+/* Queues the opening of domain name's console; the stream goes to kvm_console_adopt(), a
+ * failure to kvm_console_failed(). */
+int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, bool force);
+
+/* Lets go of st (may be NULL) and, when conn is not NULL, of the connection with its event
+ * registration callback and loss watch, on a worker (inline once the workers are gone, or
+ * when out of memory). Takes ownership of both. */
+void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback);
 
 /* Reports a change libvirt announced for domain name to the manager. While an operation on the
  * domain is in flight its completion speaks first (a destroy of a crashed guest must not read
@@ -96,14 +181,23 @@ void kvm_job_cancel(void *job);
 void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
                         const char *detail);
 
-/* Opens the connection now, on the loop (hvd's start-up: the first state of the driver is
- * known before hvd says it is ready). Leaves the driver available, or unavailable with a
- * reconnection scheduled. */
-void kvm_connection_open_now(Driver *drv);
+/* The connection (kvm-connection.c). */
 
-/* Takes over conn opened by a connect job (NULL when it failed, error saying why): registers
- * for events and marks the driver available, or schedules the next attempt. */
-void kvm_connection_opened(Driver *drv, virConnectPtr conn, const Error *error);
+/* Queues the first connect job and waits a bounded time for its worker (hvd's start-up: the
+ * first state of the driver is known before hvd says it is ready, unless libvirtd does not
+ * answer). Leaves the driver available, or unavailable with the reason. */
+void kvm_connection_start(Driver *drv);
+
+/* Worker side of a connect job: opens the connection, subscribes to its events, takes stock of
+ * every domain and asks whether kvm is usable. */
+void kvm_connect_run(KvmJob *j);
+
+/* Loop side of a connect job: takes over the connection (or schedules the next attempt). */
+void kvm_connect_done(KvmJob *j);
+
+/* On a worker (or when hvd is stopping): ends conn's lifecycle event registration callback (if
+ * not -1) and loss watch, and closes it. */
+void kvm_connection_close(virConnectPtr conn, int callback);
 
 /* Sets up the loss notification; returns 0 or a negative errno. */
 int kvm_connection_init(Driver *drv);
@@ -111,19 +205,76 @@ int kvm_connection_init(Driver *drv);
 /* Drops the connection and every timer and source of the connection logic. */
 void kvm_connection_done(Driver *drv);
 
-/* Consoles (kvm-console.c): each running domain's serial console is followed through one
- * libvirt stream, for hvd's live event stream and for console_open's clients. */
+/* Whether kvm is usable (kvm-accel.c). */
 
-/* Opens a non-blocking console stream of dom (any thread); force takes the console over from
+/* On a worker: whether libvirt at uri can run kvm guests: its domain capabilities offer kvm,
+ * and the user libvirt runs QEMU as can open /dev/kvm (checked when libvirtd is on this host;
+ * libvirt's own domain capabilities are probed with more privileges than its guests get). */
+void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret);
+
+/* The domain type the next start uses: the setting, or for "auto" what kvm_accel_probe found
+ * (qemu while nothing is known). */
+const char *kvm_domain_type(Driver *drv);
+
+/* What the host view shows of the driver: domain type and why, plus a one-line summary. */
+json_t *kvm_host_info(Driver *drv);
+
+/* What the driver knows without asking (kvm-cache.c). */
+
+/* Replaces everything known by a connect job's inventory taken at at_us. Takes the stats. */
+void kvm_domains_replace(Driver *drv, KvmSeen *seen, size_t n, uint64_t at_us);
+
+/* Records that domain uuid (named name) is in state/reason now. */
+void kvm_domain_set_state(Driver *drv, const char *uuid, const char *name, DomainState state,
+                          DomainReason reason);
+
+/* Takes over the statistics of one domain read after an operation (seen, or none when it is
+ * gone). */
+void kvm_domain_set_stats(Driver *drv, const char *uuid, KvmSeen *seen, uint64_t at_us);
+
+/* What the driver knows of domain uuid, or NULL. */
+KvmDomain *kvm_domain_find(Driver *drv, const char *uuid);
+
+/* Worker and loop sides of a statistics job. */
+void kvm_stats_run(KvmJob *j);
+void kvm_stats_done(KvmJob *j);
+
+/* get_info, get_stats and refresh_stats: answers from the cache, refreshed on workers. */
+int kvm_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
+                 unsigned flags, Error *e);
+int kvm_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e);
+int kvm_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done, void *userdata);
+
+/* Forgets everything known and drops whoever waits for statistics (hvd is stopping). */
+void kvm_cache_done(Driver *drv);
+
+/* Frees n records of seen. Accepts NULL. */
+void kvm_seen_free(KvmSeen *seen, size_t n);
+
+/* On a worker: the domains in records as KvmSeen (statistics of the active ones). Returns 0 or
+ * -ENOMEM. */
+int kvm_seen_from_records(virDomainStatsRecordPtr *records, int n, KvmSeen **ret, size_t *ret_n);
+
+/* Consoles (kvm-console.c): each running domain's serial console is followed through one
+ * libvirt stream, for hvd's live event stream and for console_open's clients. A console being
+ * opened on a worker already takes clients; they are bridged once the stream arrives. */
+
+/* Opens a non-blocking console stream of dom (on a worker); force takes the console over from
  * another session (virsh console). Returns 0, or -1 with libvirt's error set. */
 int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret);
 
-/* Follows domain name's console through st (on the loop), taking ownership of st and
- * replacing any stream followed before. Returns 0 or a negative errno. */
-int kvm_console_adopt(Driver *drv, const char *name, virStreamPtr st);
+/* Starts following domain name's console unless it is followed or being opened: opens it on a
+ * worker. Returns 0 or a negative errno with e set. */
+int kvm_console_follow(Driver *drv, const char *name, const char *uuid, bool force, Error *e);
 
-/* Whether domain name's console is followed. */
-bool kvm_console_followed(Driver *drv, const char *name);
+/* Follows the console of domain name (UUID uuid) through st (on the loop), taking ownership of
+ * st and replacing any stream followed before; clients waiting for it are bridged now. Returns
+ * 0 or a negative errno. */
+int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStreamPtr st);
+
+/* Opening domain name's console failed (error says why): tried again taking it over when
+ * clients wait and force was not set, else those clients hear why and are disconnected. */
+void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *error);
 
 /* Connects a new client to the followed console of name: *ret_fd is a socket that reads the
  * guest's output from now on and writes its input. Returns 0 or a negative errno with e set. */
@@ -145,6 +296,11 @@ bool kvm_libvirt_error_is(int code);
      VIR_DOMAIN_STATS_VCPU)
 
 /* A new JSON object of one domain's statistics record in hvd's field names: cpu_time_ns and
- * memory_kib always, then cpu_user_ns, cpu_system_ns, vcpus, balloon_* as libvirt reports
- * them. NULL when out of memory. */
+ * memory_kib always, then cpu_user_ns, cpu_system_ns, vcpus, memory_max_kib, balloon_* as
+ * libvirt reports them. NULL when out of memory. */
 json_t *kvm_stats_from_record(const virDomainStatsRecord *rec);
+
+/* libvirt's state and reason in a statistics record (when it has VIR_DOMAIN_STATS_STATE).
+ * Returns false when the record has none. */
+bool kvm_stats_record_state(const virDomainStatsRecord *rec, DomainState *ret_state,
+                            DomainReason *ret_reason);

@@ -1,12 +1,16 @@
-/* The kvm driver's blocking libvirt calls on worker threads: lifecycle operations (one domain at a
- * time, in order) and opening a connection. Results come back on the loop. */
+/* The kvm driver's libvirt calls on worker threads: every call that talks to libvirtd runs here
+ * (lifecycle operations one domain at a time and in order, connecting, statistics, consoles,
+ * undefining, and letting go of connections and streams), so a libvirtd that hangs never holds
+ * up hvd's loop. Results come back on the loop. */
 #include <libvirt/virterror.h>
 #include <string.h>
 
 #include "kvm-internal.h"
 #include "kvm-state.h"
+#include "log.h"
+#include "time-util.h"
 
-#define CONNECT_JOB_KEY "connect"
+#define RELEASE_JOB_KEY "release"
 
 /* A domain with operations in flight, and the last change libvirt announced meanwhile. */
 typedef struct KvmBusy {
@@ -64,14 +68,32 @@ void kvm_domain_changed(Driver *drv, const char *name, DomainState state, Domain
     drv->ctx.events.domain_state(drv->ctx.events.userdata, drv, name, state, reason, NULL, detail);
 }
 
-static void kvm_job_free(KvmJob *j)
+KvmJob *kvm_job_new(Driver *drv, KvmJobKind kind)
 {
-    if (j->console) {
-        (void)virStreamAbort(j->console);
-        (void)virStreamFree(j->console);
-    }
-    if (j->conn)
-        (void)virConnectClose(j->conn);
+    KvmJob *j = calloc(1, sizeof(*j));
+
+    if (j)
+        *j = (KvmJob){
+            .drv = drv,
+            .kind = kind,
+            .observed = _DOMAIN_STATE_INVALID,
+            .error = ERROR_NULL,
+            .lifecycle_callback = -1,
+        };
+    return j;
+}
+
+static void stream_release_now(virStreamPtr st)
+{
+    if (!st)
+        return;
+    (void)virStreamAbort(st);
+    (void)virStreamFree(st);
+}
+
+static void job_free(KvmJob *j)
+{
+    kvm_seen_free(j->seen, j->n_seen);
     free(j->xml);
     free(j);
 }
@@ -81,9 +103,14 @@ void kvm_job_cancel(void *job)
     KvmJob *j = job;
     KvmBusy ignored;
 
-    if (!j->connect)
+    if (j->kind == KVM_JOB_OPERATION)
         (void)busy_release(kvm(j->drv), j->name, &ignored);
-    kvm_job_free(j);
+    stream_release_now(j->console);
+    if (j->conn && (j->kind == KVM_JOB_CONNECT || j->kind == KVM_JOB_RELEASE))
+        kvm_connection_close(j->conn, j->lifecycle_callback);
+    else if (j->conn)
+        (void)virConnectClose(j->conn);
+    job_free(j);
 }
 
 /* Worker side of a start: hvd's database holds the definition, so libvirt gets a transient
@@ -115,11 +142,34 @@ static int job_call(KvmJob *j, virDomainPtr dom)
     }
 }
 
-static void job_run_domain(KvmJob *j)
+/* What libvirt says of dom after an operation: its state, and the statistics of an active one
+ * (so that the first look at a domain that just started has numbers). */
+static void job_read_after(KvmJob *j, virDomainPtr dom)
 {
-    virDomainPtr dom = NULL;
-    int vir_state, vir_reason;
-    DomainReason ignored;
+    virDomainPtr doms[] = {dom, NULL};
+    virDomainStatsRecordPtr *records = NULL;
+    int vir_state, vir_reason, n;
+
+    if (virDomainGetState(dom, &vir_state, &vir_reason, 0) < 0) {
+        if (kvm_libvirt_error_is(VIR_ERR_NO_DOMAIN))
+            j->observed = STATE_SHUTOFF;
+        return;
+    }
+    kvm_state_from_libvirt(vir_state, vir_reason, &j->observed, &j->observed_reason, NULL);
+    if (!domain_state_is_active(j->observed))
+        return;
+    j->seen_at_us = now_usec(CLOCK_MONOTONIC);
+    n = virDomainListGetStats(doms, KVM_STATS_WANTED, &records,
+                              VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+    if (n > 0)
+        (void)kvm_seen_from_records(records, n, &j->seen, &j->n_seen);
+    if (records)
+        virDomainStatsRecordListFree(records);
+}
+
+static void job_run_operation(KvmJob *j)
+{
+    virDomainPtr dom;
 
     if (j->op == ACTION_START)
         dom = job_start(j);
@@ -130,66 +180,151 @@ static void job_run_domain(KvmJob *j)
             if (!(j->op == ACTION_DESTROY && kvm_libvirt_error_is(VIR_ERR_NO_DOMAIN)))
                 (void)kvm_libvirt_error(&j->error, "looking up domain", j->name);
             j->observed = STATE_SHUTOFF;
+            j->observed_reason = REASON_UNKNOWN;
             return;
         }
         if (job_call(j, dom) < 0)
             (void)kvm_libvirt_error(&j->error, domain_action_to_string(j->op), j->name);
     }
+    if (!dom)
+        return;
     /* Follow the console from the start (its first bytes may precede this: the log has them). */
-    if (dom && j->op == ACTION_START)
+    if (j->op == ACTION_START)
         (void)kvm_console_open_stream(dom, false, &j->console);
-    if (dom && virDomainGetState(dom, &vir_state, &vir_reason, 0) >= 0)
-        kvm_state_from_libvirt(vir_state, vir_reason, &j->observed, &ignored, NULL);
-    else if (dom && kvm_libvirt_error_is(VIR_ERR_NO_DOMAIN))
-        j->observed = STATE_SHUTOFF;
-    if (dom)
-        (void)virDomainFree(dom);
+    job_read_after(j, dom);
+    (void)virDomainFree(dom);
+}
+
+static void job_done_operation(KvmJob *j)
+{
+    Driver *drv = j->drv;
+    KvmBusy missed;
+    bool replay;
+
+    if (j->console)
+        (void)kvm_console_adopt(drv, j->name, j->uuid, TAKE_PTR(j->console));
+    /* Released first: the manager may queue the next operation from op_completed. */
+    replay = busy_release(kvm(drv), j->name, &missed);
+    /* A change libvirt announced meanwhile is newer than what the worker read: it stays. */
+    if (!replay && j->observed != _DOMAIN_STATE_INVALID)
+        kvm_domain_set_state(drv, j->uuid, j->name, j->observed, j->observed_reason);
+    if (j->seen_at_us)
+        kvm_domain_set_stats(drv, j->uuid, j->n_seen > 0 ? &j->seen[0] : NULL, j->seen_at_us);
+    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,
+                                 error_is_set(&j->error) ? &j->error : NULL, NULL, j->observed);
+    if (replay)
+        kvm_domain_changed(drv, j->name, missed.state, missed.reason, missed.detail);
+}
+
+static void job_run_console(KvmJob *j)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(j->conn, j->uuid);
+
+    if (!dom) {
+        (void)kvm_libvirt_error(&j->error, "looking up domain", j->name);
+        return;
+    }
+    if (kvm_console_open_stream(dom, j->force, &j->console) < 0)
+        (void)kvm_libvirt_error(&j->error, "opening the console of domain", j->name);
+    (void)virDomainFree(dom);
+}
+
+/* hvd starts transient domains; a persistent definition with the same UUID (made by hand with
+ * virsh, say) would shadow the domain, so deleting the domain removes it too. */
+static void job_run_undefine(KvmJob *j)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(j->conn, j->uuid);
+
+    if (!dom) {
+        if (!kvm_libvirt_error_is(VIR_ERR_NO_DOMAIN))
+            (void)kvm_libvirt_error(&j->error, "looking up domain", j->name);
+        return;
+    }
+    if (virDomainIsPersistent(dom) == 1 && virDomainUndefine(dom) < 0)
+        (void)kvm_libvirt_error(&j->error, "undefining domain", j->name);
+    (void)virDomainFree(dom);
 }
 
 static void job_run(void *data)
 {
     KvmJob *j = data;
 
-    if (!j->connect) {
-        job_run_domain(j);
+    switch (j->kind) {
+    case KVM_JOB_CONNECT:
+        kvm_connect_run(j);
         return;
+    case KVM_JOB_RELEASE:
+        stream_release_now(TAKE_PTR(j->console));
+        if (j->conn)
+            kvm_connection_close(TAKE_PTR(j->conn), j->lifecycle_callback);
+        return;
+    case KVM_JOB_OPERATION:
+        job_run_operation(j);
+        break;
+    case KVM_JOB_CONSOLE:
+        job_run_console(j);
+        break;
+    case KVM_JOB_UNDEFINE:
+        job_run_undefine(j);
+        break;
+    case KVM_JOB_STATS:
+        kvm_stats_run(j);
+        break;
     }
-    j->conn = virConnectOpen(kvm(j->drv)->uri);
-    if (!j->conn)
-        (void)error_setf(&j->error, ERROR_DRIVER_UNAVAILABLE, "cannot connect to %s: %s",
-                         kvm(j->drv)->uri, virGetLastErrorMessage());
+    /* The job's own reference goes here, so the loop never holds a connection's last one
+     * (closing that one is a round trip). */
+    (void)virConnectClose(TAKE_PTR(j->conn));
 }
 
 static void job_done(void *data)
 {
     KvmJob *j = data;
-    Driver *drv = j->drv;
-    KvmBusy missed;
-    bool replay;
 
-    if (j->connect) {
-        kvm_connection_opened(drv, TAKE_PTR(j->conn), &j->error);
-        kvm_job_free(j);
-        return;
+    switch (j->kind) {
+    case KVM_JOB_CONNECT:
+        if (!j->taken)
+            kvm_connect_done(j);
+        break;
+    case KVM_JOB_OPERATION:
+        job_done_operation(j);
+        break;
+    case KVM_JOB_CONSOLE:
+        if (j->console)
+            (void)kvm_console_adopt(j->drv, j->name, j->uuid, TAKE_PTR(j->console));
+        else
+            kvm_console_failed(j->drv, j->name, j->force, &j->error);
+        break;
+    case KVM_JOB_UNDEFINE:
+        if (error_is_set(&j->error))
+            log_debug("kvm: %s", j->error.message);
+        break;
+    case KVM_JOB_STATS:
+        kvm_stats_done(j);
+        break;
+    case KVM_JOB_RELEASE:
+        break;
     }
-    if (j->console)
-        (void)kvm_console_adopt(drv, j->name, TAKE_PTR(j->console));
-    /* Released first: the manager may queue the next operation from op_completed. */
-    replay = busy_release(kvm(drv), j->name, &missed);
-    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,
-                                 error_is_set(&j->error) ? &j->error : NULL, NULL, j->observed);
-    if (replay)
-        kvm_domain_changed(drv, j->name, missed.state, missed.reason, missed.detail);
-    kvm_job_free(j);
+    job_free(j);
 }
 
-static KvmJob *job_new(Driver *drv)
+int kvm_job_queue(KvmJob *j, const char *key)
 {
-    KvmJob *j = calloc(1, sizeof(*j));
+    KvmDriver *k = kvm(j->drv);
+    bool uses_conn = j->kind != KVM_JOB_CONNECT && j->kind != KVM_JOB_RELEASE;
+    int r;
 
-    if (j)
-        *j = (KvmJob){.drv = drv, .observed = _DOMAIN_STATE_INVALID, .error = ERROR_NULL};
-    return j;
+    if (uses_conn) {
+        if (!k->conn) {
+            kvm_job_cancel(j);
+            return -ENOTCONN;
+        }
+        j->conn = k->conn;
+        (void)virConnectRef(j->conn);
+    }
+    r = work_queue_submit(k->jobs, key, job_run, job_done, j);
+    if (r < 0)
+        kvm_job_cancel(j);
+    return r;
 }
 
 int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e)
@@ -202,7 +337,7 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
         free(xml);
         return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
     }
-    j = job_new(drv);
+    j = kvm_job_new(drv, KVM_JOB_OPERATION);
     if (!j || busy_hold(k, c->name) < 0) {
         free(j);
         free(xml);
@@ -212,26 +347,51 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
     j->xml = xml;
     (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
-    j->conn = k->conn;
-    (void)virConnectRef(j->conn);
-    r = work_queue_submit(k->jobs, c->uuid, job_run, job_done, j);
-    if (r < 0) {
-        kvm_job_cancel(j);
-        return error_set_errno(e, r, "Out of memory");
-    }
+    r = kvm_job_queue(j, c->uuid);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to queue the operation: %m");
     return DRIVER_PENDING;
 }
 
-int kvm_job_submit_connect(Driver *drv)
+/* A job about one domain: named, and queued behind the domain's other jobs. */
+static int submit_for_domain(Driver *drv, KvmJobKind kind, const char *name, const char *uuid,
+                             bool force)
 {
-    KvmJob *j = job_new(drv);
-    int r;
+    KvmJob *j = kvm_job_new(drv, kind);
 
     if (!j)
         return -ENOMEM;
-    j->connect = true;
-    r = work_queue_submit(kvm(drv)->jobs, CONNECT_JOB_KEY, job_run, job_done, j);
-    if (r < 0)
-        kvm_job_free(j);
-    return r;
+    (void)snprintf(j->name, sizeof(j->name), "%s", name);
+    (void)snprintf(j->uuid, sizeof(j->uuid), "%s", uuid);
+    j->force = force;
+    return kvm_job_queue(j, uuid);
+}
+
+int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e)
+{
+    int r = submit_for_domain(drv, KVM_JOB_UNDEFINE, c->name, c->uuid, false);
+
+    return r < 0 ? error_set_errno(e, r, "Failed to queue the undefining of '%s': %m", c->name) : 0;
+}
+
+int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, bool force)
+{
+    return submit_for_domain(drv, KVM_JOB_CONSOLE, name, uuid, force);
+}
+
+void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback)
+{
+    KvmJob *j = kvm(drv)->jobs ? kvm_job_new(drv, KVM_JOB_RELEASE) : NULL;
+
+    if (!j) {
+        /* hvd is stopping (the workers are gone), or out of memory. */
+        stream_release_now(st);
+        if (conn)
+            kvm_connection_close(conn, callback);
+        return;
+    }
+    j->console = st;
+    j->conn = conn;
+    j->lifecycle_callback = callback;
+    (void)kvm_job_queue(j, RELEASE_JOB_KEY);
 }

@@ -125,34 +125,97 @@ void kvm_state_from_libvirt(int vir_state, int vir_reason, DomainState *ret_stat
         *ret_detail = detail;
 }
 
-int kvm_state_from_event(int event, int detail, DomainState *ret_state, DomainReason *ret_reason)
+/* The state and reason libvirt records with each lifecycle event, by event detail. */
+static const int started_reasons[] = {
+    [VIR_DOMAIN_EVENT_STARTED_BOOTED] = VIR_DOMAIN_RUNNING_BOOTED,
+    [VIR_DOMAIN_EVENT_STARTED_MIGRATED] = VIR_DOMAIN_RUNNING_MIGRATED,
+    [VIR_DOMAIN_EVENT_STARTED_RESTORED] = VIR_DOMAIN_RUNNING_RESTORED,
+    [VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT] = VIR_DOMAIN_RUNNING_FROM_SNAPSHOT,
+    [VIR_DOMAIN_EVENT_STARTED_WAKEUP] = VIR_DOMAIN_RUNNING_WAKEUP,
+};
+
+static const int suspended_reasons[] = {
+    [VIR_DOMAIN_EVENT_SUSPENDED_PAUSED] = VIR_DOMAIN_PAUSED_USER,
+    [VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED] = VIR_DOMAIN_PAUSED_MIGRATION,
+    [VIR_DOMAIN_EVENT_SUSPENDED_IOERROR] = VIR_DOMAIN_PAUSED_IOERROR,
+    [VIR_DOMAIN_EVENT_SUSPENDED_WATCHDOG] = VIR_DOMAIN_PAUSED_WATCHDOG,
+    [VIR_DOMAIN_EVENT_SUSPENDED_RESTORED] = VIR_DOMAIN_PAUSED_UNKNOWN,
+    [VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT] = VIR_DOMAIN_PAUSED_FROM_SNAPSHOT,
+    [VIR_DOMAIN_EVENT_SUSPENDED_API_ERROR] = VIR_DOMAIN_PAUSED_UNKNOWN,
+    [VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY] = VIR_DOMAIN_PAUSED_POSTCOPY,
+    [VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED] = VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+};
+
+static const int resumed_reasons[] = {
+    [VIR_DOMAIN_EVENT_RESUMED_UNPAUSED] = VIR_DOMAIN_RUNNING_UNPAUSED,
+    [VIR_DOMAIN_EVENT_RESUMED_MIGRATED] = VIR_DOMAIN_RUNNING_MIGRATED,
+    [VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT] = VIR_DOMAIN_RUNNING_FROM_SNAPSHOT,
+    [VIR_DOMAIN_EVENT_RESUMED_POSTCOPY] = VIR_DOMAIN_RUNNING_POSTCOPY,
+};
+
+static const int stopped_reasons[] = {
+    [VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN] = VIR_DOMAIN_SHUTOFF_SHUTDOWN,
+    [VIR_DOMAIN_EVENT_STOPPED_DESTROYED] = VIR_DOMAIN_SHUTOFF_DESTROYED,
+    [VIR_DOMAIN_EVENT_STOPPED_CRASHED] = VIR_DOMAIN_SHUTOFF_CRASHED,
+    [VIR_DOMAIN_EVENT_STOPPED_MIGRATED] = VIR_DOMAIN_SHUTOFF_MIGRATED,
+    [VIR_DOMAIN_EVENT_STOPPED_SAVED] = VIR_DOMAIN_SHUTOFF_SAVED,
+    [VIR_DOMAIN_EVENT_STOPPED_FAILED] = VIR_DOMAIN_SHUTOFF_FAILED,
+    [VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT] = VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT,
+};
+
+static const int crashed_reasons[] = {
+    [VIR_DOMAIN_EVENT_CRASHED_PANICKED] = VIR_DOMAIN_CRASHED_PANICKED,
+    /* A crash kernel took over: the guest runs on. */
+    [VIR_DOMAIN_EVENT_CRASHED_CRASHLOADED] = VIR_DOMAIN_RUNNING_CRASHED,
+};
+
+static int reason_of(const int *table, size_t n, int detail, int unknown)
 {
+    return detail >= 0 && (size_t)detail < n ? table[detail] : unknown;
+}
+
+#define REASON_OF(table, detail, unknown) reason_of(table, ELEMENTSOF(table), detail, unknown)
+
+int kvm_state_from_event(int event, int detail, DomainState *ret_state, DomainReason *ret_reason,
+                         const char **ret_detail)
+{
+    int vir_state, vir_reason;
+
     switch (event) {
-    case VIR_DOMAIN_EVENT_CRASHED:
-        *ret_state = STATE_CRASHED;
-        *ret_reason = REASON_GUEST_FAULT;
-        return 1;
+    case VIR_DOMAIN_EVENT_STARTED:
+        vir_state = VIR_DOMAIN_RUNNING;
+        vir_reason = REASON_OF(started_reasons, detail, VIR_DOMAIN_RUNNING_UNKNOWN);
+        break;
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+        vir_state = VIR_DOMAIN_PAUSED;
+        vir_reason = REASON_OF(suspended_reasons, detail, VIR_DOMAIN_PAUSED_UNKNOWN);
+        break;
+    case VIR_DOMAIN_EVENT_RESUMED:
+        vir_state = VIR_DOMAIN_RUNNING;
+        vir_reason = REASON_OF(resumed_reasons, detail, VIR_DOMAIN_RUNNING_UNKNOWN);
+        break;
     case VIR_DOMAIN_EVENT_STOPPED:
-        *ret_state = STATE_SHUTOFF;
-        switch (detail) {
-        case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
-            *ret_reason = REASON_SHUTDOWN;
-            break;
-        case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
-            *ret_reason = REASON_DESTROYED;
-            break;
-        case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
-            *ret_state = STATE_CRASHED;
-            *ret_reason = REASON_GUEST_FAULT;
-            break;
-        case VIR_DOMAIN_EVENT_STOPPED_FAILED:
-            *ret_reason = REASON_FAILED;
-            break;
-        default:
-            *ret_reason = REASON_UNKNOWN;
-        }
-        return 1;
+        vir_state = VIR_DOMAIN_SHUTOFF;
+        vir_reason = REASON_OF(stopped_reasons, detail, VIR_DOMAIN_SHUTOFF_UNKNOWN);
+        break;
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        /* The guest finished shutting down; QEMU ends next (another event). */
+        vir_state = VIR_DOMAIN_SHUTDOWN;
+        vir_reason = VIR_DOMAIN_SHUTDOWN_USER;
+        break;
+    case VIR_DOMAIN_EVENT_PMSUSPENDED:
+        vir_state = VIR_DOMAIN_PMSUSPENDED;
+        vir_reason = VIR_DOMAIN_PMSUSPENDED_UNKNOWN;
+        break;
+    case VIR_DOMAIN_EVENT_CRASHED:
+        vir_reason = REASON_OF(crashed_reasons, detail, VIR_DOMAIN_CRASHED_UNKNOWN);
+        vir_state = detail == VIR_DOMAIN_EVENT_CRASHED_CRASHLOADED ? VIR_DOMAIN_RUNNING
+                                                                   : VIR_DOMAIN_CRASHED;
+        break;
     default:
+        /* Defined, undefined: the definition changed, not the state. */
         return 0;
     }
+    kvm_state_from_libvirt(vir_state, vir_reason, ret_state, ret_reason, ret_detail);
+    return 1;
 }

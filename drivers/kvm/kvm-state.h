@@ -9,7 +9,8 @@
 void kvm_state_from_libvirt(int vir_state, int vir_reason, DomainState *ret_state,
                             DomainReason *ret_reason, const char **ret_detail);
 
-/* For a lifecycle event whose domain can no longer be asked (a transient domain that stopped is
- * gone): the state the event itself implies. Returns 1 when it implies one (stopped, crashed),
- * 0 otherwise. */
-int kvm_state_from_event(int event, int detail, DomainState *ret_state, DomainReason *ret_reason);
+/* The state a lifecycle event reports, as libvirt records it with the event (so it can be taken
+ * from the event without asking libvirtd again), with a detail as kvm_state_from_libvirt gives.
+ * Returns 1 when the event reports a state, 0 for events that change only the definition. */
+int kvm_state_from_event(int event, int detail, DomainState *ret_state, DomainReason *ret_reason,
+                         const char **ret_detail);

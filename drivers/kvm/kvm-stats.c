@@ -1,4 +1,5 @@
-/* libvirt's domain statistics records (typed parameters) as JSON in hvd's field names. */
+/* libvirt's domain statistics records (typed parameters) as JSON in hvd's field names, and as
+ * the driver's record of each domain a worker saw. */
 #include <string.h>
 
 #include "kvm-internal.h"
@@ -56,11 +57,10 @@ static void balloon_key(const char *field, char *buf, size_t n)
             *c = '_';
 }
 
-static int add_state(json_t *o, const virDomainStatsRecord *rec)
+bool kvm_stats_record_state(const virDomainStatsRecord *rec, DomainState *ret_state,
+                            DomainReason *ret_reason)
 {
     int vir_state = -1, vir_reason = 0;
-    DomainState state;
-    DomainReason reason;
 
     for (int i = 0; i < rec->nparams; i++) {
         const virTypedParameter *p = &rec->params[i];
@@ -72,8 +72,18 @@ static int add_state(json_t *o, const virDomainStatsRecord *rec)
             vir_reason = p->value.i;
     }
     if (vir_state < 0)
+        return false;
+    kvm_state_from_libvirt(vir_state, vir_reason, ret_state, ret_reason, NULL);
+    return true;
+}
+
+static int add_state(json_t *o, const virDomainStatsRecord *rec)
+{
+    DomainState state;
+    DomainReason reason;
+
+    if (!kvm_stats_record_state(rec, &state, &reason))
         return 0;
-    kvm_state_from_libvirt(vir_state, vir_reason, &state, &reason, NULL);
     if (json_object_set_new(o, "state", json_string(domain_state_to_string(state))) < 0 ||
         json_object_set_new(o, "reason", json_string(domain_reason_to_string(reason))) < 0)
         return -ENOMEM;
@@ -103,12 +113,52 @@ json_t *kvm_stats_from_record(const virDomainStatsRecord *rec)
         if (!v || json_object_set_new(o, key, v) < 0)
             goto fail;
     }
-    /* What the balloon leaves the guest is the guest's memory. */
+    /* What the balloon leaves the guest is the guest's memory; the most it can give is the
+     * guest's maximum (libvirt reports both also without a balloon device). */
     if (json_object_get(o, "balloon_current_kib") &&
         json_object_set(o, "memory_kib", json_object_get(o, "balloon_current_kib")) < 0)
+        goto fail;
+    if (json_object_get(o, "balloon_maximum_kib") &&
+        json_object_set(o, "memory_max_kib", json_object_get(o, "balloon_maximum_kib")) < 0)
         goto fail;
     return o;
 fail:
     json_decref(o);
     return NULL;
+}
+
+void kvm_seen_free(KvmSeen *seen, size_t n)
+{
+    for (size_t i = 0; seen && i < n; i++) {
+        free(seen[i].name);
+        json_decref(seen[i].stats);
+    }
+    free(seen);
+}
+
+int kvm_seen_from_records(virDomainStatsRecordPtr *records, int n, KvmSeen **ret, size_t *ret_n)
+{
+    KvmSeen *seen = calloc(MAX(n, 1), sizeof(*seen));
+    size_t k = 0;
+
+    if (!seen)
+        return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        KvmSeen *s = &seen[k];
+
+        if (virDomainGetUUIDString(records[i]->dom, s->uuid) < 0 ||
+            !kvm_stats_record_state(records[i], &s->state, &s->reason))
+            continue;
+        s->name = strdup(virDomainGetName(records[i]->dom));
+        if (domain_state_is_active(s->state))
+            s->stats = kvm_stats_from_record(records[i]);
+        k++;
+        if (!s->name || (domain_state_is_active(s->state) && !s->stats)) {
+            kvm_seen_free(seen, k);
+            return -ENOMEM;
+        }
+    }
+    *ret = seen;
+    *ret_n = k;
+    return 0;
 }

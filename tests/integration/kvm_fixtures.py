@@ -46,6 +46,18 @@ def libvirtd(workdir, libvirt_cache):
 
 
 @pytest.fixture
+def libvirtd_nobody(workdir, libvirt_cache):
+    """A libvirtd that runs QEMU as nobody, who cannot open /dev/kvm when it is root's alone.
+    Its capabilities cache is its own: libvirt probes QEMU again for another user."""
+    lv = Libvirtd(workdir / "libvirt-nobody", workdir / "libvirt-nobody-cache", qemu_user="nobody")
+    try:
+        lv.start()
+        yield lv
+    finally:
+        lv.stop()
+
+
+@pytest.fixture
 def kvm_hvd(libvirtd, make_hvd):
     """hvd whose kvm driver talks to this test's libvirtd (stopped before libvirtd is)."""
     return make_hvd(config=KVM_CONFIG, kvm_uri=libvirtd.uri).start()

@@ -7,7 +7,7 @@ vanish. Orphans come here instead and are reaped at once.
 
 Protocol, one line each way: "libvirtd" starts libvirtd and answers "libvirtd PID"; "stop" (or
 the end of stdin) ends everything under it and exits. Startup prints "virtlogd PID". The
-daemons' own output goes to OUTPUT.
+daemons' own output goes to OUTPUT; virtlogd's pid file goes beside libvirtd's.
 Usage: libvirt_anchor.py VIRTLOGD_CONF LIBVIRTD_CONF LIBVIRTD_PIDFILE OUTPUT
 """
 import ctypes
@@ -71,7 +71,10 @@ def main():
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
-    virtlogd = spawn(["virtlogd", "--config", virtlogd_conf], output)
+    # Its default pid file, /run/virtlogd.pid, is outside the private directories: a second
+    # test's virtlogd would find it locked and exit.
+    virtlogd = spawn(["virtlogd", "--config", virtlogd_conf, "--pid-file",
+                      os.path.join(os.path.dirname(pidfile), "virtlogd.pid")], output)
     libvirtd = None
     print(f"virtlogd {virtlogd}", flush=True)
     while True:

@@ -4,18 +4,20 @@ Without systemd nobody starts libvirt's daemons, so the tests do. A privileged l
 QEMU driver state in fixed places (/run/libvirt, /var/lib/libvirt, /var/cache/libvirt,
 /var/log/libvirt) and reads /etc/libvirt. Both daemons therefore run in a private mount
 namespace where those directories are the test's own (fresh tmpfs mounts, a capabilities cache
-shared by the session, and a configuration that runs QEMU as root without cgroups or a security
-driver), and in a private network namespace where a test network's bridge cannot disturb the
-host. The control socket lives in the test's directory, reachable from the host namespace:
-qemu+unix:///system?socket=PATH.
+shared by the session, and a configuration that runs QEMU as root, or as a given user, without
+cgroups or a security driver), and in a private network namespace where a test network's bridge
+cannot disturb the host. The control socket lives in the test's directory, reachable from the
+host namespace: qemu+unix:///system?socket=PATH.
 
 libvirt_anchor.py is their parent in there: it reaps what ends under it (QEMU guests included)
 and starts libvirtd on request, so a test can kill libvirtd and start it again while guests and
 their console logs carry on, as on a real host. stop() destroys every guest and ends everything
 the test started.
 """
+import grp
 import os
 import pathlib
+import pwd
 import shutil
 import signal
 import subprocess
@@ -39,8 +41,8 @@ log_outputs = "3:file:{dir}/virtlogd.log"
 """
 
 QEMU_CONF = """\
-user = "root"
-group = "root"
+user = "{user}"
+group = "{group}"
 dynamic_ownership = 0
 remember_owner = 0
 security_driver = "none"
@@ -80,15 +82,17 @@ def daemon_env():
 class Libvirtd:
     """virtlogd + libvirtd in private namespaces, state under directory.
 
-    cache_dir keeps QEMU's probed capabilities between instances (probing takes seconds)."""
+    cache_dir keeps QEMU's probed capabilities between instances (probing takes seconds).
+    qemu_user is the user QEMU runs as (with that user's primary group)."""
 
-    def __init__(self, directory, cache_dir):
+    def __init__(self, directory, cache_dir, qemu_user="root"):
         self.dir = pathlib.Path(directory)
         self.etc = self.dir / "etc"
         self.run = self.dir / "run"
         self.cache = pathlib.Path(cache_dir)
         self.socket = self.run / "libvirt-sock"
         self.uri = f"qemu+unix:///system?socket={self.socket}"
+        self.qemu_user = qemu_user
         self.anchor = None
         self.virtlogd_pid = None
         self.libvirtd_pid = None
@@ -101,7 +105,8 @@ class Libvirtd:
         self.cache.mkdir(parents=True, exist_ok=True)
         (self.etc / "libvirtd.conf").write_text(LIBVIRTD_CONF.format(run=self.run, dir=self.dir))
         (self.etc / "virtlogd.conf").write_text(VIRTLOGD_CONF.format(dir=self.dir))
-        (self.etc / "qemu.conf").write_text(QEMU_CONF)
+        group = grp.getgrgid(pwd.getpwnam(self.qemu_user).pw_gid).gr_name
+        (self.etc / "qemu.conf").write_text(QEMU_CONF.format(user=self.qemu_user, group=group))
         script = NAMESPACE_SETUP.format(dirs=" ".join(PRIVATE_DIRS), cache=self.cache,
                                         etc=self.etc, run=self.run, dir=self.dir,
                                         python=sys.executable, anchor=ANCHOR)
@@ -111,6 +116,15 @@ class Libvirtd:
                 env=daemon_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 text=True)
         self.virtlogd_pid = self._answer("virtlogd")
+        # Its socket is in the daemons' mount namespace, seen through virtlogd's root.
+        sock = pathlib.Path(f"/proc/{self.virtlogd_pid}/root/run/libvirt/virtlogd-sock")
+
+        def listening():
+            if not _alive(self.virtlogd_pid):
+                log = self.dir / "virtlogd.log"
+                raise RuntimeError(f"virtlogd exited:\n{log.read_text() if log.exists() else ''}")
+            return sock.exists()
+        wait_for(listening, timeout=30, interval=0.02, what="virtlogd to listen")
         self.start_libvirtd()
         return self
 

@@ -1,5 +1,6 @@
 """The kvm driver on a real libvirtd with QEMU (TCG): full and pv guests through hvctl, the
-domain XML's device models, the lifecycle, statistics, and guests that power off or crash."""
+domain XML's device models, the lifecycle, statistics, guests that power off or crash, and the
+domain type "auto" takes from what libvirt can run."""
 import json
 import os
 import pathlib
@@ -7,8 +8,9 @@ import pathlib
 import dbus
 import pytest
 
+from hvd_harness import wait_for
 from kvm_fixtures import (console, create, guest_kernel, kvm_hvd, libvirt_cache,  # noqa: F401
-                          libvirtd, state, wait_console, wait_state)
+                          libvirtd, libvirtd_nobody, state, wait_console, wait_state)
 
 
 def disk_image(workdir, name):
@@ -195,3 +197,55 @@ def test_start_errors_are_clear(kvm_hvd, workdir):
         kvm_hvd.manager().CreateDomain({"name": "rel", "driver": "kvm", "kernel": "boot/k"})
     assert err.value.get_dbus_name() == "org.hvd1.Error.InvalidArgument"
     assert "'kernel' must be an absolute path" in err.value.get_dbus_message()
+
+
+def kvm_driver(hvd):
+    return hvd.hvctl_json("host")["drivers"]["kvm"]
+
+
+def test_auto_takes_qemu_when_qemu_cannot_open_dev_kvm(libvirtd_nobody, make_hvd):
+    """libvirt's domain capabilities offer kvm there all the same (it probes QEMU with more
+    privileges than guests get), yet every kvm guest would fail to start."""
+    st = os.stat("/dev/kvm") if os.path.exists("/dev/kvm") else None
+    if st is None or st.st_mode & 0o006 == 0o006 or st.st_uid == 65534:
+        pytest.skip("/dev/kvm is not closed to nobody here")
+    hvd = make_hvd(config="[kvm]\ndomain-type = auto\n", kvm_uri=libvirtd_nobody.uri).start()
+    # libvirt 9 probes QEMU again at each look at its capabilities there (they say kvm, which
+    # it finds unusable for nobody): slow, so hvd may come up before its connection does.
+    wait_for(lambda: kvm_driver(hvd)["available"], timeout=60, what="the kvm driver")
+    driver = kvm_driver(hvd)
+    assert driver["domain_type"] == "qemu" and driver["domain_type_setting"] == "auto"
+    assert driver["kvm_usable"] is False
+    why = "libvirt runs QEMU as uid 65534, gid 65534, which cannot open /dev/kvm"
+    assert why in driver["kvm_usable_reason"]
+    text = hvd.hvctl("host", check=True).stdout
+    assert f"kvm     available, domain type qemu (kvm unusable: {why} (Permission denied))" in text
+
+    # And a guest starts, under TCG.
+    create(hvd, "tcg")
+    p = hvd.hvctl("start", "tcg")
+    assert p.returncode == 0, p.stderr
+    assert libvirtd_nobody.domain_xml("tcg").get("type") == "qemu"
+    wait_console(hvd, "tcg", "hello mode=pv")
+    hvd.hvctl("destroy", "tcg", check=True)
+
+
+def test_auto_takes_kvm_when_libvirt_can_run_it(libvirtd, make_hvd):
+    hvd = make_hvd(config="[kvm]\ndomain-type = auto\n", kvm_uri=libvirtd.uri).start()
+    driver = kvm_driver(hvd)
+    offered = libvirtd.virsh("domcapabilities", "--virttype", "kvm", check=False)
+    if offered.returncode == 0 and "<domain>kvm</domain>" in offered.stdout and \
+            os.access("/dev/kvm", os.R_OK | os.W_OK):
+        # The harness runs QEMU as root.
+        assert driver["domain_type"] == "kvm" and driver["kvm_usable"] is True, driver
+        assert "runs QEMU as uid 0, gid 0, which can open /dev/kvm" in driver["summary"]
+    else:
+        assert driver["domain_type"] == "qemu" and driver["kvm_usable"] is False, driver
+    assert hvd.hvctl("host", check=True).stdout.count(
+        f"kvm     available, domain type {driver['domain_type']} (kvm ") == 1
+
+    # A configured type is used as it is, and the host view says so.
+    hvd.stop()
+    hvd.config = "[kvm]\ndomain-type = qemu\n"
+    hvd.start()
+    assert kvm_driver(hvd)["summary"].startswith("domain type qemu (configured")

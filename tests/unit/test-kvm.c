@@ -10,6 +10,7 @@
 #include "kvm-state.h"
 #include "kvm-xml.h"
 #include "test.h"
+#include "time-util.h"
 
 static DomainConfig config(const char *name, DomainMode mode)
 {
@@ -154,11 +155,58 @@ static void test_states(void)
 
         kvm_state_from_libvirt(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_IOERROR, &s, &r, &detail);
         CHECK_CONTAINS(detail, "I/O error");
-        CHECK(kvm_state_from_event(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_CRASHED, &s,
-                                   &r) == 1);
-        CHECK(s == STATE_CRASHED && r == REASON_GUEST_FAULT);
-        CHECK(kvm_state_from_event(VIR_DOMAIN_EVENT_RESUMED, 0, &s, &r) == 0);
     }
+}
+
+static void expect_event(int event, int detail, DomainState state, DomainReason reason)
+{
+    DomainState s;
+    DomainReason r;
+    const char *why;
+
+    CHECK(kvm_state_from_event(event, detail, &s, &r, &why) == 1);
+    if (s != state || r != reason)
+        fprintf(stderr, "event %d/%d -> %s/%s, expected %s/%s\n", event, detail,
+                domain_state_to_string(s), domain_reason_to_string(r),
+                domain_state_to_string(state), domain_reason_to_string(reason));
+    CHECK(s == state && r == reason);
+}
+
+/* Lifecycle events carry the state: the driver never asks libvirtd again on the loop. */
+static void test_events(void)
+{
+    DomainState s;
+    DomainReason r;
+    const char *why;
+
+    expect_event(VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED, STATE_RUNNING,
+                 REASON_BOOTED);
+    expect_event(VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED, STATE_PAUSED,
+                 REASON_USER);
+    expect_event(VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED, STATE_RUNNING,
+                 REASON_UNPAUSED);
+    expect_event(VIR_DOMAIN_EVENT_SHUTDOWN, VIR_DOMAIN_EVENT_SHUTDOWN_GUEST, STATE_STOPPING,
+                 REASON_SHUTDOWN);
+    expect_event(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN, STATE_SHUTOFF,
+                 REASON_SHUTDOWN);
+    expect_event(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_DESTROYED, STATE_SHUTOFF,
+                 REASON_DESTROYED);
+    expect_event(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_FAILED, STATE_SHUTOFF,
+                 REASON_FAILED);
+    expect_event(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_CRASHED, STATE_CRASHED,
+                 REASON_GUEST_FAULT);
+    expect_event(VIR_DOMAIN_EVENT_CRASHED, VIR_DOMAIN_EVENT_CRASHED_PANICKED, STATE_CRASHED,
+                 REASON_GUEST_FAULT);
+    expect_event(VIR_DOMAIN_EVENT_CRASHED, VIR_DOMAIN_EVENT_CRASHED_CRASHLOADED, STATE_RUNNING,
+                 REASON_UNKNOWN);
+    expect_event(VIR_DOMAIN_EVENT_STOPPED, 99, STATE_SHUTOFF, REASON_UNKNOWN);
+
+    CHECK(kvm_state_from_event(VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_IOERROR, &s,
+                               &r, &why) == 1);
+    CHECK(s == STATE_PAUSED && r == REASON_UNKNOWN);
+    CHECK_CONTAINS(why, "I/O error");
+    CHECK(kvm_state_from_event(VIR_DOMAIN_EVENT_DEFINED, 0, &s, &r, &why) == 0);
+    CHECK(kvm_state_from_event(VIR_DOMAIN_EVENT_UNDEFINED, 0, &s, &r, &why) == 0);
 }
 
 static void test_stats_record(void)
@@ -182,6 +230,7 @@ static void test_stats_record(void)
     CHECK(json_integer_value(json_object_get(o, "memory_kib")) == 65536);
     CHECK(json_integer_value(json_object_get(o, "balloon_current_kib")) == 65536);
     CHECK(json_integer_value(json_object_get(o, "balloon_maximum_kib")) == 131072);
+    CHECK(json_integer_value(json_object_get(o, "memory_max_kib")) == 131072);
     CHECK(json_integer_value(json_object_get(o, "balloon_last_update")) == 17);
     CHECK(json_integer_value(json_object_get(o, "vcpus")) == 2);
     CHECK_STREQ(json_string_value(json_object_get(o, "state")), "running");
@@ -215,6 +264,20 @@ static void on_completed(void *userdata, Driver *drv, const char *name, DomainAc
     r->last_failed = e != NULL;
 }
 
+static void on_refreshed(void *userdata)
+{
+    (*(unsigned *)userdata)++;
+}
+
+/* Runs the loop for about ms milliseconds. */
+static void run_for(sd_event *event, unsigned ms)
+{
+    uint64_t end = now_usec(CLOCK_MONOTONIC) + ms * USEC_PER_MSEC;
+
+    while (now_usec(CLOCK_MONOTONIC) < end)
+        (void)sd_event_run(event, 10 * 1000);
+}
+
 /* Runs the loop until the driver completed want operations in all (or a few seconds pass). */
 static void wait_completed(sd_event *event, Reports *r, unsigned want)
 {
@@ -232,8 +295,13 @@ static void test_driver_on_test_uri(void)
         .runtime_dir = dir,
         .events = {.domain_state = on_state, .op_completed = on_completed, .userdata = &reports},
     };
-    DomainConfig c = config("unit1", MODE_PV);
+    DomainConfig c = config("unit1", MODE_PV), other = config("unknown", MODE_PV);
     DomainRuntime rt = {};
+    DomainInfo info;
+    DomainState state;
+    DomainReason reason;
+    unsigned refreshed = 0;
+    json_t *host;
     ConfigSection section = {.name = (char *)"kvm", .origin = (char *)"test"};
     void *settings = NULL;
     Driver *drv = NULL;
@@ -281,6 +349,47 @@ static void test_driver_on_test_uri(void)
     wait_completed(event, &reports, 1);
     CHECK(reports.completed == 1 && reports.last_op == ACTION_START && !reports.last_failed);
 
+    /* Statistics come from the driver's cache, which the start filled, saying how old they
+     * are. */
+    CHECK(driver_get_info(drv, &c, &rt, &info, 0, &e) == 0);
+    CHECK(info.state == STATE_RUNNING);
+    CHECK(json_is_integer(json_object_get(info.stats, "stats_age_ms")));
+    CHECK(json_integer_value(json_object_get(info.stats, "stats_age_ms")) < DRIVER_STATS_STALE_MS);
+    CHECK(json_is_false(json_object_get(info.stats, "stale")));
+    json_decref(info.stats);
+
+    /* Fresh numbers need no refresh. Older ones get one job however many ask, and each asker
+     * hears once that it is done. */
+    CHECK(driver_refresh_stats(drv, &c, on_refreshed, &refreshed) == 1);
+    run_for(event, 1100);
+    CHECK(driver_refresh_stats(drv, NULL, on_refreshed, &refreshed) == 0);
+    CHECK(driver_refresh_stats(drv, &c, on_refreshed, &refreshed) == 0);
+    CHECK(work_queue_pending(kvm(drv)->jobs) == 1);
+    CHECK(refreshed == 0);
+    for (unsigned i = 0; i < 100 && refreshed < 2; i++)
+        (void)sd_event_run(event, 10 * 1000);
+    CHECK(refreshed == 2);
+    run_for(event, 300); /* no second call of either */
+    CHECK(refreshed == 2);
+    CHECK(driver_refresh_stats(drv, NULL, on_refreshed, &refreshed) == 1);
+    CHECK(driver_refresh_stats(drv, &c, NULL, NULL) == 1);
+
+    /* Re-attaching answers from what the connection found and events kept up to date. */
+    CHECK(driver_reattach(drv, &c, &rt, &state, &reason, 0, &e) == 1);
+    CHECK(state == STATE_RUNNING);
+    CHECK(driver_reattach(drv, &other, &rt, &state, &reason, 0, &e) == 0);
+    CHECK_CONTAINS(e.message, "libvirt does not know it");
+    e = ERROR_NULL;
+
+    /* The test driver cannot say whether kvm is usable; the domain type is configured. */
+    host = driver_host_info(drv);
+    CHECK_STREQ(json_string_value(json_object_get(host, "domain_type")), "qemu");
+    CHECK_STREQ(json_string_value(json_object_get(host, "domain_type_setting")), "qemu");
+    CHECK(json_is_false(json_object_get(host, "kvm_usable")));
+    CHECK_CONTAINS(json_string_value(json_object_get(host, "summary")),
+                   "domain type qemu (configured; kvm unusable: libvirt reports: ");
+    json_decref(host);
+
     /* All domains in one call: the test driver's own "test" domain and ours. */
     CHECK(driver_get_stats(drv, &stats, 0, &e) == 0);
     CHECK(json_is_object(json_object_get(stats, "unit1")));
@@ -300,9 +409,12 @@ static void test_driver_on_test_uri(void)
     for (unsigned i = 0; i < 50 && reports.state_changes == 0; i++)
         (void)sd_event_run(event, 10 * 1000);
     CHECK(reports.state_changes > 0);
+    CHECK(driver_get_info(drv, &c, &rt, &info, 0, &e) < 0);
+    CHECK_CONTAINS(e.message, "libvirt does not run 'unit1'");
 
     driver_free(drv);
     domain_config_done(&c);
+    domain_config_done(&other);
     sd_event_unref(event);
     CHECK(rmdir(consoles) == 0 && rmdir(dir) == 0);
 }
@@ -312,6 +424,7 @@ int main(void)
     test_xml();
     test_text_validity();
     test_states();
+    test_events();
     test_stats_record();
     test_driver_on_test_uri();
     return test_summary("test-kvm");
