@@ -1,4 +1,5 @@
-/* Worker threads, a per-key serialised job list, and an eventfd that wakes the loop. */
+/* Worker threads, a per-key serialised job list, and an eventfd that wakes the loop; or, with no
+ * threads, the same jobs run on the loop itself from a deferred event. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -28,6 +29,7 @@ struct WorkQueue {
     unsigned n_threads;
     unsigned n_pending;
     bool stopping;
+    bool inline_mode; /* no threads: jobs run on the loop */
     pthread_t *threads;
     int event_fd;
     sd_event_source *source;
@@ -130,18 +132,62 @@ static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *userd
     return 0;
 }
 
+/* Inline mode: runs the jobs queued so far, each followed by its done, in submission order
+ * (which keeps every key's order). Jobs queued meanwhile wait for the next round. */
+static int on_inline(sd_event_source *s, void *userdata)
+{
+    work_queue_run_now(userdata);
+    return 0;
+}
+
+void work_queue_run_now(WorkQueue *q)
+{
+    Job *list;
+
+    if (!q->inline_mode)
+        return;
+    (void)sd_event_source_set_enabled(q->source, SD_EVENT_OFF);
+    list = q->queued;
+
+    q->queued = q->queued_tail = NULL;
+    while (list) {
+        Job *next = list->next;
+        list->run(list->data);
+        q->n_pending--;
+        list->done(list->data);
+        job_free(list);
+        list = next;
+    }
+}
+
+static int inline_new(sd_event *event, WorkQueue *q)
+{
+    int r = sd_event_add_defer(event, &q->source, on_inline, q);
+
+    if (r >= 0)
+        r = sd_event_source_set_enabled(q->source, SD_EVENT_OFF);
+    return r;
+}
+
 int work_queue_new(sd_event *event, unsigned n_threads, WorkQueue **ret)
 {
     WorkQueue *q;
     int r;
 
-    if (n_threads == 0)
-        return -EINVAL;
     q = calloc(1, sizeof(*q));
     if (!q)
         return -ENOMEM;
     (void)pthread_mutex_init(&q->lock, NULL);
     (void)pthread_cond_init(&q->wake, NULL);
+    q->event_fd = -EBADF;
+    if (n_threads == 0) {
+        q->inline_mode = true;
+        r = inline_new(event, q);
+        if (r < 0)
+            goto fail;
+        *ret = q;
+        return 0;
+    }
     q->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     q->busy_keys = calloc(n_threads, sizeof(char *));
     q->threads = calloc(n_threads, sizeof(pthread_t));
@@ -182,7 +228,10 @@ int work_queue_submit(WorkQueue *q, const char *key, WorkRun run, WorkDone done,
         q->queued = j;
     q->queued_tail = j;
     q->n_pending++;
-    (void)pthread_cond_broadcast(&q->wake);
+    if (q->inline_mode)
+        (void)sd_event_source_set_enabled(q->source, SD_EVENT_ONESHOT);
+    else
+        (void)pthread_cond_broadcast(&q->wake);
     (void)pthread_mutex_unlock(&q->lock);
     return 0;
 }

@@ -12,11 +12,16 @@ typedef void (*WorkRun)(void *job);
 /* Runs on the event loop once run() has finished; owns job afterwards. */
 typedef void (*WorkDone)(void *job);
 
-/* Starts n_threads workers delivering completions on event. */
+/* Starts n_threads workers delivering completions on event. With 0 threads the jobs run on the
+ * loop itself, later than their submission (for calls that cannot block). */
 int work_queue_new(sd_event *event, unsigned n_threads, WorkQueue **ret);
 
 /* Queues job under key (copied). Returns 0 or -ENOMEM. */
 int work_queue_submit(WorkQueue *q, const char *key, WorkRun run, WorkDone done, void *job);
+
+/* With no threads: runs the jobs queued so far now, each followed by its done. Otherwise does
+ * nothing. */
+void work_queue_run_now(WorkQueue *q);
 
 /* Number of jobs queued or running. */
 unsigned work_queue_pending(WorkQueue *q);

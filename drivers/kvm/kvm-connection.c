@@ -254,6 +254,11 @@ void kvm_connection_start(Driver *drv)
         driver_set_available(drv, false, why);
         return;
     }
+    if (kvm_uri_is_in_process(k->uri)) {
+        /* Nothing to wait for: the connection is made here and now. */
+        work_queue_run_now(k->jobs);
+        return;
+    }
     (void)clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += STARTUP_WAIT_S;
     (void)pthread_mutex_lock(&k->startup_lock);

@@ -5,6 +5,7 @@
 #include <libvirt/libvirt.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "driver.h"
 #include "hashmap.h"
@@ -29,6 +30,13 @@ int kvm_settings_parse(const ConfigSection *section, void **ret, Error *e);
 void kvm_settings_free(void *settings);
 void kvm_settings_print(const void *settings, FILE *f);
 const char *kvm_domain_type_to_string(KvmDomainType t);
+
+/* Whether uri names one of libvirt's drivers that run in the calling process (test:///...),
+ * whose calls never wait on another process. */
+static inline bool kvm_uri_is_in_process(const char *uri)
+{
+    return strncmp(uri, "test:", 5) == 0;
+}
 
 static inline const KvmSettings *kvm_settings(const Driver *drv)
 {
