@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -373,25 +374,103 @@ static bool claimed(MinihvDriver *md, const char *uuid)
     return false;
 }
 
-/* Asks every instance whose control socket no domain claims to end itself, without waiting
- * for any answer (a stopped one ends when it runs again); counts the ones asked. */
+/* Reads a small /proc file of pid into buf (NUL-terminated); returns its length or -errno. */
+static ssize_t read_proc(int pid, const char *name, char *buf, size_t size)
+{
+    _cleanup_close_ int fd = -EBADF;
+    char path[64];
+    ssize_t n;
+
+    (void)snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, size - 1);
+    if (n < 0)
+        return -errno;
+    buf[n] = 0;
+    return n;
+}
+
+/* Whether pid is a minihv process (the program hvd runs) with a control socket in this driver's
+ * directory; *ret_path is that socket's path. */
+static bool process_control_path(MinihvDriver *md, int pid, const char **ret_path, char *buf,
+                                 size_t size)
+{
+    const char *binary = minihv_settings(md->drv)->binary, *base = strrchr(binary, '/');
+    size_t dir_len = strlen(md->run_dir);
+    char comm[32];
+    ssize_t n;
+
+    base = base ? base + 1 : binary;
+    if (read_proc(pid, "comm", comm, sizeof(comm)) <= 0)
+        return false;
+    comm[strcspn(comm, "\n")] = 0; /* the kernel keeps at most 15 characters of the name */
+    if (strlen(comm) != MIN(strlen(base), (size_t)15) || !strneq(comm, base, strlen(comm)))
+        return false;
+    n = read_proc(pid, "cmdline", buf, size);
+    for (const char *arg = buf; n > 0 && arg < buf + n; arg += strlen(arg) + 1) {
+        const char *next = arg + strlen(arg) + 1;
+
+        if (streq(arg, "--control") && next < buf + n && strneq(next, md->run_dir, dir_len) &&
+            next[dir_len] == '/') {
+            *ret_path = next;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The domain UUID of a control socket file name (UUID.sock), or false. */
+static bool socket_uuid(const char *file, char uuid[DOMAIN_UUID_STRING_MAX])
+{
+    size_t len = strlen(file);
+
+    if (len != 36 + 5 || !streq(file + 36, ".sock"))
+        return false;
+    memcpy(uuid, file, 36);
+    uuid[36] = 0;
+    return true;
+}
+
+/* Kills the minihv processes no domain claims that have no control socket yet (started just
+ * before an hvd died, still setting up): the socket pass would miss them. */
+static unsigned sweep_processes(MinihvDriver *md)
+{
+    _cleanup_(closedirp) DIR *d = opendir("/proc");
+    unsigned ended = 0;
+
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char buf[4096], uuid[DOMAIN_UUID_STRING_MAX];
+        const char *path, *file;
+        int pid = atoi(de->d_name);
+
+        if (pid <= 0 || !process_control_path(md, pid, &path, buf, sizeof(buf)))
+            continue;
+        file = strrchr(path, '/') + 1;
+        if (!socket_uuid(file, uuid) || claimed(md, uuid) || access(path, F_OK) == 0)
+            continue;
+        if (kill(pid, SIGKILL) == 0)
+            ended++;
+    }
+    return ended;
+}
+
+/* Ends every instance no domain claims, without waiting for any: one with a control socket is
+ * asked to destroy itself (a stopped one ends when it runs again), one without is killed.
+ * Counts the ones asked or killed. */
 static unsigned minihv_sweep(Driver *drv)
 {
     MinihvDriver *md = minihv(drv);
     _cleanup_(closedirp) DIR *d = opendir(md->run_dir);
-    unsigned asked = 0;
+    unsigned asked = sweep_processes(md);
 
     for (struct dirent *de; d && (de = readdir(d));) {
         char uuid[DOMAIN_UUID_STRING_MAX], path[PATH_MAX];
-        size_t len = strlen(de->d_name);
         Error e = ERROR_NULL;
         json_t *request;
 
-        if (len != 36 + 5 || !streq(de->d_name + 36, ".sock"))
-            continue;
-        memcpy(uuid, de->d_name, 36);
-        uuid[36] = 0;
-        if (claimed(md, uuid))
+        if (!socket_uuid(de->d_name, uuid) || claimed(md, uuid))
             continue;
         (void)snprintf(path, sizeof(path), "%s/%s", md->run_dir, de->d_name);
         request = json_pack("{s:s}", "cmd", "destroy");

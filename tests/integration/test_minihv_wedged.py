@@ -362,3 +362,25 @@ def test_a_client_that_does_not_read_loses_output_others_do_not(hvd):
         os.close(lazy)
         os.close(busy)
     assert hvd.hvctl_json("info", "l")["state"] == "running"
+
+
+def test_unclaimed_vmm_without_a_socket_yet_is_killed(make_hvd, tmp_path):
+    h = make_hvd().start()
+    h.kill9()
+    # What a VMM looks like while it still sets up, before it listens: a process of that name
+    # whose command line names a control socket in hvd's directory that does not exist yet.
+    fake = tmp_path / "minihv"
+    fake.symlink_to("/bin/sh")
+    sock = h.runtime_dir / "minihv" / "00000000-0000-4000-8000-000000000002.sock"
+    proc = subprocess.Popen([str(fake), "-c", "read line", "run", "--control", str(sock)],
+                            stdin=subprocess.PIPE)  # waits in the shell itself, no child
+    try:
+        wait_for(lambda: open(f"/proc/{proc.pid}/comm").read().strip() == "minihv",
+                 what="the stand-in to run")
+        h.start()
+        assert proc.wait(timeout=5) == -signal.SIGKILL
+        assert "Ended 1 minihv instance(s) that no domain claims" in h.read_log()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
