@@ -60,7 +60,7 @@ struct Instance {
     ControlCall *calls[8]; /* control requests in flight (pause, resume, ...) */
     DomainAction call_ops[8]; /* the operation each of them carries out */
     unsigned state_requests;  /* pause and resume requests sent, so a late answer of the
-                               * adoption check does not undo one */
+                               * check below (confirmed) does not undo one */
 
     /* Whether minihv confirmed (info) that it runs this domain in the state hvd knows: not yet
      * after an adoption or an unanswered pause or resume. The check in flight, and the value
