@@ -132,9 +132,10 @@ typedef struct DriverOps {
      * backend-specific fields (balloon, exits by reason, ...). Answers from the driver's cache
      * as get_info does, and never waits. */
     int (*get_stats)(Driver *drv, json_t **ret, unsigned flags, Error *e);
-    /* After an hvd restart: adopts the instance recorded in rt if it still exists. Returns 1 and
-     * fills state/reason when it runs, 0 when it is gone (e says what was found). Never waits on
-     * the backend: what it can only learn later it reports through DriverEvents. */
+    /* After an hvd restart: adopts the instance recorded in rt if it still exists. On entry
+     * *ret_state holds the state hvd recorded. Returns 1 and fills state/reason when it runs, 0
+     * when it is gone (e says what was found). Never waits on the backend: what it can only
+     * learn later it reports through DriverEvents. */
     int (*reattach)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, DomainState *ret_state,
                     DomainReason *ret_reason, unsigned flags, Error *e);
     /* After every recorded domain was re-attached: ends instances that no domain claims (left

@@ -1,6 +1,6 @@
-/* Control-socket client for minihv: short synchronous exchanges and asynchronous calls. */
+/* Control-socket client for minihv: asynchronous calls bounded in time, console connections
+ * opened the same way, and one-way requests. */
 #include <fcntl.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,14 +14,19 @@
 struct ControlCall {
     int fd;
     sd_event_source *source;
+    sd_event_source *timer;
+    int timeout_ms;
     char *pending; /* request text not yet sent */
     size_t pending_len;
     char buf[REPLY_MAX];
     size_t len;
-    ControlDone done;
+    ControlDone done;                /* a plain call */
+    ControlConsoleDone console_done; /* a console connection */
     void *userdata;
 };
 
+/* A non-blocking connection to path. A unix socket connects at once or not at all: a listener
+ * whose queue is full (a stopped minihv) fails with EAGAIN instead of making us wait. */
 static int control_connect(const char *path, Error *e)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -60,72 +65,6 @@ static int parse_reply(const char *line, size_t len, json_t **ret, Error *e)
     return 0;
 }
 
-/* Waits (poll) until fd is ready for events or the deadline passes. */
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-    uint64_t now = now_usec(CLOCK_MONOTONIC);
-    struct pollfd p = {.fd = fd, .events = events};
-    int r;
-
-    if (now >= deadline)
-        return -ETIMEDOUT;
-    r = poll(&p, 1, (int)((deadline - now + 999) / 1000));
-    if (r < 0)
-        return -errno;
-    return r == 0 ? -ETIMEDOUT : 0;
-}
-
-static int send_all(int fd, const char *text, size_t len, uint64_t deadline, Error *e)
-{
-    size_t sent = 0;
-    int r;
-
-    while (sent < len) {
-        ssize_t n = send(fd, text + sent, len - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EAGAIN) {
-            r = wait_fd(fd, POLLOUT, deadline);
-            if (r < 0)
-                return error_set_errno(e, r, "minihv did not take the request: %m");
-            continue;
-        }
-        if (n < 0)
-            return error_set_errno(e, -errno, "sending to minihv failed: %m");
-        sent += (size_t)n;
-    }
-    return 0;
-}
-
-/* Reads up to the first newline into buf; with one_byte, never past it (what follows belongs
- * to someone else, the console stream). *ret_len excludes the newline. */
-static int read_line(int fd, char *buf, size_t size, bool one_byte, uint64_t deadline,
-                     size_t *ret_len, Error *e)
-{
-    size_t got = 0;
-    int r;
-
-    for (;;) {
-        char *nl = memchr(buf, '\n', got);
-        ssize_t n;
-
-        if (nl) {
-            *ret_len = (size_t)(nl - buf);
-            return 0;
-        }
-        if (got == size)
-            return error_setf(e, ERROR_FAILED, "minihv's reply is too long");
-        n = recv(fd, buf + got, one_byte ? 1 : size - got, 0);
-        if (n < 0 && errno == EAGAIN) {
-            r = wait_fd(fd, POLLIN, deadline);
-            if (r < 0)
-                return error_set_errno(e, r, "minihv did not answer in time: %m");
-            continue;
-        }
-        if (n <= 0)
-            return error_setf(e, ERROR_FAILED, "minihv closed the control connection");
-        got += (size_t)n;
-    }
-}
-
 static char *request_text(json_t *request, size_t *len)
 {
     char *text = json_dumps(request, JSON_COMPACT);
@@ -143,58 +82,37 @@ static char *request_text(json_t *request, size_t *len)
     return line;
 }
 
-int control_call_sync(const char *socket_path, json_t *request, int timeout_ms, json_t **ret,
-                      Error *e)
+int control_send(const char *socket_path, json_t *request, Error *e)
 {
-    _cleanup_free_ char *text = NULL, *buf = NULL;
+    _cleanup_free_ char *text = NULL;
     _cleanup_close_ int fd = -EBADF;
-    uint64_t deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * USEC_PER_MSEC;
-    size_t len, reply_len;
-    int r;
+    size_t len;
+    ssize_t n;
 
+    text = request_text(request, &len);
+    if (!text)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
     fd = control_connect(socket_path, e);
     if (fd < 0)
         return fd;
-    text = request_text(request, &len);
-    buf = malloc(REPLY_MAX);
-    if (!text || !buf)
-        return error_set_errno(e, -ENOMEM, "Out of memory");
-    r = send_all(fd, text, len, deadline, e);
-    if (r >= 0)
-        r = read_line(fd, buf, REPLY_MAX, false, deadline, &reply_len, e);
-    if (r < 0)
-        return r;
-    return parse_reply(buf, reply_len, ret, e);
+    /* A new connection's buffer is empty: a short request fits whole or the peer is gone. */
+    n = send(fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0)
+        return error_set_errno(e, -errno, "sending to minihv failed: %m");
+    if ((size_t)n != len)
+        return error_setf(e, ERROR_FAILED, "minihv did not take the whole request");
+    return 0;
 }
 
-int control_console_open(const char *socket_path, int timeout_ms, int *ret_fd, Error *e)
+bool control_error_unserved(const Error *e)
 {
-    static const char request[] = "{\"cmd\":\"console\"}\n";
-    _cleanup_close_ int fd = -EBADF;
-    uint64_t deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * USEC_PER_MSEC;
-    json_t *reply = NULL;
-    char buf[256];
-    size_t len;
-    int r;
-
-    fd = control_connect(socket_path, e);
-    if (fd < 0)
-        return fd;
-    r = send_all(fd, request, sizeof(request) - 1, deadline, e);
-    if (r >= 0)
-        r = read_line(fd, buf, sizeof(buf), true, deadline, &len, e);
-    if (r >= 0)
-        r = parse_reply(buf, len, &reply, e);
-    if (r < 0)
-        return r;
-    json_decref(reply);
-    *ret_fd = TAKE_FD(fd);
-    return 0;
+    return e->errnum == -ENOENT || e->errnum == -ECONNREFUSED || e->errnum == -ECONNRESET;
 }
 
 static void call_free(ControlCall *call)
 {
     (void)sd_event_source_disable_unref(call->source);
+    (void)sd_event_source_disable_unref(call->timer);
     safe_close(call->fd);
     free(call->pending);
     free(call);
@@ -206,14 +124,25 @@ void control_call_cancel(ControlCall *call)
         call_free(call);
 }
 
-static void call_finish(ControlCall *call, json_t *reply, const Error *e)
+/* Ends the call: with the reply, or with e; a console call that succeeded hands over its fd
+ * with the bytes after the reply line. */
+static void call_finish(ControlCall *call, json_t *reply, const Error *e, size_t line_end)
 {
-    ControlDone done = call->done;
-    void *userdata = call->userdata;
-
     call->source = sd_event_source_disable_unref(call->source);
-    done(call, reply, e, userdata);
+    call->timer = sd_event_source_disable_unref(call->timer);
+    if (call->console_done) {
+        int fd = e ? -EBADF : TAKE_FD(call->fd);
+        size_t early = e ? 0 : call->len - line_end;
+
+        call->console_done(call, fd, call->buf + line_end, early, e, call->userdata);
+    } else
+        call->done(call, reply, e, call->userdata);
     call_free(call);
+}
+
+static void call_fail(ControlCall *call, const Error *e)
+{
+    call_finish(call, NULL, e, 0);
 }
 
 static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -228,7 +157,7 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
             return 0;
         if (n < 0) {
             (void)error_set_errno(&e, -errno, "sending to minihv failed: %m");
-            call_finish(call, NULL, &e);
+            call_fail(call, &e);
             return 0;
         }
         memmove(call->pending, call->pending + n, call->pending_len - (size_t)n);
@@ -242,49 +171,64 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 
         if (nl) {
             if (parse_reply(call->buf, (size_t)(nl - call->buf), &reply, &e) < 0)
-                call_finish(call, NULL, &e);
+                call_fail(call, &e);
             else {
-                call_finish(call, reply, NULL);
+                call_finish(call, reply, NULL, (size_t)(nl - call->buf) + 1);
                 json_decref(reply);
             }
             return 0;
         }
         if (call->len == sizeof(call->buf)) {
             (void)error_setf(&e, ERROR_FAILED, "minihv's reply is too long");
-            call_finish(call, NULL, &e);
+            call_fail(call, &e);
             return 0;
         }
         n = recv(fd, call->buf + call->len, sizeof(call->buf) - call->len, 0);
         if (n < 0 && errno == EAGAIN)
             return 0;
         if (n <= 0) {
-            (void)error_setf(&e, ERROR_FAILED, "minihv closed the control connection");
-            call_finish(call, NULL, &e);
+            (void)error_set_errno(&e, -ECONNRESET, "minihv closed the control connection");
+            call_fail(call, &e);
             return 0;
         }
         call->len += (size_t)n;
     }
 }
 
-int control_call_async(sd_event *event, const char *socket_path, json_t *request, ControlDone done,
-                       void *userdata, ControlCall **ret, Error *e)
+static int on_call_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-    ControlCall *call;
+    ControlCall *call = userdata;
+    Error e = ERROR_NULL;
+
+    (void)error_set_errno(&e, -ETIMEDOUT, "minihv did not answer within %d ms (is it stopped?)",
+                          call->timeout_ms);
+    call_fail(call, &e);
+    return 0;
+}
+
+static int call_start(sd_event *event, const char *socket_path, json_t *request, int timeout_ms,
+                      ControlCall *call, ControlCall **ret, Error *e)
+{
     int r;
 
-    call = calloc(1, sizeof(*call));
-    if (!call)
-        return error_set_errno(e, -ENOMEM, "Out of memory");
-    call->done = done;
-    call->userdata = userdata;
+    call->fd = -EBADF;
+    call->timeout_ms = timeout_ms;
     call->pending = request_text(request, &call->pending_len);
-    call->fd = call->pending ? control_connect(socket_path, e) : -ENOMEM;
+    if (!call->pending) {
+        call_free(call);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    call->fd = control_connect(socket_path, e);
     if (call->fd < 0) {
-        r = call->fd == -ENOMEM ? error_set_errno(e, -ENOMEM, "Out of memory") : call->fd;
+        r = call->fd;
         call_free(call);
         return r;
     }
     r = sd_event_add_io(event, &call->source, call->fd, EPOLLIN | EPOLLOUT, on_call_io, call);
+    if (r >= 0)
+        r = sd_event_add_time_relative(event, &call->timer, CLOCK_MONOTONIC,
+                                       (uint64_t)timeout_ms * USEC_PER_MSEC, 0, on_call_timeout,
+                                       call);
     if (r < 0) {
         call_free(call);
         return error_set_errno(e, r, "Failed to watch the control connection: %m");
@@ -292,4 +236,37 @@ int control_call_async(sd_event *event, const char *socket_path, json_t *request
     if (ret)
         *ret = call;
     return 0;
+}
+
+int control_call_async(sd_event *event, const char *socket_path, json_t *request, int timeout_ms,
+                       ControlDone done, void *userdata, ControlCall **ret, Error *e)
+{
+    ControlCall *call = calloc(1, sizeof(*call));
+
+    if (!call)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    call->done = done;
+    call->userdata = userdata;
+    return call_start(event, socket_path, request, timeout_ms, call, ret, e);
+}
+
+int control_console_open_async(sd_event *event, const char *socket_path, int timeout_ms,
+                               ControlConsoleDone done, void *userdata, ControlCall **ret, Error *e)
+{
+    ControlCall *call = calloc(1, sizeof(*call));
+    json_t *request;
+    int r;
+
+    if (!call)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    call->console_done = done;
+    call->userdata = userdata;
+    request = json_pack("{s:s}", "cmd", "console");
+    if (!request) {
+        free(call);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    r = call_start(event, socket_path, request, timeout_ms, call, ret, e);
+    json_decref(request);
+    return r;
 }

@@ -1,29 +1,47 @@
-/* hvd's side of a minihv control socket: one JSON request per connection, answered either at
- * once (short blocking exchange, for stats and info) or later on the event loop. */
+/* hvd's side of a minihv control socket: one JSON request per connection, answered later on
+ * the event loop (never waited for), or sent without waiting for an answer at all. */
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 #include "error.h"
 
 typedef struct ControlCall ControlCall;
 
-/* Called once with the reply object (borrowed) or with e set when the exchange failed. */
+/* Called once with the reply object (borrowed) or with e set when the exchange failed or was
+ * not answered in time. */
 typedef void (*ControlDone)(ControlCall *call, json_t *reply, const Error *e, void *userdata);
 
-/* Connects to socket_path, sends request, and waits at most timeout_ms for the reply line.
- * A reply {"ok": false, "error": ...} becomes an error. *ret receives the reply object. */
-int control_call_sync(const char *socket_path, json_t *request, int timeout_ms, json_t **ret,
-                      Error *e);
+/* Called once when a console connection is switched to the raw stream: fd (the caller's now)
+ * carries the guest's output and takes its input, early holds output that arrived with the
+ * reply (early_len bytes, borrowed). On failure fd is -EBADF and e is set. */
+typedef void (*ControlConsoleDone)(ControlCall *call, int fd, const char *early, size_t early_len,
+                                   const Error *e, void *userdata);
 
-/* Sends request on a new connection and calls done from the event loop when the reply (or a
- * failure) arrives. The call frees itself after done; control_call_cancel() drops it without
- * calling done. */
-int control_call_async(sd_event *event, const char *socket_path, json_t *request, ControlDone done,
-                       void *userdata, ControlCall **ret, Error *e);
+/* Sends request on a new connection and calls done from the event loop when the reply, a
+ * failure or timeout_ms without a reply comes first. A reply {"ok": false, "error": ...} becomes
+ * an error. The call frees itself after done; control_call_cancel() drops it without calling
+ * done. Fails at once (done not called) when the socket cannot be reached now. */
+int control_call_async(sd_event *event, const char *socket_path, json_t *request, int timeout_ms,
+                       ControlDone done, void *userdata, ControlCall **ret, Error *e);
+
+/* As control_call_async, for {"cmd": "console"}: on success the connection is handed to done
+ * instead of being closed. */
+int control_console_open_async(sd_event *event, const char *socket_path, int timeout_ms,
+                               ControlConsoleDone done, void *userdata, ControlCall **ret,
+                               Error *e);
+
+/* Whether a failed call shows that nobody serves the socket (no socket, nobody listening, the
+ * connection closed without an answer), as opposed to a minihv that did not answer in time or
+ * refused the request. */
+bool control_error_unserved(const Error *e);
+
+/* Drops a call in flight without calling its done. Accepts NULL. */
 void control_call_cancel(ControlCall *call);
 
-/* Connects and switches the connection to the raw console stream; returns the fd (blocking
- * exchange of at most timeout_ms). */
-int control_console_open(const char *socket_path, int timeout_ms, int *ret_fd, Error *e);
+/* Sends request on a new connection and closes it without reading the reply: for requests whose
+ * answer nobody waits for (destroying an instance nobody claims). Never waits: fails when the
+ * socket does not take the whole request now. */
+int control_send(const char *socket_path, json_t *request, Error *e);

@@ -1,9 +1,11 @@
 /* The minihv driver's operations: validation, guest resolution, lifecycle through instances
- * and control requests, statistics, consoles and re-attachment. */
+ * and control requests, statistics and consoles from what the instances keep, re-attachment
+ * and the sweep of unclaimed instances. None of them waits on a minihv process. */
 #include <dirent.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -175,6 +177,7 @@ static void minihv_close(Driver *drv)
     if (!md)
         return;
     /* Running domains keep running: only hvd's watches go. */
+    minihv_refreshes_drop(md);
     if (md->instances) {
         size_t n = hashmap_size(md->instances), k = 0;
         Instance **all = calloc(n + 1, sizeof(Instance *));
@@ -281,56 +284,30 @@ static int minihv_destroy(Driver *drv, const DomainConfig *c, const DomainRuntim
     return DRIVER_PENDING; /* completes when the process has ended */
 }
 
-/* minihv's stats reply in hvd's terms: cpu time, memory, exits by reason and by device. */
-static json_t *stats_from_reply(json_t *reply)
-{
-    json_t *memory = json_object_get(reply, "memory");
-
-    return json_pack("{s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "cpu_time_ns",
-                     json_integer_value(json_object_get(reply, "run_time_ns")), "memory_kib",
-                     json_integer_value(json_object_get(memory, "guest_resident_bytes")) / 1024,
-                     "exits_by_reason", json_object_get(reply, "exits"), "exits_by_device",
-                     json_object_get(reply, "devices"), "memory", memory, "bad_requests",
-                     json_object_get(reply, "bad_requests"), "console",
-                     json_object_get(reply, "console"), "block", json_object_get(reply, "block"),
-                     "uptime_ns", json_object_get(reply, "uptime_ns"));
-}
-
-static int instance_stats(Instance *inst, json_t **ret, Error *e)
-{
-    json_t *request = json_pack("{s:s}", "cmd", "stats"), *reply = NULL;
-    int r;
-
-    r = control_call_sync(inst->control_path, request, CONTROL_TIMEOUT_MS, &reply, e);
-    json_decref(request);
-    if (r < 0)
-        return r;
-    *ret = stats_from_reply(reply);
-    json_decref(reply);
-    return *ret ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
-}
-
+/* From the statistics cache: answers at once (a sample that is no longer fresh is asked for
+ * again, without waiting for it). */
 static int minihv_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
                            DomainInfo *info, unsigned flags, Error *e)
 {
     Instance *inst = running(drv, c, e);
-    json_t *stats = NULL;
-    int r;
+    json_t *stats;
 
     if (!inst)
         return -ESRCH;
     if (!inst->ready)
         return error_setf(e, ERROR_INVALID_STATE, "'%s' is still starting", c->name);
-    r = instance_stats(inst, &stats, e);
-    if (r < 0)
-        return r;
-    info->state = STATE_RUNNING;
+    stats = instance_stats_json(inst);
+    if (!stats)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    info->state = inst->paused ? STATE_PAUSED : STATE_RUNNING;
     info->cpu_time_ns = (uint64_t)json_integer_value(json_object_get(stats, "cpu_time_ns"));
     info->memory_kib = (uint64_t)json_integer_value(json_object_get(stats, "memory_kib"));
     info->stats = stats;
     return 0;
 }
 
+/* Every ready instance with at least one sample, from the cache as get_info; an instance that
+ * has none yet (adopted while minihv does not answer) is left out rather than shown as zeros. */
 static int minihv_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
 {
     MinihvDriver *md = minihv(drv);
@@ -341,11 +318,15 @@ static int minihv_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
     HASHMAP_FOREACH_VALUE(md->instances, value)
     {
         Instance *inst = value;
-        Error ignored = ERROR_NULL;
         json_t *stats;
 
-        if (inst->ready && instance_stats(inst, &stats, &ignored) >= 0)
+        if (!inst->ready)
+            continue;
+        stats = instance_stats_json(inst);
+        if (stats && inst->stats)
             (void)json_object_set_new(all, inst->config.name, stats);
+        else
+            json_decref(stats);
     }
     *ret = all;
     return 0;
@@ -358,7 +339,7 @@ static int minihv_console_open(Driver *drv, const DomainConfig *c, const DomainR
 
     if (!inst)
         return -ESRCH;
-    return control_console_open(inst->control_path, CONTROL_TIMEOUT_MS, ret_fd, e);
+    return instance_console_connect(inst, ret_fd, e);
 }
 
 static int minihv_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e)
@@ -371,14 +352,15 @@ static int minihv_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt
                            DomainState *ret_state, DomainReason *ret_reason, unsigned flags,
                            Error *e)
 {
-    int r;
+    Instance *inst = instance_find(minihv(drv), c->name);
+    int r = 1;
 
-    if (instance_find(minihv(drv), c->name)) {
-        *ret_state = STATE_RUNNING;
-        *ret_reason = REASON_UNKNOWN;
-        return 1;
+    if (inst)
+        *ret_state = inst->paused ? STATE_PAUSED : STATE_RUNNING;
+    else {
+        r = instance_adopt(minihv(drv), c, rt, *ret_state, e);
+        *ret_state = *ret_state == STATE_PAUSED ? STATE_PAUSED : STATE_RUNNING;
     }
-    r = instance_adopt(minihv(drv), c, rt, ret_state, e);
     *ret_reason = REASON_UNKNOWN;
     return r;
 }
@@ -392,33 +374,112 @@ static bool claimed(MinihvDriver *md, const char *uuid)
     return false;
 }
 
+/* Reads a small /proc file of pid into buf (NUL-terminated); returns its length or -errno. */
+static ssize_t read_proc(int pid, const char *name, char *buf, size_t size)
+{
+    _cleanup_close_ int fd = -EBADF;
+    char path[64];
+    ssize_t n;
+
+    (void)snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    n = read(fd, buf, size - 1);
+    if (n < 0)
+        return -errno;
+    buf[n] = 0;
+    return n;
+}
+
+/* Whether pid is a minihv process (the program hvd runs) with a control socket in this driver's
+ * directory; *ret_path is that socket's path. */
+static bool process_control_path(MinihvDriver *md, int pid, const char **ret_path, char *buf,
+                                 size_t size)
+{
+    const char *binary = minihv_settings(md->drv)->binary, *base = strrchr(binary, '/');
+    size_t dir_len = strlen(md->run_dir);
+    char comm[32];
+    ssize_t n;
+
+    base = base ? base + 1 : binary;
+    if (read_proc(pid, "comm", comm, sizeof(comm)) <= 0)
+        return false;
+    comm[strcspn(comm, "\n")] = 0; /* the kernel keeps at most 15 characters of the name */
+    if (strlen(comm) != MIN(strlen(base), (size_t)15) || !strneq(comm, base, strlen(comm)))
+        return false;
+    n = read_proc(pid, "cmdline", buf, size);
+    for (const char *arg = buf; n > 0 && arg < buf + n; arg += strlen(arg) + 1) {
+        const char *next = arg + strlen(arg) + 1;
+
+        if (streq(arg, "--control") && next < buf + n && strneq(next, md->run_dir, dir_len) &&
+            next[dir_len] == '/') {
+            *ret_path = next;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The domain UUID of a control socket file name (UUID.sock), or false. */
+static bool socket_uuid(const char *file, char uuid[DOMAIN_UUID_STRING_MAX])
+{
+    size_t len = strlen(file);
+
+    if (len != 36 + 5 || !streq(file + 36, ".sock"))
+        return false;
+    memcpy(uuid, file, 36);
+    uuid[36] = 0;
+    return true;
+}
+
+/* Kills the minihv processes no domain claims that have no control socket yet (started just
+ * before an hvd died, still setting up): the socket pass would miss them. */
+static unsigned sweep_processes(MinihvDriver *md)
+{
+    _cleanup_(closedirp) DIR *d = opendir("/proc");
+    unsigned ended = 0;
+
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char buf[4096], uuid[DOMAIN_UUID_STRING_MAX];
+        const char *path, *file;
+        int pid = atoi(de->d_name);
+
+        if (pid <= 0 || !process_control_path(md, pid, &path, buf, sizeof(buf)))
+            continue;
+        file = strrchr(path, '/') + 1;
+        if (!socket_uuid(file, uuid) || claimed(md, uuid) || access(path, F_OK) == 0)
+            continue;
+        if (kill(pid, SIGKILL) == 0)
+            ended++;
+    }
+    return ended;
+}
+
+/* Ends every instance no domain claims, without waiting for any: one with a control socket is
+ * asked to destroy itself (a stopped one ends when it runs again), one without is killed.
+ * Counts the ones asked or killed. */
 static unsigned minihv_sweep(Driver *drv)
 {
     MinihvDriver *md = minihv(drv);
     _cleanup_(closedirp) DIR *d = opendir(md->run_dir);
-    unsigned ended = 0;
+    unsigned asked = sweep_processes(md);
 
     for (struct dirent *de; d && (de = readdir(d));) {
         char uuid[DOMAIN_UUID_STRING_MAX], path[PATH_MAX];
-        size_t len = strlen(de->d_name);
-        json_t *request, *reply = NULL;
         Error e = ERROR_NULL;
+        json_t *request;
 
-        if (len != 36 + 5 || !streq(de->d_name + 36, ".sock"))
-            continue;
-        memcpy(uuid, de->d_name, 36);
-        uuid[36] = 0;
-        if (claimed(md, uuid))
+        if (!socket_uuid(de->d_name, uuid) || claimed(md, uuid))
             continue;
         (void)snprintf(path, sizeof(path), "%s/%s", md->run_dir, de->d_name);
         request = json_pack("{s:s}", "cmd", "destroy");
-        if (control_call_sync(path, request, CONTROL_TIMEOUT_MS, &reply, &e) >= 0)
-            ended++;
+        if (request && control_send(path, request, &e) >= 0)
+            asked++;
         json_decref(request);
-        json_decref(reply);
         (void)unlink(path);
     }
-    return ended;
+    return asked;
 }
 
 static int minihv_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
@@ -468,6 +529,7 @@ const DriverOps minihv_driver_ops = {
     .reboot = minihv_reboot,
     .get_info = minihv_get_info,
     .get_stats = minihv_get_stats,
+    .refresh_stats = minihv_refresh_stats,
     .console_open = minihv_console_open,
     .console_log = minihv_console_log,
     .reattach = minihv_reattach,

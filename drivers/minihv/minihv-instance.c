@@ -1,13 +1,15 @@
-/* One running minihv domain: spawning `minihv run`, readiness, the live console stream, control
- * requests, and the end of the process, mapped to hvd's states and reasons. */
+/* One running minihv domain: spawning `minihv run`, readiness, adoption after an hvd restart,
+ * control requests, and the end of the process, mapped to hvd's states and reasons. */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "log.h"
 #include "minihv-internal.h"
 #include "minihv-status.h"
 #include "time-util.h"
@@ -80,9 +82,11 @@ static void instance_unwatch(Instance *inst)
     inst->pidfd_source = sd_event_source_disable_unref(inst->pidfd_source);
     inst->ready_source = sd_event_source_disable_unref(inst->ready_source);
     inst->ready_timer = sd_event_source_disable_unref(inst->ready_timer);
-    inst->console_source = sd_event_source_disable_unref(inst->console_source);
     inst->ready_fd = safe_close(inst->ready_fd);
-    inst->console_fd = safe_close(inst->console_fd);
+    instance_console_detach(inst);
+    instance_stats_stop(inst);
+    control_call_cancel(inst->probe_call);
+    inst->probe_call = NULL;
     for (size_t i = 0; i < ELEMENTSOF(inst->calls); i++)
         if (inst->calls[i]) {
             control_call_cancel(inst->calls[i]);
@@ -97,8 +101,10 @@ void instance_free(Instance *inst)
     if (hashmap_get(inst->md->instances, inst->config.name) == inst)
         (void)hashmap_remove(inst->md->instances, inst->config.name);
     instance_unwatch(inst);
+    instance_console_free(inst);
     inst->pidfd = safe_close(inst->pidfd);
     domain_config_done(&inst->config);
+    free(inst->end_detail);
     free(inst->guest);
     free(inst->control_path);
     free(inst->stats_path);
@@ -122,40 +128,6 @@ static void report_op(Instance *inst, DomainAction op, const Error *e, DomainSta
 
     drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, inst->config.name, op, e, &rt,
                                  observed);
-}
-
-static int on_console(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-    Instance *inst = userdata;
-    Driver *drv = inst->md->drv;
-    char buf[4096];
-    ssize_t n = read(fd, buf, sizeof(buf));
-
-    if (n <= 0) {
-        if (n < 0 && errno == EAGAIN)
-            return 0;
-        inst->console_source = sd_event_source_disable_unref(inst->console_source);
-        inst->console_fd = safe_close(inst->console_fd);
-        return 0;
-    }
-    if (drv->ctx.events.console)
-        drv->ctx.events.console(drv->ctx.events.userdata, drv, inst->config.name, buf, (size_t)n);
-    return 0;
-}
-
-/* Follows the guest's console live, for the event stream (the log file keeps everything). */
-static void console_attach(Instance *inst)
-{
-    Error e = ERROR_NULL;
-    int fd;
-
-    if (inst->console_fd >= 0 ||
-        control_console_open(inst->control_path, CONTROL_TIMEOUT_MS, &fd, &e) < 0)
-        return;
-    inst->console_fd = fd;
-    if (sd_event_add_io(inst->md->drv->ctx.event, &inst->console_source, fd, EPOLLIN, on_console,
-                        inst) < 0)
-        inst->console_fd = safe_close(inst->console_fd);
 }
 
 static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -197,7 +169,9 @@ static void became_ready(Instance *inst)
     inst->ready_timer = sd_event_source_disable_unref(inst->ready_timer);
     inst->ready_fd = safe_close(inst->ready_fd);
     inst->completes = -1;
-    console_attach(inst);
+    inst->paused = false;
+    instance_console_attach(inst);
+    instance_stats_kick(inst); /* a first sample, so a fresh domain has numbers soon */
     if (completes >= 0)
         report_op(inst, (DomainAction)completes, NULL, STATE_RUNNING);
     else
@@ -334,6 +308,7 @@ static int instance_new(MinihvDriver *md, const DomainConfig *c, Instance **ret,
     inst->md = md;
     inst->pidfd = inst->ready_fd = inst->console_fd = -EBADF;
     inst->completes = -1;
+    inst->confirmed = true;
     r = domain_config_copy(&inst->config, c);
     inst->control_path = minihv_path(md, c, ".sock");
     inst->stats_path = minihv_path(md, c, ".stats");
@@ -353,6 +328,9 @@ static int instance_start_process(Instance *inst, Error *e)
     sd_event *event = md->drv->ctx.event;
     int pipefd[2], r;
 
+    if (!inst->guest)
+        return error_setf(e, ERROR_FAILED, "the guest image of '%s' is not known",
+                          inst->config.name);
     (void)unlink(inst->stats_path);
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return error_set_errno(e, -errno, "pipe: %m");
@@ -401,28 +379,117 @@ int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Insta
     return 0;
 }
 
-int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime *rt,
-                   DomainState *ret_state, Error *e)
+/* A process hvd cannot drive would hold resources nobody accounts for: ends it. Its end (through
+ * the pidfd) reports the domain shut off with this detail. */
+_printf_(2, 3) static void instance_end(Instance *inst, const char *fmt, ...)
 {
-    json_t *request = json_pack("{s:s}", "cmd", "info"), *info = NULL;
-    Error probe = ERROR_NULL;
+    va_list ap;
+
+    free(inst->end_detail);
+    va_start(ap, fmt);
+    if (vasprintf(&inst->end_detail, fmt, ap) < 0)
+        inst->end_detail = NULL;
+    va_end(ap);
+    instance_kill(inst);
+}
+
+/* Reports the paused or running state minihv gave, when it differs from what hvd knows and
+ * no pause or resume was asked for since the question. */
+static void probe_state(Instance *inst, json_t *info)
+{
+    const char *state = json_string_value(json_object_get(info, "state"));
+    bool paused = state && streq(state, "paused");
+
+    if (!state || (!streq(state, "paused") && !streq(state, "running")) ||
+        inst->probe_state_requests != inst->state_requests || inst->destroy_requested ||
+        paused == inst->paused)
+        return;
+    inst->paused = paused;
+    report_state(inst, paused ? STATE_PAUSED : STATE_RUNNING, REASON_DAEMON, "found so by hvd");
+}
+
+static void unserved(Instance *inst, const Error *e)
+{
+    instance_end(inst, "minihv pid %d does not serve its control socket (%s); it was killed",
+                 inst->pid, e->message);
+}
+
+static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void *userdata)
+{
+    Instance *inst = userdata;
+    const char *guest;
+
+    inst->probe_call = NULL;
+    if (e && control_error_unserved(e)) {
+        unserved(inst, e);
+        return;
+    }
+    if (e) {
+        /* Stopped, or too busy: it stays adopted and is asked again later. */
+        log_debug("minihv: %s not confirmed yet: %s", inst->config.name, e->message);
+        return;
+    }
+    if (json_integer_value(json_object_get(info, "pid")) != inst->pid ||
+        (uint64_t)json_integer_value(json_object_get(info, "start_time_ticks")) !=
+            inst->start_ticks) {
+        instance_end(inst, "minihv pid %d answers for another process; it was killed", inst->pid);
+        return;
+    }
+    inst->confirmed = true;
+    guest = json_string_value(json_object_get(info, "guest"));
+    if (!isempty(guest)) {
+        char *copy = strdup(guest);
+        if (copy) {
+            free(inst->guest);
+            inst->guest = copy;
+        }
+    }
+    probe_state(inst, info);
+}
+
+void instance_probe(Instance *inst)
+{
+    Error e = ERROR_NULL;
+    json_t *request;
+
+    if (inst->confirmed || inst->probe_call || inst->end_detail)
+        return;
+    request = json_pack("{s:s}", "cmd", "info");
+    if (!request)
+        return;
+    if (control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
+                           CONTROL_TIMEOUT_MS, on_probe_reply, inst, &inst->probe_call, &e) >= 0)
+        inst->probe_state_requests = inst->state_requests;
+    else if (control_error_unserved(&e))
+        unserved(inst, &e);
+    else
+        log_debug("minihv: %s not confirmed yet: %s", inst->config.name, e.message);
+    json_decref(request);
+}
+
+void instance_answers(Instance *inst)
+{
+    instance_probe(inst);
+    instance_console_attach(inst);
+}
+
+int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime *rt,
+                   DomainState recorded, Error *e)
+{
+    Error ignored = ERROR_NULL;
     uint64_t ticks = 0;
-    const char *state;
     Instance *inst;
     int r;
 
     if (rt->pid <= 0) {
-        json_decref(request);
         (void)error_setf(e, ERROR_FAILED, "no minihv process was recorded");
         return 0;
     }
     if (process_start_ticks(rt->pid, &ticks) < 0) {
-        json_decref(request);
         (void)error_setf(e, ERROR_FAILED, "minihv pid %d is gone", rt->pid);
         return 0;
     }
     if (ticks != rt->pid_start_time) {
-        json_decref(request);
         (void)error_setf(e, ERROR_FAILED,
                          "pid %d now belongs to another process (started at tick %llu, minihv "
                          "at %llu)",
@@ -431,34 +498,28 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         return 0;
     }
     r = instance_new(md, c, &inst, e);
-    if (r < 0) {
-        json_decref(request);
+    if (r < 0)
         return r;
-    }
-    r = control_call_sync(inst->control_path, request, CONTROL_TIMEOUT_MS, &info, &probe);
-    json_decref(request);
-    if (r < 0 || json_integer_value(json_object_get(info, "pid")) != rt->pid ||
-        (uint64_t)json_integer_value(json_object_get(info, "start_time_ticks")) != ticks) {
-        /* A process we cannot drive would hold resources nobody accounts for: end it. */
-        (void)kill(rt->pid, SIGKILL);
-        (void)error_setf(e, ERROR_FAILED, "minihv pid %d %s; it was killed", rt->pid,
-                         r < 0 ? probe.message : "answers for another process");
-        json_decref(info);
-        instance_free(inst);
-        return 0;
-    }
-    state = json_string_value(json_object_get(info, "state"));
-    *ret_state = state && streq(state, "paused") ? STATE_PAUSED : STATE_RUNNING;
     inst->pid = rt->pid;
     inst->start_ticks = ticks;
     inst->ready = true;
-    inst->guest = strdup(strempty(json_string_value(json_object_get(info, "guest"))));
-    json_decref(info);
+    inst->confirmed = false;
+    inst->paused = recorded == STATE_PAUSED;
+    /* What a reboot runs until minihv names its guest. */
+    (void)minihv_resolve_guest(md->drv, c, &inst->guest, &ignored);
     if (watch_pid(inst, e) < 0 || hashmap_put(md->instances, c->name, inst) < 0) {
         instance_free(inst);
         return -EIO;
     }
-    console_attach(inst);
+    instance_probe(inst);
+    if (inst->end_detail) {
+        /* Nobody serves its socket: killed, and gone as far as hvd is concerned. */
+        (void)error_setf(e, ERROR_FAILED, "%s", inst->end_detail);
+        instance_free(inst);
+        return 0;
+    }
+    instance_console_attach(inst);
+    instance_stats_kick(inst);
     return 1;
 }
 
@@ -474,18 +535,25 @@ static void on_control_reply(ControlCall *call, json_t *reply, const Error *e, v
             break;
         }
     if (e) {
-        /* A destroy must happen whatever the socket says; it completes when the process ends. */
+        /* A destroy must happen whatever the socket says (also when minihv did not answer in
+         * time); it completes when the process ends. */
         if (op == ACTION_DESTROY || op == ACTION_REBOOT)
             instance_kill(inst);
         else
             report_op(inst, op, e, _DOMAIN_STATE_INVALID);
+        /* Unanswered, a pause or resume may still be carried out when minihv runs again: ask
+         * it what it did (with its next statistics). */
+        if ((op == ACTION_PAUSE || op == ACTION_RESUME) && e->errnum == -ETIMEDOUT)
+            inst->confirmed = false;
         return;
     }
     switch (op) {
     case ACTION_PAUSE:
+        inst->paused = true;
         report_op(inst, op, NULL, STATE_PAUSED);
         break;
     case ACTION_RESUME:
+        inst->paused = false;
         report_op(inst, op, NULL, STATE_RUNNING);
         break;
     case ACTION_SHUTDOWN:
@@ -507,8 +575,10 @@ int instance_control(Instance *inst, DomainAction op, json_t *request, Error *e)
         return error_setf(e, ERROR_FAILED, "too many requests in flight for '%s'",
                           inst->config.name);
     inst->call_ops[slot] = op;
+    if (op == ACTION_PAUSE || op == ACTION_RESUME)
+        inst->state_requests++;
     return control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
-                              on_control_reply, inst, &inst->calls[slot], e);
+                              CONTROL_TIMEOUT_MS, on_control_reply, inst, &inst->calls[slot], e);
 }
 
 /* Reads why minihv ended from its stats file: status and reason. */
@@ -569,7 +639,8 @@ void instance_exited(Instance *inst)
                        inst->pid, signal, strsignal(signal));
     (void)snprintf(detail, sizeof(detail), "%s", reason[0] ? reason : "minihv ended");
 
-    if (inst->ready && status == MINIHV_EXIT_REBOOT && !signal && !inst->destroy_requested) {
+    if (inst->ready && status == MINIHV_EXIT_REBOOT && !signal && !inst->destroy_requested &&
+        !inst->end_detail) {
         if (instance_start_process(inst, &e) >= 0)
             return; /* readiness reports running/rebooted (or completes hvd's reboot) */
         (void)snprintf(detail, sizeof(detail), "the reboot failed: %s", e.message);
@@ -586,6 +657,8 @@ void instance_exited(Instance *inst)
             report_state(inst, STATE_SHUTOFF, REASON_FAILED, e.message);
     } else if (inst->destroy_requested)
         report_op(inst, ACTION_DESTROY, NULL, STATE_SHUTOFF);
+    else if (inst->end_detail)
+        report_state(inst, STATE_SHUTOFF, REASON_DAEMON, inst->end_detail);
     else if (status == MINIHV_EXIT_POWEROFF && !signal)
         report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, detail);
     else if (status == MINIHV_EXIT_DESTROYED && !signal)

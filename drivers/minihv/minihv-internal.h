@@ -4,11 +4,19 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
+#include "console-fanout.h"
 #include "driver.h"
 #include "hashmap.h"
 #include "minihv-control.h"
 
+/* How long any control request may go unanswered (a stopped minihv never answers). */
 #define CONTROL_TIMEOUT_MS 1000
+/* Statistics younger than this are not asked for again. */
+#define STATS_FRESH_MS 250
+/* refresh_stats calls its done after this at the latest. */
+#define STATS_REFRESH_WAIT_MS 250
+/* Console input held for a minihv that does not read it yet; more is dropped and counted. */
+#define CONSOLE_INPUT_MAX 65536
 
 /* [minihv]: the program that runs a domain and the directory of installed guests. */
 typedef struct MinihvSettings {
@@ -16,14 +24,16 @@ typedef struct MinihvSettings {
     char *guest_dir;
 } MinihvSettings;
 
+typedef struct Instance Instance;
+typedef struct StatsRefresh StatsRefresh;
+
 typedef struct MinihvDriver {
     Driver *drv;
-    char *run_dir;      /* RUNTIME_DIR/minihv: control sockets, stats files, VMM logs */
-    char *console_dir;  /* STATE_DIR/consoles: console logs (they outlive a restart) */
-    Hashmap *instances; /* domain name -> Instance */
+    char *run_dir;           /* RUNTIME_DIR/minihv: control sockets, stats files, VMM logs */
+    char *console_dir;       /* STATE_DIR/consoles: console logs (they outlive a restart) */
+    Hashmap *instances;      /* domain name -> Instance */
+    StatsRefresh *refreshes; /* refresh_stats calls waiting for answers (minihv-stats.c) */
 } MinihvDriver;
-
-typedef struct Instance Instance;
 
 struct Instance {
     MinihvDriver *md;
@@ -46,10 +56,36 @@ struct Instance {
      * ACTION_REBOOT for a reboot hvd asked for, -1 after a reboot the guest asked for. */
     int completes;
     bool destroy_requested;
-    ControlCall *calls[8];    /* control requests in flight (pause, resume, ...) */
+    bool paused;           /* as minihv last told hvd, or as hvd recorded it before an adoption */
+    ControlCall *calls[8]; /* control requests in flight (pause, resume, ...) */
     DomainAction call_ops[8]; /* the operation each of them carries out */
+    unsigned state_requests;  /* pause and resume requests sent, so a late answer of the
+                               * check below (confirmed) does not undo one */
+
+    /* Whether minihv confirmed (info) that it runs this domain in the state hvd knows: not yet
+     * after an adoption or an unanswered pause or resume. The check in flight, and the value
+     * of state_requests when it was sent. */
+    bool confirmed;
+    ControlCall *probe_call;
+    unsigned probe_state_requests;
+    char *end_detail; /* why hvd ended the process itself, reported when it has ended */
+
+    /* Statistics cache (minihv-stats.c): the last sample in hvd's terms (NULL before the first),
+     * when it arrived (CLOCK_MONOTONIC), whether the last refresh failed, the one in flight. */
+    json_t *stats;
+    uint64_t stats_usec;
+    bool stats_failed;
+    ControlCall *stats_call;
+    uint64_t stats_asked_usec; /* CLOCK_MONOTONIC when stats_call was sent */
+
+    /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
     int console_fd;
     sd_event_source *console_source;
+    ControlCall *console_call;
+    ConsoleFanout *console_clients;
+    char *console_in;
+    size_t console_in_len;
+    uint64_t console_in_dropped;
 };
 
 static inline MinihvDriver *minihv(Driver *drv)
@@ -77,11 +113,26 @@ int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *
 int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Instance **ret,
                    Error *e);
 
-/* Adopts a minihv process that runs the domain after an hvd restart, if pid, start time and
- * control socket all agree. Returns 1 with the state minihv reports, 0 when it is gone (e says
- * what was found). */
+/* Adopts the minihv process recorded in rt after an hvd restart, when its pid still runs and
+ * started when recorded. Never waits: returns 1 at once, assuming the state hvd recorded
+ * (recorded: paused stays paused, anything else is running), or 0 when the process is gone (e
+ * says what was found). minihv's own account (info) is asked for without waiting: a paused or
+ * running state other than the recorded one is reported through DriverEvents.domain_state, a
+ * process answering for another domain or not serving its socket at all is killed (its end is
+ * reported as shutoff/daemon), and one that does not answer in time stays adopted and is asked
+ * again with its next statistics. */
 int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime *rt,
-                   DomainState *ret_state, Error *e);
+                   DomainState recorded, Error *e);
+
+/* Until minihv confirmed an instance (adopted, or after an unanswered pause or resume): asks it
+ * (info) without waiting, unless asked already; a state other than the one hvd knows is reported
+ * through DriverEvents.domain_state. A socket nobody serves any more ends the process as one
+ * answering for another domain does. */
+void instance_probe(Instance *inst);
+
+/* minihv answered a request: finishes what waited for it to answer (the adoption check, the
+ * console connection). */
+void instance_answers(Instance *inst);
 
 /* The running instance of a domain, or NULL. */
 Instance *instance_find(MinihvDriver *md, const char *name);
@@ -100,3 +151,38 @@ void instance_free(Instance *inst);
 
 /* The paths of a domain's files, as new strings. */
 char *minihv_path(MinihvDriver *md, const DomainConfig *c, const char *suffix);
+
+/* Statistics (minihv-stats.c). Asks minihv for a fresh sample unless one is on its way; the
+ * answer (or a failure, or no answer within CONTROL_TIMEOUT_MS) lands in the cache. */
+void instance_stats_kick(Instance *inst);
+
+/* Forgets the cache and the request in flight (the process ended or is replaced); refreshes
+ * waiting for it stop waiting. */
+void instance_stats_stop(Instance *inst);
+
+/* The cached statistics of inst as a new object, with "stats_age_ms" (absent before the first
+ * sample), "stale" and "console_input_dropped_bytes"; asks for a fresh sample when the cached
+ * one is older than STATS_FRESH_MS. Never waits. NULL when out of memory. */
+json_t *instance_stats_json(Instance *inst);
+
+/* The refresh_stats slot. */
+int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
+                         void *userdata);
+
+/* Drops every refresh still waiting, without calling its done (the driver is closing). */
+void minihv_refreshes_drop(MinihvDriver *md);
+
+/* Console (minihv-console.c). Opens the connection to minihv's console without waiting, unless
+ * it is open or being opened; its output goes to the event stream and to every client. */
+void instance_console_attach(Instance *inst);
+
+/* Closes the connection to minihv (the process ended); input not sent yet is dropped and
+ * counted. Clients stay connected, for the next process of a reboot. */
+void instance_console_detach(Instance *inst);
+
+/* Connects a new console client: *ret_fd reads the guest's output from now on and writes its
+ * input (held, up to CONSOLE_INPUT_MAX, while minihv does not take it). Never waits. */
+int instance_console_connect(Instance *inst, int *ret_fd, Error *e);
+
+/* Detaches and disconnects every client (each sees the end of its socket). */
+void instance_console_free(Instance *inst);

@@ -1,0 +1,222 @@
+/* Statistics of running minihv domains: a cache per instance, refreshed by asynchronous stats
+ * requests (at most one in flight per instance), and refresh_stats, which tells its caller when
+ * the requested samples arrived or after a short bound. Nothing here waits on minihv. */
+#include <stdlib.h>
+
+#include "log.h"
+#include "minihv-internal.h"
+#include "time-util.h"
+
+struct StatsRefresh {
+    MinihvDriver *md;
+    DriverRefreshDone done;
+    void *userdata;
+    sd_event_source *timer; /* the bound; fires at once when nothing is awaited any more */
+    Instance **awaited;     /* NULL where the answer came */
+    size_t n_awaited;
+    size_t pending;
+    StatsRefresh *next;
+};
+
+static StatsRefresh *refresh_free(StatsRefresh *r)
+{
+    if (!r)
+        return NULL;
+    for (StatsRefresh **p = &r->md->refreshes; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    (void)sd_event_source_disable_unref(r->timer);
+    free(r->awaited);
+    return mfree(r);
+}
+
+void minihv_refreshes_drop(MinihvDriver *md)
+{
+    while (md->refreshes)
+        refresh_free(md->refreshes);
+}
+
+static int on_refresh_done(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    StatsRefresh *r = userdata;
+    DriverRefreshDone done = r->done;
+    void *done_userdata = r->userdata;
+
+    refresh_free(r);
+    if (done)
+        done(done_userdata);
+    return 0;
+}
+
+/* inst answered (or will not): refreshes awaiting it stop awaiting it. Their done runs from
+ * their own timer, never from inside whatever ended the wait. */
+static void stats_answered(Instance *inst)
+{
+    for (StatsRefresh *r = inst->md->refreshes; r; r = r->next)
+        for (size_t i = 0; i < r->n_awaited; i++)
+            if (r->awaited[i] == inst) {
+                r->awaited[i] = NULL;
+                if (--r->pending == 0)
+                    (void)sd_event_source_set_time(r->timer, 0);
+            }
+}
+
+/* minihv's stats reply in hvd's terms: cpu time, memory, exits by reason and by device. */
+static json_t *stats_from_reply(json_t *reply)
+{
+    json_t *memory = json_object_get(reply, "memory");
+
+    return json_pack("{s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "cpu_time_ns",
+                     json_integer_value(json_object_get(reply, "run_time_ns")), "memory_kib",
+                     json_integer_value(json_object_get(memory, "guest_resident_bytes")) / 1024,
+                     "exits_by_reason", json_object_get(reply, "exits"), "exits_by_device",
+                     json_object_get(reply, "devices"), "memory", memory, "bad_requests",
+                     json_object_get(reply, "bad_requests"), "console",
+                     json_object_get(reply, "console"), "block", json_object_get(reply, "block"),
+                     "uptime_ns", json_object_get(reply, "uptime_ns"));
+}
+
+static void on_stats_reply(ControlCall *call, json_t *reply, const Error *e, void *userdata)
+{
+    Instance *inst = userdata;
+    json_t *stats = reply ? stats_from_reply(reply) : NULL;
+
+    inst->stats_call = NULL;
+    if (stats) {
+        json_decref(inst->stats);
+        inst->stats = stats;
+        inst->stats_usec = now_usec(CLOCK_MONOTONIC);
+        inst->stats_failed = false;
+    } else {
+        log_debug("minihv: no statistics of %s: %s", inst->config.name,
+                  e ? e->message : "out of memory");
+        inst->stats_failed = true;
+    }
+    stats_answered(inst);
+    if (reply)
+        instance_answers(inst);
+}
+
+void instance_stats_kick(Instance *inst)
+{
+    json_t *request;
+    Error e = ERROR_NULL;
+
+    if (!inst->ready)
+        return;
+    instance_probe(inst);
+    if (inst->stats_call)
+        return;
+    request = json_pack("{s:s}", "cmd", "stats");
+    if (!request ||
+        control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
+                           CONTROL_TIMEOUT_MS, on_stats_reply, inst, &inst->stats_call, &e) < 0) {
+        log_debug("minihv: no statistics of %s: %s", inst->config.name,
+                  request ? e.message : "out of memory");
+        inst->stats_failed = true;
+    } else
+        inst->stats_asked_usec = now_usec(CLOCK_MONOTONIC);
+    json_decref(request);
+}
+
+void instance_stats_stop(Instance *inst)
+{
+    control_call_cancel(inst->stats_call);
+    inst->stats_call = NULL;
+    json_decref(inst->stats);
+    inst->stats = NULL;
+    inst->stats_usec = 0;
+    inst->stats_failed = false;
+    stats_answered(inst);
+}
+
+static uint64_t stats_age_ms(const Instance *inst)
+{
+    return (now_usec(CLOCK_MONOTONIC) - inst->stats_usec) / USEC_PER_MSEC;
+}
+
+static bool stats_fresh(const Instance *inst)
+{
+    return inst->stats && !inst->stats_failed && stats_age_ms(inst) < STATS_FRESH_MS;
+}
+
+json_t *instance_stats_json(Instance *inst)
+{
+    json_t *o = inst->stats ? json_deep_copy(inst->stats) : json_object();
+    bool stale = !inst->stats || inst->stats_failed || stats_age_ms(inst) > DRIVER_STATS_STALE_MS;
+
+    if (!stats_fresh(inst))
+        instance_stats_kick(inst);
+    if (!o)
+        return NULL;
+    if (inst->stats)
+        (void)json_object_set_new(o, "stats_age_ms", json_integer((json_int_t)stats_age_ms(inst)));
+    (void)json_object_set_new(o, "stale", json_boolean(stale));
+    (void)json_object_set_new(o, "console_input_dropped_bytes",
+                              json_integer((json_int_t)inst->console_in_dropped));
+    return o;
+}
+
+/* Adds inst to r's awaited instances, asking for a sample unless it is fresh. */
+static void refresh_await(StatsRefresh *r, Instance *inst)
+{
+    bool unanswered;
+
+    if (!inst->ready || stats_fresh(inst))
+        return;
+    /* A VMM that let its last request fail, or has not answered the one in flight within the
+     * wait, is not waited for again: its caller gets the cached numbers, marked stale. */
+    unanswered = inst->stats_failed ||
+                 (inst->stats_call && now_usec(CLOCK_MONOTONIC) - inst->stats_asked_usec >=
+                                          STATS_REFRESH_WAIT_MS * USEC_PER_MSEC);
+    instance_stats_kick(inst);
+    if (!inst->stats_call || unanswered)
+        return; /* nothing to wait for */
+    r->awaited[r->n_awaited++] = inst;
+    r->pending++;
+}
+
+int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done, void *userdata)
+{
+    MinihvDriver *md = minihv(drv);
+    StatsRefresh *r;
+    Instance *one = NULL;
+    int k;
+
+    if (c) {
+        one = instance_find(md, c->name);
+        if (!one)
+            return -ESRCH;
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    *r = (StatsRefresh){.md = md, .done = done, .userdata = userdata, .next = md->refreshes};
+    md->refreshes = r;
+    r->awaited = calloc(one ? 1 : hashmap_size(md->instances) + 1, sizeof(Instance *));
+    if (!r->awaited) {
+        refresh_free(r);
+        return -ENOMEM;
+    }
+    if (one)
+        refresh_await(r, one);
+    else {
+        HASHMAP_FOREACH_VALUE(md->instances, value)
+        {
+            refresh_await(r, value);
+        }
+    }
+    if (r->pending == 0) {
+        refresh_free(r);
+        return 1;
+    }
+    k = sd_event_add_time_relative(drv->ctx.event, &r->timer, CLOCK_MONOTONIC,
+                                   STATS_REFRESH_WAIT_MS * USEC_PER_MSEC, 0, on_refresh_done, r);
+    if (k < 0) {
+        refresh_free(r);
+        return k;
+    }
+    return 0;
+}
