@@ -13,9 +13,11 @@ if [ ! -f "$dir/build.ninja" ]; then
 fi
 # a full build of the tree is about 20 s on two cores, then incremental
 meson compile -C "$dir" >/dev/null
+status=0
 # the options hvd_harness.sanitizer_env() gives hvd (why intercept_tls_get_addr=0: see there)
 ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:intercept_tls_get_addr=0 \
     UBSAN_OPTIONS=abort_on_error=1:halt_on_error=1:print_stacktrace=1 \
-    meson test -C "$dir" --print-errorlogs --suite unit
+    meson test -C "$dir" --print-errorlogs --suite unit || status=1
 HVD_BUILD_DIR="$PWD/$dir" /usr/bin/python3 -m pytest -v -ra --color=no \
-    "${tests[@]/#/tests/integration/}"
+    "${tests[@]/#/tests/integration/}" || status=1
+exit $status
