@@ -72,7 +72,7 @@ static void *worker(void *userdata)
 
     (void)pthread_mutex_lock(&q->lock);
     for (;;) {
-        Job *j;
+        Job *j = NULL; /* gcc with -fsanitize cannot see that the loop sets it before use */
         uint64_t one = 1;
 
         while (!q->stopping && !(j = take_runnable(q)))

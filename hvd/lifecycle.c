@@ -227,7 +227,7 @@ typedef struct ActionRule {
 static const ActionRule action_rules[_DOMAIN_ACTION_MAX] = {
     /* ends in the start's boot reason: booted, or restarted by the on-crash policy */
     [ACTION_START] = {"started", S(STATE_SHUTOFF), NULL, STATE_STARTING, REASON_BOOTING,
-                      STATE_RUNNING, REASON_BOOTED, STATE_SHUTOFF, REASON_FAILED},
+                      STATE_RUNNING, REASON_BOOTED, STATE_SHUTOFF, REASON_FAILED, false},
     /* the guest decides when it is off (or the shutdown timer destroys it); a failure returns
      * to the running reason it had */
     [ACTION_SHUTDOWN] = {"shut down", S(STATE_RUNNING), " (use destroy to force it off)",
@@ -238,13 +238,13 @@ static const ActionRule action_rules[_DOMAIN_ACTION_MAX] = {
                         S(STATE_STARTING) | S(STATE_RUNNING) | S(STATE_PAUSED) | S(STATE_STOPPING) |
                             S(STATE_CRASHED),
                         NULL, NO_STATE, NO_REASON, STATE_SHUTOFF, REASON_DESTROYED, NO_STATE,
-                        NO_REASON},
+                        NO_REASON, false},
     [ACTION_PAUSE] = {"paused", S(STATE_RUNNING), NULL, NO_STATE, NO_REASON, STATE_PAUSED,
-                      REASON_USER, NO_STATE, NO_REASON},
+                      REASON_USER, NO_STATE, NO_REASON, false},
     [ACTION_RESUME] = {"resumed", S(STATE_PAUSED), NULL, NO_STATE, NO_REASON, STATE_RUNNING,
-                       REASON_UNPAUSED, NO_STATE, NO_REASON},
+                       REASON_UNPAUSED, NO_STATE, NO_REASON, false},
     [ACTION_REBOOT] = {"rebooted", S(STATE_RUNNING), NULL, NO_STATE, NO_REASON, STATE_RUNNING,
-                       REASON_REBOOTED, NO_STATE, NO_REASON},
+                       REASON_REBOOTED, NO_STATE, NO_REASON, false},
 };
 
 /* The reason an action ends in for d, where the row leaves it to the domain. */

@@ -26,6 +26,9 @@ run_suite unit meson test -C "$build" --print-errorlogs --suite unit
 if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
     run_suite integration /usr/bin/python3 -m pytest -v -ra --color=no tests/integration
 fi
+# hvd, hvctl and the minihv VMM built with AddressSanitizer + UBSan in a second tree: the
+# daemon-facing tests again, where any sanitizer report or abnormal exit of hvd fails a test
+run_suite asan scripts/check-asan.sh "${HVD_ASAN_BUILD_DIR:-build-asan}"
 # the web dashboard in headless Chromium, and what it needs from the HTTP API
 if [ -d tests/web ]; then
     run_suite web /usr/bin/python3 -m pytest -v -ra --color=no tests/web

@@ -1,7 +1,7 @@
 """Shared pytest fixtures: the build tree, a private D-Bus system bus, and hvd processes."""
 import pytest
 
-from fixtures import build, bus, workdir  # noqa: F401
+from fixtures import build, bus, no_sanitizer_report, sanitizer_dir, workdir  # noqa: F401
 from hvd_harness import Hvd
 
 
@@ -25,5 +25,11 @@ def make_hvd(build, bus, workdir):
         return h
 
     yield factory
-    for h in made:
-        h.stop()
+    problems = []
+    for h in made:  # every one is stopped before the first problem is raised
+        try:
+            h.stop()
+        except AssertionError as e:
+            problems.append(str(e))
+    if problems:
+        raise AssertionError("\n".join(problems))

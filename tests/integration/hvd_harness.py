@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -13,10 +14,33 @@ import dbus
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-
 def build_dir() -> pathlib.Path:
     """The meson build directory under test (HVD_BUILD_DIR, default <source>/build)."""
     return pathlib.Path(os.environ.get("HVD_BUILD_DIR", SOURCE_ROOT / "build")).resolve()
+
+
+def sanitizer_env(log_prefix):
+    """AddressSanitizer, UBSan and LeakSanitizer settings for the instrumented programs of a
+    -Db_sanitize=address,undefined build (inert for any other): the first report aborts the
+    program and goes to log_prefix.<pid>, leaks are checked at exit. GCC's UBSan ignores
+    log_path and writes to stderr: see ubsan_reports()."""
+    # intercept_tls_get_addr=0: up to GCC 13 and LLVM 16 the runtime's __tls_get_addr hook can
+    # take a dynamic TLS block (libvirt's) for a glibc 2.19 header, and LeakSanitizer's tracer
+    # then dies of SIGSEGV at exit instead of checking for leaks.
+    common = (f"log_path={log_prefix}:abort_on_error=1:halt_on_error=1:color=never:"
+              "intercept_tls_get_addr=0")
+    return {
+        "ASAN_OPTIONS": f"{common}:detect_leaks=1",
+        "UBSAN_OPTIONS": f"{common}:print_stacktrace=1",
+    }
+
+
+def ubsan_reports(text):
+    """Each UBSan report in a program's output: its "file:line:col: runtime error:" line and
+    the stack lines that follow."""
+    lines = text.splitlines()
+    return ["\n".join(lines[i:i + 12]) for i, line in enumerate(lines)
+            if ": runtime error: " in line]
 
 
 def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
@@ -137,6 +161,9 @@ class Hvd:
         self.minihv_paths = minihv_paths
         self.proc = None
         self.log_path = self.dir / "hvd.log"
+        # hvd, the minihv processes it starts and hvctl write sanitizer reports here
+        self.sanitizer_dir = self.dir / "sanitizer"
+        self.reported = set()
         self.notify = None
 
     @property
@@ -155,6 +182,9 @@ class Hvd:
         env = dict(os.environ)
         env["DBUS_SYSTEM_BUS_ADDRESS"] = self.bus.address
         env.pop("NOTIFY_SOCKET", None)
+        self.sanitizer_dir.mkdir(parents=True, exist_ok=True)
+        self.sanitizer_dir.chmod(0o1777)  # hvctl may run as nobody
+        env.update(sanitizer_env(self.sanitizer_dir / "report"))
         env.update(self.extra_env)
         return env
 
@@ -261,6 +291,9 @@ class Hvd:
                 os.setuid(65534)
         p = subprocess.run([str(self.hvctl_binary), *args], env=e, capture_output=True,
                            text=True, timeout=timeout, preexec_fn=preexec)
+        reports = ubsan_reports(p.stderr)
+        if reports:
+            raise AssertionError(f"hvctl {' '.join(args)}: sanitizer report:\n{reports[0]}")
         if check and p.returncode != 0:
             raise AssertionError(f"hvctl {' '.join(args)} failed ({p.returncode}):\n"
                                  f"{p.stdout}{p.stderr}")
@@ -302,14 +335,22 @@ class Hvd:
 
     def stop(self, timeout=10, kill_domains=True):
         """Stops hvd; unless kill_domains is false, also ends the minihv processes it started
-        (they outlive hvd by design, so a test must end them itself)."""
+        (they outlive hvd by design, so a test must end them itself). Raises AssertionError,
+        once everything is stopped, when hvd did not exit 0 on SIGTERM, had died of a signal
+        the test does not send (SIGKILL, SIGTERM), or a sanitizer report was written."""
+        problems = []
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=timeout)
+                if self.proc.wait(timeout=timeout) != 0:
+                    problems.append(f"hvd exited with {self.proc.returncode} on SIGTERM")
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                problems.append(f"hvd did not exit within {timeout} s of SIGTERM")
+        elif self.proc and self.proc.returncode < 0 and \
+                -self.proc.returncode not in (signal.SIGKILL, signal.SIGTERM):
+            problems.append(f"hvd died of {signal.Signals(-self.proc.returncode).name}")
         if self.notify:
             self.notify.close()
             self.notify = None
@@ -319,6 +360,18 @@ class Hvd:
         if kill_domains:
             subprocess.run(["pkill", "-KILL", "-f", f"control {self.runtime_dir}/minihv/"],
                            capture_output=True)
+        reports = [f"{f.name}:\n{f.read_text(errors='replace')}"
+                   for f in sorted(self.sanitizer_dir.glob("report.*")) if f.stat().st_size > 0]
+        for f in [self.log_path, *sorted(self.runtime_dir.glob("minihv/*.vmm.log"))]:
+            if f.exists():
+                reports += [f"{f.name}:\n{r}" for r in ubsan_reports(f.read_text(errors="replace"))]
+        for r in reports:
+            if r not in self.reported:
+                self.reported.add(r)
+                problems.append(f"sanitizer report in {r}")
+        if problems:
+            log = "\n".join(self.read_log().splitlines()[-40:])
+            raise AssertionError("\n".join(problems) + f"\nhvd's log, last lines:\n{log}")
         return self.proc.returncode if self.proc else None
 
     def restart(self):

@@ -8,7 +8,7 @@ import pytest
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(SOURCE_ROOT / "tests" / "integration"))
 
-from fixtures import build, bus, workdir  # noqa: E402,F401
+from fixtures import build, bus, no_sanitizer_report, sanitizer_dir, workdir  # noqa: E402,F401
 from hvd_harness import Hvd, outside_address  # noqa: E402
 
 
