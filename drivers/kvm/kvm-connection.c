@@ -52,7 +52,7 @@ void kvm_connection_close(virConnectPtr conn, int callback)
 {
     if (callback >= 0)
         (void)virConnectDomainEventDeregisterAny(conn, callback);
-    /* Frees the link: no callback runs after this. */
+    /* No loss callback runs after this. */
     (void)virConnectUnregisterCloseCallback(conn, on_connection_closed);
     (void)virConnectClose(conn);
 }
@@ -79,6 +79,14 @@ static int submit_connect(Driver *drv, bool startup, KvmJob **ret)
 
     if (!j)
         return -ENOMEM;
+    j->link = calloc(1, sizeof(*j->link));
+    if (!j->link) {
+        kvm_job_cancel(j);
+        return -ENOMEM;
+    }
+    j->link->lost_fd = kvm(drv)->lost_fd;
+    j->link->next = kvm(drv)->links;
+    kvm(drv)->links = j->link;
     j->startup = startup;
     r = kvm_job_queue(j, CONNECT_JOB_KEY);
     if (r >= 0 && ret)
@@ -159,12 +167,8 @@ static int connect_setup(KvmJob *j)
     virDomainStatsRecordPtr *records = NULL;
     int n, r;
 
-    j->link = calloc(1, sizeof(*j->link));
-    if (!j->link)
-        return error_set_errno(&j->error, -ENOMEM, "Out of memory");
-    j->link->lost_fd = k->lost_fd;
-    if (virConnectRegisterCloseCallback(j->conn, on_connection_closed, j->link, free) < 0) {
-        j->link = mfree(j->link);
+    if (virConnectRegisterCloseCallback(j->conn, on_connection_closed, j->link, NULL) < 0) {
+        j->link = NULL;
         return kvm_libvirt_error(&j->error, "watching the connection to", k->uri);
     }
     j->lifecycle_callback =
@@ -311,4 +315,10 @@ void kvm_connection_done(Driver *drv)
     k->lost_fd = safe_close(k->lost_fd);
     (void)pthread_cond_destroy(&k->startup_cond);
     (void)pthread_mutex_destroy(&k->startup_lock);
+    /* Every connection is closed now: no loss callback can run any more. */
+    while (k->links) {
+        KvmLink *next = k->links->next;
+        free(k->links);
+        k->links = next;
+    }
 }

@@ -51,11 +51,13 @@ typedef struct KvmAccel {
 } KvmAccel;
 
 /* One connection's watch for its loss: libvirt may report it on any thread, so the callback only
- * marks its own link and wakes the loop through the driver's lost_fd. Freed by libvirt when the
- * callback is unregistered. */
+ * marks its own link and wakes the loop through the driver's lost_fd. Made on the loop for each
+ * connection and kept in the driver's list until the driver closes (libvirt's free callback
+ * would not run for drivers without close callbacks, such as the test driver). */
 typedef struct KvmLink {
     int lost_fd;
     atomic_int lost_reason; /* VIR_CONNECT_CLOSE_REASON_* + 1 once lost, 0 before */
+    struct KvmLink *next;
 } KvmLink;
 
 typedef struct KvmWaiter KvmWaiter;
@@ -66,6 +68,7 @@ typedef struct KvmDriver {
     char *uri;
     virConnectPtr conn; /* NULL while disconnected */
     KvmLink *link;      /* conn's loss watch */
+    KvmLink *links;     /* every link made, freed when the driver closes */
     int lifecycle_callback;
     /* Reconnection: a timer with exponential backoff that queues a connect job. */
     sd_event_source *reconnect_timer;
