@@ -4,6 +4,7 @@ sent anywhere but inside the namespace."""
 import itertools
 import os
 import pathlib
+import select
 import shutil
 import subprocess
 import time
@@ -83,30 +84,39 @@ class NetGuest:
         if mtu:
             helper += ["--mtu", str(mtu)]
         self.proc = subprocess.Popen(ns.cmd([*helper, "--", *minihv]), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True,
+                                     stderr=subprocess.PIPE,
                                      env=sanitizer_env() if asan else None)
         self.out = ""
 
     def wait_ready(self, needle, timeout=30):
         """Reads the console (standard output) until needle appears."""
         deadline = time.monotonic() + timeout
-        os.set_blocking(self.proc.stdout.fileno(), False)
+        fd = self.proc.stdout.fileno()
         while needle not in self.out:
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise AssertionError(f"{needle!r} not on the console: {self.out!r}")
-            if self.proc.poll() is not None:
-                rest = self.proc.stdout.read() or ""
-                self.out += rest
-                if needle in self.out:
-                    break
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.proc.wait()
                 raise AssertionError(f"minihv ended ({self.proc.returncode}): {self.out}"
-                                     f"{self.proc.stderr.read()}")
-            chunk = self.proc.stdout.read()
-            if chunk:
-                self.out += chunk
-            else:
-                time.sleep(0.02)
+                                     f"{self.proc.stderr.read().decode(errors='replace')}")
+            self.out += chunk.decode(errors="replace")
         return self.out
+
+    def wait(self, timeout=60):
+        """Waits for minihv to end by itself; returns (status, console output, stderr)."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError(f"minihv did not end within {timeout} s: {err.decode()}")
+        self.out += out.decode(errors="replace")
+        return self.proc.returncode, self.out, err.decode(errors="replace")
 
     def stop(self, timeout=30):
         """Destroys the guest (SIGTERM); returns (status, console output, stderr)."""
@@ -117,5 +127,5 @@ class NetGuest:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate()
-        self.out += out or ""
-        return self.proc.returncode, self.out, err
+        self.out += out.decode(errors="replace")
+        return self.proc.returncode, self.out, err.decode(errors="replace")
