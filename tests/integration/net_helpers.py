@@ -66,10 +66,11 @@ class NetGuest:
     """A minihv guest on a tap (host side HOST_ADDR/24) in ns; the guest is GUEST_ADDR."""
 
     def __init__(self, build, ns, name, mode, extra_cmdline="", asan=False, mac=None,
-                 tap="mhv0", mtu=None, stats=None, memory=None, guest_path=None):
+                 tap="mhv0", mtu=None, stats=None, memory=None, cmdline=None):
         self.ns = ns
         self.console = None
-        cmdline = f"ip={GUEST_ADDR}/{PREFIX} {extra_cmdline}".strip()
+        if cmdline is None:
+            cmdline = f"ip={GUEST_ADDR}/{PREFIX} {extra_cmdline}".strip()
         minihv = [str(vmm(build, asan)), "run", "--mode", mode, "--net-fd", "{fd}",
                   "--cmdline", cmdline]
         if mac:
@@ -78,7 +79,7 @@ class NetGuest:
             minihv += ["--stats-file", str(stats)]
         if memory:
             minihv += ["--memory", str(memory)]
-        minihv.append(str(guest_path or guest(build, name, mode)))
+        minihv.append(str(guest(build, name, mode)))
         helper = [shutil.which("python3") or "/usr/bin/python3", str(HERE / "tap_exec.py"),
                   "--name", tap, "--address", f"{HOST_ADDR}/{PREFIX}"]
         if mtu:

@@ -32,7 +32,7 @@ def test_help_documents_every_flag_and_status(build):
 def test_version(build):
     r = minihv(build, "--version")
     assert r.returncode == 0
-    assert re.fullmatch(r"minihv \d+\.\d+\.\d+ \(guest ABI 1\)\n", r.stdout)
+    assert re.fullmatch(r"minihv \d+\.\d+\.\d+ \(guest ABI 2\)\n", r.stdout)
 
 
 @pytest.mark.parametrize("args,message", [

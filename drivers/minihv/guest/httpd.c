@@ -125,7 +125,8 @@ static void respond(TcpConn *c, Client *cl)
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 %s\r\nServer: minihv-httpd\r\nContent-Type: %s\r\n"
                  "Content-Length: %llu\r\nConnection: %s\r\n\r\n",
-                 status, type, (unsigned long long)length, cl->close_after ? "close" : "keep-alive");
+                 status, type, (unsigned long long)length,
+                 cl->close_after ? "close" : "keep-alive");
     (void)tcp_send(c, head, (size_t)n); /* the send buffer is empty between requests */
     served++;
     client_pump(c);

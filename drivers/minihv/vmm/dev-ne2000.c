@@ -12,7 +12,7 @@
 
 enum {
     NE_CR = 0x00,
-    NE_DATA = 0x10, /* 0x10..0x17 */
+    NE_DATA = 0x10,  /* 0x10..0x17 */
     NE_RESET = 0x18, /* 0x18..0x1f */
     NE_PORTS = 0x20,
 };
@@ -62,14 +62,14 @@ enum {
 #define TCR_LB  0x06
 #define DCR_WTS 0x01
 
-#define NE_PAGE       256u
-#define NE_MEM_START  0x4000u /* 32 KiB of packet memory, pages 0x40..0xbf */
-#define NE_MEM_END    0xc000u
-#define NE_PROM_LEN   32u
-#define NE_FRAME_MAX  1514u /* without FCS */
-#define NE_FRAME_MIN  60u   /* frames shorter than this are padded on receive */
-#define NE_RX_HEADER  4u
-#define NE_RX_PAGES   ((NE_FRAME_MAX + NE_RX_HEADER + NE_PAGE - 1) / NE_PAGE)
+#define NE_PAGE      256u
+#define NE_MEM_START 0x4000u /* 32 KiB of packet memory, pages 0x40..0xbf */
+#define NE_MEM_END   0xc000u
+#define NE_PROM_LEN  32u
+#define NE_FRAME_MAX 1514u /* without FCS */
+#define NE_FRAME_MIN 60u   /* frames shorter than this are padded on receive */
+#define NE_RX_HEADER 4u
+#define NE_RX_PAGES  ((NE_FRAME_MAX + NE_RX_HEADER + NE_PAGE - 1) / NE_PAGE)
 
 struct Ne2000 {
     Vm *vm;
@@ -169,7 +169,8 @@ static void ne_store_frame(Ne2000 *ne, const uint8_t *frame, size_t len)
     header[2] = (uint8_t)total;
     header[3] = (uint8_t)(total >> 8);
     for (size_t i = 0; i < total; i++) {
-        uint8_t b = i < NE_RX_HEADER ? header[i] : (i - NE_RX_HEADER < len ? frame[i - NE_RX_HEADER] : 0);
+        uint8_t b =
+            i < NE_RX_HEADER ? header[i] : (i - NE_RX_HEADER < len ? frame[i - NE_RX_HEADER] : 0);
         ne->mem[addr++] = b;
         if (addr == ring_end)
             addr = ne->pstart * NE_PAGE;

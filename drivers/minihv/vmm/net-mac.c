@@ -54,8 +54,8 @@ void net_mac_derive(const char *name, uint8_t mac[NET_MAC_LEN])
 
 void net_mac_format(const uint8_t mac[NET_MAC_LEN], char *buf)
 {
-    (void)snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-                   mac[4], mac[5]);
+    (void)snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+                   mac[5]);
 }
 
 int net_tap_check(int fd, char *name)

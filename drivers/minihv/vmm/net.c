@@ -36,7 +36,8 @@ static void net_register_doorbell(Vm *vm, Net *net)
         .fd = fd,
         .flags = KVM_IOEVENTFD_FLAG_PIO,
     };
-    if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 || net_watch(net, fd, EPOLLIN, EPOLL_CTL_ADD) < 0) {
+    if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ||
+        net_watch(net, fd, EPOLLIN, EPOLL_CTL_ADD) < 0) {
         (void)close(fd);
         return;
     }

@@ -30,7 +30,7 @@ struct Net {
     int tap_fd;
     uint8_t mac[NET_MAC_LEN];
     const NetFrontendOps *ops;
-    void *frontend; /* PvNet or Ne2000 */
+    void *frontend;  /* PvNet or Ne2000 */
     int doorbell_fd; /* pv: the ioeventfd behind MINIHV_PORT_NET_DOORBELL, or -EBADF */
     int wake_fd;     /* eventfd: guest room appeared, a ring was set up, or stop */
     int epoll_fd;

@@ -1,7 +1,7 @@
 /* Ethernet framing and ARP: replies for our address, a small cache, requests on a miss. */
 #include "net-stack.h"
 
-#define ARP_CACHE 16u
+#define ARP_CACHE   16u
 #define ARP_REQUEST 1u
 #define ARP_REPLY   2u
 

@@ -99,8 +99,8 @@ static void tcp_xmit(TcpConn *c, uint8_t flags, uint32_t seq, uint32_t off, uint
         memcpy(payload, c->snd_buf + at, first);
         memcpy(payload + first, c->snd_buf, len - first);
     }
-    csum = csum_finish(
-        csum_add(csum_pseudo(ip_addr, c->rip, IP_PROTO_TCP, (uint16_t)(hlen + len)), th, hlen + len));
+    csum = csum_finish(csum_add(csum_pseudo(ip_addr, c->rip, IP_PROTO_TCP, (uint16_t)(hlen + len)),
+                                th, hlen + len));
     th->csum = csum;
     (void)ip_frame_submit(hlen + len);
     c->ack_pending = false;
@@ -135,8 +135,8 @@ static void tcp_reset_reply(const struct ip_hdr *ip, const struct tcp_hdr *in, s
         .off = (TCP_HLEN / 4) << 4,
         .flags = (uint8_t)(flags | ((in->flags & TCP_ACK) ? 0 : TCP_ACK)),
     };
-    th->csum = csum_finish(
-        csum_add(csum_pseudo(ip_addr, ip->src, IP_PROTO_TCP, TCP_HLEN), th, TCP_HLEN));
+    th->csum =
+        csum_finish(csum_add(csum_pseudo(ip_addr, ip->src, IP_PROTO_TCP, TCP_HLEN), th, TCP_HLEN));
     (void)ip_frame_submit(TCP_HLEN);
 }
 
@@ -250,7 +250,8 @@ static void tcp_accept(const struct ip_hdr *ip, const struct tcp_hdr *th, const 
         if (opts[i] == 2 && opts[i + 1] == 4) {
             uint32_t mss = (uint32_t)opts[i + 2] << 8 | opts[i + 3];
             if (mss >= 64)
-                c->mss = (uint16_t)(mss < IP_PAYLOAD_MAX - TCP_HLEN ? mss : IP_PAYLOAD_MAX - TCP_HLEN);
+                c->mss =
+                    (uint16_t)(mss < IP_PAYLOAD_MAX - TCP_HLEN ? mss : IP_PAYLOAD_MAX - TCP_HLEN);
         }
         i += opts[i + 1];
     }
@@ -375,12 +376,12 @@ void tcp_input(const struct ip_hdr *ip, const uint8_t *seg, size_t len)
     hlen = (size_t)(th->off >> 4) * 4;
     if (hlen < TCP_HLEN || hlen > len)
         return;
-    if (csum_finish(csum_add(csum_pseudo(ip->src, ip->dst, IP_PROTO_TCP, (uint16_t)len), seg,
-                             len)) != 0)
+    if (csum_finish(
+            csum_add(csum_pseudo(ip->src, ip->dst, IP_PROTO_TCP, (uint16_t)len), seg, len)) != 0)
         return;
     for (unsigned i = 0; i < TCP_MAX_CONNS && !c; i++)
-        if (conns[i].state != TCP_FREE && conns[i].rip == ip->src &&
-            conns[i].rport == th->sport && conns[i].lport == th->dport)
+        if (conns[i].state != TCP_FREE && conns[i].rip == ip->src && conns[i].rport == th->sport &&
+            conns[i].lport == th->dport)
             c = &conns[i];
     if (!c) {
         if (th->flags & TCP_RST)

@@ -29,9 +29,8 @@ void udp_input(const struct ip_hdr *ip, const uint8_t *seg, size_t len)
     ulen = ntohs(u->len);
     if (ulen < UDP_HLEN || ulen > len)
         return;
-    if (u->csum &&
-        csum_finish(csum_add(csum_pseudo(ip->src, ip->dst, IP_PROTO_UDP, (uint16_t)ulen), seg,
-                             ulen)) != 0)
+    if (u->csum && csum_finish(csum_add(csum_pseudo(ip->src, ip->dst, IP_PROTO_UDP, (uint16_t)ulen),
+                                        seg, ulen)) != 0)
         return;
     for (unsigned i = 0; i < UDP_BINDINGS; i++)
         if (bindings[i].fn && bindings[i].port == u->dport) {

@@ -7,8 +7,8 @@
 
 typedef union NetRing {
     struct minihv_net_ring head;
-    uint8_t bytes[sizeof(struct minihv_net_ring) +
-                  NET_RING_ENTRIES * sizeof(struct minihv_net_desc)];
+    uint8_t
+        bytes[sizeof(struct minihv_net_ring) + NET_RING_ENTRIES * sizeof(struct minihv_net_desc)];
 } NetRing;
 
 static NetRing tx_ring __attribute__((aligned(4096)));
