@@ -11,7 +11,8 @@ from minihv_helpers import (STATUS_POWEROFF, STATUS_USAGE, guest, last_line, req
                             vmm)
 
 FLAGS = ("--mode", "--memory", "--vcpus", "--disk", "--cmdline", "--cpuset", "--control",
-         "--console", "--strict", "--ready-fd", "--stats-file", "--help", "--version")
+         "--console", "--strict", "--ready-fd", "--stats-file", "--net-fd", "--mac", "--help",
+         "--version")
 
 
 def minihv(build, *args):
