@@ -1,8 +1,10 @@
-/* libFuzzer target for minihv's guest-facing entry points: pv hypercalls and the block ring,
- * full-mode port I/O (UART, ATA, RTC, power), MMIO, the vCPU exit dispatcher and the image
- * loaders. A VM is built without KVM for each input; the input is a mode byte followed by a
- * script of operations (see the FuzzOp enum). */
+/* libFuzzer target for minihv's guest-facing entry points: pv hypercalls, the block ring and the
+ * net rings, full-mode port I/O (UART, ATA, RTC, power, NE2000), MMIO, the vCPU exit
+ * dispatcher, the image loaders, and frames arriving from the host side of the tap. A VM is built
+ * without KVM for each input; the input is a mode byte followed by a script of operations (see the
+ * FuzzOp enum). */
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,6 +13,7 @@
 #include "console.h"
 #include "io-bus.h"
 #include "loader.h"
+#include "net.h"
 #include "pv.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -31,6 +34,8 @@ typedef enum FuzzOp {
     OP_INPUT,     /* u8 len, bytes: console input from a client */
     OP_EXIT,      /* u32 reason, u16 port, u8 size, u32 count, u64 offset: a forged kvm_run */
     OP_LOAD,      /* the rest of the input is a guest image for the mode's loader */
+    OP_NET_FRAME, /* u16 len, bytes (zero-filled to len): a frame from the host side */
+    OP_NET_RUN,   /* one round of the network thread (pv rings or NE2000 receive) */
     _OP_MAX,
 } FuzzOp;
 
@@ -92,8 +97,34 @@ static void fuzz_exit(Vcpu *v, Reader *r)
     v->run_size = 0;
 }
 
+/* A frame as the host would write it into the tap: the datagram socket keeps its bounds. */
+static void fuzz_net_frame(int host_fd, Reader *r)
+{
+    static uint8_t frame[MINIHV_NET_FRAME_MAX + 64];
+    uint16_t len;
+    size_t have;
+
+    if (!take(r, &len, 2))
+        return;
+    len %= sizeof(frame);
+    have = MIN((size_t)len, r->left);
+    memset(frame, 0, len);
+    (void)take(r, frame, have);
+    (void)send(host_fd, frame, len, MSG_DONTWAIT);
+}
+
+/* Reads and forgets what the VMM sent, so its sends never find the socket full for long. */
+static void fuzz_net_drain(int host_fd)
+{
+    static uint8_t frame[NET_SCRATCH_LEN];
+
+    while (recv(host_fd, frame, sizeof(frame), MSG_DONTWAIT) > 0)
+        ;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int pair[2] = {-EBADF, -EBADF};
     Reader r = {data, size};
     VmConfig cfg;
     Error e = ERROR_NULL;
@@ -113,7 +144,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .console_path = "/dev/null",
         .strict = flags & 4,
         .ready_fd = -1,
+        .net_fd = -1,
+        .mac = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01},
     };
+    if ((flags & 8) && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0)
+        cfg.net_fd = pair[0]; /* the VM owns it from here on */
     if (vm_new(&cfg, VM_NEW_NO_KVM, &vm, &e) < 0)
         abort();         /* nothing in this configuration depends on the input */
     vm->wait_cap_ns = 0; /* POLL and hlt never block */
@@ -173,8 +208,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)loader_load_buffer(vm, r.p, r.left, &e);
             r.left = 0;
             break;
+        case OP_NET_FRAME:
+            if (vm->net)
+                fuzz_net_frame(pair[1], &r);
+            break;
+        case OP_NET_RUN:
+            if (vm->net) {
+                net_process(vm->net);
+                fuzz_net_drain(pair[1]);
+            }
+            break;
         }
     }
     vm_free(vm);
+    if (pair[1] >= 0)
+        (void)close(pair[1]);
     return 0;
 }

@@ -11,8 +11,8 @@ import tempfile
 HERE = pathlib.Path(__file__).resolve().parent
 OUT = HERE / "corpus" / "minihv"
 
-POKE, OUT_, IN_, STRING, HYPERCALL, DOORBELL, MMIO, INPUT, EXIT, LOAD = range(10)
-PV, FULL, DISK, STRICT = 0, 1, 2, 4
+POKE, OUT_, IN_, STRING, HYPERCALL, DOORBELL, MMIO, INPUT, EXIT, LOAD, NET_FRAME, NET_RUN = range(12)
+PV, FULL, DISK, STRICT, NET = 0, 1, 2, 4, 8
 
 
 def poke(gpa, data):
@@ -34,6 +34,53 @@ def string(port, size_log2, count, write):
 
 def hypercall(nr, gpa, cpu=0):
     return bytes([HYPERCALL]) + struct.pack("<BQ", nr + 32 * cpu, gpa)
+
+
+def frame(length, data=b""):
+    return bytes([NET_FRAME]) + struct.pack("<H", length) + data
+
+
+def eth_frame(dst=b"\xff" * 6):
+    return dst + b"\x02\x00\x00\x00\x00\x09\x88\xb5" + bytes(range(46))
+
+
+def net_seeds():
+    s = {}
+    # pv: ring set-up, good and bad TX descriptors, RX buffers, host frames, garbage indexes
+    desc = lambda buf, length: struct.pack("<QIi", buf, length, 0)
+    s["pv-net"] = bytes([PV | NET]) + \
+        poke(0x200000, struct.pack("<QQII", 0x210000, 0x211000, 8, 0)) + \
+        hypercall(12, 0x200000) + hypercall(11, 0x200100) + \
+        poke(0x220000, eth_frame()) + \
+        poke(0x210040, desc(0x220000, 60) + desc(0x220000, 0) + desc(0x3FFFF0, 60) +
+             desc(0x220000, 0xFFFFFFFF)) + poke(0x210000, struct.pack("<I", 4)) + \
+        poke(0x211040, desc(0x230000, 2048) + desc(0x230800, 10) + desc(0x1000, 2048)) + \
+        poke(0x211000, struct.pack("<I", 3)) + \
+        frame(60, eth_frame()) + frame(3000, eth_frame()) + bytes([NET_RUN]) + \
+        frame(60, eth_frame()) + bytes([NET_RUN]) + \
+        poke(0x210000, struct.pack("<I", 1000)) + poke(0x211000, struct.pack("<I", 1000)) + \
+        bytes([NET_RUN]) + hypercall(12, 0x200000) + bytes([NET_RUN])
+    # full: an NE2000 driver's set-up, a remote read of the PROM, a transmit, received frames
+    mac = b"\x02\x00\x00\x00\x00\x01"
+    ne = [inp(0x31F, 0), out(0x31F, 0, 0), inp(0x307, 0), out(0x307, 0, 0xFF),
+          out(0x300, 0, 0x21), out(0x30E, 0, 0x49), out(0x30A, 0, 32), out(0x30B, 0, 0),
+          out(0x308, 0, 0), out(0x309, 0, 0), out(0x300, 0, 0x0A), string(0x310, 1, 16, 0),
+          out(0x304, 0, 0x40), out(0x301, 0, 0x46), out(0x303, 0, 0x46), out(0x302, 0, 0x80),
+          out(0x300, 0, 0x61)] + [out(0x301 + i, 0, b) for i, b in enumerate(mac)] + \
+         [out(0x307, 0, 0x47), out(0x300, 0, 0x22), out(0x30D, 0, 0), out(0x30C, 0, 0x04),
+          out(0x30A, 0, 60), out(0x30B, 0, 0), out(0x308, 0, 0), out(0x309, 0, 0x40),
+          out(0x300, 0, 0x12), string(0x310, 1, 30, 1), inp(0x307, 0),
+          out(0x305, 0, 60), out(0x306, 0, 0), out(0x300, 0, 0x26), inp(0x307, 0),
+          out(0x30D, 0, 0x02), out(0x300, 0, 0x26)]
+    rx = [frame(60, eth_frame()), frame(60, eth_frame(mac)), bytes([NET_RUN]),
+          out(0x300, 0, 0x62), inp(0x307, 0), out(0x300, 0, 0x22),
+          out(0x30A, 0, 4), out(0x30B, 0, 0), out(0x308, 0, 0), out(0x309, 0, 0x47),
+          out(0x300, 0, 0x0A), inp(0x310, 1), inp(0x310, 1), out(0x303, 0, 0x47),
+          out(0x300, 0, 0x1A), inp(0x310, 2), out(0x300, 0, 0xA2), inp(0x30C, 0),
+          out(0x301, 0, 0x90), out(0x302, 0, 0x50), frame(60, eth_frame()), bytes([NET_RUN]),
+          out(0x301, 0, 0xFF), out(0x300, 0, 0x01), frame(60, eth_frame()), bytes([NET_RUN])]
+    s["full-ne2000"] = bytes([FULL | NET]) + b"".join(ne + rx)
+    return s
 
 
 def seeds(build):
@@ -100,6 +147,7 @@ def seeds(build):
     s["pv-load-elf"] = bytes([PV, LOAD]) + b"\x7fELF\x02\x01\x01" + b"\0" * 9 + \
         struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0x100000, 64, 0, 0, 64, 56, 1, 64, 0, 0) + \
         struct.pack("<IIQQQQQQ", 1, 5, 0, 0x100000, 0x100000, 0x100, 0x100, 0x1000)
+    s.update(net_seeds())
     if build:
         for mode, flag in (("pv", PV), ("full", FULL)):
             elf = pathlib.Path(build) / "drivers/minihv/guest" / f"hello-{mode}.elf"

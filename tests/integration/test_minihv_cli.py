@@ -11,7 +11,8 @@ from minihv_helpers import (STATUS_POWEROFF, STATUS_USAGE, guest, last_line, req
                             vmm)
 
 FLAGS = ("--mode", "--memory", "--vcpus", "--disk", "--cmdline", "--cpuset", "--control",
-         "--console", "--strict", "--ready-fd", "--stats-file", "--help", "--version")
+         "--console", "--strict", "--ready-fd", "--stats-file", "--net-fd", "--mac", "--help",
+         "--version")
 
 
 def minihv(build, *args):
@@ -32,7 +33,7 @@ def test_help_documents_every_flag_and_status(build):
 def test_version(build):
     r = minihv(build, "--version")
     assert r.returncode == 0
-    assert re.fullmatch(r"minihv \d+\.\d+\.\d+ \(guest ABI 1\)\n", r.stdout)
+    assert re.fullmatch(r"minihv \d+\.\d+\.\d+ \(guest ABI 2\)\n", r.stdout)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -39,7 +39,7 @@ def survived(r, scenario):
 PV_ERROR_CODE_SCENARIOS = [
     ("bad-addresses", False, 1, 14),
     ("huge-lengths", False, 1, 3),
-    ("unknown-hypercalls", False, 1, 8),
+    ("unknown-hypercalls", False, 1, 6),
     ("ring-malformed", True, 1, 15),
     ("vcpu-up", False, 2, 5),
 ]

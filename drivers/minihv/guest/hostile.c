@@ -559,6 +559,229 @@ static void scenario_rtc_abuse(void)
     survived("rtc-abuse");
 }
 
+/* ---- network device ---- */
+
+#define NET_TEST_ENTRIES 8u
+
+typedef union HostileNetRing {
+    struct minihv_net_ring head;
+    uint8_t
+        bytes[sizeof(struct minihv_net_ring) + NET_TEST_ENTRIES * sizeof(struct minihv_net_desc)];
+} HostileNetRing;
+
+static HostileNetRing ntx __attribute__((aligned(4096)));
+static HostileNetRing nrx __attribute__((aligned(4096)));
+static struct minihv_hc_net_setup nsetup;
+static uint8_t nframe[MINIHV_NET_FRAME_MAX + 16] __attribute__((aligned(16)));
+static uint8_t nrxbuf[4][2048];
+
+static int32_t net_setup_at(uint64_t tx, uint64_t rx, uint32_t entries)
+{
+    nsetup = (struct minihv_hc_net_setup){.tx_ring = tx, .rx_ring = rx, .entries = entries};
+    return raw_hypercall(MINIHV_HC_NET_SETUP, (uintptr_t)&nsetup);
+}
+
+static void net_doorbell(void)
+{
+    __asm__ volatile("outl %0, %w1" : : "a"(0), "d"((uint16_t)MINIHV_PORT_NET_DOORBELL) : "memory");
+}
+
+/* Waits (at most two seconds) until the VMM's consumer index of ring reaches want. */
+static bool net_wait_cons(volatile struct minihv_net_ring *r, uint32_t want)
+{
+    uint64_t until = clock_mono_ns() + 2000000000ull;
+
+    while (__atomic_load_n(&r->cons, __ATOMIC_ACQUIRE) != want)
+        if (clock_mono_ns() > until)
+            return false;
+    return true;
+}
+
+static int32_t net_tx_one(uint64_t buf, uint32_t len)
+{
+    volatile struct minihv_net_ring *h = &ntx.head;
+    uint32_t prod = h->prod;
+    volatile struct minihv_net_desc *d = &ntx.head.desc[prod % NET_TEST_ENTRIES];
+
+    d->buf = buf;
+    d->len = len;
+    d->status = 12345;
+    __atomic_store_n(&h->prod, prod + 1, __ATOMIC_SEQ_CST);
+    net_doorbell();
+    return net_wait_cons(h, prod + 1) ? d->status : 99999;
+}
+
+static void net_fill_frame(void)
+{
+    memset(nframe, 0, sizeof(nframe));
+    memset(nframe, 0xff, 6); /* broadcast */
+    nframe[6] = 0x02;        /* a locally administered source */
+    nframe[12] = 0x88;       /* the local experimental EtherType 0x88b5 */
+    nframe[13] = 0xb5;
+}
+
+static void scenario_net_ring_malformed(void)
+{
+    volatile struct minihv_net_ring *rx = &nrx.head;
+    uint64_t tx_gpa = (uintptr_t)&ntx, rx_gpa = (uintptr_t)&nrx;
+    uint32_t cons;
+
+    check("net ring not page-aligned", net_setup_at(tx_gpa + 64, rx_gpa, 8), MINIHV_EINVAL);
+    check("net ring of 0 entries", net_setup_at(tx_gpa, rx_gpa, 0), MINIHV_EINVAL);
+    check("net ring of 3 entries", net_setup_at(tx_gpa, rx_gpa, 3), MINIHV_EINVAL);
+    check("net ring of 512 entries", net_setup_at(tx_gpa, rx_gpa, 512), MINIHV_EINVAL);
+    check("net ring past the end", net_setup_at(tx_gpa, mem() - 4096, 256), MINIHV_EFAULT);
+    check("net ring over the GDT", net_setup_at(0x4000, rx_gpa, 8), MINIHV_EFAULT);
+    check("net ring at 2^64 - 4096", net_setup_at(tx_gpa, UINT64_MAX - 4095, 8), MINIHV_EFAULT);
+    check("TX and RX rings overlap", net_setup_at(tx_gpa, tx_gpa, 8), MINIHV_EINVAL);
+    check("net info past the end", raw_hypercall(MINIHV_HC_NET_INFO, mem() - 8), MINIHV_EFAULT);
+    check("valid net rings", net_setup_at(tx_gpa, rx_gpa, 8), MINIHV_OK);
+
+    net_fill_frame();
+    check("zero-length frame", net_tx_one((uintptr_t)nframe, 0), MINIHV_EINVAL);
+    check("frame shorter than a header", net_tx_one((uintptr_t)nframe, 13), MINIHV_EINVAL);
+    check("oversized frame", net_tx_one((uintptr_t)nframe, MINIHV_NET_FRAME_MAX + 1),
+          MINIHV_EINVAL);
+    check("frame of 4 GiB - 1", net_tx_one((uintptr_t)nframe, UINT32_MAX), MINIHV_EINVAL);
+    check("frame past the end", net_tx_one(mem() - 30, 60), MINIHV_EFAULT);
+    check("frame over the IDT", net_tx_one(0x5000, 60), MINIHV_EFAULT);
+    check("frame wrapping around", net_tx_one(UINT64_MAX - 29, 60), MINIHV_EFAULT);
+    check("valid minimum frame", net_tx_one((uintptr_t)nframe, 60), MINIHV_OK);
+    check("valid full-size frame", net_tx_one((uintptr_t)nframe, 1514), MINIHV_OK);
+
+    /* RX: three refused buffers and a good one, which the host's traffic fills */
+    cons = rx->cons;
+    nrx.head.desc[(cons + 0) % NET_TEST_ENTRIES] =
+        (struct minihv_net_desc){(uintptr_t)nrxbuf[0], 0, 0};
+    nrx.head.desc[(cons + 1) % NET_TEST_ENTRIES] =
+        (struct minihv_net_desc){(uintptr_t)nrxbuf[1], MINIHV_NET_FRAME_MAX + 1, 0};
+    nrx.head.desc[(cons + 2) % NET_TEST_ENTRIES] = (struct minihv_net_desc){mem() - 100, 2048, 0};
+    nrx.head.desc[(cons + 3) % NET_TEST_ENTRIES] =
+        (struct minihv_net_desc){(uintptr_t)nrxbuf[3], 2048, 0};
+    __atomic_store_n(&rx->prod, cons + 4, __ATOMIC_SEQ_CST);
+    net_doorbell();
+    check("RX buffers refused or filled",
+          net_wait_cons(rx, cons + 3) || net_wait_cons(rx, cons + 4), 1);
+    check("RX buffer of 0 bytes", nrx.head.desc[(cons + 0) % NET_TEST_ENTRIES].status,
+          MINIHV_EINVAL);
+    check("RX buffer over the maximum", nrx.head.desc[(cons + 1) % NET_TEST_ENTRIES].status,
+          MINIHV_EINVAL);
+    check("RX buffer past the end", nrx.head.desc[(cons + 2) % NET_TEST_ENTRIES].status,
+          MINIHV_EFAULT);
+    check("a frame arrived in the good buffer",
+          net_wait_cons(rx, cons + 4) && nrx.head.desc[(cons + 3) % NET_TEST_ENTRIES].status >= 14,
+          1);
+
+    /* producer indexes that run ahead of the consumer by more than a ring */
+    __atomic_store_n(&ntx.head.prod, ntx.head.prod + 1000, __ATOMIC_SEQ_CST);
+    net_doorbell();
+    __atomic_store_n(&rx->prod, rx->prod + 1000, __ATOMIC_SEQ_CST);
+    net_doorbell();
+    for (uint64_t until = clock_mono_ns() + 2000000000ull;
+         (!ntx.head.error || !rx->error) && clock_mono_ns() < until;)
+        cpu_relax();
+    check("garbage TX producer index marks the ring broken", ntx.head.error, MINIHV_EINVAL);
+    check("garbage RX producer index marks the ring broken", rx->error, MINIHV_EINVAL);
+    memset(&ntx, 0, sizeof(ntx));
+    memset(&nrx, 0, sizeof(nrx));
+    check("set-up again", net_setup_at(tx_gpa, rx_gpa, 8), MINIHV_OK);
+    check("TX works again", net_tx_one((uintptr_t)nframe, 60), MINIHV_OK);
+    survived("net-ring-malformed");
+}
+
+/* Sends frames=N broadcast frames (default 100000 in pv, 500 in full mode) as fast as the SDK's
+ * driver can: the VMM must count every one and stay responsive. */
+static void scenario_net_tx_flood(void)
+{
+    unsigned n = (unsigned)cmdline_u64("frames", sys_is_pv() ? 100000 : 500);
+    NetInfo info;
+    unsigned sent = 0;
+
+    if (net_info(&info) < 0)
+        panic("hostile: net-tx-flood needs a network device");
+    net_fill_frame();
+    for (unsigned i = 0; i < n; i++) {
+        nframe[14] = (uint8_t)i;
+        if (net_send(nframe, 60) == 0)
+            sent++;
+        if (i % 64 == 63)
+            net_flush();
+    }
+    net_flush();
+    printf("hostile: flood of %u frames sent\n", sent);
+    check("every frame was accepted by the driver", sent, n);
+    survived("net-tx-flood");
+}
+
+/* full mode: NE2000 register abuse before the SDK's driver initialises the board properly. */
+static void ne_dma(uint16_t addr, uint16_t count, uint8_t cmd)
+{
+    outb(0x30a, (uint8_t)count);
+    outb(0x30b, (uint8_t)(count >> 8));
+    outb(0x308, (uint8_t)addr);
+    outb(0x309, (uint8_t)(addr >> 8));
+    outb(0x300, cmd);
+}
+
+static void ne_transmit(uint8_t tx_page, uint16_t len)
+{
+    outb(0x307, 0xff); /* clear ISR */
+    outb(0x304, tx_page);
+    outb(0x305, (uint8_t)len);
+    outb(0x306, (uint8_t)(len >> 8));
+    outb(0x300, 0x26); /* TXP, start, no DMA */
+}
+
+static void scenario_ne2000_abuse(void)
+{
+    static uint16_t words[512];
+    NetInfo info;
+    uint8_t isr;
+
+    (void)inb(0x31f); /* reset */
+    check("reset sets ISR.RST", inb(0x307) & 0x80, 0x80);
+    outb(0x30e, 0x49); /* word mode */
+    outb(0x300, 0x22); /* start, page 0 */
+    ne_transmit(0x40, 0);
+    check("zero-length transmit is aborted (TXE)", inb(0x307) & 0x0a, 0x08);
+    ne_transmit(0x40, 0xffff);
+    check("64 KiB transmit is aborted (TXE)", inb(0x307) & 0x0a, 0x08);
+    ne_transmit(0xff, 100);
+    check("transmit from page 0xff is aborted (TXE)", inb(0x307) & 0x0a, 0x08);
+    ne_transmit(0xbf, 1514);
+    check("transmit across the end of memory is aborted", inb(0x307) & 0x0a, 0x08);
+    ne_dma(0xfff0, 0x200, 0x0a); /* remote read from past the memory, wrapping at 64 KiB */
+    insw(0x310, words, 0x100);
+    check("remote read past memory gives all-ones", words[0], 0xffff);
+    isr = inb(0x307);
+    check("remote DMA complete after the count", isr & 0x40, 0x40);
+    check("reading past the count gives all-ones", inw(0x310), 0xffff);
+    ne_dma(0x0000, 32, 0x12); /* remote write over the PROM */
+    for (unsigned i = 0; i < 16; i++)
+        outw(0x310, 0xdead);
+    ne_dma(0x0000, 32, 0x0a);
+    insw(0x310, words, 16);
+    check("the PROM keeps its signature", words[14] & 0xff, 0x57);
+    outb(0x301, 0x80); /* PSTART above PSTOP */
+    outb(0x302, 0x40);
+    outb(0x303, 0x90);
+    outb(0x300, 0x62); /* page 1 */
+    outb(0x307, 0xee); /* CURR outside the ring */
+    outb(0x300, 0x22);
+    outb(0x30c, 0x1c); /* promiscuous: every frame the host sends is a candidate */
+    for (uint64_t until = clock_mono_ns() + 300000000ull; clock_mono_ns() < until;)
+        (void)sys_wait(10000000ull);
+    check("an inverted ring stores nothing", inb(0x307) & 0x01, 0);
+    outb(0x300, 0xe2); /* page 3, which does not exist */
+    check("page 3 reads zero", inb(0x305), 0);
+    outb(0x305, 0x55);
+    outb(0x300, 0x22);
+    check("the SDK's driver still brings the board up", net_info(&info), 0);
+    net_fill_frame();
+    check("a normal transmit works", net_send(nframe, 60), 0);
+    survived("ne2000-abuse");
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -581,6 +804,9 @@ static const struct {
     {"ata-abuse", scenario_ata_abuse},
     {"uart-abuse", scenario_uart_abuse},
     {"rtc-abuse", scenario_rtc_abuse},
+    {"net-ring-malformed", scenario_net_ring_malformed},
+    {"net-tx-flood", scenario_net_tx_flood},
+    {"ne2000-abuse", scenario_ne2000_abuse},
 };
 
 int main(void)

@@ -8,7 +8,9 @@
 
 #include <stdint.h>
 
-#define MINIHV_ABI_VERSION 1u
+/* Version 2 added the network device (NET_INFO, NET_SETUP, the TX/RX rings, the net doorbell,
+ * MINIHV_EVENT_NET and MINIHV_DEV_NET); version-1 layouts are unchanged. */
+#define MINIHV_ABI_VERSION 2u
 
 /* ---- Hypercall transport (pv mode only) ----
  *
@@ -16,8 +18,8 @@
  * copies the request into its own memory, validates it, performs it, copies OUT fields back and
  * returns the status in eax: 0 on success or a negative MINIHV_E* code. `vmcall` is not used: on
  * the supported KVM it never reaches the VMM. The TSS I/O bitmap opens exactly the ports
- * [MINIHV_HC_PORT_BASE, MINIHV_HC_PORT_BASE + MINIHV_HC_PORT_COUNT) and MINIHV_PORT_BLK_DOORBELL;
- * every other port faults (#GP) at ring 3. */
+ * [MINIHV_HC_PORT_BASE, MINIHV_HC_PORT_BASE + MINIHV_HC_PORT_COUNT), MINIHV_PORT_BLK_DOORBELL and
+ * MINIHV_PORT_NET_DOORBELL; every other port faults (#GP) at ring 3. */
 #define MINIHV_HC_PORT_BASE  0x700u
 #define MINIHV_HC_PORT_COUNT 16u
 
@@ -25,6 +27,11 @@
  * when the host supports it (no exit; processed asynchronously, watch rsp_prod), otherwise an
  * ordinary exit that processes the ring before the guest continues. */
 #define MINIHV_PORT_BLK_DOORBELL 0x714u
+
+/* Writing any value here tells the VMM that the net rings changed: frames were published on the
+ * TX ring, or buffers were posted on an RX ring that had run dry. It is an ioeventfd (no exit);
+ * the VMM's network thread processes both rings asynchronously. One write covers a whole batch. */
+#define MINIHV_PORT_NET_DOORBELL 0x718u
 
 /* Used only by the VMM's ring-0 exception stub; not reachable from ring 3. */
 #define MINIHV_PORT_EXCEPTION 0x71fu
@@ -41,6 +48,8 @@ enum minihv_hypercall {
     MINIHV_HC_REBOOT = 8,        /* no request: the domain asks for a reboot (exit status 3) */
     MINIHV_HC_CRASH = 9,         /* struct minihv_hc_crash: the domain crashed (exit status 4) */
     MINIHV_HC_VCPU_UP = 10,      /* struct minihv_hc_vcpu_up */
+    MINIHV_HC_NET_INFO = 11,     /* struct minihv_hc_net_info (ABI 2) */
+    MINIHV_HC_NET_SETUP = 12,    /* struct minihv_hc_net_setup (ABI 2) */
     MINIHV_HC_MAX,
 };
 
@@ -134,12 +143,81 @@ struct minihv_hc_blk_setup {
 #define MINIHV_EVENT_CONSOLE_INPUT 0x1u /* console input is waiting */
 #define MINIHV_EVENT_SHUTDOWN      0x2u /* the host asks the guest to power off */
 #define MINIHV_EVENT_BLK           0x4u /* block responses were published since the last poll */
+#define MINIHV_EVENT_NET           0x8u /* frames were put on the RX ring since the last poll */
 
 struct minihv_hc_poll {
     /* IN */
     uint64_t timeout_ns; /* longest wait; the VMM may return earlier (it caps waits at 1 s) */
     /* OUT */
     uint32_t events; /* MINIHV_EVENT_* pending when the call returned (0 on timeout) */
+    uint32_t _pad;
+};
+
+/* ---- Network (ABI 2) ----
+ *
+ * Two rings in guest memory, each one page-aligned area holding a header and `entries`
+ * descriptors (a power of two). The guest owns `prod`, the VMM owns `cons`; both only grow
+ * (mod 2^32) and prod - cons never exceeds entries.
+ *
+ * TX: the guest puts a frame (destination MAC onwards, no FCS) in desc[prod % entries], advances
+ * prod (release store) and, once per batch, writes MINIHV_PORT_NET_DOORBELL when tx->kick is 1.
+ * The VMM's network thread sends each frame to the tap, stores its status and advances cons;
+ * the slot is the guest's again once cons has passed it. While the thread is working it holds
+ * tx->kick at 0 and looks at prod again before it sleeps, so a guest that keeps it busy sends
+ * whole streams of batches without a doorbell (a full fence between the guest's store of prod
+ * and its load of kick).
+ *
+ * RX: the guest posts empty buffers (len = capacity) the same way. The network thread fills
+ * them in order with frames from the tap, stores the frame length (or a negative MINIHV_E* for a
+ * buffer it refused) in status, advances cons and raises MINIHV_EVENT_NET for POLL. When every
+ * posted buffer is used it sets rx->kick to 1 and stops reading the tap; a guest that then
+ * posts buffers and sees kick == 1 writes the doorbell.
+ *
+ * A descriptor that names memory outside the guest or a length out of range is refused with
+ * MINIHV_EFAULT or MINIHV_EINVAL in its status and counted; a producer index that runs ahead of
+ * the consumer by more than the ring holds sets `error` and the VMM ignores that ring until the
+ * next NET_SETUP. */
+#define MINIHV_NET_RING_MAX_ENTRIES 256u
+#define MINIHV_NET_FRAME_MIN        14u   /* an Ethernet header */
+#define MINIHV_NET_FRAME_MAX        9018u /* a 9000-byte MTU, the header and a VLAN tag */
+#define MINIHV_NET_MTU              1500u /* the MTU the guest should use unless told otherwise */
+#define MINIHV_NET_F_LINK_UP        0x1u
+
+struct minihv_net_desc {
+    /* IN */
+    uint64_t buf; /* GPA of the frame (TX) or of the empty buffer (RX) */
+    uint32_t len; /* TX: frame length, MINIHV_NET_FRAME_MIN..MINIHV_NET_FRAME_MAX;
+                   * RX: buffer capacity, MINIHV_NET_FRAME_MIN..MINIHV_NET_FRAME_MAX */
+    /* OUT */
+    int32_t status; /* TX: MINIHV_OK or a negative MINIHV_E*; RX: the frame length (> 0), or a
+                     * negative MINIHV_E* when the buffer was refused (nothing stored) */
+};
+
+struct minihv_net_ring {
+    uint32_t prod; /* written by the guest */
+    uint32_t cons; /* written by the VMM */
+    int32_t error; /* written by the VMM: nonzero once the ring was found malformed */
+    uint32_t kick; /* written by the VMM: 1 while it needs a doorbell to look at the ring */
+    uint32_t _pad[12];
+    struct minihv_net_desc desc[];
+};
+
+struct minihv_hc_net_info {
+    /* OUT */
+    uint8_t mac[6];
+    uint16_t _pad;
+    uint32_t flags;       /* MINIHV_NET_F_* */
+    uint32_t mtu;         /* MINIHV_NET_MTU */
+    uint32_t max_entries; /* MINIHV_NET_RING_MAX_ENTRIES */
+    uint32_t max_frame;   /* MINIHV_NET_FRAME_MAX */
+    uint32_t _pad2;
+};
+
+struct minihv_hc_net_setup {
+    /* IN */
+    uint64_t tx_ring; /* GPA of a struct minihv_net_ring, 4096-aligned */
+    uint64_t rx_ring; /* GPA of a struct minihv_net_ring, 4096-aligned, not overlapping tx */
+    uint32_t entries; /* of each ring: power of two, 1..MINIHV_NET_RING_MAX_ENTRIES */
     uint32_t _pad;
 };
 
@@ -183,6 +261,7 @@ enum minihv_device_type {
     MINIHV_DEV_BLOCK = 2, /* size = sectors, flags = MINIHV_BLK_F_* */
     MINIHV_DEV_CLOCK = 3,
     MINIHV_DEV_POWER = 4,
+    MINIHV_DEV_NET = 5, /* ABI 2: size = MAC address (48 bits, first byte lowest), flags = F_* */
 };
 
 #define MINIHV_MAX_DEVICES 8u

@@ -22,6 +22,11 @@ void ata_fini(Vm *vm);
 int rtc_init(Vm *vm, Error *e);
 void rtc_fini(Vm *vm);
 
+/* NE2000 (DP8390) on ISA ports NE2000_BASE..+0x1f: the frontend of vm->net in full mode. */
+#define NE2000_BASE 0x300u
+int ne2000_init(Vm *vm, Error *e);
+void ne2000_fini(Vm *vm);
+
 int power_init(Vm *vm, Error *e);
 void power_fini(Vm *vm);
 

@@ -1,4 +1,4 @@
-/* pv hypercalls: the port window, the block doorbell port and the exception-report port. */
+/* pv hypercalls: the port window, the block and net doorbell ports, the exception-report port. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include "devices.h"
 #include "disk.h"
 #include "macro.h"
+#include "net.h"
 #include "pv.h"
 #include "vcpu.h"
 
@@ -29,6 +30,9 @@ static StatDevice hypercall_stat(uint32_t nr)
         return STAT_DEV_HC_CRASH;
     case MINIHV_HC_VCPU_UP:
         return STAT_DEV_HC_VCPU;
+    case MINIHV_HC_NET_INFO:
+    case MINIHV_HC_NET_SETUP:
+        return STAT_DEV_HC_NET;
     default:
         return STAT_DEV_HC_INVALID;
     }
@@ -100,9 +104,38 @@ static int32_t hc_blk_setup(Vcpu *vcpu, uint64_t gpa)
     return pv_block_setup(vcpu->vm, req.ring, req.entries);
 }
 
+static int32_t hc_net_info(Vcpu *vcpu, uint64_t gpa)
+{
+    Vm *vm = vcpu->vm;
+    struct minihv_hc_net_info out;
+
+    if (!gmem_range_ok(&vm->mem, gpa, sizeof(out)))
+        return MINIHV_EFAULT;
+    if (!vm->net)
+        return MINIHV_ENODEV;
+    out = (struct minihv_hc_net_info){
+        .flags = MINIHV_NET_F_LINK_UP,
+        .mtu = MINIHV_NET_MTU,
+        .max_entries = MINIHV_NET_RING_MAX_ENTRIES,
+        .max_frame = MINIHV_NET_FRAME_MAX,
+    };
+    memcpy(out.mac, vm->net->mac, sizeof(out.mac));
+    (void)gmem_write(&vm->mem, gpa, &out, sizeof(out));
+    return MINIHV_OK;
+}
+
+static int32_t hc_net_setup(Vcpu *vcpu, uint64_t gpa)
+{
+    struct minihv_hc_net_setup req;
+
+    if (gmem_read(&vcpu->vm->mem, gpa, &req, sizeof(req)) < 0)
+        return MINIHV_EFAULT;
+    return pv_net_setup(vcpu->vm, req.tx_ring, req.rx_ring, req.entries);
+}
+
 static bool poll_pending(Vm *vm)
 {
-    return console_input_pending_locked(vm) || vm->events || vm->blk_events;
+    return console_input_pending_locked(vm) || vm->events || vm->blk_events || vm->net_events;
 }
 
 static int32_t hc_poll(Vcpu *vcpu, uint64_t gpa)
@@ -115,9 +148,10 @@ static int32_t hc_poll(Vcpu *vcpu, uint64_t gpa)
         return MINIHV_EFAULT;
     vm_wait(vm, req.timeout_ns, poll_pending);
     pthread_mutex_lock(&vm->lock);
-    events = vm->events | vm->blk_events |
+    events = vm->events | vm->blk_events | vm->net_events |
              (console_input_pending_locked(vm) ? MINIHV_EVENT_CONSOLE_INPUT : 0);
     vm->blk_events = 0;
+    vm->net_events = 0;
     pthread_mutex_unlock(&vm->lock);
     req.events = events;
     (void)gmem_write(&vm->mem, gpa + offsetof(struct minihv_hc_poll, events), &req.events,
@@ -236,6 +270,12 @@ int32_t hypercall_dispatch(Vcpu *vcpu, uint32_t nr, uint64_t gpa)
     case MINIHV_HC_VCPU_UP:
         status = hc_vcpu_up(vcpu, gpa);
         break;
+    case MINIHV_HC_NET_INFO:
+        status = hc_net_info(vcpu, gpa);
+        break;
+    case MINIHV_HC_NET_SETUP:
+        status = hc_net_setup(vcpu, gpa);
+        break;
     default:
         status = MINIHV_ENOSYS;
         break;
@@ -282,6 +322,19 @@ static void doorbell_write(IoDevice *dev, Vcpu *vcpu, uint16_t off, unsigned siz
 static const IoDeviceOps doorbell_ops = {
     .read = doorbell_read,
     .write = doorbell_write,
+};
+
+/* Reached only when the net doorbell is not an ioeventfd: the network thread does the work. */
+static void net_doorbell_write(IoDevice *dev, Vcpu *vcpu, uint16_t off, unsigned size,
+                               uint32_t value)
+{
+    if (vcpu->vm->net)
+        net_wake(vcpu->vm->net);
+}
+
+static const IoDeviceOps net_doorbell_ops = {
+    .read = doorbell_read,
+    .write = net_doorbell_write,
 };
 
 static const char *const exception_names[32] = {
@@ -370,6 +423,14 @@ int hypercall_init(Vm *vm, Error *e)
                                      .len = 1,
                                      .stat = STAT_DEV_BLK_DOORBELL,
                                      .ops = &doorbell_ops,
+                                 });
+    if (r >= 0)
+        r = vm_add_io_device(vm, &(IoDevice){
+                                     .name = "net-doorbell",
+                                     .base = MINIHV_PORT_NET_DOORBELL,
+                                     .len = 1,
+                                     .stat = STAT_DEV_NET_DOORBELL,
+                                     .ops = &net_doorbell_ops,
                                  });
     if (r >= 0)
         r = vm_add_io_device(vm, &(IoDevice){

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "loop.h"
 #include "macro.h"
 #include "minihv-abi.h"
+#include "net.h"
 #include "parse-util.h"
 #include "sandbox.h"
 #include "vcpu.h"
@@ -45,6 +47,10 @@ static void help(void)
            "                      that has no device\n"
            "  --ready-fd FD       write \"ready\\n\" to FD and close it once set-up is done\n"
            "  --stats-file FILE   write the final statistics (JSON) to FILE at exit\n"
+           "  --net-fd FD         a network device on this open tap (IFF_TAP|IFF_NO_PI):\n"
+           "                      TX/RX rings in pv mode, an NE2000 at 0x300 in full mode\n"
+           "  --mac ADDRESS       its MAC, XX:XX:XX:XX:XX:XX (default: 02: and five bytes\n"
+           "                      of a hash of the tap's name)\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
@@ -80,6 +86,8 @@ enum {
     OPT_STRICT,
     OPT_READY_FD,
     OPT_STATS_FILE,
+    OPT_NET_FD,
+    OPT_MAC,
     OPT_VERSION,
 };
 
@@ -98,18 +106,23 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
         {"strict", no_argument, NULL, OPT_STRICT},
         {"ready-fd", required_argument, NULL, OPT_READY_FD},
         {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+        {"net-fd", required_argument, NULL, OPT_NET_FD},
+        {"mac", required_argument, NULL, OPT_MAC},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {},
     };
     unsigned mib = VM_DEFAULT_MEMORY_MIB, u;
-    int c;
+    char ifname[IFNAMSIZ];
+    bool has_mac = false;
+    int c, r;
 
     *cfg = (VmConfig){
         .mode = VM_MODE_PV,
         .vcpus = 1,
         .cmdline = "",
         .ready_fd = -1,
+        .net_fd = -1,
     };
     if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help"))) {
         help();
@@ -172,6 +185,24 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
         case OPT_STATS_FILE:
             cfg->stats_path = optarg;
             break;
+        case OPT_NET_FD:
+            if (parse_uint(optarg, 3, INT_MAX, &u) < 0 || fcntl((int)u, F_GETFD) < 0)
+                return usage_error("--net-fd: '%s' is not an open file descriptor", optarg);
+            r = net_tap_check((int)u, ifname);
+            if (r < 0)
+                return usage_error("--net-fd: descriptor %u is %s", u,
+                                   r == -ENOTTY ? "not a tap (open /dev/net/tun with TUNSETIFF)"
+                                                : "a tap without IFF_TAP|IFF_NO_PI, or with "
+                                                  "IFF_VNET_HDR");
+            cfg->net_fd = (int)u;
+            break;
+        case OPT_MAC:
+            if (net_mac_parse(optarg, cfg->mac) < 0)
+                return usage_error("--mac: expected a unicast address XX:XX:XX:XX:XX:XX, got "
+                                   "'%s'",
+                                   optarg);
+            has_mac = true;
+            break;
         case 'h':
             help();
             return 0;
@@ -188,6 +219,12 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
         return usage_error(optind >= argc ? "missing GUEST image" : "unexpected argument '%s'",
                            optind >= argc ? "" : argv[optind + 1]);
     cfg->guest_path = argv[optind];
+    if (has_mac && cfg->net_fd < 0)
+        return usage_error("--mac: needs --net-fd");
+    if (cfg->net_fd >= 0 && cfg->net_fd == cfg->ready_fd)
+        return usage_error("--net-fd and --ready-fd name the same descriptor");
+    if (cfg->net_fd >= 0 && !has_mac)
+        net_mac_derive(ifname, cfg->mac);
     cfg->mem_size = (uint64_t)mib << 20;
     if (cfg->mode == VM_MODE_FULL && cfg->vcpus != 1)
         return usage_error("--vcpus: full mode runs one vCPU (starting more needs a local APIC, "
@@ -216,15 +253,23 @@ static int setup_signals(void)
     return 0;
 }
 
-/* Inherited descriptors other than stdio and the ready fd are closed: nothing leaks into the
- * sandbox that set-up did not open itself. */
-static void close_inherited_fds(int keep)
+/* Inherited descriptors other than stdio, the ready fd and the tap are closed: nothing leaks
+ * into the sandbox that set-up did not open itself or was handed on purpose. */
+static void close_inherited_fds(int keep_a, int keep_b)
 {
-    if (keep > 3)
-        (void)close_range(3, (unsigned)keep - 1, 0);
-    (void)close_range(keep >= 3 ? (unsigned)keep + 1 : 3, ~0u, 0);
-    if (keep >= 0)
+    int lo = MIN(keep_a, keep_b), hi = MAX(keep_a, keep_b);
+    unsigned from = 3;
+
+    for (int i = 0; i < 2; i++) {
+        int keep = i == 0 ? lo : hi;
+        if (keep < 3)
+            continue;
+        if ((unsigned)keep > from)
+            (void)close_range(from, (unsigned)keep - 1, 0);
+        from = (unsigned)keep + 1;
         (void)fcntl(keep, F_SETFD, FD_CLOEXEC);
+    }
+    (void)close_range(from, ~0u, 0);
 }
 
 static int apply_cpuset(const CpuSet *set)
@@ -284,7 +329,7 @@ static int run(VmConfig *cfg)
         fprintf(stderr, "minihv: host error: cannot set up signals: %m\n");
         return MINIHV_EXIT_HOST_ERROR;
     }
-    close_inherited_fds(cfg->ready_fd);
+    close_inherited_fds(cfg->ready_fd, cfg->net_fd);
     if (cfg->has_cpuset && apply_cpuset(&cfg->cpuset) < 0)
         return usage_error("--cpuset: none of these CPUs is available to this process");
     if (realpath(cfg->guest_path, guest_abs))
@@ -314,6 +359,11 @@ static int run(VmConfig *cfg)
             (void)error_set_errno(&e, r, "cannot start the thread of vCPU %u: %m", i);
     }
     if (r >= 0) {
+        r = net_start(vm);
+        if (r < 0)
+            (void)error_set_errno(&e, r, "cannot start the network thread: %m");
+    }
+    if (r >= 0) {
         /* every vCPU thread is past its libc start-up before the filter closes */
         pthread_mutex_lock(&vm->lock);
         while (vm->threads_ready < vm->nr_vcpus)
@@ -340,6 +390,7 @@ static int run(VmConfig *cfg)
         vcpu_kick(vm->vcpus[i]);
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_join(vm->vcpus[i]);
+    net_stop(vm);
     status = vm->exit_status;
     control_finish(ctl, status, vm->exit_reason);
     if (stats_fd >= 0)

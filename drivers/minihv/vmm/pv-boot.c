@@ -27,7 +27,8 @@
 #define PV_VMM_END    (PV_PT_BASE + 0x7000u)
 
 _Static_assert(MINIHV_PORT_BLK_DOORBELL >= MINIHV_HC_PORT_BASE + MINIHV_HC_PORT_COUNT + 3 &&
-                   MINIHV_PORT_EXCEPTION >= MINIHV_PORT_BLK_DOORBELL + 4,
+                   MINIHV_PORT_NET_DOORBELL >= MINIHV_PORT_BLK_DOORBELL + 4 &&
+                   MINIHV_PORT_EXCEPTION >= MINIHV_PORT_NET_DOORBELL + 4,
                "ports opened at ring 3 must not reach the exception port");
 _Static_assert(PV_VMM_END <= MINIHV_PV_RESERVED_END, "pv boot structures overflow");
 _Static_assert(VM_MAX_MEMORY_MIB <= 3 * 1024, "pv page tables cover 3 GiB");
@@ -133,6 +134,8 @@ static void pv_build_tss(Vm *vm, unsigned i)
         bitmap[p / 8] &= (uint8_t) ~(1u << (p % 8));
     for (unsigned p = MINIHV_PORT_BLK_DOORBELL; p < MINIHV_PORT_BLK_DOORBELL + 4; p++)
         bitmap[p / 8] &= (uint8_t) ~(1u << (p % 8));
+    for (unsigned p = MINIHV_PORT_NET_DOORBELL; p < MINIHV_PORT_NET_DOORBELL + 4; p++)
+        bitmap[p / 8] &= (uint8_t) ~(1u << (p % 8));
 }
 
 static uint64_t pv_low_page_flags(Vm *vm, uint64_t addr)
@@ -203,6 +206,16 @@ static void pv_build_boot_info(Vm *vm)
             .flags = vm->disk->read_only ? MINIHV_BLK_F_READ_ONLY : 0,
             .size = vm->disk->sectors,
         };
+    if (vm->cfg.net_fd >= 0) {
+        uint64_t mac = 0;
+        for (unsigned i = 0; i < 6; i++)
+            mac |= (uint64_t)vm->cfg.mac[i] << (8 * i);
+        bi->devices[n++] = (struct minihv_device_info){
+            .type = MINIHV_DEV_NET,
+            .flags = MINIHV_NET_F_LINK_UP,
+            .size = mac,
+        };
+    }
     bi->ndevices = n;
 }
 

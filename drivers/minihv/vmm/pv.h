@@ -28,6 +28,13 @@ int32_t pv_block_setup(Vm *vm, uint64_t ring, uint32_t entries);
 /* Processes every published request; any thread. */
 void pv_block_process(Vm *vm);
 
+/* Network rings (pv-net.c): the frontend of vm->net in pv mode. */
+int pv_net_init(Vm *vm, Error *e);
+void pv_net_fini(Vm *vm);
+/* NET_SETUP: validates and installs both rings, then wakes the network thread. Returns the
+ * guest status. */
+int32_t pv_net_setup(Vm *vm, uint64_t tx, uint64_t rx, uint32_t entries);
+
 /* Shared page: fills the clock fields (call at boot and periodically from the main loop). */
 void pv_shared_update(Vm *vm);
 /* Sets event bits in the shared page. */

@@ -16,6 +16,8 @@
 static const int allowed[] = {
     SCMP_SYS(read),
     SCMP_SYS(write),
+    SCMP_SYS(readv),  /* the network thread: a frame from the tap into a guest buffer */
+    SCMP_SYS(writev), /* the network thread and NE2000: a frame from the guest to the tap */
     SCMP_SYS(pread64),
     SCMP_SYS(pwrite64),
     SCMP_SYS(fdatasync),

@@ -32,6 +32,10 @@ static const char *const stat_device_table[_STAT_DEV_MAX] = {
     [STAT_DEV_BLK_DOORBELL] = "block-doorbell",
     [STAT_DEV_BLK_DOORBELL_EVENT] = "block-doorbell-eventfd",
     [STAT_DEV_EXCEPTION] = "exception",
+    [STAT_DEV_HC_NET] = "hypercall:net",
+    [STAT_DEV_NET_DOORBELL] = "net-doorbell",
+    [STAT_DEV_NET_DOORBELL_EVENT] = "net-doorbell-eventfd",
+    [STAT_DEV_NE2000] = "ne2000",
 };
 
 DEFINE_STRING_TABLE(stat_device, StatDevice, _STAT_DEV_MAX);

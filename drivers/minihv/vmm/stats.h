@@ -40,6 +40,10 @@ typedef enum StatDevice {
     STAT_DEV_BLK_DOORBELL,       /* doorbell writes that exited to the VMM */
     STAT_DEV_BLK_DOORBELL_EVENT, /* doorbell writes delivered by ioeventfd (no exit) */
     STAT_DEV_EXCEPTION,
+    STAT_DEV_HC_NET,
+    STAT_DEV_NET_DOORBELL,       /* net doorbell writes that exited to the VMM */
+    STAT_DEV_NET_DOORBELL_EVENT, /* net doorbell writes delivered by ioeventfd (no exit) */
+    STAT_DEV_NE2000,
     _STAT_DEV_MAX,
     _STAT_DEV_INVALID = -EINVAL,
 } StatDevice;
@@ -60,6 +64,13 @@ typedef struct Stats {
     uint64_t console_client_dropped; /* output bytes attached clients lost (main loop behind) */
     uint64_t blk_read_sectors;
     uint64_t blk_write_sectors;
+    uint64_t net_tx_frames; /* frames the guest sent that reached the tap */
+    uint64_t net_tx_bytes;
+    uint64_t net_rx_frames; /* frames from the tap that reached the guest */
+    uint64_t net_rx_bytes;
+    uint64_t net_tx_dropped;      /* the tap refused the frame */
+    uint64_t net_rx_dropped;      /* no ring, device stopped, filtered, or longer than the buffer */
+    uint64_t net_bad_descriptors; /* descriptors, ring indexes or NE2000 commands refused */
 } Stats;
 
 /* Counters are bumped from vCPU threads and read by the main thread: relaxed atomics. */

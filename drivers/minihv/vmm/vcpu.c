@@ -15,6 +15,28 @@
 
 #define VCPU_CPUID_ENTRIES 256
 
+/* The hypervisor timing leaf (0x40000010, EAX = TSC kHz, as VMware and KVM define it), so a
+ * full-mode guest can turn rdtsc into time without calibrating against a device. */
+static void vcpu_cpuid_add_tsc_leaf(Vcpu *v, struct kvm_cpuid2 *cpuid)
+{
+    int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+    struct kvm_cpuid_entry2 *base = NULL;
+
+    if (khz <= 0 || cpuid->nent >= VCPU_CPUID_ENTRIES)
+        return;
+    for (unsigned i = 0; i < cpuid->nent; i++)
+        if (cpuid->entries[i].function == 0x40000000u)
+            base = &cpuid->entries[i];
+    if (!base)
+        return;
+    if (base->eax < 0x40000010u)
+        base->eax = 0x40000010u;
+    cpuid->entries[cpuid->nent++] = (struct kvm_cpuid_entry2){
+        .function = 0x40000010u,
+        .eax = (uint32_t)khz,
+    };
+}
+
 int vcpu_new(Vm *vm, unsigned id, Error *e)
 {
     _cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
@@ -51,6 +73,7 @@ int vcpu_new(Vm *vm, unsigned id, Error *e)
     cpuid->nent = VCPU_CPUID_ENTRIES;
     if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
         return error_set_errno(e, errno, "cannot read the supported CPUID: %m");
+    vcpu_cpuid_add_tsc_leaf(v, cpuid);
     if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
         return error_set_errno(e, errno, "cannot set the CPUID of vCPU %u: %m", id);
     return 0;
@@ -139,7 +162,16 @@ static void vcpu_exit_io(Vcpu *v)
 
 static bool hlt_pending(Vm *vm)
 {
-    return console_input_pending_locked(vm) || vm->events;
+    return console_input_pending_locked(vm) || vm->events || vm->net_events;
+}
+
+/* A frame that arrived wakes one hlt; the guest then polls its NIC. */
+static void vcpu_wait_hlt(Vm *vm)
+{
+    vm_wait(vm, VM_HLT_WAIT_NS, hlt_pending);
+    pthread_mutex_lock(&vm->lock);
+    vm->net_events = 0;
+    pthread_mutex_unlock(&vm->lock);
 }
 
 static void vcpu_exit_internal_error(Vcpu *v)
@@ -181,7 +213,7 @@ void vcpu_handle_exit(Vcpu *v)
     case KVM_EXIT_HLT:
         /* No interrupt controller: hlt sleeps until input, a shutdown request, or a while. */
         vcpu_count(v, EXIT_REASON_HLT);
-        vm_wait(vm, VM_HLT_WAIT_NS, hlt_pending);
+        vcpu_wait_hlt(vm);
         break;
     case KVM_EXIT_SHUTDOWN:
         vcpu_count(v, EXIT_REASON_SHUTDOWN);

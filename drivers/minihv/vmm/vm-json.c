@@ -11,6 +11,7 @@
 #include "disk.h"
 #include "macro.h"
 #include "minihv-abi.h"
+#include "net.h"
 #include "vm-json.h"
 
 static int statm_fd = -EBADF;
@@ -87,6 +88,31 @@ static json_t *memory_json(Vm *vm)
                      "vmm_overhead_bytes", (json_int_t)(anon > guest ? anon - guest : 0));
 }
 
+/* Frames and bytes each way, drops, refused descriptors, and what the frames cost in exits:
+ * pv doorbells that needed none (ioeventfd) against the device's exits (net hypercalls and
+ * doorbells that exited in pv mode, NE2000 register and data-port accesses in full mode). */
+static json_t *net_json(Vm *vm)
+{
+    const Stats *s = &vm->stats;
+    uint64_t frames = stats_get(&s->net_tx_frames) + stats_get(&s->net_rx_frames);
+    uint64_t exits = stats_get(&s->devices[STAT_DEV_HC_NET]) +
+                     stats_get(&s->devices[STAT_DEV_NET_DOORBELL]) +
+                     stats_get(&s->devices[STAT_DEV_NE2000]);
+    uint64_t doorbells = stats_get(&s->devices[STAT_DEV_NET_DOORBELL_EVENT]);
+
+    return json_pack("{sb sI sI sI sI sI sI sI sI sI sf sf}", "attached", vm->net != NULL,
+                     "tx_frames", (json_int_t)stats_get(&s->net_tx_frames), "tx_bytes",
+                     (json_int_t)stats_get(&s->net_tx_bytes), "rx_frames",
+                     (json_int_t)stats_get(&s->net_rx_frames), "rx_bytes",
+                     (json_int_t)stats_get(&s->net_rx_bytes), "tx_dropped",
+                     (json_int_t)stats_get(&s->net_tx_dropped), "rx_dropped",
+                     (json_int_t)stats_get(&s->net_rx_dropped), "bad_descriptors",
+                     (json_int_t)stats_get(&s->net_bad_descriptors), "doorbells",
+                     (json_int_t)doorbells, "exits", (json_int_t)exits, "exits_per_frame",
+                     frames ? (double)exits / (double)frames : 0.0, "doorbells_per_frame",
+                     frames ? (double)doorbells / (double)frames : 0.0);
+}
+
 json_t *vm_stats_json(Vm *vm)
 {
     json_t *exits = json_object(), *devices = json_object(), *vcpus = json_array(), *o;
@@ -122,6 +148,8 @@ json_t *vm_stats_json(Vm *vm)
         (json_int_t)stats_get(&vm->stats.blk_read_sectors), "write_sectors",
         (json_int_t)stats_get(&vm->stats.blk_write_sectors), "tsc_khz", (json_int_t)vm->tsc_khz,
         "uptime_ns", (json_int_t)(now_mono_ns() - vm->start_mono_ns));
+    if (o)
+        (void)json_object_set_new(o, "net", net_json(vm));
     return o;
 oom:
     json_decref(exits);
@@ -132,12 +160,14 @@ oom:
 
 json_t *vm_info_json(Vm *vm)
 {
+    char mac[18];
     VmState state;
+    json_t *o;
 
     pthread_mutex_lock(&vm->lock);
     state = vm->state;
     pthread_mutex_unlock(&vm->lock);
-    return json_pack(
+    o = json_pack(
         "{sI ss sI sI ss ss? ss ss ss? sb ss sf sI sI ss}", "pid", (json_int_t)getpid(), "mode",
         vm_mode_to_string(vm->cfg.mode), "vcpus", (json_int_t)vm->nr_vcpus, "memory_mib",
         (json_int_t)(vm->mem.size >> 20), "guest", vm->cfg.guest_path ? vm->cfg.guest_path : "",
@@ -146,4 +176,11 @@ json_t *vm_info_json(Vm *vm)
         "strict", vm->cfg.strict, "state", vm_state_to_string(state), "start_time",
         (double)vm->start_realtime_ns / 1e9, "start_time_ticks", (json_int_t)start_ticks,
         "abi_version", (json_int_t)MINIHV_ABI_VERSION, "version", HVD_VERSION);
+    if (o && vm->net) {
+        net_mac_format(vm->net->mac, mac);
+        (void)json_object_set_new(o, "net",
+                                  json_pack("{ss ss}", "mac", mac, "device",
+                                            vm->cfg.mode == VM_MODE_PV ? "pv-rings" : "ne2000"));
+    }
+    return o;
 }

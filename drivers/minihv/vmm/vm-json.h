@@ -12,10 +12,13 @@ void vm_json_done(void);
 
 /* {"exits":{...,"total":N},"devices":{...},"run_time_ns":N,"vcpus":[{"id":0,"run_time_ns":N}],
  *  "memory":{...},"bad_requests":{"guest":N,"control":N},"console":{...},"block":{...},
- *  "tsc_khz":N,"uptime_ns":N}. New reference, or NULL on OOM. */
+ *  "tsc_khz":N,"uptime_ns":N,"net":{"attached":bool,"tx_frames":N,"tx_bytes":N,"rx_frames":N,
+ *  "rx_bytes":N,"tx_dropped":N,"rx_dropped":N,"bad_descriptors":N,"doorbells":N,"exits":N,
+ *  "exits_per_frame":X,"doorbells_per_frame":X}}. New reference, or NULL on OOM. */
 json_t *vm_stats_json(Vm *vm);
 
 /* {"pid":N,"mode":"pv","vcpus":N,"memory_mib":N,"guest":"/abs/path","disk":..., "cmdline":...,
  *  "console":..., "control":..., "strict":bool, "state":"running","start_time":secs,
- *  "start_time_ticks":N,"abi_version":N,"version":"x.y.z"}. New reference, or NULL. */
+ *  "start_time_ticks":N,"abi_version":N,"version":"x.y.z"[,"net":{"mac":"..","device":".."}]}. New
+ * reference, or NULL. */
 json_t *vm_info_json(Vm *vm);

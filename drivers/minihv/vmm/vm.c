@@ -15,6 +15,7 @@
 #include "full.h"
 #include "loader.h"
 #include "macro.h"
+#include "net.h"
 #include "pv.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -258,6 +259,7 @@ static const VmStep vm_steps[] = {
     {"console", false, console_init, console_fini},
     {"disk", false, disk_init, disk_fini},
     {"devices", false, step_devices, unstep_devices},
+    {"net", false, net_init, net_fini},
     {"vcpus", false, step_vcpus, unstep_vcpus},
     {"boot", false, step_boot, NULL},
     {"doorbell", true, step_doorbell, unstep_doorbell},

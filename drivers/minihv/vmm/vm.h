@@ -54,6 +54,8 @@ typedef struct VmConfig {
     bool strict;
     int ready_fd; /* -1: none */
     const char *stats_path;
+    int net_fd;     /* -1: no network device; else a tap (IFF_TAP|IFF_NO_PI) the VMM now owns */
+    uint8_t mac[6]; /* the device's station address when net_fd >= 0 */
 } VmConfig;
 
 typedef struct Vm Vm;
@@ -101,6 +103,8 @@ typedef struct Ata Ata;
 typedef struct Rtc Rtc;
 typedef struct Power Power;
 typedef struct PvBlock PvBlock;
+typedef struct Net Net;
+typedef struct Ne2000 Ne2000;
 
 struct Vm {
     VmConfig cfg;
@@ -123,6 +127,8 @@ struct Vm {
     Rtc *rtc;
     Power *power;
     PvBlock *pvblk;
+    Net *net;        /* NULL without --net-fd */
+    Ne2000 *ne2000;  /* full mode with a network device */
     int doorbell_fd; /* ioeventfd behind MINIHV_PORT_BLK_DOORBELL, or -EBADF */
     int wake_fd;     /* eventfd: wakes the main loop (exit requested, console output) */
 
@@ -140,6 +146,7 @@ struct Vm {
     unsigned vcpus_paused;  /* of those, how many wait in the paused state */
     uint32_t events;        /* latched MINIHV_EVENT_SHUTDOWN */
     uint32_t blk_events;    /* MINIHV_EVENT_BLK since the last POLL */
+    uint32_t net_events;    /* MINIHV_EVENT_NET since the last POLL or hlt */
     uint64_t wait_cap_ns;   /* cap on guest-requested waits (0 in the fuzzer: never block) */
 
     Stats stats;

@@ -1,5 +1,6 @@
 /* The minihv guest SDK: one small API over both device flavours, so one source builds for
- * pv (hypercalls, rings, shared page) and full mode (UART, ATA, CMOS RTC, ACPI ports). */
+ * pv (hypercalls, rings, shared page) and full mode (UART, ATA, CMOS RTC, ACPI ports, NE2000),
+ * plus a small IPv4 stack (ARP, ICMP echo, UDP, a TCP server) over the network device. */
 #pragma once
 
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #define SDK_EIO    5
 #define SDK_EINVAL 22
 #define SDK_ENOSYS 38
+#define SDK_EAGAIN 11
 
 /* The guest's entry point, called by the SDK's start-up code. Returning 0 powers off;
  * returning anything else panics (the domain ends as crashed). */
@@ -30,6 +32,7 @@ unsigned sys_ncpus(void);
 
 #define SYS_EVENT_CONSOLE_INPUT 0x1u
 #define SYS_EVENT_SHUTDOWN      0x2u
+#define SYS_EVENT_NET           0x4u /* a received frame waits (net_recv) */
 
 /* Idles until console input is waiting, a shutdown was requested, or about timeout_ns passed;
  * returns the SYS_EVENT_* bits that hold. pv: a POLL hypercall; full: hlt under minihv. Under
@@ -93,8 +96,111 @@ int blk_flush(void);
 /* Nanoseconds since the Unix epoch. pv: shared page + rdtsc, no exit; full: CMOS RTC (whole
  * seconds). */
 uint64_t clock_wall_ns(void);
+/* Nanoseconds since boot, from the TSC: pv scales it with the shared page, full mode with the
+ * TSC frequency the hypervisor's CPUID leaf 0x40000010 reports (no exit either way). */
+uint64_t clock_mono_ns(void);
 /* Formats seconds since the epoch as "YYYY-MM-DD HH:MM:SS". */
 void clock_format(uint64_t seconds, char *buf, size_t len);
+
+/* ---- network device ---- */
+
+#define NET_FRAME_MAX 1514u /* an Ethernet frame without FCS, for an MTU of 1500 */
+
+typedef struct NetInfo {
+    uint8_t mac[6];
+    bool link_up;
+    uint32_t mtu;
+} NetInfo;
+
+/* Probes the network device (pv: NET_INFO and ring set-up; full: an NE2000 at 0x300, reset and
+ * started). Returns 0, or -SDK_ENODEV when there is none. Later calls return the same answer. */
+int net_info(NetInfo *ret);
+
+/* A buffer of NET_FRAME_MAX bytes for the next frame to send, waiting while every transmit slot
+ * is in flight. Fill it and pass its length to net_tx_submit. */
+void *net_tx_buffer(void);
+/* Sends the frame built in the net_tx_buffer() buffer: pv publishes it on the TX ring (the
+ * doorbell rings at net_flush); full mode copies it into the NE2000 and transmits at once.
+ * Returns 0 or a negative error. */
+int net_tx_submit(size_t len);
+/* Copies a frame into a transmit buffer and submits it. */
+int net_send(const void *frame, size_t len);
+/* pv: one doorbell for every frame submitted since the last flush. full: nothing to do. */
+void net_flush(void);
+/* Takes the next received frame into buf (truncated to cap); returns its length, 0 if none. */
+size_t net_recv(void *buf, size_t cap);
+/* Waits until a frame may wait, the host asks for a shutdown, or about timeout_ns passed;
+ * returns SYS_EVENT_* bits. pv spins briefly on the RX ring (no exit) before POLL. */
+unsigned net_wait(uint64_t timeout_ns);
+
+/* ---- IPv4 ----
+ * Addresses and ports are in network byte order, as they appear in packets. */
+
+/* Reads "ip=A.B.C.D/N" from the command line and brings the stack up on the network device.
+ * Returns 0, -SDK_ENODEV without a device, -SDK_EINVAL without a usable ip= word. */
+int ip_init(void);
+uint32_t ip_address(void);
+uint32_t ip_netmask(void);
+/* Formats a as dotted decimal into buf (at least 16 bytes). */
+void ip_format(uint32_t a, char *buf);
+/* Parses "A.B.C.D" (and "/N" when prefix is not NULL). Returns 0 or -SDK_EINVAL. */
+int ip_parse(const char *s, uint32_t *addr, unsigned *prefix);
+/* Handles every frame that waits (ARP, ICMP echo, UDP, TCP) and the TCP timers, sends what that
+ * produced, and when nothing arrived waits up to timeout_ns (less when a timer is due). */
+void ip_poll(uint64_t timeout_ns);
+
+static inline uint16_t htons(uint16_t v)
+{
+    return (uint16_t)(v << 8 | v >> 8);
+}
+
+static inline uint32_t htonl(uint32_t v)
+{
+    return __builtin_bswap32(v);
+}
+
+#define ntohs htons
+#define ntohl htonl
+
+/* ---- UDP ---- */
+
+typedef void (*UdpHandler)(uint32_t src, uint16_t sport, uint16_t dport, const void *data,
+                           size_t len);
+/* Delivers datagrams for port to fn (one port at a time per handler). Returns 0, or
+ * -SDK_EINVAL when every binding is taken. */
+int udp_bind(uint16_t port, UdpHandler fn);
+/* Sends one datagram (at most the MTU less 28 bytes). Returns 0, -SDK_EINVAL when too long,
+ * or -SDK_EAGAIN while dst's MAC is being resolved (an ARP request went out). */
+int udp_send(uint32_t dst, uint16_t sport, uint16_t dport, const void *data, size_t len);
+
+/* ---- TCP (passive open only) ---- */
+
+#define TCP_MAX_CONNS 4u
+
+typedef struct TcpConn TcpConn;
+
+/* Callbacks of a listening port; any may be NULL. After `closed` the connection is gone. */
+typedef struct TcpHandlers {
+    void (*accepted)(TcpConn *c);
+    void (*readable)(TcpConn *c); /* data to tcp_recv, or the peer closed its side */
+    void (*writable)(TcpConn *c); /* the peer acknowledged data: send space grew */
+    void (*closed)(TcpConn *c);
+} TcpHandlers;
+
+/* Accepts connections on port (one listener per port, a few ports). Returns 0 or -SDK_EINVAL. */
+int tcp_listen(uint16_t port, const TcpHandlers *h);
+/* Takes up to len received bytes; returns how many. */
+size_t tcp_recv(TcpConn *c, void *buf, size_t len);
+/* Queues up to len bytes for sending; returns how many fit in the send buffer. */
+size_t tcp_send(TcpConn *c, const void *data, size_t len);
+size_t tcp_send_space(TcpConn *c);
+/* Whether the peer sent FIN (no more data will come). */
+bool tcp_peer_closed(TcpConn *c);
+/* Sends FIN after the queued data; `closed` follows once both sides are done. */
+void tcp_close(TcpConn *c);
+/* An application pointer per connection. */
+void tcp_set_user(TcpConn *c, void *user);
+void *tcp_user(TcpConn *c);
 
 /* ---- power ---- */
 
@@ -133,4 +239,5 @@ size_t strnlen(const char *s, size_t max);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 char *strchr(const char *s, int c);
+char *strstr(const char *haystack, const char *needle);
 unsigned long long strtoull(const char *s, char **end, int base);

@@ -1,7 +1,6 @@
 /* pv flavour of the SDK: hypercalls by `out`, the block ring, the shared clock page. */
 #include "civil-time.h"
-#include "minihv-abi.h"
-#include "sdk.h"
+#include "pv.h"
 
 #define BLK_RING_ENTRIES 32u
 
@@ -29,7 +28,7 @@ void sdk_pv_ap_main(uint64_t arg, uint64_t cpu);
 void sdk_pv_ap_entry(void);
 
 /* The request's address goes out in eax; the VMM answers with the status in eax. */
-static inline int32_t hypercall(unsigned nr, volatile void *req)
+int32_t sdk_hypercall(unsigned nr, volatile void *req)
 {
     uint32_t v = (uint32_t)(uintptr_t)req;
 
@@ -62,7 +61,7 @@ void console_write(const void *buf, size_t len)
     while (len > 0) {
         size_t n = len < MINIHV_CONSOLE_WRITE_MAX ? len : MINIHV_CONSOLE_WRITE_MAX;
         struct minihv_hc_console_write req = {.buf = (uintptr_t)p, .len = (uint32_t)n};
-        (void)hypercall(MINIHV_HC_CONSOLE_WRITE, &req);
+        (void)sdk_hypercall(MINIHV_HC_CONSOLE_WRITE, &req);
         p += n;
         len -= n;
     }
@@ -74,7 +73,7 @@ size_t console_read(void *buf, size_t len)
 
     if (len > UINT32_MAX)
         req.len = UINT32_MAX;
-    return hypercall(MINIHV_HC_CONSOLE_READ, &req) == 0 ? req.nread : 0;
+    return sdk_hypercall(MINIHV_HC_CONSOLE_READ, &req) == 0 ? req.nread : 0;
 }
 
 bool sys_shutdown_requested(void)
@@ -87,11 +86,13 @@ unsigned sys_wait(uint64_t timeout_ns)
     struct minihv_hc_poll req = {.timeout_ns = timeout_ns};
     unsigned ev = 0;
 
-    if (hypercall(MINIHV_HC_POLL, &req) == 0) {
+    if (sdk_hypercall(MINIHV_HC_POLL, &req) == 0) {
         if (req.events & MINIHV_EVENT_CONSOLE_INPUT)
             ev |= SYS_EVENT_CONSOLE_INPUT;
         if (req.events & MINIHV_EVENT_SHUTDOWN)
             ev |= SYS_EVENT_SHUTDOWN;
+        if (req.events & MINIHV_EVENT_NET)
+            ev |= SYS_EVENT_NET;
     }
     if (sys_shutdown_requested())
         ev |= SYS_EVENT_SHUTDOWN;
@@ -101,7 +102,7 @@ unsigned sys_wait(uint64_t timeout_ns)
 int blk_info(BlkInfo *ret)
 {
     struct minihv_hc_blk_info info;
-    int32_t r = hypercall(MINIHV_HC_BLK_INFO, &info);
+    int32_t r = sdk_hypercall(MINIHV_HC_BLK_INFO, &info);
 
     if (r < 0)
         return r;
@@ -118,7 +119,7 @@ static int blk_setup(void)
     if (blk_ready)
         return 0;
     memset(&blk_ring, 0, sizeof(blk_ring));
-    r = hypercall(MINIHV_HC_BLK_SETUP, &req);
+    r = sdk_hypercall(MINIHV_HC_BLK_SETUP, &req);
     if (r < 0)
         return r;
     blk_ready = true;
@@ -151,7 +152,7 @@ static int blk_batch(BlkIo *ios, unsigned n)
         if (ring->error)
             return ring->error;
         if (++spins % 100000 == 0)
-            (void)hypercall(MINIHV_HC_BLK_KICK, NULL); /* process it ourselves */
+            (void)sdk_hypercall(MINIHV_HC_BLK_KICK, NULL); /* process it ourselves */
         cpu_relax();
     }
     for (unsigned i = 0; i < n; i++)
@@ -204,21 +205,22 @@ int blk_flush(void)
     blk_ring.head.desc[prod % BLK_RING_ENTRIES] =
         (struct minihv_blk_desc){.op = MINIHV_BLK_OP_FLUSH};
     __atomic_store_n(&ring->req_prod, prod + 1, __ATOMIC_RELEASE);
-    (void)hypercall(MINIHV_HC_BLK_KICK, NULL);
+    (void)sdk_hypercall(MINIHV_HC_BLK_KICK, NULL);
     while (__atomic_load_n(&ring->rsp_prod, __ATOMIC_ACQUIRE) != prod + 1)
         cpu_relax();
     return blk_ring.head.desc[prod % BLK_RING_ENTRIES].status;
 }
 
-/* Reads the clock fields consistently (the VMM rewrites them under an odd sequence count). */
-uint64_t clock_wall_ns(void)
+/* Reads the clock fields consistently (the VMM rewrites them under an odd sequence count) and
+ * adds the TSC ticks since tsc_base to the base picked by `wall`. */
+static uint64_t clock_read(bool wall)
 {
     uint64_t base, tsc_base, mul, now;
     uint32_t seq;
 
     do {
         seq = __atomic_load_n(&shared->seq, __ATOMIC_ACQUIRE);
-        base = shared->wall_ns_base;
+        base = wall ? shared->wall_ns_base : shared->boot_ns_base;
         tsc_base = shared->tsc_base;
         mul = shared->tsc_mul;
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -229,16 +231,26 @@ uint64_t clock_wall_ns(void)
     return base + (uint64_t)(((unsigned __int128)(now - tsc_base) * mul) >> 32);
 }
 
+uint64_t clock_wall_ns(void)
+{
+    return clock_read(true);
+}
+
+uint64_t clock_mono_ns(void)
+{
+    return clock_read(false);
+}
+
 void power_off(void)
 {
-    (void)hypercall(MINIHV_HC_POWEROFF, NULL);
+    (void)sdk_hypercall(MINIHV_HC_POWEROFF, NULL);
     for (;;)
         cpu_relax();
 }
 
 void power_reboot(void)
 {
-    (void)hypercall(MINIHV_HC_REBOOT, NULL);
+    (void)sdk_hypercall(MINIHV_HC_REBOOT, NULL);
     for (;;)
         cpu_relax();
 }
@@ -253,7 +265,7 @@ void panic(const char *fmt, ...)
     sdk_format_panic(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     req = (struct minihv_hc_crash){.msg = (uintptr_t)msg, .len = (uint32_t)strlen(msg)};
-    (void)hypercall(MINIHV_HC_CRASH, &req);
+    (void)sdk_hypercall(MINIHV_HC_CRASH, &req);
     for (;;)
         cpu_relax();
 }
@@ -287,7 +299,7 @@ int cpu_start(unsigned cpu, void (*fn)(void *arg), void *arg, void *stack, size_
         .rsp = ((uintptr_t)stack + stack_size) & ~(uintptr_t)15,
         .arg = (uintptr_t)&ap_start[cpu],
     };
-    return hypercall(MINIHV_HC_VCPU_UP, &req);
+    return sdk_hypercall(MINIHV_HC_VCPU_UP, &req);
 }
 
 void sdk_pv_start(const struct minihv_boot_info *bi)
