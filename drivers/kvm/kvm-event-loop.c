@@ -1,9 +1,10 @@
 /* virEventRegisterImpl over sd-event, callable from any thread: libvirt updates its watches from
  * whichever thread is talking to libvirtd, hvd's workers included, and sd-event is not
  * thread-safe. So libvirt's handles live in an epoll set of their own and its timeouts behind one
- * timerfd (both kernel objects that any thread may change), and only those two fds and a wake-up
- * eventfd are sd-event sources. Every callback runs on the loop thread; the free callback of a
- * removed watch runs later from a clean stack, never inside the remove call, as libvirt requires.
+ * timerfd, or an eventfd for those due at once (kernel objects that any thread may change), and
+ * only those fds and a wake-up eventfd are sd-event sources. Every callback runs on the loop
+ * thread; the free callback of a removed watch runs later from a clean stack, never inside the
+ * remove call, as libvirt requires.
  */
 #include <libvirt/libvirt.h>
 #include <pthread.h>
@@ -39,11 +40,12 @@ typedef struct Watch {
 /* Everything below is guarded by lock, except the sd-event sources (loop thread only). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sd_event *loop;
-static int epoll_fd = -1, timer_fd = -1, wake_fd = -1;
-static sd_event_source *epoll_source, *timer_source, *wake_source;
+static int epoll_fd = -1, timer_fd = -1, due_fd = -1, wake_fd = -1;
+static sd_event_source *epoll_source, *timer_source, *due_source, *wake_source;
 static Watch *watches;
 static int next_id = 1;
-static uint64_t armed_ns; /* the timerfd's deadline, 0 when it is not armed */
+static uint64_t armed_ns;  /* the timerfd's deadline, 0 when it is not armed */
+static bool due_signalled; /* due_fd was written and not read yet */
 
 static uint64_t now_ns(void)
 {
@@ -139,6 +141,14 @@ static void timers_sync(void)
             earliest = MIN(earliest, w->expires_ns);
     if (earliest == UINT64_MAX || (armed_ns && armed_ns <= earliest))
         return;
+    if (earliest <= now_ns()) {
+        /* Due now (libvirt's zero timeouts): an eventfd says so without programming a timer,
+         * which costs far more here. */
+        uint64_t one = 1;
+        if (!due_signalled && write(due_fd, &one, sizeof(one)) == sizeof(one))
+            due_signalled = true;
+        return;
+    }
     earliest = MAX(earliest, UINT64_C(1)); /* zero would disarm */
     its.it_value.tv_sec = (time_t)(earliest / 1000000000u);
     its.it_value.tv_nsec = (long)(earliest % 1000000000u);
@@ -289,9 +299,12 @@ static int on_timers(sd_event_source *s, int fd, uint32_t revents, void *userdat
     int due[EVENTS_PER_WAKEUP];
     size_t n_due = 0;
 
-    (void)read(timer_fd, &expirations, sizeof(expirations));
+    (void)read(fd, &expirations, sizeof(expirations));
     (void)pthread_mutex_lock(&lock);
-    armed_ns = 0; /* it fired: nothing is armed any more */
+    if (fd == timer_fd)
+        armed_ns = 0; /* it fired: nothing is armed any more */
+    else
+        due_signalled = false;
     for (Watch *w = watches; w && n_due < ELEMENTSOF(due); w = w->next)
         if (w->is_timer && !w->removed && w->interval >= 0 && w->expires_ns <= now) {
             due[n_due++] = w->id;
@@ -366,18 +379,23 @@ int kvm_event_loop_register(sd_event *event)
     loop = event;
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    due_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r = add_fd_source(epoll_fd, on_handles, &epoll_source);
     if (r >= 0)
         r = add_fd_source(timer_fd, on_timers, &timer_source);
     if (r >= 0)
+        r = add_fd_source(due_fd, on_timers, &due_source);
+    if (r >= 0)
         r = add_fd_source(wake_fd, on_wake, &wake_source);
     if (r < 0) {
         epoll_source = sd_event_source_disable_unref(epoll_source);
         timer_source = sd_event_source_disable_unref(timer_source);
+        due_source = sd_event_source_disable_unref(due_source);
         wake_source = sd_event_source_disable_unref(wake_source);
         epoll_fd = safe_close(epoll_fd);
         timer_fd = safe_close(timer_fd);
+        due_fd = safe_close(due_fd);
         wake_fd = safe_close(wake_fd);
         loop = NULL;
         return r;
