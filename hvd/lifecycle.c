@@ -84,7 +84,8 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     int64_t event_id = 0;
     bool unrecorded = false;
     DomainChange change;
-    json_t *ev;
+    _cleanup_free_ char *message_json = NULL, *ev = NULL;
+    char ev_fixed[512];
     int r;
 
     if (!runtime_only && !domain_state_transition_is_legal(old_state, state))
@@ -106,15 +107,22 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
         return 0; /* nothing new */
 
     /* state_changed_us and pid as the domain will show them: a client can apply the event
-     * without reading the domain again. */
-    ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "state", domain_state_to_string(state),
-                   "reason", domain_reason_to_string(reason), "old_state",
-                   domain_state_to_string(old_state), "old_reason",
-                   domain_reason_to_string(old_reason), "state_changed_us",
-                   (json_int_t)(runtime_only ? d->state_changed_us : now), "pid",
-                   (json_int_t)new_rt.pid, "started_us", (json_int_t)new_rt.started_us);
-    if (ev && detail)
-        (void)json_object_set_new(ev, "message", json_string(detail));
+     * without reading the domain again. Written directly (the hot path of every operation);
+     * only the message needs JSON's escaping. */
+    if (detail) {
+        json_t *message = json_string(detail);
+        message_json = message ? json_dumps(message, JSON_ENCODE_ANY) : NULL;
+        json_decref(message);
+    }
+    (void)snprintf(ev_fixed, sizeof(ev_fixed),
+                   "{\"state\":\"%s\",\"reason\":\"%s\",\"old_state\":\"%s\",\"old_reason\":\"%s\","
+                   "\"state_changed_us\":%" PRIu64 ",\"pid\":%d,\"started_us\":%" PRIu64 "%s",
+                   domain_state_to_string(state), domain_reason_to_string(reason),
+                   domain_state_to_string(old_state), domain_reason_to_string(old_reason),
+                   runtime_only ? d->state_changed_us : now, new_rt.pid, new_rt.started_us,
+                   message_json ? "" : "}");
+    if (message_json && asprintf(&ev, "%s,\"message\":%s}", ev_fixed, message_json) < 0)
+        ev = NULL;
 
     r = manager_change_begin(m);
     if (r >= 0)
@@ -126,9 +134,11 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     if (r >= 0 && held && !holds)
         r = store_allocation_clear(m->store, d->id);
     if (r >= 0)
-        r = manager_log_event(m, d->config.name, runtime_only ? "runtime-changed" : "state-changed",
-                              ev, &event_id);
-    json_decref(ev);
+        r = !detail || ev
+                ? manager_log_event_text(m, d->config.name,
+                                         runtime_only ? "runtime-changed" : "state-changed",
+                                         detail ? ev : ev_fixed, &event_id)
+                : -ENOMEM;
     if (r < 0) {
         char why[256];
 
@@ -174,9 +184,12 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     if (state != STATE_STOPPING)
         d->shutdown_timer = sd_event_source_disable_unref(d->shutdown_timer);
 
-    log_info("Domain %s: %s/%s -> %s/%s%s%s", d->config.name, domain_state_to_string(old_state),
-             domain_reason_to_string(old_reason), domain_state_to_string(state),
-             domain_reason_to_string(reason), detail ? ": " : "", strempty(detail));
+    /* Every transition is in the event log; the journal hears of those with something to say
+     * (a failure, a crash, a finding), not of each start and stop a client asked for. */
+    (void)log_full_errno(detail ? LOG_INFO : LOG_DEBUG, 0, "Domain %s: %s/%s -> %s/%s%s%s",
+                         d->config.name, domain_state_to_string(old_state),
+                         domain_reason_to_string(old_reason), domain_state_to_string(state),
+                         domain_reason_to_string(reason), detail ? ": " : "", strempty(detail));
     manager_after_commit_change(m, d, &change);
     return unrecorded ? 1 : 0;
 }

@@ -46,6 +46,10 @@ void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len)
 int manager_log_event(Manager *m, const char *domain, const char *event, json_t *detail,
                       int64_t *ret_id);
 
+/* The same with the detail as JSON text (or NULL). */
+int manager_log_event_text(Manager *m, const char *domain, const char *event, const char *detail,
+                           int64_t *ret_id);
+
 /* Moves d's state counters and allocation from its current state to new_state. */
 void manager_account_state(Manager *m, Domain *d, DomainState new_state);
 

@@ -299,13 +299,12 @@ void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len)
     NOTIFY(m, domain_console, d, data, len);
 }
 
-int manager_log_event(Manager *m, const char *domain, const char *event, json_t *detail,
-                      int64_t *ret_id)
+int manager_log_event_text(Manager *m, const char *domain, const char *event, const char *detail,
+                           int64_t *ret_id)
 {
-    _cleanup_free_ char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     int r;
 
-    r = store_event_append(m->store, now_usec(CLOCK_REALTIME), domain, event, text, ret_id);
+    r = store_event_append(m->store, now_usec(CLOCK_REALTIME), domain, event, detail, ret_id);
     if (r < 0)
         return r;
     if (++m->events_since_prune >= EVENTS_PRUNE_EVERY) {
@@ -313,6 +312,14 @@ int manager_log_event(Manager *m, const char *domain, const char *event, json_t 
         (void)store_events_prune(m->store, EVENTS_KEEP);
     }
     return 0;
+}
+
+int manager_log_event(Manager *m, const char *domain, const char *event, json_t *detail,
+                      int64_t *ret_id)
+{
+    _cleanup_free_ char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+
+    return manager_log_event_text(m, domain, event, text, ret_id);
 }
 
 static int store_failed(Manager *m, int r, const char *what, Error *e)
