@@ -22,6 +22,7 @@ struct ConsoleFanout {
     ConsoleFanoutInput input;
     void *userdata;
     FanoutClient *clients;
+    bool holding; /* clients' input waits in their sockets */
 };
 
 static void client_free(FanoutClient *cl)
@@ -101,7 +102,10 @@ int console_fanout_connect(ConsoleFanout *f, int *ret_fd, Error *e)
     r = fcntl(cl->fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
     if (r >= 0)
         r = sd_event_add_io(f->event, &cl->source, cl->fd, EPOLLIN, on_client, cl);
+    if (r >= 0 && f->holding)
+        r = sd_event_source_set_enabled(cl->source, SD_EVENT_OFF);
     if (r < 0) {
+        (void)sd_event_source_disable_unref(cl->source);
         safe_close(sv[0]);
         safe_close(sv[1]);
         free(cl);
@@ -110,4 +114,16 @@ int console_fanout_connect(ConsoleFanout *f, int *ret_fd, Error *e)
     f->clients = cl;
     *ret_fd = sv[1];
     return 0;
+}
+
+void console_fanout_hold_input(ConsoleFanout *f, bool hold)
+{
+    f->holding = hold;
+    for (FanoutClient *cl = f->clients; cl; cl = cl->next)
+        (void)sd_event_source_set_enabled(cl->source, hold ? SD_EVENT_OFF : SD_EVENT_ON);
+}
+
+bool console_fanout_has_clients(const ConsoleFanout *f)
+{
+    return f->clients != NULL;
 }

@@ -3,6 +3,7 @@
  * Shared by the drivers that follow a console over one backend connection. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
@@ -29,3 +30,10 @@ int console_fanout_connect(ConsoleFanout *f, int *ret_fd, Error *e);
 /* Sends output to every client without waiting: a client that does not keep up loses it (the
  * console log keeps everything); one that has gone is dropped. */
 void console_fanout_output(ConsoleFanout *f, const char *data, size_t len);
+
+/* While hold is true, what clients type waits in their sockets (the console is not there yet);
+ * false lets it flow to the driver again. */
+void console_fanout_hold_input(ConsoleFanout *f, bool hold);
+
+/* Whether any client is connected. */
+bool console_fanout_has_clients(const ConsoleFanout *f);

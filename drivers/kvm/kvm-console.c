@@ -3,47 +3,23 @@
  * every client connected through console_open (a socket each); what clients write goes to the
  * guest. A client may connect while the stream is still being opened: what it types waits in
  * its socket until the stream is there. */
-#include <fcntl.h>
 #include <libvirt/virterror.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "console-fanout.h"
 #include "kvm-internal.h"
 #include "log.h"
 
 #define CONSOLE_CHUNK            4096
 #define CONSOLE_READS_PER_WAKEUP 16 /* then the loop serves others; libvirt calls again */
 
-typedef struct KvmConsole KvmConsole;
-
-typedef struct ConsoleClient {
-    int fd;
-    sd_event_source *source;
-    KvmConsole *console;
-    struct ConsoleClient *next;
-} ConsoleClient;
-
-struct KvmConsole {
+typedef struct KvmConsole {
     Driver *drv;
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_STRING_MAX];
-    virStreamPtr stream; /* NULL while a worker opens it */
-    bool force;          /* the worker opening it takes it over from another session */
-    ConsoleClient *clients;
-};
-
-static void client_free(ConsoleClient *cl)
-{
-    ConsoleClient **p = &cl->console->clients;
-
-    while (*p && *p != cl)
-        p = &(*p)->next;
-    if (*p)
-        *p = cl->next;
-    (void)sd_event_source_disable_unref(cl->source);
-    safe_close(cl->fd);
-    free(cl);
-}
+    virStreamPtr stream;    /* NULL while a worker opens it */
+    bool force;             /* the worker opening it takes it over from another session */
+    ConsoleFanout *clients; /* their input is held while there is no stream */
+} KvmConsole;
 
 /* Lets go of con's stream (on a worker: aborting it is a round trip). */
 static void console_release_stream(KvmConsole *con)
@@ -59,11 +35,12 @@ static void console_free(KvmConsole *con, const char *why)
 {
     log_debug("kvm: console of %s closed: %s", con->name, why);
     (void)hashmap_remove(kvm(con->drv)->consoles, con->name);
-    while (con->clients)
-        client_free(con->clients);
+    console_fanout_free(con->clients);
     console_release_stream(con);
     free(con);
 }
+
+static void on_client_input(void *userdata, const char *data, size_t len);
 
 static KvmConsole *console_new(Driver *drv, const char *name, const char *uuid)
 {
@@ -74,8 +51,15 @@ static KvmConsole *console_new(Driver *drv, const char *name, const char *uuid)
     con->drv = drv;
     (void)snprintf(con->name, sizeof(con->name), "%s", name);
     (void)snprintf(con->uuid, sizeof(con->uuid), "%s", uuid);
-    if (hashmap_put(kvm(drv)->consoles, name, con) < 0)
+    if (console_fanout_new(drv->ctx.event, on_client_input, con, &con->clients) < 0) {
+        free(con);
+        return NULL;
+    }
+    console_fanout_hold_input(con->clients, true);
+    if (hashmap_put(kvm(drv)->consoles, name, con) < 0) {
+        console_fanout_free(con->clients);
         return mfree(con);
+    }
     return con;
 }
 
@@ -85,13 +69,7 @@ static void console_output(KvmConsole *con, const char *data, size_t len)
 
     if (drv->ctx.events.console)
         drv->ctx.events.console(drv->ctx.events.userdata, drv, con->name, data, len);
-    for (ConsoleClient *cl = con->clients, *next; cl; cl = next) {
-        next = cl->next;
-        /* A client that does not keep up loses output (the log keeps it); one that is gone is
-         * dropped. */
-        if (send(cl->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
-            client_free(cl);
-    }
+    console_fanout_output(con->clients, data, len);
 }
 
 static void on_stream(virStreamPtr st, int events, void *opaque)
@@ -114,21 +92,13 @@ static void on_stream(virStreamPtr st, int events, void *opaque)
         console_free(con, "the stream ended");
 }
 
-static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* What a client typed goes to the guest (the fan-out holds it while there is no stream). */
+static void on_client_input(void *userdata, const char *data, size_t len)
 {
-    ConsoleClient *cl = userdata;
-    KvmConsole *con = cl->console;
-    char buf[CONSOLE_CHUNK];
-    ssize_t n = read(fd, buf, sizeof(buf));
+    KvmConsole *con = userdata;
 
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return 0;
-    if (n <= 0) {
-        client_free(cl);
-        return 0;
-    }
-    for (ssize_t done = 0; done < n;) {
-        int sent = virStreamSend(con->stream, buf + done, (size_t)(n - done));
+    for (size_t done = 0; done < len;) {
+        int sent = virStreamSend(con->stream, data + done, len - done);
         if (sent == -2) {
             log_debug("kvm: console input for %s dropped: libvirt is not taking more now",
                       con->name);
@@ -138,11 +108,9 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
             console_free(con, virGetLastErrorMessage());
             break;
         }
-        done += sent;
+        done += (size_t)sent;
     }
-    return 0;
 }
-
 int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret)
 {
     virStreamPtr st = virStreamNew(virDomainGetConnect(dom), VIR_STREAM_NONBLOCK);
@@ -198,8 +166,7 @@ int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStream
         return -EIO;
     }
     /* Clients that connected while the stream was being opened: their input flows now. */
-    for (ConsoleClient *cl = con->clients; cl; cl = cl->next)
-        (void)sd_event_source_set_enabled(cl->source, SD_EVENT_ON);
+    console_fanout_hold_input(con->clients, false);
     return 0;
 }
 
@@ -213,54 +180,26 @@ void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *
         return;
     /* Another session holds it, and someone waits for it: take it over, as virsh console
      * --force does. */
-    if (con->clients && !force && !con->force) {
+    if (console_fanout_has_clients(con->clients) && !force && !con->force) {
         con->force = true;
         if (kvm_job_submit_console(drv, con->name, con->uuid, true) >= 0)
             return;
     }
     n = snprintf(line, sizeof(line), "\r\nhvd: cannot open the console of '%s': %s\r\n", name,
                  error->message);
-    for (ConsoleClient *cl = con->clients; cl; cl = cl->next)
-        (void)send(cl->fd, line, (size_t)MIN(n, (int)sizeof(line) - 1),
-                   MSG_DONTWAIT | MSG_NOSIGNAL);
+    console_fanout_output(con->clients, line, (size_t)MIN(n, (int)sizeof(line) - 1));
     console_free(con, error->message);
 }
 
 int kvm_console_connect(Driver *drv, const char *name, int *ret_fd, Error *e)
 {
     KvmConsole *con = hashmap_get(kvm(drv)->consoles, name);
-    ConsoleClient *cl;
-    int sv[2], r;
 
     if (!con)
         return error_setf(e, ERROR_FAILED, "the console of '%s' is not open", name);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return error_set_errno(e, -errno, "Failed to create a console socket: %m");
-    cl = calloc(1, sizeof(*cl));
-    if (!cl) {
-        safe_close(sv[0]);
-        safe_close(sv[1]);
-        return error_set_errno(e, -ENOMEM, "Out of memory");
-    }
-    *cl = (ConsoleClient){.fd = sv[0], .console = con, .next = con->clients};
-    r = fcntl(cl->fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
-    if (r >= 0)
-        r = sd_event_add_io(drv->ctx.event, &cl->source, cl->fd, EPOLLIN, on_client, cl);
     /* Input waits in the socket until there is a stream to send it to. */
-    if (r >= 0 && !con->stream)
-        r = sd_event_source_set_enabled(cl->source, SD_EVENT_OFF);
-    if (r < 0) {
-        (void)sd_event_source_disable_unref(cl->source);
-        safe_close(sv[0]);
-        safe_close(sv[1]);
-        free(cl);
-        return error_set_errno(e, r, "Failed to watch the console socket: %m");
-    }
-    con->clients = cl;
-    *ret_fd = sv[1];
-    return 0;
+    return console_fanout_connect(con->clients, ret_fd, e);
 }
-
 void kvm_consoles_close(Driver *drv)
 {
     KvmDriver *k = kvm(drv);
