@@ -433,8 +433,9 @@ static bool socket_uuid(const char *file, char uuid[DOMAIN_UUID_STRING_MAX])
     return true;
 }
 
-/* Kills the minihv processes no domain claims that have no control socket yet (started just
- * before an hvd died, still setting up): the socket pass would miss them. */
+/* Kills the minihv processes of this driver's directory that no domain claims: started by an
+ * hvd that died before it recorded them (their start was never answered), whether they have
+ * set up their control socket yet or not. */
 static unsigned sweep_processes(MinihvDriver *md)
 {
     _cleanup_(closedirp) DIR *d = opendir("/proc");
@@ -448,17 +449,19 @@ static unsigned sweep_processes(MinihvDriver *md)
         if (pid <= 0 || !process_control_path(md, pid, &path, buf, sizeof(buf)))
             continue;
         file = strrchr(path, '/') + 1;
-        if (!socket_uuid(file, uuid) || claimed(md, uuid) || access(path, F_OK) == 0)
+        if (!socket_uuid(file, uuid) || claimed(md, uuid))
             continue;
         if (kill(pid, SIGKILL) == 0)
             ended++;
+        (void)unlink(path); /* the socket pass below is for other programs' sockets */
     }
     return ended;
 }
 
-/* Ends every instance no domain claims, without waiting for any: one with a control socket is
- * asked to destroy itself (a stopped one ends when it runs again), one without is killed.
- * Counts the ones asked or killed. */
+/* Ends every instance no domain claims, without waiting for any: the processes of the minihv
+ * program are killed; a socket left by another program (a binary changed since) is asked to
+ * destroy itself, as is a process that ran stopped (it ends when it runs again). Counts the
+ * ones killed or asked. */
 static unsigned minihv_sweep(Driver *drv)
 {
     MinihvDriver *md = minihv(drv);
