@@ -149,8 +149,8 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
     if (sd_bus_message_is_method_error(reply, NULL)) {
         const sd_bus_error *e = sd_bus_message_get_error(reply);
 
-        log_warning("polkit did not answer for %s (%s: %s); checking group '%s' instead",
-                    q->action, e->name, strna(e->message), q->bus->admin_group);
+        log_warning("polkit did not answer for %s (%s: %s); checking group '%s' instead", q->action,
+                    e->name, strna(e->message), q->bus->admin_group);
         auth_query_decide_by_group(q);
         return 0;
     }
@@ -158,19 +158,20 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
     if (r > 0)
         r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
     if (r <= 0) {
-        log_warning_errno(r, "polkit's answer for %s cannot be read: %m; checking group '%s' "
-                          "instead", q->action, q->bus->admin_group);
+        log_warning_errno(r,
+                          "polkit's answer for %s cannot be read: %m; checking group '%s' "
+                          "instead",
+                          q->action, q->bus->admin_group);
         auth_query_decide_by_group(q);
         return 0;
     }
     if (authorized)
         auth_query_decide(q, NULL);
     else {
-        (void)sd_bus_error_setf(&error, HVD_BUS_ERROR_PREFIX "AccessDenied",
-                                "uid %u may not %s: polkit does not authorize %s%s", q->uid,
-                                q->what, q->action,
-                                challenge ? " without authentication, which hvd does not ask for"
-                                          : "");
+        (void)sd_bus_error_setf(
+            &error, HVD_BUS_ERROR_PREFIX "AccessDenied",
+            "uid %u may not %s: polkit does not authorize %s%s", q->uid, q->what, q->action,
+            challenge ? " without authentication, which hvd does not ask for" : "");
         auth_query_decide(q, &error);
         sd_bus_error_free(&error);
     }
