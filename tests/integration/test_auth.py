@@ -154,6 +154,38 @@ def test_groups_are_those_the_bus_recorded(make_hvd, connect_groups, call_groups
         assert h.hvctl_json("list", "--all") == []
 
 
+# Calls one D-Bus method as nobody: the methods hvctl reaches another way (Manager.DeleteDomain,
+# Domain.Delete) or not without a terminal (OpenConsole).
+CALL_AS_NOBODY = textwrap.dedent("""
+    import os, sys
+    import dbus
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+    conn = dbus.bus.BusConnection(sys.argv[1])
+    manager = dbus.Interface(conn.get_object("org.hvd1", "/org/hvd1"), "org.hvd1.Manager")
+    path = manager.GetDomain(sys.argv[3])
+    domain = dbus.Interface(conn.get_object("org.hvd1", path), "org.hvd1.Domain")
+    try:
+        if sys.argv[2] == "DeleteDomain":
+            manager.DeleteDomain(sys.argv[3])
+        else:
+            getattr(domain, sys.argv[2])()
+        print("allowed")
+    except dbus.exceptions.DBusException as e:
+        print(e.get_dbus_name(), e.get_dbus_message())
+""")
+
+BUS_ONLY_METHODS = ["DeleteDomain", "Delete", "OpenConsole"]
+
+
+def call_as_nobody(h, method, name):
+    p = subprocess.run([sys.executable, "-c", CALL_AS_NOBODY, h.bus.address, method, name],
+                       capture_output=True, text=True, timeout=30, env=h.env())
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
 needs_polkitd = pytest.mark.skipif(not POLKITD.exists() or not POLKIT_BUS_POLICY.exists(),
                                    reason="polkitd is not installed (Debian package polkitd)")
 
@@ -201,6 +233,12 @@ def test_polkit_refuses_nobody(make_polkitd, make_polkit_hvd):
     assert authorization(h) == "polkit"
     for args in MUTATIONS:
         assert_refused(h, args, POLKIT_REFUSAL)
+    h.hvctl("create", "victim", check=True)
+    for method in BUS_ONLY_METHODS:
+        answer = call_as_nobody(h, method, "victim")
+        assert answer.startswith("org.hvd1.Error.AccessDenied uid 65534 may not"), (method, answer)
+        assert POLKIT_REFUSAL in answer, (method, answer)
+    assert [d["name"] for d in h.hvctl_json("list", "--all")] == ["victim"]
 
 
 @needs_polkitd
@@ -210,6 +248,14 @@ def test_polkit_allows_the_admin_group(make_polkitd, make_polkit_hvd):
     assert authorization(h) == "polkit"
     for args in MUTATIONS:
         assert_allowed(h, args)
+    # a console attach is allowed (it fails later: the domain does not run), deletes succeed
+    h.hvctl("create", "victim", check=True)
+    answer = call_as_nobody(h, "OpenConsole", "victim")
+    assert "AccessDenied" not in answer, answer
+    for method in ("Delete", "DeleteDomain"):
+        h.hvctl("create", "victim")
+        assert call_as_nobody(h, method, "victim") == "allowed"
+        assert h.hvctl_json("list", "--all") == []
 
 
 DENY_NOBODY = """
