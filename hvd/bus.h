@@ -1,7 +1,6 @@
 /* hvd on D-Bus: org.hvd1 with the Manager object and one object per domain. */
 #pragma once
 
-#include <grp.h>
 #include <systemd/sd-bus.h>
 
 #include "api-names.h"
