@@ -10,6 +10,10 @@
 #define HVD_BUS_DOMAIN_INTERFACE  "org.hvd1.Domain"
 #define HVD_BUS_ERROR_PREFIX      "org.hvd1.Error."
 
+/* polkit actions (polkit/org.hvd1.policy): changing domains, changing networks. */
+#define HVD_POLKIT_MANAGE_DOMAINS  "org.hvd1.manage-domains"
+#define HVD_POLKIT_MANAGE_NETWORKS "org.hvd1.manage-networks"
+
 /* A shutdown's own timeout: 0 (the configured default) up to this. */
 #define HVD_SHUTDOWN_TIMEOUT_MAX_S 86400u
 

@@ -242,6 +242,9 @@ int verb_host(Client *client, int argc, char **argv)
             printf("  %-7s UNAVAILABLE: %s\n", key, str(v, "reason"));
     }
     printf("\nDomains: %lld defined\n", (long long)num(host, "domains"));
+    /* Over D-Bus: who may change domains (over HTTP, the bearer token decides). */
+    if (json_is_string(json_object_get(host, "authorization")))
+        printf("authorization: %s\n", str(host, "authorization"));
     json_decref(host);
     return EXIT_OK;
 }

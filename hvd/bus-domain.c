@@ -71,9 +71,9 @@ static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigne
     Error e = ERROR_NULL;
     int r;
 
-    r = bus_verify_admin(bus_of(m), m, what, error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, what, error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     r = manager_domain_action(d->manager, d, action, timeout_s, action_done, sd_bus_message_ref(m),
                               &e);
     if (r < 0) {
@@ -134,9 +134,9 @@ static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
     json_t *settings = NULL;
     int r;
 
-    r = bus_verify_admin(bus_of(m), m, "change domains", error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, "change domains", error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     r = bus_read_settings(m, &settings, &e);
     if (r < 0)
         return bus_error_from(error, &e);
@@ -153,9 +153,9 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
     Error e = ERROR_NULL;
     int r;
 
-    r = bus_verify_admin(bus_of(m), m, "delete domains", error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, "delete domains", error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     r = manager_domain_delete(d->manager, d, &e);
     if (r < 0)
         return bus_error_from(error, &e);
@@ -168,9 +168,9 @@ static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *
     Error e = ERROR_NULL;
     int fd = -EBADF, r;
 
-    r = bus_verify_admin(bus_of(m), m, "attach to consoles", error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, "attach to consoles", error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     r = manager_domain_console(d->manager, d, &fd, &e);
     if (r < 0)
         return bus_error_from(error, &e);

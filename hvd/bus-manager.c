@@ -9,9 +9,9 @@ static int method_create_domain(sd_bus_message *m, void *userdata, sd_bus_error 
     Domain *d;
     int r;
 
-    r = bus_verify_admin(b, m, "create domains", error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_DOMAINS, "create domains", error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     r = bus_read_settings(m, &settings, &e);
     if (r < 0)
         return bus_error_from(error, &e);
@@ -99,12 +99,15 @@ static int method_get_host(sd_bus_message *m, void *userdata, sd_bus_error *erro
 {
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
     Bus *b = userdata;
+    char authorization[256];
     json_t *host;
     int r;
 
     host = manager_host_view(b->manager);
     if (!host)
         return -ENOMEM;
+    bus_auth_describe(b, authorization, sizeof(authorization));
+    (void)json_object_set_new(host, "authorization", json_string(authorization));
     r = sd_bus_message_new_method_return(m, &reply);
     if (r >= 0)
         r = bus_append_json_dict(reply, host);
@@ -124,9 +127,9 @@ static int method_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error 
     r = read_domain(m, b, &d, error);
     if (r < 0)
         return r;
-    r = bus_verify_admin(b, m, "delete domains", error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_DOMAINS, "delete domains", error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     r = manager_domain_delete(b->manager, d, &e);
     if (r < 0)
         return bus_error_from(error, &e);

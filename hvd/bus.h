@@ -1,7 +1,6 @@
 /* hvd on D-Bus: org.hvd1 with the Manager object and one object per domain. */
 #pragma once
 
-#include <grp.h>
 #include <systemd/sd-bus.h>
 
 #include "api-names.h"
@@ -9,14 +8,16 @@
 
 #define BUS_CREDS_CACHE_SIZE 64
 
-/* A caller's authorization, by unique bus name. Unique names are never reused on a bus, and the
- * bus records a connection's credentials when it connects, so an entry stays true for the
- * connection's life; the cache is emptied when the admin group changes. */
+/* A caller's credentials as the bus recorded them when it connected, by unique bus name. Unique
+ * names are never reused on a bus, so an entry stays true for the connection's life. */
 typedef struct BusCredsEntry {
     char *sender;
-    bool admin;
     uid_t uid;
+    gid_t *gids; /* supplementary groups and the primary one */
+    int n_gids;
 } BusCredsEntry;
+
+typedef struct BusAuthQuery BusAuthQuery;
 
 typedef struct Bus {
     sd_bus *bus;
@@ -24,6 +25,9 @@ typedef struct Bus {
     char *admin_group;
     BusCredsEntry creds_cache[BUS_CREDS_CACHE_SIZE];
     unsigned creds_next;
+    BusAuthQuery *auth_queries; /* mutating calls waiting for their verdict */
+    sd_bus_slot *polkit_watch;  /* NameOwnerChanged of polkit's name */
+    bool polkit_running;
 } Bus;
 
 /* Connects to the bus at address (NULL: the system bus, honouring DBUS_SYSTEM_BUS_ADDRESS),
@@ -36,9 +40,26 @@ Bus *bus_free(Bus *b);
 /* Changes the group whose members may mutate (on config reload). */
 int bus_set_admin_group(Bus *b, const char *group);
 
-/* Fails with org.hvd1.Error.AccessDenied unless the sender of m is root or in the admin group.
- * what names the refused operation ("start domains"). */
-int bus_verify_admin(Bus *b, sd_bus_message *m, const char *what, sd_bus_error *error);
+/* Decides whether the sender of m may perform the polkit action (HVD_POLKIT_*); what names it
+ * for messages ("start domains"). Root always may; where polkit runs it decides, else (or when
+ * it does not answer) the members of the admin group may. Returns 1 when the caller may, a
+ * negative errno with error set to org.hvd1.Error.AccessDenied when it may not, and 0 when the
+ * verdict is not in yet: the method handler then returns 1 without replying and is called again
+ * with the same message once it is (machined's bus_verify_polkit_async()). The loop never
+ * waits: the caller's credentials and polkit's verdict are asked for asynchronously. */
+int bus_verify_manage(Bus *b, sd_bus_message *m, const char *action, const char *what,
+                      sd_bus_error *error);
+
+/* Watches whether polkit runs (and starts it where it is activated on demand). Called by
+ * bus_new once the connection is up. */
+int bus_auth_start(Bus *b);
+
+/* Drops pending verdicts, cached credentials and the polkit watch. */
+void bus_auth_done(Bus *b);
+
+/* Writes which authorization is in force into buf: "polkit", or "admin group G (polkit
+ * unreachable)". */
+void bus_auth_describe(Bus *b, char *buf, size_t size);
 
 /* Sets error to the org.hvd1.Error.<Kind> named after e, with e's message. Returns -errno. */
 int bus_error_from(sd_bus_error *error, const Error *e);

@@ -1,8 +1,10 @@
-/* hvd's own configuration keys ([daemon], [allocation], [http]), their defaults and parsing;
- * every other section is kept as read for the driver that owns it. */
+/* hvd's own configuration keys ([daemon], [allocation], [http]), their defaults (the web files
+ * of the build tree when hvd runs uninstalled from it) and parsing; every other section is kept
+ * as read for the driver that owns it. */
 #include <string.h>
 
 #include "build-config.h"
+#include "build-tree.h"
 #include "config.h"
 #include "http-listen.h"
 #include "ini.h"
@@ -87,7 +89,7 @@ int config_init(HvdConfig *c)
         config_string_set(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||
         config_string_set(&c->admin_group, "hvd") < 0 ||
         config_string_set(&c->http_listen, "127.0.0.1:8780") < 0 ||
-        config_string_set(&c->http_web_dir, HVD_PKGDATADIR "/web") < 0) {
+        config_string_set(&c->http_web_dir, build_tree_or("web", HVD_PKGDATADIR "/web")) < 0) {
         config_done(c);
         return -ENOMEM;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hvd needs for a purpose (build, run, check, bench) when missing,
-# and the npm packages of the web dashboard (web/) and of its browser tests (tests/web) from
-# their lockfiles when node_modules is missing or older than the lockfile.
+# and the npm packages of the web dashboard (web/), of its browser tests (tests/web) and of the
+# OpenAPI linter (docs/) from their lockfiles when node_modules is missing or older than the
+# lockfile.
 set -euo pipefail
 
 purpose=${1:-build}
@@ -48,7 +49,7 @@ fi
 
 # npm packages, exactly as locked.
 case "$purpose" in
-check | bench) npm_dirs=(web tests/web) ;;
+check | bench) npm_dirs=(web tests/web docs) ;;
 *) npm_dirs=(web) ;;
 esac
 cd "$(dirname "$0")/.."

@@ -54,13 +54,9 @@ fi
 cpu-overcommit = 4.0
 memory-overcommit = 1.0
 
-[minihv]
-binary = $root/$build/drivers/minihv/vmm/minihv
-guest-dir = $root/$build/drivers/minihv/guest
-
+# The minihv program, the guests and the dashboard come from the build tree by default.
 [http]
 listen = 127.0.0.1:8780
-web-dir = $root/$build/web
 CONF
 
 cat >"$run/env" <<ENV

@@ -42,8 +42,27 @@ static void installed_guests(const char *dir, DomainMode mode, char *buf, size_t
     }
 }
 
+/* A guest image must be a regular file hvd can open for reading: minihv would wait forever to
+ * open a FIFO, and a directory or device is no ELF image. Never blocks (O_NONBLOCK). */
+static int guest_image_check(const char *path, Error *e)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+
+    if (fd < 0)
+        return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
+    if (fstat(fd, &st) < 0)
+        return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
+    if (!S_ISREG(st.st_mode))
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "the guest image %s cannot be read: it is not a regular file", path);
+    return 0;
+}
+
 int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *e)
 {
+    int r;
+
     const char *dir = minihv_settings(drv)->guest_dir;
     char *path = NULL;
 
@@ -52,8 +71,9 @@ int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *
                           "'kernel' must name the guest a minihv domain runs: an installed guest "
                           "such as \"hello\" or an absolute path");
     if (c->kernel[0] == '/') {
-        if (access(c->kernel, R_OK) < 0)
-            return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", c->kernel);
+        r = guest_image_check(c->kernel, e);
+        if (r < 0)
+            return r;
         path = strdup(c->kernel);
     } else if (strchr(c->kernel, '/') || streq(c->kernel, ".") || streq(c->kernel, "..")) {
         return error_setf(e, ERROR_INVALID_ARGUMENT,
@@ -71,6 +91,11 @@ int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *
                               "no installed %s-mode guest named \"%s\"; installed in %s: %s",
                               domain_mode_to_string(c->mode), c->kernel, dir,
                               list[0] ? list : "none");
+        }
+        r = guest_image_check(path, e);
+        if (r < 0) {
+            free(path);
+            return r;
         }
     }
     if (!path)

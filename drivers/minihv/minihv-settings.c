@@ -1,8 +1,10 @@
 /* The minihv driver's configuration section: which minihv program runs domains and where the
- * installed guests are. A change takes effect at the next start of a domain. */
+ * installed guests are (by default those of the build tree when hvd runs uninstalled from it).
+ * A change takes effect at the next start of a domain. */
 #include <string.h>
 
 #include "build-config.h"
+#include "build-tree.h"
 #include "minihv-internal.h"
 
 static const ConfigKey minihv_keys[] = {
@@ -25,8 +27,10 @@ int minihv_settings_parse(const ConfigSection *section, void **ret, Error *e)
     MinihvSettings *s = calloc(1, sizeof(*s));
     int r;
 
-    if (!s || config_string_set(&s->binary, HVD_BINDIR "/minihv") < 0 ||
-        config_string_set(&s->guest_dir, HVD_GUESTDIR) < 0) {
+    if (!s ||
+        config_string_set(&s->binary,
+                          build_tree_or("drivers/minihv/vmm/minihv", HVD_BINDIR "/minihv")) < 0 ||
+        config_string_set(&s->guest_dir, build_tree_or("drivers/minihv/guest", HVD_GUESTDIR)) < 0) {
         minihv_settings_free(s);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }

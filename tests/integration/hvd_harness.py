@@ -89,6 +89,67 @@ class Bus:
             self.proc.wait(timeout=5)
 
 
+POLKITD = pathlib.Path("/usr/lib/polkit-1/polkitd")
+POLKIT_BUS_POLICY = pathlib.Path("/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf")
+
+
+class Polkitd:
+    """A real polkitd on a test bus, reading hvd's actions and rules (and extra rules files the
+    test gives) instead of the host's: it runs in a mount namespace of its own where its action
+    and rules directories are bind mounts of directories under directory. The bus needs
+    POLKIT_BUS_POLICY among its extra_policies. polkitd starts as root and becomes the polkitd
+    user itself."""
+
+    def __init__(self, bus, directory: pathlib.Path, extra_rules=None):
+        self.bus = bus
+        self.dir = directory
+        self.extra_rules = dict(extra_rules or {})
+        self.proc = None
+        self.log_path = directory / "polkitd.log"
+
+    def start(self):
+        actions = self.dir / "actions"
+        rules = self.dir / "rules.d"
+        for d in (self.dir, actions, rules):
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o755)
+        (actions / "org.hvd1.policy").write_text(
+            (SOURCE_ROOT / "polkit" / "org.hvd1.policy").read_text())
+        (rules / "50-hvd.rules").write_text((SOURCE_ROOT / "polkit" / "hvd.rules").read_text())
+        for name, text in self.extra_rules.items():
+            (rules / name).write_text(text)
+        for f in [*actions.iterdir(), *rules.iterdir()]:
+            f.chmod(0o644)
+        script = (f"mount --bind {actions} /usr/share/polkit-1/actions && "
+                  f"mount --bind {rules} /usr/share/polkit-1/rules.d && "
+                  f"mount --bind {rules} /etc/polkit-1/rules.d && exec {POLKITD}")
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private",
+                                      "sh", "-c", script], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+        def owned():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"polkitd exited with {self.proc.returncode}:\n"
+                                   f"{self.log_path.read_text()}")
+            conn = self.bus.connect()
+            try:
+                return bool(conn.name_has_owner("org.freedesktop.PolicyKit1"))
+            finally:
+                conn.close()
+        wait_for(owned, what="polkitd to own org.freedesktop.PolicyKit1")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=5)
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+
 def outside_address():
     """An IPv4 address of this machine that is not loopback, or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

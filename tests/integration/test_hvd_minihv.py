@@ -261,3 +261,28 @@ def test_console_of_a_stopped_domain_and_bad_guests(hvd):
     create(hvd, "off")
     p = hvd.hvctl("console", "off")
     assert p.returncode == 1 and "it has no console" in p.stderr
+
+
+def test_guest_image_that_cannot_be_read_fails_the_start_with_the_reason(hvd, tmp_path):
+    """A guest image that turned into a FIFO (or a directory) after the domain was defined: the
+    start fails at once saying so, instead of minihv waiting to open it until it is killed."""
+    image = tmp_path / "guest.elf"
+    image.write_bytes((hvd.build / "drivers" / "minihv" / "guest" / "hello-pv.elf").read_bytes())
+    tmp_path.chmod(0o755)
+    create(hvd, "fifo", guest=str(image))
+
+    def start_fails():
+        started = time.monotonic()
+        p = hvd.hvctl("start", "fifo")
+        assert p.returncode == 1, p.stdout
+        assert time.monotonic() - started < 5
+        assert f"the guest image {image} cannot be read: it is not a regular file" in p.stderr
+        assert "signal" not in p.stderr
+        assert state(hvd, "fifo")[0] == "shutoff"
+
+    image.unlink()
+    os.mkfifo(image)
+    start_fails()
+    image.unlink()
+    image.mkdir()
+    start_fails()

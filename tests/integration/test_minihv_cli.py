@@ -133,3 +133,11 @@ def test_man_page_documents_the_interface():
         assert f'{{"cmd":"{cmd}"' in page, cmd
     for status in range(6):
         assert f".B {status}\n" in page
+
+
+def test_guest_image_that_is_not_a_regular_file_is_refused_at_once(build, tmp_path):
+    fifo = tmp_path / "guest.elf"
+    os.mkfifo(fifo)
+    r = minihv(build, "run", "--mode", "pv", fifo)  # would wait for a writer without the check
+    assert r.returncode != 0
+    assert f"guest image {fifo} is not a regular file" in r.stderr

@@ -339,7 +339,8 @@ int loader_load(Vm *vm, Error *e)
     struct stat st;
     size_t done = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer; it is refused below. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return error_set_errno(e, errno, "cannot open guest image %s: %m", path);
     if (fstat(fd, &st) < 0)
