@@ -625,6 +625,20 @@ void instance_exited(Instance *inst)
     int status = -1, signal = 0;
     Error e = ERROR_NULL;
 
+    /* A guest that ends at once (hello powers off) may have its end seen before its readiness:
+     * the ready pipe still says whether it started. Its writer is gone, so this read cannot
+     * wait. */
+    if (!inst->ready && inst->ready_fd >= 0) {
+        char buf[16];
+        ssize_t n = read(inst->ready_fd, buf, sizeof(buf));
+        if (n > 0 && strneq(buf, "ready", 5)) {
+            int completes = inst->completes;
+            inst->ready = true;
+            inst->completes = -1;
+            if (completes >= 0)
+                report_op(inst, (DomainAction)completes, NULL, STATE_RUNNING);
+        }
+    }
     instance_unwatch(inst);
     if (inst->have_wait_status && WIFSIGNALED(inst->wait_status))
         signal = WTERMSIG(inst->wait_status);
