@@ -21,14 +21,25 @@ def check_invariants(h):
     """What must hold after any crash: the database is sound, allocations match the domains
     that hold them, and every active minihv domain has exactly its own process."""
     assert h.db_query("PRAGMA integrity_check") == [("ok",)]
-    domains = h.db_query("SELECT id, name, state, vcpus, memory_mib, pid FROM domains")
-    holding = [d for d in domains if d[2] != "shutoff"]
-    alloc = h.db_query("SELECT domain_id, vcpus, memory_mib FROM allocations")
-    assert sorted(a[0] for a in alloc) == sorted(d[0] for d in holding)
-    assert sum(a[1] for a in alloc) == sum(d[3] for d in holding)
-    assert sum(a[2] for a in alloc) == sum(d[4] for d in holding)
-    host = h.hvctl_json("host")
-    assert host["vcpus_allocated"] == sum(d[3] for d in holding)
+
+    def snapshot():
+        """The recorded domains, checked against the allocation rows, and the host view, once
+        hvd's view agrees with the record (what a restarted hvd learns from its VMMs after it
+        is ready is recorded a moment later)."""
+        domains = h.db_query("SELECT id, name, state, vcpus, memory_mib, pid FROM domains")
+        holding = [d for d in domains if d[2] != "shutoff"]
+        alloc = h.db_query("SELECT domain_id, vcpus, memory_mib FROM allocations")
+        assert sorted(a[0] for a in alloc) == sorted(d[0] for d in holding)
+        assert sum(a[1] for a in alloc) == sum(d[3] for d in holding)
+        assert sum(a[2] for a in alloc) == sum(d[4] for d in holding)
+        host = h.hvctl_json("host")
+        return (domains, holding, host) if host["vcpus_allocated"] == sum(
+            d[3] for d in holding) else None
+    try:
+        domains, holding, host = wait_for(snapshot, timeout=5, what="hvd's view to match")
+    except TimeoutError:
+        domains = h.db_query("SELECT id, name, state, vcpus, memory_mib, pid FROM domains")
+        raise AssertionError((domains, h.hvctl_json("host")["vcpus_allocated"]))
     active = sorted(d[5] for d in domains if d[2] in ("running", "paused"))
 
     def pids():

@@ -40,7 +40,13 @@ def test_read_verbs_print_the_same(hvd):
         over_bus, over_http = both(hvd, *args)
         assert over_bus.returncode == over_http.returncode == 0, args
         if "--json" in args:
-            assert json.loads(over_bus.stdout) == json.loads(over_http.stdout), args
+            bus_view = json.loads(over_bus.stdout)
+            # How D-Bus callers are authorized (polkit or the admin group) is D-Bus's own;
+            # over HTTP the token decides.
+            if args[0] == "host":
+                assert "authorization" in bus_view
+                bus_view.pop("authorization")
+            assert bus_view == json.loads(over_http.stdout), args
         else:
             assert over_bus.stdout == over_http.stdout, args
 
