@@ -67,6 +67,19 @@ void manager_reconcile_driver(Manager *m, Driver *drv);
 /* The DriverEvents the manager hands to drivers. */
 DriverEvents manager_driver_events(Manager *m);
 
+/* The domain with row id id, or NULL. */
+Domain *manager_domain_by_id(Manager *m, int64_t id);
+
+/* Makes the bridge of n as recorded: there, up, with the host's address. Returns 1 when it was
+ * made now, 0 when it was there, or negative errno with e set (and nothing it made left). */
+int manager_network_bridge_setup(Network *n, Error *e);
+
+/* Starts (or adopts) dnsmasq for n with a host entry per lease. */
+int manager_network_dnsmasq_setup(Manager *m, Network *n, Error *e);
+
+/* Gives n's dnsmasq (when it has one) its host entries again after a lease changed. */
+void manager_network_hosts_update(Manager *m, Network *n);
+
 /* Loads the recorded networks and leases (manager-network.c). */
 int manager_networks_load(Manager *m);
 

@@ -1,9 +1,7 @@
-/* hvd networks in the manager: create, delete and look up networks, leases for the domains
- * attached to them, the bridges and taps on the host matched to what SQLite records, and one
- * dnsmasq per network that asks for DHCP. */
+/* hvd networks in the manager: create, delete, look up and load networks, their bridges, and
+ * one dnsmasq per network that asks for DHCP (leases: network-lease.c; the host's links matched
+ * to the records: network-reconcile.c). */
 #include <ifaddrs.h>
-#include <inttypes.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,7 +10,6 @@
 #include "log.h"
 #include "manager-internal.h"
 #include "netlink.h"
-#include "tap.h"
 #include "time-util.h"
 
 Network *manager_network_find(Manager *m, const char *name)
@@ -41,7 +38,7 @@ static Network *network_by_id(Manager *m, int64_t id)
     return NULL;
 }
 
-static Domain *domain_by_id(Manager *m, int64_t id)
+Domain *manager_domain_by_id(Manager *m, int64_t id)
 {
     for (size_t i = 0; i < m->n_domains; i++)
         if (m->domains[i]->id == id)
@@ -76,27 +73,6 @@ static void network_unlink(Manager *m, Network *n)
             m->n_networks--;
             return;
         }
-}
-
-static int lease_append(Network *n, const NetworkLease *l)
-{
-    NetworkLease *p = reallocarray(n->leases, n->n_leases + 1, sizeof(*p));
-
-    if (!p)
-        return -ENOMEM;
-    n->leases = p;
-    n->leases[n->n_leases++] = *l;
-    return 0;
-}
-
-static void lease_remove(Network *n, int64_t domain_id)
-{
-    NetworkLease *l = network_lease_find(n, domain_id);
-
-    if (!l)
-        return;
-    memmove(l, l + 1, (size_t)(n->leases + n->n_leases - (l + 1)) * sizeof(*l));
-    n->n_leases--;
 }
 
 static int load_network(const StoredNetwork *sn, void *userdata)
@@ -134,7 +110,7 @@ static int load_lease(const StoredLease *sl, void *userdata)
     if (!n || strlen(sl->mac) >= sizeof(l.mac) || network_parse_ipv4(sl->ipv4, &l.ipv4) < 0)
         return -EBADMSG;
     strcpy(l.mac, sl->mac);
-    return lease_append(n, &l);
+    return network_lease_append(n, &l);
 }
 
 int manager_networks_load(Manager *m)
@@ -151,7 +127,7 @@ int manager_networks_load(Manager *m)
 
 /* The bridge of n as recorded: there, up, with the host's address. Returns 1 when it was made
  * now, 0 when it was there. */
-static int bridge_setup(Network *n, Error *e)
+int manager_network_bridge_setup(Network *n, Error *e)
 {
     int made = netlink_bridge_create(n->bridge), r = made;
 
@@ -181,7 +157,7 @@ static char *hosts_text(Manager *m, Network *n)
     if (!f)
         return NULL;
     for (size_t i = 0; i < n->n_leases; i++) {
-        Domain *d = domain_by_id(m, n->leases[i].domain_id);
+        Domain *d = manager_domain_by_id(m, n->leases[i].domain_id);
         const char *name = d ? d->config.name : "";
 
         network_format_ipv4(n->leases[i].ipv4, addr);
@@ -198,7 +174,7 @@ static char *hosts_text(Manager *m, Network *n)
     return text;
 }
 
-static void hosts_update(Manager *m, Network *n)
+void manager_network_hosts_update(Manager *m, Network *n)
 {
     _cleanup_free_ char *text = NULL;
     int r;
@@ -211,7 +187,7 @@ static void hosts_update(Manager *m, Network *n)
         log_warning_errno(r, "Network %s: failed to update dnsmasq's host entries: %m", n->name);
 }
 
-static int dnsmasq_setup(Manager *m, Network *n, Error *e)
+int manager_network_dnsmasq_setup(Manager *m, Network *n, Error *e)
 {
     _cleanup_free_ char *dir = NULL, *text = NULL;
     char host[16], first[16], last[16], mask[16];
@@ -423,9 +399,9 @@ int manager_network_create(Manager *m, const json_t *settings, Network **ret, Er
 
     r = record_network(m, n, e);
     if (r >= 0) {
-        int made = r = bridge_setup(n, e);
+        int made = r = manager_network_bridge_setup(n, e);
         if (r >= 0 && dhcp)
-            r = dnsmasq_setup(m, n, e);
+            r = manager_network_dnsmasq_setup(m, n, e);
         if (r < 0) {
             /* Nothing half-made stays: the record goes, and the bridge if hvd made it now. */
             if (made > 0)
@@ -497,7 +473,7 @@ int manager_network_info(Manager *m, Network *n, json_t **ret, Error *e)
         if (m->domains[i]->config.network && streq(m->domains[i]->config.network, n->name))
             (void)json_array_append_new(domains, json_string(m->domains[i]->config.name));
     for (size_t i = 0; i < n->n_leases; i++) {
-        Domain *d = domain_by_id(m, n->leases[i].domain_id);
+        Domain *d = manager_domain_by_id(m, n->leases[i].domain_id);
 
         network_format_ipv4(n->leases[i].ipv4, addr);
         (void)json_array_append_new(leases, json_pack("{s:s?, s:s, s:s}", "domain",
@@ -510,297 +486,6 @@ int manager_network_info(Manager *m, Network *n, json_t **ret, Error *e)
         (void)json_object_set_new(obj, "dnsmasq_pid", json_integer(dnsmasq_pid(n->dnsmasq)));
     *ret = obj;
     return 0;
-}
-
-json_t *manager_domain_interfaces(Manager *m, Domain *d)
-{
-    json_t *list = json_array();
-    Network *n = d->config.network ? manager_network_find(m, d->config.network) : NULL;
-    NetworkLease *l = n ? network_lease_find(n, d->id) : NULL;
-    char addr[16];
-
-    if (!list || !d->config.network)
-        return list;
-    if (l)
-        network_format_ipv4(l->ipv4, addr);
-    (void)json_array_append_new(list, json_pack("{s:s, s:s*, s:s*, s:s*}", "network",
-                                                d->config.network, "mac", l ? l->mac : NULL, "ipv4",
-                                                l ? addr : NULL, "bridge", n ? n->bridge : NULL));
-    return list;
-}
-
-/* FNV-1a over the domain's UUID, the network's name and the attempt: a MAC that stays the
- * domain's on that network, locally administered and unicast. */
-static void derive_mac(const Domain *d, const Network *n, unsigned attempt, char out[18])
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    const char *parts[] = {d->config.uuid, n->name};
-
-    for (size_t p = 0; p < ELEMENTSOF(parts); p++)
-        for (const char *s = parts[p]; *s; s++)
-            h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    h = (h ^ attempt) * 0x100000001b3ull;
-    (void)snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", (unsigned)(h >> 32) & 0xff,
-                   (unsigned)(h >> 24) & 0xff, (unsigned)(h >> 16) & 0xff,
-                   (unsigned)(h >> 8) & 0xff, (unsigned)h & 0xff);
-}
-
-static bool mac_taken(Manager *m, const char *mac)
-{
-    for (size_t i = 0; i < m->n_networks; i++)
-        for (size_t j = 0; j < m->networks[i]->n_leases; j++)
-            if (streq(m->networks[i]->leases[j].mac, mac))
-                return true;
-    return false;
-}
-
-static bool address_taken(const Network *n, uint32_t a)
-{
-    for (size_t i = 0; i < n->n_leases; i++)
-        if (n->leases[i].ipv4 == a)
-            return true;
-    return false;
-}
-
-static int lease_allocate(Manager *m, Network *n, Domain *d, Error *e)
-{
-    NetworkLease l = {.domain_id = d->id};
-    char addr[16];
-    uint32_t a;
-    int r;
-
-    for (unsigned attempt = 0;; attempt++) {
-        derive_mac(d, n, attempt, l.mac);
-        if (!mac_taken(m, l.mac))
-            break;
-    }
-    for (a = network_host_address(n) + 1; a <= network_lease_last(n); a++)
-        if (!address_taken(n, a))
-            break;
-    if (a > network_lease_last(n))
-        return error_setf(e, ERROR_INSUFFICIENT_RESOURCES,
-                          "network '%s' has no free address left for '%s' (%zu leases)", n->name,
-                          d->config.name, n->n_leases);
-    l.ipv4 = a;
-    network_format_ipv4(a, addr);
-    manager_commit(m);
-    r = store_begin(m->store);
-    if (r >= 0)
-        r = store_lease_insert(
-            m->store,
-            &(StoredLease){.network_id = n->id, .domain_id = d->id, .mac = l.mac, .ipv4 = addr});
-    if (r >= 0)
-        r = store_commit(m->store);
-    if (r < 0) {
-        (void)error_set_errno(e, r, "Failed to record the lease of '%s' on network %s: %s",
-                              d->config.name, n->name, store_last_error(m->store));
-        store_rollback(m->store);
-        return r;
-    }
-    r = lease_append(n, &l);
-    if (r < 0)
-        return error_set_errno(e, r, "Out of memory");
-    log_info("Domain %s: lease %s %s on network %s.", d->config.name, l.mac, addr, n->name);
-    hosts_update(m, n);
-    return 0;
-}
-
-/* Drops d's leases on every network but keep (it names another network now). */
-static void leases_drop_others(Manager *m, Domain *d, Network *keep)
-{
-    for (size_t i = 0; i < m->n_networks; i++) {
-        Network *n = m->networks[i];
-
-        if (n == keep || !network_lease_find(n, d->id))
-            continue;
-        manager_commit(m);
-        if (store_begin(m->store) < 0 || store_lease_delete(m->store, n->id, d->id) < 0 ||
-            store_commit(m->store) < 0) {
-            store_rollback(m->store);
-            continue; /* kept, and dropped at the next start */
-        }
-        lease_remove(n, d->id);
-        hosts_update(m, n);
-    }
-}
-
-void manager_network_fill_nic(Manager *m, DomainConfig *c, int64_t domain_id)
-{
-    Network *n = c->network ? manager_network_find(m, c->network) : NULL;
-    NetworkLease *l = n && domain_id > 0 ? network_lease_find(n, domain_id) : NULL;
-
-    c->nic = (DomainNic){};
-    if (!n)
-        return;
-    (void)snprintf(c->nic.bridge, sizeof(c->nic.bridge), "%s", n->bridge);
-    if (domain_id > 0) {
-        char tap[32];
-        (void)snprintf(tap, sizeof(tap), NETWORK_TAP_PREFIX "%" PRId64, domain_id);
-        if (strlen(tap) <= DOMAIN_IFNAME_MAX) /* ids beyond 10^9 get no tap */
-            strcpy(c->nic.tap, tap);
-    }
-    c->nic.prefix = n->prefix;
-    if (l) {
-        (void)snprintf(c->nic.mac, sizeof(c->nic.mac), "%s", l->mac);
-        network_format_ipv4(l->ipv4, c->nic.ipv4);
-    }
-}
-
-int manager_network_attach(Manager *m, Domain *d, Error *e)
-{
-    Network *n = d->config.network ? manager_network_find(m, d->config.network) : NULL;
-    int r;
-
-    leases_drop_others(m, d, n);
-    if (n) {
-        /* The bridge may have been deleted behind hvd's back: made again. */
-        r = bridge_setup(n, e);
-        if (r < 0)
-            return r;
-        if (!network_lease_find(n, d->id)) {
-            r = lease_allocate(m, n, d, e);
-            if (r < 0)
-                return r;
-        }
-    }
-    manager_network_fill_nic(m, &d->config, d->id);
-    return 0;
-}
-
-void manager_network_domain_deleted(Manager *m, Domain *d)
-{
-    /* The store dropped the leases with the domain. */
-    for (size_t i = 0; i < m->n_networks; i++)
-        if (network_lease_find(m->networks[i], d->id)) {
-            lease_remove(m->networks[i], d->id);
-            hosts_update(m, m->networks[i]);
-        }
-}
-
-int manager_network_open_tap(Manager *m, const DomainNic *nic, int *ret_fd, Error *e)
-{
-    int r;
-
-    if (!nic->tap[0] || !nic->bridge[0])
-        return error_setf(e, ERROR_INVALID_ARGUMENT, "the domain is not on an hvd network");
-    r = tap_open(nic->tap, nic->bridge, ret_fd);
-    if (r < 0)
-        return error_set_errno(e, r, "Failed to create tap %s on bridge %s: %m", nic->tap,
-                               nic->bridge);
-    return 0;
-}
-
-/* Links of hvd's own (by prefix and kind) that no record claims, collected during a dump and
- * deleted after it. */
-typedef struct Unclaimed {
-    Manager *m;
-    char names[64][DOMAIN_IFNAME_MAX + 1];
-    size_t n;
-} Unclaimed;
-
-static bool has_prefix(const char *s, const char *prefix)
-{
-    return strneq(s, prefix, strlen(prefix));
-}
-
-static int collect_bridge(const NetlinkLink *link, void *userdata)
-{
-    Unclaimed *u = userdata;
-
-    if (!streq(link->kind, "bridge") || !has_prefix(link->name, NETWORK_BRIDGE_PREFIX))
-        return 0;
-    for (size_t i = 0; i < u->m->n_networks; i++)
-        if (streq(u->m->networks[i]->bridge, link->name))
-            return 0;
-    if (u->n < ELEMENTSOF(u->names))
-        (void)snprintf(u->names[u->n++], sizeof(u->names[0]), "%s", link->name);
-    return 0;
-}
-
-/* The network an active domain's tap belongs on, or NULL when no record claims the tap. */
-static Network *tap_owner(Manager *m, const char *tap)
-{
-    char *end;
-    long long id = strtoll(tap + strlen(NETWORK_TAP_PREFIX), &end, 10);
-    Domain *d = *end || id <= 0 ? NULL : domain_by_id(m, id);
-
-    if (!d || !domain_state_is_active(d->state) || !d->config.network)
-        return NULL;
-    return manager_network_find(m, d->config.network);
-}
-
-static int collect_tap(const NetlinkLink *link, void *userdata)
-{
-    Unclaimed *u = userdata;
-    Network *n;
-    int r;
-
-    if (!streq(link->kind, "tun") || !has_prefix(link->name, NETWORK_TAP_PREFIX))
-        return 0;
-    n = tap_owner(u->m, link->name);
-    if (n && streq(link->master, n->bridge))
-        return 0;
-    if (n) {
-        r = netlink_link_up(link->name, n->bridge);
-        if (r < 0)
-            log_warning_errno(r, "Failed to put tap %s back on bridge %s: %m", link->name,
-                              n->bridge);
-        else
-            log_info("Tap %s is on bridge %s again.", link->name, n->bridge);
-        return 0;
-    }
-    if (u->n < ELEMENTSOF(u->names))
-        (void)snprintf(u->names[u->n++], sizeof(u->names[0]), "%s", link->name);
-    return 0;
-}
-
-static void delete_unclaimed(Unclaimed *u, const char *what)
-{
-    for (size_t i = 0; i < u->n; i++) {
-        int r = netlink_link_delete(u->names[i]);
-        if (r < 0 && r != -ENODEV)
-            log_warning_errno(r, "Failed to delete %s %s that no network claims: %m", what,
-                              u->names[i]);
-        else
-            log_notice("Deleted %s %s: no record of hvd's claims it any more.", what, u->names[i]);
-    }
-}
-
-void manager_networks_reconcile_bridges(Manager *m)
-{
-    Unclaimed u = {.m = m};
-    int r;
-
-    for (size_t i = 0; i < m->n_networks; i++) {
-        Network *n = m->networks[i];
-        Error e = ERROR_NULL;
-
-        if (bridge_setup(n, &e) < 0) {
-            log_warning("%s", e.message);
-            continue;
-        }
-        if (n->dhcp && !n->dnsmasq && dnsmasq_setup(m, n, &e) < 0)
-            log_warning("Network %s: %s", n->name, e.message);
-    }
-    r = netlink_links_foreach(collect_bridge, &u);
-    if (r < 0) {
-        log_warning_errno(r, "Failed to list the host's links: %m");
-        return;
-    }
-    delete_unclaimed(&u, "bridge");
-}
-
-void manager_networks_reconcile_taps(Manager *m)
-{
-    Unclaimed u = {.m = m};
-    int r;
-
-    r = netlink_links_foreach(collect_tap, &u);
-    if (r < 0) {
-        log_warning_errno(r, "Failed to list the host's links: %m");
-        return;
-    }
-    delete_unclaimed(&u, "tap");
 }
 
 void manager_networks_free(Manager *m)

@@ -127,6 +127,27 @@ NetworkLease *network_lease_find(Network *n, int64_t domain_id)
     return NULL;
 }
 
+int network_lease_append(Network *n, const NetworkLease *l)
+{
+    NetworkLease *p = reallocarray(n->leases, n->n_leases + 1, sizeof(*p));
+
+    if (!p)
+        return -ENOMEM;
+    n->leases = p;
+    n->leases[n->n_leases++] = *l;
+    return 0;
+}
+
+void network_lease_remove(Network *n, int64_t domain_id)
+{
+    NetworkLease *l = network_lease_find(n, domain_id);
+
+    if (!l)
+        return;
+    memmove(l, l + 1, (size_t)(n->leases + n->n_leases - (l + 1)) * sizeof(*l));
+    n->n_leases--;
+}
+
 int network_to_json(const Network *n, json_t *obj)
 {
     char subnet[16], host[16], cidr[24];

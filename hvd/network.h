@@ -72,6 +72,12 @@ int network_parse_ipv4(const char *s, uint32_t *ret);
 /* The lease of domain_id on n, or NULL. */
 NetworkLease *network_lease_find(Network *n, int64_t domain_id);
 
+/* Appends lease l to n's leases. Returns 0 or -ENOMEM. */
+int network_lease_append(Network *n, const NetworkLease *l);
+
+/* Removes the lease of domain_id from n's leases (none: nothing happens). */
+void network_lease_remove(Network *n, int64_t domain_id);
+
 /* Adds n's own fields (name, bridge, subnet, address, prefix, nat, dhcp, created_us) to obj.
  * Returns 0 or -ENOMEM. */
 int network_to_json(const Network *n, json_t *obj);
