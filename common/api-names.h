@@ -8,6 +8,8 @@
 #define HVD_BUS_MANAGER_INTERFACE "org.hvd1.Manager"
 #define HVD_BUS_DOMAIN_PREFIX     "/org/hvd1/domain"
 #define HVD_BUS_DOMAIN_INTERFACE  "org.hvd1.Domain"
+#define HVD_BUS_NETWORK_PREFIX    "/org/hvd1/network"
+#define HVD_BUS_NETWORK_INTERFACE "org.hvd1.Network"
 #define HVD_BUS_ERROR_PREFIX      "org.hvd1.Error."
 
 /* polkit actions (polkit/org.hvd1.policy): changing domains, changing networks. */

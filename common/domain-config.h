@@ -16,6 +16,21 @@
 #define DOMAIN_CMDLINE_MAX     2047u
 #define DOMAIN_NETWORK_MAX     255u
 
+/* Interface names are at most this long (IFNAMSIZ - 1). */
+#define DOMAIN_IFNAME_MAX 15u
+
+/* Where a domain's NIC attaches when its network is an hvd network: filled by hvd from its
+ * network and lease records before it hands the config to a driver, never set by the user nor
+ * recorded with the definition. bridge is empty when the domain names no hvd network; mac and
+ * ipv4 are empty until the domain holds a lease (given at its start). */
+typedef struct DomainNic {
+    char bridge[DOMAIN_IFNAME_MAX + 1];
+    char tap[DOMAIN_IFNAME_MAX + 1]; /* the tap hvd opens for a driver that asks for one */
+    char mac[18];                    /* "02:xx:xx:xx:xx:xx" */
+    char ipv4[16];                   /* "A.B.C.D" */
+    unsigned prefix;                 /* of the network's subnet */
+} DomainNic;
+
 typedef struct DomainConfig {
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_STRING_MAX]; /* canonical lower-case 8-4-4-4-12 */
@@ -28,7 +43,8 @@ typedef struct DomainConfig {
     char *disk;    /* NULL when unset */
     char *cmdline; /* NULL when unset */
     char *cpuset;  /* canonical CPU list, NULL when not pinned */
-    char *network; /* network the NIC attaches to (kvm: a libvirt network), NULL: no NIC */
+    char *network; /* hvd network (or, kvm only, libvirt network) of the NIC, NULL: no NIC */
+    DomainNic nic; /* the attachment to an hvd network, see DomainNic */
     bool autostart;
     OnCrash on_crash;
 } DomainConfig;

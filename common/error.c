@@ -13,15 +13,18 @@ static const char *const error_kind_table[_ERROR_KIND_MAX] = {
     [ERROR_INSUFFICIENT_RESOURCES] = "InsufficientResources",
     [ERROR_ACCESS_DENIED] = "AccessDenied",
     [ERROR_DRIVER_UNAVAILABLE] = "DriverUnavailable",
+    [ERROR_NO_SUCH_NETWORK] = "NoSuchNetwork",
+    [ERROR_NETWORK_EXISTS] = "NetworkExists",
 };
 
 DEFINE_STRING_TABLE(error_kind, ErrorKind, _ERROR_KIND_MAX);
 
 static const unsigned error_kind_http_status[_ERROR_KIND_MAX] = {
-    [ERROR_FAILED] = 500,        [ERROR_NO_SUCH_DOMAIN] = 404,
-    [ERROR_DOMAIN_EXISTS] = 409, [ERROR_INVALID_ARGUMENT] = 400,
-    [ERROR_INVALID_STATE] = 409, [ERROR_INSUFFICIENT_RESOURCES] = 409,
-    [ERROR_ACCESS_DENIED] = 403, [ERROR_DRIVER_UNAVAILABLE] = 503,
+    [ERROR_FAILED] = 500,          [ERROR_NO_SUCH_DOMAIN] = 404,
+    [ERROR_DOMAIN_EXISTS] = 409,   [ERROR_INVALID_ARGUMENT] = 400,
+    [ERROR_INVALID_STATE] = 409,   [ERROR_INSUFFICIENT_RESOURCES] = 409,
+    [ERROR_ACCESS_DENIED] = 403,   [ERROR_DRIVER_UNAVAILABLE] = 503,
+    [ERROR_NO_SUCH_NETWORK] = 404, [ERROR_NETWORK_EXISTS] = 409,
 };
 
 unsigned error_kind_to_http_status(ErrorKind kind)
@@ -52,8 +55,10 @@ int error_kind_to_errno(ErrorKind kind)
 {
     switch (kind) {
     case ERROR_NO_SUCH_DOMAIN:
+    case ERROR_NO_SUCH_NETWORK:
         return -ENOENT;
     case ERROR_DOMAIN_EXISTS:
+    case ERROR_NETWORK_EXISTS:
         return -EEXIST;
     case ERROR_INVALID_ARGUMENT:
         return -EINVAL;

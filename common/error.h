@@ -17,6 +17,8 @@ typedef enum ErrorKind {
     ERROR_INSUFFICIENT_RESOURCES, /* the host cannot fit the request under the allocation policy */
     ERROR_ACCESS_DENIED,          /* the caller may not mutate */
     ERROR_DRIVER_UNAVAILABLE,     /* the domain's driver cannot be reached */
+    ERROR_NO_SUCH_NETWORK,        /* the named network does not exist */
+    ERROR_NETWORK_EXISTS,         /* a network with that name already exists */
     _ERROR_KIND_MAX,
     _ERROR_KIND_INVALID = -EINVAL,
 } ErrorKind;

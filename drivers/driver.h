@@ -1,7 +1,7 @@
 /* The interface every hypervisor backend fills (one vtable, as libvirt's hypervisor drivers),
  * and the dispatcher that turns a missing slot, unknown flags or an unreachable backend into one
- * clear error. Drivers never touch SQLite, D-Bus or HTTP; they report into the manager through
- * DriverEvents and keep no durable state of their own. */
+ * clear error. Drivers never touch SQLite, D-Bus, HTTP or netlink; they report into the manager
+ * through DriverEvents and keep no durable state of their own. */
 #pragma once
 
 #include <jansson.h>
@@ -18,7 +18,7 @@ typedef struct Driver Driver;
 /* Changes whenever DriverOps, DriverContext or DriverEvents change, so a driver module built
  * for another hvd is refused instead of called wrongly. */
 #define DRIVER_ABI \
-    (2u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
+    (3u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
 
 /* What an operation did: finished now, or accepted with the result to come later through
  * DriverEvents.op_completed (exactly once per accepted operation). */
@@ -28,7 +28,7 @@ enum {
 };
 
 /* Callbacks from a driver into the manager. Called from the event loop, never from inside a
- * driver operation the manager is executing. */
+ * driver operation the manager is executing, except tap_open, which serves such an operation. */
 typedef struct DriverEvents {
     /* Domain name is now in state/reason (guest powered off, crashed, an operation completed).
      * rt, when not NULL, carries new runtime data; detail is a human sentence or NULL. */
@@ -43,6 +43,10 @@ typedef struct DriverEvents {
     void (*availability)(void *userdata, Driver *drv, bool available, const char *why);
     /* Guest console output of a domain (for live subscribers); may be NULL. */
     void (*console)(void *userdata, Driver *drv, const char *name, const char *data, size_t len);
+    /* Creates the tap c->nic.tap on bridge c->nic.bridge (hvd's netlink, not the driver's)
+     * and returns its descriptor in *ret_fd, the caller's to pass to its VMM and close: the
+     * tap lives while someone holds it. Called from a driver operation (start, a reboot). */
+    int (*tap_open)(void *userdata, Driver *drv, const DomainNic *nic, int *ret_fd, Error *e);
     void *userdata;
 } DriverEvents;
 

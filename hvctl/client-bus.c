@@ -496,6 +496,76 @@ static void bus_free(Client *c)
     free(c);
 }
 
+static int bus_network_list(Client *c, json_t **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    const char *name, *subnet, *bridge, *path;
+    int nat, dhcp, r;
+    json_t *list;
+
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                           "ListNetworks", &be, &reply, NULL);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = sd_bus_message_enter_container(reply, 'a', "(sssbbo)");
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    list = json_array();
+    while ((r = sd_bus_message_read(reply, "(sssbbo)", &name, &subnet, &bridge, &nat, &dhcp,
+                                    &path)) > 0)
+        (void)json_array_append_new(list,
+                                    json_pack("{s:s, s:s, s:s, s:b, s:b}", "name", name, "subnet",
+                                              subnet, "bridge", bridge, "nat", nat, "dhcp", dhcp));
+    if (r < 0) {
+        json_decref(list);
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    }
+    *ret = list;
+    return 0;
+}
+
+static int bus_network_info(Client *c, const char *name, json_t **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    const char *path;
+    int r;
+
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                           "GetNetwork", &be, &reply, "s", name);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = sd_bus_message_read(reply, "o", &path);
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    return call_dict(c, path, HVD_BUS_NETWORK_INTERFACE, "GetInfo", ret, e);
+}
+
+static int bus_network_create(Client *c, json_t *settings, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    int r;
+
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                           "CreateNetwork", &be, NULL, "ssbb",
+                           json_string_value(json_object_get(settings, "name")),
+                           json_string_value(json_object_get(settings, "subnet")),
+                           json_is_true(json_object_get(settings, "nat")),
+                           json_is_true(json_object_get(settings, "dhcp")));
+    return r < 0 ? error_from_bus(&be, r, e) : 0;
+}
+
+static int bus_network_delete(Client *c, const char *name, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    int r;
+
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                           "DeleteNetwork", &be, NULL, "s", name);
+    return r < 0 ? error_from_bus(&be, r, e) : 0;
+}
+
 static const ClientOps bus_client_ops = {
     .free = bus_free,
     .list = bus_list,
@@ -508,6 +578,10 @@ static const ClientOps bus_client_ops = {
     .console_tail = bus_console_tail,
     .console_attach = bus_console_attach,
     .follow = bus_follow,
+    .network_list = bus_network_list,
+    .network_info = bus_network_info,
+    .network_create = bus_network_create,
+    .network_delete = bus_network_delete,
 };
 
 int client_bus_new(const char *address, Client **ret, Error *e)

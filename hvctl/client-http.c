@@ -510,6 +510,34 @@ static void http_free(Client *c)
     free(c);
 }
 
+static int http_network_list(Client *c, json_t **ret, Error *e)
+{
+    return request(c, "GET", "/api/v1/networks", NULL, ret, e);
+}
+
+static int http_network_info(Client *c, const char *name, json_t **ret, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/networks/%s", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, "GET", path, NULL, ret, e);
+}
+
+static int http_network_create(Client *c, json_t *settings, Error *e)
+{
+    return request(c, "POST", "/api/v1/networks", settings, NULL, e);
+}
+
+static int http_network_delete(Client *c, const char *name, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/networks/%s", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, "DELETE", path, NULL, NULL, e);
+}
+
 static const ClientOps http_client_ops = {
     .free = http_free,
     .list = http_list,
@@ -522,6 +550,10 @@ static const ClientOps http_client_ops = {
     .console_tail = http_console_tail,
     .console_attach = http_console_attach,
     .follow = http_follow,
+    .network_list = http_network_list,
+    .network_info = http_network_info,
+    .network_create = http_network_create,
+    .network_delete = http_network_delete,
 };
 
 /* Reads the token from path; a missing or unreadable file leaves it empty (reads on loopback

@@ -38,6 +38,13 @@ typedef struct ClientOps {
      * timeout or stop, negative on error. */
     int (*follow)(Client *c, ClientEventHandler handler, void *userdata, uint64_t timeout_us,
                   Error *e);
+    /* Every network: name, subnet, bridge, nat, dhcp. */
+    int (*network_list)(Client *c, json_t **ret, Error *e);
+    /* One network: its fields, the domains that name it, its leases. */
+    int (*network_info)(Client *c, const char *name, json_t **ret, Error *e);
+    /* settings: {"name", "subnet", "nat", "dhcp"}. */
+    int (*network_create)(Client *c, json_t *settings, Error *e);
+    int (*network_delete)(Client *c, const char *name, Error *e);
 } ClientOps;
 
 struct Client {

@@ -11,7 +11,7 @@ enum {
     EXIT_OK = 0,
     EXIT_FAILED = 1,      /* the operation was refused or failed */
     EXIT_USAGE = 2,       /* bad command line */
-    EXIT_NO_DOMAIN = 3,   /* no such domain */
+    EXIT_NO_DOMAIN = 3,   /* no such domain (or network) */
     EXIT_UNREACHABLE = 4, /* hvd could not be reached */
 };
 
@@ -50,6 +50,9 @@ int verb_host(Client *c, int argc, char **argv);
 int verb_events(Client *c, int argc, char **argv);
 int verb_console(Client *c, int argc, char **argv);
 int verb_stats(Client *c, int argc, char **argv);
+
+/* hvctl network create|list|info|delete (verbs-network.c). */
+int verb_network(Client *c, int argc, char **argv);
 
 /* Prints a JSON value as one document on stdout. */
 void print_json(json_t *v);

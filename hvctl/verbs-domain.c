@@ -385,5 +385,12 @@ const Verb verbs[] = {
      verb_console},
     {"events", "[--json] [--count N] [--timeout S]",
      "Print domain events as they happen, until interrupted.", verb_events},
+    {"network",
+     "create NAME --subnet A.B.C.D/N [--dhcp] [--nat]\n"
+     "                     | list [--json] | info NAME [--json] | delete NAME",
+     "Manage hvd networks: a bridge with a subnet whose first address is the host's, a\n"
+     "lease (MAC and address) per attached domain, and dnsmasq with --dhcp. Attach a\n"
+     "domain with 'create|set NAME --network NET'.",
+     verb_network},
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

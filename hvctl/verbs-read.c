@@ -131,8 +131,9 @@ static void print_stats(json_t *stats, const char *prefix)
 int verb_info(Client *client, int argc, char **argv)
 {
     Error e = ERROR_NULL;
-    json_t *info = NULL, *stats;
+    json_t *info = NULL, *stats, *nic;
     char created[64], started[64];
+    size_t i;
     int r;
 
     r = parse_read_options("info", argc, argv, NULL);
@@ -174,6 +175,11 @@ int verb_info(Client *client, int argc, char **argv)
            str(info, "disk"), str(info, "cmdline"), str(info, "cpuset"), str(info, "network"),
            json_is_true(json_object_get(info, "autostart")) ? "yes" : "no", str(info, "on_crash"),
            (long long)num(info, "pid"), created, started);
+    json_array_foreach (json_object_get(info, "interfaces"), i, nic)
+        printf("Interface:  network %s, mac %s, ipv4 %s%s%s\n", str(nic, "network"),
+               str(nic, "mac"), str(nic, "ipv4"),
+               json_is_string(json_object_get(nic, "bridge")) ? ", bridge " : "",
+               json_is_string(json_object_get(nic, "bridge")) ? str(nic, "bridge") : "");
     if (json_is_string(json_object_get(info, "console_log")))
         printf("Console:    %s\n", str(info, "console_log"));
     if (json_is_string(json_object_get(info, "driver_unavailable")))

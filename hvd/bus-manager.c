@@ -1,4 +1,5 @@
-/* org.hvd1.Manager at /org/hvd1: create, look up, list and delete domains; the host view. */
+/* org.hvd1.Manager at /org/hvd1: create, look up, list and delete domains (and networks, whose
+ * methods live in bus-network.c); the host view. */
 #include "bus.h"
 
 static int method_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -149,6 +150,15 @@ const sd_bus_vtable bus_manager_vtable[] = {
                             method_get_host, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("DeleteDomain", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
                             method_delete_domain, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS(
+        "CreateNetwork", SD_BUS_ARGS("s", name, "s", subnet, "b", nat, "b", dhcp),
+        SD_BUS_RESULT("o", network), bus_method_create_network, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetNetwork", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", network),
+                            bus_method_get_network, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ListNetworks", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sssbbo)", networks),
+                            bus_method_list_networks, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DeleteNetwork", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+                            bus_method_delete_network, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("DomainNew", SD_BUS_ARGS("s", name, "o", domain), 0),
     SD_BUS_SIGNAL_WITH_ARGS("DomainRemoved", SD_BUS_ARGS("s", name, "o", domain), 0),
     SD_BUS_SIGNAL_WITH_ARGS("DomainStateChanged",

@@ -64,6 +64,13 @@ int bus_new(Manager *m, const char *address, const char *admin_group, Bus **ret,
         r = sd_bus_add_node_enumerator(b->bus, NULL, HVD_BUS_DOMAIN_PREFIX, bus_domain_enumerate,
                                        b);
     if (r >= 0)
+        r = sd_bus_add_fallback_vtable(b->bus, NULL, HVD_BUS_NETWORK_PREFIX,
+                                       HVD_BUS_NETWORK_INTERFACE, bus_network_vtable,
+                                       bus_network_find, b);
+    if (r >= 0)
+        r = sd_bus_add_node_enumerator(b->bus, NULL, HVD_BUS_NETWORK_PREFIX, bus_network_enumerate,
+                                       b);
+    if (r >= 0)
         r = sd_bus_attach_event(b->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
     if (r >= 0)
         r = bus_auth_start(b);

@@ -84,5 +84,18 @@ int bus_domain_find(sd_bus *bus, const char *path, const char *interface, void *
 int bus_domain_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                          sd_bus_error *error);
 
+/* Networks (bus-network.c): the Manager's methods, the object path of n (cached in n), and
+ * org.hvd1.Network's vtable, finder and enumerator. */
+const char *bus_network_path(Network *n);
+int bus_method_create_network(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_get_network(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_list_networks(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_delete_network(sd_bus_message *m, void *userdata, sd_bus_error *error);
+extern const sd_bus_vtable bus_network_vtable[];
+int bus_network_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                     void **found, sd_bus_error *error);
+int bus_network_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                          sd_bus_error *error);
+
 /* Emits the signals and PropertiesChanged for manager events (bus-signals.c). */
 extern const ManagerListener bus_manager_listener;

@@ -1,4 +1,5 @@
-/* /api/v1 routes: domains (list, create, get, change, delete), actions, stats, console, host. */
+/* /api/v1 routes: domains (list, create, get, change, delete), actions, stats, console, networks
+ * (handlers in http-network.c), host. */
 #include <string.h>
 
 #include "api-names.h"
@@ -8,9 +9,7 @@
 
 #define CONSOLE_DEFAULT_BYTES 16384u
 
-/* Parses the request body as a JSON object; an empty body is an empty object when optional.
- * Answers 415/400 itself and returns NULL on failure. */
-static json_t *read_body(HttpRequest *r, bool optional, enum MHD_Result *ret)
+json_t *http_read_body(HttpRequest *r, bool optional, enum MHD_Result *ret)
 {
     const char *type = http_header(r, "Content-Type");
     json_error_t jerr;
@@ -120,7 +119,7 @@ static enum MHD_Result create_domain(HttpRequest *r, Domain *unused, const char 
     json_t *body;
     Domain *d;
 
-    body = read_body(r, false, &ret);
+    body = http_read_body(r, false, &ret);
     if (!body)
         return ret;
     if (manager_domain_create(r->http->manager, body, &d, &e) < 0) {
@@ -159,7 +158,7 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
                                   "unknown action '%.64s': use start, shutdown, destroy, pause, "
                                   "resume or reboot",
                                   name);
-    body = read_body(r, true, &ret);
+    body = http_read_body(r, true, &ret);
     if (!body)
         return ret;
     json_object_foreach (body, key, v) {
@@ -233,7 +232,7 @@ static enum MHD_Result patch_domain(HttpRequest *r, Domain *d, const char *arg)
     json_t *body;
     int k;
 
-    body = read_body(r, false, &ret);
+    body = http_read_body(r, false, &ret);
     if (!body)
         return ret;
     k = manager_domain_update(r->http->manager, d, body, &e);
@@ -282,7 +281,7 @@ static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)
     json_t *body, *v, *data = NULL;
     int k;
 
-    body = read_body(r, false, &ret);
+    body = http_read_body(r, false, &ret);
     if (!body)
         return ret;
     json_object_foreach (body, key, v)
@@ -342,7 +341,8 @@ static enum MHD_Result metrics_route(HttpRequest *r, Domain *d, const char *arg)
 }
 
 typedef struct Route {
-    const char *pattern; /* "{name}" matches a domain (404 when absent), "{action}" a segment */
+    const char *pattern; /* "{name}" matches a domain (404 when absent), "{action}" and
+                          * "{network}" a segment */
     const char *method;
     bool mutate;
     enum MHD_Result (*handler)(HttpRequest *r, Domain *d, const char *arg);
@@ -360,6 +360,10 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}/stats", "GET", false, domain_stats},
     {"/api/v1/domains/{name}/console", "GET", false, domain_console},
     {"/api/v1/domains/{name}/console", "POST", true, console_input},
+    {"/api/v1/networks", "GET", false, http_list_networks},
+    {"/api/v1/networks", "POST", true, http_create_network},
+    {"/api/v1/networks/{network}", "GET", false, http_get_network},
+    {"/api/v1/networks/{network}", "DELETE", true, http_delete_network},
     {"/api/v1/host", "GET", false, host_route},
     {"/api/v1/events", "GET", false, events_route},
     {"/api/v1/openapi.json", "GET", false, openapi_route},

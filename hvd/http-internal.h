@@ -75,6 +75,17 @@ struct HttpRequest {
     HttpRequest *next_waiting;
 };
 
+/* Parses the request body as a JSON object; an empty body is an empty object when optional.
+ * Answers 415/400 itself (ret) and returns NULL on failure. */
+json_t *http_read_body(HttpRequest *r, bool optional, enum MHD_Result *ret);
+
+/* /api/v1/networks and /api/v1/networks/{network} (http-network.c); d is unused, arg is the
+ * network's name. */
+enum MHD_Result http_list_networks(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_create_network(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_get_network(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_delete_network(HttpRequest *r, Domain *d, const char *arg);
+
 /* Answers with a JSON document (takes the reference to body). */
 enum MHD_Result http_reply_json(HttpRequest *r, unsigned status, json_t *body);
 

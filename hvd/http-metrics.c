@@ -1,5 +1,5 @@
 /* GET /metrics: Prometheus text exposition of domains (state, vCPUs, memory, CPU time, exits by
- * reason) and of the host (capacity, reservation, allocation). */
+ * reason, network frames, bytes and drops) and of the host (capacity, reservation, allocation). */
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +55,36 @@ static void counter_object(FILE *f, const char *metric, const char *domain, cons
         if (json_is_integer(v))
             fprintf(f, "%s{domain=\"%s\",%s=\"%s\"} %lld\n", metric, domain, label, key,
                     (long long)json_integer_value(v));
+}
+
+/* Frames, bytes and drops of each running domain's network device, each way. */
+static void net_metrics(FILE *f, json_t *stats)
+{
+    static const struct {
+        const char *metric, *help, *tx, *rx;
+    } counters[] = {
+        {"hvd_domain_net_frames_total", "Frames through each running domain's NIC.", "tx_frames",
+         "rx_frames"},
+        {"hvd_domain_net_bytes_total", "Bytes through each running domain's NIC.", "tx_bytes",
+         "rx_bytes"},
+        {"hvd_domain_net_dropped_total", "Frames each running domain's NIC dropped.", "tx_dropped",
+         "rx_dropped"},
+    };
+    const char *name;
+    json_t *s;
+
+    for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
+        family(f, counters[i].metric, "counter", counters[i].help);
+        json_object_foreach (stats, name, s) {
+            json_t *net = json_object_get(s, "net");
+            if (!json_is_true(json_object_get(net, "attached")))
+                continue;
+            fprintf(f, "%s{domain=\"%s\",direction=\"tx\"} %lld\n", counters[i].metric, name,
+                    (long long)json_integer_value(json_object_get(net, counters[i].tx)));
+            fprintf(f, "%s{domain=\"%s\",direction=\"rx\"} %lld\n", counters[i].metric, name,
+                    (long long)json_integer_value(json_object_get(net, counters[i].rx)));
+        }
+    }
 }
 
 enum MHD_Result http_metrics_serve(HttpRequest *r)
@@ -122,6 +152,8 @@ enum MHD_Result http_metrics_serve(HttpRequest *r)
     json_object_foreach (stats, name, s)
         counter_object(f, "hvd_domain_device_exits_total", name, "device",
                        json_object_get(s, "exits_by_device"));
+
+    net_metrics(f, stats);
 
     json_decref(host);
     json_decref(stats);

@@ -373,6 +373,9 @@ static int action_prepare(Manager *m, Domain *d, DomainAction op, DomainReason b
         return r;
 
     if (op == ACTION_START) {
+        r = manager_network_attach(m, d, e);
+        if (r < 0)
+            return r;
         r = driver_validate(drv, &d->config, e);
         if (r < 0)
             return r;
@@ -567,6 +570,12 @@ static void on_driver_console(void *userdata, Driver *drv, const char *name, con
         manager_notify_console(m, d, data, len);
 }
 
+static int on_driver_tap_open(void *userdata, Driver *drv, const DomainNic *nic, int *ret_fd,
+                              Error *e)
+{
+    return manager_network_open_tap(userdata, nic, ret_fd, e);
+}
+
 DriverEvents manager_driver_events(Manager *m)
 {
     return (DriverEvents){
@@ -574,6 +583,7 @@ DriverEvents manager_driver_events(Manager *m)
         .op_completed = on_driver_op_completed,
         .availability = on_driver_availability,
         .console = on_driver_console,
+        .tap_open = on_driver_tap_open,
         .userdata = m,
     };
 }

@@ -70,3 +70,44 @@ void manager_reconcile_driver(Manager *m, Driver *drv);
 
 /* The DriverEvents the manager hands to drivers. */
 DriverEvents manager_driver_events(Manager *m);
+
+/* The domain with row id id, or NULL. */
+Domain *manager_domain_by_id(Manager *m, int64_t id);
+
+/* Makes the bridge of n as recorded: there, up, with the host's address. Returns 1 when it was
+ * made now, 0 when it was there, or negative errno with e set (and nothing it made left). */
+int manager_network_bridge_setup(Network *n, Error *e);
+
+/* Starts (or adopts) dnsmasq for n with a host entry per lease. */
+int manager_network_dnsmasq_setup(Manager *m, Network *n, Error *e);
+
+/* Gives n's dnsmasq (when it has one) its host entries again after a lease changed. */
+void manager_network_hosts_update(Manager *m, Network *n);
+
+/* Loads the recorded networks and leases (manager-network.c). */
+int manager_networks_load(Manager *m);
+
+/* Makes every recorded network's bridge as recorded (created, up, addressed), deletes bridges
+ * with hvd's prefix that no network claims, and starts dnsmasq where DHCP is on. */
+void manager_networks_reconcile_bridges(Manager *m);
+
+/* Puts the taps of active domains back on their bridges and deletes taps with hvd's prefix that
+ * no active domain claims (after the drivers re-attached their domains). */
+void manager_networks_reconcile_taps(Manager *m);
+
+/* Fills c->nic from c's network and the lease of domain_id (0: none yet); clears it when c
+ * names no hvd network. */
+void manager_network_fill_nic(Manager *m, DomainConfig *c, int64_t domain_id);
+
+/* Before d starts: gives it a lease on its hvd network when it has none (recorded), drops its
+ * leases on other networks, makes sure the bridge is there and fills d->config.nic. */
+int manager_network_attach(Manager *m, Domain *d, Error *e);
+
+/* Forgets the leases of a deleted domain (the store dropped them with it). */
+void manager_network_domain_deleted(Manager *m, Domain *d);
+
+/* Opens the tap nic names on its bridge for a driver (DriverEvents.tap_open). */
+int manager_network_open_tap(Manager *m, const DomainNic *nic, int *ret_fd, Error *e);
+
+/* Stops every dnsmasq and frees the networks. */
+void manager_networks_free(Manager *m);

@@ -206,8 +206,10 @@ int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e)
         return r;
     }
     r = store_domains_load(m->store, load_domain, m);
+    if (r >= 0)
+        r = manager_networks_load(m);
     if (r < 0) {
-        (void)error_set_errno(e, r, "Failed to load domains from %s: %s", db_path,
+        (void)error_set_errno(e, r, "Failed to load domains and networks from %s: %s", db_path,
                               r == -EBADMSG ? "a row violates the domain model"
                                             : store_last_error(m->store));
         manager_free(m);
@@ -227,6 +229,7 @@ Manager *manager_free(Manager *m)
         domain_free(m->domains[i]);
     }
     free(m->domains);
+    manager_networks_free(m);
     /* The drivers drop refreshes in flight when they close: answer their waiters first. */
     while (m->info_waits) {
         InfoWait *w = m->info_waits;
@@ -363,6 +366,7 @@ int manager_domain_create(Manager *m, const json_t *settings, Domain **ret, Erro
                        driver_kind_to_string(c.driver));
         goto fail_config;
     }
+    manager_network_fill_nic(m, &c, 0);
     r = driver_validate(drv, &c, e);
     if (r < 0)
         goto fail_config;
@@ -424,6 +428,8 @@ int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *
         return error_set_errno(e, r, "Out of memory");
     r = domain_config_update_from_json(&c, settings, d->state, e);
     if (r >= 0)
+        manager_network_fill_nic(m, &c, d->id);
+    if (r >= 0)
         r = driver_validate(manager_driver(m, d), &c, e);
     if (r >= 0)
         r = alloc_check_cpuset(&m->alloc, c.cpuset, e);
@@ -481,6 +487,7 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e)
     if (drv && drv->available && driver_undefine(drv, &d->config, 0, &undefine_error) < 0)
         log_warning("Domain %s: %s", d->config.name, undefine_error.message);
     log_info("Domain %s deleted.", d->config.name);
+    manager_network_domain_deleted(m, d);
     domain_unlink(m, d);
     NOTIFY(m, domain_removed, d);
     domain_free(d);
@@ -663,6 +670,7 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e)
     if (drv && !drv->available)
         (void)json_object_set_new(obj, "driver_unavailable",
                                   json_string(strna(drv->unavailable_reason)));
+    (void)json_object_set_new(obj, "interfaces", manager_domain_interfaces(m, d));
     if (drv && drv->ops->console_log) {
         _cleanup_free_ char *log = NULL;
         Error log_error = ERROR_NULL;

@@ -12,6 +12,7 @@
 #include "domain.h"
 #include "driver.h"
 #include "error.h"
+#include "network.h"
 #include "store.h"
 
 /* One recorded change of a domain's state or runtime, announced once it is committed. */
@@ -52,7 +53,9 @@ struct Manager {
     Store *store;
     Allocator alloc;
     Driver *drivers[_DRIVER_KIND_MAX];
-    Domain **domains; /* sorted by name */
+    Domain **domains;   /* sorted by name */
+    Network **networks; /* sorted by name */
+    size_t n_networks;
     size_t n_domains;
     size_t n_domains_allocated;
     ManagerListener listeners[4];
@@ -168,3 +171,28 @@ void manager_child_exited(Manager *m, int pid, int wait_status);
 
 /* The driver that runs d (NULL when its backend is not built in). */
 Driver *manager_driver(Manager *m, const Domain *d);
+
+/* Network lookup by name; NULL when absent. */
+Network *manager_network_find(Manager *m, const char *name);
+
+/* Network lookup that fills e with NoSuchNetwork when absent. */
+int manager_network_get(Manager *m, const char *name, Network **ret, Error *e);
+
+/* Creates a network from {"name", "subnet", "nat", "dhcp"}: records it, makes its bridge (up,
+ * with the subnet's first address) and starts dnsmasq when dhcp is true. Bad names and subnets,
+ * a subnet that overlaps another network or an address of the host, and NAT (not available)
+ * are refused with e saying why; nothing half-made is left behind on failure. */
+int manager_network_create(Manager *m, const json_t *settings, Network **ret, Error *e);
+
+/* Deletes a network no domain names (refused, naming them, otherwise): its record and leases,
+ * its dnsmasq and its bridge. n is freed on success. */
+int manager_network_delete(Manager *m, Network *n, Error *e);
+
+/* The network as a new JSON object: its fields, the domains that name it, its leases (domain,
+ * mac, ipv4) and dnsmasq's pid when DHCP is on. */
+int manager_network_info(Manager *m, Network *n, json_t **ret, Error *e);
+
+/* d's network interfaces as a new JSON array: none, or one object with network, plus mac and
+ * ipv4 once the domain holds a lease and bridge when the network is hvd's (absent otherwise, the
+ * same on every surface: D-Bus cannot carry null). */
+json_t *manager_domain_interfaces(Manager *m, Domain *d);

@@ -122,6 +122,8 @@ static void autostart_done(void *userdata, Domain *d, const Error *e)
 
 void manager_reconcile_all(Manager *m)
 {
+    /* The bridges first: domains re-attached or autostarted below need them. */
+    manager_networks_reconcile_bridges(m);
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
         if (m->drivers[i] && m->drivers[i]->available)
             manager_reconcile_driver(m, m->drivers[i]);
@@ -129,6 +131,7 @@ void manager_reconcile_all(Manager *m)
             log_warning("Domains of the %s driver keep their recorded state until it is "
                         "available.",
                         m->drivers[i]->ops->name);
+    manager_networks_reconcile_taps(m);
 
     if (!autostart_claim(m))
         return;

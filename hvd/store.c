@@ -23,6 +23,12 @@ typedef enum StatementId {
     STMT_EVENTS_PRUNE,
     STMT_EVENTS_LAST,
     STMT_EVENTS_SINCE,
+    STMT_NETWORK_INSERT,
+    STMT_NETWORK_DELETE,
+    STMT_NETWORKS_LOAD,
+    STMT_LEASE_INSERT,
+    STMT_LEASE_DELETE,
+    STMT_LEASES_LOAD,
     _STMT_MAX,
 } StatementId;
 
@@ -59,6 +65,15 @@ static const char *const statement_sql[_STMT_MAX] = {
     [STMT_EVENTS_LAST] = "SELECT IFNULL(MAX(id), 0) FROM events",
     [STMT_EVENTS_SINCE] = "SELECT id, time_us, domain, event, detail FROM events WHERE id > ?1 "
                           "ORDER BY id LIMIT ?2",
+    [STMT_NETWORK_INSERT] = "INSERT INTO networks (name, bridge, subnet, prefix, nat, dhcp, "
+                            "created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_NETWORK_DELETE] = "DELETE FROM networks WHERE id = ?1",
+    [STMT_NETWORKS_LOAD] = "SELECT id, name, bridge, subnet, prefix, nat, dhcp, created_us FROM "
+                           "networks ORDER BY name",
+    [STMT_LEASE_INSERT] =
+        "INSERT INTO leases (network_id, domain_id, mac, ipv4) VALUES (?1, ?2, ?3, ?4)",
+    [STMT_LEASE_DELETE] = "DELETE FROM leases WHERE network_id = ?1 AND domain_id = ?2",
+    [STMT_LEASES_LOAD] = "SELECT network_id, domain_id, mac, ipv4 FROM leases ORDER BY ipv4",
 };
 
 struct Store {
@@ -519,6 +534,106 @@ int store_domains_load(Store *s, int (*cb)(StoredDomain *d, void *userdata), voi
         if (r < 0)
             break;
         r = cb(&d, userdata);
+        if (r < 0)
+            break;
+    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = step_failed(s, rc);
+    (void)sqlite3_reset(st);
+    return r;
+}
+
+int store_network_insert(Store *s, const StoredNetwork *n, int64_t *ret_id)
+{
+    sqlite3_stmt *st = s->stmt[STMT_NETWORK_INSERT];
+    int r;
+
+    (void)sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 2, n->bridge, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 3, n->subnet, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_int(st, 4, (int)n->prefix);
+    (void)sqlite3_bind_int(st, 5, n->nat);
+    (void)sqlite3_bind_int(st, 6, n->dhcp);
+    (void)sqlite3_bind_int64(st, 7, (sqlite3_int64)n->created_us);
+    r = step_done(s, STMT_NETWORK_INSERT);
+    if (r >= 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+int store_network_delete(Store *s, int64_t id)
+{
+    (void)sqlite3_bind_int64(s->stmt[STMT_NETWORK_DELETE], 1, id);
+    return step_done(s, STMT_NETWORK_DELETE);
+}
+
+int store_networks_load(Store *s, int (*cb)(const StoredNetwork *n, void *userdata), void *userdata)
+{
+    sqlite3_stmt *st = s->stmt[STMT_NETWORKS_LOAD];
+    int rc, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        StoredNetwork n = {
+            .id = sqlite3_column_int64(st, 0),
+            .name = column_text(st, 1),
+            .bridge = column_text(st, 2),
+            .subnet = column_text(st, 3),
+            .prefix = (unsigned)sqlite3_column_int(st, 4),
+            .nat = sqlite3_column_int(st, 5) != 0,
+            .dhcp = sqlite3_column_int(st, 6) != 0,
+            .created_us = (uint64_t)sqlite3_column_int64(st, 7),
+        };
+        if (!n.name || !n.bridge || !n.subnet) {
+            r = -EBADMSG;
+            break;
+        }
+        r = cb(&n, userdata);
+        if (r < 0)
+            break;
+    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = step_failed(s, rc);
+    (void)sqlite3_reset(st);
+    return r;
+}
+
+int store_lease_insert(Store *s, const StoredLease *l)
+{
+    sqlite3_stmt *st = s->stmt[STMT_LEASE_INSERT];
+
+    (void)sqlite3_bind_int64(st, 1, l->network_id);
+    (void)sqlite3_bind_int64(st, 2, l->domain_id);
+    (void)sqlite3_bind_text(st, 3, l->mac, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 4, l->ipv4, -1, SQLITE_STATIC);
+    return step_done(s, STMT_LEASE_INSERT);
+}
+
+int store_lease_delete(Store *s, int64_t network_id, int64_t domain_id)
+{
+    sqlite3_stmt *st = s->stmt[STMT_LEASE_DELETE];
+
+    (void)sqlite3_bind_int64(st, 1, network_id);
+    (void)sqlite3_bind_int64(st, 2, domain_id);
+    return step_done(s, STMT_LEASE_DELETE);
+}
+
+int store_leases_load(Store *s, int (*cb)(const StoredLease *l, void *userdata), void *userdata)
+{
+    sqlite3_stmt *st = s->stmt[STMT_LEASES_LOAD];
+    int rc, r = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        StoredLease l = {
+            .network_id = sqlite3_column_int64(st, 0),
+            .domain_id = sqlite3_column_int64(st, 1),
+            .mac = column_text(st, 2),
+            .ipv4 = column_text(st, 3),
+        };
+        if (!l.mac || !l.ipv4) {
+            r = -EBADMSG;
+            break;
+        }
+        r = cb(&l, userdata);
         if (r < 0)
             break;
     }

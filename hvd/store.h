@@ -1,5 +1,6 @@
-/* hvd's durable state in SQLite: domains, allocations and the event log. Only this module
- * touches sqlite3; its functions return negative errno and keep SQLite's message for logs. */
+/* hvd's durable state in SQLite: domains, allocations, the event log, networks and leases. Only
+ * this module touches sqlite3; its functions return negative errno and keep SQLite's message for
+ * logs. */
 #pragma once
 
 #include <stdint.h>
@@ -27,6 +28,26 @@ typedef struct StoredEvent {
     const char *event;
     const char *detail; /* JSON text or NULL */
 } StoredEvent;
+
+/* A network row; strings are borrowed (from the caller, or from the statement while loading). */
+typedef struct StoredNetwork {
+    int64_t id;
+    const char *name;
+    const char *bridge;
+    const char *subnet; /* the network address, "A.B.C.D" */
+    unsigned prefix;
+    bool nat;
+    bool dhcp;
+    uint64_t created_us;
+} StoredNetwork;
+
+/* A lease: the MAC and address of one domain on one network. */
+typedef struct StoredLease {
+    int64_t network_id;
+    int64_t domain_id;
+    const char *mac;
+    const char *ipv4;
+} StoredLease;
 
 /* Opens (creating if needed) the database at path in WAL mode with foreign keys on, applies the
  * embedded migrations and prepares statements. A database from a newer schema is refused with a
@@ -94,3 +115,26 @@ int store_events_since(Store *s, int64_t after_id, unsigned limit,
 /* Calls cb for every stored domain, by name; the StoredDomain is valid only during the call
  * (cb may take its config strings by copying). Stops early when cb returns negative. */
 int store_domains_load(Store *s, int (*cb)(StoredDomain *d, void *userdata), void *userdata);
+
+/* Inserts network n (its id is ignored); *ret_id receives the new row id. -EEXIST if its name or
+ * bridge is taken. */
+int store_network_insert(Store *s, const StoredNetwork *n, int64_t *ret_id);
+
+/* Deletes network id and its leases. */
+int store_network_delete(Store *s, int64_t id);
+
+/* Calls cb for every network by name; strings are valid only during the call. Stops early when
+ * cb returns negative. */
+int store_networks_load(Store *s, int (*cb)(const StoredNetwork *n, void *userdata),
+                        void *userdata);
+
+/* Records lease l. -EEXIST if the domain has one on that network, or its MAC or address is
+ * taken. */
+int store_lease_insert(Store *s, const StoredLease *l);
+
+/* Deletes the lease of domain_id on network_id (none is not an error). */
+int store_lease_delete(Store *s, int64_t network_id, int64_t domain_id);
+
+/* Calls cb for every lease; strings are valid only during the call. Stops early when cb returns
+ * negative. */
+int store_leases_load(Store *s, int (*cb)(const StoredLease *l, void *userdata), void *userdata);

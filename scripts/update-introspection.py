@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates docs/org.hvd1.xml from what a freshly built hvd serves (run after changing the
-D-Bus API; tests/integration/test_dbus_api.py checks the two agree)."""
+D-Bus API; tests/integration/test_dbus_api.py and test_hvd_networks.py check the two agree).
+hvd runs in a network namespace of its own, so the example network's bridge lives there."""
 import pathlib
 import shutil
 import sys
@@ -11,7 +12,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 import dbus  # noqa: E402
-from hvd_harness import Bus, Hvd, build_dir  # noqa: E402
+from hvd_harness import Bus, build_dir  # noqa: E402
+from net_helpers import Netns  # noqa: E402
+from netns_hvd import NetnsHvd  # noqa: E402
 
 HEADER = ('<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"\n'
           ' "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">\n'
@@ -32,18 +35,22 @@ def main():
     work.chmod(0o755)
     bus = Bus(work / "bus")
     bus.start()
-    hvd = Hvd(build_dir(), bus, work / "hvd")
+    ns = Netns()
+    hvd = NetnsHvd(build_dir(), bus, work / "hvd", ns)
     try:
         hvd.start()
         conn = bus.connect()
         hvd.manager(conn).CreateDomain({"name": "example"})
+        hvd.manager(conn).CreateNetwork("example", "10.99.99.0/24", False, False)
         root = ET.Element("node")
         root.append(interface(conn, "/org/hvd1", "org.hvd1.Manager"))
         root.append(interface(conn, "/org/hvd1/domain/example", "org.hvd1.Domain"))
+        root.append(interface(conn, "/org/hvd1/network/example", "org.hvd1.Network"))
         ET.indent(root, "  ")
         (ROOT / "docs" / "org.hvd1.xml").write_text(HEADER + ET.tostring(root, "unicode") + "\n")
     finally:
         hvd.stop()
+        ns.close()
         bus.stop()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -112,13 +112,27 @@ static void write_disk(FILE *f, const DomainConfig *c, bool pv)
             pv ? "virtio" : "ide");
 }
 
+/* On an hvd network the NIC joins hvd's bridge with the lease's MAC; any other network name
+ * is a libvirt network. */
 static void write_interface(FILE *f, const DomainConfig *c, bool pv)
 {
     if (!c->network)
         return;
-    fputs("    <interface type='network'>\n      <source", f);
-    attribute(f, "network", c->network);
-    fprintf(f, "/>\n      <model type='%s'/>\n    </interface>\n", pv ? "virtio" : "e1000");
+    if (c->nic.bridge[0]) {
+        fputs("    <interface type='bridge'>\n      <source", f);
+        attribute(f, "bridge", c->nic.bridge);
+        fputs("/>\n", f);
+        if (c->nic.mac[0]) {
+            fputs("      <mac", f);
+            attribute(f, "address", c->nic.mac);
+            fputs("/>\n", f);
+        }
+    } else {
+        fputs("    <interface type='network'>\n      <source", f);
+        attribute(f, "network", c->network);
+        fputs("/>\n", f);
+    }
+    fprintf(f, "      <model type='%s'/>\n    </interface>\n", pv ? "virtio" : "e1000");
 }
 
 static void write_devices(FILE *f, const DomainConfig *c, const KvmXmlOptions *o)

@@ -108,9 +108,11 @@ static int minihv_validate(Driver *drv, const DomainConfig *c, Error *e)
 {
     _cleanup_free_ char *guest = NULL;
 
-    if (c->network)
+    if (c->network && !c->nic.bridge[0])
         return error_setf(e, ERROR_INVALID_ARGUMENT,
-                          "'network': minihv domains have no network device");
+                          "'network': minihv attaches only to hvd networks, and there is no hvd "
+                          "network named '%s' (see hvctl network list)",
+                          c->network);
     if (c->initrd)
         return error_setf(e, ERROR_INVALID_ARGUMENT,
                           "'initrd': minihv boots its guest image alone, without an initial "

@@ -103,6 +103,7 @@ void instance_free(Instance *inst)
     instance_unwatch(inst);
     instance_console_free(inst);
     inst->pidfd = safe_close(inst->pidfd);
+    inst->tap_fd = safe_close(inst->tap_fd);
     domain_config_done(&inst->config);
     free(inst->end_detail);
     free(inst->guest);
@@ -212,9 +213,14 @@ void instance_kill(Instance *inst)
         (void)pidfd_send_signal_(inst->pidfd, SIGKILL);
 }
 
-/* argv for `minihv run`, from the domain's settings. Strings are owned by the instance or
- * the config; the array itself is new. */
-static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *vcpus, char *console)
+/* The descriptor the VMM finds its tap on (after the ready pipe). */
+#define NET_FD "4"
+
+/* argv for `minihv run`, from the domain's settings. Strings are owned by the instance, the
+ * config or the caller (cmdline: the domain's, with the NIC's address when it has one); the
+ * array itself is new. */
+static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *vcpus, char *console,
+                         char *cmdline)
 {
     const DomainConfig *c = &inst->config;
     char **argv = calloc(32, sizeof(char *));
@@ -234,9 +240,15 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
         argv[n++] = (char *)"--disk";
         argv[n++] = c->disk;
     }
-    if (c->cmdline) {
+    if (cmdline) {
         argv[n++] = (char *)"--cmdline";
-        argv[n++] = c->cmdline;
+        argv[n++] = cmdline;
+    }
+    if (inst->tap_fd >= 0) {
+        argv[n++] = (char *)"--net-fd";
+        argv[n++] = (char *)NET_FD;
+        argv[n++] = (char *)"--mac";
+        argv[n++] = (char *)c->nic.mac;
     }
     if (c->cpuset) {
         argv[n++] = (char *)"--cpuset";
@@ -259,7 +271,8 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
  * the VMM log, the ready pipe as fd 3. */
 static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
 {
-    _cleanup_free_ char *memory = NULL, *vcpus = NULL, *console = NULL;
+    _cleanup_free_ char *memory = NULL, *vcpus = NULL, *console = NULL, *cmdline = NULL;
+    const DomainConfig *c = &inst->config;
     _cleanup_free_ char **argv = NULL;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -268,10 +281,16 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     int r;
 
     console = minihv_path(md, &inst->config, ".log");
-    if (asprintf(&memory, "%" PRIu64, inst->config.memory_mib) < 0 ||
-        asprintf(&vcpus, "%u", inst->config.vcpus) < 0 || !console)
+    if (asprintf(&memory, "%" PRIu64, c->memory_mib) < 0 || asprintf(&vcpus, "%u", c->vcpus) < 0 ||
+        !console)
         return error_set_errno(e, -ENOMEM, "Out of memory");
-    argv = build_argv(md, inst, memory, vcpus, console);
+    /* The guest learns its address from its command line (ip=A.B.C.D/N). */
+    if (inst->tap_fd >= 0 && c->nic.ipv4[0]
+            ? asprintf(&cmdline, "%s%sip=%s/%u", strempty(c->cmdline), c->cmdline ? " " : "",
+                       c->nic.ipv4, c->nic.prefix) < 0
+            : c->cmdline && !(cmdline = strdup(c->cmdline)))
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    argv = build_argv(md, inst, memory, vcpus, console, cmdline);
     if (!argv)
         return error_set_errno(e, -ENOMEM, "Out of memory");
 
@@ -288,6 +307,8 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
                                            O_WRONLY | O_CREAT | O_APPEND, 0600);
     (void)posix_spawn_file_actions_adddup2(&fa, 1, 2);
     (void)posix_spawn_file_actions_adddup2(&fa, ready_write, 3);
+    if (inst->tap_fd >= 0)
+        (void)posix_spawn_file_actions_adddup2(&fa, inst->tap_fd, atoi(NET_FD));
     r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
     (void)posix_spawn_file_actions_destroy(&fa);
     (void)posix_spawnattr_destroy(&attr);
@@ -306,7 +327,7 @@ static int instance_new(MinihvDriver *md, const DomainConfig *c, Instance **ret,
     if (!inst)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     inst->md = md;
-    inst->pidfd = inst->ready_fd = inst->console_fd = -EBADF;
+    inst->pidfd = inst->ready_fd = inst->console_fd = inst->tap_fd = -EBADF;
     inst->completes = -1;
     inst->confirmed = true;
     r = domain_config_copy(&inst->config, c);
@@ -331,6 +352,14 @@ static int instance_start_process(Instance *inst, Error *e)
     if (!inst->guest)
         return error_setf(e, ERROR_FAILED, "the guest image of '%s' is not known",
                           inst->config.name);
+    /* A NIC on an hvd network: hvd opens the tap, the VMM gets it as a descriptor. */
+    if (inst->config.nic.tap[0] && inst->tap_fd < 0) {
+        Driver *drv = md->drv;
+        r = drv->ctx.events.tap_open(drv->ctx.events.userdata, drv, &inst->config.nic,
+                                     &inst->tap_fd, e);
+        if (r < 0)
+            return r;
+    }
     (void)unlink(inst->stats_path);
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return error_set_errno(e, -errno, "pipe: %m");

@@ -45,6 +45,7 @@ struct Instance {
     int pid;
     uint64_t start_ticks;
     int pidfd;
+    int tap_fd; /* hvd's tap for the domain's NIC, kept across reboots; -EBADF when none */
     sd_event_source *pidfd_source;
     int ready_fd;
     sd_event_source *ready_source;

@@ -255,7 +255,7 @@ def test_console_of_a_stopped_domain_and_bad_guests(hvd):
                   "--vcpus", "2")
     assert p.returncode == 1 and "exactly 1 vCPU" in p.stderr
     p = hvd.hvctl("create", "bad", "--driver", "minihv", "--kernel", "hello", "--network", "x")
-    assert p.returncode == 1 and "no network device" in p.stderr
+    assert p.returncode == 1 and "no hvd network named 'x'" in p.stderr
     p = hvd.hvctl("create", "bad", "--driver", "minihv", "--kernel", "hello", "--initrd", "/x")
     assert p.returncode == 1 and "without an initial ramdisk" in p.stderr
     create(hvd, "off")

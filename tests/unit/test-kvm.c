@@ -1,6 +1,6 @@
 /* Unit tests of the kvm driver without libvirtd: its XML as libvirt's own parser reads it (the
- * in-process test driver), the state mapping, statistics records, and the driver's operations
- * and all-domain statistics on test:///default. */
+ * in-process test driver; NICs on a libvirt network or on hvd's bridge), the state mapping,
+ * statistics records, and the driver's operations and all-domain statistics on test:///default. */
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <unistd.h>
@@ -89,6 +89,42 @@ static void test_xml(void)
     x = through_libvirt(conn, &full);
     CHECK_CONTAINS(x, "<boot dev='hd'/>");
     CHECK(x && !strstr(x, "<interface") && !strstr(x, "<kernel>") && !strstr(x, "<initrd>"));
+    free(x);
+
+    domain_config_done(&full);
+    domain_config_done(&pv);
+    (void)virConnectClose(conn);
+}
+
+/* On an hvd network the NIC is on hvd's bridge with the lease's MAC, the model by mode; any
+ * other network name stays a libvirt network. */
+static void test_xml_bridge(void)
+{
+    virConnectPtr conn = virConnectOpen("test:///default");
+    DomainConfig full = config("netfull", MODE_FULL), pv = config("netpv", MODE_PV);
+    const DomainNic nic = {.bridge = "hvdbr3", .mac = "02:12:34:56:78:9a", .ipv4 = "10.5.0.2"};
+    char *x;
+
+    CHECK(conn != NULL);
+    full.nic = pv.nic = nic;
+    x = through_libvirt(conn, &full);
+    CHECK_CONTAINS(x, "<interface type='bridge'>");
+    CHECK_CONTAINS(x, "<source bridge='hvdbr3'/>");
+    CHECK_CONTAINS(x, "<mac address='02:12:34:56:78:9a'/>");
+    CHECK_CONTAINS(x, "<model type='e1000'/>");
+    CHECK(x && !strstr(x, "type='network'"));
+    free(x);
+    x = through_libvirt(conn, &pv);
+    CHECK_CONTAINS(x, "<interface type='bridge'>");
+    CHECK_CONTAINS(x, "<source bridge='hvdbr3'/>");
+    CHECK_CONTAINS(x, "<model type='virtio'/>");
+    free(x);
+
+    pv.nic = (DomainNic){};
+    x = through_libvirt(conn, &pv);
+    CHECK_CONTAINS(x, "<interface type='network'>");
+    CHECK_CONTAINS(x, "<source network='default'");
+    CHECK(x && !strstr(x, "hvdbr3"));
     free(x);
 
     domain_config_done(&full);
@@ -422,6 +458,7 @@ static void test_driver_on_test_uri(void)
 int main(void)
 {
     test_xml();
+    test_xml_bridge();
     test_text_validity();
     test_states();
     test_events();
