@@ -24,9 +24,9 @@ int bus_method_create_network(sd_bus_message *m, void *userdata, sd_bus_error *e
     r = sd_bus_message_read(m, "ssbb", &name, &subnet, &nat, &dhcp);
     if (r < 0)
         return r;
-    r = bus_verify_admin(b, m, "create networks", error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_NETWORKS, "create networks", error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     settings =
         json_pack("{s:s, s:s, s:b, s:b}", "name", name, "subnet", subnet, "nat", nat, "dhcp", dhcp);
     if (!settings)
@@ -102,9 +102,9 @@ int bus_method_delete_network(sd_bus_message *m, void *userdata, sd_bus_error *e
     r = read_network(m, b, &n, error);
     if (r < 0)
         return r;
-    r = bus_verify_admin(b, m, "delete networks", error);
-    if (r < 0)
-        return r;
+    r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_NETWORKS, "delete networks", error);
+    if (r <= 0)
+        return r < 0 ? r : 1; /* refused, or called again with the verdict */
     r = manager_network_delete(b->manager, n, &e);
     if (r < 0)
         return bus_error_from(error, &e);
