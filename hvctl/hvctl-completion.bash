@@ -19,7 +19,7 @@ _hvctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local verbs="create set start stop destroy pause resume reboot delete list info host stats
-        console events"
+        console events network"
     local global="--bus-address --url --token-file --json --help --version"
     local verb="" i nargs=0
 
@@ -33,7 +33,8 @@ _hvctl()
             else
                 case ${COMP_WORDS[i - 1]} in
                 --driver | --mode | --vcpus | --memory | --kernel | --initrd | --disk | --cmdline | \
-                    --cpuset | --network | --on-crash | --uuid | --timeout | --tail | --count) ;;
+                    --cpuset | --network | --on-crash | --uuid | --timeout | --tail | --count | \
+                    --subnet) ;;
                 *) ((nargs++)) ;;
                 esac
             fi
@@ -43,7 +44,7 @@ _hvctl()
 
     case $prev in
     --bus-address | --url | --vcpus | --memory | --cmdline | --cpuset | --network | --uuid | \
-        --timeout | --tail | --count)
+        --timeout | --tail | --count | --subnet)
         return 0
         ;;
     --token-file | --kernel | --initrd | --disk)
@@ -100,6 +101,13 @@ _hvctl()
     list) opts="--all --json" ;;
     host) opts="--json" ;;
     events) opts="--json --count --timeout" ;;
+    network)
+        if ((nargs == 0)) && [[ $cur != -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "create list info delete" -- "$cur")
+            return 0
+        fi
+        opts="--subnet --dhcp --nat --json"
+        ;;
     esac
     opts+=" --help"
 
