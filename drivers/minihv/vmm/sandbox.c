@@ -29,6 +29,8 @@ static const int allowed[] = {
     SCMP_SYS(accept4),
     SCMP_SYS(sendto),
     SCMP_SYS(recvfrom),
+    SCMP_SYS(recvmsg),   /* control requests, with the descriptor of an image to save into */
+    SCMP_SYS(ftruncate), /* sizing that image */
     SCMP_SYS(poll),
     SCMP_SYS(ppoll),
     SCMP_SYS(futex),
@@ -95,9 +97,11 @@ static const int allowed[] = {
 #endif
 };
 
-/* The only ioctls: running vCPUs and reading/writing their registers. */
+/* The only ioctls: running vCPUs, reading/writing their registers, reading their whole state
+ * for a save. */
 static const unsigned long allowed_ioctls[] = {
-    KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+    KVM_RUN,      KVM_GET_REGS,        KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+    KVM_GET_MSRS, KVM_GET_VCPU_EVENTS, KVM_GET_XCRS, KVM_GET_XSAVE,
 #ifdef MINIHV_SANITIZED
     TCGETS, /* isatty() before a sanitizer report */
 #endif
