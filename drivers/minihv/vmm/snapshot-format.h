@@ -48,8 +48,8 @@ typedef struct SnapshotHeader {
     uint64_t guest_boot_ns;     /* guest monotonic time (ns since boot) at that moment */
     uint64_t guest_size;        /* the guest image the domain booted: size and FNV-1a 64 */
     uint64_t guest_hash;
-    uint64_t disk_sectors;     /* with SNAPSHOT_F_DISK */
-    uint8_t mac[6];            /* with SNAPSHOT_F_NET */
+    uint64_t disk_sectors; /* with SNAPSHOT_F_DISK */
+    uint8_t mac[6];        /* with SNAPSHOT_F_NET */
     uint8_t _pad[2];
     char guest_path[SNAPSHOT_PATH_MAX]; /* NUL-terminated, for information */
     char disk_path[SNAPSHOT_PATH_MAX];  /* NUL-terminated absolute path, with SNAPSHOT_F_DISK */
@@ -58,16 +58,16 @@ typedef struct SnapshotHeader {
 _Static_assert(sizeof(SnapshotHeader) <= SNAPSHOT_HEADER_SIZE, "snapshot header fits a page");
 
 typedef enum SnapshotTag {
-    SNAP_TAG_VM = 1,     /* SnapVm, once */
-    SNAP_TAG_VCPU,       /* SnapVcpu, once per vCPU, in id order */
-    SNAP_TAG_CONSOLE,    /* SnapConsole, once */
-    SNAP_TAG_UART,       /* full mode */
-    SNAP_TAG_ATA,        /* full mode with a disk */
-    SNAP_TAG_RTC,        /* full mode */
-    SNAP_TAG_POWER,      /* full mode */
-    SNAP_TAG_PV_BLOCK,   /* pv mode */
-    SNAP_TAG_PV_NET,     /* pv mode with a network device */
-    SNAP_TAG_NE2000,     /* full mode with a network device */
+    SNAP_TAG_VM = 1,   /* SnapVm, once */
+    SNAP_TAG_VCPU,     /* SnapVcpu, once per vCPU, in id order */
+    SNAP_TAG_CONSOLE,  /* SnapConsole, once */
+    SNAP_TAG_UART,     /* full mode */
+    SNAP_TAG_ATA,      /* full mode with a disk */
+    SNAP_TAG_RTC,      /* full mode */
+    SNAP_TAG_POWER,    /* full mode */
+    SNAP_TAG_PV_BLOCK, /* pv mode */
+    SNAP_TAG_PV_NET,   /* pv mode with a network device */
+    SNAP_TAG_NE2000,   /* full mode with a network device */
     _SNAP_TAG_MAX,
 } SnapshotTag;
 

@@ -122,8 +122,8 @@ static int parse_sections(Snapshot *s, Error *e)
         if (sec.tag == 0 || sec.tag >= _SNAP_TAG_MAX)
             return error_set_errno(e, EINVAL, "unknown state section %u", sec.tag);
         if (sec.len != section_kinds[sec.tag].size)
-            return error_set_errno(e, EINVAL, "state section %u has %u bytes, expected %u",
-                                   sec.tag, sec.len, section_kinds[sec.tag].size);
+            return error_set_errno(e, EINVAL, "state section %u has %u bytes, expected %u", sec.tag,
+                                   sec.len, section_kinds[sec.tag].size);
         padded = ((uint64_t)sec.len + 7) & ~7ull;
         if (h->state_size - at < padded)
             return error_set_errno(e, EINVAL, "truncated state section %u", sec.tag);
@@ -275,8 +275,7 @@ int snapshot_apply_config(const Snapshot *s, VmConfig *cfg, unsigned given, bool
                                (unsigned long long)(h->mem_size >> 20),
                                (unsigned long long)(cfg->mem_size >> 20));
     if ((given & SNAPSHOT_GIVEN_VCPUS) && cfg->vcpus != h->vcpus)
-        return error_set_errno(e, EINVAL, "the image holds %u vCPUs, not %u", h->vcpus,
-                               cfg->vcpus);
+        return error_set_errno(e, EINVAL, "the image holds %u vCPUs, not %u", h->vcpus, cfg->vcpus);
     if (!(h->flags & SNAPSHOT_F_DISK) && cfg->disk_path)
         return error_set_errno(e, EINVAL, "the saved domain had no disk: --disk is not allowed");
     if ((h->flags & SNAPSHOT_F_NET) && cfg->net_fd < 0)
