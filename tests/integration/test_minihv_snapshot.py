@@ -373,3 +373,30 @@ def test_twenty_clones_share_the_image_pages(build, tmp_path):
     finally:
         for d in clones:
             d.kill()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dirty_log_counts_the_pages_the_guest_writes(build, tmp_path, mode):
+    dom = Domain(build, tmp_path, "counter", mode,
+                 extra=("--memory", "16", "--cmdline", "dirty period_ms=50"))
+    try:
+        dom.wait_console("counter: 2 ", timeout=30)
+        c = dom.client()
+        r = c.request({"cmd": "dirty"})
+        assert r == {"ok": True, "started": True, "dirty_pages": 0, "pages": 4096}
+        dom.wait_console("counter: 6 ", timeout=30)
+        r = c.request({"cmd": "dirty"})
+        # every tick writes the 2048 pages of the guest's 8 MiB buffer again
+        assert 2048 <= r["dirty_pages"] <= 4096, r
+        assert not r["started"]
+        assert c.request({"cmd": "pause"})["ok"]
+        c.request({"cmd": "dirty"})  # what was written before the pause
+        time.sleep(0.3)
+        assert c.request({"cmd": "dirty"})["dirty_pages"] == 0  # a paused guest writes nothing
+        assert c.request({"cmd": "resume"})["ok"]
+        time.sleep(0.3)
+        assert c.request({"cmd": "dirty"})["dirty_pages"] >= 2048
+        assert c.request({"cmd": "destroy"})["ok"]
+        dom.wait()
+    finally:
+        dom.kill()

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "dirty-log.h"
 #include "control.h"
 #include "macro.h"
 #include "snapshot.h"
@@ -275,6 +276,29 @@ static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool 
                      vm_exit_requested(vm) ? "saved" : vm_state_to_string(vm->state));
 }
 
+/* {"cmd":"dirty"}: the first call starts KVM's dirty page log; each later one returns how many
+ * pages the guest wrote since the one before, and clears the log. */
+static json_t *cmd_dirty(ControlClient *c, json_t *req, const char **error, bool *malformed)
+{
+    Vm *vm = c->ctl->vm;
+    uint64_t dirty = 0;
+    bool started = false;
+    int r;
+
+    if (!vm->dirty_bitmap) {
+        r = dirty_log_start(vm);
+        started = r >= 0;
+    } else
+        r = dirty_log_collect(vm, &dirty);
+    if (r < 0) {
+        (void)snprintf(c->error, sizeof(c->error), "the dirty page log failed: %s", strerror(-r));
+        *error = c->error;
+        return NULL;
+    }
+    return json_pack("{sb sb sI sI}", "ok", 1, "started", started, "dirty_pages", (json_int_t)dirty,
+                     "pages", (json_int_t)(vm->mem.size / 4096));
+}
+
 static json_t *cmd_console(ControlClient *c, json_t *req, const char **error, bool *malformed)
 {
     /* The switch happens after the reply is queued (see client_handle_line). */
@@ -291,6 +315,7 @@ static const ControlCommand commands[] = {
     {"info", NULL, cmd_info},
     {"console", NULL, cmd_console},
     {"save", "then", cmd_save},
+    {"dirty", NULL, cmd_dirty},
 };
 
 static void client_attach_console(ControlClient *c)
@@ -338,7 +363,7 @@ static void client_handle_line(ControlClient *c, const char *line, size_t len)
     if (!cmd) {
         (void)snprintf(msg, sizeof(msg),
                        "unknown command \"%.64s\" (known: pause, resume, shutdown, destroy, "
-                       "reboot, stats, info, console, save)",
+                       "reboot, stats, info, console, save, dirty)",
                        name);
         client_reply_error(c, id, true, msg);
         json_decref(req);

@@ -98,10 +98,19 @@ static const int allowed[] = {
 };
 
 /* The only ioctls: running vCPUs, reading/writing their registers, reading their whole state
- * for a save. */
+ * for a save, and KVM's dirty page log (turning it on for the memory slot, reading it). */
 static const unsigned long allowed_ioctls[] = {
-    KVM_RUN,      KVM_GET_REGS,        KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
-    KVM_GET_MSRS, KVM_GET_VCPU_EVENTS, KVM_GET_XCRS, KVM_GET_XSAVE,
+    KVM_RUN,
+    KVM_GET_REGS,
+    KVM_SET_REGS,
+    KVM_GET_SREGS,
+    KVM_SET_SREGS,
+    KVM_GET_MSRS,
+    KVM_GET_VCPU_EVENTS,
+    KVM_GET_XCRS,
+    KVM_GET_XSAVE,
+    KVM_SET_USER_MEMORY_REGION,
+    KVM_GET_DIRTY_LOG,
 #ifdef MINIHV_SANITIZED
     TCGETS, /* isatty() before a sanitizer report */
 #endif

@@ -333,6 +333,7 @@ Vm *vm_free(Vm *vm)
     if (!vm)
         return NULL;
     vm_unwind(vm, ELEMENTSOF(vm_steps));
+    free(vm->dirty_bitmap);
     pthread_cond_destroy(&vm->cond);
     pthread_mutex_destroy(&vm->lock);
     return mfree(vm);

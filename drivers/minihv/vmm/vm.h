@@ -166,6 +166,8 @@ struct Vm {
     bool restored_from_image;
     dev_t image_dev;
     ino_t image_ino;
+
+    uint64_t *dirty_bitmap; /* KVM's dirty log, one bit per page, once logging started */
 };
 
 /* vm.c */
