@@ -122,7 +122,7 @@ def test_echo_still_echoes_after_restore(build, tmp_path, mode):
     assert reply["state"] == "saved"
     assert dom.wait()[0] == STATUS_SAVED
 
-    dom2 = Domain(build, tmp_path, None, restore=image, tag="b-")
+    dom2 = Domain(build, tmp_path, None, restore=image, tag="b-", asan=True)
     try:
         c2 = dom2.client()
         assert c2.request({"cmd": "console"})["ok"]
@@ -132,6 +132,7 @@ def test_echo_still_echoes_after_restore(build, tmp_path, mode):
         dom2.wait_console("echo: bye", timeout=30)
         status, err = dom2.wait()
         assert status == STATUS_POWEROFF, err
+        assert_no_sanitizer_report(err)
         assert "echo: ready" not in dom2.console.read_text()
     finally:
         dom2.kill()
@@ -178,6 +179,10 @@ def test_a_disk_of_another_size_is_refused(build, tmp_path):
     dom = Domain(build, tmp_path, "blk", "pv", tag="a-",
                  extra=("--disk", disk, "--cmdline", "sectors=16 hold"))
     dom.wait_console("blk: OK", timeout=60)
+    before = disk.read_bytes()
+    r = save_cli(build, dom, disk, then="stop")
+    assert r.returncode == STATUS_HOST_ERROR and "the target is the domain's disk" in r.stderr
+    assert disk.read_bytes() == before
     image = tmp_path / "blk.img"
     assert save_cli(build, dom, image, then="stop").returncode == 0
     dom.wait()
@@ -186,6 +191,22 @@ def test_a_disk_of_another_size_is_refused(build, tmp_path):
     r = restore(build, image, "--disk", other)
     assert r.returncode == STATUS_HOST_ERROR
     assert "has 32 sectors, the saved domain's had 64" in r.stderr
+
+
+def test_a_vcpu_the_guest_never_started_is_restored_idle(build, tmp_path):
+    first, image = saved_counter(build, tmp_path, "pv", extra=("--vcpus", "2"))
+    assert header(image)[5] == 2
+    r = restore(build, image, "--vcpus", "1")
+    assert r.returncode == STATUS_HOST_ERROR and "the image holds 2 vCPUs, not 1" in r.stderr
+    dom = Domain(build, tmp_path, None, restore=image, tag="b-", extra=("--vcpus", "2"))
+    try:
+        last = counts(first.console.read_text())[-1][0]
+        dom.wait_console(f"counter: {last + 2} ", timeout=30)
+        assert dom.client().request({"cmd": "stats"})["ok"]
+        assert dom.client().request({"cmd": "destroy"})["ok"]
+        dom.wait()
+    finally:
+        dom.kill()
 
 
 def test_save_then_resume_keeps_the_domain_running(build, tmp_path):
@@ -227,6 +248,15 @@ def test_save_requests_that_cannot_be_served_are_refused(build, tmp_path):
         os.close(wr)
         r = c.read_json()
         assert not r["ok"] and "not a regular file" in r["error"]
+        for name, flags in (("ro.img", os.O_RDONLY), ("append.img", os.O_WRONLY | os.O_APPEND)):
+            path = tmp_path / name
+            path.write_bytes(b"keep")
+            fd = os.open(path, flags)
+            socket.send_fds(c.sock, [b'{"cmd":"save"}\n'], [fd])
+            os.close(fd)
+            r = c.read_json()
+            assert not r["ok"] and "open read-only or for appending" in r["error"], r
+            assert path.read_bytes() == b"keep"
         assert c.request({"cmd": "info"})["state"] == "running"
         assert c.request({"cmd": "destroy"})["ok"]
         dom.wait()

@@ -232,7 +232,7 @@ static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool 
 {
     _cleanup_close_ int fd = TAKE_FD(c->pending_fd);
     json_t *then = json_object_get(req, "then");
-    const char *then_s = then ? json_string_value(then) : NULL;
+    const char *then_s = then ? json_string_value(then) : NULL, *state;
     Vm *vm = c->ctl->vm;
     SnapshotSaveInfo info;
     Error e = ERROR_NULL;
@@ -266,14 +266,17 @@ static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool 
         *error = c->error;
         return NULL;
     }
-    if (then_s && streq(then_s, "stop"))
+    if (then_s && streq(then_s, "stop")) {
         vm_request_exit(vm, MINIHV_EXIT_SAVED, "saved to an image");
-    else if (!was_paused || then_s)
+        state = "saved";
+    } else if (!was_paused || then_s) {
         (void)vm_resume(vm);
+        state = vm_state_to_string(VM_STATE_RUNNING);
+    } else
+        state = vm_state_to_string(VM_STATE_PAUSED);
     return json_pack("{sb sI sI sf ss}", "ok", 1, "file_size", (json_int_t)info.file_size,
                      "written_bytes", (json_int_t)info.written_bytes, "save_ms",
-                     (double)info.duration_ns / 1e6, "state",
-                     vm_exit_requested(vm) ? "saved" : vm_state_to_string(vm->state));
+                     (double)info.duration_ns / 1e6, "state", state);
 }
 
 /* {"cmd":"dirty"}: the first call starts KVM's dirty page log; each later one returns how many

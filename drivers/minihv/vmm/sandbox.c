@@ -1,5 +1,6 @@
 /* seccomp allow-list: what the VMM needs once the VM, sockets and files exist. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -155,6 +156,13 @@ int sandbox_enter(void)
             ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
             (struct scmp_arg_cmp){
                 .arg = 1, .op = SCMP_CMP_EQ, .datum_a = allowed_ioctls[i], .datum_b = 0});
+#ifndef MINIHV_SANITIZED
+    /* reading a descriptor's flags (an image to save into must not be O_APPEND) */
+    if (r >= 0)
+        r = seccomp_rule_add(
+            ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+            (struct scmp_arg_cmp){.arg = 1, .op = SCMP_CMP_EQ, .datum_a = F_GETFL, .datum_b = 0});
+#endif
     if (r >= 0)
         r = seccomp_load(ctx);
     seccomp_release(ctx);

@@ -1,4 +1,5 @@
 /* Saving a paused domain: the state sections, the header with its checksum, then memory. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -198,23 +199,40 @@ static int write_memory(Vm *vm, int fd, uint64_t mem_offset, uint64_t *written)
     return 0;
 }
 
+/* A regular file open for writing at any offset, and neither the image this domain runs from
+ * nor its disk. */
+static int target_check(Vm *vm, int fd, Error *e)
+{
+    struct stat st, disk;
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0 || fstat(fd, &st) < 0)
+        return error_set_errno(e, errno, "cannot inspect the target: %m");
+    if (!S_ISREG(st.st_mode))
+        return error_set_errno(e, EINVAL, "the target is not a regular file");
+    if ((flags & O_ACCMODE) == O_RDONLY || (flags & O_APPEND))
+        return error_set_errno(e, EBADF, "the target is open read-only or for appending");
+    if (vm->restored_from_image && st.st_dev == vm->image_dev && st.st_ino == vm->image_ino)
+        return error_set_errno(e, EBUSY,
+                               "the target is the image this domain runs from; save elsewhere");
+    if (vm->disk && fstat(vm->disk->fd, &disk) == 0 && st.st_dev == disk.st_dev &&
+        st.st_ino == disk.st_ino)
+        return error_set_errno(e, EBUSY, "the target is the domain's disk");
+    return 0;
+}
+
 int snapshot_save(Vm *vm, int fd, SnapshotSaveInfo *info, Error *e)
 {
     _cleanup_free_ uint8_t *page = NULL;
     StateBuffer b = {0};
     uint64_t t0 = now_mono_ns(), sum;
     SnapshotHeader *h;
-    struct stat st;
     int r;
 
     *info = (SnapshotSaveInfo){0};
-    if (fstat(fd, &st) < 0)
-        return error_set_errno(e, errno, "cannot inspect the target: %m");
-    if (!S_ISREG(st.st_mode))
-        return error_set_errno(e, EINVAL, "the target is not a regular file");
-    if (vm->restored_from_image && st.st_dev == vm->image_dev && st.st_ino == vm->image_ino)
-        return error_set_errno(e, EBUSY,
-                               "the target is the image this domain runs from; save elsewhere");
+    r = target_check(vm, fd, e);
+    if (r < 0)
+        return r;
     page = calloc(1, SNAPSHOT_HEADER_SIZE);
     if (!page)
         return error_set_errno(e, ENOMEM, "out of memory");
