@@ -6,7 +6,7 @@ set -euo pipefail
 seconds=${1:-20}
 cd "$(dirname "$0")/../.."
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
-targets=(minihv config settings http-route)
+targets=(minihv minihv-snapshot config settings http-route)
 
 if [ ! -f "$dir/build.ninja" ]; then
     CC=clang meson setup "$dir" -Dfuzzing=true >/dev/null
@@ -22,7 +22,7 @@ status=0
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t"
     # hvd's parsers are small: half the time of the VMM's much larger surface.
-    [ "$t" = minihv ] && run=$seconds || run=$(( (seconds + 1) / 2 ))
+    [ "${t%%-*}" = minihv ] && run=$seconds || run=$(( (seconds + 1) / 2 ))
     echo "fuzz-$t: ${run} s from tests/fuzz/corpus/$t"
     # new inputs go to the scratch corpus (first directory), never into the committed seeds
     if ! "$dir/tests/fuzz/fuzz-$t" -max_total_time="$run" -timeout=10 -rss_limit_mb=4096 \

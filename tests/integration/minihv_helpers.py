@@ -139,14 +139,21 @@ class ControlClient:
 class Domain:
     """A minihv process started with a control socket and a console file, ready to use."""
 
-    def __init__(self, build, tmp_path, guest_name, mode="pv", extra=(), asan=False):
+    def __init__(self, build, tmp_path, guest_name, mode="pv", extra=(), asan=False, restore=None,
+                 tag=""):
+        """With restore=IMAGE the domain is restored from a saved image (guest_name and mode
+        are then not passed); tag prefixes the socket and console names (for several domains
+        in one directory)."""
         self.tmp = pathlib.Path(tmp_path)
-        self.control = self.tmp / "control.sock"
-        self.console = self.tmp / "console.log"
+        self.control = self.tmp / f"{tag}control.sock"
+        self.console = self.tmp / f"{tag}console.log"
         r, w = os.pipe()
-        cmd = [str(vmm(build, asan)), "run", "--mode", mode, "--control", str(self.control),
-               "--console", str(self.console), "--ready-fd", str(w), *map(str, extra),
-               str(guest(build, guest_name, mode))]
+        cmd = [str(vmm(build, asan)), "run", "--control", str(self.control),
+               "--console", str(self.console), "--ready-fd", str(w), *map(str, extra)]
+        if restore:
+            cmd += ["--restore", str(restore)]
+        else:
+            cmd += ["--mode", mode, str(guest(build, guest_name, mode))]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      pass_fds=(w,), env=sanitizer_env() if asan else None)
         os.close(w)

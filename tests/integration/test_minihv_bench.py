@@ -30,3 +30,23 @@ def test_bench_reports_pv_against_full(build, tmp_path):
     for name, target in (("console", 50), ("blkwrite", 10), ("blkread", 10), ("cpu", 100)):
         assert w[f"ratio/{name}"] >= target, name
     assert all(m["vmm_overhead_bytes"] < 4 << 20 for m in res["memory"].values())
+
+
+SNAPSHOT_SCRIPT = SCRIPT.parent / "snapshot-bench.py"
+
+
+def test_snapshot_bench_reports_save_restore_and_clones(build, tmp_path):
+    require_kvm()
+    out = tmp_path / "snapshot-bench.json"
+    r = subprocess.run([sys.executable, str(SNAPSHOT_SCRIPT), "--build", str(build), "--quick",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for heading in ("save of a 64 MiB pv guest", "to the first guest instruction",
+                    "to the first console byte", "clones of a 16 MiB image", "targets:"):
+        assert heading in r.stdout
+    res = json.loads(out.read_text())
+    # structural facts, not timings: zero pages are holes, and clones share the image's pages
+    assert res["save"]["written_bytes"] < 16 << 20 < res["save"]["file_size"]
+    assert res["clones"]["guest_rss_kib_mean"] >= 8 * 1024
+    assert res["clones"]["guest_private_kib_mean"] <= 0.10 * 16 * 1024
+    assert len(res["targets"]) == 3

@@ -11,8 +11,8 @@ from minihv_helpers import (STATUS_POWEROFF, STATUS_USAGE, guest, last_line, req
                             vmm)
 
 FLAGS = ("--mode", "--memory", "--vcpus", "--disk", "--cmdline", "--cpuset", "--control",
-         "--console", "--strict", "--ready-fd", "--stats-file", "--net-fd", "--mac", "--help",
-         "--version")
+         "--console", "--strict", "--ready-fd", "--stats-file", "--net-fd", "--mac", "--restore",
+         "--help", "--version")
 
 
 def minihv(build, *args):
@@ -27,6 +27,8 @@ def test_help_documents_every_flag_and_status(build):
     for flag in FLAGS:
         assert flag in r.stdout, flag
     assert "0 guest powered off, 1 host error, 2 usage error, 3 reboot" in r.stdout
+    assert "5 destroyed, 6 saved" in r.stdout
+    assert "minihv save --control SOCKET" in r.stdout
     assert minihv(build, "run", "--help").stdout == r.stdout
 
 

@@ -1,7 +1,8 @@
 /* blk: writes a pattern to the disk, reads it back, verifies it and prints the result.
- * Command line: sectors=N (default 64) start=S (default 0). Sector s holds the text
- * "minihv-blk sector <s>\n" followed by bytes (s * 31 + i * 7) & 0xff at offsets i, so the
- * host can check the image afterwards. */
+ * Command line: sectors=N (default 64) start=S (default 0), and `hold`: stay up after the
+ * check until the host asks for a shutdown, then read the sectors back and verify them again.
+ * Sector s holds the text "minihv-blk sector <s>\n" followed by bytes (s * 31 + i * 7) & 0xff at
+ * offsets i, so the host can check the image afterwards. */
 #include "minihv-guest.h"
 
 #define MAX_SECTORS 256u
@@ -79,5 +80,17 @@ int main(void)
             return 1;
         }
     printf("blk: OK: %llu sectors written, read back and verified\n", (unsigned long long)count);
+    if (!cmdline_has("hold"))
+        return 0;
+    while (!(sys_wait(100000000ull) & SYS_EVENT_SHUTDOWN))
+        ;
+    memset(rbuf, 0, sizeof(rbuf));
+    n = build(BLK_READ, rbuf, start, (unsigned)count);
+    r = blk_submit(ios, n);
+    if (r < 0 || memcmp(wbuf, rbuf, (size_t)count * BLK_SECTOR_SIZE) != 0) {
+        printf("blk: FAIL: the disk changed while held (%d)\n", r);
+        return 1;
+    }
+    printf("blk: OK: verified again after the hold\n");
     return 0;
 }

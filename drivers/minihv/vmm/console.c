@@ -149,3 +149,30 @@ bool console_input_pending_locked(Vm *vm)
 {
     return vm->console->in_len > 0;
 }
+
+void console_save(Vm *vm, SnapConsole *out)
+{
+    Console *c = vm->console;
+
+    _Static_assert(SNAP_CONSOLE_INPUT_MAX == CONSOLE_INPUT_SIZE, "saved console input");
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&vm->lock);
+    for (size_t i = 0; i < c->in_len; i++)
+        out->in[i] = c->in[(c->in_head + i) % CONSOLE_INPUT_SIZE];
+    out->in_len = (uint32_t)c->in_len;
+    pthread_mutex_unlock(&vm->lock);
+}
+
+int console_load(Vm *vm, const SnapConsole *in)
+{
+    Console *c = vm->console;
+
+    if (in->in_len > CONSOLE_INPUT_SIZE)
+        return -EINVAL;
+    pthread_mutex_lock(&vm->lock);
+    memcpy(c->in, in->in, in->in_len);
+    c->in_head = 0;
+    c->in_len = in->in_len;
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "snapshot-format.h"
 #include "vm.h"
 
 #define CONSOLE_INPUT_SIZE  4096u
@@ -47,3 +48,7 @@ size_t console_take_client_output(Vm *vm, void *out, size_t cap);
 
 /* Main loop: tells the console whether any client is attached (output is queued only then). */
 void console_set_clients_attached(Vm *vm, bool attached);
+
+/* Saved console input (bytes the guest had not read). load returns 0 or -EINVAL. */
+void console_save(Vm *vm, SnapConsole *out);
+int console_load(Vm *vm, const SnapConsole *in);

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "dirty-log.h"
 #include "control.h"
 #include "macro.h"
+#include "snapshot.h"
 #include "vm-json.h"
 
 #define CONTROL_OUT_MAX    (1u << 20)
@@ -30,6 +32,8 @@ typedef struct ControlClient {
     uint8_t *out;
     size_t out_len;
     size_t out_cap;
+    int pending_fd; /* a descriptor passed (SCM_RIGHTS) for the next request line, or -EBADF */
+    char error[sizeof(((Error *)NULL)->message) + 64]; /* a command's detailed error */
 } ControlClient;
 
 struct Control {
@@ -221,6 +225,83 @@ static json_t *cmd_info(ControlClient *c, json_t *req, const char **error, bool 
     return o;
 }
 
+/* {"cmd":"save","then":"resume"|"stop"} with the image's descriptor passed in the same message
+ * (the sandbox opens no files): pauses, writes the image, then resumes (or leaves the domain as
+ * it was, paused or running, without "then"), or ends it with status "saved". */
+static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool *malformed)
+{
+    _cleanup_close_ int fd = TAKE_FD(c->pending_fd);
+    json_t *then = json_object_get(req, "then");
+    const char *then_s = then ? json_string_value(then) : NULL, *state;
+    Vm *vm = c->ctl->vm;
+    SnapshotSaveInfo info;
+    Error e = ERROR_NULL;
+    bool was_paused;
+    int r;
+
+    if (then && (!then_s || (!streq(then_s, "resume") && !streq(then_s, "stop")))) {
+        *error = "\"then\" must be \"resume\" or \"stop\"";
+        *malformed = true;
+        return NULL;
+    }
+    if (fd < 0) {
+        *error = "save needs the image's file descriptor, passed with the request (SCM_RIGHTS)";
+        *malformed = true;
+        return NULL;
+    }
+    r = vm_pause(vm);
+    if (r == -ESHUTDOWN) {
+        *error = "the domain is stopping";
+        return NULL;
+    }
+    was_paused = r == -EBUSY;
+    if (!vm_all_paused(vm))
+        r = error_set_errno(&e, EBUSY, "the vCPUs did not stop within 1 s");
+    else
+        r = snapshot_save(vm, fd, &info, &e);
+    if (r < 0) {
+        if (!was_paused)
+            (void)vm_resume(vm);
+        (void)snprintf(c->error, sizeof(c->error), "save failed: %s", e.message);
+        *error = c->error;
+        return NULL;
+    }
+    if (then_s && streq(then_s, "stop")) {
+        vm_request_exit(vm, MINIHV_EXIT_SAVED, "saved to an image");
+        state = "saved";
+    } else if (!was_paused || then_s) {
+        (void)vm_resume(vm);
+        state = vm_state_to_string(VM_STATE_RUNNING);
+    } else
+        state = vm_state_to_string(VM_STATE_PAUSED);
+    return json_pack("{sb sI sI sf ss}", "ok", 1, "file_size", (json_int_t)info.file_size,
+                     "written_bytes", (json_int_t)info.written_bytes, "save_ms",
+                     (double)info.duration_ns / 1e6, "state", state);
+}
+
+/* {"cmd":"dirty"}: the first call starts KVM's dirty page log; each later one returns how many
+ * pages the guest wrote since the one before, and clears the log. */
+static json_t *cmd_dirty(ControlClient *c, json_t *req, const char **error, bool *malformed)
+{
+    Vm *vm = c->ctl->vm;
+    uint64_t dirty = 0;
+    bool started = false;
+    int r;
+
+    if (!vm->dirty_bitmap) {
+        r = dirty_log_start(vm);
+        started = r >= 0;
+    } else
+        r = dirty_log_collect(vm, &dirty);
+    if (r < 0) {
+        (void)snprintf(c->error, sizeof(c->error), "the dirty page log failed: %s", strerror(-r));
+        *error = c->error;
+        return NULL;
+    }
+    return json_pack("{sb sb sI sI}", "ok", 1, "started", started, "dirty_pages", (json_int_t)dirty,
+                     "pages", (json_int_t)(vm->mem.size / 4096));
+}
+
 static json_t *cmd_console(ControlClient *c, json_t *req, const char **error, bool *malformed)
 {
     /* The switch happens after the reply is queued (see client_handle_line). */
@@ -236,6 +317,8 @@ static const ControlCommand commands[] = {
     {"stats", NULL, cmd_stats},
     {"info", NULL, cmd_info},
     {"console", NULL, cmd_console},
+    {"save", "then", cmd_save},
+    {"dirty", NULL, cmd_dirty},
 };
 
 static void client_attach_console(ControlClient *c)
@@ -283,7 +366,7 @@ static void client_handle_line(ControlClient *c, const char *line, size_t len)
     if (!cmd) {
         (void)snprintf(msg, sizeof(msg),
                        "unknown command \"%.64s\" (known: pause, resume, shutdown, destroy, "
-                       "reboot, stats, info, console)",
+                       "reboot, stats, info, console, save, dirty)",
                        name);
         client_reply_error(c, id, true, msg);
         json_decref(req);
@@ -313,6 +396,13 @@ static void client_handle_line(ControlClient *c, const char *line, size_t len)
     json_decref(req);
 }
 
+/* A passed descriptor belongs to the first request line that ends after it arrived. */
+static void client_handle_line_with_fd(ControlClient *c, const char *line, size_t len)
+{
+    client_handle_line(c, line, len);
+    c->pending_fd = safe_close(c->pending_fd);
+}
+
 /* Splits input into lines (command mode) or passes it to the guest (console mode). */
 static void client_feed(ControlClient *c, const char *p, size_t n)
 {
@@ -340,7 +430,7 @@ static void client_feed(ControlClient *c, const char *p, size_t n)
                 size_t len = c->line_len;
                 c->line_len = 0;
                 c->line[len] = '\0';
-                client_handle_line(c, c->line, len);
+                client_handle_line_with_fd(c, c->line, len);
             }
         }
         if (!nl)
@@ -350,10 +440,44 @@ static void client_feed(ControlClient *c, const char *p, size_t n)
     }
 }
 
+/* Keeps the first descriptor a message carried (closing any earlier one not yet used) and
+ * closes the rest. */
+static void client_take_fds(ControlClient *c, struct msghdr *mh)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        size_t n;
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (i == 0) {
+                safe_close(c->pending_fd);
+                c->pending_fd = fd;
+            } else
+                (void)close(fd);
+        }
+    }
+}
+
 static void client_on_event(LoopSource *src, uint32_t events)
 {
     ControlClient *c = src->data;
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(4 * sizeof(int))];
+    } control;
     char buf[4096];
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr mh = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = &control,
+        .msg_controllen = sizeof(control),
+    };
     ssize_t n;
 
     if (c->dead)
@@ -362,9 +486,10 @@ static void client_on_event(LoopSource *src, uint32_t events)
         client_flush(c);
     if (c->dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         return;
-    n = recv(src->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    n = recvmsg(src->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    client_take_fds(c, &mh);
     if (n <= 0) {
         client_close(c);
         return;
@@ -387,6 +512,7 @@ static ControlClient *client_free(ControlClient *c)
     if (!c)
         return NULL;
     safe_close(c->src.fd);
+    safe_close(c->pending_fd);
     free(c->out);
     return mfree(c);
 }
@@ -417,6 +543,7 @@ static void control_on_accept(LoopSource *src, uint32_t events)
         return;
     }
     c->ctl = ctl;
+    c->pending_fd = -EBADF;
     c->src = (LoopSource){fd, client_on_event, c};
     if (loop_add(ctl->loop, &c->src, EPOLLIN) < 0) {
         client_free(c);

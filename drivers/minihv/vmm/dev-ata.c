@@ -488,3 +488,57 @@ void ata_fini(Vm *vm)
 {
     vm->ata = mfree(vm->ata);
 }
+
+void ata_save(Vm *vm, SnapAta *out)
+{
+    Ata *a = vm->ata;
+
+    *out = (SnapAta){
+        .error = a->error,
+        .feature = a->feature,
+        .nsect = a->nsect,
+        .lbal = a->lbal,
+        .lbam = a->lbam,
+        .lbah = a->lbah,
+        .device = a->device,
+        .status = a->status,
+        .control = a->control,
+        .xfer = (uint8_t)a->xfer,
+        .identify = a->identify,
+        .pos = a->pos,
+        .remaining = a->remaining,
+        .sector = a->sector,
+    };
+    memcpy(out->buf, a->buf, sizeof(out->buf));
+}
+
+int ata_load(Vm *vm, const SnapAta *in)
+{
+    Ata *a = vm->ata;
+
+    _Static_assert(sizeof(in->buf) == DISK_SECTOR_SIZE, "saved sector buffer");
+    if (in->xfer > XFER_OUT || in->pos > DISK_SECTOR_SIZE || in->remaining > 256 ||
+        (in->xfer != XFER_NONE && in->pos >= DISK_SECTOR_SIZE))
+        return -EINVAL;
+    /* a transfer in progress must still lie on the (referenced, possibly other) disk */
+    if (in->xfer != XFER_NONE && !in->identify &&
+        (in->remaining == 0 || !disk_range_ok(a->disk, in->sector, in->remaining) ||
+         in->sector + in->remaining > a->addressable))
+        return -EINVAL;
+    a->error = in->error;
+    a->feature = in->feature;
+    a->nsect = in->nsect;
+    a->lbal = in->lbal;
+    a->lbam = in->lbam;
+    a->lbah = in->lbah;
+    a->device = in->device;
+    a->status = in->status;
+    a->control = in->control;
+    a->xfer = (AtaTransfer)in->xfer;
+    a->identify = in->identify;
+    a->pos = in->pos;
+    a->remaining = in->remaining;
+    a->sector = in->sector;
+    memcpy(a->buf, in->buf, sizeof(a->buf));
+    return 0;
+}

@@ -548,3 +548,63 @@ void ne2000_fini(Vm *vm)
     pthread_mutex_destroy(&vm->ne2000->lock);
     vm->ne2000 = mfree(vm->ne2000);
 }
+
+_Static_assert(SNAP_NE2000_MEM == NE_MEM_END, "saved NE2000 packet memory");
+
+void ne2000_save(Vm *vm, SnapNe2000 *out)
+{
+    Ne2000 *ne = vm->ne2000;
+
+    pthread_mutex_lock(&ne->lock);
+    *out = (SnapNe2000){
+        .cr = ne->cr,
+        .isr = ne->isr,
+        .imr = ne->imr,
+        .dcr = ne->dcr,
+        .rcr = ne->rcr,
+        .tcr = ne->tcr,
+        .tsr = ne->tsr,
+        .rsr = ne->rsr,
+        .pstart = ne->pstart,
+        .pstop = ne->pstop,
+        .bnry = ne->bnry,
+        .curr = ne->curr,
+        .tpsr = ne->tpsr,
+        .tbcr = ne->tbcr,
+        .rsar = ne->rsar,
+        .rbcr = ne->rbcr,
+    };
+    memcpy(out->par, ne->par, sizeof(out->par));
+    memcpy(out->mar, ne->mar, sizeof(out->mar));
+    memcpy(out->mem, ne->mem, sizeof(out->mem));
+    pthread_mutex_unlock(&ne->lock);
+}
+
+int ne2000_load(Vm *vm, const SnapNe2000 *in)
+{
+    Ne2000 *ne = vm->ne2000;
+
+    pthread_mutex_lock(&ne->lock);
+    ne->cr = in->cr;
+    ne->isr = in->isr;
+    ne->imr = in->imr;
+    ne->dcr = in->dcr;
+    ne->rcr = in->rcr;
+    ne->tcr = in->tcr;
+    ne->tsr = in->tsr;
+    ne->rsr = in->rsr;
+    ne->pstart = in->pstart;
+    ne->pstop = in->pstop;
+    ne->bnry = in->bnry;
+    ne->curr = in->curr;
+    ne->tpsr = in->tpsr;
+    ne->tbcr = in->tbcr;
+    ne->rsar = in->rsar;
+    ne->rbcr = in->rbcr;
+    memcpy(ne->par, in->par, sizeof(ne->par));
+    memcpy(ne->mar, in->mar, sizeof(ne->mar));
+    memcpy(ne->mem, in->mem, sizeof(ne->mem));
+    ne_fill_prom(ne);
+    pthread_mutex_unlock(&ne->lock);
+    return 0;
+}

@@ -140,3 +140,28 @@ void power_fini(Vm *vm)
 {
     vm->power = mfree(vm->power);
 }
+
+void power_save(Vm *vm, SnapPower *out)
+{
+    Power *p = vm->power;
+
+    *out = (SnapPower){
+        .sts = __atomic_load_n(&p->sts, __ATOMIC_RELAXED),
+        .en = p->en,
+        .cnt = p->cnt,
+        .reset_reg = p->reset_reg,
+    };
+}
+
+int power_load(Vm *vm, const SnapPower *in)
+{
+    Power *p = vm->power;
+
+    if (in->cnt & PM1_CNT_SLP_EN || in->reset_reg & ~RESET_SYS_RST)
+        return -EINVAL;
+    __atomic_store_n(&p->sts, in->sts, __ATOMIC_RELAXED);
+    p->en = in->en;
+    p->cnt = in->cnt;
+    p->reset_reg = in->reset_reg;
+    return 0;
+}

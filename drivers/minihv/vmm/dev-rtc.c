@@ -1,5 +1,6 @@
 /* CMOS RTC (MC146818): time and date registers, status A-D, alarm and general CMOS RAM. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "civil-time.h"
 #include "devices.h"
@@ -251,4 +252,32 @@ int rtc_init(Vm *vm, Error *e)
 void rtc_fini(Vm *vm)
 {
     vm->rtc = mfree(vm->rtc);
+}
+
+void rtc_save(Vm *vm, SnapRtc *out)
+{
+    Rtc *r = vm->rtc;
+
+    *out = (SnapRtc){
+        .index = r->index,
+        .frozen = r->frozen,
+        .offset_s = r->offset_s,
+        .frozen_s = r->frozen_s,
+    };
+    memcpy(out->ram, r->ram, sizeof(out->ram));
+}
+
+/* The offset from host real time is kept: the restored RTC tracks wall time, as a machine's
+ * battery-backed clock does while it is off. */
+int rtc_load(Vm *vm, const SnapRtc *in)
+{
+    Rtc *r = vm->rtc;
+
+    _Static_assert(sizeof(in->ram) == sizeof(r->ram), "saved CMOS RAM");
+    r->index = in->index;
+    r->frozen = in->frozen;
+    r->offset_s = in->offset_s;
+    r->frozen_s = in->frozen_s;
+    memcpy(r->ram, in->ram, sizeof(r->ram));
+    return 0;
 }

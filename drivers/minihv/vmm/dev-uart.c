@@ -1,5 +1,6 @@
 /* 16550 UART on COM1: THR/RBR, IER, IIR/FCR, LCR with DLAB, MCR (loopback), LSR, MSR, SCR. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "console.h"
 #include "devices.h"
@@ -253,4 +254,46 @@ int uart_init(Vm *vm, Error *e)
 void uart_fini(Vm *vm)
 {
     vm->uart = mfree(vm->uart);
+}
+
+void uart_save(Vm *vm, SnapUart *out)
+{
+    Uart *u = vm->uart;
+
+    *out = (SnapUart){
+        .ier = u->ier,
+        .lcr = u->lcr,
+        .mcr = u->mcr,
+        .scr = u->scr,
+        .dll = u->dll,
+        .dlm = u->dlm,
+        .msr_last = u->msr_last,
+        .fifo_enabled = u->fifo_enabled,
+        .thre_pending = u->thre_pending,
+        .overrun = u->overrun,
+        .loop_len = (uint8_t)u->loop_len,
+    };
+    memcpy(out->loop, u->loop, sizeof(out->loop));
+}
+
+int uart_load(Vm *vm, const SnapUart *in)
+{
+    Uart *u = vm->uart;
+
+    _Static_assert(sizeof(in->loop) == UART_LOOP_FIFO, "saved loopback FIFO");
+    if (in->loop_len > UART_LOOP_FIFO || in->ier > 0x0f || in->mcr > 0x1f)
+        return -EINVAL;
+    u->ier = in->ier;
+    u->lcr = in->lcr;
+    u->mcr = in->mcr;
+    u->scr = in->scr;
+    u->dll = in->dll;
+    u->dlm = in->dlm;
+    u->msr_last = in->msr_last;
+    u->fifo_enabled = in->fifo_enabled;
+    u->thre_pending = in->thre_pending;
+    u->overrun = in->overrun;
+    u->loop_len = in->loop_len;
+    memcpy(u->loop, in->loop, sizeof(u->loop));
+    return 0;
 }

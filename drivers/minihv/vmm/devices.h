@@ -2,6 +2,7 @@
 #pragma once
 
 #include "error.h"
+#include "snapshot-format.h"
 #include "vm.h"
 
 /* Full mode: standard PC devices. */
@@ -35,3 +36,19 @@ void power_press_button(Vm *vm);
 
 /* pv mode: the hypercall window, the block doorbell and the exception-report port. */
 int hypercall_init(Vm *vm, Error *e);
+
+/* Saved state of the full-mode devices. save copies the device's registers into out (the caller
+ * has paused every vCPU); load checks every value a file supplies and installs it, returning 0
+ * or -EINVAL when a value is impossible (nothing is changed then). */
+void uart_save(Vm *vm, SnapUart *out);
+int uart_load(Vm *vm, const SnapUart *in);
+void ata_save(Vm *vm, SnapAta *out);
+int ata_load(Vm *vm, const SnapAta *in);
+void rtc_save(Vm *vm, SnapRtc *out);
+int rtc_load(Vm *vm, const SnapRtc *in);
+void power_save(Vm *vm, SnapPower *out);
+int power_load(Vm *vm, const SnapPower *in);
+/* The NE2000's register file and packet memory. Every value is one a guest could have written, so
+ * load refuses nothing; it rewrites the address PROM from the domain's (possibly new) MAC. */
+void ne2000_save(Vm *vm, SnapNe2000 *out);
+int ne2000_load(Vm *vm, const SnapNe2000 *in);

@@ -101,6 +101,16 @@ int vm_pause(Vm *vm)
     return 0;
 }
 
+bool vm_all_paused(Vm *vm)
+{
+    bool all;
+
+    pthread_mutex_lock(&vm->lock);
+    all = vm->state == VM_STATE_PAUSED && vm->vcpus_paused >= vm->vcpus_running;
+    pthread_mutex_unlock(&vm->lock);
+    return all;
+}
+
 int vm_resume(Vm *vm)
 {
     int r = 0;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot-format.h"
 #include "loader.h"
 #include "macro.h"
 #include "minihv-abi.h"
@@ -363,5 +364,7 @@ int loader_load(Vm *vm, Error *e)
             break;
         done += (size_t)n;
     }
+    vm->guest_size = done; /* the image's identity in saved images */
+    vm->guest_hash = snapshot_fnv1a(SNAPSHOT_FNV_OFFSET, img, done);
     return loader_load_buffer(vm, img, done, e);
 }

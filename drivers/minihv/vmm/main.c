@@ -19,6 +19,8 @@
 #include "net.h"
 #include "parse-util.h"
 #include "sandbox.h"
+#include "save-client.h"
+#include "snapshot.h"
 #include "vcpu.h"
 #include "vm-json.h"
 #include "vm.h"
@@ -26,9 +28,13 @@
 static void help(void)
 {
     printf("Usage: minihv run [OPTIONS] GUEST\n"
+           "       minihv run [OPTIONS] --restore IMAGE\n"
+           "       minihv save --control SOCKET [--then resume|stop] IMAGE\n"
            "       minihv --help | --version\n"
            "\n"
-           "Runs GUEST on /dev/kvm until it powers off, reboots, crashes or is destroyed.\n"
+           "Runs GUEST on /dev/kvm until it powers off, reboots, crashes or is destroyed, or\n"
+           "continues a domain saved in IMAGE. `minihv save` saves the domain served on the\n"
+           "control SOCKET into IMAGE.\n"
            "\n"
            "Options:\n"
            "  --mode pv|full      pv (default): an ELF64 minihv guest at ring 3 that uses\n"
@@ -51,11 +57,15 @@ static void help(void)
            "                      TX/RX rings in pv mode, an NE2000 at 0x300 in full mode\n"
            "  --mac ADDRESS       its MAC, XX:XX:XX:XX:XX:XX (default: 02: and five bytes\n"
            "                      of a hash of the tap's name)\n"
+           "  --restore IMAGE     continue the domain saved in IMAGE (its memory is mapped\n"
+           "                      copy-on-write); --mode, --memory and --vcpus, if given,\n"
+           "                      must match it; --disk defaults to the saved disk path\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
            "Exit status: 0 guest powered off, 1 host error, 2 usage error, 3 reboot\n"
-           "requested, 4 guest crashed, 5 destroyed. One line on standard error says why.\n",
+           "requested, 4 guest crashed, 5 destroyed, 6 saved (1 also when an image is\n"
+           "refused). One line on standard error says why.\n",
            VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
            MINIHV_CMDLINE_MAX);
 }
@@ -88,11 +98,20 @@ enum {
     OPT_STATS_FILE,
     OPT_NET_FD,
     OPT_MAC,
+    OPT_RESTORE,
     OPT_VERSION,
 };
 
-/* Fills cfg from argv. Returns -1 to go on, or an exit status (help, version, usage). */
-static int parse_argv(int argc, char **argv, VmConfig *cfg)
+/* What `minihv run` was asked to do beyond the VM's configuration. */
+typedef struct RunOptions {
+    VmConfig cfg;
+    const char *restore_path; /* --restore IMAGE, or NULL */
+    unsigned given;           /* SnapshotGiven: settings the command line fixed */
+    bool mac_given;
+} RunOptions;
+
+/* Fills o from argv. Returns -1 to go on, or an exit status (help, version, usage). */
+static int parse_argv(int argc, char **argv, RunOptions *o)
 {
     static const struct option options[] = {
         {"mode", required_argument, NULL, OPT_MODE},
@@ -108,15 +127,18 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
         {"stats-file", required_argument, NULL, OPT_STATS_FILE},
         {"net-fd", required_argument, NULL, OPT_NET_FD},
         {"mac", required_argument, NULL, OPT_MAC},
+        {"restore", required_argument, NULL, OPT_RESTORE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {},
     };
     unsigned mib = VM_DEFAULT_MEMORY_MIB, u;
+    VmConfig *cfg = &o->cfg;
     char ifname[IFNAMSIZ];
     bool has_mac = false;
     int c, r;
 
+    *o = (RunOptions){0};
     *cfg = (VmConfig){
         .mode = VM_MODE_PV,
         .vcpus = 1,
@@ -132,9 +154,11 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
         printf("minihv %s (guest ABI %u)\n", HVD_VERSION, MINIHV_ABI_VERSION);
         return 0;
     }
+    if (argc >= 2 && streq(argv[1], "save"))
+        return save_client_main(argc - 1, argv + 1);
     if (argc < 2 || !streq(argv[1], "run"))
-        return usage_error(argc < 2 ? "missing command (expected 'run')"
-                                    : "unknown command '%s' (expected 'run')",
+        return usage_error(argc < 2 ? "missing command (expected 'run' or 'save')"
+                                    : "unknown command '%s' (expected 'run' or 'save')",
                            argc < 2 ? "" : argv[1]);
     argc--;
     argv++;
@@ -145,15 +169,18 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
             cfg->mode = vm_mode_from_string(optarg);
             if (cfg->mode < 0)
                 return usage_error("--mode: expected pv or full, got '%s'", optarg);
+            o->given |= SNAPSHOT_GIVEN_MODE;
             break;
         case OPT_MEMORY:
             if (parse_uint(optarg, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, &mib) < 0)
                 return usage_error("--memory: expected MiB in %u..%u, got '%s'", VM_MIN_MEMORY_MIB,
                                    VM_MAX_MEMORY_MIB, optarg);
+            o->given |= SNAPSHOT_GIVEN_MEMORY;
             break;
         case OPT_VCPUS:
             if (parse_uint(optarg, 1, VM_MAX_VCPUS, &cfg->vcpus) < 0)
                 return usage_error("--vcpus: expected 1..%u, got '%s'", VM_MAX_VCPUS, optarg);
+            o->given |= SNAPSHOT_GIVEN_VCPUS;
             break;
         case OPT_DISK:
             cfg->disk_path = optarg;
@@ -203,6 +230,9 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
                                    optarg);
             has_mac = true;
             break;
+        case OPT_RESTORE:
+            o->restore_path = optarg;
+            break;
         case 'h':
             help();
             return 0;
@@ -215,10 +245,18 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind != argc - 1)
+    if (o->restore_path) {
+        if (optind != argc)
+            return usage_error("--restore: no GUEST image with a saved one, got '%s'",
+                               argv[optind]);
+        if (!streq(cfg->cmdline, ""))
+            return usage_error("--cmdline: a restored guest keeps the command line it booted with");
+    } else if (optind != argc - 1)
         return usage_error(optind >= argc ? "missing GUEST image" : "unexpected argument '%s'",
                            optind >= argc ? "" : argv[optind + 1]);
-    cfg->guest_path = argv[optind];
+    else
+        cfg->guest_path = argv[optind];
+    o->mac_given = has_mac;
     if (has_mac && cfg->net_fd < 0)
         return usage_error("--mac: needs --net-fd");
     if (cfg->net_fd >= 0 && cfg->net_fd == cfg->ready_fd)
@@ -315,9 +353,11 @@ static void signal_ready(int fd)
     (void)close(fd);
 }
 
-static int run(VmConfig *cfg)
+static int run(RunOptions *o)
 {
-    char guest_abs[PATH_MAX];
+    char guest_abs[PATH_MAX], disk_abs[PATH_MAX];
+    VmConfig *cfg = &o->cfg;
+    Snapshot *snap = NULL;
     _cleanup_close_ int stats_fd = -EBADF;
     Error e = ERROR_NULL;
     Control *ctl = NULL;
@@ -332,8 +372,19 @@ static int run(VmConfig *cfg)
     close_inherited_fds(cfg->ready_fd, cfg->net_fd);
     if (cfg->has_cpuset && apply_cpuset(&cfg->cpuset) < 0)
         return usage_error("--cpuset: none of these CPUs is available to this process");
-    if (realpath(cfg->guest_path, guest_abs))
+    if (o->restore_path) {
+        r = snapshot_open(o->restore_path, &snap, &e);
+        if (r >= 0)
+            r = snapshot_apply_config(snap, cfg, o->given, o->mac_given, &e);
+        if (r < 0) {
+            fprintf(stderr, "minihv: cannot restore %s: %s\n", o->restore_path, e.message);
+            snapshot_free(snap);
+            return MINIHV_EXIT_HOST_ERROR;
+        }
+    } else if (realpath(cfg->guest_path, guest_abs))
         cfg->guest_path = guest_abs;
+    if (cfg->disk_path && realpath(cfg->disk_path, disk_abs))
+        cfg->disk_path = disk_abs; /* saved images reference the disk by absolute path */
     if (vm_json_init() < 0) {
         fprintf(stderr, "minihv: host error: cannot read /proc/self: %m\n");
         return MINIHV_EXIT_HOST_ERROR;
@@ -341,7 +392,11 @@ static int run(VmConfig *cfg)
 
     r = vm_new(cfg, 0, &vm, &e);
     if (r < 0) {
-        fprintf(stderr, "minihv: %s%s\n", r == -ENOEXEC ? "" : "host error: ", e.message);
+        if (snap)
+            fprintf(stderr, "minihv: cannot restore %s: %s\n", o->restore_path, e.message);
+        else
+            fprintf(stderr, "minihv: %s%s\n", r == -ENOEXEC ? "" : "host error: ", e.message);
+        snapshot_free(snap);
         vm_json_done();
         return MINIHV_EXIT_HOST_ERROR;
     }
@@ -400,17 +455,18 @@ static int run(VmConfig *cfg)
     control_free(ctl);
     loop_free(loop);
     vm_free(vm);
+    snapshot_free(snap); /* after the VM: its settings point into the image's header */
     vm_json_done();
     return status;
 }
 
 int main(int argc, char **argv)
 {
-    VmConfig cfg;
+    RunOptions o;
     int r;
 
-    r = parse_argv(argc, argv, &cfg);
+    r = parse_argv(argc, argv, &o);
     if (r >= 0)
         return r;
-    return run(&cfg);
+    return run(&o);
 }

@@ -11,14 +11,16 @@ typedef enum MinihvExitStatus {
                                  * internal error, --strict violation, crash-report hypercall */
     MINIHV_EXIT_DESTROYED = 5,  /* destroyed: control `destroy`, SIGTERM/SIGINT, or a
                                  * `shutdown` that the guest did not honour in time */
+    MINIHV_EXIT_SAVED = 6,      /* saved into an image by a control `save` with "then":"stop";
+                                 * `minihv run --restore` continues it */
 } MinihvExitStatus;
 
 /* A short word for each status ("poweroff", "host-error", "usage", "reboot", "crash",
- * "destroyed"), or NULL when status is out of range. */
+ * "destroyed", "saved"), or NULL when status is out of range. */
 static inline const char *minihv_exit_status_to_string(int status)
 {
     static const char *const names[] = {
-        "poweroff", "host-error", "usage", "reboot", "crash", "destroyed",
+        "poweroff", "host-error", "usage", "reboot", "crash", "destroyed", "saved",
     };
     if (status < 0 || (unsigned)status >= sizeof(names) / sizeof(names[0]))
         return 0;

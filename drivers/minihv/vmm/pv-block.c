@@ -161,3 +161,39 @@ void pv_block_process(Vm *vm)
         pthread_mutex_unlock(&vm->lock);
     }
 }
+
+void pv_block_save(Vm *vm, SnapPvBlock *out)
+{
+    PvBlock *b = vm->pvblk;
+
+    pthread_mutex_lock(&b->lock);
+    *out = (SnapPvBlock){
+        .ring_set = b->ring_set,
+        .broken = b->broken,
+        .entries = b->entries,
+        .req_cons = b->req_cons,
+        .ring_gpa = b->ring_gpa,
+    };
+    pthread_mutex_unlock(&b->lock);
+}
+
+int pv_block_load(Vm *vm, const SnapPvBlock *in)
+{
+    PvBlock *b = vm->pvblk;
+
+    if (in->ring_set) {
+        /* the same checks as BLK_SETUP: the ring is dereferenced later without them */
+        if (!vm->disk || in->entries == 0 || in->entries > MINIHV_BLK_RING_MAX_ENTRIES ||
+            (in->entries & (in->entries - 1)) || in->ring_gpa % 4096 ||
+            !gmem_ptr(&vm->mem, in->ring_gpa, ring_bytes(in->entries)))
+            return -EINVAL;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->ring_set = in->ring_set;
+    b->broken = in->broken;
+    b->entries = in->ring_set ? in->entries : 0;
+    b->req_cons = in->req_cons;
+    b->ring_gpa = in->ring_set ? in->ring_gpa : 0;
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}

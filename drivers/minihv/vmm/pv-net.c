@@ -262,3 +262,48 @@ int32_t pv_net_setup(Vm *vm, uint64_t tx, uint64_t rx, uint32_t entries)
     net_wake(vm->net);
     return MINIHV_OK;
 }
+
+static SnapPvNetRing ring_save(const PvNetRing *r)
+{
+    return (SnapPvNetRing){.gpa = r->gpa, .cons = r->cons, .broken = r->broken};
+}
+
+void pv_net_save(Vm *vm, SnapPvNet *out)
+{
+    PvNet *p = vm->net->frontend;
+
+    pthread_mutex_lock(&p->lock);
+    *out = (SnapPvNet){
+        .set = p->set,
+        .entries = p->entries,
+        .tx = ring_save(&p->tx),
+        .rx = ring_save(&p->rx),
+    };
+    pthread_mutex_unlock(&p->lock);
+}
+
+int pv_net_load(Vm *vm, const SnapPvNet *in)
+{
+    PvNet *p;
+
+    if (!vm->net || vm->net->ops != &pv_net_ops)
+        return -EINVAL;
+    p = vm->net->frontend;
+    if (in->set) {
+        /* the same checks as NET_SETUP: the rings are dereferenced later without them */
+        if (in->entries == 0 || in->entries > MINIHV_NET_RING_MAX_ENTRIES ||
+            (in->entries & (in->entries - 1)) || in->tx.gpa % 4096 || in->rx.gpa % 4096 ||
+            !gmem_ptr(&vm->mem, in->tx.gpa, ring_bytes(in->entries)) ||
+            !gmem_ptr(&vm->mem, in->rx.gpa, ring_bytes(in->entries)) ||
+            ranges_overlap(in->tx.gpa, in->rx.gpa, ring_bytes(in->entries)))
+            return -EINVAL;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->set = in->set;
+    p->entries = in->set ? in->entries : 0;
+    p->tx = (PvNetRing){.gpa = in->tx.gpa, .cons = in->tx.cons, .broken = in->tx.broken};
+    p->rx = (PvNetRing){.gpa = in->rx.gpa, .cons = in->rx.cons, .broken = in->rx.broken};
+    pthread_mutex_unlock(&p->lock);
+    net_wake(vm->net);
+    return 0;
+}

@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "minihv-abi.h"
+#include "snapshot-format.h"
 #include "vm.h"
 
 /* Writes the VMM-owned boot structures into guest memory: GDT, IDT, one TSS (with RSP0 and an
@@ -39,3 +40,10 @@ int32_t pv_net_setup(Vm *vm, uint64_t tx, uint64_t rx, uint32_t entries);
 void pv_shared_update(Vm *vm);
 /* Sets event bits in the shared page. */
 void pv_shared_set_events(Vm *vm, uint32_t events);
+
+/* Saved state of the block ring and the net rings, as uart_save/uart_load in devices.h: load
+ * checks a saved ring against guest memory as set-up does and returns 0 or -EINVAL. */
+void pv_block_save(Vm *vm, SnapPvBlock *out);
+int pv_block_load(Vm *vm, const SnapPvBlock *in);
+void pv_net_save(Vm *vm, SnapPvNet *out);
+int pv_net_load(Vm *vm, const SnapPvNet *in);

@@ -1,5 +1,6 @@
 /* seccomp allow-list: what the VMM needs once the VM, sockets and files exist. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -29,6 +30,8 @@ static const int allowed[] = {
     SCMP_SYS(accept4),
     SCMP_SYS(sendto),
     SCMP_SYS(recvfrom),
+    SCMP_SYS(recvmsg),   /* control requests, with the descriptor of an image to save into */
+    SCMP_SYS(ftruncate), /* sizing that image */
     SCMP_SYS(poll),
     SCMP_SYS(ppoll),
     SCMP_SYS(futex),
@@ -95,9 +98,20 @@ static const int allowed[] = {
 #endif
 };
 
-/* The only ioctls: running vCPUs and reading/writing their registers. */
+/* The only ioctls: running vCPUs, reading/writing their registers, reading their whole state
+ * for a save, and KVM's dirty page log (turning it on for the memory slot, reading it). */
 static const unsigned long allowed_ioctls[] = {
-    KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+    KVM_RUN,
+    KVM_GET_REGS,
+    KVM_SET_REGS,
+    KVM_GET_SREGS,
+    KVM_SET_SREGS,
+    KVM_GET_MSRS,
+    KVM_GET_VCPU_EVENTS,
+    KVM_GET_XCRS,
+    KVM_GET_XSAVE,
+    KVM_SET_USER_MEMORY_REGION,
+    KVM_GET_DIRTY_LOG,
 #ifdef MINIHV_SANITIZED
     TCGETS, /* isatty() before a sanitizer report */
 #endif
@@ -142,6 +156,13 @@ int sandbox_enter(void)
             ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
             (struct scmp_arg_cmp){
                 .arg = 1, .op = SCMP_CMP_EQ, .datum_a = allowed_ioctls[i], .datum_b = 0});
+#ifndef MINIHV_SANITIZED
+    /* reading a descriptor's flags (an image to save into must not be O_APPEND) */
+    if (r >= 0)
+        r = seccomp_rule_add(
+            ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+            (struct scmp_arg_cmp){.arg = 1, .op = SCMP_CMP_EQ, .datum_a = F_GETFL, .datum_b = 0});
+#endif
     if (r >= 0)
         r = seccomp_load(ctx);
     seccomp_release(ctx);

@@ -249,6 +249,22 @@ void vcpu_handle_exit(Vcpu *v)
     }
 }
 
+/* KVM finishes an exit's I/O (an IN's data into rax, the instruction pointer past an OUT)
+ * only at the next KVM_RUN. Entering with immediate_exit completes it and returns at once, so
+ * a paused vCPU's registers are those after the instruction: saved state never repeats it. */
+static void vcpu_complete_pending_io(Vcpu *v)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        int r;
+
+        __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        r = ioctl(v->fd, KVM_RUN, 0);
+        if (r < 0)
+            break;           /* EINTR: nothing was pending, or it is complete now */
+        vcpu_handle_exit(v); /* the completion exited again (string I/O): handle that too */
+    }
+}
+
 /* Returns false when the domain is stopping; blocks while it is paused. */
 static bool vcpu_wait_running(Vcpu *v)
 {
@@ -257,6 +273,8 @@ static bool vcpu_wait_running(Vcpu *v)
 
     if (__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_STATE_RUNNING)
         return true;
+    if (__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_STATE_PAUSED)
+        vcpu_complete_pending_io(v);
     pthread_mutex_lock(&vm->lock);
     while (vm->state == VM_STATE_PAUSED) {
         if (!counted) {
@@ -339,18 +357,20 @@ static void *vcpu_thread(void *arg)
     while (!(vm->released && v->up) && vm->state != VM_STATE_STOPPING)
         pthread_cond_wait(&vm->cond, &vm->lock);
     go = vm->state != VM_STATE_STOPPING;
+    r = 0;
+    if (go && !v->regs_ready) {
+        /* under the lock, so that a save sees this vCPU either not started or set up */
+        r = pv_boot_setup_vcpu(v, v->start_rip, v->start_rsp, v->start_arg, v->id);
+        v->regs_ready = r >= 0;
+    }
     if (go)
         vm->vcpus_running++;
     pthread_mutex_unlock(&vm->lock);
     if (!go)
         return NULL;
-
-    if (v->id != 0) {
-        r = pv_boot_setup_vcpu(v, v->start_rip, v->start_rsp, v->start_arg, v->id);
-        if (r < 0)
-            vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR, "host error: cannot start vCPU %u: %s",
-                            v->id, strerror(-r));
-    }
+    if (r < 0)
+        vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR, "host error: cannot start vCPU %u: %s", v->id,
+                        strerror(-r));
     vcpu_run_loop(v);
 
     pthread_mutex_lock(&vm->lock);

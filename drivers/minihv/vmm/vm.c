@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "net.h"
 #include "pv.h"
+#include "snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -47,6 +48,8 @@ static int step_memory(Vm *vm, Error *e)
 {
     void *p;
 
+    if (vm->cfg.restore)
+        return snapshot_map_memory(vm, vm->cfg.restore, e);
     p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -106,7 +109,7 @@ static int step_image(Vm *vm, Error *e)
 {
     int r;
 
-    if (!vm->cfg.guest_path)
+    if (!vm->cfg.guest_path || vm->cfg.restore)
         return 0;
     r = loader_load(vm, e);
     if (r == -ENOEXEC) {
@@ -178,6 +181,8 @@ static int step_boot(Vm *vm, Error *e)
 {
     int r;
 
+    if (vm->cfg.restore)
+        return 0; /* the saved state is loaded once every device exists */
     if (vm->cfg.mode == VM_MODE_PV) {
         r = pv_boot_init(vm, e);
         if (r < 0)
@@ -188,7 +193,7 @@ static int step_boot(Vm *vm, Error *e)
             if (r < 0)
                 return error_set_errno(e, r, "cannot set up vCPU %u: %m", i);
         }
-        vm->vcpus[0]->up = true;
+        vm->vcpus[0]->up = vm->vcpus[0]->regs_ready = true;
         vm->vcpus_up = 1;
         return 0;
     }
@@ -197,9 +202,16 @@ static int step_boot(Vm *vm, Error *e)
         if (r < 0)
             return error_set_errno(e, r, "cannot set up vCPU 0: %m");
     }
-    vm->vcpus[0]->up = true;
+    vm->vcpus[0]->up = vm->vcpus[0]->regs_ready = true;
     vm->vcpus_up = 1;
     return 0;
+}
+
+static int step_restore(Vm *vm, Error *e)
+{
+    if (!vm->cfg.restore)
+        return 0;
+    return snapshot_restore(vm, vm->cfg.restore, e);
 }
 
 /* The block doorbell as an ioeventfd: the guest's notification costs no exit to user space. */
@@ -264,6 +276,7 @@ static const VmStep vm_steps[] = {
     {"boot", false, step_boot, NULL},
     {"doorbell", true, step_doorbell, unstep_doorbell},
     {"wake", false, step_wake, unstep_wake},
+    {"restore", false, step_restore, NULL},
 };
 
 static void vm_unwind(Vm *vm, size_t done)
@@ -320,6 +333,7 @@ Vm *vm_free(Vm *vm)
     if (!vm)
         return NULL;
     vm_unwind(vm, ELEMENTSOF(vm_steps));
+    free(vm->dirty_bitmap);
     pthread_cond_destroy(&vm->cond);
     pthread_mutex_destroy(&vm->lock);
     return mfree(vm);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cpuset.h"
 #include "error.h"
@@ -40,6 +41,8 @@ typedef enum VmState {
 DECLARE_STRING_TABLE(vm_state, VmState);
 
 /* What `minihv run` was asked to do. Strings are borrowed from argv (or the caller). */
+typedef struct Snapshot Snapshot;
+
 typedef struct VmConfig {
     VmMode mode;
     uint64_t mem_size; /* bytes */
@@ -56,6 +59,7 @@ typedef struct VmConfig {
     const char *stats_path;
     int net_fd;     /* -1: no network device; else a tap (IFF_TAP|IFF_NO_PI) the VMM now owns */
     uint8_t mac[6]; /* the device's station address when net_fd >= 0 */
+    const Snapshot *restore; /* NULL: boot guest_path; else restore this checked image */
 } VmConfig;
 
 typedef struct Vm Vm;
@@ -91,6 +95,7 @@ struct Vcpu {
     uint64_t start_rip; /* VCPU_UP parameters, read by the vCPU's own thread */
     uint64_t start_rsp;
     uint64_t start_arg;
+    bool regs_ready;        /* its registers hold guest state: booted, started or restored */
     bool hc_status_pending; /* a hypercall completed: put hc_status in rax before re-entry */
     int32_t hc_status;
     uint64_t run_ns; /* time spent inside KVM_RUN */
@@ -153,6 +158,16 @@ struct Vm {
     uint64_t start_realtime_ns;
     uint64_t start_mono_ns;
     uint64_t tsc_khz;
+
+    /* For saved images: the guest image booted (size, FNV-1a 64), and the image this domain
+     * was restored from, which it must never save over. */
+    uint64_t guest_size;
+    uint64_t guest_hash;
+    bool restored_from_image;
+    dev_t image_dev;
+    ino_t image_ino;
+
+    uint64_t *dirty_bitmap; /* KVM's dirty log, one bit per page, once logging started */
 };
 
 /* vm.c */
@@ -186,6 +201,9 @@ bool vm_exit_requested(Vm *vm);
 /* Pauses every vCPU and waits (bounded) until they have left guest mode. Returns 0, or -EBUSY
  * when already paused, -ESHUTDOWN when the domain is stopping. Main thread only. */
 int vm_pause(Vm *vm);
+
+/* Whether every vCPU that runs guest code has stopped in the paused state (thread-safe). */
+bool vm_all_paused(Vm *vm);
 
 /* Lets paused vCPUs run again. Returns 0, -EBUSY when not paused, -ESHUTDOWN when stopping. */
 int vm_resume(Vm *vm);
