@@ -702,6 +702,9 @@ void instance_exited(Instance *inst)
         report_op(inst, ACTION_DESTROY, NULL, STATE_SHUTOFF);
     else if (inst->end_detail)
         report_state(inst, STATE_SHUTOFF, REASON_DAEMON, inst->end_detail);
+    else if (status == MINIHV_EXIT_SAVED && !signal)
+        /* Saved by a control client and stopped: off, its state in the image it was given. */
+        report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, "saved into an image and stopped");
     else if (status == MINIHV_EXIT_POWEROFF && !signal)
         report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, detail);
     else if (status == MINIHV_EXIT_DESTROYED && !signal)
