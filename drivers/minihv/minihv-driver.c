@@ -166,6 +166,7 @@ static int minihv_open(Driver *drv, Error *e)
     if (r < 0)
         return error_set_errno(e, r, "Failed to create %s: %m", md->run_dir);
 
+    minihv_resources_open(md);
     minihv_check_available(drv);
     return 0;
 }
@@ -189,6 +190,7 @@ static void minihv_close(Driver *drv)
         free(all);
     }
     hashmap_free(md->instances);
+    minihv_resources_close(md);
     free(md->run_dir);
     free(md->console_dir);
     free(md);
@@ -458,7 +460,7 @@ static unsigned sweep_processes(MinihvDriver *md)
 
 /* Ends every instance no domain claims, without waiting for any: one with a control socket is
  * asked to destroy itself (a stopped one ends when it runs again), one without is killed.
- * Counts the ones asked or killed. */
+ * Then removes the cgroups no instance claims. Counts the ones asked or killed. */
 static unsigned minihv_sweep(Driver *drv)
 {
     MinihvDriver *md = minihv(drv);
@@ -479,7 +481,7 @@ static unsigned minihv_sweep(Driver *drv)
         json_decref(request);
         (void)unlink(path);
     }
-    return asked;
+    return asked + minihv_resources_sweep(md);
 }
 
 static int minihv_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
@@ -536,4 +538,6 @@ const DriverOps minihv_driver_ops = {
     .sweep = minihv_sweep,
     .undefine = minihv_undefine,
     .child_exited = minihv_child_exited,
+    .set_resources = minihv_set_resources,
+    .host_info = minihv_host_info,
 };

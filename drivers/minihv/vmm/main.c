@@ -51,13 +51,17 @@ static void help(void)
            "                      TX/RX rings in pv mode, an NE2000 at 0x300 in full mode\n"
            "  --mac ADDRESS       its MAC, XX:XX:XX:XX:XX:XX (default: 02: and five bytes\n"
            "                      of a hash of the tap's name)\n"
+           "  --cgroup FILE       join this cgroup (write the pid into FILE, a cgroup.procs)\n"
+           "                      before creating the VM; up to %u times\n"
+           "  --vcpu-cgroup FILE  move each vCPU thread into this cgroup (write its thread id\n"
+           "                      into FILE, a tasks or cgroup.threads); up to %u times\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
            "Exit status: 0 guest powered off, 1 host error, 2 usage error, 3 reboot\n"
            "requested, 4 guest crashed, 5 destroyed. One line on standard error says why.\n",
            VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
-           MINIHV_CMDLINE_MAX);
+           MINIHV_CMDLINE_MAX, VM_CGROUP_FILES_MAX, VM_CGROUP_FILES_MAX);
 }
 
 static int usage_error(const char *fmt, ...) _printf_(1, 2);
@@ -88,6 +92,8 @@ enum {
     OPT_STATS_FILE,
     OPT_NET_FD,
     OPT_MAC,
+    OPT_CGROUP,
+    OPT_VCPU_CGROUP,
     OPT_VERSION,
 };
 
@@ -108,6 +114,8 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
         {"stats-file", required_argument, NULL, OPT_STATS_FILE},
         {"net-fd", required_argument, NULL, OPT_NET_FD},
         {"mac", required_argument, NULL, OPT_MAC},
+        {"cgroup", required_argument, NULL, OPT_CGROUP},
+        {"vcpu-cgroup", required_argument, NULL, OPT_VCPU_CGROUP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {},
@@ -202,6 +210,16 @@ static int parse_argv(int argc, char **argv, VmConfig *cfg)
                                    "'%s'",
                                    optarg);
             has_mac = true;
+            break;
+        case OPT_CGROUP:
+            if (cfg->n_cgroup_procs == VM_CGROUP_FILES_MAX)
+                return usage_error("--cgroup: at most %u times", VM_CGROUP_FILES_MAX);
+            cfg->cgroup_procs[cfg->n_cgroup_procs++] = optarg;
+            break;
+        case OPT_VCPU_CGROUP:
+            if (cfg->n_cgroup_threads == VM_CGROUP_FILES_MAX)
+                return usage_error("--vcpu-cgroup: at most %u times", VM_CGROUP_FILES_MAX);
+            cfg->cgroup_threads[cfg->n_cgroup_threads++] = optarg;
             break;
         case 'h':
             help();
@@ -320,6 +338,7 @@ static int run(VmConfig *cfg)
     char guest_abs[PATH_MAX];
     _cleanup_close_ int stats_fd = -EBADF;
     Error e = ERROR_NULL;
+    const char *failed = NULL;
     Control *ctl = NULL;
     Loop *loop = NULL;
     Vm *vm = NULL;
@@ -330,6 +349,13 @@ static int run(VmConfig *cfg)
         return MINIHV_EXIT_HOST_ERROR;
     }
     close_inherited_fds(cfg->ready_fd, cfg->net_fd);
+    /* Before anything is allocated for the guest, so the limits hold all of it. */
+    r = cgroup_join(cfg->cgroup_procs, cfg->n_cgroup_procs, getpid(), &failed);
+    if (r < 0) {
+        fprintf(stderr, "minihv: host error: cannot join the cgroup of %s: %s\n", failed,
+                strerror(-r));
+        return MINIHV_EXIT_HOST_ERROR;
+    }
     if (cfg->has_cpuset && apply_cpuset(&cfg->cpuset) < 0)
         return usage_error("--cpuset: none of these CPUs is available to this process");
     if (realpath(cfg->guest_path, guest_abs))
@@ -369,6 +395,14 @@ static int run(VmConfig *cfg)
         while (vm->threads_ready < vm->nr_vcpus)
             pthread_cond_wait(&vm->cond, &vm->lock);
         pthread_mutex_unlock(&vm->lock);
+        for (unsigned i = 0; r >= 0 && i < vm->nr_vcpus; i++) {
+            r = cgroup_join(cfg->cgroup_threads, cfg->n_cgroup_threads, vm->vcpus[i]->tid, &failed);
+            if (r < 0)
+                (void)error_set_errno(&e, r, "cannot move vCPU %u into the cgroup of %s: %m", i,
+                                      failed);
+        }
+    }
+    if (r >= 0) {
         json_object_seed(0); /* before the sandbox: jansson may want /dev/urandom */
         r = sandbox_enter();
         if (r < 0)
