@@ -262,8 +262,7 @@ int cgroup_domain_set_limits(CgroupTree *t, const char *name, const CgroupLimits
             return r;
         if (l->cpu_cap)
             (void)snprintf(value, sizeof(value), "%" PRIu64 " %u",
-                           (uint64_t)l->cpu_cap * CGROUP_CPU_PERIOD_US / 100,
-                           CGROUP_CPU_PERIOD_US);
+                           (uint64_t)l->cpu_cap * CGROUP_CPU_PERIOD_US / 100, CGROUP_CPU_PERIOD_US);
         else
             (void)snprintf(value, sizeof(value), "max %u", CGROUP_CPU_PERIOD_US);
         r = write_file(vcpu, "cpu.max", value);

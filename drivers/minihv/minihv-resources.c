@@ -111,9 +111,8 @@ void minihv_resources_close(MinihvDriver *md)
 /* What c's settings mean for its groups: memory_limit 0 is guest RAM plus the margin. */
 static CgroupLimits limits_of(MinihvDriver *md, const DomainConfig *c)
 {
-    uint64_t mib = c->memory_limit
-                       ? c->memory_limit
-                       : c->memory_mib + minihv_settings(md->drv)->memory_margin_mib;
+    uint64_t mib = c->memory_limit ? c->memory_limit
+                                   : c->memory_mib + minihv_settings(md->drv)->memory_margin_mib;
 
     return (CgroupLimits){
         .cpu_weight = c->cpu_weight,
@@ -142,8 +141,7 @@ int instance_cgroup_prepare(Instance *inst, char **argv, size_t *n, char ***ret_
     }
     r = cgroup_domain_create(md->cgroups, inst->config.uuid, &l);
     if (r < 0)
-        return error_set_errno(e, r, "Failed to create the cgroup of '%s': %m",
-                               inst->config.name);
+        return error_set_errno(e, r, "Failed to create the cgroup of '%s': %m", inst->config.name);
     r = cgroup_domain_join_files(md->cgroups, inst->config.uuid, &procs, &threads);
     if (r < 0) {
         (void)cgroup_domain_remove(md->cgroups, inst->config.uuid);

@@ -151,8 +151,10 @@ static void test_v2(void)
 static void test_v1(void)
 {
     static const char *const files[] = {
-        "cpu/hvd/" NAME "/cpu.shares",           "cpu/hvd/" NAME "/vcpu/cpu.cfs_period_us",
-        "cpu/hvd/" NAME "/vcpu/cpu.cfs_quota_us", "memory/hvd/" NAME "/memory.limit_in_bytes",
+        "cpu/hvd/" NAME "/cpu.shares",
+        "cpu/hvd/" NAME "/vcpu/cpu.cfs_period_us",
+        "cpu/hvd/" NAME "/vcpu/cpu.cfs_quota_us",
+        "memory/hvd/" NAME "/memory.limit_in_bytes",
         "memory/hvd/" NAME "/memory.swappiness",
     };
     CgroupLimits l = {.cpu_weight = 1, .cpu_cap = 0, .memory_max_bytes = 0};
