@@ -3,6 +3,8 @@
   - start latency: D-Bus Start -> the guest's first console byte, median and p99 over 100
     starts, against `virsh start` of the same tiny Multiboot guest under libvirtd + QEMU (TCG)
     measured in the same run (when libvirtd and QEMU are installed);
+  - the same start latency with resource enforcement on (each VMM in its own cgroup, vCPU
+    threads in a child group, weight, cap and memory limit set), next to it without;
   - density: 200 concurrent minihv domains of 2 MiB: host memory per domain beyond guest RAM,
     and hvd's resident memory, next to an idle libvirtd's."""
 import os
@@ -93,6 +95,47 @@ def hvd_density(h, conn):
     return result
 
 
+def cgroups_usable():
+    """Whether this host lets hvd enforce resources (v2 with cpu and memory, or v1 cpu,
+    cpuacct and memory hierarchies, writable by us)."""
+    root = pathlib.Path("/sys/fs/cgroup")
+    v2 = root / "cgroup.controllers"
+    if v2.exists():
+        return {"cpu", "memory"} <= set(v2.read_text().split()) and os.access(root, os.W_OK)
+    return all(os.access(root / c, os.W_OK) for c in ("cpu", "cpuacct", "memory"))
+
+
+def remove_cgroups(subtree):
+    root = pathlib.Path("/sys/fs/cgroup")
+    for base in [root, root / "cpu", root / "cpuacct", root / "memory"]:
+        top = base / subtree.lstrip("/")
+        for d in sorted(top.rglob("*"), key=lambda p: -len(p.parts)) if top.is_dir() else []:
+            if d.is_dir():
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+        try:
+            top.rmdir()
+        except OSError:
+            pass
+
+
+def enforced_start_latency(build, bus, work):
+    """Start latency with resource control on, in an hvd of its own with its own subtree."""
+    subtree = f"/hvd-bench-{os.getpid()}"
+    h = Hvd(build, bus, work / "hvd-cgroups", config=ROOMY + "[kvm]\nenabled = no\n",
+            cgroup_root=subtree)
+    try:
+        h.start()
+        conn = bus.connect()
+        summary = h.request("GET", "/api/v1/host")[2]["drivers"]["minihv"]["summary"]
+        return {"start_seconds": hvd_start_latency(h, conn), "summary": summary}
+    finally:
+        h.stop()
+        remove_cgroups(subtree)
+
+
 def reference(work):
     """virsh start -> first console byte of the same guest under libvirtd + QEMU (TCG), and
     libvirtd's idle RSS, or None when libvirtd or QEMU is not installed."""
@@ -144,6 +187,9 @@ def main():
         conn = bus.connect()
         results["hvd_start_seconds"] = hvd_start_latency(h, conn)
         results["density"] = hvd_density(h, conn)
+        h.stop()
+        results["enforced"] = enforced_start_latency(build, bus, work) if cgroups_usable() \
+            else None
     finally:
         h.stop()
         bus.stop()
@@ -163,6 +209,15 @@ def main():
          percentile(ref_starts, 0.99) * 1000 if ref_starts else None, "virsh start, QEMU TCG",
          "ms", "lower"),
     ]
+    enforced = results["enforced"]
+    if enforced:
+        e = enforced["start_seconds"]
+        rows += [
+            (f"with resource control ({enforced['summary'].split(': ', 1)[1].split(' at ')[0]}),"
+             " median", statistics.median(e) * 1000, med, "without", "ms", "lower"),
+            ("with resource control, p99", percentile(e, 0.99) * 1000, p99, "without", "ms",
+             "lower"),
+        ]
     d = results["density"]
     rows += [
         (f"host memory per domain beyond guest RAM ({d['domains']} domains)",
@@ -175,7 +230,10 @@ def main():
          "lower"),
     ]
     benchlib.print_table("minihv through hvd (targets: start >= 20x faster than virsh start; "
+                         "start with resource control <= 5 ms median; "
                          "<= 1 MiB per domain beyond guest RAM; hvd RSS <= 15 MiB)", rows)
+    if not enforced:
+        print("  cgroups cannot be used here: no start latency with resource control measured")
     if not ref:
         print("  libvirtd or QEMU is not installed: no reference measured")
     benchlib.save("hvd-minihv", results)

@@ -20,6 +20,9 @@ static const SettingField setting_fields[] = {
     {"network", SETTING_STRING, 0},
     {"autostart", SETTING_BOOL, SETTING_LIVE},
     {"on_crash", SETTING_STRING, SETTING_LIVE},
+    {"cpu_weight", SETTING_UINT32, SETTING_LIVE},
+    {"cpu_cap", SETTING_UINT32, SETTING_LIVE},
+    {"memory_limit", SETTING_UINT64, SETTING_LIVE},
 };
 
 const SettingField *domain_setting_fields(size_t *n_ret)
@@ -89,6 +92,7 @@ void domain_config_init(DomainConfig *c)
         .vcpus = 1,
         .memory_mib = 64,
         .on_crash = ON_CRASH_DESTROY,
+        .cpu_weight = DOMAIN_CPU_WEIGHT_DEFAULT,
     };
 }
 
@@ -288,7 +292,35 @@ static int set_field(DomainConfig *c, const SettingField *f, const json_t *value
                               "\"%.64s\"",
                               s);
         c->on_crash = o;
+    } else if (streq(f->key, "cpu_weight")) {
+        if (n < DOMAIN_CPU_WEIGHT_MIN || n > DOMAIN_CPU_WEIGHT_MAX)
+            return error_setf(e, ERROR_INVALID_ARGUMENT, "'cpu_weight' must be %u..%u, got %lld",
+                              DOMAIN_CPU_WEIGHT_MIN, DOMAIN_CPU_WEIGHT_MAX, (long long)n);
+        c->cpu_weight = (unsigned)n;
+    } else if (streq(f->key, "cpu_cap")) {
+        if (n < 0 || n > DOMAIN_VCPUS_MAX * 100)
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "'cpu_cap' must be 0 (no cap) or a percentage of one host CPU up to "
+                              "vcpus x 100, got %lld",
+                              (long long)n);
+        c->cpu_cap = (unsigned)n;
+    } else if (streq(f->key, "memory_limit")) {
+        if (n < 0 || (uint64_t)n > DOMAIN_MEMORY_MIB_MAX)
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "'memory_limit' must be 0 (the default) or 1..%llu MiB, got %lld",
+                              (unsigned long long)DOMAIN_MEMORY_MIB_MAX, (long long)n);
+        c->memory_limit = (uint64_t)n;
     }
+    return 0;
+}
+
+/* Rules between settings, checked once all of them are applied. */
+static int check_combination(const DomainConfig *c, Error *e)
+{
+    if (c->cpu_cap > c->vcpus * 100)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'cpu_cap' must be at most vcpus x 100 = %u (%u vCPUs), got %u",
+                          c->vcpus * 100, c->vcpus, c->cpu_cap);
     return 0;
 }
 
@@ -318,7 +350,7 @@ static int apply_settings(DomainConfig *c, const json_t *settings, bool creating
         if (r < 0)
             return r;
     }
-    return 0;
+    return check_combination(c, e);
 }
 
 int domain_config_from_json(const json_t *settings, DomainConfig *ret, Error *e)
@@ -358,6 +390,12 @@ int domain_config_update_from_json(DomainConfig *c, const json_t *settings, Doma
     return 0;
 }
 
+bool domain_config_resources_differ(const DomainConfig *a, const DomainConfig *b)
+{
+    return a->cpu_weight != b->cpu_weight || a->cpu_cap != b->cpu_cap ||
+           a->memory_limit != b->memory_limit;
+}
+
 static json_t *json_string_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -381,5 +419,8 @@ int domain_config_to_json(const DomainConfig *c, json_t *obj)
     r |= json_object_set_new(obj, "network", json_string_or_null(c->network));
     r |= json_object_set_new(obj, "autostart", json_boolean(c->autostart));
     r |= json_object_set_new(obj, "on_crash", json_string(on_crash_to_string(c->on_crash)));
+    r |= json_object_set_new(obj, "cpu_weight", json_integer(c->cpu_weight));
+    r |= json_object_set_new(obj, "cpu_cap", json_integer(c->cpu_cap));
+    r |= json_object_set_new(obj, "memory_limit", json_integer((json_int_t)c->memory_limit));
     return r ? -ENOMEM : 0;
 }

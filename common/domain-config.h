@@ -9,12 +9,15 @@
 #include "domain-types.h"
 #include "error.h"
 
-#define DOMAIN_UUID_STRING_MAX 37
-#define DOMAIN_VCPUS_MAX       256u
-#define DOMAIN_MEMORY_MIB_MAX  (UINT64_C(4) * 1024 * 1024)
-#define DOMAIN_PATH_MAX        4095u
-#define DOMAIN_CMDLINE_MAX     2047u
-#define DOMAIN_NETWORK_MAX     255u
+#define DOMAIN_UUID_STRING_MAX    37
+#define DOMAIN_VCPUS_MAX          256u
+#define DOMAIN_MEMORY_MIB_MAX     (UINT64_C(4) * 1024 * 1024)
+#define DOMAIN_PATH_MAX           4095u
+#define DOMAIN_CMDLINE_MAX        2047u
+#define DOMAIN_NETWORK_MAX        255u
+#define DOMAIN_CPU_WEIGHT_MIN     1u
+#define DOMAIN_CPU_WEIGHT_MAX     10000u
+#define DOMAIN_CPU_WEIGHT_DEFAULT 100u
 
 /* Interface names are at most this long (IFNAMSIZ - 1). */
 #define DOMAIN_IFNAME_MAX 15u
@@ -47,6 +50,12 @@ typedef struct DomainConfig {
     DomainNic nic; /* the attachment to an hvd network, see DomainNic */
     bool autostart;
     OnCrash on_crash;
+    /* Resource enforcement, changeable while the domain runs: the relative CPU weight
+     * (1..10000), the CPU cap in percent of one host CPU (0: none, at most vcpus x 100), and the
+     * hard limit on the domain's host memory in MiB (0: the driver's default). */
+    unsigned cpu_weight;
+    unsigned cpu_cap;
+    uint64_t memory_limit;
 } DomainConfig;
 
 typedef enum SettingType {
@@ -81,8 +90,9 @@ const char *setting_type_dbus_signature(SettingType t);
 int domain_setting_check_entry(const json_t *settings, const char *key, const char *signature,
                                const SettingField **ret, Error *e);
 
-/* Fills c with defaults (driver kvm, mode pv, 1 vCPU, 64 MiB, on-crash destroy) and an empty
- * name; the caller frees with domain_config_done(). */
+/* Fills c with defaults (driver kvm, mode pv, 1 vCPU, 64 MiB, on-crash destroy, CPU weight
+ * 100, no cap, the default memory limit) and an empty name; the caller frees with
+ * domain_config_done(). */
 void domain_config_init(DomainConfig *c);
 
 /* Frees the strings c owns and resets it to defaults. Safe on an initialised config. */
@@ -105,6 +115,9 @@ int domain_config_update_from_json(DomainConfig *c, const json_t *settings, Doma
 /* Adds every definition field of c to obj with its stable name (unset strings as null).
  * Returns 0 or -ENOMEM. */
 int domain_config_to_json(const DomainConfig *c, json_t *obj);
+
+/* Whether a and b differ in a resource setting (cpu_weight, cpu_cap, memory_limit). */
+bool domain_config_resources_differ(const DomainConfig *a, const DomainConfig *b);
 
 /* Parses and canonicalises a UUID string into out. Returns 0 or -EINVAL. */
 int domain_uuid_canonicalize(const char *s, char out[DOMAIN_UUID_STRING_MAX]);

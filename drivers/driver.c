@@ -195,6 +195,12 @@ int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, Domai
     return DISPATCH(reattach, flags, c, rt, ret_state, ret_reason, flags, e);
 }
 
+int driver_set_resources(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                         unsigned flags, Error *e)
+{
+    return DISPATCH(set_resources, flags, c, rt, flags, e);
+}
+
 int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
 {
     if (!drv->ops->undefine)

@@ -124,6 +124,13 @@ typedef struct DriverOps {
      * still in flight without calling their done. */
     int (*refresh_stats)(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
                          void *userdata);
+    /* Applies c's resource settings (cpu_weight, cpu_cap, memory_limit) to its active instance
+     * at once, without a restart. Returns 0 when they are in force, or a negative errno with e
+     * set (the instance keeps the previous ones). A backend that must ask its daemon never
+     * waits: it queues the change and returns 0 (a late refusal is logged at debug level; the
+     * next start applies the settings from the definition again). */
+    int (*set_resources)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                         unsigned flags, Error *e);
     /* Returns a new fd carrying the domain's console (read: output, write: input). Never waits
      * on the backend. */
     int (*console_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
@@ -202,6 +209,9 @@ int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, u
                   Error *e);
 int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
                     unsigned flags, Error *e);
+/* A driver without the slot refuses resource changes of active domains as unsupported. */
+int driver_set_resources(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                         unsigned flags, Error *e);
 int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                         unsigned flags, Error *e);
 int driver_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);

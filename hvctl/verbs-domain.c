@@ -25,6 +25,9 @@ enum {
     OPT_AUTOSTART,
     OPT_NO_AUTOSTART,
     OPT_ON_CRASH,
+    OPT_CPU_WEIGHT,
+    OPT_CPU_CAP,
+    OPT_MEMORY_LIMIT,
     OPT_UUID,
     OPT_FORCE,
     OPT_TIMEOUT,
@@ -45,6 +48,9 @@ static const struct option settings_options[] = {
     {"autostart", no_argument, NULL, OPT_AUTOSTART},
     {"no-autostart", no_argument, NULL, OPT_NO_AUTOSTART},
     {"on-crash", required_argument, NULL, OPT_ON_CRASH},
+    {"cpu-weight", required_argument, NULL, OPT_CPU_WEIGHT},
+    {"cpu-cap", required_argument, NULL, OPT_CPU_CAP},
+    {"memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT},
     {"uuid", required_argument, NULL, OPT_UUID},
     {"json", no_argument, NULL, OPT_JSON},
     {},
@@ -83,15 +89,28 @@ static int parse_settings(const char *verb, int argc, char **argv, json_t *setti
             break;
         case OPT_VCPUS:
         case OPT_MEMORY:
+        case OPT_CPU_WEIGHT:
+        case OPT_CPU_CAP:
+        case OPT_MEMORY_LIMIT: {
+            const char *opt = c == OPT_VCPUS        ? "--vcpus"
+                              : c == OPT_MEMORY     ? "--memory"
+                              : c == OPT_CPU_WEIGHT ? "--cpu-weight"
+                              : c == OPT_CPU_CAP    ? "--cpu-cap"
+                                                    : "--memory-limit";
+            const char *key = c == OPT_VCPUS        ? "vcpus"
+                              : c == OPT_MEMORY     ? "memory_mib"
+                              : c == OPT_CPU_WEIGHT ? "cpu_weight"
+                              : c == OPT_CPU_CAP    ? "cpu_cap"
+                                                    : "memory_limit";
+
             if (parse_uint64(optarg, 0, INT64_MAX, &v) < 0)
-                return usage_error(verb, "%s must be a whole number, got '%s'",
-                                   c == OPT_VCPUS ? "--vcpus" : "--memory", optarg);
+                return usage_error(verb, "%s must be a whole number, got '%s'", opt, optarg);
             n = (json_int_t)v;
-            if (c == OPT_VCPUS && v > UINT32_MAX)
+            if (c != OPT_MEMORY && c != OPT_MEMORY_LIMIT && v > UINT32_MAX)
                 n = UINT32_MAX; /* hvd names the allowed range */
-            (void)json_object_set_new(settings, c == OPT_VCPUS ? "vcpus" : "memory_mib",
-                                      json_integer(n));
+            (void)json_object_set_new(settings, key, json_integer(n));
             break;
+        }
         case OPT_KERNEL:
             (void)json_object_set_new(settings, "kernel", path_value(optarg));
             break;
@@ -357,13 +376,17 @@ const Verb verbs[] = {
      "NAME [--driver kvm|minihv] [--mode pv|full] [--vcpus N] [--memory MiB]\n"
      "             [--kernel PATH] [--initrd PATH] [--disk PATH] [--cmdline STR]\n"
      "             [--cpuset LIST] [--network NAME]\n"
-     "             [--autostart] [--on-crash destroy|restart|preserve] [--uuid UUID]",
+     "             [--autostart] [--on-crash destroy|restart|preserve] [--uuid UUID]\n"
+     "             [--cpu-weight 1..10000] [--cpu-cap PERCENT] [--memory-limit MiB]",
      "Define a new domain (it starts shut off).", verb_create},
     {"set",
      "NAME [--mode pv|full] [--vcpus N] [--memory MiB] [--kernel PATH] [--initrd PATH]\n"
      "          [--disk PATH] [--cmdline STR] [--cpuset LIST] [--network NAME]\n"
-     "          [--autostart|--no-autostart] [--on-crash destroy|restart|preserve]",
-     "Change settings of a domain (most only while it is shut off).", verb_set},
+     "          [--autostart|--no-autostart] [--on-crash destroy|restart|preserve]\n"
+     "          [--cpu-weight 1..10000] [--cpu-cap PERCENT] [--memory-limit MiB]",
+     "Change settings of a domain (most only while it is shut off; autostart, on-crash\n"
+     "and the resource settings also while it runs, applied at once).",
+     verb_set},
     {"start", "NAME", "Start a shut-off domain; returns when it runs.", verb_start},
     {"stop", "NAME [--force] [--timeout S] [--no-wait]",
      "Shut a domain down gracefully and wait until it is off; hvd destroys it when the\n"

@@ -128,11 +128,26 @@ static void print_stats(json_t *stats, const char *prefix)
     }
 }
 
+/* The CPU cap and memory limit of a domain (or host view row) for people. */
+static void format_resources(json_t *o, char *cap, size_t cap_len, char *limit, size_t limit_len)
+{
+    long long c = num(o, "cpu_cap"), l = num(o, "memory_limit");
+
+    if (c > 0)
+        (void)snprintf(cap, cap_len, "%lld%%", c);
+    else
+        (void)snprintf(cap, cap_len, "none");
+    if (l > 0)
+        (void)snprintf(limit, limit_len, "%lld MiB", l);
+    else
+        (void)snprintf(limit, limit_len, "default");
+}
+
 int verb_info(Client *client, int argc, char **argv)
 {
     Error e = ERROR_NULL;
     json_t *info = NULL, *stats, *nic;
-    char created[64], started[64];
+    char created[64], started[64], cap[32], limit[32];
     size_t i;
     int r;
 
@@ -149,6 +164,7 @@ int verb_info(Client *client, int argc, char **argv)
         json_decref(info);
         return EXIT_OK;
     }
+    format_resources(info, cap, sizeof(cap), limit, sizeof(limit));
     format_time(num(info, "created_us"), created, sizeof(created));
     format_time(num(info, "started_us"), started, sizeof(started));
     printf("Name:       %s\n"
@@ -166,6 +182,9 @@ int verb_info(Client *client, int argc, char **argv)
            "Network:    %s\n"
            "Autostart:  %s\n"
            "On crash:   %s\n"
+           "CPU weight: %lld\n"
+           "CPU cap:    %s\n"
+           "Mem limit:  %s\n"
            "PID:        %lld\n"
            "Created:    %s\n"
            "Started:    %s\n",
@@ -174,7 +193,8 @@ int verb_info(Client *client, int argc, char **argv)
            (long long)num(info, "memory_mib"), str(info, "kernel"), str(info, "initrd"),
            str(info, "disk"), str(info, "cmdline"), str(info, "cpuset"), str(info, "network"),
            json_is_true(json_object_get(info, "autostart")) ? "yes" : "no", str(info, "on_crash"),
-           (long long)num(info, "pid"), created, started);
+           (long long)num(info, "cpu_weight"), cap, limit, (long long)num(info, "pid"), created,
+           started);
     json_array_foreach (json_object_get(info, "interfaces"), i, nic)
         printf("Interface:  network %s, mac %s, ipv4 %s%s%s\n", str(nic, "network"),
                str(nic, "mac"), str(nic, "ipv4"),
@@ -192,6 +212,32 @@ int verb_info(Client *client, int argc, char **argv)
     }
     json_decref(info);
     return EXIT_OK;
+}
+
+/* The resource settings of the active domains, and what enforces them. */
+static void print_host_resources(json_t *resources)
+{
+    static const char *const headers[] = {"DOMAIN", "WEIGHT", "CAP", "MEMORY LIMIT"};
+    json_t *domains = json_object_get(resources, "domains"), *d;
+    size_t i;
+    Table *t;
+
+    if (!json_is_array(domains) || json_array_size(domains) == 0)
+        return;
+    printf("\nResources of active domains (CPU weight %lld in all):\n",
+           (long long)num(resources, "cpu_weight_total"));
+    t = table_new(ELEMENTSOF(headers), headers);
+    json_array_foreach (domains, i, d) {
+        char cap[32], limit[32];
+
+        format_resources(d, cap, sizeof(cap), limit, sizeof(limit));
+        (void)table_add(t, str(d, "name"));
+        (void)table_addf(t, "%lld", (long long)num(d, "cpu_weight"));
+        (void)table_add(t, cap);
+        (void)table_add(t, limit);
+    }
+    table_print(t, stdout);
+    table_free(t);
 }
 
 int verb_host(Client *client, int argc, char **argv)
@@ -251,6 +297,7 @@ int verb_host(Client *client, int argc, char **argv)
     /* Over D-Bus: who may change domains (over HTTP, the bearer token decides). */
     if (json_is_string(json_object_get(host, "authorization")))
         printf("authorization: %s\n", str(host, "authorization"));
+    print_host_resources(json_object_get(host, "resources"));
     json_decref(host);
     return EXIT_OK;
 }

@@ -50,7 +50,8 @@ static void on_domain_updated(void *userdata, Domain *d)
     if (path)
         (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "Mode",
                                              "VCPUs", "MemoryMiB", "Kernel", "Disk", "Cmdline",
-                                             "CPUSet", "Network", "Autostart", "OnCrash", NULL);
+                                             "CPUSet", "Network", "Autostart", "OnCrash",
+                                             "CPUWeight", "CPUCap", "MemoryLimitMiB", NULL);
 }
 
 const ManagerListener bus_manager_listener = {

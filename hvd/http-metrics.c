@@ -1,5 +1,6 @@
-/* GET /metrics: Prometheus text exposition of domains (state, vCPUs, memory, CPU time, exits by
- * reason, network frames, bytes and drops) and of the host (capacity, reservation, allocation). */
+/* GET /metrics: Prometheus text exposition of domains (state, vCPUs, memory, CPU weight and cap,
+ * CPU time and throttled time, exits by reason, network frames, bytes and drops) and of the host
+ * (capacity, reservation, allocation). */
 #include <stdio.h>
 #include <string.h>
 
@@ -125,10 +126,32 @@ enum MHD_Result http_metrics_serve(HttpRequest *r)
         fprintf(f, "hvd_domain_memory_bytes{domain=\"%s\"} %llu\n", m->domains[i]->config.name,
                 (unsigned long long)m->domains[i]->config.memory_mib * 1048576ULL);
 
+    family(f, "hvd_domain_cpu_weight", "gauge", "CPU weight of each domain (1..10000).");
+    for (size_t i = 0; i < m->n_domains; i++)
+        fprintf(f, "hvd_domain_cpu_weight{domain=\"%s\"} %u\n", m->domains[i]->config.name,
+                m->domains[i]->config.cpu_weight);
+    family(f, "hvd_domain_cpu_cap_ratio", "gauge",
+           "CPU cap of each domain in host CPUs (0: none).");
+    for (size_t i = 0; i < m->n_domains; i++)
+        fprintf(f, "hvd_domain_cpu_cap_ratio{domain=\"%s\"} %.2f\n", m->domains[i]->config.name,
+                m->domains[i]->config.cpu_cap / 100.0);
+
     family(f, "hvd_domain_cpu_seconds_total", "counter", "CPU time used by each running domain.");
     json_object_foreach (stats, name, s)
         fprintf(f, "hvd_domain_cpu_seconds_total{domain=\"%s\"} %.9f\n", name,
                 (double)json_integer_value(json_object_get(s, "cpu_time_ns")) / 1e9);
+    family(f, "hvd_domain_cpu_throttled_seconds_total", "counter",
+           "Time the CPU cap held each running domain's vCPUs back (cgroup cpu.stat).");
+    json_object_foreach (stats, name, s)
+        if (json_is_integer(json_object_get(s, "cpu_throttled_ns")))
+            fprintf(f, "hvd_domain_cpu_throttled_seconds_total{domain=\"%s\"} %.9f\n", name,
+                    (double)json_integer_value(json_object_get(s, "cpu_throttled_ns")) / 1e9);
+    family(f, "hvd_domain_cpu_throttled_periods_total", "counter",
+           "Scheduling periods in which the CPU cap held each running domain back.");
+    json_object_foreach (stats, name, s)
+        if (json_is_integer(json_object_get(s, "cpu_throttled_count")))
+            fprintf(f, "hvd_domain_cpu_throttled_periods_total{domain=\"%s\"} %lld\n", name,
+                    (long long)json_integer_value(json_object_get(s, "cpu_throttled_count")));
     family(f, "hvd_domain_stats_age_seconds", "gauge",
            "How old each running domain's numbers are (hvd never waits for a backend: it "
            "answers with what it has).");

@@ -418,6 +418,21 @@ fail_config:
     return r;
 }
 
+/* Resource settings of an active domain take effect at once: the driver applies them before
+ * they are recorded (a refusal leaves everything as it was). In a state in between (starting,
+ * stopping, crashed) the instance is not there to change. */
+static int apply_resources(Manager *m, Domain *d, const DomainConfig *c, Error *e)
+{
+    if (!domain_state_is_active(d->state) || !domain_config_resources_differ(c, &d->config))
+        return 0;
+    if (d->state != STATE_RUNNING && d->state != STATE_PAUSED)
+        return error_setf(e, ERROR_INVALID_STATE,
+                          "resource settings can change while the domain is shut off, running or "
+                          "paused (it is %s)",
+                          domain_state_to_string(d->state));
+    return driver_set_resources(manager_driver(m, d), c, &d->runtime, 0, e);
+}
+
 int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *e)
 {
     DomainConfig c;
@@ -433,6 +448,8 @@ int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *
         r = driver_validate(manager_driver(m, d), &c, e);
     if (r >= 0)
         r = alloc_check_cpuset(&m->alloc, c.cpuset, e);
+    if (r >= 0)
+        r = apply_resources(m, d, &c, e);
     if (r < 0) {
         domain_config_done(&c);
         return r;
@@ -447,6 +464,12 @@ int manager_domain_update(Manager *m, Domain *d, const json_t *settings, Error *
     if (r >= 0)
         r = store_commit(m->store);
     if (r < 0) {
+        Error ignored = ERROR_NULL;
+
+        /* Back to what the store still says. */
+        if (domain_config_resources_differ(&c, &d->config) &&
+            (d->state == STATE_RUNNING || d->state == STATE_PAUSED))
+            (void)driver_set_resources(manager_driver(m, d), &d->config, &d->runtime, 0, &ignored);
         domain_config_done(&c);
         return store_failed(m, r, "the new settings", e);
     }
@@ -624,6 +647,28 @@ void manager_update_status(Manager *m)
         (void)on_status_timer(NULL, 0, m);
 }
 
+/* The resource settings of the domains that hold host resources, and their weights' sum (what
+ * one weight is a share of). */
+static json_t *host_resources(Manager *m)
+{
+    json_t *list = json_array();
+    json_int_t total = 0;
+
+    for (size_t i = 0; list && i < m->n_domains; i++) {
+        const Domain *d = m->domains[i];
+
+        if (!domain_state_holds_allocation(d->state))
+            continue;
+        total += d->config.cpu_weight;
+        (void)json_array_append_new(
+            list, json_pack("{s:s, s:s, s:i, s:i, s:I}", "name", d->config.name, "driver",
+                            driver_kind_to_string(d->config.driver), "cpu_weight",
+                            (int)d->config.cpu_weight, "cpu_cap", (int)d->config.cpu_cap,
+                            "memory_limit", (json_int_t)d->config.memory_limit));
+    }
+    return json_pack("{s:o?, s:I}", "domains", list, "cpu_weight_total", total);
+}
+
 json_t *manager_host_view(Manager *m)
 {
     json_t *host = alloc_host_view(&m->alloc), *drivers = json_object(), *counts = json_object();
@@ -655,6 +700,7 @@ json_t *manager_host_view(Manager *m)
     (void)json_object_set_new(host, "drivers", drivers);
     (void)json_object_set_new(host, "domains", json_integer((json_int_t)m->n_domains));
     (void)json_object_set_new(host, "states", counts);
+    (void)json_object_set_new(host, "resources", host_resources(m));
     return host;
 }
 

@@ -42,12 +42,12 @@ static const char *const statement_sql[_STMT_MAX] = {
     [STMT_DOMAIN_INSERT] =
         "INSERT INTO domains (name, uuid, driver, mode, vcpus, memory_mib, kernel, disk, cmdline, "
         "cpuset, autostart, on_crash, state, reason, created_us, state_changed_us, network, "
-        "initrd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, "
-        "?16, ?17)",
+        "initrd, cpu_weight, cpu_cap, memory_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20)",
     [STMT_DOMAIN_UPDATE_CONFIG] =
         "UPDATE domains SET mode = ?2, vcpus = ?3, memory_mib = ?4, kernel = ?5, disk = ?6, "
         "cmdline = ?7, cpuset = ?8, autostart = ?9, on_crash = ?10, network = ?11, "
-        "initrd = ?12 WHERE id = ?1",
+        "initrd = ?12, cpu_weight = ?13, cpu_cap = ?14, memory_limit = ?15 WHERE id = ?1",
     [STMT_DOMAIN_SET_STATE] = "UPDATE domains SET state = ?2, reason = ?3, pid = ?4, "
                               "pid_start_time = ?5, started_us = ?6, state_changed_us = ?7 "
                               "WHERE id = ?1",
@@ -55,7 +55,8 @@ static const char *const statement_sql[_STMT_MAX] = {
     [STMT_DOMAINS_LOAD] =
         "SELECT id, name, uuid, driver, mode, vcpus, memory_mib, kernel, disk, cmdline, cpuset, "
         "autostart, on_crash, state, reason, pid, pid_start_time, started_us, created_us, "
-        "state_changed_us, network, initrd FROM domains ORDER BY name",
+        "state_changed_us, network, initrd, cpu_weight, cpu_cap, memory_limit FROM domains "
+        "ORDER BY name",
     [STMT_ALLOCATION_SET] = "INSERT OR REPLACE INTO allocations (domain_id, vcpus, memory_mib, "
                             "cpuset) VALUES (?1, ?2, ?3, ?4)",
     [STMT_ALLOCATION_CLEAR] = "DELETE FROM allocations WHERE domain_id = ?1",
@@ -136,7 +137,7 @@ unsigned store_schema_version(Store *s)
 
 unsigned store_schema_latest(void)
 {
-    return schema_migrations_count;
+    return schema_migrations_latest;
 }
 
 /* Steps a prepared statement to completion (no rows expected) and resets it. */
@@ -179,16 +180,18 @@ static int apply_migrations(Store *s, Error *e)
     r = read_user_version(s, &version);
     if (r < 0)
         return error_set_errno(e, r, "Failed to read the schema version: %s", store_last_error(s));
-    if (version > schema_migrations_count)
+    if (version > schema_migrations_latest)
         return error_setf(e, ERROR_FAILED,
                           "the database has schema version %u, newer than this hvd supports "
                           "(%u); refusing to open it (upgrade hvd or restore a backup)",
-                          version, schema_migrations_count);
+                          version, schema_migrations_latest);
 
-    for (unsigned i = version; i < schema_migrations_count; i++) {
+    for (unsigned i = 0; i < schema_migrations_count; i++) {
         const SchemaMigration *m = &schema_migrations[i];
         char pragma[64];
 
+        if (m->version <= version)
+            continue;
         r = exec_sql(s, "BEGIN IMMEDIATE");
         if (r >= 0)
             r = exec_sql(s, m->sql);
@@ -343,6 +346,9 @@ int store_domain_insert(Store *s, const DomainConfig *c, DomainState state, Doma
     (void)sqlite3_bind_int64(st, 15, (sqlite3_int64)now_us);
     bind_text_or_null(st, 16, c->network);
     bind_text_or_null(st, 17, c->initrd);
+    (void)sqlite3_bind_int64(st, 18, c->cpu_weight);
+    (void)sqlite3_bind_int64(st, 19, c->cpu_cap);
+    (void)sqlite3_bind_int64(st, 20, (sqlite3_int64)c->memory_limit);
     r = step_done(s, STMT_DOMAIN_INSERT);
     if (r < 0)
         return r;
@@ -367,6 +373,9 @@ int store_domain_update_config(Store *s, int64_t id, const DomainConfig *c)
     (void)sqlite3_bind_text(st, 10, on_crash_to_string(c->on_crash), -1, SQLITE_STATIC);
     bind_text_or_null(st, 11, c->network);
     bind_text_or_null(st, 12, c->initrd);
+    (void)sqlite3_bind_int64(st, 13, c->cpu_weight);
+    (void)sqlite3_bind_int64(st, 14, c->cpu_cap);
+    (void)sqlite3_bind_int64(st, 15, (sqlite3_int64)c->memory_limit);
     return step_done(s, STMT_DOMAIN_UPDATE_CONFIG);
 }
 
@@ -516,6 +525,9 @@ static int read_domain_row(sqlite3_stmt *st, StoredDomain *d)
     d->state_changed_us = (uint64_t)sqlite3_column_int64(st, 19);
     d->config.network = (char *)column_text(st, 20);
     d->config.initrd = (char *)column_text(st, 21);
+    d->config.cpu_weight = (unsigned)sqlite3_column_int64(st, 22);
+    d->config.cpu_cap = (unsigned)sqlite3_column_int64(st, 23);
+    d->config.memory_limit = (uint64_t)sqlite3_column_int64(st, 24);
     if (d->config.driver < 0 || d->config.mode < 0 || d->config.on_crash < 0 || d->state < 0 ||
         d->reason < 0)
         return -EBADMSG;

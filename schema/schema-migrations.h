@@ -1,4 +1,5 @@
-/* The SQL migrations embedded at build time, in order: migration i brings user_version to i+1. */
+/* The SQL migrations embedded at build time, in increasing version order: each brings
+ * user_version to its version. */
 #pragma once
 
 typedef struct SchemaMigration {
@@ -9,3 +10,4 @@ typedef struct SchemaMigration {
 
 extern const SchemaMigration schema_migrations[];
 extern const unsigned schema_migrations_count;
+extern const unsigned schema_migrations_latest; /* the version of the last migration */

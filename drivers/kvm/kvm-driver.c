@@ -226,6 +226,12 @@ static int kvm_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Erro
     return kvm_job_submit_undefine(drv, c, e);
 }
 
+static int kvm_set_resources(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                             unsigned flags, Error *e)
+{
+    return kvm_job_submit_resources(drv, c, e);
+}
+
 const DriverOps kvm_driver_ops = {
     .name = "kvm",
     .kind = DRIVER_KVM,
@@ -248,6 +254,7 @@ const DriverOps kvm_driver_ops = {
     .refresh_stats = kvm_refresh_stats,
     .reattach = kvm_reattach,
     .undefine = kvm_undefine,
+    .set_resources = kvm_set_resources,
     .host_info = kvm_host_info,
 };
 

@@ -128,6 +128,7 @@ typedef enum KvmJobKind {
     KVM_JOB_CONSOLE,   /* opens one domain's console stream */
     KVM_JOB_UNDEFINE,  /* forgets one domain's persistent definition */
     KVM_JOB_STATS,     /* statistics of every active domain */
+    KVM_JOB_RESOURCES, /* applies one domain's CPU weight and cap and memory limit live */
     KVM_JOB_RELEASE,   /* lets go of streams and a connection */
 } KvmJobKind;
 
@@ -155,6 +156,9 @@ typedef struct KvmJob {
     int lifecycle_callback; /* connect, release: the event registration, or -1 */
     KvmLink *link;          /* connect: the new connection's loss watch */
     KvmAccel accel;         /* connect */
+    unsigned cpu_weight;    /* resources */
+    unsigned cpu_cap;
+    uint64_t memory_limit;
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -172,6 +176,10 @@ void kvm_job_cancel(void *job);
 /* Queues a lifecycle operation for c on a worker, taking ownership of xml; the result comes
  * back through op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
 int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e);
+
+/* Queues the live change of c's resource settings (virDomainSetSchedulerParameters and
+ * virDomainSetMemoryParameters); libvirt refusing it is logged at debug level. */
+int kvm_job_submit_resources(Driver *drv, const DomainConfig *c, Error *e);
 
 /* Queues the forgetting of c's persistent definition (if libvirt has one). */
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);

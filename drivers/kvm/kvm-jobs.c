@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kvm-internal.h"
+#include "kvm-xml.h"
 #include "kvm-state.h"
 #include "log.h"
 #include "time-util.h"
@@ -245,6 +246,39 @@ static void job_run_undefine(KvmJob *j)
     (void)virDomainFree(dom);
 }
 
+/* Weight as shares, the cap over the whole domain (quota -1: none), the hard memory limit in
+ * KiB (unlimited when 0), all on the running domain only: its next start takes them from the
+ * XML. */
+static void job_run_resources(KvmJob *j)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(j->conn, j->uuid);
+    virTypedParameterPtr sched = NULL, mem = NULL;
+    int n_sched = 0, max_sched = 0, n_mem = 0, max_mem = 0;
+    long long quota = j->cpu_cap ? (long long)j->cpu_cap * KVM_CPU_PERIOD_US / 100 : -1;
+    unsigned long long hard =
+        j->memory_limit ? j->memory_limit * 1024 : VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
+
+    if (!dom) {
+        (void)kvm_libvirt_error(&j->error, "looking up domain", j->name);
+        return;
+    }
+    if (virTypedParamsAddULLong(&sched, &n_sched, &max_sched, VIR_DOMAIN_SCHEDULER_CPU_SHARES,
+                                j->cpu_weight) < 0 ||
+        virTypedParamsAddULLong(&sched, &n_sched, &max_sched, VIR_DOMAIN_SCHEDULER_GLOBAL_PERIOD,
+                                KVM_CPU_PERIOD_US) < 0 ||
+        virTypedParamsAddLLong(&sched, &n_sched, &max_sched, VIR_DOMAIN_SCHEDULER_GLOBAL_QUOTA,
+                               quota) < 0 ||
+        virDomainSetSchedulerParametersFlags(dom, sched, n_sched, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        (void)kvm_libvirt_error(&j->error, "setting the CPU weight and cap of domain", j->name);
+    else if (virTypedParamsAddULLong(&mem, &n_mem, &max_mem, VIR_DOMAIN_MEMORY_HARD_LIMIT, hard) <
+                 0 ||
+             virDomainSetMemoryParameters(dom, mem, n_mem, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        (void)kvm_libvirt_error(&j->error, "setting the memory limit of domain", j->name);
+    virTypedParamsFree(sched, n_sched);
+    virTypedParamsFree(mem, n_mem);
+    (void)virDomainFree(dom);
+}
+
 static void job_run(void *data)
 {
     KvmJob *j = data;
@@ -266,6 +300,9 @@ static void job_run(void *data)
         break;
     case KVM_JOB_UNDEFINE:
         job_run_undefine(j);
+        break;
+    case KVM_JOB_RESOURCES:
+        job_run_resources(j);
         break;
     case KVM_JOB_STATS:
         kvm_stats_run(j);
@@ -295,6 +332,7 @@ static void job_done(void *data)
             kvm_console_failed(j->drv, j->name, j->force, &j->error);
         break;
     case KVM_JOB_UNDEFINE:
+    case KVM_JOB_RESOURCES:
         if (error_is_set(&j->error))
             log_debug("kvm: %s", j->error.message);
         break;
@@ -372,6 +410,24 @@ int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e)
     int r = submit_for_domain(drv, KVM_JOB_UNDEFINE, c->name, c->uuid, false);
 
     return r < 0 ? error_set_errno(e, r, "Failed to queue the undefining of '%s': %m", c->name) : 0;
+}
+
+int kvm_job_submit_resources(Driver *drv, const DomainConfig *c, Error *e)
+{
+    KvmJob *j = kvm_job_new(drv, KVM_JOB_RESOURCES);
+    int r;
+
+    if (!j)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
+    (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
+    j->cpu_weight = c->cpu_weight;
+    j->cpu_cap = c->cpu_cap;
+    j->memory_limit = c->memory_limit;
+    r = kvm_job_queue(j, c->uuid);
+    if (r == -ENOTCONN)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
+    return r < 0 ? error_set_errno(e, r, "Failed to queue the change of '%s': %m", c->name) : 0;
 }
 
 int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, bool force)

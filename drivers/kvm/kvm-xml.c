@@ -56,23 +56,32 @@ static void attribute(FILE *f, const char *name, const char *value)
     fputc('\'', f);
 }
 
-/* vCPU i runs on the i-th CPU of the set, wrapping around. */
+/* The CPU weight as libvirt's shares (the weight itself: 1..10000 is valid for cgroup v1
+ * cpu.shares and v2 cpu.weight alike, and domains' shares compare as their weights do), the cap
+ * over the whole domain (global period and quota), and vCPU i on the i-th CPU of the set,
+ * wrapping around. */
 static void write_cputune(FILE *f, const DomainConfig *c)
 {
     CpuSet set;
     unsigned cpus[CPUSET_MAX_CPUS], n = 0;
 
-    if (!c->cpuset || cpuset_parse(c->cpuset, &set) < 0)
-        return;
-    for (unsigned i = 0; i < CPUSET_MAX_CPUS; i++)
-        if (cpuset_has(&set, i))
-            cpus[n++] = i;
-    if (n == 0)
-        return;
+    if (c->cpuset && cpuset_parse(c->cpuset, &set) >= 0)
+        for (unsigned i = 0; i < CPUSET_MAX_CPUS; i++)
+            if (cpuset_has(&set, i))
+                cpus[n++] = i;
     fputs("  <cputune>\n", f);
-    for (unsigned v = 0; v < c->vcpus; v++)
+    fprintf(f, "    <shares>%u</shares>\n", c->cpu_weight);
+    if (c->cpu_cap)
+        fprintf(f, "    <global_period>%u</global_period>\n    <global_quota>%llu</global_quota>\n",
+                KVM_CPU_PERIOD_US, (unsigned long long)c->cpu_cap * KVM_CPU_PERIOD_US / 100);
+    for (unsigned v = 0; n > 0 && v < c->vcpus; v++)
         fprintf(f, "    <vcpupin vcpu='%u' cpuset='%u'/>\n", v, cpus[v % n]);
     fputs("  </cputune>\n", f);
+    /* memory_limit 0: libvirt's default (no hard limit). */
+    if (c->memory_limit)
+        fprintf(f,
+                "  <memtune>\n    <hard_limit unit='MiB'>%" PRIu64 "</hard_limit>\n  </memtune>\n",
+                c->memory_limit);
 }
 
 static void write_os(FILE *f, const DomainConfig *c)

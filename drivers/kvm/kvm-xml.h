@@ -6,6 +6,9 @@
 
 #include "domain-config.h"
 
+/* Period of a domain's CPU cap (libvirt's global_period), in microseconds. */
+#define KVM_CPU_PERIOD_US 100000u
+
 typedef struct KvmXmlOptions {
     const char *domain_type; /* "kvm" or "qemu" */
     const char *console_log; /* file that receives the serial console, or NULL */

@@ -193,6 +193,7 @@ static int minihv_open(Driver *drv, Error *e)
     if (r < 0)
         return error_set_errno(e, r, "Failed to create %s: %m", md->run_dir);
 
+    minihv_resources_open(md);
     minihv_check_available(drv);
     return 0;
 }
@@ -216,6 +217,7 @@ static void minihv_close(Driver *drv)
         free(all);
     }
     hashmap_free(md->instances);
+    minihv_resources_close(md);
     free(md->run_dir);
     free(md->console_dir);
     free(md);
@@ -487,8 +489,8 @@ static unsigned sweep_processes(MinihvDriver *md)
 
 /* Ends every instance no domain claims, without waiting for any: the processes of the minihv
  * program are killed; a socket left by another program (a binary changed since) is asked to
- * destroy itself, as is a process that ran stopped (it ends when it runs again). Counts the
- * ones killed or asked. */
+ * destroy itself, as is a process that ran stopped (it ends when it runs again). Then removes
+ * the cgroups no instance claims. Counts the ones killed or asked. */
 static unsigned minihv_sweep(Driver *drv)
 {
     MinihvDriver *md = minihv(drv);
@@ -509,7 +511,7 @@ static unsigned minihv_sweep(Driver *drv)
         json_decref(request);
         (void)unlink(path);
     }
-    return asked;
+    return asked + minihv_resources_sweep(md);
 }
 
 static int minihv_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
@@ -566,4 +568,6 @@ const DriverOps minihv_driver_ops = {
     .sweep = minihv_sweep,
     .undefine = minihv_undefine,
     .child_exited = minihv_child_exited,
+    .set_resources = minihv_set_resources,
+    .host_info = minihv_host_info,
 };

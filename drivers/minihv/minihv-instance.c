@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "log.h"
+#include "cgroup-join.h"
 #include "minihv-internal.h"
 #include "minihv-status.h"
 #include "time-util.h"
@@ -218,16 +219,18 @@ void instance_kill(Instance *inst)
 
 /* argv for `minihv run`, from the domain's settings. Strings are owned by the instance, the
  * config or the caller (cmdline: the domain's, with the NIC's address when it has one); the
- * array itself is new. */
+ * array itself is new. *ret_cgroup_files gets the cgroup files the VMM joins. */
 static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *vcpus, char *console,
-                         char *cmdline)
+                         char *cmdline, char ***ret_cgroup_files, Error *e)
 {
     const DomainConfig *c = &inst->config;
-    char **argv = calloc(32, sizeof(char *));
+    char **argv = calloc(32 + 4 * VM_CGROUP_FILES_MAX, sizeof(char *));
     size_t n = 0;
 
-    if (!argv)
+    if (!argv) {
+        (void)error_set_errno(e, -ENOMEM, "Out of memory");
         return NULL;
+    }
     argv[n++] = (char *)minihv_settings(md->drv)->binary;
     argv[n++] = (char *)"run";
     argv[n++] = (char *)"--mode";
@@ -262,16 +265,23 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
     argv[n++] = inst->stats_path;
     argv[n++] = (char *)"--ready-fd";
     argv[n++] = (char *)"3";
+    if (instance_cgroup_prepare(inst, argv, &n, ret_cgroup_files, e) < 0)
+        return mfree(argv);
     argv[n++] = inst->guest;
     return argv;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, cgroup_strv_free);
+
 /* posix_spawn (safe in hvd, which has threads): own session so a terminal's Ctrl-C never
  * reaches the domain, default signal handling, stdin from /dev/null, stdout and stderr to
- * the VMM log, the ready pipe as fd 3. */
+ * the VMM log, the ready pipe as fd 3. With resource control the VMM joins the groups hvd
+ * made for it (--cgroup) as its first step, before it creates the VM, and moves its vCPU
+ * threads into the vCPU group (--vcpu-cgroup): no second process step, no gate to wait on. */
 static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
 {
     _cleanup_free_ char *memory = NULL, *vcpus = NULL, *console = NULL, *cmdline = NULL;
+    _cleanup_(cgroup_strv_freep) char **cgroup_files = NULL;
     const DomainConfig *c = &inst->config;
     _cleanup_free_ char **argv = NULL;
     posix_spawn_file_actions_t fa;
@@ -290,9 +300,9 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
                        c->nic.ipv4, c->nic.prefix) < 0
             : c->cmdline && !(cmdline = strdup(c->cmdline)))
         return error_set_errno(e, -ENOMEM, "Out of memory");
-    argv = build_argv(md, inst, memory, vcpus, console, cmdline);
+    argv = build_argv(md, inst, memory, vcpus, console, cmdline, &cgroup_files, e);
     if (!argv)
-        return error_set_errno(e, -ENOMEM, "Out of memory");
+        return -EIO;
 
     (void)sigemptyset(&none);
     (void)sigfillset(&all);
@@ -312,8 +322,10 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
     (void)posix_spawn_file_actions_destroy(&fa);
     (void)posix_spawnattr_destroy(&attr);
-    if (r != 0)
+    if (r != 0) {
+        instance_cgroup_remove(inst);
         return error_set_errno(e, -r, "Failed to run %s: %m", argv[0]);
+    }
     inst->pid = pid;
     (void)process_start_ticks(pid, &inst->start_ticks);
     return 0;
@@ -540,6 +552,7 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         instance_free(inst);
         return -EIO;
     }
+    instance_cgroup_adopt(inst);
     instance_probe(inst);
     if (inst->end_detail) {
         /* Nobody serves its socket: killed, and gone as far as hvd is concerned. */
@@ -652,6 +665,7 @@ void instance_exited(Instance *inst)
 {
     char reason[512] = "", detail[600];
     int status = -1, signal = 0;
+    bool oom;
     Error e = ERROR_NULL;
 
     /* A guest that ends at once (hello powers off) may have its end seen before its readiness:
@@ -681,9 +695,10 @@ void instance_exited(Instance *inst)
         (void)snprintf(reason, sizeof(reason), "minihv pid %d was killed by signal %d (%s)",
                        inst->pid, signal, strsignal(signal));
     (void)snprintf(detail, sizeof(detail), "%s", reason[0] ? reason : "minihv ended");
+    oom = instance_cgroup_oom(inst, detail, sizeof(detail));
 
-    if (inst->ready && status == MINIHV_EXIT_REBOOT && !signal && !inst->destroy_requested &&
-        !inst->end_detail) {
+    if (!oom && inst->ready && status == MINIHV_EXIT_REBOOT && !signal &&
+        !inst->destroy_requested && !inst->end_detail) {
         if (instance_start_process(inst, &e) >= 0)
             return; /* readiness reports running/rebooted (or completes hvd's reboot) */
         (void)snprintf(detail, sizeof(detail), "the reboot failed: %s", e.message);
@@ -691,6 +706,7 @@ void instance_exited(Instance *inst)
     }
 
     instance_unregister(inst);
+    instance_cgroup_remove(inst);
     if (!inst->ready) {
         /* It never started: the operation that was waiting for it fails. */
         (void)error_setf(&e, ERROR_FAILED, "minihv failed to start the guest: %s", detail);
@@ -705,6 +721,8 @@ void instance_exited(Instance *inst)
     else if (status == MINIHV_EXIT_SAVED && !signal)
         /* Saved by a control client and stopped: off, its state in the image it was given. */
         report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, "saved into an image and stopped");
+    else if (oom)
+        report_state(inst, STATE_CRASHED, REASON_HOST_ERROR, detail);
     else if (status == MINIHV_EXIT_POWEROFF && !signal)
         report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, detail);
     else if (status == MINIHV_EXIT_DESTROYED && !signal)

@@ -7,6 +7,7 @@
 #include "console-fanout.h"
 #include "driver.h"
 #include "hashmap.h"
+#include "minihv-cgroup.h"
 #include "minihv-control.h"
 
 /* How long any control request may go unanswered (a stopped minihv never answers). */
@@ -18,10 +19,26 @@
 /* Console input held for a minihv that does not read it yet; more is dropped and counted. */
 #define CONSOLE_INPUT_MAX 65536
 
-/* [minihv]: the program that runs a domain and the directory of installed guests. */
+/* [minihv] resource-control: auto enforces when the cgroups can be used and says why not
+ * otherwise; yes refuses to start a domain it cannot enforce; no never uses cgroups. */
+enum {
+    MINIHV_RESOURCES_AUTO,
+    MINIHV_RESOURCES_YES,
+    MINIHV_RESOURCES_NO,
+};
+
+/* What a domain's memory limit adds to its guest RAM by default (the VMM's own memory). */
+#define MINIHV_MEMORY_MARGIN_MIB 64u
+
+/* [minihv]: the program that runs a domain, the directory of installed guests, and resource
+ * enforcement: whether, the subtree's path inside each cgroup hierarchy ("auto": the
+ * service's own cgroup under systemd, else /hvd), and the default memory margin. */
 typedef struct MinihvSettings {
     char *binary;
     char *guest_dir;
+    int resource_control;
+    char *cgroup_root;
+    uint64_t memory_margin_mib;
 } MinihvSettings;
 
 typedef struct Instance Instance;
@@ -33,6 +50,11 @@ typedef struct MinihvDriver {
     char *console_dir;       /* STATE_DIR/consoles: console logs (they outlive a restart) */
     Hashmap *instances;      /* domain name -> Instance */
     StatsRefresh *refreshes; /* refresh_stats calls waiting for answers (minihv-stats.c) */
+    CgroupTree *cgroups;     /* NULL: resource control is off (minihv-resources.c) */
+    char *cgroups_off;       /* why it is off, when it is */
+    char **cgroups_leftover; /* unclaimed groups still to remove once their processes end */
+    sd_event_source *leftover_timer;
+    unsigned leftover_tries;
 } MinihvDriver;
 
 struct Instance {
@@ -70,6 +92,7 @@ struct Instance {
     ControlCall *probe_call;
     unsigned probe_state_requests;
     char *end_detail; /* why hvd ended the process itself, reported when it has ended */
+    bool in_cgroup;   /* the process runs in the domain's cgroups (minihv-resources.c) */
 
     /* Statistics cache (minihv-stats.c): the last sample in hvd's terms (NULL before the first),
      * when it arrived (CLOCK_MONOTONIC), whether the last refresh failed, the one in flight. */
@@ -184,6 +207,41 @@ void instance_console_detach(Instance *inst);
 /* Connects a new console client: *ret_fd reads the guest's output from now on and writes its
  * input (held, up to CONSOLE_INPUT_MAX, while minihv does not take it). Never waits. */
 int instance_console_connect(Instance *inst, int *ret_fd, Error *e);
+
+/* Resource enforcement (minihv-resources.c). Opens the cgroup subtree the settings name; when
+ * that fails the driver runs without (auto) or refuses starts (yes), and says why. */
+void minihv_resources_open(MinihvDriver *md);
+
+/* Frees what minihv_resources_open made; the groups of running domains stay. */
+void minihv_resources_close(MinihvDriver *md);
+
+/* Creates inst's groups with its settings and adds the --cgroup and --vcpu-cgroup arguments to
+ * argv (n entries used, room for 2 x VM_CGROUP_FILES_MAX x 2 more); the strings belong to the
+ * new *ret_files (free with cgroup_strv_free). Nothing when resource control is off. */
+int instance_cgroup_prepare(Instance *inst, char **argv, size_t *n, char ***ret_files, Error *e);
+
+/* An adopted instance: its groups, when they exist, get the settings of its definition. */
+void instance_cgroup_adopt(Instance *inst);
+
+/* After the process ended: whether the kernel killed it for its memory limit (detail then says
+ * so, naming the limit). */
+bool instance_cgroup_oom(Instance *inst, char *detail, size_t n);
+
+/* Removes the groups of an instance whose process ended for good (a reboot keeps them). */
+void instance_cgroup_remove(Instance *inst);
+
+/* Adds the cgroup numbers (vCPU CPU time, throttling, memory and its limit) to stats. */
+void instance_cgroup_stats(Instance *inst, json_t *stats);
+
+/* The set_resources slot. */
+int minihv_set_resources(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                         unsigned flags, Error *e);
+
+/* Removes the groups no running domain claims (ending the processes left in them). */
+unsigned minihv_resources_sweep(MinihvDriver *md);
+
+/* The host_info slot: how resources are enforced. */
+json_t *minihv_host_info(Driver *drv);
 
 /* Detaches and disconnects every client (each sees the end of its socket). */
 void instance_console_free(Instance *inst);

@@ -1,15 +1,48 @@
-/* The minihv driver's configuration section: which minihv program runs domains and where the
- * installed guests are (by default those of the build tree when hvd runs uninstalled from it).
- * A change takes effect at the next start of a domain. */
+/* The minihv driver's configuration section: which minihv program runs domains, where the
+ * installed guests are (by default those of the build tree when hvd runs uninstalled from it),
+ * and resource enforcement (cgroups). binary, guest-dir and memory-margin take effect at the
+ * next start of a domain; resource-control and cgroup-root when hvd starts. */
 #include <string.h>
 
 #include "build-config.h"
 #include "build-tree.h"
 #include "minihv-internal.h"
 
+static const char *const resource_control_names[] = {
+    [MINIHV_RESOURCES_AUTO] = "auto",
+    [MINIHV_RESOURCES_YES] = "yes",
+    [MINIHV_RESOURCES_NO] = "no",
+};
+
+/* "auto" or a path inside each cgroup hierarchy, such as /hvd. */
+static int check_cgroup_root(const char *value, Error *e)
+{
+    if (streq(value, "auto") ||
+        (value[0] == '/' && value[1] && !strstr(value, "/.") && value[strlen(value) - 1] != '/'))
+        return 0;
+    return error_setf(e, ERROR_INVALID_ARGUMENT,
+                      "must be \"auto\" or a path inside the cgroup hierarchy such as /hvd, got "
+                      "\"%.64s\"",
+                      value);
+}
+
 static const ConfigKey minihv_keys[] = {
     {.key = "binary", .type = CONFIG_PATH, .offset = offsetof(MinihvSettings, binary)},
     {.key = "guest-dir", .type = CONFIG_PATH, .offset = offsetof(MinihvSettings, guest_dir)},
+    {.key = "resource-control",
+     .type = CONFIG_ENUM,
+     .offset = offsetof(MinihvSettings, resource_control),
+     .names = resource_control_names,
+     .n_names = ELEMENTSOF(resource_control_names)},
+    {.key = "cgroup-root",
+     .type = CONFIG_STRING,
+     .offset = offsetof(MinihvSettings, cgroup_root),
+     .check = check_cgroup_root},
+    {.key = "memory-margin",
+     .type = CONFIG_UINT64,
+     .offset = offsetof(MinihvSettings, memory_margin_mib),
+     .min = 0,
+     .max = 65536},
 };
 
 void minihv_settings_free(void *settings)
@@ -30,10 +63,13 @@ int minihv_settings_parse(const ConfigSection *section, void **ret, Error *e)
     if (!s ||
         config_string_set(&s->binary,
                           build_tree_or("drivers/minihv/vmm/minihv", HVD_BINDIR "/minihv")) < 0 ||
-        config_string_set(&s->guest_dir, build_tree_or("drivers/minihv/guest", HVD_GUESTDIR)) < 0) {
+        config_string_set(&s->guest_dir, build_tree_or("drivers/minihv/guest", HVD_GUESTDIR)) < 0 ||
+        config_string_set(&s->cgroup_root, "auto") < 0) {
         minihv_settings_free(s);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
+    s->resource_control = MINIHV_RESOURCES_AUTO;
+    s->memory_margin_mib = MINIHV_MEMORY_MARGIN_MIB;
     if (section) {
         r = config_keys_set_section(minihv_keys, ELEMENTSOF(minihv_keys), s, section, e);
         if (r < 0) {

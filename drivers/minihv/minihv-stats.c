@@ -158,6 +158,7 @@ json_t *instance_stats_json(Instance *inst)
     (void)json_object_set_new(o, "stale", json_boolean(stale));
     (void)json_object_set_new(o, "console_input_dropped_bytes",
                               json_integer((json_int_t)inst->console_in_dropped));
+    instance_cgroup_stats(inst, o);
     return o;
 }
 

@@ -207,7 +207,7 @@ class Hvd:
     """One hvd process with its own state and runtime directories."""
 
     def __init__(self, build, bus, directory, config="", kvm_uri="test:///default",
-                 env=None, args=(), http="127.0.0.1:0", minihv_paths=True):
+                 env=None, args=(), http="127.0.0.1:0", minihv_paths=True, cgroup_root=None):
         self.build = pathlib.Path(build)
         self.bus = bus
         self.dir = pathlib.Path(directory)
@@ -220,6 +220,9 @@ class Hvd:
         self.args = list(args)
         self.http = http
         self.minihv_paths = minihv_paths
+        # Resource control is off unless a test names a cgroup subtree of its own: hvd removes
+        # the groups it does not claim under its subtree, so hvds must not share one.
+        self.cgroup_root = cgroup_root
         self.proc = None
         self.log_path = self.dir / "hvd.log"
         # hvd, the minihv processes it starts and hvctl write sanitizer reports here
@@ -268,6 +271,10 @@ class Hvd:
         if self.minihv_paths:
             text += (f"\n[minihv]\nbinary = {self.build}/drivers/minihv/vmm/minihv\n"
                      f"guest-dir = {self.build}/drivers/minihv/guest\n")
+            if self.cgroup_root:
+                text += f"resource-control = yes\ncgroup-root = {self.cgroup_root}\n"
+            else:
+                text += "resource-control = no\n"
         self.config_path.write_text(text)
         env = self.env()
         if notify:

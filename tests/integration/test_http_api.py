@@ -357,3 +357,21 @@ def test_tls_needs_both_files(make_hvd, workdir):
     h.start(wait=False)
     assert h.proc.wait(timeout=10) == 1
     assert "tls-cert and tls-key must be set together" in h.read_log()
+
+
+def test_resource_settings_change_while_running(hvd):
+    """kvm domains take cpu_weight, cpu_cap and memory_limit at creation and while running (hvd
+    hands them to libvirt on a worker); a cap beyond the vCPUs is refused naming the field."""
+    _, body = create(hvd, "res", vcpus=2, cpu_weight=250, cpu_cap=150, memory_limit=512)
+    assert (body["cpu_weight"], body["cpu_cap"], body["memory_limit"]) == (250, 150, 512)
+    status, _, body = hvd.request("POST", "/api/v1/domains/res/actions/start")
+    assert status == 200 and body["state"] == "running"
+    status, _, body = hvd.request("PATCH", "/api/v1/domains/res", {"cpu_cap": 50, "cpu_weight": 1})
+    assert status == 200 and (body["cpu_cap"], body["cpu_weight"]) == (50, 1)
+    status, _, body = hvd.request("PATCH", "/api/v1/domains/res", {"cpu_cap": 201})
+    assert status == 400 and "cpu_cap" in body["detail"] and "vcpus x 100 = 200" in body["detail"]
+    status, _, body = hvd.request("PATCH", "/api/v1/domains/res", {"vcpus": 4})
+    assert status == 409 and "vcpus" in body["detail"]
+    host = hvd.request("GET", "/api/v1/host")[2]
+    assert {"name": "res", "driver": "kvm", "cpu_weight": 1, "cpu_cap": 50,
+            "memory_limit": 512} in host["resources"]["domains"]

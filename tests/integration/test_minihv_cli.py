@@ -7,12 +7,12 @@ import subprocess
 
 import pytest
 
-from minihv_helpers import (STATUS_POWEROFF, STATUS_USAGE, guest, last_line, require_kvm, run,
-                            vmm)
+from minihv_helpers import (STATUS_HOST_ERROR, STATUS_POWEROFF, STATUS_USAGE, guest, last_line,
+                            require_kvm, run, vmm)
 
 FLAGS = ("--mode", "--memory", "--vcpus", "--disk", "--cmdline", "--cpuset", "--control",
          "--console", "--strict", "--ready-fd", "--stats-file", "--net-fd", "--mac", "--restore",
-         "--help", "--version")
+         "--cgroup", "--vcpu-cgroup", "--help", "--version")
 
 
 def minihv(build, *args):
@@ -143,3 +143,16 @@ def test_guest_image_that_is_not_a_regular_file_is_refused_at_once(build, tmp_pa
     r = minihv(build, "run", "--mode", "pv", fifo)  # would wait for a writer without the check
     assert r.returncode != 0
     assert f"guest image {fifo} is not a regular file" in r.stderr
+
+
+def test_cgroup_join_refused_is_a_host_error(build, tmp_path):
+    """A --cgroup file the kernel (here: the file system) refuses stops minihv before the VM
+    exists, naming the file."""
+    require_kvm()
+    missing = tmp_path / "no-such-group" / "cgroup.procs"
+    r = run(build, guest(build, "hello", "pv"), "--cgroup", missing)
+    assert r.returncode == STATUS_HOST_ERROR
+    assert last_line(r.stderr) == f"minihv: host error: cannot join the cgroup of {missing}: " \
+        "No such file or directory"
+    r = minihv(build, "run", *sum((["--cgroup", "x"] for _ in range(5)), []), "g")
+    assert r.returncode == STATUS_USAGE and "--cgroup: at most 4 times" in r.stderr

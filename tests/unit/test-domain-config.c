@@ -35,6 +35,7 @@ static void test_valid(void)
     CHECK(c.driver == DRIVER_KVM && c.mode == MODE_PV && c.vcpus == 1 && c.memory_mib == 64);
     CHECK(strlen(c.uuid) == 36);
     CHECK(c.kernel == NULL && c.cpuset == NULL && !c.autostart && c.on_crash == ON_CRASH_DESTROY);
+    CHECK(c.cpu_weight == 100 && c.cpu_cap == 0 && c.memory_limit == 0);
     domain_config_done(&c);
 
     CHECK_STREQ(try_settings("{\"name\":\"db\",\"uuid\":\"2F0C1A9E-5D3B-4C7E-9A41-0B6F1D2E3C4D\","
@@ -82,6 +83,13 @@ static void test_invalid(void)
     expect_error("{\"name\":\"a\",\"autostart\":1}", "'autostart' must be a boolean");
     expect_error("{\"name\":\"a\",\"cmdline\":\"a\\nb\"}", "must not contain control characters");
     expect_error("[1]", "settings must be an object");
+    expect_error("{\"name\":\"a\",\"cpu_weight\":0}", "'cpu_weight' must be 1..10000, got 0");
+    expect_error("{\"name\":\"a\",\"cpu_weight\":10001}", "'cpu_weight' must be 1..10000");
+    expect_error("{\"name\":\"a\",\"cpu_cap\":-1}", "'cpu_cap' must be 0 (no cap)");
+    expect_error("{\"name\":\"a\",\"cpu_cap\":101}",
+                 "'cpu_cap' must be at most vcpus x 100 = 100 (1 vCPUs), got 101");
+    expect_error("{\"name\":\"a\",\"memory_limit\":-5}", "'memory_limit' must be 0");
+    expect_error("{\"name\":\"a\",\"memory_limit\":\"1G\"}", "'memory_limit' must be an integer");
 }
 
 static void test_update(void)
@@ -116,6 +124,19 @@ static void test_update(void)
     CHECK(domain_config_update_from_json(&c, j, STATE_SHUTOFF, &e) < 0);
     CHECK_CONTAINS(e.message, "'name' cannot be changed");
     CHECK_STREQ(c.name, "u");
+    json_decref(j);
+
+    /* Resource settings change while the domain runs; the cap is checked against the vCPUs. */
+    e = ERROR_NULL;
+    j = json_pack("{s:i, s:i, s:i}", "cpu_weight", 300, "cpu_cap", 250, "memory_limit", 96);
+    CHECK(domain_config_update_from_json(&c, j, STATE_RUNNING, &e) == 0);
+    CHECK(c.cpu_weight == 300 && c.cpu_cap == 250 && c.memory_limit == 96);
+    json_decref(j);
+    e = ERROR_NULL;
+    j = json_pack("{s:i}", "vcpus", 2);
+    CHECK(domain_config_update_from_json(&c, j, STATE_SHUTOFF, &e) < 0);
+    CHECK_CONTAINS(e.message, "'cpu_cap' must be at most vcpus x 100 = 200");
+    CHECK(c.vcpus == 3);
     json_decref(j);
 
     /* All or nothing: a bad key after a good one changes nothing. */

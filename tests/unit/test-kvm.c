@@ -58,7 +58,15 @@ static void test_xml(void)
     char *x;
 
     CHECK(conn != NULL);
+    full.cpu_weight = 300;
+    full.cpu_cap = 150;
+    full.memory_limit = 512;
     x = through_libvirt(conn, &full);
+    /* Resource settings, as libvirt kept them. */
+    CHECK_CONTAINS(x, "<shares>300</shares>");
+    CHECK_CONTAINS(x, "<global_period>100000</global_period>");
+    CHECK_CONTAINS(x, "<global_quota>150000</global_quota>");
+    CHECK_CONTAINS(x, "<hard_limit unit='KiB'>524288</hard_limit>");
     CHECK_CONTAINS(x, "<kernel>/boot/we&lt;ird&gt; &amp; &apos;dir&apos;/vmlinuz</kernel>");
     CHECK_CONTAINS(x, "<cmdline>console=ttyS0 a&lt;b &amp; c=&quot;d&quot; &apos;e&apos; "
                       "&lt;/cmdline&gt;</cmdline>");
@@ -75,6 +83,8 @@ static void test_xml(void)
     free(x);
 
     x = through_libvirt(conn, &pv);
+    CHECK_CONTAINS(x, "<shares>100</shares>");
+    CHECK(x && !strstr(x, "global_quota") && !strstr(x, "memtune"));
     CHECK_CONTAINS(x, "<target dev='vda' bus='virtio'/>");
     CHECK_CONTAINS(x, "<model type='virtio'/>");
     CHECK_CONTAINS(x, "<target type='virtio' port='0'/>");

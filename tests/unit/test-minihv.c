@@ -86,6 +86,7 @@ int main(void)
     settings = calloc(1, sizeof(*settings));
     settings->binary = strdup(binary);
     settings->guest_dir = strdup(guests);
+    settings->resource_control = MINIHV_RESOURCES_NO; /* cgroups: test_minihv_resources.py */
     CHECK(driver_new(&minihv_driver_ops,
                      &(DriverContext){
                          .event = event,

@@ -1,4 +1,4 @@
-// Live line charts (uPlot) of one domain's statistics history: CPU, exits per second by
+// Live line charts (uPlot) of one domain's statistics history: CPU and throttled time, exits per second by
 // reason and by device. A series shows once it has been non-zero.
 
 import uPlot from '../vendor/uPlot.esm.js';
@@ -139,9 +139,10 @@ function nonZero(map) {
 
 export function cpuChart() {
     return new LiveChart({
-        title: 'CPU (% of one host CPU)',
+        title: 'CPU (% of one host CPU; throttled: % of the time the cap held it back)',
         testid: 'chart-cpu',
-        select: hist => [['CPU', hist.cpu]],
+        select: hist => [['CPU', hist.cpu],
+                         ...(hist.throttled.some(v => v !== null) ? [['throttled', hist.throttled]] : [])],
         format: formatPercent,
     });
 }

@@ -41,6 +41,7 @@ class History {
     constructor() {
         this.time = [];        // seconds (x axis)
         this.cpu = [];         // percent of one host CPU
+        this.throttled = [];   // percent of the time the CPU cap held the vCPUs back (null: none)
         this.reasons = new Map(); // exit reason -> exits per second
         this.devices = new Map(); // device -> exits per second
         this.last = null;      // {t, stats}
@@ -67,6 +68,9 @@ class History {
         const n = this.time.length;
         this.time.push(t);
         this.cpu.push(cpu / 1e7); // ns per s -> percent
+        const throttled = stats.cpu_throttled_ns === undefined ? null
+            : rate(stats.cpu_throttled_ns, prev.stats.cpu_throttled_ns ?? stats.cpu_throttled_ns);
+        this.throttled.push(throttled === null ? null : throttled / 1e7);
         const latest = {cpu: cpu / 1e7, exits: null, reasons: {}, devices: {}};
         for (const [field, series, out] of [['exits_by_reason', this.reasons, latest.reasons],
                                             ['exits_by_device', this.devices, latest.devices]]) {
@@ -86,6 +90,7 @@ class History {
             const drop = this.time.length - HISTORY_POINTS;
             this.time.splice(0, drop);
             this.cpu.splice(0, drop);
+            this.throttled.splice(0, drop);
             for (const values of [...this.reasons.values(), ...this.devices.values()])
                 values.splice(0, drop);
         }

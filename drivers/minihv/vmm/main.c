@@ -60,6 +60,10 @@ static void help(void)
            "  --restore IMAGE     continue the domain saved in IMAGE (its memory is mapped\n"
            "                      copy-on-write); --mode, --memory and --vcpus, if given,\n"
            "                      must match it; --disk defaults to the saved disk path\n"
+           "  --cgroup FILE       join this cgroup (write the pid into FILE, a cgroup.procs)\n"
+           "                      before creating the VM; up to %u times\n"
+           "  --vcpu-cgroup FILE  move each vCPU thread into this cgroup (write its thread id\n"
+           "                      into FILE, a tasks or cgroup.threads); up to %u times\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
@@ -67,7 +71,7 @@ static void help(void)
            "requested, 4 guest crashed, 5 destroyed, 6 saved (1 also when an image is\n"
            "refused). One line on standard error says why.\n",
            VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
-           MINIHV_CMDLINE_MAX);
+           MINIHV_CMDLINE_MAX, VM_CGROUP_FILES_MAX, VM_CGROUP_FILES_MAX);
 }
 
 static int usage_error(const char *fmt, ...) _printf_(1, 2);
@@ -99,6 +103,8 @@ enum {
     OPT_NET_FD,
     OPT_MAC,
     OPT_RESTORE,
+    OPT_CGROUP,
+    OPT_VCPU_CGROUP,
     OPT_VERSION,
 };
 
@@ -128,6 +134,8 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
         {"net-fd", required_argument, NULL, OPT_NET_FD},
         {"mac", required_argument, NULL, OPT_MAC},
         {"restore", required_argument, NULL, OPT_RESTORE},
+        {"cgroup", required_argument, NULL, OPT_CGROUP},
+        {"vcpu-cgroup", required_argument, NULL, OPT_VCPU_CGROUP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {},
@@ -232,6 +240,16 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
             break;
         case OPT_RESTORE:
             o->restore_path = optarg;
+            break;
+        case OPT_CGROUP:
+            if (cfg->n_cgroup_procs == VM_CGROUP_FILES_MAX)
+                return usage_error("--cgroup: at most %u times", VM_CGROUP_FILES_MAX);
+            cfg->cgroup_procs[cfg->n_cgroup_procs++] = optarg;
+            break;
+        case OPT_VCPU_CGROUP:
+            if (cfg->n_cgroup_threads == VM_CGROUP_FILES_MAX)
+                return usage_error("--vcpu-cgroup: at most %u times", VM_CGROUP_FILES_MAX);
+            cfg->cgroup_threads[cfg->n_cgroup_threads++] = optarg;
             break;
         case 'h':
             help();
@@ -360,6 +378,7 @@ static int run(RunOptions *o)
     Snapshot *snap = NULL;
     _cleanup_close_ int stats_fd = -EBADF;
     Error e = ERROR_NULL;
+    const char *failed = NULL;
     Control *ctl = NULL;
     Loop *loop = NULL;
     Vm *vm = NULL;
@@ -370,6 +389,13 @@ static int run(RunOptions *o)
         return MINIHV_EXIT_HOST_ERROR;
     }
     close_inherited_fds(cfg->ready_fd, cfg->net_fd);
+    /* Before anything is allocated for the guest, so the limits hold all of it. */
+    r = cgroup_join(cfg->cgroup_procs, cfg->n_cgroup_procs, getpid(), &failed);
+    if (r < 0) {
+        fprintf(stderr, "minihv: host error: cannot join the cgroup of %s: %s\n", failed,
+                strerror(-r));
+        return MINIHV_EXIT_HOST_ERROR;
+    }
     if (cfg->has_cpuset && apply_cpuset(&cfg->cpuset) < 0)
         return usage_error("--cpuset: none of these CPUs is available to this process");
     if (o->restore_path) {
@@ -424,6 +450,14 @@ static int run(RunOptions *o)
         while (vm->threads_ready < vm->nr_vcpus)
             pthread_cond_wait(&vm->cond, &vm->lock);
         pthread_mutex_unlock(&vm->lock);
+        for (unsigned i = 0; r >= 0 && i < vm->nr_vcpus; i++) {
+            r = cgroup_join(cfg->cgroup_threads, cfg->n_cgroup_threads, vm->vcpus[i]->tid, &failed);
+            if (r < 0)
+                (void)error_set_errno(&e, r, "cannot move vCPU %u into the cgroup of %s: %m", i,
+                                      failed);
+        }
+    }
+    if (r >= 0) {
         json_object_seed(0); /* before the sandbox: jansson may want /dev/urandom */
         r = sandbox_enter();
         if (r < 0)

@@ -352,6 +352,7 @@ static void *vcpu_thread(void *arg)
         vcpu_pin(v);
 
     pthread_mutex_lock(&vm->lock);
+    v->tid = gettid();
     vm->threads_ready++; /* set-up waits for this before closing the sandbox */
     pthread_cond_broadcast(&vm->cond);
     while (!(vm->released && v->up) && vm->state != VM_STATE_STOPPING)

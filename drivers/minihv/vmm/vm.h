@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup-join.h"
 #include "cpuset.h"
 #include "error.h"
 #include "guest-mem.h"
@@ -60,6 +61,12 @@ typedef struct VmConfig {
     int net_fd;     /* -1: no network device; else a tap (IFF_TAP|IFF_NO_PI) the VMM now owns */
     uint8_t mac[6]; /* the device's station address when net_fd >= 0 */
     const Snapshot *restore; /* NULL: boot guest_path; else restore this checked image */
+    /* cgroup membership files (--cgroup, --vcpu-cgroup): the process joins the first before
+     * it creates the VM, the vCPU threads the second. */
+    const char *cgroup_procs[VM_CGROUP_FILES_MAX];
+    unsigned n_cgroup_procs;
+    const char *cgroup_threads[VM_CGROUP_FILES_MAX];
+    unsigned n_cgroup_threads;
 } VmConfig;
 
 typedef struct Vm Vm;
@@ -91,6 +98,7 @@ struct Vcpu {
     size_t run_size;
     pthread_t thread;
     bool thread_started;
+    pid_t tid;          /* the thread's id, set before it counts itself in threads_ready */
     bool up;            /* runs guest code: vCPU 0 from the start, others after VCPU_UP */
     uint64_t start_rip; /* VCPU_UP parameters, read by the vCPU's own thread */
     uint64_t start_rsp;
