@@ -150,10 +150,13 @@ int driver_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, u
     return DISPATCH(resume, flags, c, rt, flags, e);
 }
 
-int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                  Error *e)
+int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned timeout_s,
+                  unsigned flags, Error *e)
 {
-    return DISPATCH(reboot, flags, c, rt, flags, e);
+    int r =
+        check_call(drv, "reboot", (const void *)drv->ops->reboot, flags, DRIVER_REBOOT_FORCE, e);
+
+    return r < 0 ? r : drv->ops->reboot(drv, c, rt, timeout_s, flags, e);
 }
 
 int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,

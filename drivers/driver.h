@@ -27,6 +27,11 @@ enum {
     DRIVER_DONE = 1,
 };
 
+/* Flags of reboot: reset the guest when it did not restart within the timeout. */
+enum {
+    DRIVER_REBOOT_FORCE = 1u << 0,
+};
+
 /* Callbacks from a driver into the manager. Called from the event loop, never from inside a
  * driver operation the manager is executing. */
 typedef struct DriverEvents {
@@ -106,8 +111,11 @@ typedef struct DriverOps {
                  Error *e);
     int (*resume)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                   Error *e);
-    int (*reboot)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                  Error *e);
+    /* Asks the guest to restart and reports success only once it did (a restart of the guest, or
+     * a new run of its instance); after timeout_s it reports that the guest did not, or with
+     * DRIVER_REBOOT_FORCE resets it then. Nothing of the request stays armed after a failure. */
+    int (*reboot)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned timeout_s,
+                  unsigned flags, Error *e);
     /* Fills info for an active domain. Never waits on the backend: it answers from what the
      * driver knows now, and info->stats carries "stats_age_ms" (how old the numbers are) and
      * "stale": true when they could not be refreshed for DRIVER_STATS_STALE_MS. */
@@ -194,8 +202,8 @@ int driver_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, un
                  Error *e);
 int driver_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                   Error *e);
-int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                  Error *e);
+int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned timeout_s,
+                  unsigned flags, Error *e);
 int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
                     unsigned flags, Error *e);
 int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,

@@ -210,7 +210,7 @@ static int http_delete(Client *c, const char *name, Error *e)
 }
 
 static int http_action(Client *c, const char *name, const char *action, unsigned timeout_s,
-                       Error *e)
+                       bool force, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
     json_t *body = NULL;
@@ -220,6 +220,8 @@ static int http_action(Client *c, const char *name, const char *action, unsigned
         return error_set_errno(e, -ENOMEM, "Out of memory");
     if (streq(action, "shutdown") && timeout_s)
         body = json_pack("{s:i}", "timeout_s", (int)timeout_s);
+    if (streq(action, "reboot"))
+        body = json_pack("{s:i, s:b}", "timeout_s", (int)timeout_s, (int)force);
     r = request(c, "POST", path, body, NULL, e);
     json_decref(body);
     return r;
@@ -381,7 +383,8 @@ static int http_follow(Client *c, ClientEventHandler handler, void *userdata, ui
     return follow_stream(c, "/api/v1/events", false, handler, userdata, timeout_us, e);
 }
 
-static int http_console_tail(Client *c, const char *name, size_t max_bytes, char **ret, Error *e)
+static int http_console_tail(Client *c, const char *name, size_t max_bytes, char **ret,
+                             size_t *ret_len, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
     Buffer answer = {};
@@ -393,6 +396,7 @@ static int http_console_tail(Client *c, const char *name, size_t max_bytes, char
     if (r < 0)
         return r;
     *ret = answer.data;
+    *ret_len = answer.len;
     return 0;
 }
 
@@ -421,7 +425,7 @@ static int console_event(json_t *ev, void *userdata)
 /* Over HTTP the console is the event stream (output) plus POSTs (input): a child process
  * follows the stream while this one sends what is typed. */
 static int http_console_attach(Client *c, const char *name, int in_fd, int out_fd, char escape,
-                               Error *e)
+                               void (*connected)(void *userdata), void *userdata, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL, *input_path = NULL;
     int done_pipe[2], status = 0, r = 0;
@@ -454,6 +458,7 @@ static int http_console_attach(Client *c, const char *name, int in_fd, int out_f
         _exit(0);
     }
     (void)close(done_pipe[1]);
+    connected(userdata);
 
     for (;;) {
         struct pollfd p[2] = {{.fd = done_pipe[0], .events = POLLIN},

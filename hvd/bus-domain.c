@@ -65,8 +65,8 @@ static void action_done(void *userdata, Domain *d, const Error *e)
     sd_bus_message_unref(m);
 }
 
-static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigned timeout_s,
-                      const char *what, sd_bus_error *error)
+static int run_action_full(sd_bus_message *m, Domain *d, DomainAction action, unsigned timeout_s,
+                           bool force, const char *what, sd_bus_error *error)
 {
     Error e = ERROR_NULL;
     int r;
@@ -74,8 +74,12 @@ static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigne
     r = bus_verify_admin(bus_of(m), m, what, error);
     if (r < 0)
         return r;
-    r = manager_domain_action(d->manager, d, action, timeout_s, action_done, sd_bus_message_ref(m),
-                              &e);
+    if (action == ACTION_REBOOT)
+        r = manager_domain_reboot(d->manager, d, timeout_s, force, action_done,
+                                  sd_bus_message_ref(m), &e);
+    else
+        r = manager_domain_action(d->manager, d, action, timeout_s, action_done,
+                                  sd_bus_message_ref(m), &e);
     if (r < 0) {
         sd_bus_message_unref(m);
         return bus_error_from(error, &e);
@@ -85,6 +89,12 @@ static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigne
         return sd_bus_reply_method_return(m, NULL);
     }
     return 1; /* replied by action_done */
+}
+
+static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigned timeout_s,
+                      const char *what, sd_bus_error *error)
+{
+    return run_action_full(m, d, action, timeout_s, false, what, error);
 }
 
 static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -125,6 +135,22 @@ static int method_resume(sd_bus_message *m, void *userdata, sd_bus_error *error)
 static int method_reboot(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     return run_action(m, userdata, ACTION_REBOOT, 0, "reboot domains", error);
+}
+
+/* Reboot with a bound on the wait for the guest's restart, and a reset after it with force. */
+static int method_reboot_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    uint32_t timeout_s;
+    int force, r;
+
+    r = sd_bus_message_read(m, "ub", &timeout_s, &force);
+    if (r < 0)
+        return r;
+    if (timeout_s > HVD_SHUTDOWN_TIMEOUT_MAX_S)
+        return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'timeout_s' must be 0..%u seconds (0: the default), got %u",
+                                 HVD_SHUTDOWN_TIMEOUT_MAX_S, timeout_s);
+    return run_action_full(m, userdata, ACTION_REBOOT, timeout_s, force, "reboot domains", error);
 }
 
 static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -179,15 +205,17 @@ static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *
     return r;
 }
 
-/* D-Bus strings are UTF-8: console bytes that are not printable ASCII, a newline, a carriage
- * return or a tab become '?'. */
-static void console_sanitize(char *text, size_t len)
+static int bus_reply_bytes(sd_bus_message *m, const void *data, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (!((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t'))
-            text[i] = '?';
-    }
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    int r;
+
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r >= 0)
+        r = sd_bus_message_append_array(reply, 'y', data, len);
+    if (r < 0)
+        return r;
+    return sd_bus_send(NULL, reply, NULL);
 }
 
 static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -209,8 +237,9 @@ static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *e
     r = manager_domain_console_tail(d->manager, d, max_bytes, &text, &len, &e);
     if (r < 0)
         return bus_error_from(error, &e);
-    console_sanitize(text, len);
-    return sd_bus_reply_method_return(m, "s", text);
+    /* The bytes as the guest wrote them (an array, not a string: D-Bus strings are UTF-8), the
+     * same as HTTP's raw body. */
+    return bus_reply_bytes(m, text, len);
 }
 
 static void info_done(void *userdata, Domain *d, json_t *info)
@@ -331,6 +360,9 @@ const sd_bus_vtable bus_domain_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Reboot", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reboot,
                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("RebootWithOptions", SD_BUS_ARGS("u", timeout_s, "b", force),
+                            SD_BUS_NO_RESULT, method_reboot_with_options,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Update", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
                             method_update, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Delete", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_delete,
@@ -339,7 +371,7 @@ const sd_bus_vtable bus_domain_vtable[] = {
                             method_get_info, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", console),
                             method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetConsole", SD_BUS_ARGS("u", max_bytes), SD_BUS_RESULT("s", text),
+    SD_BUS_METHOD_WITH_ARGS("GetConsole", SD_BUS_ARGS("u", max_bytes), SD_BUS_RESULT("ay", data),
                             method_get_console, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };

@@ -149,6 +149,7 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     DomainAction action = domain_action_from_string(name);
     enum MHD_Result ret = MHD_NO;
     unsigned timeout_s = 0;
+    bool force = false;
     const char *key;
     Error e = ERROR_NULL;
     json_t *body, *v;
@@ -163,7 +164,16 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     if (!body)
         return ret;
     json_object_foreach (body, key, v) {
-        if (action != ACTION_SHUTDOWN || !streq(key, "timeout_s")) {
+        bool takes_timeout = action == ACTION_SHUTDOWN || action == ACTION_REBOOT;
+        if (action == ACTION_REBOOT && streq(key, "force")) {
+            if (!json_is_boolean(v)) {
+                json_decref(body);
+                return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'force' must be a boolean");
+            }
+            force = json_is_true(v);
+            continue;
+        }
+        if (!takes_timeout || !streq(key, "timeout_s")) {
             /* key belongs to body: answer before letting go of it. */
             ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s' for %s", key,
                                      name);
@@ -181,7 +191,10 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     }
     json_decref(body);
 
-    k = manager_domain_action(r->http->manager, d, action, timeout_s, action_done, r, &e);
+    if (action == ACTION_REBOOT)
+        k = manager_domain_reboot(r->http->manager, d, timeout_s, force, action_done, r, &e);
+    else
+        k = manager_domain_action(r->http->manager, d, action, timeout_s, action_done, r, &e);
     if (k < 0)
         return http_reply_error(r, &e);
     if (k > 0) {
@@ -318,7 +331,8 @@ static enum MHD_Result domain_console(HttpRequest *r, Domain *d, const char *arg
                                   HVD_CONSOLE_TAIL_MAX, bytes_arg);
     if (manager_domain_console_tail(r->http->manager, d, bytes, &text, &len, &e) < 0)
         return http_reply_error(r, &e);
-    return http_reply_text(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, len);
+    /* The bytes as the guest wrote them, as over D-Bus. */
+    return http_reply_text(r, MHD_HTTP_OK, "application/octet-stream", text, len);
 }
 
 static enum MHD_Result host_route(HttpRequest *r, Domain *d, const char *arg)

@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "api-names.h"
 #include "domain.h"
 #include "driver.h"
 #include "error.h"
@@ -120,9 +121,18 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e);
 
 /* Runs an action. Returns 0 when it completed, 1 when it is pending (done is called later,
  * exactly once), or a negative errno with e set (done is not called). timeout_s applies to
- * ACTION_SHUTDOWN (0 = the configured default). */
+ * ACTION_SHUTDOWN (0 = the configured default) and to ACTION_REBOOT (0 = MANAGER_REBOOT_TIMEOUT_S).
+ */
 int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned timeout_s,
                           ManagerDone done, void *userdata, Error *e);
+
+#define MANAGER_REBOOT_TIMEOUT_S HVD_REBOOT_TIMEOUT_DEFAULT_S
+
+/* Reboots d: done hears success only once the guest restarted. After timeout_s (0: the
+ * default) it hears that the guest did not, unless force, which resets the guest then.
+ * Returns as manager_domain_action. */
+int manager_domain_reboot(Manager *m, Domain *d, unsigned timeout_s, bool force, ManagerDone done,
+                          void *userdata, Error *e);
 
 /* Asks the driver for live information; returns a new JSON object with the domain's fields plus
  * "stats" (driver-specific) when active. */

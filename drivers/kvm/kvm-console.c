@@ -51,7 +51,7 @@ static void console_release_stream(KvmConsole *con)
     if (!con->stream)
         return;
     (void)virStreamEventRemoveCallback(con->stream);
-    kvm_release(con->drv, TAKE_PTR(con->stream), NULL, -1);
+    kvm_release(con->drv, TAKE_PTR(con->stream), NULL, -1, -1);
 }
 
 /* Stops following: the stream is given up and every client sees the end of its socket. */
@@ -183,7 +183,7 @@ int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStream
     if (!con)
         con = console_new(drv, name, uuid);
     if (!con) {
-        kvm_release(drv, st, NULL, -1);
+        kvm_release(drv, st, NULL, -1, -1);
         return -ENOMEM;
     }
     if (con->stream) {

@@ -39,7 +39,8 @@ static int kvm_open(Driver *drv, Error *e)
     k->busy = hashmap_new();
     k->consoles = hashmap_new();
     k->domains = hashmap_new();
-    if (!k->busy || !k->consoles || !k->domains)
+    k->reboots = hashmap_new();
+    if (!k->busy || !k->consoles || !k->domains || !k->reboots)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     k->uri = strdup(kvm_settings(drv)->uri);
     if (!k->uri)
@@ -72,6 +73,7 @@ static void kvm_close(Driver *drv)
     k->jobs = work_queue_free(k->jobs, kvm_job_cancel);
     kvm_connection_done(drv);
     kvm_cache_done(drv);
+    kvm_reboots_done(drv);
     hashmap_free(k->busy);     /* empty: every job was done or cancelled */
     hashmap_free(k->consoles); /* empty: closed with the connection */
     hashmap_free(k->domains);
@@ -123,22 +125,29 @@ static int console_log_path(Driver *drv, const DomainConfig *c, char **ret)
     return asprintf(ret, "%s/%s.log", kvm(drv)->console_dir, c->uuid) < 0 ? -ENOMEM : 0;
 }
 
-static int kvm_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags,
-                     Error *e)
+int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret)
 {
     _cleanup_free_ char *log = NULL;
     KvmXmlOptions o = {.domain_type = kvm_domain_type(drv)};
-    char *xml = NULL;
     int r;
 
     r = console_log_path(drv, c, &log);
     if (r < 0)
-        return error_set_errno(e, r, "Out of memory");
+        return r;
     o.console_log = log;
-    r = kvm_xml_build(c, &o, &xml);
+    return kvm_xml_build(c, &o, ret);
+}
+
+static int kvm_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags,
+                     Error *e)
+{
+    char *xml = NULL;
+    int r;
+
+    r = kvm_domain_xml(drv, c, &xml);
     if (r < 0)
         return error_set_errno(e, r, "Out of memory");
-    rt->pid = 0;
+    rt->pid = 0; /* QEMU's process comes with the start's completion */
     return kvm_job_submit(drv, c, ACTION_START, xml, e);
 }
 
@@ -166,10 +175,18 @@ static int kvm_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *r
     return kvm_job_submit(drv, c, ACTION_RESUME, NULL, e);
 }
 
-static int kvm_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                      Error *e)
+static int kvm_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                      unsigned timeout_s, unsigned flags, Error *e)
 {
-    return kvm_job_submit(drv, c, ACTION_REBOOT, NULL, e);
+    char *xml = NULL;
+    int r;
+
+    if (!kvm(drv)->conn)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
+    r = kvm_domain_xml(drv, c, &xml);
+    if (r < 0)
+        return error_set_errno(e, r, "Out of memory");
+    return kvm_reboot_request(drv, c, timeout_s, flags & DRIVER_REBOOT_FORCE, xml, e);
 }
 
 /* A client of the domain's console. A console not followed yet (taken by another session, or

@@ -61,6 +61,15 @@ typedef struct KvmLink {
 } KvmLink;
 
 typedef struct KvmWaiter KvmWaiter;
+typedef struct KvmReboot KvmReboot;
+
+/* The steps of hvd's reboot of a kvm domain (kvm-reboot.c), each a job on the domain's queue. */
+typedef enum KvmRebootStep {
+    KVM_REBOOT_NONE,    /* not a reboot job */
+    KVM_REBOOT_ASK,     /* presses the guest's power button */
+    KVM_REBOOT_RESET,   /* resets the guest (the timeout passed, with force) */
+    KVM_REBOOT_RESTART, /* starts a new run of the guest that powered off for its reboot */
+} KvmRebootStep;
 
 typedef struct KvmDriver {
     /* The libvirt URI in use: the driver's own copy, read by worker threads too (a reload
@@ -70,6 +79,7 @@ typedef struct KvmDriver {
     KvmLink *link;      /* conn's loss watch */
     KvmLink *links;     /* every link made, freed when the driver closes */
     int lifecycle_callback;
+    int reboot_callback; /* libvirt's reboot events */
     /* Reconnection: a timer with exponential backoff that queues a connect job. */
     sd_event_source *reconnect_timer;
     unsigned backoff_s;
@@ -86,6 +96,8 @@ typedef struct KvmDriver {
     WorkQueue *jobs;
     /* Domains with operations in flight, by name: KvmBusy. */
     Hashmap *busy;
+    /* hvd's reboots waiting for their guest to restart, by name: KvmReboot (kvm-reboot.c). */
+    Hashmap *reboots;
     /* Followed consoles of running domains, by name (kvm-console.c). */
     Hashmap *consoles;
     /* What the driver knows of libvirt's domains, by UUID: KvmDomain (kvm-cache.c). */
@@ -140,11 +152,13 @@ typedef struct KvmJob {
     virConnectPtr conn;
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_STRING_MAX];
-    DomainAction op; /* operation */
-    char *xml;       /* operation: the definition to start */
-    bool force;      /* console: take the console over from another session */
-    bool startup;    /* connect: hvd's start-up waits for it */
-    bool taken;      /* connect: its result was applied at start-up already */
+    DomainAction op;      /* operation */
+    KvmRebootStep reboot; /* operation: which step of a reboot */
+    char *xml;            /* operation: the definition to start */
+    int pid;              /* operation: QEMU's process after a start, 0 when not known */
+    bool force;           /* console: take the console over from another session */
+    bool startup;         /* connect: hvd's start-up waits for it */
+    bool taken;           /* connect: its result was applied at start-up already */
     Error error;
     DomainState observed;
     DomainReason observed_reason;
@@ -153,6 +167,7 @@ typedef struct KvmJob {
     size_t n_seen;
     uint64_t seen_at_us;    /* CLOCK_MONOTONIC when libvirt was asked */
     int lifecycle_callback; /* connect, release: the event registration, or -1 */
+    int reboot_callback;    /* connect, release: the reboot event registration, or -1 */
     KvmLink *link;          /* connect: the new connection's loss watch */
     KvmAccel accel;         /* connect */
 } KvmJob;
@@ -173,6 +188,11 @@ void kvm_job_cancel(void *job);
  * back through op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
 int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e);
 
+/* Queues step of a reboot of c (taking ownership of xml, the definition of a new run); the
+ * result goes to kvm_reboot_job_done(). Returns DRIVER_PENDING or a negative errno with e set. */
+int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step, char *xml,
+                          Error *e);
+
 /* Queues the forgetting of c's persistent definition (if libvirt has one). */
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 
@@ -181,9 +201,10 @@ int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, bool force);
 
 /* Lets go of st (may be NULL) and, when conn is not NULL, of the connection with its event
- * registration callback and loss watch, on a worker (inline once the workers are gone, or
- * when out of memory). Takes ownership of both. */
-void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback);
+ * registrations (lifecycle and reboot callbacks, -1 for none) and loss watch, on a worker
+ * (inline once the workers are gone, or when out of memory). Takes ownership of both. */
+void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback,
+                 int reboot_callback);
 
 /* Reports a change libvirt announced for domain name to the manager. While an operation on the
  * domain is in flight its completion speaks first (a destroy of a crashed guest must not read
@@ -191,6 +212,38 @@ void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback)
  * reported right after it. */
 void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
                         const char *detail);
+
+/* The definition libvirt starts c from (kvm-driver.c): a new string in *ret. */
+int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret);
+
+/* Reboots (kvm-reboot.c). */
+
+/* Asks c's guest to reboot (the power button, on a worker) and waits up to timeout_s for its
+ * restart; force resets it after that. Takes ownership of xml (what a new run starts from).
+ * The result goes to op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
+int kvm_reboot_request(Driver *drv, const DomainConfig *c, unsigned timeout_s, bool force,
+                       char *xml, Error *e);
+
+/* A reboot job of domain name finished: error is NULL on success; pid is QEMU's process after
+ * a new run. */
+void kvm_reboot_job_done(Driver *drv, const char *name, KvmRebootStep step, const Error *error,
+                         int pid);
+
+/* A change libvirt announced for domain name while hvd reboots it: returns true when it is a
+ * step of the reboot (the guest shutting down, powering off, the new run starting) that is not
+ * reported; a stop or crash ends the reboot as failed and is reported (false). */
+bool kvm_reboot_intercept(Driver *drv, const char *name, DomainState state, DomainReason reason);
+
+/* libvirt's reboot event of domain name: completes hvd's reboot of it, or reports a restart the
+ * guest made by itself. */
+void kvm_reboot_seen(Driver *drv, const char *name);
+
+/* Forgets every reboot without reporting it (hvd is stopping) and frees the table. */
+void kvm_reboots_done(Driver *drv);
+
+/* On a worker: QEMU's process of the domain with uuid when libvirtd runs on this host (found by
+ * the -uuid of its command line), or 0. */
+int kvm_qemu_pid(const char *uri, const char *uuid);
 
 /* The connection (kvm-connection.c). */
 
@@ -206,9 +259,9 @@ void kvm_connect_run(KvmJob *j);
 /* Loop side of a connect job: takes over the connection (or schedules the next attempt). */
 void kvm_connect_done(KvmJob *j);
 
-/* On a worker (or when hvd is stopping): ends conn's lifecycle event registration callback (if
- * not -1) and loss watch, and closes it. */
-void kvm_connection_close(virConnectPtr conn, int callback);
+/* On a worker (or when hvd is stopping): ends conn's event registrations (lifecycle and reboot,
+ * each unless -1) and loss watch, and closes it. */
+void kvm_connection_close(virConnectPtr conn, int callback, int reboot_callback);
 
 /* Sets up the loss notification; returns 0 or a negative errno. */
 int kvm_connection_init(Driver *drv);

@@ -256,8 +256,9 @@ static int minihv_resume(Driver *drv, const DomainConfig *c, const DomainRuntime
     return control_op(drv, c, ACTION_RESUME, json_pack("{s:s}", "cmd", "resume"), e);
 }
 
+/* The VMM restarts the guest itself and answers once it did: no timeout to apply. */
 static int minihv_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
-                         unsigned flags, Error *e)
+                         unsigned timeout_s, unsigned flags, Error *e)
 {
     Instance *inst = running(drv, c, e);
 
