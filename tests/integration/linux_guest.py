@@ -23,12 +23,12 @@ mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 for m in evdev button virtio_console failover net_failover virtio_net e1000; do
-    insmod /lib/modules/$m.ko 2>/dev/null
+    insmod /lib/modules/$m.ko 2>&1 | grep -v -e 'File exists' -e '^$'
 done
 sleep 1
 cmdline=$(cat /proc/cmdline)
 disk=$(ls /sys/block | grep -e '^vd' -e '^sd' -e '^hd' | tr '\n' ' ')
-net=$(basename "$(readlink /sys/class/net/eth0/device/driver 2>/dev/null)" 2>/dev/null)
+net=$(for n in /sys/class/net/*; do d=$(readlink $n/device/driver); [ -n "$d" ] && echo ${d##*/}; done | head -n 1)
 ata=no; [ -d /sys/module/ata_piix ] && ata=ata_piix
 echo "hvd-guest: up disk=${disk% } net=${net:-none} ata=$ata boot=$(cat /proc/sys/kernel/random/boot_id)"
 case "$cmdline" in
@@ -43,7 +43,7 @@ esac
 case "$cmdline" in *hvd.reboot=now*) echo "hvd-guest: rebooting"; reboot -f ;; esac
 for tty in ttyS0 hvc0; do
     [ -e /dev/$tty ] || continue
-    (while :; do setsid getty -n -l /bin/login-root 0 $tty vt100; sleep 1; done) &
+    (while :; do setsid getty -l /bin/login-root 0 $tty vt100; sleep 1; done) &
 done
 echo "hvd-guest: ready"
 while :; do wait; sleep 1; done
