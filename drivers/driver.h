@@ -32,6 +32,12 @@ enum {
     DRIVER_REBOOT_FORCE = 1u << 0,
 };
 
+/* Flags of console_open and console_log: the paravirtual console (hvc0) instead of the serial
+ * port. A driver or domain without one refuses it. */
+enum {
+    DRIVER_CONSOLE_VIRTIO = 1u << 0,
+};
+
 /* Callbacks from a driver into the manager. Called from the event loop, never from inside a
  * driver operation the manager is executing. */
 typedef struct DriverEvents {
@@ -134,7 +140,8 @@ typedef struct DriverOps {
                         unsigned flags, Error *e);
     /* The file the domain's console output is logged to (it may not exist yet). Returns a new
      * string in *ret_path. */
-    int (*console_log)(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
+    int (*console_log)(Driver *drv, const DomainConfig *c, unsigned flags, char **ret_path,
+                       Error *e);
     /* Statistics of every active domain of this backend in one call: a new JSON object keyed by
      * domain name, each value an object with at least cpu_time_ns and memory_kib, plus
      * backend-specific fields (balloon, exits by reason, ...). Answers from the driver's cache
@@ -208,7 +215,8 @@ int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
                     unsigned flags, Error *e);
 int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                         unsigned flags, Error *e);
-int driver_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
+int driver_console_log(Driver *drv, const DomainConfig *c, unsigned flags, char **ret_path,
+                       Error *e);
 int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e);
 int driver_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
                          void *userdata);

@@ -373,8 +373,8 @@ static int bus_action(Client *c, const char *name, const char *action, unsigned 
     return r < 0 ? error_from_bus(&be, r, e) : 0;
 }
 
-static int bus_console_tail(Client *c, const char *name, size_t max_bytes, char **ret,
-                            size_t *ret_len, Error *e)
+static int bus_console_tail(Client *c, const char *name, const char *device, size_t max_bytes,
+                            char **ret, size_t *ret_len, Error *e)
 {
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -386,8 +386,8 @@ static int bus_console_tail(Client *c, const char *name, size_t max_bytes, char 
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE, "GetConsole",
-                           &be, &reply, "u", (uint32_t)max_bytes);
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE,
+                           "GetConsoleDevice", &be, &reply, "su", device, (uint32_t)max_bytes);
     if (r < 0)
         return error_from_bus(&be, r, e);
     r = sd_bus_message_read_array(reply, 'y', &data, &len);
@@ -402,8 +402,9 @@ static int bus_console_tail(Client *c, const char *name, size_t max_bytes, char 
     return 0;
 }
 
-static int bus_console_attach(Client *c, const char *name, int in_fd, int out_fd, char escape,
-                              void (*connected)(void *userdata), void *userdata, Error *e)
+static int bus_console_attach(Client *c, const char *name, const char *device, int in_fd,
+                              int out_fd, char escape, void (*connected)(void *userdata),
+                              void *userdata, Error *e)
 {
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -414,8 +415,8 @@ static int bus_console_attach(Client *c, const char *name, int in_fd, int out_fd
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE, "OpenConsole",
-                           &be, &reply, NULL);
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE,
+                           "OpenConsoleDevice", &be, &reply, "s", device);
     if (r < 0)
         return error_from_bus(&be, r, e);
     r = sd_bus_message_read(reply, "h", &received);

@@ -383,14 +383,15 @@ static int http_follow(Client *c, ClientEventHandler handler, void *userdata, ui
     return follow_stream(c, "/api/v1/events", false, handler, userdata, timeout_us, e);
 }
 
-static int http_console_tail(Client *c, const char *name, size_t max_bytes, char **ret,
-                             size_t *ret_len, Error *e)
+static int http_console_tail(Client *c, const char *name, const char *device, size_t max_bytes,
+                             char **ret, size_t *ret_len, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
     Buffer answer = {};
     int r;
 
-    if (!n || asprintf(&path, "/api/v1/domains/%s/console?bytes=%zu", n, max_bytes) < 0)
+    if (!n ||
+        asprintf(&path, "/api/v1/domains/%s/console?bytes=%zu&device=%s", n, max_bytes, device) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     r = perform(c, "GET", path, NULL, &answer, e);
     if (r < 0)
@@ -424,14 +425,22 @@ static int console_event(json_t *ev, void *userdata)
 
 /* Over HTTP the console is the event stream (output) plus POSTs (input): a child process
  * follows the stream while this one sends what is typed. */
-static int http_console_attach(Client *c, const char *name, int in_fd, int out_fd, char escape,
-                               void (*connected)(void *userdata), void *userdata, Error *e)
+static int http_console_attach(Client *c, const char *name, const char *device, int in_fd,
+                               int out_fd, char escape, void (*connected)(void *userdata),
+                               void *userdata, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL, *input_path = NULL;
     int done_pipe[2], status = 0, r = 0;
     json_t *info = NULL;
     pid_t pid;
 
+    /* The event stream carries the serial console only: the virtio console is attached to over
+     * D-Bus (its log and input are on HTTP too). */
+    if (!streq(device, "ttyS0"))
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "over HTTP the live console is ttyS0; attach to %s over D-Bus (without "
+                          "--url), or read it with --tail",
+                          device);
     /* The domain must exist and run, as over D-Bus. */
     r = http_info(c, name, &info, e);
     if (r < 0)

@@ -16,6 +16,7 @@
 enum {
     OPT_TAIL = 0x100,
     OPT_SAFE,
+    OPT_DEVICE,
     OPT_JSON,
 };
 
@@ -57,6 +58,7 @@ static void print_tail(const char *text, size_t len, unsigned n, bool safe)
 
 typedef struct Attach {
     const char *name;
+    const char *device;
     bool tty;
 } Attach;
 
@@ -65,8 +67,8 @@ static void say_connected(void *userdata)
 {
     Attach *a = userdata;
 
-    fprintf(stderr, "Connected to the console of %s (escape character is ^])%s\n", a->name,
-            a->tty ? "\r" : "");
+    fprintf(stderr, "Connected to the console of %s (%s; escape character is ^])%s\n", a->name,
+            a->device, a->tty ? "\r" : "");
 }
 
 int verb_console(Client *client, int argc, char **argv)
@@ -74,8 +76,10 @@ int verb_console(Client *client, int argc, char **argv)
     static const struct option options[] = {
         {"tail", required_argument, NULL, OPT_TAIL},
         {"safe", no_argument, NULL, OPT_SAFE},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {},
     };
+    const char *device = "ttyS0";
     struct termios saved;
     bool tty, tail = false, safe = false;
     unsigned lines = 0;
@@ -90,7 +94,11 @@ int verb_console(Client *client, int argc, char **argv)
             tail = true;
         } else if (c == OPT_SAFE)
             safe = true;
-        else
+        else if (c == OPT_DEVICE) {
+            if (!streq(optarg, "ttyS0") && !streq(optarg, "hvc0"))
+                return usage_error("console", "--device must be ttyS0 or hvc0, got '%s'", optarg);
+            device = optarg;
+        } else
             return usage_error("console", "bad option");
     if (safe && !tail)
         return usage_error("console", "--safe applies to --tail");
@@ -102,15 +110,15 @@ int verb_console(Client *client, int argc, char **argv)
         _cleanup_free_ char *text = NULL;
         size_t bytes = MIN((size_t)lines * TAIL_BYTES_PER_LINE, (size_t)HVD_CONSOLE_TAIL_MAX);
         size_t len = 0;
-        if (client->ops->console_tail(client, name, bytes, &text, &len, &e) < 0)
+        if (client->ops->console_tail(client, name, device, bytes, &text, &len, &e) < 0)
             return exit_code_from_error(&e);
         print_tail(text, len, lines, safe);
         return EXIT_OK;
     }
 
     tty = terminal_raw(STDIN_FILENO, &saved) >= 0;
-    Attach a = {.name = name, .tty = tty};
-    r = client->ops->console_attach(client, name, STDIN_FILENO, STDOUT_FILENO, ESCAPE_CHAR,
+    Attach a = {.name = name, .device = device, .tty = tty};
+    r = client->ops->console_attach(client, name, device, STDIN_FILENO, STDOUT_FILENO, ESCAPE_CHAR,
                                     say_connected, &a, &e);
     if (tty)
         (void)tcsetattr(STDIN_FILENO, TCSANOW, &saved);

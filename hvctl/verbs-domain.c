@@ -434,9 +434,10 @@ const Verb verbs[] = {
     {"stats", "NAME [--json]",
      "Show a running domain's statistics: CPU time, memory, exits by reason and device.",
      verb_stats},
-    {"console", "NAME [--tail N [--safe]]",
+    {"console", "NAME [--device ttyS0|hvc0] [--tail N [--safe]]",
      "Attach to a running domain's console (Ctrl-] detaches), or print its last N lines\n"
-     "as the guest wrote them (--safe escapes control and non-ASCII bytes).",
+     "as the guest wrote them (--safe escapes control and non-ASCII bytes). --device hvc0\n"
+     "is the virtio console of a pv kvm domain; ttyS0, the serial port, is the default.",
      verb_console},
     {"events", "[--json] [--count N] [--timeout S]",
      "Print domain events as they happen, until interrupted.", verb_events},

@@ -188,21 +188,49 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
     return sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+/* The device named by a method's argument, or a D-Bus error. */
+static int read_device(sd_bus_message *m, ConsoleDevice *ret, sd_bus_error *error)
 {
-    Domain *d = userdata;
+    const char *name;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &name);
+    if (r < 0)
+        return r;
+    *ret = console_device_from_string(name);
+    if (*ret < 0)
+        return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'device' must be ttyS0 or hvc0, got '%.64s'", name);
+    return 0;
+}
+
+static int open_console(sd_bus_message *m, Domain *d, ConsoleDevice device, sd_bus_error *error)
+{
     Error e = ERROR_NULL;
     int fd = -EBADF, r;
 
     r = bus_verify_admin(bus_of(m), m, "attach to consoles", error);
     if (r < 0)
         return r;
-    r = manager_domain_console(d->manager, d, &fd, &e);
+    r = manager_domain_console(d->manager, d, device, &fd, &e);
     if (r < 0)
         return bus_error_from(error, &e);
     r = sd_bus_reply_method_return(m, "h", fd);
     (void)close(fd);
     return r;
+}
+
+static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return open_console(m, userdata, CONSOLE_SERIAL, error);
+}
+
+static int method_open_console_device(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    ConsoleDevice device;
+    int r = read_device(m, &device, error);
+
+    return r < 0 ? r : open_console(m, userdata, device, error);
 }
 
 static int bus_reply_bytes(sd_bus_message *m, const void *data, size_t len)
@@ -218,10 +246,9 @@ static int bus_reply_bytes(sd_bus_message *m, const void *data, size_t len)
     return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+static int get_console(sd_bus_message *m, Domain *d, ConsoleDevice device, sd_bus_error *error)
 {
     _cleanup_free_ char *text = NULL;
-    Domain *d = userdata;
     Error e = ERROR_NULL;
     uint32_t max_bytes;
     size_t len;
@@ -234,12 +261,25 @@ static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *e
         return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
                                  "'max_bytes' must be 1..%u, got %u", HVD_CONSOLE_TAIL_MAX,
                                  max_bytes);
-    r = manager_domain_console_tail(d->manager, d, max_bytes, &text, &len, &e);
+    r = manager_domain_console_tail(d->manager, d, device, max_bytes, &text, &len, &e);
     if (r < 0)
         return bus_error_from(error, &e);
     /* The bytes as the guest wrote them (an array, not a string: D-Bus strings are UTF-8), the
      * same as HTTP's raw body. */
     return bus_reply_bytes(m, text, len);
+}
+
+static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return get_console(m, userdata, CONSOLE_SERIAL, error);
+}
+
+static int method_get_console_device(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    ConsoleDevice device;
+    int r = read_device(m, &device, error);
+
+    return r < 0 ? r : get_console(m, userdata, device, error);
 }
 
 static void info_done(void *userdata, Domain *d, json_t *info)
@@ -373,5 +413,11 @@ const sd_bus_vtable bus_domain_vtable[] = {
                             method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetConsole", SD_BUS_ARGS("u", max_bytes), SD_BUS_RESULT("ay", data),
                             method_get_console, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenConsoleDevice", SD_BUS_ARGS("s", device),
+                            SD_BUS_RESULT("h", console), method_open_console_device,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetConsoleDevice", SD_BUS_ARGS("s", device, "u", max_bytes),
+                            SD_BUS_RESULT("ay", data), method_get_console_device,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };

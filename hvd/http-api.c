@@ -287,14 +287,31 @@ static enum MHD_Result domain_stats(HttpRequest *r, Domain *d, const char *arg)
     return answer_info(r, d, domain_stats_done);
 }
 
+/* The console device of ?device= (ttyS0 when absent); false when it names none. */
+static bool query_device(HttpRequest *r, ConsoleDevice *ret)
+{
+    const char *name = http_query(r, "device");
+
+    *ret = name ? console_device_from_string(name) : CONSOLE_SERIAL;
+    return *ret >= 0;
+}
+
+static enum MHD_Result bad_device(HttpRequest *r)
+{
+    return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'device' must be ttyS0 or hvc0");
+}
+
 static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)
 {
     enum MHD_Result ret = MHD_NO;
     Error e = ERROR_NULL;
+    ConsoleDevice device;
     const char *key;
     json_t *body, *v, *data = NULL;
     int k;
 
+    if (!query_device(r, &device))
+        return bad_device(r);
     body = read_body(r, false, &ret);
     if (!body)
         return ret;
@@ -310,7 +327,7 @@ static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)
         return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
                                   "'data' must be a string (the bytes to type)");
     }
-    k = manager_domain_console_write(r->http->manager, d, json_string_value(data),
+    k = manager_domain_console_write(r->http->manager, d, device, json_string_value(data),
                                      json_string_length(data), &e);
     json_decref(body);
     if (k < 0)
@@ -324,12 +341,15 @@ static enum MHD_Result domain_console(HttpRequest *r, Domain *d, const char *arg
     unsigned bytes = CONSOLE_DEFAULT_BYTES;
     _cleanup_free_ char *text = NULL;
     Error e = ERROR_NULL;
+    ConsoleDevice device;
     size_t len;
 
     if (bytes_arg && parse_uint(bytes_arg, 1, HVD_CONSOLE_TAIL_MAX, &bytes) < 0)
         return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'bytes' must be 1..%u, got '%.32s'",
                                   HVD_CONSOLE_TAIL_MAX, bytes_arg);
-    if (manager_domain_console_tail(r->http->manager, d, bytes, &text, &len, &e) < 0)
+    if (!query_device(r, &device))
+        return bad_device(r);
+    if (manager_domain_console_tail(r->http->manager, d, device, bytes, &text, &len, &e) < 0)
         return http_reply_error(r, &e);
     /* The bytes as the guest wrote them, as over D-Bus. */
     return http_reply_text(r, MHD_HTTP_OK, "application/octet-stream", text, len);

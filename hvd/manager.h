@@ -145,16 +145,17 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e);
 int manager_domain_info_fresh(Manager *m, Domain *d, ManagerInfoDone done, void *userdata,
                               Error *e);
 
-/* The last max bytes of the domain's console log (empty when nothing was logged yet); *ret is
- * a new buffer of *ret_len bytes. */
-int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, size_t *ret_len,
-                                Error *e);
+/* The last max bytes of the console log of the domain's device (empty when nothing was logged
+ * yet); *ret is a new NUL-terminated buffer of *ret_len bytes, as the guest wrote them. */
+int manager_domain_console_tail(Manager *m, Domain *d, ConsoleDevice device, size_t max, char **ret,
+                                size_t *ret_len, Error *e);
 
-/* Writes input to the domain's console (a new console connection for the write). */
-int manager_domain_console_write(Manager *m, Domain *d, const char *data, size_t len, Error *e);
+/* Writes input to the domain's console device (a new console connection for the write). */
+int manager_domain_console_write(Manager *m, Domain *d, ConsoleDevice device, const char *data,
+                                 size_t len, Error *e);
 
-/* Opens the domain's console through its driver. */
-int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e);
+/* Opens the domain's console device through its driver. */
+int manager_domain_console(Manager *m, Domain *d, ConsoleDevice device, int *ret_fd, Error *e);
 
 /* Calls cb for every logged event with id > after_id, oldest first, at most limit of them. */
 int manager_events_since(Manager *m, int64_t after_id, unsigned limit,

@@ -1,14 +1,16 @@
-/* The serial console of running kvm domains through libvirt streams: one stream per domain,
- * opened on a worker when the domain runs. Its output goes to hvd's live event stream and to
- * every client connected through console_open (a socket each); what clients write goes to the
- * guest. A client may connect while the stream is still being opened: what it types waits in
- * its socket until the stream is there. */
+/* The consoles of running kvm domains through libvirt streams: one stream per console device,
+ * the serial port's opened on a worker when the domain runs, a pv domain's virtio console (hvc0)
+ * when a client first asks for it. Serial output goes to hvd's live event stream; the output of
+ * either goes to every client connected through console_open (a socket each); what clients
+ * write goes to the guest. A client may connect while the stream is still being opened: what it
+ * types waits in its socket until the stream is there. */
 #include <fcntl.h>
 #include <libvirt/virterror.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "kvm-internal.h"
+#include "kvm-xml.h"
 #include "log.h"
 
 #define CONSOLE_CHUNK            4096
@@ -27,8 +29,10 @@ struct KvmConsole {
     Driver *drv;
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_STRING_MAX];
-    virStreamPtr stream; /* NULL while a worker opens it */
-    bool force;          /* the worker opening it takes it over from another session */
+    ConsoleDevice device;
+    char key[DOMAIN_NAME_MAX + 8]; /* in the driver's table: the name, plus ":hvc0" */
+    virStreamPtr stream;           /* NULL while a worker opens it */
+    bool force;                    /* the worker opening it takes it over from another session */
     ConsoleClient *clients;
 };
 
@@ -57,24 +61,41 @@ static void console_release_stream(KvmConsole *con)
 /* Stops following: the stream is given up and every client sees the end of its socket. */
 static void console_free(KvmConsole *con, const char *why)
 {
-    log_debug("kvm: console of %s closed: %s", con->name, why);
-    (void)hashmap_remove(kvm(con->drv)->consoles, con->name);
+    log_debug("kvm: console %s of %s closed: %s", console_device_to_string(con->device), con->name,
+              why);
+    (void)hashmap_remove(kvm(con->drv)->consoles, con->key);
     while (con->clients)
         client_free(con->clients);
     console_release_stream(con);
     free(con);
 }
 
-static KvmConsole *console_new(Driver *drv, const char *name, const char *uuid)
+static void console_key(const char *name, ConsoleDevice device, char ret[DOMAIN_NAME_MAX + 8])
+{
+    (void)snprintf(ret, DOMAIN_NAME_MAX + 8, "%s%s", name, device == CONSOLE_VIRTIO ? ":hvc0" : "");
+}
+
+static KvmConsole *console_find(Driver *drv, const char *name, ConsoleDevice device)
+{
+    char key[DOMAIN_NAME_MAX + 8];
+
+    console_key(name, device, key);
+    return hashmap_get(kvm(drv)->consoles, key);
+}
+
+static KvmConsole *console_new(Driver *drv, const char *name, const char *uuid,
+                               ConsoleDevice device)
 {
     KvmConsole *con = calloc(1, sizeof(*con));
 
     if (!con)
         return NULL;
     con->drv = drv;
+    con->device = device;
     (void)snprintf(con->name, sizeof(con->name), "%s", name);
     (void)snprintf(con->uuid, sizeof(con->uuid), "%s", uuid);
-    if (hashmap_put(kvm(drv)->consoles, name, con) < 0)
+    console_key(name, device, con->key);
+    if (hashmap_put(kvm(drv)->consoles, con->key, con) < 0)
         return mfree(con);
     return con;
 }
@@ -83,7 +104,7 @@ static void console_output(KvmConsole *con, const char *data, size_t len)
 {
     Driver *drv = con->drv;
 
-    if (drv->ctx.events.console)
+    if (drv->ctx.events.console && con->device == CONSOLE_SERIAL)
         drv->ctx.events.console(drv->ctx.events.userdata, drv, con->name, data, len);
     for (ConsoleClient *cl = con->clients, *next; cl; cl = next) {
         next = cl->next;
@@ -143,13 +164,15 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
     return 0;
 }
 
-int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret)
+int kvm_console_open_stream(virDomainPtr dom, ConsoleDevice device, bool force, virStreamPtr *ret)
 {
     virStreamPtr st = virStreamNew(virDomainGetConnect(dom), VIR_STREAM_NONBLOCK);
 
     if (!st)
         return -1;
-    if (virDomainOpenConsole(dom, NULL, st, force ? VIR_DOMAIN_CONSOLE_FORCE : 0) < 0) {
+    /* NULL is the first console: the serial port. */
+    if (virDomainOpenConsole(dom, device == CONSOLE_VIRTIO ? KVM_VIRTIO_CONSOLE_ALIAS : NULL, st,
+                             force ? VIR_DOMAIN_CONSOLE_FORCE : 0) < 0) {
         (void)virStreamFree(st);
         return -1;
     }
@@ -157,18 +180,19 @@ int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret)
     return 0;
 }
 
-int kvm_console_follow(Driver *drv, const char *name, const char *uuid, bool force, Error *e)
+int kvm_console_follow(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                       bool force, Error *e)
 {
     KvmConsole *con;
     int r;
 
-    if (hashmap_get(kvm(drv)->consoles, name))
+    if (console_find(drv, name, device))
         return 0;
-    con = console_new(drv, name, uuid);
+    con = console_new(drv, name, uuid, device);
     if (!con)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     con->force = force;
-    r = kvm_job_submit_console(drv, name, uuid, force);
+    r = kvm_job_submit_console(drv, name, uuid, device, force);
     if (r < 0) {
         console_free(con, "its opening could not be queued");
         return error_set_errno(e, r, "Failed to open the console of '%s': %m", name);
@@ -176,12 +200,13 @@ int kvm_console_follow(Driver *drv, const char *name, const char *uuid, bool for
     return 0;
 }
 
-int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStreamPtr st)
+int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                      virStreamPtr st)
 {
-    KvmConsole *con = hashmap_get(kvm(drv)->consoles, name);
+    KvmConsole *con = console_find(drv, name, device);
 
     if (!con)
-        con = console_new(drv, name, uuid);
+        con = console_new(drv, name, uuid, device);
     if (!con) {
         kvm_release(drv, st, NULL, -1, -1);
         return -ENOMEM;
@@ -203,9 +228,10 @@ int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStream
     return 0;
 }
 
-void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *error)
+void kvm_console_failed(Driver *drv, const char *name, ConsoleDevice device, bool force,
+                        const Error *error)
 {
-    KvmConsole *con = hashmap_get(kvm(drv)->consoles, name);
+    KvmConsole *con = console_find(drv, name, device);
     char line[sizeof(error->message) + 128];
     int n;
 
@@ -215,7 +241,7 @@ void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *
      * --force does. */
     if (con->clients && !force && !con->force) {
         con->force = true;
-        if (kvm_job_submit_console(drv, con->name, con->uuid, true) >= 0)
+        if (kvm_job_submit_console(drv, con->name, con->uuid, device, true) >= 0)
             return;
     }
     n = snprintf(line, sizeof(line), "\r\nhvd: cannot open the console of '%s': %s\r\n", name,
@@ -226,9 +252,9 @@ void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *
     console_free(con, error->message);
 }
 
-int kvm_console_connect(Driver *drv, const char *name, int *ret_fd, Error *e)
+int kvm_console_connect(Driver *drv, const char *name, ConsoleDevice device, int *ret_fd, Error *e)
 {
-    KvmConsole *con = hashmap_get(kvm(drv)->consoles, name);
+    KvmConsole *con = console_find(drv, name, device);
     ConsoleClient *cl;
     int sv[2], r;
 

@@ -156,6 +156,7 @@ typedef struct KvmJob {
     KvmRebootStep reboot; /* operation: which step of a reboot */
     char *xml;            /* operation: the definition to start */
     int pid;              /* operation: QEMU's process after a start, 0 when not known */
+    ConsoleDevice device; /* console: which one */
     bool force;           /* console: take the console over from another session */
     bool startup;         /* connect: hvd's start-up waits for it */
     bool taken;           /* connect: its result was applied at start-up already */
@@ -196,9 +197,10 @@ int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step
 /* Queues the forgetting of c's persistent definition (if libvirt has one). */
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 
-/* Queues the opening of domain name's console; the stream goes to kvm_console_adopt(), a
+/* Queues the opening of domain name's console device; the stream goes to kvm_console_adopt(), a
  * failure to kvm_console_failed(). */
-int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, bool force);
+int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                           bool force);
 
 /* Lets go of st (may be NULL) and, when conn is not NULL, of the connection with its event
  * registrations (lifecycle and reboot callbacks, -1 for none) and loss watch, on a worker
@@ -320,29 +322,34 @@ void kvm_seen_free(KvmSeen *seen, size_t n);
 int kvm_seen_from_records(virDomainStatsRecordPtr *records, int n, KvmSeen **ret, size_t *ret_n);
 
 /* Consoles (kvm-console.c): each running domain's serial console is followed through one
- * libvirt stream, for hvd's live event stream and for console_open's clients. A console being
+ * libvirt stream, for hvd's live event stream and for console_open's clients; a pv domain's
+ * virtio console (hvc0) is followed the same way once a client asks for it. A console being
  * opened on a worker already takes clients; they are bridged once the stream arrives. */
 
-/* Opens a non-blocking console stream of dom (on a worker); force takes the console over from
- * another session (virsh console). Returns 0, or -1 with libvirt's error set. */
-int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret);
+/* Opens a non-blocking stream of dom's console device (on a worker); force takes the console
+ * over from another session (virsh console). Returns 0, or -1 with libvirt's error set. */
+int kvm_console_open_stream(virDomainPtr dom, ConsoleDevice device, bool force, virStreamPtr *ret);
 
-/* Starts following domain name's console unless it is followed or being opened: opens it on a
- * worker. Returns 0 or a negative errno with e set. */
-int kvm_console_follow(Driver *drv, const char *name, const char *uuid, bool force, Error *e);
+/* Starts following domain name's console device unless it is followed or being opened: opens
+ * it on a worker. Returns 0 or a negative errno with e set. */
+int kvm_console_follow(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                       bool force, Error *e);
 
-/* Follows the console of domain name (UUID uuid) through st (on the loop), taking ownership of
- * st and replacing any stream followed before; clients waiting for it are bridged now. Returns
- * 0 or a negative errno. */
-int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStreamPtr st);
+/* Follows the console device of domain name (UUID uuid) through st (on the loop), taking
+ * ownership of st and replacing any stream followed before; clients waiting for it are bridged
+ * now. Returns 0 or a negative errno. */
+int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                      virStreamPtr st);
 
-/* Opening domain name's console failed (error says why): tried again taking it over when
- * clients wait and force was not set, else those clients hear why and are disconnected. */
-void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *error);
+/* Opening domain name's console device failed (error says why): tried again taking it over
+ * when clients wait and force was not set, else those clients hear why and are disconnected. */
+void kvm_console_failed(Driver *drv, const char *name, ConsoleDevice device, bool force,
+                        const Error *error);
 
-/* Connects a new client to the followed console of name: *ret_fd is a socket that reads the
- * guest's output from now on and writes its input. Returns 0 or a negative errno with e set. */
-int kvm_console_connect(Driver *drv, const char *name, int *ret_fd, Error *e);
+/* Connects a new client to the followed console device of name: *ret_fd is a socket that reads
+ * the guest's output from now on and writes its input. Returns 0 or a negative errno with e
+ * set. */
+int kvm_console_connect(Driver *drv, const char *name, ConsoleDevice device, int *ret_fd, Error *e);
 
 /* Stops following every console; their clients see the end of their sockets. */
 void kvm_consoles_close(Driver *drv);

@@ -104,8 +104,9 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
     }
     rb->resetting = true;
     if (submit_reboot_job(rb, KVM_REBOOT_RESET) < 0)
-        reboot_fail(rb, "domain '%s' did not restart within %s s, and its reset could not be "
-                        "queued",
+        reboot_fail(rb,
+                    "domain '%s' did not restart within %s s, and its reset could not be "
+                    "queued",
                     seconds);
     return 0;
 }
@@ -174,8 +175,7 @@ bool kvm_reboot_intercept(Driver *drv, const char *name, DomainState state, Doma
         return false;
     if (state == STATE_STOPPING || (state == STATE_RUNNING && rb->restarting))
         return true; /* on the way to the restart */
-    if (state == STATE_SHUTOFF && reason == REASON_SHUTDOWN && !rb->restarting &&
-        !rb->resetting) {
+    if (state == STATE_SHUTOFF && reason == REASON_SHUTDOWN && !rb->restarting && !rb->resetting) {
         rb->restarting = true;
         if (submit_reboot_job(rb, KVM_REBOOT_RESTART) >= 0)
             return true;

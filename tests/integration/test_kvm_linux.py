@@ -123,6 +123,14 @@ def test_linux_pv_guest(kvm_hvd, libvirtd, workdir):
     safe = tail(hvd, "lpv", "--safe")
     assert b"caf\\xc3\\xa9" in safe and b"\r" not in safe
 
+    # The virtio console (hvc0): logged in there too, and its log read back over both APIs.
+    term = Login(hvd, "lpv", "--device", "hvc0")
+    term.run("echo on-$(tty | tr / -)", "on--dev-hvc0")
+    term.detach()
+    assert b"on--dev-hvc0" in tail(hvd, "lpv", "--device", "hvc0")
+    assert tail(hvd, "lpv", "--device", "hvc0") == tail(hvd, "lpv", "--device", "hvc0", url=True)
+    assert b"on--dev-hvc0" not in tail(hvd, "lpv")
+
     hvd.hvctl("pause", "lpv", check=True)
     assert state(hvd, "lpv") == ("paused", "user")
     hvd.hvctl("resume", "lpv", check=True)
@@ -179,6 +187,10 @@ def test_linux_full_guest_that_ignores_the_power_button(kvm_hvd, libvirtd, workd
     term = Login(hvd, "lfull")
     term.run("cat /sys/block/sda/device/model", "QEMU HARDDISK")
     term.detach()
+    # Full mode has no virtio console: said so, before anything says "Connected".
+    p = hvd.hvctl("console", "lfull", "--device", "hvc0")
+    assert p.returncode == 1 and "no virtio console (hvc0)" in p.stderr, p.stderr
+    assert "Connected" not in p.stderr
 
     # The guest ignores the power button: the reboot is not reported done, and nothing stays
     # armed (its own power-off later ends it instead of booting it again).
