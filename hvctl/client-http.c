@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "api-names.h"
+#include "base64.h"
 #include "client.h"
 #include "domain-config.h"
 #include "macro.h"
@@ -253,7 +254,8 @@ static void stream_dispatch(Stream *s)
     if (s->want_console && streq(s->event, "console")) {
         msg = json_loads(s->data, 0, NULL);
         ev = msg ? json_pack("{s:s, s:O, s:O}", "event", "console", "domain",
-                             json_object_get(msg, "domain"), "data", json_object_get(msg, "data"))
+                             json_object_get(msg, "domain"), "data_base64",
+                             json_object_get(msg, "data_base64"))
                  : NULL;
         if (ev && s->handler(ev, s->userdata))
             s->stop = true;
@@ -415,8 +417,11 @@ static int console_event(json_t *ev, void *userdata)
     if (!kind)
         return 0;
     if (streq(kind, "console")) {
-        const char *data = json_string_value(json_object_get(ev, "data"));
-        if (data && write(o->out_fd, data, strlen(data)) < 0)
+        /* The exact bytes (data is the same output made printable). */
+        const char *text = json_string_value(json_object_get(ev, "data_base64"));
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        if (text && base64_decode(text, &data, &len) >= 0 && write(o->out_fd, data, len) < 0)
             return 1;
         return 0;
     }

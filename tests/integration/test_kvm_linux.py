@@ -4,7 +4,7 @@ few times as it can, with several checks per boot: the devices each mode gives, 
 the serial console, console bytes on D-Bus and HTTP, QEMU's pid, pause and resume, reboots from
 the guest and from hvctl (acted on, ignored, forced), a crash loop, and stop with a guest that
 handles the power button and one that ignores it."""
-import os
+import base64
 import subprocess
 import time
 
@@ -139,6 +139,11 @@ def test_linux_pv_guest(kvm_hvd, libvirtd, workdir):
     # The guest reboots itself: recorded, with a new start time and an event.
     stream = EventStream(hvd)
     term = Login(hvd, "lpv")
+    # The live console on the event stream carries the exact bytes too (the shell's escape
+    # sequence), in data_base64.
+    wait_for(lambda: b"hvd-guest# \x1b[6n" in b"".join(
+        base64.b64decode(e["data"]["data_base64"]) for e in stream.of("console")
+        if e["data"]["domain"] == "lpv"), timeout=10, what="the prompt's bytes on the stream")
     term.type(b"reboot -f\r")
     wait_state(hvd, "lpv", ("running", "rebooted"), timeout=30)
     assert hvd.hvctl_json("info", "lpv")["started_us"] > first_start
