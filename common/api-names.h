@@ -18,6 +18,8 @@
 
 /* A shutdown's own timeout: 0 (the configured default) up to this. */
 #define HVD_SHUTDOWN_TIMEOUT_MAX_S 86400u
+/* How long a reboot waits for the guest to restart when the caller does not say. */
+#define HVD_REBOOT_TIMEOUT_DEFAULT_S 60u
 
 /* The most console log a tail request returns. */
 #define HVD_CONSOLE_TAIL_MAX (1024u * 1024u)

@@ -53,6 +53,12 @@ static const char *const on_crash_table[_ON_CRASH_MAX] = {
 };
 DEFINE_STRING_TABLE(on_crash, OnCrash, _ON_CRASH_MAX);
 
+static const char *const console_device_table[_CONSOLE_DEVICE_MAX] = {
+    [CONSOLE_SERIAL] = "ttyS0",
+    [CONSOLE_VIRTIO] = "hvc0",
+};
+DEFINE_STRING_TABLE(console_device, ConsoleDevice, _CONSOLE_DEVICE_MAX);
+
 #define R(x) (1u << (x))
 
 static const unsigned reasons_by_state[_DOMAIN_STATE_MAX] = {

@@ -59,6 +59,15 @@ typedef enum OnCrash {
     _ON_CRASH_INVALID = -EINVAL,
 } OnCrash;
 
+/* A domain's consoles, by the name the guest gives them: the serial port every domain has, and
+ * the paravirtual (virtio) console of a pv kvm domain. */
+typedef enum ConsoleDevice {
+    CONSOLE_SERIAL, /* "ttyS0" */
+    CONSOLE_VIRTIO, /* "hvc0" */
+    _CONSOLE_DEVICE_MAX,
+    _CONSOLE_DEVICE_INVALID = -EINVAL,
+} ConsoleDevice;
+
 /* What a user (or a policy) asks of a domain; also the operations a driver performs. */
 typedef enum DomainAction {
     ACTION_START,
@@ -77,6 +86,7 @@ DECLARE_STRING_TABLE(domain_mode, DomainMode);
 DECLARE_STRING_TABLE(domain_state, DomainState);
 DECLARE_STRING_TABLE(domain_reason, DomainReason);
 DECLARE_STRING_TABLE(on_crash, OnCrash);
+DECLARE_STRING_TABLE(console_device, ConsoleDevice);
 
 /* Whether reason may accompany state (e.g. running/booted yes, running/defined no). */
 bool domain_reason_valid_for_state(DomainState state, DomainReason reason);

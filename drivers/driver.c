@@ -150,10 +150,13 @@ int driver_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, u
     return DISPATCH(resume, flags, c, rt, flags, e);
 }
 
-int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                  Error *e)
+int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned timeout_s,
+                  unsigned flags, Error *e)
 {
-    return DISPATCH(reboot, flags, c, rt, flags, e);
+    int r =
+        check_call(drv, "reboot", (const void *)drv->ops->reboot, flags, DRIVER_REBOOT_FORCE, e);
+
+    return r < 0 ? r : drv->ops->reboot(drv, c, rt, timeout_s, flags, e);
 }
 
 int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
@@ -166,14 +169,21 @@ int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
 int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                         unsigned flags, Error *e)
 {
-    return DISPATCH(console_open, flags, c, rt, ret_fd, flags, e);
+    int r = check_call(drv, "console_open", (const void *)drv->ops->console_open, flags,
+                       DRIVER_CONSOLE_VIRTIO, e);
+
+    return r < 0 ? r : drv->ops->console_open(drv, c, rt, ret_fd, flags, e);
 }
 
-int driver_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e)
+int driver_console_log(Driver *drv, const DomainConfig *c, unsigned flags, char **ret_path,
+                       Error *e)
 {
     if (!drv->ops->console_log)
         return unsupported(drv, "console logs", e);
-    return drv->ops->console_log(drv, c, ret_path, e);
+    if (flags & ~DRIVER_CONSOLE_VIRTIO)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "console_log: unknown flags 0x%x",
+                          flags & ~DRIVER_CONSOLE_VIRTIO);
+    return drv->ops->console_log(drv, c, flags, ret_path, e);
 }
 
 int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)

@@ -27,6 +27,17 @@ enum {
     DRIVER_DONE = 1,
 };
 
+/* Flags of reboot: reset the guest when it did not restart within the timeout. */
+enum {
+    DRIVER_REBOOT_FORCE = 1u << 0,
+};
+
+/* Flags of console_open and console_log: the paravirtual console (hvc0) instead of the serial
+ * port. A driver or domain without one refuses it. */
+enum {
+    DRIVER_CONSOLE_VIRTIO = 1u << 0,
+};
+
 /* Callbacks from a driver into the manager. Called from the event loop, never from inside a
  * driver operation the manager is executing, except tap_open, which serves such an operation. */
 typedef struct DriverEvents {
@@ -110,8 +121,11 @@ typedef struct DriverOps {
                  Error *e);
     int (*resume)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                   Error *e);
-    int (*reboot)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                  Error *e);
+    /* Asks the guest to restart and reports success only once it did (a restart of the guest, or
+     * a new run of its instance); after timeout_s it reports that the guest did not, or with
+     * DRIVER_REBOOT_FORCE resets it then. Nothing of the request stays armed after a failure. */
+    int (*reboot)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned timeout_s,
+                  unsigned flags, Error *e);
     /* Fills info for an active domain. Never waits on the backend: it answers from what the
      * driver knows now, and info->stats carries "stats_age_ms" (how old the numbers are) and
      * "stale": true when they could not be refreshed for DRIVER_STATS_STALE_MS. */
@@ -137,7 +151,8 @@ typedef struct DriverOps {
                         unsigned flags, Error *e);
     /* The file the domain's console output is logged to (it may not exist yet). Returns a new
      * string in *ret_path. */
-    int (*console_log)(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
+    int (*console_log)(Driver *drv, const DomainConfig *c, unsigned flags, char **ret_path,
+                       Error *e);
     /* Statistics of every active domain of this backend in one call: a new JSON object keyed by
      * domain name, each value an object with at least cpu_time_ns and memory_kib, plus
      * backend-specific fields (balloon, exits by reason, ...). Answers from the driver's cache
@@ -205,8 +220,8 @@ int driver_pause(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, un
                  Error *e);
 int driver_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
                   Error *e);
-int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                  Error *e);
+int driver_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned timeout_s,
+                  unsigned flags, Error *e);
 int driver_get_info(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, DomainInfo *info,
                     unsigned flags, Error *e);
 /* A driver without the slot refuses resource changes of active domains as unsupported. */
@@ -214,7 +229,8 @@ int driver_set_resources(Driver *drv, const DomainConfig *c, const DomainRuntime
                          unsigned flags, Error *e);
 int driver_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                         unsigned flags, Error *e);
-int driver_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e);
+int driver_console_log(Driver *drv, const DomainConfig *c, unsigned flags, char **ret_path,
+                       Error *e);
 int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e);
 int driver_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
                          void *userdata);

@@ -332,13 +332,14 @@ static int bus_delete(Client *c, const char *name, Error *e)
     return r < 0 ? error_from_bus(&be, r, e) : 0;
 }
 
-static int bus_action(Client *c, const char *name, const char *action, unsigned timeout_s, Error *e)
+static int bus_action(Client *c, const char *name, const char *action, unsigned timeout_s,
+                      bool force, Error *e)
 {
     static const struct {
         const char *action, *method;
     } methods[] = {
         {"start", "Start"}, {"shutdown", "Shutdown"}, {"destroy", "Destroy"},
-        {"pause", "Pause"}, {"resume", "Resume"},     {"reboot", "Reboot"},
+        {"pause", "Pause"}, {"resume", "Resume"},     {"reboot", "RebootWithOptions"},
     };
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -358,36 +359,52 @@ static int bus_action(Client *c, const char *name, const char *action, unsigned 
                                        method);
     if (r >= 0 && streq(method, "Shutdown"))
         r = sd_bus_message_append(m, "u", timeout_s);
+    if (r >= 0 && streq(method, "RebootWithOptions"))
+        r = sd_bus_message_append(m, "ub", timeout_s, (int)force);
     if (r < 0)
         return error_set_errno(e, r, "Failed to build the request: %m");
-    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    /* A reboot answers once the guest restarted, or once its timeout passed (and a reset). */
+    r = sd_bus_call(bus_of(c), m,
+                    streq(method, "RebootWithOptions")
+                        ? (uint64_t)((timeout_s ?: HVD_REBOOT_TIMEOUT_DEFAULT_S) + 30) *
+                              USEC_PER_SEC
+                        : CALL_TIMEOUT_US,
+                    &be, &reply);
     return r < 0 ? error_from_bus(&be, r, e) : 0;
 }
 
-static int bus_console_tail(Client *c, const char *name, size_t max_bytes, char **ret, Error *e)
+static int bus_console_tail(Client *c, const char *name, const char *device, size_t max_bytes,
+                            char **ret, size_t *ret_len, Error *e)
 {
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
     _cleanup_free_ char *path = NULL;
-    const char *text;
+    const void *data;
+    size_t len;
     int r;
 
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE, "GetConsole",
-                           &be, &reply, "u", (uint32_t)max_bytes);
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE,
+                           "GetConsoleDevice", &be, &reply, "su", device, (uint32_t)max_bytes);
     if (r < 0)
         return error_from_bus(&be, r, e);
-    r = sd_bus_message_read(reply, "s", &text);
+    r = sd_bus_message_read_array(reply, 'y', &data, &len);
     if (r < 0)
         return error_set_errno(e, r, "Bad reply from hvd: %m");
-    *ret = strdup(text);
-    return *ret ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
+    *ret = malloc(len + 1);
+    if (!*ret)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    memcpy(*ret, data, len);
+    (*ret)[len] = 0;
+    *ret_len = len;
+    return 0;
 }
 
-static int bus_console_attach(Client *c, const char *name, int in_fd, int out_fd, char escape,
-                              Error *e)
+static int bus_console_attach(Client *c, const char *name, const char *device, int in_fd,
+                              int out_fd, char escape, void (*connected)(void *userdata),
+                              void *userdata, Error *e)
 {
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -398,8 +415,8 @@ static int bus_console_attach(Client *c, const char *name, int in_fd, int out_fd
     r = domain_path(c, name, &path, e);
     if (r < 0)
         return r;
-    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE, "OpenConsole",
-                           &be, &reply, NULL);
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE,
+                           "OpenConsoleDevice", &be, &reply, "s", device);
     if (r < 0)
         return error_from_bus(&be, r, e);
     r = sd_bus_message_read(reply, "h", &received);
@@ -408,6 +425,7 @@ static int bus_console_attach(Client *c, const char *name, int in_fd, int out_fd
     fd = fcntl(received, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
         return error_set_errno(e, -errno, "Failed to take the console: %m");
+    connected(userdata);
     return console_relay(fd, in_fd, out_fd, escape, e);
 }
 

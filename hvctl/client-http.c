@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "api-names.h"
+#include "base64.h"
 #include "client.h"
 #include "domain-config.h"
 #include "macro.h"
@@ -210,7 +211,7 @@ static int http_delete(Client *c, const char *name, Error *e)
 }
 
 static int http_action(Client *c, const char *name, const char *action, unsigned timeout_s,
-                       Error *e)
+                       bool force, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
     json_t *body = NULL;
@@ -220,6 +221,8 @@ static int http_action(Client *c, const char *name, const char *action, unsigned
         return error_set_errno(e, -ENOMEM, "Out of memory");
     if (streq(action, "shutdown") && timeout_s)
         body = json_pack("{s:i}", "timeout_s", (int)timeout_s);
+    if (streq(action, "reboot"))
+        body = json_pack("{s:i, s:b}", "timeout_s", (int)timeout_s, (int)force);
     r = request(c, "POST", path, body, NULL, e);
     json_decref(body);
     return r;
@@ -251,7 +254,8 @@ static void stream_dispatch(Stream *s)
     if (s->want_console && streq(s->event, "console")) {
         msg = json_loads(s->data, 0, NULL);
         ev = msg ? json_pack("{s:s, s:O, s:O}", "event", "console", "domain",
-                             json_object_get(msg, "domain"), "data", json_object_get(msg, "data"))
+                             json_object_get(msg, "domain"), "data_base64",
+                             json_object_get(msg, "data_base64"))
                  : NULL;
         if (ev && s->handler(ev, s->userdata))
             s->stop = true;
@@ -381,18 +385,21 @@ static int http_follow(Client *c, ClientEventHandler handler, void *userdata, ui
     return follow_stream(c, "/api/v1/events", false, handler, userdata, timeout_us, e);
 }
 
-static int http_console_tail(Client *c, const char *name, size_t max_bytes, char **ret, Error *e)
+static int http_console_tail(Client *c, const char *name, const char *device, size_t max_bytes,
+                             char **ret, size_t *ret_len, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
     Buffer answer = {};
     int r;
 
-    if (!n || asprintf(&path, "/api/v1/domains/%s/console?bytes=%zu", n, max_bytes) < 0)
+    if (!n ||
+        asprintf(&path, "/api/v1/domains/%s/console?bytes=%zu&device=%s", n, max_bytes, device) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     r = perform(c, "GET", path, NULL, &answer, e);
     if (r < 0)
         return r;
     *ret = answer.data;
+    *ret_len = answer.len;
     return 0;
 }
 
@@ -410,8 +417,11 @@ static int console_event(json_t *ev, void *userdata)
     if (!kind)
         return 0;
     if (streq(kind, "console")) {
-        const char *data = json_string_value(json_object_get(ev, "data"));
-        if (data && write(o->out_fd, data, strlen(data)) < 0)
+        /* The exact bytes (data is the same output made printable). */
+        const char *text = json_string_value(json_object_get(ev, "data_base64"));
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        if (text && base64_decode(text, &data, &len) >= 0 && write(o->out_fd, data, len) < 0)
             return 1;
         return 0;
     }
@@ -420,14 +430,22 @@ static int console_event(json_t *ev, void *userdata)
 
 /* Over HTTP the console is the event stream (output) plus POSTs (input): a child process
  * follows the stream while this one sends what is typed. */
-static int http_console_attach(Client *c, const char *name, int in_fd, int out_fd, char escape,
-                               Error *e)
+static int http_console_attach(Client *c, const char *name, const char *device, int in_fd,
+                               int out_fd, char escape, void (*connected)(void *userdata),
+                               void *userdata, Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL, *input_path = NULL;
     int done_pipe[2], status = 0, r = 0;
     json_t *info = NULL;
     pid_t pid;
 
+    /* The event stream carries the serial console only: the virtio console is attached to over
+     * D-Bus (its log and input are on HTTP too). */
+    if (!streq(device, "ttyS0"))
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "over HTTP the live console is ttyS0; attach to %s over D-Bus (without "
+                          "--url), or read it with --tail",
+                          device);
     /* The domain must exist and run, as over D-Bus. */
     r = http_info(c, name, &info, e);
     if (r < 0)
@@ -454,6 +472,7 @@ static int http_console_attach(Client *c, const char *name, int in_fd, int out_f
         _exit(0);
     }
     (void)close(done_pipe[1]);
+    connected(userdata);
 
     for (;;) {
         struct pollfd p[2] = {{.fd = done_pipe[0], .events = POLLIN},

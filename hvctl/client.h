@@ -23,16 +23,22 @@ typedef struct ClientOps {
     int (*create)(Client *c, json_t *settings, Error *e);
     int (*update)(Client *c, const char *name, json_t *settings, Error *e);
     int (*delete)(Client *c, const char *name, Error *e);
-    /* action: start, shutdown, destroy, pause, resume, reboot. */
-    int (*action)(Client *c, const char *name, const char *action, unsigned timeout_s, Error *e);
+    /* action: start, shutdown, destroy, pause, resume, reboot. timeout_s bounds a shutdown or a
+     * reboot (0: hvd's default); force makes a reboot that timed out reset the guest. */
+    int (*action)(Client *c, const char *name, const char *action, unsigned timeout_s, bool force,
+                  Error *e);
     int (*host)(Client *c, json_t **ret, Error *e);
-    /* The last max_bytes of a domain's console log, as a new string. */
-    int (*console_tail)(Client *c, const char *name, size_t max_bytes, char **ret, Error *e);
-    /* Attaches to a domain's console: output goes to out_fd, input comes from in_fd, until
-     * in_fd yields the escape byte (or ends) or the console closes. Returns 1 when the console
-     * closed (the domain stopped), 0 when the user detached. */
-    int (*console_attach)(Client *c, const char *name, int in_fd, int out_fd, char escape,
-                          Error *e);
+    /* The last max_bytes of the log of a domain's console device ("ttyS0" or "hvc0"), the bytes
+     * as the guest wrote them: a new buffer in *ret (NUL-terminated for convenience) of *ret_len
+     * bytes. */
+    int (*console_tail)(Client *c, const char *name, const char *device, size_t max_bytes,
+                        char **ret, size_t *ret_len, Error *e);
+    /* Attaches to a domain's console device: connected(userdata) is called once hvd gave the
+     * console, then output goes to out_fd, input comes from in_fd, until in_fd yields the escape
+     * byte (or ends) or the console closes. Returns 1 when the console closed (the domain stopped),
+     * 0 when the user detached. */
+    int (*console_attach)(Client *c, const char *name, const char *device, int in_fd, int out_fd,
+                          char escape, void (*connected)(void *userdata), void *userdata, Error *e);
     /* Calls handler for every event ({"event", "domain", "state", "reason", "time_us"}) until
      * it returns non-zero, the connection ends, or timeout_us passes (0: no limit). Returns 0 on
      * timeout or stop, negative on error. */

@@ -13,6 +13,7 @@ enum {
     EXIT_USAGE = 2,       /* bad command line */
     EXIT_NO_DOMAIN = 3,   /* no such domain (or network) */
     EXIT_UNREACHABLE = 4, /* hvd could not be reached */
+    EXIT_FORCED = 5,      /* stop: the guest did not shut down in time and was destroyed */
 };
 
 typedef struct Globals {

@@ -15,13 +15,27 @@
 
 enum {
     OPT_TAIL = 0x100,
+    OPT_SAFE,
+    OPT_DEVICE,
     OPT_JSON,
 };
 
-/* Prints the last n lines of text. */
-static void print_tail(const char *text, unsigned n)
+/* Writes bytes for a log: printable ASCII, newlines and tabs as they are, any other byte (a
+ * carriage return, escape sequences, non-ASCII) as \xNN. */
+static void write_safe(const char *data, size_t len)
 {
-    size_t len = strlen(text);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if ((c >= 0x20 && c < 0x7f && c != '\\') || c == '\n' || c == '\t')
+            fputc(c, stdout);
+        else
+            printf("\\x%02x", c);
+    }
+}
+
+/* Prints the last n lines of the len bytes of text, as they are or escaped (safe). */
+static void print_tail(const char *text, size_t len, unsigned n, bool safe)
+{
     const char *start = text + len;
     unsigned lines = 0;
 
@@ -34,19 +48,40 @@ static void print_tail(const char *text, unsigned n)
             break;
         }
     }
-    fputs(start, stdout);
+    if (safe)
+        write_safe(start, (size_t)(text + len - start));
+    else
+        (void)fwrite(start, 1, (size_t)(text + len - start), stdout);
     if (len > 0 && text[len - 1] != '\n')
         fputc('\n', stdout);
+}
+
+typedef struct Attach {
+    const char *name;
+    const char *device;
+    bool tty;
+} Attach;
+
+/* Said once hvd handed the console over, not before. */
+static void say_connected(void *userdata)
+{
+    Attach *a = userdata;
+
+    fprintf(stderr, "Connected to the console of %s (%s; escape character is ^])%s\n", a->name,
+            a->device, a->tty ? "\r" : "");
 }
 
 int verb_console(Client *client, int argc, char **argv)
 {
     static const struct option options[] = {
         {"tail", required_argument, NULL, OPT_TAIL},
+        {"safe", no_argument, NULL, OPT_SAFE},
+        {"device", required_argument, NULL, OPT_DEVICE},
         {},
     };
+    const char *device = "ttyS0";
     struct termios saved;
-    bool tty, tail = false;
+    bool tty, tail = false, safe = false;
     unsigned lines = 0;
     Error e = ERROR_NULL;
     const char *name;
@@ -57,8 +92,16 @@ int verb_console(Client *client, int argc, char **argv)
             if (parse_uint(optarg, 1, 100000, &lines) < 0)
                 return usage_error("console", "--tail must be a number of lines, 1..100000");
             tail = true;
+        } else if (c == OPT_SAFE)
+            safe = true;
+        else if (c == OPT_DEVICE) {
+            if (!streq(optarg, "ttyS0") && !streq(optarg, "hvc0"))
+                return usage_error("console", "--device must be ttyS0 or hvc0, got '%s'", optarg);
+            device = optarg;
         } else
             return usage_error("console", "bad option");
+    if (safe && !tail)
+        return usage_error("console", "--safe applies to --tail");
     if (optind != argc - 1)
         return usage_error("console", "expects exactly one domain NAME");
     name = argv[optind];
@@ -66,16 +109,17 @@ int verb_console(Client *client, int argc, char **argv)
     if (tail) {
         _cleanup_free_ char *text = NULL;
         size_t bytes = MIN((size_t)lines * TAIL_BYTES_PER_LINE, (size_t)HVD_CONSOLE_TAIL_MAX);
-        if (client->ops->console_tail(client, name, bytes, &text, &e) < 0)
+        size_t len = 0;
+        if (client->ops->console_tail(client, name, device, bytes, &text, &len, &e) < 0)
             return exit_code_from_error(&e);
-        print_tail(text, lines);
+        print_tail(text, len, lines, safe);
         return EXIT_OK;
     }
 
     tty = terminal_raw(STDIN_FILENO, &saved) >= 0;
-    fprintf(stderr, "Connected to the console of %s (escape character is ^])%s\n", name,
-            tty ? "\r" : "");
-    r = client->ops->console_attach(client, name, STDIN_FILENO, STDOUT_FILENO, ESCAPE_CHAR, &e);
+    Attach a = {.name = name, .device = device, .tty = tty};
+    r = client->ops->console_attach(client, name, device, STDIN_FILENO, STDOUT_FILENO, ESCAPE_CHAR,
+                                    say_connected, &a, &e);
     if (tty)
         (void)tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     if (r < 0)

@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api-names.h"
 #include "hvctl.h"
 #include "parse-util.h"
+#include "time-util.h"
 
 enum {
     OPT_JSON = 0x100,
@@ -34,6 +37,9 @@ enum {
     OPT_NO_WAIT,
 };
 
+/* How often stop says it is still waiting. */
+#define STOP_PROGRESS_US (10 * USEC_PER_SEC)
+
 static const struct option settings_options[] = {
     {"driver", required_argument, NULL, OPT_DRIVER},
     {"mode", required_argument, NULL, OPT_MODE},
@@ -56,14 +62,17 @@ static const struct option settings_options[] = {
     {},
 };
 
-/* A path with a slash is made absolute (hvd runs elsewhere); a bare name is kept, so minihv can
- * resolve an installed guest such as "hello". */
+/* hvd runs elsewhere, so paths are made absolute against the current directory: one with a
+ * slash always, a bare name when a file of that name is here. Any other bare name is kept, so
+ * minihv can resolve an installed guest such as "hello". */
 static json_t *path_value(const char *p)
 {
     char cwd[PATH_MAX];
     _cleanup_free_ char *abs = NULL;
+    struct stat st;
 
-    if (p[0] == '/' || !strchr(p, '/') || !getcwd(cwd, sizeof(cwd)))
+    if (p[0] == '/' || (!strchr(p, '/') && (stat(p, &st) < 0 || S_ISDIR(st.st_mode))) ||
+        !getcwd(cwd, sizeof(cwd)))
         return json_string(p);
     if (asprintf(&abs, "%s/%s", cwd, p) < 0)
         return NULL;
@@ -222,7 +231,7 @@ static int run_simple_action(Client *client, int argc, char **argv, const char *
 
     if (!name)
         return EXIT_USAGE;
-    if (client->ops->action(client, name, action, 0, &e) < 0)
+    if (client->ops->action(client, name, action, 0, false, &e) < 0)
         return exit_code_from_error(&e);
     printf("Domain %s %s.\n", name, done);
     return EXIT_OK;
@@ -248,9 +257,37 @@ static int verb_resume(Client *c, int argc, char **argv)
     return run_simple_action(c, argc, argv, "resume", "resumed");
 }
 
-static int verb_reboot(Client *c, int argc, char **argv)
+static int verb_reboot(Client *client, int argc, char **argv)
 {
-    return run_simple_action(c, argc, argv, "reboot", "rebooted");
+    static const struct option options[] = {
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {},
+    };
+    unsigned timeout_s = 0;
+    bool force = false;
+    Error e = ERROR_NULL;
+    const char *name;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+        if (c == OPT_FORCE)
+            force = true;
+        else if (c == OPT_TIMEOUT) {
+            if (parse_uint(optarg, 1, HVD_SHUTDOWN_TIMEOUT_MAX_S, &timeout_s) < 0)
+                return usage_error("reboot", "--timeout must be 1..%u seconds, got '%s'",
+                                   HVD_SHUTDOWN_TIMEOUT_MAX_S, optarg);
+        } else
+            return usage_error("reboot", "bad option");
+    if (optind != argc - 1)
+        return usage_error("reboot", "expects exactly one domain NAME");
+    name = argv[optind];
+    fprintf(stderr, "Asked domain %s to reboot; waiting up to %u s for it to restart...\n", name,
+            timeout_s ?: HVD_REBOOT_TIMEOUT_DEFAULT_S);
+    if (client->ops->action(client, name, "reboot", timeout_s, force, &e) < 0)
+        return exit_code_from_error(&e);
+    printf("Domain %s rebooted.\n", name);
+    return EXIT_OK;
 }
 
 static int verb_delete(Client *client, int argc, char **argv)
@@ -343,12 +380,12 @@ static int verb_stop(Client *client, int argc, char **argv)
     name = argv[optind];
 
     if (force) {
-        if (client->ops->action(client, name, "destroy", 0, &e) < 0)
+        if (client->ops->action(client, name, "destroy", 0, false, &e) < 0)
             return exit_code_from_error(&e);
         printf("Domain %s destroyed.\n", name);
         return EXIT_OK;
     }
-    if (client->ops->action(client, name, "shutdown", timeout_s, &e) < 0)
+    if (client->ops->action(client, name, "shutdown", timeout_s, false, &e) < 0)
         return exit_code_from_error(&e);
     if (!wait) {
         printf("Domain %s is shutting down.\n", name);
@@ -356,17 +393,31 @@ static int verb_stop(Client *client, int argc, char **argv)
     }
 
     StopWait w = {.client = client, .name = name};
-    if (client->ops->follow(client, stop_wait_handler, &w, 0, &e) < 0)
-        return exit_code_from_error(&e);
-    if (error_is_set(&w.error))
-        return exit_code_from_error(&w.error);
+    uint64_t started = now_usec(CLOCK_MONOTONIC);
+    fprintf(stderr, "Waiting for domain %s to shut down (hvd destroys it after %s)...\n", name,
+            timeout_s ? "the timeout" : "its shutdown timeout");
+    for (;;) {
+        if (client->ops->follow(client, stop_wait_handler, &w, STOP_PROGRESS_US, &e) < 0)
+            return exit_code_from_error(&e);
+        if (error_is_set(&w.error))
+            return exit_code_from_error(&w.error);
+        if (w.off || client_interrupted)
+            break;
+        fprintf(stderr, "Still waiting for domain %s to shut down (%llu s)...\n", name,
+                (unsigned long long)((now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_SEC));
+    }
     if (!w.off) {
         fprintf(stderr, "hvctl: stopped waiting; domain %s is still shutting down\n", name);
         return EXIT_FAILED;
     }
     if (streq(w.reason, "shutdown"))
         printf("Domain %s shut down.\n", name);
-    else
+    else if (streq(w.reason, "destroyed")) {
+        fprintf(stderr,
+                "hvctl: domain %s did not shut down in time; hvd destroyed it (forced off)\n",
+                name);
+        return EXIT_FORCED;
+    } else
         printf("Domain %s is off (%s).\n", name, w.reason);
     return EXIT_OK;
 }
@@ -390,12 +441,15 @@ const Verb verbs[] = {
     {"start", "NAME", "Start a shut-off domain; returns when it runs.", verb_start},
     {"stop", "NAME [--force] [--timeout S] [--no-wait]",
      "Shut a domain down gracefully and wait until it is off; hvd destroys it when the\n"
-     "timeout passes. --force destroys at once.",
+     "timeout passes (exit code 5: it was forced off). --force destroys at once.",
      verb_stop},
     {"destroy", "NAME", "Stop a domain at once, like pulling the plug.", verb_destroy},
     {"pause", "NAME", "Pause a running domain.", verb_pause},
     {"resume", "NAME", "Resume a paused domain.", verb_resume},
-    {"reboot", "NAME", "Reboot a running domain.", verb_reboot},
+    {"reboot", "NAME [--timeout S] [--force]",
+     "Ask the guest to reboot and wait until it restarted; after the timeout (60 s) it\n"
+     "fails, or with --force resets the guest.",
+     verb_reboot},
     {"delete", "NAME", "Delete a shut-off domain's definition.", verb_delete},
     {"list", "[--all] [--json]", "List running domains (all with --all).", verb_list},
     {"info", "NAME [--json]", "Show a domain's definition, state and statistics.", verb_info},
@@ -403,8 +457,10 @@ const Verb verbs[] = {
     {"stats", "NAME [--json]",
      "Show a running domain's statistics: CPU time, memory, exits by reason and device.",
      verb_stats},
-    {"console", "NAME [--tail N]",
-     "Attach to a running domain's console (Ctrl-] detaches), or print its last N lines.",
+    {"console", "NAME [--device ttyS0|hvc0] [--tail N [--safe]]",
+     "Attach to a running domain's console (Ctrl-] detaches), or print its last N lines\n"
+     "as the guest wrote them (--safe escapes control and non-ASCII bytes). --device hvc0\n"
+     "is the virtio console of a pv kvm domain; ttyS0, the serial port, is the default.",
      verb_console},
     {"events", "[--json] [--count N] [--timeout S]",
      "Print domain events as they happen, until interrupted.", verb_events},

@@ -65,8 +65,8 @@ static void action_done(void *userdata, Domain *d, const Error *e)
     sd_bus_message_unref(m);
 }
 
-static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigned timeout_s,
-                      const char *what, sd_bus_error *error)
+static int run_action_full(sd_bus_message *m, Domain *d, DomainAction action, unsigned timeout_s,
+                           bool force, const char *what, sd_bus_error *error)
 {
     Error e = ERROR_NULL;
     int r;
@@ -74,8 +74,12 @@ static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigne
     r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, what, error);
     if (r <= 0)
         return r < 0 ? r : 1; /* refused, or called again with the verdict */
-    r = manager_domain_action(d->manager, d, action, timeout_s, action_done, sd_bus_message_ref(m),
-                              &e);
+    if (action == ACTION_REBOOT)
+        r = manager_domain_reboot(d->manager, d, timeout_s, force, action_done,
+                                  sd_bus_message_ref(m), &e);
+    else
+        r = manager_domain_action(d->manager, d, action, timeout_s, action_done,
+                                  sd_bus_message_ref(m), &e);
     if (r < 0) {
         sd_bus_message_unref(m);
         return bus_error_from(error, &e);
@@ -85,6 +89,12 @@ static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigne
         return sd_bus_reply_method_return(m, NULL);
     }
     return 1; /* replied by action_done */
+}
+
+static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigned timeout_s,
+                      const char *what, sd_bus_error *error)
+{
+    return run_action_full(m, d, action, timeout_s, false, what, error);
 }
 
 static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -127,6 +137,22 @@ static int method_reboot(sd_bus_message *m, void *userdata, sd_bus_error *error)
     return run_action(m, userdata, ACTION_REBOOT, 0, "reboot domains", error);
 }
 
+/* Reboot with a bound on the wait for the guest's restart, and a reset after it with force. */
+static int method_reboot_with_options(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    uint32_t timeout_s;
+    int force, r;
+
+    r = sd_bus_message_read(m, "ub", &timeout_s, &force);
+    if (r < 0)
+        return r;
+    if (timeout_s > HVD_SHUTDOWN_TIMEOUT_MAX_S)
+        return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'timeout_s' must be 0..%u seconds (0: the default), got %u",
+                                 HVD_SHUTDOWN_TIMEOUT_MAX_S, timeout_s);
+    return run_action_full(m, userdata, ACTION_REBOOT, timeout_s, force, "reboot domains", error);
+}
+
 static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     Domain *d = userdata;
@@ -162,16 +188,31 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
     return sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+/* The device named by a method's argument, or a D-Bus error. */
+static int read_device(sd_bus_message *m, ConsoleDevice *ret, sd_bus_error *error)
 {
-    Domain *d = userdata;
+    const char *name;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &name);
+    if (r < 0)
+        return r;
+    *ret = console_device_from_string(name);
+    if (*ret < 0)
+        return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'device' must be ttyS0 or hvc0, got '%.64s'", name);
+    return 0;
+}
+
+static int open_console(sd_bus_message *m, Domain *d, ConsoleDevice device, sd_bus_error *error)
+{
     Error e = ERROR_NULL;
     int fd = -EBADF, r;
 
     r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, "attach to consoles", error);
     if (r <= 0)
         return r < 0 ? r : 1; /* refused, or called again with the verdict */
-    r = manager_domain_console(d->manager, d, &fd, &e);
+    r = manager_domain_console(d->manager, d, device, &fd, &e);
     if (r < 0)
         return bus_error_from(error, &e);
     r = sd_bus_reply_method_return(m, "h", fd);
@@ -179,21 +220,35 @@ static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *
     return r;
 }
 
-/* D-Bus strings are UTF-8: console bytes that are not printable ASCII, a newline, a carriage
- * return or a tab become '?'. */
-static void console_sanitize(char *text, size_t len)
+static int method_open_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (!((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t'))
-            text[i] = '?';
-    }
+    return open_console(m, userdata, CONSOLE_SERIAL, error);
 }
 
-static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+static int method_open_console_device(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    ConsoleDevice device;
+    int r = read_device(m, &device, error);
+
+    return r < 0 ? r : open_console(m, userdata, device, error);
+}
+
+static int bus_reply_bytes(sd_bus_message *m, const void *data, size_t len)
+{
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    int r;
+
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r >= 0)
+        r = sd_bus_message_append_array(reply, 'y', data, len);
+    if (r < 0)
+        return r;
+    return sd_bus_send(NULL, reply, NULL);
+}
+
+static int get_console(sd_bus_message *m, Domain *d, ConsoleDevice device, sd_bus_error *error)
 {
     _cleanup_free_ char *text = NULL;
-    Domain *d = userdata;
     Error e = ERROR_NULL;
     uint32_t max_bytes;
     size_t len;
@@ -206,11 +261,25 @@ static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *e
         return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
                                  "'max_bytes' must be 1..%u, got %u", HVD_CONSOLE_TAIL_MAX,
                                  max_bytes);
-    r = manager_domain_console_tail(d->manager, d, max_bytes, &text, &len, &e);
+    r = manager_domain_console_tail(d->manager, d, device, max_bytes, &text, &len, &e);
     if (r < 0)
         return bus_error_from(error, &e);
-    console_sanitize(text, len);
-    return sd_bus_reply_method_return(m, "s", text);
+    /* The bytes as the guest wrote them (an array, not a string: D-Bus strings are UTF-8), the
+     * same as HTTP's raw body. */
+    return bus_reply_bytes(m, text, len);
+}
+
+static int method_get_console(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return get_console(m, userdata, CONSOLE_SERIAL, error);
+}
+
+static int method_get_console_device(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    ConsoleDevice device;
+    int r = read_device(m, &device, error);
+
+    return r < 0 ? r : get_console(m, userdata, device, error);
 }
 
 static void info_done(void *userdata, Domain *d, json_t *info)
@@ -334,6 +403,9 @@ const sd_bus_vtable bus_domain_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Reboot", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reboot,
                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("RebootWithOptions", SD_BUS_ARGS("u", timeout_s, "b", force),
+                            SD_BUS_NO_RESULT, method_reboot_with_options,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Update", SD_BUS_ARGS("a{sv}", settings), SD_BUS_NO_RESULT,
                             method_update, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Delete", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_delete,
@@ -342,7 +414,13 @@ const sd_bus_vtable bus_domain_vtable[] = {
                             method_get_info, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", console),
                             method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetConsole", SD_BUS_ARGS("u", max_bytes), SD_BUS_RESULT("s", text),
+    SD_BUS_METHOD_WITH_ARGS("GetConsole", SD_BUS_ARGS("u", max_bytes), SD_BUS_RESULT("ay", data),
                             method_get_console, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenConsoleDevice", SD_BUS_ARGS("s", device),
+                            SD_BUS_RESULT("h", console), method_open_console_device,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetConsoleDevice", SD_BUS_ARGS("s", device, "u", max_bytes),
+                            SD_BUS_RESULT("ay", data), method_get_console_device,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };

@@ -39,6 +39,8 @@ struct Domain {
     DomainReason stopping_from;      /* running reason to return to if a shutdown fails */
     unsigned restarts;               /* on-crash restarts within the restart window */
     uint64_t last_crash_us;          /* CLOCK_MONOTONIC of the last crash, 0 if none */
+    unsigned guest_reboots;          /* reboots the guest made within the reboot-loop window */
+    uint64_t guest_reboots_since_us; /* CLOCK_MONOTONIC start of that window */
     bool unsaved;                    /* the state changed but the store could not record it */
     bool autostart_pending;          /* to be autostarted this boot once its driver is up */
     bool announce_mark;              /* commit.c: its last change in a commit is marked */

@@ -148,6 +148,7 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     DomainAction action = domain_action_from_string(name);
     enum MHD_Result ret = MHD_NO;
     unsigned timeout_s = 0;
+    bool force = false;
     const char *key;
     Error e = ERROR_NULL;
     json_t *body, *v;
@@ -162,7 +163,16 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     if (!body)
         return ret;
     json_object_foreach (body, key, v) {
-        if (action != ACTION_SHUTDOWN || !streq(key, "timeout_s")) {
+        bool takes_timeout = action == ACTION_SHUTDOWN || action == ACTION_REBOOT;
+        if (action == ACTION_REBOOT && streq(key, "force")) {
+            if (!json_is_boolean(v)) {
+                json_decref(body);
+                return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'force' must be a boolean");
+            }
+            force = json_is_true(v);
+            continue;
+        }
+        if (!takes_timeout || !streq(key, "timeout_s")) {
             /* key belongs to body: answer before letting go of it. */
             ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "unknown field '%.64s' for %s", key,
                                      name);
@@ -180,7 +190,10 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     }
     json_decref(body);
 
-    k = manager_domain_action(r->http->manager, d, action, timeout_s, action_done, r, &e);
+    if (action == ACTION_REBOOT)
+        k = manager_domain_reboot(r->http->manager, d, timeout_s, force, action_done, r, &e);
+    else
+        k = manager_domain_action(r->http->manager, d, action, timeout_s, action_done, r, &e);
     if (k < 0)
         return http_reply_error(r, &e);
     if (k > 0) {
@@ -273,14 +286,31 @@ static enum MHD_Result domain_stats(HttpRequest *r, Domain *d, const char *arg)
     return answer_info(r, d, domain_stats_done);
 }
 
+/* The console device of ?device= (ttyS0 when absent); false when it names none. */
+static bool query_device(HttpRequest *r, ConsoleDevice *ret)
+{
+    const char *name = http_query(r, "device");
+
+    *ret = name ? console_device_from_string(name) : CONSOLE_SERIAL;
+    return *ret >= 0;
+}
+
+static enum MHD_Result bad_device(HttpRequest *r)
+{
+    return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'device' must be ttyS0 or hvc0");
+}
+
 static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)
 {
     enum MHD_Result ret = MHD_NO;
     Error e = ERROR_NULL;
+    ConsoleDevice device;
     const char *key;
     json_t *body, *v, *data = NULL;
     int k;
 
+    if (!query_device(r, &device))
+        return bad_device(r);
     body = http_read_body(r, false, &ret);
     if (!body)
         return ret;
@@ -296,7 +326,7 @@ static enum MHD_Result console_input(HttpRequest *r, Domain *d, const char *arg)
         return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
                                   "'data' must be a string (the bytes to type)");
     }
-    k = manager_domain_console_write(r->http->manager, d, json_string_value(data),
+    k = manager_domain_console_write(r->http->manager, d, device, json_string_value(data),
                                      json_string_length(data), &e);
     json_decref(body);
     if (k < 0)
@@ -310,14 +340,18 @@ static enum MHD_Result domain_console(HttpRequest *r, Domain *d, const char *arg
     unsigned bytes = CONSOLE_DEFAULT_BYTES;
     _cleanup_free_ char *text = NULL;
     Error e = ERROR_NULL;
+    ConsoleDevice device;
     size_t len;
 
     if (bytes_arg && parse_uint(bytes_arg, 1, HVD_CONSOLE_TAIL_MAX, &bytes) < 0)
         return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'bytes' must be 1..%u, got '%.32s'",
                                   HVD_CONSOLE_TAIL_MAX, bytes_arg);
-    if (manager_domain_console_tail(r->http->manager, d, bytes, &text, &len, &e) < 0)
+    if (!query_device(r, &device))
+        return bad_device(r);
+    if (manager_domain_console_tail(r->http->manager, d, device, bytes, &text, &len, &e) < 0)
         return http_reply_error(r, &e);
-    return http_reply_text(r, MHD_HTTP_OK, "text/plain; charset=utf-8", text, len);
+    /* The bytes as the guest wrote them, as over D-Bus. */
+    return http_reply_text(r, MHD_HTTP_OK, "application/octet-stream", text, len);
 }
 
 static enum MHD_Result host_route(HttpRequest *r, Domain *d, const char *arg)

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "base64.h"
 #include "http-internal.h"
 #include "log.h"
 #include "parse-util.h"
@@ -135,10 +136,13 @@ static void on_domain_changed(void *userdata, Domain *d, const DomainChange *cha
 static void on_domain_console(void *userdata, Domain *d, const char *data, size_t len)
 {
     Http *h = userdata;
-    _cleanup_free_ char *msg = NULL, *text = NULL;
+    _cleanup_free_ char *msg = NULL, *text = NULL, *bytes = NULL;
     json_t *ev;
 
     if (h->n_subscribers == 0)
+        return;
+    /* The bytes as the guest wrote them, for clients that want them all (hvctl --url). */
+    if (base64_encode(data, len, &bytes) < 0)
         return;
     /* Guests print what they like: keep ASCII text, newlines and tabs; mark anything else. */
     text = malloc(len + 1);
@@ -149,7 +153,7 @@ static void on_domain_console(void *userdata, Domain *d, const char *data, size_
         text[i] = (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t' ? (char)c : '?';
     }
     text[len] = 0;
-    ev = json_pack("{s:s, s:s}", "domain", d->config.name, "data", text);
+    ev = json_pack("{s:s, s:s, s:s}", "domain", d->config.name, "data", text, "data_base64", bytes);
     msg = ev ? sse_format(0, "console", ev) : NULL;
     json_decref(ev);
     if (!msg)

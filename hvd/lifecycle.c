@@ -9,6 +9,10 @@
 
 #define RESTART_WINDOW_US (60 * USEC_PER_SEC)
 #define RESTART_MAX       5u
+/* A guest that restarts itself this often within the window is in a loop (a kernel that panics
+ * at boot and reboots, say): it is marked crashed and the on-crash policy applies. */
+#define REBOOT_LOOP_WINDOW_US (60 * USEC_PER_SEC)
+#define REBOOT_LOOP_MAX       4u
 
 struct DomainWaiter {
     DomainAction op;
@@ -69,8 +73,11 @@ static DomainRuntime runtime_from_driver(const Domain *d, const DomainRuntime *r
     return merged;
 }
 
-int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
-                       const DomainRuntime *rt, const char *detail, bool force, Error *e)
+/* manager_transition, where new_boot says the guest booted again in the same state (a reboot):
+ * a new start time, and a state change even when the reason was "rebooted" already. */
+static int transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
+                      const DomainRuntime *rt, const char *detail, bool force, bool new_boot,
+                      Error *e)
 {
     DomainState old_state = d->state;
     DomainReason old_reason = d->reason;
@@ -79,7 +86,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
     bool holds = domain_state_holds_allocation(state);
     /* The same state and reason with new runtime data (a process recorded while starting, a
      * new pid): recorded and announced the same way, as a runtime change. */
-    bool runtime_only = state == old_state && reason == old_reason;
+    bool runtime_only = state == old_state && reason == old_reason && !new_boot;
     uint64_t now = now_usec(CLOCK_REALTIME);
     int64_t event_id = 0;
     bool unrecorded = false;
@@ -99,7 +106,7 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
         new_rt.pid = 0;
         new_rt.pid_start_time = 0;
     }
-    if (state == STATE_STARTING && !runtime_only)
+    if ((state == STATE_STARTING && !runtime_only) || new_boot)
         new_rt.started_us = now;
     if (runtime_only && new_rt.pid == d->runtime.pid &&
         new_rt.pid_start_time == d->runtime.pid_start_time &&
@@ -192,6 +199,12 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
                          domain_reason_to_string(reason), detail ? ": " : "", strempty(detail));
     manager_after_commit_change(m, d, &change);
     return unrecorded ? 1 : 0;
+}
+
+int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason reason,
+                       const DomainRuntime *rt, const char *detail, bool force, Error *e)
+{
+    return transition(m, d, state, reason, rt, detail, force, false, e);
 }
 
 static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -310,7 +323,7 @@ static int op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
                                          : NULL,
                                      true, &unrecorded);
     } else if (op == ACTION_REBOOT && d->state == STATE_RUNNING)
-        (void)manager_transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, NULL, true, &unrecorded);
+        (void)transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, NULL, true, true, &unrecorded);
     /* Done by the hypervisor but not recorded: the caller hears so, rather than a success the
      * store could lose. */
     waiters_complete(d, op, error_is_set(&unrecorded) ? &unrecorded : NULL);
@@ -395,7 +408,8 @@ static int action_prepare(Manager *m, Domain *d, DomainAction op, DomainReason b
 }
 
 /* The driver call that carries out op. */
-static int action_call(Driver *drv, Domain *d, DomainAction op, DomainRuntime *rt, Error *e)
+static int action_call(Driver *drv, Domain *d, DomainAction op, unsigned timeout_s, unsigned flags,
+                       DomainRuntime *rt, Error *e)
 {
     switch (op) {
     case ACTION_START:
@@ -409,14 +423,16 @@ static int action_call(Driver *drv, Domain *d, DomainAction op, DomainRuntime *r
     case ACTION_RESUME:
         return driver_resume(drv, &d->config, &d->runtime, 0, e);
     case ACTION_REBOOT:
-        return driver_reboot(drv, &d->config, &d->runtime, 0, e);
+        return driver_reboot(drv, &d->config, &d->runtime, timeout_s ?: MANAGER_REBOOT_TIMEOUT_S,
+                             flags, e);
     default:
         return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown action %d", (int)op);
     }
 }
 
 static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_reason,
-                      unsigned timeout_s, ManagerDone done, void *userdata, Error *e)
+                      unsigned timeout_s, unsigned flags, ManagerDone done, void *userdata,
+                      Error *e)
 {
     Driver *drv = manager_driver(m, d);
     DomainRuntime rt;
@@ -428,7 +444,7 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
         return r;
     rt = d->runtime; /* after the preparation, which records when a start began */
 
-    r = action_call(drv, d, op, &rt, &op_error);
+    r = action_call(drv, d, op, timeout_s, flags, &rt, &op_error);
     if (op == ACTION_SHUTDOWN && r >= 0 && d->state == STATE_STOPPING) {
         int t = manager_arm_shutdown_timer(m, d, timeout_s ?: m->config->shutdown_timeout_s);
         if (t < 0)
@@ -459,7 +475,14 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
 int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned timeout_s,
                           ManagerDone done, void *userdata, Error *e)
 {
-    return action_run(m, d, action, REASON_BOOTED, timeout_s, done, userdata, e);
+    return action_run(m, d, action, REASON_BOOTED, timeout_s, 0, done, userdata, e);
+}
+
+int manager_domain_reboot(Manager *m, Domain *d, unsigned timeout_s, bool force, ManagerDone done,
+                          void *userdata, Error *e)
+{
+    return action_run(m, d, ACTION_REBOOT, REASON_BOOTED, timeout_s,
+                      force ? DRIVER_REBOOT_FORCE : 0, done, userdata, e);
 }
 
 /* Applies the on-crash policy after d entered crashed. */
@@ -473,7 +496,7 @@ static void domain_handle_crash(Manager *m, Domain *d)
     case ON_CRASH_PRESERVE:
         return;
     case ON_CRASH_DESTROY:
-        if (action_run(m, d, ACTION_DESTROY, 0, 0, NULL, NULL, &e) < 0)
+        if (action_run(m, d, ACTION_DESTROY, 0, 0, 0, NULL, NULL, &e) < 0)
             log_warning("Domain %s: destroy after crash failed: %s", d->config.name, e.message);
         return;
     default:
@@ -489,7 +512,7 @@ static void domain_handle_crash(Manager *m, Domain *d)
         log_warning("Domain %s crashed %u times within %llu s; not restarting it again.",
                     d->config.name, d->restarts,
                     (unsigned long long)(RESTART_WINDOW_US / USEC_PER_SEC));
-        if (action_run(m, d, ACTION_DESTROY, 0, 0, NULL, NULL, &e) < 0)
+        if (action_run(m, d, ACTION_DESTROY, 0, 0, 0, NULL, NULL, &e) < 0)
             log_warning("Domain %s: destroy after crash failed: %s", d->config.name, e.message);
         return;
     }
@@ -501,8 +524,31 @@ static void domain_handle_crash(Manager *m, Domain *d)
     else if (r == DRIVER_PENDING)
         d->clearing_crashes++;
     e = ERROR_NULL;
-    if (action_run(m, d, ACTION_START, REASON_RESTARTED, 0, NULL, NULL, &e) < 0)
+    if (action_run(m, d, ACTION_START, REASON_RESTARTED, 0, 0, NULL, NULL, &e) < 0)
         log_warning("Domain %s: restart after crash failed: %s", d->config.name, e.message);
+}
+
+/* The guest restarted by itself: a new boot, recorded as such; too many within the window are a
+ * loop, which is a crash of the guest. */
+static void guest_rebooted(Manager *m, Domain *d, const DomainRuntime *rt, const char *detail)
+{
+    uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+    if (d->guest_reboots == 0 || now - d->guest_reboots_since_us > REBOOT_LOOP_WINDOW_US) {
+        d->guest_reboots = 0;
+        d->guest_reboots_since_us = now;
+    }
+    if (++d->guest_reboots < REBOOT_LOOP_MAX) {
+        (void)transition(m, d, STATE_RUNNING, REASON_REBOOTED, rt, detail ?: "the guest rebooted",
+                         true, true, NULL);
+        return;
+    }
+    log_warning("Domain %s rebooted %u times within %llu s: it is in a loop.", d->config.name,
+                d->guest_reboots, (unsigned long long)(REBOOT_LOOP_WINDOW_US / USEC_PER_SEC));
+    d->guest_reboots = 0;
+    if (transition(m, d, STATE_CRASHED, REASON_GUEST_FAULT, rt, "rebooting in a loop", true, false,
+                   NULL) >= 0)
+        domain_handle_crash(m, d);
 }
 
 static void on_driver_domain_state(void *userdata, Driver *drv, const char *name, DomainState state,
@@ -526,6 +572,10 @@ static void on_driver_domain_state(void *userdata, Driver *drv, const char *name
         log_notice("Domain %s was started outside hvd; recording it.", name);
         (void)manager_transition(m, d, STATE_STARTING, REASON_BOOTING, rt, "started outside hvd",
                                  true, NULL);
+    }
+    if (state == STATE_RUNNING && reason == REASON_REBOOTED && d->state == STATE_RUNNING) {
+        guest_rebooted(m, d, rt, detail);
+        return;
     }
     if (!domain_state_transition_is_legal(d->state, state)) {
         log_debug("Domain %s: ignoring driver report %s/%s while %s", name,

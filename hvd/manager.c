@@ -718,11 +718,15 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e)
                                   json_string(strna(drv->unavailable_reason)));
     (void)json_object_set_new(obj, "interfaces", manager_domain_interfaces(m, d));
     if (drv && drv->ops->console_log) {
-        _cleanup_free_ char *log = NULL;
+        _cleanup_free_ char *log = NULL, *virtio_log = NULL;
         Error log_error = ERROR_NULL;
 
-        if (driver_console_log(drv, &d->config, &log, &log_error) >= 0)
+        if (driver_console_log(drv, &d->config, 0, &log, &log_error) >= 0)
             (void)json_object_set_new(obj, "console_log", json_string(log));
+        /* Only domains with a virtio console (hvc0) have its log. */
+        if (driver_console_log(drv, &d->config, DRIVER_CONSOLE_VIRTIO, &virtio_log, &log_error) >=
+            0)
+            (void)json_object_set_new(obj, "virtio_console_log", json_string(virtio_log));
     }
     if (domain_state_is_active(d->state) && drv && drv->available) {
         DomainInfo info;
@@ -778,8 +782,13 @@ int manager_domain_info_fresh(Manager *m, Domain *d, ManagerInfoDone done, void 
     return 0;
 }
 
-int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, size_t *ret_len,
-                                Error *e)
+static unsigned console_flags(ConsoleDevice device)
+{
+    return device == CONSOLE_VIRTIO ? DRIVER_CONSOLE_VIRTIO : 0;
+}
+
+int manager_domain_console_tail(Manager *m, Domain *d, ConsoleDevice device, size_t max, char **ret,
+                                size_t *ret_len, Error *e)
 {
     _cleanup_free_ char *path = NULL;
     _cleanup_fclose_ FILE *f = NULL;
@@ -792,7 +801,7 @@ int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, s
     if (!drv)
         return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the %s driver is not built into this hvd",
                           driver_kind_to_string(d->config.driver));
-    r = driver_console_log(drv, &d->config, &path, e);
+    r = driver_console_log(drv, &d->config, console_flags(device), &path, e);
     if (r < 0)
         return r;
     f = fopen(path, "re");
@@ -815,13 +824,14 @@ int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, s
     return 0;
 }
 
-int manager_domain_console_write(Manager *m, Domain *d, const char *data, size_t len, Error *e)
+int manager_domain_console_write(Manager *m, Domain *d, ConsoleDevice device, const char *data,
+                                 size_t len, Error *e)
 {
     _cleanup_close_ int fd = -EBADF;
     size_t done = 0;
     int r;
 
-    r = manager_domain_console(m, d, &fd, e);
+    r = manager_domain_console(m, d, device, &fd, e);
     if (r < 0)
         return r;
     /* The driver's console socket takes input at once; one that cannot is full, and hvd does
@@ -844,14 +854,14 @@ int manager_domain_console_write(Manager *m, Domain *d, const char *data, size_t
     return 0;
 }
 
-int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e)
+int manager_domain_console(Manager *m, Domain *d, ConsoleDevice device, int *ret_fd, Error *e)
 {
     Driver *drv = manager_driver(m, d);
 
     if (!domain_state_is_active(d->state))
         return error_setf(e, ERROR_INVALID_STATE, "domain '%s' is %s; it has no console",
                           d->config.name, domain_state_to_string(d->state));
-    return driver_console_open(drv, &d->config, &d->runtime, ret_fd, 0, e);
+    return driver_console_open(drv, &d->config, &d->runtime, ret_fd, console_flags(device), e);
 }
 
 int manager_events_since(Manager *m, int64_t after_id, unsigned limit,

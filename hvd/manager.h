@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "api-names.h"
 #include "domain.h"
 #include "driver.h"
 #include "error.h"
@@ -123,9 +124,18 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e);
 
 /* Runs an action. Returns 0 when it completed, 1 when it is pending (done is called later,
  * exactly once), or a negative errno with e set (done is not called). timeout_s applies to
- * ACTION_SHUTDOWN (0 = the configured default). */
+ * ACTION_SHUTDOWN (0 = the configured default) and to ACTION_REBOOT (0 = MANAGER_REBOOT_TIMEOUT_S).
+ */
 int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned timeout_s,
                           ManagerDone done, void *userdata, Error *e);
+
+#define MANAGER_REBOOT_TIMEOUT_S HVD_REBOOT_TIMEOUT_DEFAULT_S
+
+/* Reboots d: done hears success only once the guest restarted. After timeout_s (0: the
+ * default) it hears that the guest did not, unless force, which resets the guest then.
+ * Returns as manager_domain_action. */
+int manager_domain_reboot(Manager *m, Domain *d, unsigned timeout_s, bool force, ManagerDone done,
+                          void *userdata, Error *e);
 
 /* Asks the driver for live information; returns a new JSON object with the domain's fields plus
  * "stats" (driver-specific) when active. */
@@ -138,16 +148,17 @@ int manager_domain_info(Manager *m, Domain *d, json_t **ret, Error *e);
 int manager_domain_info_fresh(Manager *m, Domain *d, ManagerInfoDone done, void *userdata,
                               Error *e);
 
-/* The last max bytes of the domain's console log (empty when nothing was logged yet); *ret is
- * a new buffer of *ret_len bytes. */
-int manager_domain_console_tail(Manager *m, Domain *d, size_t max, char **ret, size_t *ret_len,
-                                Error *e);
+/* The last max bytes of the console log of the domain's device (empty when nothing was logged
+ * yet); *ret is a new NUL-terminated buffer of *ret_len bytes, as the guest wrote them. */
+int manager_domain_console_tail(Manager *m, Domain *d, ConsoleDevice device, size_t max, char **ret,
+                                size_t *ret_len, Error *e);
 
-/* Writes input to the domain's console (a new console connection for the write). */
-int manager_domain_console_write(Manager *m, Domain *d, const char *data, size_t len, Error *e);
+/* Writes input to the domain's console device (a new console connection for the write). */
+int manager_domain_console_write(Manager *m, Domain *d, ConsoleDevice device, const char *data,
+                                 size_t len, Error *e);
 
-/* Opens the domain's console through its driver. */
-int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e);
+/* Opens the domain's console device through its driver. */
+int manager_domain_console(Manager *m, Domain *d, ConsoleDevice device, int *ret_fd, Error *e);
 
 /* Calls cb for every logged event with id > after_id, oldest first, at most limit of them. */
 int manager_events_since(Manager *m, int64_t after_id, unsigned limit,

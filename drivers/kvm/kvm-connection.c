@@ -34,8 +34,16 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         return 0;
     if (virDomainGetUUIDString(dom, uuid) == 0)
         kvm_domain_set_state(drv, uuid, virDomainGetName(dom), state, reason);
+    if (kvm_reboot_intercept(drv, virDomainGetName(dom), state, reason))
+        return 0;
     kvm_domain_changed(drv, virDomainGetName(dom), state, reason, why);
     return 0;
+}
+
+/* The guest restarted (it reset itself, or was reset): QEMU runs on, the guest boots again. */
+static void on_reboot(virConnectPtr conn, virDomainPtr dom, void *opaque)
+{
+    kvm_reboot_seen(opaque, virDomainGetName(dom));
 }
 
 /* May run on any thread (whichever noticed the loss): only marks the link and wakes the loop. */
@@ -48,10 +56,12 @@ static void on_connection_closed(virConnectPtr conn, int reason, void *opaque)
     (void)write(link->lost_fd, &one, sizeof(one));
 }
 
-void kvm_connection_close(virConnectPtr conn, int callback)
+void kvm_connection_close(virConnectPtr conn, int callback, int reboot_callback)
 {
     if (callback >= 0)
         (void)virConnectDomainEventDeregisterAny(conn, callback);
+    if (reboot_callback >= 0)
+        (void)virConnectDomainEventDeregisterAny(conn, reboot_callback);
     /* No loss callback runs after this. */
     (void)virConnectUnregisterCloseCallback(conn, on_connection_closed);
     (void)virConnectClose(conn);
@@ -65,8 +75,9 @@ static void disconnect(Driver *drv)
     if (!k->conn)
         return;
     kvm_consoles_close(drv); /* their streams belong to the connection */
-    kvm_release(drv, NULL, TAKE_PTR(k->conn), k->lifecycle_callback);
+    kvm_release(drv, NULL, TAKE_PTR(k->conn), k->lifecycle_callback, k->reboot_callback);
     k->lifecycle_callback = -1;
+    k->reboot_callback = -1;
     k->link = NULL;
 }
 
@@ -176,6 +187,11 @@ static int connect_setup(KvmJob *j)
                                          VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), j->drv, NULL);
     if (j->lifecycle_callback < 0)
         return kvm_libvirt_error(&j->error, "subscribing to domain events of", k->uri);
+    j->reboot_callback =
+        virConnectDomainEventRegisterAny(j->conn, NULL, VIR_DOMAIN_EVENT_ID_REBOOT,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_reboot), j->drv, NULL);
+    if (j->reboot_callback < 0)
+        return kvm_libvirt_error(&j->error, "subscribing to reboot events of", k->uri);
     /* A libvirtd that hangs is noticed too, not only one that exits. */
     (void)virConnectSetKeepAlive(j->conn, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
 
@@ -203,8 +219,9 @@ void kvm_connect_run(KvmJob *j)
         (void)error_setf(&j->error, ERROR_DRIVER_UNAVAILABLE, "cannot connect to %s: %s", k->uri,
                          virGetLastErrorMessage());
     else if (connect_setup(j) < 0) {
-        kvm_connection_close(TAKE_PTR(j->conn), j->lifecycle_callback);
+        kvm_connection_close(TAKE_PTR(j->conn), j->lifecycle_callback, j->reboot_callback);
         j->lifecycle_callback = -1;
+        j->reboot_callback = -1;
         j->link = NULL;
     }
     if (j->startup) {
@@ -231,6 +248,8 @@ void kvm_connect_done(KvmJob *j)
     k->link = TAKE_PTR(j->link);
     k->lifecycle_callback = j->lifecycle_callback;
     j->lifecycle_callback = -1;
+    k->reboot_callback = j->reboot_callback;
+    j->reboot_callback = -1;
     k->accel = j->accel;
     kvm_domains_replace(drv, j->seen, j->n_seen, j->seen_at_us);
     k->backoff_s = 0;
@@ -289,6 +308,7 @@ int kvm_connection_init(Driver *drv)
     int r;
 
     k->lifecycle_callback = -1;
+    k->reboot_callback = -1;
     (void)pthread_mutex_init(&k->startup_lock, NULL);
     r = -pthread_condattr_init(&attr);
     if (r >= 0)

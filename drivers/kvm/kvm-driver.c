@@ -39,7 +39,8 @@ static int kvm_open(Driver *drv, Error *e)
     k->busy = hashmap_new();
     k->consoles = hashmap_new();
     k->domains = hashmap_new();
-    if (!k->busy || !k->consoles || !k->domains)
+    k->reboots = hashmap_new();
+    if (!k->busy || !k->consoles || !k->domains || !k->reboots)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     k->uri = strdup(kvm_settings(drv)->uri);
     if (!k->uri)
@@ -72,6 +73,7 @@ static void kvm_close(Driver *drv)
     k->jobs = work_queue_free(k->jobs, kvm_job_cancel);
     kvm_connection_done(drv);
     kvm_cache_done(drv);
+    kvm_reboots_done(drv);
     hashmap_free(k->busy);     /* empty: every job was done or cancelled */
     hashmap_free(k->consoles); /* empty: closed with the connection */
     hashmap_free(k->domains);
@@ -118,27 +120,53 @@ static int kvm_validate(Driver *drv, const DomainConfig *c, Error *e)
     return check_path("disk", c->disk, e);
 }
 
-static int console_log_path(Driver *drv, const DomainConfig *c, char **ret)
+/* The serial console's log is <uuid>.log, the virtio console's <uuid>.hvc0.log. */
+static int console_log_path(Driver *drv, const DomainConfig *c, ConsoleDevice device, char **ret)
 {
-    return asprintf(ret, "%s/%s.log", kvm(drv)->console_dir, c->uuid) < 0 ? -ENOMEM : 0;
+    return asprintf(ret, "%s/%s%s.log", kvm(drv)->console_dir, c->uuid,
+                    device == CONSOLE_VIRTIO ? ".hvc0" : "") < 0
+               ? -ENOMEM
+               : 0;
+}
+
+/* The console flags name: the virtio console only for pv domains, which have one. */
+static int console_device(const DomainConfig *c, unsigned flags, ConsoleDevice *ret, Error *e)
+{
+    *ret = flags & DRIVER_CONSOLE_VIRTIO ? CONSOLE_VIRTIO : CONSOLE_SERIAL;
+    if (*ret == CONSOLE_VIRTIO && c->mode != MODE_PV)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "domain '%s' runs in full mode: it has a serial console (ttyS0) and no "
+                          "virtio console (hvc0)",
+                          c->name);
+    return 0;
+}
+
+int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret)
+{
+    _cleanup_free_ char *log = NULL, *virtio_log = NULL;
+    KvmXmlOptions o = {.domain_type = kvm_domain_type(drv)};
+    int r;
+
+    r = console_log_path(drv, c, CONSOLE_SERIAL, &log);
+    if (r >= 0)
+        r = console_log_path(drv, c, CONSOLE_VIRTIO, &virtio_log);
+    if (r < 0)
+        return r;
+    o.console_log = log;
+    o.virtio_log = virtio_log;
+    return kvm_xml_build(c, &o, ret);
 }
 
 static int kvm_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags,
                      Error *e)
 {
-    _cleanup_free_ char *log = NULL;
-    KvmXmlOptions o = {.domain_type = kvm_domain_type(drv)};
     char *xml = NULL;
     int r;
 
-    r = console_log_path(drv, c, &log);
+    r = kvm_domain_xml(drv, c, &xml);
     if (r < 0)
         return error_set_errno(e, r, "Out of memory");
-    o.console_log = log;
-    r = kvm_xml_build(c, &o, &xml);
-    if (r < 0)
-        return error_set_errno(e, r, "Out of memory");
-    rt->pid = 0;
+    rt->pid = 0; /* QEMU's process comes with the start's completion */
     return kvm_job_submit(drv, c, ACTION_START, xml, e);
 }
 
@@ -166,10 +194,18 @@ static int kvm_resume(Driver *drv, const DomainConfig *c, const DomainRuntime *r
     return kvm_job_submit(drv, c, ACTION_RESUME, NULL, e);
 }
 
-static int kvm_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
-                      Error *e)
+static int kvm_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                      unsigned timeout_s, unsigned flags, Error *e)
 {
-    return kvm_job_submit(drv, c, ACTION_REBOOT, NULL, e);
+    char *xml = NULL;
+    int r;
+
+    if (!kvm(drv)->conn)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
+    r = kvm_domain_xml(drv, c, &xml);
+    if (r < 0)
+        return error_set_errno(e, r, "Out of memory");
+    return kvm_reboot_request(drv, c, timeout_s, flags & DRIVER_REBOOT_FORCE, xml, e);
 }
 
 /* A client of the domain's console. A console not followed yet (taken by another session, or
@@ -179,20 +215,29 @@ static int kvm_console_open(Driver *drv, const DomainConfig *c, const DomainRunt
                             int *ret_fd, unsigned flags, Error *e)
 {
     KvmDomain *d = kvm_domain_find(drv, c->uuid);
+    ConsoleDevice device;
     int r;
 
-    if (!d || !domain_state_is_active(d->state))
-        return error_setf(e, ERROR_INVALID_STATE, "libvirt does not run domain '%s'", c->name);
-    r = kvm_console_follow(drv, c->name, c->uuid, true, e);
+    r = console_device(c, flags, &device, e);
     if (r < 0)
         return r;
-    return kvm_console_connect(drv, c->name, ret_fd, e);
+    if (!d || !domain_state_is_active(d->state))
+        return error_setf(e, ERROR_INVALID_STATE, "libvirt does not run domain '%s'", c->name);
+    r = kvm_console_follow(drv, c->name, c->uuid, device, true, e);
+    if (r < 0)
+        return r;
+    return kvm_console_connect(drv, c->name, device, ret_fd, e);
 }
 
-static int kvm_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e)
+static int kvm_console_log(Driver *drv, const DomainConfig *c, unsigned flags, char **ret_path,
+                           Error *e)
 {
-    int r = console_log_path(drv, c, ret_path);
+    ConsoleDevice device;
+    int r = console_device(c, flags, &device, e);
 
+    if (r < 0)
+        return r;
+    r = console_log_path(drv, c, device, ret_path);
     return r < 0 ? error_set_errno(e, r, "Out of memory") : 0;
 }
 
@@ -215,7 +260,7 @@ static int kvm_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt,
                          domain_reason_to_string(d->reason));
         return 0;
     }
-    if (kvm_console_follow(drv, c->name, c->uuid, false, &follow_error) < 0)
+    if (kvm_console_follow(drv, c->name, c->uuid, CONSOLE_SERIAL, false, &follow_error) < 0)
         log_debug("kvm: not following the console of %s: %s", c->name, follow_error.message);
     return 1;
 }

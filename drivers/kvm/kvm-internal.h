@@ -61,6 +61,15 @@ typedef struct KvmLink {
 } KvmLink;
 
 typedef struct KvmWaiter KvmWaiter;
+typedef struct KvmReboot KvmReboot;
+
+/* The steps of hvd's reboot of a kvm domain (kvm-reboot.c), each a job on the domain's queue. */
+typedef enum KvmRebootStep {
+    KVM_REBOOT_NONE,    /* not a reboot job */
+    KVM_REBOOT_ASK,     /* presses the guest's power button */
+    KVM_REBOOT_RESET,   /* resets the guest (the timeout passed, with force) */
+    KVM_REBOOT_RESTART, /* starts a new run of the guest that powered off for its reboot */
+} KvmRebootStep;
 
 typedef struct KvmDriver {
     /* The libvirt URI in use: the driver's own copy, read by worker threads too (a reload
@@ -70,6 +79,7 @@ typedef struct KvmDriver {
     KvmLink *link;      /* conn's loss watch */
     KvmLink *links;     /* every link made, freed when the driver closes */
     int lifecycle_callback;
+    int reboot_callback; /* libvirt's reboot events */
     /* Reconnection: a timer with exponential backoff that queues a connect job. */
     sd_event_source *reconnect_timer;
     unsigned backoff_s;
@@ -86,6 +96,8 @@ typedef struct KvmDriver {
     WorkQueue *jobs;
     /* Domains with operations in flight, by name: KvmBusy. */
     Hashmap *busy;
+    /* hvd's reboots waiting for their guest to restart, by name: KvmReboot (kvm-reboot.c). */
+    Hashmap *reboots;
     /* Followed consoles of running domains, by name (kvm-console.c). */
     Hashmap *consoles;
     /* What the driver knows of libvirt's domains, by UUID: KvmDomain (kvm-cache.c). */
@@ -141,11 +153,14 @@ typedef struct KvmJob {
     virConnectPtr conn;
     char name[DOMAIN_NAME_MAX + 1];
     char uuid[DOMAIN_UUID_STRING_MAX];
-    DomainAction op; /* operation */
-    char *xml;       /* operation: the definition to start */
-    bool force;      /* console: take the console over from another session */
-    bool startup;    /* connect: hvd's start-up waits for it */
-    bool taken;      /* connect: its result was applied at start-up already */
+    DomainAction op;      /* operation */
+    KvmRebootStep reboot; /* operation: which step of a reboot */
+    char *xml;            /* operation: the definition to start */
+    int pid;              /* operation: QEMU's process after a start, 0 when not known */
+    ConsoleDevice device; /* console: which one */
+    bool force;           /* console: take the console over from another session */
+    bool startup;         /* connect: hvd's start-up waits for it */
+    bool taken;           /* connect: its result was applied at start-up already */
     Error error;
     DomainState observed;
     DomainReason observed_reason;
@@ -154,6 +169,7 @@ typedef struct KvmJob {
     size_t n_seen;
     uint64_t seen_at_us;    /* CLOCK_MONOTONIC when libvirt was asked */
     int lifecycle_callback; /* connect, release: the event registration, or -1 */
+    int reboot_callback;    /* connect, release: the reboot event registration, or -1 */
     KvmLink *link;          /* connect: the new connection's loss watch */
     KvmAccel accel;         /* connect */
     unsigned cpu_weight;    /* resources */
@@ -181,17 +197,24 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
  * virDomainSetMemoryParameters); libvirt refusing it is logged at debug level. */
 int kvm_job_submit_resources(Driver *drv, const DomainConfig *c, Error *e);
 
+/* Queues step of a reboot of c (taking ownership of xml, the definition of a new run); the
+ * result goes to kvm_reboot_job_done(). Returns DRIVER_PENDING or a negative errno with e set. */
+int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step, char *xml,
+                          Error *e);
+
 /* Queues the forgetting of c's persistent definition (if libvirt has one). */
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 
-/* Queues the opening of domain name's console; the stream goes to kvm_console_adopt(), a
+/* Queues the opening of domain name's console device; the stream goes to kvm_console_adopt(), a
  * failure to kvm_console_failed(). */
-int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, bool force);
+int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                           bool force);
 
 /* Lets go of st (may be NULL) and, when conn is not NULL, of the connection with its event
- * registration callback and loss watch, on a worker (inline once the workers are gone, or
- * when out of memory). Takes ownership of both. */
-void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback);
+ * registrations (lifecycle and reboot callbacks, -1 for none) and loss watch, on a worker
+ * (inline once the workers are gone, or when out of memory). Takes ownership of both. */
+void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback,
+                 int reboot_callback);
 
 /* Reports a change libvirt announced for domain name to the manager. While an operation on the
  * domain is in flight its completion speaks first (a destroy of a crashed guest must not read
@@ -199,6 +222,38 @@ void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback)
  * reported right after it. */
 void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
                         const char *detail);
+
+/* The definition libvirt starts c from (kvm-driver.c): a new string in *ret. */
+int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret);
+
+/* Reboots (kvm-reboot.c). */
+
+/* Asks c's guest to reboot (the power button, on a worker) and waits up to timeout_s for its
+ * restart; force resets it after that. Takes ownership of xml (what a new run starts from).
+ * The result goes to op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
+int kvm_reboot_request(Driver *drv, const DomainConfig *c, unsigned timeout_s, bool force,
+                       char *xml, Error *e);
+
+/* A reboot job of domain name finished: error is NULL on success; pid is QEMU's process after
+ * a new run. */
+void kvm_reboot_job_done(Driver *drv, const char *name, KvmRebootStep step, const Error *error,
+                         int pid);
+
+/* A change libvirt announced for domain name while hvd reboots it: returns true when it is a
+ * step of the reboot (the guest shutting down, powering off, the new run starting) that is not
+ * reported; a stop or crash ends the reboot as failed and is reported (false). */
+bool kvm_reboot_intercept(Driver *drv, const char *name, DomainState state, DomainReason reason);
+
+/* libvirt's reboot event of domain name: completes hvd's reboot of it, or reports a restart the
+ * guest made by itself. */
+void kvm_reboot_seen(Driver *drv, const char *name);
+
+/* Forgets every reboot without reporting it (hvd is stopping) and frees the table. */
+void kvm_reboots_done(Driver *drv);
+
+/* On a worker: QEMU's process of the domain with uuid when libvirtd runs on this host (found by
+ * the -uuid of its command line), or 0. */
+int kvm_qemu_pid(const char *uri, const char *uuid);
 
 /* The connection (kvm-connection.c). */
 
@@ -214,9 +269,9 @@ void kvm_connect_run(KvmJob *j);
 /* Loop side of a connect job: takes over the connection (or schedules the next attempt). */
 void kvm_connect_done(KvmJob *j);
 
-/* On a worker (or when hvd is stopping): ends conn's lifecycle event registration callback (if
- * not -1) and loss watch, and closes it. */
-void kvm_connection_close(virConnectPtr conn, int callback);
+/* On a worker (or when hvd is stopping): ends conn's event registrations (lifecycle and reboot,
+ * each unless -1) and loss watch, and closes it. */
+void kvm_connection_close(virConnectPtr conn, int callback, int reboot_callback);
 
 /* Sets up the loss notification; returns 0 or a negative errno. */
 int kvm_connection_init(Driver *drv);
@@ -275,29 +330,34 @@ void kvm_seen_free(KvmSeen *seen, size_t n);
 int kvm_seen_from_records(virDomainStatsRecordPtr *records, int n, KvmSeen **ret, size_t *ret_n);
 
 /* Consoles (kvm-console.c): each running domain's serial console is followed through one
- * libvirt stream, for hvd's live event stream and for console_open's clients. A console being
+ * libvirt stream, for hvd's live event stream and for console_open's clients; a pv domain's
+ * virtio console (hvc0) is followed the same way once a client asks for it. A console being
  * opened on a worker already takes clients; they are bridged once the stream arrives. */
 
-/* Opens a non-blocking console stream of dom (on a worker); force takes the console over from
- * another session (virsh console). Returns 0, or -1 with libvirt's error set. */
-int kvm_console_open_stream(virDomainPtr dom, bool force, virStreamPtr *ret);
+/* Opens a non-blocking stream of dom's console device (on a worker); force takes the console
+ * over from another session (virsh console). Returns 0, or -1 with libvirt's error set. */
+int kvm_console_open_stream(virDomainPtr dom, ConsoleDevice device, bool force, virStreamPtr *ret);
 
-/* Starts following domain name's console unless it is followed or being opened: opens it on a
- * worker. Returns 0 or a negative errno with e set. */
-int kvm_console_follow(Driver *drv, const char *name, const char *uuid, bool force, Error *e);
+/* Starts following domain name's console device unless it is followed or being opened: opens
+ * it on a worker. Returns 0 or a negative errno with e set. */
+int kvm_console_follow(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                       bool force, Error *e);
 
-/* Follows the console of domain name (UUID uuid) through st (on the loop), taking ownership of
- * st and replacing any stream followed before; clients waiting for it are bridged now. Returns
- * 0 or a negative errno. */
-int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, virStreamPtr st);
+/* Follows the console device of domain name (UUID uuid) through st (on the loop), taking
+ * ownership of st and replacing any stream followed before; clients waiting for it are bridged
+ * now. Returns 0 or a negative errno. */
+int kvm_console_adopt(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                      virStreamPtr st);
 
-/* Opening domain name's console failed (error says why): tried again taking it over when
- * clients wait and force was not set, else those clients hear why and are disconnected. */
-void kvm_console_failed(Driver *drv, const char *name, bool force, const Error *error);
+/* Opening domain name's console device failed (error says why): tried again taking it over
+ * when clients wait and force was not set, else those clients hear why and are disconnected. */
+void kvm_console_failed(Driver *drv, const char *name, ConsoleDevice device, bool force,
+                        const Error *error);
 
-/* Connects a new client to the followed console of name: *ret_fd is a socket that reads the
- * guest's output from now on and writes its input. Returns 0 or a negative errno with e set. */
-int kvm_console_connect(Driver *drv, const char *name, int *ret_fd, Error *e);
+/* Connects a new client to the followed console device of name: *ret_fd is a socket that reads
+ * the guest's output from now on and writes its input. Returns 0 or a negative errno with e
+ * set. */
+int kvm_console_connect(Driver *drv, const char *name, ConsoleDevice device, int *ret_fd, Error *e);
 
 /* Stops following every console; their clients see the end of their sockets. */
 void kvm_consoles_close(Driver *drv);

@@ -80,6 +80,7 @@ KvmJob *kvm_job_new(Driver *drv, KvmJobKind kind)
             .observed = _DOMAIN_STATE_INVALID,
             .error = ERROR_NULL,
             .lifecycle_callback = -1,
+            .reboot_callback = -1,
         };
     return j;
 }
@@ -108,7 +109,7 @@ void kvm_job_cancel(void *job)
         (void)busy_release(kvm(j->drv), j->name, &ignored);
     stream_release_now(j->console);
     if (j->conn && (j->kind == KVM_JOB_CONNECT || j->kind == KVM_JOB_RELEASE))
-        kvm_connection_close(j->conn, j->lifecycle_callback);
+        kvm_connection_close(j->conn, j->lifecycle_callback, j->reboot_callback);
     else if (j->conn)
         (void)virConnectClose(j->conn);
     job_free(j);
@@ -122,6 +123,8 @@ static virDomainPtr job_start(KvmJob *j)
 
     if (!dom)
         (void)kvm_libvirt_error(&j->error, "starting domain", j->name);
+    else
+        j->pid = kvm_qemu_pid(kvm(j->drv)->uri, j->uuid);
     return dom;
 }
 
@@ -139,7 +142,17 @@ static int job_call(KvmJob *j, virDomainPtr dom)
     case ACTION_RESUME:
         return virDomainResume(dom);
     default:
-        return virDomainReboot(dom, 0);
+        /* The power button, never virDomainReboot(): libvirt would keep that reboot armed when
+         * the guest ignores it and turn its next power-off into a boot. A shutdown request also
+         * disarms one left by someone else. */
+        if (j->reboot == KVM_REBOOT_RESET)
+            return virDomainReset(dom, 0);
+        if (virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0)
+            return 0;
+        /* A hypervisor without the choice (libvirt's test driver) has one way to ask. */
+        if (!kvm_libvirt_error_is(VIR_ERR_INVALID_ARG) && !kvm_libvirt_error_is(VIR_ERR_NO_SUPPORT))
+            return -1;
+        return virDomainShutdown(dom);
     }
 }
 
@@ -172,7 +185,9 @@ static void job_run_operation(KvmJob *j)
 {
     virDomainPtr dom;
 
-    if (j->op == ACTION_START)
+    bool starts = j->op == ACTION_START || j->reboot == KVM_REBOOT_RESTART;
+
+    if (starts)
         dom = job_start(j);
     else {
         dom = virDomainLookupByUUIDString(j->conn, j->uuid);
@@ -190,8 +205,8 @@ static void job_run_operation(KvmJob *j)
     if (!dom)
         return;
     /* Follow the console from the start (its first bytes may precede this: the log has them). */
-    if (j->op == ACTION_START)
-        (void)kvm_console_open_stream(dom, false, &j->console);
+    if (starts)
+        (void)kvm_console_open_stream(dom, CONSOLE_SERIAL, false, &j->console);
     job_read_after(j, dom);
     (void)virDomainFree(dom);
 }
@@ -203,7 +218,7 @@ static void job_done_operation(KvmJob *j)
     bool replay;
 
     if (j->console)
-        (void)kvm_console_adopt(drv, j->name, j->uuid, TAKE_PTR(j->console));
+        (void)kvm_console_adopt(drv, j->name, j->uuid, CONSOLE_SERIAL, TAKE_PTR(j->console));
     /* Released first: the manager may queue the next operation from op_completed. */
     replay = busy_release(kvm(drv), j->name, &missed);
     /* A change libvirt announced meanwhile is newer than what the worker read: it stays. */
@@ -211,8 +226,14 @@ static void job_done_operation(KvmJob *j)
         kvm_domain_set_state(drv, j->uuid, j->name, j->observed, j->observed_reason);
     if (j->seen_at_us)
         kvm_domain_set_stats(drv, j->uuid, j->n_seen > 0 ? &j->seen[0] : NULL, j->seen_at_us);
-    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,
-                                 error_is_set(&j->error) ? &j->error : NULL, NULL, j->observed);
+    if (j->reboot != KVM_REBOOT_NONE)
+        kvm_reboot_job_done(drv, j->name, j->reboot, error_is_set(&j->error) ? &j->error : NULL,
+                            j->pid);
+    else
+        drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, j->name, j->op,
+                                     error_is_set(&j->error) ? &j->error : NULL,
+                                     j->pid > 0 ? &(DomainRuntime){.pid = j->pid} : NULL,
+                                     j->observed);
     if (replay)
         kvm_domain_changed(drv, j->name, missed.state, missed.reason, missed.detail);
 }
@@ -225,7 +246,7 @@ static void job_run_console(KvmJob *j)
         (void)kvm_libvirt_error(&j->error, "looking up domain", j->name);
         return;
     }
-    if (kvm_console_open_stream(dom, j->force, &j->console) < 0)
+    if (kvm_console_open_stream(dom, j->device, j->force, &j->console) < 0)
         (void)kvm_libvirt_error(&j->error, "opening the console of domain", j->name);
     (void)virDomainFree(dom);
 }
@@ -290,7 +311,7 @@ static void job_run(void *data)
     case KVM_JOB_RELEASE:
         stream_release_now(TAKE_PTR(j->console));
         if (j->conn)
-            kvm_connection_close(TAKE_PTR(j->conn), j->lifecycle_callback);
+            kvm_connection_close(TAKE_PTR(j->conn), j->lifecycle_callback, j->reboot_callback);
         return;
     case KVM_JOB_OPERATION:
         job_run_operation(j);
@@ -327,9 +348,9 @@ static void job_done(void *data)
         break;
     case KVM_JOB_CONSOLE:
         if (j->console)
-            (void)kvm_console_adopt(j->drv, j->name, j->uuid, TAKE_PTR(j->console));
+            (void)kvm_console_adopt(j->drv, j->name, j->uuid, j->device, TAKE_PTR(j->console));
         else
-            kvm_console_failed(j->drv, j->name, j->force, &j->error);
+            kvm_console_failed(j->drv, j->name, j->device, j->force, &j->error);
         break;
     case KVM_JOB_UNDEFINE:
     case KVM_JOB_RESOURCES:
@@ -365,7 +386,8 @@ int kvm_job_queue(KvmJob *j, const char *key)
     return r;
 }
 
-int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e)
+static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op, KvmRebootStep step,
+                            char *xml, Error *e)
 {
     KvmDriver *k = kvm(drv);
     KvmJob *j;
@@ -382,6 +404,7 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     j->op = op;
+    j->reboot = step;
     j->xml = xml;
     (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
@@ -391,9 +414,20 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
     return DRIVER_PENDING;
 }
 
+int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e)
+{
+    return submit_operation(drv, c, op, KVM_REBOOT_NONE, xml, e);
+}
+
+int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step, char *xml,
+                          Error *e)
+{
+    return submit_operation(drv, c, ACTION_REBOOT, step, xml, e);
+}
+
 /* A job about one domain: named, and queued behind the domain's other jobs. */
 static int submit_for_domain(Driver *drv, KvmJobKind kind, const char *name, const char *uuid,
-                             bool force)
+                             ConsoleDevice device, bool force)
 {
     KvmJob *j = kvm_job_new(drv, kind);
 
@@ -401,13 +435,14 @@ static int submit_for_domain(Driver *drv, KvmJobKind kind, const char *name, con
         return -ENOMEM;
     (void)snprintf(j->name, sizeof(j->name), "%s", name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", uuid);
+    j->device = device;
     j->force = force;
     return kvm_job_queue(j, uuid);
 }
 
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e)
 {
-    int r = submit_for_domain(drv, KVM_JOB_UNDEFINE, c->name, c->uuid, false);
+    int r = submit_for_domain(drv, KVM_JOB_UNDEFINE, c->name, c->uuid, CONSOLE_SERIAL, false);
 
     return r < 0 ? error_set_errno(e, r, "Failed to queue the undefining of '%s': %m", c->name) : 0;
 }
@@ -430,12 +465,14 @@ int kvm_job_submit_resources(Driver *drv, const DomainConfig *c, Error *e)
     return r < 0 ? error_set_errno(e, r, "Failed to queue the change of '%s': %m", c->name) : 0;
 }
 
-int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, bool force)
+int kvm_job_submit_console(Driver *drv, const char *name, const char *uuid, ConsoleDevice device,
+                           bool force)
 {
-    return submit_for_domain(drv, KVM_JOB_CONSOLE, name, uuid, force);
+    return submit_for_domain(drv, KVM_JOB_CONSOLE, name, uuid, device, force);
 }
 
-void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback)
+void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback,
+                 int reboot_callback)
 {
     KvmJob *j = kvm(drv)->jobs ? kvm_job_new(drv, KVM_JOB_RELEASE) : NULL;
 
@@ -443,11 +480,12 @@ void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback)
         /* hvd is stopping (the workers are gone), or out of memory. */
         stream_release_now(st);
         if (conn)
-            kvm_connection_close(conn, callback);
+            kvm_connection_close(conn, callback, reboot_callback);
         return;
     }
     j->console = st;
     j->conn = conn;
     j->lifecycle_callback = callback;
+    j->reboot_callback = reboot_callback;
     (void)kvm_job_queue(j, RELEASE_JOB_KEY);
 }

@@ -161,13 +161,20 @@ static void write_devices(FILE *f, const DomainConfig *c, const KvmXmlOptions *o
         fputs(" append='on'/>\n", f);
     }
     fputs("      <target type='isa-serial' port='0'/>\n    </serial>\n", f);
-    if (pv)
-        fputs("    <console type='pty'>\n      <target type='virtio' port='0'/>\n"
-              "    </console>\n"
+    if (pv) {
+        /* hvc0 in the guest, logged as the serial port is. */
+        fputs("    <console type='pty'>\n", f);
+        if (o->virtio_log) {
+            fputs("      <log", f);
+            attribute(f, "file", o->virtio_log);
+            fputs(" append='on'/>\n", f);
+        }
+        fputs("      <target type='virtio' port='0'/>\n"
+              "      <alias name='" KVM_VIRTIO_CONSOLE_ALIAS "'/>\n    </console>\n"
               "    <memballoon model='virtio'>\n      <stats period='5'/>\n"
               "    </memballoon>\n",
               f);
-    else
+    } else
         fputs("    <memballoon model='none'/>\n", f);
     /* A guest that panics says so (pvpanic), so hvd's on-crash policy can act on it. */
     fputs("    <panic model='isa'/>\n", f);

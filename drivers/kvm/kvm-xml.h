@@ -9,9 +9,13 @@
 /* Period of a domain's CPU cap (libvirt's global_period), in microseconds. */
 #define KVM_CPU_PERIOD_US 100000u
 
+/* The alias of a pv domain's virtio console (hvc0), to open it by. */
+#define KVM_VIRTIO_CONSOLE_ALIAS "ua-hvc0"
+
 typedef struct KvmXmlOptions {
     const char *domain_type; /* "kvm" or "qemu" */
     const char *console_log; /* file that receives the serial console, or NULL */
+    const char *virtio_log;  /* file that receives the virtio console (pv), or NULL */
 } KvmXmlOptions;
 
 /* Returns a newly allocated XML document for c in *ret. Text is escaped so any name, path or

@@ -285,8 +285,9 @@ static int minihv_resume(Driver *drv, const DomainConfig *c, const DomainRuntime
     return control_op(drv, c, ACTION_RESUME, json_pack("{s:s}", "cmd", "resume"), e);
 }
 
+/* The VMM restarts the guest itself and answers once it did: no timeout to apply. */
 static int minihv_reboot(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
-                         unsigned flags, Error *e)
+                         unsigned timeout_s, unsigned flags, Error *e)
 {
     Instance *inst = running(drv, c, e);
 
@@ -361,18 +362,31 @@ static int minihv_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
     return 0;
 }
 
+/* A minihv guest has one console, in both modes: its pv console is a hypercall, not a device. */
+static int no_virtio_console(const DomainConfig *c, Error *e)
+{
+    return error_setf(e, ERROR_INVALID_ARGUMENT,
+                      "minihv domain '%s' has one console (ttyS0), no virtio console", c->name);
+}
+
 static int minihv_console_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
                                int *ret_fd, unsigned flags, Error *e)
 {
-    Instance *inst = running(drv, c, e);
+    Instance *inst;
 
+    if (flags & DRIVER_CONSOLE_VIRTIO)
+        return no_virtio_console(c, e);
+    inst = running(drv, c, e);
     if (!inst)
         return -ESRCH;
     return instance_console_connect(inst, ret_fd, e);
 }
 
-static int minihv_console_log(Driver *drv, const DomainConfig *c, char **ret_path, Error *e)
+static int minihv_console_log(Driver *drv, const DomainConfig *c, unsigned flags, char **ret_path,
+                              Error *e)
 {
+    if (flags & DRIVER_CONSOLE_VIRTIO)
+        return no_virtio_console(c, e);
     *ret_path = minihv_path(minihv(drv), c, ".log");
     return *ret_path ? 0 : error_set_errno(e, -ENOMEM, "Out of memory");
 }

@@ -91,8 +91,8 @@ def test_dbus_lifecycle_and_guest_that_powers_off(hvd):
     d.Start()
     # hello prints and powers off on its own.
     wait_state(hvd, "hi", ("shutoff", "shutdown"))
-    text = d.GetConsole(dbus.UInt32(4096))
-    assert "Hello from minihv (pv mode)" in text
+    text = bytes(d.GetConsole(dbus.UInt32(4096)))
+    assert b"Hello from minihv (pv mode)" in text
     m.CreateDomain({"name": "ec", "driver": "minihv", "kernel": "echo", "memory_mib": dbus.UInt64(8)})
     e = hvd.domain("ec", conn)
     e.Start()

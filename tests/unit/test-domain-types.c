@@ -23,6 +23,7 @@ static void test_string_tables(void)
     ROUND_TRIP(domain_state, _DOMAIN_STATE_MAX);
     ROUND_TRIP(domain_reason, _DOMAIN_REASON_MAX);
     ROUND_TRIP(on_crash, _ON_CRASH_MAX);
+    ROUND_TRIP(console_device, _CONSOLE_DEVICE_MAX);
     ROUND_TRIP(domain_action, _DOMAIN_ACTION_MAX);
     ROUND_TRIP(error_kind, _ERROR_KIND_MAX);
     CHECK_STREQ(domain_reason_to_string(REASON_GUEST_FAULT), "guest-fault");

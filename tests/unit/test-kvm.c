@@ -444,7 +444,7 @@ static void test_driver_on_test_uri(void)
     CHECK(json_is_object(json_object_get(stats, "test")));
     json_decref(stats);
 
-    CHECK(driver_console_log(drv, &c, &log, &e) == 0);
+    CHECK(driver_console_log(drv, &c, 0, &log, &e) == 0);
     CHECK(log && strneq(log, consoles, strlen(consoles)) && strstr(log, c.uuid));
     free(log);
 
