@@ -99,7 +99,7 @@ _hvctl()
         ;;
     list) opts="--all --json" ;;
     host) opts="--json" ;;
-    events) opts="--json --count --timeout" ;;
+    events) opts="--json --count --timeout --since --domain --kind" ;;
     esac
     opts+=" --help"
 

@@ -383,8 +383,8 @@ const Verb verbs[] = {
     {"console", "NAME [--tail N]",
      "Attach to a running domain's console (Ctrl-] detaches), or print its last N lines.",
      verb_console},
-    {"events", "[--json] [--count N] [--timeout S]",
-     "Print domain events as they happen, until interrupted.", verb_events},
+    {"events", "[--json] [--count N] [--timeout S] | --since ID|TIME [--domain NAME] [--kind KIND]",
+     "Print events as they happen, until interrupted; with --since, the logged ones.", verb_events},
     {"network",
      "create NAME --subnet A.B.C.D/N [--dhcp] [--nat]\n"
      "                     | list [--json] | info NAME [--json] | delete NAME",

@@ -73,9 +73,11 @@ static int run_action(sd_bus_message *m, Domain *d, DomainAction action, unsigne
 
     r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, what, error);
     if (r <= 0)
-        return r < 0 ? r : 1; /* refused, or called again with the verdict */
+        return r < 0 ? r : 1;      /* refused, or called again with the verdict */
+    bus_name_caller(bus_of(m), m); /* before the call: it may emit signals, which moves the slot */
     r = manager_domain_action(d->manager, d, action, timeout_s, action_done, sd_bus_message_ref(m),
                               &e);
+    manager_set_caller(d->manager, NULL);
     if (r < 0) {
         sd_bus_message_unref(m);
         return bus_error_from(error, &e);
@@ -140,7 +142,9 @@ static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
     r = bus_read_settings(m, &settings, &e);
     if (r < 0)
         return bus_error_from(error, &e);
+    bus_name_caller(bus_of(m), m);
     r = manager_domain_update(d->manager, d, settings, &e);
+    manager_set_caller(d->manager, NULL);
     json_decref(settings);
     if (r < 0)
         return bus_error_from(error, &e);
@@ -156,7 +160,9 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
     r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, "delete domains", error);
     if (r <= 0)
         return r < 0 ? r : 1; /* refused, or called again with the verdict */
+    bus_name_caller(bus_of(m), m);
     r = manager_domain_delete(d->manager, d, &e);
+    manager_set_caller(d->manager, NULL);
     if (r < 0)
         return bus_error_from(error, &e);
     return sd_bus_reply_method_return(m, NULL);

@@ -340,6 +340,18 @@ static enum MHD_Result metrics_route(HttpRequest *r, Domain *d, const char *arg)
     return http_metrics_serve(r);
 }
 
+/* Names the client of r to the manager as who asked for the change it is making. */
+static void http_name_caller(HttpRequest *r)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char address[INET6_ADDRSTRLEN], caller[INET6_ADDRSTRLEN + 16];
+
+    http_address_text(info ? info->client_addr : NULL, address);
+    (void)snprintf(caller, sizeof(caller), "%s over HTTP", address);
+    manager_set_caller(r->http->manager, caller);
+}
+
 typedef struct Route {
     const char *pattern; /* "{name}" matches a domain (404 when absent), "{action}" and
                           * "{network}" a segment */
@@ -366,6 +378,7 @@ static const Route routes[] = {
     {"/api/v1/networks/{network}", "DELETE", true, http_delete_network},
     {"/api/v1/host", "GET", false, host_route},
     {"/api/v1/events", "GET", false, events_route},
+    {"/api/v1/events/log", "GET", false, http_event_log},
     {"/api/v1/openapi.json", "GET", false, openapi_route},
     {"/metrics", "GET", false, metrics_route},
 };
@@ -393,7 +406,12 @@ enum MHD_Result http_route(HttpRequest *r)
             return ret;
         if (name[0] && manager_get(r->http->manager, name, &d, &e) < 0)
             return http_reply_error(r, &e);
-        return rt->handler(r, d, arg);
+        if (!rt->mutate)
+            return rt->handler(r, d, arg);
+        http_name_caller(r);
+        ret = rt->handler(r, d, arg);
+        manager_set_caller(r->http->manager, NULL);
+        return ret;
     }
     if (allow[0])
         return http_reply_not_allowed(r, allow);

@@ -75,6 +75,7 @@ struct Manager {
     size_t n_pending;
     size_t n_pending_allocated;
     unsigned save_backoff_s;
+    char caller[96]; /* who asked for what is being changed now ("" when hvd itself) */
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and
@@ -152,6 +153,16 @@ int manager_domain_console(Manager *m, Domain *d, int *ret_fd, Error *e);
 /* Calls cb for every logged event with id > after_id, oldest first, at most limit of them. */
 int manager_events_since(Manager *m, int64_t after_id, unsigned limit,
                          int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
+
+/* Calls cb for every logged event f selects, in f's order (store_events_query). */
+int manager_events_query(Manager *m, const StoreEventFilter *f,
+                         int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
+
+/* Names who asked for the changes made from now on (caller is copied: "uid 1000 over D-Bus",
+ * "127.0.0.1 over HTTP"); every event logged meanwhile carries it in its detail as "caller".
+ * A surface names the caller just before it calls the manager and clears it (NULL) just after:
+ * what follows later (a start completing) is hvd's own doing. */
+void manager_set_caller(Manager *m, const char *caller);
 
 /* The id of the newest logged event (0 when there is none). */
 int64_t manager_events_last_id(Manager *m);

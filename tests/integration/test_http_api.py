@@ -2,6 +2,7 @@
 authorization, the event stream and its resume, metrics, and the OpenAPI document."""
 import http.client
 import json
+import os
 import re
 import socket
 import time
@@ -357,3 +358,55 @@ def test_tls_needs_both_files(make_hvd, workdir):
     h.start(wait=False)
     assert h.proc.wait(timeout=10) == 1
     assert "tls-cert and tls-key must be set together" in h.read_log()
+
+
+def test_event_log_filters_since_and_callers(hvd):
+    create(hvd, "log-a")
+    create(hvd, "log-b")
+    assert hvd.request("POST", "/api/v1/domains/log-a/actions/start")[0] == 200
+    assert hvd.request("PATCH", "/api/v1/domains/log-b", {"vcpus": 2})[0] == 200
+    hvd.hvctl("start", "log-b", check=True)  # over D-Bus
+
+    status, _, log = hvd.request("GET", "/api/v1/events/log?domain=log-a", token=False)
+    assert status == 200 and log["more"] is False
+    kinds = [(e["event"], e.get("state")) for e in log["events"]]
+    assert kinds == [("created", None), ("state-changed", "starting"), ("state-changed", "running")]
+    ids = [e["id"] for e in log["events"]]
+    assert ids == sorted(ids) and log["last_id"] >= ids[-1]
+    # Who asked: the HTTP client's address on what it asked for, and on its completion.
+    created, starting, running = log["events"]
+    assert created["caller"] == "127.0.0.1 over HTTP" and created["domain"] == "log-a"
+    assert starting["caller"] == "127.0.0.1 over HTTP" and starting["reason"] == "booting"
+    assert running["caller"] == "127.0.0.1 over HTTP" and running["reason"] == "booted"
+    _, _, b = hvd.request("GET", "/api/v1/events/log?domain=log-b&kind=state-changed")
+    assert b["events"][0]["caller"] == f"uid {os.getuid()} over D-Bus"
+    _, _, upd = hvd.request("GET", "/api/v1/events/log?kind=updated")
+    assert [(e["domain"], e["vcpus"]) for e in upd["events"]] == [("log-b", 2)]
+
+    # Without since: the newest ones; with an id: the oldest after it, paging with "more".
+    _, _, newest = hvd.request("GET", "/api/v1/events/log?limit=2")
+    assert newest["more"] is True and [e["id"] for e in newest["events"]] == \
+        [log["last_id"] - 1, log["last_id"]]
+    _, _, page = hvd.request("GET", f"/api/v1/events/log?since={ids[0]}&limit=1")
+    assert page["more"] is True and [e["id"] for e in page["events"]] == [ids[0] + 1]
+    _, _, none = hvd.request("GET", f"/api/v1/events/log?since={log['last_id']}")
+    assert none == {"events": [], "more": False, "last_id": log["last_id"]}
+    # A time: absolute (UTC), Unix seconds, or ago.
+    first = created["time_us"] // 1_000_000
+    for since in [f"@{first}", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first)), "-1h"]:
+        _, _, t = hvd.request("GET", f"/api/v1/events/log?domain=log-a&since={urllib.parse.quote(since)}")
+        assert [e["id"] for e in t["events"]] == ids, since
+    _, _, later = hvd.request("GET", f"/api/v1/events/log?since=@{first + 3600}")
+    assert later["events"] == []
+    # Deleted domains keep their history.
+    hvd.request("POST", "/api/v1/domains/log-b/actions/destroy")
+    assert hvd.request("DELETE", "/api/v1/domains/log-b")[0] == 204
+    _, _, gone = hvd.request("GET", "/api/v1/events/log?domain=log-b&kind=deleted")
+    assert len(gone["events"]) == 1 and gone["events"][0]["caller"] == "127.0.0.1 over HTTP"
+
+    for query, detail in [("limit=0", "'limit' must be 1..1000"), ("limit=1001", "'limit' must be 1..1000"),
+                          ("since=yesterday", "'since' must be an event id"),
+                          ("since=-5y", "'since' must be"), ("kind=exploded", "'kind' must be one of"),
+                          ("domain=bad%20name", "'domain' is not a valid")]:
+        status, _, body = hvd.request("GET", f"/api/v1/events/log?{query}")
+        assert status == 400 and detail in body["detail"], (query, body)

@@ -122,5 +122,8 @@ export const api = {
     action: (name, action) => request('POST', `/api/v1/domains/${enc(name)}/actions/${enc(action)}`),
     host: () => request('GET', '/api/v1/host'),
     consoleTail: (name, bytes) => request('GET', `/api/v1/domains/${enc(name)}/console?bytes=${bytes}`),
+    // The event log: query is {since, domain, kind, limit}; empty values are left out.
+    eventLog: query => request('GET', `/api/v1/events/log?${new URLSearchParams(
+        Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ''))}`),
     consoleType: (name, data) => request('POST', `/api/v1/domains/${enc(name)}/console`, {data}),
 };
