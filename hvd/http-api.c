@@ -1,5 +1,6 @@
 /* /api/v1 routes: domains (list, create, get, change, delete), actions, stats, console, networks
- * (handlers in http-network.c), host. */
+ * (handlers in http-network.c), host, history (http-history.c), the event log
+ * (http-event-log.c). */
 #include <string.h>
 
 #include "api-names.h"
@@ -370,6 +371,7 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}", "DELETE", true, delete_domain},
     {"/api/v1/domains/{name}/actions/{action}", "POST", true, run_action},
     {"/api/v1/domains/{name}/stats", "GET", false, domain_stats},
+    {"/api/v1/domains/{name}/history", "GET", false, http_domain_history},
     {"/api/v1/domains/{name}/console", "GET", false, domain_console},
     {"/api/v1/domains/{name}/console", "POST", true, console_input},
     {"/api/v1/networks", "GET", false, http_list_networks},
@@ -377,6 +379,7 @@ static const Route routes[] = {
     {"/api/v1/networks/{network}", "GET", false, http_get_network},
     {"/api/v1/networks/{network}", "DELETE", true, http_delete_network},
     {"/api/v1/host", "GET", false, host_route},
+    {"/api/v1/host/history", "GET", false, http_host_history},
     {"/api/v1/events", "GET", false, events_route},
     {"/api/v1/events/log", "GET", false, http_event_log},
     {"/api/v1/openapi.json", "GET", false, openapi_route},

@@ -52,6 +52,7 @@ static Domain *domain_free(Domain *d)
     free(d->object_path);
     for (size_t i = 0; i < ELEMENTSOF(d->op_caller); i++)
         free(d->op_caller[i]);
+    history_series_free(d->history);
     domain_json_text_done(d);
     free(d);
     return NULL;
@@ -217,6 +218,12 @@ int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e)
         manager_free(m);
         return r;
     }
+    r = manager_history_start(m);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to start the statistics history: %m");
+        manager_free(m);
+        return r;
+    }
     *ret = m;
     return 0;
 }
@@ -242,6 +249,8 @@ Manager *manager_free(Manager *m)
     free(m->pending);
     (void)sd_event_source_disable_unref(m->status_timer);
     (void)sd_event_source_disable_unref(m->save_timer);
+    (void)sd_event_source_disable_unref(m->history_timer);
+    history_series_free(m->host_history);
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
         m->drivers[i] = driver_free(m->drivers[i]);
     store_free(m->store);

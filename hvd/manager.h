@@ -76,6 +76,8 @@ struct Manager {
     size_t n_pending_allocated;
     unsigned save_backoff_s;
     char caller[96]; /* who asked for what is being changed now ("" when hvd itself) */
+    sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
+    HistorySeries *host_history;    /* the domains' totals */
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and
@@ -170,6 +172,13 @@ int64_t manager_events_last_id(Manager *m);
 /* Statistics of every active domain: a new JSON object keyed by domain name (one call per
  * driver where the driver can, one per domain otherwise). */
 json_t *manager_stats_all(Manager *m);
+
+/* d's statistics history over range as a new object (history_series_json): 1 s points for the
+ * last hour, 1 min for the day, 10 min for the month. */
+json_t *manager_domain_history(Manager *m, Domain *d, HistoryRange range);
+
+/* The same for the host: the totals over its domains (memory: resident, summed). */
+json_t *manager_host_history(Manager *m, HistoryRange range);
 
 /* The host view (capacity, reservation, allocation, free, per-driver availability, counts). */
 json_t *manager_host_view(Manager *m);

@@ -1,8 +1,9 @@
 // Drives hvd's dashboard in a real headless Chromium (playwright-core, the system's browser), as
 // a user would: token hand-over, host gauges, the create form and its API errors, start, live
-// state, console output and input, charts, pv against full, stop, delete with confirmation,
-// the token prompt, from beyond loopback the page asking for the token before it shows
-// anything, and the event log growing live as domains change. Fails on any error in the page's console.
+// state, console output and input, charts, recorded history and its range switch, pv against
+// full, stop, delete with confirmation, the token prompt, from beyond loopback the page asking
+// for the token before it shows anything, and the event log growing live as domains change.
+// Fails on any error in the page's console.
 //
 // usage: node dashboard.test.mjs URL TOKEN ARTIFACT_DIR [REMOTE_URL]
 // (REMOTE_URL: the same hvd on an address that is not loopback; that step is skipped without.)
@@ -29,6 +30,7 @@ const EXPECTED_ERRORS = [
     {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/domains\/web-echo\/actions\/start$/, times: 1},
     // from beyond loopback, before the token is given: the first list, host and event stream
     {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/(domains|host|events)$/, times: 6},
+    {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/host\/history\?range=hour$/, times: 2},
 ];
 let shot = 0;
 const pages = []; // every page opened, for screenshots when a step fails
@@ -173,6 +175,9 @@ async function run(browser) {
                      new RegExp(`^1 of ${host.vcpus_capacity} allocated$`));
     await expectText('the memory gauge after the start', page.getByTestId('memory-allocated'), /^16 MiB of /);
     await expectText('the uptime', echo.locator('[data-uptime]'), /^\d+ s$/);
+    const hostHistory = page.getByTestId('host-history');
+    await until('the host\'s history', async () => Number(await hostHistory.getAttribute('data-points')) >= 2, 20000);
+    await until('the host history CPU chart', () => page.locator('[data-testid="host-history-cpu"] canvas').isVisible());
     await expectText('exits per second for web-echo', echo.locator('[data-exits]'), /\d/);
     await screenshot(page, 'overview-running');
 
@@ -192,6 +197,19 @@ async function run(browser) {
     await until('the exits chart to be drawn', () => page.locator('[data-testid="chart-exits-reason"] canvas').isVisible());
     await until('the CPU chart to be drawn', () => page.locator('[data-testid="chart-cpu"] canvas').isVisible());
     await expectText('the exits-by-device legend', page.getByTestId('chart-exits-device'), /hypercall:console/);
+    // Its recorded history: 1 s points of the last hour, then the day's 1 min points.
+    const recorded = page.getByTestId('history');
+    await recorded.scrollIntoViewIfNeeded();
+    await until('a history of at least three points', async () => Number(await recorded.getAttribute('data-points')) >= 3, 20000);
+    await expectText('the history\'s resolution', page.getByTestId('history-status'), /points, one every 1 s\.$/);
+    await until('the history CPU chart', () => page.locator('[data-testid="history-cpu"] canvas').isVisible());
+    await until('the history exits chart', () => page.locator('[data-testid="history-exits"] canvas').isVisible());
+    await recorded.getByRole('button', {name: 'Last day'}).click();
+    await until('the day range', async () => (await recorded.getAttribute('data-range')) === 'day');
+    assert.equal(await recorded.getByRole('button', {name: 'Last day'}).getAttribute('aria-pressed'), 'true');
+    await expectText('the day\'s resolution', page.getByTestId('history-status'), /points?, one every 1 min\.$/);
+    await recorded.getByRole('button', {name: 'Last hour'}).click();
+    await until('the hour range again', async () => (await recorded.getAttribute('data-range')) === 'hour');
     await screenshot(page, 'domain-pv');
 
     // 7. The cost of full virtualization: the same guest in full mode exits far more often.
