@@ -255,6 +255,64 @@ static int bus_host(Client *c, json_t **ret, Error *e)
     return call_dict(c, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE, "GetHost", ret, e);
 }
 
+static int bus_events_log(Client *c, const char *since, const char *domain, const char *kind,
+                          unsigned limit, json_t **ret, bool *ret_more, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
+    const char *keys[] = {"since", "domain", "kind"}, *values[] = {since, domain, kind};
+    size_t n_fields;
+    const SettingField *fields = domain_setting_fields(&n_fields);
+    json_t *events, *ev;
+    int more, r;
+
+    r = sd_bus_message_new_method_call(bus_of(c), &call, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                       HVD_BUS_MANAGER_INTERFACE, "GetEvents");
+    if (r >= 0)
+        r = sd_bus_message_open_container(call, 'a', "{sv}");
+    for (size_t i = 0; r >= 0 && i < ELEMENTSOF(keys); i++)
+        if (values[i])
+            r = sd_bus_message_append(call, "{sv}", keys[i], "s", values[i]);
+    if (r >= 0)
+        r = sd_bus_message_append(call, "{sv}", "limit", "u", limit);
+    if (r >= 0)
+        r = sd_bus_message_close_container(call);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to build the call: %m");
+    r = sd_bus_call(bus_of(c), call, CALL_TIMEOUT_US, &be, &reply);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    events = json_array();
+    while ((r = sd_bus_message_peek_type(reply, NULL, NULL)) > 0) {
+        r = read_dict(reply, &ev);
+        if (r < 0)
+            break;
+        /* a{sv} cannot carry null: a host event comes back without a domain, a creation
+         * without its unset settings. */
+        if (!json_object_get(ev, "domain"))
+            (void)json_object_set_new(ev, "domain", json_null());
+        if (streq(json_string_value(json_object_get(ev, "event")) ?: "", "created"))
+            for (size_t i = 0; i < n_fields; i++)
+                if (!json_object_get(ev, fields[i].key))
+                    (void)json_object_set_new(ev, fields[i].key, json_null());
+        (void)json_array_append_new(events, ev);
+    }
+    if (r >= 0)
+        r = sd_bus_message_exit_container(reply);
+    if (r >= 0)
+        r = sd_bus_message_read(reply, "b", &more);
+    if (r < 0) {
+        json_decref(events);
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    }
+    *ret = events;
+    *ret_more = more;
+    return 0;
+}
+
 /* Appends a JSON object of settings as a{sv} with each setting's declared type. */
 static int append_settings(sd_bus_message *m, json_t *settings, Error *e)
 {
@@ -593,6 +651,7 @@ static const ClientOps bus_client_ops = {
     .delete = bus_delete,
     .action = bus_action,
     .host = bus_host,
+    .events_log = bus_events_log,
     .console_tail = bus_console_tail,
     .console_attach = bus_console_attach,
     .follow = bus_follow,

@@ -233,6 +233,47 @@ static int http_host(Client *c, json_t **ret, Error *e)
     return request(c, "GET", "/api/v1/host", NULL, ret, e);
 }
 
+/* Appends "&key=value" (escaped) to *path when value is set. */
+static int add_query(Client *c, char **path, const char *key, const char *value)
+{
+    _cleanup_free_ char *v = NULL;
+    char *p;
+
+    if (!value)
+        return 0;
+    v = url_escape(c, value);
+    if (!v || asprintf(&p, "%s&%s=%s", *path, key, v) < 0)
+        return -ENOMEM;
+    free(*path);
+    *path = p;
+    return 0;
+}
+
+static int http_events_log(Client *c, const char *since, const char *domain, const char *kind,
+                           unsigned limit, json_t **ret, bool *ret_more, Error *e)
+{
+    _cleanup_free_ char *path = NULL;
+    json_t *answer = NULL, *events;
+    int r;
+
+    if (asprintf(&path, "/api/v1/events/log?limit=%u", limit) < 0 ||
+        add_query(c, &path, "since", since) < 0 || add_query(c, &path, "domain", domain) < 0 ||
+        add_query(c, &path, "kind", kind) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    r = request(c, "GET", path, NULL, &answer, e);
+    if (r < 0)
+        return r;
+    events = json_object_get(answer, "events");
+    if (!json_is_array(events)) {
+        json_decref(answer);
+        return error_set_errno(e, -EBADMSG, "Bad answer from hvd: no events");
+    }
+    *ret = json_incref(events);
+    *ret_more = json_is_true(json_object_get(answer, "more"));
+    json_decref(answer);
+    return 0;
+}
+
 typedef struct Stream {
     ClientEventHandler handler;
     void *userdata;
@@ -566,6 +607,7 @@ static const ClientOps http_client_ops = {
     .delete = http_delete,
     .action = http_action,
     .host = http_host,
+    .events_log = http_events_log,
     .console_tail = http_console_tail,
     .console_attach = http_console_attach,
     .follow = http_follow,

@@ -44,6 +44,11 @@ typedef struct ClientOps {
      * timeout or stop, negative on error. */
     int (*follow)(Client *c, ClientEventHandler handler, void *userdata, uint64_t timeout_us,
                   Error *e);
+    /* One page of the event log: at most limit events (oldest first, as a new array in *ret)
+     * after since (an event id or a time, as hvd reads it), of domain and of kind (NULL: any);
+     * *ret_more says whether more follow. */
+    int (*events_log)(Client *c, const char *since, const char *domain, const char *kind,
+                      unsigned limit, json_t **ret, bool *ret_more, Error *e);
     /* Every network: name, subnet, bridge, nat, dhcp. */
     int (*network_list)(Client *c, json_t **ret, Error *e);
     /* One network: its fields, the domains that name it, its leases. */

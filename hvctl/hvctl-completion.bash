@@ -100,7 +100,7 @@ _hvctl()
         ;;
     list) opts="--all --json" ;;
     host) opts="--json" ;;
-    events) opts="--json --count --timeout" ;;
+    events) opts="--json --count --timeout --since --domain --kind" ;;
     network)
         if ((nargs == 0)) && [[ $cur != -* ]]; then
             mapfile -t COMPREPLY < <(compgen -W "create list info delete" -- "$cur")

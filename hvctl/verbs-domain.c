@@ -462,8 +462,8 @@ const Verb verbs[] = {
      "as the guest wrote them (--safe escapes control and non-ASCII bytes). --device hvc0\n"
      "is the virtio console of a pv kvm domain; ttyS0, the serial port, is the default.",
      verb_console},
-    {"events", "[--json] [--count N] [--timeout S]",
-     "Print domain events as they happen, until interrupted.", verb_events},
+    {"events", "[--json] [--count N] [--timeout S] | --since ID|TIME [--domain NAME] [--kind KIND]",
+     "Print events as they happen, until interrupted; with --since, the logged ones.", verb_events},
     {"network",
      "create NAME --subnet A.B.C.D/N [--dhcp] [--nat]\n"
      "                     | list [--json] | info NAME [--json] | delete NAME",

@@ -16,6 +16,9 @@ enum {
     OPT_ALL,
     OPT_COUNT,
     OPT_TIMEOUT,
+    OPT_SINCE,
+    OPT_DOMAIN,
+    OPT_KIND,
 };
 
 static const char *str(json_t *obj, const char *key)
@@ -323,15 +326,48 @@ static int print_event(json_t *ev, void *userdata)
         t = (time_t)(num(ev, "time_us") / (json_int_t)USEC_PER_SEC);
         if (!localtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm) == 0)
             (void)snprintf(when, sizeof(when), "-");
+        printf("%s  %-20s %-15s", when, str(ev, "domain"), str(ev, "event"));
         if (json_object_get(ev, "state"))
-            printf("%s  %-20s %-14s %s/%s\n", when, str(ev, "domain"), str(ev, "event"),
-                   str(ev, "state"), str(ev, "reason"));
-        else
-            printf("%s  %-20s %s\n", when, str(ev, "domain"), str(ev, "event"));
+            printf(" %s/%s", str(ev, "state"), str(ev, "reason"));
+        if (json_is_string(json_object_get(ev, "caller")))
+            printf(" (by %s)", str(ev, "caller"));
+        putchar('\n');
     }
     fflush(stdout);
     s->count++;
     return s->max && s->count >= s->max;
+}
+
+/* Prints the logged events after since (of domain and kind when set), oldest first, a page at
+ * a time. */
+static int print_log(Client *client, const char *since, const char *domain, const char *kind)
+{
+    _cleanup_free_ char *next = NULL;
+    EventsState s = {};
+    Error e = ERROR_NULL;
+    bool more = true;
+
+    while (more) {
+        json_t *page = NULL, *ev;
+        size_t i;
+
+        if (client->ops->events_log(client, next ? next : since, domain, kind, 1000, &page, &more,
+                                    &e) < 0)
+            return exit_code_from_error(&e);
+        json_array_foreach (page, i, ev)
+            (void)print_event(ev, &s);
+        free(next);
+        next = NULL;
+        if (more && (ev = json_array_get(page, json_array_size(page) - 1)) &&
+            asprintf(&next, "%lld", (long long)num(ev, "id")) < 0)
+            next = NULL;
+        json_decref(page);
+        if (more && !next) {
+            (void)error_set_errno(&e, -ENOMEM, "Out of memory");
+            return exit_code_from_error(&e);
+        }
+    }
+    return EXIT_OK;
 }
 
 static void on_interrupt(int sig)
@@ -345,8 +381,12 @@ int verb_events(Client *client, int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"count", required_argument, NULL, OPT_COUNT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"domain", required_argument, NULL, OPT_DOMAIN},
+        {"kind", required_argument, NULL, OPT_KIND},
         {},
     };
+    const char *since = NULL, *domain = NULL, *kind = NULL;
     EventsState s = {};
     unsigned timeout_s = 0;
     struct sigaction sa = {.sa_handler = on_interrupt};
@@ -366,11 +406,26 @@ int verb_events(Client *client, int argc, char **argv)
             if (parse_uint(optarg, 1, 86400 * 365, &timeout_s) < 0)
                 return usage_error("events", "--timeout must be a positive number of seconds");
             break;
+        case OPT_SINCE:
+            since = optarg;
+            break;
+        case OPT_DOMAIN:
+            domain = optarg;
+            break;
+        case OPT_KIND:
+            kind = optarg;
+            break;
         default:
             return usage_error("events", "bad option");
         }
     if (optind != argc)
         return usage_error("events", "takes no arguments");
+    if ((domain || kind) && !since)
+        return usage_error("events", "--domain and --kind filter the log: give --since too");
+    if (since && (s.max || timeout_s))
+        return usage_error("events", "--count and --timeout are for following, not --since");
+    if (since)
+        return print_log(client, since, domain, kind);
 
     /* Ctrl-C ends the stream cleanly (exit 0) instead of killing hvctl mid-line. */
     (void)sigaction(SIGINT, &sa, NULL);

@@ -423,3 +423,16 @@ void bus_auth_describe(Bus *b, char *buf, size_t size)
     else
         (void)snprintf(buf, size, "admin group %s (polkit unreachable)", b->admin_group);
 }
+
+void bus_name_caller(Bus *b, sd_bus_message *m)
+{
+    const char *sender = sd_bus_message_get_sender(m);
+    BusCredsEntry *entry = creds_cache_find(b, sender);
+    char caller[96];
+
+    if (entry)
+        (void)snprintf(caller, sizeof(caller), "uid %u over D-Bus", (unsigned)entry->uid);
+    else
+        (void)snprintf(caller, sizeof(caller), "%s over D-Bus", strna(sender));
+    manager_set_caller(b->manager, caller);
+}

@@ -1,5 +1,6 @@
 /* org.hvd1.Domain at /org/hvd1/domain/<escaped name>: lifecycle methods and properties, served
  * by a fallback vtable with an object finder and a node enumerator. */
+#include <math.h>
 #include <string.h>
 
 #include "bus.h"
@@ -73,13 +74,15 @@ static int run_action_full(sd_bus_message *m, Domain *d, DomainAction action, un
 
     r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, what, error);
     if (r <= 0)
-        return r < 0 ? r : 1; /* refused, or called again with the verdict */
+        return r < 0 ? r : 1;      /* refused, or called again with the verdict */
+    bus_name_caller(bus_of(m), m); /* before the call: it may emit signals, which moves the slot */
     if (action == ACTION_REBOOT)
         r = manager_domain_reboot(d->manager, d, timeout_s, force, action_done,
                                   sd_bus_message_ref(m), &e);
     else
         r = manager_domain_action(d->manager, d, action, timeout_s, action_done,
                                   sd_bus_message_ref(m), &e);
+    manager_set_caller(d->manager, NULL);
     if (r < 0) {
         sd_bus_message_unref(m);
         return bus_error_from(error, &e);
@@ -166,7 +169,9 @@ static int method_update(sd_bus_message *m, void *userdata, sd_bus_error *error)
     r = bus_read_settings(m, &settings, &e);
     if (r < 0)
         return bus_error_from(error, &e);
+    bus_name_caller(bus_of(m), m);
     r = manager_domain_update(d->manager, d, settings, &e);
+    manager_set_caller(d->manager, NULL);
     json_decref(settings);
     if (r < 0)
         return bus_error_from(error, &e);
@@ -182,7 +187,9 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
     r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, "delete domains", error);
     if (r <= 0)
         return r < 0 ? r : 1; /* refused, or called again with the verdict */
+    bus_name_caller(bus_of(m), m);
     r = manager_domain_delete(d->manager, d, &e);
+    manager_set_caller(d->manager, NULL);
     if (r < 0)
         return bus_error_from(error, &e);
     return sd_bus_reply_method_return(m, NULL);
@@ -317,6 +324,72 @@ static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *erro
     return 1;
 }
 
+/* Appends the array of JSON numbers a as D-Bus type (t or d); a null is NaN (d only). */
+static int append_numbers(sd_bus_message *reply, char type, json_t *a)
+{
+    size_t n = json_array_size(a), i;
+    _cleanup_free_ void *buf = malloc(MAX(n, (size_t)1) * 8);
+    json_t *v;
+
+    if (!buf)
+        return -ENOMEM;
+    json_array_foreach (a, i, v)
+        if (type == 't')
+            ((uint64_t *)buf)[i] = (uint64_t)json_integer_value(v);
+        else
+            ((double *)buf)[i] = json_is_number(v) ? json_number_value(v) : NAN;
+    return sd_bus_message_append_array(reply, type, buf, n * 8);
+}
+
+/* GetHistory(s range) -> a{sv}: range (s), step_s (u), time (at, seconds since the epoch) and
+ * one ad per metric, NaN where nothing was recorded. */
+static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    Domain *d = userdata;
+    const char *name;
+    HistoryRange range;
+    json_t *h;
+    int r;
+
+    r = sd_bus_message_read(m, "s", &name);
+    if (r < 0)
+        return r;
+    range = history_range_from_string(name);
+    if (range < 0)
+        return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                 "'range' must be hour, day or month; got '%s'", name);
+    h = manager_domain_history(d->manager, d, range);
+    if (!h)
+        return -ENOMEM;
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r >= 0)
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+    if (r >= 0)
+        r = sd_bus_message_append(reply, "{sv}{sv}", "range", "s", name, "step_s", "u",
+                                  (uint32_t)json_integer_value(json_object_get(h, "step_s")));
+    for (int i = -1; r >= 0 && i < _HISTORY_METRIC_MAX; i++) {
+        const char *key = i < 0 ? "time" : history_metric_to_string(i);
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+            r = sd_bus_message_append(reply, "s", key);
+        if (r >= 0)
+            r = sd_bus_message_open_container(reply, 'v', i < 0 ? "at" : "ad");
+        if (r >= 0)
+            r = append_numbers(reply, i < 0 ? 't' : 'd', json_object_get(h, key));
+        if (r >= 0)
+            r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+            r = sd_bus_message_close_container(reply);
+    }
+    json_decref(h);
+    if (r >= 0)
+        r = sd_bus_message_close_container(reply);
+    if (r < 0)
+        return r;
+    return sd_bus_send(NULL, reply, NULL);
+}
+
 #define STRING_GETTER(fn, expr)                                                               \
     static int fn(sd_bus *bus, const char *path, const char *interface, const char *property, \
                   sd_bus_message *reply, void *userdata, sd_bus_error *error)                 \
@@ -412,6 +485,8 @@ const sd_bus_vtable bus_domain_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetInfo", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", info),
                             method_get_info, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_ARGS("s", range), SD_BUS_RESULT("a{sv}", history),
+                            method_get_history, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenConsole", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", console),
                             method_open_console, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetConsole", SD_BUS_ARGS("u", max_bytes), SD_BUS_RESULT("ay", data),

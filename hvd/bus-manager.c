@@ -1,6 +1,7 @@
 /* org.hvd1.Manager at /org/hvd1: create, look up, list and delete domains (and networks, whose
- * methods live in bus-network.c); the host view. */
+ * methods live in bus-network.c); the host view; the event log. */
 #include "bus.h"
+#include "event-log.h"
 
 static int method_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -16,7 +17,9 @@ static int method_create_domain(sd_bus_message *m, void *userdata, sd_bus_error 
     r = bus_read_settings(m, &settings, &e);
     if (r < 0)
         return bus_error_from(error, &e);
+    bus_name_caller(b, m);
     r = manager_domain_create(b->manager, settings, &d, &e);
+    manager_set_caller(b->manager, NULL);
     json_decref(settings);
     if (r < 0)
         return bus_error_from(error, &e);
@@ -131,10 +134,82 @@ static int method_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error 
     r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_DOMAINS, "delete domains", error);
     if (r <= 0)
         return r < 0 ? r : 1; /* refused, or called again with the verdict */
+    bus_name_caller(b, m);
     r = manager_domain_delete(b->manager, d, &e);
+    manager_set_caller(b->manager, NULL);
     if (r < 0)
         return bus_error_from(error, &e);
     return sd_bus_reply_method_return(m, NULL);
+}
+
+/* Reads GetEvents' filter: since, domain, kind (strings) and limit (u), each optional. */
+static int read_event_filter(sd_bus_message *m, EventLogQuery *q, sd_bus_error *error)
+{
+    int r;
+
+    r = sd_bus_message_enter_container(m, 'a', "{sv}");
+    if (r < 0)
+        return r;
+    while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+        const char *key, **text = NULL;
+
+        r = sd_bus_message_read(m, "s", &key);
+        if (r < 0)
+            return r;
+        if (streq(key, "since"))
+            text = &q->since;
+        else if (streq(key, "domain"))
+            text = &q->domain;
+        else if (streq(key, "kind"))
+            text = &q->kind;
+        else if (!streq(key, "limit"))
+            return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                     "unknown filter '%s': use since, domain, kind or limit", key);
+        r = text ? sd_bus_message_read(m, "v", "s", text)
+                 : sd_bus_message_read(m, "v", "u", &q->limit);
+        if (r < 0)
+            return sd_bus_error_setf(error, HVD_BUS_ERROR_PREFIX "InvalidArgument",
+                                     "filter '%s' must be %s", key, text ? "a string (s)" : "a u");
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+            return r;
+    }
+    if (r < 0)
+        return r;
+    return sd_bus_message_exit_container(m);
+}
+
+static int method_get_events(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    Bus *b = userdata;
+    EventLogQuery q = {};
+    Error e = ERROR_NULL;
+    json_t *events, *ev;
+    bool more;
+    size_t i;
+    int r;
+
+    r = read_event_filter(m, &q, error);
+    if (r < 0)
+        return r;
+    r = event_log_read(b->manager, &q, &events, &more, &e);
+    if (r < 0)
+        return bus_error_from(error, &e);
+    r = sd_bus_message_new_method_return(m, &reply);
+    if (r >= 0)
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+    json_array_foreach (events, i, ev)
+        if (r >= 0)
+            r = bus_append_json_dict(reply, ev);
+    if (r >= 0)
+        r = sd_bus_message_close_container(reply);
+    if (r >= 0)
+        r = sd_bus_message_append(reply, "b", more);
+    json_decref(events);
+    if (r < 0)
+        return r;
+    return sd_bus_send(NULL, reply, NULL);
 }
 
 const sd_bus_vtable bus_manager_vtable[] = {
@@ -148,6 +223,9 @@ const sd_bus_vtable bus_manager_vtable[] = {
                             method_list_domains, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetHost", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", host),
                             method_get_host, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetEvents", SD_BUS_ARGS("a{sv}", filter),
+                            SD_BUS_RESULT("aa{sv}", events, "b", more), method_get_events,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("DeleteDomain", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
                             method_delete_domain, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS(

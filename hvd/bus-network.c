@@ -31,7 +31,9 @@ int bus_method_create_network(sd_bus_message *m, void *userdata, sd_bus_error *e
         json_pack("{s:s, s:s, s:b, s:b}", "name", name, "subnet", subnet, "nat", nat, "dhcp", dhcp);
     if (!settings)
         return -ENOMEM;
+    bus_name_caller(b, m);
     r = manager_network_create(b->manager, settings, &n, &e);
+    manager_set_caller(b->manager, NULL);
     json_decref(settings);
     if (r < 0)
         return bus_error_from(error, &e);
@@ -105,7 +107,9 @@ int bus_method_delete_network(sd_bus_message *m, void *userdata, sd_bus_error *e
     r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_NETWORKS, "delete networks", error);
     if (r <= 0)
         return r < 0 ? r : 1; /* refused, or called again with the verdict */
+    bus_name_caller(b, m);
     r = manager_network_delete(b->manager, n, &e);
+    manager_set_caller(b->manager, NULL);
     if (r < 0)
         return bus_error_from(error, &e);
     return sd_bus_reply_method_return(m, NULL);

@@ -50,6 +50,11 @@ int bus_set_admin_group(Bus *b, const char *group);
 int bus_verify_manage(Bus *b, sd_bus_message *m, const char *action, const char *what,
                       sd_bus_error *error);
 
+/* Names the sender of m (by uid, as its credentials were verified) to the manager as who asks
+ * for the change the handler makes next; the handler clears it (manager_set_caller(NULL)) once
+ * the manager call returns. */
+void bus_name_caller(Bus *b, sd_bus_message *m);
+
 /* Watches whether polkit runs (and starts it where it is activated on demand). Called by
  * bus_new once the connection is up. */
 int bus_auth_start(Bus *b);

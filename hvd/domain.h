@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "domain-config.h"
+#include "history.h"
 
 typedef struct Manager Manager;
 typedef struct Domain Domain;
@@ -45,8 +46,10 @@ struct Domain {
     bool autostart_pending;          /* to be autostarted this boot once its driver is up */
     bool announce_mark;              /* commit.c: its last change in a commit is marked */
     unsigned clearing_crashes;       /* destroys of crashed instances before a restart, in flight */
-    unsigned config_generation;      /* bumped whenever config changes */
-    DomainJsonText json;             /* domain_json_text's cache */
+    char *op_caller[_DOMAIN_ACTION_MAX]; /* who asked for each operation in flight (or NULL) */
+    HistorySeries *history;              /* statistics history, from its first sample on */
+    unsigned config_generation;          /* bumped whenever config changes */
+    DomainJsonText json;                 /* domain_json_text's cache */
 };
 
 /* Adds the domain's definition, state, reason and runtime fields to obj (hvctl --json names). */

@@ -1,5 +1,6 @@
 /* /api/v1 routes: domains (list, create, get, change, delete), actions, stats, console, networks
- * (handlers in http-network.c), host. */
+ * (handlers in http-network.c), host, history (http-history.c), the event log
+ * (http-event-log.c). */
 #include <string.h>
 
 #include "api-names.h"
@@ -374,6 +375,18 @@ static enum MHD_Result metrics_route(HttpRequest *r, Domain *d, const char *arg)
     return http_metrics_serve(r);
 }
 
+/* Names the client of r to the manager as who asked for the change it is making. */
+static void http_name_caller(HttpRequest *r)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char address[INET6_ADDRSTRLEN], caller[INET6_ADDRSTRLEN + 16];
+
+    http_address_text(info ? info->client_addr : NULL, address);
+    (void)snprintf(caller, sizeof(caller), "%s over HTTP", address);
+    manager_set_caller(r->http->manager, caller);
+}
+
 typedef struct Route {
     const char *pattern; /* "{name}" matches a domain (404 when absent), "{action}" and
                           * "{network}" a segment */
@@ -392,6 +405,7 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}", "DELETE", true, delete_domain},
     {"/api/v1/domains/{name}/actions/{action}", "POST", true, run_action},
     {"/api/v1/domains/{name}/stats", "GET", false, domain_stats},
+    {"/api/v1/domains/{name}/history", "GET", false, http_domain_history},
     {"/api/v1/domains/{name}/console", "GET", false, domain_console},
     {"/api/v1/domains/{name}/console", "POST", true, console_input},
     {"/api/v1/networks", "GET", false, http_list_networks},
@@ -399,7 +413,9 @@ static const Route routes[] = {
     {"/api/v1/networks/{network}", "GET", false, http_get_network},
     {"/api/v1/networks/{network}", "DELETE", true, http_delete_network},
     {"/api/v1/host", "GET", false, host_route},
+    {"/api/v1/host/history", "GET", false, http_host_history},
     {"/api/v1/events", "GET", false, events_route},
+    {"/api/v1/events/log", "GET", false, http_event_log},
     {"/api/v1/openapi.json", "GET", false, openapi_route},
     {"/metrics", "GET", false, metrics_route},
 };
@@ -427,7 +443,12 @@ enum MHD_Result http_route(HttpRequest *r)
             return ret;
         if (name[0] && manager_get(r->http->manager, name, &d, &e) < 0)
             return http_reply_error(r, &e);
-        return rt->handler(r, d, arg);
+        if (!rt->mutate)
+            return rt->handler(r, d, arg);
+        http_name_caller(r);
+        ret = rt->handler(r, d, arg);
+        manager_set_caller(r->http->manager, NULL);
+        return ret;
     }
     if (allow[0])
         return http_reply_not_allowed(r, allow);

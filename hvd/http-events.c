@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "event-log.h"
 #include "http-internal.h"
 #include "log.h"
 #include "parse-util.h"
@@ -75,21 +76,6 @@ static char *sse_format(int64_t id, const char *event, json_t *data)
     return msg;
 }
 
-static json_t *stored_event_json(const StoredEvent *ev)
-{
-    json_t *data = json_pack("{s:I, s:I, s:s}", "id", (json_int_t)ev->id, "time_us",
-                             (json_int_t)ev->time_us, "event", ev->event);
-    json_t *detail = ev->detail ? json_loads(ev->detail, 0, NULL) : NULL;
-
-    if (!data)
-        return NULL;
-    (void)json_object_set_new(data, "domain", ev->domain ? json_string(ev->domain) : json_null());
-    if (json_is_object(detail))
-        (void)json_object_update_missing(data, detail);
-    json_decref(detail);
-    return data;
-}
-
 typedef struct Replay {
     Http *http;
     HttpSubscriber *only; /* NULL: every subscriber */
@@ -98,7 +84,7 @@ typedef struct Replay {
 static int on_stored_event(const StoredEvent *ev, void *userdata)
 {
     Replay *rp = userdata;
-    json_t *data = stored_event_json(ev);
+    json_t *data = event_json_new(ev);
     _cleanup_free_ char *msg = data ? sse_format(ev->id, "lifecycle", data) : NULL;
 
     json_decref(data);

@@ -41,9 +41,8 @@ bool http_address_is_local(const struct sockaddr *sa)
     }
 }
 
-/* Writes the address of a client as text into out: IPv4 (also when IPv4-mapped), IPv6, or
- * "the unix socket". A client beyond loopback is counted under this text. */
-static void address_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
+/* A client beyond loopback is counted under its address text. */
+void http_address_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 {
     const void *a = NULL;
     int family = AF_INET;
@@ -200,7 +199,7 @@ enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, sockle
 
     if (http_address_is_local(addr))
         return MHD_YES;
-    address_text(addr, key);
+    http_address_text(addr, key);
     if (peer_count(h, key) < h->max_per_address)
         return MHD_YES;
     http_log_limited(h, LOG_WARNING,
@@ -226,7 +225,7 @@ static void connection_started(HttpDaemon *d, struct MHD_Connection *conn, void 
     }
     c->daemon = d;
     c->conn = conn;
-    address_text(info ? info->client_addr : NULL, c->client);
+    http_address_text(info ? info->client_addr : NULL, c->client);
     c->counted = !http_address_is_local(info ? info->client_addr : NULL) &&
                  peer_add(d->http, c->client) >= 0;
     list_append(&d->receiving, c, now_usec(CLOCK_MONOTONIC));

@@ -1,6 +1,7 @@
 /* Shared by the HTTP files: the server, a request, and the helpers that answer it. */
 #pragma once
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdbool.h>
@@ -85,6 +86,17 @@ enum MHD_Result http_list_networks(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_create_network(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_get_network(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_delete_network(HttpRequest *r, Domain *d, const char *arg);
+
+/* GET /api/v1/events/log (http-event-log.c): the logged events a query selects. */
+enum MHD_Result http_event_log(HttpRequest *r, Domain *d, const char *arg);
+
+/* Statistics history (http-history.c): ?range=hour|day|month of domain d, and of the host. */
+enum MHD_Result http_domain_history(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_host_history(HttpRequest *r, Domain *d, const char *arg);
+
+/* Writes the address of a client as text into out (http-guard.c): IPv4 (also when
+ * IPv4-mapped), IPv6, or "the unix socket". */
+void http_address_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN]);
 
 /* Answers with a JSON document (takes the reference to body). */
 enum MHD_Result http_reply_json(HttpRequest *r, unsigned status, json_t *body);

@@ -285,8 +285,27 @@ static DomainReason rule_end_reason(const Domain *d, DomainAction op)
 
 /* Applies the outcome of an operation to d, whether it finished at once or was reported later
  * by the driver; then completes its waiters. observed is what the backend says now. */
+static int op_outcome(Manager *m, Domain *d, DomainAction op, const Error *e,
+                      const DomainRuntime *rt, DomainState observed, Error *ret_unrecorded);
+
+/* op_outcome with the events it logs naming who asked for op, when a client did. */
 static int op_finished(Manager *m, Domain *d, DomainAction op, const Error *e,
                        const DomainRuntime *rt, DomainState observed, Error *ret_unrecorded)
+{
+    _cleanup_free_ char *caller = TAKE_PTR(d->op_caller[op]), *outer = NULL;
+    int r;
+
+    if (!caller)
+        return op_outcome(m, d, op, e, rt, observed, ret_unrecorded);
+    outer = strdup(m->caller);
+    manager_set_caller(m, caller);
+    r = op_outcome(m, d, op, e, rt, observed, ret_unrecorded);
+    manager_set_caller(m, outer);
+    return r;
+}
+
+static int op_outcome(Manager *m, Domain *d, DomainAction op, const Error *e,
+                      const DomainRuntime *rt, DomainState observed, Error *ret_unrecorded)
 {
     const ActionRule *rule = &action_rules[op];
     Error unrecorded = ERROR_NULL;
@@ -463,6 +482,9 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
         manager_after_commit_done(m, d, done, userdata, NULL);
         return 1;
     }
+    /* Pending: its outcome is logged as asked for by the same caller. */
+    free(d->op_caller[op]);
+    d->op_caller[op] = m->caller[0] ? strdup(m->caller) : NULL;
     if (op == ACTION_START && rt.pid > 0)
         /* Record the process now, so a restart of hvd can find it while it boots. */
         (void)manager_transition(m, d, d->state, d->reason, &rt, NULL, true, NULL);

@@ -50,6 +50,9 @@ int manager_log_event(Manager *m, const char *domain, const char *event, json_t 
 int manager_log_event_text(Manager *m, const char *domain, const char *event, const char *detail,
                            int64_t *ret_id);
 
+/* Starts sampling statistics into the histories once a second (history-sampler.c). */
+int manager_history_start(Manager *m);
+
 /* Moves d's state counters and allocation from its current state to new_state. */
 void manager_account_state(Manager *m, Domain *d, DomainState new_state);
 

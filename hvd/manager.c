@@ -50,6 +50,9 @@ static Domain *domain_free(Domain *d)
     domain_config_done(&d->config);
     (void)sd_event_source_disable_unref(d->shutdown_timer);
     free(d->object_path);
+    for (size_t i = 0; i < ELEMENTSOF(d->op_caller); i++)
+        free(d->op_caller[i]);
+    history_series_free(d->history);
     domain_json_text_done(d);
     free(d);
     return NULL;
@@ -215,6 +218,12 @@ int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e)
         manager_free(m);
         return r;
     }
+    r = manager_history_start(m);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to start the statistics history: %m");
+        manager_free(m);
+        return r;
+    }
     *ret = m;
     return 0;
 }
@@ -240,6 +249,8 @@ Manager *manager_free(Manager *m)
     free(m->pending);
     (void)sd_event_source_disable_unref(m->status_timer);
     (void)sd_event_source_disable_unref(m->save_timer);
+    (void)sd_event_source_disable_unref(m->history_timer);
+    history_series_free(m->host_history);
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
         m->drivers[i] = driver_free(m->drivers[i]);
     store_free(m->store);
@@ -302,11 +313,35 @@ void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len)
     NOTIFY(m, domain_console, d, data, len);
 }
 
+void manager_set_caller(Manager *m, const char *caller)
+{
+    (void)snprintf(m->caller, sizeof(m->caller), "%s", strempty(caller));
+}
+
+/* detail (JSON object text, or NULL) with "caller" added, as new text. */
+static char *detail_with_caller(const char *detail, const char *caller)
+{
+    json_t *obj = detail ? json_loads(detail, 0, NULL) : json_object();
+    char *text = NULL;
+
+    if (json_is_object(obj) && json_object_set_new(obj, "caller", json_string(caller)) == 0)
+        text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    return text;
+}
+
 int manager_log_event_text(Manager *m, const char *domain, const char *event, const char *detail,
                            int64_t *ret_id)
 {
+    _cleanup_free_ char *with_caller = NULL;
     int r;
 
+    if (m->caller[0]) {
+        with_caller = detail_with_caller(detail, m->caller);
+        if (!with_caller)
+            return -ENOMEM;
+        detail = with_caller;
+    }
     r = store_event_append(m->store, now_usec(CLOCK_REALTIME), domain, event, detail, ret_id);
     if (r < 0)
         return r;
@@ -868,6 +903,12 @@ int manager_events_since(Manager *m, int64_t after_id, unsigned limit,
                          int (*cb)(const StoredEvent *ev, void *userdata), void *userdata)
 {
     return store_events_since(m->store, after_id, limit, cb, userdata);
+}
+
+int manager_events_query(Manager *m, const StoreEventFilter *f,
+                         int (*cb)(const StoredEvent *ev, void *userdata), void *userdata)
+{
+    return store_events_query(m->store, f, cb, userdata);
 }
 
 int64_t manager_events_last_id(Manager *m)

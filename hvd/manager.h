@@ -76,6 +76,9 @@ struct Manager {
     size_t n_pending;
     size_t n_pending_allocated;
     unsigned save_backoff_s;
+    char caller[96]; /* who asked for what is being changed now ("" when hvd itself) */
+    sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
+    HistorySeries *host_history;    /* the domains' totals */
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and
@@ -164,12 +167,29 @@ int manager_domain_console(Manager *m, Domain *d, ConsoleDevice device, int *ret
 int manager_events_since(Manager *m, int64_t after_id, unsigned limit,
                          int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
 
+/* Calls cb for every logged event f selects, in f's order (store_events_query). */
+int manager_events_query(Manager *m, const StoreEventFilter *f,
+                         int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
+
+/* Names who asked for the changes made from now on (caller is copied: "uid 1000 over D-Bus",
+ * "127.0.0.1 over HTTP"); every event logged meanwhile carries it in its detail as "caller".
+ * A surface names the caller just before it calls the manager and clears it (NULL) just after:
+ * what follows later (a start completing) is hvd's own doing. */
+void manager_set_caller(Manager *m, const char *caller);
+
 /* The id of the newest logged event (0 when there is none). */
 int64_t manager_events_last_id(Manager *m);
 
 /* Statistics of every active domain: a new JSON object keyed by domain name (one call per
  * driver where the driver can, one per domain otherwise). */
 json_t *manager_stats_all(Manager *m);
+
+/* d's statistics history over range as a new object (history_series_json): 1 s points for the
+ * last hour, 1 min for the day, 10 min for the month. */
+json_t *manager_domain_history(Manager *m, Domain *d, HistoryRange range);
+
+/* The same for the host: the totals over its domains (memory: resident, summed). */
+json_t *manager_host_history(Manager *m, HistoryRange range);
 
 /* The host view (capacity, reservation, allocation, free, per-driver availability, counts). */
 json_t *manager_host_view(Manager *m);

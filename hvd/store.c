@@ -23,6 +23,8 @@ typedef enum StatementId {
     STMT_EVENTS_PRUNE,
     STMT_EVENTS_LAST,
     STMT_EVENTS_SINCE,
+    STMT_EVENTS_QUERY_OLDEST,
+    STMT_EVENTS_QUERY_NEWEST,
     STMT_NETWORK_INSERT,
     STMT_NETWORK_DELETE,
     STMT_NETWORKS_LOAD,
@@ -66,6 +68,14 @@ static const char *const statement_sql[_STMT_MAX] = {
     [STMT_EVENTS_LAST] = "SELECT IFNULL(MAX(id), 0) FROM events",
     [STMT_EVENTS_SINCE] = "SELECT id, time_us, domain, event, detail FROM events WHERE id > ?1 "
                           "ORDER BY id LIMIT ?2",
+    [STMT_EVENTS_QUERY_OLDEST] =
+        "SELECT id, time_us, domain, event, detail FROM events WHERE id > ?1 "
+        "AND time_us >= ?2 AND (?3 IS NULL OR domain = ?3) AND (?4 IS "
+        "NULL OR event = ?4) ORDER BY id LIMIT ?5",
+    [STMT_EVENTS_QUERY_NEWEST] =
+        "SELECT id, time_us, domain, event, detail FROM events WHERE id > ?1 "
+        "AND time_us >= ?2 AND (?3 IS NULL OR domain = ?3) AND (?4 IS "
+        "NULL OR event = ?4) ORDER BY id DESC LIMIT ?5",
     [STMT_NETWORK_INSERT] = "INSERT INTO networks (name, bridge, subnet, prefix, nat, dhcp, "
                             "created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STMT_NETWORK_DELETE] = "DELETE FROM networks WHERE id = ?1",
@@ -462,14 +472,12 @@ int store_events_last_id(Store *s, int64_t *ret)
     return r;
 }
 
-int store_events_since(Store *s, int64_t after_id, unsigned limit,
-                       int (*cb)(const StoredEvent *ev, void *userdata), void *userdata)
+/* Steps st (bound already) and calls cb for each event row, then resets st. */
+static int read_events(Store *s, sqlite3_stmt *st, int (*cb)(const StoredEvent *ev, void *userdata),
+                       void *userdata)
 {
-    sqlite3_stmt *st = s->stmt[STMT_EVENTS_SINCE];
     int rc, r = 0;
 
-    (void)sqlite3_bind_int64(st, 1, after_id);
-    (void)sqlite3_bind_int64(st, 2, limit);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         StoredEvent ev = {
             .id = sqlite3_column_int64(st, 0),
@@ -487,6 +495,29 @@ int store_events_since(Store *s, int64_t after_id, unsigned limit,
     (void)sqlite3_reset(st);
     (void)sqlite3_clear_bindings(st);
     return r;
+}
+
+int store_events_since(Store *s, int64_t after_id, unsigned limit,
+                       int (*cb)(const StoredEvent *ev, void *userdata), void *userdata)
+{
+    sqlite3_stmt *st = s->stmt[STMT_EVENTS_SINCE];
+
+    (void)sqlite3_bind_int64(st, 1, after_id);
+    (void)sqlite3_bind_int64(st, 2, limit);
+    return read_events(s, st, cb, userdata);
+}
+
+int store_events_query(Store *s, const StoreEventFilter *f,
+                       int (*cb)(const StoredEvent *ev, void *userdata), void *userdata)
+{
+    sqlite3_stmt *st = s->stmt[f->newest ? STMT_EVENTS_QUERY_NEWEST : STMT_EVENTS_QUERY_OLDEST];
+
+    (void)sqlite3_bind_int64(st, 1, f->after_id);
+    (void)sqlite3_bind_int64(st, 2, (sqlite3_int64)MIN(f->since_us, (uint64_t)INT64_MAX));
+    bind_text_or_null(st, 3, f->domain);
+    bind_text_or_null(st, 4, f->event);
+    (void)sqlite3_bind_int64(st, 5, f->limit);
+    return read_events(s, st, cb, userdata);
 }
 
 static const char *column_text(sqlite3_stmt *st, int i)

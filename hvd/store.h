@@ -112,6 +112,21 @@ int store_events_last_id(Store *s, int64_t *ret);
 int store_events_since(Store *s, int64_t after_id, unsigned limit,
                        int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
 
+/* Which events store_events_query reads: each field narrows it (0 and NULL do not). */
+typedef struct StoreEventFilter {
+    int64_t after_id;   /* only ids above this */
+    uint64_t since_us;  /* only events at or after this time */
+    const char *domain; /* only this domain's events */
+    const char *event;  /* only this kind ("created", "state-changed", ...) */
+    unsigned limit;     /* at most this many */
+    bool newest;        /* the newest limit of them, newest first (else oldest first) */
+} StoreEventFilter;
+
+/* Calls cb for every event f selects, in f's order. Stops early when cb returns non-zero (which
+ * is then returned). */
+int store_events_query(Store *s, const StoreEventFilter *f,
+                       int (*cb)(const StoredEvent *ev, void *userdata), void *userdata);
+
 /* Calls cb for every stored domain, by name; the StoredDomain is valid only during the call
  * (cb may take its config strings by copying). Stops early when cb returns negative. */
 int store_domains_load(Store *s, int (*cb)(StoredDomain *d, void *userdata), void *userdata);

@@ -2,6 +2,7 @@
 authorization, the event stream and its resume, metrics, and the OpenAPI document."""
 import http.client
 import json
+import os
 import re
 import socket
 import time
@@ -375,3 +376,102 @@ def test_resource_settings_change_while_running(hvd):
     host = hvd.request("GET", "/api/v1/host")[2]
     assert {"name": "res", "driver": "kvm", "cpu_weight": 1, "cpu_cap": 50,
             "memory_limit": 512} in host["resources"]["domains"]
+
+
+def test_event_log_filters_since_and_callers(hvd):
+    create(hvd, "log-a")
+    create(hvd, "log-b")
+    assert hvd.request("POST", "/api/v1/domains/log-a/actions/start")[0] == 200
+    assert hvd.request("PATCH", "/api/v1/domains/log-b", {"vcpus": 2})[0] == 200
+    hvd.hvctl("start", "log-b", check=True)  # over D-Bus
+
+    status, _, log = hvd.request("GET", "/api/v1/events/log?domain=log-a", token=False)
+    assert status == 200 and log["more"] is False
+    kinds = [(e["event"], e.get("state")) for e in log["events"]]
+    assert kinds == [("created", None), ("state-changed", "starting"), ("state-changed", "running")]
+    ids = [e["id"] for e in log["events"]]
+    assert ids == sorted(ids) and log["last_id"] >= ids[-1]
+    # Who asked: the HTTP client's address on what it asked for, and on its completion.
+    created, starting, running = log["events"]
+    assert created["caller"] == "127.0.0.1 over HTTP" and created["domain"] == "log-a"
+    assert starting["caller"] == "127.0.0.1 over HTTP" and starting["reason"] == "booting"
+    assert running["caller"] == "127.0.0.1 over HTTP" and running["reason"] == "booted"
+    _, _, b = hvd.request("GET", "/api/v1/events/log?domain=log-b&kind=state-changed")
+    assert b["events"][0]["caller"] == f"uid {os.getuid()} over D-Bus"
+    _, _, upd = hvd.request("GET", "/api/v1/events/log?kind=updated")
+    assert [(e["domain"], e["vcpus"]) for e in upd["events"]] == [("log-b", 2)]
+
+    # Without since: the newest ones; with an id: the oldest after it, paging with "more".
+    _, _, newest = hvd.request("GET", "/api/v1/events/log?limit=2")
+    assert newest["more"] is True and [e["id"] for e in newest["events"]] == \
+        [log["last_id"] - 1, log["last_id"]]
+    _, _, page = hvd.request("GET", f"/api/v1/events/log?since={ids[0]}&limit=1")
+    assert page["more"] is True and [e["id"] for e in page["events"]] == [ids[0] + 1]
+    _, _, none = hvd.request("GET", f"/api/v1/events/log?since={log['last_id']}")
+    assert none == {"events": [], "more": False, "last_id": log["last_id"]}
+    # A time: absolute (UTC), Unix seconds, or ago.
+    first = created["time_us"] // 1_000_000
+    for since in [f"@{first}", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first)), "-1h"]:
+        _, _, t = hvd.request("GET", f"/api/v1/events/log?domain=log-a&since={urllib.parse.quote(since)}")
+        assert [e["id"] for e in t["events"]] == ids, since
+    _, _, later = hvd.request("GET", f"/api/v1/events/log?since=@{first + 3600}")
+    assert later["events"] == []
+    # Deleted domains keep their history.
+    hvd.request("POST", "/api/v1/domains/log-b/actions/destroy")
+    assert hvd.request("DELETE", "/api/v1/domains/log-b")[0] == 204
+    _, _, gone = hvd.request("GET", "/api/v1/events/log?domain=log-b&kind=deleted")
+    assert len(gone["events"]) == 1 and gone["events"][0]["caller"] == "127.0.0.1 over HTTP"
+
+    for query, detail in [("limit=0", "'limit' must be 1..1000"), ("limit=1001", "'limit' must be 1..1000"),
+                          ("since=yesterday", "'since' must be an event id"),
+                          ("since=-5y", "'since' must be"), ("kind=exploded", "'kind' must be one of"),
+                          ("domain=bad%20name", "'domain' is not a valid")]:
+        status, _, body = hvd.request("GET", f"/api/v1/events/log?{query}")
+        assert status == 400 and detail in body["detail"], (query, body)
+
+
+def test_history_of_a_domain_and_the_host(hvd):
+    create(hvd, "hist-1", driver="minihv", kernel="echo", mode="full", memory_mib=16)
+    status, _, empty = hvd.request("GET", "/api/v1/domains/hist-1/history")
+    assert status == 200 and empty["range"] == "hour" and empty["step_s"] == 1
+    assert empty["time"] == [] and empty["cpu_percent"] == []
+    assert hvd.request("POST", "/api/v1/domains/hist-1/actions/start")[0] == 200
+
+    def recorded():
+        h = hvd.request("GET", "/api/v1/domains/hist-1/history?range=hour", token=False)[2]
+        return h if sum(v is not None for v in h["exits_per_s"]) >= 3 else None
+    h = wait_for(recorded, timeout=20, what="three points of history")
+    keys = {"range", "step_s", "time", "cpu_percent", "memory_kib", "exits_per_s",
+            "disk_read_bytes_per_s", "disk_write_bytes_per_s", "net_rx_bytes_per_s",
+            "net_tx_bytes_per_s"}
+    assert set(h) == keys and all(len(h[k]) == len(h["time"]) for k in keys - {"range", "step_s"})
+    assert h["time"] == list(range(h["time"][0], h["time"][0] + len(h["time"])))  # 1 s apart
+    assert abs(h["time"][-1] - time.time()) < 5
+    got = [i for i, v in enumerate(h["exits_per_s"]) if v is not None]
+    assert all(h["exits_per_s"][i] > 0 for i in got)  # a full-mode guest exits all the time
+    assert all(h["memory_kib"][i] > 0 and h["cpu_percent"][i] >= 0 for i in got)
+
+    _, _, day = hvd.request("GET", "/api/v1/domains/hist-1/history?range=day")
+    assert day["step_s"] == 60 and 1 <= len(day["time"]) <= 2 and day["time"][-1] % 60 == 0
+    _, _, month = hvd.request("GET", "/api/v1/domains/hist-1/history?range=month")
+    assert month["step_s"] == 600 and len(month["time"]) == 1 and month["exits_per_s"][0] > 0
+    # The host's: the domains' totals, sampled on the same seconds.
+    _, _, host = hvd.request("GET", "/api/v1/host/history?range=hour")
+    at = dict(zip(host["time"], host["exits_per_s"]))
+    assert any(at.get(t) is not None and at[t] >= v for t, v in zip(h["time"], h["exits_per_s"])
+               if v is not None)
+    # Over D-Bus the same, gaps as NaN.
+    bus = hvd.domain("hist-1").GetHistory("day")
+    assert bus["step_s"] == 60 and list(bus["time"])[:1] == day["time"][:1]
+    status, _, body = hvd.request("GET", "/api/v1/domains/hist-1/history?range=week")
+    assert status == 400 and "'range' must be hour, day or month" in body["detail"]
+    assert hvd.request("GET", "/api/v1/host/history?range=year")[0] == 400
+
+    # Stopped: the history stays, and shows the gap.
+    hvd.request("POST", "/api/v1/domains/hist-1/actions/destroy")
+    wait_for(lambda: hvd.request("GET", "/api/v1/domains/hist-1")[2]["state"] == "shutoff", what="off")
+    time.sleep(2.5)
+    _, _, after = hvd.request("GET", "/api/v1/domains/hist-1/history")
+    assert after["time"][0] == h["time"][0] and after["exits_per_s"][-1] is None
+    assert hvd.request("DELETE", "/api/v1/domains/hist-1")[0] == 204
+    assert hvd.request("GET", "/api/v1/domains/hist-1/history")[0] == 404

@@ -86,3 +86,28 @@ def test_events_over_http(hvd):
     out, _ = proc.communicate(timeout=10)
     events = [json.loads(line) for line in out.splitlines()]
     assert [(e["event"], e["domain"]) for e in events] == [("created", "e"), ("deleted", "e")]
+
+
+def test_events_since_prints_the_log_the_same_both_ways(hvd):
+    hvd.hvctl("create", "hist", check=True)
+    hvd.hvctl("start", "hist", check=True)
+    hvd.hvctl("create", "other", check=True)
+    over_bus, over_http = both(hvd, "events", "--since", "0", "--domain", "hist", "--json")
+    assert over_bus.returncode == 0 and over_http.returncode == 0, (over_bus.stderr, over_http.stderr)
+    events = [json.loads(line) for line in over_bus.stdout.splitlines()]
+    assert events == [json.loads(line) for line in over_http.stdout.splitlines()]
+    assert [(e["event"], e.get("state")) for e in events] == \
+        [("created", None), ("state-changed", "starting"), ("state-changed", "running")]
+    assert all(e["domain"] == "hist" for e in events)
+    assert events[0]["caller"].endswith("over D-Bus")
+    over_bus, over_http = both(hvd, "events", "--since", str(events[0]["id"]), "--kind", "created")
+    assert over_bus.stdout == over_http.stdout
+    lines = over_bus.stdout.splitlines()
+    assert len(lines) == 1 and "other" in lines[0] and "created" in lines[0] and "(by uid " in lines[0]
+    p = hvd.hvctl("events", "--since", "-1h", "--kind", "state-changed", "--domain", "hist")
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 2
+    assert "running/booted" in p.stdout.splitlines()[1], p.stdout
+    p = hvd.hvctl("events", "--since", "soon")
+    assert p.returncode == 1 and "'since' must be an event id" in p.stderr
+    p = hvd.hvctl("events", "--domain", "hist")
+    assert p.returncode == 2 and "give --since too" in p.stderr

@@ -39,6 +39,21 @@ static const char *query_text(const char *sql, char *buf, size_t n)
     return buf;
 }
 
+typedef struct Collected {
+    int64_t ids[32];
+    unsigned n;
+} Collected;
+
+static int on_collect(const StoredEvent *ev, void *userdata)
+{
+    Collected *c = userdata;
+
+    if (c->n < ELEMENTSOF(c->ids))
+        c->ids[c->n] = ev->id;
+    c->n++;
+    return 0;
+}
+
 static DomainConfig make_config(const char *name)
 {
     DomainConfig c;
@@ -130,6 +145,29 @@ int main(void)
     CHECK(last == 21);
     CHECK(store_events_since(s, 15, 100, on_event, &n_events) == 0);
     CHECK(n_events == 6);
+    {
+        Collected c = {};
+        StoreEventFilter f = {.domain = "alpha", .event = "created", .limit = 10};
+
+        CHECK(store_events_query(s, &f, on_collect, &c) == 0);
+        CHECK(c.n == 1 && c.ids[0] == 1);
+        c = (Collected){};
+        f = (StoreEventFilter){.limit = 3, .newest = true};
+        CHECK(store_events_query(s, &f, on_collect, &c) == 0);
+        CHECK(c.n == 3 && c.ids[0] == 21 && c.ids[1] == 20 && c.ids[2] == 19);
+        c = (Collected){};
+        f = (StoreEventFilter){.since_us = 115, .event = "state-changed", .limit = 100};
+        CHECK(store_events_query(s, &f, on_collect, &c) == 0);
+        CHECK(c.n == 5 && c.ids[0] == 17 && c.ids[4] == 21);
+        c = (Collected){};
+        f = (StoreEventFilter){.after_id = 19, .domain = "alpha", .limit = 100};
+        CHECK(store_events_query(s, &f, on_collect, &c) == 0);
+        CHECK(c.n == 2 && c.ids[0] == 20);
+        c = (Collected){};
+        f = (StoreEventFilter){.domain = "beta", .limit = 100, .newest = true};
+        CHECK(store_events_query(s, &f, on_collect, &c) == 0);
+        CHECK(c.n == 0);
+    }
     CHECK(store_events_prune(s, 5) == 0);
     CHECK(count_rows("SELECT COUNT(*) FROM events") == 5);
     s = store_free(s);

@@ -1,8 +1,9 @@
 // Drives hvd's dashboard in a real headless Chromium (playwright-core, the system's browser), as
 // a user would: token hand-over, host gauges, the create form and its API errors, start, live
-// state, console output and input, charts, pv against full, stop, delete with confirmation,
-// the token prompt, and from beyond loopback the page asking for the token before it shows
-// anything. Fails on any error in the page's console.
+// state, console output and input, charts, recorded history and its range switch, pv against
+// full, stop, delete with confirmation, the token prompt, from beyond loopback the page asking
+// for the token before it shows anything, and the event log growing live as domains change.
+// Fails on any error in the page's console.
 //
 // usage: node dashboard.test.mjs URL TOKEN ARTIFACT_DIR [REMOTE_URL]
 // (REMOTE_URL: the same hvd on an address that is not loopback; that step is skipped without.)
@@ -29,6 +30,7 @@ const EXPECTED_ERRORS = [
     {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/domains\/web-echo\/actions\/start$/, times: 1},
     // from beyond loopback, before the token is given: the first list, host and event stream
     {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/(domains|host|events)$/, times: 6},
+    {text: /status of 401 \(Unauthorized\)/, url: /\/api\/v1\/host\/history\?range=hour$/, times: 2},
 ];
 let shot = 0;
 const pages = []; // every page opened, for screenshots when a step fails
@@ -173,6 +175,9 @@ async function run(browser) {
                      new RegExp(`^1 of ${host.vcpus_capacity} allocated$`));
     await expectText('the memory gauge after the start', page.getByTestId('memory-allocated'), /^16 MiB of /);
     await expectText('the uptime', echo.locator('[data-uptime]'), /^\d+ s$/);
+    const hostHistory = page.getByTestId('host-history');
+    await until('the host\'s history', async () => Number(await hostHistory.getAttribute('data-points')) >= 2, 20000);
+    await until('the host history CPU chart', () => page.locator('[data-testid="host-history-cpu"] canvas').isVisible());
     await expectText('exits per second for web-echo', echo.locator('[data-exits]'), /\d/);
     await screenshot(page, 'overview-running');
 
@@ -192,6 +197,19 @@ async function run(browser) {
     await until('the exits chart to be drawn', () => page.locator('[data-testid="chart-exits-reason"] canvas').isVisible());
     await until('the CPU chart to be drawn', () => page.locator('[data-testid="chart-cpu"] canvas').isVisible());
     await expectText('the exits-by-device legend', page.getByTestId('chart-exits-device'), /hypercall:console/);
+    // Its recorded history: 1 s points of the last hour, then the day's 1 min points.
+    const recorded = page.getByTestId('history');
+    await recorded.scrollIntoViewIfNeeded();
+    await until('a history of at least three points', async () => Number(await recorded.getAttribute('data-points')) >= 3, 20000);
+    await expectText('the history\'s resolution', page.getByTestId('history-status'), /points, one every 1 s\.$/);
+    await until('the history CPU chart', () => page.locator('[data-testid="history-cpu"] canvas').isVisible());
+    await until('the history exits chart', () => page.locator('[data-testid="history-exits"] canvas').isVisible());
+    await recorded.getByRole('button', {name: 'Last day'}).click();
+    await until('the day range', async () => (await recorded.getAttribute('data-range')) === 'day');
+    assert.equal(await recorded.getByRole('button', {name: 'Last day'}).getAttribute('aria-pressed'), 'true');
+    await expectText('the day\'s resolution', page.getByTestId('history-status'), /points?, one every 1 min\.$/);
+    await recorded.getByRole('button', {name: 'Last hour'}).click();
+    await until('the hour range again', async () => (await recorded.getAttribute('data-range')) === 'hour');
     await screenshot(page, 'domain-pv');
 
     // 7. The cost of full virtualization: the same guest in full mode exits far more often.
@@ -323,6 +341,65 @@ async function run(browser) {
     } else {
         log('skipped: the dashboard from beyond loopback (this machine has no other address)');
     }
+    // 13. The event log: newest first, each row saying what happened and who asked; it grows
+    // live as domains change through the API, and filters by domain and kind.
+    log('the event log');
+    await page.locator('a.nav', {hasText: 'Event log'}).click();
+    await until('the event log page', async () => (await page.evaluate(() => location.hash)) === '#/events');
+    const logRows = page.locator('[data-testid="event-log"] tbody tr');
+    await until('the logged events of web-echo', async () => (await page.locator('[data-testid="event-log"] tbody tr[data-domain="web-echo"]').count()) > 3);
+    const topId = Number(await logRows.first().getAttribute('data-event-id'));
+    const ids = (await logRows.evaluateAll(rows => rows.map(r => Number(r.dataset.eventId))));
+    assert.deepEqual(ids, [...ids].sort((a, b) => b - a), 'the log is not newest first');
+    const call = async (method, p, body) => {
+        const resp = await fetch(`${url}${p}`, {method, headers: {Authorization: `Bearer ${token}`, 'Content-Type': 'application/json'},
+                                                body: body ? JSON.stringify(body) : undefined});
+        assert.ok(resp.ok, `${method} ${p}: ${resp.status} ${await resp.text()}`);
+    };
+    const topRow = async () => {
+        const r = logRows.first();
+        return {id: Number(await r.getAttribute('data-event-id')), kind: await r.getAttribute('data-kind'),
+                domain: await r.getAttribute('data-domain'), text: await textOf(r)};
+    };
+    log('create web-log through the API while the log is open');
+    await call('POST', '/api/v1/domains', {name: 'web-log', memory_mib: 64});
+    let top = await until('the creation on top', async () => {
+        const t = await topRow();
+        return t.id > topId && t.kind === 'created' && t.domain === 'web-log' ? t : null;
+    });
+    assert.match(top.text, /kvm, pv, 1 vCPU, 64 MiB/);
+    assert.match(top.text, /127\.0\.0\.1 over HTTP$/);
+    log('start and force off web-log');
+    await call('POST', '/api/v1/domains/web-log/actions/start');
+    await until('the start on top', async () => /starting → running \(booted\)/.test((await topRow()).text));
+    await call('POST', '/api/v1/domains/web-log/actions/destroy');
+    top = await until('the stop on top', async () => {
+        const t = await topRow();
+        return /→ shutoff \(destroyed\)/.test(t.text) ? t : null;
+    });
+    assert.equal(top.domain, 'web-log');
+    assert.match(top.text, /\t127\.0\.0\.1 over HTTP$/);
+    await screenshot(page, 'event-log');
+    log('filter the log: web-log, state changes only');
+    await page.locator('select[name="domain"]').selectOption('web-log');
+    await page.locator('select[name="kind"]').selectOption('state-changed');
+    await until('only web-log\'s state changes', async () => {
+        const rows = await logRows.evaluateAll(rs => rs.map(r => `${r.dataset.domain} ${r.dataset.kind}`));
+        return rows.length === 3 && rows.every(r => r === 'web-log state-changed');
+    });
+    assert.deepEqual((await logRows.locator('td.summary').allInnerTexts()).map(t => t.trim()),
+                     ['running → shutoff (destroyed)', 'starting → running (booted)', 'shutoff → starting (booting)']);
+    assert.match(await textOf(logRows.first()), /→ shutoff \(destroyed\)/);
+    log('delete web-log: a deletion does not pass the filter; a new start of web-echo neither');
+    await call('DELETE', '/api/v1/domains/web-log');
+    await call('POST', '/api/v1/domains/web-echo/actions/start');
+    await call('POST', '/api/v1/domains/web-echo/actions/destroy');
+    await page.locator('select[name="kind"]').selectOption('');
+    await until('the deletion under the domain filter', async () => (await topRow()).kind === 'deleted');
+    assert.equal(await page.locator('[data-testid="event-log"] tbody tr:not([data-domain="web-log"])').count(), 0);
+    await screenshot(page, 'event-log-filtered');
+    await page.locator('a', {hasText: 'All domains'}).click();
+
     await screenshot(page, 'final');
     await context.close();
 }

@@ -121,6 +121,11 @@ export const api = {
     remove: name => request('DELETE', `/api/v1/domains/${enc(name)}`),
     action: (name, action) => request('POST', `/api/v1/domains/${enc(name)}/actions/${enc(action)}`),
     host: () => request('GET', '/api/v1/host'),
+    domainHistory: (name, range) => request('GET', `/api/v1/domains/${enc(name)}/history?range=${enc(range)}`),
+    hostHistory: range => request('GET', `/api/v1/host/history?range=${enc(range)}`),
     consoleTail: (name, bytes) => request('GET', `/api/v1/domains/${enc(name)}/console?bytes=${bytes}`),
+    // The event log: query is {since, domain, kind, limit}; empty values are left out.
+    eventLog: query => request('GET', `/api/v1/events/log?${new URLSearchParams(
+        Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ''))}`),
     consoleType: (name, data) => request('POST', `/api/v1/domains/${enc(name)}/console`, {data}),
 };

@@ -1,8 +1,10 @@
 // The dashboard's entry point: takes a token handed over in the address, starts the event
-// stream and shows the view the address names (#/ the overview, #/domains/NAME a domain).
+// stream and shows the view the address names (#/ the overview, #/domains/NAME a domain,
+// #/events the event log).
 
 import {setTokenPrompt, takeTokenFromFragment} from './api.js';
 import {DomainPage} from './domain.js';
+import {EventLogPage} from './events.js';
 import {Overview} from './overview.js';
 import {start, store, subscribe} from './store.js';
 import {tokenButtonClicked, tokenDialog, updateTokenButton} from './ui.js';
@@ -23,6 +25,8 @@ function route() {
     const m = /^#\/domains\/([^/]+)$/.exec(location.hash);
     if (m) {
         view = new DomainPage(container, decodeURIComponent(m[1]));
+    } else if (location.hash === '#/events') {
+        view = new EventLogPage(container);
     } else {
         document.title = 'hvd';
         view = new Overview(container);

@@ -1,9 +1,11 @@
 // A domain's page: settings, state and actions, live charts of CPU and exits (the cost of
-// full virtualization against pv shows here), and its console.
+// full virtualization against pv shows here), its recorded history, and its console.
 
 import {exitsByDeviceChart, exitsByReasonChart, cpuChart} from './charts.js';
+import {api} from './api.js';
 import {DomainConsole} from './console.js';
 import {clear, formatDuration, formatMiB, formatPercent, formatRate, formatTime, h, uptimeOf} from './dom.js';
+import {HistoryPanel} from './history.js';
 import {historyOf, store, subscribe} from './store.js';
 import {actionButtons, stateBadge} from './ui.js';
 
@@ -48,6 +50,8 @@ export class DomainPage {
         this.info = h('div');
         this.now = h('div.cost', {'data-testid': 'cost'});
         this.charts = [cpuChart(), exitsByReasonChart(), exitsByDeviceChart()];
+        this.recorded = new HistoryPanel({title: 'History', testid: 'history',
+                                          load: range => api.domainHistory(name, range)});
         const consoleBox = h('div.console', {'data-testid': 'console'});
         clear(container).append(
             h('p', h('a', {href: '#/'}, '← All domains')),
@@ -56,6 +60,7 @@ export class DomainPage {
                 h('h2', {id: 'charts-title'}, 'Activity'),
                 this.now,
                 h('div.charts', this.charts.map(c => c.el))),
+            this.recorded.el,
             h('section.card', {'aria-labelledby': 'console-title'},
                 h('h2', {id: 'console-title'}, 'Console'),
                 h('p.muted', 'Output appears as the guest writes it; typing here sends keys to the guest (changes need the API token).'),
@@ -141,6 +146,7 @@ export class DomainPage {
         clearInterval(this.ticker);
         for (const c of this.charts)
             c.destroy();
+        this.recorded.destroy();
         if (this.console)
             this.console.dispose();
     }

@@ -1,7 +1,9 @@
-// The front page: host allocation gauges, the domain list with its actions, the create form.
+// The front page: host allocation gauges, the host's recorded history, the domain list with
+// its actions, the create form.
 
 import {api} from './api.js';
 import {clear, formatDuration, formatMiB, formatPercent, formatRate, h, uptimeOf} from './dom.js';
+import {HistoryPanel} from './history.js';
 import {historyOf, store, subscribe, updateDomain} from './store.js';
 import {actionButtons, notify, stateBadge, updateTokenButton} from './ui.js';
 
@@ -177,9 +179,12 @@ export class Overview {
         this.tbody = h('tbody');
         this.empty = h('p.muted.empty', 'No domains yet: create one below.');
         this.formBox = h('div');
+        this.recorded = new HistoryPanel({title: 'Host history (the domains\' totals)', testid: 'host-history',
+                                          load: range => api.hostHistory(range)});
         clear(container).append(
             h('section.card', {'aria-labelledby': 'host-title'},
                 h('h2', {id: 'host-title'}, 'Host'), this.hostBox),
+            this.recorded.el,
             h('section.card', {'aria-labelledby': 'domains-title'},
                 h('h2', {id: 'domains-title'}, 'Domains ', this.count),
                 h('div.table-wrap',
@@ -262,5 +267,6 @@ export class Overview {
     destroy() {
         this.unsubscribe();
         clearInterval(this.ticker);
+        this.recorded.destroy();
     }
 }
