@@ -19,6 +19,9 @@ int manager_transition(Manager *m, Domain *d, DomainState state, DomainReason re
  * already did. */
 void manager_save_later(Manager *m, Domain *d);
 
+/* Answers every manager_domain_info_fresh call still waiting, as hvd stops (manager-info.c). */
+void manager_info_waits_answer(Manager *m);
+
 /* Tells listeners about a committed change of d. */
 void manager_notify_change(Manager *m, Domain *d, const DomainChange *change);
 
