@@ -52,8 +52,10 @@ typedef struct DriverEvents {
                          const Error *e, const DomainRuntime *rt, DomainState observed);
     /* The backend became reachable or unreachable; why says what happened. */
     void (*availability)(void *userdata, Driver *drv, bool available, const char *why);
-    /* Guest console output of a domain (for live subscribers); may be NULL. */
-    void (*console)(void *userdata, Driver *drv, const char *name, const char *data, size_t len);
+    /* Guest console output of a domain on one of its consoles (for live subscribers); may be
+     * NULL. */
+    void (*console)(void *userdata, Driver *drv, const char *name, ConsoleDevice device,
+                    const char *data, size_t len);
     /* Creates the tap c->nic.tap on bridge c->nic.bridge (hvd's netlink, not the driver's)
      * and returns its descriptor in *ret_fd, the caller's to pass to its VMM and close: the
      * tap lives while someone holds it. Called from a driver operation (start, a reboot). */

@@ -294,9 +294,10 @@ static void stream_dispatch(Stream *s)
         return;
     if (s->want_console && streq(s->event, "console")) {
         msg = json_loads(s->data, 0, NULL);
-        ev = msg ? json_pack("{s:s, s:O, s:O}", "event", "console", "domain",
+        ev = msg ? json_pack("{s:s, s:O, s:O, s:O?}", "event", "console", "domain",
                              json_object_get(msg, "domain"), "data_base64",
-                             json_object_get(msg, "data_base64"))
+                             json_object_get(msg, "data_base64"), "device",
+                             json_object_get(msg, "device"))
                  : NULL;
         if (ev && s->handler(ev, s->userdata))
             s->stop = true;
@@ -446,6 +447,7 @@ static int http_console_tail(Client *c, const char *name, const char *device, si
 
 typedef struct ConsoleOut {
     int out_fd;
+    const char *device; /* the console followed: its events only */
 } ConsoleOut;
 
 /* In the output process: console text to the terminal; the end of the domain ends it. */
@@ -460,8 +462,11 @@ static int console_event(json_t *ev, void *userdata)
     if (streq(kind, "console")) {
         /* The exact bytes (data is the same output made printable). */
         const char *text = json_string_value(json_object_get(ev, "data_base64"));
+        const char *device = json_string_value(json_object_get(ev, "device"));
         _cleanup_free_ char *data = NULL;
         size_t len = 0;
+        if (!streq(device ?: "ttyS0", o->device))
+            return 0;
         if (text && base64_decode(text, &data, &len) >= 0 && write(o->out_fd, data, len) < 0)
             return 1;
         return 0;
@@ -480,13 +485,6 @@ static int http_console_attach(Client *c, const char *name, const char *device, 
     json_t *info = NULL;
     pid_t pid;
 
-    /* The event stream carries the serial console only: the virtio console is attached to over
-     * D-Bus (its log and input are on HTTP too). */
-    if (!streq(device, "ttyS0"))
-        return error_setf(e, ERROR_INVALID_ARGUMENT,
-                          "over HTTP the live console is ttyS0; attach to %s over D-Bus (without "
-                          "--url), or read it with --tail",
-                          device);
     /* The domain must exist and run, as over D-Bus. */
     r = http_info(c, name, &info, e);
     if (r < 0)
@@ -498,15 +496,24 @@ static int http_console_attach(Client *c, const char *name, const char *device, 
     }
     json_decref(info);
     if (!n || asprintf(&path, "/api/v1/events?domain=%s", n) < 0 ||
-        asprintf(&input_path, "/api/v1/domains/%s/console", n) < 0)
+        asprintf(&input_path, "/api/v1/domains/%s/console?device=%s", n, device) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
+    /* Typing nothing opens the console in hvd (a virtio console is followed once asked for), so
+     * its output is on the event stream from now on; it also checks the device exists. */
+    {
+        json_t *body = json_pack("{s:s}", "data", "");
+        r = body ? request(c, "POST", input_path, body, NULL, e) : -ENOMEM;
+        json_decref(body);
+        if (r < 0)
+            return r == -ENOMEM ? error_set_errno(e, r, "Out of memory") : r;
+    }
     if (pipe2(done_pipe, O_CLOEXEC) < 0)
         return error_set_errno(e, -errno, "pipe: %m");
     pid = fork();
     if (pid < 0)
         return error_set_errno(e, -errno, "fork: %m");
     if (pid == 0) {
-        ConsoleOut o = {.out_fd = out_fd};
+        ConsoleOut o = {.out_fd = out_fd, .device = device};
         Error ignored = ERROR_NULL;
         (void)close(done_pipe[0]);
         (void)follow_stream(c, path, true, console_event, &o, 0, &ignored);

@@ -186,10 +186,12 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
     r = bus_verify_manage(bus_of(m), m, HVD_POLKIT_MANAGE_DOMAINS, "delete domains", error);
     if (r <= 0)
-        return r < 0 ? r : 1; /* refused, or called again with the verdict */
+        return r < 0 ? r : 1;      /* refused, or called again with the verdict */
+    Manager *manager = d->manager; /* d is freed by its deletion */
+
     bus_name_caller(bus_of(m), m);
-    r = manager_domain_delete(d->manager, d, &e);
-    manager_set_caller(d->manager, NULL);
+    r = manager_domain_delete(manager, d, &e);
+    manager_set_caller(manager, NULL);
     if (r < 0)
         return bus_error_from(error, &e);
     return sd_bus_reply_method_return(m, NULL);

@@ -119,7 +119,8 @@ static void on_domain_changed(void *userdata, Domain *d, const DomainChange *cha
     pump(userdata);
 }
 
-static void on_domain_console(void *userdata, Domain *d, const char *data, size_t len)
+static void on_domain_console(void *userdata, Domain *d, ConsoleDevice device, const char *data,
+                              size_t len)
 {
     Http *h = userdata;
     _cleanup_free_ char *msg = NULL, *text = NULL, *bytes = NULL;
@@ -139,7 +140,8 @@ static void on_domain_console(void *userdata, Domain *d, const char *data, size_
         text[i] = (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t' ? (char)c : '?';
     }
     text[len] = 0;
-    ev = json_pack("{s:s, s:s, s:s}", "domain", d->config.name, "data", text, "data_base64", bytes);
+    ev = json_pack("{s:s, s:s, s:s, s:s}", "domain", d->config.name, "device",
+                   console_device_to_string(device), "data", text, "data_base64", bytes);
     msg = ev ? sse_format(0, "console", ev) : NULL;
     json_decref(ev);
     if (!msg)

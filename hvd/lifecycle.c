@@ -632,14 +632,14 @@ static void on_driver_availability(void *userdata, Driver *drv, bool available, 
         log_warning("The %s driver is unavailable: %s", drv->ops->name, strna(why));
 }
 
-static void on_driver_console(void *userdata, Driver *drv, const char *name, const char *data,
-                              size_t len)
+static void on_driver_console(void *userdata, Driver *drv, const char *name, ConsoleDevice device,
+                              const char *data, size_t len)
 {
     Manager *m = userdata;
     Domain *d = manager_find(m, name);
 
     if (d)
-        manager_notify_console(m, d, data, len);
+        manager_notify_console(m, d, device, data, len);
 }
 
 static int on_driver_tap_open(void *userdata, Driver *drv, const DomainNic *nic, int *ret_fd,

@@ -42,7 +42,8 @@ void manager_after_commit_change(Manager *m, Domain *d, const DomainChange *chan
 void manager_commit(Manager *m);
 
 /* Tells listeners about console output of d. */
-void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len);
+void manager_notify_console(Manager *m, Domain *d, ConsoleDevice device, const char *data,
+                            size_t len);
 
 /* Appends an event inside the caller's transaction (detail is borrowed) and prunes the log now
  * and then. */

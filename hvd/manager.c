@@ -272,9 +272,10 @@ void manager_notify_change(Manager *m, Domain *d, const DomainChange *change)
     NOTIFY(m, domain_changed, d, change);
 }
 
-void manager_notify_console(Manager *m, Domain *d, const char *data, size_t len)
+void manager_notify_console(Manager *m, Domain *d, ConsoleDevice device, const char *data,
+                            size_t len)
 {
-    NOTIFY(m, domain_console, d, data, len);
+    NOTIFY(m, domain_console, d, device, data, len);
 }
 
 void manager_set_caller(Manager *m, const char *caller)

@@ -35,7 +35,8 @@ typedef struct ManagerListener {
     /* A committed change of d (its state, or with runtime_only its pid or start time). */
     void (*domain_changed)(void *userdata, Domain *d, const DomainChange *change);
     void (*domain_updated)(void *userdata, Domain *d);
-    void (*domain_console)(void *userdata, Domain *d, const char *data, size_t len);
+    void (*domain_console)(void *userdata, Domain *d, ConsoleDevice device, const char *data,
+                           size_t len);
     void *userdata;
 } ManagerListener;
 

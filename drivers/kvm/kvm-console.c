@@ -88,8 +88,8 @@ static void console_output(KvmConsole *con, const char *data, size_t len)
 {
     Driver *drv = con->drv;
 
-    if (drv->ctx.events.console && con->device == CONSOLE_SERIAL)
-        drv->ctx.events.console(drv->ctx.events.userdata, drv, con->name, data, len);
+    if (drv->ctx.events.console)
+        drv->ctx.events.console(drv->ctx.events.userdata, drv, con->name, con->device, data, len);
     console_fanout_output(con->clients, data, len);
 }
 

@@ -58,7 +58,8 @@ static void console_output(Instance *inst, const char *data, size_t len)
     Driver *drv = inst->md->drv;
 
     if (drv->ctx.events.console)
-        drv->ctx.events.console(drv->ctx.events.userdata, drv, inst->config.name, data, len);
+        drv->ctx.events.console(drv->ctx.events.userdata, drv, inst->config.name, CONSOLE_SERIAL,
+                                data, len);
     if (inst->console_clients)
         console_fanout_output(inst->console_clients, data, len);
 }

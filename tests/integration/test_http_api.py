@@ -455,11 +455,15 @@ def test_history_of_a_domain_and_the_host(hvd):
     assert day["step_s"] == 60 and 1 <= len(day["time"]) <= 2 and day["time"][-1] % 60 == 0
     _, _, month = hvd.request("GET", "/api/v1/domains/hist-1/history?range=month")
     assert month["step_s"] == 600 and len(month["time"]) == 1 and month["exits_per_s"][0] > 0
-    # The host's: the domains' totals, sampled on the same seconds.
-    _, _, host = hvd.request("GET", "/api/v1/host/history?range=hour")
-    at = dict(zip(host["time"], host["exits_per_s"]))
-    assert any(at.get(t) is not None and at[t] >= v for t, v in zip(h["time"], h["exits_per_s"])
-               if v is not None)
+    # The host's: the domains' totals, sampled on the same seconds (asked for again until a
+    # second both have recorded is there: they are sampled together, read one after the other).
+    def host_covers():
+        _, _, host = hvd.request("GET", "/api/v1/host/history?range=hour")
+        _, _, dom = hvd.request("GET", "/api/v1/domains/hist-1/history?range=hour")
+        at = dict(zip(host["time"], host["exits_per_s"]))
+        return any(at.get(t) is not None and at[t] >= v
+                   for t, v in zip(dom["time"], dom["exits_per_s"]) if v is not None)
+    wait_for(host_covers, timeout=10, what="a second in both histories")
     # Over D-Bus the same, gaps as NaN.
     bus = hvd.domain("hist-1").GetHistory("day")
     assert bus["step_s"] == 60 and list(bus["time"])[:1] == day["time"][:1]

@@ -57,8 +57,9 @@ def wait_boots(hvd, name, count, timeout=BOOT_TIMEOUT):
 class Login(PtyProcess):
     """hvctl console on a pty, logged in as root on the guest's getty."""
 
-    def __init__(self, hvd, name, *args):
-        super().__init__([str(hvd.hvctl_binary), "console", name, *args], hvd.env())
+    def __init__(self, hvd, name, *args, url=False):
+        extra = ["--url", hvd.url, "--token-file", str(hvd.state_dir / "http-token")] if url else []
+        super().__init__([str(hvd.hvctl_binary), *extra, "console", name, *args], hvd.env())
         shown = self.read_until(b"escape character is ^]", timeout=10)
         assert b"Connected to the console of" in shown, shown
         for _ in range(10):
@@ -130,6 +131,16 @@ def test_linux_pv_guest(kvm_hvd, libvirtd, workdir):
     assert b"on--dev-hvc0" in tail(hvd, "lpv", "--device", "hvc0")
     assert tail(hvd, "lpv", "--device", "hvc0") == tail(hvd, "lpv", "--device", "hvc0", url=True)
     assert b"on--dev-hvc0" not in tail(hvd, "lpv")
+    # The virtio console live over HTTP as well (the event stream carries every console).
+    term = Login(hvd, "lpv", "--device", "hvc0", url=True)
+    term.run("echo http-$(tty | tr / -)", "http--dev-hvc0")
+    term.detach()
+    assert b"http--dev-hvc0" not in tail(hvd, "lpv")
+    # The virtio console live over HTTP as well (the event stream carries every console).
+    term = Login(hvd, "lpv", "--device", "hvc0", url=True)
+    term.run("echo http-$(tty | tr / -)", "http--dev-hvc0")
+    term.detach()
+    assert b"http--dev-hvc0" not in tail(hvd, "lpv")
 
     hvd.hvctl("pause", "lpv", check=True)
     assert state(hvd, "lpv") == ("paused", "user")

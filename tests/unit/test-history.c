@@ -168,8 +168,9 @@ static void test_ranges_after_simulated_time(void)
     CHECK(near(at(s, HISTORY_MONTH, "cpu_percent", 0), 75));
     CHECK(near(at(s, HISTORY_MONTH, "cpu_percent", -1), 75));
     CHECK(nulls(s, HISTORY_MONTH, "cpu_percent") == 0);
-    CHECK_STREQ(json_string_value(json_object_get(history_series_json(s, HISTORY_MONTH), "range")),
-                "month");
+    json_t *month = history_series_json(s, HISTORY_MONTH);
+    CHECK_STREQ(json_string_value(json_object_get(month, "range")), "month");
+    json_decref(month);
     history_series_free(s);
 }
 

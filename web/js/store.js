@@ -287,7 +287,9 @@ function connect() {
     });
     source.addEventListener('console', e => {
         const ev = parse(e);
-        if (ev && ev.domain && typeof ev.data === 'string')
+        // The dashboard's terminal is the serial console; a pv domain's virtio console (hvc0)
+        // comes on the same stream, marked with its device.
+        if (ev && ev.domain && typeof ev.data === 'string' && (!ev.device || ev.device === 'ttyS0'))
             emit('console', ev.domain, ev.data);
     });
 }
