@@ -398,6 +398,8 @@ static int run(Daemon *d, void *settings[_DRIVER_KIND_MAX])
     if (r < 0)
         return log_error_errno(r, "Failed to set up drivers: %m");
     manager_reconcile_all(d->manager);
+    /* What re-attaching found is recorded before hvd says it is ready. */
+    manager_flush(d->manager);
 
     r = bus_new(d->manager, d->options.bus_address, d->config.admin_group, &d->bus, &e);
     if (r < 0)
