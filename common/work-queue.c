@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -27,6 +28,7 @@ struct WorkQueue {
     Job *finished;             /* run, waiting for done (reverse order) */
     char **busy_keys;          /* keys of jobs that are running */
     unsigned n_threads;
+    unsigned n_joined; /* workers that ended and were joined, in order */
     unsigned n_pending;
     bool stopping;
     bool inline_mode; /* no threads: jobs run on the loop */
@@ -241,16 +243,34 @@ unsigned work_queue_pending(WorkQueue *q)
     return q->n_pending;
 }
 
-WorkQueue *work_queue_free(WorkQueue *q, void (*cancel)(void *job))
+bool work_queue_stop(WorkQueue *q, unsigned wait_ms)
 {
-    if (!q)
-        return NULL;
+    struct timespec deadline;
+
     (void)pthread_mutex_lock(&q->lock);
     q->stopping = true;
     (void)pthread_cond_broadcast(&q->wake);
     (void)pthread_mutex_unlock(&q->lock);
-    for (unsigned i = 0; i < q->n_threads; i++)
-        (void)pthread_join(q->threads[i], NULL);
+    (void)clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)(wait_ms / 1000u);
+    deadline.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    for (; q->n_joined < q->n_threads; q->n_joined++) {
+        pthread_t t = q->threads[q->n_joined];
+        if ((wait_ms ? pthread_timedjoin_np(t, NULL, &deadline) : pthread_join(t, NULL)) != 0)
+            return false;
+    }
+    return true;
+}
+
+WorkQueue *work_queue_free(WorkQueue *q, void (*cancel)(void *job))
+{
+    if (!q)
+        return NULL;
+    (void)work_queue_stop(q, 0);
 
     for (Job *lists[2] = {q->finished, q->queued}, **l = lists; l < lists + 2; l++)
         while (*l) {

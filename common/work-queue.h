@@ -3,6 +3,7 @@
  * in submission order; jobs with different keys may run in parallel. */
 #pragma once
 
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 typedef struct WorkQueue WorkQueue;
@@ -25,6 +26,11 @@ void work_queue_run_now(WorkQueue *q);
 
 /* Number of jobs queued or running. */
 unsigned work_queue_pending(WorkQueue *q);
+
+/* Asks the workers to stop after the jobs that are running and waits up to wait_ms for them to
+ * end (0: as long as they take). Returns true once every worker ended; then, and only then, the
+ * queue may be freed. A false return leaves the queue working on its running jobs. */
+bool work_queue_stop(WorkQueue *q, unsigned wait_ms);
 
 /* Stops the workers after the jobs that are running; queued jobs are handed to done without
  * having run (cancel is true for them). Accepts NULL; returns NULL. */

@@ -67,8 +67,8 @@ Driver *driver_free(Driver *drv)
 {
     if (!drv)
         return NULL;
-    if (drv->ops->close)
-        drv->ops->close(drv);
+    if (drv->ops->close && !drv->ops->close(drv))
+        return NULL; /* a backend call still uses it: left to the process's exit */
     driver_settings_free(drv->ops, drv->settings);
     free((char *)drv->ctx.state_dir);
     free((char *)drv->ctx.runtime_dir);

@@ -108,8 +108,10 @@ typedef struct DriverOps {
     /* Opens the backend. May leave drv unavailable (driver_set_available(false)) and return 0:
      * the backend is then retried or reported, never fatal to hvd. */
     int (*open)(Driver *drv, Error *e);
-    /* Releases the backend without touching running domains. */
-    void (*close)(Driver *drv);
+    /* Releases the backend without touching running domains. Returns false when a backend call
+     * that hangs could not be waited out (hvd is stopping): drv must then be left allocated,
+     * since that call still refers to it. */
+    bool (*close)(Driver *drv);
     /* Checks settings this backend cannot run (beyond the generic validation). */
     int (*validate)(Driver *drv, const DomainConfig *c, Error *e);
     /* Lifecycle. Return DRIVER_DONE, DRIVER_PENDING or a negative errno with e set. start fills

@@ -13,7 +13,7 @@
 #define RECONNECT_MIN_S      1u
 #define RECONNECT_MAX_S      30u
 #define KEEPALIVE_INTERVAL_S 5
-#define KEEPALIVE_COUNT      3u
+#define KEEPALIVE_COUNT      6u /* 30 s without a word, as virsh allows */
 /* How long hvd's start-up waits for libvirtd before it goes on with the driver unavailable. */
 #define STARTUP_WAIT_S  5u
 #define CONNECT_JOB_KEY "connect"

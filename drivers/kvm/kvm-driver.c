@@ -11,6 +11,9 @@
 #include "kvm-xml.h"
 #include "log.h"
 
+/* How long stopping hvd waits for libvirt calls in flight (a hung libvirtd answers none). */
+#define CLOSE_WAIT_MS 3000u
+
 static void silence_libvirt(void *userdata, virErrorPtr error)
 {
     /* Errors are read with virGetLastErrorMessage() where they are handled. */
@@ -64,12 +67,17 @@ static int kvm_open(Driver *drv, Error *e)
     return 0;
 }
 
-static void kvm_close(Driver *drv)
+static bool kvm_close(Driver *drv)
 {
     KvmDriver *k = kvm(drv);
 
     if (!k)
-        return;
+        return true;
+    if (!work_queue_stop(k->jobs, CLOSE_WAIT_MS)) {
+        log_warning("libvirt did not answer within %u ms; stopping with its calls unfinished.",
+                    CLOSE_WAIT_MS);
+        return false;
+    }
     k->jobs = work_queue_free(k->jobs, kvm_job_cancel);
     kvm_connection_done(drv);
     kvm_cache_done(drv);
@@ -81,6 +89,7 @@ static void kvm_close(Driver *drv)
     free(k->uri);
     free(k);
     drv->data = NULL;
+    return true;
 }
 
 static int check_path(const char *key, const char *path, Error *e)

@@ -4,6 +4,7 @@
  * up hvd's loop. Results come back on the loop. */
 #include <libvirt/virterror.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvm-internal.h"
 #include "kvm-xml.h"
@@ -115,12 +116,31 @@ void kvm_job_cancel(void *job)
     job_free(j);
 }
 
+/* How long a start waits for libvirt to finish removing the domain's previous run. */
+#define START_REMOVING_RETRIES 100u
+#define START_REMOVING_WAIT_US 50000u
+
+static bool being_removed(void)
+{
+    virErrorPtr err = virGetLastError();
+
+    return err && err->code == VIR_ERR_OPERATION_FAILED && err->message &&
+           strstr(err->message, "already being removed");
+}
+
 /* Worker side of a start: hvd's database holds the definition, so libvirt gets a transient
  * domain that exists exactly while it runs (nothing to keep in sync, nothing left behind). */
 static virDomainPtr job_start(KvmJob *j)
 {
     virDomainPtr dom = virDomainCreateXML(j->conn, j->xml, 0);
 
+    /* A run that just ended leaves its transient domain in libvirt's list until libvirt has
+     * cleaned up after QEMU ("already being removed"): a start right after a power-off (a
+     * reboot's second half, or a user quick enough) waits for that instead of failing. */
+    for (unsigned i = 0; !dom && i < START_REMOVING_RETRIES && being_removed(); i++) {
+        (void)usleep(START_REMOVING_WAIT_US);
+        dom = virDomainCreateXML(j->conn, j->xml, 0);
+    }
     if (!dom)
         (void)kvm_libvirt_error(&j->error, "starting domain", j->name);
     else

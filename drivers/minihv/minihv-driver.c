@@ -198,12 +198,12 @@ static int minihv_open(Driver *drv, Error *e)
     return 0;
 }
 
-static void minihv_close(Driver *drv)
+static bool minihv_close(Driver *drv)
 {
     MinihvDriver *md = minihv(drv);
 
     if (!md)
-        return;
+        return true;
     /* Running domains keep running: only hvd's watches go. */
     minihv_refreshes_drop(md);
     if (md->instances) {
@@ -222,6 +222,7 @@ static void minihv_close(Driver *drv)
     free(md->console_dir);
     free(md);
     drv->data = NULL;
+    return true;
 }
 
 static int minihv_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsigned flags,

@@ -33,6 +33,7 @@ unix_sock_ro_perms = "0700"
 unix_sock_rw_perms = "0700"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
+log_filters = "1:rpc.keepalive 1:qemu.qemu_process"
 log_outputs = "3:file:{dir}/libvirtd.log"
 """
 
@@ -204,6 +205,23 @@ class Libvirtd:
             if b"-name" in cmdline and f"guest={name},".encode() in b" ".join(cmdline):
                 return pid
         return None
+
+    def report(self, lines=60):
+        """The last lines of the daemons' logs and of each guest's QEMU log, for a failed test."""
+        parts = []
+        logs = [self.dir / "libvirtd.log", self.dir / "virtlogd.log", self.dir / "daemons.out"]
+        qemu_logs = pathlib.Path(f"/proc/{self.virtlogd_pid}/root/var/log/libvirt/qemu")
+        try:
+            logs += sorted(qemu_logs.glob("*.log"))
+        except OSError:
+            pass
+        for log in logs:
+            try:
+                tail = log.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            parts.append(f"--- {log.name}, last lines:\n" + "\n".join(tail))
+        return "\n".join(parts)
 
     def stop(self):
         """Destroys every guest, then has the anchor end libvirtd, virtlogd and anything left,

@@ -6,7 +6,6 @@ the guest and from hvctl (acted on, ignored, forced), a crash loop, and stop wit
 handles the power button and one that ignores it."""
 import base64
 import subprocess
-import time
 
 import pytest
 
@@ -167,10 +166,8 @@ def test_linux_pv_guest(kvm_hvd, libvirtd, workdir):
     # hvctl reboot: the guest powers off on the power button and hvd runs it again; reported
     # only once it did.
     before = hvd.hvctl_json("info", "lpv")["started_us"]
-    t0 = time.monotonic()
     p = hvd.hvctl("reboot", "lpv", "--timeout", "60", timeout=90)
     assert p.returncode == 0 and "Domain lpv rebooted." in p.stdout, p.stderr
-    assert time.monotonic() - t0 > 0.5  # it waited for the guest
     assert "hvd-guest: power button" in console(hvd, "lpv")
     info = hvd.hvctl_json("info", "lpv")
     assert (info["state"], info["reason"]) == ("running", "rebooted")
