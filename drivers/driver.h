@@ -179,6 +179,11 @@ typedef struct DriverOps {
      * JSON object, with "summary", one line for people, when it has something to say. Answers
      * from what the driver knows, and never waits. May be NULL. */
     json_t *(*host_info)(Driver *drv);
+    /* Returns a new fd (non-blocking, close-on-exec) connected to the active domain's graphical
+     * console, an RFB (VNC) server, for the caller to speak RFB over and close. Never waits on
+     * the backend. NULL: the driver's domains have no graphical console. */
+    int (*graphics_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                         unsigned flags, Error *e);
 } DriverOps;
 
 struct Driver {
@@ -242,5 +247,8 @@ int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, Domai
                     DomainReason *ret_reason, unsigned flags, Error *e);
 int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
 int driver_child_exited(Driver *drv, int pid, int wait_status);
+/* A driver without the slot answers that c has no graphical console. */
+int driver_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                         unsigned flags, Error *e);
 /* The driver's part of the host view (a new object, or NULL when it has none to give). */
 json_t *driver_host_info(Driver *drv);

@@ -408,6 +408,7 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}/history", "GET", false, http_domain_history},
     {"/api/v1/domains/{name}/console", "GET", false, domain_console},
     {"/api/v1/domains/{name}/console", "POST", true, console_input},
+    {"/api/v1/domains/{name}/vnc", "GET", false, http_domain_vnc},
     {"/api/v1/networks", "GET", false, http_list_networks},
     {"/api/v1/networks", "POST", true, http_create_network},
     {"/api/v1/networks/{network}", "GET", false, http_get_network},

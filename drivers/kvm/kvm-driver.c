@@ -63,6 +63,9 @@ static int kvm_open(Driver *drv, Error *e)
     }
     if (mkdir(k->console_dir, 0750) < 0 && errno != EEXIST)
         return error_set_errno(e, -errno, "Failed to create %s: %m", k->console_dir);
+    r = kvm_graphics_init(drv, e);
+    if (r < 0)
+        return r;
     kvm_connection_start(drv);
     return 0;
 }
@@ -124,9 +127,11 @@ static int kvm_validate(Driver *drv, const DomainConfig *c, Error *e)
     r = check_path("kernel", c->kernel, e);
     if (r >= 0)
         r = check_path("initrd", c->initrd, e);
+    if (r >= 0)
+        r = check_path("disk", c->disk, e);
     if (r < 0)
         return r;
-    return check_path("disk", c->disk, e);
+    return kvm_graphics_validate(drv, c, e);
 }
 
 /* The serial console's log is <uuid>.log, the virtio console's <uuid>.hvc0.log. */
@@ -152,7 +157,7 @@ static int console_device(const DomainConfig *c, unsigned flags, ConsoleDevice *
 
 int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret)
 {
-    _cleanup_free_ char *log = NULL, *virtio_log = NULL;
+    _cleanup_free_ char *log = NULL, *virtio_log = NULL, *vnc_socket = NULL;
     KvmXmlOptions o = {.domain_type = kvm_domain_type(drv)};
     int r;
 
@@ -161,6 +166,9 @@ int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret)
         r = console_log_path(drv, c, CONSOLE_VIRTIO, &virtio_log);
     if (r < 0)
         return r;
+    /* A path too long for a socket was refused when the domain was validated. */
+    if (kvm_graphics_socket_path(drv, c, &vnc_socket) >= 0)
+        o.vnc_socket = vnc_socket;
     o.console_log = log;
     o.virtio_log = virtio_log;
     return kvm_xml_build(c, &o, ret);
@@ -310,6 +318,7 @@ const DriverOps kvm_driver_ops = {
     .undefine = kvm_undefine,
     .set_resources = kvm_set_resources,
     .host_info = kvm_host_info,
+    .graphics_open = kvm_graphics_open,
 };
 
 const DriverOps *hvd_kvm_driver(unsigned abi)

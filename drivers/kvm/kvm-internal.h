@@ -226,6 +226,16 @@ void kvm_domain_changed(Driver *drv, const char *name, DomainState state, Domain
 /* The definition libvirt starts c from (kvm-driver.c): a new string in *ret. */
 int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret);
 
+/* The graphical console (kvm-graphics.c). kvm_graphics_init() makes the directory of the VNC
+ * sockets (at open); kvm_graphics_socket_path() returns c's socket path in *ret (new string;
+ * -ENAMETOOLONG when it would not fit a unix socket address); kvm_graphics_validate() refuses a
+ * definition whose socket path would not; kvm_graphics_open() is the driver's graphics_open. */
+int kvm_graphics_init(Driver *drv, Error *e);
+int kvm_graphics_socket_path(Driver *drv, const DomainConfig *c, char **ret);
+int kvm_graphics_validate(Driver *drv, const DomainConfig *c, Error *e);
+int kvm_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                      unsigned flags, Error *e);
+
 /* Reboots (kvm-reboot.c). */
 
 /* Asks c's guest to reboot (the power button, on a worker) and waits up to timeout_s for its

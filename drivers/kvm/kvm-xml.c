@@ -176,6 +176,16 @@ static void write_devices(FILE *f, const DomainConfig *c, const KvmXmlOptions *o
               f);
     } else
         fputs("    <memballoon model='none'/>\n", f);
+    /* The graphical console: a standard VGA card whose screen QEMU serves as VNC on a unix
+     * socket only (hvd bridges it), as virt-install gives every domain a display. */
+    if (o->vnc_socket) {
+        fputs("    <graphics type='vnc'>\n      <listen type='socket'", f);
+        attribute(f, "socket", o->vnc_socket);
+        fputs("/>\n    </graphics>\n"
+              "    <video>\n      <model type='vga' vram='16384' heads='1' primary='yes'/>\n"
+              "    </video>\n",
+              f);
+    }
     /* A guest that panics says so (pvpanic), so hvd's on-crash policy can act on it. */
     fputs("    <panic model='isa'/>\n", f);
     fputs("  </devices>\n", f);

@@ -16,6 +16,7 @@ typedef struct KvmXmlOptions {
     const char *domain_type; /* "kvm" or "qemu" */
     const char *console_log; /* file that receives the serial console, or NULL */
     const char *virtio_log;  /* file that receives the virtio console (pv), or NULL */
+    const char *vnc_socket;  /* unix socket of the VNC display (with a VGA card), or NULL */
 } KvmXmlOptions;
 
 /* Returns a newly allocated XML document for c in *ret. Text is escaped so any name, path or
