@@ -70,8 +70,7 @@ static bool queue_frame(HttpVncBridge *b, WsOpcode opcode, const void *payload, 
     size_t n = ws_frame_header(opcode, len, header);
 
     if (b->to_client_off > 0 && b->to_client_len + n + len > sizeof(b->to_client)) {
-        memmove(b->to_client, b->to_client + b->to_client_off,
-                b->to_client_len - b->to_client_off);
+        memmove(b->to_client, b->to_client + b->to_client_off, b->to_client_len - b->to_client_off);
         b->to_client_len -= b->to_client_off;
         b->to_client_off = 0;
     }
@@ -107,8 +106,8 @@ static void parse_client(HttpVncBridge *b)
 
     while (!b->closing) {
         WsFrame f;
-        int r = ws_frame_parse(b->from_client + used, b->from_client_len - used, VNC_MAX_PAYLOAD,
-                               &f);
+        int r =
+            ws_frame_parse(b->from_client + used, b->from_client_len - used, VNC_MAX_PAYLOAD, &f);
         if (r == 0)
             break;
         if (r < 0) {

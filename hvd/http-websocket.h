@@ -52,10 +52,10 @@ typedef struct WsFrame {
     size_t size; /* header and payload: what the frame takes of the buffer */
 } WsFrame;
 
-/* Parses the client frame at the start of buf (len bytes), changing nothing. Returns 1 with *ret filled when a whole frame is there, 0 when more bytes are needed, or a
- * negative close code: -WS_CLOSE_PROTOCOL_ERROR for a malformed frame (unmasked, reserved bits
- * or opcodes, a long or fragmented control frame), -WS_CLOSE_TOO_BIG for a payload above
- * max_payload. */
+/* Parses the client frame at the start of buf (len bytes), changing nothing. Returns 1 with *ret
+ * filled when a whole frame is there, 0 when more bytes are needed, or a negative close code:
+ * -WS_CLOSE_PROTOCOL_ERROR for a malformed frame (unmasked, reserved bits or opcodes, a long or
+ * fragmented control frame), -WS_CLOSE_TOO_BIG for a payload above max_payload. */
 int ws_frame_parse(uint8_t *buf, size_t len, size_t max_payload, WsFrame *ret);
 
 /* Unmasks f's payload in place (once: a second call masks it again). */

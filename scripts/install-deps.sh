@@ -8,7 +8,8 @@ set -euo pipefail
 purpose=${1:-build}
 
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libsqlite3-dev
-    libjansson-dev libmicrohttpd-dev libvirt-dev libseccomp-dev libcurl4-openssl-dev libmnl-dev)
+    libjansson-dev libmicrohttpd-dev libvirt-dev libseccomp-dev libcurl4-openssl-dev libmnl-dev
+    libgnutls28-dev)
 run_pkgs=(dbus systemd libvirt0 dnsmasq-base)
 check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format libclang-rt-14-dev llvm lld
     sqlite3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils util-linux
