@@ -50,6 +50,12 @@ export function setTokenPrompt(prompt) {
     askToken = prompt;
 }
 
+// Asks the user for the token once for whoever needs it (the display, which cannot go
+// through request()); resolves to the token or null.
+export function askForToken(reason) {
+    return ask(reason);
+}
+
 function ask(reason) {
     if (!asking)
         asking = askToken(reason).finally(() => {
