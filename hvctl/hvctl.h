@@ -52,6 +52,9 @@ int verb_events(Client *c, int argc, char **argv);
 int verb_console(Client *c, int argc, char **argv);
 int verb_stats(Client *c, int argc, char **argv);
 
+/* hvctl vnc NAME [--listen [ADDR:]PORT] (verbs-vnc.c). */
+int verb_vnc(Client *c, int argc, char **argv);
+
 /* hvctl network create|list|info|delete (verbs-network.c). */
 int verb_network(Client *c, int argc, char **argv);
 

@@ -471,5 +471,11 @@ const Verb verbs[] = {
      "lease (MAC and address) per attached domain, and dnsmasq with --dhcp. Attach a\n"
      "domain with 'create|set NAME --network NET'.",
      verb_network},
+    {"vnc", "NAME [--listen [ADDR:]PORT] [--json]",
+     "Show where a running kvm domain's graphical console is (the dashboard's Display,\n"
+     "hvd's WebSocket); with --listen, relay VNC viewers connecting to PORT on loopback\n"
+     "to it (one at a time, until interrupted). Needs hvd's HTTP API (--url, or\n"
+     "/run/hvd/http-url) and its token.",
+     verb_vnc},
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 
 #include "http-internal.h"
-#include "http-websocket.h"
+#include "websocket.h"
 #include "log.h"
 #include "manager.h"
 #include "time-util.h"
@@ -106,8 +106,8 @@ static void parse_client(HttpVncBridge *b)
 
     while (!b->closing) {
         WsFrame f;
-        int r =
-            ws_frame_parse(b->from_client + used, b->from_client_len - used, VNC_MAX_PAYLOAD, &f);
+        int r = ws_frame_parse(b->from_client + used, b->from_client_len - used, VNC_MAX_PAYLOAD,
+                               true, &f);
         if (r == 0)
             break;
         if (r < 0) {

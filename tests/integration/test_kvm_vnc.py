@@ -2,7 +2,11 @@
 WebSocket on hvd's HTTP listener relays the domain's VNC display (a unix socket QEMU serves),
 and a VNC client's first steps (RFB version, security None, ServerInit, a framebuffer update)
 work through it. Requests that cannot have the display are refused with clear errors."""
+import re
+import signal
+import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -181,3 +185,76 @@ def test_vnc_session_outlives_idle_timeout(libvirtd, make_hvd):
     n = ws.recv_bytes(1)[0]
     assert 1 in ws.recv_bytes(n)
     ws.close()
+
+
+class RawRfb:
+    """A VNC viewer's TCP connection, with the calls rfb_handshake makes."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+
+    def recv_bytes(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+
+def test_hvctl_vnc(kvm_hvd, libvirtd):
+    hvd = kvm_hvd
+    token_file = str(hvd.state_dir / "http-token")
+    http = ["--url", hvd.url, "--token-file", token_file]
+    create(hvd, "kview", "--mode", "full")
+
+    # Off: nothing to show yet.
+    p = hvd.hvctl(*http, "vnc", "kview")
+    assert p.returncode == 1 and "start it first" in p.stderr, p.stderr
+    hvd.hvctl("start", "kview", check=True)
+    wait_console(hvd, "kview", "hello mode=full")
+
+    p = hvd.hvctl(*http, "vnc", "kview", check=True)
+    assert f"{hvd.url}/#/domains/kview" in p.stdout, p.stdout
+    assert f"ws://{hvd.url[7:]}/api/v1/domains/kview/vnc" in p.stdout, p.stdout
+    assert "hvctl vnc kview --listen" in p.stdout
+    info = hvd.hvctl_json(*http, "vnc", "kview")
+    assert info["websocket"].endswith("/api/v1/domains/kview/vnc") and info["protocol"] == "vnc"
+    # Over D-Bus too, with the HTTP address given.
+    p = hvd.hvctl("--url", hvd.url, "vnc", "kview", check=True)
+    assert "/#/domains/kview" in p.stdout
+
+    # A minihv domain has no display; --listen stays on loopback.
+    hvd.hvctl("create", "mview", "--driver", "minihv", "--kernel", "echo", "--memory", "2",
+              check=True)
+    p = hvd.hvctl(*http, "vnc", "mview")
+    assert p.returncode == 1 and "no graphical console" in p.stderr, p.stderr
+    p = hvd.hvctl(*http, "vnc", "kview", "--listen", "0.0.0.0:5999")
+    assert p.returncode == 2 and "loopback only" in p.stderr, p.stderr
+    p = hvd.hvctl("--url", hvd.url, "--token-file", "/nonexistent", "vnc", "kview",
+                  "--listen", "0")
+    assert p.returncode == 1 and "token" in p.stderr, p.stderr
+
+    # --listen: a desktop VNC viewer's TCP connection reaches the display through hvd.
+    relay = subprocess.Popen([str(hvd.hvctl_binary), *http, "vnc", "kview", "--listen", "0"],
+                             env=hvd.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        line = relay.stdout.readline()
+        m = re.match(r"Listening on 127\.0\.0\.1:(\d+) ", line)
+        assert m, line + relay.stderr.read()
+        port = int(m.group(1))
+        for _ in range(2):  # one viewer after another
+            viewer = RawRfb(port)
+            init = rfb_handshake(viewer)
+            assert init["name"] == "QEMU (kview)" and (init["width"], init["height"]) in VGA_SIZES
+            pixels = full_update(viewer, init["width"], init["height"], 4)
+            assert len(pixels) == init["width"] * init["height"] * 4
+            viewer.sock.close()
+    finally:
+        relay.send_signal(signal.SIGINT)
+        assert relay.wait(timeout=10) == 0, relay.stderr.read()

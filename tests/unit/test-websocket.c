@@ -2,7 +2,7 @@
  * examples), and the frames a client must not send. */
 #include <stdint.h>
 
-#include "http-websocket.h"
+#include "websocket.h"
 #include "test.h"
 
 static void test_handshake(void)
@@ -40,23 +40,28 @@ static void test_frames(void)
     WsFrame f;
 
     for (size_t n = 0; n < sizeof(hello); n++)
-        CHECK(ws_frame_parse(hello, n, 1024, &f) == 0);
-    CHECK(ws_frame_parse(hello, sizeof(hello), 1024, &f) == 1);
+        CHECK(ws_frame_parse(hello, n, 1024, true, &f) == 0);
+    CHECK(ws_frame_parse(hello, sizeof(hello), 1024, true, &f) == 1);
     CHECK(f.fin && f.opcode == WS_OP_TEXT && f.length == 5 && f.size == sizeof(hello));
     ws_frame_unmask(&f);
     CHECK(memcmp(f.payload, "Hello", 5) == 0);
 
-    CHECK(ws_frame_parse(unmasked, sizeof(unmasked), 1024, &f) == -WS_CLOSE_PROTOCOL_ERROR);
-    CHECK(ws_frame_parse(long_ping, sizeof(long_ping), 1024, &f) == -WS_CLOSE_PROTOCOL_ERROR);
-    CHECK(ws_frame_parse(fragmented_close, sizeof(fragmented_close), 1024, &f) ==
+    CHECK(ws_frame_parse(unmasked, sizeof(unmasked), 1024, true, &f) == -WS_CLOSE_PROTOCOL_ERROR);
+    CHECK(ws_frame_parse(long_ping, sizeof(long_ping), 1024, true, &f) == -WS_CLOSE_PROTOCOL_ERROR);
+    CHECK(ws_frame_parse(fragmented_close, sizeof(fragmented_close), 1024, true, &f) ==
           -WS_CLOSE_PROTOCOL_ERROR);
-    CHECK(ws_frame_parse(reserved, sizeof(reserved), 1024, &f) == -WS_CLOSE_PROTOCOL_ERROR);
-    CHECK(ws_frame_parse(opcode3, sizeof(opcode3), 1024, &f) == -WS_CLOSE_PROTOCOL_ERROR);
+    CHECK(ws_frame_parse(reserved, sizeof(reserved), 1024, true, &f) == -WS_CLOSE_PROTOCOL_ERROR);
+    CHECK(ws_frame_parse(opcode3, sizeof(opcode3), 1024, true, &f) == -WS_CLOSE_PROTOCOL_ERROR);
     /* A length above the limit is refused from the header alone, before its payload came. */
-    CHECK(ws_frame_parse(huge, sizeof(huge), 1024, &f) == -WS_CLOSE_TOO_BIG);
-    CHECK(ws_frame_parse(medium, 8, 299, &f) == -WS_CLOSE_TOO_BIG);
-    CHECK(ws_frame_parse(medium, sizeof(medium) - 1, 1024, &f) == 0);
-    CHECK(ws_frame_parse(medium, sizeof(medium), 1024, &f) == 1 && f.length == 300);
+    CHECK(ws_frame_parse(huge, sizeof(huge), 1024, true, &f) == -WS_CLOSE_TOO_BIG);
+    CHECK(ws_frame_parse(medium, 8, 299, true, &f) == -WS_CLOSE_TOO_BIG);
+    CHECK(ws_frame_parse(medium, sizeof(medium) - 1, 1024, true, &f) == 0);
+    CHECK(ws_frame_parse(medium, sizeof(medium), 1024, true, &f) == 1 && f.length == 300);
+
+    /* A server's frames are not masked, and must not be. */
+    CHECK(ws_frame_parse(unmasked, sizeof(unmasked), 1024, false, &f) == 1 && f.length == 5 &&
+          f.opcode == WS_OP_BINARY && memcmp(f.payload, "Hello", 5) == 0);
+    CHECK(ws_frame_parse(hello, sizeof(hello), 1024, false, &f) == -WS_CLOSE_PROTOCOL_ERROR);
 
     CHECK(ws_frame_header(WS_OP_BINARY, 5, header) == 2 && header[0] == 0x82 && header[1] == 5);
     CHECK(ws_frame_header(WS_OP_BINARY, 300, header) == 4 && header[1] == 126 &&
@@ -65,8 +70,27 @@ static void test_frames(void)
           header[1] == 127 && header[7] == 0x01 && header[8] == 0x11 && header[9] == 0x70);
 }
 
+/* What a client frames, a server parses back. */
+static void test_client_frames(void)
+{
+    uint8_t out[300 + WS_MAX_HEADER], payload[300];
+    char key[25];
+    WsFrame f;
+    size_t n;
+
+    for (size_t i = 0; i < sizeof(payload); i++)
+        payload[i] = (uint8_t)i;
+    n = ws_client_frame(WS_OP_BINARY, payload, sizeof(payload), out);
+    CHECK(n == 4 + 4 + sizeof(payload));
+    CHECK(ws_frame_parse(out, n, 1024, true, &f) == 1 && f.size == n && f.length == 300);
+    ws_frame_unmask(&f);
+    CHECK(memcmp(f.payload, payload, sizeof(payload)) == 0);
+    CHECK(ws_new_key(key) == 0 && ws_key_is_valid(key));
+}
+
 int main(void)
 {
+    test_client_frames();
     test_handshake();
     test_frames();
     return test_summary("test-websocket");

@@ -1,13 +1,14 @@
 /* WebSocket (RFC 6455) handshake values and frames, without I/O: the bridges that use them
- * (http-vnc.c) own their sockets and buffers. */
+ * (hvd/http-vnc.c, hvctl/verbs-vnc.c) own their sockets and buffers. */
 #include <ctype.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "base64.h"
-#include "http-websocket.h"
+#include "websocket.h"
 #include "macro.h"
 
 /* RFC 6455 section 1.3: the GUID appended to the client's key. */
@@ -80,9 +81,9 @@ static bool opcode_is_known(unsigned opcode)
     }
 }
 
-int ws_frame_parse(uint8_t *buf, size_t len, size_t max_payload, WsFrame *ret)
+int ws_frame_parse(uint8_t *buf, size_t len, size_t max_payload, bool from_client, WsFrame *ret)
 {
-    size_t header = 2, length;
+    size_t header = 2, length, mask_len = from_client ? 4 : 0;
     unsigned opcode;
     uint8_t *mask;
 
@@ -91,8 +92,8 @@ int ws_frame_parse(uint8_t *buf, size_t len, size_t max_payload, WsFrame *ret)
     opcode = buf[0] & 0x0f;
     if ((buf[0] & 0x70) || !opcode_is_known(opcode))
         return -WS_CLOSE_PROTOCOL_ERROR;
-    /* Section 5.1: every frame from a client is masked. */
-    if (!(buf[1] & 0x80))
+    /* Section 5.1: every frame from a client is masked, none from a server. */
+    if (!(buf[1] & 0x80) != !from_client)
         return -WS_CLOSE_PROTOCOL_ERROR;
     length = buf[1] & 0x7f;
     if (length == 126) {
@@ -117,17 +118,18 @@ int ws_frame_parse(uint8_t *buf, size_t len, size_t max_payload, WsFrame *ret)
         return -WS_CLOSE_PROTOCOL_ERROR;
     if (length > max_payload)
         return -WS_CLOSE_TOO_BIG;
-    if (len < header + 4 || len - header - 4 < length)
+    if (len < header + mask_len || len - header - mask_len < length)
         return 0;
     mask = buf + header;
     *ret = (WsFrame){
         .fin = buf[0] & 0x80,
         .opcode = (WsOpcode)opcode,
-        .mask = {mask[0], mask[1], mask[2], mask[3]},
-        .payload = mask + 4,
+        .payload = mask + mask_len,
         .length = length,
-        .size = header + 4 + length,
+        .size = header + mask_len + length,
     };
+    if (from_client)
+        memcpy(ret->mask, mask, 4);
     return 1;
 }
 
@@ -154,4 +156,32 @@ size_t ws_frame_header(WsOpcode opcode, size_t length, uint8_t out[WS_SERVER_HEA
     for (unsigned i = 0; i < 8; i++)
         out[2 + i] = (uint8_t)((uint64_t)length >> (56 - 8 * i));
     return 10;
+}
+
+size_t ws_client_frame(WsOpcode opcode, const void *payload, size_t len, uint8_t *out)
+{
+    uint8_t mask[4];
+    size_t n = ws_frame_header(opcode, len, out);
+
+    if (getrandom(mask, sizeof(mask), 0) != (ssize_t)sizeof(mask))
+        return 0;
+    out[1] |= 0x80;
+    memcpy(out + n, mask, 4);
+    n += 4;
+    for (size_t i = 0; i < len; i++)
+        out[n + i] = ((const uint8_t *)payload)[i] ^ mask[i % 4];
+    return n + len;
+}
+
+int ws_new_key(char out[25])
+{
+    _cleanup_free_ char *encoded = NULL;
+    uint8_t raw[16];
+
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return -EIO;
+    if (base64_encode(raw, sizeof(raw), &encoded) < 0)
+        return -ENOMEM;
+    memcpy(out, encoded, 25);
+    return 0;
 }

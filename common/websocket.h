@@ -1,5 +1,5 @@
-/* WebSocket (RFC 6455) for hvd's HTTP listener: the opening handshake's checks and answer, and
- * the framing of a server's side (client frames are masked, server frames are not). */
+/* WebSocket (RFC 6455): the opening handshake's checks and answer, and the framing of both
+ * sides (a client masks its frames, a server does not). */
 #pragma once
 
 #include <stdbool.h>
@@ -41,8 +41,8 @@ bool ws_key_is_valid(const char *key);
  * Returns 0, or a negative errno when hashing failed. */
 int ws_accept_value(const char *key, char out[WS_ACCEPT_LENGTH + 1]);
 
-/* One frame from a client, as ws_frame_parse() found it. payload points into the parsed
- * buffer, still masked until ws_frame_unmask(). */
+/* One frame, as ws_frame_parse() found it. payload points into the parsed buffer; a client's
+ * is still masked until ws_frame_unmask(). */
 typedef struct WsFrame {
     bool fin;
     WsOpcode opcode;
@@ -52,11 +52,12 @@ typedef struct WsFrame {
     size_t size; /* header and payload: what the frame takes of the buffer */
 } WsFrame;
 
-/* Parses the client frame at the start of buf (len bytes), changing nothing. Returns 1 with *ret
- * filled when a whole frame is there, 0 when more bytes are needed, or a negative close code:
- * -WS_CLOSE_PROTOCOL_ERROR for a malformed frame (unmasked, reserved bits or opcodes, a long or
+/* Parses the frame at the start of buf (len bytes), changing nothing: a client's (masked) when
+ * from_client, else a server's (unmasked). Returns 1 with *ret filled when a whole frame is
+ * there, 0 when more bytes are needed, or a negative close code: -WS_CLOSE_PROTOCOL_ERROR for a
+ * malformed frame (masked or not against its side, reserved bits or opcodes, a long or
  * fragmented control frame), -WS_CLOSE_TOO_BIG for a payload above max_payload. */
-int ws_frame_parse(uint8_t *buf, size_t len, size_t max_payload, WsFrame *ret);
+int ws_frame_parse(uint8_t *buf, size_t len, size_t max_payload, bool from_client, WsFrame *ret);
 
 /* Unmasks f's payload in place (once: a second call masks it again). */
 void ws_frame_unmask(WsFrame *f);
@@ -64,3 +65,10 @@ void ws_frame_unmask(WsFrame *f);
 /* Writes the header of a server frame (final, unmasked) carrying length bytes of payload into
  * out; returns its size (2, 4 or 10 bytes). */
 size_t ws_frame_header(WsOpcode opcode, size_t length, uint8_t out[WS_SERVER_HEADER_MAX]);
+
+/* Writes a client frame (final, masked with a random key) of payload into out, which has room
+ * for len + WS_MAX_HEADER bytes; returns its size, or 0 when no random key could be had. */
+size_t ws_client_frame(WsOpcode opcode, const void *payload, size_t len, uint8_t *out);
+
+/* Writes a random Sec-WebSocket-Key into out (NUL-terminated). Returns 0 or a negative errno. */
+int ws_new_key(char out[25]);
