@@ -19,7 +19,7 @@ _hvctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local verbs="create set start stop destroy pause resume reboot delete list info host stats
-        console events network"
+        console events network vnc"
     local global="--bus-address --url --token-file --json --help --version"
     local verb="" i nargs=0
 
@@ -34,7 +34,7 @@ _hvctl()
                 case ${COMP_WORDS[i - 1]} in
                 --driver | --mode | --vcpus | --memory | --kernel | --initrd | --disk | --cmdline | \
                     --cpuset | --network | --on-crash | --uuid | --timeout | --tail | --count | \
-                    --subnet) ;;
+                    --subnet | --listen) ;;
                 *) ((nargs++)) ;;
                 esac
             fi
@@ -44,7 +44,7 @@ _hvctl()
 
     case $prev in
     --bus-address | --url | --vcpus | --memory | --cmdline | --cpuset | --network | --uuid | \
-        --timeout | --tail | --count | --subnet)
+        --timeout | --tail | --count | --subnet | --listen)
         return 0
         ;;
     --token-file | --kernel | --initrd | --disk)
@@ -96,6 +96,10 @@ _hvctl()
         ;;
     console)
         opts="--tail"
+        names=1
+        ;;
+    vnc)
+        opts="--listen --json"
         names=1
         ;;
     list) opts="--all --json" ;;
