@@ -335,9 +335,8 @@ static int parse_listen(const char *text, struct sockaddr_in *sa)
         inet_pton(AF_INET, addr, &sa->sin_addr) != 1)
         return usage_error("vnc", "--listen takes [ADDR:]PORT, got '%s'", text);
     if ((ntohl(sa->sin_addr.s_addr) >> 24) != 127)
-        return usage_error("vnc",
-                           "--listen binds loopback only (127.0.0.0/8): the port asks no "
-                           "password, and whoever reaches it has the guest's keyboard");
+        return usage_error("vnc", "--listen binds loopback only (127.0.0.0/8): the port asks no "
+                                  "password, and whoever reaches it has the guest's keyboard");
     sa->sin_port = htons((uint16_t)port);
     return EXIT_OK;
 }
@@ -401,11 +400,10 @@ static int describe(const char *url, const char *name, json_t *info)
     _cleanup_free_ char *dashboard = NULL, *websocket = NULL;
     size_t base_len = strcspn(base, "/");
 
-    if (web && (asprintf(&dashboard, "%.*s/#/domains/%s", (int)(base - url + base_len), url,
-                         name) < 0 ||
-                asprintf(&websocket, "%s://%.*s/api/v1/domains/%s/vnc",
-                         strneq(url, "https://", 8) ? "wss" : "ws", (int)base_len, base,
-                         name) < 0))
+    if (web &&
+        (asprintf(&dashboard, "%.*s/#/domains/%s", (int)(base - url + base_len), url, name) < 0 ||
+         asprintf(&websocket, "%s://%.*s/api/v1/domains/%s/vnc",
+                  strneq(url, "https://", 8) ? "wss" : "ws", (int)base_len, base, name) < 0))
         return exit_code_from_error(&(Error){.kind = ERROR_FAILED, .message = "Out of memory"});
     if (arg.json) {
         json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "domain", name, "protocol", "vnc",

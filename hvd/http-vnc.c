@@ -17,6 +17,7 @@
 #define VNC_READ_CHUNK     (16u * 1024) /* display bytes per frame to the client */
 #define VNC_MAX_PAYLOAD    (32u * 1024) /* a client frame's payload at most */
 #define VNC_PENDING_MAX_US (30 * USEC_PER_SEC)
+#define VNC_CLOSING_MAX_US (5 * USEC_PER_SEC) /* for the client to take the close frame */
 
 struct HttpVncBridge {
     Http *http;
@@ -26,6 +27,7 @@ struct HttpVncBridge {
     struct MHD_UpgradeResponseHandle *urh; /* NULL until the upgrade happened */
     uint64_t created_us;
     sd_event_source *client_io, *display_io;
+    sd_event_source *closing_timer; /* ends a session whose client does not take its close */
     uint8_t from_client[VNC_MAX_PAYLOAD + WS_MAX_HEADER]; /* frames not parsed yet */
     size_t from_client_len;
     uint8_t to_display[VNC_BUFFER];
@@ -48,6 +50,7 @@ static void bridge_free(HttpVncBridge *b)
         b->next->prev = b->prev;
     (void)sd_event_source_disable_unref(b->client_io);
     (void)sd_event_source_disable_unref(b->display_io);
+    (void)sd_event_source_disable_unref(b->closing_timer);
     if (b->display_fd >= 0)
         (void)close(b->display_fd);
     if (b->urh) {
@@ -82,12 +85,24 @@ static bool queue_frame(HttpVncBridge *b, WsOpcode opcode, const void *payload, 
     return true;
 }
 
-/* Queues a close frame with code and reason; nothing is read from either side after it. */
+static int on_closing_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    bridge_end(userdata, "the client did not take the close frame");
+    return 0;
+}
+
+/* Queues a close frame with code and reason (the first one only); nothing is read from either
+ * side after it, and the session ends once the client took it, or after VNC_CLOSING_MAX_US. */
 static void queue_close(HttpVncBridge *b, unsigned code, const char *reason)
 {
     uint8_t payload[WS_MAX_CONTROL];
     size_t n = strnlen(reason, sizeof(payload) - 2);
 
+    if (b->closing)
+        return;
+    if (b->urh)
+        (void)sd_event_add_time_relative(b->http->event, &b->closing_timer, CLOCK_MONOTONIC,
+                                         VNC_CLOSING_MAX_US, 0, on_closing_timeout, b);
     payload[0] = (uint8_t)(code >> 8);
     payload[1] = (uint8_t)code;
     memcpy(payload + 2, reason, n);
@@ -391,6 +406,14 @@ enum MHD_Result http_domain_vnc(HttpRequest *r, Domain *d, const char *arg)
 
 void http_vnc_done(Http *h)
 {
-    while (h->vnc_bridges)
-        bridge_end(h->vnc_bridges, "hvd is stopping");
+    while (h->vnc_bridges) {
+        HttpVncBridge *b = h->vnc_bridges;
+        /* Clients are told, as far as their sockets take it now. */
+        if (b->urh) {
+            queue_close(b, WS_CLOSE_GOING_AWAY, "hvd is stopping");
+            (void)send(b->client_fd, b->to_client + b->to_client_off,
+                       b->to_client_len - b->to_client_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        bridge_end(b, "hvd is stopping");
+    }
 }

@@ -167,7 +167,12 @@ def test_vnc_refusals(kvm_hvd, libvirtd):
     # The domain still has its display for well-behaved clients.
     ws = open_vnc(hvd, "kvref")
     assert rfb_handshake(ws)["name"] == "QEMU (kvref)"
-    ws.close()
+
+    # hvd stops cleanly under an open session, and tells its client why the display went.
+    hvd.stop()
+    op, payload = ws.recv_frame()
+    assert op == 0x8 and close_reason(payload) == "1001 hvd is stopping", (op, payload)
+    ws.sock.close()
 
 
 def test_vnc_session_outlives_idle_timeout(libvirtd, make_hvd):
