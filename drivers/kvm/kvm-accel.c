@@ -66,32 +66,40 @@ static bool in_groups(gid_t g, uid_t uid, gid_t gid)
     return false;
 }
 
-/* Whether a process of uid, gid and uid's groups without capabilities (as libvirt runs QEMU)
- * may open path for reading and writing, by its mode bits. Returns 0 or a negative errno. */
-static int device_access(const char *path, uid_t uid, gid_t gid)
+int kvm_identity_access(const char *path, uid_t uid, gid_t gid, int mode)
 {
     struct stat st;
-    mode_t need;
+    mode_t need = 0;
+    unsigned shift;
 
     if (stat(path, &st) < 0)
         return -errno;
-    if (st.st_uid == uid)
-        need = S_IRUSR | S_IWUSR;
-    else if (in_groups(st.st_gid, uid, gid))
-        need = S_IRGRP | S_IWGRP;
-    else
-        need = S_IROTH | S_IWOTH;
+    if (uid == 0)
+        return 0;
+    shift = st.st_uid == uid ? 6 : in_groups(st.st_gid, uid, gid) ? 3 : 0;
+    if (mode & R_OK)
+        need |= S_IROTH << shift;
+    if (mode & W_OK)
+        need |= S_IWOTH << shift;
+    if (mode & X_OK)
+        need |= S_IXOTH << shift;
     return (st.st_mode & need) == need ? 0 : -EACCES;
 }
 
 void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret)
 {
     _cleanup_free_ char *domcaps = NULL, *caps = NULL;
-    uid_t uid;
-    gid_t gid;
+    uid_t uid = 0;
+    gid_t gid = 0;
     int r;
 
     *ret = (KvmAccel){.known = true};
+    caps = uri_is_local(uri) ? virConnectGetCapabilities(conn) : NULL;
+    if (caps && qemu_identity(caps, &uid, &gid)) {
+        ret->qemu_identity_known = true;
+        ret->qemu_uid = uid;
+        ret->qemu_gid = gid;
+    }
     domcaps = virConnectGetDomainCapabilities(conn, NULL, NULL, NULL, "kvm", 0);
     if (!domcaps) {
         (void)snprintf(ret->why, sizeof(ret->why), "libvirt reports: %s", virGetLastErrorMessage());
@@ -101,14 +109,13 @@ void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret)
         (void)snprintf(ret->why, sizeof(ret->why), "libvirt's domain capabilities do not offer it");
         return;
     }
-    caps = uri_is_local(uri) ? virConnectGetCapabilities(conn) : NULL;
-    if (!caps || !qemu_identity(caps, &uid, &gid)) {
+    if (!ret->qemu_identity_known) {
         ret->kvm_usable = true;
         (void)snprintf(ret->why, sizeof(ret->why), "libvirt's domain capabilities offer it%s",
                        uri_is_local(uri) ? "" : " (libvirtd runs on another host)");
         return;
     }
-    r = device_access(KVM_DEVICE, uid, gid);
+    r = kvm_identity_access(KVM_DEVICE, uid, gid, R_OK | W_OK);
     if (r < 0) {
         (void)snprintf(ret->why, sizeof(ret->why),
                        "libvirt runs QEMU as uid %u, gid %u, which cannot open " KVM_DEVICE " (%s)",

@@ -166,8 +166,9 @@ int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret)
         r = console_log_path(drv, c, CONSOLE_VIRTIO, &virtio_log);
     if (r < 0)
         return r;
-    /* A path too long for a socket was refused when the domain was validated. */
-    if (kvm_graphics_socket_path(drv, c, &vnc_socket) >= 0)
+    /* Without its socket directory (QEMU's user cannot reach it, say) the domain starts with no
+     * display, as before hvd gave kvm domains one: its display then says why. */
+    if (kvm_graphics_prepare(drv, c, &vnc_socket) >= 0)
         o.vnc_socket = vnc_socket;
     o.console_log = log;
     o.virtio_log = virtio_log;
@@ -285,6 +286,7 @@ static int kvm_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt,
 /* On a worker: the domain is deleted meanwhile (a failure is only worth a debug line). */
 static int kvm_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
 {
+    kvm_graphics_forget(drv, c);
     return kvm_job_submit_undefine(drv, c, e);
 }
 

@@ -48,6 +48,10 @@ typedef struct KvmAccel {
     bool known;      /* asked since hvd started */
     bool kvm_usable; /* libvirt offers kvm and its QEMU user can open /dev/kvm */
     char why[384];   /* a sentence saying how that was decided */
+    /* Who libvirt runs QEMU as (its DAC label), when libvirtd is local and says so. */
+    bool qemu_identity_known;
+    uid_t qemu_uid;
+    gid_t qemu_gid;
 } KvmAccel;
 
 /* One connection's watch for its loss: libvirt may report it on any thread, so the callback only
@@ -228,10 +232,16 @@ int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret);
 
 /* The graphical console (kvm-graphics.c). kvm_graphics_init() makes the directory of the VNC
  * sockets (at open); kvm_graphics_socket_path() returns c's socket path in *ret (new string;
- * -ENAMETOOLONG when it would not fit a unix socket address); kvm_graphics_validate() refuses a
- * definition whose socket path would not; kvm_graphics_open() is the driver's graphics_open. */
+ * -ENAMETOOLONG when it would not fit a unix socket address); kvm_graphics_prepare() readies
+ * c's socket directory for QEMU before a start and returns the path in *ret, or fails (the
+ * domain then starts without a display, and its graphics_open says why); kvm_graphics_validate()
+ * refuses a definition whose socket path would not fit; kvm_graphics_open() is the driver's
+ * graphics_open. */
 int kvm_graphics_init(Driver *drv, Error *e);
 int kvm_graphics_socket_path(Driver *drv, const DomainConfig *c, char **ret);
+int kvm_graphics_prepare(Driver *drv, const DomainConfig *c, char **ret);
+/* Removes what is left of c's socket directory (c was deleted). */
+void kvm_graphics_forget(Driver *drv, const DomainConfig *c);
 int kvm_graphics_validate(Driver *drv, const DomainConfig *c, Error *e);
 int kvm_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                       unsigned flags, Error *e);
@@ -295,6 +305,11 @@ void kvm_connection_done(Driver *drv);
  * and the user libvirt runs QEMU as can open /dev/kvm (checked when libvirtd is on this host;
  * libvirt's own domain capabilities are probed with more privileges than its guests get). */
 void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret);
+
+/* Whether a process of uid, gid and uid's groups without capabilities (as libvirt runs QEMU)
+ * may access path as mode (R_OK, W_OK, X_OK) by its mode bits; uid 0 may. Returns 0 or a
+ * negative errno. */
+int kvm_identity_access(const char *path, uid_t uid, gid_t gid, int mode);
 
 /* The domain type the next start uses: the setting, or for "auto" what kvm_accel_probe found
  * (qemu while nothing is known). */

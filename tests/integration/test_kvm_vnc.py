@@ -12,7 +12,8 @@ import time
 import pytest
 
 from kvm_fixtures import (KVM_CONFIG, create, kvm_hvd, libvirt_cache, libvirtd,  # noqa: F401
-                          wait_console, wait_state)
+                          libvirtd_nobody, wait_console, wait_state)
+from hvd_harness import wait_for
 from ws_client import HandshakeRefused, WebSocket, close_reason, rfb_handshake
 
 # The sizes of QEMU's standard VGA before a guest driver changes the mode: text mode (SeaBIOS,
@@ -263,3 +264,29 @@ def test_hvctl_vnc(kvm_hvd, libvirtd):
     finally:
         relay.send_signal(signal.SIGINT)
         assert relay.wait(timeout=10) == 0, relay.stderr.read()
+
+
+def test_vnc_with_qemu_as_another_user(libvirtd_nobody, make_hvd):
+    """libvirt runs QEMU as nobody: the domain's socket directory is given to that user, and
+    where that user cannot reach it the domain runs without a display, which says why."""
+    hvd = make_hvd(config=KVM_CONFIG, kvm_uri=libvirtd_nobody.uri).start()
+    wait_for(lambda: hvd.hvctl_json("host")["drivers"]["kvm"]["available"], timeout=60,
+             what="the kvm driver")
+    create(hvd, "knobody", "--mode", "full")
+    hvd.hvctl("start", "knobody", check=True)
+    wait_console(hvd, "knobody", "hello mode=full")
+    ws = open_vnc(hvd, "knobody")
+    assert rfb_handshake(ws)["name"] == "QEMU (knobody)"
+    ws.close()
+    hvd.hvctl("destroy", "knobody", check=True)
+
+    mode = hvd.runtime_dir.stat().st_mode & 0o777
+    hvd.runtime_dir.chmod(0o700)
+    try:
+        hvd.hvctl("start", "knobody", check=True)
+        wait_console(hvd, "knobody", "hello mode=full", count=2)
+        e = refused(hvd, "knobody")
+        assert e.status == 409 and "uid 65534, which cannot reach" in e.body, e.body
+        hvd.hvctl("destroy", "knobody", check=True)
+    finally:
+        hvd.runtime_dir.chmod(mode)

@@ -472,6 +472,11 @@ static void test_driver_on_test_uri(void)
     CHECK(driver_get_info(drv, &c, &rt, &info, 0, &e) < 0);
     CHECK_CONTAINS(e.message, "libvirt does not run 'unit1'");
 
+    /* Starting made the domain's socket directory; deleting it removes that. */
+    e = ERROR_NULL;
+    CHECK(driver_undefine(drv, &c, 0, &e) >= 0);
+    for (unsigned i = 0; i < 50; i++)
+        (void)sd_event_run(event, 10 * 1000);
     driver_free(drv);
     domain_config_done(&c);
     domain_config_done(&other);
