@@ -1,8 +1,8 @@
 // Opens a kvm domain's Display on hvd's dashboard in a real headless Chromium (playwright-core,
 // the system's browser), as a user would: the domain's page, "Open display", noVNC connecting
 // through hvd's WebSocket. Checks that the canvas has the guest framebuffer's size, is not all
-// one colour, and shows the pixels a VNC client read from the same display (reference, raw
-// RGBA); keys typed reach the display without errors; closing it says so. Fails on any error
+// one colour, shows the guest's greeting (green text it wrote to the VGA screen) and the
+// pixels a VNC client read from the same display (reference, raw RGBA); keys typed reach the display without errors; closing it says so. Fails on any error
 // in the page's console.
 //
 // usage: node display.test.mjs URL TOKEN DOMAIN WIDTH HEIGHT REFERENCE.rgba ARTIFACT_DIR
@@ -61,6 +61,14 @@ async function canvasView(page, ref) {
         const colours = new Set();
         for (let i = 0; i < data.length && colours.size < 64; i += 4)
             colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        // The guest's greeting, bright green from text row 12 (16 pixels a row).
+        let green = 0;
+        for (let y = 12 * 16; y < Math.min(14 * 16, canvas.height); y++)
+            for (let x = 0; x < canvas.width; x++) {
+                const i = (y * canvas.width + x) * 4;
+                if (data[i + 1] > 200 && data[i] < 120 && data[i + 2] < 120)
+                    green++;
+            }
         let differ = -1;
         if (refB64) {
             const refBytes = Uint8Array.from(atob(refB64), c => c.charCodeAt(0));
@@ -72,7 +80,7 @@ async function canvasView(page, ref) {
                     if (data[i] !== refBytes[i] || data[i + 1] !== refBytes[i + 1] || data[i + 2] !== refBytes[i + 2])
                         differ++;
         }
-        return {width: canvas.width, height: canvas.height, colours: colours.size, differ};
+        return {width: canvas.width, height: canvas.height, colours: colours.size, green, differ};
     }, ref);
 }
 
@@ -96,9 +104,10 @@ async function run(browser) {
     // noVNC draws what the first full update brings; the text cursor may blink meanwhile.
     const view = await until('the guest screen on the canvas', async () => {
         const v = await canvasView(page, ref);
-        return v && v.colours > 1 && v.differ <= width * height / 100 ? v : null;
+        return v && v.colours > 1 && v.green > 100 && v.differ <= width * height / 100 ? v : null;
     });
-    log(`canvas ${view.width}x${view.height}, ${view.colours} colours, ${view.differ} pixels differ from the reference`);
+    log(`canvas ${view.width}x${view.height}, ${view.colours} colours, ${view.green} pixels of the greeting, ` +
+        `${view.differ} pixels differ from the reference`);
     assert.equal(view.width, width, 'canvas width is the framebuffer width');
     assert.equal(view.height, height, 'canvas height is the framebuffer height');
     assert.ok(view.colours > 1, 'the canvas is not all one colour');

@@ -44,6 +44,17 @@ def framebuffer(hvd, name):
     return width, height, bytes(pixels)
 
 
+def green_pixels(width, pixels):
+    """Pixels of the guest's greeting: bright green text from row 12 of the 720x400 text mode
+    (16 pixels a row), as tests/guests/hello-multiboot.S writes it."""
+    count = 0
+    for y in range(12 * 16, 14 * 16):
+        row = pixels[y * width * 4:(y + 1) * width * 4]
+        count += sum(1 for x in range(0, len(row), 4)
+                     if row[x + 1] > 200 and row[x] < 120 and row[x + 2] < 120)
+    return count
+
+
 @pytest.fixture
 def display_hvd(build, bus, workdir, libvirtd):
     if not (build / "web" / "vendor" / "novnc" / "core" / "rfb.js").exists():
@@ -74,6 +85,7 @@ def test_display_in_chromium(display_hvd):
     time.sleep(1)  # SeaBIOS's last words are on the screen well before the guest greets
     width, height, pixels = framebuffer(hvd, "web-vga")
     assert len(set(pixels[i:i + 4] for i in range(0, len(pixels), 4))) > 1, "blank screen"
+    assert green_pixels(width, pixels) > 100, "the guest's greeting is not on its screen"
     (ARTIFACTS / "framebuffer.rgba").write_bytes(pixels)
 
     args = [node, str(HERE / "display.test.mjs"), hvd.url, hvd.token, "web-vga", str(width),
