@@ -181,7 +181,8 @@ typedef struct DriverOps {
     json_t *(*host_info)(Driver *drv);
     /* Returns a new fd (non-blocking, close-on-exec) connected to the active domain's graphical
      * console, an RFB (VNC) server, for the caller to speak RFB over and close. Never waits on
-     * the backend. NULL: the driver's domains have no graphical console. */
+     * the backend: a server that takes no connection at once fails with e->errnum -EAGAIN, for
+     * the caller to try again shortly. NULL: the driver's domains have no graphical console. */
     int (*graphics_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                          unsigned flags, Error *e);
 } DriverOps;

@@ -17,17 +17,22 @@
 #define VNC_READ_CHUNK     (16u * 1024) /* display bytes per frame to the client */
 #define VNC_MAX_PAYLOAD    (32u * 1024) /* a client frame's payload at most */
 #define VNC_PENDING_MAX_US (30 * USEC_PER_SEC)
-#define VNC_CLOSING_MAX_US (5 * USEC_PER_SEC) /* for the client to take the close frame */
+#define VNC_CLOSING_MAX_US (5 * USEC_PER_SEC)   /* for the client to take the close frame */
+#define VNC_RETRY_US       (10 * USEC_PER_MSEC) /* a display whose backlog was full, again */
+#define VNC_RETRIES        200                  /* 2 s */
+#define WS_CLOSE_TRY_AGAIN 1013
 
 struct HttpVncBridge {
     Http *http;
     char name[DOMAIN_NAME_MAX + 1];
-    int display_fd;
-    int client_fd; /* libmicrohttpd's: given back through the upgrade handle, never closed here */
+    int display_fd; /* -EBADF while the display's backlog is full (retry_timer tries again) */
+    int client_fd;  /* libmicrohttpd's: given back through the upgrade handle, never closed here */
     struct MHD_UpgradeResponseHandle *urh; /* NULL until the upgrade happened */
     uint64_t created_us;
     sd_event_source *client_io, *display_io;
     sd_event_source *closing_timer; /* ends a session whose client does not take its close */
+    sd_event_source *retry_timer;
+    unsigned retries;
     uint8_t from_client[VNC_MAX_PAYLOAD + WS_MAX_HEADER]; /* frames not parsed yet */
     size_t from_client_len;
     uint8_t to_display[VNC_BUFFER];
@@ -51,6 +56,7 @@ static void bridge_free(HttpVncBridge *b)
     (void)sd_event_source_disable_unref(b->client_io);
     (void)sd_event_source_disable_unref(b->display_io);
     (void)sd_event_source_disable_unref(b->closing_timer);
+    (void)sd_event_source_disable_unref(b->retry_timer);
     if (b->display_fd >= 0)
         (void)close(b->display_fd);
     if (b->urh) {
@@ -165,6 +171,8 @@ static void update_events(HttpVncBridge *b)
 
     (void)sd_event_source_set_io_events(b->client_io, (client_in ? EPOLLIN : 0) |
                                                           (b->to_client_len ? EPOLLOUT : 0));
+    if (!b->display_io)
+        return; /* not connected yet: what the client sends waits in to_display */
     if (display_in || display_out) {
         (void)sd_event_source_set_io_events(b->display_io, (display_in ? EPOLLIN : 0) |
                                                                (display_out ? EPOLLOUT : 0));
@@ -279,6 +287,39 @@ static int on_display(sd_event_source *s, int fd, uint32_t revents, void *userda
     return 0;
 }
 
+/* The display's backlog was full when the client came: connect again, for VNC_RETRIES at most. */
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    HttpVncBridge *b = userdata;
+    Manager *m = b->http->manager;
+    Error e = ERROR_NULL;
+    Domain *d = NULL;
+    int fd = -EBADF;
+
+    if (b->closing)
+        return 0;
+    if (manager_get(m, b->name, &d, &e) >= 0 && manager_domain_graphics(m, d, &fd, &e) >= 0) {
+        log_debug("HTTP: VNC session of %s: the display took it after %u tries.", b->name,
+                  b->retries + 1);
+        b->display_fd = fd;
+        b->retry_timer = sd_event_source_disable_unref(b->retry_timer);
+        if (sd_event_add_io(b->http->event, &b->display_io, fd, EPOLLIN, on_display, b) < 0)
+            queue_close(b, WS_CLOSE_INTERNAL, "could not watch the display");
+        update_events(b);
+        return 0;
+    }
+    if (e.errnum == -EAGAIN && ++b->retries < VNC_RETRIES) {
+        (void)sd_event_source_set_time_relative(s, VNC_RETRY_US);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+    }
+    log_debug("HTTP: VNC session of %s: no display after %u tries: %s", b->name, b->retries,
+              e.message);
+    queue_close(b, e.errnum == -EAGAIN ? WS_CLOSE_TRY_AGAIN : WS_CLOSE_GOING_AWAY, e.message);
+    update_events(b);
+    return 0;
+}
+
 /* libmicrohttpd sent the 101 answer and hands over the client's socket. */
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
@@ -297,8 +338,12 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
     memcpy(b->from_client, extra_in, extra_in_size);
     b->from_client_len = extra_in_size;
     r = sd_event_add_io(b->http->event, &b->client_io, sock, EPOLLIN, on_client, b);
-    if (r >= 0)
+    if (r >= 0 && b->display_fd >= 0)
         r = sd_event_add_io(b->http->event, &b->display_io, b->display_fd, EPOLLIN, on_display, b);
+    else if (r >= 0)
+        /* 1 ms accuracy, not sd-event's default 250 ms: VNC_RETRIES spans 2 s. */
+        r = sd_event_add_time_relative(b->http->event, &b->retry_timer, CLOCK_MONOTONIC,
+                                       VNC_RETRY_US, USEC_PER_MSEC, on_retry, b);
     if (r < 0) {
         bridge_end(b, "could not watch its sockets");
         return;
@@ -368,17 +413,21 @@ enum MHD_Result http_domain_vnc(HttpRequest *r, Domain *d, const char *arg)
         return ret;
     if (!handshake_ok(r, &protocol, &ret))
         return ret;
-    if (manager_domain_graphics(r->http->manager, d, &fd, &e) < 0)
+    /* A display whose backlog is full now (several viewers at once) is connected to again
+     * after the upgrade. */
+    if (manager_domain_graphics(r->http->manager, d, &fd, &e) < 0 && e.errnum != -EAGAIN)
         return http_reply_error(r, &e);
     if (ws_accept_value(http_header(r, "Sec-WebSocket-Key"), accept) < 0) {
-        (void)close(fd);
+        if (fd >= 0)
+            (void)close(fd);
         return http_reply_problem(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                   "could not compute Sec-WebSocket-Accept");
     }
     drop_stale(r->http);
     b = calloc(1, sizeof(*b));
     if (!b) {
-        (void)close(fd);
+        if (fd >= 0)
+            (void)close(fd);
         return MHD_NO;
     }
     *b = (HttpVncBridge){.http = r->http,

@@ -156,9 +156,9 @@ int kvm_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *r
                               "gave kvm domains one; restart it to get one",
                               c->name, path);
         if (errno == EAGAIN)
-            return error_setf(e, ERROR_FAILED,
-                              "the VNC display of domain '%s' takes no more connections now",
-                              c->name);
+            return error_set_errno(e, -EAGAIN,
+                                   "the VNC display of domain '%s' takes no more connections now",
+                                   c->name);
         return error_set_errno(e, -errno, "Failed to connect to the VNC display %s: %m", path);
     }
     *ret_fd = TAKE_FD(fd);

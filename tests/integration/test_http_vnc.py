@@ -21,19 +21,21 @@ class FakeDisplay:
     """Listens on a domain's VNC socket; each connection gets the greeting, then the server
     sends `send` bytes (a deterministic stream) and records what it receives."""
 
-    def __init__(self, path, send=0):
+    def __init__(self, path, send=0, backlog=4, accept_delay=0):
         self.path = str(path)
         self.send = send
+        self.accept_delay = accept_delay
         self.received = bytearray()
         self.conns = []
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.path)
-        self.listener.listen(4)
+        self.listener.listen(backlog)
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
     def serve(self):
         while True:
+            time.sleep(self.accept_delay)
             try:
                 conn, _ = self.listener.accept()
             except OSError:
@@ -62,6 +64,8 @@ class FakeDisplay:
             c.close()
 
     def close(self):
+        if self.listener.fileno() < 0:
+            return
         self.listener.close()
         self.hang_up()
         os.unlink(self.path)
@@ -76,9 +80,8 @@ def stream(n):
     return bytes(out[:n])
 
 
-@pytest.fixture
-def display(hvd):
-    """A running kvm domain (test driver) whose display the test serves."""
+def serve_display(hvd):
+    """Starts a kvm domain (test driver); returns a maker of fake displays for it."""
     hvd.hvctl("create", "tvnc", "--driver", "kvm", "--kernel", "/vmlinuz", "--memory", "64",
               check=True)
     hvd.hvctl("start", "tvnc", check=True)
@@ -88,10 +91,17 @@ def display(hvd):
     assert path.parent.parent.stat().st_mode & 0o777 == 0o711
     made = []
 
-    def make(send=0):
-        d = FakeDisplay(path, send)
+    def make(**kw):
+        d = FakeDisplay(path, **kw)
         made.append(d)
         return d
+    return make, made
+
+
+@pytest.fixture
+def display(hvd):
+    """A running kvm domain (test driver) whose display the test serves."""
+    make, made = serve_display(hvd)
     yield make
     for d in made:
         d.close()
@@ -133,6 +143,29 @@ def test_bytes_cross_unchanged_both_ways(hvd, display):
     ws.close()
 
 
+def test_viewers_at_once_wait_for_a_busy_display(hvd, display):
+    """QEMU listens with a short backlog: viewers that find it full are connected once there
+    is room (hvd tries again for 2 s after the upgrade); past that, the session ends with 1013
+    (try again later)."""
+    slow = display(backlog=1, accept_delay=0.2)
+    sessions = [open_vnc(hvd) for _ in range(4)]
+    for s in sessions:
+        assert s.recv_bytes(len(GREETING)) == GREETING
+        s.close()
+    slow.close()
+
+    display(backlog=1, accept_delay=60)  # accepts nothing: two connections wait, then it is full
+    waiting = [open_vnc(hvd) for _ in range(2)]
+    started = time.monotonic()
+    late = open_vnc(hvd)
+    op, payload = late.recv_frame()
+    assert op == 0x8 and close_reason(payload).startswith("1013 "), close_reason(payload)
+    assert "takes no more connections" in close_reason(payload)
+    assert 1.5 < time.monotonic() - started < 10
+    for s in waiting + [late]:
+        s.sock.close()
+
+
 def test_every_end_is_clean(hvd, display):
     fake = display()
     # The display hangs up: the client is told.
@@ -170,3 +203,31 @@ def test_every_end_is_clean(hvd, display):
         assert op == 0x8 and close_reason(payload) == "1001 hvd is stopping"
         s.sock.close()
     ws.sock.close()
+
+
+def test_over_tls(make_hvd, workdir):
+    """With [http] tls-cert/tls-key the display is a wss:// WebSocket (libmicrohttpd relays the
+    upgraded connection's TLS on hvd's loop)."""
+    import ssl
+    import subprocess
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"openssl cannot make a certificate here: {p.stderr.strip()}")
+    h = make_hvd(config=f"[http]\ntls-cert = {cert}\ntls-key = {key}\n").start()
+    make, made = serve_display(h)
+    try:
+        make(send=300000)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        ws = open_vnc(h, ssl_context=ctx)
+        assert ws.recv_bytes(len(GREETING)) == GREETING
+        assert ws.recv_bytes(300000) == stream(300000)
+        ws.send(b"over tls")
+        wait_for(lambda: made[0].received == b"over tls", timeout=10, what="the bytes")
+        ws.close()
+    finally:
+        for d in made:
+            d.close()

@@ -20,9 +20,11 @@ class HandshakeRefused(Exception):
 
 class WebSocket:
     def __init__(self, base_url, path, token=None, protocol="binary", timeout=15,
-                 headers=None, upgrade=True):
+                 headers=None, upgrade=True, ssl_context=None):
         u = urllib.parse.urlparse(base_url)
         self.sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        if u.scheme == "https":
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=u.hostname)
         self.buf = b""
         key = base64.b64encode(os.urandom(16)).decode()
         query = f"?access_token={token}" if token else ""
