@@ -101,6 +101,14 @@ def test_vnc_over_websocket(kvm_hvd, libvirtd):
     ws = open_vnc(hvd, "kvnc", token=None, headers={"Authorization": f"Bearer {hvd.token}"})
     assert rfb_handshake(ws)["name"] == "QEMU (kvnc)"
 
+    # hvd is killed and started again: the running domain's display is where it was.
+    ws.sock.close()
+    hvd.proc.kill()
+    hvd.proc.wait()
+    hvd.start()
+    ws = open_vnc(hvd, "kvnc")
+    assert rfb_handshake(ws)["name"] == "QEMU (kvnc)"
+
     # The domain stops under a session: the client is told with a close frame.
     hvd.hvctl("destroy", "kvnc", check=True)
     deadline = time.monotonic() + 15
