@@ -50,22 +50,22 @@ int kvm_graphics_socket_path(Driver *drv, const DomainConfig *c, char **ret)
  * writable. Writes a sentence into why when not. */
 static bool qemu_reaches(Driver *drv, const char *dir, char *why, size_t n)
 {
-    const KvmAccel *a = &kvm(drv)->accel;
+    const KvmIdentity *id = &kvm(drv)->accel.qemu;
     char path[PATH_MAX];
 
-    if (!a->qemu_identity_known || a->qemu_uid == 0)
+    if (!id->known || id->uid == 0)
         return true;
     (void)snprintf(path, sizeof(path), "%s", dir);
-    if (kvm_identity_access(path, a->qemu_uid, a->qemu_gid, W_OK | X_OK) < 0) {
+    if (kvm_identity_access(id, path, W_OK | X_OK) < 0) {
         (void)snprintf(why, n, "libvirt runs QEMU as uid %u, which cannot write to %s",
-                       (unsigned)a->qemu_uid, dir);
+                       (unsigned)id->uid, dir);
         return false;
     }
     for (char *slash = strrchr(path, '/'); slash && slash > path; slash = strrchr(path, '/')) {
         *slash = 0;
-        if (kvm_identity_access(path, a->qemu_uid, a->qemu_gid, X_OK) < 0) {
+        if (kvm_identity_access(id, path, X_OK) < 0) {
             (void)snprintf(why, n, "libvirt runs QEMU as uid %u, which cannot reach %s through %s",
-                           (unsigned)a->qemu_uid, dir, path);
+                           (unsigned)id->uid, dir, path);
             return false;
         }
     }
@@ -74,7 +74,7 @@ static bool qemu_reaches(Driver *drv, const char *dir, char *why, size_t n)
 
 int kvm_graphics_prepare(Driver *drv, const DomainConfig *c, char **ret)
 {
-    const KvmAccel *a = &kvm(drv)->accel;
+    const KvmIdentity *id = &kvm(drv)->accel.qemu;
     _cleanup_free_ char *dir = NULL, *path = NULL;
     char why[PATH_MAX + 128];
     int r;
@@ -86,7 +86,7 @@ int kvm_graphics_prepare(Driver *drv, const DomainConfig *c, char **ret)
         return r;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -errno;
-    if (a->qemu_identity_known && chown(dir, a->qemu_uid, a->qemu_gid) < 0)
+    if (id->known && chown(dir, id->uid, id->gid) < 0)
         return -errno;
     if (!qemu_reaches(drv, dir, why, sizeof(why))) {
         log_debug("kvm: %s starts without a display: %s", c->name, why);

@@ -43,15 +43,22 @@ static inline const KvmSettings *kvm_settings(const Driver *drv)
     return drv->settings;
 }
 
+/* Who libvirt runs QEMU as (its DAC label), when libvirtd is local and says so: found out with
+ * KvmAccel, groups included, so that access checks on the loop never ask the user database. */
+typedef struct KvmIdentity {
+    bool known;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64]; /* gid and the supplementary groups */
+    unsigned n_groups;
+} KvmIdentity;
+
 /* Whether libvirt can run kvm guests (kvm-accel.c): found out on a worker after connecting. */
 typedef struct KvmAccel {
     bool known;      /* asked since hvd started */
     bool kvm_usable; /* libvirt offers kvm and its QEMU user can open /dev/kvm */
     char why[384];   /* a sentence saying how that was decided */
-    /* Who libvirt runs QEMU as (its DAC label), when libvirtd is local and says so. */
-    bool qemu_identity_known;
-    uid_t qemu_uid;
-    gid_t qemu_gid;
+    KvmIdentity qemu;
 } KvmAccel;
 
 /* One connection's watch for its loss: libvirt may report it on any thread, so the callback only
@@ -306,10 +313,10 @@ void kvm_connection_done(Driver *drv);
  * libvirt's own domain capabilities are probed with more privileges than its guests get). */
 void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret);
 
-/* Whether a process of uid, gid and uid's groups without capabilities (as libvirt runs QEMU)
- * may access path as mode (R_OK, W_OK, X_OK) by its mode bits; uid 0 may. Returns 0 or a
- * negative errno. */
-int kvm_identity_access(const char *path, uid_t uid, gid_t gid, int mode);
+/* Whether a process of identity id without capabilities (as libvirt runs QEMU) may access path
+ * as mode (R_OK, W_OK, X_OK) by its mode bits; uid 0 may. Asks no user database. Returns 0 or
+ * a negative errno. */
+int kvm_identity_access(const KvmIdentity *id, const char *path, int mode);
 
 /* The domain type the next start uses: the setting, or for "auto" what kvm_accel_probe found
  * (qemu while nothing is known). */
