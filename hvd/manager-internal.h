@@ -57,6 +57,10 @@ int manager_log_event_text(Manager *m, const char *domain, const char *event, co
 /* Starts sampling statistics into the histories once a second (history-sampler.c). */
 int manager_history_start(Manager *m);
 
+/* Saves the histories' points that are over (with current, also those still being averaged, as
+ * hvd stops) with the next commit; prunes what the ranges no longer keep every ten minutes. */
+void manager_history_save(Manager *m, uint64_t now_us, bool current);
+
 /* Moves d's state counters and allocation from its current state to new_state. */
 void manager_account_state(Manager *m, Domain *d, DomainState new_state);
 
