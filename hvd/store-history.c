@@ -20,8 +20,10 @@ int store_history_save(Store *s, const char *series, HistoryRange r, const Histo
 
     if (n == 0)
         return 0;
-    rc = prepare(s, "INSERT OR REPLACE INTO history_points (series, tier, point, vals) "
-                    "VALUES (?1, ?2, ?3, ?4)", &st);
+    rc = prepare(s,
+                 "INSERT OR REPLACE INTO history_points (series, tier, point, vals) "
+                 "VALUES (?1, ?2, ?3, ?4)",
+                 &st);
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         (void)sqlite3_bind_text(st, 1, series, -1, SQLITE_STATIC);
         (void)sqlite3_bind_int(st, 2, (int)r);
@@ -38,9 +40,11 @@ int store_history_load(Store *s, int64_t day_from, int64_t month_from, StoreHist
                        void *userdata)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT series, tier, point, vals FROM history_points "
-                        "WHERE (tier = 1 AND point >= ?1) OR (tier = 2 AND point >= ?2) "
-                        "ORDER BY series, tier, point", &st);
+    int rc = prepare(s,
+                     "SELECT series, tier, point, vals FROM history_points "
+                     "WHERE (tier = 1 AND point >= ?1) OR (tier = 2 AND point >= ?2) "
+                     "ORDER BY series, tier, point",
+                     &st);
 
     if (rc < 0)
         return rc;
@@ -66,9 +70,11 @@ int store_history_load(Store *s, int64_t day_from, int64_t month_from, StoreHist
 int store_history_prune(Store *s, int64_t day_from, int64_t month_from)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "DELETE FROM history_points WHERE (tier = 1 AND point < ?1) OR "
-                        "(tier = 2 AND point < ?2) OR (series != 'host' AND series NOT IN "
-                        "(SELECT uuid FROM domains))", &st);
+    int rc = prepare(s,
+                     "DELETE FROM history_points WHERE (tier = 1 AND point < ?1) OR "
+                     "(tier = 2 AND point < ?2) OR (series != 'host' AND series NOT IN "
+                     "(SELECT uuid FROM domains))",
+                     &st);
 
     if (rc < 0)
         return rc;
