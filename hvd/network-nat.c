@@ -38,6 +38,10 @@ char *network_nat_ruleset(Network *const *networks, size_t n_networks)
               "\tchain forward {\n"
               "\t\ttype filter hook forward priority filter; policy accept;\n",
               f);
+        /* Frames bridged within one network pass here too where br_netfilter is loaded. */
+        for (size_t i = 0; i < n_networks; i++)
+            fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" accept\n", networks[i]->bridge,
+                    networks[i]->bridge);
         for (size_t i = 0; i < n_networks; i++) {
             const Network *n = networks[i];
 
@@ -157,8 +161,7 @@ static int set_forwarding(bool wanted, const char *dir, Error *e)
         return error_set_errno(e, r, "Failed to write %s: %m", saved);
     r = write_text(IP_FORWARD_PATH, "1\n", O_TRUNC);
     if (r < 0)
-        return error_set_errno(e, r, "Failed to turn on IPv4 forwarding (%s): %m",
-                               IP_FORWARD_PATH);
+        return error_set_errno(e, r, "Failed to turn on IPv4 forwarding (%s): %m", IP_FORWARD_PATH);
     return 0;
 }
 

@@ -11,8 +11,9 @@
 #define NETWORK_NAT_TABLE "hvd"
 
 /* The nft script that makes table ip hvd match networks: with at least one NAT network, the
- * table made afresh (its chains: forward, which lets each NAT network's own subnet out and its
- * replies back in and drops any other routed traffic of hvd's bridges; postrouting, which
+ * table made afresh (its chains: forward, which lets frames bridged within a network pass, each
+ * NAT network's own subnet out and its replies back in, and drops any other routed traffic of
+ * hvd's bridges; postrouting, which
  * masquerades the NAT subnets when they leave for a link that is not hvd's); without one, the
  * table deleted. One nft transaction either way, so it is applied whole or not at all and can be
  * applied again at any time with the same result. Returns a string the caller frees, or NULL
