@@ -2,7 +2,8 @@
 them: hvd's (the host), "outside" (the internet, reached from the host through a veth) and a
 stand-in guest plugged into the network's bridge. The guest reaches a server outside, which
 sees the host's address; hvd's table (table ip hvd) and IPv4 forwarding come and go with the
-NAT network, come back after a restart and a kill -9, and host-only networks stay unrouted."""
+NAT network, come back after a restart and a kill -9, and host-only networks stay unrouted;
+forwarding the host had on before stays on, and another table is never touched."""
 import json
 import subprocess
 import sys
@@ -191,3 +192,19 @@ def test_nat_network_reaches_outside_as_the_host(nhvd, spaces):
     assert forwarding(host) == "0"
     assert fetch(spaces["guest"], timeout=3) is None
     ok(nhvd, "network", "delete", "only")
+
+
+def test_forwarding_the_host_had_on_stays_on(nhvd, spaces):
+    if not subprocess.run(["which", "nft"], capture_output=True).stdout:
+        pytest.skip("nft (nftables) is not installed")
+    host = spaces["host"]
+    # A table of someone else's is never touched.
+    assert host.run(["nft", "add", "table", "ip", "theirs"]).returncode == 0
+    assert host.run(["sysctl", "-w", "net.ipv4.ip_forward=1"]).returncode == 0
+    ok(nhvd, "network", "create", "nat", "--subnet", SUBNET, "--nat")
+    assert table(host) and forwarding(host) == "1"
+    nhvd.restart()
+    ok(nhvd, "network", "delete", "nat")
+    assert table(host) is None
+    assert forwarding(host) == "1"  # hvd did not turn it on, so it does not turn it off
+    assert host.run(["nft", "list", "table", "ip", "theirs"]).returncode == 0
