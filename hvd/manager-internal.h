@@ -95,6 +95,10 @@ int manager_network_dnsmasq_setup(Manager *m, Network *n, Error *e);
 /* Gives n's dnsmasq (when it has one) its host entries again after a lease changed. */
 void manager_network_hosts_update(Manager *m, Network *n);
 
+/* Makes table ip hvd and IPv4 forwarding match the networks that ask for NAT (network-nat.h);
+ * applied again at any time with the same result. Returns 0 or negative errno with e set. */
+int manager_network_nat_apply(Manager *m, Error *e);
+
 /* Loads the recorded networks and leases (manager-network.c). */
 int manager_networks_load(Manager *m);
 
