@@ -64,7 +64,8 @@ int exit_code_from_error(const Error *e)
     fprintf(stderr, "hvctl: %s\n", e->message[0] ? e->message : "operation failed");
     if (e->errnum == -ECONNREFUSED)
         return EXIT_UNREACHABLE;
-    if (e->kind == ERROR_NO_SUCH_DOMAIN || e->kind == ERROR_NO_SUCH_NETWORK)
+    if (e->kind == ERROR_NO_SUCH_DOMAIN || e->kind == ERROR_NO_SUCH_NETWORK ||
+        e->kind == ERROR_NO_SUCH_SNAPSHOT)
         return EXIT_NO_DOMAIN;
 
     return EXIT_FAILED;
