@@ -233,7 +233,8 @@ json_t *driver_host_info(Driver *drv)
 int driver_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
                 unsigned flags, Error *e)
 {
-    int r = check_call(drv, "saving a domain's state", (const void *)drv->ops->save, flags, DRIVER_SAVE_PAUSE, e);
+    int r = check_call(drv, "saving a domain's state", (const void *)drv->ops->save, flags,
+                       DRIVER_SAVE_PAUSE, e);
 
     return r < 0 ? r : drv->ops->save(drv, c, rt, path, flags, e);
 }

@@ -689,8 +689,8 @@ static int read_names(sd_bus_message *reply, json_t **ret, Error *e)
 }
 
 /* Saved state through org.hvd1.Domain's Save, StartFresh, *Snapshot* and Clone methods. */
-static int bus_saved_state(Client *c, const char *name, const char *op, json_t *args,
-                           json_t **ret, Error *e)
+static int bus_saved_state(Client *c, const char *name, const char *op, json_t *args, json_t **ret,
+                           Error *e)
 {
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;

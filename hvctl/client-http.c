@@ -606,8 +606,8 @@ static int http_network_delete(Client *c, const char *name, Error *e)
 }
 
 /* Saved state over /api/v1/domains/NAME/actions/save, .../snapshots and .../clone. */
-static int http_saved_state(Client *c, const char *name, const char *op, json_t *args,
-                            json_t **ret, Error *e)
+static int http_saved_state(Client *c, const char *name, const char *op, json_t *args, json_t **ret,
+                            Error *e)
 {
     _cleanup_free_ char *n = url_escape(c, name), *path = NULL, *snap = NULL;
     const char *snapshot = json_string_value(json_object_get(args, "snapshot"));

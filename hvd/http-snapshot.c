@@ -193,16 +193,15 @@ enum MHD_Result http_clone_domain(HttpRequest *r, Domain *d, const char *arg)
                                  "'name' must be a string: the new domain's name");
     else if (snapshot && !json_is_string(snapshot))
         ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
-                                 "'snapshot' must be a string: a snapshot of '%s'",
-                                 d->config.name);
+                                 "'snapshot' must be a string: a snapshot of '%s'", d->config.name);
     else if (count && (!json_is_integer(count) || (n = json_integer_value(count)) < 1 ||
                        n > MANAGER_CLONE_COUNT_MAX))
         ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'count' must be an integer 1..%u",
                                  MANAGER_CLONE_COUNT_MAX);
     else {
         k = manager_domain_clone(r->http->manager, d, json_string_value(name),
-                                 snapshot ? json_string_value(snapshot) : NULL, (unsigned)n,
-                                 cloned, r, &names, &e);
+                                 snapshot ? json_string_value(snapshot) : NULL, (unsigned)n, cloned,
+                                 r, &names, &e);
         json_decref(body);
         if (k == 0)
             return http_reply_json(r, MHD_HTTP_CREATED, json_pack("{s:o}", "clones", names));

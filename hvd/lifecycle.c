@@ -394,6 +394,11 @@ static int check_rule(Domain *d, DomainAction op, DomainReason boot_reason, Erro
                                                                       : strempty(rule->hint));
 }
 
+int manager_wait_op(Domain *d, DomainAction op, ManagerDone done, void *userdata)
+{
+    return waiter_add(d, op, done, userdata);
+}
+
 int manager_action_check(Domain *d, DomainAction op, Error *e)
 {
     return check_rule(d, op, REASON_BOOTED, e);

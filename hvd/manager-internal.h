@@ -144,3 +144,7 @@ void manager_domain_images_free(Domain *d);
 /* Refuses op when the rules of hvd/lifecycle.c do not allow it from d's state, saying which state
  * it needs. */
 int manager_action_check(Domain *d, DomainAction op, Error *e);
+
+/* Calls done once the driver completes op of d, which it accepted (DRIVER_PENDING) outside the
+ * action table (a managed save ends its instance so). */
+int manager_wait_op(Domain *d, DomainAction op, ManagerDone done, void *userdata);

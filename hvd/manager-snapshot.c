@@ -196,9 +196,9 @@ static int image_write(Manager *m, Domain *d, const char *name, ManagerDone done
     op->userdata = userdata;
     op->rt = d->runtime;
     r = image_path_make(m, d, name, &op->path, e);
-    if (r >= 0 && (asprintf(&op->tmp_path, "%s.tmp", op->path) < 0 ||
-                   (name && !(op->name = strdup(name))) ||
-                   (m->caller[0] && !(op->caller = strdup(m->caller)))))
+    if (r >= 0 &&
+        (asprintf(&op->tmp_path, "%s.tmp", op->path) < 0 || (name && !(op->name = strdup(name))) ||
+         (m->caller[0] && !(op->caller = strdup(m->caller)))))
         r = error_set_errno(e, -ENOMEM, "Out of memory");
     if (r >= 0)
         r = driver_save(drv, &d->config, &d->runtime, op->tmp_path, name ? 0 : DRIVER_SAVE_PAUSE,
@@ -244,16 +244,31 @@ int manager_snapshot_create(Manager *m, Domain *d, const char *name, ManagerDone
 
 /* After the commit that recorded a managed save: the paused instance is ended (its state is in
  * the image), then the caller hears. */
+static void snapshot_committed(void *userdata, Domain *d, const Error *e);
+
+/* The saved instance ended: the save is complete whatever the end said. */
+static void saved_instance_ended(void *userdata, Domain *d, const Error *e)
+{
+    if (e && d)
+        log_warning("Domain %s: ending the saved instance: %s", d->config.name, e->message);
+    snapshot_committed(userdata, d, NULL);
+}
+
 static void managed_save_committed(void *userdata, Domain *d, const Error *e)
 {
     struct ImageOp *op = userdata;
     Error ignored = ERROR_NULL;
+    int r;
 
-    if (d && !e && manager_driver(d->manager, d))
-        (void)driver_destroy(manager_driver(d->manager, d), &d->config, &op->rt, 0, &ignored);
-    if (op->done)
-        op->done(op->userdata, d, e);
-    image_op_free(op);
+    if (!d || e || !manager_driver(d->manager, d)) {
+        snapshot_committed(op, d, e);
+        return;
+    }
+    /* The caller hears once the instance is gone, so that a start right after finds none. */
+    r = driver_destroy(manager_driver(d->manager, d), &d->config, &op->rt, 0, &ignored);
+    if (r == DRIVER_PENDING && manager_wait_op(d, ACTION_DESTROY, saved_instance_ended, op) >= 0)
+        return;
+    snapshot_committed(op, d, NULL);
 }
 
 static void snapshot_committed(void *userdata, Domain *d, const Error *e)
@@ -290,9 +305,9 @@ static int image_record(Manager *m, Domain *d, struct ImageOp *op, uint64_t size
     if (r >= 0)
         r = store_image_insert(m->store, &img, NULL);
     if (r >= 0 && !op->managed) {
-        json_t *detail = json_pack("{s:s, s:I, s:s, s:s?}", "snapshot", op->name, "size_bytes",
-                                   (json_int_t)size, "contents", IMAGE_CONTENTS, "disk",
-                                   d->config.disk);
+        json_t *detail =
+            json_pack("{s:s, s:I, s:s, s:s?}", "snapshot", op->name, "size_bytes", (json_int_t)size,
+                      "contents", IMAGE_CONTENTS, "disk", d->config.disk);
         r = detail ? manager_log_event(m, d->config.name, "snapshot-created", detail, NULL)
                    : -ENOMEM;
         json_decref(detail);
@@ -355,8 +370,7 @@ void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState ob
 }
 
 /* Removes an image row (in its own change) and its file. */
-static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *event,
-                        Error *e)
+static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *event, Error *e)
 {
     int r = manager_change_begin(m);
 
@@ -442,12 +456,11 @@ static int list_cb(const StoredImage *img, void *userdata)
 
     if (!streq(img->kind, KIND_SNAPSHOT))
         return 0;
-    return json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:s, s:s?, s:s}", "name",
-                                                 img->name, "created_us",
-                                                 (json_int_t)img->created_us, "size_bytes",
-                                                 (json_int_t)img->size_bytes, "contents",
-                                                 img->contents, "disk", img->disk, "disks",
-                                                 "referenced, not copied")) < 0
+    return json_array_append_new(
+               list, json_pack("{s:s, s:I, s:I, s:s, s:s?, s:s}", "name", img->name, "created_us",
+                               (json_int_t)img->created_us, "size_bytes",
+                               (json_int_t)img->size_bytes, "contents", img->contents, "disk",
+                               img->disk, "disks", "referenced, not copied")) < 0
                ? -ENOMEM
                : 0;
 }
@@ -499,8 +512,7 @@ static void revert_op_free(RevertOp *op)
 }
 
 /* Starts d from the image at path (taken over). */
-static int start_from(Manager *m, Domain *d, char *path, ManagerDone done, void *userdata,
-                      Error *e)
+static int start_from(Manager *m, Domain *d, char *path, ManagerDone done, void *userdata, Error *e)
 {
     ImageRow row;
     int r;
@@ -564,7 +576,8 @@ int manager_snapshot_revert(Manager *m, Domain *d, const char *name, ManagerDone
         free(row.path);
         return error_setf(e, ERROR_INVALID_STATE,
                           "domain '%s' is %s; revert it once it is running, paused or shut off",
-                          d->config.name, d->image_op ? "being saved" : domain_state_to_string(d->state));
+                          d->config.name,
+                          d->image_op ? "being saved" : domain_state_to_string(d->state));
     }
     op = calloc(1, sizeof(*op));
     if (!op) {
@@ -648,7 +661,9 @@ static int clone_names(Manager *m, const char *new_name, unsigned count, json_t 
 /* Defines the clone name of d: its settings with a new name and UUID. */
 static int clone_define(Manager *m, Domain *d, const char *name, Domain **ret, Error *e)
 {
-    json_t *settings = json_object();
+    json_t *settings = json_object(), *v;
+    const char *key;
+    void *tmp;
     int r;
 
     if (!settings || domain_config_to_json(&d->config, settings) < 0) {
@@ -656,6 +671,8 @@ static int clone_define(Manager *m, Domain *d, const char *name, Domain **ret, E
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     (void)json_object_del(settings, "uuid");
+    json_object_foreach_safe(settings, tmp, key, v) if (json_is_null(v))(void)
+        json_object_del(settings, key); /* unset */
     (void)json_object_set_new(settings, "name", json_string(name));
     (void)json_object_set_new(settings, "autostart", json_false());
     r = manager_domain_create(m, settings, ret, e);

@@ -724,8 +724,7 @@ int store_image_delete(Store *s, int64_t id)
 
 int store_images_delete_domain(Store *s, const char *domain_uuid)
 {
-    (void)sqlite3_bind_text(s->stmt[STMT_IMAGES_DELETE_DOMAIN], 1, domain_uuid, -1,
-                            SQLITE_STATIC);
+    (void)sqlite3_bind_text(s->stmt[STMT_IMAGES_DELETE_DOMAIN], 1, domain_uuid, -1, SQLITE_STATIC);
     return step_done(s, STMT_IMAGES_DELETE_DOMAIN);
 }
 

@@ -70,8 +70,8 @@ int minihv_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, con
         (void)close(fd);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
-    r = control_call_with_fd_async(drv->ctx.event, inst->control_path, request, fd,
-                                   SAVE_TIMEOUT_MS, on_save_reply, inst, &inst->save_call, e);
+    r = control_call_with_fd_async(drv->ctx.event, inst->control_path, request, fd, SAVE_TIMEOUT_MS,
+                                   on_save_reply, inst, &inst->save_call, e);
     json_decref(request);
     return r < 0 ? r : DRIVER_PENDING;
 }

@@ -240,8 +240,8 @@ static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool 
     bool was_paused;
     int r;
 
-    if (then && (!then_s || (!streq(then_s, "resume") && !streq(then_s, "pause") &&
-                             !streq(then_s, "stop")))) {
+    if (then && (!then_s ||
+                 (!streq(then_s, "resume") && !streq(then_s, "pause") && !streq(then_s, "stop")))) {
         *error = "\"then\" must be \"resume\", \"pause\" or \"stop\"";
         *malformed = true;
         return NULL;
