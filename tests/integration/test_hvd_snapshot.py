@@ -100,15 +100,16 @@ def test_save_and_start_resume_the_counter(hvd, mode):
     hvd.hvctl("destroy", "c", check=True)
 
 
-def test_echo_still_echoes_after_a_restore(hvd):
-    create(hvd, "e", guest="echo")
+@pytest.mark.parametrize("mode", ["pv", "full"])
+def test_echo_still_echoes_after_a_restore(hvd, mode):
+    create(hvd, "e", guest="echo", mode=mode)
     hvd.hvctl("start", "e", check=True)
     wait_for(lambda: "echo: ready" in console(hvd, "e"), what="the greeting")
     hvd.hvctl("save", "e", check=True)
     hvd.hvctl("start", "e", check=True)
     status, _, _ = hvd.request("POST", "/api/v1/domains/e/console", {"data": "after restore\n"})
     assert status == 204
-    wait_for(lambda: "after restore" in console(hvd, "e"), what="the echo")
+    wait_for(lambda: "after restore" in console(hvd, "e"), timeout=30, what="the echo")
     assert console(hvd, "e").count("echo: ready") == 1
     hvd.hvctl("destroy", "e", check=True)
 
