@@ -306,7 +306,7 @@ static int image_record(Manager *m, Domain *d, struct ImageOp *op, uint64_t size
         r = store_image_insert(m->store, &img, NULL);
     if (r >= 0 && !op->managed) {
         json_t *detail =
-            json_pack("{s:s, s:I, s:s, s:s?}", "snapshot", op->name, "size_bytes", (json_int_t)size,
+            json_pack("{s:s, s:I, s:s, s:s*}", "snapshot", op->name, "size_bytes", (json_int_t)size,
                       "contents", IMAGE_CONTENTS, "disk", d->config.disk);
         r = detail ? manager_log_event(m, d->config.name, "snapshot-created", detail, NULL)
                    : -ENOMEM;
@@ -457,7 +457,7 @@ static int list_cb(const StoredImage *img, void *userdata)
     if (!streq(img->kind, KIND_SNAPSHOT))
         return 0;
     return json_array_append_new(
-               list, json_pack("{s:s, s:I, s:I, s:s, s:s?, s:s}", "name", img->name, "created_us",
+               list, json_pack("{s:s, s:I, s:I, s:s, s:s*, s:s}", "name", img->name, "created_us",
                                (json_int_t)img->created_us, "size_bytes",
                                (json_int_t)img->size_bytes, "contents", img->contents, "disk",
                                img->disk, "disks", "referenced, not copied")) < 0

@@ -4,6 +4,7 @@ one snapshot running at once, restores refused for corrupt, truncated or mismatc
 nothing changed, bad input on HTTP and D-Bus, and hvd killed with -9 during a save and during a
 restore."""
 import hashlib
+import json
 import os
 import re
 import threading
@@ -393,3 +394,37 @@ def test_kill9_during_a_save_and_a_restore_loses_nothing(hvd, delay):
     assert console(hvd, "k").count("counter: start") == 1, "the guest never booted again"
     assert [d["name"] for d in hvd.hvctl_json("list", "--all")] == ["k"]
     hvd.hvctl("destroy", "k", check=True)
+
+
+def test_hvctl_prints_the_same_over_http(hvd):
+    url = ["--url", hvd.url, "--token-file", str(hvd.state_dir / "http-token")]
+    create(hvd, "h")
+    hvd.hvctl("start", "h", check=True)
+    wait_count(hvd, "h", 2)
+    # each step over D-Bus, then its twin over HTTP
+    steps = [
+        (["snapshot", "create", "h", "s1"], "Snapshot s1 of h created"),
+        (["snapshot", "create", "h", "s2"], "Snapshot s2 of h created"),
+        (["clone", "h", "hc", "--snapshot", "s1"], "Domain hc cloned from h (running from "
+                                                  "snapshot s1)."),
+        (["clone", "h", "hd", "--snapshot", "s1"], "Domain hd cloned from h (running from "
+                                                  "snapshot s1)."),
+        (["snapshot", "revert", "h", "s1"], "Reverted to snapshot s1: h runs from it."),
+        (["snapshot", "revert", "h", "s2"], "Reverted to snapshot s2: h runs from it."),
+        (["save", "h"], "Domain h saved and shut off"),
+        (["start", "h"], "Domain h started."),
+        (["save", "h"], "Domain h saved and shut off"),
+        (["start", "h", "--fresh"], "Domain h started afresh"),
+    ]
+    for n, (args, out) in enumerate(steps):
+        prefix = url if n % 2 else []
+        p = hvd.hvctl(*prefix, *args)
+        assert p.returncode == 0, (prefix, args, p.stderr)
+        assert p.stdout.startswith(out), (prefix, args, p.stdout)
+    over_bus = hvd.hvctl("snapshot", "list", "h", "--json", check=True).stdout
+    over_http = hvd.hvctl(*url, "snapshot", "list", "h", "--json", check=True).stdout
+    assert over_bus == over_http and [s["name"] for s in json.loads(over_bus)] == ["s1", "s2"]
+    p = hvd.hvctl(*url, "snapshot", "delete", "h", "nope")
+    assert p.returncode == 3 and "no snapshot named 'nope'" in p.stderr
+    for n in ("hc", "hd", "h"):
+        hvd.hvctl("destroy", n, check=True)
