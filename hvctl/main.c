@@ -35,7 +35,7 @@ static void help(void)
            "  0  success\n"
            "  1  the operation was refused or failed\n"
            "  2  usage error\n"
-           "  3  no such domain or network\n"
+           "  3  no such domain, network or snapshot\n"
            "  4  hvd could not be reached\n");
 }
 
