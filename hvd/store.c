@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "schema-migrations.h"
+#include "store-internal.h"
 #include "store.h"
 
 typedef enum StatementId {
@@ -763,4 +764,16 @@ int store_images_load(Store *s, const char *domain_uuid,
     (void)sqlite3_reset(st);
     (void)sqlite3_clear_bindings(st);
     return r;
+}
+
+sqlite3 *store_sqlite(Store *s)
+{
+    return s->db;
+}
+
+int store_failed(Store *s, int rc)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return 0;
+    return step_failed(s, rc);
 }

@@ -136,4 +136,9 @@ export const api = {
     snapshotRevert: (name, snap) => request('POST', `/api/v1/domains/${enc(name)}/snapshots/${enc(snap)}/revert`),
     snapshotDelete: (name, snap) => request('DELETE', `/api/v1/domains/${enc(name)}/snapshots/${enc(snap)}`),
     clone: (name, body) => request('POST', `/api/v1/domains/${enc(name)}/clone`, body),
+    // hvd networks
+    networks: () => request('GET', '/api/v1/networks'),
+    network: name => request('GET', `/api/v1/networks/${enc(name)}`),
+    networkCreate: settings => request('POST', '/api/v1/networks', settings),
+    networkRemove: name => request('DELETE', `/api/v1/networks/${enc(name)}`),
 };

@@ -17,10 +17,10 @@ export class SavedStatePanel {
         this.el = h('section.card', {'aria-labelledby': 'saved-title'},
             h('h2', {id: 'saved-title'}, 'Saved state and snapshots'),
             h('p.muted', DISKS_NOTE), this.buttons, this.list);
-        this.state = null;
+        this.loaded = false;
     }
 
-    // Shows the buttons d's state allows; reloads the list when the state changed.
+    // Shows the buttons d's state allows, and the list the first time.
     render(d) {
         const active = ['running', 'paused'].includes(d.state);
         clear(this.buttons).append(...[
@@ -34,8 +34,10 @@ export class SavedStatePanel {
                 ? this.button('Start afresh', 'start-fresh', 'Discard the saved state and boot anew',
                               () => api.startFresh(this.name).then(updateDomain)) : null,
         ].filter(Boolean));
-        if (d.state + d.reason !== this.state) {
-            this.state = d.state + d.reason;
+        // The list changes with this panel's own actions (each reloads it): asked for once here,
+        // not at every state change, which may be the domain going away.
+        if (!this.loaded) {
+            this.loaded = true;
             this.load();
         }
     }
