@@ -126,3 +126,33 @@ int manager_network_open_tap(Manager *m, const DomainNic *nic, int *ret_fd, Erro
 
 /* Stops every dnsmasq and frees the networks. */
 void manager_networks_free(Manager *m);
+
+/* Saved state (manager-snapshot.c). */
+
+/* A save the driver reported (ACTION_SAVE): records the image, then answers who asked. */
+void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState observed);
+
+/* Before a start of d: the image it continues, when it has a managed save and no other image
+ * was chosen (a revert, a clone). */
+void manager_image_prepare_start(Manager *m, Domain *d);
+
+/* After a start of d ended (ok: it runs): a managed save it resumed from is consumed. */
+void manager_image_start_done(Manager *m, Domain *d, bool ok);
+
+/* At start-up, after the drivers re-attached: removes image files no row names and rows whose
+ * file is gone (logging each), and managed saves of domains that run again. */
+void manager_images_reconcile(Manager *m);
+
+/* Removes the image files of a domain whose rows went with its deletion. */
+void manager_images_domain_deleted(Manager *m, Domain *d);
+
+/* Frees what d holds of saved state. */
+void manager_domain_images_free(Domain *d);
+
+/* Refuses op when the rules of hvd/lifecycle.c do not allow it from d's state, saying which state
+ * it needs. */
+int manager_action_check(Domain *d, DomainAction op, Error *e);
+
+/* Calls done once the driver completes op of d, which it accepted (DRIVER_PENDING) outside the
+ * action table (a managed save ends its instance so). */
+int manager_wait_op(Domain *d, DomainAction op, ManagerDone done, void *userdata);
