@@ -45,6 +45,7 @@ static void ring_break(Vm *vm, PvNetRing *ring, struct minihv_net_ring *r)
 {
     ring->broken = true;
     __atomic_store_n(&r->error, MINIHV_EINVAL, __ATOMIC_RELEASE);
+    gmem_mark_written(&vm->mem, ring->gpa, sizeof(*r));
     count_bad(vm);
 }
 
@@ -111,6 +112,8 @@ static void pv_net_tx(Net *net)
         }
     }
 out:
+    if (p->set)
+        gmem_mark_written(&vm->mem, p->tx.gpa, ring_bytes(p->entries));
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -179,6 +182,7 @@ static bool pv_net_rx(Net *net)
                 continue;
             }
             status = (int32_t)n;
+            gmem_mark_written(&vm->mem, d.buf, (uint64_t)n);
             stats_add(&vm->stats.net_rx_frames, 1);
             stats_add(&vm->stats.net_rx_bytes, (uint64_t)n);
             delivered++;
@@ -189,6 +193,8 @@ static bool pv_net_rx(Net *net)
         __atomic_store_n(&r->cons, p->rx.cons, __ATOMIC_RELEASE);
     }
 out:
+    if (p->set)
+        gmem_mark_written(&vm->mem, p->rx.gpa, ring_bytes(p->entries));
     pthread_mutex_unlock(&p->lock);
     if (delivered)
         net_signal_rx(vm);

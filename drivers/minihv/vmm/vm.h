@@ -61,6 +61,7 @@ typedef struct VmConfig {
     int net_fd;     /* -1: no network device; else a tap (IFF_TAP|IFF_NO_PI) the VMM now owns */
     uint8_t mac[6]; /* the device's station address when net_fd >= 0 */
     const Snapshot *restore; /* NULL: boot guest_path; else restore this checked image */
+    bool incoming; /* a migration's target: blank memory, no boot; the stream brings the state */
     /* cgroup membership files (--cgroup, --vcpu-cgroup): the process joins the first before
      * it creates the VM, the vCPU threads the second. */
     const char *cgroup_procs[VM_CGROUP_FILES_MAX];
@@ -176,6 +177,9 @@ struct Vm {
     ino_t image_ino;
 
     uint64_t *dirty_bitmap; /* KVM's dirty log, one bit per page, once logging started */
+    uint64_t *vmm_written;  /* a migration's record of the VMM's own writes (mem.vmm_written
+                             * points here while it runs); freed with the VM, as a vCPU thread
+                             * may still be marking it when a migration ends */
 };
 
 /* vm.c */
