@@ -300,7 +300,8 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
     if (o->restore_path || o->incoming_fd >= 0) {
         const char *opt = o->restore_path ? "--restore" : "--incoming";
         if (optind != argc)
-            return usage_error("%s: no GUEST image with it, got '%s'", opt, argv[optind]);
+            return usage_error("%s: no GUEST image with a %s one, got '%s'", opt,
+                               o->restore_path ? "saved" : "migrated", argv[optind]);
         if (!streq(cfg->cmdline, ""))
             return usage_error("--cmdline: a %s guest keeps the command line it booted with",
                                o->restore_path ? "restored" : "migrated");

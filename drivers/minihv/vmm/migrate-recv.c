@@ -1,4 +1,5 @@
-/* The target of a live migration: reads and checks the stream, fills guest memory, installs state. */
+/* The target of a live migration: reads and checks the stream, fills guest memory, installs state.
+ */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -156,8 +157,8 @@ static int read_pages(MigrateReader *rd, const MigrateRecord *rec, GuestMem *mem
                                MIGRATE_PAGES_MAX);
     bytes = (uint64_t)p.count * MIGRATE_PAGE_SIZE;
     if (rec->len - sizeof(p) != bytes)
-        return error_set_errno(e, EINVAL, "a pages record of %u pages carries %llu bytes",
-                               p.count, (unsigned long long)(rec->len - sizeof(p)));
+        return error_set_errno(e, EINVAL, "a pages record of %u pages carries %llu bytes", p.count,
+                               (unsigned long long)(rec->len - sizeof(p)));
     if (p.gpa % MIGRATE_PAGE_SIZE || p.gpa > mem->size || mem->size - p.gpa < bytes)
         return error_set_errno(e, EINVAL, "pages at 0x%llx..+%llu lie outside %llu bytes of memory",
                                (unsigned long long)p.gpa, (unsigned long long)bytes,
@@ -208,8 +209,8 @@ static int read_state(MigrateReader *rd, const MigrateRecord *rec, const Migrate
     return 0;
 }
 
-int migrate_read_stream(MigrateReader *rd, const MigrateHello *hello, GuestMem *mem,
-                        Snapshot **ret, Error *e)
+int migrate_read_stream(MigrateReader *rd, const MigrateHello *hello, GuestMem *mem, Snapshot **ret,
+                        Error *e)
 {
     for (;;) {
         MigrateRecord rec;

@@ -1,4 +1,5 @@
-/* The source of a live migration: pre-copy over KVM's dirty log on the main loop, then stop and copy. */
+/* The source of a live migration: pre-copy over KVM's dirty log on the main loop, then stop and
+ * copy. */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include "macro.h"
 #include "migrate.h"
 
-#define CHUNK_PAGES       1024u /* pages copied into the staging buffer at a time */
+#define CHUNK_PAGES       1024u      /* pages copied into the staging buffer at a time */
 #define DISPATCH_BYTES    (8u << 20) /* sent per loop wake-up, so control and console go on */
 #define STOP_COPY_TIMEOUT 10000u     /* ms: the paused phase's own sends */
 #define REPLY_MAX         (sizeof(MigrateRecord) + MIGRATE_ERROR_MAX)
@@ -84,8 +85,7 @@ static json_t *progress_json(MigrateSend *ms, const char *phase)
                      "bytes_sent", (json_int_t)ms->bytes_sent, "dirty_pages",
                      (json_int_t)ms->dirty_pages, "dirty_rate_pages_s", ms->dirty_rate,
                      "throughput_mib_s", throughput(ms) / 1048576.0, "expected_downtime_ms",
-                     ms->expected_downtime_ms, "elapsed_ms",
-                     ns_to_ms(now_mono_ns() - ms->t_start));
+                     ms->expected_downtime_ms, "elapsed_ms", ns_to_ms(now_mono_ns() - ms->t_start));
 }
 
 static void emit(MigrateSend *ms, const char *phase)
@@ -108,7 +108,8 @@ static void watch(MigrateSend *ms, bool out)
 static void arm_timer(MigrateSend *ms, uint64_t at_ns)
 {
     uint64_t now = now_mono_ns(), in = at_ns > now ? at_ns - now : 1;
-    struct itimerspec its = {.it_value = {(time_t)(in / 1000000000ull), (long)(in % 1000000000ull)}};
+    struct itimerspec its = {
+        .it_value = {(time_t)(in / 1000000000ull), (long)(in % 1000000000ull)}};
 
     (void)timerfd_settime(ms->timer_src.fd, 0, &its, NULL);
 }
@@ -136,6 +137,8 @@ static void finish(MigrateSend *ms, int r, const char *message, json_t *result)
         ms->done(ms->userdata, r, message, result);
 }
 
+static int flush_staged_wait(MigrateSend *ms, uint64_t deadline);
+
 /* Ends the migration unsuccessfully: tells the target (best effort), resumes the guest. */
 static void fail(MigrateSend *ms, int r, const char *fmt, ...) _printf_(3, 4);
 
@@ -149,7 +152,8 @@ static void fail(MigrateSend *ms, int r, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (ms->sock_src.fd >= 0)
+    /* the ERROR record goes after whole records only: the staged ones are finished first */
+    if (ms->sock_src.fd >= 0 && flush_staged_wait(ms, now_mono_ns() + ms_to_ns(200)) >= 0)
         (void)migrate_write_record(ms->sock_src.fd, MIGRATE_REC_ERROR, msg, strlen(msg), 100);
     tracking_stop(ms);
     if (ms->paused)
@@ -157,6 +161,17 @@ static void fail(MigrateSend *ms, int r, const char *fmt, ...)
     ms->paused = false;
     emit(ms, "failed");
     finish(ms, r, msg, NULL);
+}
+
+/* Fails for an error of the connection itself. */
+static void fail_connection(MigrateSend *ms, int r, const char *doing)
+{
+    if (r == -EPIPE || r == -ECONNRESET || r == 0)
+        fail(ms, -ECONNRESET, "the target closed the connection (%s)", doing);
+    else if (r == -ETIMEDOUT)
+        fail(ms, r, "the target took nothing for %u s (%s)", STOP_COPY_TIMEOUT / 1000, doing);
+    else
+        fail(ms, r, "the connection to the target failed (%s): %s", doing, strerror(-r));
 }
 
 static bool page_is_zero(const uint8_t *p)
@@ -354,7 +369,7 @@ static void precopy_send(MigrateSend *ms)
     while (ms->phase == PHASE_PRECOPY) {
         r = flush_staged(ms, &budget);
         if (r < 0) {
-            fail(ms, r, "cannot send to the target: %s", strerror(-r));
+            fail_connection(ms, r, "sending memory");
             return;
         }
         if (r == 0)
@@ -374,6 +389,8 @@ static void precopy_send(MigrateSend *ms)
     }
 }
 
+/* Sends the pages left and the STATE record. Returns 0, a connection's negative errno (e left
+ * empty), or a negative errno with e set when the state cannot be built. */
 static int send_state(MigrateSend *ms, uint64_t deadline, Error *e)
 {
     _cleanup_free_ uint8_t *image = NULL;
@@ -385,7 +402,7 @@ static int send_state(MigrateSend *ms, uint64_t deadline, Error *e)
     while (stage_chunk(ms)) {
         r = flush_staged_wait(ms, deadline);
         if (r < 0)
-            return error_set_errno(e, -r, "cannot send the last pages: %m");
+            return r;
     }
     r = snapshot_state_image(ms->vm, &image, &len, e);
     if (r < 0)
@@ -393,7 +410,7 @@ static int send_state(MigrateSend *ms, uint64_t deadline, Error *e)
     r = migrate_write_record(ms->sock_src.fd, MIGRATE_REC_STATE, image, len,
                              (deadline - MIN(deadline, now_mono_ns())) / 1000000 + 1);
     if (r < 0)
-        return error_set_errno(e, -r, "cannot send the vCPU and device state: %m");
+        return r;
     ms->bytes_sent += sizeof(MigrateRecord) + len;
     return 0;
 }
@@ -408,7 +425,7 @@ static void on_stop_and_copy(MigrateSend *ms)
     /* what is staged goes first: those pages' bits are already clear */
     r = flush_staged_wait(ms, now_mono_ns() + ms_to_ns(STOP_COPY_TIMEOUT));
     if (r < 0) {
-        fail(ms, r, "cannot send to the target: %s", strerror(-r));
+        fail_connection(ms, r, "sending memory");
         return;
     }
     ms->t_paused = now_mono_ns();
@@ -430,10 +447,12 @@ static void on_stop_and_copy(MigrateSend *ms)
     }
     ms->dirty_pages = pending;
     r = send_state(ms, ms->t_paused + ms_to_ns(STOP_COPY_TIMEOUT), &e);
-    if (r < 0) {
+    if (r < 0 && e.message[0])
         fail(ms, r, "%s", e.message);
+    else if (r < 0)
+        fail_connection(ms, r, "sending the last pages and the state");
+    if (r < 0)
         return;
-    }
     tracking_stop(ms);
     ms->phase = PHASE_CONFIRM;
     watch(ms, false);
@@ -450,8 +469,7 @@ static void on_running(MigrateSend *ms)
     result = json_pack("{sf sf si sI sI sI}", "downtime_ms", ns_to_ms(now - ms->t_paused),
                        "total_ms", ns_to_ms(now - ms->t_start), "iterations", ms->iteration,
                        "pages_sent", (json_int_t)ms->pages_sent, "bytes_sent",
-                       (json_int_t)ms->bytes_sent, "last_dirty_pages",
-                       (json_int_t)ms->dirty_pages);
+                       (json_int_t)ms->bytes_sent, "last_dirty_pages", (json_int_t)ms->dirty_pages);
     emit(ms, "completed");
     finish(ms, 0, NULL, result);
     json_decref(result);
@@ -522,18 +540,15 @@ static void on_readable(MigrateSend *ms)
 {
     for (;;) {
         MigrateRecord rec;
-        ssize_t n = recv(ms->sock_src.fd, ms->in + ms->in_len, sizeof(ms->in) - ms->in_len,
-                         MSG_DONTWAIT);
+        ssize_t n =
+            recv(ms->sock_src.fd, ms->in + ms->in_len, sizeof(ms->in) - ms->in_len, MSG_DONTWAIT);
 
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             return;
         if (n <= 0) {
-            if (n == 0)
-                fail(ms, -ECONNRESET, "the target closed the connection");
-            else
-                fail(ms, -errno, "the connection to the target failed: %s", strerror(errno));
+            fail_connection(ms, n == 0 ? 0 : -errno, "waiting for its answer");
             return;
         }
         ms->in_len += (size_t)n;
@@ -644,8 +659,8 @@ int migrate_send_start(Vm *vm, Loop *loop, int fd, const MigrateOptions *opts, M
     ms->words = (ms->npages + 63) / 64;
     ms->deadline = ms->t_start + (uint64_t)(opts->timeout_s * 1e9);
     ms->to_send = calloc(ms->words, sizeof(uint64_t));
-    ms->out = malloc(CHUNK_PAGES * (MIGRATE_PAGE_SIZE + sizeof(MigrateRecord) +
-                                    sizeof(MigratePages)));
+    ms->out =
+        malloc(CHUNK_PAGES * (MIGRATE_PAGE_SIZE + sizeof(MigrateRecord) + sizeof(MigratePages)));
     if (ms->timer_src.fd < 0 || !ms->to_send || !ms->out) {
         r = error_set_errno(e, ms->timer_src.fd < 0 ? errno : ENOMEM,
                             "cannot set up the migration: %m");

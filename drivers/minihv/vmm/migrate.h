@@ -75,8 +75,8 @@ int migrate_read_hello(MigrateReader *rd, MigrateHello *out, Error *e);
  * the state (snapshot_parse) and that its settings are the HELLO's. *ret owns the state.
  * Returns 0 or a negative errno with e set; an ERROR record from the source is -ECANCELED with
  * its message. */
-int migrate_read_stream(MigrateReader *rd, const MigrateHello *hello, GuestMem *mem,
-                        Snapshot **ret, Error *e);
+int migrate_read_stream(MigrateReader *rd, const MigrateHello *hello, GuestMem *mem, Snapshot **ret,
+                        Error *e);
 
 typedef struct MigrateRecv MigrateRecv;
 
