@@ -19,7 +19,7 @@ from minihv_helpers import (STATUS_HOST_ERROR, STATUS_POWEROFF, ControlClient, D
 
 STATUS_MIGRATED = 7
 RECORD = struct.Struct("<IIQ")
-REC_HELLO, REC_PAGES, REC_STATE, REC_ACCEPT, REC_RUNNING, REC_ERROR = range(1, 7)
+REC_HELLO, REC_PAGES, REC_STATE, REC_ACCEPT, REC_READY, REC_ERROR = range(1, 7)
 SETTINGS_AT = 16  # the hello's SnapshotHeader, after magic, version and reserved
 COUNTER = re.compile(r"counter: (\d+) t=(\d+)\n")
 
@@ -484,3 +484,66 @@ def test_a_state_whose_settings_differ_from_the_hello_is_refused(build, tmp_path
         assert_still_counting(src)
     finally:
         src.kill()
+
+
+def relay_until_ready(src_end, tgt_end):
+    """Relays a migration both ways until the target says READY, which is kept from the source.
+    Returns whether READY came."""
+    pending = b""
+    socks = [src_end, tgt_end]
+    while True:
+        ready, _, _ = select.select(socks, [], [], 20)
+        assert ready, "the relay stalled"
+        for s in ready:
+            data = s.recv(1 << 20)
+            if not data:
+                return False
+            if s is src_end:
+                tgt_end.sendall(data)
+                continue
+            pending += data
+            while len(pending) >= RECORD.size:
+                kind, _, length = RECORD.unpack(pending[:RECORD.size])
+                if len(pending) < RECORD.size + length:
+                    break
+                if kind == REC_READY:
+                    return True
+                src_end.sendall(pending[:RECORD.size + length])
+                pending = pending[RECORD.size + length:]
+
+
+@pytest.mark.parametrize("word", ["error", "close"])
+def test_the_target_runs_the_guest_only_when_the_source_hands_over(build, tmp_path, word):
+    """After READY the source decides: an ERROR keeps the guest off the target; the end of the
+    stream (the source exiting 'migrated') lets it run."""
+    src = source(build, tmp_path, "pv", "period_ms=100", memory=16)
+    tgt = None
+    try:
+        src.wait_console("counter: 2 ", timeout=30)
+        a, relay_src = socket.socketpair()
+        relay_tgt, b = socket.socketpair()
+        tgt = Target(build, tmp_path, b)
+        c = src.client()
+        socket.send_fds(c.sock, [b'{"cmd":"migrate-send"}\n'], [a.fileno()])
+        a.close()
+        assert relay_until_ready(relay_src, relay_tgt)
+        time.sleep(0.3)
+        assert not tgt.console.exists() or "counter" not in tgt.console.read_text()
+        if word == "error":
+            relay_tgt.sendall(record(REC_ERROR, b"changed my mind"))
+            status, err = tgt.wait()
+            assert status == STATUS_HOST_ERROR
+            assert "cannot receive the migration: the source gave up: changed my mind" in err
+            assert tgt.wait_ready() == b""
+            assert not tgt.console.exists() or "counter" not in tgt.console.read_text()
+        else:
+            relay_tgt.close()
+            assert tgt.wait_ready() == b"ready\n"
+            last = counts(src.console.read_text())[-1][0]
+            tgt.wait_console(f"counter: {last + 2} ")
+            assert ControlClient(tgt.control).request({"cmd": "shutdown"})["ok"]
+            assert tgt.wait()[0] == STATUS_POWEROFF
+    finally:
+        src.kill()
+        if tgt:
+            tgt.kill()

@@ -84,15 +84,17 @@ static void help(void)
            "      \"max_iterations\" (default %u), \"on_limit\": \"stop-and-copy\" (default)\n"
            "      or \"fail\", \"bandwidth_mib_s\". Pre-copies memory while the guest runs,\n"
            "      pauses it once the rest fits the downtime budget, sends the rest and the\n"
-           "      vCPU and device state, and answers once the target confirmed that the\n"
-           "      guest runs there; on any failure the guest resumes here and the answer\n"
-           "      says why. Progress: {\"event\":\"migration\",...} lines.\n"
+           "      vCPU and device state, and once the target is ready hands the guest\n"
+           "      over (closing the socket), answers and exits with status 7; on any\n"
+           "      failure before, the guest resumes here and the answer says why.\n"
+           "      Progress: {\"event\":\"migration\",...} lines. The stream's format is\n"
+           "      described in migrate-format.h.\n"
            "  {\"cmd\":\"migrate-cancel\"} aborts it.\n"
            "\n"
            "Exit status: 0 guest powered off, 1 host error, 2 usage error, 3 reboot\n"
            "requested, 4 guest crashed, 5 destroyed, 6 saved, 7 migrated (the target\n"
-           "confirmed that the guest runs there; 1 also when an image or an incoming\n"
-           "migration is refused). One line on standard error says why.\n",
+           "was ready and the guest was handed over to it; 1 also when an image or an\n"
+           "incoming migration is refused). One line on standard error says why.\n",
            VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
            MINIHV_CMDLINE_MAX, VM_CGROUP_FILES_MAX, VM_CGROUP_FILES_MAX,
            MIGRATE_DOWNTIME_DEFAULT_MS, MIGRATE_TIMEOUT_DEFAULT_S, MIGRATE_ITERATIONS_DEFAULT);
@@ -537,17 +539,20 @@ static int run(RunOptions *o)
     } else if (!vm_exit_requested(vm)) {
         if (cfg->ready_fd >= 0 && !rx)
             signal_ready(cfg->ready_fd);
-        pthread_mutex_lock(&vm->lock);
-        vm->released = true;
-        pthread_cond_broadcast(&vm->cond);
-        pthread_mutex_unlock(&vm->lock);
-        /* the source ends its copy only when it heard this; if it cannot have, it resumes */
-        if (rx && migrate_recv_confirm(rx) < 0)
-            vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR,
-                            "cannot confirm the migration to the source, which resumes the guest");
-        if (cfg->ready_fd >= 0 && rx)
-            signal_ready(cfg->ready_fd);
-        loop_run(loop);
+        /* the source decides who runs the guest: the target only once it handed over */
+        r = rx ? migrate_recv_confirm(rx, &e) : 0;
+        if (r < 0)
+            vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR, "cannot receive the migration: %s",
+                            e.message);
+        else {
+            pthread_mutex_lock(&vm->lock);
+            vm->released = true;
+            pthread_cond_broadcast(&vm->cond);
+            pthread_mutex_unlock(&vm->lock);
+            if (cfg->ready_fd >= 0 && rx)
+                signal_ready(cfg->ready_fd);
+            loop_run(loop);
+        }
     }
 
     for (unsigned i = 0; i < vm->nr_vcpus; i++)

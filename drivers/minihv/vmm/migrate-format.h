@@ -17,9 +17,12 @@
  *   source -> target   STATE     the guest is paused: a saved image's header page and state
  *                                area (snapshot-format.h), checksummed; its settings must equal
  *                                the HELLO's. Nothing follows it.
- *   target -> source   RUNNING   (empty) the guest runs on the target: the source exits
+ *   target -> source   READY     (empty) memory and state are installed, the vCPUs wait
  *                      or ERROR  the source resumes the guest
- *   source -> target   ERROR     at any time: the migration was cancelled or failed
+ *   source -> target   (EOF)     after READY: the source hands over and exits; the target's
+ *                                vCPUs run. The source decides alone, so exactly one copy runs.
+ *   source -> target   ERROR     at any time, READY included: the migration was cancelled or
+ *                                failed; the target exits without running the guest
  *
  * Pages the source never sends are zero on the target. The receiver checks every length and
  * address against the HELLO's memory size before it writes a byte. */
@@ -36,7 +39,7 @@ typedef enum MigrateRecordType {
     MIGRATE_REC_PAGES,
     MIGRATE_REC_STATE,
     MIGRATE_REC_ACCEPT,
-    MIGRATE_REC_RUNNING,
+    MIGRATE_REC_READY,
     MIGRATE_REC_ERROR,
     _MIGRATE_REC_MAX,
 } MigrateRecordType;

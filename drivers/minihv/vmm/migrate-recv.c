@@ -328,10 +328,36 @@ int migrate_recv_run(MigrateRecv *rx, Vm *vm, Error *e)
     return r;
 }
 
-int migrate_recv_confirm(MigrateRecv *rx)
+int migrate_recv_confirm(MigrateRecv *rx, Error *e)
 {
-    int r = migrate_write_record(rx->fd, MIGRATE_REC_RUNNING, NULL, 0, 1000);
+    MigrateReader rd = {.fd = rx->fd, .idle_ms = (uint64_t)(MIGRATE_CONFIRM_TIMEOUT_S * 1000)};
+    MigrateRecord rec;
+    uint8_t first;
+    int r;
 
+    r = migrate_write_record(rx->fd, MIGRATE_REC_READY, NULL, 0, 1000);
+    if (r < 0) {
+        rx->fd = safe_close(rx->fd);
+        return error_set_errno(e, -r, "cannot tell the source that the guest is ready: %m");
+    }
+    r = reader_read(&rd, &first, 1);
+    if (r == -EPIPE) {
+        rx->fd = safe_close(rx->fd); /* the source handed over */
+        return 0;
+    }
+    if (r < 0)
+        r = read_failed(r, e, "the source's answer to ready");
+    else {
+        memcpy(&rec, &first, 1);
+        r = reader_read(&rd, (uint8_t *)&rec + 1, sizeof(rec) - 1);
+        if (r < 0)
+            r = read_failed(r, e, "the source's answer to ready");
+        else if (rec.type == MIGRATE_REC_ERROR && rec.reserved == 0)
+            r = read_error_record(&rd, &rec, e);
+        else
+            r = error_set_errno(e, EPROTO, "the source answered ready with record type %u",
+                                rec.type);
+    }
     rx->fd = safe_close(rx->fd);
     return r;
 }

@@ -23,7 +23,7 @@
 typedef enum SendPhase {
     PHASE_HELLO,   /* HELLO sent, waiting for ACCEPT */
     PHASE_PRECOPY, /* the guest runs, pages go out */
-    PHASE_CONFIRM, /* the guest is paused, everything sent, waiting for RUNNING */
+    PHASE_CONFIRM, /* the guest is paused, everything sent, waiting for READY */
     PHASE_DONE,
 } SendPhase;
 
@@ -527,7 +527,7 @@ static bool on_target_record(MigrateSend *ms, const MigrateRecord *rec, const ui
         on_accept(ms);
         return ms->phase != PHASE_DONE;
     }
-    if (rec->type == MIGRATE_REC_RUNNING && ms->phase == PHASE_CONFIRM && rec->len == 0) {
+    if (rec->type == MIGRATE_REC_READY && ms->phase == PHASE_CONFIRM && rec->len == 0) {
         on_running(ms);
         return false;
     }
@@ -609,7 +609,7 @@ static void on_timer(LoopSource *src, uint32_t events)
         break;
     case PHASE_CONFIRM:
         if (now >= ms->confirm_deadline)
-            fail(ms, -ETIMEDOUT, "the target did not confirm within %g s that the guest runs",
+            fail(ms, -ETIMEDOUT, "the target was not ready within %g s of the state",
                  MIGRATE_CONFIRM_TIMEOUT_S);
         break;
     case PHASE_DONE:

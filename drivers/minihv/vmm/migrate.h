@@ -14,8 +14,10 @@
 #define MIGRATE_DOWNTIME_DEFAULT_MS 10u
 #define MIGRATE_TIMEOUT_DEFAULT_S   60.0
 #define MIGRATE_ITERATIONS_DEFAULT  30u
-#define MIGRATE_CONFIRM_TIMEOUT_S   10.0 /* from the STATE record to the target's RUNNING */
-#define MIGRATE_RECV_IDLE_S         30.0 /* the target gives up on a source silent this long */
+#define MIGRATE_CONFIRM_TIMEOUT_S                                                    \
+    10.0                         /* from the STATE record to the target's READY, and \
+                                  * from READY to the source's word on the target */
+#define MIGRATE_RECV_IDLE_S 30.0 /* the target gives up on a source silent this long */
 
 /* What the pre-copy may do: a downtime budget, limits, and what to do at a limit. */
 typedef struct MigrateOptions {
@@ -40,7 +42,8 @@ typedef void (*MigrateEventFn)(void *userdata, json_t *event);
 
 /* Starts migrating the running domain over fd (a connected stream socket, now owned) on the
  * main loop: HELLO, the target's ACCEPT, then pre-copy passes over KVM's dirty log, then
- * stop-and-copy and the wait for the target's RUNNING. Returns 0 (done is called later) or a
+ * stop-and-copy and the wait for the target's READY, which the source answers by closing the
+ * connection (the target runs the guest; done(0)). Returns 0 (done is called later) or a
  * negative errno with e set (nothing started, fd closed). */
 int migrate_send_start(Vm *vm, Loop *loop, int fd, const MigrateOptions *opts, MigrateDoneFn done,
                        MigrateEventFn event, void *userdata, MigrateSend **ret, Error *e);
@@ -91,9 +94,10 @@ int migrate_recv_begin(int fd, VmConfig *cfg, unsigned given, bool mac_given, Mi
  * On failure the source is told why. Returns 0 or a negative errno with e set. */
 int migrate_recv_run(MigrateRecv *rx, Vm *vm, Error *e);
 
-/* Tells the source the guest runs here (RUNNING) and closes the stream. Returns 0, or a
- * negative errno when the source cannot have heard it (it then resumes its own copy). */
-int migrate_recv_confirm(MigrateRecv *rx);
+/* Tells the source the guest is ready here (READY) and waits for its word: the end of the
+ * stream hands the guest over (0); an ERROR, anything else or silence means the source keeps
+ * it (a negative errno with e set: the target must not run the guest). Closes the stream. */
+int migrate_recv_confirm(MigrateRecv *rx, Error *e);
 
 /* Tells the source why the target gives up (ERROR), best effort. */
 void migrate_recv_refuse(MigrateRecv *rx, const char *message);

@@ -13,8 +13,8 @@ typedef enum MinihvExitStatus {
                                  * `shutdown` that the guest did not honour in time */
     MINIHV_EXIT_SAVED = 6,      /* saved into an image by a control `save` with "then":"stop";
                                  * `minihv run --restore` continues it */
-    MINIHV_EXIT_MIGRATED = 7,   /* migrated by a control `migrate-send`: the target confirmed
-                                 * that the guest runs there */
+    MINIHV_EXIT_MIGRATED = 7,   /* migrated by a control `migrate-send`: the target was ready
+                                 * and the guest was handed over to it */
 } MinihvExitStatus;
 
 /* A short word for each status ("poweroff", "host-error", "usage", "reboot", "crash",
