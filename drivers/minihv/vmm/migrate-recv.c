@@ -330,7 +330,9 @@ int migrate_recv_run(MigrateRecv *rx, Vm *vm, Error *e)
 
 int migrate_recv_confirm(MigrateRecv *rx, Error *e)
 {
-    MigrateReader rd = {.fd = rx->fd, .idle_ms = (uint64_t)(MIGRATE_CONFIRM_TIMEOUT_S * 1000)};
+    /* longer than the source waits for READY, so that the source always decides first */
+    MigrateReader rd = {.fd = rx->fd,
+                        .idle_ms = (uint64_t)((MIGRATE_CONFIRM_TIMEOUT_S + 5) * 1000)};
     MigrateRecord rec;
     uint8_t first;
     int r;
