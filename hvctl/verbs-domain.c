@@ -468,8 +468,9 @@ const Verb verbs[] = {
      "create NAME --subnet A.B.C.D/N [--dhcp] [--nat]\n"
      "                     | list [--json] | info NAME [--json] | delete NAME",
      "Manage hvd networks: a bridge with a subnet whose first address is the host's, a\n"
-     "lease (MAC and address) per attached domain, and dnsmasq with --dhcp. Attach a\n"
-     "domain with 'create|set NAME --network NET'.",
+     "lease (MAC and address) per attached domain, dnsmasq with --dhcp, and the subnet\n"
+     "masqueraded out of the host with --nat. Attach a domain with\n"
+     "'create|set NAME --network NET'.",
      verb_network},
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

@@ -57,6 +57,10 @@ int manager_log_event_text(Manager *m, const char *domain, const char *event, co
 /* Starts sampling statistics into the histories once a second (history-sampler.c). */
 int manager_history_start(Manager *m);
 
+/* Saves the histories' points that are over (with current, also those still being averaged, as
+ * hvd stops) with the next commit; prunes what the ranges no longer keep every ten minutes. */
+void manager_history_save(Manager *m, uint64_t now_us, bool current);
+
 /* Moves d's state counters and allocation from its current state to new_state. */
 void manager_account_state(Manager *m, Domain *d, DomainState new_state);
 
@@ -90,6 +94,10 @@ int manager_network_dnsmasq_setup(Manager *m, Network *n, Error *e);
 
 /* Gives n's dnsmasq (when it has one) its host entries again after a lease changed. */
 void manager_network_hosts_update(Manager *m, Network *n);
+
+/* Makes table ip hvd and IPv4 forwarding match the networks that ask for NAT (network-nat.h);
+ * applied again at any time with the same result. Returns 0 or negative errno with e set. */
+int manager_network_nat_apply(Manager *m, Error *e);
 
 /* Loads the recorded networks and leases (manager-network.c). */
 int manager_networks_load(Manager *m);

@@ -200,6 +200,8 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    if (m->history_timer)
+        manager_history_save(m, now_usec(CLOCK_REALTIME), true);
     manager_commit(m);
     for (size_t i = 0; i < m->n_domains; i++) {
         manager_cancel_waiters(m->domains[i], "hvd is stopping");

@@ -80,6 +80,7 @@ struct Manager {
     char caller[96]; /* who asked for what is being changed now ("" when hvd itself) */
     sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
     HistorySeries *host_history;    /* the domains' totals */
+    int64_t history_saved_minute;   /* the minute whose start last saved the histories */
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and
@@ -211,9 +212,10 @@ Network *manager_network_find(Manager *m, const char *name);
 int manager_network_get(Manager *m, const char *name, Network **ret, Error *e);
 
 /* Creates a network from {"name", "subnet", "nat", "dhcp"}: records it, makes its bridge (up,
- * with the subnet's first address) and starts dnsmasq when dhcp is true. Bad names and subnets,
- * a subnet that overlaps another network or an address of the host, and NAT (not available)
- * are refused with e saying why; nothing half-made is left behind on failure. */
+ * with the subnet's first address), starts dnsmasq when dhcp is true and masquerades the subnet
+ * out of the host (table ip hvd, IPv4 forwarding) when nat is true. Bad names and subnets, and a
+ * subnet that overlaps another network or an address of the host, are refused with e saying
+ * why; nothing half-made is left behind on failure. */
 int manager_network_create(Manager *m, const json_t *settings, Network **ret, Error *e);
 
 /* Deletes a network no domain names (refused, naming them, otherwise): its record and leases,

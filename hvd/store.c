@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "schema-migrations.h"
+#include "store-internal.h"
 #include "store.h"
 
 typedef enum StatementId {
@@ -684,4 +685,16 @@ int store_leases_load(Store *s, int (*cb)(const StoredLease *l, void *userdata),
         r = step_failed(s, rc);
     (void)sqlite3_reset(st);
     return r;
+}
+
+sqlite3 *store_sqlite(Store *s)
+{
+    return s->db;
+}
+
+int store_failed(Store *s, int rc)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return 0;
+    return step_failed(s, rc);
 }

@@ -477,5 +477,18 @@ def test_history_of_a_domain_and_the_host(hvd):
     time.sleep(2.5)
     _, _, after = hvd.request("GET", "/api/v1/domains/hist-1/history")
     assert after["time"][0] == h["time"][0] and after["exits_per_s"][-1] is None
+
+    # A restart keeps the day's and the month's points (saved in the database), not the hour's.
+    _, _, day = hvd.request("GET", "/api/v1/domains/hist-1/history?range=day")
+    _, _, host_day = hvd.request("GET", "/api/v1/host/history?range=day")
+    hvd.restart()
+    _, _, day_after = hvd.request("GET", "/api/v1/domains/hist-1/history?range=day")
+    assert day_after["time"][:len(day["time"])] == day["time"]
+    assert day_after["exits_per_s"][0] == pytest.approx(day["exits_per_s"][0], rel=1e-6)
+    _, _, host_after = hvd.request("GET", "/api/v1/host/history?range=day")
+    assert host_after["time"][:len(host_day["time"])] == host_day["time"]
+    _, _, month_after = hvd.request("GET", "/api/v1/domains/hist-1/history?range=month")
+    assert month_after["time"][:1] == month["time"] and month_after["exits_per_s"][0] > 0
+    assert hvd.request("GET", "/api/v1/domains/hist-1/history?range=hour")[2]["time"] == []
     assert hvd.request("DELETE", "/api/v1/domains/hist-1")[0] == 204
     assert hvd.request("GET", "/api/v1/domains/hist-1/history")[0] == 404

@@ -128,4 +128,9 @@ export const api = {
     eventLog: query => request('GET', `/api/v1/events/log?${new URLSearchParams(
         Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ''))}`),
     consoleType: (name, data) => request('POST', `/api/v1/domains/${enc(name)}/console`, {data}),
+    // hvd networks
+    networks: () => request('GET', '/api/v1/networks'),
+    network: name => request('GET', `/api/v1/networks/${enc(name)}`),
+    networkCreate: settings => request('POST', '/api/v1/networks', settings),
+    networkRemove: name => request('DELETE', `/api/v1/networks/${enc(name)}`),
 };
