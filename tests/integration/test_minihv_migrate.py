@@ -547,3 +547,63 @@ def test_the_target_runs_the_guest_only_when_the_source_hands_over(build, tmp_pa
         src.kill()
         if tgt:
             tgt.kill()
+
+
+@pytest.mark.parametrize("on_limit", ["fail", "stop-and-copy"])
+def test_a_budget_that_cannot_be_met_fails_or_stops_and_copies_at_the_limit(build, tmp_path,
+                                                                           on_limit):
+    # 25 pages rewritten every 10 ms never fit a budget of a microsecond
+    src = source(build, tmp_path, "pv", "period_ms=10 dirty_pages=25")
+    tgt = None
+    try:
+        src.wait_console("counter: 5 ", timeout=30)
+        a, b = socket_pair("unix")
+        tgt = Target(build, tmp_path, b)
+        c = src.client()
+        c.sock.settimeout(60)
+        events, reply = migrate_send(c, a, downtime_ms=0.001, max_iterations=3,
+                                     on_limit=on_limit)
+        passes = [e for e in events if e["phase"] == "precopy"]
+        assert len(passes) == 4, events  # the full pass and 3 more
+        assert all(e["expected_downtime_ms"] > 0.001 for e in passes)
+        if on_limit == "fail":
+            assert not reply["ok"] and reply["state"] == "running", reply
+            assert "did not fit the downtime budget of 0.001 ms within the iteration limit" \
+                in reply["error"]
+            status, err = tgt.wait()
+            assert status == STATUS_HOST_ERROR and "the source gave up: the dirty pages" in err
+            assert_still_counting(src)
+        else:
+            assert reply["ok"] and reply["iterations"] == 4, reply
+            assert src.wait()[0] == STATUS_MIGRATED
+            assert tgt.wait_ready() == b"ready\n"
+            last = counts(src.console.read_text())[-1][0]
+            tgt.wait_console(f"counter: {last + 5} ")
+            assert ControlClient(tgt.control).request({"cmd": "shutdown"})["ok"]
+            assert tgt.wait()[0] == STATUS_POWEROFF
+    finally:
+        src.kill()
+        if tgt:
+            tgt.kill()
+
+
+def test_incoming_usage_errors(build, tmp_path):
+    guest_path = build / "drivers/minihv/guest/counter-pv.elf"
+    a, b = socket.socketpair()
+    fd = str(b.fileno())
+    try:
+        for args, message in (
+                (["--incoming", "99"], "--incoming: '99' is not an open file descriptor"),
+                (["--incoming", "1"], "--incoming: '1' is not an open file descriptor"),
+                (["--incoming", fd, str(guest_path)],
+                 "--incoming: no GUEST image with a migrated one"),
+                (["--incoming", fd, "--restore", "x.img"], "--restore and --incoming"),
+                (["--incoming", fd, "--cmdline", "x"], "a migrated guest keeps the command line"),
+                (["--incoming", fd, "--ready-fd", fd], "--incoming names the descriptor")):
+            r = subprocess.run([str(vmm(build)), "run", *args], capture_output=True, text=True,
+                               timeout=20, pass_fds=(b.fileno(),))
+            assert r.returncode == 2, (args, r.stderr)
+            assert message in r.stderr, (args, r.stderr)
+    finally:
+        a.close()
+        b.close()

@@ -43,8 +43,9 @@ struct MigrateSend {
 
     uint64_t npages;
     uint64_t words;
-    uint64_t *to_send; /* pages still to send in this pass (and all later dirtied ones) */
-    uint64_t cursor;   /* next page this pass looks at */
+    uint64_t *to_send;   /* pages still to send in this pass (and all later dirtied ones) */
+    uint64_t *sent_once; /* pages the target has a copy of (the others are zero there) */
+    uint64_t cursor;     /* next page this pass looks at */
     unsigned iteration;
 
     uint8_t *out; /* staged records */
@@ -190,8 +191,8 @@ static bool bit_test(const uint64_t *bits, uint64_t i)
 }
 
 /* Copies up to CHUNK_PAGES pages still to send, from the cursor on, into the staging buffer as
- * PAGES records of contiguous runs; the first pass leaves out pages that are zero (the target's
- * memory starts zeroed). Returns whether anything was staged. */
+ * PAGES records of contiguous runs, leaving out zero pages never sent (the target's memory
+ * starts zeroed). Returns whether anything was staged. */
 static bool stage_chunk(MigrateSend *ms)
 {
     const uint8_t *mem = ms->vm->mem.base;
@@ -220,9 +221,12 @@ static bool stage_chunk(MigrateSend *ms)
             const uint8_t *page = mem + ms->cursor * MIGRATE_PAGE_SIZE;
 
             ms->to_send[ms->cursor / 64] &= ~(1ull << (ms->cursor % 64));
-            if (ms->iteration == 0 && page_is_zero(page)) {
-                ms->cursor++;
-                break;
+            if (!bit_test(ms->sent_once, ms->cursor)) {
+                if (page_is_zero(page)) {
+                    ms->cursor++;
+                    break;
+                }
+                ms->sent_once[ms->cursor / 64] |= 1ull << (ms->cursor % 64);
             }
             memcpy(ms->out + ms->out_len, page, MIGRATE_PAGE_SIZE);
             ms->out_len += MIGRATE_PAGE_SIZE;
@@ -659,9 +663,10 @@ int migrate_send_start(Vm *vm, Loop *loop, int fd, const MigrateOptions *opts, M
     ms->words = (ms->npages + 63) / 64;
     ms->deadline = ms->t_start + (uint64_t)(opts->timeout_s * 1e9);
     ms->to_send = calloc(ms->words, sizeof(uint64_t));
+    ms->sent_once = calloc(ms->words, sizeof(uint64_t));
     ms->out =
         malloc(CHUNK_PAGES * (MIGRATE_PAGE_SIZE + sizeof(MigrateRecord) + sizeof(MigratePages)));
-    if (ms->timer_src.fd < 0 || !ms->to_send || !ms->out) {
+    if (ms->timer_src.fd < 0 || !ms->to_send || !ms->sent_once || !ms->out) {
         r = error_set_errno(e, ms->timer_src.fd < 0 ? errno : ENOMEM,
                             "cannot set up the migration: %m");
         goto fail;
@@ -710,6 +715,7 @@ MigrateSend *migrate_send_free(MigrateSend *ms)
     safe_close(ms->sock_src.fd);
     safe_close(ms->timer_src.fd);
     free(ms->to_send);
+    free(ms->sent_once);
     free(ms->out);
     return mfree(ms);
 }
