@@ -115,6 +115,7 @@ class Bench:
     def run(self):
         runs = 3 if self.quick else 8
         results = {}
+        self.one(SCENARIOS["idle"], "warm-up")  # not counted: the first start pays cold caches
         for name, cmdline in SCENARIOS.items():
             samples = [self.one(cmdline, f"{len(results)}-{i}") for i in range(runs)]
             r = {"runs": runs, "memory_mib": MEMORY_MIB, "cmdline": cmdline}
