@@ -127,11 +127,14 @@ def check_continues(before, after, mode):
 def test_a_counting_guest_that_writes_memory_moves_and_carries_on(build, tmp_path, mode,
                                                                   transport):
     asan = mode == "pv"
-    # `dirty`: 8 MiB of guest memory rewritten every 100 ms while the numbers go on
-    src = source(build, tmp_path, mode, "period_ms=100 dirty", asan=asan)
+    # guest memory rewritten (pv: 64 pages every 10 ms; full mode, whose checks take longer:
+    # 128 pages every 100 ms), each page stamped with the tick that wrote it: the guest checks
+    # every stamp at every tick, so a page that did not follow it to the target crashes it there
+    cmdline = "period_ms=10 dirty_pages=64" if mode == "pv" else "period_ms=100 dirty_pages=128"
+    src = source(build, tmp_path, mode, cmdline, asan=asan)
     tgt = None
     try:
-        src.wait_console("counter: 3 ", timeout=30)
+        src.wait_console("counter: 20 ", timeout=30)  # pages written over and over
         a, b = socket_pair(transport)
         tgt = Target(build, tmp_path, b, asan=asan)
         c = src.client()
@@ -155,8 +158,9 @@ def test_a_counting_guest_that_writes_memory_moves_and_carries_on(build, tmp_pat
 
         before = src.console.read_text()
         last = counts(before)[-1][0]
-        after = tgt.wait_console(f"counter: {last + 3} ")
+        after = tgt.wait_console(f"counter: {last + 20} ")
         check_continues(before, after, mode)
+        assert "holds the stamp" not in after
         t = ControlClient(tgt.control)
         info = t.request({"cmd": "info"})
         assert info["ok"] and info["mode"] == mode, info

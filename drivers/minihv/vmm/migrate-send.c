@@ -115,7 +115,7 @@ static void arm_timer(MigrateSend *ms, uint64_t at_ns)
     (void)timerfd_settime(ms->timer_src.fd, 0, &its, NULL);
 }
 
-/* Turns tracking off and puts the guest back as it was. */
+/* Stops recording writes: the VMM's, and KVM's dirty log when this migration turned it on. */
 static void tracking_stop(MigrateSend *ms)
 {
     Vm *vm = ms->vm;
