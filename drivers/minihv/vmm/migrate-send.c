@@ -393,12 +393,10 @@ static void precopy_send(MigrateSend *ms)
     }
 }
 
-/* Sends the pages left and the STATE record. Returns 0, a connection's negative errno (e left
- * empty), or a negative errno with e set when the state cannot be built. */
-static int send_state(MigrateSend *ms, uint64_t deadline, Error *e)
+/* Sends the pages left and the STATE record image (len bytes). Returns 0 or a connection's
+ * negative errno. */
+static int send_rest(MigrateSend *ms, const uint8_t *image, size_t len, uint64_t deadline)
 {
-    _cleanup_free_ uint8_t *image = NULL;
-    size_t len;
     int r;
 
     ms->cursor = 0;
@@ -408,9 +406,6 @@ static int send_state(MigrateSend *ms, uint64_t deadline, Error *e)
         if (r < 0)
             return r;
     }
-    r = snapshot_state_image(ms->vm, &image, &len, e);
-    if (r < 0)
-        return r;
     r = migrate_write_record(ms->sock_src.fd, MIGRATE_REC_STATE, image, len,
                              (deadline - MIN(deadline, now_mono_ns())) / 1000000 + 1);
     if (r < 0)
@@ -421,9 +416,11 @@ static int send_state(MigrateSend *ms, uint64_t deadline, Error *e)
 
 static void on_stop_and_copy(MigrateSend *ms)
 {
+    _cleanup_free_ uint8_t *image = NULL;
     Vm *vm = ms->vm;
     Error e = ERROR_NULL;
     uint64_t pending;
+    size_t len;
     int r;
 
     /* what is staged goes first: those pages' bits are already clear */
@@ -444,19 +441,24 @@ static void on_stop_and_copy(MigrateSend *ms)
         fail(ms, -EBUSY, "the vCPUs did not stop within 1 s");
         return;
     }
+    /* The state first: taking each device's lock lets a frame in flight land (the network
+     * thread idles from then on), so the pages collected next hold everything it describes. */
+    r = snapshot_state_image(vm, &image, &len, &e);
+    if (r < 0) {
+        fail(ms, r, "%s", e.message);
+        return;
+    }
     r = collect_dirty(ms, &pending);
     if (r < 0) {
         fail(ms, r, "cannot read the dirty page log: %s", strerror(-r));
         return;
     }
     ms->dirty_pages = pending;
-    r = send_state(ms, ms->t_paused + ms_to_ns(STOP_COPY_TIMEOUT), &e);
-    if (r < 0 && e.message[0])
-        fail(ms, r, "%s", e.message);
-    else if (r < 0)
+    r = send_rest(ms, image, len, ms->t_paused + ms_to_ns(STOP_COPY_TIMEOUT));
+    if (r < 0) {
         fail_connection(ms, r, "sending the last pages and the state");
-    if (r < 0)
         return;
+    }
     tracking_stop(ms);
     ms->phase = PHASE_CONFIRM;
     watch(ms, false);

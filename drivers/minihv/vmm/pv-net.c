@@ -73,7 +73,8 @@ static void pv_net_tx(Net *net)
     uint32_t prod;
 
     pthread_mutex_lock(&p->lock);
-    if (!p->set || p->tx.broken)
+    /* paused, the rings stay as a save or a migration copies them (resuming wakes us) */
+    if (!p->set || p->tx.broken || vm_is_paused(vm))
         goto out;
     r = ring_ptr(vm, p, &p->tx);
     prod = __atomic_load_n(&r->prod, __ATOMIC_ACQUIRE); /* read once */
@@ -145,6 +146,10 @@ static bool pv_net_rx(Net *net)
     uint32_t prod;
 
     pthread_mutex_lock(&p->lock);
+    if (p->set && vm_is_paused(vm)) {
+        keep_watching = false; /* frames wait on the tap; resuming wakes us */
+        goto out;
+    }
     if (!p->set || p->rx.broken) {
         while (net_drop_one(net)) /* no ring: the frames have nowhere to go */
             ;

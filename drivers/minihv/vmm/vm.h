@@ -217,8 +217,12 @@ int vm_pause(Vm *vm);
 /* Whether every vCPU that runs guest code has stopped in the paused state (thread-safe). */
 bool vm_all_paused(Vm *vm);
 
-/* Lets paused vCPUs run again. Returns 0, -EBUSY when not paused, -ESHUTDOWN when stopping. */
+/* Lets paused vCPUs run again (and wakes the network thread, which idles while paused).
+ * Returns 0, -EBUSY when not paused, -ESHUTDOWN when stopping. */
 int vm_resume(Vm *vm);
+
+/* Whether the domain is paused (a lock-free snapshot, for devices that idle while paused). */
+bool vm_is_paused(Vm *vm);
 
 /* Asks the guest to power off: sets MINIHV_EVENT_SHUTDOWN in pv mode, presses the ACPI power
  * button in full mode, and wakes waiting vCPUs. */
