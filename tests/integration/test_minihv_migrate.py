@@ -611,3 +611,58 @@ def test_incoming_usage_errors(build, tmp_path):
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("mode", ["pv", "full"])
+def test_a_guest_with_a_network_device_answers_ping_on_the_target_tap(build, tmp_path, mode):
+    """Each side in a network namespace of its own, with a tap of the same name and address:
+    the guest (its address and MAC kept) answers ping on the source, then on the target."""
+    from net_helpers import GUEST_ADDR, HERE, HOST_ADDR, PREFIX, Netns, require_net
+
+    require_net()
+    helper = ["/usr/bin/python3", str(HERE / "tap_exec.py"), "--name", "mhv0", "--address",
+              f"{HOST_ADDR}/{PREFIX}", "--"]
+    ns1, ns2 = Netns(), Netns()
+    src = tgt = None
+
+    def ping(ns):
+        r = ns.run(["ping", "-c", "3", "-i", "0.2", "-W", "5", GUEST_ADDR], timeout=60)
+        assert r.returncode == 0 and "3 received" in r.stdout, r.stdout + r.stderr
+
+    try:
+        sctl = tmp_path / "s.sock"
+        src = subprocess.Popen(ns1.cmd([*helper, vmm(build), "run", "--mode", mode, "--net-fd",
+                                        "{fd}", "--control", sctl, "--console", os.devnull,
+                                        "--cmdline", f"ip={GUEST_ADDR}/{PREFIX}",
+                                        build / f"drivers/minihv/guest/udpecho-{mode}.elf"]),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not sctl.exists():
+            assert time.monotonic() < deadline and src.poll() is None, "no source"
+            time.sleep(0.05)
+        ping(ns1)
+        a, b = socket.socketpair()
+        tctl = tmp_path / "t.sock"
+        tgt = subprocess.Popen(ns2.cmd([*helper, vmm(build), "run", "--net-fd", "{fd}",
+                                        "--control", tctl, "--console", os.devnull,
+                                        "--incoming", b.fileno()]),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               pass_fds=(b.fileno(),))
+        b.close()
+        c = ControlClient(sctl)
+        c.sock.settimeout(60)
+        events, reply = migrate_send(c, a)
+        assert reply["ok"], reply
+        assert src.wait(timeout=30) == STATUS_MIGRATED
+        ping(ns2)
+        t = ControlClient(tctl)
+        assert t.request({"cmd": "destroy"})["ok"]
+        tgt.wait(timeout=30)
+    finally:
+        for p in (src, tgt):
+            if p and p.poll() is None:
+                p.kill()
+            if p:
+                p.communicate()
+        ns1.close()
+        ns2.close()
