@@ -3,8 +3,6 @@
 streams real migrations of the counter guest send, in pv and full mode, recorded by a relay
 between the source and a real target. Usage: make-minihv-migrate-corpus.py BUILD_DIR (needs
 /dev/kvm). Run it again after changing the stream format."""
-import json
-import os
 import pathlib
 import select
 import socket
