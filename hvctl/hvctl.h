@@ -58,5 +58,12 @@ int verb_vnc(Client *c, int argc, char **argv);
 /* hvctl network create|list|info|delete (verbs-network.c). */
 int verb_network(Client *c, int argc, char **argv);
 
+/* Saved state (verbs-snapshot.c): save, start [--fresh], snapshot create|list|revert|delete and
+ * clone. */
+int verb_save(Client *c, int argc, char **argv);
+int verb_start_saved(Client *c, int argc, char **argv);
+int verb_snapshot(Client *c, int argc, char **argv);
+int verb_clone(Client *c, int argc, char **argv);
+
 /* Prints a JSON value as one document on stdout. */
 void print_json(json_t *v);

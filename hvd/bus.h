@@ -102,5 +102,9 @@ int bus_network_find(sd_bus *bus, const char *path, const char *interface, void 
 int bus_network_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                           sd_bus_error *error);
 
+/* org.hvd1.Domain's saved-state methods (bus-snapshot.c), a vtable of their own on the domains'
+ * fallback path. */
+extern const sd_bus_vtable bus_snapshot_vtable[];
+
 /* Emits the signals and PropertiesChanged for manager events (bus-signals.c). */
 extern const ManagerListener bus_manager_listener;
