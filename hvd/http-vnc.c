@@ -21,6 +21,9 @@
 #define VNC_RETRY_US       (10 * USEC_PER_MSEC) /* a display whose backlog was full, again */
 #define VNC_RETRIES        200                  /* 2 s */
 #define WS_CLOSE_TRY_AGAIN 1013
+/* Room in to_client that only a close frame may take, so that one always fits after whole
+ * frames (a frame half sent must be finished before it). */
+#define VNC_CLOSE_RESERVE (2 + WS_MAX_CONTROL)
 
 struct HttpVncBridge {
     Http *http;
@@ -72,18 +75,25 @@ static void bridge_end(HttpVncBridge *b, const char *why)
     bridge_free(b);
 }
 
+/* The room left in to_client for frames other than a close. */
+static size_t to_client_room(const HttpVncBridge *b)
+{
+    return sizeof(b->to_client) - VNC_CLOSE_RESERVE - (b->to_client_len - b->to_client_off);
+}
+
 /* Queues a frame for the client; false when it does not fit now. */
 static bool queue_frame(HttpVncBridge *b, WsOpcode opcode, const void *payload, size_t len)
 {
     uint8_t header[WS_SERVER_HEADER_MAX];
     size_t n = ws_frame_header(opcode, len, header);
+    size_t limit = sizeof(b->to_client) - (opcode == WS_OP_CLOSE ? 0 : VNC_CLOSE_RESERVE);
 
-    if (b->to_client_off > 0 && b->to_client_len + n + len > sizeof(b->to_client)) {
+    if (b->to_client_off > 0 && b->to_client_len + n + len > limit) {
         memmove(b->to_client, b->to_client + b->to_client_off, b->to_client_len - b->to_client_off);
         b->to_client_len -= b->to_client_off;
         b->to_client_off = 0;
     }
-    if (b->to_client_len + n + len > sizeof(b->to_client))
+    if (b->to_client_len + n + len > limit)
         return false;
     memcpy(b->to_client + b->to_client_len, header, n);
     memcpy(b->to_client + b->to_client_len + n, payload, len);
@@ -113,11 +123,7 @@ static void queue_close(HttpVncBridge *b, unsigned code, const char *reason)
     payload[1] = (uint8_t)code;
     memcpy(payload + 2, reason, n);
     b->closing = true;
-    if (!queue_frame(b, WS_OP_CLOSE, payload, n + 2)) {
-        /* No room even for that: the client is not reading; drop what it has not taken. */
-        b->to_client_len = b->to_client_off = 0;
-        (void)queue_frame(b, WS_OP_CLOSE, payload, n + 2);
-    }
+    (void)queue_frame(b, WS_OP_CLOSE, payload, n + 2); /* fits: VNC_CLOSE_RESERVE */
 }
 
 /* Handles the whole frames from the client whose payload fits where it goes. */
@@ -164,7 +170,7 @@ static void parse_client(HttpVncBridge *b)
  * the close frame still goes to the client (and the display is no longer watched). */
 static void update_events(HttpVncBridge *b)
 {
-    size_t to_client_free = sizeof(b->to_client) - (b->to_client_len - b->to_client_off);
+    size_t to_client_free = to_client_room(b);
     bool client_in = !b->closing && b->from_client_len < sizeof(b->from_client);
     bool display_in = !b->closing && to_client_free > WS_SERVER_HEADER_MAX + 1;
     bool display_out = !b->closing && b->to_display_len > 0;
@@ -226,7 +232,7 @@ static bool client_writable(HttpVncBridge *b)
 static void display_readable(HttpVncBridge *b)
 {
     uint8_t buf[VNC_READ_CHUNK];
-    size_t room = sizeof(b->to_client) - (b->to_client_len - b->to_client_off);
+    size_t room = to_client_room(b);
     ssize_t n;
 
     if (room <= WS_SERVER_HEADER_MAX)
