@@ -76,6 +76,7 @@ struct HttpRequest {
     struct MHD_Response *response; /* ready to queue after a resume */
     unsigned status;
     HttpRequest *next_waiting;
+    HttpVncBridge *vnc; /* a VNC session waiting for its upgrade (http-vnc.c) */
 };
 
 /* Parses the request body as a JSON object; an empty body is an empty object when optional.
@@ -96,6 +97,8 @@ enum MHD_Result http_event_log(HttpRequest *r, Domain *d, const char *arg);
  * VNC display. http_vnc_done() ends every session (before the daemons stop). */
 enum MHD_Result http_domain_vnc(HttpRequest *r, Domain *d, const char *arg);
 void http_vnc_done(Http *h);
+/* The request of a session ended before its upgrade: the session goes with it. */
+void http_vnc_abandon(HttpVncBridge *b);
 
 /* Statistics history (http-history.c): ?range=hour|day|month of domain d, and of the host. */
 enum MHD_Result http_domain_history(HttpRequest *r, Domain *d, const char *arg);

@@ -216,6 +216,8 @@ static void unlink_waiting(HttpRequest *r)
 
 static void request_free(HttpRequest *r)
 {
+    if (r->vnc)
+        http_vnc_abandon(r->vnc);
     if (r->response)
         MHD_destroy_response(r->response);
     free(r->url);

@@ -13,10 +13,9 @@
 #include "manager.h"
 #include "time-util.h"
 
-#define VNC_BUFFER         (64u * 1024) /* each direction */
-#define VNC_READ_CHUNK     (16u * 1024) /* display bytes per frame to the client */
-#define VNC_MAX_PAYLOAD    (32u * 1024) /* a client frame's payload at most */
-#define VNC_PENDING_MAX_US (30 * USEC_PER_SEC)
+#define VNC_BUFFER         (64u * 1024)         /* each direction */
+#define VNC_READ_CHUNK     (16u * 1024)         /* display bytes per frame to the client */
+#define VNC_MAX_PAYLOAD    (32u * 1024)         /* a client frame's payload at most */
 #define VNC_CLOSING_MAX_US (5 * USEC_PER_SEC)   /* for the client to take the close frame */
 #define VNC_RETRY_US       (10 * USEC_PER_MSEC) /* a display whose backlog was full, again */
 #define VNC_RETRIES        200                  /* 2 s */
@@ -31,7 +30,7 @@ struct HttpVncBridge {
     int display_fd; /* -EBADF while the display's backlog is full (retry_timer tries again) */
     int client_fd;  /* libmicrohttpd's: given back through the upgrade handle, never closed here */
     struct MHD_UpgradeResponseHandle *urh; /* NULL until the upgrade happened */
-    uint64_t created_us;
+    HttpRequest *request;                  /* until then: the request, which links back */
     sd_event_source *client_io, *display_io;
     sd_event_source *closing_timer; /* ends a session whose client does not take its close */
     sd_event_source *retry_timer;
@@ -56,6 +55,8 @@ static void bridge_free(HttpVncBridge *b)
         h->vnc_bridges = b->next;
     if (b->next)
         b->next->prev = b->prev;
+    if (b->request)
+        b->request->vnc = NULL;
     (void)sd_event_source_disable_unref(b->client_io);
     (void)sd_event_source_disable_unref(b->display_io);
     (void)sd_event_source_disable_unref(b->closing_timer);
@@ -326,13 +327,22 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
-/* libmicrohttpd sent the 101 answer and hands over the client's socket. */
+/* libmicrohttpd sent the 101 answer and hands over the client's socket. con_cls is the
+ * request (NULL if it ended already), whose bridge takes the connection over. */
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
-    HttpVncBridge *b = cls;
+    HttpRequest *request = con_cls;
+    HttpVncBridge *b = request ? request->vnc : NULL;
     int r;
 
+    if (!b) {
+        (void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        http_kick(cls);
+        return;
+    }
+    request->vnc = NULL;
+    b->request = NULL;
     b->urh = urh;
     b->client_fd = sock;
     /* Upgraded, the connection is the bridge's: no request deadline applies to it. */
@@ -357,19 +367,6 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
     log_debug("HTTP: VNC session of %s started.", b->name);
     parse_client(b);
     update_events(b);
-}
-
-/* Bridges whose upgrade never happened (the client left before the 101 answer went out) are
- * dropped after a while, when the next session starts. */
-static void drop_stale(Http *h)
-{
-    uint64_t now = now_usec(CLOCK_MONOTONIC);
-
-    for (HttpVncBridge *b = h->vnc_bridges, *next; b; b = next) {
-        next = b->next;
-        if (!b->urh && now - b->created_us > VNC_PENDING_MAX_US)
-            bridge_end(b, "the client left before the upgrade");
-    }
 }
 
 /* The WebSocket opening handshake (RFC 6455 section 4.2.1) as far as a plain GET can fail it. */
@@ -429,7 +426,6 @@ enum MHD_Result http_domain_vnc(HttpRequest *r, Domain *d, const char *arg)
         return http_reply_problem(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                   "could not compute Sec-WebSocket-Accept");
     }
-    drop_stale(r->http);
     b = calloc(1, sizeof(*b));
     if (!b) {
         if (fd >= 0)
@@ -439,13 +435,14 @@ enum MHD_Result http_domain_vnc(HttpRequest *r, Domain *d, const char *arg)
     *b = (HttpVncBridge){.http = r->http,
                          .display_fd = fd,
                          .client_fd = -EBADF,
-                         .created_us = now_usec(CLOCK_MONOTONIC),
+                         .request = r,
                          .next = r->http->vnc_bridges};
     (void)snprintf(b->name, sizeof(b->name), "%s", d->config.name);
     if (b->next)
         b->next->prev = b;
     r->http->vnc_bridges = b;
-    resp = MHD_create_response_for_upgrade(on_upgrade, b);
+    r->vnc = b;
+    resp = MHD_create_response_for_upgrade(on_upgrade, r->http);
     if (!resp) {
         bridge_free(b);
         return MHD_NO;
@@ -457,6 +454,11 @@ enum MHD_Result http_domain_vnc(HttpRequest *r, Domain *d, const char *arg)
     ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+void http_vnc_abandon(HttpVncBridge *b)
+{
+    bridge_end(b, "the client left before the upgrade");
 }
 
 void http_vnc_done(Http *h)

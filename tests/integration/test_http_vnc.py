@@ -190,6 +190,18 @@ def test_every_end_is_clean(hvd, display):
     ws.sock.close()
     ws = open_vnc(hvd)
     ws.send_frame(0x1, b"text")  # refused: hvd sends its close, which nobody reads
+    # Clients that leave right after asking, before or after the answer went out.
+    import base64
+    import urllib.parse
+    u = urllib.parse.urlparse(hvd.url)
+    for _ in range(20):
+        raw = socket.create_connection((u.hostname, u.port), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        raw.sendall((f"GET /api/v1/domains/tvnc/vnc?access_token={hvd.token} HTTP/1.1\r\n"
+                     f"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n").encode())
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.close()
     # Sessions that are gone leave hvd serving.
     wait_for(lambda: hvd.request("GET", "/api/v1/host")[0] == 200, timeout=5, what="hvd")
 
