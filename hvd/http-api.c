@@ -418,6 +418,9 @@ static const Route routes[] = {
     {"/api/v1/events/log", "GET", false, http_event_log},
     {"/api/v1/openapi.json", "GET", false, openapi_route},
     {"/metrics", "GET", false, metrics_route},
+    {"/api/v1/cluster/hosts", "GET", false, http_cluster_hosts},
+    {"/api/v1/cluster/domains", "GET", false, http_cluster_domains},
+    {"/api/v1/cluster/domains", "POST", true, http_cluster_create},
 };
 
 enum MHD_Result http_route(HttpRequest *r)

@@ -80,6 +80,7 @@ struct Manager {
     char caller[96]; /* who asked for what is being changed now ("" when hvd itself) */
     sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
     HistorySeries *host_history;    /* the domains' totals */
+    struct Cluster *cluster;        /* the cluster membership (cluster.h), NULL without [cluster] */
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and

@@ -13,6 +13,8 @@ run_pkgs=(dbus systemd libvirt0 dnsmasq-base)
 check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format libclang-rt-14-dev llvm lld
     sqlite3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils util-linux
     chromium iproute2 iputils-ping curl polkitd
+    # the cluster tests: a real etcd cluster on loopback
+    etcd-server
     # the kvm tests' Linux guest: Debian's stock kernel and initrd, a busybox root disk
     linux-image-amd64 busybox-static e2fsprogs)
 # Node.js may come from elsewhere (its npm bundled): only install Debian's when the commands are

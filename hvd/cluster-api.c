@@ -1,0 +1,289 @@
+/* What the surfaces ask of the cluster: the hosts and the domains, read fresh from etcd, and the
+ * creation of a cluster domain, answered once its owner runs it or the leader refused it. */
+#include <string.h>
+
+#include "cluster-internal.h"
+#include "domain-config.h"
+#include "log.h"
+
+typedef enum RequestKind {
+    REQUEST_HOSTS,
+    REQUEST_DOMAINS,
+    REQUEST_CREATE,
+} RequestKind;
+
+struct ClusterRequest {
+    Cluster *cluster;
+    ClusterRequest *next;
+    RequestKind kind;
+    ClusterDone done;
+    void *userdata;
+    EtcdCall *call;
+    bool recorded; /* a create whose definition is in etcd: waiting for the outcome */
+    int64_t recorded_revision;
+    uint64_t deadline_us;
+    char name[DOMAIN_NAME_MAX + 1];
+};
+
+static void request_unlink(ClusterRequest *r)
+{
+    for (ClusterRequest **p = &r->cluster->requests; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+}
+
+/* Answers r (result borrowed, or e) and frees it. */
+static void request_finish(ClusterRequest *r, json_t *result, const Error *e)
+{
+    request_unlink(r);
+    etcd_call_cancel(r->call);
+    r->done(r->userdata, result, result ? NULL : e);
+    free(r);
+}
+
+static ClusterRequest *request_new(Cluster *c, RequestKind kind, ClusterDone done, void *userdata)
+{
+    ClusterRequest *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    *r = (ClusterRequest){
+        .cluster = c, .next = c->requests, .kind = kind, .done = done, .userdata = userdata};
+    c->requests = r;
+    return r;
+}
+
+static json_t *hosts_json(Cluster *c, const ClusterView *v)
+{
+    json_t *list = json_array(), *reg;
+    const char *name;
+
+    json_object_foreach (v->hosts, name, reg) {
+        json_t *entry = json_deep_copy(reg);
+        (void)json_object_set_new(entry, "leader",
+                                  json_boolean(v->leader && streq(v->leader, name)));
+        (void)json_array_append_new(list, entry);
+    }
+    return list;
+}
+
+static json_t *domains_json(const ClusterView *v)
+{
+    json_t *list = json_array(), *dom;
+    const char *name;
+
+    json_object_foreach (v->domains, name, dom)
+        (void)json_array_append_new(list, cluster_domain_entry(v, name));
+    return list;
+}
+
+static void on_read(void *userdata, json_t *reply, const Error *etcd_error)
+{
+    ClusterRequest *r = userdata;
+    ClusterView v = {};
+    Error e = ERROR_NULL;
+    json_t *result = NULL;
+
+    r->call = NULL;
+    if (!reply)
+        cluster_error_from_etcd(&e, etcd_error);
+    else if (cluster_view_parse(&v, reply) < 0)
+        (void)error_setf(&e, ERROR_FAILED, "etcd's answer could not be read");
+    else
+        result = r->kind == REQUEST_HOSTS ? hosts_json(r->cluster, &v) : domains_json(&v);
+    request_finish(r, result, &e);
+    json_decref(result);
+    cluster_view_done(&v);
+}
+
+static int read_request(Cluster *c, RequestKind kind, ClusterDone done, void *userdata, Error *e)
+{
+    ClusterRequest *r = request_new(c, kind, done, userdata);
+
+    if (!r || etcd_call(c->etcd, "/v3/kv/range", etcd_range_request(CLUSTER_PREFIX, true),
+                        on_read, r, &r->call) < 0) {
+        if (r) {
+            request_unlink(r);
+            free(r);
+        }
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    return 0;
+}
+
+int cluster_hosts(Cluster *c, ClusterDone done, void *userdata, Error *e)
+{
+    return read_request(c, REQUEST_HOSTS, done, userdata, e);
+}
+
+int cluster_domains(Cluster *c, ClusterDone done, void *userdata, Error *e)
+{
+    return read_request(c, REQUEST_DOMAINS, done, userdata, e);
+}
+
+static void on_recorded(void *userdata, json_t *reply, const Error *etcd_error)
+{
+    ClusterRequest *r = userdata;
+    Error e = ERROR_NULL;
+
+    r->call = NULL;
+    if (!reply) {
+        cluster_error_from_etcd(&e, etcd_error);
+        request_finish(r, NULL, &e);
+        return;
+    }
+    if (!json_is_true(json_object_get(reply, "succeeded"))) {
+        (void)error_setf(&e, ERROR_DOMAIN_EXISTS, "a cluster domain named %s already exists",
+                         r->name);
+        request_finish(r, NULL, &e);
+        return;
+    }
+    log_info("Cluster: recorded domain %s; waiting for the leader to place it.", r->name);
+    r->recorded = true;
+    r->recorded_revision = etcd_reply_revision(reply);
+    r->deadline_us = cluster_now(r->cluster) + CLUSTER_CREATE_WAIT_US;
+    cluster_kick(r->cluster);
+}
+
+/* The definition to record: body's settings with a UUID, plus ha and the pinned host. */
+static json_t *definition_from_body(const json_t *body, Error *e)
+{
+    json_t *settings = json_deep_copy(body), *ha = json_object_get(body, "ha");
+    json_t *host = json_object_get(body, "host");
+    char uuid[DOMAIN_UUID_STRING_MAX];
+    DomainConfig cfg;
+
+    if (!json_is_object(body))
+        return json_decref(settings),
+               error_setf(e, ERROR_INVALID_ARGUMENT, "the body must be a JSON object"), NULL;
+    if (ha && !json_is_boolean(ha))
+        return json_decref(settings),
+               error_setf(e, ERROR_INVALID_ARGUMENT, "'ha' must be a boolean"), NULL;
+    if (host && (!json_is_string(host) || !domain_name_is_valid(json_string_value(host))))
+        return json_decref(settings),
+               error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "'host' must be a host name (1-64 characters of A-Z, a-z, 0-9, '_', "
+                          "'.' and '-')"),
+               NULL;
+    (void)json_object_del(settings, "ha");
+    (void)json_object_del(settings, "host");
+    if (!json_object_get(settings, "uuid")) {
+        if (domain_uuid_generate(uuid) < 0)
+            return json_decref(settings),
+                   error_set_errno(e, -EIO, "Failed to generate a UUID"), NULL;
+        (void)json_object_set_new(settings, "uuid", json_string(uuid));
+    }
+    if (domain_config_from_json(settings, &cfg, e) < 0)
+        return json_decref(settings), NULL;
+    /* The canonical spelling, so every host's copy has the same UUID. */
+    (void)json_object_set_new(settings, "uuid", json_string(cfg.uuid));
+    domain_config_done(&cfg);
+    return json_pack("{s:o,s:b,s:O*}", "settings", settings, "ha", json_is_true(ha), "host",
+                     host);
+}
+
+int cluster_create(Cluster *c, const json_t *body, ClusterDone done, void *userdata, Error *e)
+{
+    _cleanup_free_ char *key = NULL, *text = NULL;
+    json_t *def = definition_from_body(body, e), *compare, *put;
+    char name[DOMAIN_NAME_MAX + 1];
+    ClusterRequest *r;
+
+    if (!def)
+        return e->errnum;
+    (void)snprintf(name, sizeof(name), "%s",
+                   json_string_value(json_object_get(json_object_get(def, "settings"), "name")));
+    if (manager_find(c->manager, name)) {
+        json_decref(def);
+        return error_setf(e, ERROR_DOMAIN_EXISTS,
+                          "a local domain named %s exists on this host already", name);
+    }
+    key = cluster_key(CLUSTER_DOMAINS_PREFIX, name);
+    text = json_dumps(def, JSON_COMPACT);
+    json_decref(def);
+    r = key && text ? request_new(c, REQUEST_CREATE, done, userdata) : NULL;
+    if (!r)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    (void)snprintf(r->name, sizeof(r->name), "%s", name);
+    compare = json_pack("[o]", etcd_compare(key, "CREATE", "EQUAL", 0, NULL));
+    put = json_pack("[{s:o}]", "request_put", etcd_put_request(key, text, 0));
+    if (etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, put, NULL), on_recorded, r,
+                  &r->call) < 0) {
+        request_unlink(r);
+        free(r);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    return 0;
+}
+
+static void on_refusal_removed(void *userdata, json_t *reply, const Error *e)
+{
+    if (!reply)
+        log_debug("Cluster: could not remove a refused definition: %s", e->message);
+}
+
+/* The outcome of a recorded create, once the view shows one: true when r was answered. */
+static bool create_outcome(ClusterRequest *r)
+{
+    Cluster *c = r->cluster;
+    json_t *dom = json_object_get(c->view.domains, r->name), *entry;
+    const char *refused = json_string_value(json_object_get(json_object_get(dom, "def"),
+                                                            "refused"));
+    Error e = ERROR_NULL;
+
+    if (!dom) {
+        (void)error_setf(&e, ERROR_NO_SUCH_DOMAIN, "cluster domain %s was removed meanwhile",
+                         r->name);
+        request_finish(r, NULL, &e);
+        return true;
+    }
+    if (refused) {
+        _cleanup_free_ char *key = cluster_key(CLUSTER_DOMAINS_PREFIX, r->name);
+        json_t *compare = json_pack(
+            "[o]", etcd_compare(key, "MOD", "EQUAL",
+                                json_integer_value(json_object_get(dom, "rev")), NULL));
+        json_t *del = json_pack("[{s:o}]", "request_delete_range", etcd_delete_request(key));
+        (void)etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, del, NULL),
+                        on_refusal_removed, NULL, NULL);
+        (void)error_setf(&e, ERROR_INSUFFICIENT_RESOURCES, "%s", refused);
+        request_finish(r, NULL, &e);
+        return true;
+    }
+    if (!cluster_state_active(cluster_view_state(&c->view, r->name, NULL)) &&
+        cluster_now(c) < r->deadline_us)
+        return false;
+    entry = cluster_domain_entry(&c->view, r->name);
+    request_finish(r, entry, NULL);
+    json_decref(entry);
+    return true;
+}
+
+void cluster_requests_update(Cluster *c)
+{
+    for (ClusterRequest *r = c->requests, *next; r; r = next) {
+        next = r->next;
+        if (!r->recorded)
+            continue;
+        if (c->view_valid && c->view.revision >= r->recorded_revision)
+            (void)create_outcome(r);
+        else if (cluster_now(c) >= r->deadline_us) {
+            Error e = ERROR_NULL;
+            (void)error_setf(&e, ERROR_DRIVER_UNAVAILABLE,
+                             "cluster domain %s is recorded, but the cluster could not be read "
+                             "since: %s",
+                             r->name, c->lease_error ?: "this host has no lease");
+            request_finish(r, NULL, &e);
+        }
+    }
+}
+
+void cluster_requests_free(Cluster *c)
+{
+    Error e = ERROR_NULL;
+
+    (void)error_setf(&e, ERROR_FAILED, "hvd is stopping");
+    while (c->requests)
+        request_finish(c->requests, NULL, &e);
+}
