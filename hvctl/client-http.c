@@ -605,6 +605,21 @@ static int http_network_delete(Client *c, const char *name, Error *e)
     return request(c, "DELETE", path, NULL, NULL, e);
 }
 
+static int http_cluster_hosts(Client *c, json_t **ret, Error *e)
+{
+    return request(c, "GET", "/api/v1/cluster/hosts", NULL, ret, e);
+}
+
+static int http_cluster_domains(Client *c, json_t **ret, Error *e)
+{
+    return request(c, "GET", "/api/v1/cluster/domains", NULL, ret, e);
+}
+
+static int http_cluster_create(Client *c, json_t *settings, json_t **ret, Error *e)
+{
+    return request(c, "POST", "/api/v1/cluster/domains", settings, ret, e);
+}
+
 static const ClientOps http_client_ops = {
     .free = http_free,
     .list = http_list,
@@ -622,6 +637,9 @@ static const ClientOps http_client_ops = {
     .network_info = http_network_info,
     .network_create = http_network_create,
     .network_delete = http_network_delete,
+    .cluster_hosts = http_cluster_hosts,
+    .cluster_domains = http_cluster_domains,
+    .cluster_create = http_cluster_create,
 };
 
 /* Reads the token from path; a missing or unreadable file leaves it empty (reads on loopback

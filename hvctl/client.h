@@ -56,6 +56,12 @@ typedef struct ClientOps {
     /* settings: {"name", "subnet", "nat", "dhcp"}. */
     int (*network_create)(Client *c, json_t *settings, Error *e);
     int (*network_delete)(Client *c, const char *name, Error *e);
+    /* The cluster (hvctl --cluster): its hosts and its domains as new arrays, and the creation
+     * of a cluster domain from settings plus "ha" and "host" (*ret: its entry). NULL where the
+     * transport does not serve the cluster. */
+    int (*cluster_hosts)(Client *c, json_t **ret, Error *e);
+    int (*cluster_domains)(Client *c, json_t **ret, Error *e);
+    int (*cluster_create)(Client *c, json_t *settings, json_t **ret, Error *e);
 } ClientOps;
 
 struct Client {

@@ -102,8 +102,8 @@ static int read_request(Cluster *c, RequestKind kind, ClusterDone done, void *us
 {
     ClusterRequest *r = request_new(c, kind, done, userdata);
 
-    if (!r || etcd_call(c->etcd, "/v3/kv/range", etcd_range_request(CLUSTER_PREFIX, true),
-                        on_read, r, &r->call) < 0) {
+    if (!r || etcd_call(c->etcd, "/v3/kv/range", etcd_range_request(CLUSTER_PREFIX, true), on_read,
+                        r, &r->call) < 0) {
         if (r) {
             request_unlink(r);
             free(r);
@@ -171,8 +171,8 @@ static json_t *definition_from_body(const json_t *body, Error *e)
     (void)json_object_del(settings, "host");
     if (!json_object_get(settings, "uuid")) {
         if (domain_uuid_generate(uuid) < 0)
-            return json_decref(settings),
-                   error_set_errno(e, -EIO, "Failed to generate a UUID"), NULL;
+            return json_decref(settings), error_set_errno(e, -EIO, "Failed to generate a UUID"),
+                   NULL;
         (void)json_object_set_new(settings, "uuid", json_string(uuid));
     }
     if (domain_config_from_json(settings, &cfg, e) < 0)
@@ -180,8 +180,7 @@ static json_t *definition_from_body(const json_t *body, Error *e)
     /* The canonical spelling, so every host's copy has the same UUID. */
     (void)json_object_set_new(settings, "uuid", json_string(cfg.uuid));
     domain_config_done(&cfg);
-    return json_pack("{s:o,s:b,s:O*}", "settings", settings, "ha", json_is_true(ha), "host",
-                     host);
+    return json_pack("{s:o,s:b,s:O*}", "settings", settings, "ha", json_is_true(ha), "host", host);
 }
 
 int cluster_create(Cluster *c, const json_t *body, ClusterDone done, void *userdata, Error *e)
@@ -229,8 +228,8 @@ static bool create_outcome(ClusterRequest *r)
 {
     Cluster *c = r->cluster;
     json_t *dom = json_object_get(c->view.domains, r->name), *entry;
-    const char *refused = json_string_value(json_object_get(json_object_get(dom, "def"),
-                                                            "refused"));
+    const char *refused =
+        json_string_value(json_object_get(json_object_get(dom, "def"), "refused"));
     Error e = ERROR_NULL;
 
     if (!dom) {
@@ -241,9 +240,9 @@ static bool create_outcome(ClusterRequest *r)
     }
     if (refused) {
         _cleanup_free_ char *key = cluster_key(CLUSTER_DOMAINS_PREFIX, r->name);
-        json_t *compare = json_pack(
-            "[o]", etcd_compare(key, "MOD", "EQUAL",
-                                json_integer_value(json_object_get(dom, "rev")), NULL));
+        json_t *compare =
+            json_pack("[o]", etcd_compare(key, "MOD", "EQUAL",
+                                          json_integer_value(json_object_get(dom, "rev")), NULL));
         json_t *del = json_pack("[{s:o}]", "request_delete_range", etcd_delete_request(key));
         (void)etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, del, NULL),
                         on_refusal_removed, NULL, NULL);

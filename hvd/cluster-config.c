@@ -24,10 +24,10 @@ static int check_advertise(const char *value, Error *e)
     return 0;
 }
 
-#define KEY(k, t, field, lo, hi, chk)                                                          \
-    {                                                                                          \
-        .section = "cluster", .key = k, .type = t, .offset = offsetof(ClusterConfig, field),   \
-        .min = lo, .max = hi, .check = chk                                                     \
+#define KEY(k, t, field, lo, hi, chk)                                                        \
+    {                                                                                        \
+        .section = "cluster", .key = k, .type = t, .offset = offsetof(ClusterConfig, field), \
+        .min = lo, .max = hi, .check = chk                                                   \
     }
 
 static const ConfigKey cluster_keys[] = {
@@ -65,9 +65,9 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
     if (!fence_set)
         cc.fence_s = cc.lease_ttl_s / 2;
     if (!cc.etcd || !cc.host) {
+        const char *missing = cc.etcd ? "host = NAME" : "etcd = URL[,URL...]";
         cluster_config_done(&cc);
-        return error_setf(e, ERROR_INVALID_ARGUMENT, "%s: [cluster] needs %s", s->origin,
-                          cc.etcd ? "host = NAME" : "etcd = URL[,URL...]");
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "%s: [cluster] needs %s", s->origin, missing);
     }
     /* The lease outlives the fencing time by a keepalive's timeout at least: a host that stops
      * hearing from etcd stops its domains before etcd lets the lease go. */

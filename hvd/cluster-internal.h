@@ -65,7 +65,7 @@ struct Cluster {
     uint64_t watch_due_us;
     /* The leader's placement transactions in flight (cluster-place.c): a new round waits. */
     unsigned place_calls;
-    json_t *start_attempts; /* domain name -> time of the last local start, in us */
+    json_t *start_attempts;  /* domain name -> time of the last local start, in us */
     json_t *refusals_logged; /* domain name -> reason last logged */
     /* Requests of the surfaces waiting for etcd or for an outcome (cluster-api.c). */
     ClusterRequest *requests;

@@ -10,7 +10,8 @@
 /* Keepalives come this often: three of them fit in the fencing time. */
 static uint64_t keepalive_interval_us(const Cluster *c)
 {
-    uint64_t ttl = c->config.lease_ttl_s * 1000000ull / 3, fence = c->config.fence_s * 1000000ull / 3;
+    uint64_t ttl = c->config.lease_ttl_s * 1000000ull / 3,
+             fence = c->config.fence_s * 1000000ull / 3;
     uint64_t interval = MIN(ttl, fence);
 
     return MAX(interval, 100 * 1000ull);

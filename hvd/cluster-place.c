@@ -95,8 +95,7 @@ static bool host_fits(const Candidate *h, const char *name, const json_t *def,
     if (!has_network)
         return snprintf(why, len, "%s: no network '%s'", h->name, cfg->network), false;
     if (other && !streq(json_string_value(json_object_get(other, "uuid")) ?: "", cfg->uuid))
-        return snprintf(why, len, "%s: a local domain named %s exists there", h->name, name),
-               false;
+        return snprintf(why, len, "%s: a local domain named %s exists there", h->name, name), false;
     if ((int64_t)cfg->vcpus > h->vcpus_free)
         return snprintf(why, len, "%s: not enough vCPUs (requested %u, %" PRId64 " free)", h->name,
                         cfg->vcpus, MAX(h->vcpus_free, (int64_t)0)),
@@ -164,10 +163,9 @@ static void refuse(Cluster *c, const char *name, const json_t *dom, const char *
     }
     json_decref(def);
     log_notice("Cluster: refusing domain %s: %s", name, reason);
-    leader_txn(c,
-               etcd_compare(key, "MOD", "EQUAL",
-                            json_integer_value(json_object_get(dom, "rev")), NULL),
-               json_pack("[{s:o}]", "request_put", etcd_put_request(key, text, 0)));
+    leader_txn(
+        c, etcd_compare(key, "MOD", "EQUAL", json_integer_value(json_object_get(dom, "rev")), NULL),
+        json_pack("[{s:o}]", "request_put", etcd_put_request(key, text, 0)));
 }
 
 static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, json_t *dom)
@@ -180,8 +178,8 @@ static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, 
 
     if (json_object_get(def, "refused"))
         return;
-    if (owner_host && (json_object_get(c->view.hosts, owner_host) ||
-                       !json_is_true(json_object_get(def, "ha"))))
+    if (owner_host &&
+        (json_object_get(c->view.hosts, owner_host) || !json_is_true(json_object_get(def, "ha"))))
         return; /* owned by a live host, or not HA: it stays where it is */
     settings_resources(def, &cfg);
     for (size_t i = 0; i < n; i++) {
@@ -195,10 +193,10 @@ static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, 
     }
     if (best) {
         if (owner_host)
-            log_notice("Cluster: host %s is gone; restarting HA domain %s elsewhere.",
-                       owner_host, name);
-        assign(c, name, best, &cfg, owner_host ? json_integer_value(json_object_get(owner, "rev"))
-                                               : 0);
+            log_notice("Cluster: host %s is gone; restarting HA domain %s elsewhere.", owner_host,
+                       name);
+        assign(c, name, best, &cfg,
+               owner_host ? json_integer_value(json_object_get(owner, "rev")) : 0);
         (void)json_object_del(c->refusals_logged, name);
     } else {
         char full[1200];
@@ -206,8 +204,7 @@ static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, 
                        n ? reason : "no host is registered");
         if (!owner_host)
             refuse(c, name, dom, full);
-        else if (!streq(json_string_value(json_object_get(c->refusals_logged, name)) ?: "",
-                        full)) {
+        else if (!streq(json_string_value(json_object_get(c->refusals_logged, name)) ?: "", full)) {
             log_warning("Cluster: HA domain %s waits for room: %s", name, full);
             (void)json_object_set_new(c->refusals_logged, name, json_string(full));
         }

@@ -23,16 +23,15 @@ json_t *cluster_registration(Cluster *c)
         const Domain *d = m->domains[i];
         (void)json_object_set_new(
             domains, d->config.name,
-            json_pack("{s:s,s:s,s:s,s:I,s:I}", "state", domain_state_to_string(d->state),
-                      "reason", domain_reason_to_string(d->reason), "uuid", d->config.uuid,
-                      "vcpus", (json_int_t)d->config.vcpus, "memory_mib",
-                      (json_int_t)d->config.memory_mib));
+            json_pack("{s:s,s:s,s:s,s:I,s:I}", "state", domain_state_to_string(d->state), "reason",
+                      domain_reason_to_string(d->reason), "uuid", d->config.uuid, "vcpus",
+                      (json_int_t)d->config.vcpus, "memory_mib", (json_int_t)d->config.memory_mib));
     }
     /* "resources": the host view every surface shows (capacity, allocated, free). */
     reg = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s}", "name", c->config.host, "advertise",
                     c->config.advertise ? json_string(c->config.advertise) : json_null(),
-                    "resources", host, "drivers", drivers, "networks", networks, "domains",
-                    domains, "version", HVD_VERSION);
+                    "resources", host, "drivers", drivers, "networks", networks, "domains", domains,
+                    "version", HVD_VERSION);
     return reg;
 }
 

@@ -23,8 +23,8 @@ static void on_scanned(void *userdata, json_t *reply, const Error *e)
         return;
     }
     c->view_valid = true;
-    c->leader = c->view.leader && streq(c->view.leader, c->config.host) &&
-                c->view.leader_lease == c->lease;
+    c->leader =
+        c->view.leader && streq(c->view.leader, c->config.host) && c->view.leader_lease == c->lease;
     c->leader_revision = c->leader ? c->view.leader_create_revision : 0;
     cluster_campaign(c);
     cluster_host_reconcile(c);
@@ -40,8 +40,8 @@ void cluster_scan_tick(Cluster *c)
     if (!c->lease || c->scan_call || now < c->scan_due_us)
         return;
     c->scan_due_us = now + CLUSTER_SCAN_US;
-    if (etcd_call(c->etcd, "/v3/kv/range", etcd_range_request(CLUSTER_PREFIX, true), on_scanned,
-                  c, &c->scan_call) < 0)
+    if (etcd_call(c->etcd, "/v3/kv/range", etcd_range_request(CLUSTER_PREFIX, true), on_scanned, c,
+                  &c->scan_call) < 0)
         log_oom();
 }
 

@@ -69,17 +69,17 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
             v->leader_create_revision = kv->create_revision;
             v->leader_lease = kv->lease;
         } else if (strneq(kv->key, CLUSTER_OWNERS_PREFIX, strlen(CLUSTER_OWNERS_PREFIX)))
-            (void)json_object_set_new(v->owners, kv->key + strlen(CLUSTER_OWNERS_PREFIX),
-                                      json_pack("{s:s,s:I}", "host", kv->value, "rev",
-                                                (json_int_t)kv->mod_revision));
+            (void)json_object_set_new(
+                v->owners, kv->key + strlen(CLUSTER_OWNERS_PREFIX),
+                json_pack("{s:s,s:I}", "host", kv->value, "rev", (json_int_t)kv->mod_revision));
         else if ((value = json_loadb(kv->value, kv->value_len, 0, NULL))) {
             if (strneq(kv->key, CLUSTER_HOSTS_PREFIX, strlen(CLUSTER_HOSTS_PREFIX)))
                 (void)json_object_set_new(v->hosts, kv->key + strlen(CLUSTER_HOSTS_PREFIX),
                                           json_incref(value));
             else if (strneq(kv->key, CLUSTER_DOMAINS_PREFIX, strlen(CLUSTER_DOMAINS_PREFIX)))
-                (void)json_object_set_new(v->domains, kv->key + strlen(CLUSTER_DOMAINS_PREFIX),
-                                          json_pack("{s:O,s:I}", "def", value, "rev",
-                                                    (json_int_t)kv->mod_revision));
+                (void)json_object_set_new(
+                    v->domains, kv->key + strlen(CLUSTER_DOMAINS_PREFIX),
+                    json_pack("{s:O,s:I}", "def", value, "rev", (json_int_t)kv->mod_revision));
             json_decref(value);
         }
     }
@@ -135,9 +135,8 @@ json_t *cluster_domain_entry(const ClusterView *v, const char *name)
                       owner ? json_string(owner) : json_null(), "state", state, "reason",
                       strempty(reason), "ha", json_is_true(json_object_get(def, "ha")),
                       "pinned_host", json_incref(json_object_get(def, "host")) ?: json_null(),
-                      "driver", driver_kind_to_string(cfg.driver), "vcpus",
-                      (json_int_t)cfg.vcpus, "memory_mib", (json_int_t)cfg.memory_mib, "uuid",
-                      cfg.uuid);
+                      "driver", driver_kind_to_string(cfg.driver), "vcpus", (json_int_t)cfg.vcpus,
+                      "memory_mib", (json_int_t)cfg.memory_mib, "uuid", cfg.uuid);
     domain_config_done(&cfg);
     return entry;
 }

@@ -8,8 +8,8 @@
 #include "etcd-client.h"
 #include "log.h"
 
-#define ETCD_MAX_ENDPOINTS    16
-#define ETCD_MAX_REPLY        (64u << 20)
+#define ETCD_MAX_ENDPOINTS      16
+#define ETCD_MAX_REPLY          (64u << 20)
 #define ETCD_CONNECT_TIMEOUT_MS 1000u
 
 struct EtcdClient {
@@ -136,8 +136,7 @@ static int call_setup(EtcdCall *call)
     call->reply_len = 0;
     call->error[0] = 0;
     call->endpoint = c->current;
-    (void)snprintf(call->url, sizeof(call->url), "%s%s", c->endpoints[call->endpoint],
-                   call->path);
+    (void)snprintf(call->url, sizeof(call->url), "%s%s", c->endpoints[call->endpoint], call->path);
     call->easy = curl_easy_init();
     if (!call->easy)
         return -ENOMEM;
@@ -353,8 +352,8 @@ int etcd_endpoints_check(const char *endpoints, Error *e)
     return r;
 }
 
-int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms,
-                    EtcdClient **ret, Error *e)
+int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms, EtcdClient **ret,
+                    Error *e)
 {
     EtcdClient *c = calloc(1, sizeof(*c));
     int r;

@@ -22,8 +22,8 @@ typedef void (*EtcdWatchEvent)(void *userdata, json_t *message);
 
 /* Makes a client for endpoints ("http://H:P[,http://H:P...]") on event; each call gives up
  * after timeout_ms. Returns 0 or a negative errno with e saying what is wrong with endpoints. */
-int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms,
-                    EtcdClient **ret, Error *e);
+int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms, EtcdClient **ret,
+                    Error *e);
 
 /* Checks a comma-separated list of endpoints as etcd_client_new does (a config key's check). */
 int etcd_endpoints_check(const char *endpoints, Error *e);

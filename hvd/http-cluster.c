@@ -20,12 +20,12 @@ static void created_done(void *userdata, json_t *result, const Error *e)
     if (e)
         http_complete_error(r, e);
     else /* 202 while it is not running yet (its owner still starting it) */
-        http_complete_json(r,
-                           streq(json_string_value(json_object_get(result, "state")) ?: "",
-                                 "running")
-                               ? MHD_HTTP_CREATED
-                               : MHD_HTTP_ACCEPTED,
-                           json_incref(result));
+        http_complete_json(
+            r,
+            streq(json_string_value(json_object_get(result, "state")) ?: "", "running")
+                ? MHD_HTTP_CREATED
+                : MHD_HTTP_ACCEPTED,
+            json_incref(result));
 }
 
 static Cluster *cluster_or_answer(HttpRequest *r, enum MHD_Result *ret)

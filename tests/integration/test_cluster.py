@@ -1,0 +1,207 @@
+"""hvd hosts in a cluster on a real 3-member etcd on loopback: placement by capacity and its
+refusals, HA restarts after a host's death, self-fencing of a host cut off from etcd, no domain
+ever running on two hosts, and etcd losing quorum."""
+import json
+import subprocess
+import time
+
+import pytest
+
+from cluster_helpers import (ClusterHost, DoubleRunChecker, EtcdCluster, Relay, cluster_create,
+                             cluster_domains, running_on)
+from hvd_harness import Hvd, wait_for
+from minihv_helpers import require_kvm
+
+LEASE_TTL = 4
+FENCE_TIME = 2
+
+
+@pytest.fixture
+def cluster(workdir, build):
+    """etcd on loopback and hosts h0, h1, h2 with 64 MiB each; h2 reaches etcd through a relay
+    the test can cut."""
+    require_kvm()
+    etcd = EtcdCluster(workdir / "etcd").start()
+    relay = Relay(etcd.members[2].client_port)
+    hosts = [ClusterHost(build, workdir / f"h{i}", f"h{i}",
+                         relay.url if i == 2 else etcd.endpoints,
+                         lease_ttl=LEASE_TTL, fence_time=FENCE_TIME)
+             for i in range(3)]
+    try:
+        for h in hosts:
+            h.start()
+        wait_for(lambda: len(hosts[0].get("/api/v1/cluster/hosts")[2]) == 3, timeout=10,
+                 interval=0.1, what="three hosts registered")
+        yield etcd, hosts, relay
+    finally:
+        problems = []
+        for h in hosts:
+            try:
+                h.shutdown()
+            except AssertionError as e:
+                problems.append(f"{h.name}: {e}")
+        relay.close()
+        etcd.stop()
+        assert not problems, "\n".join(problems)
+
+
+def leader_of(host):
+    return next(h["name"] for h in host.get("/api/v1/cluster/hosts")[2] if h["leader"])
+
+
+def hvctl_url(host, *args):
+    return host.hvctl("--url", host.url, "--token-file", str(host.state_dir / "http-token"),
+                      *args)
+
+
+def test_placement_fills_hosts_by_capacity_and_refuses_what_fits_nowhere(cluster):
+    etcd, hosts, relay = cluster
+    status, _, entry = cluster_create(hosts[0], "pinned", ha=False, pinned="h2")
+    assert status == 201, entry
+    assert entry["host"] == "h2" and entry["state"] == "running"
+    for i in range(11):
+        status, _, entry = cluster_create(hosts[i % 3], f"d{i}", ha=False)
+        assert status == 201, entry
+    # 12 domains of 16 MiB fill three hosts of 64 MiB: four each.
+    for h in hosts:
+        states = h.local_states()
+        assert sorted(states.values()) == ["running"] * 4, (h.name, states)
+
+    p = hvctl_url(hosts[1], "--cluster", "create", "toomuch", "--driver", "minihv",
+                  "--kernel", "echo", "--memory", "16")
+    assert p.returncode == 1, p.stdout
+    assert "no host can run domain toomuch" in p.stderr, p.stderr
+    for h in ("h0", "h1", "h2"):
+        assert f"{h}: not enough memory (requested 16 MiB, 0 MiB free)" in p.stderr, p.stderr
+    status, _, problem = cluster_create(hosts[0], "nowhere", memory_mib=8, pinned="h9")
+    assert status == 409 and "the domain is pinned to h9" in problem["detail"], problem
+    status, _, problem = hosts[0].request("POST", "/api/v1/cluster/domains",
+                                          {"name": "x", "memory_mib": "lots"})
+    assert status == 400 and "memory_mib" in problem["detail"], problem
+
+    listed = json.loads(hvctl_url(hosts[2], "--cluster", "list", "--json").stdout)
+    by_name = {d["name"]: d for d in listed}
+    assert set(by_name) == {"pinned", *(f"d{i}" for i in range(11))}
+    for h in hosts:
+        for name, state in h.local_states().items():
+            assert by_name[name]["host"] == h.name and by_name[name]["state"] == "running"
+    hosts_view = json.loads(hvctl_url(hosts[0], "--cluster", "hosts", "--json").stdout)
+    assert sorted(h["name"] for h in hosts_view) == ["h0", "h1", "h2"]
+    assert sum(h["leader"] for h in hosts_view) == 1
+    table = hvctl_url(hosts[0], "--cluster", "list").stdout
+    assert table.split("\n")[0].split() == ["NAME", "HOST", "STATE", "HA", "VCPUS", "MEMORY"]
+    p = hosts[0].hvctl("--cluster", "list")
+    assert p.returncode == 2 and "--url" in p.stderr
+
+
+def test_killed_host_has_its_ha_domains_running_elsewhere_within_the_ttl(cluster):
+    etcd, hosts, relay = cluster
+    for i in range(3):
+        assert cluster_create(hosts[0], f"ha{i}")[0] == 201
+    victim = next(h for h in hosts if h.name == leader_of(hosts[0]))
+    assert cluster_create(hosts[0], "stays", ha=False, pinned=victim.name)[0] == 201
+    owned = [n for n, d in cluster_domains(hosts[0]).items()
+             if d["host"] == victim.name and d["ha"]]
+    assert owned, cluster_domains(hosts[0])
+    survivors = [h for h in hosts if h is not victim]
+    checker = DoubleRunChecker(hosts)
+
+    killed = time.monotonic()
+    victim.kill_all()
+    wait_for(lambda: all(running_on(survivors, n) for n in owned), timeout=LEASE_TTL + 6,
+             interval=0.1, what=f"{owned} running on another host")
+    took = time.monotonic() - killed
+    assert took < LEASE_TTL + 4, f"failover took {took:.1f} s"
+    assert checker.stop() == [] and checker.polls > 10
+    # The new owners report the domains running (their registrations follow within a tick).
+    view = wait_for(lambda: (lambda v: v if all(v[n]["state"] == "running" for n in owned)
+                             else None)(cluster_domains(survivors[0])),
+                    timeout=3, interval=0.1, what="the cluster to show the domains running")
+    assert view["stays"]["host"] == victim.name and view["stays"]["state"] == "unknown"
+    assert not running_on(survivors, "stays")
+    for n in owned:
+        assert view[n]["host"] != victim.name, view[n]
+
+
+def test_host_cut_off_from_etcd_stops_its_domains_before_they_run_elsewhere(cluster):
+    etcd, hosts, relay = cluster
+    for i in range(3):
+        assert cluster_create(hosts[0], f"ha{i}")[0] == 201
+    cut = hosts[2]
+    mine = [n for n, s in cut.local_states().items() if s == "running"]
+    assert mine, cluster_domains(hosts[0])
+    checker = DoubleRunChecker(hosts, interval=0.05)
+
+    started = time.monotonic()
+    relay.cut()
+    wait_for(lambda: all(cut.local_states().get(n) != "running" for n in mine),
+             timeout=FENCE_TIME + 3, interval=0.05, what="the cut-off host to stop its domains")
+    stopped = time.monotonic()
+    wait_for(lambda: all(running_on(hosts[:2], n) for n in mine), timeout=LEASE_TTL + 6,
+             interval=0.05, what=f"{mine} running on the other hosts")
+    elsewhere = time.monotonic()
+    assert stopped - started < FENCE_TIME + 1.5
+    assert stopped < elsewhere
+    assert "self-fencing" in cut.read_log()
+
+    relay.heal()
+    wait_for(lambda: all(n not in (cut.local_states() or {}) for n in mine), timeout=10,
+             interval=0.1, what="the healed host to drop the domains it no longer owns")
+    wait_for(lambda: len(hosts[0].get("/api/v1/cluster/hosts")[2]) == 3, timeout=10,
+             interval=0.1, what="the healed host registered again")
+    time.sleep(1)
+    assert checker.stop() == []
+    for n in mine:
+        assert len(running_on(hosts, n)) == 1
+
+
+def test_quorum_loss_fails_cluster_operations_while_local_domains_keep_running(cluster):
+    etcd, hosts, relay = cluster
+    h = hosts[0]
+    assert cluster_create(h, "c1")[0] == 201
+    local = {"name": "local", "driver": "minihv", "kernel": "echo", "memory_mib": 8}
+    assert h.request("POST", "/api/v1/domains", local)[0] == 201
+    assert h.request("POST", "/api/v1/domains/local/actions/start")[0] == 200
+
+    etcd.stop_member(etcd.members[0])
+    etcd.stop_member(etcd.members[1])
+    began = time.monotonic()
+    status, _, problem = h.get("/api/v1/cluster/hosts")
+    assert time.monotonic() - began < 5
+    assert status == 503, problem
+    assert "the cluster is unavailable: etcd at" in problem["detail"], problem
+    status, _, problem = cluster_create(h, "c2")
+    assert status == 503 and "etcd" in problem["detail"], problem
+    p = hvctl_url(h, "--cluster", "list")
+    assert p.returncode == 1 and "the cluster is unavailable" in p.stderr, p.stderr
+
+    time.sleep(FENCE_TIME + 1)
+    assert h.local_states()["local"] == "running"
+    assert h.local_states()["c1"] != "running"  # cluster domains fence themselves
+
+
+def test_cluster_configuration_is_checked_and_optional(workdir, build, bus):
+    conf = workdir / "bad.conf"
+    conf.write_text("[cluster]\netcd = http://127.0.0.1:1\nhost = a\nlease-ttl = 4\n"
+                    "fence-time = 4\n")
+    p = subprocess.run([str(build / "hvd" / "hvd"), "--config", str(conf), "--check-config"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "fence-time (4 s) plus request-timeout-ms (2000 ms) must be shorter than " \
+           "lease-ttl (4 s)" in p.stderr, p.stderr
+    conf.write_text("[cluster]\netcd = ftp://x\nhost = a\n")
+    p = subprocess.run([str(build / "hvd" / "hvd"), "--config", str(conf), "--check-config"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and "must start with http://" in p.stderr, p.stderr
+    conf.write_text("[cluster]\netcd = http://127.0.0.1:1\n")
+    p = subprocess.run([str(build / "hvd" / "hvd"), "--config", str(conf), "--check-config"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and "[cluster] needs host = NAME" in p.stderr, p.stderr
+
+    hvd = Hvd(build, bus, workdir / "single")
+    try:
+        hvd.start()
+        status, _, problem = hvd.request("GET", "/api/v1/cluster/domains")
+        assert status == 409 and "not part of a cluster" in problem["detail"], problem
+    finally:
+        hvd.stop()
