@@ -123,7 +123,7 @@ static int cluster_list(Client *client, int argc, char **argv)
 
 static int cluster_hosts(Client *client, int argc, char **argv)
 {
-    static const char *const headers[] = {"NAME",      "LEADER",     "DOMAINS",
+    static const char *const headers[] = {"NAME",       "LEADER",      "DOMAINS",
                                           "FREE VCPUS", "FREE MEMORY", "ADVERTISE"};
     json_t *list = NULL, *h;
     Error e = ERROR_NULL;
@@ -160,8 +160,7 @@ static int cluster_hosts(Client *client, int argc, char **argv)
 }
 
 static const ClusterVerb cluster_verbs[] = {
-    {"create",
-     "NAME [--ha] [--host HOST] [create's settings: --driver, --memory, --kernel, ...]",
+    {"create", "NAME [--ha] [--host HOST] [create's settings: --driver, --memory, --kernel, ...]",
      "Record a domain in the cluster: the leader places it on a host with room (on HOST\n"
      "with --host) and that host runs it; with --ha it is restarted elsewhere when its host\n"
      "dies. What fits nowhere is refused with the reason.",
@@ -198,7 +197,5 @@ int verb_cluster(Client *client, int argc, char **argv)
     if (!v)
         return usage_error(NULL, "--cluster takes create, list or hosts, not '%s'",
                            argc > 0 ? argv[0] : "");
-    if (!client->ops->cluster_hosts)
-        return usage_error(NULL, "--cluster talks to hvd's HTTP API: give --url (or $HVD_URL)");
     return v->run(client, argc, argv);
 }
