@@ -212,3 +212,11 @@ def test_cluster_configuration_is_checked_and_optional(workdir, build, bus):
         assert status == 409 and "not part of a cluster" in problem["detail"], problem
     finally:
         hvd.stop()
+
+
+def test_completion_knows_the_cluster_verbs(build):
+    from test_hvctl_completion import complete
+    assert complete(build, "--cluster", "") == ["create", "hosts", "list"]
+    assert {"--ha", "--host", "--memory"} <= set(complete(build, "--cluster", "create", "x", "--"))
+    assert complete(build, "--cluster", "hosts", "--") == ["--help", "--json"]
+    assert "--cluster" in complete(build, "--")
