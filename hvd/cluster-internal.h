@@ -67,6 +67,7 @@ struct Cluster {
     unsigned place_calls;
     json_t *start_attempts;  /* domain name -> time of the last local start, in us */
     json_t *refusals_logged; /* domain name -> reason last logged */
+    json_t *persisted;       /* name -> uuid as last written (cluster-persist.c) */
     /* Requests of the surfaces waiting for etcd or for an outcome (cluster-api.c). */
     ClusterRequest *requests;
 };
@@ -106,6 +107,13 @@ void cluster_place(Cluster *c);
 /* The requests of the surfaces that wait for an outcome, after a fresh view (cluster-api.c). */
 void cluster_requests_update(Cluster *c);
 void cluster_requests_free(Cluster *c);
+
+/* The cluster domains this host may have to fence, kept across restarts (cluster-persist.c):
+ * written after a fresh view when they changed, touched at each confirmed keepalive, and loaded
+ * into the view at start with the time of the last keepalive as lease_renewed_us. */
+void cluster_persist_view(Cluster *c);
+void cluster_persist_touch(Cluster *c);
+void cluster_persist_load(Cluster *c);
 
 /* The registration of this host as a new object (cluster-publish.c). */
 json_t *cluster_registration(Cluster *c);

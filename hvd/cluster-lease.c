@@ -78,6 +78,7 @@ static void on_kept_alive(void *userdata, json_t *reply, const Error *e)
         return;
     }
     c->lease_renewed_us = c->lease_sent_us;
+    cluster_persist_touch(c);
     if (c->lease_error) {
         log_info("Cluster: etcd answers again.");
         free(c->lease_error);
@@ -97,8 +98,10 @@ void cluster_lease_tick(Cluster *c)
         c->lease_call = NULL;
         lease_lost(c, why);
     }
-    if (!c->lease)
-        cluster_host_fence(c); /* whatever still runs here stops */
+    /* Without a lease since it was lost, or since the fencing time after the last one etcd
+     * confirmed (before a restart, too), whatever cluster domain still runs here stops. */
+    if (!c->lease && (c->fenced || now >= c->lease_renewed_us + c->config.fence_s * 1000000ull))
+        cluster_host_fence(c);
     if (c->lease_call)
         return;
     c->lease_sent_us = now;

@@ -26,6 +26,7 @@ static void on_scanned(void *userdata, json_t *reply, const Error *e)
     c->leader =
         c->view.leader && streq(c->view.leader, c->config.host) && c->view.leader_lease == c->lease;
     c->leader_revision = c->leader ? c->view.leader_create_revision : 0;
+    cluster_persist_view(c);
     cluster_campaign(c);
     cluster_host_reconcile(c);
     if (c->leader)

@@ -204,6 +204,14 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
         cluster_free(c);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
+    c->view.hosts = json_object();
+    c->view.domains = json_object();
+    c->view.owners = json_object();
+    if (!c->view.hosts || !c->view.domains || !c->view.owners) {
+        cluster_free(c);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    cluster_persist_load(c);
     r = etcd_client_new(c->event, cc->etcd, cc->request_timeout_ms, &c->etcd, e);
     if (r < 0) {
         cluster_free(c);
@@ -236,6 +244,7 @@ Cluster *cluster_free(Cluster *c)
     cluster_view_done(&c->view);
     json_decref(c->start_attempts);
     json_decref(c->refusals_logged);
+    json_decref(c->persisted);
     free(c->lease_error);
     free(c->config.etcd);
     free(c->config.host);

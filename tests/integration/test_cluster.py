@@ -162,6 +162,26 @@ def test_host_cut_off_from_etcd_stops_its_domains_before_they_run_elsewhere(clus
         assert len(running_on(hosts, n)) == 1
 
 
+def test_host_restarted_while_cut_off_fences_the_domains_it_ran(cluster):
+    etcd, hosts, relay = cluster
+    for i in range(3):
+        assert cluster_create(hosts[0], f"ha{i}")[0] == 201
+    cut = hosts[2]
+    mine = [n for n, s in cut.local_states().items() if s == "running"]
+    assert mine
+    checker = DoubleRunChecker(hosts, interval=0.05)
+    cut.stop(kill_domains=False)  # its domains keep running, as hvd leaves them
+    relay.cut()
+    cut.start()
+    assert all(cut.local_states()[n] == "running" for n in mine)  # re-attached
+    wait_for(lambda: all(cut.local_states().get(n) != "running" for n in mine),
+             timeout=FENCE_TIME + 2, interval=0.05, what="the restarted host to fence")
+    wait_for(lambda: all(running_on(hosts[:2], n) for n in mine), timeout=LEASE_TTL + 6,
+             interval=0.05, what=f"{mine} running on the other hosts")
+    assert checker.stop() == []
+    assert "cluster domains known from before" in cut.read_log()
+
+
 def test_quorum_loss_fails_cluster_operations_while_local_domains_keep_running(cluster):
     etcd, hosts, relay = cluster
     h = hosts[0]

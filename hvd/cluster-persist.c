@@ -1,0 +1,103 @@
+/* What this host must still be able to fence after hvd restarts: the cluster's domains (name
+ * and UUID) as last read, in <state-dir>/cluster-domains.json, whose modification time is the
+ * last keepalive etcd confirmed. A restarted hvd that gets no lease in time stops those domains
+ * as a running one would. */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cluster-internal.h"
+#include "log.h"
+
+#define CLUSTER_PERSIST_FILE "cluster-domains.json"
+
+static char *persist_path(Cluster *c)
+{
+    char *path = NULL;
+
+    if (asprintf(&path, "%s/" CLUSTER_PERSIST_FILE, c->manager->config->state_dir) < 0)
+        return NULL;
+    return path;
+}
+
+/* name -> uuid of every cluster domain in v. */
+static json_t *domain_uuids(const ClusterView *v)
+{
+    json_t *map = json_object(), *dom;
+    const char *name;
+
+    json_object_foreach (v->domains, name, dom) {
+        const char *uuid = json_string_value(
+            json_object_get(json_object_get(json_object_get(dom, "def"), "settings"), "uuid"));
+        if (uuid)
+            (void)json_object_set_new(map, name, json_string(uuid));
+    }
+    return map;
+}
+
+void cluster_persist_view(Cluster *c)
+{
+    _cleanup_free_ char *path = persist_path(c), *tmp = NULL;
+    json_t *map = domain_uuids(&c->view);
+
+    if (!path || !map || asprintf(&tmp, "%s.tmp", path) < 0) {
+        json_decref(map);
+        return (void)log_oom();
+    }
+    if (c->persisted && json_equal(c->persisted, map)) {
+        json_decref(map);
+        cluster_persist_touch(c);
+        return;
+    }
+    if (json_dump_file(map, tmp, JSON_COMPACT | JSON_SORT_KEYS) < 0 || rename(tmp, path) < 0) {
+        log_warning_errno(errno, "Cluster: failed to write %s: %m", path);
+        (void)unlink(tmp);
+        json_decref(map);
+        return;
+    }
+    json_decref(c->persisted);
+    c->persisted = map;
+}
+
+void cluster_persist_touch(Cluster *c)
+{
+    _cleanup_free_ char *path = persist_path(c);
+
+    if (c->persisted && path)
+        (void)utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+void cluster_persist_load(Cluster *c)
+{
+    _cleanup_free_ char *path = persist_path(c);
+    struct timespec now_real;
+    struct stat st;
+    uint64_t now = cluster_now(c), age_us;
+    json_t *map, *uuid;
+    const char *name;
+
+    c->lease_renewed_us = now;
+    if (!path || stat(path, &st) < 0 || !(map = json_load_file(path, 0, NULL)))
+        return;
+    if (!json_is_object(map)) {
+        json_decref(map);
+        return;
+    }
+    json_object_foreach (map, name, uuid)
+        if (json_is_string(uuid))
+            (void)json_object_set_new(
+                c->view.domains, name,
+                json_pack("{s:{s:{s:O}},s:i}", "def", "settings", "uuid", uuid, "rev", 0));
+    c->persisted = map;
+    /* The lease was last confirmed when the file was last touched: fencing counts from then. */
+    (void)clock_gettime(CLOCK_REALTIME, &now_real);
+    age_us = (uint64_t)MAX((now_real.tv_sec - st.st_mtim.tv_sec) * 1000000ll +
+                               (now_real.tv_nsec - st.st_mtim.tv_nsec) / 1000,
+                           0ll);
+    c->lease_renewed_us = now - MIN(age_us, now);
+    log_info("Cluster: %zu cluster domains known from before; without a lease they stop %.1f s "
+             "from now.",
+             json_object_size(map),
+             (double)(int64_t)(c->lease_renewed_us + c->config.fence_s * 1000000ull - now) / 1e6);
+}
