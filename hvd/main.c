@@ -448,8 +448,11 @@ int main(int argc, char **argv)
         hvd_drivers_load(&d.config, d.drivers);
         r = hvd_drivers_parse(d.drivers, &d.config, settings, &e);
     }
-    if (r >= 0)
+    if (r >= 0) {
         r = cluster_config_parse(&d.config, &d.cluster_config, &e);
+        if (r < 0)
+            hvd_drivers_settings_free(d.drivers, settings);
+    }
     if (r < 0) {
         log_error("Bad configuration: %s", e.message);
         config_done(&d.config);
