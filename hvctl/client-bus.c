@@ -738,6 +738,16 @@ static int bus_cluster_create(Client *c, json_t *settings, json_t **ret, Error *
     return 0;
 }
 
+static int bus_cluster_delete(Client *c, const char *name, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    int r;
+
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                           "ClusterDeleteDomain", &be, NULL, "s", name);
+    return r < 0 ? error_from_bus(&be, r, e) : 0;
+}
+
 static const ClientOps bus_client_ops = {
     .free = bus_free,
     .list = bus_list,
@@ -758,6 +768,7 @@ static const ClientOps bus_client_ops = {
     .cluster_hosts = bus_cluster_hosts,
     .cluster_domains = bus_cluster_domains,
     .cluster_create = bus_cluster_create,
+    .cluster_delete = bus_cluster_delete,
 };
 
 int client_bus_new(const char *address, Client **ret, Error *e)

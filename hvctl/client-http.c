@@ -620,6 +620,15 @@ static int http_cluster_create(Client *c, json_t *settings, json_t **ret, Error 
     return request(c, "POST", "/api/v1/cluster/domains", settings, ret, e);
 }
 
+static int http_cluster_delete(Client *c, const char *name, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/cluster/domains/%s", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, "DELETE", path, NULL, NULL, e);
+}
+
 static const ClientOps http_client_ops = {
     .free = http_free,
     .list = http_list,
@@ -640,6 +649,7 @@ static const ClientOps http_client_ops = {
     .cluster_hosts = http_cluster_hosts,
     .cluster_domains = http_cluster_domains,
     .cluster_create = http_cluster_create,
+    .cluster_delete = http_cluster_delete,
 };
 
 /* Reads the token from path; a missing or unreadable file leaves it empty (reads on loopback

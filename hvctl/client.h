@@ -62,6 +62,7 @@ typedef struct ClientOps {
     int (*cluster_hosts)(Client *c, json_t **ret, Error *e);
     int (*cluster_domains)(Client *c, json_t **ret, Error *e);
     int (*cluster_create)(Client *c, json_t *settings, json_t **ret, Error *e);
+    int (*cluster_delete)(Client *c, const char *name, Error *e);
 } ClientOps;
 
 struct Client {

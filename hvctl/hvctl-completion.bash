@@ -70,7 +70,7 @@ _hvctl()
         if [[ $cur == -* ]]; then
             mapfile -t COMPREPLY < <(compgen -W "$global" -- "$cur")
         elif ((cluster)); then
-            mapfile -t COMPREPLY < <(compgen -W "create list hosts" -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W "create delete list hosts" -- "$cur")
         else
             mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
         fi

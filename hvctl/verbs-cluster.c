@@ -19,8 +19,8 @@ static const char *text(json_t *obj, const char *key)
     return s && *s ? s : "-";
 }
 
-/* --json is the only option of the read verbs. */
-static int parse_json_only(const char *verb, int argc, char **argv)
+/* --json is the only option of the read verbs; with_name: one NAME follows. */
+static int parse_json_only(const char *verb, int argc, char **argv, bool with_name)
 {
     static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {}};
     int c;
@@ -30,7 +30,9 @@ static int parse_json_only(const char *verb, int argc, char **argv)
             arg.json = true;
         else
             return usage_error(verb, "bad option");
-    if (optind != argc)
+    if (with_name && optind != argc - 1)
+        return usage_error(verb, "expects exactly one domain NAME");
+    if (!with_name && optind != argc)
         return usage_error(verb, "takes no arguments");
     return EXIT_OK;
 }
@@ -86,6 +88,20 @@ static int cluster_create(Client *client, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int cluster_delete(Client *client, int argc, char **argv)
+{
+    Error e = ERROR_NULL;
+    int r;
+
+    r = parse_json_only("--cluster delete", argc, argv, true);
+    if (r != EXIT_OK)
+        return r;
+    if (client->ops->cluster_delete(client, argv[optind], &e) < 0)
+        return exit_code_from_error(&e);
+    printf("Domain %s deleted from the cluster.\n", argv[optind]);
+    return EXIT_OK;
+}
+
 static int cluster_list(Client *client, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME", "HOST", "STATE", "HA", "VCPUS", "MEMORY"};
@@ -95,7 +111,7 @@ static int cluster_list(Client *client, int argc, char **argv)
     Table *t;
     int r;
 
-    r = parse_json_only("--cluster list", argc, argv);
+    r = parse_json_only("--cluster list", argc, argv, false);
     if (r != EXIT_OK)
         return r;
     if (client->ops->cluster_domains(client, &list, &e) < 0)
@@ -131,7 +147,7 @@ static int cluster_hosts(Client *client, int argc, char **argv)
     Table *t;
     int r;
 
-    r = parse_json_only("--cluster hosts", argc, argv);
+    r = parse_json_only("--cluster hosts", argc, argv, false);
     if (r != EXIT_OK)
         return r;
     if (client->ops->cluster_hosts(client, &list, &e) < 0)
@@ -165,6 +181,9 @@ static const ClusterVerb cluster_verbs[] = {
      "with --host) and that host runs it; with --ha it is restarted elsewhere when its host\n"
      "dies. What fits nowhere is refused with the reason.",
      cluster_create},
+    {"delete", "NAME",
+     "Delete a domain from the cluster: its host stops it and undefines its local copy.",
+     cluster_delete},
     {"list", "[--json]", "List the cluster's domains with the host each runs on.", cluster_list},
     {"hosts", "[--json]", "List the cluster's hosts: leader, domains, free vCPUs and memory.",
      cluster_hosts},
@@ -195,7 +214,7 @@ int verb_cluster(Client *client, int argc, char **argv)
     const ClusterVerb *v = argc > 0 ? cluster_verb_find(argv[0]) : NULL;
 
     if (!v)
-        return usage_error(NULL, "--cluster takes create, list or hosts, not '%s'",
+        return usage_error(NULL, "--cluster takes create, delete, list or hosts, not '%s'",
                            argc > 0 ? argv[0] : "");
     return v->run(client, argc, argv);
 }

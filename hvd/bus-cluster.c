@@ -1,6 +1,6 @@
-/* org.hvd1.Manager's cluster methods: ClusterCreateDomain, ClusterListDomains and
- * ClusterListHosts, answered once etcd (or the leader and the owner) did; without [cluster]
- * they fail with InvalidState. */
+/* org.hvd1.Manager's cluster methods: ClusterCreateDomain, ClusterDeleteDomain,
+ * ClusterListDomains and ClusterListHosts, answered once etcd (or the leader and the owner) did;
+ * without [cluster] they fail with InvalidState. */
 #include "bus.h"
 #include "cluster.h"
 
@@ -84,6 +84,45 @@ int bus_method_cluster_list_hosts(sd_bus_message *m, void *userdata, sd_bus_erro
 int bus_method_cluster_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     return list(m, userdata, false, error);
+}
+
+static void deleted_done(void *userdata, json_t *result, const Error *e)
+{
+    sd_bus_message *m = userdata;
+    _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+    if (e) {
+        (void)bus_error_from(&error, e);
+        (void)sd_bus_reply_method_error(m, &error);
+    } else
+        (void)sd_bus_reply_method_return(m, NULL);
+    sd_bus_message_unref(m);
+}
+
+int bus_method_cluster_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Bus *b = userdata;
+    Cluster *c = cluster_of(b, error);
+    Error e = ERROR_NULL;
+    const char *name;
+    int r;
+
+    if (!c)
+        return -EBUSY;
+    r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_DOMAINS, "delete domains", error);
+    if (r <= 0)
+        return r < 0 ? r : 1;
+    r = sd_bus_message_read(m, "s", &name);
+    if (r < 0)
+        return r;
+    bus_name_caller(b, m);
+    r = cluster_delete(c, name, deleted_done, sd_bus_message_ref(m), &e);
+    manager_set_caller(b->manager, NULL);
+    if (r < 0) {
+        sd_bus_message_unref(m);
+        return bus_error_from(error, &e);
+    }
+    return 1;
 }
 
 int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)

@@ -241,6 +241,8 @@ const sd_bus_vtable bus_manager_vtable[] = {
                             SD_BUS_ARGS("a{sv}", settings, "b", ha, "s", host),
                             SD_BUS_RESULT("a{sv}", domain), bus_method_cluster_create_domain,
                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ClusterDeleteDomain", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+                            bus_method_cluster_delete_domain, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ClusterListDomains", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", domains),
                             bus_method_cluster_list_domains, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ClusterListHosts", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", hosts),

@@ -10,6 +10,7 @@ typedef enum RequestKind {
     REQUEST_HOSTS,
     REQUEST_DOMAINS,
     REQUEST_CREATE,
+    REQUEST_DELETE,
 } RequestKind;
 
 struct ClusterRequest {
@@ -209,6 +210,55 @@ int cluster_create(Cluster *c, const json_t *body, ClusterDone done, void *userd
     compare = json_pack("[o]", etcd_compare(key, "CREATE", "EQUAL", 0, NULL));
     put = json_pack("[{s:o}]", "request_put", etcd_put_request(key, text, 0));
     if (etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, put, NULL), on_recorded, r,
+                  &r->call) < 0) {
+        request_unlink(r);
+        free(r);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    return 0;
+}
+
+static void on_deleted(void *userdata, json_t *reply, const Error *etcd_error)
+{
+    ClusterRequest *r = userdata;
+    Error e = ERROR_NULL;
+    json_t *result;
+
+    r->call = NULL;
+    if (!reply) {
+        cluster_error_from_etcd(&e, etcd_error);
+        request_finish(r, NULL, &e);
+        return;
+    }
+    if (!json_is_true(json_object_get(reply, "succeeded"))) {
+        (void)error_setf(&e, ERROR_NO_SUCH_DOMAIN, "no cluster domain named %s", r->name);
+        request_finish(r, NULL, &e);
+        return;
+    }
+    log_info("Cluster: deleted domain %s; its host stops and undefines it.", r->name);
+    result = json_pack("{s:s}", "name", r->name);
+    cluster_kick(r->cluster);
+    request_finish(r, result, NULL);
+    json_decref(result);
+}
+
+int cluster_delete(Cluster *c, const char *name, ClusterDone done, void *userdata, Error *e)
+{
+    _cleanup_free_ char *key = cluster_key(CLUSTER_DOMAINS_PREFIX, name);
+    _cleanup_free_ char *owner = cluster_key(CLUSTER_OWNERS_PREFIX, name);
+    json_t *compare, *ops;
+    ClusterRequest *r;
+
+    if (!domain_name_is_valid(name))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "'%s' is not a valid domain name", name);
+    r = key && owner ? request_new(c, REQUEST_DELETE, done, userdata) : NULL;
+    if (!r)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    (void)snprintf(r->name, sizeof(r->name), "%s", name);
+    compare = json_pack("[o]", etcd_compare(key, "VERSION", "GREATER", 0, NULL));
+    ops = json_pack("[{s:o},{s:o}]", "request_delete_range", etcd_delete_request(key),
+                    "request_delete_range", etcd_delete_request(owner));
+    if (etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, ops, NULL), on_deleted, r,
                   &r->call) < 0) {
         request_unlink(r);
         free(r);

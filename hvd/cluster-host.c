@@ -78,6 +78,32 @@ static void run_owned(Cluster *c, const char *name, const json_t *def)
     manager_set_caller(m, NULL);
 }
 
+/* A cluster domain deleted from the cluster: its local copy stops, then goes. */
+static void forget_deleted(Cluster *c)
+{
+    const char *name;
+    json_t *uuid;
+
+    json_object_foreach (c->persisted, name, uuid) {
+        Domain *d = manager_find(c->manager, name);
+        Error e = ERROR_NULL;
+
+        if (json_object_get(c->view.domains, name) || !d ||
+            !streq(d->config.uuid, json_string_value(uuid)))
+            continue;
+        if (stoppable(d->state)) {
+            stop_local(c, d, "it was deleted from the cluster");
+            continue;
+        }
+        if (d->state != STATE_SHUTOFF)
+            continue;
+        manager_set_caller(c->manager, "the cluster");
+        if (manager_domain_delete(c->manager, d, &e) < 0)
+            log_debug("Cluster: could not undefine %s: %s", name, e.message);
+        manager_set_caller(c->manager, NULL);
+    }
+}
+
 void cluster_host_reconcile(Cluster *c)
 {
     const char *name;
@@ -105,6 +131,7 @@ void cluster_host_reconcile(Cluster *c)
             manager_set_caller(c->manager, NULL);
         }
     }
+    forget_deleted(c);
 }
 
 void cluster_host_fence(Cluster *c)

@@ -21,17 +21,23 @@ static char *persist_path(Cluster *c)
     return path;
 }
 
-/* name -> uuid of every cluster domain in v. */
-static json_t *domain_uuids(const ClusterView *v)
+/* name -> uuid of every cluster domain in the view, and of those deleted from the cluster whose
+ * local copy is still here (to be stopped and undefined). */
+static json_t *domain_uuids(Cluster *c)
 {
-    json_t *map = json_object(), *dom;
+    json_t *map = json_object(), *dom, *uuid;
     const char *name;
 
-    json_object_foreach (v->domains, name, dom) {
-        const char *uuid = json_string_value(
+    json_object_foreach (c->view.domains, name, dom) {
+        const char *u = json_string_value(
             json_object_get(json_object_get(json_object_get(dom, "def"), "settings"), "uuid"));
-        if (uuid)
-            (void)json_object_set_new(map, name, json_string(uuid));
+        if (u)
+            (void)json_object_set_new(map, name, json_string(u));
+    }
+    json_object_foreach (c->persisted, name, uuid) {
+        Domain *d = manager_find(c->manager, name);
+        if (!json_object_get(map, name) && d && streq(d->config.uuid, json_string_value(uuid)))
+            (void)json_object_set(map, name, uuid);
     }
     return map;
 }
@@ -39,7 +45,7 @@ static json_t *domain_uuids(const ClusterView *v)
 void cluster_persist_view(Cluster *c)
 {
     _cleanup_free_ char *path = persist_path(c), *tmp = NULL;
-    json_t *map = domain_uuids(&c->view);
+    json_t *map = domain_uuids(c);
 
     if (!path || !map || asprintf(&tmp, "%s.tmp", path) < 0) {
         json_decref(map);

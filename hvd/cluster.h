@@ -37,3 +37,7 @@ int cluster_domains(Cluster *c, ClusterDone done, void *userdata, Error *e);
  * it, the leader's reason when it fits nowhere, or the entry as it stands after a while.
  * Returns 0, or a negative errno with e set (done is not called). */
 int cluster_create(Cluster *c, const json_t *body, ClusterDone done, void *userdata, Error *e);
+
+/* Deletes cluster domain name: its definition and owner go from etcd (done hears {"name"}, or
+ * NoSuchDomain), and its owner then stops and undefines its local copy. */
+int cluster_delete(Cluster *c, const char *name, ClusterDone done, void *userdata, Error *e);

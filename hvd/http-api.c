@@ -421,6 +421,7 @@ static const Route routes[] = {
     {"/api/v1/cluster/hosts", "GET", false, http_cluster_hosts},
     {"/api/v1/cluster/domains", "GET", false, http_cluster_domains},
     {"/api/v1/cluster/domains", "POST", true, http_cluster_create},
+    {"/api/v1/cluster/domains/{domain}", "DELETE", true, http_cluster_delete},
 };
 
 enum MHD_Result http_route(HttpRequest *r)

@@ -71,6 +71,27 @@ enum MHD_Result http_cluster_domains(HttpRequest *r, Domain *unused, const char 
     return wait_or_fail(r, cluster_domains(c, cluster_done, r, &e), &e);
 }
 
+static void deleted_done(void *userdata, json_t *result, const Error *e)
+{
+    HttpRequest *r = userdata;
+
+    if (e)
+        http_complete_error(r, e);
+    else
+        http_complete_json(r, MHD_HTTP_OK, json_incref(result));
+}
+
+enum MHD_Result http_cluster_delete(HttpRequest *r, Domain *unused, const char *name)
+{
+    enum MHD_Result ret = MHD_NO;
+    Cluster *c = cluster_or_answer(r, &ret);
+    Error e = ERROR_NULL;
+
+    if (!c)
+        return ret;
+    return wait_or_fail(r, cluster_delete(c, name, deleted_done, r, &e), &e);
+}
+
 enum MHD_Result http_cluster_create(HttpRequest *r, Domain *unused, const char *arg)
 {
     enum MHD_Result ret = MHD_NO;

@@ -100,6 +100,19 @@ def test_placement_fills_hosts_by_capacity_and_refuses_what_fits_nowhere(cluster
     p = hosts[0].hvctl("--cluster", "hosts")
     assert p.returncode == 0 and p.stdout.split("\n")[0].split()[:2] == ["NAME", "LEADER"]
 
+    # Deleting: the owner stops and undefines its copy, over HTTP and over D-Bus alike.
+    owner0 = next(h for h in hosts if h.name == by_name["d0"]["host"])
+    owner1 = next(h for h in hosts if h.name == by_name["d1"]["host"])
+    p = hvctl_url(hosts[0], "--cluster", "delete", "d0")
+    assert p.returncode == 0 and p.stdout == "Domain d0 deleted from the cluster.\n", p.stderr
+    assert hosts[2].hvctl("--cluster", "delete", "d1").returncode == 0
+    for owner, name in ((owner0, "d0"), (owner1, "d1")):
+        wait_for(lambda: name not in owner.local_states(), timeout=5, interval=0.1,
+                 what=f"{owner.name} to undefine {name}")
+    assert not {"d0", "d1"} & set(cluster_domains(hosts[1]))
+    p = hvctl_url(hosts[0], "--cluster", "delete", "d0")
+    assert p.returncode == 3 and "no cluster domain named d0" in p.stderr, p.stderr
+
 
 def test_killed_host_has_its_ha_domains_running_elsewhere_within_the_ttl(cluster):
     etcd, hosts, relay = cluster
@@ -236,7 +249,7 @@ def test_cluster_configuration_is_checked_and_optional(workdir, build, bus):
 
 def test_completion_knows_the_cluster_verbs(build):
     from test_hvctl_completion import complete
-    assert complete(build, "--cluster", "") == ["create", "hosts", "list"]
+    assert complete(build, "--cluster", "") == ["create", "delete", "hosts", "list"]
     assert {"--ha", "--host", "--memory"} <= set(complete(build, "--cluster", "create", "x", "--"))
     assert complete(build, "--cluster", "hosts", "--") == ["--help", "--json"]
     assert "--cluster" in complete(build, "--")
