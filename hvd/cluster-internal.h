@@ -68,6 +68,8 @@ struct Cluster {
     json_t *start_attempts;  /* domain name -> time of the last local start, in us */
     json_t *refusals_logged; /* domain name -> reason last logged */
     json_t *persisted;       /* name -> uuid as last written (cluster-persist.c) */
+    int64_t persisted_lease;
+    int64_t stale_lease; /* the lease of hvd's previous run, revoked once registered anew */
     /* Requests of the surfaces waiting for etcd or for an outcome (cluster-api.c). */
     ClusterRequest *requests;
 };

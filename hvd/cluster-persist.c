@@ -1,7 +1,8 @@
 /* What this host must still be able to fence after hvd restarts: the cluster's domains (name
  * and UUID) as last read, in <state-dir>/cluster-domains.json, whose modification time is the
  * last keepalive etcd confirmed. A restarted hvd that gets no lease in time stops those domains
- * as a running one would. */
+ * as a running one would. The file also names the lease, which a restarted hvd revokes once it
+ * registered under its new one (the leader key under the old lease goes at once). */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,19 +52,24 @@ void cluster_persist_view(Cluster *c)
         json_decref(map);
         return (void)log_oom();
     }
-    if (c->persisted && json_equal(c->persisted, map)) {
+    if (c->persisted && json_equal(c->persisted, map) && c->persisted_lease == c->lease) {
         json_decref(map);
         cluster_persist_touch(c);
         return;
     }
-    if (json_dump_file(map, tmp, JSON_COMPACT | JSON_SORT_KEYS) < 0 || rename(tmp, path) < 0) {
+    json_t *file = json_pack("{s:I,s:O}", "lease", (json_int_t)c->lease, "domains", map);
+    if (!file || json_dump_file(file, tmp, JSON_COMPACT | JSON_SORT_KEYS) < 0 ||
+        rename(tmp, path) < 0) {
         log_warning_errno(errno, "Cluster: failed to write %s: %m", path);
         (void)unlink(tmp);
+        json_decref(file);
         json_decref(map);
         return;
     }
+    json_decref(file);
     json_decref(c->persisted);
     c->persisted = map;
+    c->persisted_lease = c->lease;
 }
 
 void cluster_persist_touch(Cluster *c)
@@ -80,12 +86,15 @@ void cluster_persist_load(Cluster *c)
     struct timespec now_real;
     struct stat st;
     uint64_t now = cluster_now(c), age_us;
-    json_t *map, *uuid;
+    json_t *file, *map, *uuid;
     const char *name;
 
     c->lease_renewed_us = now;
-    if (!path || stat(path, &st) < 0 || !(map = json_load_file(path, 0, NULL)))
+    if (!path || stat(path, &st) < 0 || !(file = json_load_file(path, 0, NULL)))
         return;
+    map = json_incref(json_object_get(file, "domains"));
+    c->stale_lease = json_integer_value(json_object_get(file, "lease"));
+    json_decref(file);
     if (!json_is_object(map)) {
         json_decref(map);
         return;

@@ -1,6 +1,7 @@
 /* This host's registration under its lease: capacity and allocation, drivers, networks and the
  * states of its domains, put again when they change (batched, at most every
  * CLUSTER_PUBLISH_US). */
+#include <inttypes.h>
 #include <string.h>
 
 #include "build-config.h"
@@ -35,11 +36,37 @@ json_t *cluster_registration(Cluster *c)
     return reg;
 }
 
+static void on_revoked(void *userdata, json_t *reply, const Error *e)
+{
+    if (!reply)
+        log_debug("Cluster: could not revoke the previous lease: %s", e->message);
+    else
+        log_info("Cluster: revoked the lease of hvd's previous run.");
+}
+
+/* The previous run's lease goes once this host is registered under the new one (its
+ * registration moved to the new lease with the put): what else it held, the leader key, is
+ * released at once instead of at its expiry. */
+static void revoke_stale_lease(Cluster *c)
+{
+    char id[32];
+
+    if (!c->stale_lease || c->stale_lease == c->lease)
+        return;
+    (void)snprintf(id, sizeof(id), "%" PRId64, c->stale_lease);
+    c->stale_lease = 0;
+    if (etcd_call(c->etcd, "/v3/lease/revoke", json_pack("{s:s}", "ID", id), on_revoked, NULL,
+                  NULL) < 0)
+        log_oom();
+}
+
 static void on_published(void *userdata, json_t *reply, const Error *e)
 {
     Cluster *c = userdata;
 
     c->publish_call = NULL;
+    if (reply)
+        revoke_stale_lease(c);
     if (!reply) {
         log_debug("Cluster: could not publish this host: %s", e->message);
         c->publish_dirty = true;

@@ -195,6 +195,26 @@ def test_host_restarted_while_cut_off_fences_the_domains_it_ran(cluster):
     assert "cluster domains known from before" in cut.read_log()
 
 
+def test_restarted_hvd_keeps_its_domains_and_releases_the_leadership_at_once(cluster):
+    etcd, hosts, relay = cluster
+    assert cluster_create(hosts[0], "ha0")[0] == 201
+    leader = next(h for h in hosts if h.name == leader_of(hosts[1]))
+    running_before = {n for n, s in leader.local_states().items() if s == "running"}
+    checker = DoubleRunChecker(hosts)
+    leader.stop(kill_domains=False)
+    leader.start()
+    began = time.monotonic()
+    # Its previous lease is revoked once it registered anew, and the leader key with it: the
+    # next placement does not wait for that lease to expire.
+    status, _, entry = cluster_create(hosts[1], "after")
+    assert status == 201, entry
+    assert time.monotonic() - began < LEASE_TTL - 1
+    assert "revoked the lease of hvd's previous run" in leader.read_log()
+    time.sleep(LEASE_TTL)  # past the old lease's expiry: nothing moved
+    assert checker.stop() == []
+    assert {n for n, s in leader.local_states().items() if s == "running"} >= running_before
+
+
 def test_quorum_loss_fails_cluster_operations_while_local_domains_keep_running(cluster):
     etcd, hosts, relay = cluster
     h = hosts[0]
