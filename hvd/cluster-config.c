@@ -37,6 +37,9 @@ static const ConfigKey cluster_keys[] = {
     KEY("lease-ttl", CONFIG_UINT, lease_ttl_s, 2, 3600, NULL),
     KEY("fence-time", CONFIG_UINT, fence_s, 1, 3599, NULL),
     KEY("request-timeout-ms", CONFIG_UINT, request_timeout_ms, 100, 60000, NULL),
+    KEY("etcd-ca", CONFIG_PATH, etcd_ca, 0, 0, NULL),
+    KEY("etcd-cert", CONFIG_PATH, etcd_cert, 0, 0, NULL),
+    KEY("etcd-key", CONFIG_PATH, etcd_key, 0, 0, NULL),
 };
 
 void cluster_config_done(ClusterConfig *cc)
@@ -68,6 +71,19 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
         const char *missing = cc.etcd ? "host = NAME" : "etcd = URL[,URL...]";
         cluster_config_done(&cc);
         return error_setf(e, ERROR_INVALID_ARGUMENT, "%s: [cluster] needs %s", s->origin, missing);
+    }
+    if (!cc.etcd_cert != !cc.etcd_key) {
+        cluster_config_done(&cc);
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "%s: etcd-cert and etcd-key go together (a client certificate and its "
+                          "key)",
+                          s->origin);
+    }
+    if ((cc.etcd_ca || cc.etcd_cert) && strstr(cc.etcd, "http://")) {
+        cluster_config_done(&cc);
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "%s: etcd-ca, etcd-cert and etcd-key need https:// etcd endpoints",
+                          s->origin);
     }
     /* The lease outlives the fencing time by a keepalive's timeout at least: a host that stops
      * hearing from etcd stops its domains before etcd lets the lease go. */

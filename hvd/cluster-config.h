@@ -14,6 +14,9 @@ typedef struct ClusterConfig {
     unsigned lease_ttl_s;
     unsigned fence_s; /* without a renewed lease for this long, cluster domains are stopped */
     unsigned request_timeout_ms;
+    char *etcd_ca;   /* TLS to etcd (https:// endpoints): the CAs, and this host's certificate */
+    char *etcd_cert; /* and key for etcd's --client-cert-auth; each may be NULL */
+    char *etcd_key;
 } ClusterConfig;
 
 /* Parses the [cluster] section of c into *ret. Returns 1 when there is one (etcd and host are

@@ -212,7 +212,10 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     cluster_persist_load(c);
-    r = etcd_client_new(c->event, cc->etcd, cc->request_timeout_ms, &c->etcd, e);
+    EtcdTls tls = {.ca = cc->etcd_ca, .cert = cc->etcd_cert, .key = cc->etcd_key};
+    r = etcd_client_new(c->event, cc->etcd, cc->request_timeout_ms, &tls, &c->etcd, e);
+    /* The client keeps its own copies of the TLS files' names. */
+    c->config.etcd_ca = c->config.etcd_cert = c->config.etcd_key = NULL;
     if (r < 0) {
         cluster_free(c);
         return r;

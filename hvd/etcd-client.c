@@ -20,6 +20,7 @@ struct EtcdClient {
     size_t n_endpoints;
     size_t current;
     unsigned timeout_ms;
+    char *tls_ca, *tls_cert, *tls_key;
     EtcdCall *calls;
 };
 
@@ -154,6 +155,12 @@ static int call_setup(EtcdCall *call)
     (void)curl_easy_setopt(call->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     if (!call->on_event)
         (void)curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    if (c->tls_ca)
+        (void)curl_easy_setopt(call->easy, CURLOPT_CAINFO, c->tls_ca);
+    if (c->tls_cert)
+        (void)curl_easy_setopt(call->easy, CURLOPT_SSLCERT, c->tls_cert);
+    if (c->tls_key)
+        (void)curl_easy_setopt(call->easy, CURLOPT_SSLKEY, c->tls_key);
     if (curl_multi_add_handle(c->multi, call->easy) != CURLM_OK)
         return -ENOMEM;
     return 0;
@@ -326,7 +333,7 @@ static int parse_endpoints(EtcdClient *c, const char *endpoints, Error *e)
         if (!strneq(tok, "http://", 7) && !strneq(tok, "https://", 8))
             return error_setf(e, ERROR_INVALID_ARGUMENT,
                               "etcd endpoint '%s' must start with http:// or https://", tok);
-        if (len > 256 || strchr(tok + 7, '/') || strchr(tok, '?'))
+        if (len > 256 || strchr(strstr(tok, "//") + 2, '/') || strchr(tok, '?'))
             return error_setf(e, ERROR_INVALID_ARGUMENT,
                               "etcd endpoint '%s' must be http[s]://HOST:PORT", tok);
         if (c->n_endpoints == ETCD_MAX_ENDPOINTS)
@@ -352,8 +359,8 @@ int etcd_endpoints_check(const char *endpoints, Error *e)
     return r;
 }
 
-int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms, EtcdClient **ret,
-                    Error *e)
+int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms, const EtcdTls *tls,
+                    EtcdClient **ret, Error *e)
 {
     EtcdClient *c = calloc(1, sizeof(*c));
     int r;
@@ -362,6 +369,12 @@ int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms,
         return error_set_errno(e, -ENOMEM, "Out of memory");
     c->event = sd_event_ref(event);
     c->timeout_ms = timeout_ms;
+    if (tls && ((tls->ca && !(c->tls_ca = strdup(tls->ca))) ||
+                (tls->cert && !(c->tls_cert = strdup(tls->cert))) ||
+                (tls->key && !(c->tls_key = strdup(tls->key))))) {
+        etcd_client_free(c);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
     r = parse_endpoints(c, endpoints, e);
     if (r < 0) {
         etcd_client_free(c);
@@ -394,6 +407,9 @@ EtcdClient *etcd_client_free(EtcdClient *c)
     (void)sd_event_source_disable_unref(c->timer);
     for (size_t i = 0; i < c->n_endpoints; i++)
         free(c->endpoints[i]);
+    free(c->tls_ca);
+    free(c->tls_cert);
+    free(c->tls_key);
     sd_event_unref(c->event);
     free(c);
     return NULL;

@@ -20,10 +20,19 @@ typedef void (*EtcdDone)(void *userdata, json_t *reply, const Error *e);
 /* One message of a watch stream (borrowed): {"result": {"events": [...], ...}}. */
 typedef void (*EtcdWatchEvent)(void *userdata, json_t *message);
 
-/* Makes a client for endpoints ("http://H:P[,http://H:P...]") on event; each call gives up
- * after timeout_ms. Returns 0 or a negative errno with e saying what is wrong with endpoints. */
-int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms, EtcdClient **ret,
-                    Error *e);
+/* TLS towards https:// endpoints (any field may be NULL: the system's CAs, no client
+ * certificate). */
+typedef struct EtcdTls {
+    const char *ca;   /* PEM file of the CAs that sign etcd's certificates */
+    const char *cert; /* PEM file of this client's certificate (etcd's --client-cert-auth) */
+    const char *key;  /* its private key */
+} EtcdTls;
+
+/* Makes a client for endpoints ("http://H:P[,https://H:P...]") on event; each call gives up
+ * after timeout_ms; tls (copied, may be NULL) applies to https endpoints. Returns 0 or a
+ * negative errno with e saying what is wrong with endpoints. */
+int etcd_client_new(sd_event *event, const char *endpoints, unsigned timeout_ms, const EtcdTls *tls,
+                    EtcdClient **ret, Error *e);
 
 /* Checks a comma-separated list of endpoints as etcd_client_new does (a config key's check). */
 int etcd_endpoints_check(const char *endpoints, Error *e);

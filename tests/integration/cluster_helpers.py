@@ -24,17 +24,41 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_certificates(directory: pathlib.Path):
+    """A CA, a server certificate for 127.0.0.1 (also usable as a client: etcd's gateway dials
+    etcd with it) and a client certificate, as PEM files in directory; returns their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ext.cnf").write_text(
+        "[server]\nsubjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth, clientAuth\n"
+        "[client]\nextendedKeyUsage = clientAuth\n")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=ca",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    for n in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={n}", "-keyout",
+                f"{n}.key", "-out", f"{n}.csr")
+        openssl("x509", "-req", "-in", f"{n}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-extensions", n,
+                "-out", f"{n}.pem")
+    return {k: directory / k for k in ("ca.pem", "server.pem", "server.key", "client.pem",
+                                       "client.key")}
+
+
 class EtcdMember:
-    def __init__(self, name, directory, client_port, peer_port):
+    def __init__(self, name, directory, client_port, peer_port, tls=None):
         self.name = name
         self.dir = directory
         self.client_port = client_port
         self.peer_port = peer_port
+        self.tls = tls
         self.proc = None
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self):
@@ -44,9 +68,10 @@ class EtcdMember:
 class EtcdCluster:
     """n etcd members on loopback, data under directory, with short election timeouts."""
 
-    def __init__(self, directory: pathlib.Path, n=3):
+    def __init__(self, directory: pathlib.Path, n=3, tls=None):
         self.dir = directory
-        self.members = [EtcdMember(f"e{i}", directory / f"e{i}", free_port(), free_port())
+        self.tls = tls  # make_certificates(): clients must then show a certificate
+        self.members = [EtcdMember(f"e{i}", directory / f"e{i}", free_port(), free_port(), tls)
                         for i in range(n)]
 
     @property
@@ -57,8 +82,13 @@ class EtcdCluster:
         initial = ",".join(f"{x.name}={x.peer_url}" for x in self.members)
         m.dir.mkdir(parents=True, exist_ok=True)
         m.log = open(self.dir / f"{m.name}.log", "a")
+        tls = []
+        if self.tls:
+            tls = ["--cert-file", str(self.tls["server.pem"]), "--key-file",
+                   str(self.tls["server.key"]), "--trusted-ca-file", str(self.tls["ca.pem"]),
+                   "--client-cert-auth"]
         m.proc = subprocess.Popen(
-            [ETCD, "--name", m.name, "--data-dir", str(m.dir),
+            [ETCD, *tls, "--name", m.name, "--data-dir", str(m.dir),
              "--listen-client-urls", m.url, "--advertise-client-urls", m.url,
              "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
              "--initial-cluster", initial, "--initial-cluster-state", state,
@@ -76,7 +106,12 @@ class EtcdCluster:
     def post(self, member, path, body, timeout=2):
         req = urllib.request.Request(member.url + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        context = None
+        if self.tls:
+            import ssl
+            context = ssl.create_default_context(cafile=str(self.tls["ca.pem"]))
+            context.load_cert_chain(str(self.tls["client.pem"]), str(self.tls["client.key"]))
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return json.loads(r.read())
 
     def healthy(self):
@@ -184,14 +219,14 @@ class ClusterHost(Hvd):
     """An hvd joined to the cluster as name, with memory_mib of memory for domains."""
 
     def __init__(self, build, directory, name, etcd_endpoints, memory_mib=64, lease_ttl=4,
-                 fence_time=2, timeout_ms=1000):
+                 fence_time=2, timeout_ms=1000, extra=""):
         self.name = name
         bus = Bus(directory / "bus")
         reserved = meminfo_total_mib() - memory_mib
         config = (f"[allocation]\nreserved-memory-mib = {reserved}\n"
                   f"[cluster]\netcd = {etcd_endpoints}\nhost = {name}\n"
                   f"lease-ttl = {lease_ttl}\nfence-time = {fence_time}\n"
-                  f"request-timeout-ms = {timeout_ms}\n")
+                  f"request-timeout-ms = {timeout_ms}\n{extra}")
         super().__init__(build, bus, directory, config=config)
 
     def start(self, wait=True, notify=True):

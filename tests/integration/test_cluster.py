@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cluster_helpers import (ClusterHost, DoubleRunChecker, EtcdCluster, Relay, cluster_create,
-                             cluster_domains, running_on)
+                             cluster_domains, make_certificates, running_on)
 from hvd_harness import Hvd, wait_for
 from minihv_helpers import require_kvm
 
@@ -273,3 +273,27 @@ def test_completion_knows_the_cluster_verbs(build):
     assert {"--ha", "--host", "--memory"} <= set(complete(build, "--cluster", "create", "x", "--"))
     assert complete(build, "--cluster", "hosts", "--") == ["--help", "--json"]
     assert "--cluster" in complete(build, "--")
+
+
+def test_etcd_over_tls_with_a_client_certificate(workdir, build):
+    require_kvm()
+    certs = make_certificates(workdir / "certs")
+    etcd = EtcdCluster(workdir / "etcd", n=1, tls=certs).start()
+    good = ClusterHost(build, workdir / "good", "good", etcd.endpoints,
+                       extra=f"etcd-ca = {certs['ca.pem']}\netcd-cert = {certs['client.pem']}\n"
+                             f"etcd-key = {certs['client.key']}\n")
+    anonymous = ClusterHost(build, workdir / "anon", "anon", etcd.endpoints,
+                            extra=f"etcd-ca = {certs['ca.pem']}\n")
+    try:
+        good.start()
+        anonymous.start()
+        status, _, entry = cluster_create(good, "secure")
+        assert status == 201 and entry["host"] == "good", entry
+        status, _, hosts = good.get("/api/v1/cluster/hosts")
+        assert [h["name"] for h in hosts] == ["good"]
+        status, _, problem = anonymous.get("/api/v1/cluster/hosts")
+        assert status == 503 and etcd.endpoints in problem["detail"], problem
+    finally:
+        good.shutdown()
+        anonymous.shutdown()
+        etcd.stop()

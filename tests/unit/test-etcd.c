@@ -119,6 +119,12 @@ static void test_config(void)
                    "host must be 1-64 characters");
     CHECK_CONTAINS(parse("[cluster]\netcd = http://a:1/v3\nhost = n\n", &cc),
                    "must be http[s]://HOST:PORT");
+    CHECK_STREQ(parse("[cluster]\netcd = https://a:1\nhost = n\netcd-ca = /ca.pem\n", &cc), "");
+    cluster_config_done(&cc);
+    CHECK_CONTAINS(parse("[cluster]\netcd = https://a:1\nhost = n\netcd-cert = /c.pem\n", &cc),
+                   "etcd-cert and etcd-key go together");
+    CHECK_CONTAINS(parse("[cluster]\netcd = http://a:1\nhost = n\netcd-ca = /ca.pem\n", &cc),
+                   "need https:// etcd endpoints");
     CHECK_CONTAINS(parse("[cluster]\netcd = http://a:1\nhost = n\nadvertise = a:1\n", &cc),
                    "advertise must be an http:// or https:// URL");
     CHECK_CONTAINS(parse("[cluster]\netcd = http://a:1\nhost = n\nlease-ttl = 5\n"
