@@ -300,8 +300,18 @@ static bool create_outcome(ClusterRequest *r)
         request_finish(r, NULL, &e);
         return true;
     }
-    if (!cluster_state_active(cluster_view_state(&c->view, r->name, NULL)) &&
-        cluster_now(c) < r->deadline_us)
+    const char *reason = NULL, *state = cluster_view_state(&c->view, r->name, &reason);
+    if (state &&
+        (streq(state, "crashed") || (streq(state, "shutoff") && reason &&
+                                     (streq(reason, "failed") || streq(reason, "crashed"))))) {
+        (void)error_setf(&e, ERROR_FAILED,
+                         "cluster domain %s was placed on %s, which could not start it (%s/%s; "
+                         "that host's log says why, and it tries again)",
+                         r->name, cluster_view_owner(&c->view, r->name), state, reason);
+        request_finish(r, NULL, &e);
+        return true;
+    }
+    if (!(state && streq(state, "running")) && cluster_now(c) < r->deadline_us)
         return false;
     entry = cluster_domain_entry(&c->view, r->name);
     request_finish(r, entry, NULL);

@@ -18,7 +18,7 @@
 
 #define CLUSTER_TICK_US        (250 * 1000ull)
 #define CLUSTER_SCAN_US        (1000 * 1000ull)
-#define CLUSTER_PUBLISH_US     (200 * 1000ull) /* changes are batched this long */
+#define CLUSTER_PUBLISH_US     (100 * 1000ull) /* changes are batched this long */
 #define CLUSTER_RETRY_START_US (5 * 1000 * 1000ull)
 #define CLUSTER_CREATE_WAIT_US (20 * 1000 * 1000ull)
 

@@ -32,6 +32,9 @@ static void on_scanned(void *userdata, json_t *reply, const Error *e)
     if (c->leader)
         cluster_place(c);
     cluster_requests_update(c);
+    /* A change reported while this read was in flight is read at once, not at the next round. */
+    if (c->scan_due_us == 0)
+        cluster_kick(c);
 }
 
 void cluster_scan_tick(Cluster *c)

@@ -165,10 +165,15 @@ static void on_domain(void *userdata, Domain *d)
 {
     Cluster *c = userdata;
 
-    if (!c->publish_dirty) {
-        c->publish_dirty = true;
-        c->publish_due_us = cluster_now(c) + CLUSTER_PUBLISH_US;
-    }
+    uint64_t next = 0;
+
+    if (c->publish_dirty)
+        return;
+    c->publish_dirty = true;
+    c->publish_due_us = cluster_now(c) + CLUSTER_PUBLISH_US;
+    /* The tick that publishes comes when the batch is due, not at its next round. */
+    if (sd_event_source_get_time(c->tick, &next) >= 0 && next > c->publish_due_us)
+        (void)sd_event_source_set_time(c->tick, c->publish_due_us);
 }
 
 static void on_domain_changed(void *userdata, Domain *d, const DomainChange *change)

@@ -219,11 +219,12 @@ class ClusterHost(Hvd):
     """An hvd joined to the cluster as name, with memory_mib of memory for domains."""
 
     def __init__(self, build, directory, name, etcd_endpoints, memory_mib=64, lease_ttl=4,
-                 fence_time=2, timeout_ms=1000, extra=""):
+                 fence_time=2, timeout_ms=1000, extra="", cpu_overcommit=4):
         self.name = name
         bus = Bus(directory / "bus")
         reserved = meminfo_total_mib() - memory_mib
         config = (f"[allocation]\nreserved-memory-mib = {reserved}\n"
+                  f"cpu-overcommit = {cpu_overcommit}\n"
                   f"[cluster]\netcd = {etcd_endpoints}\nhost = {name}\n"
                   f"lease-ttl = {lease_ttl}\nfence-time = {fence_time}\n"
                   f"request-timeout-ms = {timeout_ms}\n{extra}")
