@@ -61,7 +61,11 @@ static void run_owned(Cluster *c, const char *name, const json_t *def)
     if (!d) {
         r = manager_domain_create(m, json_object_get(def, "settings"), &d, &e);
         if (r < 0) {
-            log_warning("Cluster: could not define domain %s here: %s", name, e.message);
+            /* Said once per reason: it is tried again at every read of the cluster. */
+            const char *logged = json_string_value(json_object_get(c->refusals_logged, name));
+            if (!logged || !streq(logged, e.message))
+                log_warning("Cluster: could not define domain %s here: %s", name, e.message);
+            (void)json_object_set_new(c->refusals_logged, name, json_string(e.message));
             manager_set_caller(m, NULL);
             return;
         }
