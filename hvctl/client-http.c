@@ -629,6 +629,15 @@ static int http_cluster_delete(Client *c, const char *name, Error *e)
     return request(c, "DELETE", path, NULL, NULL, e);
 }
 
+static int http_cluster_drain(Client *c, const char *host, bool drain, json_t **ret, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, host), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/cluster/hosts/%s/drain", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, drain ? "POST" : "DELETE", path, NULL, ret, e);
+}
+
 static const ClientOps http_client_ops = {
     .free = http_free,
     .list = http_list,
@@ -650,6 +659,7 @@ static const ClientOps http_client_ops = {
     .cluster_domains = http_cluster_domains,
     .cluster_create = http_cluster_create,
     .cluster_delete = http_cluster_delete,
+    .cluster_drain = http_cluster_drain,
 };
 
 /* Reads the token from path; a missing or unreadable file leaves it empty (reads on loopback

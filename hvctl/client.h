@@ -63,6 +63,8 @@ typedef struct ClientOps {
     int (*cluster_domains)(Client *c, json_t **ret, Error *e);
     int (*cluster_create)(Client *c, json_t *settings, json_t **ret, Error *e);
     int (*cluster_delete)(Client *c, const char *name, Error *e);
+    /* drain false: the host takes domains again. *ret: {"host", "pinned_there"}. */
+    int (*cluster_drain)(Client *c, const char *host, bool drain, json_t **ret, Error *e);
 } ClientOps;
 
 struct Client {

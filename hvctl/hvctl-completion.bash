@@ -70,7 +70,7 @@ _hvctl()
         if [[ $cur == -* ]]; then
             mapfile -t COMPREPLY < <(compgen -W "$global" -- "$cur")
         elif ((cluster)); then
-            mapfile -t COMPREPLY < <(compgen -W "create delete list hosts" -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W "create delete drain undrain list hosts" -- "$cur")
         else
             mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
         fi
@@ -115,7 +115,7 @@ _hvctl()
     if ((cluster)); then
         case $verb in
         create) opts+=" --ha --host" ;;
-        list | hosts) opts="--json" ;;
+        list | hosts | drain | undrain) opts="--json" ;;
         esac
     fi
     opts+=" --help"

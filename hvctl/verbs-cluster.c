@@ -102,6 +102,42 @@ static int cluster_delete(Client *client, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int cluster_drain_verb(Client *client, int argc, char **argv, bool drain)
+{
+    const char *verb = drain ? "--cluster drain" : "--cluster undrain";
+    json_t *outcome = NULL, *pinned;
+    Error e = ERROR_NULL;
+    int r;
+
+    r = parse_json_only(verb, argc, argv, true);
+    if (r != EXIT_OK)
+        return r;
+    if (client->ops->cluster_drain(client, argv[optind], drain, &outcome, &e) < 0)
+        return exit_code_from_error(&e);
+    pinned = json_object_get(outcome, "pinned_there");
+    if (arg.json)
+        print_json(outcome);
+    else if (!drain)
+        printf("Host %s takes domains again.\n", argv[optind]);
+    else if (json_array_size(pinned) == 0)
+        printf("Host %s is drained: its domains run elsewhere.\n", argv[optind]);
+    else
+        printf("Host %s is drained but for %zu domains pinned to it.\n", argv[optind],
+               json_array_size(pinned));
+    json_decref(outcome);
+    return EXIT_OK;
+}
+
+static int cluster_drain(Client *client, int argc, char **argv)
+{
+    return cluster_drain_verb(client, argc, argv, true);
+}
+
+static int cluster_undrain(Client *client, int argc, char **argv)
+{
+    return cluster_drain_verb(client, argc, argv, false);
+}
+
 static int cluster_list(Client *client, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME", "HOST", "STATE", "HA", "VCPUS", "MEMORY"};
@@ -139,7 +175,7 @@ static int cluster_list(Client *client, int argc, char **argv)
 
 static int cluster_hosts(Client *client, int argc, char **argv)
 {
-    static const char *const headers[] = {"NAME",       "LEADER",      "DOMAINS",
+    static const char *const headers[] = {"NAME",       "LEADER",      "DRAINING", "DOMAINS",
                                           "FREE VCPUS", "FREE MEMORY", "ADVERTISE"};
     json_t *list = NULL, *h;
     Error e = ERROR_NULL;
@@ -162,6 +198,7 @@ static int cluster_hosts(Client *client, int argc, char **argv)
         json_t *res = json_object_get(h, "resources");
         (void)table_add(t, text(h, "name"));
         (void)table_add(t, json_is_true(json_object_get(h, "leader")) ? "yes" : "no");
+        (void)table_add(t, json_is_true(json_object_get(h, "draining")) ? "yes" : "no");
         (void)table_addf(t, "%zu", json_object_size(json_object_get(h, "domains")));
         (void)table_addf(t, "%lld",
                          (long long)json_integer_value(json_object_get(res, "vcpus_free")));
@@ -184,6 +221,11 @@ static const ClusterVerb cluster_verbs[] = {
     {"delete", "NAME",
      "Delete a domain from the cluster: its host stops it and undefines its local copy.",
      cluster_delete},
+    {"drain", "HOST [--json]",
+     "Move every domain off HOST (each stopped there, then started elsewhere; not those\n"
+     "pinned to it) and place nothing new there; returns once they run elsewhere.",
+     cluster_drain},
+    {"undrain", "HOST [--json]", "Let HOST take domains again after a drain.", cluster_undrain},
     {"list", "[--json]", "List the cluster's domains with the host each runs on.", cluster_list},
     {"hosts", "[--json]", "List the cluster's hosts: leader, domains, free vCPUs and memory.",
      cluster_hosts},
@@ -214,7 +256,9 @@ int verb_cluster(Client *client, int argc, char **argv)
     const ClusterVerb *v = argc > 0 ? cluster_verb_find(argv[0]) : NULL;
 
     if (!v)
-        return usage_error(NULL, "--cluster takes create, delete, list or hosts, not '%s'",
+        return usage_error(NULL,
+                           "--cluster takes create, delete, drain, undrain, list or hosts, not "
+                           "'%s'",
                            argc > 0 ? argv[0] : "");
     return v->run(client, argc, argv);
 }

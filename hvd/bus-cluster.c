@@ -125,6 +125,37 @@ int bus_method_cluster_delete_domain(sd_bus_message *m, void *userdata, sd_bus_e
     return 1;
 }
 
+static void drained_done(void *userdata, json_t *result, const Error *e)
+{
+    reply_done(userdata, result, e, false);
+}
+
+int bus_method_cluster_drain_host(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Bus *b = userdata;
+    Cluster *c = cluster_of(b, error);
+    Error e = ERROR_NULL;
+    const char *host;
+    int on, r;
+
+    if (!c)
+        return -EBUSY;
+    r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_DOMAINS, "drain hosts", error);
+    if (r <= 0)
+        return r < 0 ? r : 1;
+    r = sd_bus_message_read(m, "sb", &host, &on);
+    if (r < 0)
+        return r;
+    bus_name_caller(b, m);
+    r = cluster_drain(c, host, on, drained_done, sd_bus_message_ref(m), &e);
+    manager_set_caller(b->manager, NULL);
+    if (r < 0) {
+        sd_bus_message_unref(m);
+        return bus_error_from(error, &e);
+    }
+    return 1;
+}
+
 int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     Bus *b = userdata;

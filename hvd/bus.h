@@ -105,6 +105,7 @@ int bus_network_enumerate(sd_bus *bus, const char *path, void *userdata, char **
 /* The Manager's cluster methods (bus-cluster.c). */
 int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_drain_host(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_list_hosts(sd_bus_message *m, void *userdata, sd_bus_error *error);
 

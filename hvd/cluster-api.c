@@ -11,6 +11,8 @@ typedef enum RequestKind {
     REQUEST_DOMAINS,
     REQUEST_CREATE,
     REQUEST_DELETE,
+    REQUEST_DRAIN, /* waits until nothing but what is pinned there is left on the host */
+    REQUEST_UNDRAIN,
 } RequestKind;
 
 struct ClusterRequest {
@@ -65,6 +67,8 @@ static json_t *hosts_json(Cluster *c, const ClusterView *v)
         json_t *entry = json_deep_copy(reg);
         (void)json_object_set_new(entry, "leader",
                                   json_boolean(v->leader && streq(v->leader, name)));
+        (void)json_object_set_new(entry, "draining",
+                                  json_boolean(json_object_get(v->draining, name) != NULL));
         (void)json_array_append_new(list, entry);
     }
     return list;
@@ -267,6 +271,106 @@ int cluster_delete(Cluster *c, const char *name, ClusterDone done, void *userdat
     return 0;
 }
 
+#define CLUSTER_DRAIN_WAIT_US (60 * 1000 * 1000ull)
+
+static void on_drain_set(void *userdata, json_t *reply, const Error *etcd_error)
+{
+    ClusterRequest *r = userdata;
+    Cluster *c = r->cluster;
+    Error e = ERROR_NULL;
+    json_t *result;
+
+    r->call = NULL;
+    if (!reply) {
+        cluster_error_from_etcd(&e, etcd_error);
+        request_finish(r, NULL, &e);
+        return;
+    }
+    if (r->kind == REQUEST_UNDRAIN) {
+        log_info("Cluster: %s takes domains again.", r->name);
+        result = json_pack("{s:s}", "host", r->name);
+        cluster_kick(c);
+        request_finish(r, result, NULL);
+        json_decref(result);
+        return;
+    }
+    log_info("Cluster: draining %s.", r->name);
+    r->recorded = true;
+    r->recorded_revision = etcd_reply_revision(reply);
+    r->deadline_us = cluster_now(c) + CLUSTER_DRAIN_WAIT_US;
+    cluster_kick(c);
+}
+
+int cluster_drain(Cluster *c, const char *host, bool drain, ClusterDone done, void *userdata,
+                  Error *e)
+{
+    _cleanup_free_ char *key = cluster_key(CLUSTER_DRAIN_PREFIX, host);
+    ClusterRequest *r;
+    json_t *body;
+
+    if (!domain_name_is_valid(host))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "'%s' is not a valid host name", host);
+    if (drain && c->view_valid && !json_object_get(c->view.hosts, host))
+        return error_setf(e, ERROR_NO_SUCH_DOMAIN, "no host named %s is in the cluster", host);
+    r = key ? request_new(c, drain ? REQUEST_DRAIN : REQUEST_UNDRAIN, done, userdata) : NULL;
+    if (!r)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    (void)snprintf(r->name, sizeof(r->name), "%s", host);
+    body = drain ? etcd_put_request(key, "1", 0) : etcd_delete_request(key);
+    if (etcd_call(c->etcd, drain ? "/v3/kv/put" : "/v3/kv/deleterange", body, on_drain_set, r,
+                  &r->call) < 0) {
+        request_unlink(r);
+        free(r);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    return 0;
+}
+
+/* The outcome of a drain once the view shows one: true when r was answered. */
+static bool drain_outcome(ClusterRequest *r)
+{
+    Cluster *c = r->cluster;
+    json_t *left = json_array(), *moving = json_array(), *dom, *result;
+    const char *name;
+    bool done;
+    Error e = ERROR_NULL;
+
+    json_object_foreach (c->view.domains, name, dom) {
+        json_t *owner = json_object_get(c->view.owners, name);
+        const char *host = json_string_value(json_object_get(owner, "host"));
+        const char *released = json_string_value(json_object_get(owner, "released_by"));
+        const char *pinned =
+            json_string_value(json_object_get(json_object_get(dom, "def"), "host"));
+
+        if (pinned && streq(pinned, r->name) && host && streq(host, r->name))
+            (void)json_array_append_new(left, json_string(name));
+        else if ((host && streq(host, r->name)) || (released && streq(released, r->name)) ||
+                 (released && !host))
+            (void)json_array_append_new(moving, json_string(name));
+    }
+    done = json_array_size(moving) == 0;
+    if (!done && cluster_now(c) < r->deadline_us) {
+        json_decref(left);
+        json_decref(moving);
+        return false;
+    }
+    if (done) {
+        result = json_pack("{s:s,s:o}", "host", r->name, "pinned_there", left);
+        request_finish(r, result, NULL);
+        json_decref(result);
+    } else {
+        _cleanup_free_ char *names = json_dumps(moving, JSON_COMPACT);
+        (void)error_setf(&e, ERROR_INSUFFICIENT_RESOURCES,
+                         "%s is being drained, but after %llu s these domains found no room "
+                         "elsewhere yet: %s",
+                         r->name, CLUSTER_DRAIN_WAIT_US / 1000000, strna(names));
+        request_finish(r, NULL, &e);
+        json_decref(left);
+    }
+    json_decref(moving);
+    return true;
+}
+
 static void on_refusal_removed(void *userdata, json_t *reply, const Error *e)
 {
     if (!reply)
@@ -326,7 +430,7 @@ void cluster_requests_update(Cluster *c)
         if (!r->recorded)
             continue;
         if (c->view_valid && c->view.revision >= r->recorded_revision)
-            (void)create_outcome(r);
+            (void)(r->kind == REQUEST_DRAIN ? drain_outcome(r) : create_outcome(r));
         else if (cluster_now(c) >= r->deadline_us) {
             Error e = ERROR_NULL;
             (void)error_setf(&e, ERROR_DRIVER_UNAVAILABLE,

@@ -15,6 +15,8 @@
 #define CLUSTER_DOMAINS_PREFIX "/hvd/domains/" /* NAME -> {"settings", "ha", "host", "refused"} */
 #define CLUSTER_OWNERS_PREFIX  "/hvd/owners/"  /* NAME -> the host that runs it */
 #define CLUSTER_LEADER_KEY     "/hvd/leader"   /* the leader's name (under its lease) */
+#define CLUSTER_DRAIN_PREFIX   "/hvd/drain/"   /* NAME -> "1": move everything off NAME */
+#define CLUSTER_RELEASED       '!' /* an owner value "!H": H gives the domain up (a drain) */
 
 #define CLUSTER_TICK_US        (250 * 1000ull)
 #define CLUSTER_SCAN_US        (1000 * 1000ull)
@@ -24,10 +26,11 @@
 
 /* What one read of CLUSTER_PREFIX found. */
 typedef struct ClusterView {
-    json_t *hosts;   /* name -> registration */
-    json_t *domains; /* name -> {"def": definition, "rev": mod_revision} */
-    json_t *owners;  /* name -> {"host": name, "rev": mod_revision} */
-    char *leader;    /* NULL: none */
+    json_t *hosts;    /* name -> registration */
+    json_t *domains;  /* name -> {"def": definition, "rev": mod_revision} */
+    json_t *owners;   /* name -> {"host": name, "rev": mod_revision}, or {"released_by", "rev"} */
+    json_t *draining; /* host name -> true */
+    char *leader;     /* NULL: none */
     int64_t leader_create_revision;
     int64_t leader_lease;
     int64_t revision; /* of the store when it was read */

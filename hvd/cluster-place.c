@@ -16,6 +16,7 @@ typedef struct Candidate {
     json_t *reg;
     int64_t memory_free_mib;
     int64_t vcpus_free;
+    bool draining;
 } Candidate;
 
 static int candidate_compare(const void *a, const void *b)
@@ -55,6 +56,7 @@ static Candidate *candidates_new(Cluster *c, size_t *ret_n)
             .reg = reg,
             .memory_free_mib = json_integer_value(json_object_get(res, "memory_free_mib")),
             .vcpus_free = json_integer_value(json_object_get(res, "vcpus_free")),
+            .draining = json_object_get(v->draining, name) != NULL,
         };
     }
     qsort(list, n, sizeof(*list), candidate_compare);
@@ -88,6 +90,8 @@ static bool host_fits(const Candidate *h, const char *name, const json_t *def,
 
     if (pinned && !streq(pinned, h->name))
         return snprintf(why, len, "%s: the domain is pinned to %s", h->name, pinned), false;
+    if (h->draining)
+        return snprintf(why, len, "%s: it is being drained", h->name), false;
     if (!json_is_true(json_object_get(json_object_get(h->reg, "drivers"), driver)))
         return snprintf(why, len, "%s: no %s driver available", h->name, driver), false;
     json_array_foreach (json_object_get(h->reg, "networks"), i, net)
@@ -168,15 +172,28 @@ static void refuse(Cluster *c, const char *name, const json_t *dom, const char *
         json_pack("[{s:o}]", "request_put", etcd_put_request(key, text, 0)));
 }
 
+/* Whether domain name is active on host (as its registration says), a live host. */
+static bool still_runs_on(Cluster *c, const char *host, const char *name)
+{
+    json_t *reg = json_object_get(c->view.hosts, host);
+    json_t *dom = json_object_get(json_object_get(reg, "domains"), name);
+
+    return reg && cluster_state_active(json_string_value(json_object_get(dom, "state")));
+}
+
 static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, json_t *dom)
 {
     json_t *def = json_object_get(dom, "def"), *owner = json_object_get(c->view.owners, name);
     const char *owner_host = json_string_value(json_object_get(owner, "host"));
+    const char *released_by = json_string_value(json_object_get(owner, "released_by"));
     char reason[1024] = "", why[256];
     Candidate *best = NULL;
     DomainConfig cfg;
 
     if (json_object_get(def, "refused"))
+        return;
+    /* Given up by a host being drained: placed once it no longer runs there (or is gone). */
+    if (released_by && still_runs_on(c, released_by, name))
         return;
     if (owner_host &&
         (json_object_get(c->view.hosts, owner_host) || !json_is_true(json_object_get(def, "ha"))))
@@ -195,21 +212,45 @@ static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, 
         if (owner_host)
             log_notice("Cluster: host %s is gone; restarting HA domain %s elsewhere.", owner_host,
                        name);
-        assign(c, name, best, &cfg,
-               owner_host ? json_integer_value(json_object_get(owner, "rev")) : 0);
+        else if (released_by)
+            log_notice("Cluster: moving domain %s from %s, which is being drained.", name,
+                       released_by);
+        assign(c, name, best, &cfg, owner ? json_integer_value(json_object_get(owner, "rev")) : 0);
         (void)json_object_del(c->refusals_logged, name);
     } else {
         char full[1200];
         (void)snprintf(full, sizeof(full), "no host can run domain %s: %s", name,
                        n ? reason : "no host is registered");
-        if (!owner_host)
+        if (!owner)
             refuse(c, name, dom, full);
         else if (!streq(json_string_value(json_object_get(c->refusals_logged, name)) ?: "", full)) {
-            log_warning("Cluster: HA domain %s waits for room: %s", name, full);
+            log_warning("Cluster: domain %s waits for room: %s", name, full);
             (void)json_object_set_new(c->refusals_logged, name, json_string(full));
         }
     }
     domain_config_done(&cfg);
+}
+
+/* A domain of a host being drained (unless pinned there) is released: its host stops it, then
+ * it is placed elsewhere (place_one). */
+static void release_drained(Cluster *c, const char *name)
+{
+    json_t *owner = json_object_get(c->view.owners, name);
+    json_t *def = json_object_get(json_object_get(c->view.domains, name), "def");
+    const char *host = json_string_value(json_object_get(owner, "host"));
+    const char *pinned = json_string_value(json_object_get(def, "host"));
+    _cleanup_free_ char *key = NULL, *value = NULL;
+
+    if (!host || !json_object_get(c->view.draining, host) || (pinned && streq(pinned, host)))
+        return;
+    key = cluster_key(CLUSTER_OWNERS_PREFIX, name);
+    if (!key || asprintf(&value, "%c%s", CLUSTER_RELEASED, host) < 0)
+        return (void)log_oom();
+    log_notice("Cluster: %s is being drained; releasing domain %s.", host, name);
+    leader_txn(
+        c,
+        etcd_compare(key, "MOD", "EQUAL", json_integer_value(json_object_get(owner, "rev")), NULL),
+        json_pack("[{s:o}]", "request_put", etcd_put_request(key, value, 0)));
 }
 
 void cluster_place(Cluster *c)
@@ -235,6 +276,8 @@ void cluster_place(Cluster *c)
     qsort(names, n_names, sizeof(*names), name_compare);
     for (size_t i = 0; i < n_names; i++)
         place_one(c, hosts, n, names[i], json_object_get(c->view.domains, names[i]));
+    for (size_t i = 0; i < n_names; i++)
+        release_drained(c, names[i]);
     free(names);
     free(hosts);
 }

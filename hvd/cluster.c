@@ -40,6 +40,7 @@ void cluster_view_done(ClusterView *v)
     json_decref(v->hosts);
     json_decref(v->domains);
     json_decref(v->owners);
+    json_decref(v->draining);
     free(v->leader);
     *v = (ClusterView){};
 }
@@ -53,7 +54,8 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
     v->hosts = json_object();
     v->domains = json_object();
     v->owners = json_object();
-    if (!v->hosts || !v->domains || !v->owners)
+    v->draining = json_object();
+    if (!v->hosts || !v->domains || !v->owners || !v->draining)
         return -ENOMEM;
     v->revision = etcd_reply_revision(reply);
     n = etcd_reply_kvs(reply, &kvs);
@@ -71,7 +73,12 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
         } else if (strneq(kv->key, CLUSTER_OWNERS_PREFIX, strlen(CLUSTER_OWNERS_PREFIX)))
             (void)json_object_set_new(
                 v->owners, kv->key + strlen(CLUSTER_OWNERS_PREFIX),
-                json_pack("{s:s,s:I}", "host", kv->value, "rev", (json_int_t)kv->mod_revision));
+                json_pack("{s:s,s:I}", kv->value[0] == CLUSTER_RELEASED ? "released_by" : "host",
+                          kv->value + (kv->value[0] == CLUSTER_RELEASED), "rev",
+                          (json_int_t)kv->mod_revision));
+        else if (strneq(kv->key, CLUSTER_DRAIN_PREFIX, strlen(CLUSTER_DRAIN_PREFIX)))
+            (void)json_object_set_new(v->draining, kv->key + strlen(CLUSTER_DRAIN_PREFIX),
+                                      json_true());
         else if ((value = json_loadb(kv->value, kv->value_len, 0, NULL))) {
             if (strneq(kv->key, CLUSTER_HOSTS_PREFIX, strlen(CLUSTER_HOSTS_PREFIX)))
                 (void)json_object_set_new(v->hosts, kv->key + strlen(CLUSTER_HOSTS_PREFIX),
@@ -109,12 +116,19 @@ json_t *cluster_domain_entry(const ClusterView *v, const char *name)
     json_t *settings = json_object_get(def, "settings");
     const char *owner = cluster_view_owner(v, name), *reason = NULL, *state;
     const char *refused = json_string_value(json_object_get(def, "refused"));
+    const char *released_by =
+        json_string_value(json_object_get(json_object_get(v->owners, name), "released_by"));
     bool alive = owner && json_object_get(v->hosts, owner);
+    char leaving[DOMAIN_NAME_MAX + 16];
 
     state = cluster_view_state(v, name, &reason);
     if (refused) {
         state = "refused";
         reason = refused;
+    } else if (released_by) {
+        (void)snprintf(leaving, sizeof(leaving), "leaving %s", released_by);
+        state = "moving";
+        reason = leaving;
     } else if (!owner) {
         state = "pending";
         reason = "waiting for the leader to place it";
@@ -212,7 +226,8 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
     c->view.hosts = json_object();
     c->view.domains = json_object();
     c->view.owners = json_object();
-    if (!c->view.hosts || !c->view.domains || !c->view.owners) {
+    c->view.draining = json_object();
+    if (!c->view.hosts || !c->view.domains || !c->view.owners || !c->view.draining) {
         cluster_free(c);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }

@@ -41,3 +41,10 @@ int cluster_create(Cluster *c, const json_t *body, ClusterDone done, void *userd
 /* Deletes cluster domain name: its definition and owner go from etcd (done hears {"name"}, or
  * NoSuchDomain), and its owner then stops and undefines its local copy. */
 int cluster_delete(Cluster *c, const char *name, ClusterDone done, void *userdata, Error *e);
+
+/* With drain, marks host as being drained: nothing new is placed there, and the leader moves
+ * every domain off it (except those pinned there), each stopped on host before it starts
+ * elsewhere; done hears {"host", "pinned_there"} once that is so, or after a minute which
+ * domains found no room. Without drain, host takes domains again (done hears {"host"}). */
+int cluster_drain(Cluster *c, const char *host, bool drain, ClusterDone done, void *userdata,
+                  Error *e);

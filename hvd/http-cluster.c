@@ -1,5 +1,6 @@
-/* /api/v1/cluster: the hosts and the domains of the cluster (read fresh from etcd), and the
- * creation of a cluster domain. Without [cluster] each answers 409. */
+/* /api/v1/cluster: the hosts and the domains of the cluster (read fresh from etcd), the
+ * creation and deletion of a cluster domain, and draining a host. Without [cluster] each
+ * answers 409. */
 #include "cluster.h"
 #include "http-internal.h"
 
@@ -90,6 +91,27 @@ enum MHD_Result http_cluster_delete(HttpRequest *r, Domain *unused, const char *
     if (!c)
         return ret;
     return wait_or_fail(r, cluster_delete(c, name, deleted_done, r, &e), &e);
+}
+
+static enum MHD_Result drain(HttpRequest *r, const char *host, bool on)
+{
+    enum MHD_Result ret = MHD_NO;
+    Cluster *c = cluster_or_answer(r, &ret);
+    Error e = ERROR_NULL;
+
+    if (!c)
+        return ret;
+    return wait_or_fail(r, cluster_drain(c, host, on, deleted_done, r, &e), &e);
+}
+
+enum MHD_Result http_cluster_drain(HttpRequest *r, Domain *unused, const char *host)
+{
+    return drain(r, host, true);
+}
+
+enum MHD_Result http_cluster_undrain(HttpRequest *r, Domain *unused, const char *host)
+{
+    return drain(r, host, false);
 }
 
 enum MHD_Result http_cluster_create(HttpRequest *r, Domain *unused, const char *arg)

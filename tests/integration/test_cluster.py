@@ -215,6 +215,38 @@ def test_restarted_hvd_keeps_its_domains_and_releases_the_leadership_at_once(clu
     assert {n for n, s in leader.local_states().items() if s == "running"} >= running_before
 
 
+def test_drain_moves_every_domain_off_a_host_one_stop_before_each_start(cluster):
+    etcd, hosts, relay = cluster
+    for i in range(3):
+        assert cluster_create(hosts[0], f"ha{i}")[0] == 201
+    assert cluster_create(hosts[0], "plain", ha=False, pinned=None)[0] == 201
+    assert cluster_create(hosts[0], "stuck", memory_mib=8, ha=False, pinned="h1")[0] == 201
+    h1 = hosts[1]
+    moving = [n for n, s in h1.local_states().items() if s == "running" and n != "stuck"]
+    assert moving, cluster_domains(hosts[0])
+    checker = DoubleRunChecker(hosts, interval=0.05)
+
+    p = hvctl_url(hosts[0], "--cluster", "drain", "h1", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"host": "h1", "pinned_there": ["stuck"]}
+    assert set(h1.local_states()) == {"stuck"}
+    view = cluster_domains(hosts[2])
+    for n in moving:
+        assert view[n]["host"] in ("h0", "h2") and len(running_on(hosts, n)) == 1, view[n]
+    assert checker.stop() == []
+    drained = next(h for h in hosts[0].get("/api/v1/cluster/hosts")[2] if h["name"] == "h1")
+    assert drained["draining"] is True
+    status, _, problem = cluster_create(hosts[0], "new", memory_mib=8, pinned="h1")
+    assert status == 409 and "h1: it is being drained" in problem["detail"], problem
+
+    p = hosts[2].hvctl("--cluster", "undrain", "h1")  # over D-Bus
+    assert p.returncode == 0 and p.stdout == "Host h1 takes domains again.\n", p.stderr
+    status, _, entry = cluster_create(hosts[0], "new", memory_mib=8, pinned="h1")
+    assert status == 201 and entry["host"] == "h1", entry
+    p = hvctl_url(hosts[0], "--cluster", "drain", "nosuch")
+    assert p.returncode == 3 and "no host named nosuch" in p.stderr, p.stderr
+
+
 def test_quorum_loss_fails_cluster_operations_while_local_domains_keep_running(cluster):
     etcd, hosts, relay = cluster
     h = hosts[0]
@@ -269,7 +301,8 @@ def test_cluster_configuration_is_checked_and_optional(workdir, build, bus):
 
 def test_completion_knows_the_cluster_verbs(build):
     from test_hvctl_completion import complete
-    assert complete(build, "--cluster", "") == ["create", "delete", "hosts", "list"]
+    assert complete(build, "--cluster", "") == ["create", "delete", "drain", "hosts", "list",
+                                                "undrain"]
     assert {"--ha", "--host", "--memory"} <= set(complete(build, "--cluster", "create", "x", "--"))
     assert complete(build, "--cluster", "hosts", "--") == ["--help", "--json"]
     assert "--cluster" in complete(build, "--")
