@@ -12,6 +12,7 @@ DEFINE_STRING_TABLE(driver_kind, DriverKind, _DRIVER_KIND_MAX);
 static const char *const domain_action_table[_DOMAIN_ACTION_MAX] = {
     [ACTION_START] = "start", [ACTION_SHUTDOWN] = "shutdown", [ACTION_DESTROY] = "destroy",
     [ACTION_PAUSE] = "pause", [ACTION_RESUME] = "resume",     [ACTION_REBOOT] = "reboot",
+    [ACTION_SAVE] = "save",
 };
 DEFINE_STRING_TABLE(domain_action, DomainAction, _DOMAIN_ACTION_MAX);
 
@@ -43,6 +44,7 @@ static const char *const domain_reason_table[_DOMAIN_REASON_MAX] = {
     [REASON_USER] = "user",
     [REASON_GUEST_FAULT] = "guest-fault",
     [REASON_HOST_ERROR] = "host-error",
+    [REASON_SAVED] = "saved",
 };
 DEFINE_STRING_TABLE(domain_reason, DomainReason, _DOMAIN_REASON_MAX);
 
@@ -63,7 +65,8 @@ DEFINE_STRING_TABLE(console_device, ConsoleDevice, _CONSOLE_DEVICE_MAX);
 
 static const unsigned reasons_by_state[_DOMAIN_STATE_MAX] = {
     [STATE_SHUTOFF] = R(REASON_UNKNOWN) | R(REASON_DEFINED) | R(REASON_SHUTDOWN) |
-                      R(REASON_DESTROYED) | R(REASON_FAILED) | R(REASON_DAEMON) | R(REASON_CRASHED),
+                      R(REASON_DESTROYED) | R(REASON_FAILED) | R(REASON_DAEMON) |
+                      R(REASON_CRASHED) | R(REASON_SAVED),
     [STATE_STARTING] = R(REASON_BOOTING),
     [STATE_RUNNING] = R(REASON_UNKNOWN) | R(REASON_BOOTED) | R(REASON_UNPAUSED) |
                       R(REASON_REBOOTED) | R(REASON_RESTARTED) | R(REASON_DAEMON),

@@ -47,6 +47,7 @@ typedef enum DomainReason {
     REASON_USER,        /* paused: paused by a user */
     REASON_GUEST_FAULT, /* crashed: the guest crashed */
     REASON_HOST_ERROR,  /* crashed: the hypervisor process failed */
+    REASON_SAVED,       /* shutoff: a managed save; the next start resumes from its image */
     _DOMAIN_REASON_MAX,
     _DOMAIN_REASON_INVALID = -EINVAL,
 } DomainReason;
@@ -76,6 +77,7 @@ typedef enum DomainAction {
     ACTION_PAUSE,
     ACTION_RESUME,
     ACTION_REBOOT,
+    ACTION_SAVE, /* write the domain's state into an image (a managed save, or a snapshot) */
     _DOMAIN_ACTION_MAX,
     _DOMAIN_ACTION_INVALID = -EINVAL,
 } DomainAction;

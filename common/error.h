@@ -19,6 +19,8 @@ typedef enum ErrorKind {
     ERROR_DRIVER_UNAVAILABLE,     /* the domain's driver cannot be reached */
     ERROR_NO_SUCH_NETWORK,        /* the named network does not exist */
     ERROR_NETWORK_EXISTS,         /* a network with that name already exists */
+    ERROR_NO_SUCH_SNAPSHOT,       /* the domain has no snapshot of that name */
+    ERROR_SNAPSHOT_EXISTS,        /* the domain has a snapshot of that name already */
     _ERROR_KIND_MAX,
     _ERROR_KIND_INVALID = -EINVAL,
 } ErrorKind;

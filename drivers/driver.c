@@ -229,3 +229,21 @@ json_t *driver_host_info(Driver *drv)
 {
     return drv->ops->host_info ? drv->ops->host_info(drv) : NULL;
 }
+
+int driver_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
+                unsigned flags, Error *e)
+{
+    int r = check_call(drv, "saving a domain's state", (const void *)drv->ops->save, flags,
+                       DRIVER_SAVE_PAUSE, e);
+
+    return r < 0 ? r : drv->ops->save(drv, c, rt, path, flags, e);
+}
+
+int driver_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
+                       unsigned flags, Error *e)
+{
+    int r = check_call(drv, "restoring from a saved image", (const void *)drv->ops->start_image,
+                       flags, 0, e);
+
+    return r < 0 ? r : drv->ops->start_image(drv, c, rt, path, flags, e);
+}

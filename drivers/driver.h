@@ -18,7 +18,7 @@ typedef struct Driver Driver;
 /* Changes whenever DriverOps, DriverContext or DriverEvents change, so a driver module built
  * for another hvd is refused instead of called wrongly. */
 #define DRIVER_ABI \
-    (3u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
+    (4u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
 
 /* What an operation did: finished now, or accepted with the result to come later through
  * DriverEvents.op_completed (exactly once per accepted operation). */
@@ -36,6 +36,12 @@ enum {
  * port. A driver or domain without one refuses it. */
 enum {
     DRIVER_CONSOLE_VIRTIO = 1u << 0,
+};
+
+/* Flags of save: leave the domain paused once its image is written (a managed save, which hvd
+ * then ends). Without it the domain goes on as it was, running or paused (a snapshot). */
+enum {
+    DRIVER_SAVE_PAUSE = 1u << 0,
 };
 
 /* Callbacks from a driver into the manager. Called from the event loop, never from inside a
@@ -179,6 +185,19 @@ typedef struct DriverOps {
      * JSON object, with "summary", one line for people, when it has something to say. Answers
      * from what the driver knows, and never waits. May be NULL. */
     json_t *(*host_info)(Driver *drv);
+    /* Saved state (drivers that have none leave these NULL: hvd says the driver does not
+     * support them). save writes the active domain's memory, vCPU and device state into a new
+     * file at path (hvd's choice, under its state directory; disks are referenced, never
+     * copied) and completes ACTION_SAVE through op_completed once the file is complete and on
+     * disk (fsynced), observed being the state the domain is left in. A failure leaves no
+     * promise about path (hvd removes it). */
+    int (*save)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
+                unsigned flags, Error *e);
+    /* start, continuing the domain saved in the image at path instead of booting it: the image
+     * is checked (format, ABI, c's mode, memory and vCPUs) and a refusal completes ACTION_START
+     * with an error saying why. path stays hvd's: the driver never removes it. */
+    int (*start_image)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
+                       unsigned flags, Error *e);
 } DriverOps;
 
 struct Driver {
@@ -242,5 +261,10 @@ int driver_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt, Domai
                     DomainReason *ret_reason, unsigned flags, Error *e);
 int driver_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e);
 int driver_child_exited(Driver *drv, int pid, int wait_status);
+/* Saved state: a driver without the slot refuses as unsupported. */
+int driver_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
+                unsigned flags, Error *e);
+int driver_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
+                       unsigned flags, Error *e);
 /* The driver's part of the host view (a new object, or NULL when it has none to give). */
 json_t *driver_host_info(Driver *drv);

@@ -642,6 +642,104 @@ static int bus_network_delete(Client *c, const char *name, Error *e)
     return r < 0 ? error_from_bus(&be, r, e) : 0;
 }
 
+/* The snapshots in reply (aa{sv}) as a new array. */
+static int read_dict_array(sd_bus_message *reply, json_t **ret, Error *e)
+{
+    json_t *list = json_array();
+    int r;
+
+    r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+    while (r >= 0) {
+        json_t *item = NULL;
+        r = sd_bus_message_at_end(reply, false);
+        if (r != 0)
+            break;
+        r = read_dict(reply, &item);
+        if (r >= 0)
+            r = json_array_append_new(list, item);
+    }
+    if (r >= 0)
+        r = sd_bus_message_exit_container(reply);
+    if (r < 0) {
+        json_decref(list);
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    }
+    *ret = list;
+    return 0;
+}
+
+/* The clones' names in reply (as) as a new array. */
+static int read_names(sd_bus_message *reply, json_t **ret, Error *e)
+{
+    json_t *list = json_array();
+    const char *name;
+    int r;
+
+    r = sd_bus_message_enter_container(reply, 'a', "s");
+    while (r >= 0 && (r = sd_bus_message_read(reply, "s", &name)) > 0)
+        (void)json_array_append_new(list, json_string(name));
+    if (r >= 0)
+        r = sd_bus_message_exit_container(reply);
+    if (r < 0) {
+        json_decref(list);
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    }
+    *ret = list;
+    return 0;
+}
+
+/* Saved state through org.hvd1.Domain's Save, StartFresh, *Snapshot* and Clone methods. */
+static int bus_saved_state(Client *c, const char *name, const char *op, json_t *args, json_t **ret,
+                           Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+    _cleanup_free_ char *path = NULL;
+    const char *snapshot = json_string_value(json_object_get(args, "snapshot"));
+    static const struct {
+        const char *op, *method;
+    } methods[] = {
+        {"save", "Save"},
+        {"start-fresh", "StartFresh"},
+        {"snapshot-create", "CreateSnapshot"},
+        {"snapshot-list", "ListSnapshots"},
+        {"snapshot-revert", "RevertToSnapshot"},
+        {"snapshot-delete", "DeleteSnapshot"},
+        {"clone", "Clone"},
+    };
+    const char *method = NULL;
+    int r;
+
+    for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+        if (streq(methods[i].op, op))
+            method = methods[i].method;
+    if (!method)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown operation '%s'", op);
+    r = domain_path(c, name, &path, e);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, path, HVD_BUS_DOMAIN_INTERFACE,
+                                       method);
+    if (r >= 0 && strstr(op, "snapshot-") && !streq(op, "snapshot-list"))
+        r = sd_bus_message_append(m, "s", strempty(snapshot));
+    if (r >= 0 && streq(op, "clone"))
+        r = sd_bus_message_append(
+            m, "ssu", strempty(json_string_value(json_object_get(args, "name"))),
+            strempty(snapshot), (uint32_t)json_integer_value(json_object_get(args, "count")));
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to build the request: %m");
+    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    if (ret && streq(op, "snapshot-list"))
+        return read_dict_array(reply, ret, e);
+    if (ret && streq(op, "clone"))
+        return read_names(reply, ret, e);
+    if (ret)
+        *ret = NULL;
+    return 0;
+}
+
 /* A Manager method answering aa{sv}, as a new JSON array. */
 static int call_dict_array(Client *c, const char *method, json_t **ret, Error *e)
 {
@@ -784,6 +882,7 @@ static const ClientOps bus_client_ops = {
     .network_info = bus_network_info,
     .network_create = bus_network_create,
     .network_delete = bus_network_delete,
+    .saved_state = bus_saved_state,
     .cluster_hosts = bus_cluster_hosts,
     .cluster_domains = bus_cluster_domains,
     .cluster_create = bus_cluster_create,

@@ -605,6 +605,51 @@ static int http_network_delete(Client *c, const char *name, Error *e)
     return request(c, "DELETE", path, NULL, NULL, e);
 }
 
+/* Saved state over /api/v1/domains/NAME/actions/save, .../snapshots and .../clone. */
+static int http_saved_state(Client *c, const char *name, const char *op, json_t *args, json_t **ret,
+                            Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL, *snap = NULL;
+    const char *snapshot = json_string_value(json_object_get(args, "snapshot"));
+    json_t *answer = NULL, *body = NULL;
+    const char *method = "POST";
+    int r;
+
+    if (!n || (snapshot && !(snap = url_escape(c, snapshot))))
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (streq(op, "save"))
+        r = asprintf(&path, "/api/v1/domains/%s/actions/save", n);
+    else if (streq(op, "start-fresh")) {
+        r = asprintf(&path, "/api/v1/domains/%s/actions/start", n);
+        body = json_pack("{s:b}", "fresh", 1);
+    } else if (streq(op, "snapshot-create")) {
+        r = asprintf(&path, "/api/v1/domains/%s/snapshots", n);
+        body = json_pack("{s:s?}", "name", snapshot);
+    } else if (streq(op, "snapshot-list")) {
+        r = asprintf(&path, "/api/v1/domains/%s/snapshots", n);
+        method = "GET";
+    } else if (streq(op, "snapshot-revert"))
+        r = asprintf(&path, "/api/v1/domains/%s/snapshots/%s/revert", n, strempty(snap));
+    else if (streq(op, "snapshot-delete")) {
+        r = asprintf(&path, "/api/v1/domains/%s/snapshots/%s", n, strempty(snap));
+        method = "DELETE";
+    } else if (streq(op, "clone")) {
+        r = asprintf(&path, "/api/v1/domains/%s/clone", n);
+        body = json_deep_copy(args);
+    } else
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown operation '%s'", op);
+    if (r < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    r = request(c, method, path, body, &answer, e);
+    json_decref(body);
+    if (r >= 0 && ret) {
+        json_t *v = json_object_get(answer, streq(op, "clone") ? "clones" : "snapshots");
+        *ret = json_incref(v ?: answer);
+    }
+    json_decref(answer);
+    return r;
+}
+
 static int http_cluster_hosts(Client *c, json_t **ret, Error *e)
 {
     return request(c, "GET", "/api/v1/cluster/hosts", NULL, ret, e);
@@ -655,6 +700,7 @@ static const ClientOps http_client_ops = {
     .network_info = http_network_info,
     .network_create = http_network_create,
     .network_delete = http_network_delete,
+    .saved_state = http_saved_state,
     .cluster_hosts = http_cluster_hosts,
     .cluster_domains = http_cluster_domains,
     .cluster_create = http_cluster_create,

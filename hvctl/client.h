@@ -56,6 +56,12 @@ typedef struct ClientOps {
     /* settings: {"name", "subnet", "nat", "dhcp"}. */
     int (*network_create)(Client *c, json_t *settings, Error *e);
     int (*network_delete)(Client *c, const char *name, Error *e);
+    /* Saved state of domain name: op is "save", "start-fresh", "snapshot-create",
+     * "snapshot-list", "snapshot-revert", "snapshot-delete" or "clone"; args carries what op
+     * needs ({"snapshot"}, or {"name", "snapshot", "count"} for a clone; may be NULL). *ret, when
+     * not NULL, gets a new value: the array of snapshots, or the array of the clones' names. */
+    int (*saved_state)(Client *c, const char *name, const char *op, json_t *args, json_t **ret,
+                       Error *e);
     /* The cluster (hvctl --cluster): its hosts and its domains as new arrays, and the creation
      * of a cluster domain from settings plus "ha" and "host" (*ret: its entry). NULL where the
      * transport does not serve the cluster. */

@@ -19,7 +19,7 @@ _hvctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local verbs="create set start stop destroy pause resume reboot delete list info host stats
-        console events network"
+        console events network save snapshot clone"
     local global="--bus-address --url --token-file --json --cluster --help --version"
     local verb="" i nargs=0 cluster=0
 
@@ -35,7 +35,7 @@ _hvctl()
                 case ${COMP_WORDS[i - 1]} in
                 --driver | --mode | --vcpus | --memory | --kernel | --initrd | --disk | --cmdline | \
                     --cpuset | --network | --on-crash | --uuid | --timeout | --tail | --count | \
-                    --subnet | --host) ;;
+                    --subnet | --snapshot | --host) ;;
                 *) ((nargs++)) ;;
                 esac
             fi
@@ -45,7 +45,7 @@ _hvctl()
 
     case $prev in
     --bus-address | --url | --vcpus | --memory | --cmdline | --cpuset | --network | --uuid | \
-        --timeout | --tail | --count | --subnet | --host)
+        --timeout | --tail | --count | --subnet | --snapshot | --host)
         return 0
         ;;
     --token-file | --kernel | --initrd | --disk)
@@ -92,7 +92,11 @@ _hvctl()
         opts="--force --timeout --no-wait"
         names=1
         ;;
-    start | destroy | pause | resume | reboot | delete) names=1 ;;
+    start)
+        opts="--fresh"
+        names=1
+        ;;
+    destroy | pause | resume | reboot | delete | save) names=1 ;;
     info | stats)
         opts="--json"
         names=1
@@ -110,6 +114,19 @@ _hvctl()
             return 0
         fi
         opts="--subnet --dhcp --nat --json"
+        ;;
+    snapshot)
+        if ((nargs == 0)) && [[ $cur != -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "create list revert delete" -- "$cur")
+            return 0
+        fi
+        ((nargs == 1)) && [[ $cur != -* ]] &&
+            mapfile -t COMPREPLY < <(compgen -W "$(_hvctl_domains)" -- "$cur")
+        opts="--json"
+        ;;
+    clone)
+        opts="--snapshot --count --json"
+        names=1
         ;;
     esac
     if ((cluster)); then

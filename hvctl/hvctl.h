@@ -56,6 +56,13 @@ int verb_stats(Client *c, int argc, char **argv);
 /* hvctl network create|list|info|delete (verbs-network.c). */
 int verb_network(Client *c, int argc, char **argv);
 
+/* Saved state (verbs-snapshot.c): save, start [--fresh], snapshot create|list|revert|delete and
+ * clone. */
+int verb_save(Client *c, int argc, char **argv);
+int verb_start_saved(Client *c, int argc, char **argv);
+int verb_snapshot(Client *c, int argc, char **argv);
+int verb_clone(Client *c, int argc, char **argv);
+
 /* Parses the setting options of create/set (verbs-domain.c) into settings. Returns EXIT_OK or
  * EXIT_USAGE (message printed); optind is left at the first argument. */
 int parse_settings(const char *verb, int argc, char **argv, json_t *settings);

@@ -37,7 +37,7 @@ static void help(void)
            "  0  success\n"
            "  1  the operation was refused or failed\n"
            "  2  usage error\n"
-           "  3  no such domain or network\n"
+           "  3  no such domain, network or snapshot\n"
            "  4  hvd could not be reached\n");
 }
 
@@ -66,7 +66,8 @@ int exit_code_from_error(const Error *e)
     fprintf(stderr, "hvctl: %s\n", e->message[0] ? e->message : "operation failed");
     if (e->errnum == -ECONNREFUSED)
         return EXIT_UNREACHABLE;
-    if (e->kind == ERROR_NO_SUCH_DOMAIN || e->kind == ERROR_NO_SUCH_NETWORK)
+    if (e->kind == ERROR_NO_SUCH_DOMAIN || e->kind == ERROR_NO_SUCH_NETWORK ||
+        e->kind == ERROR_NO_SUCH_SNAPSHOT)
         return EXIT_NO_DOMAIN;
 
     return EXIT_FAILED;

@@ -237,11 +237,6 @@ static int run_simple_action(Client *client, int argc, char **argv, const char *
     return EXIT_OK;
 }
 
-static int verb_start(Client *c, int argc, char **argv)
-{
-    return run_simple_action(c, argc, argv, "start", "started");
-}
-
 static int verb_destroy(Client *c, int argc, char **argv)
 {
     return run_simple_action(c, argc, argv, "destroy", "destroyed");
@@ -438,7 +433,10 @@ const Verb verbs[] = {
      "Change settings of a domain (most only while it is shut off; autostart, on-crash\n"
      "and the resource settings also while it runs, applied at once).",
      verb_set},
-    {"start", "NAME", "Start a shut-off domain; returns when it runs.", verb_start},
+    {"start", "NAME [--fresh]",
+     "Start a shut-off domain; returns when it runs. A saved domain (shutoff/saved)\n"
+     "resumes from its saved state; --fresh discards that state and boots anew.",
+     verb_start_saved},
     {"stop", "NAME [--force] [--timeout S] [--no-wait]",
      "Shut a domain down gracefully and wait until it is off; hvd destroys it when the\n"
      "timeout passes (exit code 5: it was forced off). --force destroys at once.",
@@ -468,8 +466,24 @@ const Verb verbs[] = {
      "create NAME --subnet A.B.C.D/N [--dhcp] [--nat]\n"
      "                     | list [--json] | info NAME [--json] | delete NAME",
      "Manage hvd networks: a bridge with a subnet whose first address is the host's, a\n"
-     "lease (MAC and address) per attached domain, and dnsmasq with --dhcp. Attach a\n"
-     "domain with 'create|set NAME --network NET'.",
+     "lease (MAC and address) per attached domain, dnsmasq with --dhcp, and the subnet\n"
+     "masqueraded out of the host with --nat. Attach a domain with\n"
+     "'create|set NAME --network NET'.",
      verb_network},
+    {"save", "NAME",
+     "Save a running or paused domain's memory, vCPU and device state and shut it off\n"
+     "(shutoff/saved); the next start resumes it. Disks are referenced, not copied.",
+     verb_save},
+    {"snapshot", "create NAME SNAP | list NAME [--json] | revert NAME SNAP | delete NAME SNAP",
+     "Named snapshots of a running or paused domain (memory, vCPU and device state; the\n"
+     "domain goes on). revert runs the domain from one (destroying its current run).\n"
+     "Disks are referenced, not copied: a revert does not undo what was written to them.",
+     verb_snapshot},
+    {"clone", "NAME NEW [--snapshot SNAP] [--count N] [--json]",
+     "Define clones of a domain, each with a new UUID, MAC and console: NEW, or NEW-1..\n"
+     "NEW-N with --count (1..100). With --snapshot they start running from it, sharing\n"
+     "its memory pages until they write. Disks are referenced, not copied: clones share\n"
+     "the disk of the original.",
+     verb_clone},
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

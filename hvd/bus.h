@@ -102,6 +102,10 @@ int bus_network_find(sd_bus *bus, const char *path, const char *interface, void 
 int bus_network_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                           sd_bus_error *error);
 
+/* org.hvd1.Domain's saved-state methods (bus-snapshot.c), a vtable of their own on the domains'
+ * fallback path. */
+extern const sd_bus_vtable bus_snapshot_vtable[];
+
 /* The Manager's cluster methods (bus-cluster.c). */
 int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);

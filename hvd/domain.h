@@ -50,6 +50,12 @@ struct Domain {
     HistorySeries *history;              /* statistics history, from its first sample on */
     unsigned config_generation;          /* bumped whenever config changes */
     DomainJsonText json;                 /* domain_json_text's cache */
+    /* Saved state (manager-snapshot.c): the save or snapshot being written, the image the start
+     * in flight continues instead of booting (NULL: a boot), and its row when that is the
+     * managed save (consumed once the domain runs; 0 otherwise). */
+    struct ImageOp *image_op;
+    char *restore_path;
+    int64_t restore_image_id;
 };
 
 /* Adds the domain's definition, state, reason and runtime fields to obj (hvctl --json names). */

@@ -1,11 +1,76 @@
 /* The statistics sampler: once a second, every active domain's cached statistics (never a wait
- * on a backend) go into its history, and their totals into the host's. */
+ * on a backend) go into its history, and their totals into the host's. Each minute the points
+ * that are over are saved with the next commit, and put back when hvd starts again. */
 #include "history.h"
 #include "log.h"
 #include "manager-internal.h"
+#include "store-history.h"
 #include "time-util.h"
 
 #define SAMPLE_INTERVAL_US USEC_PER_SEC
+#define SAVE_BATCH         64u
+#define HOST_SERIES        "host"
+#define PRUNE_EVERY_MIN    10
+
+/* Saves the points of s that were not saved yet (with current, also the ones still being
+ * averaged: hvd is stopping). */
+static int save_series(Manager *m, const char *series, HistorySeries *s, bool current)
+{
+    static const HistoryRange kept[] = {HISTORY_DAY, HISTORY_MONTH};
+    HistoryPoint points[SAVE_BATCH];
+
+    for (size_t k = 0; k < ELEMENTSOF(kept); k++) {
+        size_t n;
+        do {
+            int r;
+            n = history_series_take_unsaved(s, kept[k], current, points, SAVE_BATCH);
+            r = store_history_save(m->store, series, kept[k], points, n);
+            if (r < 0)
+                return r;
+        } while (n == SAVE_BATCH);
+    }
+    return 0;
+}
+
+/* The first interval of range r that is still kept at now_s. */
+static int64_t kept_from(HistoryRange r, uint64_t now_s)
+{
+    return (int64_t)(now_s / history_range_step_s(r)) - (int64_t)history_range_points(r) + 1;
+}
+
+void manager_history_save(Manager *m, uint64_t now_us, bool current)
+{
+    uint64_t now_s = now_us / USEC_PER_SEC;
+    int r = manager_change_begin(m);
+
+    for (size_t i = 0; r >= 0 && i < m->n_domains; i++)
+        if (m->domains[i]->history)
+            r = save_series(m, m->domains[i]->config.uuid, m->domains[i]->history, current);
+    if (r >= 0 && m->host_history)
+        r = save_series(m, HOST_SERIES, m->host_history, current);
+    if (r >= 0 && (int64_t)(now_s / 60) % PRUNE_EVERY_MIN == 0)
+        r = store_history_prune(m->store, kept_from(HISTORY_DAY, now_s),
+                                kept_from(HISTORY_MONTH, now_s));
+    if (r < 0)
+        log_warning("Failed to save the statistics history: %s", store_last_error(m->store));
+    manager_change_end(m, r);
+}
+
+static void restore_point(void *userdata, const char *series, HistoryRange r, const HistoryPoint *p)
+{
+    Manager *m = userdata;
+    HistorySeries **s = NULL;
+
+    if (streq(series, HOST_SERIES))
+        s = &m->host_history;
+    else
+        for (size_t i = 0; i < m->n_domains && !s; i++)
+            if (streq(m->domains[i]->config.uuid, series))
+                s = &m->domains[i]->history;
+    if (!s || (!*s && !(*s = history_series_new())))
+        return;
+    history_series_restore(*s, r, p);
+}
 
 /* When the numbers in stats were taken: now, less the age the driver reports. */
 static uint64_t sample_time(json_t *stats, uint64_t now_us)
@@ -53,15 +118,31 @@ static int on_history_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
     (void)sd_event_source_set_time(s, usec + SAMPLE_INTERVAL_US);
     (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-    history_sample(m, now_usec(CLOCK_REALTIME));
+    uint64_t now = now_usec(CLOCK_REALTIME);
+    int64_t minute = (int64_t)(now / USEC_PER_SEC / 60);
+
+    history_sample(m, now);
+    if (minute != m->history_saved_minute) {
+        m->history_saved_minute = minute;
+        manager_history_save(m, now, false);
+    }
     return 0;
 }
 
 int manager_history_start(Manager *m)
 {
+    uint64_t now = now_usec(CLOCK_REALTIME), now_s = now / USEC_PER_SEC;
+    int r;
+
     m->host_history = history_series_new();
     if (!m->host_history)
         return -ENOMEM;
+    m->history_saved_minute = (int64_t)(now_s / 60);
+    r = store_history_load(m->store, kept_from(HISTORY_DAY, now_s), kept_from(HISTORY_MONTH, now_s),
+                           restore_point, m);
+    if (r < 0)
+        log_warning("Failed to read the saved statistics history, charts start empty: %s",
+                    store_last_error(m->store));
     return sd_event_add_time_relative(m->event, &m->history_timer, CLOCK_MONOTONIC,
                                       SAMPLE_INTERVAL_US, 0, on_history_timer, m);
 }

@@ -46,6 +46,7 @@ typedef struct Tier {
     float *points; /* points x metrics, NAN where nothing was recorded */
     int64_t head;  /* interval number (time / step) of the newest point, -1 before any */
     int64_t first; /* interval number of the first point ever recorded */
+    int64_t saved; /* the newest interval over and handed out to be saved, -1 before any */
     double sum[_HISTORY_METRIC_MAX];
     unsigned n; /* values summed into the newest point */
 } Tier;
@@ -77,6 +78,7 @@ HistorySeries *history_series_new(void)
     for (size_t i = 0; i < _HISTORY_RANGE_MAX; i++) {
         s->tier[i].points = p;
         s->tier[i].head = -1;
+        s->tier[i].saved = -1;
         p += (size_t)tiers[i].points * _HISTORY_METRIC_MAX;
     }
     for (size_t i = 0; i < ELEMENTSOF(s->storage); i++)
@@ -246,4 +248,63 @@ json_t *history_series_json(const HistorySeries *s, HistoryRange range)
             (void)json_array_append_new(arrays[m + 1], isnan(p[m]) ? json_null() : json_real(p[m]));
     }
     return obj;
+}
+
+unsigned history_range_step_s(HistoryRange r)
+{
+    return tiers[r].step_s;
+}
+
+unsigned history_range_points(HistoryRange r)
+{
+    return tiers[r].points;
+}
+
+static bool point_empty(const float *p)
+{
+    for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
+        if (!isnan(p[m]))
+            return false;
+    return true;
+}
+
+size_t history_series_take_unsaved(HistorySeries *s, HistoryRange r, bool current,
+                                   HistoryPoint *out, size_t max)
+{
+    Tier *t = &s->tier[r];
+    int64_t last = current ? t->head : t->head - 1, from;
+    size_t n = 0;
+
+    if (t->head < 0)
+        return 0;
+    /* Never further back than the ring holds, nor before the first point. */
+    from = MAX(t->saved + 1, t->first);
+    from = MAX(from, t->head - (int64_t)tiers[r].points + 1);
+    for (int64_t i = from; i <= last && n < max; i++) {
+        const float *p = point(t, r, i);
+        if (i < t->head)
+            t->saved = i;
+        if (point_empty(p))
+            continue;
+        out[n].interval = i;
+        memcpy(out[n].values, p, sizeof(out[n].values));
+        n++;
+    }
+    return n;
+}
+
+void history_series_restore(HistorySeries *s, HistoryRange r, const HistoryPoint *p)
+{
+    Tier *t = &s->tier[r];
+    float *dst;
+
+    if (p->interval <= t->head || p->interval < 0)
+        return;
+    (void)tier_advance(t, r, (uint64_t)p->interval * tiers[r].step_s);
+    dst = point(t, r, p->interval);
+    memcpy(dst, p->values, sizeof(p->values));
+    t->n = 1;
+    for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
+        t->sum[m] = isnan(p->values[m]) ? 0 : p->values[m];
+    t->saved = p->interval - 1; /* saved again once over: it may have been cut short */
 }

@@ -74,6 +74,29 @@ void history_series_add(HistorySeries *s, uint64_t now_us, const float values[_H
  * recorded, and the next sample starts the rates afresh. */
 void history_series_break(HistorySeries *s, uint64_t now_us);
 
+/* One point of a range: its interval number (time / the range's step) and its values (NAN where
+ * nothing was recorded). */
+typedef struct HistoryPoint {
+    int64_t interval;
+    float values[_HISTORY_METRIC_MAX];
+} HistoryPoint;
+
+/* Seconds between two points of range r, and how many points it keeps. */
+unsigned history_range_step_s(HistoryRange r);
+unsigned history_range_points(HistoryRange r);
+
+/* Copies into out (room for max) the points of range r that were not handed out before, oldest
+ * first: those whose interval is over, and with current also the one still being averaged
+ * (handed out again once it is over). Points with nothing recorded are skipped. Returns how
+ * many; call again while it returns max. */
+size_t history_series_take_unsaved(HistorySeries *s, HistoryRange r, bool current,
+                                   HistoryPoint *out, size_t max);
+
+/* Puts back a point of range r that an earlier run recorded (oldest first, before this run
+ * records anything of its own; a point older than the newest one there is ignored). It counts
+ * as saved, and as one value when this run goes on averaging into its interval. */
+void history_series_restore(HistorySeries *s, HistoryRange r, const HistoryPoint *p);
+
 /* The series over range (s NULL: nothing recorded yet) as a new object: {"range", "step_s", "time":
  * [seconds...], and an array per metric}, oldest first, from the first point recorded in the
  * range's window (at most its point count) to the newest; null where nothing was recorded. */

@@ -149,7 +149,7 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     DomainAction action = domain_action_from_string(name);
     enum MHD_Result ret = MHD_NO;
     unsigned timeout_s = 0;
-    bool force = false;
+    bool force = false, fresh = false;
     const char *key;
     Error e = ERROR_NULL;
     json_t *body, *v;
@@ -158,7 +158,7 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
     if (action < 0)
         return http_reply_problem(r, MHD_HTTP_NOT_FOUND,
                                   "unknown action '%.64s': use start, shutdown, destroy, pause, "
-                                  "resume or reboot",
+                                  "resume, reboot or save",
                                   name);
     body = http_read_body(r, true, &ret);
     if (!body)
@@ -171,6 +171,14 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
                 return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'force' must be a boolean");
             }
             force = json_is_true(v);
+            continue;
+        }
+        if (action == ACTION_START && streq(key, "fresh")) {
+            if (!json_is_boolean(v)) {
+                json_decref(body);
+                return http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'fresh' must be a boolean");
+            }
+            fresh = json_is_true(v);
             continue;
         }
         if (!takes_timeout || !streq(key, "timeout_s")) {
@@ -193,6 +201,8 @@ static enum MHD_Result run_action(HttpRequest *r, Domain *d, const char *name)
 
     if (action == ACTION_REBOOT)
         k = manager_domain_reboot(r->http->manager, d, timeout_s, force, action_done, r, &e);
+    else if (action == ACTION_START)
+        k = manager_domain_start(r->http->manager, d, fresh, action_done, r, &e);
     else
         k = manager_domain_action(r->http->manager, d, action, timeout_s, action_done, r, &e);
     if (k < 0)
@@ -418,6 +428,11 @@ static const Route routes[] = {
     {"/api/v1/events/log", "GET", false, http_event_log},
     {"/api/v1/openapi.json", "GET", false, openapi_route},
     {"/metrics", "GET", false, metrics_route},
+    {"/api/v1/domains/{name}/snapshots", "GET", false, http_list_snapshots},
+    {"/api/v1/domains/{name}/snapshots", "POST", true, http_create_snapshot},
+    {"/api/v1/domains/{name}/snapshots/{snapshot}", "DELETE", true, http_delete_snapshot},
+    {"/api/v1/domains/{name}/snapshots/{snapshot}/revert", "POST", true, http_revert_snapshot},
+    {"/api/v1/domains/{name}/clone", "POST", true, http_clone_domain},
     {"/api/v1/cluster/hosts", "GET", false, http_cluster_hosts},
     {"/api/v1/cluster/domains", "GET", false, http_cluster_domains},
     {"/api/v1/cluster/domains", "POST", true, http_cluster_create},

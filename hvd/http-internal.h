@@ -102,6 +102,14 @@ enum MHD_Result http_event_log(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_domain_history(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_host_history(HttpRequest *r, Domain *d, const char *arg);
 
+/* Saved state (http-snapshot.c): d's snapshots (list, create; arg is unused), one snapshot
+ * (delete, revert; arg is its name), and clones of d. */
+enum MHD_Result http_list_snapshots(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_create_snapshot(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_delete_snapshot(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_revert_snapshot(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_clone_domain(HttpRequest *r, Domain *d, const char *arg);
+
 /* Writes the address of a client as text into out (http-guard.c): IPv4 (also when
  * IPv4-mapped), IPv6, or "the unix socket". */
 void http_address_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN]);

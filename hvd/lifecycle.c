@@ -271,6 +271,10 @@ static const ActionRule action_rules[_DOMAIN_ACTION_MAX] = {
                        REASON_UNPAUSED, NO_STATE, NO_REASON, false},
     [ACTION_REBOOT] = {"rebooted", S(STATE_RUNNING), NULL, NO_STATE, NO_REASON, STATE_RUNNING,
                        REASON_REBOOTED, NO_STATE, NO_REASON, false},
+    /* a managed save (manager-snapshot.c): the image is recorded with the state change, then
+     * the paused instance is ended; a failure leaves the domain as it was */
+    [ACTION_SAVE] = {"saved", S(STATE_RUNNING) | S(STATE_PAUSED), NULL, NO_STATE, NO_REASON,
+                     STATE_SHUTOFF, REASON_SAVED, NO_STATE, NO_REASON, false},
 };
 
 /* The reason an action ends in for d, where the row leaves it to the domain. */
@@ -309,7 +313,12 @@ static int op_outcome(Manager *m, Domain *d, DomainAction op, const Error *e,
 {
     const ActionRule *rule = &action_rules[op];
     Error unrecorded = ERROR_NULL;
+    /* A start that resumes a managed save returns to shutoff/saved when it fails. */
+    DomainReason undo_reason =
+        op == ACTION_START && d->restore_image_id > 0 ? REASON_SAVED : rule->undo_reason;
 
+    if (op == ACTION_START)
+        manager_image_start_done(m, d, !e);
     if (op == ACTION_DESTROY && d->clearing_crashes > 0) {
         /* The on-crash policy cleared the crashed instance before restarting it (a driver
          * completes operations in order): the domain is starting, the start will report. */
@@ -321,8 +330,7 @@ static int op_outcome(Manager *m, Domain *d, DomainAction op, const Error *e,
     if (e) {
         if (rule->via != NO_STATE && rule->undo != NO_STATE && d->state == rule->via)
             (void)manager_transition(m, d, rule->undo,
-                                     rule->undo_reason != NO_REASON ? rule->undo_reason
-                                                                    : d->stopping_from,
+                                     undo_reason != NO_REASON ? undo_reason : d->stopping_from,
                                      NULL, e->message, true, NULL);
         else if (rule->via == NO_STATE)
             log_warning("Domain %s: %s failed: %s", d->config.name, domain_action_to_string(op),
@@ -386,6 +394,16 @@ static int check_rule(Domain *d, DomainAction op, DomainReason boot_reason, Erro
                                                                       : strempty(rule->hint));
 }
 
+int manager_wait_op(Domain *d, DomainAction op, ManagerDone done, void *userdata)
+{
+    return waiter_add(d, op, done, userdata);
+}
+
+int manager_action_check(Domain *d, DomainAction op, Error *e)
+{
+    return check_rule(d, op, REASON_BOOTED, e);
+}
+
 /* Checks an action is allowed now and makes the state change that announces it. */
 static int action_prepare(Manager *m, Domain *d, DomainAction op, DomainReason boot_reason,
                           Error *e)
@@ -432,6 +450,8 @@ static int action_call(Driver *drv, Domain *d, DomainAction op, unsigned timeout
 {
     switch (op) {
     case ACTION_START:
+        if (d->restore_path)
+            return driver_start_image(drv, &d->config, rt, d->restore_path, 0, e);
         return driver_start(drv, &d->config, rt, 0, e);
     case ACTION_SHUTDOWN:
         return driver_shutdown(drv, &d->config, &d->runtime, 0, e);
@@ -458,9 +478,14 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
     Error op_error = ERROR_NULL;
     int r;
 
+    if (op == ACTION_START)
+        manager_image_prepare_start(m, d);
     r = action_prepare(m, d, op, boot_reason, e);
-    if (r < 0)
+    if (r < 0) {
+        if (op == ACTION_START)
+            manager_image_start_done(m, d, false);
         return r;
+    }
     rt = d->runtime; /* after the preparation, which records when a start began */
 
     r = action_call(drv, d, op, timeout_s, flags, &rt, &op_error);
@@ -497,6 +522,8 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
 int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned timeout_s,
                           ManagerDone done, void *userdata, Error *e)
 {
+    if (action == ACTION_SAVE)
+        return manager_domain_save(m, d, done, userdata, e);
     return action_run(m, d, action, REASON_BOOTED, timeout_s, 0, done, userdata, e);
 }
 
@@ -616,7 +643,9 @@ static void on_driver_op_completed(void *userdata, Driver *drv, const char *name
     Manager *m = userdata;
     Domain *d = manager_find(m, name);
 
-    if (d && manager_driver(m, d) == drv)
+    if (d && manager_driver(m, d) == drv && op == ACTION_SAVE)
+        manager_image_written(m, d, e, observed);
+    else if (d && manager_driver(m, d) == drv)
         (void)op_finished(m, d, op, e, rt, observed, NULL);
 }
 

@@ -57,6 +57,10 @@ int manager_log_event_text(Manager *m, const char *domain, const char *event, co
 /* Starts sampling statistics into the histories once a second (history-sampler.c). */
 int manager_history_start(Manager *m);
 
+/* Saves the histories' points that are over (with current, also those still being averaged, as
+ * hvd stops) with the next commit; prunes what the ranges no longer keep every ten minutes. */
+void manager_history_save(Manager *m, uint64_t now_us, bool current);
+
 /* Moves d's state counters and allocation from its current state to new_state. */
 void manager_account_state(Manager *m, Domain *d, DomainState new_state);
 
@@ -91,6 +95,10 @@ int manager_network_dnsmasq_setup(Manager *m, Network *n, Error *e);
 /* Gives n's dnsmasq (when it has one) its host entries again after a lease changed. */
 void manager_network_hosts_update(Manager *m, Network *n);
 
+/* Makes table ip hvd and IPv4 forwarding match the networks that ask for NAT (network-nat.h);
+ * applied again at any time with the same result. Returns 0 or negative errno with e set. */
+int manager_network_nat_apply(Manager *m, Error *e);
+
 /* Loads the recorded networks and leases (manager-network.c). */
 int manager_networks_load(Manager *m);
 
@@ -118,3 +126,33 @@ int manager_network_open_tap(Manager *m, const DomainNic *nic, int *ret_fd, Erro
 
 /* Stops every dnsmasq and frees the networks. */
 void manager_networks_free(Manager *m);
+
+/* Saved state (manager-snapshot.c). */
+
+/* A save the driver reported (ACTION_SAVE): records the image, then answers who asked. */
+void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState observed);
+
+/* Before a start of d: the image it continues, when it has a managed save and no other image
+ * was chosen (a revert, a clone). */
+void manager_image_prepare_start(Manager *m, Domain *d);
+
+/* After a start of d ended (ok: it runs): a managed save it resumed from is consumed. */
+void manager_image_start_done(Manager *m, Domain *d, bool ok);
+
+/* At start-up, after the drivers re-attached: removes image files no row names and rows whose
+ * file is gone (logging each), and managed saves of domains that run again. */
+void manager_images_reconcile(Manager *m);
+
+/* Removes the image files of a domain whose rows went with its deletion. */
+void manager_images_domain_deleted(Manager *m, Domain *d);
+
+/* Frees what d holds of saved state. */
+void manager_domain_images_free(Domain *d);
+
+/* Refuses op when the rules of hvd/lifecycle.c do not allow it from d's state, saying which state
+ * it needs. */
+int manager_action_check(Domain *d, DomainAction op, Error *e);
+
+/* Calls done once the driver completes op of d, which it accepted (DRIVER_PENDING) outside the
+ * action table (a managed save ends its instance so). */
+int manager_wait_op(Domain *d, DomainAction op, ManagerDone done, void *userdata);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manager-internal.h"
 #include "netlink.h"
+#include "network-nat.h"
 #include "time-util.h"
 
 Network *manager_network_find(Manager *m, const char *name)
@@ -215,6 +216,27 @@ int manager_network_dnsmasq_setup(Manager *m, Network *n, Error *e)
     return dnsmasq_start(m->event, &setup, text, &n->dnsmasq, e);
 }
 
+/* The directory of hvd's network files (dnsmasq's, NAT's), made when missing. */
+static int networks_dir(Manager *m, char **ret, Error *e)
+{
+    _cleanup_free_ char *dir = NULL;
+
+    if (asprintf(&dir, "%s/networks", m->config->runtime_dir) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return error_set_errno(e, -errno, "Failed to create %s: %m", dir);
+    *ret = TAKE_PTR(dir);
+    return 0;
+}
+
+int manager_network_nat_apply(Manager *m, Error *e)
+{
+    _cleanup_free_ char *dir = NULL;
+    int r = networks_dir(m, &dir, e);
+
+    return r < 0 ? r : network_nat_apply(m->networks, m->n_networks, dir, e);
+}
+
 /* Refuses a subnet that overlaps another network's or an address of the host's own
  * interfaces (other than hvd's bridges). */
 static int check_subnet_free(Manager *m, const char *cidr, uint32_t subnet, unsigned prefix,
@@ -372,14 +394,11 @@ int manager_network_create(Manager *m, const json_t *settings, Network **ret, Er
                           NETWORK_NAME_MAX, name);
     if (manager_network_find(m, name))
         return error_setf(e, ERROR_NETWORK_EXISTS, "a network named '%s' already exists", name);
-    if (nat)
-        return error_setf(e, ERROR_INVALID_ARGUMENT,
-                          "'nat': this hvd does not route networks out of the host yet; its "
-                          "networks are host-only");
     n = calloc(1, sizeof(*n));
     if (!n)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     strcpy(n->name, name);
+    n->nat = nat;
     n->dhcp = dhcp;
     n->created_us = now_usec(CLOCK_REALTIME);
     r = network_parse_subnet(subnet, &n->subnet, &n->prefix, e);
@@ -402,6 +421,12 @@ int manager_network_create(Manager *m, const json_t *settings, Network **ret, Er
         int made = r = manager_network_bridge_setup(n, e);
         if (r >= 0 && dhcp)
             r = manager_network_dnsmasq_setup(m, n, e);
+        if (r >= 0)
+            r = network_insert(m, n);
+        if (r >= 0 && nat && (r = manager_network_nat_apply(m, e)) < 0) {
+            network_unlink(m, n);
+            (void)manager_network_nat_apply(m, NULL);
+        }
         if (r < 0) {
             /* Nothing half-made stays: the record goes, and the bridge if hvd made it now. */
             if (made > 0)
@@ -409,15 +434,13 @@ int manager_network_create(Manager *m, const json_t *settings, Network **ret, Er
             (void)erase_network(m, n);
         }
     }
-    if (r >= 0)
-        r = network_insert(m, n);
     if (r < 0) {
         n->dnsmasq = dnsmasq_stop(n->dnsmasq);
         network_free(n);
         return r;
     }
-    log_info("Network %s created (%s, bridge %s%s).", n->name, subnet, n->bridge,
-             dhcp ? ", DHCP" : "");
+    log_info("Network %s created (%s, bridge %s%s%s).", n->name, subnet, n->bridge,
+             dhcp ? ", DHCP" : "", nat ? ", NAT" : "");
     if (ret)
         *ret = n;
     return 0;
@@ -452,8 +475,13 @@ int manager_network_delete(Manager *m, Network *n, Error *e)
     r = netlink_link_delete(n->bridge);
     if (r < 0 && r != -ENODEV)
         log_warning_errno(r, "Network %s: failed to delete bridge %s: %m", n->name, n->bridge);
-    log_info("Network %s deleted.", n->name);
     network_unlink(m, n);
+    if (n->nat) {
+        Error nat_error = ERROR_NULL;
+        if (manager_network_nat_apply(m, &nat_error) < 0)
+            log_warning("Network %s: %s", n->name, nat_error.message);
+    }
+    log_info("Network %s deleted.", n->name);
     network_free(n);
     return 0;
 }

@@ -22,6 +22,7 @@ static Domain *domain_free(Domain *d)
         free(d->op_caller[i]);
     history_series_free(d->history);
     domain_json_text_done(d);
+    manager_domain_images_free(d);
     free(d);
     return NULL;
 }
@@ -200,6 +201,8 @@ Manager *manager_free(Manager *m)
 {
     if (!m)
         return NULL;
+    if (m->history_timer)
+        manager_history_save(m, now_usec(CLOCK_REALTIME), true);
     manager_commit(m);
     for (size_t i = 0; i < m->n_domains; i++) {
         manager_cancel_waiters(m->domains[i], "hvd is stopping");
@@ -498,6 +501,8 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e)
     if (r >= 0)
         r = store_domain_delete(m->store, d->id);
     if (r >= 0)
+        r = store_images_delete_domain(m->store, d->config.uuid);
+    if (r >= 0)
         r = manager_log_event(m, d->config.name, "deleted", detail, NULL);
     if (r >= 0)
         r = store_commit(m->store);
@@ -511,6 +516,7 @@ int manager_domain_delete(Manager *m, Domain *d, Error *e)
         log_warning("Domain %s: %s", d->config.name, undefine_error.message);
     log_info("Domain %s deleted.", d->config.name);
     manager_network_domain_deleted(m, d);
+    manager_images_domain_deleted(m, d);
     domain_unlink(m, d);
     NOTIFY(m, domain_removed, d);
     domain_free(d);

@@ -80,6 +80,7 @@ struct Manager {
     char caller[96]; /* who asked for what is being changed now ("" when hvd itself) */
     sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
     HistorySeries *host_history;    /* the domains' totals */
+    int64_t history_saved_minute;   /* the minute whose start last saved the histories */
     struct Cluster *cluster;        /* the cluster membership (cluster.h), NULL without [cluster] */
 };
 
@@ -212,9 +213,10 @@ Network *manager_network_find(Manager *m, const char *name);
 int manager_network_get(Manager *m, const char *name, Network **ret, Error *e);
 
 /* Creates a network from {"name", "subnet", "nat", "dhcp"}: records it, makes its bridge (up,
- * with the subnet's first address) and starts dnsmasq when dhcp is true. Bad names and subnets,
- * a subnet that overlaps another network or an address of the host, and NAT (not available)
- * are refused with e saying why; nothing half-made is left behind on failure. */
+ * with the subnet's first address), starts dnsmasq when dhcp is true and masquerades the subnet
+ * out of the host (table ip hvd, IPv4 forwarding) when nat is true. Bad names and subnets, and a
+ * subnet that overlaps another network or an address of the host, are refused with e saying
+ * why; nothing half-made is left behind on failure. */
 int manager_network_create(Manager *m, const json_t *settings, Network **ret, Error *e);
 
 /* Deletes a network no domain names (refused, naming them, otherwise): its record and leases,
@@ -229,3 +231,49 @@ int manager_network_info(Manager *m, Network *n, json_t **ret, Error *e);
  * ipv4 once the domain holds a lease and bridge when the network is hvd's (absent otherwise, the
  * same on every surface: D-Bus cannot carry null). */
 json_t *manager_domain_interfaces(Manager *m, Domain *d);
+
+/* Saved state (manager-snapshot.c). Images live under STATE_DIR/images/UUID/ and are recorded in
+ * the store; they hold guest memory, vCPU and device state, and reference the domain's disk
+ * without copying it. */
+
+/* Largest --count of one clone request. */
+#define MANAGER_CLONE_COUNT_MAX 100u
+
+/* A managed save of a running or paused domain: its state is written into an image, recorded,
+ * and the domain ends shutoff/saved; the next start resumes from the image (which is then
+ * deleted). Returns as manager_domain_action (done hears once the save is recorded). */
+int manager_domain_save(Manager *m, Domain *d, ManagerDone done, void *userdata, Error *e);
+
+/* Starts d; with fresh, a managed save it has is discarded first and the guest boots anew.
+ * Returns as manager_domain_action. */
+int manager_domain_start(Manager *m, Domain *d, bool fresh, ManagerDone done, void *userdata,
+                         Error *e);
+
+/* Writes a named snapshot of a running or paused domain, which goes on as it was. name follows
+ * the domain name rules. Returns as manager_domain_action. */
+int manager_snapshot_create(Manager *m, Domain *d, const char *name, ManagerDone done,
+                            void *userdata, Error *e);
+
+/* d's snapshots as a new array, oldest first: name, created_us, size_bytes, contents, disk. */
+int manager_snapshot_list(Manager *m, Domain *d, json_t **ret, Error *e);
+
+/* Makes d run the state of its snapshot name: an active domain is destroyed first, a managed
+ * save is discarded. done hears once it runs. Returns as manager_domain_action. */
+int manager_snapshot_revert(Manager *m, Domain *d, const char *name, ManagerDone done,
+                            void *userdata, Error *e);
+
+/* Deletes d's snapshot name (its file and its row); clones running from it keep running. */
+int manager_snapshot_delete(Manager *m, Domain *d, const char *name, Error *e);
+
+/* Completion of manager_domain_clone: names is the array of the clones' names (borrowed), e the
+ * first failure (a clone that failed to start stays defined, shut off). */
+typedef void (*ManagerCloneDone)(void *userdata, json_t *names, const Error *e);
+
+/* Defines count clones of d named new_name (count 1) or new_name-1..new_name-N, each with a new
+ * UUID (and a new MAC from its own lease); with snapshot, each is started from that snapshot of
+ * d, sharing its pages until it writes. Names are checked first: nothing is created when one is
+ * bad or taken. Returns 0 when done (no snapshot; *ret_names set), 1 when done follows, or a
+ * negative errno with e set. */
+int manager_domain_clone(Manager *m, Domain *d, const char *new_name, const char *snapshot,
+                         unsigned count, ManagerCloneDone done, void *userdata, json_t **ret_names,
+                         Error *e);

@@ -1,6 +1,6 @@
 /* The host's links matched to hvd's records after a restart: recorded bridges made again,
- * taps of running domains put back on their bridges, and hvd's bridges and taps that no record
- * claims deleted. */
+ * taps of running domains put back on their bridges, hvd's bridges and taps that no record
+ * claims deleted, and NAT's table as the records ask. */
 #include <string.h>
 
 #include "log.h"
@@ -99,6 +99,10 @@ void manager_networks_reconcile_bridges(Manager *m)
         if (n->dhcp && !n->dnsmasq && manager_network_dnsmasq_setup(m, n, &e) < 0)
             log_warning("Network %s: %s", n->name, e.message);
     }
+    /* NAT as recorded: table ip hvd made again, or removed when no network asks for it. */
+    Error nat_error = ERROR_NULL;
+    if (manager_network_nat_apply(m, &nat_error) < 0)
+        log_warning("Networks: %s", nat_error.message);
     r = netlink_links_foreach(collect_bridge, &u);
     if (r < 0) {
         log_warning_errno(r, "Failed to list the host's links: %m");

@@ -132,6 +132,7 @@ void manager_reconcile_all(Manager *m)
                         "available.",
                         m->drivers[i]->ops->name);
     manager_networks_reconcile_taps(m);
+    manager_images_reconcile(m);
 
     if (!autostart_claim(m))
         return;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "schema-migrations.h"
+#include "store-internal.h"
 #include "store.h"
 
 typedef enum StatementId {
@@ -31,6 +32,10 @@ typedef enum StatementId {
     STMT_LEASE_INSERT,
     STMT_LEASE_DELETE,
     STMT_LEASES_LOAD,
+    STMT_IMAGE_INSERT,
+    STMT_IMAGE_DELETE,
+    STMT_IMAGES_DELETE_DOMAIN,
+    STMT_IMAGES_LOAD,
     _STMT_MAX,
 } StatementId;
 
@@ -85,6 +90,13 @@ static const char *const statement_sql[_STMT_MAX] = {
         "INSERT INTO leases (network_id, domain_id, mac, ipv4) VALUES (?1, ?2, ?3, ?4)",
     [STMT_LEASE_DELETE] = "DELETE FROM leases WHERE network_id = ?1 AND domain_id = ?2",
     [STMT_LEASES_LOAD] = "SELECT network_id, domain_id, mac, ipv4 FROM leases ORDER BY ipv4",
+    [STMT_IMAGE_INSERT] = "INSERT INTO images (domain_uuid, kind, name, created_us, size_bytes, "
+                          "contents, disk, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [STMT_IMAGE_DELETE] = "DELETE FROM images WHERE id = ?1",
+    [STMT_IMAGES_DELETE_DOMAIN] = "DELETE FROM images WHERE domain_uuid = ?1",
+    [STMT_IMAGES_LOAD] = "SELECT id, domain_uuid, kind, name, created_us, size_bytes, contents, "
+                         "disk, path FROM images WHERE ?1 IS NULL OR domain_uuid = ?1 "
+                         "ORDER BY created_us, id",
 };
 
 struct Store {
@@ -684,4 +696,84 @@ int store_leases_load(Store *s, int (*cb)(const StoredLease *l, void *userdata),
         r = step_failed(s, rc);
     (void)sqlite3_reset(st);
     return r;
+}
+
+int store_image_insert(Store *s, const StoredImage *img, int64_t *ret_id)
+{
+    sqlite3_stmt *st = s->stmt[STMT_IMAGE_INSERT];
+    int r;
+
+    (void)sqlite3_bind_text(st, 1, img->domain_uuid, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 2, img->kind, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(st, 3, img->name, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_int64(st, 4, (sqlite3_int64)img->created_us);
+    (void)sqlite3_bind_int64(st, 5, (sqlite3_int64)img->size_bytes);
+    (void)sqlite3_bind_text(st, 6, img->contents, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 7, img->disk);
+    (void)sqlite3_bind_text(st, 8, img->path, -1, SQLITE_STATIC);
+    r = step_done(s, STMT_IMAGE_INSERT);
+    if (r >= 0 && ret_id)
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+    return r;
+}
+
+int store_image_delete(Store *s, int64_t id)
+{
+    (void)sqlite3_bind_int64(s->stmt[STMT_IMAGE_DELETE], 1, id);
+    return step_done(s, STMT_IMAGE_DELETE);
+}
+
+int store_images_delete_domain(Store *s, const char *domain_uuid)
+{
+    (void)sqlite3_bind_text(s->stmt[STMT_IMAGES_DELETE_DOMAIN], 1, domain_uuid, -1, SQLITE_STATIC);
+    return step_done(s, STMT_IMAGES_DELETE_DOMAIN);
+}
+
+int store_images_load(Store *s, const char *domain_uuid,
+                      int (*cb)(const StoredImage *img, void *userdata), void *userdata)
+{
+    sqlite3_stmt *st = s->stmt[STMT_IMAGES_LOAD];
+    int rc, r = 0;
+
+    if (domain_uuid)
+        (void)sqlite3_bind_text(st, 1, domain_uuid, -1, SQLITE_STATIC);
+    else
+        (void)sqlite3_bind_null(st, 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        StoredImage img = {
+            .id = sqlite3_column_int64(st, 0),
+            .domain_uuid = column_text(st, 1),
+            .kind = column_text(st, 2),
+            .name = column_text(st, 3),
+            .created_us = (uint64_t)sqlite3_column_int64(st, 4),
+            .size_bytes = (uint64_t)sqlite3_column_int64(st, 5),
+            .contents = column_text(st, 6),
+            .disk = column_text(st, 7),
+            .path = column_text(st, 8),
+        };
+        if (!img.domain_uuid || !img.kind || !img.name || !img.contents || !img.path) {
+            r = -EBADMSG;
+            break;
+        }
+        r = cb(&img, userdata);
+        if (r < 0)
+            break;
+    }
+    if (r >= 0 && rc != SQLITE_DONE)
+        r = step_failed(s, rc);
+    (void)sqlite3_reset(st);
+    (void)sqlite3_clear_bindings(st);
+    return r;
+}
+
+sqlite3 *store_sqlite(Store *s)
+{
+    return s->db;
+}
+
+int store_failed(Store *s, int rc)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return 0;
+    return step_failed(s, rc);
 }

@@ -153,3 +153,31 @@ int store_lease_delete(Store *s, int64_t network_id, int64_t domain_id);
 /* Calls cb for every lease; strings are valid only during the call. Stops early when cb returns
  * negative. */
 int store_leases_load(Store *s, int (*cb)(const StoredLease *l, void *userdata), void *userdata);
+
+/* A saved image of a domain (schema/0007-images.sql); strings are borrowed (from the caller, or
+ * from the statement while loading). kind is "managed-save" or "snapshot"; contents says what the
+ * file holds ("memory+vcpu+devices"); disk is the disk the image references (never copied), or
+ * NULL. */
+typedef struct StoredImage {
+    int64_t id;
+    const char *domain_uuid;
+    const char *kind;
+    const char *name;
+    uint64_t created_us;
+    uint64_t size_bytes;
+    const char *contents;
+    const char *disk;
+    const char *path;
+} StoredImage;
+
+/* Records an image (inside the caller's transaction); -EEXIST when the domain has one of that
+ * kind and name already. */
+int store_image_insert(Store *s, const StoredImage *img, int64_t *ret_id);
+
+/* Forgets one image, or every image of a domain. */
+int store_image_delete(Store *s, int64_t id);
+int store_images_delete_domain(Store *s, const char *domain_uuid);
+
+/* Calls cb for every image of domain_uuid (NULL: of every domain), oldest first. */
+int store_images_load(Store *s, const char *domain_uuid,
+                      int (*cb)(const StoredImage *img, void *userdata), void *userdata);

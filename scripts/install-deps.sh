@@ -8,11 +8,14 @@ set -euo pipefail
 purpose=${1:-build}
 
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libsqlite3-dev
-    libjansson-dev libmicrohttpd-dev libvirt-dev libseccomp-dev libcurl4-openssl-dev libmnl-dev)
-run_pkgs=(dbus systemd libvirt0 dnsmasq-base)
+    libjansson-dev libmicrohttpd-dev libvirt-dev libseccomp-dev libcurl4-openssl-dev libmnl-dev
+    libnftables-dev)
+run_pkgs=(dbus systemd libvirt0 dnsmasq-base libnftables1)
 check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format libclang-rt-14-dev llvm lld
     sqlite3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils util-linux
     chromium iproute2 iputils-ping curl polkitd
+    # the NAT tests read table ip hvd back with nft
+    nftables
     # the cluster tests: a real etcd cluster on loopback
     etcd-server
     # the kvm tests' Linux guest: Debian's stock kernel and initrd, a busybox root disk

@@ -23,6 +23,7 @@ struct ControlCall {
     ControlDone done;                /* a plain call */
     ControlConsoleDone console_done; /* a console connection */
     void *userdata;
+    int pass_fd; /* sent with the first bytes of the request (SCM_RIGHTS), then closed */
 };
 
 /* A non-blocking connection to path. A unix socket connects at once or not at all: a listener
@@ -114,6 +115,7 @@ static void call_free(ControlCall *call)
     (void)sd_event_source_disable_unref(call->source);
     (void)sd_event_source_disable_unref(call->timer);
     safe_close(call->fd);
+    safe_close(call->pass_fd);
     free(call->pending);
     free(call);
 }
@@ -145,6 +147,33 @@ static void call_fail(ControlCall *call, const Error *e)
     call_finish(call, NULL, e, 0);
 }
 
+/* Sends what is pending with call->pass_fd as ancillary data (which then is minihv's). */
+static ssize_t send_with_fd(int fd, ControlCall *call)
+{
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(int))];
+    } control = {};
+    struct iovec iov = {call->pending, call->pending_len};
+    struct msghdr mh = {
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = &control,
+        .msg_controllen = sizeof(control),
+    };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    ssize_t n;
+
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &call->pass_fd, sizeof(int));
+    n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    if (n > 0)
+        call->pass_fd = safe_close(call->pass_fd);
+    return n;
+}
+
 static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     ControlCall *call = userdata;
@@ -152,7 +181,8 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
     json_t *reply = NULL;
 
     while (call->pending_len > 0) {
-        ssize_t n = send(fd, call->pending, call->pending_len, MSG_NOSIGNAL);
+        ssize_t n = call->pass_fd >= 0 ? send_with_fd(fd, call)
+                                       : send(fd, call->pending, call->pending_len, MSG_NOSIGNAL);
         if (n < 0 && errno == EAGAIN)
             return 0;
         if (n < 0) {
@@ -247,6 +277,23 @@ int control_call_async(sd_event *event, const char *socket_path, json_t *request
         return error_set_errno(e, -ENOMEM, "Out of memory");
     call->done = done;
     call->userdata = userdata;
+    call->pass_fd = -EBADF;
+    return call_start(event, socket_path, request, timeout_ms, call, ret, e);
+}
+
+int control_call_with_fd_async(sd_event *event, const char *socket_path, json_t *request, int fd,
+                               int timeout_ms, ControlDone done, void *userdata, ControlCall **ret,
+                               Error *e)
+{
+    ControlCall *call = calloc(1, sizeof(*call));
+
+    if (!call) {
+        safe_close(fd);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    call->done = done;
+    call->userdata = userdata;
+    call->pass_fd = fd;
     return call_start(event, socket_path, request, timeout_ms, call, ret, e);
 }
 
@@ -261,6 +308,7 @@ int control_console_open_async(sd_event *event, const char *socket_path, int tim
         return error_set_errno(e, -ENOMEM, "Out of memory");
     call->console_done = done;
     call->userdata = userdata;
+    call->pass_fd = -EBADF;
     request = json_pack("{s:s}", "cmd", "console");
     if (!request) {
         free(call);

@@ -27,6 +27,12 @@ typedef void (*ControlConsoleDone)(ControlCall *call, int fd, const char *early,
 int control_call_async(sd_event *event, const char *socket_path, json_t *request, int timeout_ms,
                        ControlDone done, void *userdata, ControlCall **ret, Error *e);
 
+/* As control_call_async, passing fd (taken over, also on failure) with the request as SCM_RIGHTS
+ * ancillary data: for {"cmd": "save"}, whose image minihv cannot open itself. */
+int control_call_with_fd_async(sd_event *event, const char *socket_path, json_t *request, int fd,
+                               int timeout_ms, ControlDone done, void *userdata, ControlCall **ret,
+                               Error *e);
+
 /* As control_call_async, for {"cmd": "console"}: on success the connection is handed to done
  * instead of being closed. */
 int control_console_open_async(sd_event *event, const char *socket_path, int timeout_ms,

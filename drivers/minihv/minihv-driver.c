@@ -585,4 +585,6 @@ const DriverOps minihv_driver_ops = {
     .child_exited = minihv_child_exited,
     .set_resources = minihv_set_resources,
     .host_info = minihv_host_info,
+    .save = minihv_save,
+    .start_image = minihv_start_image,
 };

@@ -88,6 +88,8 @@ static void instance_unwatch(Instance *inst)
     instance_stats_stop(inst);
     control_call_cancel(inst->probe_call);
     inst->probe_call = NULL;
+    control_call_cancel(inst->save_call);
+    inst->save_call = NULL;
     for (size_t i = 0; i < ELEMENTSOF(inst->calls); i++)
         if (inst->calls[i]) {
             control_call_cancel(inst->calls[i]);
@@ -111,6 +113,7 @@ void instance_free(Instance *inst)
     free(inst->control_path);
     free(inst->stats_path);
     free(inst->vmm_log_path);
+    free(inst->restore_path);
     free(inst);
 }
 
@@ -243,7 +246,7 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
         argv[n++] = (char *)"--disk";
         argv[n++] = c->disk;
     }
-    if (cmdline) {
+    if (cmdline && !inst->restore_path) { /* a restored guest keeps the one it booted with */
         argv[n++] = (char *)"--cmdline";
         argv[n++] = cmdline;
     }
@@ -267,7 +270,11 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
     argv[n++] = (char *)"3";
     if (instance_cgroup_prepare(inst, argv, &n, ret_cgroup_files, e) < 0)
         return mfree(argv);
-    argv[n++] = inst->guest;
+    if (inst->restore_path) {
+        argv[n++] = (char *)"--restore";
+        argv[n++] = inst->restore_path;
+    } else
+        argv[n++] = inst->guest;
     return argv;
 }
 
@@ -376,6 +383,7 @@ static int instance_start_process(Instance *inst, Error *e)
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return error_set_errno(e, -errno, "pipe: %m");
     r = spawn(md, inst, pipefd[1], e);
+    inst->restore_path = mfree(inst->restore_path); /* a reboot boots the guest afresh */
     (void)close(pipefd[1]);
     if (r < 0) {
         (void)close(pipefd[0]);
@@ -400,12 +408,22 @@ static int instance_start_process(Instance *inst, Error *e)
 
 int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Instance **ret, Error *e)
 {
+    return instance_spawn_from(md, c, NULL, completes, ret, e);
+}
+
+int instance_spawn_from(MinihvDriver *md, const DomainConfig *c, const char *restore_path,
+                        int completes, Instance **ret, Error *e)
+{
     Instance *inst;
     int r;
 
     r = instance_new(md, c, &inst, e);
     if (r < 0)
         return r;
+    if (restore_path && !(inst->restore_path = strdup(restore_path))) {
+        instance_free(inst);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
     r = minihv_resolve_guest(md->drv, c, &inst->guest, e);
     if (r >= 0)
         r = instance_start_process(inst, e);
@@ -682,6 +700,7 @@ void instance_exited(Instance *inst)
                 report_op(inst, (DomainAction)completes, NULL, STATE_RUNNING);
         }
     }
+    instance_save_abort(inst);
     instance_unwatch(inst);
     if (inst->have_wait_status && WIFSIGNALED(inst->wait_status))
         signal = WTERMSIG(inst->wait_status);

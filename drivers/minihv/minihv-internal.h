@@ -110,6 +110,11 @@ struct Instance {
     char *console_in;
     size_t console_in_len;
     uint64_t console_in_dropped;
+
+    /* Saved state (minihv-snapshot.c): the image the next process continues instead of booting
+     * the guest (a restore; a reboot afterwards boots afresh), and a save in flight. */
+    char *restore_path;
+    ControlCall *save_call;
 };
 
 static inline MinihvDriver *minihv(Driver *drv)
@@ -136,6 +141,20 @@ int minihv_resolve_guest(Driver *drv, const DomainConfig *c, char **ret, Error *
  * events. Returns the new instance (registered under the domain's name). */
 int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Instance **ret,
                    Error *e);
+
+/* As instance_spawn, continuing the domain saved in the image at restore_path (NULL: booting
+ * the guest). */
+int instance_spawn_from(MinihvDriver *md, const DomainConfig *c, const char *restore_path,
+                        int completes, Instance **ret, Error *e);
+
+/* The save and start_image slots (minihv-snapshot.c). */
+int minihv_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
+                unsigned flags, Error *e);
+int minihv_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
+                       unsigned flags, Error *e);
+
+/* The process of inst ended during a save: the save fails, saying so. */
+void instance_save_abort(Instance *inst);
 
 /* Adopts the minihv process recorded in rt after an hvd restart, when its pid still runs and
  * started when recorded. Never waits: returns 1 at once, assuming the state hvd recorded

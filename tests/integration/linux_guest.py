@@ -66,6 +66,19 @@ case "$cmdline" in *hvd.bench=dd*)
     measure 1M 1 8
     poweroff -f ;;
 esac
+# hvd.net=ADDRESS/PREFIX: the NIC gets the address and busybox httpd serves /body, of
+# hvd.body_mib MiB (default 8) of zeros, on port 80 (the network benchmark's Linux anchor).
+for w in $cmdline; do
+    case "$w" in hvd.net=*) addr=${w#hvd.net=} ;; hvd.body_mib=*) body_mib=${w#hvd.body_mib=} ;; esac
+done
+if [ -n "$addr" ]; then
+    for n in /sys/class/net/*; do [ -e $n/device ] && nic=${n##*/}; done
+    ip addr add $addr dev $nic && ip link set $nic up
+    mkdir -p /tmp/www
+    dd if=/dev/zero of=/tmp/www/body bs=1M count=${body_mib:-8} 2>/dev/null
+    httpd -p 80 -h /tmp/www
+    echo "hvd-guest: net $nic $addr"
+fi
 for tty in ttyS0 hvc0; do
     [ -e /dev/$tty ] || continue
     (while :; do setsid getty -l /bin/login-root 0 $tty vt100; sleep 1; done) &

@@ -88,6 +88,16 @@ static int on_domain(StoredDomain *d, void *userdata)
     return 0;
 }
 
+static int on_image(const StoredImage *img, void *userdata)
+{
+    Collected *c = userdata;
+
+    if (c->n < ELEMENTSOF(c->ids))
+        c->ids[c->n] = img->id;
+    c->n++;
+    return 0;
+}
+
 static int on_event(const StoredEvent *ev, void *userdata)
 {
     unsigned *n = userdata;
@@ -167,6 +177,35 @@ int main(void)
         f = (StoreEventFilter){.domain = "beta", .limit = 100, .newest = true};
         CHECK(store_events_query(s, &f, on_collect, &c) == 0);
         CHECK(c.n == 0);
+    }
+    /* Images: one of a kind and name per domain, listed oldest first, per domain or all. */
+    {
+        StoredImage img = {.domain_uuid = a.uuid,
+                           .kind = "snapshot",
+                           .name = "one",
+                           .created_us = 7,
+                           .size_bytes = 4096,
+                           .contents = "memory+vcpu+devices",
+                           .path = "/x/one.img"};
+        Collected c = {};
+        int64_t id_one, id_two;
+
+        CHECK(store_image_insert(s, &img, &id_one) == 0);
+        CHECK(store_image_insert(s, &img, NULL) == -EEXIST);
+        img.name = "two", img.path = "/x/two.img", img.created_us = 8, img.disk = "/d.img";
+        CHECK(store_image_insert(s, &img, &id_two) == 0);
+        img.domain_uuid = "other", img.path = "/y/two.img";
+        CHECK(store_image_insert(s, &img, NULL) == 0);
+        CHECK(store_images_load(s, a.uuid, on_image, &c) == 0);
+        CHECK(c.n == 2 && c.ids[0] == id_one && c.ids[1] == id_two);
+        c = (Collected){};
+        CHECK(store_images_load(s, NULL, on_image, &c) == 0);
+        CHECK(c.n == 3);
+        CHECK(store_image_delete(s, id_one) == 0);
+        CHECK(store_images_delete_domain(s, "other") == 0);
+        c = (Collected){};
+        CHECK(store_images_load(s, NULL, on_image, &c) == 0);
+        CHECK(c.n == 1 && c.ids[0] == id_two);
     }
     CHECK(store_events_prune(s, 5) == 0);
     CHECK(count_rows("SELECT COUNT(*) FROM events") == 5);

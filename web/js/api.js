@@ -128,4 +128,17 @@ export const api = {
     eventLog: query => request('GET', `/api/v1/events/log?${new URLSearchParams(
         Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ''))}`),
     consoleType: (name, data) => request('POST', `/api/v1/domains/${enc(name)}/console`, {data}),
+    // Saved state (disks are referenced, not copied).
+    save: name => request('POST', `/api/v1/domains/${enc(name)}/actions/save`),
+    startFresh: name => request('POST', `/api/v1/domains/${enc(name)}/actions/start`, {fresh: true}),
+    snapshots: name => request('GET', `/api/v1/domains/${enc(name)}/snapshots`),
+    snapshotCreate: (name, snap) => request('POST', `/api/v1/domains/${enc(name)}/snapshots`, {name: snap}),
+    snapshotRevert: (name, snap) => request('POST', `/api/v1/domains/${enc(name)}/snapshots/${enc(snap)}/revert`),
+    snapshotDelete: (name, snap) => request('DELETE', `/api/v1/domains/${enc(name)}/snapshots/${enc(snap)}`),
+    clone: (name, body) => request('POST', `/api/v1/domains/${enc(name)}/clone`, body),
+    // hvd networks
+    networks: () => request('GET', '/api/v1/networks'),
+    network: name => request('GET', `/api/v1/networks/${enc(name)}`),
+    networkCreate: settings => request('POST', '/api/v1/networks', settings),
+    networkRemove: name => request('DELETE', `/api/v1/networks/${enc(name)}`),
 };

@@ -1,10 +1,11 @@
 // The dashboard's entry point: takes a token handed over in the address, starts the event
 // stream and shows the view the address names (#/ the overview, #/domains/NAME a domain,
-// #/events the event log).
+// #/events the event log, #/networks the networks).
 
 import {setTokenPrompt, takeTokenFromFragment} from './api.js';
 import {DomainPage} from './domain.js';
 import {EventLogPage} from './events.js';
+import {NetworksPage} from './networks.js';
 import {Overview} from './overview.js';
 import {start, store, subscribe} from './store.js';
 import {tokenButtonClicked, tokenDialog, updateTokenButton} from './ui.js';
@@ -27,6 +28,8 @@ function route() {
         view = new DomainPage(container, decodeURIComponent(m[1]));
     } else if (location.hash === '#/events') {
         view = new EventLogPage(container);
+    } else if (location.hash === '#/networks') {
+        view = new NetworksPage(container);
     } else {
         document.title = 'hvd';
         view = new Overview(container);

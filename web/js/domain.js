@@ -6,6 +6,8 @@ import {api} from './api.js';
 import {DomainConsole} from './console.js';
 import {clear, formatDuration, formatMiB, formatPercent, formatRate, formatTime, h, uptimeOf} from './dom.js';
 import {HistoryPanel} from './history.js';
+import {SavedStatePanel} from './saved-state.js';
+import {DomainNetPanel} from './domain-net.js';
 import {historyOf, store, subscribe} from './store.js';
 import {actionButtons, stateBadge} from './ui.js';
 
@@ -52,6 +54,8 @@ export class DomainPage {
         this.charts = [cpuChart(), exitsByReasonChart(), exitsByDeviceChart()];
         this.recorded = new HistoryPanel({title: 'History', testid: 'history',
                                           load: range => api.domainHistory(name, range)});
+        this.saved = new SavedStatePanel(name);
+        this.net = new DomainNetPanel(name);
         const consoleBox = h('div.console', {'data-testid': 'console'});
         clear(container).append(
             h('p', h('a', {href: '#/'}, '← All domains')),
@@ -61,6 +65,8 @@ export class DomainPage {
                 this.now,
                 h('div.charts', this.charts.map(c => c.el))),
             this.recorded.el,
+            this.saved.el,
+            this.net.el,
             h('section.card', {'aria-labelledby': 'console-title'},
                 h('h2', {id: 'console-title'}, 'Console'),
                 h('p.muted', 'Output appears as the guest writes it; typing here sends keys to the guest (changes need the API token).'),
@@ -106,6 +112,7 @@ export class DomainPage {
             actionButtons(d),
             h('p.muted', {'data-uptime': ''}, this.uptimeText(d)));
         clear(this.info).append(details(d));
+        this.saved.render(d);
         this.renderStats();
     }
 
@@ -147,6 +154,7 @@ export class DomainPage {
         for (const c of this.charts)
             c.destroy();
         this.recorded.destroy();
+        this.net.destroy();
         if (this.console)
             this.console.dispose();
     }

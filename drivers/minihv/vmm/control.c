@@ -225,9 +225,10 @@ static json_t *cmd_info(ControlClient *c, json_t *req, const char **error, bool 
     return o;
 }
 
-/* {"cmd":"save","then":"resume"|"stop"} with the image's descriptor passed in the same message
- * (the sandbox opens no files): pauses, writes the image, then resumes (or leaves the domain as
- * it was, paused or running, without "then"), or ends it with status "saved". */
+/* {"cmd":"save","then":"resume"|"pause"|"stop"} with the image's descriptor passed in the same
+ * message (the sandbox opens no files): pauses, writes the image, then resumes, stays paused
+ * ("pause", as hvd's managed save wants it until it recorded the image), leaves the domain as it
+ * was (paused or running) without "then", or ends it with status "saved". */
 static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool *malformed)
 {
     _cleanup_close_ int fd = TAKE_FD(c->pending_fd);
@@ -239,8 +240,9 @@ static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool 
     bool was_paused;
     int r;
 
-    if (then && (!then_s || (!streq(then_s, "resume") && !streq(then_s, "stop")))) {
-        *error = "\"then\" must be \"resume\" or \"stop\"";
+    if (then && (!then_s ||
+                 (!streq(then_s, "resume") && !streq(then_s, "pause") && !streq(then_s, "stop")))) {
+        *error = "\"then\" must be \"resume\", \"pause\" or \"stop\"";
         *malformed = true;
         return NULL;
     }
@@ -269,7 +271,9 @@ static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool 
     if (then_s && streq(then_s, "stop")) {
         vm_request_exit(vm, MINIHV_EXIT_SAVED, "saved to an image");
         state = "saved";
-    } else if (!was_paused || then_s) {
+    } else if (then_s && streq(then_s, "pause"))
+        state = vm_state_to_string(VM_STATE_PAUSED);
+    else if (!was_paused || then_s) {
         (void)vm_resume(vm);
         state = vm_state_to_string(VM_STATE_RUNNING);
     } else

@@ -1,0 +1,908 @@
+/* Saved state of domains: the managed save and the start that resumes it, named snapshots and
+ * their revert, clones, and the image files under STATE_DIR/images/UUID/ kept consistent with
+ * their rows (a file is complete and renamed into place before its row commits; at start-up
+ * whatever one side has without the other is removed). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manager-internal.h"
+#include "time-util.h"
+
+/* What every image holds; disks are referenced by path, never copied. */
+#define IMAGE_CONTENTS "memory+vcpu+devices"
+#define KIND_MANAGED   "managed-save"
+#define KIND_SNAPSHOT  "snapshot"
+
+/* A save or snapshot being written by the driver. */
+struct ImageOp {
+    bool managed;
+    char *name; /* the snapshot's name (NULL for a managed save) */
+    char *tmp_path;
+    char *path;
+    char *caller;
+    DomainRuntime rt; /* the instance that wrote it (a managed save ends it afterwards) */
+    ManagerDone done;
+    void *userdata;
+};
+
+/* One image row, copied out of the store. */
+typedef struct ImageRow {
+    int64_t id;
+    char kind[16];
+    char name[DOMAIN_NAME_MAX + 1];
+    uint64_t created_us;
+    uint64_t size_bytes;
+    char *path;
+    char *disk;
+} ImageRow;
+
+static void image_row_done(ImageRow *row)
+{
+    row->path = mfree(row->path);
+    row->disk = mfree(row->disk);
+}
+
+typedef struct ImageFind {
+    const char *kind;
+    const char *name; /* NULL: any */
+    ImageRow *row;
+    bool found;
+} ImageFind;
+
+static int find_cb(const StoredImage *img, void *userdata)
+{
+    ImageFind *f = userdata;
+
+    if (f->found || !streq(img->kind, f->kind) || (f->name && !streq(img->name, f->name)) ||
+        strlen(img->name) > DOMAIN_NAME_MAX)
+        return 0;
+    *f->row = (ImageRow){.id = img->id,
+                         .created_us = img->created_us,
+                         .size_bytes = img->size_bytes,
+                         .path = strdup(img->path),
+                         .disk = img->disk ? strdup(img->disk) : NULL};
+    (void)snprintf(f->row->kind, sizeof(f->row->kind), "%s", img->kind);
+    (void)snprintf(f->row->name, sizeof(f->row->name), "%s", img->name);
+    if (!f->row->path)
+        return -ENOMEM;
+    f->found = true;
+    return 0;
+}
+
+/* Finds d's image of kind (and name); returns 1 when found, 0 when not, or a negative errno. */
+static int image_find(Manager *m, Domain *d, const char *kind, const char *name, ImageRow *ret)
+{
+    ImageFind f = {.kind = kind, .name = name, .row = ret};
+    int r;
+
+    *ret = (ImageRow){};
+    r = store_images_load(m->store, d->config.uuid, find_cb, &f);
+    if (r < 0) {
+        image_row_done(ret);
+        return r;
+    }
+    return f.found;
+}
+
+static char *domain_images_dir(Manager *m, const Domain *d)
+{
+    char *p = NULL;
+
+    return asprintf(&p, "%s/images/%s", m->config->state_dir, d->config.uuid) < 0 ? NULL : p;
+}
+
+/* Makes STATE_DIR/images/UUID (0700) and returns the path of the image file of a managed save
+ * (name NULL) or of snapshot name. */
+static int image_path_make(Manager *m, const Domain *d, const char *name, char **ret, Error *e)
+{
+    _cleanup_free_ char *top = NULL, *dir = domain_images_dir(m, d);
+
+    if (!dir || asprintf(&top, "%s/images", m->config->state_dir) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if ((mkdir(top, 0700) < 0 && errno != EEXIST) || (mkdir(dir, 0700) < 0 && errno != EEXIST))
+        return error_set_errno(e, -errno, "Failed to create %s: %m", dir);
+    if ((name ? asprintf(ret, "%s/snapshot-%s.img", dir, name)
+              : asprintf(ret, "%s/managed-save.img", dir)) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return 0;
+}
+
+/* Makes a finished image durable under its own name: rename over the temporary one, then sync
+ * the directory so the rename survives a crash. */
+static int image_install(const char *tmp_path, const char *path, uint64_t *ret_size, Error *e)
+{
+    _cleanup_free_ char *dir = strdup(path);
+    _cleanup_close_ int dfd = -EBADF;
+    struct stat st;
+    char *slash;
+
+    if (!dir)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (rename(tmp_path, path) < 0)
+        return error_set_errno(e, -errno, "Failed to move the image into place (%s): %m", path);
+    slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0)
+        return error_set_errno(e, -errno, "Failed to sync %s: %m", dir);
+    if (stat(path, &st) < 0)
+        return error_set_errno(e, -errno, "Failed to read the size of %s: %m", path);
+    *ret_size = (uint64_t)st.st_blocks * 512u; /* on disk: pages that were all zero are holes */
+    return 0;
+}
+
+static void image_op_free(struct ImageOp *op)
+{
+    if (!op)
+        return;
+    free(op->name);
+    free(op->tmp_path);
+    free(op->path);
+    free(op->caller);
+    free(op);
+}
+
+void manager_domain_images_free(Domain *d)
+{
+    if (d->image_op) {
+        Error e = ERROR_NULL;
+        (void)error_setf(&e, ERROR_FAILED, "hvd is stopping");
+        if (d->image_op->done)
+            d->image_op->done(d->image_op->userdata, NULL, &e);
+        image_op_free(d->image_op);
+        d->image_op = NULL;
+    }
+    d->restore_path = mfree(d->restore_path);
+}
+
+static int require_available(Manager *m, Domain *d, Driver **ret, Error *e)
+{
+    Driver *drv = manager_driver(m, d);
+
+    if (!drv)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the %s driver is not built into this hvd",
+                          driver_kind_to_string(d->config.driver));
+    *ret = drv;
+    return 0;
+}
+
+/* Asks the driver to write d's state into a new image (a managed save, or snapshot name). */
+static int image_write(Manager *m, Domain *d, const char *name, ManagerDone done, void *userdata,
+                       Error *e)
+{
+    struct ImageOp *op;
+    Driver *drv = NULL;
+    int r;
+
+    r = manager_action_check(d, ACTION_SAVE, e);
+    if (r < 0)
+        return r;
+    if (d->image_op)
+        return error_setf(e, ERROR_INVALID_STATE, "a save or snapshot of '%s' is already under way",
+                          d->config.name);
+    r = require_available(m, d, &drv, e);
+    if (r < 0)
+        return r;
+    op = calloc(1, sizeof(*op));
+    if (!op)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    op->managed = !name;
+    op->done = done;
+    op->userdata = userdata;
+    op->rt = d->runtime;
+    r = image_path_make(m, d, name, &op->path, e);
+    if (r >= 0 &&
+        (asprintf(&op->tmp_path, "%s.tmp", op->path) < 0 || (name && !(op->name = strdup(name))) ||
+         (m->caller[0] && !(op->caller = strdup(m->caller)))))
+        r = error_set_errno(e, -ENOMEM, "Out of memory");
+    if (r >= 0)
+        r = driver_save(drv, &d->config, &d->runtime, op->tmp_path, name ? 0 : DRIVER_SAVE_PAUSE,
+                        e);
+    if (r < 0) {
+        if (op->tmp_path)
+            (void)unlink(op->tmp_path);
+        image_op_free(op);
+        return r;
+    }
+    d->image_op = op;
+    if (r == DRIVER_DONE)
+        manager_image_written(m, d, NULL, d->state);
+    return done ? 1 : 0;
+}
+
+int manager_domain_save(Manager *m, Domain *d, ManagerDone done, void *userdata, Error *e)
+{
+    return image_write(m, d, NULL, done, userdata, e);
+}
+
+int manager_snapshot_create(Manager *m, Domain *d, const char *name, ManagerDone done,
+                            void *userdata, Error *e)
+{
+    ImageRow row;
+    int r;
+
+    if (!domain_name_is_valid(name))
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "bad snapshot name '%.64s': 1..64 characters from A-Z a-z 0-9 _ . -, "
+                          "not . or ..",
+                          strempty(name));
+    r = image_find(m, d, KIND_SNAPSHOT, name, &row);
+    image_row_done(&row);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to read the snapshots of '%s': %s", d->config.name,
+                               store_last_error(m->store));
+    if (r > 0)
+        return error_setf(e, ERROR_SNAPSHOT_EXISTS, "domain '%s' has a snapshot named '%s' already",
+                          d->config.name, name);
+    return image_write(m, d, name, done, userdata, e);
+}
+
+/* After the commit that recorded a managed save: the paused instance is ended (its state is in
+ * the image), then the caller hears. */
+static void snapshot_committed(void *userdata, Domain *d, const Error *e);
+
+/* The saved instance ended: the save is complete whatever the end said. */
+static void saved_instance_ended(void *userdata, Domain *d, const Error *e)
+{
+    if (e && d)
+        log_warning("Domain %s: ending the saved instance: %s", d->config.name, e->message);
+    snapshot_committed(userdata, d, NULL);
+}
+
+static void managed_save_committed(void *userdata, Domain *d, const Error *e)
+{
+    struct ImageOp *op = userdata;
+    Error ignored = ERROR_NULL;
+    int r;
+
+    if (!d || e || !manager_driver(d->manager, d)) {
+        snapshot_committed(op, d, e);
+        return;
+    }
+    /* The caller hears once the instance is gone, so that a start right after finds none. */
+    r = driver_destroy(manager_driver(d->manager, d), &d->config, &op->rt, 0, &ignored);
+    if (r == DRIVER_PENDING && manager_wait_op(d, ACTION_DESTROY, saved_instance_ended, op) >= 0)
+        return;
+    snapshot_committed(op, d, NULL);
+}
+
+static void snapshot_committed(void *userdata, Domain *d, const Error *e)
+{
+    struct ImageOp *op = userdata;
+
+    if (op->done)
+        op->done(op->userdata, d, e);
+    image_op_free(op);
+}
+
+/* Records the installed image of op in one change: its row, and for a managed save the move to
+ * shutoff/saved (dropping an older managed save), or the snapshot-created event. */
+static int image_record(Manager *m, Domain *d, struct ImageOp *op, uint64_t size, Error *e)
+{
+    StoredImage img = {
+        .domain_uuid = d->config.uuid,
+        .kind = op->managed ? KIND_MANAGED : KIND_SNAPSHOT,
+        .name = op->managed ? KIND_MANAGED : op->name,
+        .created_us = now_usec(CLOCK_REALTIME),
+        .size_bytes = size,
+        .contents = IMAGE_CONTENTS,
+        .disk = d->config.disk,
+        .path = op->path,
+    };
+    ImageRow old;
+    int r;
+
+    r = manager_change_begin(m);
+    if (r >= 0 && op->managed && (r = image_find(m, d, KIND_MANAGED, NULL, &old)) > 0) {
+        r = store_image_delete(m->store, old.id);
+        image_row_done(&old);
+    }
+    if (r >= 0)
+        r = store_image_insert(m->store, &img, NULL);
+    if (r >= 0 && !op->managed) {
+        json_t *detail =
+            json_pack("{s:s, s:I, s:s, s:s*}", "snapshot", op->name, "size_bytes", (json_int_t)size,
+                      "contents", IMAGE_CONTENTS, "disk", d->config.disk);
+        r = detail ? manager_log_event(m, d->config.name, "snapshot-created", detail, NULL)
+                   : -ENOMEM;
+        json_decref(detail);
+    }
+    if (r >= 0 && op->managed)
+        r = manager_transition(m, d, STATE_SHUTOFF, REASON_SAVED, NULL,
+                               "saved; the next start resumes it", false, e);
+    manager_change_end(m, r < 0 ? r : 0);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to record the image of '%s': %s", d->config.name,
+                               store_last_error(m->store));
+    return 0;
+}
+
+void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState observed)
+{
+    struct ImageOp *op = d->image_op;
+    _cleanup_free_ char *outer = NULL;
+    Error failed = ERROR_NULL;
+    uint64_t size = 0;
+    int r = 0;
+
+    if (!op)
+        return;
+    d->image_op = NULL;
+    if (op->caller) {
+        outer = strdup(m->caller);
+        manager_set_caller(m, op->caller);
+    }
+    if (e)
+        failed = *e;
+    else if (op->managed && !(d->state == STATE_RUNNING || d->state == STATE_PAUSED))
+        (void)error_setf(&failed, ERROR_INVALID_STATE, "domain '%s' stopped during its save (%s)",
+                         d->config.name, domain_state_to_string(d->state));
+    else if ((r = image_install(op->tmp_path, op->path, &size, &failed)) >= 0)
+        r = image_record(m, d, op, size, &failed);
+
+    if (error_is_set(&failed)) {
+        (void)unlink(op->tmp_path);
+        if (r < 0)
+            (void)unlink(op->path);
+        /* A managed save that failed once the guest was paused lets it run again. */
+        if (op->managed && observed == STATE_PAUSED && d->state == STATE_RUNNING) {
+            Error ignored = ERROR_NULL;
+            (void)driver_resume(manager_driver(m, d), &d->config, &d->runtime, 0, &ignored);
+        }
+        log_warning("Domain %s: %s failed: %s", d->config.name,
+                    op->managed ? "the save" : "the snapshot", failed.message);
+        if (op->done)
+            op->done(op->userdata, d, &failed);
+        image_op_free(op);
+    } else {
+        log_info("Domain %s: %s written to %s.", d->config.name,
+                 op->managed ? "saved state" : "snapshot", op->path);
+        manager_after_commit_done(m, d, op->managed ? managed_save_committed : snapshot_committed,
+                                  op, NULL);
+    }
+    if (op->caller || outer)
+        manager_set_caller(m, outer);
+}
+
+/* Removes an image row (in its own change) and its file. */
+static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *event, Error *e)
+{
+    int r = manager_change_begin(m);
+
+    if (r >= 0)
+        r = store_image_delete(m->store, row->id);
+    if (r >= 0 && event) {
+        json_t *detail = json_pack("{s:s}", "snapshot", row->name);
+        r = detail ? manager_log_event(m, d->config.name, event, detail, NULL) : -ENOMEM;
+        json_decref(detail);
+    }
+    manager_change_end(m, r);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to forget the image %s: %s", row->path,
+                               store_last_error(m->store));
+    /* A crash before the commit leaves a row without its file: start-up removes the row. */
+    if (unlink(row->path) < 0 && errno != ENOENT)
+        log_warning_errno(errno, "Failed to remove %s: %m", row->path);
+    return 0;
+}
+
+void manager_image_prepare_start(Manager *m, Domain *d)
+{
+    ImageRow row;
+
+    if (d->restore_path || d->state != STATE_SHUTOFF)
+        return;
+    if (image_find(m, d, KIND_MANAGED, NULL, &row) <= 0)
+        return;
+    d->restore_path = TAKE_PTR(row.path);
+    d->restore_image_id = row.id;
+    image_row_done(&row);
+}
+
+void manager_image_start_done(Manager *m, Domain *d, bool ok)
+{
+    ImageRow row;
+    Error e = ERROR_NULL;
+
+    if (ok && d->restore_image_id > 0 && image_find(m, d, KIND_MANAGED, NULL, &row) > 0) {
+        if (row.id == d->restore_image_id && image_forget(m, d, &row, NULL, &e) < 0)
+            log_warning("Domain %s: %s", d->config.name, e.message);
+        image_row_done(&row);
+    }
+    d->restore_path = mfree(d->restore_path);
+    d->restore_image_id = 0;
+}
+
+int manager_domain_start(Manager *m, Domain *d, bool fresh, ManagerDone done, void *userdata,
+                         Error *e)
+{
+    ImageRow row;
+    int r;
+
+    if (fresh && d->state == STATE_SHUTOFF && image_find(m, d, KIND_MANAGED, NULL, &row) > 0) {
+        r = image_forget(m, d, &row, NULL, e);
+        image_row_done(&row);
+        if (r < 0)
+            return r;
+        log_info("Domain %s: its saved state was discarded (start --fresh).", d->config.name);
+    }
+    return manager_domain_action(m, d, ACTION_START, 0, done, userdata, e);
+}
+
+static int snapshot_get(Manager *m, Domain *d, const char *name, ImageRow *ret, Error *e)
+{
+    int r;
+
+    if (!domain_name_is_valid(name))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "bad snapshot name '%.64s'", strempty(name));
+    r = image_find(m, d, KIND_SNAPSHOT, name, ret);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to read the snapshots of '%s': %s", d->config.name,
+                               store_last_error(m->store));
+    if (r == 0)
+        return error_setf(e, ERROR_NO_SUCH_SNAPSHOT, "domain '%s' has no snapshot named '%s'",
+                          d->config.name, name);
+    return 0;
+}
+
+static int list_cb(const StoredImage *img, void *userdata)
+{
+    json_t *list = userdata;
+
+    if (!streq(img->kind, KIND_SNAPSHOT))
+        return 0;
+    return json_array_append_new(
+               list, json_pack("{s:s, s:I, s:I, s:s, s:s*, s:s}", "name", img->name, "created_us",
+                               (json_int_t)img->created_us, "size_bytes",
+                               (json_int_t)img->size_bytes, "contents", img->contents, "disk",
+                               img->disk, "disks", "referenced, not copied")) < 0
+               ? -ENOMEM
+               : 0;
+}
+
+int manager_snapshot_list(Manager *m, Domain *d, json_t **ret, Error *e)
+{
+    json_t *list = json_array();
+    int r;
+
+    if (!list)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    r = store_images_load(m->store, d->config.uuid, list_cb, list);
+    if (r < 0) {
+        json_decref(list);
+        return error_set_errno(e, r, "Failed to read the snapshots of '%s': %s", d->config.name,
+                               store_last_error(m->store));
+    }
+    *ret = list;
+    return 0;
+}
+
+int manager_snapshot_delete(Manager *m, Domain *d, const char *name, Error *e)
+{
+    ImageRow row;
+    int r;
+
+    r = snapshot_get(m, d, name, &row, e);
+    if (r < 0)
+        return r;
+    r = image_forget(m, d, &row, "snapshot-deleted", e);
+    image_row_done(&row);
+    return r;
+}
+
+/* A revert waiting for the destroy of the current instance before it starts from the image. */
+typedef struct RevertOp {
+    Manager *m;
+    char *path;
+    char *caller;
+    ManagerDone done;
+    void *userdata;
+} RevertOp;
+
+static void revert_op_free(RevertOp *op)
+{
+    free(op->path);
+    free(op->caller);
+    free(op);
+}
+
+/* Starts d from the image at path (taken over). */
+static int start_from(Manager *m, Domain *d, char *path, ManagerDone done, void *userdata, Error *e)
+{
+    ImageRow row;
+    int r;
+
+    /* Whatever a managed save held is no longer the domain's state. */
+    if (image_find(m, d, KIND_MANAGED, NULL, &row) > 0) {
+        r = image_forget(m, d, &row, NULL, e);
+        image_row_done(&row);
+        if (r < 0) {
+            free(path);
+            return r;
+        }
+    }
+    free(d->restore_path);
+    d->restore_path = path;
+    d->restore_image_id = 0;
+    r = manager_domain_action(m, d, ACTION_START, 0, done, userdata, e);
+    if (r < 0)
+        d->restore_path = mfree(d->restore_path);
+    return r;
+}
+
+static void revert_destroyed(void *userdata, Domain *d, const Error *e)
+{
+    RevertOp *op = userdata;
+    _cleanup_free_ char *outer = NULL;
+    Error start_error = ERROR_NULL;
+    int r;
+
+    if (!d || e) {
+        if (op->done)
+            op->done(op->userdata, d, e);
+        revert_op_free(op);
+        return;
+    }
+    outer = strdup(op->m->caller);
+    manager_set_caller(op->m, op->caller);
+    r = start_from(op->m, d, TAKE_PTR(op->path), op->done, op->userdata, &start_error);
+    manager_set_caller(op->m, outer);
+    if (r < 0 && op->done)
+        op->done(op->userdata, d, &start_error);
+    else if (r == 0 && op->done)
+        op->done(op->userdata, d, NULL);
+    revert_op_free(op);
+}
+
+int manager_snapshot_revert(Manager *m, Domain *d, const char *name, ManagerDone done,
+                            void *userdata, Error *e)
+{
+    ImageRow row;
+    RevertOp *op;
+    int r;
+
+    r = snapshot_get(m, d, name, &row, e);
+    if (r < 0)
+        return r;
+    free(row.disk);
+    if (d->state == STATE_SHUTOFF)
+        return start_from(m, d, row.path, done, userdata, e);
+    if (d->state == STATE_STARTING || d->state == STATE_STOPPING || d->image_op) {
+        free(row.path);
+        return error_setf(e, ERROR_INVALID_STATE,
+                          "domain '%s' is %s; revert it once it is running, paused or shut off",
+                          d->config.name,
+                          d->image_op ? "being saved" : domain_state_to_string(d->state));
+    }
+    op = calloc(1, sizeof(*op));
+    if (!op) {
+        free(row.path);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    *op = (RevertOp){.m = m, .path = row.path, .done = done, .userdata = userdata};
+    op->caller = m->caller[0] ? strdup(m->caller) : NULL;
+    r = manager_domain_action(m, d, ACTION_DESTROY, 0, revert_destroyed, op, e);
+    if (r < 0) {
+        revert_op_free(op);
+        return r;
+    }
+    if (r == 0)
+        revert_destroyed(op, d, NULL); /* answers done itself */
+    return 1;
+}
+
+/* Clones started from a snapshot, answered once every start has completed. */
+typedef struct CloneOp {
+    unsigned waiting;
+    json_t *names;
+    Error error;
+    ManagerCloneDone done;
+    void *userdata;
+} CloneOp;
+
+static void clone_op_finish(CloneOp *op)
+{
+    if (--op->waiting > 0)
+        return;
+    if (op->done)
+        op->done(op->userdata, op->names, error_is_set(&op->error) ? &op->error : NULL);
+    json_decref(op->names);
+    free(op);
+}
+
+static void clone_started(void *userdata, Domain *d, const Error *e)
+{
+    CloneOp *op = userdata;
+
+    if (e && !error_is_set(&op->error))
+        (void)error_setf(&op->error, e->kind, "clone '%s' did not start: %s",
+                         d ? d->config.name : "?", e->message);
+    clone_op_finish(op);
+}
+
+/* The names of count clones of new_name, checked: valid, free, and not twice. */
+static int clone_names(Manager *m, const char *new_name, unsigned count, json_t **ret, Error *e)
+{
+    json_t *names = json_array();
+
+    if (!names)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    for (unsigned i = 1; i <= count; i++) {
+        char name[DOMAIN_NAME_MAX + 16];
+
+        if (count == 1)
+            (void)snprintf(name, sizeof(name), "%s", new_name);
+        else
+            (void)snprintf(name, sizeof(name), "%s-%u", new_name, i);
+        if (!domain_name_is_valid(name)) {
+            json_decref(names);
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "bad clone name '%.70s': 1..64 characters from A-Z a-z 0-9 _ . -",
+                              name);
+        }
+        if (manager_find(m, name)) {
+            json_decref(names);
+            return error_setf(e, ERROR_DOMAIN_EXISTS, "a domain named '%s' already exists", name);
+        }
+        if (json_array_append_new(names, json_string(name)) < 0) {
+            json_decref(names);
+            return error_set_errno(e, -ENOMEM, "Out of memory");
+        }
+    }
+    *ret = names;
+    return 0;
+}
+
+/* Defines the clone name of d: its settings with a new name and UUID. */
+static int clone_define(Manager *m, Domain *d, const char *name, Domain **ret, Error *e)
+{
+    json_t *settings = json_object(), *v;
+    const char *key;
+    void *tmp;
+    int r;
+
+    if (!settings || domain_config_to_json(&d->config, settings) < 0) {
+        json_decref(settings);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    (void)json_object_del(settings, "uuid");
+    json_object_foreach_safe(settings, tmp, key, v) if (json_is_null(v))(void)
+        json_object_del(settings, key); /* unset */
+    (void)json_object_set_new(settings, "name", json_string(name));
+    (void)json_object_set_new(settings, "autostart", json_false());
+    r = manager_domain_create(m, settings, ret, e);
+    json_decref(settings);
+    return r;
+}
+
+int manager_domain_clone(Manager *m, Domain *d, const char *new_name, const char *snapshot,
+                         unsigned count, ManagerCloneDone done, void *userdata, json_t **ret_names,
+                         Error *e)
+{
+    _cleanup_free_ char *source_name = strdup(d->config.name);
+    Domain **clones = NULL;
+    ImageRow row = {};
+    json_t *names = NULL;
+    CloneOp *op;
+    size_t i;
+    int r;
+
+    if (!source_name)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (count < 1 || count > MANAGER_CLONE_COUNT_MAX)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "'count' must be 1..%u, got %u",
+                          MANAGER_CLONE_COUNT_MAX, count);
+    if (snapshot && snapshot_get(m, d, snapshot, &row, e) < 0)
+        return -EINVAL;
+    r = clone_names(m, new_name, count, &names, e);
+    clones = r >= 0 ? calloc(count, sizeof(*clones)) : NULL;
+    if (r >= 0 && !clones)
+        r = error_set_errno(e, -ENOMEM, "Out of memory");
+    for (i = 0; r >= 0 && i < count; i++)
+        r = clone_define(m, d, json_string_value(json_array_get(names, i)), &clones[i], e);
+    if (r < 0) {
+        /* Nothing half-made: the clones defined so far go again. */
+        while (clones && i-- > 0)
+            if (clones[i])
+                (void)manager_domain_delete(m, clones[i], NULL);
+        free(clones);
+        json_decref(names);
+        image_row_done(&row);
+        return r;
+    }
+    log_info("Domain %s: %u clone(s) defined%s%s.", source_name, count,
+             snapshot ? " from snapshot " : "", strempty(snapshot));
+    if (!snapshot) {
+        free(clones);
+        *ret_names = names;
+        return 0;
+    }
+
+    op = calloc(1, sizeof(*op));
+    if (!op) {
+        free(clones);
+        json_decref(names);
+        image_row_done(&row);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    *op = (CloneOp){.waiting = 1, .names = names, .done = done, .userdata = userdata};
+    for (i = 0; i < count; i++) {
+        Error start_error = ERROR_NULL;
+        char *path = strdup(row.path);
+
+        op->waiting++;
+        r = path ? start_from(m, clones[i], path, clone_started, op, &start_error)
+                 : error_set_errno(&start_error, -ENOMEM, "Out of memory");
+        if (r < 0)
+            clone_started(op, clones[i], &start_error);
+        else if (r == 0)
+            clone_started(op, clones[i], NULL);
+    }
+    free(clones);
+    image_row_done(&row);
+    clone_op_finish(op); /* the reference held while starting them */
+    return 1;
+}
+
+/* Start-up: the rows, with whether each file is there. */
+typedef struct ReconcileImages {
+    Manager *m;
+    char **paths; /* of the rows whose file exists */
+    size_t n_paths;
+    int64_t *gone; /* rows whose file is gone */
+    size_t n_gone;
+    int64_t *stale; /* managed saves of domains that run */
+    size_t n_stale;
+} ReconcileImages;
+
+static Domain *domain_by_uuid(Manager *m, const char *uuid)
+{
+    for (size_t i = 0; i < m->n_domains; i++)
+        if (streq(m->domains[i]->config.uuid, uuid))
+            return m->domains[i];
+    return NULL;
+}
+
+static int push_id(int64_t **list, size_t *n, int64_t id)
+{
+    int64_t *l = reallocarray(*list, *n + 1, sizeof(**list));
+
+    if (!l)
+        return -ENOMEM;
+    l[(*n)++] = id;
+    *list = l;
+    return 0;
+}
+
+static int reconcile_cb(const StoredImage *img, void *userdata)
+{
+    ReconcileImages *ri = userdata;
+    Domain *d = domain_by_uuid(ri->m, img->domain_uuid);
+    char **paths;
+
+    if (!d || access(img->path, F_OK) < 0) {
+        log_warning("Image %s of %s is gone; forgetting it.", img->path,
+                    d ? d->config.name : img->domain_uuid);
+        return push_id(&ri->gone, &ri->n_gone, img->id);
+    }
+    if (streq(img->kind, KIND_MANAGED) &&
+        (d->state == STATE_RUNNING || d->state == STATE_PAUSED || d->state == STATE_STOPPING)) {
+        log_info("Domain %s runs again: its saved state %s is consumed.", d->config.name,
+                 img->path);
+        return push_id(&ri->stale, &ri->n_stale, img->id);
+    }
+    paths = reallocarray(ri->paths, ri->n_paths + 1, sizeof(char *));
+    if (!paths)
+        return -ENOMEM;
+    ri->paths = paths;
+    paths[ri->n_paths] = strdup(img->path);
+    return paths[ri->n_paths++] ? 0 : -ENOMEM;
+}
+
+static bool path_listed(ReconcileImages *ri, const char *path)
+{
+    for (size_t i = 0; i < ri->n_paths; i++)
+        if (streq(ri->paths[i], path))
+            return true;
+    return false;
+}
+
+/* Removes the files under STATE_DIR/images that no row names (saves that hvd did not get to
+ * record: temporary files, or files renamed into place before their row committed). */
+static void remove_orphans(Manager *m, ReconcileImages *ri)
+{
+    _cleanup_free_ char *top = NULL;
+    DIR *dir;
+    struct dirent *de;
+
+    if (asprintf(&top, "%s/images", m->config->state_dir) < 0)
+        return;
+    dir = opendir(top);
+    if (!dir)
+        return;
+    while ((de = readdir(dir))) {
+        _cleanup_free_ char *sub = NULL;
+        DIR *inner;
+        struct dirent *f;
+
+        if (de->d_name[0] == '.' || asprintf(&sub, "%s/%s", top, de->d_name) < 0)
+            continue;
+        inner = opendir(sub);
+        if (!inner)
+            continue;
+        while ((f = readdir(inner))) {
+            _cleanup_free_ char *path = NULL;
+
+            if (streq(f->d_name, ".") || streq(f->d_name, "..") ||
+                asprintf(&path, "%s/%s", sub, f->d_name) < 0 || path_listed(ri, path))
+                continue;
+            log_warning("Removing image file %s: no recorded image names it (a save that was "
+                        "not recorded).",
+                        path);
+            if (unlink(path) < 0)
+                log_warning_errno(errno, "Failed to remove %s: %m", path);
+        }
+        closedir(inner);
+        (void)rmdir(sub); /* when empty */
+    }
+    closedir(dir);
+}
+
+void manager_images_reconcile(Manager *m)
+{
+    ReconcileImages ri = {.m = m};
+    int r;
+
+    r = store_images_load(m->store, NULL, reconcile_cb, &ri);
+    if (r < 0) {
+        log_warning_errno(r, "Failed to read the recorded images, leaving them as they are: %s",
+                          store_last_error(m->store));
+        goto finish;
+    }
+    r = manager_change_begin(m);
+    for (size_t i = 0; r >= 0 && i < ri.n_gone; i++)
+        r = store_image_delete(m->store, ri.gone[i]);
+    for (size_t i = 0; r >= 0 && i < ri.n_stale; i++)
+        r = store_image_delete(m->store, ri.stale[i]);
+    manager_change_end(m, r);
+    if (r < 0) {
+        log_warning_errno(r, "Failed to forget images: %s", store_last_error(m->store));
+        goto finish;
+    }
+    manager_commit(m);
+    /* Only files named by a row that stays are kept (a consumed managed save goes too). */
+    remove_orphans(m, &ri);
+
+finish:
+    for (size_t i = 0; i < ri.n_paths; i++)
+        free(ri.paths[i]);
+    free(ri.paths);
+    free(ri.gone);
+    free(ri.stale);
+}
+
+void manager_images_domain_deleted(Manager *m, Domain *d)
+{
+    _cleanup_free_ char *dir = domain_images_dir(m, d);
+    DIR *dd = dir ? opendir(dir) : NULL;
+    struct dirent *f;
+
+    if (!dd)
+        return;
+    while ((f = readdir(dd))) {
+        _cleanup_free_ char *path = NULL;
+
+        if (f->d_name[0] == '.' && (!f->d_name[1] || streq(f->d_name, "..")))
+            continue;
+        if (asprintf(&path, "%s/%s", dir, f->d_name) >= 0 && unlink(path) < 0)
+            log_warning_errno(errno, "Failed to remove %s: %m", path);
+    }
+    closedir(dd);
+    if (rmdir(dir) < 0)
+        log_warning_errno(errno, "Failed to remove %s: %m", dir);
+}
