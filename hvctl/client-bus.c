@@ -745,26 +745,13 @@ static int call_dict_array(Client *c, const char *method, json_t **ret, Error *e
 {
     _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-    json_t *list, *item;
     int r;
 
     r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
                            method, &be, &reply, NULL);
     if (r < 0)
         return error_from_bus(&be, r, e);
-    r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
-    list = json_array();
-    while (r >= 0 && list && (r = sd_bus_message_peek_type(reply, NULL, NULL)) > 0) {
-        r = read_dict(reply, &item);
-        if (r >= 0)
-            (void)json_array_append_new(list, item);
-    }
-    if (r < 0 || !list) {
-        json_decref(list);
-        return error_set_errno(e, r < 0 ? r : -ENOMEM, "Bad reply from hvd: %m");
-    }
-    *ret = list;
-    return 0;
+    return read_dict_array(reply, ret, e);
 }
 
 /* a{sv} cannot carry null: a cluster domain not placed yet comes back without its host. */
