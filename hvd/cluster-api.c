@@ -25,6 +25,7 @@ struct ClusterRequest {
     bool recorded; /* a create whose definition is in etcd: waiting for the outcome */
     int64_t recorded_revision;
     uint64_t deadline_us;
+    json_t *tracked; /* a drain: the domains seen on the host, each until it runs elsewhere */
     char name[DOMAIN_NAME_MAX + 1];
 };
 
@@ -43,6 +44,7 @@ static void request_finish(ClusterRequest *r, json_t *result, const Error *e)
     request_unlink(r);
     etcd_call_cancel(r->call);
     r->done(r->userdata, result, result ? NULL : e);
+    json_decref(r->tracked);
     free(r);
 }
 
@@ -295,6 +297,12 @@ static void on_drain_set(void *userdata, json_t *reply, const Error *etcd_error)
         return;
     }
     log_info("Cluster: draining %s.", r->name);
+    r->tracked = json_object();
+    if (!r->tracked) {
+        (void)error_set_errno(&e, -ENOMEM, "Out of memory");
+        request_finish(r, NULL, &e);
+        return;
+    }
     r->recorded = true;
     r->recorded_revision = etcd_reply_revision(reply);
     r->deadline_us = cluster_now(c) + CLUSTER_DRAIN_WAIT_US;
@@ -344,8 +352,16 @@ static bool drain_outcome(ClusterRequest *r)
 
         if (pinned && streq(pinned, r->name) && host && streq(host, r->name))
             (void)json_array_append_new(left, json_string(name));
-        else if ((host && streq(host, r->name)) || (released && streq(released, r->name)) ||
-                 (released && !host))
+        else if ((host && streq(host, r->name)) || (released && streq(released, r->name)))
+            (void)json_object_set_new(r->tracked, name, json_true());
+    }
+    /* Each domain seen on the host counts until it runs on another one (or was deleted). */
+    json_t *v;
+    json_object_foreach (r->tracked, name, v) {
+        const char *host = cluster_view_owner(&c->view, name);
+        const char *state = cluster_view_state(&c->view, name, NULL);
+        if (json_object_get(c->view.domains, name) &&
+            (!host || streq(host, r->name) || !state || !streq(state, "running")))
             (void)json_array_append_new(moving, json_string(name));
     }
     done = json_array_size(moving) == 0;
