@@ -295,6 +295,16 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (r < 0)
             config_done(&c);
     }
+    if (r >= 0) {
+        /* [cluster] is checked, and taken at the next start only. */
+        ClusterConfig cc;
+        r = cluster_config_parse(&c, &cc, &e);
+        if (r < 0) {
+            hvd_drivers_settings_free(d->drivers, settings);
+            config_done(&c);
+        } else
+            cluster_config_done(&cc);
+    }
     if (r < 0) {
         log_error("Reload refused, keeping the running configuration: %s", e.message);
         (void)sd_notify(false, "READY=1");
@@ -303,6 +313,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     if (!streq(c.state_dir, d->config.state_dir) || !streq(c.runtime_dir, d->config.runtime_dir) ||
         c.synchronous != d->config.synchronous)
         log_notice("state-dir, runtime-dir and synchronous take effect at the next start of hvd.");
+    if (config_section(&c, "cluster") || d->cluster)
+        log_notice("[cluster] takes effect at the next start of hvd.");
     /* Keep what needs a restart, take the rest. */
     if (config_string_set(&c.state_dir, d->config.state_dir) < 0 ||
         config_string_set(&c.runtime_dir, d->config.runtime_dir) < 0) {

@@ -2,6 +2,7 @@
 refusals, HA restarts after a host's death, self-fencing of a host cut off from etcd, no domain
 ever running on two hosts, and etcd losing quorum."""
 import json
+import signal
 import subprocess
 import time
 
@@ -295,6 +296,18 @@ def test_cluster_configuration_is_checked_and_optional(workdir, build, bus):
         hvd.start()
         status, _, problem = hvd.request("GET", "/api/v1/cluster/domains")
         assert status == 409 and "not part of a cluster" in problem["detail"], problem
+        # A reload checks [cluster] too (and takes it only at the next start).
+        good = hvd.config_path.read_text()
+        hvd.config_path.write_text(good + "[cluster]\netcd = http://127.0.0.1:1\n")
+        hvd.signal(signal.SIGHUP)
+        wait_for(lambda: "[cluster] needs host = NAME" in hvd.read_log(), timeout=5,
+                 what="the reload to be refused")
+        assert "Reload refused" in hvd.read_log()
+        hvd.config_path.write_text(good + "[cluster]\netcd = http://127.0.0.1:1\nhost = x\n")
+        hvd.signal(signal.SIGHUP)
+        wait_for(lambda: "[cluster] takes effect at the next start" in hvd.read_log(),
+                 timeout=5, what="the reload's notice")
+        assert hvd.request("GET", "/api/v1/cluster/domains")[0] == 409
     finally:
         hvd.stop()
 
