@@ -852,6 +852,28 @@ static int bus_cluster_drain(Client *c, const char *host, bool drain, json_t **r
     return r < 0 ? error_set_errno(e, r, "Bad reply from hvd: %m") : 0;
 }
 
+static int bus_cluster_move(Client *c, const char *name, const char *host, json_t **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+    int r;
+
+    r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                       HVD_BUS_MANAGER_INTERFACE, "ClusterMoveDomain");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "ss", name, host);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to build the request: %m");
+    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = read_dict(reply, ret);
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    cluster_entry_nulls(*ret);
+    return 0;
+}
+
 static const ClientOps bus_client_ops = {
     .free = bus_free,
     .list = bus_list,
@@ -875,6 +897,7 @@ static const ClientOps bus_client_ops = {
     .cluster_create = bus_cluster_create,
     .cluster_delete = bus_cluster_delete,
     .cluster_drain = bus_cluster_drain,
+    .cluster_move = bus_cluster_move,
 };
 
 int client_bus_new(const char *address, Client **ret, Error *e)

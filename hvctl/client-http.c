@@ -683,6 +683,21 @@ static int http_cluster_drain(Client *c, const char *host, bool drain, json_t **
     return request(c, drain ? "POST" : "DELETE", path, NULL, ret, e);
 }
 
+static int http_cluster_move(Client *c, const char *name, const char *host, json_t **ret, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
+    json_t *body = json_pack("{s:s}", "host", host);
+    int r;
+
+    if (!n || !body || asprintf(&path, "/api/v1/cluster/domains/%s/move", n) < 0) {
+        json_decref(body);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    r = request(c, "POST", path, body, ret, e);
+    json_decref(body);
+    return r;
+}
+
 static const ClientOps http_client_ops = {
     .free = http_free,
     .list = http_list,
@@ -706,6 +721,7 @@ static const ClientOps http_client_ops = {
     .cluster_create = http_cluster_create,
     .cluster_delete = http_cluster_delete,
     .cluster_drain = http_cluster_drain,
+    .cluster_move = http_cluster_move,
 };
 
 /* Reads the token from path; a missing or unreadable file leaves it empty (reads on loopback

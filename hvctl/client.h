@@ -71,6 +71,8 @@ typedef struct ClientOps {
     int (*cluster_delete)(Client *c, const char *name, Error *e);
     /* drain false: the host takes domains again. *ret: {"host", "pinned_there"}. */
     int (*cluster_drain)(Client *c, const char *host, bool drain, json_t **ret, Error *e);
+    /* A cold move of domain name to host; *ret: its entry. */
+    int (*cluster_move)(Client *c, const char *name, const char *host, json_t **ret, Error *e);
 } ClientOps;
 
 struct Client {

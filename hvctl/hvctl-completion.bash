@@ -35,7 +35,7 @@ _hvctl()
                 case ${COMP_WORDS[i - 1]} in
                 --driver | --mode | --vcpus | --memory | --kernel | --initrd | --disk | --cmdline | \
                     --cpuset | --network | --on-crash | --uuid | --timeout | --tail | --count | \
-                    --subnet | --snapshot | --host) ;;
+                    --subnet | --snapshot | --host | --to) ;;
                 *) ((nargs++)) ;;
                 esac
             fi
@@ -45,7 +45,7 @@ _hvctl()
 
     case $prev in
     --bus-address | --url | --vcpus | --memory | --cmdline | --cpuset | --network | --uuid | \
-        --timeout | --tail | --count | --subnet | --snapshot | --host)
+        --timeout | --tail | --count | --subnet | --snapshot | --host | --to)
         return 0
         ;;
     --token-file | --kernel | --initrd | --disk)
@@ -70,7 +70,7 @@ _hvctl()
         if [[ $cur == -* ]]; then
             mapfile -t COMPREPLY < <(compgen -W "$global" -- "$cur")
         elif ((cluster)); then
-            mapfile -t COMPREPLY < <(compgen -W "create delete drain undrain list hosts" -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W "create delete move drain undrain list hosts" -- "$cur")
         else
             mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
         fi
@@ -132,6 +132,7 @@ _hvctl()
     if ((cluster)); then
         case $verb in
         create) opts+=" --ha --host" ;;
+        move) opts="--to --json" ;;
         list | hosts | drain | undrain) opts="--json" ;;
         esac
     fi

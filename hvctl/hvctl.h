@@ -67,8 +67,8 @@ int verb_clone(Client *c, int argc, char **argv);
  * EXIT_USAGE (message printed); optind is left at the first argument. */
 int parse_settings(const char *verb, int argc, char **argv, json_t *settings);
 
-/* hvctl --cluster create|delete|drain|undrain|list|hosts (verbs-cluster.c): argv[0] is the
- * verb. */
+/* hvctl --cluster create|delete|move|drain|undrain|list|hosts (verbs-cluster.c): argv[0] is
+ * the verb. */
 int verb_cluster(Client *c, int argc, char **argv);
 bool verb_cluster_help(int argc, char **argv);
 

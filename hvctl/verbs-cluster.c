@@ -128,6 +128,36 @@ static int cluster_drain_verb(Client *client, int argc, char **argv, bool drain)
     return EXIT_OK;
 }
 
+static int cluster_move(Client *client, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"to", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'}, {}};
+    const char *to = NULL;
+    json_t *entry = NULL;
+    Error e = ERROR_NULL;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+        if (c == 't')
+            to = optarg;
+        else if (c == 'j')
+            arg.json = true;
+        else
+            return usage_error("--cluster move", "bad option");
+    if (optind != argc - 1)
+        return usage_error("--cluster move", "expects exactly one domain NAME");
+    if (!to)
+        return usage_error("--cluster move", "--to HOST names where it goes");
+    if (client->ops->cluster_move(client, argv[optind], to, &entry, &e) < 0)
+        return exit_code_from_error(&e);
+    if (arg.json)
+        print_json(entry);
+    else
+        printf("Domain %s runs on %s now.\n", argv[optind], text(entry, "host"));
+    json_decref(entry);
+    return EXIT_OK;
+}
+
 static int cluster_drain(Client *client, int argc, char **argv)
 {
     return cluster_drain_verb(client, argc, argv, true);
@@ -221,6 +251,10 @@ static const ClusterVerb cluster_verbs[] = {
     {"delete", "NAME",
      "Delete a domain from the cluster: its host stops it and undefines its local copy.",
      cluster_delete},
+    {"move", "NAME --to HOST [--json]",
+     "Move a domain to HOST: stopped on its host, then started there (a cold move; live\n"
+     "migration between hosts does not exist yet). Refused at once when HOST has no room.",
+     cluster_move},
     {"drain", "HOST [--json]",
      "Move every domain off HOST (each stopped there, then started elsewhere; not those\n"
      "pinned to it) and place nothing new there; returns once they run elsewhere.",
@@ -257,8 +291,8 @@ int verb_cluster(Client *client, int argc, char **argv)
 
     if (!v)
         return usage_error(NULL,
-                           "--cluster takes create, delete, drain, undrain, list or hosts, not "
-                           "'%s'",
+                           "--cluster takes create, delete, move, drain, undrain, list or hosts, "
+                           "not '%s'",
                            argc > 0 ? argv[0] : "");
     return v->run(client, argc, argv);
 }

@@ -156,6 +156,32 @@ int bus_method_cluster_drain_host(sd_bus_message *m, void *userdata, sd_bus_erro
     return 1;
 }
 
+int bus_method_cluster_move_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    Bus *b = userdata;
+    Cluster *c = cluster_of(b, error);
+    Error e = ERROR_NULL;
+    const char *name, *host;
+    int r;
+
+    if (!c)
+        return -EBUSY;
+    r = bus_verify_manage(b, m, HVD_POLKIT_MANAGE_DOMAINS, "move domains", error);
+    if (r <= 0)
+        return r < 0 ? r : 1;
+    r = sd_bus_message_read(m, "ss", &name, &host);
+    if (r < 0)
+        return r;
+    bus_name_caller(b, m);
+    r = cluster_move(c, name, host, entry_done, sd_bus_message_ref(m), &e);
+    manager_set_caller(b->manager, NULL);
+    if (r < 0) {
+        sd_bus_message_unref(m);
+        return bus_error_from(error, &e);
+    }
+    return 1;
+}
+
 int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
     Bus *b = userdata;

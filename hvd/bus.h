@@ -110,6 +110,7 @@ extern const sd_bus_vtable bus_snapshot_vtable[];
 int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_drain_host(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_move_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_list_hosts(sd_bus_message *m, void *userdata, sd_bus_error *error);
 

@@ -13,6 +13,7 @@ typedef enum RequestKind {
     REQUEST_DELETE,
     REQUEST_DRAIN, /* waits until nothing but what is pinned there is left on the host */
     REQUEST_UNDRAIN,
+    REQUEST_MOVE, /* waits until the domain runs again, on the target */
 } RequestKind;
 
 struct ClusterRequest {
@@ -27,6 +28,7 @@ struct ClusterRequest {
     uint64_t deadline_us;
     json_t *tracked; /* a drain: the domains seen on the host, each until it runs elsewhere */
     char name[DOMAIN_NAME_MAX + 1];
+    char target[DOMAIN_NAME_MAX + 1]; /* a move's */
 };
 
 static void request_unlink(ClusterRequest *r)
@@ -387,6 +389,106 @@ static bool drain_outcome(ClusterRequest *r)
     return true;
 }
 
+#define CLUSTER_MOVE_WAIT_US (30 * 1000 * 1000ull)
+
+static void on_move_recorded(void *userdata, json_t *reply, const Error *etcd_error)
+{
+    ClusterRequest *r = userdata;
+    Error e = ERROR_NULL;
+
+    r->call = NULL;
+    if (!reply) {
+        cluster_error_from_etcd(&e, etcd_error);
+        request_finish(r, NULL, &e);
+        return;
+    }
+    if (!json_is_true(json_object_get(reply, "succeeded"))) {
+        (void)error_setf(&e, ERROR_INVALID_STATE,
+                         "cluster domain %s changed hands meanwhile; try again", r->name);
+        request_finish(r, NULL, &e);
+        return;
+    }
+    log_info("Cluster: moving domain %s to %s.", r->name, r->target);
+    r->recorded = true;
+    r->recorded_revision = etcd_reply_revision(reply);
+    r->deadline_us = cluster_now(r->cluster) + CLUSTER_MOVE_WAIT_US;
+    cluster_kick(r->cluster);
+}
+
+int cluster_move(Cluster *c, const char *name, const char *target, ClusterDone done, void *userdata,
+                 Error *e)
+{
+    json_t *owner = json_object_get(c->view.owners, name);
+    const char *host = json_string_value(json_object_get(owner, "host"));
+    _cleanup_free_ char *key = cluster_key(CLUSTER_OWNERS_PREFIX, name), *value = NULL;
+    char why[256];
+    ClusterRequest *r;
+
+    if (!domain_name_is_valid(target))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "'%s' is not a valid host name", target);
+    if (!c->view_valid)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the cluster is unavailable: %s",
+                          c->lease_error ?: "this host has no lease yet");
+    if (!json_object_get(c->view.domains, name))
+        return error_setf(e, ERROR_NO_SUCH_DOMAIN, "no cluster domain named %s", name);
+    if (!host || !json_object_get(c->view.hosts, host))
+        return error_setf(e, ERROR_INVALID_STATE,
+                          "cluster domain %s does not run on a live host now", name);
+    if (streq(host, target))
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "cluster domain %s runs on %s already", name,
+                          target);
+    if (!cluster_host_can_take(c, target, name, why, sizeof(why)))
+        return error_setf(e, ERROR_INSUFFICIENT_RESOURCES, "cluster domain %s cannot move: %s",
+                          name, why);
+    if (!key || asprintf(&value, "%c%s@%s", CLUSTER_RELEASED, host, target) < 0 ||
+        !(r = request_new(c, REQUEST_MOVE, done, userdata)))
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    (void)snprintf(r->name, sizeof(r->name), "%s", name);
+    (void)snprintf(r->target, sizeof(r->target), "%s", target);
+    json_t *compare =
+        json_pack("[o]", etcd_compare(key, "MOD", "EQUAL",
+                                      json_integer_value(json_object_get(owner, "rev")), NULL));
+    json_t *put = json_pack("[{s:o}]", "request_put", etcd_put_request(key, value, 0));
+    if (etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, put, NULL), on_move_recorded, r,
+                  &r->call) < 0) {
+        request_unlink(r);
+        free(r);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    return 0;
+}
+
+/* The outcome of a move once the view shows one: true when r was answered. */
+static bool move_outcome(ClusterRequest *r)
+{
+    Cluster *c = r->cluster;
+    const char *host = cluster_view_owner(&c->view, r->name);
+    const char *state = cluster_view_state(&c->view, r->name, NULL);
+    Error e = ERROR_NULL;
+    json_t *entry;
+
+    if (!json_object_get(c->view.domains, r->name)) {
+        (void)error_setf(&e, ERROR_NO_SUCH_DOMAIN, "cluster domain %s was removed meanwhile",
+                         r->name);
+        request_finish(r, NULL, &e);
+        return true;
+    }
+    if (!(host && state && streq(state, "running")) && cluster_now(c) < r->deadline_us)
+        return false;
+    if (!host || !streq(host, r->target)) {
+        (void)error_setf(&e, ERROR_FAILED,
+                         "cluster domain %s did not get to %s: it is %s on %s (the leader's log "
+                         "says why)",
+                         r->name, r->target, strna(state), host ?: "no host yet");
+        request_finish(r, NULL, &e);
+        return true;
+    }
+    entry = cluster_domain_entry(&c->view, r->name);
+    request_finish(r, entry, NULL);
+    json_decref(entry);
+    return true;
+}
+
 static void on_refusal_removed(void *userdata, json_t *reply, const Error *e)
 {
     if (!reply)
@@ -446,7 +548,9 @@ void cluster_requests_update(Cluster *c)
         if (!r->recorded)
             continue;
         if (c->view_valid && c->view.revision >= r->recorded_revision)
-            (void)(r->kind == REQUEST_DRAIN ? drain_outcome(r) : create_outcome(r));
+            (void)(r->kind == REQUEST_DRAIN  ? drain_outcome(r)
+                   : r->kind == REQUEST_MOVE ? move_outcome(r)
+                                             : create_outcome(r));
         else if (cluster_now(c) >= r->deadline_us) {
             Error e = ERROR_NULL;
             (void)error_setf(&e, ERROR_DRIVER_UNAVAILABLE,

@@ -16,7 +16,8 @@
 #define CLUSTER_OWNERS_PREFIX  "/hvd/owners/"  /* NAME -> the host that runs it */
 #define CLUSTER_LEADER_KEY     "/hvd/leader"   /* the leader's name (under its lease) */
 #define CLUSTER_DRAIN_PREFIX   "/hvd/drain/"   /* NAME -> "1": move everything off NAME */
-#define CLUSTER_RELEASED       '!' /* an owner value "!H": H gives the domain up (a drain) */
+#define CLUSTER_RELEASED       '!' /* an owner value "!H": H gives the domain up (a drain), */
+                                   /* "!H@T": to T (a move) */
 
 #define CLUSTER_TICK_US        (250 * 1000ull)
 #define CLUSTER_SCAN_US        (1000 * 1000ull)
@@ -28,7 +29,8 @@
 typedef struct ClusterView {
     json_t *hosts;    /* name -> registration */
     json_t *domains;  /* name -> {"def": definition, "rev": mod_revision} */
-    json_t *owners;   /* name -> {"host": name, "rev": mod_revision}, or {"released_by", "rev"} */
+    json_t *owners;   /* name -> {"host": name, "rev": mod_revision}, or {"released_by", "rev"}
+                       * with "target" for a move */
     json_t *draining; /* host name -> true */
     char *leader;     /* NULL: none */
     int64_t leader_create_revision;
@@ -108,6 +110,10 @@ void cluster_host_fence(Cluster *c);
 
 /* With a fresh view, as leader: place what has no live owner (cluster-place.c). */
 void cluster_place(Cluster *c);
+
+/* Whether host could take cluster domain name now, as the leader would judge it; why says why
+ * not ("HOST: not enough memory (...)"). */
+bool cluster_host_can_take(Cluster *c, const char *host, const char *name, char *why, size_t len);
 
 /* The requests of the surfaces that wait for an outcome, after a fresh view (cluster-api.c). */
 void cluster_requests_update(Cluster *c);

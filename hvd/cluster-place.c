@@ -186,8 +186,9 @@ static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, 
     json_t *def = json_object_get(dom, "def"), *owner = json_object_get(c->view.owners, name);
     const char *owner_host = json_string_value(json_object_get(owner, "host"));
     const char *released_by = json_string_value(json_object_get(owner, "released_by"));
+    const char *target = json_string_value(json_object_get(owner, "target"));
     char reason[1024] = "", why[256];
-    Candidate *best = NULL;
+    Candidate *best = NULL, *wanted = NULL;
     DomainConfig cfg;
 
     if (json_object_get(def, "refused"))
@@ -207,14 +208,22 @@ static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, 
         }
         if (!best || hosts[i].memory_free_mib > best->memory_free_mib)
             best = &hosts[i];
+        if (target && streq(hosts[i].name, target))
+            wanted = &hosts[i];
     }
+    /* A move goes where it was asked to, when that host can take it; elsewhere otherwise. */
+    if (wanted)
+        best = wanted;
+    else if (target && best)
+        log_warning("Cluster: domain %s cannot move to %s (%s); placing it on %s.", name, target,
+                    reason, best->name);
     if (best) {
         if (owner_host)
             log_notice("Cluster: host %s is gone; restarting HA domain %s elsewhere.", owner_host,
                        name);
         else if (released_by)
-            log_notice("Cluster: moving domain %s from %s, which is being drained.", name,
-                       released_by);
+            log_notice("Cluster: moving domain %s from %s%s.", name, released_by,
+                       target ? "" : ", which is being drained");
         assign(c, name, best, &cfg, owner ? json_integer_value(json_object_get(owner, "rev")) : 0);
         (void)json_object_del(c->refusals_logged, name);
     } else {
@@ -229,6 +238,28 @@ static void place_one(Cluster *c, Candidate *hosts, size_t n, const char *name, 
         }
     }
     domain_config_done(&cfg);
+}
+
+bool cluster_host_can_take(Cluster *c, const char *host, const char *name, char *why, size_t len)
+{
+    json_t *def = json_object_get(json_object_get(c->view.domains, name), "def");
+    size_t n = 0;
+    Candidate *hosts = candidates_new(c, &n), key = {.name = host}, *h;
+    DomainConfig cfg;
+    bool fits;
+
+    if (!hosts)
+        return snprintf(why, len, "out of memory"), false;
+    h = bsearch(&key, hosts, n, sizeof(*hosts), candidate_compare);
+    if (!h) {
+        free(hosts);
+        return snprintf(why, len, "no host named %s is in the cluster", host), false;
+    }
+    settings_resources(def, &cfg);
+    fits = host_fits(h, name, def, &cfg, why, len);
+    domain_config_done(&cfg);
+    free(hosts);
+    return fits;
 }
 
 /* A domain of a host being drained (unless pinned there) is released: its host stops it, then

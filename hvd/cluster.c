@@ -70,13 +70,21 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
             v->leader = strdup(kv->value);
             v->leader_create_revision = kv->create_revision;
             v->leader_lease = kv->lease;
-        } else if (strneq(kv->key, CLUSTER_OWNERS_PREFIX, strlen(CLUSTER_OWNERS_PREFIX)))
-            (void)json_object_set_new(
-                v->owners, kv->key + strlen(CLUSTER_OWNERS_PREFIX),
+        } else if (strneq(kv->key, CLUSTER_OWNERS_PREFIX, strlen(CLUSTER_OWNERS_PREFIX))) {
+            const char *name = kv->key + strlen(CLUSTER_OWNERS_PREFIX);
+            char *at = kv->value[0] == CLUSTER_RELEASED ? strchr(kv->value, '@') : NULL;
+            json_t *owner;
+
+            if (at)
+                *at = 0; /* "!H@T": released by H for T (a move) */
+            owner =
                 json_pack("{s:s,s:I}", kv->value[0] == CLUSTER_RELEASED ? "released_by" : "host",
                           kv->value + (kv->value[0] == CLUSTER_RELEASED), "rev",
-                          (json_int_t)kv->mod_revision));
-        else if (strneq(kv->key, CLUSTER_DRAIN_PREFIX, strlen(CLUSTER_DRAIN_PREFIX)))
+                          (json_int_t)kv->mod_revision);
+            if (owner && at)
+                (void)json_object_set_new(owner, "target", json_string(at + 1));
+            (void)json_object_set_new(v->owners, name, owner);
+        } else if (strneq(kv->key, CLUSTER_DRAIN_PREFIX, strlen(CLUSTER_DRAIN_PREFIX)))
             (void)json_object_set_new(v->draining, kv->key + strlen(CLUSTER_DRAIN_PREFIX),
                                       json_true());
         else if ((value = json_loadb(kv->value, kv->value_len, 0, NULL))) {

@@ -42,6 +42,12 @@ int cluster_create(Cluster *c, const json_t *body, ClusterDone done, void *userd
  * NoSuchDomain), and its owner then stops and undefines its local copy. */
 int cluster_delete(Cluster *c, const char *name, ClusterDone done, void *userdata, Error *e);
 
+/* Moves cluster domain name to host target: refused at once when target could not take it;
+ * otherwise its host stops it, then target starts it (a cold move: live migration between
+ * hosts does not exist yet). done hears its entry once it runs on target. */
+int cluster_move(Cluster *c, const char *name, const char *target, ClusterDone done, void *userdata,
+                 Error *e);
+
 /* With drain, marks host as being drained: nothing new is placed there, and the leader moves
  * every domain off it (except those pinned there), each stopped on host before it starts
  * elsewhere; done hears {"host", "pinned_there"} once that is so, or after a minute which

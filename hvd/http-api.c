@@ -437,6 +437,7 @@ static const Route routes[] = {
     {"/api/v1/cluster/domains", "GET", false, http_cluster_domains},
     {"/api/v1/cluster/domains", "POST", true, http_cluster_create},
     {"/api/v1/cluster/domains/{domain}", "DELETE", true, http_cluster_delete},
+    {"/api/v1/cluster/domains/{domain}/move", "POST", true, http_cluster_move},
     {"/api/v1/cluster/hosts/{host}/drain", "POST", true, http_cluster_drain},
     {"/api/v1/cluster/hosts/{host}/drain", "DELETE", true, http_cluster_undrain},
 };

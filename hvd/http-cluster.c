@@ -114,6 +114,38 @@ enum MHD_Result http_cluster_undrain(HttpRequest *r, Domain *unused, const char 
     return drain(r, host, false);
 }
 
+enum MHD_Result http_cluster_move(HttpRequest *r, Domain *unused, const char *name)
+{
+    enum MHD_Result ret = MHD_NO;
+    Cluster *c = cluster_or_answer(r, &ret);
+    Error e = ERROR_NULL;
+    const char *key;
+    json_t *body, *v;
+    int k;
+
+    if (!c)
+        return ret;
+    body = http_read_body(r, false, &ret);
+    if (!body)
+        return ret;
+    json_object_foreach (body, key, v)
+        if (!streq(key, "host")) {
+            ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                     "unknown field '%.64s': a move takes only 'host'", key);
+            json_decref(body);
+            return ret;
+        }
+    v = json_object_get(body, "host");
+    if (!json_is_string(v)) {
+        json_decref(body);
+        return http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                                  "'host' (the host to move to) must be a string");
+    }
+    k = cluster_move(c, name, json_string_value(v), cluster_done, r, &e);
+    json_decref(body);
+    return wait_or_fail(r, k, &e);
+}
+
 enum MHD_Result http_cluster_create(HttpRequest *r, Domain *unused, const char *arg)
 {
     enum MHD_Result ret = MHD_NO;

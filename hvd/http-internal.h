@@ -93,6 +93,7 @@ enum MHD_Result http_cluster_domains(HttpRequest *r, Domain *d, const char *arg)
 enum MHD_Result http_cluster_create(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_cluster_delete(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_cluster_drain(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_move(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_cluster_undrain(HttpRequest *r, Domain *d, const char *arg);
 
 /* GET /api/v1/events/log (http-event-log.c): the logged events a query selects. */

@@ -248,6 +248,33 @@ def test_drain_moves_every_domain_off_a_host_one_stop_before_each_start(cluster)
     assert p.returncode == 3 and "no host named nosuch" in p.stderr, p.stderr
 
 
+def test_move_stops_a_domain_on_its_host_before_it_starts_on_the_other(cluster):
+    etcd, hosts, relay = cluster
+    status, _, entry = cluster_create(hosts[0], "m", ha=False)
+    assert status == 201, entry
+    source = entry["host"]
+    target, full = [h.name for h in hosts if h.name != source]
+    assert cluster_create(hosts[0], "big", memory_mib=60, pinned=full)[0] == 201
+    checker = DoubleRunChecker(hosts, interval=0.05)
+
+    p = hvctl_url(hosts[1], "--cluster", "move", "m", "--to", target, "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["host"] == target and json.loads(p.stdout)["state"] == "running"
+    assert running_on(hosts, "m") == [target]
+    wait_for(lambda: "m" not in next(h for h in hosts if h.name == source).local_states(),
+             timeout=5, interval=0.1, what="the source to undefine its copy")
+    assert checker.stop() == []
+
+    p = hosts[2].hvctl("--cluster", "move", "m", "--to", full)  # over D-Bus
+    assert p.returncode == 1, p.stdout
+    assert f"cannot move: {full}: not enough memory (requested 16 MiB, 4 MiB free)" in p.stderr
+    p = hvctl_url(hosts[0], "--cluster", "move", "m", "--to", target)
+    assert p.returncode == 1 and f"runs on {target} already" in p.stderr, p.stderr
+    p = hvctl_url(hosts[0], "--cluster", "move", "m", "--to", "h9")
+    assert p.returncode == 1 and "no host named h9" in p.stderr, p.stderr
+    assert running_on(hosts, "m") == [target]
+
+
 def test_quorum_loss_fails_cluster_operations_while_local_domains_keep_running(cluster):
     etcd, hosts, relay = cluster
     h = hosts[0]
@@ -315,7 +342,7 @@ def test_cluster_configuration_is_checked_and_optional(workdir, build, bus):
 def test_completion_knows_the_cluster_verbs(build):
     from test_hvctl_completion import complete
     assert complete(build, "--cluster", "") == ["create", "delete", "drain", "hosts", "list",
-                                                "undrain"]
+                                                "move", "undrain"]
     assert {"--ha", "--host", "--memory"} <= set(complete(build, "--cluster", "create", "x", "--"))
     assert complete(build, "--cluster", "hosts", "--") == ["--help", "--json"]
     assert "--cluster" in complete(build, "--")
