@@ -94,6 +94,8 @@ typedef struct KvmDriver {
     /* Every libvirt call runs here, on worker threads: lifecycle operations one domain at a
      * time, connecting, statistics, consoles, undefining and letting go of libvirt objects. */
     WorkQueue *jobs;
+    /* Domains a managed save left paused for hvd to end, by name (the value is the driver). */
+    Hashmap *saved;
     /* Domains with operations in flight, by name: KvmBusy. */
     Hashmap *busy;
     /* hvd's reboots waiting for their guest to restart, by name: KvmReboot (kvm-reboot.c). */
@@ -144,6 +146,13 @@ typedef enum KvmJobKind {
     KVM_JOB_RELEASE,   /* lets go of streams and a connection */
 } KvmJobKind;
 
+/* What a start from a saved image checks the image against (kvm-save.c). */
+typedef struct KvmImageCheck {
+    uint64_t memory_mib;
+    unsigned vcpus;
+    bool pv;
+} KvmImageCheck;
+
 /* libvirt calls prepared on the loop, run on a worker and reported on the loop. */
 typedef struct KvmJob {
     Driver *drv;
@@ -175,6 +184,10 @@ typedef struct KvmJob {
     unsigned cpu_weight;    /* resources */
     unsigned cpu_cap;
     uint64_t memory_limit;
+    char *image;           /* operation: the image a save writes or a start restores */
+    bool save_pause;       /* save: leave the guest paused (a managed save) */
+    char disk_target[8];   /* save: the disk the snapshot leaves alone ("" without one) */
+    KvmImageCheck summary; /* start from an image: what it must match */
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -202,6 +215,15 @@ int kvm_job_submit_resources(Driver *drv, const DomainConfig *c, Error *e);
 int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step, char *xml,
                           Error *e);
 
+/* Queues a save of c into the image at path (DRIVER_SAVE_PAUSE in flags: a managed save that
+ * leaves the guest paused), or a start of c from the image at path, taking ownership of xml;
+ * results come back through op_completed. Returns DRIVER_PENDING or a negative errno with e
+ * set. */
+int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, unsigned flags,
+                        Error *e);
+int kvm_job_submit_restore(Driver *drv, const DomainConfig *c, char *xml, const char *path,
+                           Error *e);
+
 /* Queues the forgetting of c's persistent definition (if libvirt has one). */
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 
@@ -222,6 +244,29 @@ void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback,
  * reported right after it. */
 void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
                         const char *detail);
+
+/* Saved state (kvm-save.c), on a worker. */
+
+/* Writes dom's memory and device state into j->image (an external, memory-only snapshot that
+ * touches no disk and leaves no metadata), pausing a running guest first when j->save_pause,
+ * and syncs the file. Returns 0, or a negative errno with j->error set (a guest it paused runs
+ * again). */
+int kvm_save_run(KvmJob *j, virDomainPtr dom);
+
+/* Checks the image j->image against j->summary and j->uuid and starts the domain from it
+ * (running) with j->xml as its definition. Returns the domain, or NULL with j->error set and
+ * nothing started. */
+virDomainPtr kvm_restore_run(KvmJob *j);
+
+/* How long a start waits for libvirt to finish removing the domain's previous run, and whether
+ * the calling thread's last libvirt error says it is still being removed (kvm-jobs.c). */
+#define KVM_START_REMOVING_RETRIES 100u
+#define KVM_START_REMOVING_WAIT_US 50000u
+bool kvm_being_removed(void);
+
+/* Names of domains whose instance a managed save left paused for hvd to end: libvirt's news of
+ * them running or paused is stale until their next start (kvm-jobs.c). */
+void kvm_saved_forget(Driver *drv, const char *name);
 
 /* The definition libvirt starts c from (kvm-driver.c): a new string in *ret. */
 int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret);
