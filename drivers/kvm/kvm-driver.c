@@ -345,6 +345,8 @@ const DriverOps kvm_driver_ops = {
     .host_info = kvm_host_info,
     .save = kvm_save,
     .start_image = kvm_start_image,
+    .images_per_domain = true,
+    .clone_disk = kvm_clone_disk,
 };
 
 const DriverOps *hvd_kvm_driver(unsigned abi)

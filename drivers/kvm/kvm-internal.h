@@ -137,13 +137,14 @@ typedef struct KvmSeen {
 } KvmSeen;
 
 typedef enum KvmJobKind {
-    KVM_JOB_CONNECT,   /* opens a connection and takes stock of it */
-    KVM_JOB_OPERATION, /* a lifecycle operation on one domain */
-    KVM_JOB_CONSOLE,   /* opens one domain's console stream */
-    KVM_JOB_UNDEFINE,  /* forgets one domain's persistent definition */
-    KVM_JOB_STATS,     /* statistics of every active domain */
-    KVM_JOB_RESOURCES, /* applies one domain's CPU weight and cap and memory limit live */
-    KVM_JOB_RELEASE,   /* lets go of streams and a connection */
+    KVM_JOB_CONNECT,    /* opens a connection and takes stock of it */
+    KVM_JOB_OPERATION,  /* a lifecycle operation on one domain */
+    KVM_JOB_CONSOLE,    /* opens one domain's console stream */
+    KVM_JOB_UNDEFINE,   /* forgets one domain's persistent definition */
+    KVM_JOB_STATS,      /* statistics of every active domain */
+    KVM_JOB_RESOURCES,  /* applies one domain's CPU weight and cap and memory limit live */
+    KVM_JOB_RELEASE,    /* lets go of streams and a connection */
+    KVM_JOB_CLONE_DISK, /* makes a clone's disk with qemu-img (no libvirt call) */
 } KvmJobKind;
 
 /* What a start from a saved image checks the image against (kvm-save.c). */
@@ -188,6 +189,9 @@ typedef struct KvmJob {
     bool save_pause;       /* save: leave the guest paused (a managed save) */
     char disk_target[8];   /* save: the disk the snapshot leaves alone ("" without one) */
     KvmImageCheck summary; /* start from an image: what it must match */
+    char *clone_backing;   /* clone disk: the original's disk (j->image: the overlay) */
+    DriverCloneDone clone_done;
+    void *clone_userdata;
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -257,6 +261,16 @@ int kvm_save_run(KvmJob *j, virDomainPtr dom);
  * (running) with j->xml as its definition. Returns the domain, or NULL with j->error set and
  * nothing started. */
 virDomainPtr kvm_restore_run(KvmJob *j);
+
+/* Clones' disks (kvm-clone.c): the clone_disk slot, and the worker and loop sides of its job. */
+int kvm_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                   void *userdata, Error *e);
+void kvm_clone_disk_run(KvmJob *j);
+void kvm_clone_disk_done(KvmJob *j);
+
+/* On a worker: runs qemu-img with argv (argv[0] "qemu-img", found on PATH) and waits for it.
+ * Returns 0 when it succeeded, or a negative errno with e set to what it said (kvm-qemu-img.c). */
+int kvm_qemu_img(char *const argv[], Error *e);
 
 /* How long a start waits for libvirt to finish removing the domain's previous run, and whether
  * the calling thread's last libvirt error says it is still being removed (kvm-jobs.c). */

@@ -104,6 +104,7 @@ static void job_free(KvmJob *j)
     kvm_seen_free(j->seen, j->n_seen);
     free(j->xml);
     free(j->image);
+    free(j->clone_backing);
     free(j);
 }
 
@@ -355,10 +356,14 @@ static void job_run(void *data)
     case KVM_JOB_STATS:
         kvm_stats_run(j);
         break;
+    case KVM_JOB_CLONE_DISK:
+        kvm_clone_disk_run(j);
+        break;
     }
     /* The job's own reference goes here, so the loop never holds a connection's last one
      * (closing that one is a round trip). */
-    (void)virConnectClose(TAKE_PTR(j->conn));
+    if (j->conn)
+        (void)virConnectClose(TAKE_PTR(j->conn));
 }
 
 static void job_done(void *data)
@@ -387,6 +392,9 @@ static void job_done(void *data)
     case KVM_JOB_STATS:
         kvm_stats_done(j);
         break;
+    case KVM_JOB_CLONE_DISK:
+        kvm_clone_disk_done(j);
+        break;
     case KVM_JOB_RELEASE:
         break;
     }
@@ -396,7 +404,8 @@ static void job_done(void *data)
 int kvm_job_queue(KvmJob *j, const char *key)
 {
     KvmDriver *k = kvm(j->drv);
-    bool uses_conn = j->kind != KVM_JOB_CONNECT && j->kind != KVM_JOB_RELEASE;
+    bool uses_conn =
+        j->kind != KVM_JOB_CONNECT && j->kind != KVM_JOB_RELEASE && j->kind != KVM_JOB_CLONE_DISK;
     int r;
 
     if (uses_conn) {

@@ -124,9 +124,10 @@ static int image_check(KvmJob *j, const char *image_xml, const KvmImageCheck *c)
     if (!element_text(image_xml, "uuid", uuid, sizeof(uuid)) ||
         !element_number(image_xml, "memory", &memory_kib) ||
         !element_number(image_xml, "vcpu", &vcpus))
-        return error_setf(&j->error, ERROR_INVALID_ARGUMENT,
-                          "cannot restore '%s' from %s: it holds no domain definition libvirt wrote",
-                          j->name, j->image);
+        return error_setf(
+            &j->error, ERROR_INVALID_ARGUMENT,
+            "cannot restore '%s' from %s: it holds no domain definition libvirt wrote", j->name,
+            j->image);
     if (strcasecmp(uuid, j->uuid) != 0)
         return error_setf(&j->error, ERROR_INVALID_ARGUMENT,
                           "cannot restore '%s' from %s: it is the image of another domain (UUID "
@@ -154,7 +155,8 @@ static char *xml_with_type_of(const char *xml, const char *image_xml)
     char *out = NULL;
 
     if (strncmp(xml, prefix, strlen(prefix)) != 0 || !(type = strstr(image_xml, prefix)) ||
-        !(end = strchr(type + strlen(prefix), '\'')) || !(rest = strchr(xml + strlen(prefix), '\'')))
+        !(end = strchr(type + strlen(prefix), '\'')) ||
+        !(rest = strchr(xml + strlen(prefix), '\'')))
         return strdup(xml);
     type += strlen(prefix);
     return asprintf(&out, "%s%.*s%s", prefix, (int)(end - type), type, rest) < 0 ? NULL : out;

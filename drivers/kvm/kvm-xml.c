@@ -100,7 +100,7 @@ static void write_os(FILE *f, const DomainConfig *c)
 
 /* The image format is named by the file: ".qcow2" is qcow2, anything else raw. It is never probed
  * from the contents, which a guest can write. */
-static const char *disk_format(const char *path)
+const char *kvm_disk_format(const char *path)
 {
     size_t n = strlen(path);
 
@@ -115,7 +115,7 @@ static void write_disk(FILE *f, const DomainConfig *c, bool pv)
             "    <disk type='file' device='disk'>\n"
             "      <driver name='qemu' type='%s'/>\n"
             "      <source",
-            disk_format(c->disk));
+            kvm_disk_format(c->disk));
     attribute(f, "file", c->disk);
     fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", pv ? "vda" : "hda",
             pv ? "virtio" : "ide");

@@ -3,7 +3,9 @@ resumes it (the guest does not boot again), start --fresh, a snapshot round trip
 refused for corrupt, truncated or mismatched images with nothing changed, and hvd killed with -9
 during a save."""
 import hashlib
+import json
 import os
+import subprocess
 import threading
 import time
 
@@ -69,6 +71,8 @@ def assert_continues(hvd, name):
     wait_console(hvd, name, BUTTON)
     wait_state(hvd, name, ("shutoff", "shutdown"))
     assert booted(hvd, name) == 1
+    # libvirt's news of the saved instance (paused, then gone) was not taken for a new run
+    assert "started outside hvd" not in hvd.read_log()
 
 
 @pytest.mark.parametrize("mode", ["pv", "full"])
@@ -185,3 +189,62 @@ def test_kill9_during_a_save_leaves_nothing_half_made(kvm_hvd, libvirtd, delay):
     assert_files_match_rows(hvd)
     hvd.hvctl("start", "k", check=True)
     assert_continues(hvd, "k")
+
+
+def qemu_img_info(path):
+    p = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(path)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_clone_gets_a_qcow2_overlay_and_boots(kvm_hvd, libvirtd, workdir, fmt):
+    hvd = kvm_hvd
+    disk = workdir / f"orig.{'qcow2' if fmt == 'qcow2' else 'img'}"
+    subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(disk), "4M"], check=True,
+                   timeout=30)
+    before = sha(disk)
+    create(hvd, "o", "--disk", str(disk))
+    # not while it runs (its disk becomes the clones' backing file), nor from a snapshot
+    hvd.hvctl("start", "o", check=True)
+    p = hvd.hvctl("clone", "o", "c")
+    assert p.returncode == 1 and "clone it once it is shut off" in p.stderr, p.stderr
+    hvd.hvctl("snapshot", "create", "o", "s", check=True)
+    p = hvd.hvctl("clone", "o", "c", "--snapshot", "s")
+    assert p.returncode == 1 and "cannot start clones from a snapshot" in p.stderr, p.stderr
+    hvd.hvctl("destroy", "o", check=True)
+    assert [d["name"] for d in hvd.hvctl_json("list", "--all")] == ["o"]
+
+    p = hvd.hvctl("clone", "o", "c", "--count", "2")
+    assert p.returncode == 0, p.stderr + hvd.read_log()
+    orig = hvd.hvctl_json("info", "o")
+    for name in ("c-1", "c-2"):
+        info = hvd.hvctl_json("info", name)
+        assert info["uuid"] != orig["uuid"] and info["state"] == "shutoff"
+        overlay = info["disk"]
+        assert overlay == str(hvd.state_dir / "disks" / f"{info['uuid']}.qcow2")
+        meta = qemu_img_info(overlay)
+        assert meta["format"] == "qcow2" and meta["backing-filename"] == str(disk)
+        assert meta["backing-filename-format"] == fmt
+    hvd.hvctl("start", "c-1", check=True)
+    wait_console(hvd, "c-1", HELLO)
+    xml = libvirtd.domain_xml("c-1")
+    src = xml.find("devices/disk/source").get("file")
+    assert src == hvd.hvctl_json("info", "c-1")["disk"]
+    assert xml.find("devices/disk/driver").get("type") == "qcow2"
+    hvd.hvctl("destroy", "c-1", check=True)
+    assert sha(disk) == before  # the original is the clones' backing file, never written
+
+    # a clone's disk goes with it; a clone of a clone is refused
+    p = hvd.hvctl("clone", "c-2", "cc")
+    assert p.returncode == 1 and "clone its original instead" in p.stderr, p.stderr
+    overlay = hvd.hvctl_json("info", "c-2")["disk"]
+    hvd.hvctl("delete", "c-2", check=True)
+    assert not os.path.exists(overlay)
+    # a disk no domain names (an hvd that died before defining its clone) goes at start-up
+    stray = hvd.state_dir / "disks" / "stray.qcow2"
+    stray.write_bytes(b"")
+    hvd.restart()
+    assert not stray.exists()
+    assert os.path.exists(hvd.hvctl_json("info", "c-1")["disk"])
