@@ -22,6 +22,7 @@ run_suite() {
 }
 
 run_suite format ninja -C "$build" format-check
+run_suite merge-markers scripts/check-merge-markers.sh
 # docs/openapi.json against Redocly's recommended rules (docs/redocly.yaml), offline: no
 # telemetry, no update check
 run_suite openapi-lint env REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \

@@ -50,3 +50,24 @@ def test_snapshot_bench_reports_save_restore_and_clones(build, tmp_path):
     assert res["clones"]["guest_rss_kib_mean"] >= 8 * 1024
     assert res["clones"]["guest_private_kib_mean"] <= 0.10 * 16 * 1024
     assert len(res["targets"]) == 3
+
+
+MIGRATE_SCRIPT = SCRIPT.parent / "migrate-bench.py"
+
+
+def test_migrate_bench_reports_downtime_and_total_time(build, tmp_path):
+    require_kvm()
+    out = tmp_path / "migrate-bench.json"
+    r = subprocess.run([sys.executable, str(MIGRATE_SCRIPT), "--build", str(build), "--quick",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for heading in ("live migration of a 64 MiB pv guest", "idle", "writing 10 MB/s",
+                    "downtime:", "total time:", "targets:"):
+        assert heading in r.stdout
+    res = json.loads(out.read_text())
+    # structural facts, not timings: the filled 8 MiB go over, and the downtime is within the
+    # total time
+    for s in res["scenarios"].values():
+        assert s["mib_sent_mean"] >= 8
+        assert 0 < s["downtime_ms_p50"] <= s["total_ms_p50"]
+    assert len(res["targets"]) == 2

@@ -13,6 +13,7 @@
 #include "dirty-log.h"
 #include "control.h"
 #include "macro.h"
+#include "migrate.h"
 #include "snapshot.h"
 #include "vm-json.h"
 
@@ -32,7 +33,8 @@ typedef struct ControlClient {
     uint8_t *out;
     size_t out_len;
     size_t out_cap;
-    int pending_fd; /* a descriptor passed (SCM_RIGHTS) for the next request line, or -EBADF */
+    int pending_fd;      /* a descriptor passed (SCM_RIGHTS) for the next request line, or -EBADF */
+    bool reply_deferred; /* the command answers later (migrate-send) */
     char error[sizeof(((Error *)NULL)->message) + 64]; /* a command's detailed error */
 } ControlClient;
 
@@ -42,6 +44,9 @@ struct Control {
     LoopSource listen_src;
     ControlClient *clients[CONTROL_MAX_CLIENTS];
     unsigned n_console;
+    MigrateSend *migration;        /* the last migrate-send, running or ended */
+    ControlClient *migrate_client; /* who asked for it, while connected */
+    json_t *migrate_id;            /* its request's "id", or NULL */
 };
 
 static void client_close(ControlClient *c);
@@ -125,9 +130,11 @@ static void client_reply_error(ControlClient *c, json_t *id, bool malformed, con
     json_decref(o);
 }
 
+#define CONTROL_FIELDS_MAX 6
+
 typedef struct ControlCommand {
     const char *name;
-    const char *optional_field; /* the one extra field the command accepts, or NULL */
+    const char *optional_fields[CONTROL_FIELDS_MAX]; /* the extra fields the command accepts */
     /* Returns a reply object with "ok":true (new reference), or NULL with *error set. */
     json_t *(*run)(ControlClient *c, json_t *req, const char **error, bool *malformed);
 } ControlCommand;
@@ -137,9 +144,22 @@ static json_t *reply_ok(void)
     return json_pack("{sb}", "ok", 1);
 }
 
+/* While a migration runs the guest's run state belongs to it. */
+static bool refuse_while_migrating(ControlClient *c, const char **error)
+{
+    if (!migrate_send_active(c->ctl->migration))
+        return false;
+    *error = "a migration is in progress (migrate-cancel aborts it)";
+    return true;
+}
+
 static json_t *cmd_pause(ControlClient *c, json_t *req, const char **error, bool *malformed)
 {
-    int r = vm_pause(c->ctl->vm);
+    int r;
+
+    if (refuse_while_migrating(c, error))
+        return NULL;
+    r = vm_pause(c->ctl->vm);
 
     if (r == -EBUSY)
         *error = "the domain is already paused";
@@ -150,7 +170,11 @@ static json_t *cmd_pause(ControlClient *c, json_t *req, const char **error, bool
 
 static json_t *cmd_resume(ControlClient *c, json_t *req, const char **error, bool *malformed)
 {
-    int r = vm_resume(c->ctl->vm);
+    int r;
+
+    if (refuse_while_migrating(c, error))
+        return NULL;
+    r = vm_resume(c->ctl->vm);
 
     if (r == -EBUSY)
         *error = "the domain is not paused";
@@ -251,6 +275,8 @@ static json_t *cmd_save(ControlClient *c, json_t *req, const char **error, bool 
         *malformed = true;
         return NULL;
     }
+    if (refuse_while_migrating(c, error))
+        return NULL;
     r = vm_pause(vm);
     if (r == -ESHUTDOWN) {
         *error = "the domain is stopping";
@@ -292,6 +318,8 @@ static json_t *cmd_dirty(ControlClient *c, json_t *req, const char **error, bool
     bool started = false;
     int r;
 
+    if (refuse_while_migrating(c, error))
+        return NULL;
     if (!vm->dirty_bitmap) {
         r = dirty_log_start(vm);
         started = r >= 0;
@@ -312,18 +340,172 @@ static json_t *cmd_console(ControlClient *c, json_t *req, const char **error, bo
     return reply_ok();
 }
 
+/* Sends a migration event to every command client. */
+static void on_migrate_event(void *userdata, json_t *event)
+{
+    Control *ctl = userdata;
+
+    for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+        ControlClient *c = ctl->clients[i];
+        if (c && !c->dead && !c->console)
+            client_send_json(c, event);
+    }
+}
+
+/* The migrate-send reply, once the migration ended; a success ends the domain "migrated". */
+static void on_migrate_done(void *userdata, int r, const char *message, json_t *result)
+{
+    Control *ctl = userdata;
+    ControlClient *c = ctl->migrate_client;
+    json_t *reply;
+
+    if (r >= 0) {
+        reply = reply_ok();
+        if (reply && result)
+            (void)json_object_update(reply, result);
+        if (reply)
+            (void)json_object_set_new(reply, "state", json_string("migrated"));
+    } else
+        reply = json_pack("{sb ss ss}", "ok", 0, "error", message ? message : "failed", "state",
+                          vm_state_to_string(VM_STATE_RUNNING));
+    if (c && !c->dead) {
+        if (reply && ctl->migrate_id)
+            (void)json_object_set(reply, "id", ctl->migrate_id);
+        client_send_json(c, reply);
+    }
+    json_decref(reply);
+    ctl->migrate_client = NULL;
+    json_decref(ctl->migrate_id);
+    ctl->migrate_id = NULL;
+    if (r >= 0)
+        vm_request_exit(ctl->vm, MINIHV_EXIT_MIGRATED, "migrated to the target");
+}
+
+/* A number field in (min, max], or the default when absent. */
+static bool number_field(json_t *req, const char *key, double min, double max, double *out)
+{
+    json_t *v = json_object_get(req, key);
+
+    if (!v)
+        return true;
+    if (!json_is_number(v) || json_number_value(v) <= min || json_number_value(v) > max)
+        return false;
+    *out = json_number_value(v);
+    return true;
+}
+
+/* {"cmd":"migrate-send", "downtime_ms":N, "timeout_s":N, "max_iterations":N,
+ * "on_limit":"stop-and-copy"|"fail", "bandwidth_mib_s":N} with a connected stream socket to the
+ * target (`minihv run --incoming FD`) passed in the same message. Answers when the migration
+ * ends: ok (the domain then ends with status "migrated") or the reason it failed (the guest
+ * runs on). Progress comes as {"event":"migration",...} lines meanwhile. */
+static json_t *cmd_migrate_send(ControlClient *c, json_t *req, const char **error, bool *malformed)
+{
+    _cleanup_close_ int fd = TAKE_FD(c->pending_fd);
+    MigrateOptions opts = {
+        .downtime_ms = MIGRATE_DOWNTIME_DEFAULT_MS,
+        .timeout_s = MIGRATE_TIMEOUT_DEFAULT_S,
+        .max_iterations = MIGRATE_ITERATIONS_DEFAULT,
+        .stop_at_limit = true,
+    };
+    json_t *limit = json_object_get(req, "on_limit"),
+           *iters = json_object_get(req, "max_iterations");
+    const char *limit_s = limit ? json_string_value(limit) : NULL;
+    Control *ctl = c->ctl;
+    Error e = ERROR_NULL;
+    int r;
+
+    *malformed = true;
+    if (!number_field(req, "downtime_ms", 0, 60000, &opts.downtime_ms)) {
+        *error = "\"downtime_ms\" must be a number of milliseconds, more than 0 and at most 60000";
+        return NULL;
+    }
+    if (!number_field(req, "timeout_s", 0, 86400, &opts.timeout_s)) {
+        *error = "\"timeout_s\" must be a number of seconds, more than 0 and at most 86400";
+        return NULL;
+    }
+    if (!number_field(req, "bandwidth_mib_s", 0, 1e6, &opts.bandwidth_mib_s)) {
+        *error = "\"bandwidth_mib_s\" must be a number of MiB/s, more than 0";
+        return NULL;
+    }
+    if (iters && (!json_is_integer(iters) || json_integer_value(iters) < 0 ||
+                  json_integer_value(iters) > 1000)) {
+        *error = "\"max_iterations\" must be an integer from 0 to 1000";
+        return NULL;
+    }
+    if (iters)
+        opts.max_iterations = (unsigned)json_integer_value(iters);
+    if (limit && (!limit_s || (!streq(limit_s, "stop-and-copy") && !streq(limit_s, "fail")))) {
+        *error = "\"on_limit\" must be \"stop-and-copy\" or \"fail\"";
+        return NULL;
+    }
+    if (limit_s)
+        opts.stop_at_limit = streq(limit_s, "stop-and-copy");
+    if (fd < 0) {
+        *error = "migrate-send needs a connected socket to the target, passed with the request "
+                 "(SCM_RIGHTS)";
+        return NULL;
+    }
+    *malformed = false;
+    if (refuse_while_migrating(c, error))
+        return NULL;
+    pthread_mutex_lock(&ctl->vm->lock);
+    r = ctl->vm->state == VM_STATE_RUNNING ? 0 : -EBUSY;
+    pthread_mutex_unlock(&ctl->vm->lock);
+    if (r < 0) {
+        *error = "migrate-send needs a running domain (resume it first)";
+        return NULL;
+    }
+    ctl->migration = migrate_send_free(ctl->migration);
+    r = migrate_send_start(ctl->vm, ctl->loop, TAKE_FD(fd), &opts, on_migrate_done,
+                           on_migrate_event, ctl, &ctl->migration, &e);
+    if (r < 0) {
+        (void)snprintf(c->error, sizeof(c->error), "migration failed: %s", e.message);
+        *error = c->error;
+        return NULL;
+    }
+    ctl->migrate_client = c;
+    ctl->migrate_id = json_incref(json_object_get(req, "id"));
+    c->reply_deferred = true;
+    return NULL;
+}
+
+/* {"cmd":"migrate-cancel"}: aborts the migration in flight; the guest runs on here. */
+static json_t *cmd_migrate_cancel(ControlClient *c, json_t *req, const char **error,
+                                  bool *malformed)
+{
+    if (!migrate_send_active(c->ctl->migration)) {
+        *error = "no migration is in progress";
+        return NULL;
+    }
+    migrate_send_cancel(c->ctl->migration, "cancelled by a control client");
+    return reply_ok();
+}
+
 static const ControlCommand commands[] = {
-    {"pause", NULL, cmd_pause},
-    {"resume", NULL, cmd_resume},
-    {"shutdown", "timeout_s", cmd_shutdown},
-    {"destroy", NULL, cmd_destroy},
-    {"reboot", NULL, cmd_reboot},
-    {"stats", NULL, cmd_stats},
-    {"info", NULL, cmd_info},
-    {"console", NULL, cmd_console},
-    {"save", "then", cmd_save},
-    {"dirty", NULL, cmd_dirty},
+    {"pause", {NULL}, cmd_pause},
+    {"resume", {NULL}, cmd_resume},
+    {"shutdown", {"timeout_s"}, cmd_shutdown},
+    {"destroy", {NULL}, cmd_destroy},
+    {"reboot", {NULL}, cmd_reboot},
+    {"stats", {NULL}, cmd_stats},
+    {"info", {NULL}, cmd_info},
+    {"console", {NULL}, cmd_console},
+    {"save", {"then"}, cmd_save},
+    {"dirty", {NULL}, cmd_dirty},
+    {"migrate-send",
+     {"downtime_ms", "timeout_s", "max_iterations", "on_limit", "bandwidth_mib_s"},
+     cmd_migrate_send},
+    {"migrate-cancel", {NULL}, cmd_migrate_cancel},
 };
+
+static bool command_accepts(const ControlCommand *cmd, const char *key)
+{
+    for (unsigned i = 0; i < CONTROL_FIELDS_MAX && cmd->optional_fields[i]; i++)
+        if (streq(cmd->optional_fields[i], key))
+            return true;
+    return false;
+}
 
 static void client_attach_console(ControlClient *c)
 {
@@ -370,15 +552,15 @@ static void client_handle_line(ControlClient *c, const char *line, size_t len)
     if (!cmd) {
         (void)snprintf(msg, sizeof(msg),
                        "unknown command \"%.64s\" (known: pause, resume, shutdown, destroy, "
-                       "reboot, stats, info, console, save, dirty)",
+                       "reboot, stats, info, console, save, dirty, migrate-send, "
+                       "migrate-cancel)",
                        name);
         client_reply_error(c, id, true, msg);
         json_decref(req);
         return;
     }
     json_object_foreach (req, key, value) {
-        if (streq(key, "cmd") || streq(key, "id") ||
-            (cmd->optional_field && streq(key, cmd->optional_field)))
+        if (streq(key, "cmd") || streq(key, "id") || command_accepts(cmd, key))
             continue;
         (void)snprintf(msg, sizeof(msg), "unknown field \"%.64s\" for command \"%s\"", key,
                        cmd->name);
@@ -386,8 +568,11 @@ static void client_handle_line(ControlClient *c, const char *line, size_t len)
         json_decref(req);
         return;
     }
+    c->reply_deferred = false;
     reply = cmd->run(c, req, &error, &malformed);
-    if (!reply)
+    if (!reply && c->reply_deferred)
+        ; /* answered when the command completes */
+    else if (!reply)
         client_reply_error(c, id, malformed, error ? error : "failed");
     else {
         if (id)
@@ -507,6 +692,8 @@ static void client_close(ControlClient *c)
         return;
     c->dead = true;
     loop_remove(c->ctl->loop, &c->src);
+    if (c->ctl->migrate_client == c)
+        c->ctl->migrate_client = NULL; /* the migration goes on; its end is an event */
     if (c->console && --c->ctl->n_console == 0)
         console_set_clients_attached(c->ctl->vm, false);
 }
@@ -641,6 +828,7 @@ void control_finish(Control *ctl, int status, const char *reason)
 
     if (!ctl)
         return;
+    migrate_send_cancel(ctl->migration, "the domain stopped");
     control_pump_console(ctl);
     ev = json_pack("{ss si ss ss}", "event", "stopped", "status", status, "status_name",
                    minihv_exit_status_to_string(status) ?: "unknown", "reason", reason);
@@ -678,6 +866,8 @@ Control *control_free(Control *ctl)
 {
     if (!ctl)
         return NULL;
+    ctl->migration = migrate_send_free(ctl->migration);
+    json_decref(ctl->migrate_id);
     for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
         if (ctl->clients[i]) {
             client_close(ctl->clients[i]);

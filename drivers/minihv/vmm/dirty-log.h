@@ -14,3 +14,7 @@ int dirty_log_start(Vm *vm);
  * ring indexes, device DMA) are not in KVM's log. Returns 0, -ENOTCONN when logging does not
  * run, or a negative errno. Main thread only. */
 int dirty_log_collect(Vm *vm, uint64_t *dirty);
+
+/* Stops logging (the memory slot without KVM_MEM_LOG_DIRTY_PAGES) and frees the log. Returns 0,
+ * -ENOTCONN when logging does not run, or a negative errno from KVM. Main thread only. */
+int dirty_log_stop(Vm *vm);

@@ -13,7 +13,25 @@ typedef struct GuestMem {
     uint8_t *base;
     uint64_t size;
     uint64_t owned_start;
+    /* While a migration runs: one bit per page the VMM itself wrote (KVM's dirty log sees only
+     * the guest's writes), set atomically by any thread; NULL otherwise. */
+    uint64_t *vmm_written;
 } GuestMem;
+
+/* Records that the VMM wrote [gpa, gpa + len) (clamped to memory), for a running migration.
+ * Thread-safe; a no-op when no migration tracks writes. */
+static inline void gmem_mark_written(const GuestMem *gm, uint64_t gpa, uint64_t len)
+{
+    uint64_t *bits = __atomic_load_n(&gm->vmm_written, __ATOMIC_ACQUIRE);
+    uint64_t end;
+
+    if (!bits || len == 0 || gpa >= gm->size)
+        return;
+    if (__builtin_add_overflow(gpa, len, &end) || end > gm->size)
+        end = gm->size;
+    for (uint64_t page = gpa / 4096; page <= (end - 1) / 4096; page++)
+        __atomic_fetch_or(&bits[page / 64], 1ull << (page % 64), __ATOMIC_RELAXED);
+}
 
 /* Whether [gpa, gpa + len) lies in guest-owned memory, computed without overflow. len 0 is
  * accepted at any gpa <= size. */
@@ -55,6 +73,7 @@ static inline int gmem_write(const GuestMem *gm, uint64_t gpa, const void *src, 
     if (!p)
         return -EFAULT;
     memcpy(p, src, len);
+    gmem_mark_written(gm, gpa, len);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "devices.h"
+#include "net.h"
 #include "pv.h"
 #include "vm.h"
 
@@ -122,7 +123,14 @@ int vm_resume(Vm *vm)
     } else
         r = vm->state == VM_STATE_RUNNING ? -EBUSY : -ESHUTDOWN;
     pthread_mutex_unlock(&vm->lock);
+    if (r == 0 && vm->net)
+        net_wake(vm->net);
     return r;
+}
+
+bool vm_is_paused(Vm *vm)
+{
+    return __atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_STATE_PAUSED;
 }
 
 void vm_request_shutdown(Vm *vm)

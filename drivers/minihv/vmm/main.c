@@ -15,6 +15,7 @@
 #include "control.h"
 #include "loop.h"
 #include "macro.h"
+#include "migrate.h"
 #include "minihv-abi.h"
 #include "net.h"
 #include "parse-util.h"
@@ -29,12 +30,13 @@ static void help(void)
 {
     printf("Usage: minihv run [OPTIONS] GUEST\n"
            "       minihv run [OPTIONS] --restore IMAGE\n"
+           "       minihv run [OPTIONS] --incoming FD\n"
            "       minihv save --control SOCKET [--then resume|stop] IMAGE\n"
            "       minihv --help | --version\n"
            "\n"
            "Runs GUEST on /dev/kvm until it powers off, reboots, crashes or is destroyed, or\n"
-           "continues a domain saved in IMAGE. `minihv save` saves the domain served on the\n"
-           "control SOCKET into IMAGE.\n"
+           "continues a domain saved in IMAGE, or one migrated to it over FD. `minihv save`\n"
+           "saves the domain served on the control SOCKET into IMAGE.\n"
            "\n"
            "Options:\n"
            "  --mode pv|full      pv (default): an ELF64 minihv guest at ring 3 that uses\n"
@@ -60,6 +62,15 @@ static void help(void)
            "  --restore IMAGE     continue the domain saved in IMAGE (its memory is mapped\n"
            "                      copy-on-write); --mode, --memory and --vcpus, if given,\n"
            "                      must match it; --disk defaults to the saved disk path\n"
+           "  --incoming FD       the target of a live migration: FD is a connected stream\n"
+           "                      socket (TCP or unix) whose other end a source minihv was\n"
+           "                      given with the control request migrate-send; the domain's\n"
+           "                      settings come from the stream (--mode, --memory, --vcpus,\n"
+           "                      if given, must match them; --disk defaults to the source's\n"
+           "                      path, --net-fd is needed exactly when the source has one).\n"
+           "                      A malformed or mismatched stream is refused before any\n"
+           "                      guest code runs (status 1); --ready-fd fires once the guest\n"
+           "                      runs here\n"
            "  --cgroup FILE       join this cgroup (write the pid into FILE, a cgroup.procs)\n"
            "                      before creating the VM; up to %u times\n"
            "  --vcpu-cgroup FILE  move each vCPU thread into this cgroup (write its thread id\n"
@@ -67,11 +78,26 @@ static void help(void)
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
+           "Control requests for live migration (JSON lines on --control):\n"
+           "  {\"cmd\":\"migrate-send\"} with the socket to the target passed (SCM_RIGHTS);\n"
+           "      optional \"downtime_ms\" (default %u), \"timeout_s\" (default %g),\n"
+           "      \"max_iterations\" (default %u), \"on_limit\": \"stop-and-copy\" (default)\n"
+           "      or \"fail\", \"bandwidth_mib_s\". Pre-copies memory while the guest runs,\n"
+           "      pauses it once the rest fits the downtime budget, sends the rest and the\n"
+           "      vCPU and device state, and once the target is ready hands the guest\n"
+           "      over (closing the socket), answers and exits with status 7; on any\n"
+           "      failure before, the guest resumes here and the answer says why.\n"
+           "      Progress: {\"event\":\"migration\",...} lines. The stream's format is\n"
+           "      described in migrate-format.h.\n"
+           "  {\"cmd\":\"migrate-cancel\"} aborts it.\n"
+           "\n"
            "Exit status: 0 guest powered off, 1 host error, 2 usage error, 3 reboot\n"
-           "requested, 4 guest crashed, 5 destroyed, 6 saved (1 also when an image is\n"
-           "refused). One line on standard error says why.\n",
+           "requested, 4 guest crashed, 5 destroyed, 6 saved, 7 migrated (the target\n"
+           "was ready and the guest was handed over to it; 1 also when an image or an\n"
+           "incoming migration is refused). One line on standard error says why.\n",
            VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
-           MINIHV_CMDLINE_MAX, VM_CGROUP_FILES_MAX, VM_CGROUP_FILES_MAX);
+           MINIHV_CMDLINE_MAX, VM_CGROUP_FILES_MAX, VM_CGROUP_FILES_MAX,
+           MIGRATE_DOWNTIME_DEFAULT_MS, MIGRATE_TIMEOUT_DEFAULT_S, MIGRATE_ITERATIONS_DEFAULT);
 }
 
 static int usage_error(const char *fmt, ...) _printf_(1, 2);
@@ -103,6 +129,7 @@ enum {
     OPT_NET_FD,
     OPT_MAC,
     OPT_RESTORE,
+    OPT_INCOMING,
     OPT_CGROUP,
     OPT_VCPU_CGROUP,
     OPT_VERSION,
@@ -112,6 +139,7 @@ enum {
 typedef struct RunOptions {
     VmConfig cfg;
     const char *restore_path; /* --restore IMAGE, or NULL */
+    int incoming_fd;          /* --incoming FD, or -1 */
     unsigned given;           /* SnapshotGiven: settings the command line fixed */
     bool mac_given;
 } RunOptions;
@@ -134,6 +162,7 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
         {"net-fd", required_argument, NULL, OPT_NET_FD},
         {"mac", required_argument, NULL, OPT_MAC},
         {"restore", required_argument, NULL, OPT_RESTORE},
+        {"incoming", required_argument, NULL, OPT_INCOMING},
         {"cgroup", required_argument, NULL, OPT_CGROUP},
         {"vcpu-cgroup", required_argument, NULL, OPT_VCPU_CGROUP},
         {"help", no_argument, NULL, 'h'},
@@ -146,7 +175,7 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
     bool has_mac = false;
     int c, r;
 
-    *o = (RunOptions){0};
+    *o = (RunOptions){.incoming_fd = -1};
     *cfg = (VmConfig){
         .mode = VM_MODE_PV,
         .vcpus = 1,
@@ -241,6 +270,11 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
         case OPT_RESTORE:
             o->restore_path = optarg;
             break;
+        case OPT_INCOMING:
+            if (parse_uint(optarg, 3, INT_MAX, &u) < 0 || fcntl((int)u, F_GETFD) < 0)
+                return usage_error("--incoming: '%s' is not an open file descriptor", optarg);
+            o->incoming_fd = (int)u;
+            break;
         case OPT_CGROUP:
             if (cfg->n_cgroup_procs == VM_CGROUP_FILES_MAX)
                 return usage_error("--cgroup: at most %u times", VM_CGROUP_FILES_MAX);
@@ -263,12 +297,16 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (o->restore_path) {
+    if (o->restore_path && o->incoming_fd >= 0)
+        return usage_error("--restore and --incoming: a domain comes from an image or a migration");
+    if (o->restore_path || o->incoming_fd >= 0) {
+        const char *opt = o->restore_path ? "--restore" : "--incoming";
         if (optind != argc)
-            return usage_error("--restore: no GUEST image with a saved one, got '%s'",
-                               argv[optind]);
+            return usage_error("%s: no GUEST image with a %s one, got '%s'", opt,
+                               o->restore_path ? "saved" : "migrated", argv[optind]);
         if (!streq(cfg->cmdline, ""))
-            return usage_error("--cmdline: a restored guest keeps the command line it booted with");
+            return usage_error("--cmdline: a %s guest keeps the command line it booted with",
+                               o->restore_path ? "restored" : "migrated");
     } else if (optind != argc - 1)
         return usage_error(optind >= argc ? "missing GUEST image" : "unexpected argument '%s'",
                            optind >= argc ? "" : argv[optind + 1]);
@@ -279,6 +317,8 @@ static int parse_argv(int argc, char **argv, RunOptions *o)
         return usage_error("--mac: needs --net-fd");
     if (cfg->net_fd >= 0 && cfg->net_fd == cfg->ready_fd)
         return usage_error("--net-fd and --ready-fd name the same descriptor");
+    if (o->incoming_fd >= 0 && (o->incoming_fd == cfg->ready_fd || o->incoming_fd == cfg->net_fd))
+        return usage_error("--incoming names the descriptor of --ready-fd or --net-fd");
     if (cfg->net_fd >= 0 && !has_mac)
         net_mac_derive(ifname, cfg->mac);
     cfg->mem_size = (uint64_t)mib << 20;
@@ -309,16 +349,24 @@ static int setup_signals(void)
     return 0;
 }
 
-/* Inherited descriptors other than stdio, the ready fd and the tap are closed: nothing leaks
- * into the sandbox that set-up did not open itself or was handed on purpose. */
-static void close_inherited_fds(int keep_a, int keep_b)
+/* Inherited descriptors other than stdio, the ready fd, the tap and the incoming migration are
+ * closed: nothing leaks into the sandbox that set-up did not open itself or was handed on
+ * purpose. */
+static void close_inherited_fds(int keep_a, int keep_b, int keep_c)
 {
-    int lo = MIN(keep_a, keep_b), hi = MAX(keep_a, keep_b);
+    int keep_sorted[3] = {keep_a, keep_b, keep_c};
     unsigned from = 3;
 
-    for (int i = 0; i < 2; i++) {
-        int keep = i == 0 ? lo : hi;
-        if (keep < 3)
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (keep_sorted[j] < keep_sorted[i]) {
+                int t = keep_sorted[i];
+                keep_sorted[i] = keep_sorted[j];
+                keep_sorted[j] = t;
+            }
+    for (int i = 0; i < 3; i++) {
+        int keep = keep_sorted[i];
+        if (keep < 3 || (unsigned)keep < from)
             continue;
         if ((unsigned)keep > from)
             (void)close_range(from, (unsigned)keep - 1, 0);
@@ -376,6 +424,7 @@ static int run(RunOptions *o)
     char guest_abs[PATH_MAX], disk_abs[PATH_MAX];
     VmConfig *cfg = &o->cfg;
     Snapshot *snap = NULL;
+    MigrateRecv *rx = NULL;
     _cleanup_close_ int stats_fd = -EBADF;
     Error e = ERROR_NULL;
     const char *failed = NULL;
@@ -388,7 +437,7 @@ static int run(RunOptions *o)
         fprintf(stderr, "minihv: host error: cannot set up signals: %m\n");
         return MINIHV_EXIT_HOST_ERROR;
     }
-    close_inherited_fds(cfg->ready_fd, cfg->net_fd);
+    close_inherited_fds(cfg->ready_fd, cfg->net_fd, o->incoming_fd);
     /* Before anything is allocated for the guest, so the limits hold all of it. */
     r = cgroup_join(cfg->cgroup_procs, cfg->n_cgroup_procs, getpid(), &failed);
     if (r < 0) {
@@ -407,12 +456,20 @@ static int run(RunOptions *o)
             snapshot_free(snap);
             return MINIHV_EXIT_HOST_ERROR;
         }
+    } else if (o->incoming_fd >= 0) {
+        r = migrate_recv_begin(o->incoming_fd, cfg, o->given, o->mac_given, &rx, &e);
+        if (r < 0) {
+            fprintf(stderr, "minihv: cannot receive the migration: %s\n", e.message);
+            return MINIHV_EXIT_HOST_ERROR;
+        }
     } else if (realpath(cfg->guest_path, guest_abs))
         cfg->guest_path = guest_abs;
     if (cfg->disk_path && realpath(cfg->disk_path, disk_abs))
         cfg->disk_path = disk_abs; /* saved images reference the disk by absolute path */
     if (vm_json_init() < 0) {
         fprintf(stderr, "minihv: host error: cannot read /proc/self: %m\n");
+        migrate_recv_refuse(rx, "the target cannot read /proc/self");
+        migrate_recv_free(rx);
         return MINIHV_EXIT_HOST_ERROR;
     }
 
@@ -420,8 +477,12 @@ static int run(RunOptions *o)
     if (r < 0) {
         if (snap)
             fprintf(stderr, "minihv: cannot restore %s: %s\n", o->restore_path, e.message);
+        else if (rx)
+            fprintf(stderr, "minihv: cannot receive the migration: %s\n", e.message);
         else
             fprintf(stderr, "minihv: %s%s\n", r == -ENOEXEC ? "" : "host error: ", e.message);
+        migrate_recv_refuse(rx, e.message);
+        migrate_recv_free(rx);
         snapshot_free(snap);
         vm_json_done();
         return MINIHV_EXIT_HOST_ERROR;
@@ -457,22 +518,41 @@ static int run(RunOptions *o)
                                       failed);
         }
     }
-    if (r >= 0) {
+    if (r >= 0 && rx) {
+        /* the vCPU threads exist and wait: the guest's downtime does not include starting them */
+        r = migrate_recv_run(rx, vm, &e);
+        if (r < 0) {
+            vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR, "cannot receive the migration: %s",
+                            e.message);
+            r = 0; /* reported as it is */
+        }
+    }
+    if (r >= 0 && !vm_exit_requested(vm)) {
         json_object_seed(0); /* before the sandbox: jansson may want /dev/urandom */
         r = sandbox_enter();
         if (r < 0)
             (void)error_set_errno(&e, r, "cannot enter the seccomp sandbox: %m");
     }
-    if (r < 0)
+    if (r < 0) {
         vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR, "host error: %s", e.message);
-    else {
-        if (cfg->ready_fd >= 0)
+        migrate_recv_refuse(rx, e.message);
+    } else if (!vm_exit_requested(vm)) {
+        if (cfg->ready_fd >= 0 && !rx)
             signal_ready(cfg->ready_fd);
-        pthread_mutex_lock(&vm->lock);
-        vm->released = true;
-        pthread_cond_broadcast(&vm->cond);
-        pthread_mutex_unlock(&vm->lock);
-        loop_run(loop);
+        /* the source decides who runs the guest: the target only once it handed over */
+        r = rx ? migrate_recv_confirm(rx, &e) : 0;
+        if (r < 0)
+            vm_request_exit(vm, MINIHV_EXIT_HOST_ERROR, "cannot receive the migration: %s",
+                            e.message);
+        else {
+            pthread_mutex_lock(&vm->lock);
+            vm->released = true;
+            pthread_cond_broadcast(&vm->cond);
+            pthread_mutex_unlock(&vm->lock);
+            if (cfg->ready_fd >= 0 && rx)
+                signal_ready(cfg->ready_fd);
+            loop_run(loop);
+        }
     }
 
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -489,7 +569,8 @@ static int run(RunOptions *o)
     control_free(ctl);
     loop_free(loop);
     vm_free(vm);
-    snapshot_free(snap); /* after the VM: its settings point into the image's header */
+    snapshot_free(snap);   /* after the VM: its settings point into the image's header */
+    migrate_recv_free(rx); /* likewise the migration's */
     vm_json_done();
     return status;
 }

@@ -13,14 +13,16 @@ typedef enum MinihvExitStatus {
                                  * `shutdown` that the guest did not honour in time */
     MINIHV_EXIT_SAVED = 6,      /* saved into an image by a control `save` with "then":"stop";
                                  * `minihv run --restore` continues it */
+    MINIHV_EXIT_MIGRATED = 7,   /* migrated by a control `migrate-send`: the target was ready
+                                 * and the guest was handed over to it */
 } MinihvExitStatus;
 
 /* A short word for each status ("poweroff", "host-error", "usage", "reboot", "crash",
- * "destroyed", "saved"), or NULL when status is out of range. */
+ * "destroyed", "saved", "migrated"), or NULL when status is out of range. */
 static inline const char *minihv_exit_status_to_string(int status)
 {
     static const char *const names[] = {
-        "poweroff", "host-error", "usage", "reboot", "crash", "destroyed", "saved",
+        "poweroff", "host-error", "usage", "reboot", "crash", "destroyed", "saved", "migrated",
     };
     if (status < 0 || (unsigned)status >= sizeof(names) / sizeof(names[0]))
         return 0;

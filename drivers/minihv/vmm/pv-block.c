@@ -102,9 +102,10 @@ static int32_t pv_block_do(Vm *vm, const struct minihv_blk_desc *d)
     if (d->op == MINIHV_BLK_OP_WRITE && disk->read_only)
         return MINIHV_EROFS;
     pthread_mutex_lock(&disk->lock);
-    if (d->op == MINIHV_BLK_OP_READ)
+    if (d->op == MINIHV_BLK_OP_READ) {
         r = disk_read(disk, d->sector, d->nsectors, buf);
-    else
+        gmem_mark_written(&vm->mem, d->buf, bytes);
+    } else
         r = disk_write(disk, d->sector, d->nsectors, buf);
     pthread_mutex_unlock(&disk->lock);
     if (r < 0)
@@ -134,6 +135,7 @@ void pv_block_process(Vm *vm)
         /* more requests than slots: the guest's producer index is garbage */
         b->broken = true;
         __atomic_store_n(&r->error, MINIHV_EINVAL, __ATOMIC_RELEASE);
+        gmem_mark_written(&vm->mem, b->ring_gpa, sizeof(*r));
         stats_add(&vm->stats.bad_guest_requests, 1);
         pthread_mutex_unlock(&b->lock);
         vm_notify(vm);
@@ -153,6 +155,7 @@ void pv_block_process(Vm *vm)
         done++;
     }
     __atomic_store_n(&r->rsp_prod, b->req_cons, __ATOMIC_RELEASE);
+    gmem_mark_written(&vm->mem, b->ring_gpa, ring_bytes(b->entries));
     pthread_mutex_unlock(&b->lock);
     if (done) {
         pthread_mutex_lock(&vm->lock);

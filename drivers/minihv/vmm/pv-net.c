@@ -45,6 +45,7 @@ static void ring_break(Vm *vm, PvNetRing *ring, struct minihv_net_ring *r)
 {
     ring->broken = true;
     __atomic_store_n(&r->error, MINIHV_EINVAL, __ATOMIC_RELEASE);
+    gmem_mark_written(&vm->mem, ring->gpa, sizeof(*r));
     count_bad(vm);
 }
 
@@ -72,7 +73,8 @@ static void pv_net_tx(Net *net)
     uint32_t prod;
 
     pthread_mutex_lock(&p->lock);
-    if (!p->set || p->tx.broken)
+    /* paused, the rings stay as a save or a migration copies them (resuming wakes us) */
+    if (!p->set || p->tx.broken || vm_is_paused(vm))
         goto out;
     r = ring_ptr(vm, p, &p->tx);
     prod = __atomic_load_n(&r->prod, __ATOMIC_ACQUIRE); /* read once */
@@ -111,6 +113,8 @@ static void pv_net_tx(Net *net)
         }
     }
 out:
+    if (p->set)
+        gmem_mark_written(&vm->mem, p->tx.gpa, ring_bytes(p->entries));
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -142,6 +146,10 @@ static bool pv_net_rx(Net *net)
     uint32_t prod;
 
     pthread_mutex_lock(&p->lock);
+    if (p->set && vm_is_paused(vm)) {
+        keep_watching = false; /* frames wait on the tap; resuming wakes us */
+        goto out;
+    }
     if (!p->set || p->rx.broken) {
         while (net_drop_one(net)) /* no ring: the frames have nowhere to go */
             ;
@@ -179,6 +187,7 @@ static bool pv_net_rx(Net *net)
                 continue;
             }
             status = (int32_t)n;
+            gmem_mark_written(&vm->mem, d.buf, (uint64_t)n);
             stats_add(&vm->stats.net_rx_frames, 1);
             stats_add(&vm->stats.net_rx_bytes, (uint64_t)n);
             delivered++;
@@ -189,6 +198,8 @@ static bool pv_net_rx(Net *net)
         __atomic_store_n(&r->cons, p->rx.cons, __ATOMIC_RELEASE);
     }
 out:
+    if (p->set)
+        gmem_mark_written(&vm->mem, p->rx.gpa, ring_bytes(p->entries));
     pthread_mutex_unlock(&p->lock);
     if (delivered)
         net_signal_rx(vm);

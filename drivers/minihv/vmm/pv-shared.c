@@ -31,12 +31,15 @@ void pv_shared_update(Vm *vm)
     p->tsc_khz = khz;
     p->tsc_mul = (1000000ull << 32) / khz;
     __atomic_store_n(&p->seq, seq + 2, __ATOMIC_RELEASE);
+    gmem_mark_written(&vm->mem, MINIHV_PV_SHARED_PAGE, sizeof(*p));
 }
 
 void pv_shared_set_events(Vm *vm, uint32_t events)
 {
     struct minihv_shared_page *p = shared_page(vm);
 
-    if (p)
-        __atomic_fetch_or(&p->events, events, __ATOMIC_RELEASE);
+    if (!p)
+        return;
+    __atomic_fetch_or(&p->events, events, __ATOMIC_RELEASE);
+    gmem_mark_written(&vm->mem, MINIHV_PV_SHARED_PAGE, sizeof(*p));
 }

@@ -2,11 +2,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -54,6 +57,7 @@ static const int allowed[] = {
     SCMP_SYS(mprotect),
     SCMP_SYS(mincore),
     SCMP_SYS(timerfd_settime),
+    SCMP_SYS(timerfd_create), /* a migration's deadline and bandwidth pacing */
     SCMP_SYS(sched_yield),
     SCMP_SYS(newfstatat),
     SCMP_SYS(fstat),
@@ -156,6 +160,13 @@ int sandbox_enter(void)
             ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
             (struct scmp_arg_cmp){
                 .arg = 1, .op = SCMP_CMP_EQ, .datum_a = allowed_ioctls[i], .datum_b = 0});
+    /* a migration's socket: that it is a stream socket, and TCP_NODELAY on it */
+    if (r >= 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getsockopt), 2,
+                             SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET), SCMP_A2(SCMP_CMP_EQ, SO_TYPE));
+    if (r >= 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setsockopt), 2,
+                             SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP), SCMP_A2(SCMP_CMP_EQ, TCP_NODELAY));
 #ifndef MINIHV_SANITIZED
     /* reading a descriptor's flags (an image to save into must not be O_APPEND) */
     if (r >= 0)

@@ -60,7 +60,7 @@ static bool string_terminated(const char *s, size_t size)
     return memchr(s, '\0', size) != NULL;
 }
 
-static int parse_header(const SnapshotHeader *h, size_t len, uint64_t file_size, Error *e)
+int snapshot_check_header(const SnapshotHeader *h, size_t len, uint64_t file_size, Error *e)
 {
     uint64_t state_end, mem_end;
 
@@ -164,7 +164,7 @@ int snapshot_parse(const uint8_t *buf, size_t len, uint64_t file_size, Snapshot 
         return error_set_errno(e, EINVAL, "truncated: shorter than the %u-byte header",
                                SNAPSHOT_HEADER_SIZE);
     memcpy(&h, buf, sizeof(h));
-    r = parse_header(&h, len, file_size, e);
+    r = snapshot_check_header(&h, len, file_size, e);
     if (r < 0)
         return r;
     saved_sum = h.checksum;

@@ -124,9 +124,9 @@ static int save_state(Vm *vm, StateBuffer *b, Error *e)
     return 0;
 }
 
-static void fill_header(Vm *vm, const StateBuffer *b, SnapshotHeader *h)
+void snapshot_fill_header(Vm *vm, size_t state_size, SnapshotHeader *h)
 {
-    uint64_t state_end = SNAPSHOT_HEADER_SIZE + b->len;
+    uint64_t state_end = SNAPSHOT_HEADER_SIZE + state_size;
 
     memset(h, 0, sizeof(*h));
     memcpy(h->magic, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_LEN);
@@ -138,7 +138,7 @@ static void fill_header(Vm *vm, const StateBuffer *b, SnapshotHeader *h)
     h->flags = (vm->disk ? SNAPSHOT_F_DISK : 0) | (vm->net ? SNAPSHOT_F_NET : 0);
     h->mem_size = vm->mem.size;
     h->state_offset = SNAPSHOT_HEADER_SIZE;
-    h->state_size = b->len;
+    h->state_size = state_size;
     h->mem_offset = (state_end + SNAPSHOT_PAGE_SIZE - 1) / SNAPSHOT_PAGE_SIZE * SNAPSHOT_PAGE_SIZE;
     h->saved_realtime_ns = now_realtime_ns();
     h->guest_boot_ns = now_mono_ns() - vm->start_mono_ns;
@@ -221,47 +221,62 @@ static int target_check(Vm *vm, int fd, Error *e)
     return 0;
 }
 
+int snapshot_state_image(Vm *vm, uint8_t **ret, size_t *ret_len, Error *e)
+{
+    StateBuffer b = {0};
+    SnapshotHeader *h;
+    uint8_t *image;
+    uint64_t sum;
+    int r;
+
+    r = save_state(vm, &b, e);
+    if (r < 0) {
+        free(b.data);
+        return r;
+    }
+    image = calloc(1, SNAPSHOT_HEADER_SIZE + b.len);
+    if (!image) {
+        free(b.data);
+        return error_set_errno(e, ENOMEM, "out of memory");
+    }
+    memcpy(image + SNAPSHOT_HEADER_SIZE, b.data, b.len);
+    free(b.data);
+    h = (SnapshotHeader *)image;
+    snapshot_fill_header(vm, b.len, h);
+    sum = snapshot_fnv1a(SNAPSHOT_FNV_OFFSET, image, SNAPSHOT_HEADER_SIZE);
+    h->checksum = snapshot_fnv1a(sum, image + SNAPSHOT_HEADER_SIZE, b.len);
+    *ret = image;
+    *ret_len = SNAPSHOT_HEADER_SIZE + b.len;
+    return 0;
+}
+
 int snapshot_save(Vm *vm, int fd, SnapshotSaveInfo *info, Error *e)
 {
-    _cleanup_free_ uint8_t *page = NULL;
-    StateBuffer b = {0};
-    uint64_t t0 = now_mono_ns(), sum;
-    SnapshotHeader *h;
+    _cleanup_free_ uint8_t *image = NULL;
+    uint64_t t0 = now_mono_ns();
+    const SnapshotHeader *h;
+    size_t len;
     int r;
 
     *info = (SnapshotSaveInfo){0};
     r = target_check(vm, fd, e);
     if (r < 0)
         return r;
-    page = calloc(1, SNAPSHOT_HEADER_SIZE);
-    if (!page)
-        return error_set_errno(e, ENOMEM, "out of memory");
-    r = save_state(vm, &b, e);
+    r = snapshot_state_image(vm, &image, &len, e);
     if (r < 0)
-        goto out;
-    h = (SnapshotHeader *)page;
-    fill_header(vm, &b, h);
-    sum = snapshot_fnv1a(SNAPSHOT_FNV_OFFSET, page, SNAPSHOT_HEADER_SIZE);
-    h->checksum = snapshot_fnv1a(sum, b.data, b.len);
+        return r;
+    h = (const SnapshotHeader *)image;
     info->file_size = h->mem_offset + h->mem_size;
-    if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)info->file_size) < 0) {
-        r = error_set_errno(e, errno, "cannot size the image: %m");
-        goto out;
-    }
-    r = write_full(fd, page, SNAPSHOT_HEADER_SIZE, 0);
-    if (r >= 0)
-        r = write_full(fd, b.data, b.len, SNAPSHOT_HEADER_SIZE);
-    info->written_bytes = SNAPSHOT_HEADER_SIZE + b.len;
+    if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)info->file_size) < 0)
+        return error_set_errno(e, errno, "cannot size the image: %m");
+    r = write_full(fd, image, len, 0);
+    info->written_bytes = len;
     if (r >= 0)
         r = write_memory(vm, fd, h->mem_offset, &info->written_bytes);
     if (r >= 0 && fdatasync(fd) < 0)
         r = -errno;
-    if (r < 0) {
-        r = error_set_errno(e, r, "cannot write the image: %m");
-        goto out;
-    }
+    if (r < 0)
+        return error_set_errno(e, r, "cannot write the image: %m");
     info->duration_ns = now_mono_ns() - t0;
-out:
-    free(b.data);
-    return r;
+    return 0;
 }

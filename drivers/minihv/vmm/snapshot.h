@@ -36,6 +36,10 @@ typedef struct Snapshot {
  * fd is -EBADF. Returns 0 or a negative errno with e saying what is wrong. */
 int snapshot_parse(const uint8_t *buf, size_t len, uint64_t file_size, Snapshot **ret, Error *e);
 
+/* The header checks of snapshot_parse alone, for a header whose state area is the first len
+ * bytes' tail and whose file has file_size bytes. Returns 0 or -EINVAL with e set. */
+int snapshot_check_header(const SnapshotHeader *h, size_t len, uint64_t file_size, Error *e);
+
 /* Opens the image at path, reads its header and state and checks them with snapshot_parse.
  * *ret then owns the open descriptor too. Returns 0 or a negative errno with e set. */
 int snapshot_open(const char *path, Snapshot **ret, Error *e);
@@ -81,6 +85,15 @@ typedef struct SnapshotSaveInfo {
  * keeps them paused. Refuses the image the domain was restored from. Main thread only. Returns 0
  * or a negative errno with e set. */
 int snapshot_save(Vm *vm, int fd, SnapshotSaveInfo *info, Error *e);
+
+/* Fills h as a save of the domain with a state area of state_size bytes would: settings, offsets,
+ * the guest clocks now; checksum 0. */
+void snapshot_fill_header(Vm *vm, size_t state_size, SnapshotHeader *h);
+
+/* Builds the start of a saved image of the paused domain: the header page and the state area,
+ * checksummed, as snapshot_save writes them before memory. *ret (malloc'd, *ret_len bytes) is
+ * the caller's. Main thread only, every vCPU paused. Returns 0 or a negative errno with e set. */
+int snapshot_state_image(Vm *vm, uint8_t **ret, size_t *ret_len, Error *e);
 
 /* snapshot-vcpu.c */
 

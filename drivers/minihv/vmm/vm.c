@@ -109,7 +109,7 @@ static int step_image(Vm *vm, Error *e)
 {
     int r;
 
-    if (!vm->cfg.guest_path || vm->cfg.restore)
+    if (!vm->cfg.guest_path || vm->cfg.restore || vm->cfg.incoming)
         return 0;
     r = loader_load(vm, e);
     if (r == -ENOEXEC) {
@@ -181,7 +181,7 @@ static int step_boot(Vm *vm, Error *e)
 {
     int r;
 
-    if (vm->cfg.restore)
+    if (vm->cfg.restore || vm->cfg.incoming)
         return 0; /* the saved state is loaded once every device exists */
     if (vm->cfg.mode == VM_MODE_PV) {
         r = pv_boot_init(vm, e);
@@ -334,6 +334,7 @@ Vm *vm_free(Vm *vm)
         return NULL;
     vm_unwind(vm, ELEMENTSOF(vm_steps));
     free(vm->dirty_bitmap);
+    free(vm->vmm_written);
     pthread_cond_destroy(&vm->cond);
     pthread_mutex_destroy(&vm->lock);
     return mfree(vm);

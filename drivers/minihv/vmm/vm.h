@@ -61,6 +61,7 @@ typedef struct VmConfig {
     int net_fd;     /* -1: no network device; else a tap (IFF_TAP|IFF_NO_PI) the VMM now owns */
     uint8_t mac[6]; /* the device's station address when net_fd >= 0 */
     const Snapshot *restore; /* NULL: boot guest_path; else restore this checked image */
+    bool incoming; /* a migration's target: blank memory, no boot; the stream brings the state */
     /* cgroup membership files (--cgroup, --vcpu-cgroup): the process joins the first before
      * it creates the VM, the vCPU threads the second. */
     const char *cgroup_procs[VM_CGROUP_FILES_MAX];
@@ -176,6 +177,9 @@ struct Vm {
     ino_t image_ino;
 
     uint64_t *dirty_bitmap; /* KVM's dirty log, one bit per page, once logging started */
+    uint64_t *vmm_written;  /* a migration's record of the VMM's own writes (mem.vmm_written
+                             * points here while it runs); freed with the VM, as a vCPU thread
+                             * may still be marking it when a migration ends */
 };
 
 /* vm.c */
@@ -213,8 +217,12 @@ int vm_pause(Vm *vm);
 /* Whether every vCPU that runs guest code has stopped in the paused state (thread-safe). */
 bool vm_all_paused(Vm *vm);
 
-/* Lets paused vCPUs run again. Returns 0, -EBUSY when not paused, -ESHUTDOWN when stopping. */
+/* Lets paused vCPUs run again (and wakes the network thread, which idles while paused).
+ * Returns 0, -EBUSY when not paused, -ESHUTDOWN when stopping. */
 int vm_resume(Vm *vm);
+
+/* Whether the domain is paused (a lock-free snapshot, for devices that idle while paused). */
+bool vm_is_paused(Vm *vm);
 
 /* Asks the guest to power off: sets MINIHV_EVENT_SHUTDOWN in pv mode, presses the ACPI power
  * button in full mode, and wakes waiting vCPUs. */
