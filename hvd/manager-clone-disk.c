@@ -49,7 +49,8 @@ static bool is_clone_disk(Manager *m, const char *path)
     _cleanup_free_ char *dir = disks_dir(m);
     size_t n = dir ? strlen(dir) : 0;
 
-    return dir && path && strncmp(path, dir, n) == 0 && path[n] == '/' && !strchr(path + n + 1, '/');
+    return dir && path && strncmp(path, dir, n) == 0 && path[n] == '/' &&
+           !strchr(path + n + 1, '/');
 }
 
 bool manager_clone_needs_disks(Manager *m, Domain *d)

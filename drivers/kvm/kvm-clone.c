@@ -8,8 +8,17 @@
 
 void kvm_clone_disk_run(KvmJob *j)
 {
-    char *argv[] = {"qemu-img", "create",  "-q", "-f", "qcow2", "-b", j->clone_backing, "-F",
-                    (char *)kvm_disk_format(j->clone_backing), j->image, NULL};
+    char *argv[] = {"qemu-img",
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-b",
+                    j->clone_backing,
+                    "-F",
+                    (char *)kvm_disk_format(j->clone_backing),
+                    j->image,
+                    NULL};
     int fd;
 
     if (access(j->clone_backing, R_OK) < 0) {
