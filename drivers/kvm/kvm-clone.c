@@ -1,25 +1,46 @@
 /* The disk of a kvm clone: a qcow2 overlay whose backing file is the original's disk, made by
  * qemu-img on a worker (the original is then read, never written, by the clone). */
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kvm-internal.h"
 #include "kvm-xml.h"
 
+static int sync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        r = -errno;
+    (void)close(fd);
+    return r;
+}
+
+/* Syncs path and the directory that holds it, so the clone recorded next finds its disk after
+ * a crash. Returns 0 or a negative errno. */
+static int sync_file_and_dir(const char *path)
+{
+    _cleanup_free_ char *dir = strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    int r;
+
+    if (!slash)
+        return -ENOMEM;
+    *slash = 0;
+    r = sync_path(path);
+    return r < 0 ? r : sync_path(dir);
+}
+
 void kvm_clone_disk_run(KvmJob *j)
 {
-    char *argv[] = {"qemu-img",
-                    "create",
-                    "-q",
-                    "-f",
-                    "qcow2",
-                    "-b",
-                    j->clone_backing,
-                    "-F",
-                    (char *)kvm_disk_format(j->clone_backing),
-                    j->image,
-                    NULL};
-    int fd;
+    char *format = (char *)kvm_disk_format(j->clone_backing);
+    char *argv[] = {"qemu-img",       "create", "-q",   "-f",     "qcow2", "-b",
+                    j->clone_backing, "-F",     format, j->image, NULL};
+    int r;
 
     if (access(j->clone_backing, R_OK) < 0) {
         (void)error_set_errno(&j->error, -errno, "the disk %s of '%s' cannot be read: %m",
@@ -30,14 +51,11 @@ void kvm_clone_disk_run(KvmJob *j)
         (void)unlink(j->image);
         return;
     }
-    /* Durable before the clone that names it is recorded. */
-    fd = open(j->image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fsync(fd) < 0) {
-        (void)error_set_errno(&j->error, -errno, "Failed to sync %s: %m", j->image);
+    r = sync_file_and_dir(j->image);
+    if (r < 0) {
+        (void)error_set_errno(&j->error, r, "Failed to sync %s: %m", j->image);
         (void)unlink(j->image);
     }
-    if (fd >= 0)
-        (void)close(fd);
 }
 
 void kvm_clone_disk_done(KvmJob *j)
