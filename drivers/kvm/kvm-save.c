@@ -37,12 +37,34 @@ static char *snapshot_xml(const char *path, const char *disk_target)
     return buf;
 }
 
-/* Makes what libvirt wrote at path durable (libvirt closes it without a sync). */
+/* Syncs the file system that holds path (through its directory). */
+static int sync_file_system_of(const char *path)
+{
+    _cleanup_free_ char *dir = strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    int fd, r = 0;
+
+    if (!slash)
+        return -ENOMEM;
+    *slash = 0;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (syncfs(fd) < 0)
+        r = -errno;
+    (void)close(fd);
+    return r;
+}
+
+/* Makes what libvirt wrote at path durable (libvirt closes it without a sync). A file hvd may
+ * not open (libvirtd made it for QEMU's user) is synced with the whole file system it is on. */
 static int sync_file(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     int r = 0;
 
+    if (fd < 0 && errno == EACCES)
+        return sync_file_system_of(path);
     if (fd < 0)
         return -errno;
     if (fsync(fd) < 0)
@@ -102,7 +124,7 @@ static bool element_text(const char *xml, const char *name, char *buf, size_t si
     return true;
 }
 
-/* The unit of element name's unit attribute in KiB (libvirt writes KiB in what it saves). */
+/* The number that element name holds (libvirt writes memory in KiB in the images it makes). */
 static bool element_number(const char *xml, const char *name, uint64_t *ret)
 {
     char text[32], *end;
@@ -189,10 +211,15 @@ virDomainPtr kvm_restore_run(KvmJob *j)
         (void)usleep(KVM_START_REMOVING_WAIT_US);
         r = virDomainRestoreFlags(j->conn, j->image, dxml, VIR_DOMAIN_SAVE_RUNNING);
     }
+    if (r < 0 && (kvm_libvirt_error_is(VIR_ERR_OPERATION_INVALID) ||
+                  kvm_libvirt_error_is(VIR_ERR_DOM_EXIST))) {
+        /* libvirt still runs an instance of the domain: the image is not to blame. */
+        (void)error_setf(&j->error, ERROR_INVALID_STATE, "cannot restore '%s' from %s: %s", j->name,
+                         j->image, virGetLastErrorMessage());
+        return NULL;
+    }
     if (r < 0) {
-        (void)error_setf(&j->error,
-                         kvm_libvirt_error_is(VIR_ERR_OPERATION_INVALID) ? ERROR_INVALID_STATE
-                                                                         : ERROR_FAILED,
+        (void)error_setf(&j->error, ERROR_FAILED,
                          "cannot restore '%s' from %s (corrupt or truncated?): %s", j->name,
                          j->image, virGetLastErrorMessage());
         return NULL;
