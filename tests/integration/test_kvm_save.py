@@ -259,6 +259,14 @@ def test_clone_gets_a_qcow2_overlay_and_boots(kvm_hvd, libvirtd, workdir, fmt):
     hvd.hvctl("destroy", "c-1", check=True)
     assert sha(disk) == before  # the original is the clones' backing file, never written
 
+    # over HTTP the same: the answer comes once the overlay is made and the clone defined
+    status, _, body = hvd.request("POST", "/api/v1/domains/o/clone", {"name": "h"})
+    assert status in (200, 201), body
+    assert body["clones"] == ["h"], body
+    assert qemu_img_info(hvd.hvctl_json("info", "h")["disk"])["backing-filename"] == str(disk)
+    status, _, body = hvd.request("POST", "/api/v1/domains/o/clone",
+                                  {"name": "h2", "snapshot": "s"})
+    assert status == 400 and "cannot start clones from a snapshot" in body["detail"], body
     # a clone's disk goes with it; a clone of a clone is refused
     p = hvd.hvctl("clone", "c-2", "cc")
     assert p.returncode == 1 and "clone its original instead" in p.stderr, p.stderr
