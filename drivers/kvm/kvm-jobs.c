@@ -474,10 +474,8 @@ int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, un
 
     if (!image)
         return error_set_errno(e, -ENOMEM, "Out of memory");
-    /* The names kvm-xml.c gives the disk. */
     if (c->disk)
-        (void)snprintf(extra.disk_target, sizeof(extra.disk_target), "%s",
-                       c->mode == MODE_PV ? "vda" : "hda");
+        (void)snprintf(extra.disk_target, sizeof(extra.disk_target), "%s", kvm_disk_target(c));
     return submit_operation(drv, c, ACTION_SAVE, KVM_REBOOT_NONE, NULL, image, &extra, e);
 }
 

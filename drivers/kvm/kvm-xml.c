@@ -107,6 +107,11 @@ const char *kvm_disk_format(const char *path)
     return n > 6 && streq(path + n - 6, ".qcow2") ? "qcow2" : "raw";
 }
 
+const char *kvm_disk_target(const DomainConfig *c)
+{
+    return c->mode == MODE_PV ? "vda" : "hda";
+}
+
 static void write_disk(FILE *f, const DomainConfig *c, bool pv)
 {
     if (!c->disk)
@@ -117,7 +122,7 @@ static void write_disk(FILE *f, const DomainConfig *c, bool pv)
             "      <source",
             kvm_disk_format(c->disk));
     attribute(f, "file", c->disk);
-    fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", pv ? "vda" : "hda",
+    fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", kvm_disk_target(c),
             pv ? "virtio" : "ide");
 }
 

@@ -30,5 +30,8 @@ bool kvm_xml_text_is_valid(const char *s);
  * for anything else (never probed from the contents, which a guest can write). */
 const char *kvm_disk_format(const char *path);
 
+/* The name the guest's disk has in c's domain XML (its target device). */
+const char *kvm_disk_target(const DomainConfig *c);
+
 /* Writes s to f with the five XML special characters escaped. */
 void xml_escape_to(FILE *f, const char *s);

@@ -48,9 +48,9 @@ def booted(hvd, name):
     return console(hvd, name).count(HELLO)
 
 
-def saved(hvd, libvirtd, name, mode="pv"):
+def saved(hvd, libvirtd, name, mode="pv", *args):
     """A domain that booted once and was saved; returns its image's path."""
-    create(hvd, name, "--mode", mode)
+    create(hvd, name, "--mode", mode, *args)
     hvd.hvctl("start", name, check=True)
     wait_console(hvd, name, HELLO)
     p = hvd.hvctl("save", name)
@@ -76,9 +76,13 @@ def assert_continues(hvd, name):
 
 
 @pytest.mark.parametrize("mode", ["pv", "full"])
-def test_save_and_start_resume_the_guest(kvm_hvd, libvirtd, mode):
+def test_save_and_start_resume_the_guest(kvm_hvd, libvirtd, workdir, mode):
     hvd = kvm_hvd
-    saved(hvd, libvirtd, "s", mode)
+    # with a disk (vda in pv mode, hda in full mode), which the save leaves alone
+    disk = workdir / "s.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    saved(hvd, libvirtd, "s", mode, "--disk", str(disk))
+    assert list(workdir.glob("s.img*")) == [disk]  # no disk snapshot beside it
     assert_files_match_rows(hvd)
     p = hvd.hvctl("start", "s")
     assert p.returncode == 0, p.stderr + hvd.read_log()
