@@ -21,6 +21,7 @@ typedef struct Globals {
     const char *url;
     const char *token_file;
     bool json;
+    bool cluster; /* --cluster: the verb acts on the cluster */
 } Globals;
 
 extern Globals arg;
@@ -61,6 +62,15 @@ int verb_save(Client *c, int argc, char **argv);
 int verb_start_saved(Client *c, int argc, char **argv);
 int verb_snapshot(Client *c, int argc, char **argv);
 int verb_clone(Client *c, int argc, char **argv);
+
+/* Parses the setting options of create/set (verbs-domain.c) into settings. Returns EXIT_OK or
+ * EXIT_USAGE (message printed); optind is left at the first argument. */
+int parse_settings(const char *verb, int argc, char **argv, json_t *settings);
+
+/* hvctl --cluster create|delete|move|drain|undrain|list|hosts (verbs-cluster.c): argv[0] is
+ * the verb. */
+int verb_cluster(Client *c, int argc, char **argv);
+bool verb_cluster_help(int argc, char **argv);
 
 /* Prints a JSON value as one document on stdout. */
 void print_json(json_t *v);

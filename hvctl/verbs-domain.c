@@ -81,7 +81,7 @@ static json_t *path_value(const char *p)
 
 /* Parses the setting options of create/set into a settings object. Returns EXIT_OK or
  * EXIT_USAGE (message printed). */
-static int parse_settings(const char *verb, int argc, char **argv, json_t *settings)
+int parse_settings(const char *verb, int argc, char **argv, json_t *settings)
 {
     int c;
 

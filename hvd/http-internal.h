@@ -87,6 +87,15 @@ enum MHD_Result http_create_network(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_get_network(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_delete_network(HttpRequest *r, Domain *d, const char *arg);
 
+/* /api/v1/cluster/hosts and /api/v1/cluster/domains (http-cluster.c). */
+enum MHD_Result http_cluster_hosts(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_domains(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_create(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_delete(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_drain(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_move(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_undrain(HttpRequest *r, Domain *d, const char *arg);
+
 /* GET /api/v1/events/log (http-event-log.c): the logged events a query selects. */
 enum MHD_Result http_event_log(HttpRequest *r, Domain *d, const char *arg);
 

@@ -81,6 +81,7 @@ struct Manager {
     sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
     HistorySeries *host_history;    /* the domains' totals */
     int64_t history_saved_minute;   /* the minute whose start last saved the histories */
+    struct Cluster *cluster;        /* the cluster membership (cluster.h), NULL without [cluster] */
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and

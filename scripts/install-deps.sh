@@ -18,6 +18,8 @@ check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format li
     chromium iproute2 iputils-ping curl polkitd
     # the NAT tests read table ip hvd back with nft
     nftables
+    # the cluster tests: a real etcd cluster on loopback
+    etcd-server
     # the kvm tests' Linux guest: Debian's stock kernel and initrd, a busybox root disk
     linux-image-amd64 busybox-static e2fsprogs)
 # Node.js may come from elsewhere (its npm bundled): only install Debian's when the commands are

@@ -141,4 +141,7 @@ export const api = {
     network: name => request('GET', `/api/v1/networks/${enc(name)}`),
     networkCreate: settings => request('POST', '/api/v1/networks', settings),
     networkRemove: name => request('DELETE', `/api/v1/networks/${enc(name)}`),
+    // the cluster this hvd belongs to (409 when none)
+    clusterHosts: () => request('GET', '/api/v1/cluster/hosts'),
+    clusterDomains: () => request('GET', '/api/v1/cluster/domains'),
 };
