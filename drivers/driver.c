@@ -258,3 +258,11 @@ int driver_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, co
 
     return r < 0 ? r : drv->ops->start_image(drv, c, rt, path, flags, e);
 }
+
+int driver_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                      void *userdata, Error *e)
+{
+    int r = check_call(drv, "making a clone's disk", (const void *)drv->ops->clone_disk, 0, 0, e);
+
+    return r < 0 ? r : drv->ops->clone_disk(drv, c, path, done, userdata, e);
+}

@@ -82,6 +82,10 @@ typedef struct DriverContext {
  * arrived, or the driver gave up waiting for them). */
 typedef void (*DriverRefreshDone)(void *userdata);
 
+/* Called once on the loop when a clone_disk() that returned 0 has finished: e is NULL when the
+ * disk was made. */
+typedef void (*DriverCloneDone)(void *userdata, const Error *e);
+
 /* A snapshot of a domain as the backend sees it. stats is driver-specific (exits by reason,
  * balloon, ...) and owned by the caller after get_info returns; may be NULL. */
 /* Statistics that could not be refreshed for longer than this are marked "stale". */
@@ -204,6 +208,15 @@ typedef struct DriverOps {
      * the caller to try again shortly. NULL: the driver's domains have no graphical console. */
     int (*graphics_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                          unsigned flags, Error *e);
+    /* true when an image restores only into the domain that made it (libvirt checks the UUID):
+     * clones cannot start from a snapshot. */
+    bool images_per_domain;
+    /* Makes the disk of a clone of the shut-off domain c without waiting: a new copy-on-write
+     * image at path (hvd's choice, under its state directory) whose backing file is c's disk,
+     * which must not change while a clone uses it. Returns 0 and calls done once later, or a
+     * negative errno with e set (done is not called). NULL: clones share c's disk. */
+    int (*clone_disk)(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                      void *userdata, Error *e);
 } DriverOps;
 
 struct Driver {
@@ -275,5 +288,12 @@ int driver_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, co
 /* A driver without the slot answers that c has no graphical console. */
 int driver_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
                          unsigned flags, Error *e);
+/* A driver without the slot refuses as unsupported; check driver_has_clone_disk() first. */
+int driver_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                      void *userdata, Error *e);
+static inline bool driver_has_clone_disk(const Driver *drv)
+{
+    return drv->ops->clone_disk != NULL;
+}
 /* The driver's part of the host view (a new object, or NULL when it has none to give). */
 json_t *driver_host_info(Driver *drv);

@@ -483,7 +483,8 @@ const Verb verbs[] = {
      "Define clones of a domain, each with a new UUID, MAC and console: NEW, or NEW-1..\n"
      "NEW-N with --count (1..100). With --snapshot they start running from it, sharing\n"
      "its memory pages until they write. Disks are referenced, not copied: clones share\n"
-     "the disk of the original.",
+     "the disk of the original, except kvm clones of a shut-off domain, which get a\n"
+     "qcow2 overlay on it.",
      verb_clone},
     {"vnc", "NAME [--listen [ADDR:]PORT] [--json]",
      "Show where a running kvm domain's graphical console is (the dashboard's Display,\n"

@@ -43,7 +43,8 @@ static int kvm_open(Driver *drv, Error *e)
     k->consoles = hashmap_new();
     k->domains = hashmap_new();
     k->reboots = hashmap_new();
-    if (!k->busy || !k->consoles || !k->domains || !k->reboots)
+    k->saved = hashmap_new();
+    if (!k->busy || !k->consoles || !k->domains || !k->reboots || !k->saved)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     k->uri = strdup(kvm_settings(drv)->uri);
     if (!k->uri)
@@ -88,6 +89,7 @@ static bool kvm_close(Driver *drv)
     hashmap_free(k->busy);     /* empty: every job was done or cancelled */
     hashmap_free(k->consoles); /* empty: closed with the connection */
     hashmap_free(k->domains);
+    hashmap_free(k->saved);
     free(k->console_dir);
     free(k->uri);
     free(k);
@@ -185,7 +187,38 @@ static int kvm_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsi
     if (r < 0)
         return error_set_errno(e, r, "Out of memory");
     rt->pid = 0; /* QEMU's process comes with the start's completion */
+    kvm_saved_forget(drv, c->name);
     return kvm_job_submit(drv, c, ACTION_START, xml, e);
+}
+
+/* A managed save or a snapshot, on a worker (kvm-save.c). */
+static int kvm_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
+                    unsigned flags, Error *e)
+{
+    if (kvm_uri_is_in_process(kvm(drv)->uri))
+        return error_setf(e, ERROR_FAILED,
+                          "the kvm driver cannot save a domain's state on libvirt's test driver "
+                          "(%s): it writes no images",
+                          kvm(drv)->uri);
+    if (path[0] != '/')
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "the image path must be absolute for libvirtd, got %s", path);
+    return kvm_job_submit_save(drv, c, path, flags, e);
+}
+
+/* A start from a saved image, checked on the worker before libvirt restores it. */
+static int kvm_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
+                           unsigned flags, Error *e)
+{
+    char *xml = NULL;
+    int r;
+
+    r = kvm_domain_xml(drv, c, &xml);
+    if (r < 0)
+        return error_set_errno(e, r, "Out of memory");
+    rt->pid = 0;
+    kvm_saved_forget(drv, c->name);
+    return kvm_job_submit_restore(drv, c, xml, path, e);
 }
 
 static int kvm_shutdown(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
@@ -321,6 +354,10 @@ const DriverOps kvm_driver_ops = {
     .set_resources = kvm_set_resources,
     .host_info = kvm_host_info,
     .graphics_open = kvm_graphics_open,
+    .save = kvm_save,
+    .start_image = kvm_start_image,
+    .images_per_domain = true,
+    .clone_disk = kvm_clone_disk,
 };
 
 const DriverOps *hvd_kvm_driver(unsigned abi)

@@ -105,6 +105,8 @@ typedef struct KvmDriver {
     /* Every libvirt call runs here, on worker threads: lifecycle operations one domain at a
      * time, connecting, statistics, consoles, undefining and letting go of libvirt objects. */
     WorkQueue *jobs;
+    /* Domains a managed save left paused for hvd to end, by name (the value is the driver). */
+    Hashmap *saved;
     /* Domains with operations in flight, by name: KvmBusy. */
     Hashmap *busy;
     /* hvd's reboots waiting for their guest to restart, by name: KvmReboot (kvm-reboot.c). */
@@ -146,14 +148,22 @@ typedef struct KvmSeen {
 } KvmSeen;
 
 typedef enum KvmJobKind {
-    KVM_JOB_CONNECT,   /* opens a connection and takes stock of it */
-    KVM_JOB_OPERATION, /* a lifecycle operation on one domain */
-    KVM_JOB_CONSOLE,   /* opens one domain's console stream */
-    KVM_JOB_UNDEFINE,  /* forgets one domain's persistent definition */
-    KVM_JOB_STATS,     /* statistics of every active domain */
-    KVM_JOB_RESOURCES, /* applies one domain's CPU weight and cap and memory limit live */
-    KVM_JOB_RELEASE,   /* lets go of streams and a connection */
+    KVM_JOB_CONNECT,    /* opens a connection and takes stock of it */
+    KVM_JOB_OPERATION,  /* a lifecycle operation on one domain */
+    KVM_JOB_CONSOLE,    /* opens one domain's console stream */
+    KVM_JOB_UNDEFINE,   /* forgets one domain's persistent definition */
+    KVM_JOB_STATS,      /* statistics of every active domain */
+    KVM_JOB_RESOURCES,  /* applies one domain's CPU weight and cap and memory limit live */
+    KVM_JOB_RELEASE,    /* lets go of streams and a connection */
+    KVM_JOB_CLONE_DISK, /* makes a clone's disk with qemu-img (no libvirt call) */
 } KvmJobKind;
+
+/* What a start from a saved image checks the image against (kvm-save.c). */
+typedef struct KvmImageCheck {
+    uint64_t memory_mib;
+    unsigned vcpus;
+    bool pv;
+} KvmImageCheck;
 
 /* libvirt calls prepared on the loop, run on a worker and reported on the loop. */
 typedef struct KvmJob {
@@ -186,6 +196,13 @@ typedef struct KvmJob {
     unsigned cpu_weight;    /* resources */
     unsigned cpu_cap;
     uint64_t memory_limit;
+    char *image;           /* operation: the image a save writes or a start restores */
+    bool save_pause;       /* save: leave the guest paused (a managed save) */
+    char disk_target[8];   /* save: the disk the snapshot leaves alone ("" without one) */
+    KvmImageCheck summary; /* start from an image: what it must match */
+    char *clone_backing;   /* clone disk: the original's disk (j->image: the overlay) */
+    DriverCloneDone clone_done;
+    void *clone_userdata;
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -213,6 +230,15 @@ int kvm_job_submit_resources(Driver *drv, const DomainConfig *c, Error *e);
 int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step, char *xml,
                           Error *e);
 
+/* Queues a save of c into the image at path (DRIVER_SAVE_PAUSE in flags: a managed save that
+ * leaves the guest paused), or a start of c from the image at path, taking ownership of xml;
+ * results come back through op_completed. Returns DRIVER_PENDING or a negative errno with e
+ * set. */
+int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, unsigned flags,
+                        Error *e);
+int kvm_job_submit_restore(Driver *drv, const DomainConfig *c, char *xml, const char *path,
+                           Error *e);
+
 /* Queues the forgetting of c's persistent definition (if libvirt has one). */
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 
@@ -233,6 +259,39 @@ void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback,
  * reported right after it. */
 void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
                         const char *detail);
+
+/* Saved state (kvm-save.c), on a worker. */
+
+/* Writes dom's memory and device state into j->image (an external, memory-only snapshot that
+ * touches no disk and leaves no metadata), pausing a running guest first when j->save_pause,
+ * and syncs the file. Returns 0, or a negative errno with j->error set (a guest it paused runs
+ * again). */
+int kvm_save_run(KvmJob *j, virDomainPtr dom);
+
+/* Checks the image j->image against j->summary and j->uuid and starts the domain from it
+ * (running) with j->xml as its definition. Returns the domain, or NULL with j->error set and
+ * nothing started. */
+virDomainPtr kvm_restore_run(KvmJob *j);
+
+/* Clones' disks (kvm-clone.c): the clone_disk slot, and the worker and loop sides of its job. */
+int kvm_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                   void *userdata, Error *e);
+void kvm_clone_disk_run(KvmJob *j);
+void kvm_clone_disk_done(KvmJob *j);
+
+/* On a worker: runs qemu-img with argv (argv[0] "qemu-img", found on PATH) and waits for it.
+ * Returns 0 when it succeeded, or a negative errno with e set to what it said (kvm-qemu-img.c). */
+int kvm_qemu_img(char *const argv[], Error *e);
+
+/* How long a start waits for libvirt to finish removing the domain's previous run, and whether
+ * the calling thread's last libvirt error says it is still being removed (kvm-jobs.c). */
+#define KVM_START_REMOVING_RETRIES 100u
+#define KVM_START_REMOVING_WAIT_US 50000u
+bool kvm_being_removed(void);
+
+/* Names of domains whose instance a managed save left paused for hvd to end: libvirt's news of
+ * them running or paused is stale until their next start (kvm-jobs.c). */
+void kvm_saved_forget(Driver *drv, const char *name);
 
 /* The definition libvirt starts c from (kvm-driver.c): a new string in *ret. */
 int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret);

@@ -100,11 +100,16 @@ static void write_os(FILE *f, const DomainConfig *c)
 
 /* The image format is named by the file: ".qcow2" is qcow2, anything else raw. It is never probed
  * from the contents, which a guest can write. */
-static const char *disk_format(const char *path)
+const char *kvm_disk_format(const char *path)
 {
     size_t n = strlen(path);
 
     return n > 6 && streq(path + n - 6, ".qcow2") ? "qcow2" : "raw";
+}
+
+const char *kvm_disk_target(const DomainConfig *c)
+{
+    return c->mode == MODE_PV ? "vda" : "hda";
 }
 
 static void write_disk(FILE *f, const DomainConfig *c, bool pv)
@@ -115,9 +120,9 @@ static void write_disk(FILE *f, const DomainConfig *c, bool pv)
             "    <disk type='file' device='disk'>\n"
             "      <driver name='qemu' type='%s'/>\n"
             "      <source",
-            disk_format(c->disk));
+            kvm_disk_format(c->disk));
     attribute(f, "file", c->disk);
-    fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", pv ? "vda" : "hda",
+    fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", kvm_disk_target(c),
             pv ? "virtio" : "ide");
 }
 

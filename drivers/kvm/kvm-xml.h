@@ -27,5 +27,12 @@ int kvm_xml_build(const DomainConfig *c, const KvmXmlOptions *o, char **ret);
  * tab and line ends, and no U+FFFE/U+FFFF. */
 bool kvm_xml_text_is_valid(const char *s);
 
+/* The format of the disk image at path, named by the file: "qcow2" for a ".qcow2" file, "raw"
+ * for anything else (never probed from the contents, which a guest can write). */
+const char *kvm_disk_format(const char *path);
+
+/* The name the guest's disk has in c's domain XML (its target device). */
+const char *kvm_disk_target(const DomainConfig *c);
+
 /* Writes s to f with the five XML special characters escaped. */
 void xml_escape_to(FILE *f, const char *s);
