@@ -29,7 +29,7 @@ run_suite openapi-lint env REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=
     docs/node_modules/.bin/redocly lint --config docs/redocly.yaml docs/openapi.json
 run_suite unit meson test -C "$build" --print-errorlogs --suite unit
 if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
-    run_suite integration /usr/bin/python3 -m pytest -v -ra --color=no tests/integration
+    run_suite integration /usr/bin/python3 -m pytest -v -ra --color=no --durations=25 tests/integration
 fi
 # hvd, hvctl and the minihv VMM built with AddressSanitizer + UBSan in a second tree: the
 # daemon-facing tests again, where any sanitizer report or abnormal exit of hvd fails a test
