@@ -106,5 +106,10 @@ int bus_network_enumerate(sd_bus *bus, const char *path, void *userdata, char **
  * fallback path. */
 extern const sd_bus_vtable bus_snapshot_vtable[];
 
+/* org.hvd1.Domain's live migration methods and signal (bus-migrate.c), a vtable of their own on
+ * the domains' fallback path, and the listener slot that emits MigrationProgress. */
+extern const sd_bus_vtable bus_migrate_vtable[];
+void bus_migration_progress(void *userdata, Domain *d, const json_t *progress);
+
 /* Emits the signals and PropertiesChanged for manager events (bus-signals.c). */
 extern const ManagerListener bus_manager_listener;
