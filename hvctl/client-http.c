@@ -636,7 +636,19 @@ static int http_saved_state(Client *c, const char *name, const char *op, json_t 
     } else if (streq(op, "clone")) {
         r = asprintf(&path, "/api/v1/domains/%s/clone", n);
         body = json_deep_copy(args);
-    } else
+    } else if (streq(op, "migrate")) {
+        json_t *v;
+        const char *key;
+        void *tmp;
+        r = asprintf(&path, "/api/v1/domains/%s/actions/migrate", n);
+        body = json_deep_copy(args);
+        json_object_foreach_safe (body, tmp, key, v) /* 0 and "": the target's defaults */
+            if ((json_is_integer(v) && json_integer_value(v) == 0) ||
+                (json_is_string(v) && !json_string_length(v)))
+                (void)json_object_del(body, key);
+    } else if (streq(op, "migrate-cancel"))
+        r = asprintf(&path, "/api/v1/domains/%s/actions/migrate-cancel", n);
+    else
         return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown operation '%s'", op);
     if (r < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");

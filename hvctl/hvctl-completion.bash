@@ -19,7 +19,7 @@ _hvctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local verbs="create set start stop destroy pause resume reboot delete list info host stats
-        console events network save snapshot clone"
+        console events network save snapshot clone migrate"
     local global="--bus-address --url --token-file --json --help --version"
     local verb="" i nargs=0
 
@@ -123,6 +123,10 @@ _hvctl()
         ;;
     clone)
         opts="--snapshot --count --json"
+        names=1
+        ;;
+    migrate)
+        opts="--to --token-file --downtime-ms --timeout --cancel"
         names=1
         ;;
     esac

@@ -62,5 +62,8 @@ int verb_start_saved(Client *c, int argc, char **argv);
 int verb_snapshot(Client *c, int argc, char **argv);
 int verb_clone(Client *c, int argc, char **argv);
 
+/* Live migration (verbs-migrate.c): migrate NAME --to URL, migrate NAME --cancel. */
+int verb_migrate(Client *c, int argc, char **argv);
+
 /* Prints a JSON value as one document on stdout. */
 void print_json(json_t *v);

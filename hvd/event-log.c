@@ -9,6 +9,7 @@
 static const char *const event_kinds[] = {
     "created",         "updated",         "deleted",         "state-changed",
     "runtime-changed", "network-created", "network-deleted",
+    "migration-progress",
 };
 
 static bool event_kind_is_known(const char *kind)

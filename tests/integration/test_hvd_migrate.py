@@ -95,3 +95,45 @@ def test_http_migrate_pv(pair):
     assert status == 200, body
     assert state(src, "mig") == ("shutoff", "migrated")
     assert state(dst, "mig") == ("running", "migrated")
+
+
+def wait_counting(hvd, name, more_than=0, timeout=30):
+    wait_for(lambda: max(counts(console(hvd, name)) or [0]) > more_than, timeout=timeout,
+             what=f"{name} to count past {more_than}")
+    return max(counts(console(hvd, name)))
+
+
+@pytest.mark.parametrize("mode", ["pv", "full"])
+def test_migrate_running_guest_console_continues(pair, workdir, mode):
+    src, dst = pair("src"), pair("dst")
+    cmdline = "period_ms=50 dirty_pages=32" if mode == "pv" else "period_ms=100 dirty_pages=16"
+    create(src, "mig", mode=mode, cmdline=cmdline)
+    src.hvctl("start", "mig", check=True)
+    before = wait_counting(src, "mig", 3)
+    p = migrate(src, "mig", dst, workdir)
+    assert p.returncode == 0, p.stderr
+    assert "migrated to" in p.stdout
+    assert state(src, "mig") == ("shutoff", "migrated")
+    assert state(dst, "mig") == ("running", "migrated")
+    # The same domain (UUID) runs there and counts on from where it was, not from 1.
+    assert src.hvctl_json("info", "mig")["uuid"] == dst.hvctl_json("info", "mig")["uuid"]
+    wait_for(lambda: counts(console(dst, "mig")), timeout=30, what="console output on the target")
+    first = counts(console(dst, "mig"))[0]
+    assert first > before, (before, first)
+    later = wait_counting(dst, "mig", first + 2)
+    assert later > first
+    # Events on both hosts: the source went running -> migrating -> shutoff/migrated with
+    # progress between, the target starting/migrated -> running/migrated.
+    src_states = [(e["state"], e["reason"])
+                  for e in event_log(src, "mig", "state-changed")]
+    assert src_states[-2:] == [("migrating", "migrated"), ("shutoff", "migrated")], src_states
+    progress = event_log(src, "mig", "migration-progress")
+    assert progress and {"iteration", "pages_sent", "expected_downtime_ms"} <= set(
+        progress[-1]), progress
+    assert any(e["phase"] == "precopy" for e in progress)
+    dst_states = [(e["state"], e["reason"])
+                  for e in event_log(dst, "mig", "state-changed")]
+    assert dst_states[-2:] == [("starting", "migrated"), ("running", "migrated")], dst_states
+    # The source keeps the definition; a user may delete it there.
+    src.hvctl("delete", "mig", check=True)
+    assert dst.hvctl_json("info", "mig")["state"] == "running"
