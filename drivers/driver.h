@@ -81,8 +81,9 @@ typedef struct DriverEvents {
 
 /* How an outgoing migration may go (0: the backend's default). */
 typedef struct DriverMigrateParams {
-    unsigned downtime_ms; /* the pause the stop-and-copy may take */
-    unsigned timeout_s;   /* the pre-copy's time limit */
+    unsigned downtime_ms;     /* the pause the stop-and-copy may take */
+    unsigned timeout_s;       /* the pre-copy's time limit */
+    unsigned bandwidth_mib_s; /* the most the stream may carry per second (0: no limit) */
 } DriverMigrateParams;
 
 /* What the manager hands every driver when it opens it. driver_new() copies the strings: the

@@ -730,10 +730,11 @@ static int bus_saved_state(Client *c, const char *name, const char *op, json_t *
             strempty(snapshot), (uint32_t)json_integer_value(json_object_get(args, "count")));
     if (r >= 0 && streq(op, "migrate"))
         r = sd_bus_message_append(
-            m, "ssuu", strempty(json_string_value(json_object_get(args, "to"))),
+            m, "ssuuu", strempty(json_string_value(json_object_get(args, "to"))),
             strempty(json_string_value(json_object_get(args, "token"))),
             (uint32_t)json_integer_value(json_object_get(args, "downtime_ms")),
-            (uint32_t)json_integer_value(json_object_get(args, "timeout_s")));
+            (uint32_t)json_integer_value(json_object_get(args, "timeout_s")),
+            (uint32_t)json_integer_value(json_object_get(args, "bandwidth_mib_s")));
     if (r < 0)
         return error_set_errno(e, r, "Failed to build the request: %m");
     r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);

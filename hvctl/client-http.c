@@ -642,10 +642,9 @@ static int http_saved_state(Client *c, const char *name, const char *op, json_t 
         void *tmp;
         r = asprintf(&path, "/api/v1/domains/%s/actions/migrate", n);
         body = json_deep_copy(args);
-        json_object_foreach_safe (body, tmp, key, v) /* 0 and "": the target's defaults */
+        json_object_foreach_safe(body, tmp, key, v) /* 0 and "": the target's defaults */
             if ((json_is_integer(v) && json_integer_value(v) == 0) ||
-                (json_is_string(v) && !json_string_length(v)))
-                (void)json_object_del(body, key);
+                (json_is_string(v) && !json_string_length(v)))(void) json_object_del(body, key);
     } else if (streq(op, "migrate-cancel"))
         r = asprintf(&path, "/api/v1/domains/%s/actions/migrate-cancel", n);
     else

@@ -126,7 +126,7 @@ _hvctl()
         names=1
         ;;
     migrate)
-        opts="--to --token-file --downtime-ms --timeout --cancel"
+        opts="--to --token-file --downtime-ms --timeout --bandwidth --cancel"
         names=1
         ;;
     esac

@@ -485,10 +485,13 @@ const Verb verbs[] = {
      "its memory pages until they write. Disks are referenced, not copied: clones share\n"
      "the disk of the original.",
      verb_clone},
-    {"migrate", "NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S] | NAME --cancel",
+    {"migrate",
+     "NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S]\n"
+     "             [--bandwidth MIB] | NAME --cancel",
      "Move a running domain to another hvd, whose HTTP API is at URL (http://ADDRESS:PORT)\n"
      "and whose token is in FILE, while it runs (a pause of --downtime-ms, default 10).\n"
-     "It stays defined here, shutoff/migrated; on any failure it keeps running here.\n"
+     "--timeout bounds the pre-copy, --bandwidth the MiB/s the stream may use. It stays\n"
+     "defined here, shutoff/migrated; on any failure it keeps running here.\n"
      "Disks are referenced, not copied: the target must see the same disk.",
      verb_migrate},
 };

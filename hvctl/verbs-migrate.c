@@ -1,4 +1,5 @@
-/* hvctl migrate NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S] and
+/* hvctl migrate NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S]
+ * [--bandwidth MIB] and
  * hvctl migrate NAME --cancel: live migration of a running domain to another hvd. */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@ enum {
     OPT_DOWNTIME,
     OPT_TIMEOUT,
     OPT_CANCEL,
+    OPT_BANDWIDTH,
 };
 
 /* Reads the target's token (its first line) from path into a new string. */
@@ -40,11 +42,12 @@ int verb_migrate(Client *client, int argc, char **argv)
         {"downtime-ms", required_argument, NULL, OPT_DOWNTIME},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"cancel", no_argument, NULL, OPT_CANCEL},
+        {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
         {},
     };
     const char *to = NULL, *token_path = NULL;
     _cleanup_free_ char *token = NULL;
-    unsigned downtime_ms = 0, timeout_s = 0;
+    unsigned downtime_ms = 0, timeout_s = 0, bandwidth = 0;
     bool cancel = false;
     Error e = ERROR_NULL;
     json_t *args;
@@ -67,6 +70,11 @@ int verb_migrate(Client *client, int argc, char **argv)
                 return usage_error("migrate", "--timeout must be 1..86400 seconds, got '%s'",
                                    optarg);
             break;
+        case OPT_BANDWIDTH:
+            if (parse_uint(optarg, 1, 1000000, &bandwidth) < 0)
+                return usage_error("migrate", "--bandwidth must be 1..1000000 MiB/s, got '%s'",
+                                   optarg);
+            break;
         case OPT_CANCEL:
             cancel = true;
             break;
@@ -75,7 +83,7 @@ int verb_migrate(Client *client, int argc, char **argv)
         }
     if (optind != argc - 1)
         return usage_error("migrate", "expects exactly one domain NAME");
-    if (cancel && (to || token_path || downtime_ms || timeout_s))
+    if (cancel && (to || token_path || downtime_ms || timeout_s || bandwidth))
         return usage_error("migrate", "--cancel takes no other option");
     if (cancel) {
         r = client->ops->saved_state(client, argv[optind], "migrate-cancel", NULL, NULL, &e);
@@ -88,8 +96,9 @@ int verb_migrate(Client *client, int argc, char **argv)
         return usage_error("migrate", "needs --to URL, the target hvd's HTTP API (or --cancel)");
     if (token_path && (r = read_token(token_path, &token)) != EXIT_OK)
         return r;
-    args = json_pack("{s:s, s:s, s:I, s:I}", "to", to, "token", strempty(token), "downtime_ms",
-                     (json_int_t)downtime_ms, "timeout_s", (json_int_t)timeout_s);
+    args = json_pack("{s:s, s:s, s:I, s:I, s:I}", "to", to, "token", strempty(token), "downtime_ms",
+                     (json_int_t)downtime_ms, "timeout_s", (json_int_t)timeout_s, "bandwidth_mib_s",
+                     (json_int_t)bandwidth);
     if (!args)
         return EXIT_FAILED;
     r = client->ops->saved_state(client, argv[optind], "migrate", args, NULL, &e);

@@ -43,14 +43,15 @@ static int method_migrate(sd_bus_message *m, void *userdata, sd_bus_error *error
     Domain *d = userdata;
     ManagerMigrateRequest req = {};
     Error e = ERROR_NULL;
-    uint32_t downtime_ms, timeout_s;
+    uint32_t downtime_ms, timeout_s, bandwidth;
     int r, k;
 
-    r = sd_bus_message_read(m, "ssuu", &req.url, &req.token, &downtime_ms, &timeout_s);
+    r = sd_bus_message_read(m, "ssuuu", &req.url, &req.token, &downtime_ms, &timeout_s, &bandwidth);
     if (r < 0)
         return r;
     req.downtime_ms = downtime_ms;
     req.timeout_s = timeout_s;
+    req.bandwidth_mib_s = bandwidth;
     if (!authorize(m, "migrate domains", error, &r))
         return r;
     k = manager_domain_migrate(d->manager, d, &req, migrated, sd_bus_message_ref(m), &e);
@@ -98,9 +99,10 @@ void bus_migration_progress(void *userdata, Domain *d, const json_t *progress)
 
 const sd_bus_vtable bus_migrate_vtable[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD_WITH_ARGS("Migrate",
-                            SD_BUS_ARGS("s", url, "s", token, "u", downtime_ms, "u", timeout_s),
-                            SD_BUS_NO_RESULT, method_migrate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS(
+        "Migrate",
+        SD_BUS_ARGS("s", url, "s", token, "u", downtime_ms, "u", timeout_s, "u", bandwidth_mib_s),
+        SD_BUS_NO_RESULT, method_migrate, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("MigrateCancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                             method_migrate_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("MigrationProgress",

@@ -51,8 +51,8 @@ static bool optional_uint(HttpRequest *r, json_t *body, const char *key, unsigne
     if (!v)
         return true;
     if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > max) {
-        *answer = http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'%s' must be an integer 1..%u",
-                                     key, max);
+        *answer =
+            http_reply_problem(r, MHD_HTTP_BAD_REQUEST, "'%s' must be an integer 1..%u", key, max);
         return false;
     }
     *ret = (unsigned)json_integer_value(v);
@@ -61,7 +61,8 @@ static bool optional_uint(HttpRequest *r, json_t *body, const char *key, unsigne
 
 enum MHD_Result http_migrate_domain(HttpRequest *r, Domain *d, const char *arg)
 {
-    static const char *const allowed[] = {"to", "token", "downtime_ms", "timeout_s", NULL};
+    static const char *const allowed[] = {"to",        "token",           "downtime_ms",
+                                          "timeout_s", "bandwidth_mib_s", NULL};
     enum MHD_Result ret = MHD_NO;
     ManagerMigrateRequest req = {};
     Error e = ERROR_NULL;
@@ -76,8 +77,9 @@ enum MHD_Result http_migrate_domain(HttpRequest *r, Domain *d, const char *arg)
     to = json_object_get(body, "to");
     token = json_object_get(body, "token");
     if (!json_is_string(to)) {
-        ret = http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
-                                 "'to' must be a string: the target hvd's URL, http://ADDRESS:PORT");
+        ret =
+            http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
+                               "'to' must be a string: the target hvd's URL, http://ADDRESS:PORT");
         goto done;
     }
     if (token && !json_is_string(token)) {
@@ -87,7 +89,9 @@ enum MHD_Result http_migrate_domain(HttpRequest *r, Domain *d, const char *arg)
     }
     if (!optional_uint(r, body, "downtime_ms", MANAGER_MIGRATE_DOWNTIME_MAX_MS, &req.downtime_ms,
                        &ret) ||
-        !optional_uint(r, body, "timeout_s", MANAGER_MIGRATE_TIMEOUT_MAX_S, &req.timeout_s, &ret))
+        !optional_uint(r, body, "timeout_s", MANAGER_MIGRATE_TIMEOUT_MAX_S, &req.timeout_s, &ret) ||
+        !optional_uint(r, body, "bandwidth_mib_s", MANAGER_MIGRATE_BANDWIDTH_MAX,
+                       &req.bandwidth_mib_s, &ret))
         goto done;
     req.url = json_string_value(to);
     req.token = token ? json_string_value(token) : NULL;
@@ -149,8 +153,8 @@ enum MHD_Result http_migration_admit(HttpRequest *r, Domain *unused, const char 
     /* The data connection comes to the address this request came to. */
     if (!info || getsockname(info->connect_fd, (struct sockaddr *)&local, &len) < 0)
         local.ss_family = AF_UNIX;
-    k = manager_migration_admit(r->http->manager, json_object_get(body, "domain"), &local,
-                                &answer, &e);
+    k = manager_migration_admit(r->http->manager, json_object_get(body, "domain"), &local, &answer,
+                                &e);
     json_decref(body);
     if (k < 0)
         return http_reply_error(r, &e);

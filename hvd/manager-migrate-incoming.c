@@ -21,7 +21,7 @@
  * ticket on it; and how long the guest may take to arrive (pre-copy and stop-and-copy). */
 typedef struct IncomingMigration IncomingMigration;
 
-#define CONNECT_WAIT_US (15 * USEC_PER_SEC)
+#define CONNECT_WAIT_US   (15 * USEC_PER_SEC)
 #define RECEIVE_TIMEOUT_S 600u
 
 struct IncomingMigration {
@@ -265,14 +265,14 @@ static int listen_on(const struct sockaddr_storage *local, int *ret_port, Error 
         ((struct sockaddr_in6 *)&sa)->sin6_port = 0;
     else {
         struct sockaddr_in *in = (struct sockaddr_in *)&sa;
-        *in = (struct sockaddr_in){.sin_family = AF_INET,
-                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        *in =
+            (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     }
     fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 ||
         bind(fd, (struct sockaddr *)&sa,
-             sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                      : sizeof(struct sockaddr_in)) < 0 ||
+             sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) <
+            0 ||
         listen(fd, 1) < 0 || getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
         return error_set_errno(e, -errno, "Failed to open a port for the migration: %m");
     *ret_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
@@ -298,9 +298,9 @@ static json_t *settings_from(const json_t *definition, Error *e)
         (void)error_set_errno(e, -ENOMEM, "Out of memory");
         return NULL;
     }
-    json_object_foreach_safe (settings, tmp, key, v)
-        if (json_is_null(v) || streq(key, "cpuset") || streq(key, "autostart"))
-            (void)json_object_del(settings, key);
+    json_object_foreach_safe(settings, tmp, key, v) if (json_is_null(v) || streq(key, "cpuset") ||
+                                                        streq(key, "autostart"))(void)
+        json_object_del(settings, key);
     return settings;
 }
 
@@ -392,8 +392,8 @@ int manager_migration_admit(Manager *m, const json_t *definition,
     if (r >= 0)
         r = sd_event_add_time_relative(m->event, &in->timer, CLOCK_MONOTONIC, CONNECT_WAIT_US, 0,
                                        on_wait_timeout, in);
-    if (r >= 0 && !(*ret = json_pack("{s:s, s:i, s:s}", "name", in->name, "port", port,
-                                     "ticket", in->ticket)))
+    if (r >= 0 && !(*ret = json_pack("{s:s, s:i, s:s}", "name", in->name, "port", port, "ticket",
+                                     in->ticket)))
         r = error_set_errno(e, -ENOMEM, "Out of memory");
     if (r < 0) {
         if (!error_is_set(e))
@@ -401,8 +401,7 @@ int manager_migration_admit(Manager *m, const json_t *definition,
         incoming_abandon(in, e->message);
         return r;
     }
-    log_info("Domain %s: admitted a migration; waiting for its stream on port %d.", in->name,
-             port);
+    log_info("Domain %s: admitted a migration; waiting for its stream on port %d.", in->name, port);
     return 0;
 }
 

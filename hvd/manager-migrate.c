@@ -132,8 +132,8 @@ static void on_data_connected(PeerCall *call, int fd, const Error *e, void *user
     /* The driver holds its own copy: the target sees the stream end when the VMM lets go. */
     op->sending = true;
     if (op->cancelled)
-        (void)driver_migrate_cancel(manager_driver(op->m, op->d), &op->d->config,
-                                    &op->d->runtime, 0, &failed);
+        (void)driver_migrate_cancel(manager_driver(op->m, op->d), &op->d->config, &op->d->runtime,
+                                    0, &failed);
 }
 
 static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Error *e,
@@ -169,8 +169,8 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
     }
     (void)snprintf(op->ticket, sizeof(op->ticket), "%s\n", ticket);
     (void)snprintf(port_text, sizeof(port_text), "%d", (int)json_integer_value(port));
-    r = peer_connect(op->m->event, &op->peer, port_text, CONNECT_TIMEOUT_MS, on_data_connected,
-                     op, &op->call, &failed);
+    r = peer_connect(op->m->event, &op->peer, port_text, CONNECT_TIMEOUT_MS, on_data_connected, op,
+                     &op->call, &failed);
     if (r < 0)
         migration_end(op, &failed, NULL);
 }
@@ -218,6 +218,9 @@ int manager_domain_migrate(Manager *m, Domain *d, const ManagerMigrateRequest *r
     if (req->timeout_s > MANAGER_MIGRATE_TIMEOUT_MAX_S)
         return error_setf(e, ERROR_INVALID_ARGUMENT, "the timeout must be 1..%u s",
                           MANAGER_MIGRATE_TIMEOUT_MAX_S);
+    if (req->bandwidth_mib_s > MANAGER_MIGRATE_BANDWIDTH_MAX)
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "the bandwidth must be 1..%u MiB/s",
+                          MANAGER_MIGRATE_BANDWIDTH_MAX);
     if (req->token && strlen(req->token) > 256)
         return error_setf(e, ERROR_INVALID_ARGUMENT, "the token is too long");
     op = calloc(1, sizeof(*op));
@@ -225,7 +228,9 @@ int manager_domain_migrate(Manager *m, Domain *d, const ManagerMigrateRequest *r
         return error_set_errno(e, -ENOMEM, "Out of memory");
     *op = (MigrationOut){.m = m,
                          .d = d,
-                         .params = {.downtime_ms = req->downtime_ms, .timeout_s = req->timeout_s},
+                         .params = {.downtime_ms = req->downtime_ms,
+                                    .timeout_s = req->timeout_s,
+                                    .bandwidth_mib_s = req->bandwidth_mib_s},
                          .from_reason = d->reason,
                          .done = done,
                          .userdata = userdata};

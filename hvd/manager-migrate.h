@@ -10,14 +10,16 @@
 
 #define MANAGER_MIGRATE_DOWNTIME_MAX_MS 60000u
 #define MANAGER_MIGRATE_TIMEOUT_MAX_S   86400u
+#define MANAGER_MIGRATE_BANDWIDTH_MAX   1000000u
 /* The one-time ticket the target hands the source for its data connection (hex characters). */
 #define MIGRATE_TICKET_LENGTH 64
 
 typedef struct ManagerMigrateRequest {
-    const char *url;      /* the target hvd's HTTP API: http://ADDRESS:PORT */
-    const char *token;    /* the target's token (may be NULL or empty) */
-    unsigned downtime_ms; /* 0: the driver's default (10 ms) */
-    unsigned timeout_s;   /* the pre-copy's limit; 0: the driver's default (60 s) */
+    const char *url;          /* the target hvd's HTTP API: http://ADDRESS:PORT */
+    const char *token;        /* the target's token (may be NULL or empty) */
+    unsigned downtime_ms;     /* 0: the driver's default (10 ms) */
+    unsigned timeout_s;       /* the pre-copy's limit; 0: the driver's default (60 s) */
+    unsigned bandwidth_mib_s; /* the stream's limit in MiB/s; 0: none */
 } ManagerMigrateRequest;
 
 /* Moves running domain d to the hvd at req->url: d goes migrating now, and shutoff/migrated

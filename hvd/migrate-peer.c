@@ -43,16 +43,18 @@ int peer_address_parse(const char *url, PeerAddress *ret, Error *e)
     if (*p == '[') {
         end = strchr(p, ']');
         if (!end || end[1] != ':')
-            return error_setf(e, ERROR_INVALID_ARGUMENT, "bad target URL '%.128s': an IPv6 "
-                              "address goes in brackets, followed by :PORT", url);
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "bad target URL '%.128s': an IPv6 "
+                              "address goes in brackets, followed by :PORT",
+                              url);
         n = (size_t)(end - p - 1);
         p++;
         colon = end + 1;
     } else {
         colon = strchr(p, ':');
         if (!colon)
-            return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "bad target URL '%.128s': it has no :PORT", url);
+            return error_setf(e, ERROR_INVALID_ARGUMENT, "bad target URL '%.128s': it has no :PORT",
+                              url);
         n = (size_t)(colon - p);
     }
     if (n == 0 || n >= sizeof(ret->host))
@@ -147,8 +149,8 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         return 0;
     }
     while (call->sent < call->request_len) {
-        ssize_t n = send(fd, call->request + call->sent, call->request_len - call->sent,
-                         MSG_NOSIGNAL);
+        ssize_t n =
+            send(fd, call->request + call->sent, call->request_len - call->sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EAGAIN)
             return 0;
         if (n < 0) {
@@ -195,8 +197,8 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
-static int call_start(sd_event *event, const PeerAddress *a, const char *port,
-                      unsigned timeout_ms, PeerCall *call, PeerCall **ret, Error *e)
+static int call_start(sd_event *event, const PeerAddress *a, const char *port, unsigned timeout_ms,
+                      PeerCall *call, PeerCall **ret, Error *e)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
@@ -204,13 +206,12 @@ static int call_start(sd_event *event, const PeerAddress *a, const char *port,
     int r;
 
     call->fd = -EBADF;
-    (void)snprintf(call->where, sizeof(call->where), "the target hvd at %s port %s", a->host,
-                   port);
+    (void)snprintf(call->where, sizeof(call->where), "the target hvd at %s port %s", a->host, port);
     r = getaddrinfo(a->host, port, &hints, &ai);
     if (r != 0) {
         call_free(call);
-        return error_setf(e, ERROR_INVALID_ARGUMENT, "bad target address %s port %s: %s",
-                          a->host, port, gai_strerror(r));
+        return error_setf(e, ERROR_INVALID_ARGUMENT, "bad target address %s port %s: %s", a->host,
+                          port, gai_strerror(r));
     }
     call->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (call->fd < 0 ||

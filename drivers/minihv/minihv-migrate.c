@@ -26,8 +26,7 @@ static void on_migrate_event(ControlCall *call, json_t *event, void *userdata)
     Driver *drv = inst->md->drv;
 
     if (streq(json_string_value(json_object_get(event, "event")), "migration"))
-        drv->ctx.events.migration_progress(drv->ctx.events.userdata, drv, inst->config.name,
-                                           event);
+        drv->ctx.events.migration_progress(drv->ctx.events.userdata, drv, inst->config.name, event);
 }
 
 static void on_migrate_reply(ControlCall *call, json_t *reply, const Error *e, void *userdata)
@@ -94,9 +93,13 @@ int minihv_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime 
     copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0)
         return error_set_errno(e, -errno, "Failed to pass the migration stream on: %m");
-    request = json_pack("{s:s, s:I, s:I}", "cmd", "migrate-send", "downtime_ms",
-                        (json_int_t)(params->downtime_ms ?: 10), "timeout_s",
-                        (json_int_t)timeout_s);
+    request =
+        json_pack("{s:s, s:I, s:I}", "cmd", "migrate-send", "downtime_ms",
+                  (json_int_t)(params->downtime_ms ?: 10), "timeout_s", (json_int_t)timeout_s);
+    if (request && params->bandwidth_mib_s &&
+        json_object_set_new(request, "bandwidth_mib_s",
+                            json_integer((json_int_t)params->bandwidth_mib_s)) < 0)
+        request = (json_decref(request), NULL);
     if (!request) {
         (void)close(copy);
         return error_set_errno(e, -ENOMEM, "Out of memory");

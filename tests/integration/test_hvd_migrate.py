@@ -137,3 +137,147 @@ def test_migrate_running_guest_console_continues(pair, workdir, mode):
     # The source keeps the definition; a user may delete it there.
     src.hvctl("delete", "mig", check=True)
     assert dst.hvctl_json("info", "mig")["state"] == "running"
+
+
+# A guest whose migration takes seconds at 4 MiB/s: 8 MiB of written pages, rewritten faster
+# than that.
+SLOW = "period_ms=20 fill dirty_pages=64"
+
+
+def start_slow(src, name="mig"):
+    create(src, name, cmdline=SLOW)
+    src.hvctl("start", name, check=True)
+    return wait_counting(src, name, 2)
+
+
+def migrate_in_background(src, name, dst, workdir, *extra):
+    """Starts hvctl migrate (at 4 MiB/s, the pre-copy for 6 s) and waits until the target runs
+    its VMM receiving and the first pass is over."""
+    cmd = [str(src.hvctl_binary), "migrate", name, "--to", dst.url, "--token-file",
+           token_file(dst, workdir), "--bandwidth", "4", "--timeout", "6", *extra]
+    import subprocess
+    proc = subprocess.Popen(cmd, env=src.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for(lambda: dst_pid(dst, name), timeout=20, what="the target's VMM to receive")
+    wait_for(lambda: event_log(src, name, "migration-progress"), timeout=20,
+             what="the first progress event")
+    assert state(src, name) == ("migrating", "migrated")
+    return proc
+
+
+def dst_pid(dst, name):
+    status, _, body = dst.request("GET", f"/api/v1/domains/{name}")
+    return body.get("pid") if status == 200 and body.get("state") == "starting" else None
+
+
+def domain_names(hvd):
+    return [d["name"] for d in hvd.hvctl_json("list")]
+
+
+def assert_source_runs_on(src, name, before):
+    wait_for(lambda: state(src, name)[0] == "running", timeout=30, what="the source to resume")
+    wait_counting(src, name, before + 3)
+
+
+def test_cancel_midway_leaves_source_running(pair, workdir):
+    src, dst = pair("src"), pair("dst")
+    before = start_slow(src)
+    proc = migrate_in_background(src, "mig", dst, workdir)
+    p = src.hvctl("migrate", "mig", "--cancel")
+    assert p.returncode == 0, p.stderr
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "cancelled" in err, (out, err)
+    assert_source_runs_on(src, "mig", before)
+    # The target removes what it admitted; only one copy ever ran.
+    wait_for(lambda: "mig" not in domain_names(dst), timeout=30, what="the target to drop it")
+    p = src.hvctl("migrate", "mig", "--cancel")
+    assert p.returncode == 1 and "no migration of 'mig' is under way" in p.stderr
+
+
+def test_connection_closed_midway_leaves_source_running(pair, workdir):
+    src, dst = pair("src"), pair("dst")
+    before = start_slow(src)
+    proc = migrate_in_background(src, "mig", dst, workdir)
+    os.kill(dst_pid(dst, "mig"), signal.SIGKILL)  # the target's VMM: its end closes
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "the migration to" in err and "failed" in err, (out, err)
+    assert_source_runs_on(src, "mig", before)
+    wait_for(lambda: "mig" not in domain_names(dst), timeout=30, what="the target to drop it")
+
+
+def test_target_killed_midway_leaves_source_running(pair, workdir):
+    src, dst = pair("src"), pair("dst")
+    before = start_slow(src)
+    proc = migrate_in_background(src, "mig", dst, workdir)
+    vmm = dst_pid(dst, "mig")
+    dst.kill9()  # the whole target host goes: hvd and its VMM
+    os.kill(vmm, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert_source_runs_on(src, "mig", before)
+    # The restarted target has no half-made domain.
+    dst.start()
+    assert "mig" not in domain_names(dst)
+    assert not list((dst.state_dir / "incoming").glob("*"))
+
+
+def test_target_hvd_killed_midway_migration_completes(pair, workdir):
+    """hvd is not in the data path: the target's VMM finishes receiving without it, and the
+    restarted target finds the domain running; the source ends shutoff/migrated."""
+    src, dst = pair("src"), pair("dst")
+    start_slow(src)
+    proc = migrate_in_background(src, "mig", dst, workdir)
+    dst.kill9()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert state(src, "mig") == ("shutoff", "migrated")
+    dst.start()
+    wait_for(lambda: state(dst, "mig")[0] == "running", timeout=20, what="the target to run it")
+    first = wait_counting(dst, "mig")
+    wait_counting(dst, "mig", first + 2)
+    assert not list((dst.state_dir / "incoming").glob("*"))
+
+
+def test_source_hvd_killed_midway(pair, workdir):
+    """The source's VMM goes on without its hvd: after the restart the domain is migrated (or,
+    had it failed, running) here, and runs on the target, never on both."""
+    src, dst = pair("src"), pair("dst")
+    start_slow(src)
+    proc = migrate_in_background(src, "mig", dst, workdir)
+    src.kill9()
+    proc.communicate(timeout=30)
+    wait_for(lambda: state(dst, "mig") == ("running", "migrated"), timeout=120,
+             what="the target to run it")
+    src.start()
+    wait_for(lambda: state(src, "mig") == ("shutoff", "migrated"), timeout=30,
+             what="the source to record it migrated")
+    first = wait_counting(dst, "mig")
+    wait_counting(dst, "mig", first + 2)
+
+
+def test_admission_refused_says_why(pair, workdir):
+    src = pair("src")
+    dst = pair("dst", config="[allocation]\nreserved-memory-mib = 1000000000\n")
+    create(src, "mig")
+    src.hvctl("start", "mig", check=True)
+    p = migrate(src, "mig", dst, workdir)
+    assert p.returncode == 1
+    assert "the target refused it" in p.stderr and "memory" in p.stderr, p.stderr
+    assert state(src, "mig")[0] == "running"
+    assert "mig" not in domain_names(dst)
+    # The name is taken there by another domain.
+    dst2 = pair("dst2")
+    create(dst2, "mig")
+    p = migrate(src, "mig", dst2, workdir)
+    assert p.returncode == 1 and "taken here by another domain" in p.stderr, p.stderr
+    # A wrong token.
+    bad = workdir / "bad-token"
+    bad.write_text("0" * 64 + "\n")
+    p = src.hvctl("migrate", "mig", "--to", dst2.url, "--token-file", str(bad))
+    assert p.returncode == 1 and "the target refused it" in p.stderr, p.stderr
+    # Nobody listening.
+    p = src.hvctl("migrate", "mig", "--to", "http://127.0.0.1:1")
+    assert p.returncode == 1 and "cannot connect" in p.stderr, p.stderr
+    assert state(src, "mig")[0] == "running"
+    assert [(e["state"], e["reason"]) for e in event_log(src, "mig", "state-changed")][-1] == \
+        ("running", "booted")
