@@ -156,6 +156,10 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
         const char *kind = json_string_value(json_object_get(body, "kind"));
         ErrorKind k = kind ? error_kind_from_string(kind) : error_kind_from_http_status(status);
 
+        /* What the target lacks is a conflict with its state, not a name missing here. */
+        if (k == ERROR_NO_SUCH_DOMAIN || k == ERROR_NO_SUCH_NETWORK || k == ERROR_NO_SUCH_SNAPSHOT)
+            k = ERROR_INVALID_STATE;
+
         (void)error_setf(&failed, k >= 0 ? k : ERROR_FAILED, "the target refused it: %s",
                          why ?: "no reason given");
         migration_end(op, &failed, NULL);
