@@ -171,7 +171,7 @@ def dst_pid(dst, name):
 
 
 def domain_names(hvd):
-    return [d["name"] for d in hvd.hvctl_json("list")]
+    return [d["name"] for d in hvd.hvctl_json("list", "--all")]
 
 
 def assert_source_runs_on(src, name, before):
@@ -281,3 +281,119 @@ def test_admission_refused_says_why(pair, workdir):
     assert state(src, "mig")[0] == "running"
     assert [(e["state"], e["reason"]) for e in event_log(src, "mig", "state-changed")][-1] == \
         ("running", "booted")
+
+
+def test_progress_signal_on_dbus(pair, workdir):
+    import subprocess
+    src, dst = pair("src"), pair("dst")
+    create(src, "mig")
+    src.hvctl("start", "mig", check=True)
+    monitor = subprocess.Popen(
+        ["dbus-monitor", "--address", src.bus.address,
+         "type='signal',interface='org.hvd1.Domain',member='MigrationProgress'"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        time.sleep(0.5)
+        p = migrate(src, "mig", dst, workdir)  # hvctl's default client: D-Bus Migrate
+        assert p.returncode == 0, p.stderr
+        time.sleep(0.5)
+    finally:
+        monitor.terminate()
+    out = monitor.communicate(timeout=10)[0]
+    assert "member=MigrationProgress" in out, out
+    assert 'string "precopy"' in out and 'string "stop-and-copy"' in out, out
+
+
+def test_bad_input_on_every_surface(pair, workdir):
+    import dbus
+    src, dst = pair("src"), pair("dst")
+    create(src, "mig")
+    status, _, body = http_migrate(src, "mig", dst)
+    assert status == 409 and "only a running domain can be migrated" in body["detail"], body
+    src.hvctl("start", "mig", check=True)
+    path = "/api/v1/domains/mig/actions/migrate"
+    for fields, why in [
+            ({}, "'to' must be a string"),
+            ({"to": 5}, "'to' must be a string"),
+            ({"to": "ftp://192.0.2.1:1"}, "it must be http://ADDRESS:PORT"),
+            ({"to": "http://example.com:80"}, "is not an IP address"),
+            ({"to": "http://127.0.0.1"}, "it has no :PORT"),
+            ({"to": "http://127.0.0.1:99999"}, "the port must be 1..65535"),
+            ({"to": "http://127.0.0.1:80/api"}, "with nothing after it"),
+            ({"to": dst.url, "downtime_ms": 0}, "'downtime_ms' must be an integer 1..60000"),
+            ({"to": dst.url, "timeout_s": "x"}, "'timeout_s' must be an integer 1..86400"),
+            ({"to": dst.url, "bandwidth_mib_s": -1}, "'bandwidth_mib_s' must be an integer"),
+            ({"to": dst.url, "token": 3}, "'token' must be a string"),
+            ({"to": dst.url, "speed": 1}, "unknown field 'speed'")]:
+        status, _, body = src.request("POST", path, fields)
+        assert status == 400 and why in body["detail"], (fields, status, body)
+    status, _, body = src.request("POST", path, {"to": dst.url}, token=False)
+    assert status == 401, body
+    status, _, body = src.request("GET", path)
+    assert status == 405, body
+    status, _, body = src.request("POST", "/api/v1/domains/nope/actions/migrate", {"to": dst.url})
+    assert status == 404, body
+    status, _, body = src.request("POST", "/api/v1/domains/mig/actions/migrate-cancel", {})
+    assert status == 409 and "no migration of 'mig' is under way" in body["detail"], body
+    status, _, body = src.request("POST", "/api/v1/domains/mig/actions/migrate-cancel", {"x": 1})
+    assert status == 400, body
+
+    # The target's admission checks what it is given.
+    good = {"name": "inc", "uuid": "6a1c3c3e-5b1c-4f7e-9a51-2b3c4d5e6f70", "driver": "minihv",
+            "mode": "pv", "kernel": "counter", "memory_mib": 16}
+    for body_in, status_want, why in [
+            ({}, 400, "'domain' must be an object"),
+            ({"domain": 1}, 400, "'domain' must be an object"),
+            ({"domain": good, "extra": 1}, 400, "unknown field 'extra'"),
+            ({"domain": {**good, "name": "bad name"}}, 400, "name"),
+            ({"domain": {**good, "network": "nonet"}}, 404, "nonet"),
+            ({"domain": {**good, "driver": "kvm"}}, 400, "cannot receive a migration of a kvm"),
+            ({"domain": {**good, "memory_mib": 1 << 21}}, 409, "memory")]:
+        status, _, body = dst.request("POST", "/api/v1/migrations", body_in)
+        assert status == status_want and why in body["detail"], (body_in, status, body)
+    status, _, body = dst.request("POST", "/api/v1/migrations", {"domain": good}, token=False)
+    assert status == 401, body
+    # An admission whose stream never comes is dropped again.
+    status, _, body = dst.request("POST", "/api/v1/migrations", {"domain": good})
+    assert status == 201 and len(body["ticket"]) == 64 and body["port"] > 0, body
+    assert "inc" in domain_names(dst)
+    status, _, again = dst.request("POST", "/api/v1/migrations", {"domain": good})
+    assert status == 409 and "coming in already" in again["detail"], again
+    import socket
+    with socket.create_connection(("127.0.0.1", body["port"]), timeout=5) as s:
+        s.sendall(b"0" * 64 + b"\n")  # a wrong ticket
+    wait_for(lambda: "inc" not in domain_names(dst), timeout=10, what="the admission to go")
+
+    # D-Bus.
+    d = src.domain("mig")
+    with pytest.raises(dbus.DBusException) as exc:
+        d.Migrate("ftp://192.0.2.1:1", "", 0, 0, 0, timeout=30)
+    assert exc.value.get_dbus_name() == "org.hvd1.Error.InvalidArgument"
+    assert "http://ADDRESS:PORT" in exc.value.get_dbus_message()
+    with pytest.raises(dbus.DBusException) as exc:
+        d.Migrate(dst.url, "", 0, 100000, 0, timeout=30)
+    assert exc.value.get_dbus_name() == "org.hvd1.Error.InvalidArgument"
+    with pytest.raises(dbus.DBusException) as exc:
+        d.MigrateCancel()
+    assert exc.value.get_dbus_name() == "org.hvd1.Error.InvalidState"
+
+    # hvctl.
+    for args, code, why in [
+            (("migrate", "mig"), 2, "needs --to URL"),
+            (("migrate", "mig", "--to", dst.url, "--downtime-ms", "0"), 2, "--downtime-ms"),
+            (("migrate", "mig", "--to", dst.url, "--timeout", "x"), 2, "--timeout"),
+            (("migrate", "mig", "--cancel", "--to", dst.url), 2, "--cancel takes no other"),
+            (("migrate", "--to", dst.url), 2, "exactly one domain NAME"),
+            (("migrate", "nope", "--to", dst.url), 3, "nope"),
+            (("migrate", "mig", "--to", dst.url, "--token-file", "/nonexistent"), 1,
+             "cannot read the token file")]:
+        p = src.hvctl(*args)
+        assert p.returncode == code and why in p.stderr, (args, p.returncode, p.stderr)
+    p = src.hvctl("--url", src.url, "--token-file", str(src.state_dir / "http-token"),
+                  "migrate", "mig", "--to", "http://example.com:1")
+    assert p.returncode == 2 or p.returncode == 1, p.stderr
+    assert "is not an IP address" in p.stderr
+
+    # Nothing moved.
+    assert state(src, "mig") == ("running", "booted")
+    assert domain_names(dst) == []
