@@ -737,7 +737,15 @@ static int bus_saved_state(Client *c, const char *name, const char *op, json_t *
             (uint32_t)json_integer_value(json_object_get(args, "bandwidth_mib_s")));
     if (r < 0)
         return error_set_errno(e, r, "Failed to build the request: %m");
-    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    /* A migration answers when it ends: its pre-copy limit (default 60 s) and then some. */
+    r = sd_bus_call(
+        bus_of(c), m,
+        streq(op, "migrate")
+            ? ((uint64_t)(json_integer_value(json_object_get(args, "timeout_s")) ?: 60) +
+               HVD_CALL_TIMEOUT_S) *
+                  USEC_PER_SEC
+            : CALL_TIMEOUT_US,
+        &be, &reply);
     if (r < 0)
         return error_from_bus(&be, r, e);
     if (ret && streq(op, "snapshot-list"))
