@@ -283,6 +283,45 @@ def test_admission_refused_says_why(pair, workdir):
         ("running", "booted")
 
 
+def read_event_stream(hvd, seconds, ready):
+    """The raw text of hvd's event stream for seconds (ready is set once it is connected)."""
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlparse(hvd.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=seconds)
+    conn.request("GET", "/api/v1/events", headers={"Authorization": f"Bearer {hvd.token}"})
+    resp = conn.getresponse()
+    ready.set()
+    text, end = b"", time.monotonic() + seconds
+    try:
+        while time.monotonic() < end and b"migrated to http" not in text:
+            text += resp.fp.read1(65536)
+    except OSError:
+        pass
+    conn.close()
+    return text.decode(errors="replace")
+
+
+def test_progress_on_the_event_stream(pair, workdir):
+    src, dst = pair("src"), pair("dst")
+    create(src, "mig")
+    src.hvctl("start", "mig", check=True)
+    ready, out = threading.Event(), {}
+    t = threading.Thread(target=lambda: out.update(text=read_event_stream(src, 30, ready)))
+    t.start()
+    assert ready.wait(10)
+    p = migrate(src, "mig", dst, workdir)
+    assert p.returncode == 0, p.stderr
+    t.join(40)
+    events = [json.loads(line[6:]) for line in out["text"].splitlines()
+              if line.startswith("data: {")]
+    progress = [e for e in events if e.get("event") == "migration-progress"]
+    assert progress, out
+    assert progress[-1]["domain"] == "mig" and progress[-1]["to"] == dst.url, progress[-1]
+    assert {"phase", "iteration", "pages_sent", "bytes_sent", "dirty_pages",
+            "expected_downtime_ms"} <= set(progress[-1]), progress[-1]
+
+
 def test_progress_signal_on_dbus(pair, workdir):
     import subprocess
     src, dst = pair("src"), pair("dst")
