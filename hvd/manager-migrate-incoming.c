@@ -94,11 +94,14 @@ static void marker_remove(Manager *m, const char *uuid)
 }
 
 /* Removes the shut-off domain a failed migration here defined, then its marker. */
-static void remove_admitted(Manager *m, const char *name, const char *uuid, bool created,
+static void remove_admitted(Manager *m, const char *domain_name, const char *uuid, bool created,
                             const char *why)
 {
-    Domain *d = manager_find(m, name);
+    Domain *d = manager_find(m, domain_name);
+    char name[DOMAIN_NAME_MAX + 1];
     Error e = ERROR_NULL;
+
+    (void)snprintf(name, sizeof(name), "%s", domain_name); /* the deletion frees d's */
 
     if (created && d && streq(d->config.uuid, uuid) && d->state == STATE_SHUTOFF) {
         if (manager_domain_delete(m, d, &e) < 0) {
