@@ -26,7 +26,6 @@ struct MigrationOut {
     DomainReason from_reason; /* the running reason a failure returns to */
     PeerCall *call;           /* the admission request or the data connection in flight */
     bool sending;             /* the driver has the stream */
-    bool cancelled;
     char ticket[MIGRATE_TICKET_LENGTH + 2];
     char *caller;
     ManagerDone done;
@@ -87,7 +86,7 @@ static void migration_end(MigrationOut *op, const Error *e, const json_t *result
     } else {
         (void)snprintf(detail, sizeof(detail), "the migration to %s failed: %s", op->url,
                        e->message);
-        (void)error_setf(&failed, e->kind == ERROR_FAILED ? ERROR_FAILED : e->kind, "%s", detail);
+        (void)error_setf(&failed, e->kind, "%s", detail);
         if (d->state == STATE_MIGRATING)
             (void)manager_transition(m, d, STATE_RUNNING, op->from_reason, NULL, detail, true,
                                      NULL);
@@ -131,9 +130,6 @@ static void on_data_connected(PeerCall *call, int fd, const Error *e, void *user
     }
     /* The driver holds its own copy: the target sees the stream end when the VMM lets go. */
     op->sending = true;
-    if (op->cancelled)
-        (void)driver_migrate_cancel(manager_driver(op->m, op->d), &op->d->config, &op->d->runtime,
-                                    0, &failed);
 }
 
 static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Error *e,

@@ -258,8 +258,10 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
     if (inst->tap_fd >= 0) {
         argv[n++] = (char *)"--net-fd";
         argv[n++] = (char *)NET_FD;
-        argv[n++] = (char *)"--mac";
-        argv[n++] = (char *)c->nic.mac;
+        if (inst->incoming_fd < 0) { /* a migrated guest keeps the MAC it has */
+            argv[n++] = (char *)"--mac";
+            argv[n++] = (char *)c->nic.mac;
+        }
     }
     if (c->cpuset) {
         argv[n++] = (char *)"--cpuset";
