@@ -745,9 +745,6 @@ void instance_exited(Instance *inst)
         }
     }
     instance_save_abort(inst);
-    instance_migrate_ended(inst, inst->have_wait_status && WIFEXITED(inst->wait_status)
-                                     ? WEXITSTATUS(inst->wait_status)
-                                     : -1);
     instance_unwatch(inst);
     if (inst->have_wait_status && WIFSIGNALED(inst->wait_status))
         signal = WTERMSIG(inst->wait_status);
@@ -800,5 +797,7 @@ void instance_exited(Instance *inst)
         report_state(inst, STATE_CRASHED, REASON_GUEST_FAULT, detail);
     else
         report_state(inst, STATE_CRASHED, REASON_HOST_ERROR, detail);
+    /* After the state: a migration the end cut short must not announce a guest running here. */
+    instance_migrate_ended(inst, signal ? -1 : status);
     instance_free(inst);
 }

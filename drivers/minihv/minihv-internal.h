@@ -122,6 +122,7 @@ struct Instance {
     int incoming_fd;
     uint64_t ready_timeout_us;
     ControlCall *migrate_call;
+    bool migrate_ending; /* it failed while a destroy was under way: reported once it ended */
 };
 
 static inline MinihvDriver *minihv(Driver *drv)

@@ -35,6 +35,12 @@ static void on_migrate_reply(ControlCall *call, json_t *reply, const Error *e, v
     Error failed = ERROR_NULL;
 
     inst->migrate_call = NULL;
+    if (e && inst->destroy_requested) {
+        /* The destroy stopped it: the domain is not to run here again, so the end of the
+         * process reports both. */
+        inst->migrate_ending = true;
+        return;
+    }
     if (e) {
         (void)error_setf(&failed, ERROR_FAILED, "%s", e->message);
         report_done(inst, &failed, NULL);
@@ -47,10 +53,11 @@ void instance_migrate_ended(Instance *inst, int status)
 {
     Error e = ERROR_NULL;
 
-    if (!inst->migrate_call)
+    if (!inst->migrate_call && !inst->migrate_ending)
         return;
     control_call_cancel(inst->migrate_call);
     inst->migrate_call = NULL;
+    inst->migrate_ending = false;
     if (status == MINIHV_EXIT_MIGRATED) {
         report_done(inst, NULL, NULL);
         return;

@@ -436,3 +436,18 @@ def test_bad_input_on_every_surface(pair, workdir):
     # Nothing moved.
     assert state(src, "mig") == ("running", "booted")
     assert domain_names(dst) == []
+
+
+def test_destroy_during_a_migration(pair, workdir):
+    """A destroy wins over a migration under way: the source ends shutoff/destroyed (never
+    running again on its own), the target drops what it admitted."""
+    src, dst = pair("src"), pair("dst")
+    start_slow(src)
+    proc = migrate_in_background(src, "mig", dst, workdir)
+    src.hvctl("destroy", "mig", check=True)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, (out, err)
+    assert state(src, "mig") == ("shutoff", "destroyed")
+    states = [(e["state"], e["reason"]) for e in event_log(src, "mig", "state-changed")]
+    assert states[-2:] == [("migrating", "migrated"), ("shutoff", "destroyed")], states
+    wait_for(lambda: "mig" not in domain_names(dst), timeout=30, what="the target to drop it")
