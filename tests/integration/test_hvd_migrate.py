@@ -451,3 +451,24 @@ def test_destroy_during_a_migration(pair, workdir):
     states = [(e["state"], e["reason"]) for e in event_log(src, "mig", "state-changed")]
     assert states[-2:] == [("migrating", "migrated"), ("shutoff", "destroyed")], states
     wait_for(lambda: "mig" not in domain_names(dst), timeout=30, what="the target to drop it")
+
+
+def test_hvctl_over_http_migrates_and_back(pair, workdir):
+    """hvctl --url (the HTTP client) migrates too, and the domain comes back to the source,
+    which admits it into the definition it kept (same UUID, shutoff/migrated)."""
+    src, dst = pair("src"), pair("dst")
+    create(src, "mig")
+    src.hvctl("start", "mig", check=True)
+    first = wait_counting(src, "mig", 2)
+    p = src.hvctl("--url", src.url, "--token-file", str(src.state_dir / "http-token"),
+                  "migrate", "mig", "--to", dst.url, "--token-file", token_file(dst, workdir),
+                  "--downtime-ms", "50", "--timeout", "30")
+    assert p.returncode == 0, p.stderr
+    assert state(dst, "mig") == ("running", "migrated")
+    p = migrate(dst, "mig", src, workdir)
+    assert p.returncode == 0, p.stderr
+    assert state(src, "mig") == ("running", "migrated")
+    assert state(dst, "mig") == ("shutoff", "migrated")
+    wait_for(lambda: max(counts(console(src, "mig")) or [0]) > first + 2, timeout=30,
+             what="counting on back home")
+    assert domain_names(src) == ["mig"] and not list((src.state_dir / "incoming").glob("*"))
