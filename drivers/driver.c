@@ -186,6 +186,17 @@ int driver_console_log(Driver *drv, const DomainConfig *c, unsigned flags, char 
     return drv->ops->console_log(drv, c, flags, ret_path, e);
 }
 
+int driver_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                         unsigned flags, Error *e)
+{
+    if (!drv->ops->graphics_open)
+        return error_setf(e, ERROR_INVALID_STATE,
+                          "domain '%s' has no graphical console: %s domains have text consoles "
+                          "only (hvctl console %s)",
+                          c->name, drv->ops->name, c->name);
+    return DISPATCH(graphics_open, flags, c, rt, ret_fd, flags, e);
+}
+
 int driver_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
 {
     *ret = NULL;
@@ -271,4 +282,12 @@ int driver_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt,
                        flags, 0, e);
 
     return r < 0 ? r : drv->ops->start_incoming(drv, c, rt, fd, timeout_s, flags, e);
+}
+
+int driver_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                      void *userdata, Error *e)
+{
+    int r = check_call(drv, "making a clone's disk", (const void *)drv->ops->clone_disk, 0, 0, e);
+
+    return r < 0 ? r : drv->ops->clone_disk(drv, c, path, done, userdata, e);
 }

@@ -99,6 +99,10 @@ typedef struct DriverContext {
  * arrived, or the driver gave up waiting for them). */
 typedef void (*DriverRefreshDone)(void *userdata);
 
+/* Called once on the loop when a clone_disk() that returned 0 has finished: e is NULL when the
+ * disk was made. */
+typedef void (*DriverCloneDone)(void *userdata, const Error *e);
+
 /* A snapshot of a domain as the backend sees it. stats is driver-specific (exits by reason,
  * balloon, ...) and owned by the caller after get_info returns; may be NULL. */
 /* Statistics that could not be refreshed for longer than this are marked "stale". */
@@ -215,6 +219,21 @@ typedef struct DriverOps {
      * with an error saying why. path stays hvd's: the driver never removes it. */
     int (*start_image)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
                        unsigned flags, Error *e);
+    /* Returns a new fd (non-blocking, close-on-exec) connected to the active domain's graphical
+     * console, an RFB (VNC) server, for the caller to speak RFB over and close. Never waits on
+     * the backend: a server that takes no connection at once fails with e->errnum -EAGAIN, for
+     * the caller to try again shortly. NULL: the driver's domains have no graphical console. */
+    int (*graphics_open)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                         unsigned flags, Error *e);
+    /* true when an image restores only into the domain that made it (libvirt checks the UUID):
+     * clones cannot start from a snapshot. */
+    bool images_per_domain;
+    /* Makes the disk of a clone of the shut-off domain c without waiting: a new copy-on-write
+     * image at path (hvd's choice, under its state directory) whose backing file is c's disk,
+     * which must not change while a clone uses it. Returns 0 and calls done once later, or a
+     * negative errno with e set (done is not called). NULL: clones share c's disk. */
+    int (*clone_disk)(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                      void *userdata, Error *e);
     /* Live migration (drivers without it leave these NULL). migrate_send moves the running
      * domain to the backend at the other end of the connected stream socket fd (borrowed: the
      * driver hands its backend a copy), reporting DriverEvents.migration_progress as it goes
@@ -296,6 +315,16 @@ int driver_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, con
                 unsigned flags, Error *e);
 int driver_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
                        unsigned flags, Error *e);
+/* A driver without the slot answers that c has no graphical console. */
+int driver_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                         unsigned flags, Error *e);
+/* A driver without the slot refuses as unsupported; check driver_has_clone_disk() first. */
+int driver_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                      void *userdata, Error *e);
+static inline bool driver_has_clone_disk(const Driver *drv)
+{
+    return drv->ops->clone_disk != NULL;
+}
 /* Live migration: a driver without the slots refuses as unsupported. */
 int driver_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
                         const DriverMigrateParams *params, unsigned flags, Error *e);

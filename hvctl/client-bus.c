@@ -757,6 +757,140 @@ static int bus_saved_state(Client *c, const char *name, const char *op, json_t *
     return 0;
 }
 
+/* A Manager method answering aa{sv}, as a new JSON array. */
+static int call_dict_array(Client *c, const char *method, json_t **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    int r;
+
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                           method, &be, &reply, NULL);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    return read_dict_array(reply, ret, e);
+}
+
+/* a{sv} cannot carry null: a cluster domain not placed yet comes back without its host. */
+static void cluster_entry_nulls(json_t *entry)
+{
+    static const char *const keys[] = {"host", "pinned_host"};
+
+    for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+        if (!json_object_get(entry, keys[i]))
+            (void)json_object_set_new(entry, keys[i], json_null());
+}
+
+static int bus_cluster_hosts(Client *c, json_t **ret, Error *e)
+{
+    json_t *h;
+    size_t i;
+    int r = call_dict_array(c, "ClusterListHosts", ret, e);
+
+    json_array_foreach (r < 0 ? NULL : *ret, i, h)
+        if (!json_object_get(h, "advertise"))
+            (void)json_object_set_new(h, "advertise", json_null());
+    return r;
+}
+
+static int bus_cluster_domains(Client *c, json_t **ret, Error *e)
+{
+    json_t *d;
+    size_t i;
+    int r = call_dict_array(c, "ClusterListDomains", ret, e);
+
+    json_array_foreach (r < 0 ? NULL : *ret, i, d)
+        cluster_entry_nulls(d);
+    return r;
+}
+
+static int bus_cluster_create(Client *c, json_t *settings, json_t **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+    json_t *local = json_deep_copy(settings);
+    bool ha = json_is_true(json_object_get(settings, "ha"));
+    const char *host = json_string_value(json_object_get(settings, "host"));
+    int r;
+
+    if (!local)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    (void)json_object_del(local, "ha");
+    (void)json_object_del(local, "host");
+    r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                       HVD_BUS_MANAGER_INTERFACE, "ClusterCreateDomain");
+    if (r < 0) {
+        json_decref(local);
+        return error_set_errno(e, r, "Failed to build the request: %m");
+    }
+    r = append_settings(m, local, e);
+    json_decref(local);
+    if (r < 0)
+        return r;
+    r = sd_bus_message_append(m, "bs", ha, strempty(host));
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to build the request: %m");
+    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = read_dict(reply, ret);
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    cluster_entry_nulls(*ret);
+    return 0;
+}
+
+static int bus_cluster_delete(Client *c, const char *name, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    int r;
+
+    r = sd_bus_call_method(bus_of(c), HVD_BUS_NAME, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
+                           "ClusterDeleteDomain", &be, NULL, "s", name);
+    return r < 0 ? error_from_bus(&be, r, e) : 0;
+}
+
+static int bus_cluster_drain(Client *c, const char *host, bool drain, json_t **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+    int r;
+
+    r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                       HVD_BUS_MANAGER_INTERFACE, "ClusterDrainHost");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "sb", host, drain);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to build the request: %m");
+    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = read_dict(reply, ret);
+    return r < 0 ? error_set_errno(e, r, "Bad reply from hvd: %m") : 0;
+}
+
+static int bus_cluster_move(Client *c, const char *name, const char *host, json_t **ret, Error *e)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error be = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+    int r;
+
+    r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
+                                       HVD_BUS_MANAGER_INTERFACE, "ClusterMoveDomain");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "ss", name, host);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to build the request: %m");
+    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    if (r < 0)
+        return error_from_bus(&be, r, e);
+    r = read_dict(reply, ret);
+    if (r < 0)
+        return error_set_errno(e, r, "Bad reply from hvd: %m");
+    cluster_entry_nulls(*ret);
+    return 0;
+}
+
 static const ClientOps bus_client_ops = {
     .free = bus_free,
     .list = bus_list,
@@ -775,6 +909,12 @@ static const ClientOps bus_client_ops = {
     .network_create = bus_network_create,
     .network_delete = bus_network_delete,
     .saved_state = bus_saved_state,
+    .cluster_hosts = bus_cluster_hosts,
+    .cluster_domains = bus_cluster_domains,
+    .cluster_create = bus_cluster_create,
+    .cluster_delete = bus_cluster_delete,
+    .cluster_drain = bus_cluster_drain,
+    .cluster_move = bus_cluster_move,
 };
 
 int client_bus_new(const char *address, Client **ret, Error *e)

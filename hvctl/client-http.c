@@ -667,6 +667,54 @@ static int http_saved_state(Client *c, const char *name, const char *op, json_t 
     return r;
 }
 
+static int http_cluster_hosts(Client *c, json_t **ret, Error *e)
+{
+    return request(c, "GET", "/api/v1/cluster/hosts", NULL, ret, e);
+}
+
+static int http_cluster_domains(Client *c, json_t **ret, Error *e)
+{
+    return request(c, "GET", "/api/v1/cluster/domains", NULL, ret, e);
+}
+
+static int http_cluster_create(Client *c, json_t *settings, json_t **ret, Error *e)
+{
+    return request(c, "POST", "/api/v1/cluster/domains", settings, ret, e);
+}
+
+static int http_cluster_delete(Client *c, const char *name, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/cluster/domains/%s", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, "DELETE", path, NULL, NULL, e);
+}
+
+static int http_cluster_drain(Client *c, const char *host, bool drain, json_t **ret, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, host), *path = NULL;
+
+    if (!n || asprintf(&path, "/api/v1/cluster/hosts/%s/drain", n) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    return request(c, drain ? "POST" : "DELETE", path, NULL, ret, e);
+}
+
+static int http_cluster_move(Client *c, const char *name, const char *host, json_t **ret, Error *e)
+{
+    _cleanup_free_ char *n = url_escape(c, name), *path = NULL;
+    json_t *body = json_pack("{s:s}", "host", host);
+    int r;
+
+    if (!n || !body || asprintf(&path, "/api/v1/cluster/domains/%s/move", n) < 0) {
+        json_decref(body);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    r = request(c, "POST", path, body, ret, e);
+    json_decref(body);
+    return r;
+}
+
 static const ClientOps http_client_ops = {
     .free = http_free,
     .list = http_list,
@@ -685,6 +733,12 @@ static const ClientOps http_client_ops = {
     .network_create = http_network_create,
     .network_delete = http_network_delete,
     .saved_state = http_saved_state,
+    .cluster_hosts = http_cluster_hosts,
+    .cluster_domains = http_cluster_domains,
+    .cluster_create = http_cluster_create,
+    .cluster_delete = http_cluster_delete,
+    .cluster_drain = http_cluster_drain,
+    .cluster_move = http_cluster_move,
 };
 
 /* Reads the token from path; a missing or unreadable file leaves it empty (reads on loopback

@@ -62,6 +62,17 @@ typedef struct ClientOps {
      * not NULL, gets a new value: the array of snapshots, or the array of the clones' names. */
     int (*saved_state)(Client *c, const char *name, const char *op, json_t *args, json_t **ret,
                        Error *e);
+    /* The cluster (hvctl --cluster): its hosts and its domains as new arrays, and the creation
+     * of a cluster domain from settings plus "ha" and "host" (*ret: its entry). NULL where the
+     * transport does not serve the cluster. */
+    int (*cluster_hosts)(Client *c, json_t **ret, Error *e);
+    int (*cluster_domains)(Client *c, json_t **ret, Error *e);
+    int (*cluster_create)(Client *c, json_t *settings, json_t **ret, Error *e);
+    int (*cluster_delete)(Client *c, const char *name, Error *e);
+    /* drain false: the host takes domains again. *ret: {"host", "pinned_there"}. */
+    int (*cluster_drain)(Client *c, const char *host, bool drain, json_t **ret, Error *e);
+    /* A cold move of domain name to host; *ret: its entry. */
+    int (*cluster_move)(Client *c, const char *name, const char *host, json_t **ret, Error *e);
 } ClientOps;
 
 struct Client {

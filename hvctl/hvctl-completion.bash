@@ -19,13 +19,14 @@ _hvctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local verbs="create set start stop destroy pause resume reboot delete list info host stats
-        console events network save snapshot clone migrate"
-    local global="--bus-address --url --token-file --json --help --version"
-    local verb="" i nargs=0
+        console events network save snapshot clone vnc migrate"
+    local global="--bus-address --url --token-file --json --cluster --help --version"
+    local verb="" i nargs=0 cluster=0
 
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
         --bus-address | --url | --token-file) ((i++)) ;;
+        --cluster) [ -z "$verb" ] && cluster=1 ;;
         -*) ;;
         *)
             if [ -z "$verb" ]; then
@@ -34,7 +35,7 @@ _hvctl()
                 case ${COMP_WORDS[i - 1]} in
                 --driver | --mode | --vcpus | --memory | --kernel | --initrd | --disk | --cmdline | \
                     --cpuset | --network | --on-crash | --uuid | --timeout | --tail | --count | \
-                    --subnet | --snapshot) ;;
+                    --subnet | --snapshot | --host | --to | --listen) ;;
                 *) ((nargs++)) ;;
                 esac
             fi
@@ -44,7 +45,7 @@ _hvctl()
 
     case $prev in
     --bus-address | --url | --vcpus | --memory | --cmdline | --cpuset | --network | --uuid | \
-        --timeout | --tail | --count | --subnet | --snapshot)
+        --timeout | --tail | --count | --subnet | --snapshot | --host | --to | --listen)
         return 0
         ;;
     --token-file | --kernel | --initrd | --disk)
@@ -68,6 +69,8 @@ _hvctl()
     if [ -z "$verb" ]; then
         if [[ $cur == -* ]]; then
             mapfile -t COMPREPLY < <(compgen -W "$global" -- "$cur")
+        elif ((cluster)); then
+            mapfile -t COMPREPLY < <(compgen -W "create delete move drain undrain list hosts" -- "$cur")
         else
             mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
         fi
@@ -102,6 +105,10 @@ _hvctl()
         opts="--tail"
         names=1
         ;;
+    vnc)
+        opts="--listen --json"
+        names=1
+        ;;
     list) opts="--all --json" ;;
     host) opts="--json" ;;
     events) opts="--json --count --timeout --since --domain --kind" ;;
@@ -130,6 +137,13 @@ _hvctl()
         names=1
         ;;
     esac
+    if ((cluster)); then
+        case $verb in
+        create) opts+=" --ha --host" ;;
+        move) opts="--to --json" ;;
+        list | hosts | drain | undrain) opts="--json" ;;
+        esac
+    fi
     opts+=" --help"
 
     if [[ $cur == -* ]]; then

@@ -21,6 +21,7 @@ typedef struct Globals {
     const char *url;
     const char *token_file;
     bool json;
+    bool cluster; /* --cluster: the verb acts on the cluster */
 } Globals;
 
 extern Globals arg;
@@ -52,6 +53,9 @@ int verb_events(Client *c, int argc, char **argv);
 int verb_console(Client *c, int argc, char **argv);
 int verb_stats(Client *c, int argc, char **argv);
 
+/* hvctl vnc NAME [--listen [ADDR:]PORT] (verbs-vnc.c). */
+int verb_vnc(Client *c, int argc, char **argv);
+
 /* hvctl network create|list|info|delete (verbs-network.c). */
 int verb_network(Client *c, int argc, char **argv);
 
@@ -62,6 +66,14 @@ int verb_start_saved(Client *c, int argc, char **argv);
 int verb_snapshot(Client *c, int argc, char **argv);
 int verb_clone(Client *c, int argc, char **argv);
 
+/* Parses the setting options of create/set (verbs-domain.c) into settings. Returns EXIT_OK or
+ * EXIT_USAGE (message printed); optind is left at the first argument. */
+int parse_settings(const char *verb, int argc, char **argv, json_t *settings);
+
+/* hvctl --cluster create|delete|move|drain|undrain|list|hosts (verbs-cluster.c): argv[0] is
+ * the verb. */
+int verb_cluster(Client *c, int argc, char **argv);
+bool verb_cluster_help(int argc, char **argv);
 /* Live migration (verbs-migrate.c): migrate NAME --to URL, migrate NAME --cancel. */
 int verb_migrate(Client *c, int argc, char **argv);
 

@@ -28,6 +28,8 @@ static void help(void)
            "  --token-file FILE   bearer token for --url (default $HVD_TOKEN_FILE, else\n"
            "                      /var/lib/hvd/http-token)\n"
            "  --json              print machine-readable JSON (read verbs)\n"
+           "  --cluster           act on the cluster hvd belongs to: --cluster create,\n"
+           "                      delete, move, drain, undrain, list or hosts\n"
            "  -h, --help          show this help; 'hvctl VERB --help' shows a verb's\n"
            "  --version           show the version\n"
            "\n"
@@ -83,6 +85,7 @@ enum {
     ARG_TOKEN_FILE,
     ARG_JSON,
     ARG_VERSION,
+    ARG_CLUSTER,
 };
 
 int main(int argc, char **argv)
@@ -92,6 +95,7 @@ int main(int argc, char **argv)
         {"url", required_argument, NULL, ARG_URL},
         {"token-file", required_argument, NULL, ARG_TOKEN_FILE},
         {"json", no_argument, NULL, ARG_JSON},
+        {"cluster", no_argument, NULL, ARG_CLUSTER},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {},
@@ -116,6 +120,9 @@ int main(int argc, char **argv)
         case ARG_JSON:
             arg.json = true;
             break;
+        case ARG_CLUSTER:
+            arg.cluster = true;
+            break;
         case 'h':
             help();
             return EXIT_OK;
@@ -133,11 +140,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_verbs; i++)
         if (streq(verbs[i].name, argv[optind]))
             verb = &verbs[i];
-    if (!verb)
+    if (arg.cluster && verb_cluster_help(argc - optind, argv + optind))
+        return EXIT_OK;
+    if (!verb && !arg.cluster)
         return usage_error(NULL, "unknown verb '%s'", argv[optind]);
 
     /* Help needs no daemon. */
-    for (int i = optind + 1; i < argc && !streq(argv[i], "--"); i++)
+    for (int i = optind + 1; !arg.cluster && i < argc && !streq(argv[i], "--"); i++)
         if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
             verb_help(verb);
             return EXIT_OK;
@@ -157,7 +166,7 @@ int main(int argc, char **argv)
     argc -= optind;
     argv += optind;
     optind = 0;
-    r = verb->run(client, argc, argv);
+    r = arg.cluster ? verb_cluster(client, argc, argv) : verb->run(client, argc, argv);
     client_free(client);
     return r;
 }

@@ -81,7 +81,7 @@ static json_t *path_value(const char *p)
 
 /* Parses the setting options of create/set into a settings object. Returns EXIT_OK or
  * EXIT_USAGE (message printed). */
-static int parse_settings(const char *verb, int argc, char **argv, json_t *settings)
+int parse_settings(const char *verb, int argc, char **argv, json_t *settings)
 {
     int c;
 
@@ -483,8 +483,15 @@ const Verb verbs[] = {
      "Define clones of a domain, each with a new UUID, MAC and console: NEW, or NEW-1..\n"
      "NEW-N with --count (1..100). With --snapshot they start running from it, sharing\n"
      "its memory pages until they write. Disks are referenced, not copied: clones share\n"
-     "the disk of the original.",
+     "the disk of the original, except kvm clones of a shut-off domain, which get a\n"
+     "qcow2 overlay on it.",
      verb_clone},
+    {"vnc", "NAME [--listen [ADDR:]PORT] [--json]",
+     "Show where a running kvm domain's graphical console is (the dashboard's Display,\n"
+     "hvd's WebSocket); with --listen, relay VNC viewers connecting to PORT on loopback\n"
+     "to it (one at a time, until interrupted). Needs hvd's HTTP API (--url, or\n"
+     "/run/hvd/http-url) and its token.",
+     verb_vnc},
     {"migrate",
      "NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S]\n"
      "             [--bandwidth MIB] | NAME --cancel",

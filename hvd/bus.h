@@ -106,6 +106,13 @@ int bus_network_enumerate(sd_bus *bus, const char *path, void *userdata, char **
  * fallback path. */
 extern const sd_bus_vtable bus_snapshot_vtable[];
 
+/* The Manager's cluster methods (bus-cluster.c). */
+int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_drain_host(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_move_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_list_hosts(sd_bus_message *m, void *userdata, sd_bus_error *error);
 /* org.hvd1.Domain's live migration methods and signal (bus-migrate.c), a vtable of their own on
  * the domains' fallback path, and the listener slot that emits MigrationProgress. */
 extern const sd_bus_vtable bus_migrate_vtable[];

@@ -135,10 +135,12 @@ int hvd_drivers_parse(const DriverOps *const ops[_DRIVER_KIND_MAX], const HvdCon
     int r = 0;
 
     for (size_t i = 0; i < config->n_sections; i++)
-        if (!driver_named(ops, config->sections[i].name))
+        /* [cluster] belongs to the cluster membership (cluster-config.c). */
+        if (!driver_named(ops, config->sections[i].name) &&
+            !streq(config->sections[i].name, "cluster"))
             return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "%s: unknown section [%s] (hvd's own are [daemon], [allocation] and "
-                              "[http]; each driver has one of its name)",
+                              "%s: unknown section [%s] (hvd's own are [daemon], [allocation], "
+                              "[http] and [cluster]; each driver has one of its name)",
                               config->sections[i].origin, config->sections[i].name);
     for (size_t i = 0; i < _DRIVER_KIND_MAX && r >= 0; i++) {
         const ConfigSection *s;

@@ -422,6 +422,7 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}/history", "GET", false, http_domain_history},
     {"/api/v1/domains/{name}/console", "GET", false, domain_console},
     {"/api/v1/domains/{name}/console", "POST", true, console_input},
+    {"/api/v1/domains/{name}/vnc", "GET", false, http_domain_vnc},
     {"/api/v1/networks", "GET", false, http_list_networks},
     {"/api/v1/networks", "POST", true, http_create_network},
     {"/api/v1/networks/{network}", "GET", false, http_get_network},
@@ -437,6 +438,13 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}/snapshots/{snapshot}", "DELETE", true, http_delete_snapshot},
     {"/api/v1/domains/{name}/snapshots/{snapshot}/revert", "POST", true, http_revert_snapshot},
     {"/api/v1/domains/{name}/clone", "POST", true, http_clone_domain},
+    {"/api/v1/cluster/hosts", "GET", false, http_cluster_hosts},
+    {"/api/v1/cluster/domains", "GET", false, http_cluster_domains},
+    {"/api/v1/cluster/domains", "POST", true, http_cluster_create},
+    {"/api/v1/cluster/domains/{domain}", "DELETE", true, http_cluster_delete},
+    {"/api/v1/cluster/domains/{domain}/move", "POST", true, http_cluster_move},
+    {"/api/v1/cluster/hosts/{host}/drain", "POST", true, http_cluster_drain},
+    {"/api/v1/cluster/hosts/{host}/drain", "DELETE", true, http_cluster_undrain},
 };
 
 enum MHD_Result http_route(HttpRequest *r)

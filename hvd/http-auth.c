@@ -68,6 +68,37 @@ static bool token_equal(const char *a, const char *b)
     return diff == 0;
 }
 
+/* Answers 401 for a missing token (RFC 6750: "Bearer") or a wrong one ("invalid_token"). */
+static bool refuse(HttpRequest *r, bool wrong, const char *needs, enum MHD_Result *ret)
+{
+    if (wrong)
+        *ret = http_reply_problem_header(r, MHD_HTTP_UNAUTHORIZED, "WWW-Authenticate",
+                                         "Bearer error=\"invalid_token\"",
+                                         "the bearer token is not valid (the token is in hvd's "
+                                         "state directory, file http-token)");
+    else
+        *ret = http_reply_problem_header(r, MHD_HTTP_UNAUTHORIZED, "WWW-Authenticate", "Bearer",
+                                         "%s (the token is in hvd's state directory, file "
+                                         "http-token)",
+                                         needs);
+    return false;
+}
+
+bool http_authorize_token(HttpRequest *r, enum MHD_Result *ret)
+{
+    const char *auth = http_header(r, "Authorization");
+    const char *token = auth && strneq(auth, "Bearer ", 7) ? auth + 7 : NULL;
+
+    if (!token && !auth)
+        token = http_query(r, "access_token");
+    if (token && token_equal(token, r->http->token))
+        return true;
+    return refuse(r, token,
+                  "the VNC display needs the token, as 'Authorization: Bearer TOKEN' "
+                  "or '?access_token=TOKEN' (a browser's WebSocket sends no headers)",
+                  ret);
+}
+
 bool http_authorize(HttpRequest *r, bool mutate, enum MHD_Result *ret)
 {
     const char *auth = http_header(r, "Authorization");

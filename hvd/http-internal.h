@@ -16,6 +16,7 @@
 typedef struct HttpRequest HttpRequest;
 typedef struct HttpSubscriber HttpSubscriber;
 typedef struct HttpConnection HttpConnection;
+typedef struct HttpVncBridge HttpVncBridge;
 
 /* Connections waiting for their client, oldest first. Each waits timeout_us at most, the same for
  * all, so the list is in deadline order too (http-guard.c). */
@@ -58,6 +59,7 @@ struct Http {
     sd_event_source *keepalive;   /* event stream keep-alive comments */
     sd_event_source *stats_timer; /* periodic stats events while anyone listens */
     sd_event_source *kick;        /* runs the daemons after a connection was resumed */
+    HttpVncBridge *vnc_bridges;   /* WebSocket sessions of graphical consoles (http-vnc.c) */
 };
 
 struct HttpRequest {
@@ -74,6 +76,7 @@ struct HttpRequest {
     struct MHD_Response *response; /* ready to queue after a resume */
     unsigned status;
     HttpRequest *next_waiting;
+    HttpVncBridge *vnc; /* a VNC session waiting for its upgrade (http-vnc.c) */
 };
 
 /* Parses the request body as a JSON object; an empty body is an empty object when optional.
@@ -87,6 +90,14 @@ enum MHD_Result http_create_network(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_get_network(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_delete_network(HttpRequest *r, Domain *d, const char *arg);
 
+/* /api/v1/cluster/hosts and /api/v1/cluster/domains (http-cluster.c). */
+enum MHD_Result http_cluster_hosts(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_domains(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_create(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_delete(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_drain(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_move(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_cluster_undrain(HttpRequest *r, Domain *d, const char *arg);
 /* Live migration (http-migrate.c): start and cancel one of domain d (arg unused), and the
  * target's admission (d and arg unused). */
 enum MHD_Result http_migrate_domain(HttpRequest *r, Domain *d, const char *arg);
@@ -95,6 +106,13 @@ enum MHD_Result http_migration_admit(HttpRequest *r, Domain *d, const char *arg)
 
 /* GET /api/v1/events/log (http-event-log.c): the logged events a query selects. */
 enum MHD_Result http_event_log(HttpRequest *r, Domain *d, const char *arg);
+
+/* GET /api/v1/domains/{name}/vnc (http-vnc.c): upgrades to a WebSocket relaying the domain's
+ * VNC display. http_vnc_done() ends every session (before the daemons stop). */
+enum MHD_Result http_domain_vnc(HttpRequest *r, Domain *d, const char *arg);
+void http_vnc_done(Http *h);
+/* The request of a session ended before its upgrade: the session goes with it. */
+void http_vnc_abandon(HttpVncBridge *b);
 
 /* Statistics history (http-history.c): ?range=hour|day|month of domain d, and of the host. */
 enum MHD_Result http_domain_history(HttpRequest *r, Domain *d, const char *arg);
@@ -171,6 +189,10 @@ int http_token_load(Http *h, const char *state_dir, Error *e);
  * from loopback need no token; other reads take it from the Authorization header or the
  * access_token query parameter, changes only from the header. */
 bool http_authorize(HttpRequest *r, bool mutate, enum MHD_Result *ret);
+/* Like http_authorize for a change whose client cannot send headers (a browser's WebSocket):
+ * the token is wanted from loopback too, from the Authorization header or else the
+ * access_token query parameter. */
+bool http_authorize_token(HttpRequest *r, enum MHD_Result *ret);
 
 /* Event stream (http-events.c). */
 enum MHD_Result http_events_serve(HttpRequest *r);

@@ -18,15 +18,11 @@
 #define HTTP_CONNECTION_HEADROOM 16u
 
 static const char *const status_titles[][2] = {
-    {"400", "Bad Request"},
-    {"401", "Unauthorized"},
-    {"403", "Forbidden"},
-    {"404", "Not Found"},
-    {"405", "Method Not Allowed"},
-    {"409", "Conflict"},
-    {"413", "Content Too Large"},
-    {"415", "Unsupported Media Type"},
-    {"500", "Internal Server Error"},
+    {"400", "Bad Request"},         {"401", "Unauthorized"},
+    {"403", "Forbidden"},           {"404", "Not Found"},
+    {"405", "Method Not Allowed"},  {"409", "Conflict"},
+    {"413", "Content Too Large"},   {"415", "Unsupported Media Type"},
+    {"426", "Upgrade Required"},    {"500", "Internal Server Error"},
     {"503", "Service Unavailable"},
 };
 
@@ -220,6 +216,8 @@ static void unlink_waiting(HttpRequest *r)
 
 static void request_free(HttpRequest *r)
 {
+    if (r->vnc)
+        http_vnc_abandon(r->vnc);
     if (r->response)
         MHD_destroy_response(r->response);
     free(r->url);
@@ -430,7 +428,8 @@ static char *read_file(const char *path, Error *e)
 static int daemon_start(Http *h, HttpDaemon *d, int fd, const HvdConfig *config, Error *e)
 {
     _cleanup_free_ char *cert = NULL, *key = NULL;
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     int r;
 
@@ -581,6 +580,7 @@ Http *http_free(Http *h)
         http_resume(h, r->conn);
     }
     http_events_done(h);
+    http_vnc_done(h);
     for (size_t i = 0; i < h->n_daemons; i++) {
         HttpDaemon *d = &h->daemons[i];
         if (d->mhd) {

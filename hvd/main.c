@@ -13,6 +13,7 @@
 
 #include "build-config.h"
 #include "bus.h"
+#include "cluster.h"
 #include "config.h"
 #include "drivers.h"
 #include "http.h"
@@ -39,6 +40,8 @@ typedef struct Daemon {
     Manager *manager;
     Bus *bus;
     Http *http;
+    ClusterConfig cluster_config; /* [cluster]; etcd is NULL without it */
+    Cluster *cluster;
     int lock_fd;
 } Daemon;
 
@@ -292,6 +295,16 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (r < 0)
             config_done(&c);
     }
+    if (r >= 0) {
+        /* [cluster] is checked, and taken at the next start only. */
+        ClusterConfig cc;
+        r = cluster_config_parse(&c, &cc, &e);
+        if (r < 0) {
+            hvd_drivers_settings_free(d->drivers, settings);
+            config_done(&c);
+        } else
+            cluster_config_done(&cc);
+    }
     if (r < 0) {
         log_error("Reload refused, keeping the running configuration: %s", e.message);
         (void)sd_notify(false, "READY=1");
@@ -300,6 +313,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
     if (!streq(c.state_dir, d->config.state_dir) || !streq(c.runtime_dir, d->config.runtime_dir) ||
         c.synchronous != d->config.synchronous)
         log_notice("state-dir, runtime-dir and synchronous take effect at the next start of hvd.");
+    if (config_section(&c, "cluster") || d->cluster)
+        log_notice("[cluster] takes effect at the next start of hvd.");
     /* Keep what needs a restart, take the rest. */
     if (config_string_set(&c.state_dir, d->config.state_dir) < 0 ||
         config_string_set(&c.runtime_dir, d->config.runtime_dir) < 0) {
@@ -407,6 +422,12 @@ static int run(Daemon *d, void *settings[_DRIVER_KIND_MAX])
     r = http_new(d->manager, &d->config, &d->http, &e);
     if (r < 0)
         return log_error_errno(r, "%s", e.message);
+    if (d->cluster_config.etcd) {
+        r = cluster_new(d->manager, &d->cluster_config, &d->cluster, &e);
+        if (r < 0)
+            return log_error_errno(r, "%s", e.message);
+        d->manager->cluster = d->cluster;
+    }
 
     write_pid_file(d);
     manager_status_line(d->manager, status, sizeof(status));
@@ -439,6 +460,11 @@ int main(int argc, char **argv)
         hvd_drivers_load(&d.config, d.drivers);
         r = hvd_drivers_parse(d.drivers, &d.config, settings, &e);
     }
+    if (r >= 0) {
+        r = cluster_config_parse(&d.config, &d.cluster_config, &e);
+        if (r < 0)
+            hvd_drivers_settings_free(d.drivers, settings);
+    }
     if (r < 0) {
         log_error("Bad configuration: %s", e.message);
         config_done(&d.config);
@@ -448,6 +474,8 @@ int main(int argc, char **argv)
     if (d.options.check_config) {
         config_print(&d.config, stdout);
         hvd_drivers_print(d.drivers, &d.config, settings, stdout);
+        cluster_config_print(&d.cluster_config, stdout);
+        cluster_config_done(&d.cluster_config);
         hvd_drivers_settings_free(d.drivers, settings);
         config_done(&d.config);
         options_done(&d.options);
@@ -460,6 +488,11 @@ int main(int argc, char **argv)
     /* What the drivers did not take (a start that failed early) is freed here. */
     hvd_drivers_settings_free(d.drivers, settings);
 
+    /* The cluster answers its waiting requests while the surfaces are still there. */
+    if (d.manager)
+        d.manager->cluster = NULL;
+    d.cluster = cluster_free(d.cluster);
+    cluster_config_done(&d.cluster_config);
     d.bus = bus_free(d.bus);
     d.http = http_free(d.http);
     d.manager = manager_free(d.manager);

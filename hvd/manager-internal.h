@@ -146,6 +146,28 @@ void manager_images_reconcile(Manager *m);
 /* Removes the image files of a domain whose rows went with its deletion. */
 void manager_images_domain_deleted(Manager *m, Domain *d);
 
+/* Defines the clone name of d: its settings with a new name and UUID (uuid, or a new one when
+ * NULL) and, when disk is not NULL, that disk instead of d's. */
+int manager_clone_define(Manager *m, Domain *d, const char *name, const char *uuid,
+                         const char *disk, Domain **ret, Error *e);
+
+/* Clones with disks of their own (manager-clone-disk.c): whether clones of d get one (its
+ * driver makes copy-on-write disks, and d has a disk). */
+bool manager_clone_needs_disks(Manager *m, Domain *d);
+
+/* Makes a copy-on-write disk for each of names (taken over, checked) on d's driver, then defines
+ * the clones naming them; done hears once they are defined, or the first failure after what was
+ * made is removed. Returns 1 (done follows) or a negative errno with e set. */
+int manager_clone_with_disks(Manager *m, Domain *d, json_t *names, ManagerCloneDone done,
+                             void *userdata, Error *e);
+
+/* Start-up: removes clone disks under STATE_DIR/disks that no domain names (made by an hvd that
+ * died before it defined their clones). */
+void manager_clone_disks_reconcile(Manager *m);
+
+/* d is deleted: the clone disk hvd made for it goes too. */
+void manager_clone_disk_deleted(Manager *m, Domain *d);
+
 /* Frees what d holds of saved state. */
 void manager_domain_images_free(Domain *d);
 

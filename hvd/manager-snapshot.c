@@ -658,8 +658,13 @@ static int clone_names(Manager *m, const char *new_name, unsigned count, json_t 
     return 0;
 }
 
-/* Defines the clone name of d: its settings with a new name and UUID. */
 static int clone_define(Manager *m, Domain *d, const char *name, Domain **ret, Error *e)
+{
+    return manager_clone_define(m, d, name, NULL, NULL, ret, e);
+}
+
+int manager_clone_define(Manager *m, Domain *d, const char *name, const char *uuid,
+                         const char *disk, Domain **ret, Error *e)
 {
     json_t *settings = json_object(), *v;
     const char *key;
@@ -671,6 +676,10 @@ static int clone_define(Manager *m, Domain *d, const char *name, Domain **ret, E
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     (void)json_object_del(settings, "uuid");
+    if (uuid)
+        (void)json_object_set_new(settings, "uuid", json_string(uuid));
+    if (disk)
+        (void)json_object_set_new(settings, "disk", json_string(disk));
     json_object_foreach_safe(settings, tmp, key, v) if (json_is_null(v))(void)
         json_object_del(settings, key); /* unset */
     (void)json_object_set_new(settings, "name", json_string(name));
@@ -697,9 +706,16 @@ int manager_domain_clone(Manager *m, Domain *d, const char *new_name, const char
     if (count < 1 || count > MANAGER_CLONE_COUNT_MAX)
         return error_setf(e, ERROR_INVALID_ARGUMENT, "'count' must be 1..%u, got %u",
                           MANAGER_CLONE_COUNT_MAX, count);
+    if (snapshot && manager_driver(m, d) && manager_driver(m, d)->ops->images_per_domain)
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "the %s driver cannot start clones from a snapshot: its images restore "
+                          "only into the domain that made them (clone without --snapshot)",
+                          driver_kind_to_string(d->config.driver));
     if (snapshot && snapshot_get(m, d, snapshot, &row, e) < 0)
         return -EINVAL;
     r = clone_names(m, new_name, count, &names, e);
+    if (r >= 0 && !snapshot && manager_clone_needs_disks(m, d))
+        return manager_clone_with_disks(m, d, names, done, userdata, e);
     clones = r >= 0 ? calloc(count, sizeof(*clones)) : NULL;
     if (r >= 0 && !clones)
         r = error_set_errno(e, -ENOMEM, "Out of memory");
@@ -877,6 +893,7 @@ void manager_images_reconcile(Manager *m)
     manager_commit(m);
     /* Only files named by a row that stays are kept (a consumed managed save goes too). */
     remove_orphans(m, &ri);
+    manager_clone_disks_reconcile(m);
 
 finish:
     for (size_t i = 0; i < ri.n_paths; i++)
@@ -892,6 +909,7 @@ void manager_images_domain_deleted(Manager *m, Domain *d)
     DIR *dd = dir ? opendir(dir) : NULL;
     struct dirent *f;
 
+    manager_clone_disk_deleted(m, d);
     if (!dd)
         return;
     while ((f = readdir(dd))) {

@@ -83,6 +83,7 @@ struct Manager {
     sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
     HistorySeries *host_history;    /* the domains' totals */
     int64_t history_saved_minute;   /* the minute whose start last saved the histories */
+    struct Cluster *cluster;        /* the cluster membership (cluster.h), NULL without [cluster] */
     struct IncomingMigration *incoming_migrations; /* admitted, stream not arrived yet */
 };
 
@@ -167,6 +168,12 @@ int manager_domain_console_write(Manager *m, Domain *d, ConsoleDevice device, co
 
 /* Opens the domain's console device through its driver. */
 int manager_domain_console(Manager *m, Domain *d, ConsoleDevice device, int *ret_fd, Error *e);
+
+/* Connects to the graphical console (an RFB server) of the running or paused domain through
+ * its driver (manager-graphics.c): a new non-blocking fd in *ret_fd, the caller's to close. A
+ * domain that is not active, or whose driver has no graphical consoles, is refused with e
+ * saying so. Never waits. */
+int manager_domain_graphics(Manager *m, Domain *d, int *ret_fd, Error *e);
 
 /* Calls cb for every logged event with id > after_id, oldest first, at most limit of them. */
 int manager_events_since(Manager *m, int64_t after_id, unsigned limit,

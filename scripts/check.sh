@@ -22,13 +22,14 @@ run_suite() {
 }
 
 run_suite format ninja -C "$build" format-check
+run_suite merge-markers scripts/check-merge-markers.sh
 # docs/openapi.json against Redocly's recommended rules (docs/redocly.yaml), offline: no
 # telemetry, no update check
 run_suite openapi-lint env REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
     docs/node_modules/.bin/redocly lint --config docs/redocly.yaml docs/openapi.json
 run_suite unit meson test -C "$build" --print-errorlogs --suite unit
 if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
-    run_suite integration /usr/bin/python3 -m pytest -v -ra --color=no tests/integration
+    run_suite integration /usr/bin/python3 -m pytest -v -ra --color=no --durations=25 tests/integration
 fi
 # hvd, hvctl and the minihv VMM built with AddressSanitizer + UBSan in a second tree: the
 # daemon-facing tests again, where any sanitizer report or abnormal exit of hvd fails a test

@@ -9,13 +9,17 @@ purpose=${1:-build}
 
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libsqlite3-dev
     libjansson-dev libmicrohttpd-dev libvirt-dev libseccomp-dev libcurl4-openssl-dev libmnl-dev
-    libnftables-dev)
+    libnftables-dev libgnutls28-dev)
 run_pkgs=(dbus systemd libvirt0 dnsmasq-base libnftables1)
+# qemu-img makes the copy-on-write disks of kvm clones
+run_pkgs+=(qemu-utils)
 check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format libclang-rt-14-dev llvm lld
     sqlite3 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils util-linux
     chromium iproute2 iputils-ping curl polkitd
     # the NAT tests read table ip hvd back with nft
     nftables
+    # the cluster tests: a real etcd cluster on loopback
+    etcd-server
     # the kvm tests' Linux guest: Debian's stock kernel and initrd, a busybox root disk
     linux-image-amd64 busybox-static e2fsprogs)
 # Node.js may come from elsewhere (its npm bundled): only install Debian's when the commands are

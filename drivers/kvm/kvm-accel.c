@@ -46,52 +46,63 @@ static bool qemu_identity(const char *caps, uid_t *ret_uid, gid_t *ret_gid)
     return true;
 }
 
-/* Whether gid g is uid's primary group gid or one of uid's supplementary groups. */
-static bool in_groups(gid_t g, uid_t uid, gid_t gid)
+/* Fills id's groups: gid and uid's supplementary groups (from the user database, which may
+ * wait on a directory service: called on a worker). */
+static void identity_groups(KvmIdentity *id)
 {
     struct passwd pw, *found = NULL;
     char buf[4096];
-    gid_t groups[256];
-    int n = ELEMENTSOF(groups);
+    int n = ELEMENTSOF(id->groups);
 
-    if (g == gid)
-        return true;
-    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
-        return false;
-    if (getgrouplist(pw.pw_name, gid, groups, &n) < 0)
-        n = ELEMENTSOF(groups); /* more than fit: the first ones are there */
-    for (int i = 0; i < n; i++)
-        if (groups[i] == g)
+    id->groups[0] = id->gid;
+    id->n_groups = 1;
+    if (getpwuid_r(id->uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
+        return;
+    if (getgrouplist(pw.pw_name, id->gid, id->groups, &n) < 0)
+        n = ELEMENTSOF(id->groups); /* more than fit: the first ones are there */
+    id->n_groups = (unsigned)n;
+}
+
+static bool in_groups(const KvmIdentity *id, gid_t g)
+{
+    for (unsigned i = 0; i < id->n_groups; i++)
+        if (id->groups[i] == g)
             return true;
     return false;
 }
 
-/* Whether a process of uid, gid and uid's groups without capabilities (as libvirt runs QEMU)
- * may open path for reading and writing, by its mode bits. Returns 0 or a negative errno. */
-static int device_access(const char *path, uid_t uid, gid_t gid)
+int kvm_identity_access(const KvmIdentity *id, const char *path, int mode)
 {
     struct stat st;
-    mode_t need;
+    mode_t need = 0;
+    unsigned shift;
 
     if (stat(path, &st) < 0)
         return -errno;
-    if (st.st_uid == uid)
-        need = S_IRUSR | S_IWUSR;
-    else if (in_groups(st.st_gid, uid, gid))
-        need = S_IRGRP | S_IWGRP;
-    else
-        need = S_IROTH | S_IWOTH;
+    if (id->uid == 0)
+        return 0;
+    shift = st.st_uid == id->uid ? 6 : in_groups(id, st.st_gid) ? 3 : 0;
+    if (mode & R_OK)
+        need |= S_IROTH << shift;
+    if (mode & W_OK)
+        need |= S_IWOTH << shift;
+    if (mode & X_OK)
+        need |= S_IXOTH << shift;
     return (st.st_mode & need) == need ? 0 : -EACCES;
 }
 
 void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret)
 {
     _cleanup_free_ char *domcaps = NULL, *caps = NULL;
-    uid_t uid;
-    gid_t gid;
+    KvmIdentity *id = &ret->qemu;
     int r;
 
     *ret = (KvmAccel){.known = true};
+    caps = uri_is_local(uri) ? virConnectGetCapabilities(conn) : NULL;
+    if (caps && qemu_identity(caps, &id->uid, &id->gid)) {
+        id->known = true;
+        identity_groups(id);
+    }
     domcaps = virConnectGetDomainCapabilities(conn, NULL, NULL, NULL, "kvm", 0);
     if (!domcaps) {
         (void)snprintf(ret->why, sizeof(ret->why), "libvirt reports: %s", virGetLastErrorMessage());
@@ -101,24 +112,23 @@ void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret)
         (void)snprintf(ret->why, sizeof(ret->why), "libvirt's domain capabilities do not offer it");
         return;
     }
-    caps = uri_is_local(uri) ? virConnectGetCapabilities(conn) : NULL;
-    if (!caps || !qemu_identity(caps, &uid, &gid)) {
+    if (!id->known) {
         ret->kvm_usable = true;
         (void)snprintf(ret->why, sizeof(ret->why), "libvirt's domain capabilities offer it%s",
                        uri_is_local(uri) ? "" : " (libvirtd runs on another host)");
         return;
     }
-    r = device_access(KVM_DEVICE, uid, gid);
+    r = kvm_identity_access(id, KVM_DEVICE, R_OK | W_OK);
     if (r < 0) {
         (void)snprintf(ret->why, sizeof(ret->why),
                        "libvirt runs QEMU as uid %u, gid %u, which cannot open " KVM_DEVICE " (%s)",
-                       (unsigned)uid, (unsigned)gid, strerror(-r));
+                       (unsigned)id->uid, (unsigned)id->gid, strerror(-r));
         return;
     }
     ret->kvm_usable = true;
     (void)snprintf(ret->why, sizeof(ret->why),
                    "libvirt offers it and runs QEMU as uid %u, gid %u, which can open " KVM_DEVICE,
-                   (unsigned)uid, (unsigned)gid);
+                   (unsigned)id->uid, (unsigned)id->gid);
 }
 
 const char *kvm_domain_type(Driver *drv)

@@ -43,7 +43,8 @@ static int kvm_open(Driver *drv, Error *e)
     k->consoles = hashmap_new();
     k->domains = hashmap_new();
     k->reboots = hashmap_new();
-    if (!k->busy || !k->consoles || !k->domains || !k->reboots)
+    k->saved = hashmap_new();
+    if (!k->busy || !k->consoles || !k->domains || !k->reboots || !k->saved)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     k->uri = strdup(kvm_settings(drv)->uri);
     if (!k->uri)
@@ -63,6 +64,9 @@ static int kvm_open(Driver *drv, Error *e)
     }
     if (mkdir(k->console_dir, 0750) < 0 && errno != EEXIST)
         return error_set_errno(e, -errno, "Failed to create %s: %m", k->console_dir);
+    r = kvm_graphics_init(drv, e);
+    if (r < 0)
+        return r;
     kvm_connection_start(drv);
     return 0;
 }
@@ -85,6 +89,7 @@ static bool kvm_close(Driver *drv)
     hashmap_free(k->busy);     /* empty: every job was done or cancelled */
     hashmap_free(k->consoles); /* empty: closed with the connection */
     hashmap_free(k->domains);
+    hashmap_free(k->saved);
     free(k->console_dir);
     free(k->uri);
     free(k);
@@ -124,9 +129,11 @@ static int kvm_validate(Driver *drv, const DomainConfig *c, Error *e)
     r = check_path("kernel", c->kernel, e);
     if (r >= 0)
         r = check_path("initrd", c->initrd, e);
+    if (r >= 0)
+        r = check_path("disk", c->disk, e);
     if (r < 0)
         return r;
-    return check_path("disk", c->disk, e);
+    return kvm_graphics_validate(drv, c, e);
 }
 
 /* The serial console's log is <uuid>.log, the virtio console's <uuid>.hvc0.log. */
@@ -152,7 +159,7 @@ static int console_device(const DomainConfig *c, unsigned flags, ConsoleDevice *
 
 int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret)
 {
-    _cleanup_free_ char *log = NULL, *virtio_log = NULL;
+    _cleanup_free_ char *log = NULL, *virtio_log = NULL, *vnc_socket = NULL;
     KvmXmlOptions o = {.domain_type = kvm_domain_type(drv)};
     int r;
 
@@ -161,6 +168,10 @@ int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret)
         r = console_log_path(drv, c, CONSOLE_VIRTIO, &virtio_log);
     if (r < 0)
         return r;
+    /* Without its socket directory (QEMU's user cannot reach it, say) the domain starts with no
+     * display, as before hvd gave kvm domains one: its display then says why. */
+    if (kvm_graphics_prepare(drv, c, &vnc_socket) >= 0)
+        o.vnc_socket = vnc_socket;
     o.console_log = log;
     o.virtio_log = virtio_log;
     return kvm_xml_build(c, &o, ret);
@@ -176,7 +187,38 @@ static int kvm_start(Driver *drv, const DomainConfig *c, DomainRuntime *rt, unsi
     if (r < 0)
         return error_set_errno(e, r, "Out of memory");
     rt->pid = 0; /* QEMU's process comes with the start's completion */
+    kvm_saved_forget(drv, c->name);
     return kvm_job_submit(drv, c, ACTION_START, xml, e);
+}
+
+/* A managed save or a snapshot, on a worker (kvm-save.c). */
+static int kvm_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
+                    unsigned flags, Error *e)
+{
+    if (kvm_uri_is_in_process(kvm(drv)->uri))
+        return error_setf(e, ERROR_FAILED,
+                          "the kvm driver cannot save a domain's state on libvirt's test driver "
+                          "(%s): it writes no images",
+                          kvm(drv)->uri);
+    if (path[0] != '/')
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "the image path must be absolute for libvirtd, got %s", path);
+    return kvm_job_submit_save(drv, c, path, flags, e);
+}
+
+/* A start from a saved image, checked on the worker before libvirt restores it. */
+static int kvm_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
+                           unsigned flags, Error *e)
+{
+    char *xml = NULL;
+    int r;
+
+    r = kvm_domain_xml(drv, c, &xml);
+    if (r < 0)
+        return error_set_errno(e, r, "Out of memory");
+    rt->pid = 0;
+    kvm_saved_forget(drv, c->name);
+    return kvm_job_submit_restore(drv, c, xml, path, e);
 }
 
 static int kvm_shutdown(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
@@ -277,6 +319,7 @@ static int kvm_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt,
 /* On a worker: the domain is deleted meanwhile (a failure is only worth a debug line). */
 static int kvm_undefine(Driver *drv, const DomainConfig *c, unsigned flags, Error *e)
 {
+    kvm_graphics_forget(drv, c);
     return kvm_job_submit_undefine(drv, c, e);
 }
 
@@ -310,6 +353,11 @@ const DriverOps kvm_driver_ops = {
     .undefine = kvm_undefine,
     .set_resources = kvm_set_resources,
     .host_info = kvm_host_info,
+    .graphics_open = kvm_graphics_open,
+    .save = kvm_save,
+    .start_image = kvm_start_image,
+    .images_per_domain = true,
+    .clone_disk = kvm_clone_disk,
 };
 
 const DriverOps *hvd_kvm_driver(unsigned abi)

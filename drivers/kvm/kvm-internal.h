@@ -43,11 +43,22 @@ static inline const KvmSettings *kvm_settings(const Driver *drv)
     return drv->settings;
 }
 
+/* Who libvirt runs QEMU as (its DAC label), when libvirtd is local and says so: found out with
+ * KvmAccel, groups included, so that access checks on the loop never ask the user database. */
+typedef struct KvmIdentity {
+    bool known;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64]; /* gid and the supplementary groups */
+    unsigned n_groups;
+} KvmIdentity;
+
 /* Whether libvirt can run kvm guests (kvm-accel.c): found out on a worker after connecting. */
 typedef struct KvmAccel {
     bool known;      /* asked since hvd started */
     bool kvm_usable; /* libvirt offers kvm and its QEMU user can open /dev/kvm */
     char why[384];   /* a sentence saying how that was decided */
+    KvmIdentity qemu;
 } KvmAccel;
 
 /* One connection's watch for its loss: libvirt may report it on any thread, so the callback only
@@ -94,6 +105,8 @@ typedef struct KvmDriver {
     /* Every libvirt call runs here, on worker threads: lifecycle operations one domain at a
      * time, connecting, statistics, consoles, undefining and letting go of libvirt objects. */
     WorkQueue *jobs;
+    /* Domains a managed save left paused for hvd to end, by name (the value is the driver). */
+    Hashmap *saved;
     /* Domains with operations in flight, by name: KvmBusy. */
     Hashmap *busy;
     /* hvd's reboots waiting for their guest to restart, by name: KvmReboot (kvm-reboot.c). */
@@ -135,14 +148,22 @@ typedef struct KvmSeen {
 } KvmSeen;
 
 typedef enum KvmJobKind {
-    KVM_JOB_CONNECT,   /* opens a connection and takes stock of it */
-    KVM_JOB_OPERATION, /* a lifecycle operation on one domain */
-    KVM_JOB_CONSOLE,   /* opens one domain's console stream */
-    KVM_JOB_UNDEFINE,  /* forgets one domain's persistent definition */
-    KVM_JOB_STATS,     /* statistics of every active domain */
-    KVM_JOB_RESOURCES, /* applies one domain's CPU weight and cap and memory limit live */
-    KVM_JOB_RELEASE,   /* lets go of streams and a connection */
+    KVM_JOB_CONNECT,    /* opens a connection and takes stock of it */
+    KVM_JOB_OPERATION,  /* a lifecycle operation on one domain */
+    KVM_JOB_CONSOLE,    /* opens one domain's console stream */
+    KVM_JOB_UNDEFINE,   /* forgets one domain's persistent definition */
+    KVM_JOB_STATS,      /* statistics of every active domain */
+    KVM_JOB_RESOURCES,  /* applies one domain's CPU weight and cap and memory limit live */
+    KVM_JOB_RELEASE,    /* lets go of streams and a connection */
+    KVM_JOB_CLONE_DISK, /* makes a clone's disk with qemu-img (no libvirt call) */
 } KvmJobKind;
+
+/* What a start from a saved image checks the image against (kvm-save.c). */
+typedef struct KvmImageCheck {
+    uint64_t memory_mib;
+    unsigned vcpus;
+    bool pv;
+} KvmImageCheck;
 
 /* libvirt calls prepared on the loop, run on a worker and reported on the loop. */
 typedef struct KvmJob {
@@ -175,6 +196,13 @@ typedef struct KvmJob {
     unsigned cpu_weight;    /* resources */
     unsigned cpu_cap;
     uint64_t memory_limit;
+    char *image;           /* operation: the image a save writes or a start restores */
+    bool save_pause;       /* save: leave the guest paused (a managed save) */
+    char disk_target[8];   /* save: the disk the snapshot leaves alone ("" without one) */
+    KvmImageCheck summary; /* start from an image: what it must match */
+    char *clone_backing;   /* clone disk: the original's disk (j->image: the overlay) */
+    DriverCloneDone clone_done;
+    void *clone_userdata;
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -202,6 +230,15 @@ int kvm_job_submit_resources(Driver *drv, const DomainConfig *c, Error *e);
 int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step, char *xml,
                           Error *e);
 
+/* Queues a save of c into the image at path (DRIVER_SAVE_PAUSE in flags: a managed save that
+ * leaves the guest paused), or a start of c from the image at path, taking ownership of xml;
+ * results come back through op_completed. Returns DRIVER_PENDING or a negative errno with e
+ * set. */
+int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, unsigned flags,
+                        Error *e);
+int kvm_job_submit_restore(Driver *drv, const DomainConfig *c, char *xml, const char *path,
+                           Error *e);
+
 /* Queues the forgetting of c's persistent definition (if libvirt has one). */
 int kvm_job_submit_undefine(Driver *drv, const DomainConfig *c, Error *e);
 
@@ -223,8 +260,57 @@ void kvm_release(Driver *drv, virStreamPtr st, virConnectPtr conn, int callback,
 void kvm_domain_changed(Driver *drv, const char *name, DomainState state, DomainReason reason,
                         const char *detail);
 
+/* Saved state (kvm-save.c), on a worker. */
+
+/* Writes dom's memory and device state into j->image (an external, memory-only snapshot that
+ * touches no disk and leaves no metadata), pausing a running guest first when j->save_pause,
+ * and syncs the file. Returns 0, or a negative errno with j->error set (a guest it paused runs
+ * again). */
+int kvm_save_run(KvmJob *j, virDomainPtr dom);
+
+/* Checks the image j->image against j->summary and j->uuid and starts the domain from it
+ * (running) with j->xml as its definition. Returns the domain, or NULL with j->error set and
+ * nothing started. */
+virDomainPtr kvm_restore_run(KvmJob *j);
+
+/* Clones' disks (kvm-clone.c): the clone_disk slot, and the worker and loop sides of its job. */
+int kvm_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
+                   void *userdata, Error *e);
+void kvm_clone_disk_run(KvmJob *j);
+void kvm_clone_disk_done(KvmJob *j);
+
+/* On a worker: runs qemu-img with argv (argv[0] "qemu-img", found on PATH) and waits for it.
+ * Returns 0 when it succeeded, or a negative errno with e set to what it said (kvm-qemu-img.c). */
+int kvm_qemu_img(char *const argv[], Error *e);
+
+/* How long a start waits for libvirt to finish removing the domain's previous run, and whether
+ * the calling thread's last libvirt error says it is still being removed (kvm-jobs.c). */
+#define KVM_START_REMOVING_RETRIES 100u
+#define KVM_START_REMOVING_WAIT_US 50000u
+bool kvm_being_removed(void);
+
+/* Names of domains whose instance a managed save left paused for hvd to end: libvirt's news of
+ * them running or paused is stale until their next start (kvm-jobs.c). */
+void kvm_saved_forget(Driver *drv, const char *name);
+
 /* The definition libvirt starts c from (kvm-driver.c): a new string in *ret. */
 int kvm_domain_xml(Driver *drv, const DomainConfig *c, char **ret);
+
+/* The graphical console (kvm-graphics.c). kvm_graphics_init() makes the directory of the VNC
+ * sockets (at open); kvm_graphics_socket_path() returns c's socket path in *ret (new string;
+ * -ENAMETOOLONG when it would not fit a unix socket address); kvm_graphics_prepare() readies
+ * c's socket directory for QEMU before a start and returns the path in *ret, or fails (the
+ * domain then starts without a display, and its graphics_open says why); kvm_graphics_validate()
+ * refuses a definition whose socket path would not fit; kvm_graphics_open() is the driver's
+ * graphics_open. */
+int kvm_graphics_init(Driver *drv, Error *e);
+int kvm_graphics_socket_path(Driver *drv, const DomainConfig *c, char **ret);
+int kvm_graphics_prepare(Driver *drv, const DomainConfig *c, char **ret);
+/* Removes what is left of c's socket directory (c was deleted). */
+void kvm_graphics_forget(Driver *drv, const DomainConfig *c);
+int kvm_graphics_validate(Driver *drv, const DomainConfig *c, Error *e);
+int kvm_graphics_open(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int *ret_fd,
+                      unsigned flags, Error *e);
 
 /* Reboots (kvm-reboot.c). */
 
@@ -285,6 +371,11 @@ void kvm_connection_done(Driver *drv);
  * and the user libvirt runs QEMU as can open /dev/kvm (checked when libvirtd is on this host;
  * libvirt's own domain capabilities are probed with more privileges than its guests get). */
 void kvm_accel_probe(virConnectPtr conn, const char *uri, KvmAccel *ret);
+
+/* Whether a process of identity id without capabilities (as libvirt runs QEMU) may access path
+ * as mode (R_OK, W_OK, X_OK) by its mode bits; uid 0 may. Asks no user database. Returns 0 or
+ * a negative errno. */
+int kvm_identity_access(const KvmIdentity *id, const char *path, int mode);
 
 /* The domain type the next start uses: the setting, or for "auto" what kvm_accel_probe found
  * (qemu while nothing is known). */

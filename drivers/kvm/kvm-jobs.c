@@ -62,6 +62,11 @@ void kvm_domain_changed(Driver *drv, const char *name, DomainState state, Domain
 {
     KvmBusy *b = hashmap_get(kvm(drv)->busy, name);
 
+    if (state != STATE_SHUTOFF && hashmap_get(kvm(drv)->saved, name)) {
+        log_debug("kvm: %s was saved; ignoring libvirt's news of it %s", name,
+                  domain_state_to_string(state));
+        return;
+    }
     if (b) {
         *b = (KvmBusy){
             .jobs = b->jobs, .missed = true, .state = state, .reason = reason, .detail = detail};
@@ -98,6 +103,8 @@ static void job_free(KvmJob *j)
 {
     kvm_seen_free(j->seen, j->n_seen);
     free(j->xml);
+    free(j->image);
+    free(j->clone_backing);
     free(j);
 }
 
@@ -116,11 +123,7 @@ void kvm_job_cancel(void *job)
     job_free(j);
 }
 
-/* How long a start waits for libvirt to finish removing the domain's previous run. */
-#define START_REMOVING_RETRIES 100u
-#define START_REMOVING_WAIT_US 50000u
-
-static bool being_removed(void)
+bool kvm_being_removed(void)
 {
     virErrorPtr err = virGetLastError();
 
@@ -137,8 +140,8 @@ static virDomainPtr job_start(KvmJob *j)
     /* A run that just ended leaves its transient domain in libvirt's list until libvirt has
      * cleaned up after QEMU ("already being removed"): a start right after a power-off (a
      * reboot's second half, or a user quick enough) waits for that instead of failing. */
-    for (unsigned i = 0; !dom && i < START_REMOVING_RETRIES && being_removed(); i++) {
-        (void)usleep(START_REMOVING_WAIT_US);
+    for (unsigned i = 0; !dom && i < KVM_START_REMOVING_RETRIES && kvm_being_removed(); i++) {
+        (void)usleep(KVM_START_REMOVING_WAIT_US);
         dom = virDomainCreateXML(j->conn, j->xml, 0);
     }
     if (!dom)
@@ -208,7 +211,7 @@ static void job_run_operation(KvmJob *j)
     bool starts = j->op == ACTION_START || j->reboot == KVM_REBOOT_RESTART;
 
     if (starts)
-        dom = job_start(j);
+        dom = j->image ? kvm_restore_run(j) : job_start(j);
     else {
         dom = virDomainLookupByUUIDString(j->conn, j->uuid);
         if (!dom) {
@@ -219,7 +222,9 @@ static void job_run_operation(KvmJob *j)
             j->observed_reason = REASON_UNKNOWN;
             return;
         }
-        if (job_call(j, dom) < 0)
+        if (j->op == ACTION_SAVE)
+            (void)kvm_save_run(j, dom);
+        else if (job_call(j, dom) < 0)
             (void)kvm_libvirt_error(&j->error, domain_action_to_string(j->op), j->name);
     }
     if (!dom)
@@ -239,6 +244,9 @@ static void job_done_operation(KvmJob *j)
 
     if (j->console)
         (void)kvm_console_adopt(drv, j->name, j->uuid, CONSOLE_SERIAL, TAKE_PTR(j->console));
+    /* What libvirt says of the saved instance until hvd ends it is no news (see saved). */
+    if (j->op == ACTION_SAVE && j->save_pause && !error_is_set(&j->error))
+        (void)hashmap_put(kvm(drv)->saved, j->name, drv);
     /* Released first: the manager may queue the next operation from op_completed. */
     replay = busy_release(kvm(drv), j->name, &missed);
     /* A change libvirt announced meanwhile is newer than what the worker read: it stays. */
@@ -348,10 +356,14 @@ static void job_run(void *data)
     case KVM_JOB_STATS:
         kvm_stats_run(j);
         break;
+    case KVM_JOB_CLONE_DISK:
+        kvm_clone_disk_run(j);
+        break;
     }
     /* The job's own reference goes here, so the loop never holds a connection's last one
      * (closing that one is a round trip). */
-    (void)virConnectClose(TAKE_PTR(j->conn));
+    if (j->conn)
+        (void)virConnectClose(TAKE_PTR(j->conn));
 }
 
 static void job_done(void *data)
@@ -380,6 +392,9 @@ static void job_done(void *data)
     case KVM_JOB_STATS:
         kvm_stats_done(j);
         break;
+    case KVM_JOB_CLONE_DISK:
+        kvm_clone_disk_done(j);
+        break;
     case KVM_JOB_RELEASE:
         break;
     }
@@ -389,7 +404,8 @@ static void job_done(void *data)
 int kvm_job_queue(KvmJob *j, const char *key)
 {
     KvmDriver *k = kvm(j->drv);
-    bool uses_conn = j->kind != KVM_JOB_CONNECT && j->kind != KVM_JOB_RELEASE;
+    bool uses_conn =
+        j->kind != KVM_JOB_CONNECT && j->kind != KVM_JOB_RELEASE && j->kind != KVM_JOB_CLONE_DISK;
     int r;
 
     if (uses_conn) {
@@ -406,8 +422,11 @@ int kvm_job_queue(KvmJob *j, const char *key)
     return r;
 }
 
+/* Queues operation op (step of a reboot) on c, taking ownership of xml and image (the image a
+ * save writes or a start restores, or NULL); extra, when not NULL, fills in what the kind of
+ * operation needs. */
 static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op, KvmRebootStep step,
-                            char *xml, Error *e)
+                            char *xml, char *image, const KvmJob *extra, Error *e)
 {
     KvmDriver *k = kvm(drv);
     KvmJob *j;
@@ -415,17 +434,25 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
 
     if (!k->conn) {
         free(xml);
+        free(image);
         return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
     }
     j = kvm_job_new(drv, KVM_JOB_OPERATION);
     if (!j || busy_hold(k, c->name) < 0) {
         free(j);
         free(xml);
+        free(image);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     j->op = op;
     j->reboot = step;
     j->xml = xml;
+    j->image = image;
+    if (extra) {
+        j->save_pause = extra->save_pause;
+        memcpy(j->disk_target, extra->disk_target, sizeof(j->disk_target));
+        j->summary = extra->summary;
+    }
     (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
     r = kvm_job_queue(j, c->uuid);
@@ -436,13 +463,45 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
 
 int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e)
 {
-    return submit_operation(drv, c, op, KVM_REBOOT_NONE, xml, e);
+    return submit_operation(drv, c, op, KVM_REBOOT_NONE, xml, NULL, NULL, e);
+}
+
+int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, unsigned flags,
+                        Error *e)
+{
+    KvmJob extra = {.save_pause = flags & DRIVER_SAVE_PAUSE};
+    char *image = strdup(path);
+
+    if (!image)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (c->disk)
+        (void)snprintf(extra.disk_target, sizeof(extra.disk_target), "%s", kvm_disk_target(c));
+    return submit_operation(drv, c, ACTION_SAVE, KVM_REBOOT_NONE, NULL, image, &extra, e);
+}
+
+int kvm_job_submit_restore(Driver *drv, const DomainConfig *c, char *xml, const char *path,
+                           Error *e)
+{
+    KvmJob extra = {
+        .summary = {.memory_mib = c->memory_mib, .vcpus = c->vcpus, .pv = c->mode == MODE_PV}};
+    char *image = strdup(path);
+
+    if (!image) {
+        free(xml);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    return submit_operation(drv, c, ACTION_START, KVM_REBOOT_NONE, xml, image, &extra, e);
+}
+
+void kvm_saved_forget(Driver *drv, const char *name)
+{
+    (void)hashmap_remove(kvm(drv)->saved, name);
 }
 
 int kvm_job_submit_reboot(Driver *drv, const DomainConfig *c, KvmRebootStep step, char *xml,
                           Error *e)
 {
-    return submit_operation(drv, c, ACTION_REBOOT, step, xml, e);
+    return submit_operation(drv, c, ACTION_REBOOT, step, xml, NULL, NULL, e);
 }
 
 /* A job about one domain: named, and queued behind the domain's other jobs. */

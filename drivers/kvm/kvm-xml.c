@@ -100,11 +100,16 @@ static void write_os(FILE *f, const DomainConfig *c)
 
 /* The image format is named by the file: ".qcow2" is qcow2, anything else raw. It is never probed
  * from the contents, which a guest can write. */
-static const char *disk_format(const char *path)
+const char *kvm_disk_format(const char *path)
 {
     size_t n = strlen(path);
 
     return n > 6 && streq(path + n - 6, ".qcow2") ? "qcow2" : "raw";
+}
+
+const char *kvm_disk_target(const DomainConfig *c)
+{
+    return c->mode == MODE_PV ? "vda" : "hda";
 }
 
 static void write_disk(FILE *f, const DomainConfig *c, bool pv)
@@ -115,9 +120,9 @@ static void write_disk(FILE *f, const DomainConfig *c, bool pv)
             "    <disk type='file' device='disk'>\n"
             "      <driver name='qemu' type='%s'/>\n"
             "      <source",
-            disk_format(c->disk));
+            kvm_disk_format(c->disk));
     attribute(f, "file", c->disk);
-    fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", pv ? "vda" : "hda",
+    fprintf(f, "/>\n      <target dev='%s' bus='%s'/>\n    </disk>\n", kvm_disk_target(c),
             pv ? "virtio" : "ide");
 }
 
@@ -176,6 +181,16 @@ static void write_devices(FILE *f, const DomainConfig *c, const KvmXmlOptions *o
               f);
     } else
         fputs("    <memballoon model='none'/>\n", f);
+    /* The graphical console: a standard VGA card whose screen QEMU serves as VNC on a unix
+     * socket only (hvd bridges it), as virt-install gives every domain a display. */
+    if (o->vnc_socket) {
+        fputs("    <graphics type='vnc'>\n      <listen type='socket'", f);
+        attribute(f, "socket", o->vnc_socket);
+        fputs("/>\n    </graphics>\n"
+              "    <video>\n      <model type='vga' vram='16384' heads='1' primary='yes'/>\n"
+              "    </video>\n",
+              f);
+    }
     /* A guest that panics says so (pvpanic), so hvd's on-crash policy can act on it. */
     fputs("    <panic model='isa'/>\n", f);
     fputs("  </devices>\n", f);

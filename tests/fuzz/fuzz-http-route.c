@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = 0;
     for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++)
-        if (http_route_match(patterns[i], text, name, arg) &&
+        /* A pattern without {action} leaves arg as it was: empty, not last round's stack. */
+        if ((name[0] = arg[0] = 0, http_route_match(patterns[i], text, name, arg)) &&
             (strlen(name) > DOMAIN_NAME_MAX || strlen(arg) > DOMAIN_NAME_MAX))
             __builtin_trap();
     if (http_listen_parse(text, &list, &n, &e) >= 0)

@@ -1,4 +1,5 @@
-/* A tiny Multiboot (v1) guest for tests of the kvm driver: greets on COM1, then powers off at once
+/* A tiny Multiboot (v1) guest for tests of the kvm driver: greets on COM1 (and on the VGA text
+ * screen, in bright green from row VGA_FIRST_ROW, for the graphical console), then powers off at once
  * ("poweroff"), reports a panic through pvpanic ("panic"), or waits for the ACPI power button.
  *
  * Command line words it understands (QEMU passes the kernel path first):
@@ -15,6 +16,9 @@
 #define PM1_SLP_EN_S5 0x2000 /* PM1a control: sleep enable, sleep type 0 (soft off on PIIX4) */
 #define MB_MAGIC      0x1badb002
 #define MB_LOADER     0x2badb002
+#define VGA_TEXT      0xb8000 /* 80x25 cells: character, attribute */
+#define VGA_FIRST_ROW 12      /* below what SeaBIOS wrote */
+#define VGA_GREEN     0x0a    /* bright green on black */
 
     .section .multiboot, "a"
     .align 4
@@ -221,7 +225,29 @@ putc:
     popl %eax
     movw $COM1, %dx
     outb %al, %dx
+    /* The same on the VGA text screen: a line feed starts the next row, a return is dropped,
+     * and nothing is written past the screen's last cell. */
+    cmpb $'\r', %al
+    je 3f
+    cmpb $'\n', %al
+    jne 2f
+    incl vga_line
+    movl $0, vga_col
     ret
+2:  cmpl $25 - VGA_FIRST_ROW, vga_line
+    jae 3f
+    cmpl $80, vga_col
+    jae 3f
+    pushl %edi
+    movl vga_line, %edi
+    addl $VGA_FIRST_ROW, %edi
+    imull $80, %edi
+    addl vga_col, %edi
+    movb %al, VGA_TEXT(,%edi,2)
+    movb $VGA_GREEN, VGA_TEXT + 1(,%edi,2)
+    incl vga_col
+    popl %edi
+3:  ret
 
 /* Writes the NUL-terminated string at %esi. */
 puts:
@@ -295,6 +321,8 @@ idt_descriptor:
     .bss
     .align 16
 cmdline: .long 0
+vga_line: .long 0 /* rows written below VGA_FIRST_ROW */
+vga_col:  .long 0
 pmbase:  .word 0
     .align 16
 idt:     .skip 256 * 8

@@ -33,7 +33,9 @@ static DomainConfig config(const char *name, DomainMode mode)
 /* Defines the XML for c in libvirt's test driver and returns libvirt's own rendering of it. */
 static char *through_libvirt(virConnectPtr conn, const DomainConfig *c)
 {
-    KvmXmlOptions o = {.domain_type = "qemu", .console_log = "/var/lib/hvd/consoles/x&y.log"};
+    KvmXmlOptions o = {.domain_type = "qemu",
+                       .console_log = "/var/lib/hvd/consoles/x&y.log",
+                       .vnc_socket = "/run/hvd/vnc/x&y.sock"};
     char *xml = NULL, *back = NULL;
     virDomainPtr dom;
 
@@ -79,6 +81,10 @@ static void test_xml(void)
     CHECK_CONTAINS(x, "<log file='/var/lib/hvd/consoles/x&amp;y.log' append='on'/>");
     CHECK_CONTAINS(x, "<vcpupin vcpu='1' cpuset='1'/>");
     CHECK_CONTAINS(x, "<on_crash>preserve</on_crash>");
+    /* The display: VNC on a unix socket only, and a VGA card. */
+    CHECK_CONTAINS(x, "<listen type='socket' socket='/run/hvd/vnc/x&amp;y.sock'/>");
+    CHECK_CONTAINS(x, "<model type='vga'");
+    CHECK(x && !strstr(x, "autoport") && !strstr(x, "<graphics type='vnc' port"));
     CHECK(x && !strstr(x, "virtio"));
     free(x);
 
@@ -335,7 +341,7 @@ static void test_driver_on_test_uri(void)
 {
     sd_event *event = NULL;
     Reports reports = {};
-    char dir[] = "/tmp/test-kvm-XXXXXX", consoles[64];
+    char dir[] = "/tmp/test-kvm-XXXXXX", consoles[64], vnc[64];
     DriverContext ctx = {
         .state_dir = dir,
         .runtime_dir = dir,
@@ -354,9 +360,11 @@ static void test_driver_on_test_uri(void)
     Error e = ERROR_NULL;
     json_t *stats = NULL;
     char *log = NULL;
+    int fd = -EBADF;
 
     CHECK(mkdtemp(dir) != NULL);
     (void)snprintf(consoles, sizeof(consoles), "%s/consoles", dir);
+    (void)snprintf(vnc, sizeof(vnc), "%s/vnc", dir);
     CHECK(sd_event_default(&event) >= 0);
     ctx.event = event;
     CHECK(config_section_add(&section, "uri", "test:///default", "test:1") == 0);
@@ -444,6 +452,12 @@ static void test_driver_on_test_uri(void)
     CHECK(json_is_object(json_object_get(stats, "test")));
     json_decref(stats);
 
+    /* libvirt's test driver runs no QEMU: the display's socket is not there, and hvd says so. */
+    e = ERROR_NULL;
+    CHECK(driver_graphics_open(drv, &c, &rt, &fd, 0, &e) < 0);
+    CHECK_CONTAINS(e.message, "has no VNC display");
+    e = ERROR_NULL;
+
     CHECK(driver_console_log(drv, &c, 0, &log, &e) == 0);
     CHECK(log && strneq(log, consoles, strlen(consoles)) && strstr(log, c.uuid));
     free(log);
@@ -458,11 +472,16 @@ static void test_driver_on_test_uri(void)
     CHECK(driver_get_info(drv, &c, &rt, &info, 0, &e) < 0);
     CHECK_CONTAINS(e.message, "libvirt does not run 'unit1'");
 
+    /* Starting made the domain's socket directory; deleting it removes that. */
+    e = ERROR_NULL;
+    CHECK(driver_undefine(drv, &c, 0, &e) >= 0);
+    for (unsigned i = 0; i < 50; i++)
+        (void)sd_event_run(event, 10 * 1000);
     driver_free(drv);
     domain_config_done(&c);
     domain_config_done(&other);
     sd_event_unref(event);
-    CHECK(rmdir(consoles) == 0 && rmdir(dir) == 0);
+    CHECK(rmdir(consoles) == 0 && rmdir(vnc) == 0 && rmdir(dir) == 0);
 }
 
 int main(void)

@@ -50,6 +50,12 @@ export function setTokenPrompt(prompt) {
     askToken = prompt;
 }
 
+// Asks the user for the token once for whoever needs it (the display, which cannot go
+// through request()); resolves to the token or null.
+export function askForToken(reason) {
+    return ask(reason);
+}
+
 function ask(reason) {
     if (!asking)
         asking = askToken(reason).finally(() => {
@@ -141,4 +147,7 @@ export const api = {
     network: name => request('GET', `/api/v1/networks/${enc(name)}`),
     networkCreate: settings => request('POST', '/api/v1/networks', settings),
     networkRemove: name => request('DELETE', `/api/v1/networks/${enc(name)}`),
+    // the cluster this hvd belongs to (409 when none)
+    clusterHosts: () => request('GET', '/api/v1/cluster/hosts'),
+    clusterDomains: () => request('GET', '/api/v1/cluster/domains'),
 };

@@ -1,8 +1,9 @@
 // The dashboard's entry point: takes a token handed over in the address, starts the event
 // stream and shows the view the address names (#/ the overview, #/domains/NAME a domain,
-// #/events the event log, #/networks the networks).
+// #/events the event log, #/networks the networks, #/cluster the cluster).
 
 import {setTokenPrompt, takeTokenFromFragment} from './api.js';
+import {ClusterPage} from './cluster.js';
 import {DomainPage} from './domain.js';
 import {EventLogPage} from './events.js';
 import {NetworksPage} from './networks.js';
@@ -30,6 +31,8 @@ function route() {
         view = new EventLogPage(container);
     } else if (location.hash === '#/networks') {
         view = new NetworksPage(container);
+    } else if (location.hash === '#/cluster') {
+        view = new ClusterPage(container);
     } else {
         document.title = 'hvd';
         view = new Overview(container);

@@ -4,6 +4,7 @@
 import {exitsByDeviceChart, exitsByReasonChart, cpuChart} from './charts.js';
 import {api} from './api.js';
 import {DomainConsole} from './console.js';
+import {DomainDisplay} from './display.js';
 import {clear, formatDuration, formatMiB, formatPercent, formatRate, formatTime, h, uptimeOf} from './dom.js';
 import {HistoryPanel} from './history.js';
 import {SavedStatePanel} from './saved-state.js';
@@ -75,6 +76,9 @@ export class DomainPage {
                 h('h2', {id: 'settings-title'}, 'Settings and state'), this.info));
         this.consoleBox = consoleBox;
         this.console = null; // opened once the domain is known to exist
+        this.display = null; // kvm domains have a graphical console: made once known
+        this.displaySlot = h('div');
+        container.querySelector('[aria-labelledby="console-title"]').after(this.displaySlot);
         this.render();
         this.renderStats();
         this.unsubscribe = subscribe((kind, n, data) => this.changed(kind, n, data));
@@ -102,6 +106,10 @@ export class DomainPage {
         }
         if (!this.console)
             this.console = new DomainConsole(this.consoleBox, this.name);
+        if (!this.display && d.driver === 'kvm') {
+            this.display = new DomainDisplay(this.name);
+            this.displaySlot.append(this.display.el);
+        }
         const sig = JSON.stringify(d);
         if (sig === this.signature)
             return;
@@ -157,5 +165,7 @@ export class DomainPage {
         this.net.destroy();
         if (this.console)
             this.console.dispose();
+        if (this.display)
+            this.display.dispose();
     }
 }

@@ -1,0 +1,143 @@
+/* Shared by the cluster files: the membership's state, the view read from etcd, and the steps
+ * each file contributes to one tick. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "etcd-client.h"
+#include "etcd-kv.h"
+
+/* Where everything lives in etcd. */
+#define CLUSTER_PREFIX         "/hvd/"
+#define CLUSTER_HOSTS_PREFIX   "/hvd/hosts/"   /* NAME -> registration (under NAME's lease) */
+#define CLUSTER_DOMAINS_PREFIX "/hvd/domains/" /* NAME -> {"settings", "ha", "host", "refused"} */
+#define CLUSTER_OWNERS_PREFIX  "/hvd/owners/"  /* NAME -> the host that runs it */
+#define CLUSTER_LEADER_KEY     "/hvd/leader"   /* the leader's name (under its lease) */
+#define CLUSTER_DRAIN_PREFIX   "/hvd/drain/"   /* NAME -> "1": move everything off NAME */
+#define CLUSTER_RELEASED       '!' /* an owner value "!H": H gives the domain up (a drain), */
+                                   /* "!H@T": to T (a move) */
+
+#define CLUSTER_TICK_US        (250 * 1000ull)
+#define CLUSTER_SCAN_US        (1000 * 1000ull)
+#define CLUSTER_PUBLISH_US     (100 * 1000ull) /* changes are batched this long */
+#define CLUSTER_RETRY_START_US (5 * 1000 * 1000ull)
+#define CLUSTER_CREATE_WAIT_US (20 * 1000 * 1000ull)
+
+/* What one read of CLUSTER_PREFIX found. */
+typedef struct ClusterView {
+    json_t *hosts;    /* name -> registration */
+    json_t *domains;  /* name -> {"def": definition, "rev": mod_revision} */
+    json_t *owners;   /* name -> {"host": name, "rev": mod_revision}, or {"released_by", "rev"}
+                       * with "target" for a move */
+    json_t *draining; /* host name -> true */
+    char *leader;     /* NULL: none */
+    int64_t leader_create_revision;
+    int64_t leader_lease;
+    int64_t revision; /* of the store when it was read */
+} ClusterView;
+
+typedef struct ClusterRequest ClusterRequest;
+
+struct Cluster {
+    Manager *manager;
+    sd_event *event;
+    ClusterConfig config;
+    EtcdClient *etcd;
+    sd_event_source *tick;
+    /* The lease (cluster-lease.c). */
+    int64_t lease;             /* 0: none */
+    uint64_t lease_renewed_us; /* when the last keepalive that etcd confirmed was sent */
+    uint64_t lease_sent_us;    /* when the keepalive in flight was sent */
+    EtcdCall *lease_call;
+    bool fenced; /* cluster domains were stopped for want of a lease; not owning anything */
+    char *lease_error;
+    /* Leadership. */
+    bool leader;
+    int64_t leader_revision; /* create_revision of the leader key while leader */
+    EtcdCall *campaign_call;
+    /* The registration (cluster-publish.c). */
+    bool publish_dirty;
+    uint64_t publish_due_us;
+    EtcdCall *publish_call;
+    /* Reading the cluster (cluster-scan.c). */
+    ClusterView view;
+    bool view_valid;
+    uint64_t scan_due_us;
+    EtcdCall *scan_call;
+    EtcdCall *watch_call;
+    uint64_t watch_due_us;
+    /* The leader's placement transactions in flight (cluster-place.c): a new round waits. */
+    unsigned place_calls;
+    json_t *start_attempts;  /* domain name -> time of the last local start, in us */
+    json_t *refusals_logged; /* domain name -> reason last logged */
+    json_t *persisted;       /* name -> uuid as last written (cluster-persist.c) */
+    int64_t persisted_lease;
+    int64_t stale_lease; /* the lease of hvd's previous run, revoked once registered anew */
+    /* Requests of the surfaces waiting for etcd or for an outcome (cluster-api.c). */
+    ClusterRequest *requests;
+};
+
+/* Now on the loop's clock, in microseconds. */
+uint64_t cluster_now(Cluster *c);
+
+/* Makes the next tick come at once (something changed). */
+void cluster_kick(Cluster *c);
+
+/* A parse of a range answer over CLUSTER_PREFIX into v (emptied first). */
+int cluster_view_parse(ClusterView *v, const json_t *reply);
+void cluster_view_done(ClusterView *v);
+
+/* The owner of domain name in v, or NULL. */
+const char *cluster_view_owner(const ClusterView *v, const char *name);
+
+/* The state of domain name as its owner publishes it ("running"...), or NULL. */
+const char *cluster_view_state(const ClusterView *v, const char *name, const char **ret_reason);
+
+/* One tick's steps. */
+void cluster_lease_tick(Cluster *c);   /* grant, keep alive, fence (cluster-lease.c) */
+void cluster_campaign(Cluster *c);     /* become leader when there is none (cluster-lease.c) */
+void cluster_publish_tick(Cluster *c); /* put the registration when it changed */
+void cluster_scan_tick(Cluster *c);    /* read the cluster, then act on what was read */
+void cluster_watch_tick(Cluster *c);   /* keep a watch open on CLUSTER_PREFIX */
+
+/* With a fresh view: run what this host owns, stop what it does not (cluster-host.c). */
+void cluster_host_reconcile(Cluster *c);
+
+/* Stops every local domain that is a cluster domain (the lease is lost or about to be). */
+void cluster_host_fence(Cluster *c);
+
+/* With a fresh view, as leader: place what has no live owner (cluster-place.c). */
+void cluster_place(Cluster *c);
+
+/* Whether host could take cluster domain name now, as the leader would judge it; why says why
+ * not ("HOST: not enough memory (...)"). */
+bool cluster_host_can_take(Cluster *c, const char *host, const char *name, char *why, size_t len);
+
+/* The requests of the surfaces that wait for an outcome, after a fresh view (cluster-api.c). */
+void cluster_requests_update(Cluster *c);
+void cluster_requests_free(Cluster *c);
+
+/* The cluster domains this host may have to fence, kept across restarts (cluster-persist.c):
+ * written after a fresh view when they changed, touched at each confirmed keepalive, and loaded
+ * into the view at start with the time of the last keepalive as lease_renewed_us. */
+void cluster_persist_view(Cluster *c);
+void cluster_persist_touch(Cluster *c);
+void cluster_persist_load(Cluster *c);
+
+/* The registration of this host as a new object (cluster-publish.c). */
+json_t *cluster_registration(Cluster *c);
+
+/* The list entry of cluster domain name in v (a new object). */
+json_t *cluster_domain_entry(const ClusterView *v, const char *name);
+
+/* Whether a published state is one that holds resources and runs somewhere. */
+bool cluster_state_active(const char *state);
+
+/* The etcd key of prefix + name (a new string). */
+char *cluster_key(const char *prefix, const char *name);
+
+/* Turns a failed etcd call into the Error of a cluster request: the etcd text, said as the
+ * cluster being unavailable. */
+void cluster_error_from_etcd(Error *dst, const Error *etcd);
