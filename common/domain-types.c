@@ -23,8 +23,9 @@ static const char *const domain_mode_table[_DOMAIN_MODE_MAX] = {
 DEFINE_STRING_TABLE(domain_mode, DomainMode, _DOMAIN_MODE_MAX);
 
 static const char *const domain_state_table[_DOMAIN_STATE_MAX] = {
-    [STATE_SHUTOFF] = "shutoff", [STATE_STARTING] = "starting", [STATE_RUNNING] = "running",
-    [STATE_PAUSED] = "paused",   [STATE_STOPPING] = "stopping", [STATE_CRASHED] = "crashed",
+    [STATE_SHUTOFF] = "shutoff",     [STATE_STARTING] = "starting", [STATE_RUNNING] = "running",
+    [STATE_PAUSED] = "paused",       [STATE_STOPPING] = "stopping", [STATE_CRASHED] = "crashed",
+    [STATE_MIGRATING] = "migrating",
 };
 DEFINE_STRING_TABLE(domain_state, DomainState, _DOMAIN_STATE_MAX);
 
@@ -45,6 +46,7 @@ static const char *const domain_reason_table[_DOMAIN_REASON_MAX] = {
     [REASON_GUEST_FAULT] = "guest-fault",
     [REASON_HOST_ERROR] = "host-error",
     [REASON_SAVED] = "saved",
+    [REASON_MIGRATED] = "migrated",
 };
 DEFINE_STRING_TABLE(domain_reason, DomainReason, _DOMAIN_REASON_MAX);
 
@@ -66,13 +68,15 @@ DEFINE_STRING_TABLE(console_device, ConsoleDevice, _CONSOLE_DEVICE_MAX);
 static const unsigned reasons_by_state[_DOMAIN_STATE_MAX] = {
     [STATE_SHUTOFF] = R(REASON_UNKNOWN) | R(REASON_DEFINED) | R(REASON_SHUTDOWN) |
                       R(REASON_DESTROYED) | R(REASON_FAILED) | R(REASON_DAEMON) |
-                      R(REASON_CRASHED) | R(REASON_SAVED),
-    [STATE_STARTING] = R(REASON_BOOTING),
+                      R(REASON_CRASHED) | R(REASON_SAVED) | R(REASON_MIGRATED),
+    [STATE_STARTING] = R(REASON_BOOTING) | R(REASON_MIGRATED),
     [STATE_RUNNING] = R(REASON_UNKNOWN) | R(REASON_BOOTED) | R(REASON_UNPAUSED) |
-                      R(REASON_REBOOTED) | R(REASON_RESTARTED) | R(REASON_DAEMON),
+                      R(REASON_REBOOTED) | R(REASON_RESTARTED) | R(REASON_DAEMON) |
+                      R(REASON_MIGRATED),
     [STATE_PAUSED] = R(REASON_UNKNOWN) | R(REASON_USER) | R(REASON_DAEMON),
     [STATE_STOPPING] = R(REASON_SHUTDOWN),
     [STATE_CRASHED] = R(REASON_GUEST_FAULT) | R(REASON_HOST_ERROR),
+    [STATE_MIGRATING] = R(REASON_MIGRATED),
 };
 
 #define S(x) (1u << (x))
@@ -82,10 +86,12 @@ static const unsigned legal_next[_DOMAIN_STATE_MAX] = {
     [STATE_SHUTOFF] = S(STATE_STARTING),
     [STATE_STARTING] = S(STATE_RUNNING) | S(STATE_PAUSED) | S(STATE_SHUTOFF) | S(STATE_CRASHED),
     [STATE_RUNNING] = S(STATE_RUNNING) | S(STATE_PAUSED) | S(STATE_STOPPING) | S(STATE_SHUTOFF) |
-                      S(STATE_CRASHED),
+                      S(STATE_CRASHED) | S(STATE_MIGRATING),
     [STATE_PAUSED] = S(STATE_RUNNING) | S(STATE_SHUTOFF) | S(STATE_CRASHED),
     [STATE_STOPPING] = S(STATE_SHUTOFF) | S(STATE_CRASHED) | S(STATE_RUNNING),
     [STATE_CRASHED] = S(STATE_SHUTOFF) | S(STATE_STARTING),
+    /* shutoff/migrated once the target runs it; running again when the migration failed */
+    [STATE_MIGRATING] = S(STATE_SHUTOFF) | S(STATE_RUNNING) | S(STATE_CRASHED),
 };
 
 bool domain_reason_valid_for_state(DomainState state, DomainReason reason)

@@ -27,6 +27,7 @@ typedef enum DomainState {
     STATE_PAUSED,
     STATE_STOPPING,
     STATE_CRASHED,
+    STATE_MIGRATING, /* a running domain being moved to another host (manager-migrate.c) */
     _DOMAIN_STATE_MAX,
     _DOMAIN_STATE_INVALID = -EINVAL,
 } DomainState;
@@ -48,6 +49,7 @@ typedef enum DomainReason {
     REASON_GUEST_FAULT, /* crashed: the guest crashed */
     REASON_HOST_ERROR,  /* crashed: the hypervisor process failed */
     REASON_SAVED,       /* shutoff: a managed save; the next start resumes from its image */
+    REASON_MIGRATED,    /* shutoff: moved to another host; starting/running: moved here */
     _DOMAIN_REASON_MAX,
     _DOMAIN_REASON_INVALID = -EINVAL,
 } DomainReason;

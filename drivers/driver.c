@@ -259,6 +259,31 @@ int driver_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, co
     return r < 0 ? r : drv->ops->start_image(drv, c, rt, path, flags, e);
 }
 
+int driver_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
+                        const DriverMigrateParams *params, unsigned flags, Error *e)
+{
+    int r = check_call(drv, "live migration", (const void *)drv->ops->migrate_send, flags, 0, e);
+
+    return r < 0 ? r : drv->ops->migrate_send(drv, c, rt, fd, params, flags, e);
+}
+
+int driver_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                          unsigned flags, Error *e)
+{
+    int r = check_call(drv, "live migration", (const void *)drv->ops->migrate_cancel, flags, 0, e);
+
+    return r < 0 ? r : drv->ops->migrate_cancel(drv, c, rt, flags, e);
+}
+
+int driver_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
+                          unsigned timeout_s, unsigned flags, Error *e)
+{
+    int r = check_call(drv, "receiving a live migration", (const void *)drv->ops->start_incoming,
+                       flags, 0, e);
+
+    return r < 0 ? r : drv->ops->start_incoming(drv, c, rt, fd, timeout_s, flags, e);
+}
+
 int driver_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
                       void *userdata, Error *e)
 {

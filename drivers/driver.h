@@ -66,8 +66,25 @@ typedef struct DriverEvents {
      * and returns its descriptor in *ret_fd, the caller's to pass to its VMM and close: the
      * tap lives while someone holds it. Called from a driver operation (start, a reboot). */
     int (*tap_open)(void *userdata, Driver *drv, const DomainNic *nic, int *ret_fd, Error *e);
+    /* Progress of the outgoing migration of domain name (one object of the backend's figures:
+     * phase, iteration, pages_sent, bytes_sent, dirty_pages, expected_downtime_ms, ...). */
+    void (*migration_progress)(void *userdata, Driver *drv, const char *name,
+                               const json_t *progress);
+    /* The outgoing migration that migrate_send accepted ended: e NULL means the target took the
+     * domain over and the local instance is ending; otherwise the domain runs here still.
+     * result carries the backend's last figures (downtime_ms, ...), or NULL. Exactly once per
+     * accepted migration. */
+    void (*migration_done)(void *userdata, Driver *drv, const char *name, const Error *e,
+                           const json_t *result);
     void *userdata;
 } DriverEvents;
+
+/* How an outgoing migration may go (0: the backend's default). */
+typedef struct DriverMigrateParams {
+    unsigned downtime_ms;     /* the pause the stop-and-copy may take */
+    unsigned timeout_s;       /* the pre-copy's time limit */
+    unsigned bandwidth_mib_s; /* the most the stream may carry per second (0: no limit) */
+} DriverMigrateParams;
 
 /* What the manager hands every driver when it opens it. driver_new() copies the strings: the
  * driver owns its copies (they stay put across a reload, which never changes them). */
@@ -217,6 +234,19 @@ typedef struct DriverOps {
      * negative errno with e set (done is not called). NULL: clones share c's disk. */
     int (*clone_disk)(Driver *drv, const DomainConfig *c, const char *path, DriverCloneDone done,
                       void *userdata, Error *e);
+    /* Live migration (drivers without it leave these NULL). migrate_send moves the running
+     * domain to the backend at the other end of the connected stream socket fd (borrowed: the
+     * driver hands its backend a copy), reporting DriverEvents.migration_progress as it goes
+     * and DriverEvents.migration_done once. migrate_cancel asks the migration under way to stop
+     * (it then ends in migration_done with an error). start_incoming is start, receiving the
+     * domain over fd (borrowed) instead of booting it; ACTION_START completes once the guest
+     * runs here, within timeout_s. */
+    int (*migrate_send)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
+                        const DriverMigrateParams *params, unsigned flags, Error *e);
+    int (*migrate_cancel)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                          unsigned flags, Error *e);
+    int (*start_incoming)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
+                          unsigned timeout_s, unsigned flags, Error *e);
 } DriverOps;
 
 struct Driver {
@@ -295,5 +325,12 @@ static inline bool driver_has_clone_disk(const Driver *drv)
 {
     return drv->ops->clone_disk != NULL;
 }
+/* Live migration: a driver without the slots refuses as unsupported. */
+int driver_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
+                        const DriverMigrateParams *params, unsigned flags, Error *e);
+int driver_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                          unsigned flags, Error *e);
+int driver_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
+                          unsigned timeout_s, unsigned flags, Error *e);
 /* The driver's part of the host view (a new object, or NULL when it has none to give). */
 json_t *driver_host_info(Driver *drv);

@@ -706,6 +706,8 @@ static int bus_saved_state(Client *c, const char *name, const char *op, json_t *
         {"snapshot-revert", "RevertToSnapshot"},
         {"snapshot-delete", "DeleteSnapshot"},
         {"clone", "Clone"},
+        {"migrate", "Migrate"},
+        {"migrate-cancel", "MigrateCancel"},
     };
     const char *method = NULL;
     int r;
@@ -726,9 +728,24 @@ static int bus_saved_state(Client *c, const char *name, const char *op, json_t *
         r = sd_bus_message_append(
             m, "ssu", strempty(json_string_value(json_object_get(args, "name"))),
             strempty(snapshot), (uint32_t)json_integer_value(json_object_get(args, "count")));
+    if (r >= 0 && streq(op, "migrate"))
+        r = sd_bus_message_append(
+            m, "ssuuu", strempty(json_string_value(json_object_get(args, "to"))),
+            strempty(json_string_value(json_object_get(args, "token"))),
+            (uint32_t)json_integer_value(json_object_get(args, "downtime_ms")),
+            (uint32_t)json_integer_value(json_object_get(args, "timeout_s")),
+            (uint32_t)json_integer_value(json_object_get(args, "bandwidth_mib_s")));
     if (r < 0)
         return error_set_errno(e, r, "Failed to build the request: %m");
-    r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);
+    /* A migration answers when it ends: its pre-copy limit (default 60 s) and then some. */
+    r = sd_bus_call(
+        bus_of(c), m,
+        streq(op, "migrate")
+            ? ((uint64_t)(json_integer_value(json_object_get(args, "timeout_s")) ?: 60) +
+               HVD_CALL_TIMEOUT_S) *
+                  USEC_PER_SEC
+            : CALL_TIMEOUT_US,
+        &be, &reply);
     if (r < 0)
         return error_from_bus(&be, r, e);
     if (ret && streq(op, "snapshot-list"))

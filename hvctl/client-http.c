@@ -24,6 +24,7 @@ typedef struct HttpClient {
     char *unix_path; /* set for unix:PATH URLs */
     char token[128]; /* empty when none could be read */
     char *token_source;
+    long timeout_ms; /* of the next request; 0: REQUEST_TIMEOUT_MS */
 } HttpClient;
 
 typedef struct Buffer {
@@ -93,7 +94,7 @@ static int perform(Client *c, const char *method, const char *path, json_t *body
     (void)curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
     (void)curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, collect);
     (void)curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &answer);
-    (void)curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+    (void)curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->timeout_ms ?: REQUEST_TIMEOUT_MS);
     (void)curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
     if (h->token[0]) {
         if (asprintf(&auth, "Authorization: Bearer %s", h->token) < 0)
@@ -636,11 +637,27 @@ static int http_saved_state(Client *c, const char *name, const char *op, json_t 
     } else if (streq(op, "clone")) {
         r = asprintf(&path, "/api/v1/domains/%s/clone", n);
         body = json_deep_copy(args);
-    } else
+    } else if (streq(op, "migrate")) {
+        json_t *v;
+        const char *key;
+        void *tmp;
+        r = asprintf(&path, "/api/v1/domains/%s/actions/migrate", n);
+        body = json_deep_copy(args);
+        /* It answers when it ends: its pre-copy limit (default 60 s) and then some. */
+        hc(c)->timeout_ms = ((long)(json_integer_value(json_object_get(args, "timeout_s")) ?: 60) +
+                             (long)HVD_CALL_TIMEOUT_S) *
+                            1000L;
+        json_object_foreach_safe(body, tmp, key, v) /* 0 and "": the target's defaults */
+            if ((json_is_integer(v) && json_integer_value(v) == 0) ||
+                (json_is_string(v) && !json_string_length(v)))(void) json_object_del(body, key);
+    } else if (streq(op, "migrate-cancel"))
+        r = asprintf(&path, "/api/v1/domains/%s/actions/migrate-cancel", n);
+    else
         return error_setf(e, ERROR_INVALID_ARGUMENT, "unknown operation '%s'", op);
     if (r < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     r = request(c, method, path, body, &answer, e);
+    hc(c)->timeout_ms = 0;
     json_decref(body);
     if (r >= 0 && ret) {
         json_t *v = json_object_get(answer, streq(op, "clone") ? "clones" : "snapshots");

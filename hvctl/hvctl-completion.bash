@@ -19,7 +19,7 @@ _hvctl()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local verbs="create set start stop destroy pause resume reboot delete list info host stats
-        console events network save snapshot clone vnc"
+        console events network save snapshot clone vnc migrate"
     local global="--bus-address --url --token-file --json --cluster --help --version"
     local verb="" i nargs=0 cluster=0
 
@@ -130,6 +130,10 @@ _hvctl()
         ;;
     clone)
         opts="--snapshot --count --json"
+        names=1
+        ;;
+    migrate)
+        opts="--to --token-file --downtime-ms --timeout --bandwidth --cancel"
         names=1
         ;;
     esac

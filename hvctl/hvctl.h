@@ -74,6 +74,8 @@ int parse_settings(const char *verb, int argc, char **argv, json_t *settings);
  * the verb. */
 int verb_cluster(Client *c, int argc, char **argv);
 bool verb_cluster_help(int argc, char **argv);
+/* Live migration (verbs-migrate.c): migrate NAME --to URL, migrate NAME --cancel. */
+int verb_migrate(Client *c, int argc, char **argv);
 
 /* Prints a JSON value as one document on stdout. */
 void print_json(json_t *v);

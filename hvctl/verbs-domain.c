@@ -492,5 +492,14 @@ const Verb verbs[] = {
      "to it (one at a time, until interrupted). Needs hvd's HTTP API (--url, or\n"
      "/run/hvd/http-url) and its token.",
      verb_vnc},
+    {"migrate",
+     "NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S]\n"
+     "             [--bandwidth MIB] | NAME --cancel",
+     "Move a running domain to another hvd, whose HTTP API is at URL (http://ADDRESS:PORT)\n"
+     "and whose token is in FILE, while it runs (a pause of --downtime-ms, default 10).\n"
+     "--timeout bounds the pre-copy, --bandwidth the MiB/s the stream may use. It stays\n"
+     "defined here, shutoff/migrated; on any failure it keeps running here.\n"
+     "Disks are referenced, not copied: the target must see the same disk.",
+     verb_migrate},
 };
 const size_t n_verbs = sizeof(verbs) / sizeof(verbs[0]);

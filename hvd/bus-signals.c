@@ -59,4 +59,5 @@ const ManagerListener bus_manager_listener = {
     .domain_removed = on_domain_removed,
     .domain_changed = on_domain_changed,
     .domain_updated = on_domain_updated,
+    .domain_migration = bus_migration_progress,
 };

@@ -65,6 +65,10 @@ int bus_new(Manager *m, const char *address, const char *admin_group, Bus **ret,
                                        HVD_BUS_DOMAIN_INTERFACE, bus_snapshot_vtable,
                                        bus_domain_find, b);
     if (r >= 0)
+        r = sd_bus_add_fallback_vtable(b->bus, NULL, HVD_BUS_DOMAIN_PREFIX,
+                                       HVD_BUS_DOMAIN_INTERFACE, bus_migrate_vtable,
+                                       bus_domain_find, b);
+    if (r >= 0)
         r = sd_bus_add_node_enumerator(b->bus, NULL, HVD_BUS_DOMAIN_PREFIX, bus_domain_enumerate,
                                        b);
     if (r >= 0)

@@ -113,6 +113,10 @@ int bus_method_cluster_drain_host(sd_bus_message *m, void *userdata, sd_bus_erro
 int bus_method_cluster_move_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_list_domains(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_list_hosts(sd_bus_message *m, void *userdata, sd_bus_error *error);
+/* org.hvd1.Domain's live migration methods and signal (bus-migrate.c), a vtable of their own on
+ * the domains' fallback path, and the listener slot that emits MigrationProgress. */
+extern const sd_bus_vtable bus_migrate_vtable[];
+void bus_migration_progress(void *userdata, Domain *d, const json_t *progress);
 
 /* Emits the signals and PropertiesChanged for manager events (bus-signals.c). */
 extern const ManagerListener bus_manager_listener;

@@ -55,7 +55,13 @@ struct Domain {
      * managed save (consumed once the domain runs; 0 otherwise). */
     struct ImageOp *image_op;
     char *restore_path;
-    int64_t restore_image_id;
+    int64_t restore_image_id; /* Live migration (manager-migrate*.c): the outgoing one under way,
+                               * and the stream the start in flight receives the guest from (when
+                               * incoming). */
+    struct MigrationOut *migration;
+    bool incoming;
+    int incoming_fd;
+    unsigned incoming_timeout_s;
 };
 
 /* Adds the domain's definition, state, reason and runtime fields to obj (hvctl --json names). */

@@ -8,7 +8,7 @@
 /* Every kind of event hvd logs. */
 static const char *const event_kinds[] = {
     "created",         "updated",         "deleted",         "state-changed",
-    "runtime-changed", "network-created", "network-deleted",
+    "runtime-changed", "network-created", "network-deleted", "migration-progress",
 };
 
 static bool event_kind_is_known(const char *kind)

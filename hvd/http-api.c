@@ -413,6 +413,10 @@ static const Route routes[] = {
     {"/api/v1/domains/{name}", "GET", false, get_domain},
     {"/api/v1/domains/{name}", "PATCH", true, patch_domain},
     {"/api/v1/domains/{name}", "DELETE", true, delete_domain},
+    /* before the generic action route, which would take them */
+    {"/api/v1/domains/{name}/actions/migrate", "POST", true, http_migrate_domain},
+    {"/api/v1/domains/{name}/actions/migrate-cancel", "POST", true, http_migrate_cancel},
+    {"/api/v1/migrations", "POST", true, http_migration_admit},
     {"/api/v1/domains/{name}/actions/{action}", "POST", true, run_action},
     {"/api/v1/domains/{name}/stats", "GET", false, domain_stats},
     {"/api/v1/domains/{name}/history", "GET", false, http_domain_history},

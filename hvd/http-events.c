@@ -119,6 +119,11 @@ static void on_domain_changed(void *userdata, Domain *d, const DomainChange *cha
     pump(userdata);
 }
 
+static void on_domain_migration(void *userdata, Domain *d, const json_t *progress)
+{
+    pump(userdata); /* the progress was logged as an event */
+}
+
 static void on_domain_console(void *userdata, Domain *d, ConsoleDevice device, const char *data,
                               size_t len)
 {
@@ -281,6 +286,7 @@ static const ManagerListener http_listener = {
     .domain_changed = on_domain_changed,
     .domain_updated = on_domain_logged,
     .domain_console = on_domain_console,
+    .domain_migration = on_domain_migration,
 };
 
 int http_events_init(Http *h)

@@ -98,6 +98,11 @@ enum MHD_Result http_cluster_delete(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_cluster_drain(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_cluster_move(HttpRequest *r, Domain *d, const char *arg);
 enum MHD_Result http_cluster_undrain(HttpRequest *r, Domain *d, const char *arg);
+/* Live migration (http-migrate.c): start and cancel one of domain d (arg unused), and the
+ * target's admission (d and arg unused). */
+enum MHD_Result http_migrate_domain(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_migrate_cancel(HttpRequest *r, Domain *d, const char *arg);
+enum MHD_Result http_migration_admit(HttpRequest *r, Domain *d, const char *arg);
 
 /* GET /api/v1/events/log (http-event-log.c): the logged events a query selects. */
 enum MHD_Result http_event_log(HttpRequest *r, Domain *d, const char *arg);

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "manager-internal.h"
+#include "manager-migrate.h"
 #include "time-util.h"
 
 #define RESTART_WINDOW_US (60 * USEC_PER_SEC)
@@ -262,7 +263,7 @@ static const ActionRule action_rules[_DOMAIN_ACTION_MAX] = {
     /* a crashed domain ends shutoff/crashed */
     [ACTION_DESTROY] = {"destroyed",
                         S(STATE_STARTING) | S(STATE_RUNNING) | S(STATE_PAUSED) | S(STATE_STOPPING) |
-                            S(STATE_CRASHED),
+                            S(STATE_CRASHED) | S(STATE_MIGRATING),
                         NULL, NO_STATE, NO_REASON, STATE_SHUTOFF, REASON_DESTROYED, NO_STATE,
                         NO_REASON, false},
     [ACTION_PAUSE] = {"paused", S(STATE_RUNNING), NULL, NO_STATE, NO_REASON, STATE_PAUSED,
@@ -440,8 +441,12 @@ static int action_prepare(Manager *m, Domain *d, DomainAction op, DomainReason b
         d->stopping_from = d->reason;
     if (rule->via == NO_STATE)
         return 0;
-    /* Recorded before the driver acts, so a crash of hvd mid-operation is found again. */
-    return manager_transition(m, d, rule->via, rule->via_reason, NULL, NULL, false, e);
+    /* Recorded before the driver acts, so a crash of hvd mid-operation is found again. A start
+     * that receives a migration is starting/migrated. */
+    return manager_transition(
+        m, d, rule->via,
+        op == ACTION_START && boot_reason == REASON_MIGRATED ? REASON_MIGRATED : rule->via_reason,
+        NULL, NULL, false, e);
 }
 
 /* The driver call that carries out op. */
@@ -450,6 +455,9 @@ static int action_call(Driver *drv, Domain *d, DomainAction op, unsigned timeout
 {
     switch (op) {
     case ACTION_START:
+        if (d->incoming)
+            return driver_start_incoming(drv, &d->config, rt, d->incoming_fd, d->incoming_timeout_s,
+                                         0, e);
         if (d->restore_path)
             return driver_start_image(drv, &d->config, rt, d->restore_path, 0, e);
         return driver_start(drv, &d->config, rt, 0, e);
@@ -478,7 +486,7 @@ static int action_run(Manager *m, Domain *d, DomainAction op, DomainReason boot_
     Error op_error = ERROR_NULL;
     int r;
 
-    if (op == ACTION_START)
+    if (op == ACTION_START && !d->incoming)
         manager_image_prepare_start(m, d);
     r = action_prepare(m, d, op, boot_reason, e);
     if (r < 0) {
@@ -525,6 +533,20 @@ int manager_domain_action(Manager *m, Domain *d, DomainAction action, unsigned t
     if (action == ACTION_SAVE)
         return manager_domain_save(m, d, done, userdata, e);
     return action_run(m, d, action, REASON_BOOTED, timeout_s, 0, done, userdata, e);
+}
+
+int manager_domain_start_incoming(Manager *m, Domain *d, int fd, unsigned timeout_s,
+                                  ManagerDone done, void *userdata, Error *e)
+{
+    int r;
+
+    d->incoming = true;
+    d->incoming_fd = fd;
+    d->incoming_timeout_s = timeout_s;
+    r = action_run(m, d, ACTION_START, REASON_MIGRATED, 0, 0, done, userdata, e);
+    d->incoming = false;
+    d->incoming_fd = -EBADF;
+    return r;
 }
 
 int manager_domain_reboot(Manager *m, Domain *d, unsigned timeout_s, bool force, ManagerDone done,
@@ -649,6 +671,26 @@ static void on_driver_op_completed(void *userdata, Driver *drv, const char *name
         (void)op_finished(m, d, op, e, rt, observed, NULL);
 }
 
+static void on_driver_migration_progress(void *userdata, Driver *drv, const char *name,
+                                         const json_t *progress)
+{
+    Manager *m = userdata;
+    Domain *d = manager_find(m, name);
+
+    if (d && manager_driver(m, d) == drv)
+        manager_migration_progress(m, d, progress);
+}
+
+static void on_driver_migration_done(void *userdata, Driver *drv, const char *name, const Error *e,
+                                     const json_t *result)
+{
+    Manager *m = userdata;
+    Domain *d = manager_find(m, name);
+
+    if (d && manager_driver(m, d) == drv)
+        manager_migration_sent(m, d, e, result);
+}
+
 static void on_driver_availability(void *userdata, Driver *drv, bool available, const char *why)
 {
     Manager *m = userdata;
@@ -685,6 +727,8 @@ DriverEvents manager_driver_events(Manager *m)
         .availability = on_driver_availability,
         .console = on_driver_console,
         .tap_open = on_driver_tap_open,
+        .migration_progress = on_driver_migration_progress,
+        .migration_done = on_driver_migration_done,
         .userdata = m,
     };
 }

@@ -175,6 +175,12 @@ void manager_domain_images_free(Domain *d);
  * it needs. */
 int manager_action_check(Domain *d, DomainAction op, Error *e);
 
+/* Starts d receiving the guest of a live migration over the stream fd (borrowed) instead of
+ * booting it: starting/migrated, then running/migrated once the guest runs here (within
+ * timeout_s). done hears the outcome as for any start. */
+int manager_domain_start_incoming(Manager *m, Domain *d, int fd, unsigned timeout_s,
+                                  ManagerDone done, void *userdata, Error *e);
+
 /* Calls done once the driver completes op of d, which it accepted (DRIVER_PENDING) outside the
  * action table (a managed save ends its instance so). */
 int manager_wait_op(Domain *d, DomainAction op, ManagerDone done, void *userdata);

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "manager-internal.h"
+#include "manager-migrate.h"
 #include "time-util.h"
 
 #define EVENTS_KEEP        100000u
@@ -23,6 +24,7 @@ static Domain *domain_free(Domain *d)
     history_series_free(d->history);
     domain_json_text_done(d);
     manager_domain_images_free(d);
+    manager_domain_migration_free(d);
     free(d);
     return NULL;
 }
@@ -209,6 +211,7 @@ Manager *manager_free(Manager *m)
         domain_free(m->domains[i]);
     }
     free(m->domains);
+    manager_migrations_free(m);
     manager_networks_free(m);
     /* The drivers drop refreshes in flight when they close: answer their waiters first. */
     manager_info_waits_answer(m);

@@ -37,6 +37,8 @@ typedef struct ManagerListener {
     void (*domain_updated)(void *userdata, Domain *d);
     void (*domain_console)(void *userdata, Domain *d, ConsoleDevice device, const char *data,
                            size_t len);
+    /* A progress report of d's outgoing migration (borrowed). */
+    void (*domain_migration)(void *userdata, Domain *d, const json_t *progress);
     void *userdata;
 } ManagerListener;
 
@@ -82,6 +84,7 @@ struct Manager {
     HistorySeries *host_history;    /* the domains' totals */
     int64_t history_saved_minute;   /* the minute whose start last saved the histories */
     struct Cluster *cluster;        /* the cluster membership (cluster.h), NULL without [cluster] */
+    struct IncomingMigration *incoming_migrations; /* admitted, stream not arrived yet */
 };
 
 /* Creates the manager on event with config (borrowed), opens the store under the state dir and

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "manager-internal.h"
+#include "manager-migrate.h"
 
 int manager_open_drivers(Manager *m, const DriverOps *const ops[_DRIVER_KIND_MAX],
                          void *settings[_DRIVER_KIND_MAX])
@@ -52,7 +53,11 @@ static void reconcile_domain(Manager *m, Domain *d, Driver *drv)
         char detail[640];
         (void)snprintf(detail, sizeof(detail), "not running in the %s driver%s%s", drv->ops->name,
                        e.message[0] ? ": " : "", e.message);
-        (void)manager_transition(m, d, STATE_SHUTOFF, REASON_DAEMON, &rt, detail, true, NULL);
+        /* A driver that can tell the instance ended migrated to another host says so. */
+        (void)manager_transition(
+            m, d, STATE_SHUTOFF,
+            state == STATE_SHUTOFF && reason == REASON_MIGRATED ? REASON_MIGRATED : REASON_DAEMON,
+            &rt, detail, true, NULL);
         return;
     }
 
@@ -133,6 +138,7 @@ void manager_reconcile_all(Manager *m)
                         m->drivers[i]->ops->name);
     manager_networks_reconcile_taps(m);
     manager_images_reconcile(m);
+    manager_migrations_reconcile(m);
 
     if (!autostart_claim(m))
         return;

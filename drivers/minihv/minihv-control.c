@@ -23,7 +23,8 @@ struct ControlCall {
     ControlDone done;                /* a plain call */
     ControlConsoleDone console_done; /* a console connection */
     void *userdata;
-    int pass_fd; /* sent with the first bytes of the request (SCM_RIGHTS), then closed */
+    int pass_fd;        /* sent with the first bytes of the request (SCM_RIGHTS), then closed */
+    ControlEvent event; /* gets the event lines that come before the reply (NULL: none) */
 };
 
 /* A non-blocking connection to path. A unix socket connects at once or not at all: a listener
@@ -174,6 +175,22 @@ static ssize_t send_with_fd(int fd, ControlCall *call)
     return n;
 }
 
+/* Hands the first line (len bytes) to call->event when it is an event ({"event": ...}) and
+ * drops it from the buffer; returns whether it was one. */
+static bool take_event(ControlCall *call, size_t len)
+{
+    json_t *line = json_loadb(call->buf, len, 0, NULL);
+    bool is_event = json_is_object(line) && json_is_string(json_object_get(line, "event"));
+
+    if (is_event) {
+        call->event(call, line, call->userdata);
+        memmove(call->buf, call->buf + len + 1, call->len - len - 1);
+        call->len -= len + 1;
+    }
+    json_decref(line);
+    return is_event;
+}
+
 static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     ControlCall *call = userdata;
@@ -199,6 +216,8 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         char *nl = memchr(call->buf, '\n', call->len);
         ssize_t n;
 
+        if (nl && call->event && take_event(call, (size_t)(nl - call->buf)))
+            continue;
         if (nl) {
             if (parse_reply(call->buf, (size_t)(nl - call->buf), &reply, &e) < 0)
                 call_fail(call, &e);
@@ -295,6 +314,11 @@ int control_call_with_fd_async(sd_event *event, const char *socket_path, json_t 
     call->userdata = userdata;
     call->pass_fd = fd;
     return call_start(event, socket_path, request, timeout_ms, call, ret, e);
+}
+
+void control_call_set_event(ControlCall *call, ControlEvent event)
+{
+    call->event = event;
 }
 
 int control_console_open_async(sd_event *event, const char *socket_path, int timeout_ms,

@@ -14,6 +14,9 @@ typedef struct ControlCall ControlCall;
  * not answered in time. */
 typedef void (*ControlDone)(ControlCall *call, json_t *reply, const Error *e, void *userdata);
 
+/* Called for each event line ({"event": ...}, borrowed) minihv sends before its reply. */
+typedef void (*ControlEvent)(ControlCall *call, json_t *event, void *userdata);
+
 /* Called once when a console connection is switched to the raw stream: fd (the caller's now)
  * carries the guest's output and takes its input, early holds output that arrived with the
  * reply (early_len bytes, borrowed). On failure fd is -EBADF and e is set. */
@@ -43,6 +46,10 @@ int control_console_open_async(sd_event *event, const char *socket_path, int tim
  * connection closed without an answer), as opposed to a minihv that did not answer in time or
  * refused the request. */
 bool control_error_unserved(const Error *e);
+
+/* Makes call hand the event lines that come before the reply to event instead of taking the
+ * first line for the reply (a migration's progress). */
+void control_call_set_event(ControlCall *call, ControlEvent event);
 
 /* Drops a call in flight without calling its done. Accepts NULL. */
 void control_call_cancel(ControlCall *call);

@@ -406,6 +406,11 @@ static int minihv_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt
         *ret_state = *ret_state == STATE_PAUSED ? STATE_PAUSED : STATE_RUNNING;
     }
     *ret_reason = REASON_UNKNOWN;
+    if (r == 0 && minihv_ended_migrated(minihv(drv), c)) {
+        /* It handed the guest over while hvd was away. */
+        *ret_state = STATE_SHUTOFF;
+        *ret_reason = REASON_MIGRATED;
+    }
     return r;
 }
 
@@ -587,4 +592,7 @@ const DriverOps minihv_driver_ops = {
     .host_info = minihv_host_info,
     .save = minihv_save,
     .start_image = minihv_start_image,
+    .migrate_send = minihv_migrate_send,
+    .migrate_cancel = minihv_migrate_cancel,
+    .start_incoming = minihv_start_incoming,
 };

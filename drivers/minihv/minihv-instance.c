@@ -107,6 +107,8 @@ void instance_free(Instance *inst)
     instance_console_free(inst);
     inst->pidfd = safe_close(inst->pidfd);
     inst->tap_fd = safe_close(inst->tap_fd);
+    inst->incoming_fd = safe_close(inst->incoming_fd);
+    instance_migrate_stop(inst);
     domain_config_done(&inst->config);
     free(inst->end_detail);
     free(inst->guest);
@@ -217,8 +219,10 @@ void instance_kill(Instance *inst)
         (void)pidfd_send_signal_(inst->pidfd, SIGKILL);
 }
 
-/* The descriptor the VMM finds its tap on (after the ready pipe). */
-#define NET_FD "4"
+/* The descriptor the VMM finds its tap on (after the ready pipe), and the stream of a migration
+ * it receives. */
+#define NET_FD      "4"
+#define INCOMING_FD "5"
 
 /* argv for `minihv run`, from the domain's settings. Strings are owned by the instance, the
  * config or the caller (cmdline: the domain's, with the NIC's address when it has one); the
@@ -246,15 +250,18 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
         argv[n++] = (char *)"--disk";
         argv[n++] = c->disk;
     }
-    if (cmdline && !inst->restore_path) { /* a restored guest keeps the one it booted with */
+    if (cmdline && !inst->restore_path &&
+        inst->incoming_fd < 0) { /* a restored guest keeps the one it booted with */
         argv[n++] = (char *)"--cmdline";
         argv[n++] = cmdline;
     }
     if (inst->tap_fd >= 0) {
         argv[n++] = (char *)"--net-fd";
         argv[n++] = (char *)NET_FD;
-        argv[n++] = (char *)"--mac";
-        argv[n++] = (char *)c->nic.mac;
+        if (inst->incoming_fd < 0) { /* a migrated guest keeps the MAC it has */
+            argv[n++] = (char *)"--mac";
+            argv[n++] = (char *)c->nic.mac;
+        }
     }
     if (c->cpuset) {
         argv[n++] = (char *)"--cpuset";
@@ -270,7 +277,10 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
     argv[n++] = (char *)"3";
     if (instance_cgroup_prepare(inst, argv, &n, ret_cgroup_files, e) < 0)
         return mfree(argv);
-    if (inst->restore_path) {
+    if (inst->incoming_fd >= 0) { /* the guest comes from the stream */
+        argv[n++] = (char *)"--incoming";
+        argv[n++] = (char *)INCOMING_FD;
+    } else if (inst->restore_path) {
         argv[n++] = (char *)"--restore";
         argv[n++] = inst->restore_path;
     } else
@@ -326,6 +336,8 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     (void)posix_spawn_file_actions_adddup2(&fa, ready_write, 3);
     if (inst->tap_fd >= 0)
         (void)posix_spawn_file_actions_adddup2(&fa, inst->tap_fd, atoi(NET_FD));
+    if (inst->incoming_fd >= 0)
+        (void)posix_spawn_file_actions_adddup2(&fa, inst->incoming_fd, atoi(INCOMING_FD));
     r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
     (void)posix_spawn_file_actions_destroy(&fa);
     (void)posix_spawnattr_destroy(&attr);
@@ -346,7 +358,7 @@ static int instance_new(MinihvDriver *md, const DomainConfig *c, Instance **ret,
     if (!inst)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     inst->md = md;
-    inst->pidfd = inst->ready_fd = inst->console_fd = inst->tap_fd = -EBADF;
+    inst->pidfd = inst->ready_fd = inst->console_fd = inst->tap_fd = inst->incoming_fd = -EBADF;
     inst->completes = -1;
     inst->confirmed = true;
     r = domain_config_copy(&inst->config, c);
@@ -368,7 +380,7 @@ static int instance_start_process(Instance *inst, Error *e)
     sd_event *event = md->drv->ctx.event;
     int pipefd[2], r;
 
-    if (!inst->guest)
+    if (!inst->guest && inst->incoming_fd < 0)
         return error_setf(e, ERROR_FAILED, "the guest image of '%s' is not known",
                           inst->config.name);
     /* A NIC on an hvd network: hvd opens the tap, the VMM gets it as a descriptor. */
@@ -383,7 +395,8 @@ static int instance_start_process(Instance *inst, Error *e)
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return error_set_errno(e, -errno, "pipe: %m");
     r = spawn(md, inst, pipefd[1], e);
-    inst->restore_path = mfree(inst->restore_path); /* a reboot boots the guest afresh */
+    inst->restore_path = mfree(inst->restore_path);    /* a reboot boots the guest afresh */
+    inst->incoming_fd = safe_close(inst->incoming_fd); /* the VMM has its copy */
     (void)close(pipefd[1]);
     if (r < 0) {
         (void)close(pipefd[0]);
@@ -394,8 +407,10 @@ static int instance_start_process(Instance *inst, Error *e)
     inst->ready_fd = pipefd[0];
     r = sd_event_add_io(event, &inst->ready_source, inst->ready_fd, EPOLLIN, on_ready, inst);
     if (r >= 0)
-        r = sd_event_add_time_relative(event, &inst->ready_timer, CLOCK_MONOTONIC, READY_TIMEOUT_US,
-                                       0, on_ready_timeout, inst);
+        r = sd_event_add_time_relative(event, &inst->ready_timer, CLOCK_MONOTONIC,
+                                       inst->ready_timeout_us ?: READY_TIMEOUT_US, 0,
+                                       on_ready_timeout, inst);
+    inst->ready_timeout_us = 0; /* a reboot is ready as fast as any start */
     if (r < 0) {
         (void)kill(inst->pid, SIGKILL);
         return error_set_errno(e, r, "Failed to watch minihv: %m");
@@ -411,6 +426,30 @@ int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Insta
     return instance_spawn_from(md, c, NULL, completes, ret, e);
 }
 
+/* Starts the process of a new instance, registers it and arms completes. */
+static int instance_launch(MinihvDriver *md, const DomainConfig *c, Instance *inst, int completes,
+                           Instance **ret, Error *e)
+{
+    bool incoming = inst->incoming_fd >= 0;
+    Error ignored = ERROR_NULL;
+    /* A migrated guest needs no image to arrive, only to boot again at a reboot. */
+    int r = minihv_resolve_guest(md->drv, c, &inst->guest, incoming ? &ignored : e);
+
+    if (incoming)
+        r = 0;
+    if (r >= 0)
+        r = instance_start_process(inst, e);
+    if (r >= 0 && hashmap_put(md->instances, c->name, inst) < 0)
+        r = error_set_errno(e, -ENOMEM, "Out of memory");
+    if (r < 0) {
+        instance_free(inst);
+        return r;
+    }
+    inst->completes = completes;
+    *ret = inst;
+    return 0;
+}
+
 int instance_spawn_from(MinihvDriver *md, const DomainConfig *c, const char *restore_path,
                         int completes, Instance **ret, Error *e)
 {
@@ -424,18 +463,23 @@ int instance_spawn_from(MinihvDriver *md, const DomainConfig *c, const char *res
         instance_free(inst);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
-    r = minihv_resolve_guest(md->drv, c, &inst->guest, e);
-    if (r >= 0)
-        r = instance_start_process(inst, e);
-    if (r >= 0 && hashmap_put(md->instances, c->name, inst) < 0)
-        r = error_set_errno(e, -ENOMEM, "Out of memory");
+    return instance_launch(md, c, inst, completes, ret, e);
+}
+
+int instance_spawn_incoming(MinihvDriver *md, const DomainConfig *c, int fd,
+                            uint64_t ready_timeout_us, Instance **ret, Error *e)
+{
+    Instance *inst;
+    int r;
+
+    r = instance_new(md, c, &inst, e);
     if (r < 0) {
-        instance_free(inst);
+        (void)close(fd);
         return r;
     }
-    inst->completes = completes;
-    *ret = inst;
-    return 0;
+    inst->incoming_fd = fd;
+    inst->ready_timeout_us = ready_timeout_us;
+    return instance_launch(md, c, inst, ACTION_START, ret, e);
 }
 
 /* A process hvd cannot drive would hold resources nobody accounts for: ends it. Its end (through
@@ -737,6 +781,9 @@ void instance_exited(Instance *inst)
         report_op(inst, ACTION_DESTROY, NULL, STATE_SHUTOFF);
     else if (inst->end_detail)
         report_state(inst, STATE_SHUTOFF, REASON_DAEMON, inst->end_detail);
+    else if (status == MINIHV_EXIT_MIGRATED && !signal)
+        /* The target runs the guest now: off here, defined still. */
+        report_state(inst, STATE_SHUTOFF, REASON_MIGRATED, "migrated to another host");
     else if (status == MINIHV_EXIT_SAVED && !signal)
         /* Saved by a control client and stopped: off, its state in the image it was given. */
         report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, "saved into an image and stopped");
@@ -750,5 +797,7 @@ void instance_exited(Instance *inst)
         report_state(inst, STATE_CRASHED, REASON_GUEST_FAULT, detail);
     else
         report_state(inst, STATE_CRASHED, REASON_HOST_ERROR, detail);
+    /* After the state: a migration the end cut short must not announce a guest running here. */
+    instance_migrate_ended(inst, signal ? -1 : status);
     instance_free(inst);
 }

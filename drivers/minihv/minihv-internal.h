@@ -115,6 +115,14 @@ struct Instance {
      * the guest (a restore; a reboot afterwards boots afresh), and a save in flight. */
     char *restore_path;
     ControlCall *save_call;
+
+    /* Live migration (minihv-migrate.c): the stream the next process receives the guest from
+     * (-EBADF: none), how long its readiness may take (0: the usual bound), and the outgoing
+     * migration in flight. */
+    int incoming_fd;
+    uint64_t ready_timeout_us;
+    ControlCall *migrate_call;
+    bool migrate_ending; /* it failed while a destroy was under way: reported once it ended */
 };
 
 static inline MinihvDriver *minihv(Driver *drv)
@@ -147,11 +155,34 @@ int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Insta
 int instance_spawn_from(MinihvDriver *md, const DomainConfig *c, const char *restore_path,
                         int completes, Instance **ret, Error *e);
 
+/* As instance_spawn for ACTION_START, receiving the guest over the migration stream fd (taken
+ * over) instead of booting it; its readiness (the guest runs here) may take ready_timeout_us. */
+int instance_spawn_incoming(MinihvDriver *md, const DomainConfig *c, int fd,
+                            uint64_t ready_timeout_us, Instance **ret, Error *e);
+
 /* The save and start_image slots (minihv-snapshot.c). */
 int minihv_save(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
                 unsigned flags, Error *e);
 int minihv_start_image(Driver *drv, const DomainConfig *c, DomainRuntime *rt, const char *path,
                        unsigned flags, Error *e);
+
+/* The migration slots (minihv-migrate.c). */
+int minihv_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
+                        const DriverMigrateParams *params, unsigned flags, Error *e);
+int minihv_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                          unsigned flags, Error *e);
+int minihv_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
+                          unsigned timeout_s, unsigned flags, Error *e);
+
+/* The process of inst ended (exit status, -1 when not known) during an outgoing migration: it
+ * completes, as done when the status says migrated and as failed otherwise. */
+void instance_migrate_ended(Instance *inst, int status);
+
+/* Whether the last process of c ended migrated (its statistics file says so). */
+bool minihv_ended_migrated(MinihvDriver *md, const DomainConfig *c);
+
+/* Drops the outgoing migration's call without reporting (the instance is being freed). */
+void instance_migrate_stop(Instance *inst);
 
 /* The process of inst ended during a save: the save fails, saying so. */
 void instance_save_abort(Instance *inst);

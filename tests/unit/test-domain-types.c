@@ -48,6 +48,10 @@ static void test_reasons(void)
     CHECK(!domain_reason_valid_for_state(STATE_RUNNING, REASON_DEFINED));
     CHECK(!domain_reason_valid_for_state(STATE_SHUTOFF, REASON_BOOTED));
     CHECK(!domain_reason_valid_for_state(STATE_PAUSED, REASON_GUEST_FAULT));
+    CHECK(domain_reason_valid_for_state(STATE_MIGRATING, REASON_MIGRATED));
+    CHECK(domain_reason_valid_for_state(STATE_STARTING, REASON_MIGRATED));
+    CHECK(domain_reason_valid_for_state(STATE_SHUTOFF, REASON_MIGRATED));
+    CHECK(!domain_reason_valid_for_state(STATE_MIGRATING, REASON_BOOTED));
     /* Every state has at least one reason. */
     for (int s = 0; s < _DOMAIN_STATE_MAX; s++) {
         bool any = false;
@@ -61,10 +65,11 @@ static void test_transitions(void)
 {
     /* The complete table: every pair, legal or not. */
     static const bool legal[_DOMAIN_STATE_MAX][_DOMAIN_STATE_MAX] = {
-        /*               shutoff starting running paused stopping crashed */
-        [STATE_SHUTOFF] = {0, 1, 0, 0, 0, 0},  [STATE_STARTING] = {1, 0, 1, 1, 0, 1},
-        [STATE_RUNNING] = {1, 0, 1, 1, 1, 1},  [STATE_PAUSED] = {1, 0, 1, 0, 0, 1},
-        [STATE_STOPPING] = {1, 0, 1, 0, 0, 1}, [STATE_CRASHED] = {1, 1, 0, 0, 0, 0},
+        /*               shutoff starting running paused stopping crashed migrating */
+        [STATE_SHUTOFF] = {0, 1, 0, 0, 0, 0, 0},   [STATE_STARTING] = {1, 0, 1, 1, 0, 1, 0},
+        [STATE_RUNNING] = {1, 0, 1, 1, 1, 1, 1},   [STATE_PAUSED] = {1, 0, 1, 0, 0, 1, 0},
+        [STATE_STOPPING] = {1, 0, 1, 0, 0, 1, 0},  [STATE_CRASHED] = {1, 1, 0, 0, 0, 0, 0},
+        [STATE_MIGRATING] = {1, 0, 1, 0, 0, 1, 0},
     };
     for (int from = 0; from < _DOMAIN_STATE_MAX; from++)
         for (int to = 0; to < _DOMAIN_STATE_MAX; to++) {
