@@ -1,7 +1,7 @@
 """Scale, bounded: 300 running minihv domains (echo, pv, 2 MiB) started one after the other
 through hvd with start latency that does not grow with N beyond a stated factor, every one
 re-attached after a kill -9 of hvd, all destroyed at the end; and no file descriptor or memory
-leak of hvd across 200 start/destroy cycles."""
+leak of hvd across 200 start/destroy cycles; `hvctl host` says what bounds density."""
 import os
 import time
 
@@ -69,6 +69,13 @@ def test_no_fd_or_memory_leak_across_200_start_destroy_cycles(make_hvd, bus):
     others = [f"bystander{i:02d}" for i in range(20)]
     create_echo(h, conn, others + ["cycled"])
     timed_calls(h, conn, others, "Start")
+    # The host says what bounds density, with what the running domains use of each limit.
+    density = h.hvctl_json("host")["density"]
+    limits = {lim["name"]: lim for lim in density["limits"]}
+    assert limits["file descriptors"]["used"] >= 2 * len(others)
+    assert limits["vcpus"]["used"] == len(others)
+    assert density["bound"] in limits and density["room"] == limits[density["bound"]]["room"]
+    assert f"bounded by {density['bound']}" in h.hvctl("host", check=True).stdout
     # A few cycles first, so what is made once (history, caches, the database's pages) is made.
     for _ in range(10):
         timed_calls(h, conn, ["cycled"], "Start")
