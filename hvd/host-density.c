@@ -62,9 +62,8 @@ static void add_limit(json_t *limits, const char *name, long long limit, long lo
     r = limit > used ? (limit - used) / per_domain : 0;
     (void)json_array_append_new(limits,
                                 json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", name, "limit",
-                                          (json_int_t)limit, "used", (json_int_t)used,
-                                          "per_domain", (json_int_t)per_domain, "room",
-                                          (json_int_t)r));
+                                          (json_int_t)limit, "used", (json_int_t)used, "per_domain",
+                                          (json_int_t)per_domain, "room", (json_int_t)r));
     if (!*bound || r < *room) {
         *bound = name;
         *room = r;
