@@ -43,6 +43,7 @@ typedef struct MinihvSettings {
 
 typedef struct Instance Instance;
 typedef struct StatsRefresh StatsRefresh;
+typedef struct StatsAwait StatsAwait;
 
 typedef struct MinihvDriver {
     Driver *drv;
@@ -101,6 +102,7 @@ struct Instance {
     bool stats_failed;
     ControlCall *stats_call;
     uint64_t stats_asked_usec; /* CLOCK_MONOTONIC when stats_call was sent */
+    StatsAwait *stats_awaits;  /* the refreshes waiting for its next answer */
 
     /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
     int console_fd;
