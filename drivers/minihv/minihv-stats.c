@@ -55,6 +55,62 @@ void minihv_refreshes_drop(MinihvDriver *md)
 {
     while (md->refreshes)
         refresh_free(md->refreshes);
+    md->stats_queue_source = sd_event_source_disable_unref(md->stats_queue_source);
+}
+
+static void stats_unqueue(Instance *inst)
+{
+    MinihvDriver *md = inst->md;
+
+    if (!inst->stats_queued)
+        return;
+    if (inst->stats_queue_prev)
+        inst->stats_queue_prev->stats_queue_next = inst->stats_queue_next;
+    else
+        md->stats_queue_head = inst->stats_queue_next;
+    if (inst->stats_queue_next)
+        inst->stats_queue_next->stats_queue_prev = inst->stats_queue_prev;
+    else
+        md->stats_queue_tail = inst->stats_queue_prev;
+    inst->stats_queue_prev = inst->stats_queue_next = NULL;
+    inst->stats_queued = false;
+}
+
+static int on_stats_queue(sd_event_source *s, void *userdata)
+{
+    MinihvDriver *md = userdata;
+
+    for (unsigned k = 0; k < STATS_KICKS_PER_DISPATCH && md->stats_queue_head; k++) {
+        Instance *inst = md->stats_queue_head;
+        stats_unqueue(inst);
+        instance_stats_kick(inst);
+    }
+    if (!md->stats_queue_head)
+        (void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    return 0;
+}
+
+/* Asks for a sample of inst soon, from the queue (the passive readers' way: a caller that waits
+ * for the answer, a refresh, asks at once). */
+static void stats_queue(Instance *inst)
+{
+    MinihvDriver *md = inst->md;
+
+    if (inst->stats_queued || inst->stats_call || !inst->ready)
+        return;
+    if (!md->stats_queue_source &&
+        sd_event_add_defer(md->drv->ctx.event, &md->stats_queue_source, on_stats_queue, md) < 0) {
+        instance_stats_kick(inst);
+        return;
+    }
+    inst->stats_queue_prev = md->stats_queue_tail;
+    if (md->stats_queue_tail)
+        md->stats_queue_tail->stats_queue_next = inst;
+    else
+        md->stats_queue_head = inst;
+    md->stats_queue_tail = inst;
+    inst->stats_queued = true;
+    (void)sd_event_source_set_enabled(md->stats_queue_source, SD_EVENT_ON);
 }
 
 static int on_refresh_done(sd_event_source *s, uint64_t usec, void *userdata)
@@ -146,6 +202,7 @@ void instance_stats_kick(Instance *inst)
 
 void instance_stats_stop(Instance *inst)
 {
+    stats_unqueue(inst);
     control_call_cancel(inst->stats_call);
     inst->stats_call = NULL;
     json_decref(inst->stats);
@@ -174,7 +231,7 @@ json_t *instance_stats_json(Instance *inst)
     bool stale = !inst->stats || inst->stats_failed || stats_age_ms(inst) > DRIVER_STATS_STALE_MS;
 
     if (!stats_fresh(inst))
-        instance_stats_kick(inst);
+        stats_queue(inst);
     if (!o)
         return NULL;
     if (inst->stats)
