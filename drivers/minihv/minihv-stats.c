@@ -76,17 +76,19 @@ static void stats_unqueue(Instance *inst)
     inst->stats_queued = false;
 }
 
-static int on_stats_queue(sd_event_source *s, void *userdata)
+static int on_stats_queue(sd_event_source *s, uint64_t usec, void *userdata)
 {
     MinihvDriver *md = userdata;
 
-    for (unsigned k = 0; k < STATS_KICKS_PER_DISPATCH && md->stats_queue_head; k++) {
+    for (unsigned k = 0; k < STATS_KICKS_PER_BATCH && md->stats_queue_head; k++) {
         Instance *inst = md->stats_queue_head;
         stats_unqueue(inst);
         instance_stats_kick(inst);
     }
-    if (!md->stats_queue_head)
-        (void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+    if (md->stats_queue_head) {
+        (void)sd_event_source_set_time(s, usec + STATS_BATCH_INTERVAL_US);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+    }
     return 0;
 }
 
@@ -99,9 +101,14 @@ static void stats_queue(Instance *inst)
     if (inst->stats_queued || inst->stats_call || !inst->ready)
         return;
     if (!md->stats_queue_source &&
-        sd_event_add_defer(md->drv->ctx.event, &md->stats_queue_source, on_stats_queue, md) < 0) {
+        sd_event_add_time(md->drv->ctx.event, &md->stats_queue_source, CLOCK_MONOTONIC, 0, 0,
+                          on_stats_queue, md) < 0) {
         instance_stats_kick(inst);
         return;
+    }
+    if (!md->stats_queue_head) {
+        (void)sd_event_source_set_time(md->stats_queue_source, now_usec(CLOCK_MONOTONIC));
+        (void)sd_event_source_set_enabled(md->stats_queue_source, SD_EVENT_ONESHOT);
     }
     inst->stats_queue_prev = md->stats_queue_tail;
     if (md->stats_queue_tail)
@@ -110,7 +117,6 @@ static void stats_queue(Instance *inst)
         md->stats_queue_head = inst;
     md->stats_queue_tail = inst;
     inst->stats_queued = true;
-    (void)sd_event_source_set_enabled(md->stats_queue_source, SD_EVENT_ON);
 }
 
 static int on_refresh_done(sd_event_source *s, uint64_t usec, void *userdata)
