@@ -25,6 +25,11 @@ FD_SLACK = 4
 RSS_SLACK_BYTES = 8 << 20
 
 
+def sanitized(h):
+    """Whether this hvd runs under AddressSanitizer (scripts/check-asan.sh)."""
+    return "libasan" in open(f"/proc/{h.proc.pid}/maps").read()
+
+
 def test_300_running_start_flat_reattach_all_destroy_all(make_hvd, bus):
     h = make_hvd(config=DENSE).start()
     conn = bus.connect()
@@ -39,8 +44,9 @@ def test_300_running_start_flat_reattach_all_destroy_all(make_hvd, bus):
     print(f"start p50: first {EDGE} {first * 1000:.1f} ms, last {EDGE} {last * 1000:.1f} ms "
           f"with {RUNNING - EDGE}..{RUNNING} running; p99 of all "
           f"{percentile(starts, 0.99) * 1000:.1f} ms")
-    assert last <= GROWTH_FACTOR * first + NOISE_S, \
-        f"start p50 grew from {first * 1000:.1f} ms to {last * 1000:.1f} ms with N"
+    if not sanitized(h):  # under AddressSanitizer this run checks correctness, not speed
+        assert last <= GROWTH_FACTOR * first + NOISE_S, \
+            f"start p50 grew from {first * 1000:.1f} ms to {last * 1000:.1f} ms with N"
 
     h.kill9()
     assert vmm_pids(h) == pids  # they run on without hvd
@@ -90,8 +96,11 @@ def test_no_fd_or_memory_leak_across_200_start_destroy_cycles(make_hvd, bus):
     print(f"hvd over {CYCLES} cycles: fds {fds} -> {fds_after}, RSS {rss >> 10} -> "
           f"{rss_after >> 10} KiB")
     assert fds_after <= fds + FD_SLACK, f"hvd holds {fds_after - fds} more fds"
-    assert rss_after <= rss + RSS_SLACK_BYTES, \
-        f"hvd's RSS grew by {(rss_after - rss) >> 10} KiB"
+    # Under AddressSanitizer freed memory waits in its quarantine, so RSS grows by design;
+    # there LeakSanitizer, at hvd's exit, is the memory check.
+    if not sanitized(h):
+        assert rss_after <= rss + RSS_SLACK_BYTES, \
+            f"hvd's RSS grew by {(rss_after - rss) >> 10} KiB"
     assert states(h, conn)["cycled"] == "shutoff"
     assert len(vmm_pids(h)) == len(others)
     timed_calls(h, conn, others, "Destroy")
