@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Scale: 10 000 domains defined. Latency of listing them all over D-Bus (ListDomains, against
 libvirt-dbus on libvirt's test driver with as many domains, measured in the same run) and over
-HTTP (GET /api/v1/domains), hvctl list, and hvd's memory and database size."""
+HTTP (GET /api/v1/domains), hvctl list, and hvd's memory and database size.
+
+Then many running: BENCH_SCALE_RUNNING (default 200; BENCH_SCALE_FULL=1 for 10 000) echo pv
+minihv domains of 2 MiB started one after the other, within BENCH_SCALE_SECONDS (default 300)
+of starting: start p50/p99 of the first and the last tenth, re-attach after kill -9, hvd's
+RSS, host memory per running domain, the CPU that idle domains cost (hvd and VMMs), /metrics,
+GET /api/v1/domains and hvctl list with all of them running, and destroying them all."""
 import os
 import pathlib
 import shutil
@@ -15,6 +21,7 @@ import benchlib
 import dbus
 from bench_dbus import DOMAIN_XML, bench_tool, start_libvirt_dbus, stop_libvirt_dbus
 from hvd_harness import Bus, Hvd, build_dir
+from scale_helpers import DENSE, create_echo, percentile, states, timed_calls, vmm_pids
 
 N = int(os.environ.get("BENCH_SCALE_DOMAINS", "10000"))
 
@@ -90,7 +97,129 @@ def main():
     print(f"  created {N} domains in {results['create_seconds']:.1f} s; database "
           f"{results['db_bytes'] / 1048576:.1f} MiB")
     benchlib.save("scale", results)
+    return running_scale()
+
+
+RUNNING = 10000 if os.environ.get("BENCH_SCALE_FULL") else int(
+    os.environ.get("BENCH_SCALE_RUNNING", "200"))
+RUNNING_SECONDS = float(os.environ.get("BENCH_SCALE_SECONDS", "300"))
+GUEST_MIB = 2
+
+
+def meminfo_bytes(key):
+    for line in open("/proc/meminfo"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
     return 0
+
+
+def cpu_seconds(pids):
+    """User and system CPU time of pids so far."""
+    total = 0
+    for pid in pids:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def start_until(h, conn, names, deadline):
+    """Starts names in turn until one is refused or the deadline passes; returns the start
+    times and why it stopped early (None when every domain started)."""
+    times = []
+    for name in names:
+        if time.monotonic() > deadline:
+            return times, f"the {RUNNING_SECONDS:.0f} s bound"
+        try:
+            times += timed_calls(h, conn, [name], "Start")
+        except dbus.DBusException as e:
+            return times, e.get_dbus_message()
+    return times, None
+
+
+def running_scale():
+    build = build_dir()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="hvd-bench-scale-running-"))
+    work.chmod(0o755)
+    bus = Bus(work / "bus")
+    bus.start()
+    h = Hvd(build, bus, work / "hvd", config=DENSE)
+    r = {}
+    try:
+        h.start()
+        conn = bus.connect()
+        names = [f"run{i:05d}" for i in range(RUNNING)]
+        create_echo(h, conn, names, GUEST_MIB)
+        time.sleep(0.5)
+        available = meminfo_bytes("MemAvailable")
+        starts, stopped = start_until(h, conn, names, time.monotonic() + RUNNING_SECONDS)
+        n = len(starts)
+        names = names[:n]
+        time.sleep(1.0)
+        r["running"] = n
+        r["stopped_by"] = stopped
+        r["host_bytes_per_domain"] = (available - meminfo_bytes("MemAvailable")) / n
+        tenth = max(1, n // 10)
+        r["start_first_p50_ms"] = percentile(starts[:tenth], 0.5) * 1000
+        r["start_last_p50_ms"] = percentile(starts[-tenth:], 0.5) * 1000
+        r["start_last_p99_ms"] = percentile(starts[-tenth:], 0.99) * 1000
+        pids = vmm_pids(h)
+        c0, v0 = cpu_seconds([h.proc.pid]), cpu_seconds(pids)
+        time.sleep(2.0)
+        r["idle_hvd_cpu_percent"] = (cpu_seconds([h.proc.pid]) - c0) / 2.0 * 100
+        r["idle_vmm_cpu_percent"] = (cpu_seconds(pids) - v0) / 2.0 * 100
+        r["hvd_rss_bytes"] = benchlib.rss(h.proc.pid)
+        r["metrics_ms"] = timed(lambda: h.request("GET", "/metrics"), 5) * 1000
+        r["http_list_ms"] = timed(lambda: h.request("GET", "/api/v1/domains"), 5) * 1000
+        r["hvctl_list_ms"] = timed(
+            lambda: subprocess.run([str(h.hvctl_binary), "list"], env=h.env(),
+                                   capture_output=True, check=True, timeout=60), 3) * 1000
+
+        h.kill9()
+        t0 = time.perf_counter()
+        h.start()
+        r["reattach_ms"] = (time.perf_counter() - t0) * 1000
+        conn = bus.connect()
+        listed = states(h, conn)
+        r["reattached"] = sum(1 for name in names if listed.get(name) == "running")
+
+        t0 = time.perf_counter()
+        timed_calls(h, conn, names, "Destroy")
+        r["destroy_all_ms"] = (time.perf_counter() - t0) * 1000
+    finally:
+        h.stop()
+        bus.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    n = r["running"]
+    rows = [
+        (f"start p50, first {max(1, n // 10)} (0 running)", r["start_first_p50_ms"], None, "-",
+         "ms", "lower"),
+        (f"start p50, last {max(1, n // 10)} (at {n} running)", r["start_last_p50_ms"], None,
+         "-", "ms", "lower"),
+        (f"start p99, last {max(1, n // 10)} (at {n} running)", r["start_last_p99_ms"], None,
+         "-", "ms", "lower"),
+        (f"re-attach after kill -9, {n} running (to ready)", r["reattach_ms"], None, "-", "ms",
+         "lower"),
+        (f"hvd RSS with {n} running", r["hvd_rss_bytes"] / 1048576, None, "-", "MiB", "lower"),
+        (f"host memory per running domain, its {GUEST_MIB} MiB guest included",
+         r["host_bytes_per_domain"] / 1048576, None, "-", "MiB", "lower"),
+        (f"CPU of hvd, {n} idle domains running", r["idle_hvd_cpu_percent"], None, "-", "%",
+         "lower"),
+        (f"CPU of the {n} idle VMMs", r["idle_vmm_cpu_percent"], None, "-", "%", "lower"),
+        (f"GET /metrics, {n} running, median", r["metrics_ms"], None, "-", "ms", "lower"),
+        (f"GET /api/v1/domains, {n} running, median", r["http_list_ms"], None, "-", "ms",
+         "lower"),
+        (f"hvctl list, {n} running, median", r["hvctl_list_ms"], None, "-", "ms", "lower"),
+        (f"destroy all {n}, per domain", r["destroy_all_ms"] / n, None, "-", "ms", "lower"),
+    ]
+    benchlib.print_table(f"Scale: {n} minihv domains running", rows)
+    print(f"  re-attached {r['reattached']}/{n}"
+          + (f"; stopped at {n} of {RUNNING}: {r['stopped_by']}" if r["stopped_by"] else ""))
+    benchlib.save("scale-running", r)
+    return 0 if r["reattached"] == n else 1
 
 
 if __name__ == "__main__":

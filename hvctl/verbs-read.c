@@ -243,6 +243,24 @@ static void print_host_resources(json_t *resources)
     table_free(t);
 }
 
+/* What bounds how many more domains the host can run (the "density" part of the host view). */
+static void print_host_density(json_t *density)
+{
+    size_t i;
+    json_t *l;
+
+    if (!json_is_object(density))
+        return;
+    printf("\nDensity (what bounds more running domains):\n");
+    json_array_foreach (json_object_get(density, "limits"), i, l)
+        printf("  %-17s %lld of %lld in use, %lld per domain: room for %lld more\n", str(l, "name"),
+               (long long)num(l, "used"), (long long)num(l, "limit"),
+               (long long)num(l, "per_domain"), (long long)num(l, "room"));
+    if (json_is_string(json_object_get(density, "bound")))
+        printf("  bounded by %s: %lld more\n", str(density, "bound"),
+               (long long)num(density, "room"));
+}
+
 int verb_host(Client *client, int argc, char **argv)
 {
     static const char *const headers[] = {"RESOURCE",  "CAPACITY", "RESERVED",
@@ -301,6 +319,7 @@ int verb_host(Client *client, int argc, char **argv)
     if (json_is_string(json_object_get(host, "authorization")))
         printf("authorization: %s\n", str(host, "authorization"));
     print_host_resources(json_object_get(host, "resources"));
+    print_host_density(json_object_get(host, "density"));
     json_decref(host);
     return EXIT_OK;
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "history.h"
 #include "time-util.h"
@@ -39,14 +40,21 @@ static const struct {
     [HISTORY_MONTH] = {600, 4320},
 };
 
-#define TOTAL_POINTS (3600 + 1440 + 4320)
+#define TOTAL_POINTS  (3600 + 1440 + 4320)
+#define STORAGE_BYTES (TOTAL_POINTS * _HISTORY_METRIC_MAX * sizeof(uint32_t))
+
+/* A value is stored as its bits XOR a quiet NaN's, so zero bits read as NaN ("nothing
+ * recorded"): the rings live in anonymous memory the kernel hands out as zero pages on first
+ * touch, and a series holds only the pages its points reached (a new domain's costs a few KiB,
+ * not the 262 KiB of every ring; with 500 running this was most of hvd's memory). */
+#define UNRECORDED_BITS 0x7fc00000u
 
 /* One resolution: a ring of points, and the interval being averaged into the newest one. */
 typedef struct Tier {
-    float *points; /* points x metrics, NAN where nothing was recorded */
-    int64_t head;  /* interval number (time / step) of the newest point, -1 before any */
-    int64_t first; /* interval number of the first point ever recorded */
-    int64_t saved; /* the newest interval over and handed out to be saved, -1 before any */
+    uint32_t *points; /* points x metrics, encoded (0 where nothing was recorded) */
+    int64_t head;     /* interval number (time / step) of the newest point, -1 before any */
+    int64_t first;    /* interval number of the first point ever recorded */
+    int64_t saved;    /* the newest interval over and handed out to be saved, -1 before any */
     double sum[_HISTORY_METRIC_MAX];
     unsigned n; /* values summed into the newest point */
 } Tier;
@@ -58,43 +66,66 @@ struct HistorySeries {
     HistoryCounters last;
     bool have_latest;
     float latest[_HISTORY_METRIC_MAX]; /* what the last sample produced */
-    float storage[TOTAL_POINTS * _HISTORY_METRIC_MAX];
+    uint32_t *storage;                 /* STORAGE_BYTES of anonymous memory */
 };
 
 size_t history_series_bytes(void)
 {
-    return sizeof(HistorySeries);
+    return sizeof(HistorySeries) + STORAGE_BYTES;
 }
 
 HistorySeries *history_series_new(void)
 {
     HistorySeries *s = malloc(sizeof(*s));
-    float *p;
+    uint32_t *p;
 
     if (!s)
         return NULL;
     *s = (HistorySeries){};
-    p = s->storage;
+    p = mmap(NULL, STORAGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        free(s);
+        return NULL;
+    }
+    s->storage = p;
     for (size_t i = 0; i < _HISTORY_RANGE_MAX; i++) {
         s->tier[i].points = p;
         s->tier[i].head = -1;
         s->tier[i].saved = -1;
         p += (size_t)tiers[i].points * _HISTORY_METRIC_MAX;
     }
-    for (size_t i = 0; i < ELEMENTSOF(s->storage); i++)
-        s->storage[i] = NAN;
     return s;
 }
 
 HistorySeries *history_series_free(HistorySeries *s)
 {
+    if (!s)
+        return NULL;
+    (void)munmap(s->storage, STORAGE_BYTES);
     free(s);
     return NULL;
 }
 
-static float *point(const Tier *t, HistoryRange r, int64_t interval)
+static uint32_t *point(const Tier *t, HistoryRange r, int64_t interval)
 {
     return t->points + (size_t)(interval % tiers[r].points) * _HISTORY_METRIC_MAX;
+}
+
+static float decoded(uint32_t stored)
+{
+    uint32_t bits = stored ^ UNRECORDED_BITS;
+    float f;
+
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+static uint32_t encoded(float f)
+{
+    uint32_t bits;
+
+    memcpy(&bits, &f, sizeof(bits));
+    return bits ^ UNRECORDED_BITS;
 }
 
 /* Moves the ring on to the interval now_s falls in, blanking the intervals skipped. Returns
@@ -102,7 +133,7 @@ static float *point(const Tier *t, HistoryRange r, int64_t interval)
 static int64_t tier_advance(Tier *t, HistoryRange r, uint64_t now_s)
 {
     int64_t interval = (int64_t)(now_s / tiers[r].step_s);
-    float *p;
+    uint32_t *p;
 
     if (interval < t->head)
         return -1;
@@ -110,8 +141,7 @@ static int64_t tier_advance(Tier *t, HistoryRange r, uint64_t now_s)
         int64_t from = t->head < 0 ? interval : MAX(t->head + 1, interval - tiers[r].points + 1);
         for (int64_t i = from; i <= interval; i++) {
             p = point(t, r, i);
-            for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
-                p[m] = NAN;
+            memset(p, 0, _HISTORY_METRIC_MAX * sizeof(*p));
         }
         if (t->head < 0)
             t->first = interval;
@@ -127,7 +157,7 @@ static int64_t tier_advance(Tier *t, HistoryRange r, uint64_t now_s)
 static void tier_add(Tier *t, HistoryRange r, uint64_t now_s, const float *values)
 {
     int64_t interval = tier_advance(t, r, now_s);
-    float *p;
+    uint32_t *p;
 
     if (interval < 0)
         return;
@@ -135,7 +165,7 @@ static void tier_add(Tier *t, HistoryRange r, uint64_t now_s, const float *value
     t->n++;
     for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++) {
         t->sum[m] += values[m];
-        p[m] = (float)(t->sum[m] / t->n);
+        p[m] = encoded((float)(t->sum[m] / t->n));
     }
 }
 
@@ -242,10 +272,12 @@ json_t *history_series_json(const HistorySeries *s, HistoryRange range)
         return obj;
     from = MAX(t->first, t->head - (int64_t)tiers[range].points + 1);
     for (int64_t i = from; i <= t->head; i++) {
-        const float *p = point(t, range, i);
+        const uint32_t *p = point(t, range, i);
         (void)json_array_append_new(arrays[0], json_integer(i * tiers[range].step_s));
-        for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
-            (void)json_array_append_new(arrays[m + 1], isnan(p[m]) ? json_null() : json_real(p[m]));
+        for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++) {
+            float v = decoded(p[m]);
+            (void)json_array_append_new(arrays[m + 1], isnan(v) ? json_null() : json_real(v));
+        }
     }
     return obj;
 }
@@ -260,10 +292,10 @@ unsigned history_range_points(HistoryRange r)
     return tiers[r].points;
 }
 
-static bool point_empty(const float *p)
+static bool point_empty(const uint32_t *p)
 {
     for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
-        if (!isnan(p[m]))
+        if (!isnan(decoded(p[m])))
             return false;
     return true;
 }
@@ -281,13 +313,14 @@ size_t history_series_take_unsaved(HistorySeries *s, HistoryRange r, bool curren
     from = MAX(t->saved + 1, t->first);
     from = MAX(from, t->head - (int64_t)tiers[r].points + 1);
     for (int64_t i = from; i <= last && n < max; i++) {
-        const float *p = point(t, r, i);
+        const uint32_t *p = point(t, r, i);
         if (i < t->head)
             t->saved = i;
         if (point_empty(p))
             continue;
         out[n].interval = i;
-        memcpy(out[n].values, p, sizeof(out[n].values));
+        for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
+            out[n].values[m] = decoded(p[m]);
         n++;
     }
     return n;
@@ -296,13 +329,14 @@ size_t history_series_take_unsaved(HistorySeries *s, HistoryRange r, bool curren
 void history_series_restore(HistorySeries *s, HistoryRange r, const HistoryPoint *p)
 {
     Tier *t = &s->tier[r];
-    float *dst;
+    uint32_t *dst;
 
     if (p->interval <= t->head || p->interval < 0)
         return;
     (void)tier_advance(t, r, (uint64_t)p->interval * tiers[r].step_s);
     dst = point(t, r, p->interval);
-    memcpy(dst, p->values, sizeof(p->values));
+    for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
+        dst[m] = encoded(p->values[m]);
     t->n = 1;
     for (size_t m = 0; m < _HISTORY_METRIC_MAX; m++)
         t->sum[m] = isnan(p->values[m]) ? 0 : p->values[m];

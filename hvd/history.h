@@ -1,6 +1,7 @@
 /* Bounded statistics history of one domain (or of the host): rates and gauges at 1 s for an
  * hour, 1 min for a day and 10 min for a month, in fixed rings allocated once, so memory per
- * series is constant (history_series_bytes()) however long hvd runs. Pure: callers pass the
+ * series is bounded (history_series_bytes()) however long hvd runs, and only the part the
+ * points reached is resident. Pure: callers pass the
  * time, so tests drive it with a fake clock. */
 #pragma once
 
@@ -50,7 +51,7 @@ HistorySeries *history_series_new(void);
 /* Frees s. Accepts NULL; returns NULL. */
 HistorySeries *history_series_free(HistorySeries *s);
 
-/* The memory one series holds, whatever it has seen. */
+/* The most memory one series holds, whatever it has seen. */
 size_t history_series_bytes(void);
 
 /* Reads the counters a driver's statistics object carries (missing ones are 0). */

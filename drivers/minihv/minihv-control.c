@@ -9,7 +9,8 @@
 #include "minihv-control.h"
 #include "time-util.h"
 
-#define REPLY_MAX 65536
+#define REPLY_MAX   65536
+#define REPLY_FIRST 4096 /* a stats reply fits; the buffer doubles up to REPLY_MAX if need be */
 
 struct ControlCall {
     int fd;
@@ -18,8 +19,10 @@ struct ControlCall {
     int timeout_ms;
     char *pending; /* request text not yet sent */
     size_t pending_len;
-    char buf[REPLY_MAX];
-    size_t len;
+    /* Grown as the reply comes, not REPLY_MAX up front: the sampler has a call in flight to
+     * every running VMM at once (500 running held 32 MiB of reply buffers). */
+    char *buf;
+    size_t len, size;
     ControlDone done;                /* a plain call */
     ControlConsoleDone console_done; /* a console connection */
     void *userdata;
@@ -118,6 +121,7 @@ static void call_free(ControlCall *call)
     safe_close(call->fd);
     safe_close(call->pass_fd);
     free(call->pending);
+    free(call->buf);
     free(call);
 }
 
@@ -137,7 +141,7 @@ static void call_finish(ControlCall *call, json_t *reply, const Error *e, size_t
         int fd = e ? -EBADF : TAKE_FD(call->fd);
         size_t early = e ? 0 : call->len - line_end;
 
-        call->console_done(call, fd, call->buf + line_end, early, e, call->userdata);
+        call->console_done(call, fd, early ? call->buf + line_end : "", early, e, call->userdata);
     } else
         call->done(call, reply, e, call->userdata);
     call_free(call);
@@ -213,7 +217,7 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
             (void)sd_event_source_set_io_events(s, EPOLLIN);
     }
     for (;;) {
-        char *nl = memchr(call->buf, '\n', call->len);
+        char *nl = call->len ? memchr(call->buf, '\n', call->len) : NULL;
         ssize_t n;
 
         if (nl && call->event && take_event(call, (size_t)(nl - call->buf)))
@@ -227,12 +231,23 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
             }
             return 0;
         }
-        if (call->len == sizeof(call->buf)) {
+        if (call->len == REPLY_MAX) {
             (void)error_setf(&e, ERROR_FAILED, "minihv's reply is too long");
             call_fail(call, &e);
             return 0;
         }
-        n = recv(fd, call->buf + call->len, sizeof(call->buf) - call->len, 0);
+        if (call->len == call->size) {
+            size_t size = call->size ? MIN(call->size * 2, (size_t)REPLY_MAX) : REPLY_FIRST;
+            char *grown = realloc(call->buf, size);
+            if (!grown) {
+                (void)error_set_errno(&e, -ENOMEM, "Out of memory");
+                call_fail(call, &e);
+                return 0;
+            }
+            call->buf = grown;
+            call->size = size;
+        }
+        n = recv(fd, call->buf + call->len, call->size - call->len, 0);
         if (n < 0 && errno == EAGAIN)
             return 0;
         if (n <= 0) {

@@ -16,6 +16,12 @@
 #define STATS_FRESH_MS 250
 /* refresh_stats calls its done after this at the latest. */
 #define STATS_REFRESH_WAIT_MS 250
+/* Queued stats requests go 16 every 5 ms: the replies of a sampler tick over every running
+ * domain come spread out instead of in one burst a start's readiness waits behind, and hvd asks
+ * at most 3200 VMMs a second (with more running, each is sampled less often than once a
+ * second). */
+#define STATS_KICKS_PER_BATCH   16
+#define STATS_BATCH_INTERVAL_US (5 * USEC_PER_MSEC)
 /* Console input held for a minihv that does not read it yet; more is dropped and counted. */
 #define CONSOLE_INPUT_MAX 65536
 
@@ -43,6 +49,7 @@ typedef struct MinihvSettings {
 
 typedef struct Instance Instance;
 typedef struct StatsRefresh StatsRefresh;
+typedef struct StatsAwait StatsAwait;
 
 typedef struct MinihvDriver {
     Driver *drv;
@@ -50,6 +57,10 @@ typedef struct MinihvDriver {
     char *console_dir;       /* STATE_DIR/consoles: console logs (they outlive a restart) */
     Hashmap *instances;      /* domain name -> Instance */
     StatsRefresh *refreshes; /* refresh_stats calls waiting for answers (minihv-stats.c) */
+    /* Instances whose cached sample is due for a refresh, asked a few at a time so a sampler
+     * tick over every running domain does not hold the loop (minihv-stats.c). */
+    Instance *stats_queue_head, *stats_queue_tail;
+    sd_event_source *stats_queue_source;
     CgroupTree *cgroups;     /* NULL: resource control is off (minihv-resources.c) */
     char *cgroups_off;       /* why it is off, when it is */
     char **cgroups_leftover; /* unclaimed groups still to remove once their processes end */
@@ -101,6 +112,9 @@ struct Instance {
     bool stats_failed;
     ControlCall *stats_call;
     uint64_t stats_asked_usec; /* CLOCK_MONOTONIC when stats_call was sent */
+    StatsAwait *stats_awaits;  /* the refreshes waiting for its next answer */
+    bool stats_queued;         /* in md's stats queue */
+    Instance *stats_queue_prev, *stats_queue_next;
 
     /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
     int console_fd;
@@ -243,7 +257,8 @@ json_t *instance_stats_json(Instance *inst);
 int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
                          void *userdata);
 
-/* Drops every refresh still waiting, without calling its done (the driver is closing). */
+/* Drops every refresh still waiting, without calling its done, and stops sending queued stats
+ * requests (the driver is closing). */
 void minihv_refreshes_drop(MinihvDriver *md);
 
 /* Console (minihv-console.c). Opens the connection to minihv's console without waiting, unless

@@ -46,7 +46,16 @@ def test_read_verbs_print_the_same(hvd):
             if args[0] == "host":
                 assert "authorization" in bus_view
                 bus_view.pop("authorization")
-            assert bus_view == json.loads(over_http.stdout), args
+            http_view = json.loads(over_http.stdout)
+            if args[0] == "host":
+                # Density counts what is in use now (hvd's fds, the host's tasks): the same
+                # limits either way, not the same counts from one call to the next.
+                for view in (bus_view, http_view):
+                    for limit in view["density"]["limits"]:
+                        limit.pop("used")
+                        limit.pop("room")
+                    view["density"].pop("room")
+            assert bus_view == http_view, args
         else:
             assert over_bus.stdout == over_http.stdout, args
 
