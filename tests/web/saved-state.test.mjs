@@ -42,8 +42,10 @@ page.on('dialog', d => d.accept(answer ?? undefined));
 const state = () => page.locator('[data-testid="state"]').first().getAttribute('title');
 const saved = sel => page.locator(`[data-saved-action="${sel}"]`);
 try {
-    await page.goto(`${url}/#token=${token}`);
-    await page.goto(`${url}/#/domains/${domain}`);
+    // One navigation: the token and the page in one address (a second navigation right after
+    // the first could land before the page had taken the token).
+    await page.goto(`${url}/#token=${token}&/domains/${domain}`);
+    await until('the token taken', () => page.evaluate(() => sessionStorage.getItem('hvd-token')));
     await until('the domain to run', async () => (await state()) === 'running (booted)');
     const panel = page.locator('section', {has: page.locator('#saved-title')});
     assert.match(await panel.innerText(), /disks are referenced, not copied/);
