@@ -84,6 +84,7 @@ typedef struct DriverMigrateParams {
     unsigned downtime_ms;     /* the pause the stop-and-copy may take */
     unsigned timeout_s;       /* the pre-copy's time limit */
     unsigned bandwidth_mib_s; /* the most the stream may carry per second (0: no limit) */
+    const char *target_uri;   /* the target's backend address from its admission, or NULL */
 } DriverMigrateParams;
 
 /* What the manager hands every driver when it opens it. driver_new() copies the strings: the
@@ -247,6 +248,9 @@ typedef struct DriverOps {
                           unsigned flags, Error *e);
     int (*start_incoming)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
                           unsigned timeout_s, unsigned flags, Error *e);
+    /* The address the source's backend sends a migration to this host's backend at (libvirt's
+     * URI), for the admission answer; NULL (or a NULL slot): the stream alone carries it. */
+    const char *(*migrate_target_uri)(Driver *drv);
 } DriverOps;
 
 struct Driver {

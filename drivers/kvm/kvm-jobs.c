@@ -105,6 +105,7 @@ static void job_free(KvmJob *j)
     free(j->xml);
     free(j->image);
     free(j->clone_backing);
+    free(j->target_uri);
     free(j);
 }
 
@@ -113,7 +114,7 @@ void kvm_job_cancel(void *job)
     KvmJob *j = job;
     KvmBusy ignored;
 
-    if (j->kind == KVM_JOB_OPERATION)
+    if (j->kind == KVM_JOB_OPERATION || j->kind == KVM_JOB_MIGRATE)
         (void)busy_release(kvm(j->drv), j->name, &ignored);
     stream_release_now(j->console);
     if (j->conn && (j->kind == KVM_JOB_CONNECT || j->kind == KVM_JOB_RELEASE))
@@ -211,7 +212,7 @@ static void job_run_operation(KvmJob *j)
     bool starts = j->op == ACTION_START || j->reboot == KVM_REBOOT_RESTART;
 
     if (starts)
-        dom = j->image ? kvm_restore_run(j) : job_start(j);
+        dom = j->incoming ? kvm_incoming_wait(j) : j->image ? kvm_restore_run(j) : job_start(j);
     else {
         dom = virDomainLookupByUUIDString(j->conn, j->uuid);
         if (!dom) {
@@ -359,11 +360,27 @@ static void job_run(void *data)
     case KVM_JOB_CLONE_DISK:
         kvm_clone_disk_run(j);
         break;
+    case KVM_JOB_MIGRATE:
+    case KVM_JOB_MIGRATE_ABORT:
+        kvm_migrate_run(j);
+        break;
     }
     /* The job's own reference goes here, so the loop never holds a connection's last one
      * (closing that one is a round trip). */
     if (j->conn)
         (void)virConnectClose(TAKE_PTR(j->conn));
+}
+
+/* What libvirt announced while the domain migrated (its pause, its end) is news only after the
+ * manager heard how the migration ended. */
+static void job_done_migrate(KvmJob *j)
+{
+    KvmBusy missed;
+    bool replay = busy_release(kvm(j->drv), j->name, &missed);
+
+    kvm_migrate_done(j);
+    if (replay)
+        kvm_domain_changed(j->drv, j->name, missed.state, missed.reason, missed.detail);
 }
 
 static void job_done(void *data)
@@ -394,6 +411,12 @@ static void job_done(void *data)
         break;
     case KVM_JOB_CLONE_DISK:
         kvm_clone_disk_done(j);
+        break;
+    case KVM_JOB_MIGRATE:
+        job_done_migrate(j);
+        break;
+    case KVM_JOB_MIGRATE_ABORT:
+        kvm_migrate_done(j);
         break;
     case KVM_JOB_RELEASE:
         break;
@@ -452,6 +475,8 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
         j->save_pause = extra->save_pause;
         memcpy(j->disk_target, extra->disk_target, sizeof(j->disk_target));
         j->summary = extra->summary;
+        j->incoming = extra->incoming;
+        j->wait_s = extra->wait_s;
     }
     (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
@@ -464,6 +489,37 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
 int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e)
 {
     return submit_operation(drv, c, op, KVM_REBOOT_NONE, xml, NULL, NULL, e);
+}
+
+int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, Error *e)
+{
+    KvmJob extra = {.incoming = true, .wait_s = wait_s};
+
+    return submit_operation(drv, c, ACTION_START, KVM_REBOOT_NONE, NULL, NULL, &extra, e);
+}
+
+int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
+                           unsigned bandwidth, Error *e)
+{
+    KvmJob *j;
+    int r;
+
+    if (!kvm(drv)->conn)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
+    j = kvm_job_new(drv, KVM_JOB_MIGRATE);
+    if (!j || !(j->target_uri = strdup(target_uri)) || busy_hold(kvm(drv), c->name) < 0) {
+        if (j)
+            free(j->target_uri);
+        free(j);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    j->bandwidth = bandwidth;
+    (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
+    (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
+    r = kvm_job_queue(j, c->uuid);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to queue the migration: %m");
+    return 0;
 }
 
 int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, unsigned flags,

@@ -1,0 +1,130 @@
+/* Live migration of kvm domains between two libvirtds: the source's worker runs libvirt's
+ * peer-to-peer migration (virDomainMigrateToURI3) to the target's libvirt URI, which the target
+ * hvd's admission answered, and the target's worker waits for the domain to run there (libvirt
+ * brings it as a running transient domain with the same UUID). hvd's data connection carries
+ * nothing for kvm: libvirt and QEMU make their own. */
+#include <libvirt/virterror.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvm-internal.h"
+#include "log.h"
+#include "time-util.h"
+
+#define INCOMING_POLL_US 200000
+
+const char *kvm_migrate_target_uri(Driver *drv)
+{
+    return kvm_uri_is_in_process(kvm(drv)->uri) ? NULL : kvm(drv)->uri;
+}
+
+int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
+                     const DriverMigrateParams *params, unsigned flags, Error *e)
+{
+    (void)rt;
+    (void)fd;
+    (void)flags;
+    if (!params->target_uri)
+        return error_setf(e, ERROR_FAILED,
+                          "the target did not say where its libvirtd takes the domain");
+    return kvm_job_submit_migrate(drv, c, params->target_uri, params->bandwidth_mib_s, e);
+}
+
+int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                       unsigned flags, Error *e)
+{
+    KvmJob *j = kvm_job_new(drv, KVM_JOB_MIGRATE_ABORT);
+    char key[DOMAIN_UUID_STRING_MAX + 16];
+    int r;
+
+    (void)rt;
+    (void)flags;
+    if (!j)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
+    (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
+    /* Not behind the migration, which holds the domain's own queue. */
+    (void)snprintf(key, sizeof(key), "abort:%s", c->uuid);
+    r = kvm_job_queue(j, key);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to queue the cancel: %m");
+    return 0;
+}
+
+int kvm_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
+                       unsigned timeout_s, unsigned flags, Error *e)
+{
+    (void)rt;
+    (void)fd;
+    (void)flags;
+    return kvm_job_submit_incoming(drv, c, timeout_s, e);
+}
+
+/* On the worker: the migration itself, or its abort. */
+void kvm_migrate_run(KvmJob *j)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(j->conn, j->uuid);
+    virTypedParameterPtr params = NULL;
+    int nparams = 0, maxparams = 0;
+
+    if (!dom) {
+        (void)kvm_libvirt_error(&j->error, "looking up domain", j->name);
+        return;
+    }
+    if (j->kind == KVM_JOB_MIGRATE_ABORT) {
+        if (virDomainAbortJob(dom) < 0)
+            (void)kvm_libvirt_error(&j->error, "cancelling the migration of", j->name);
+        (void)virDomainFree(dom);
+        return;
+    }
+    if (j->bandwidth &&
+        virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
+                                j->bandwidth) < 0)
+        (void)kvm_libvirt_error(&j->error, "preparing the migration of", j->name);
+    else if (virDomainMigrateToURI3(dom, j->target_uri, params, (unsigned)nparams,
+                                    VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER) < 0)
+        (void)kvm_libvirt_error(&j->error, "migrating domain", j->name);
+    virTypedParamsFree(params, nparams);
+    (void)virDomainFree(dom);
+}
+
+/* On the loop: the migration's end goes to the manager; an abort's failure is only logged (the
+ * migration ends on its own then). */
+void kvm_migrate_done(KvmJob *j)
+{
+    Driver *drv = j->drv;
+
+    if (j->kind == KVM_JOB_MIGRATE_ABORT) {
+        if (error_is_set(&j->error))
+            log_warning("kvm: %s", j->error.message);
+        return;
+    }
+    drv->ctx.events.migration_done(drv->ctx.events.userdata, drv, j->name,
+                                   error_is_set(&j->error) ? &j->error : NULL, NULL);
+}
+
+virDomainPtr kvm_incoming_wait(KvmJob *j)
+{
+    uint64_t deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)j->wait_s * 1000000;
+
+    for (;;) {
+        virDomainPtr dom = virDomainLookupByUUIDString(j->conn, j->uuid);
+        int vir_state = 0, vir_reason = 0;
+
+        if (dom && virDomainGetState(dom, &vir_state, &vir_reason, 0) == 0 &&
+            vir_state == VIR_DOMAIN_RUNNING) {
+            j->pid = kvm_qemu_pid(kvm(j->drv)->uri, j->uuid);
+            return dom;
+        }
+        if (dom)
+            (void)virDomainFree(dom);
+        if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+            (void)error_setf(&j->error, ERROR_FAILED,
+                             "domain '%s' did not arrive in libvirt within %u s", j->name,
+                             j->wait_s);
+            return NULL;
+        }
+        (void)usleep(INCOMING_POLL_US);
+    }
+}
