@@ -4,6 +4,7 @@
  * brings it as a running transient domain with the same UUID). hvd's data connection carries
  * nothing for kvm: libvirt and QEMU make their own. */
 #include <libvirt/virterror.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,8 +32,8 @@ int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt
     return kvm_job_submit_migrate(drv, c, params->target_uri, params->bandwidth_mib_s, e);
 }
 
-int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
-                       unsigned flags, Error *e)
+int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                       Error *e)
 {
     KvmJob *j = kvm_job_new(drv, KVM_JOB_MIGRATE_ABORT);
     char key[DOMAIN_UUID_STRING_MAX + 16];
@@ -61,12 +62,35 @@ int kvm_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, in
     return kvm_job_submit_incoming(drv, c, timeout_s, e);
 }
 
+/* Where QEMU's stream goes when the target libvirtd is reached over a unix socket (so on this
+ * host, maybe in another network namespace): a unix socket beside that one, which the target's
+ * QEMU listens on. A new string ("" to let libvirt choose its TCP address), or NULL when out of
+ * memory. */
+static char *stream_uri(const char *target_uri, const char *uuid)
+{
+    const char *socket = strstr(target_uri, "socket=");
+    const char *end, *slash = NULL;
+    char *uri = NULL;
+
+    if (!socket || socket[7] != '/')
+        return strdup("");
+    socket += 7;
+    end = socket + strcspn(socket, "&");
+    for (const char *p = socket; p < end; p++)
+        if (*p == '/')
+            slash = p;
+    if (asprintf(&uri, "unix://%.*s/migrate-%s.sock", (int)(slash - socket), socket, uuid) < 0)
+        return NULL;
+    return uri;
+}
+
 /* On the worker: the migration itself, or its abort. */
 void kvm_migrate_run(KvmJob *j)
 {
     virDomainPtr dom = virDomainLookupByUUIDString(j->conn, j->uuid);
     virTypedParameterPtr params = NULL;
     int nparams = 0, maxparams = 0;
+    _cleanup_free_ char *stream = NULL;
 
     if (!dom) {
         (void)kvm_libvirt_error(&j->error, "looking up domain", j->name);
@@ -78,9 +102,14 @@ void kvm_migrate_run(KvmJob *j)
         (void)virDomainFree(dom);
         return;
     }
-    if (j->bandwidth &&
-        virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
-                                j->bandwidth) < 0)
+    stream = stream_uri(j->target_uri, j->uuid);
+    if (!stream)
+        (void)error_set_errno(&j->error, -ENOMEM, "Out of memory");
+    else if ((j->bandwidth &&
+              virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
+                                      j->bandwidth) < 0) ||
+             (stream[0] && virTypedParamsAddString(&params, &nparams, &maxparams,
+                                                   VIR_MIGRATE_PARAM_URI, stream) < 0))
         (void)kvm_libvirt_error(&j->error, "preparing the migration of", j->name);
     else if (virDomainMigrateToURI3(dom, j->target_uri, params, (unsigned)nparams,
                                     VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER) < 0)

@@ -1,0 +1,91 @@
+"""Live migration of kvm domains between two hvds, each with its own private libvirtd (separate
+mount and network namespaces; QEMU's stream passes over a unix socket beside the target's
+libvirt socket): a running TCG guest moves and keeps its UUID and console, and a refused
+admission or a target libvirtd that is gone leaves the source running."""
+import pytest
+
+from hvd_harness import Bus, Hvd, wait_for
+from kvm_fixtures import (KVM_CONFIG, create, libvirt_cache, state,  # noqa: F401
+                          wait_console, wait_state)
+from libvirtd_harness import Libvirtd
+
+HELLO = "hello mode="
+
+
+@pytest.fixture
+def pair(build, workdir, libvirt_cache):  # noqa: F811
+    """Two hvds, each with its own bus and libvirtd: start(name) gives (hvd, libvirtd)."""
+    made = []
+
+    def start(name):
+        lv = Libvirtd(workdir / f"libvirt-{name}", libvirt_cache)
+        made.append(lv)
+        lv.start()
+        bus = Bus(workdir / f"bus-{name}")
+        made.append(bus)
+        bus.start()
+        h = Hvd(build, bus, workdir / name, config=KVM_CONFIG, kvm_uri=lv.uri)
+        made.append(h)
+        h.start()
+        return h, lv
+
+    yield start
+    for thing in reversed(made):
+        thing.stop()
+
+
+def token_file(hvd, workdir):
+    path = workdir / f"token-{hvd.dir.name}"
+    path.write_text(hvd.token + "\n")
+    return str(path)
+
+
+def migrate(src, name, dst, workdir):
+    return src.hvctl("migrate", name, "--to", dst.url, "--token-file", token_file(dst, workdir),
+                     timeout=120)
+
+
+def running_guest(src, name, *args):
+    create(src, name, *args)
+    src.hvctl("start", name, check=True)
+    wait_console(src, name, HELLO)
+
+
+def test_running_guest_moves_with_its_uuid(pair, workdir):
+    (src, src_lv), (dst, dst_lv) = pair("src"), pair("dst")
+    running_guest(src, "mig")
+    p = migrate(src, "mig", dst, workdir)
+    assert p.returncode == 0, p.stderr + src.read_log() + dst.read_log()
+    assert "migrated to" in p.stdout
+    assert state(src, "mig") == ("shutoff", "migrated")
+    wait_state(dst, "mig", ("running", "migrated"), timeout=30)
+    uuid = src.hvctl_json("info", "mig")["uuid"]
+    assert dst.hvctl_json("info", "mig")["uuid"] == uuid
+    assert "mig" in dst_lv.virsh("list", "--name").stdout.split()
+    assert "mig" not in src_lv.virsh("list", "--name").stdout.split()
+    # It runs on there: hvd can stop it on the target.
+    dst.hvctl("destroy", "mig", check=True)
+    wait_state(dst, "mig", ("shutoff", "destroyed"))
+
+
+def test_refused_admission_leaves_the_source_running(pair, workdir):
+    (src, _), (dst, _) = pair("src"), pair("dst")
+    running_guest(src, "mig")
+    # The target has a different domain of that name already.
+    create(dst, "mig")
+    p = migrate(src, "mig", dst, workdir)
+    assert p.returncode != 0
+    assert "the target refused it" in p.stderr, p.stderr
+    assert state(src, "mig")[0] == "running"
+
+
+def test_target_libvirtd_gone_leaves_the_source_running(pair, workdir):
+    (src, src_lv), (dst, dst_lv) = pair("src"), pair("dst")
+    running_guest(src, "mig")
+    dst_lv.kill_libvirtd()
+    p = migrate(src, "mig", dst, workdir)
+    assert p.returncode != 0
+    assert state(src, "mig")[0] == "running", p.stderr
+    assert "mig" in src_lv.virsh("list", "--name").stdout.split()
+    wait_for(lambda: "mig" not in dst.hvctl("list").stdout, timeout=60,
+             what="the target to drop what it admitted")
