@@ -84,7 +84,7 @@ typedef struct DriverMigrateParams {
     unsigned downtime_ms;     /* the pause the stop-and-copy may take */
     unsigned timeout_s;       /* the pre-copy's time limit */
     unsigned bandwidth_mib_s; /* the most the stream may carry per second (0: no limit) */
-    const char *target_uri;   /* the target's backend address from its admission, or NULL */
+    const json_t *target;     /* what the target's driver answered its admission with, or NULL */
 } DriverMigrateParams;
 
 /* What the manager hands every driver when it opens it. driver_new() copies the strings: the
@@ -248,9 +248,10 @@ typedef struct DriverOps {
                           unsigned flags, Error *e);
     int (*start_incoming)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
                           unsigned timeout_s, unsigned flags, Error *e);
-    /* The address the source's backend sends a migration to this host's backend at (libvirt's
-     * URI), for the admission answer; NULL (or a NULL slot): the stream alone carries it. */
-    const char *(*migrate_target_uri)(Driver *drv);
+    /* What the source's driver needs besides the stream to send c here (kvm: libvirt's URI and
+     * the definition c gets here), for the admission answer: a new object, or NULL (also a NULL
+     * slot) when the stream carries everything. */
+    json_t *(*migrate_target)(Driver *drv, const DomainConfig *c);
 } DriverOps;
 
 struct Driver {

@@ -28,7 +28,7 @@ struct MigrationOut {
     bool sending;             /* the driver has the stream */
     char ticket[MIGRATE_TICKET_LENGTH + 2];
     char *caller;
-    char *backend_uri; /* the target backend's own address (kvm: its libvirt URI), or NULL */
+    json_t *backend; /* what the target's driver answered (kvm: its libvirt URI), or NULL */
     ManagerDone done;
     void *userdata;
 };
@@ -43,7 +43,7 @@ static void migration_free(MigrationOut *op)
         explicit_bzero(op->token, strlen(op->token));
     free(op->token);
     free(op->caller);
-    free(op->backend_uri);
+    json_decref(op->backend);
     free(op);
 }
 
@@ -169,15 +169,8 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
         migration_end(op, &failed, NULL);
         return;
     }
-    if (json_is_string(json_object_get(body, "backend_uri"))) {
-        op->backend_uri = strdup(json_string_value(json_object_get(body, "backend_uri")));
-        if (!op->backend_uri) {
-            (void)error_set_errno(&failed, -ENOMEM, "Out of memory");
-            migration_end(op, &failed, NULL);
-            return;
-        }
-        op->params.target_uri = op->backend_uri;
-    }
+    if (json_is_object(json_object_get(body, "backend")))
+        op->params.target = op->backend = json_incref(json_object_get(body, "backend"));
     (void)snprintf(op->ticket, sizeof(op->ticket), "%s\n", ticket);
     (void)snprintf(port_text, sizeof(port_text), "%d", (int)json_integer_value(port));
     r = peer_connect(op->m->event, &op->peer, port_text, CONNECT_TIMEOUT_MS, on_data_connected, op,

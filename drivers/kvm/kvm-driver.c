@@ -361,7 +361,7 @@ const DriverOps kvm_driver_ops = {
     .migrate_send = kvm_migrate_send,
     .migrate_cancel = kvm_migrate_cancel,
     .start_incoming = kvm_start_incoming,
-    .migrate_target_uri = kvm_migrate_target_uri,
+    .migrate_target = kvm_migrate_target,
 };
 
 const DriverOps *hvd_kvm_driver(unsigned abi)

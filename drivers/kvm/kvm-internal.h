@@ -205,7 +205,7 @@ typedef struct KvmJob {
     char *clone_backing;   /* clone disk: the original's disk (j->image: the overlay) */
     DriverCloneDone clone_done;
     void *clone_userdata;
-    char *target_uri;   /* migrate: the target's libvirt URI */
+    char *target_uri;   /* migrate: the target's libvirt URI (j->xml: its definition there) */
     unsigned bandwidth; /* migrate: MiB/s, 0 for no limit */
     bool incoming;      /* start: wait for the domain an incoming migration brings */
     unsigned wait_s;    /* start (incoming): how long it may take to run here */
@@ -295,7 +295,7 @@ int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *
                        Error *e);
 int kvm_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
                        unsigned timeout_s, unsigned flags, Error *e);
-const char *kvm_migrate_target_uri(Driver *drv);
+json_t *kvm_migrate_target(Driver *drv, const DomainConfig *c);
 void kvm_migrate_run(KvmJob *j);
 void kvm_migrate_done(KvmJob *j);
 virDomainPtr kvm_incoming_wait(KvmJob *j);
@@ -304,11 +304,12 @@ virDomainPtr kvm_incoming_wait(KvmJob *j);
  * through op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
 int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, Error *e);
 
-/* Queues the live migration of c to the libvirtd at target_uri (bandwidth: MiB/s, 0 for no
+/* Queues the live migration of c to the libvirtd at target_uri, defined there as target_xml
+ * (bandwidth: MiB/s, 0 for no
  * limit), holding libvirt's news of c until it ended; the end goes to migration_done. Returns 0
  * or a negative errno with e set. */
 int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
-                           unsigned bandwidth, Error *e);
+                           const char *target_xml, unsigned bandwidth, Error *e);
 
 /* On a worker: runs qemu-img with argv (argv[0] "qemu-img", found on PATH) and waits for it.
  * Returns 0 when it succeeded, or a negative errno with e set to what it said (kvm-qemu-img.c). */

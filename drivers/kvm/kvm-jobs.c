@@ -499,7 +499,7 @@ int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s,
 }
 
 int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
-                           unsigned bandwidth, Error *e)
+                           const char *target_xml, unsigned bandwidth, Error *e)
 {
     KvmJob *j;
     int r;
@@ -507,9 +507,12 @@ int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *targe
     if (!kvm(drv)->conn)
         return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
     j = kvm_job_new(drv, KVM_JOB_MIGRATE);
-    if (!j || !(j->target_uri = strdup(target_uri)) || busy_hold(kvm(drv), c->name) < 0) {
-        if (j)
+    if (!j || !(j->target_uri = strdup(target_uri)) || !(j->xml = strdup(target_xml)) ||
+        busy_hold(kvm(drv), c->name) < 0) {
+        if (j) {
             free(j->target_uri);
+            free(j->xml);
+        }
         free(j);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }

@@ -15,9 +15,14 @@
 
 #define INCOMING_POLL_US 200000
 
-const char *kvm_migrate_target_uri(Driver *drv)
+json_t *kvm_migrate_target(Driver *drv, const DomainConfig *c)
 {
-    return kvm_uri_is_in_process(kvm(drv)->uri) ? NULL : kvm(drv)->uri;
+    _cleanup_free_ char *xml = NULL;
+
+    /* Its console logs and display socket are this host's. */
+    if (kvm_uri_is_in_process(kvm(drv)->uri) || kvm_domain_xml(drv, c, &xml) < 0)
+        return NULL;
+    return json_pack("{s:s, s:s}", "uri", kvm(drv)->uri, "xml", xml);
 }
 
 int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
@@ -25,11 +30,14 @@ int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt
 {
     (void)rt;
     (void)fd;
+    const char *uri = json_string_value(json_object_get(params->target, "uri"));
+    const char *xml = json_string_value(json_object_get(params->target, "xml"));
+
     (void)flags;
-    if (!params->target_uri)
+    if (!uri || !xml)
         return error_setf(e, ERROR_FAILED,
                           "the target did not say where its libvirtd takes the domain");
-    return kvm_job_submit_migrate(drv, c, params->target_uri, params->bandwidth_mib_s, e);
+    return kvm_job_submit_migrate(drv, c, uri, xml, params->bandwidth_mib_s, e);
 }
 
 int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
@@ -108,6 +116,8 @@ void kvm_migrate_run(KvmJob *j)
     else if ((j->bandwidth &&
               virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
                                       j->bandwidth) < 0) ||
+             virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_DEST_XML,
+                                     j->xml) < 0 ||
              (stream[0] && virTypedParamsAddString(&params, &nparams, &maxparams,
                                                    VIR_MIGRATE_PARAM_URI, stream) < 0))
         (void)kvm_libvirt_error(&j->error, "preparing the migration of", j->name);

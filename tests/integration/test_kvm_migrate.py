@@ -1,6 +1,6 @@
 """Live migration of kvm domains between two hvds, each with its own private libvirtd (separate
 mount and network namespaces; QEMU's stream passes over a unix socket beside the target's
-libvirt socket): a running TCG guest moves and keeps its UUID and console, and a refused
+libvirt socket): a running TCG guest moves and keeps its UUID and its console follows it, and a refused
 admission or a target libvirtd that is gone leaves the source running."""
 import pytest
 
@@ -10,6 +10,7 @@ from kvm_fixtures import (KVM_CONFIG, create, libvirt_cache, state,  # noqa: F40
 from libvirtd_harness import Libvirtd
 
 HELLO = "hello mode="
+BUTTON = "power button pressed"
 
 
 @pytest.fixture
@@ -63,9 +64,12 @@ def test_running_guest_moves_with_its_uuid(pair, workdir):
     assert dst.hvctl_json("info", "mig")["uuid"] == uuid
     assert "mig" in dst_lv.virsh("list", "--name").stdout.split()
     assert "mig" not in src_lv.virsh("list", "--name").stdout.split()
-    # It runs on there: hvd can stop it on the target.
-    dst.hvctl("destroy", "mig", check=True)
-    wait_state(dst, "mig", ("shutoff", "destroyed"))
+    # The guest runs on there, without booting again, and its console follows: it answers the
+    # power button of a graceful stop on the target.
+    dst.hvctl("stop", "mig", check=True)
+    text = wait_console(dst, "mig", BUTTON, timeout=30)
+    assert HELLO not in text, text
+    wait_state(dst, "mig", ("shutoff", "shutdown"))
 
 
 def test_refused_admission_leaves_the_source_running(pair, workdir):
