@@ -14,6 +14,8 @@
 #include "time-util.h"
 
 #define INCOMING_POLL_US 200000
+#define ABORT_RETRIES    50
+#define ABORT_RETRY_US   100000
 
 json_t *kvm_migrate_target(Driver *drv, const DomainConfig *c)
 {
@@ -105,7 +107,16 @@ void kvm_migrate_run(KvmJob *j)
         return;
     }
     if (j->kind == KVM_JOB_MIGRATE_ABORT) {
-        if (virDomainAbortJob(dom) < 0)
+        /* A cancel may come while the migration's job is still starting in libvirt (no job is
+         * active yet): it tries again for a while. */
+        int r = virDomainAbortJob(dom);
+
+        for (unsigned i = 0;
+             r < 0 && kvm_libvirt_error_is(VIR_ERR_OPERATION_INVALID) && i < ABORT_RETRIES; i++) {
+            (void)usleep(ABORT_RETRY_US);
+            r = virDomainAbortJob(dom);
+        }
+        if (r < 0)
             (void)kvm_libvirt_error(&j->error, "cancelling the migration of", j->name);
         (void)virDomainFree(dom);
         return;

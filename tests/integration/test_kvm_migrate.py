@@ -2,6 +2,9 @@
 mount and network namespaces; QEMU's stream passes over a unix socket beside the target's
 libvirt socket): a running TCG guest moves and keeps its UUID and its console follows it, and a refused
 admission or a target libvirtd that is gone leaves the source running."""
+import subprocess
+import time
+
 import pytest
 
 from hvd_harness import Bus, Hvd, wait_for
@@ -93,3 +96,25 @@ def test_target_libvirtd_gone_leaves_the_source_running(pair, workdir):
     assert "mig" in src_lv.virsh("list", "--name").stdout.split()
     wait_for(lambda: "mig" not in dst.hvctl("list").stdout, timeout=60,
              what="the target to drop what it admitted")
+
+
+def test_cancel_leaves_the_source_running(pair, workdir):
+    (src, src_lv), (dst, dst_lv) = pair("src"), pair("dst")
+    running_guest(src, "mig")
+    # 1 MiB/s for 64 MiB of guest: long enough to cancel midway.
+    proc = subprocess.Popen(
+        [str(src.hvctl_binary), "migrate", "mig", "--to", dst.url, "--token-file",
+         token_file(dst, workdir), "--bandwidth", "1"], env=src.env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: state(src, "mig")[0] == "migrating", timeout=30, what="migrating")
+        src.hvctl("migrate", "mig", "--cancel", check=True)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode != 0
+    assert "the migration to" in err and "cancel" in err.lower(), err
+    wait_state(src, "mig", ("running", "booted"), timeout=30)
+    assert "mig" in src_lv.virsh("list", "--name").stdout.split()
+    assert "mig" not in dst_lv.virsh("list", "--name").stdout.split()
