@@ -209,6 +209,7 @@ typedef struct KvmJob {
     unsigned bandwidth; /* migrate: MiB/s, 0 for no limit */
     bool incoming;      /* start: wait for the domain an incoming migration brings */
     unsigned wait_s;    /* start (incoming): how long it may take to run here */
+    int stream_fd; /* migrate, start (incoming): hvd's data connection (its end: the source's) */
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -300,16 +301,18 @@ void kvm_migrate_run(KvmJob *j);
 void kvm_migrate_done(KvmJob *j);
 virDomainPtr kvm_incoming_wait(KvmJob *j);
 
-/* Queues the start of c by an incoming migration (see kvm_incoming_wait), completing ACTION_START
+/* Queues the start of c by an incoming migration (see kvm_incoming_wait; a copy of fd, the data
+ * connection, tells when the source gave up), completing ACTION_START
  * through op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
-int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, Error *e);
+int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, int fd, Error *e);
 
 /* Queues the live migration of c to the libvirtd at target_uri, defined there as target_xml
  * (bandwidth: MiB/s, 0 for no
- * limit), holding libvirt's news of c until it ended; the end goes to migration_done. Returns 0
+ * limit), holding libvirt's news of c and a copy of fd (the data connection, whose end tells
+ * the target) until it ended; the end goes to migration_done. Returns 0
  * or a negative errno with e set. */
 int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
-                           const char *target_xml, unsigned bandwidth, Error *e);
+                           const char *target_xml, unsigned bandwidth, int fd, Error *e);
 
 /* On a worker: runs qemu-img with argv (argv[0] "qemu-img", found on PATH) and waits for it.
  * Returns 0 when it succeeded, or a negative errno with e set to what it said (kvm-qemu-img.c). */

@@ -2,6 +2,7 @@
  * (lifecycle operations one domain at a time and in order, connecting, statistics, consoles,
  * undefining, and letting go of connections and streams), so a libvirtd that hangs never holds
  * up hvd's loop. Results come back on the loop. */
+#include <fcntl.h>
 #include <libvirt/virterror.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,6 +88,7 @@ KvmJob *kvm_job_new(Driver *drv, KvmJobKind kind)
             .error = ERROR_NULL,
             .lifecycle_callback = -1,
             .reboot_callback = -1,
+            .stream_fd = -EBADF,
         };
     return j;
 }
@@ -106,6 +108,8 @@ static void job_free(KvmJob *j)
     free(j->image);
     free(j->clone_backing);
     free(j->target_uri);
+    if (j->stream_fd >= 0)
+        (void)close(j->stream_fd);
     free(j);
 }
 
@@ -455,16 +459,14 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
     KvmJob *j;
     int r;
 
-    if (!k->conn) {
+    if (!k->conn || !(j = kvm_job_new(drv, KVM_JOB_OPERATION)) || busy_hold(k, c->name) < 0) {
+        free(k->conn ? j : NULL);
         free(xml);
         free(image);
-        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
-    }
-    j = kvm_job_new(drv, KVM_JOB_OPERATION);
-    if (!j || busy_hold(k, c->name) < 0) {
-        free(j);
-        free(xml);
-        free(image);
+        if (extra && extra->stream_fd >= 0)
+            (void)close(extra->stream_fd);
+        if (!k->conn)
+            return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     j->op = op;
@@ -477,6 +479,7 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
         j->summary = extra->summary;
         j->incoming = extra->incoming;
         j->wait_s = extra->wait_s;
+        j->stream_fd = extra->stream_fd;
     }
     (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
@@ -491,15 +494,18 @@ int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xm
     return submit_operation(drv, c, op, KVM_REBOOT_NONE, xml, NULL, NULL, e);
 }
 
-int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, Error *e)
+int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, int fd, Error *e)
 {
-    KvmJob extra = {.incoming = true, .wait_s = wait_s};
+    KvmJob extra = {.incoming = true, .wait_s = wait_s, .stream_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)};
+
+    if (extra.stream_fd < 0)
+        return error_set_errno(e, -errno, "Failed to keep the data connection: %m");
 
     return submit_operation(drv, c, ACTION_START, KVM_REBOOT_NONE, NULL, NULL, &extra, e);
 }
 
 int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
-                           const char *target_xml, unsigned bandwidth, Error *e)
+                           const char *target_xml, unsigned bandwidth, int fd, Error *e)
 {
     KvmJob *j;
     int r;
@@ -517,6 +523,12 @@ int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *targe
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     j->bandwidth = bandwidth;
+    j->stream_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (j->stream_fd < 0) {
+        r = -errno;
+        kvm_job_cancel(j);
+        return error_set_errno(e, r, "Failed to keep the data connection: %m");
+    }
     (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
     r = kvm_job_queue(j, c->uuid);

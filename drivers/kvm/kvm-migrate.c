@@ -4,6 +4,7 @@
  * brings it as a running transient domain with the same UUID). hvd's data connection carries
  * nothing for kvm: libvirt and QEMU make their own. */
 #include <libvirt/virterror.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include "log.h"
 #include "time-util.h"
 
-#define INCOMING_POLL_US 200000
+#define INCOMING_POLL_MS 200
 #define ABORT_RETRIES    50
 #define ABORT_RETRY_US   100000
 
@@ -31,7 +32,6 @@ int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt
                      const DriverMigrateParams *params, unsigned flags, Error *e)
 {
     (void)rt;
-    (void)fd;
     const char *uri = json_string_value(json_object_get(params->target, "uri"));
     const char *xml = json_string_value(json_object_get(params->target, "xml"));
 
@@ -39,7 +39,7 @@ int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt
     if (!uri || !xml)
         return error_setf(e, ERROR_FAILED,
                           "the target did not say where its libvirtd takes the domain");
-    return kvm_job_submit_migrate(drv, c, uri, xml, params->bandwidth_mib_s, e);
+    return kvm_job_submit_migrate(drv, c, uri, xml, params->bandwidth_mib_s, fd, e);
 }
 
 int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
@@ -67,9 +67,8 @@ int kvm_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, in
                        unsigned timeout_s, unsigned flags, Error *e)
 {
     (void)rt;
-    (void)fd;
     (void)flags;
-    return kvm_job_submit_incoming(drv, c, timeout_s, e);
+    return kvm_job_submit_incoming(drv, c, timeout_s, fd, e);
 }
 
 /* Where QEMU's stream goes when the target libvirtd is reached over a unix socket (so on this
@@ -154,9 +153,24 @@ void kvm_migrate_done(KvmJob *j)
                                    error_is_set(&j->error) ? &j->error : NULL, NULL);
 }
 
+/* Waits up to INCOMING_POLL_MS on the data connection: whether the source let go of it (its
+ * migration ended, or it gave up). */
+static bool source_let_go(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    char buf[256];
+
+    if (poll(&p, 1, INCOMING_POLL_MS) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLRDHUP | POLLERR))
+        return true;
+    return read(fd, buf, sizeof(buf)) == 0; /* nothing else comes; what does is ignored */
+}
+
 virDomainPtr kvm_incoming_wait(KvmJob *j)
 {
     uint64_t deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)j->wait_s * 1000000;
+    bool last = false;
 
     for (;;) {
         virDomainPtr dom = virDomainLookupByUUIDString(j->conn, j->uuid);
@@ -169,12 +183,18 @@ virDomainPtr kvm_incoming_wait(KvmJob *j)
         }
         if (dom)
             (void)virDomainFree(dom);
+        if (last) {
+            (void)error_setf(&j->error, ERROR_FAILED,
+                             "the source let go of the migration before '%s' ran here", j->name);
+            return NULL;
+        }
         if (now_usec(CLOCK_MONOTONIC) >= deadline) {
             (void)error_setf(&j->error, ERROR_FAILED,
                              "domain '%s' did not arrive in libvirt within %u s", j->name,
                              j->wait_s);
             return NULL;
         }
-        (void)usleep(INCOMING_POLL_US);
+        /* Once the source let go, one more look: the domain runs here before its end does. */
+        last = source_let_go(j->stream_fd);
     }
 }

@@ -118,3 +118,6 @@ def test_cancel_leaves_the_source_running(pair, workdir):
     wait_state(src, "mig", ("running", "booted"), timeout=30)
     assert "mig" in src_lv.virsh("list", "--name").stdout.split()
     assert "mig" not in dst_lv.virsh("list", "--name").stdout.split()
+    # The target saw the source let go and removed what it admitted (not after its 600 s).
+    wait_for(lambda: "mig" not in dst.hvctl("list").stdout, timeout=30,
+             what="the target to drop what it admitted")
