@@ -456,11 +456,11 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
                             char *xml, char *image, const KvmJob *extra, Error *e)
 {
     KvmDriver *k = kvm(drv);
-    KvmJob *j;
+    KvmJob *j = NULL;
     int r;
 
     if (!k->conn || !(j = kvm_job_new(drv, KVM_JOB_OPERATION)) || busy_hold(k, c->name) < 0) {
-        free(k->conn ? j : NULL);
+        free(j);
         free(xml);
         free(image);
         if (extra && extra->stream_fd >= 0)
@@ -500,7 +500,6 @@ int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s,
 
     if (extra.stream_fd < 0)
         return error_set_errno(e, -errno, "Failed to keep the data connection: %m");
-
     return submit_operation(drv, c, ACTION_START, KVM_REBOOT_NONE, NULL, NULL, &extra, e);
 }
 
