@@ -84,6 +84,7 @@ typedef struct DriverMigrateParams {
     unsigned downtime_ms;     /* the pause the stop-and-copy may take */
     unsigned timeout_s;       /* the pre-copy's time limit */
     unsigned bandwidth_mib_s; /* the most the stream may carry per second (0: no limit) */
+    const json_t *target;     /* what the target's driver answered its admission with, or NULL */
 } DriverMigrateParams;
 
 /* What the manager hands every driver when it opens it. driver_new() copies the strings: the
@@ -247,6 +248,10 @@ typedef struct DriverOps {
                           unsigned flags, Error *e);
     int (*start_incoming)(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
                           unsigned timeout_s, unsigned flags, Error *e);
+    /* What the source's driver needs besides the stream to send c here (kvm: libvirt's URI and
+     * the definition c gets here), for the admission answer: a new object, or NULL (also a NULL
+     * slot) when the stream carries everything. */
+    json_t *(*migrate_target)(Driver *drv, const DomainConfig *c);
 } DriverOps;
 
 struct Driver {

@@ -398,6 +398,12 @@ int manager_migration_admit(Manager *m, const json_t *definition,
     if (r >= 0 && !(*ret = json_pack("{s:s, s:i, s:s}", "name", in->name, "port", port, "ticket",
                                      in->ticket)))
         r = error_set_errno(e, -ENOMEM, "Out of memory");
+    if (r >= 0 && drv->ops->migrate_target) {
+        json_t *backend = drv->ops->migrate_target(drv, &d->config);
+
+        if (backend && json_object_set_new(*ret, "backend", backend) < 0)
+            r = error_set_errno(e, -ENOMEM, "Out of memory");
+    }
     if (r < 0) {
         if (!error_is_set(e))
             (void)error_set_errno(e, r, "Failed to wait for the migration: %m");

@@ -28,6 +28,7 @@ struct MigrationOut {
     bool sending;             /* the driver has the stream */
     char ticket[MIGRATE_TICKET_LENGTH + 2];
     char *caller;
+    json_t *backend; /* what the target's driver answered (kvm: its libvirt URI), or NULL */
     ManagerDone done;
     void *userdata;
 };
@@ -42,6 +43,7 @@ static void migration_free(MigrationOut *op)
         explicit_bzero(op->token, strlen(op->token));
     free(op->token);
     free(op->caller);
+    json_decref(op->backend);
     free(op);
 }
 
@@ -167,6 +169,8 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
         migration_end(op, &failed, NULL);
         return;
     }
+    if (json_is_object(json_object_get(body, "backend")))
+        op->params.target = op->backend = json_incref(json_object_get(body, "backend"));
     (void)snprintf(op->ticket, sizeof(op->ticket), "%s\n", ticket);
     (void)snprintf(port_text, sizeof(port_text), "%d", (int)json_integer_value(port));
     r = peer_connect(op->m->event, &op->peer, port_text, CONNECT_TIMEOUT_MS, on_data_connected, op,

@@ -358,6 +358,10 @@ const DriverOps kvm_driver_ops = {
     .start_image = kvm_start_image,
     .images_per_domain = true,
     .clone_disk = kvm_clone_disk,
+    .migrate_send = kvm_migrate_send,
+    .migrate_cancel = kvm_migrate_cancel,
+    .start_incoming = kvm_start_incoming,
+    .migrate_target = kvm_migrate_target,
 };
 
 const DriverOps *hvd_kvm_driver(unsigned abi)

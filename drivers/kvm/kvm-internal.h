@@ -148,14 +148,16 @@ typedef struct KvmSeen {
 } KvmSeen;
 
 typedef enum KvmJobKind {
-    KVM_JOB_CONNECT,    /* opens a connection and takes stock of it */
-    KVM_JOB_OPERATION,  /* a lifecycle operation on one domain */
-    KVM_JOB_CONSOLE,    /* opens one domain's console stream */
-    KVM_JOB_UNDEFINE,   /* forgets one domain's persistent definition */
-    KVM_JOB_STATS,      /* statistics of every active domain */
-    KVM_JOB_RESOURCES,  /* applies one domain's CPU weight and cap and memory limit live */
-    KVM_JOB_RELEASE,    /* lets go of streams and a connection */
-    KVM_JOB_CLONE_DISK, /* makes a clone's disk with qemu-img (no libvirt call) */
+    KVM_JOB_CONNECT,       /* opens a connection and takes stock of it */
+    KVM_JOB_OPERATION,     /* a lifecycle operation on one domain */
+    KVM_JOB_CONSOLE,       /* opens one domain's console stream */
+    KVM_JOB_UNDEFINE,      /* forgets one domain's persistent definition */
+    KVM_JOB_STATS,         /* statistics of every active domain */
+    KVM_JOB_RESOURCES,     /* applies one domain's CPU weight and cap and memory limit live */
+    KVM_JOB_RELEASE,       /* lets go of streams and a connection */
+    KVM_JOB_CLONE_DISK,    /* makes a clone's disk with qemu-img (no libvirt call) */
+    KVM_JOB_MIGRATE,       /* moves one running domain to another libvirtd (kvm-migrate.c) */
+    KVM_JOB_MIGRATE_ABORT, /* asks the migration under way of one domain to stop */
 } KvmJobKind;
 
 /* What a start from a saved image checks the image against (kvm-save.c). */
@@ -203,6 +205,11 @@ typedef struct KvmJob {
     char *clone_backing;   /* clone disk: the original's disk (j->image: the overlay) */
     DriverCloneDone clone_done;
     void *clone_userdata;
+    char *target_uri;   /* migrate: the target's libvirt URI (j->xml: its definition there) */
+    unsigned bandwidth; /* migrate: MiB/s, 0 for no limit */
+    bool incoming;      /* start: wait for the domain an incoming migration brings */
+    unsigned wait_s;    /* start (incoming): how long it may take to run here */
+    int stream_fd; /* migrate, start (incoming): hvd's data connection (its end: the source's) */
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -278,6 +285,34 @@ int kvm_clone_disk(Driver *drv, const DomainConfig *c, const char *path, DriverC
                    void *userdata, Error *e);
 void kvm_clone_disk_run(KvmJob *j);
 void kvm_clone_disk_done(KvmJob *j);
+
+/* Live migration (kvm-migrate.c): the DriverOps slots, and the workers' and the loop's halves
+ * of the jobs. kvm_incoming_wait() waits on a worker, for at most j->wait_s, until libvirt runs
+ * the domain with j's UUID (a migration from another libvirtd brings it) and returns it, or
+ * NULL with j->error set. */
+int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
+                     const DriverMigrateParams *params, unsigned flags, Error *e);
+int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
+                       Error *e);
+int kvm_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,
+                       unsigned timeout_s, unsigned flags, Error *e);
+json_t *kvm_migrate_target(Driver *drv, const DomainConfig *c);
+void kvm_migrate_run(KvmJob *j);
+void kvm_migrate_done(KvmJob *j);
+virDomainPtr kvm_incoming_wait(KvmJob *j);
+
+/* Queues the start of c by an incoming migration (see kvm_incoming_wait; a copy of fd, the data
+ * connection, tells when the source gave up), completing ACTION_START
+ * through op_completed. Returns DRIVER_PENDING or a negative errno with e set. */
+int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, int fd, Error *e);
+
+/* Queues the live migration of c to the libvirtd at target_uri, defined there as target_xml
+ * (bandwidth: MiB/s, 0 for no
+ * limit), holding libvirt's news of c and a copy of fd (the data connection, whose end tells
+ * the target) until it ended; the end goes to migration_done. Returns 0
+ * or a negative errno with e set. */
+int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
+                           const char *target_xml, unsigned bandwidth, int fd, Error *e);
 
 /* On a worker: runs qemu-img with argv (argv[0] "qemu-img", found on PATH) and waits for it.
  * Returns 0 when it succeeded, or a negative errno with e set to what it said (kvm-qemu-img.c). */

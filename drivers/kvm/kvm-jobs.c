@@ -2,6 +2,7 @@
  * (lifecycle operations one domain at a time and in order, connecting, statistics, consoles,
  * undefining, and letting go of connections and streams), so a libvirtd that hangs never holds
  * up hvd's loop. Results come back on the loop. */
+#include <fcntl.h>
 #include <libvirt/virterror.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,6 +88,7 @@ KvmJob *kvm_job_new(Driver *drv, KvmJobKind kind)
             .error = ERROR_NULL,
             .lifecycle_callback = -1,
             .reboot_callback = -1,
+            .stream_fd = -EBADF,
         };
     return j;
 }
@@ -105,6 +107,9 @@ static void job_free(KvmJob *j)
     free(j->xml);
     free(j->image);
     free(j->clone_backing);
+    free(j->target_uri);
+    if (j->stream_fd >= 0)
+        (void)close(j->stream_fd);
     free(j);
 }
 
@@ -113,7 +118,7 @@ void kvm_job_cancel(void *job)
     KvmJob *j = job;
     KvmBusy ignored;
 
-    if (j->kind == KVM_JOB_OPERATION)
+    if (j->kind == KVM_JOB_OPERATION || j->kind == KVM_JOB_MIGRATE)
         (void)busy_release(kvm(j->drv), j->name, &ignored);
     stream_release_now(j->console);
     if (j->conn && (j->kind == KVM_JOB_CONNECT || j->kind == KVM_JOB_RELEASE))
@@ -211,7 +216,7 @@ static void job_run_operation(KvmJob *j)
     bool starts = j->op == ACTION_START || j->reboot == KVM_REBOOT_RESTART;
 
     if (starts)
-        dom = j->image ? kvm_restore_run(j) : job_start(j);
+        dom = j->incoming ? kvm_incoming_wait(j) : j->image ? kvm_restore_run(j) : job_start(j);
     else {
         dom = virDomainLookupByUUIDString(j->conn, j->uuid);
         if (!dom) {
@@ -359,11 +364,27 @@ static void job_run(void *data)
     case KVM_JOB_CLONE_DISK:
         kvm_clone_disk_run(j);
         break;
+    case KVM_JOB_MIGRATE:
+    case KVM_JOB_MIGRATE_ABORT:
+        kvm_migrate_run(j);
+        break;
     }
     /* The job's own reference goes here, so the loop never holds a connection's last one
      * (closing that one is a round trip). */
     if (j->conn)
         (void)virConnectClose(TAKE_PTR(j->conn));
+}
+
+/* What libvirt announced while the domain migrated (its pause, its end) is news only after the
+ * manager heard how the migration ended. */
+static void job_done_migrate(KvmJob *j)
+{
+    KvmBusy missed;
+    bool replay = busy_release(kvm(j->drv), j->name, &missed);
+
+    kvm_migrate_done(j);
+    if (replay)
+        kvm_domain_changed(j->drv, j->name, missed.state, missed.reason, missed.detail);
 }
 
 static void job_done(void *data)
@@ -394,6 +415,12 @@ static void job_done(void *data)
         break;
     case KVM_JOB_CLONE_DISK:
         kvm_clone_disk_done(j);
+        break;
+    case KVM_JOB_MIGRATE:
+        job_done_migrate(j);
+        break;
+    case KVM_JOB_MIGRATE_ABORT:
+        kvm_migrate_done(j);
         break;
     case KVM_JOB_RELEASE:
         break;
@@ -429,19 +456,17 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
                             char *xml, char *image, const KvmJob *extra, Error *e)
 {
     KvmDriver *k = kvm(drv);
-    KvmJob *j;
+    KvmJob *j = NULL;
     int r;
 
-    if (!k->conn) {
-        free(xml);
-        free(image);
-        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
-    }
-    j = kvm_job_new(drv, KVM_JOB_OPERATION);
-    if (!j || busy_hold(k, c->name) < 0) {
+    if (!k->conn || !(j = kvm_job_new(drv, KVM_JOB_OPERATION)) || busy_hold(k, c->name) < 0) {
         free(j);
         free(xml);
         free(image);
+        if (extra && extra->stream_fd >= 0)
+            (void)close(extra->stream_fd);
+        if (!k->conn)
+            return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     j->op = op;
@@ -452,6 +477,9 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
         j->save_pause = extra->save_pause;
         memcpy(j->disk_target, extra->disk_target, sizeof(j->disk_target));
         j->summary = extra->summary;
+        j->incoming = extra->incoming;
+        j->wait_s = extra->wait_s;
+        j->stream_fd = extra->stream_fd;
     }
     (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
     (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
@@ -464,6 +492,48 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
 int kvm_job_submit(Driver *drv, const DomainConfig *c, DomainAction op, char *xml, Error *e)
 {
     return submit_operation(drv, c, op, KVM_REBOOT_NONE, xml, NULL, NULL, e);
+}
+
+int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s, int fd, Error *e)
+{
+    KvmJob extra = {.incoming = true, .wait_s = wait_s, .stream_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)};
+
+    if (extra.stream_fd < 0)
+        return error_set_errno(e, -errno, "Failed to keep the data connection: %m");
+    return submit_operation(drv, c, ACTION_START, KVM_REBOOT_NONE, NULL, NULL, &extra, e);
+}
+
+int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
+                           const char *target_xml, unsigned bandwidth, int fd, Error *e)
+{
+    KvmJob *j;
+    int r;
+
+    if (!kvm(drv)->conn)
+        return error_setf(e, ERROR_DRIVER_UNAVAILABLE, "the kvm driver is not connected");
+    j = kvm_job_new(drv, KVM_JOB_MIGRATE);
+    if (!j || !(j->target_uri = strdup(target_uri)) || !(j->xml = strdup(target_xml)) ||
+        busy_hold(kvm(drv), c->name) < 0) {
+        if (j) {
+            free(j->target_uri);
+            free(j->xml);
+        }
+        free(j);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
+    j->bandwidth = bandwidth;
+    j->stream_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (j->stream_fd < 0) {
+        r = -errno;
+        kvm_job_cancel(j);
+        return error_set_errno(e, r, "Failed to keep the data connection: %m");
+    }
+    (void)snprintf(j->name, sizeof(j->name), "%s", c->name);
+    (void)snprintf(j->uuid, sizeof(j->uuid), "%s", c->uuid);
+    r = kvm_job_queue(j, c->uuid);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to queue the migration: %m");
+    return 0;
 }
 
 int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, unsigned flags,
