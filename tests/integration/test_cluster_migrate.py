@@ -1,0 +1,78 @@
+"""Live migration between cluster hosts: a running counter guest moves without restarting (its
+counter continues) while no domain ever runs on two hosts, and a move to a host without room is
+refused with the reason while the domain keeps running where it was."""
+import json
+import re
+
+import pytest
+
+from cluster_helpers import ClusterHost, DoubleRunChecker, EtcdCluster, free_port, running_on
+from hvd_harness import wait_for
+from minihv_helpers import require_kvm
+
+TOKEN = "ab" * 32  # the hosts' shared HTTP token, which they use to admit each other's domains
+COUNTER = re.compile(r"counter: (\d+) t=\d+\n")
+
+
+@pytest.fixture
+def pair(workdir, build):
+    """etcd on loopback and hosts h0, h1 (64 MiB each) that live-migrate to each other."""
+    require_kvm()
+    etcd = EtcdCluster(workdir / "etcd").start()
+    hosts = []
+    for i in range(2):
+        port = free_port()
+        h = ClusterHost(build, workdir / f"h{i}", f"h{i}", etcd.endpoints,
+                        extra=f"advertise = http://127.0.0.1:{port}\nmigrate-token = {TOKEN}\n")
+        h.http = f"127.0.0.1:{port}"
+        h.state_dir.mkdir(parents=True, exist_ok=True)
+        (h.state_dir / "http-token").write_text(TOKEN + "\n")
+        (h.state_dir / "http-token").chmod(0o600)
+        hosts.append(h)
+    try:
+        for h in hosts:
+            h.start()
+        wait_for(lambda: len(hosts[0].get("/api/v1/cluster/hosts")[2]) == 2, timeout=10,
+                 interval=0.1, what="two hosts registered")
+        yield hosts
+    finally:
+        for h in hosts:
+            h.shutdown()
+        etcd.stop()
+
+
+def counts(host, name):
+    text = host.hvctl("console", name, "--tail", "100000", check=True).stdout
+    return [int(n) for n in COUNTER.findall(text)]
+
+
+def test_move_migrates_a_running_guest_live_and_refuses_a_host_without_room(pair):
+    by_name = {h.name: h for h in pair}
+    p = pair[0].hvctl("--cluster", "create", "c", "--driver", "minihv", "--mode", "pv",
+                      "--kernel", "counter", "--memory", "16", "--cmdline",
+                      "period_ms=50 dirty_pages=32", "--json", timeout=40)
+    assert p.returncode == 0, p.stderr
+    src = by_name[json.loads(p.stdout)["host"]]
+    dst = next(h for h in pair if h is not src)
+    wait_for(lambda: len(counts(src, "c")) >= 3, timeout=10, interval=0.1, what="the counter")
+    checker = DoubleRunChecker(pair, interval=0.05)
+    p = src.hvctl("--cluster", "move", "c", "--to", dst.name, "--json", timeout=40)
+    assert p.returncode == 0, p.stderr
+    entry = json.loads(p.stdout)
+    assert entry["host"] == dst.name and entry["state"] == "running", entry
+    assert entry["moved"] == "live", entry
+    wait_for(lambda: len(counts(dst, "c")) >= 3, timeout=10, interval=0.1,
+             what="the counter continuing on the target")
+    assert counts(dst, "c")[0] > 2, counts(dst, "c")  # a restarted guest would count from 0
+    assert checker.stop() == []
+    wait_for(lambda: "c" not in src.local_states(), timeout=10, interval=0.1,
+             what="the source to undefine its copy")
+
+    # The source without room now: moving back is refused with the reason, c stays put.
+    p = pair[0].hvctl("--cluster", "create", "big", "--host", src.name, "--driver", "minihv",
+                      "--kernel", "echo", "--memory", "56", timeout=40)
+    assert p.returncode == 0, p.stderr
+    p = dst.hvctl("--cluster", "move", "c", "--to", src.name, timeout=40)
+    assert p.returncode != 0
+    assert f"cannot move: {src.name}: not enough memory" in p.stderr, p.stderr
+    assert running_on(pair, "c") == [dst.name]
