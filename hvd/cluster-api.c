@@ -355,8 +355,13 @@ static bool drain_outcome(ClusterRequest *r)
 
         if (pinned && streq(pinned, r->name) && host && streq(host, r->name))
             (void)json_array_append_new(left, json_string(name));
-        else if ((host && streq(host, r->name)) || (released && streq(released, r->name)))
-            (void)json_object_set_new(r->tracked, name, json_true());
+        else if ((host && streq(host, r->name)) || (released && streq(released, r->name))) {
+            /* How it leaves, as last seen: by live migration, or stopped and started again. */
+            const char *way = json_object_get(owner, "migrating_to") ? "live"
+                              : released                             ? "cold"
+                                         : json_string_value(json_object_get(r->tracked, name));
+            (void)json_object_set_new(r->tracked, name, json_string(way ?: "cold"));
+        }
     }
     /* Each domain seen on the host counts until it runs on another one (or was deleted). */
     json_t *v;
@@ -374,7 +379,8 @@ static bool drain_outcome(ClusterRequest *r)
         return false;
     }
     if (done) {
-        result = json_pack("{s:s,s:o}", "host", r->name, "pinned_there", left);
+        result =
+            json_pack("{s:s,s:o,s:O}", "host", r->name, "pinned_there", left, "moved", r->tracked);
         request_finish(r, result, NULL);
         json_decref(result);
     } else {
@@ -442,8 +448,11 @@ int cluster_move(Cluster *c, const char *name, const char *target, ClusterDone d
     if (!cluster_host_can_take(c, target, name, why, sizeof(why)))
         return error_setf(e, ERROR_INSUFFICIENT_RESOURCES, "cluster domain %s cannot move: %s",
                           name, why);
-    bool live = cluster_migrate_supported(
-        c, json_object_get(json_object_get(c->view.domains, name), "def"));
+    /* Live when the driver can and the target says where to reach it; cold otherwise. */
+    bool live =
+        cluster_migrate_supported(c,
+                                  json_object_get(json_object_get(c->view.domains, name), "def")) &&
+        json_is_string(json_object_get(json_object_get(c->view.hosts, target), "advertise"));
     if (json_object_get(owner, "migrating_to"))
         return error_setf(e, ERROR_INVALID_STATE, "cluster domain %s is being migrated already",
                           name);

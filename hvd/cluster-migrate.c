@@ -42,7 +42,8 @@ static void commit_owner(Cluster *c, const char *name, const char *target, const
     _cleanup_free_ char *failed = cluster_key(CLUSTER_FAILED_PREFIX, name), *value = NULL;
     json_t *compare, *ops;
 
-    if (!key || !failed || asprintf(&value, "%s%c%s", c->config.host, CLUSTER_MIGRATING, target) < 0)
+    if (!key || !failed ||
+        asprintf(&value, "%s%c%s", c->config.host, CLUSTER_MIGRATING, target) < 0)
         return (void)log_oom();
     compare = json_pack("[o]", etcd_compare(key, "VALUE", "EQUAL", 0, value));
     ops = json_pack("[{s:o},{s:o}]", "request_put", etcd_put_request(key, owner, 0),

@@ -1,6 +1,7 @@
 """Live migration between cluster hosts: a running counter guest moves without restarting (its
-counter continues) while no domain ever runs on two hosts, and a move to a host without room is
-refused with the reason while the domain keeps running where it was."""
+counter continues) while no domain ever runs on two hosts, a move to a host without room is
+refused with the reason while the domain keeps running where it was, and a drain empties a host
+by live migrations, a kvm domain by the cold move."""
 import json
 import re
 
@@ -56,7 +57,7 @@ def test_move_migrates_a_running_guest_live_and_refuses_a_host_without_room(pair
     dst = next(h for h in pair if h is not src)
     wait_for(lambda: len(counts(src, "c")) >= 3, timeout=10, interval=0.1, what="the counter")
     checker = DoubleRunChecker(pair, interval=0.05)
-    p = src.hvctl("--cluster", "move", "c", "--to", dst.name, "--json", timeout=40)
+    p = src.hvctl("--cluster", "migrate", "c", "--to", dst.name, "--json", timeout=40)
     assert p.returncode == 0, p.stderr
     entry = json.loads(p.stdout)
     assert entry["host"] == dst.name and entry["state"] == "running", entry
@@ -76,3 +77,28 @@ def test_move_migrates_a_running_guest_live_and_refuses_a_host_without_room(pair
     assert p.returncode != 0
     assert f"cannot move: {src.name}: not enough memory" in p.stderr, p.stderr
     assert running_on(pair, "c") == [dst.name]
+
+
+def test_drain_empties_a_host_by_live_migration(pair):
+    for i in range(3):
+        p = pair[0].hvctl("--cluster", "create", f"d{i}", "--host" if i == 0 else "--ha",
+                          *(["h0"] if i == 0 else []), "--driver", "minihv", "--mode", "pv",
+                          "--kernel", "counter", "--memory", "16", timeout=40)
+        assert p.returncode == 0, p.stderr
+    # d0 pinned to h0 stays; the others may be anywhere: put them on h0 first.
+    for i in (1, 2):
+        if "d%d" % i not in pair[0].local_states():
+            p = pair[0].hvctl("--cluster", "migrate", f"d{i}", "--to", "h0", timeout=40)
+            assert p.returncode == 0, p.stderr
+    assert sorted(pair[0].local_states()) == ["d0", "d1", "d2"]
+    checker = DoubleRunChecker(pair, interval=0.05)
+    p = pair[1].hvctl("--cluster", "drain", "h0", timeout=50)
+    assert p.returncode == 0, p.stderr
+    assert "Domain d1 moved (live)." in p.stdout and "Domain d2 moved (live)." in p.stdout, p.stdout
+    assert "but for 1 domains pinned to it" in p.stdout, p.stdout
+    for i in (1, 2):
+        assert running_on(pair, f"d{i}") == ["h1"]
+        wait_for(lambda: len(counts(pair[1], f"d{i}")) >= 1, timeout=10, interval=0.1,
+                 what="the counter on h1")
+        assert counts(pair[1], f"d{i}")[0] > 2, counts(pair[1], f"d{i}")
+    assert checker.stop() == []
