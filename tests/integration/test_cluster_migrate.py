@@ -1,7 +1,8 @@
 """Live migration between cluster hosts: a running counter guest moves without restarting (its
 counter continues) while no domain ever runs on two hosts, a move to a host without room is
-refused with the reason while the domain keeps running where it was, and a drain empties a host
-by live migrations, a kvm domain by the cold move."""
+refused with the reason while the domain keeps running where it was, a migration the target
+refuses leaves it running where it was with the reason, and a drain empties a host by live
+migrations."""
 import json
 import re
 
@@ -18,13 +19,24 @@ COUNTER = re.compile(r"counter: (\d+) t=\d+\n")
 @pytest.fixture
 def pair(workdir, build):
     """etcd on loopback and hosts h0, h1 (64 MiB each) that live-migrate to each other."""
+    yield from start_pair(workdir, build, [TOKEN, TOKEN])
+
+
+@pytest.fixture
+def wrong_token_pair(workdir, build):
+    """As pair, but h1 presents a token h0 does not take."""
+    yield from start_pair(workdir, build, [TOKEN, "cd" * 32])
+
+
+def start_pair(workdir, build, migrate_tokens):
     require_kvm()
     etcd = EtcdCluster(workdir / "etcd").start()
     hosts = []
     for i in range(2):
         port = free_port()
         h = ClusterHost(build, workdir / f"h{i}", f"h{i}", etcd.endpoints,
-                        extra=f"advertise = http://127.0.0.1:{port}\nmigrate-token = {TOKEN}\n")
+                        extra=f"advertise = http://127.0.0.1:{port}\n"
+                              f"migrate-token = {migrate_tokens[i]}\n")
         h.http = f"127.0.0.1:{port}"
         h.state_dir.mkdir(parents=True, exist_ok=True)
         (h.state_dir / "http-token").write_text(TOKEN + "\n")
@@ -102,3 +114,22 @@ def test_drain_empties_a_host_by_live_migration(pair):
                  what="the counter on h1")
         assert counts(pair[1], f"d{i}")[0] > 2, counts(pair[1], f"d{i}")
     assert checker.stop() == []
+
+
+def test_failed_live_migration_leaves_the_domain_running_where_it_was(wrong_token_pair):
+    h0, h1 = wrong_token_pair
+    p = h0.hvctl("--cluster", "create", "c", "--driver", "minihv", "--mode", "pv", "--kernel",
+                 "counter", "--memory", "16", timeout=40)
+    assert p.returncode == 0, p.stderr
+    if running_on(wrong_token_pair, "c") == ["h0"]:
+        p = h0.hvctl("--cluster", "migrate", "c", "--to", "h1", timeout=40)  # h0's token works
+        assert p.returncode == 0, p.stderr
+    assert running_on(wrong_token_pair, "c") == ["h1"]
+    wait_for(lambda: len(counts(h1, "c")) >= 2, timeout=10, interval=0.1, what="the counter")
+    p = h0.hvctl("--cluster", "migrate", "c", "--to", "h0", timeout=40)
+    assert p.returncode != 0, p.stdout
+    assert "cluster domain c stays on h1: the live migration to h0 failed:" in p.stderr, p.stderr
+    assert running_on(wrong_token_pair, "c") == ["h1"]
+    seen = counts(h1, "c")[-1]
+    wait_for(lambda: counts(h1, "c")[-1] > seen, timeout=5, interval=0.1,
+             what="the counter going on where it was")
