@@ -26,49 +26,73 @@ bool cluster_migrate_supported(Cluster *c, const json_t *def)
 
 static void on_committed(void *userdata, json_t *reply, const Error *e)
 {
-    Cluster *c = userdata;
+    MigrateOp *op = userdata;
 
     if (!reply)
-        log_warning("Cluster: could not record the end of a live migration: %s", e->message);
-    cluster_kick(c);
+        log_warning("Cluster: could not record the end of the live migration of %s: %s", op->name,
+                    e->message);
+    /* Only now may a read of the cluster that still shows "this host > target" act on it. */
+    (void)json_object_del(op->cluster->migrations, op->name);
+    cluster_kick(op->cluster);
+    free(op);
 }
 
-/* Sets the owner of name from "this host > target" to owner, with failure recorded (or the
- * last failure removed) in the same transaction. */
-static void commit_owner(Cluster *c, const char *name, const char *target, const char *owner,
-                         const char *failure)
+/* Sets the owner of op's domain from "this host > target" to owner, with failure recorded (or
+ * the last failure removed) in the same transaction; op is freed once etcd answered. */
+static void commit_op(MigrateOp *op, const char *owner, const char *failure)
 {
+    Cluster *c = op->cluster;
+    const char *name = op->name, *target = op->target;
     _cleanup_free_ char *key = cluster_key(CLUSTER_OWNERS_PREFIX, name);
     _cleanup_free_ char *failed = cluster_key(CLUSTER_FAILED_PREFIX, name), *value = NULL;
     json_t *compare, *ops;
 
     if (!key || !failed ||
-        asprintf(&value, "%s%c%s", c->config.host, CLUSTER_MIGRATING, target) < 0)
+        asprintf(&value, "%s%c%s", c->config.host, CLUSTER_MIGRATING, target) < 0) {
+        (void)json_object_del(c->migrations, name);
+        free(op);
         return (void)log_oom();
+    }
     compare = json_pack("[o]", etcd_compare(key, "VALUE", "EQUAL", 0, value));
     ops = json_pack("[{s:o},{s:o}]", "request_put", etcd_put_request(key, owner, 0),
                     failure ? "request_put" : "request_delete_range",
                     failure ? etcd_put_request(failed, failure, 0) : etcd_delete_request(failed));
-    if (etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, ops, NULL), on_committed, c,
-                  NULL) < 0)
+    if (etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, ops, NULL), on_committed, op,
+                  NULL) < 0) {
+        (void)json_object_del(c->migrations, name);
+        free(op);
         log_oom();
+    }
+}
+
+/* commit_op for name's migration to target, begun in an earlier run or found not to start. */
+static void commit_owner(Cluster *c, const char *name, const char *target, const char *owner,
+                         const char *failure)
+{
+    MigrateOp *op = calloc(1, sizeof(*op));
+
+    if (!op || json_object_set_new(c->migrations, name, json_true()) < 0) {
+        free(op);
+        return (void)log_oom();
+    }
+    *op = (MigrateOp){.cluster = c};
+    (void)snprintf(op->name, sizeof(op->name), "%s", name);
+    (void)snprintf(op->target, sizeof(op->target), "%s", target);
+    commit_op(op, owner, failure);
 }
 
 static void on_migrated(void *userdata, Domain *d, const Error *e)
 {
     MigrateOp *op = userdata;
-    Cluster *c = op->cluster;
 
-    (void)json_object_del(c->migrations, op->name);
     if (e) {
         log_warning("Cluster: the live migration of %s to %s failed: %s", op->name, op->target,
                     e->message);
-        commit_owner(c, op->name, op->target, c->config.host, e->message);
+        commit_op(op, op->cluster->config.host, e->message);
     } else {
         log_info("Cluster: domain %s runs on %s now (live migration).", op->name, op->target);
-        commit_owner(c, op->name, op->target, op->target, NULL);
+        commit_op(op, op->target, NULL);
     }
-    free(op);
 }
 
 void cluster_migrate_step(Cluster *c, const char *name, Domain *d, const char *target)
@@ -83,11 +107,14 @@ void cluster_migrate_step(Cluster *c, const char *name, Domain *d, const char *t
     int r;
 
     if (json_object_get(c->migrations, name))
-        return; /* under way in this run */
-    if (d && d->state == STATE_SHUTOFF && d->reason == REASON_MIGRATED && there &&
-        streq(there, "running")) {
-        /* Sent before a restart of hvd: the target runs it, so it is the owner now. */
-        commit_owner(c, name, target, target, NULL);
+        return; /* under way in this run, or its end being recorded */
+    if (d && d->state == STATE_SHUTOFF && d->reason == REASON_MIGRATED) {
+        /* Sent in an earlier run of hvd: the target is the owner once it shows it runs it;
+         * only a target gone from the cluster gives it back here. */
+        if (there && streq(there, "running"))
+            commit_owner(c, name, target, target, NULL);
+        else if (!reg)
+            commit_owner(c, name, target, c->config.host, "the target host left the cluster");
         return;
     }
     if (!d || d->state != STATE_RUNNING) {
