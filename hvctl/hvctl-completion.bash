@@ -70,7 +70,7 @@ _hvctl()
         if [[ $cur == -* ]]; then
             mapfile -t COMPREPLY < <(compgen -W "$global" -- "$cur")
         elif ((cluster)); then
-            mapfile -t COMPREPLY < <(compgen -W "create delete move drain undrain list hosts" -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W "create delete move migrate drain undrain list hosts" -- "$cur")
         else
             mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
         fi
@@ -140,7 +140,7 @@ _hvctl()
     if ((cluster)); then
         case $verb in
         create) opts+=" --ha --host" ;;
-        move) opts="--to --json" ;;
+        move | migrate) opts="--to --json" ;;
         list | hosts | drain | undrain) opts="--json" ;;
         esac
     fi

@@ -29,7 +29,7 @@ static void help(void)
            "                      /var/lib/hvd/http-token)\n"
            "  --json              print machine-readable JSON (read verbs)\n"
            "  --cluster           act on the cluster hvd belongs to: --cluster create,\n"
-           "                      delete, move, drain, undrain, list or hosts\n"
+           "                      delete, move, migrate, drain, undrain, list or hosts\n"
            "  -h, --help          show this help; 'hvctl VERB --help' shows a verb's\n"
            "  --version           show the version\n"
            "\n"

@@ -115,6 +115,12 @@ static int cluster_drain_verb(Client *client, int argc, char **argv, bool drain)
     if (client->ops->cluster_drain(client, argv[optind], drain, &outcome, &e) < 0)
         return exit_code_from_error(&e);
     pinned = json_object_get(outcome, "pinned_there");
+    if (!arg.json) {
+        const char *name;
+        json_t *way;
+        json_object_foreach (json_object_get(outcome, "moved"), name, way)
+            printf("Domain %s moved (%s).\n", name, json_string_value(way));
+    }
     if (arg.json)
         print_json(outcome);
     else if (!drain)
@@ -153,7 +159,8 @@ static int cluster_move(Client *client, int argc, char **argv)
     if (arg.json)
         print_json(entry);
     else
-        printf("Domain %s runs on %s now.\n", argv[optind], text(entry, "host"));
+        printf("Domain %s runs on %s now (moved %s).\n", argv[optind], text(entry, "host"),
+               text(entry, "moved"));
     json_decref(entry);
     return EXIT_OK;
 }
@@ -252,12 +259,14 @@ static const ClusterVerb cluster_verbs[] = {
      "Delete a domain from the cluster: its host stops it and undefines its local copy.",
      cluster_delete},
     {"move", "NAME --to HOST [--json]",
-     "Move a domain to HOST: stopped on its host, then started there (a cold move; live\n"
-     "migration between hosts does not exist yet). Refused at once when HOST has no room.",
+     "Move a domain to HOST: live-migrated when its driver can (minihv), otherwise stopped\n"
+     "on its host, then started there. Refused at once when HOST has no room.",
      cluster_move},
+    {"migrate", "NAME --to HOST [--json]", "The same as move.", cluster_move},
     {"drain", "HOST [--json]",
-     "Move every domain off HOST (each stopped there, then started elsewhere; not those\n"
-     "pinned to it) and place nothing new there; returns once they run elsewhere.",
+     "Move every domain off HOST (live-migrated, two at a time, when their driver can;\n"
+     "otherwise stopped there, then started elsewhere; not those pinned to it) and place\n"
+     "nothing new there; returns once they run elsewhere, saying how each moved.",
      cluster_drain},
     {"undrain", "HOST [--json]", "Let HOST take domains again after a drain.", cluster_undrain},
     {"list", "[--json]", "List the cluster's domains with the host each runs on.", cluster_list},

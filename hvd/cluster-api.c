@@ -29,6 +29,7 @@ struct ClusterRequest {
     json_t *tracked; /* a drain: the domains seen on the host, each until it runs elsewhere */
     char name[DOMAIN_NAME_MAX + 1];
     char target[DOMAIN_NAME_MAX + 1]; /* a move's */
+    bool live_asked, live;            /* a move by live migration (asked, recorded) */
 };
 
 static void request_unlink(ClusterRequest *r)
@@ -354,8 +355,13 @@ static bool drain_outcome(ClusterRequest *r)
 
         if (pinned && streq(pinned, r->name) && host && streq(host, r->name))
             (void)json_array_append_new(left, json_string(name));
-        else if ((host && streq(host, r->name)) || (released && streq(released, r->name)))
-            (void)json_object_set_new(r->tracked, name, json_true());
+        else if ((host && streq(host, r->name)) || (released && streq(released, r->name))) {
+            /* How it leaves, as last seen: by live migration, or stopped and started again. */
+            const char *way = json_object_get(owner, "migrating_to") ? "live"
+                              : released                             ? "cold"
+                                         : json_string_value(json_object_get(r->tracked, name));
+            (void)json_object_set_new(r->tracked, name, json_string(way ?: "cold"));
+        }
     }
     /* Each domain seen on the host counts until it runs on another one (or was deleted). */
     json_t *v;
@@ -373,7 +379,8 @@ static bool drain_outcome(ClusterRequest *r)
         return false;
     }
     if (done) {
-        result = json_pack("{s:s,s:o}", "host", r->name, "pinned_there", left);
+        result =
+            json_pack("{s:s,s:o,s:O}", "host", r->name, "pinned_there", left, "moved", r->tracked);
         request_finish(r, result, NULL);
         json_decref(result);
     } else {
@@ -409,6 +416,7 @@ static void on_move_recorded(void *userdata, json_t *reply, const Error *etcd_er
         return;
     }
     log_info("Cluster: moving domain %s to %s.", r->name, r->target);
+    r->live = r->live_asked;
     r->recorded = true;
     r->recorded_revision = etcd_reply_revision(reply);
     r->deadline_us = cluster_now(r->cluster) + CLUSTER_MOVE_WAIT_US;
@@ -440,11 +448,22 @@ int cluster_move(Cluster *c, const char *name, const char *target, ClusterDone d
     if (!cluster_host_can_take(c, target, name, why, sizeof(why)))
         return error_setf(e, ERROR_INSUFFICIENT_RESOURCES, "cluster domain %s cannot move: %s",
                           name, why);
-    if (!key || asprintf(&value, "%c%s@%s", CLUSTER_RELEASED, host, target) < 0 ||
+    /* Live when the driver can and the target says where to reach it; cold otherwise. */
+    bool live =
+        cluster_migrate_supported(c,
+                                  json_object_get(json_object_get(c->view.domains, name), "def")) &&
+        json_is_string(json_object_get(json_object_get(c->view.hosts, target), "advertise"));
+    if (json_object_get(owner, "migrating_to"))
+        return error_setf(e, ERROR_INVALID_STATE, "cluster domain %s is being migrated already",
+                          name);
+    if (!key ||
+        (live ? asprintf(&value, "%s%c%s", host, CLUSTER_MIGRATING, target)
+              : asprintf(&value, "%c%s@%s", CLUSTER_RELEASED, host, target)) < 0 ||
         !(r = request_new(c, REQUEST_MOVE, done, userdata)))
         return error_set_errno(e, -ENOMEM, "Out of memory");
     (void)snprintf(r->name, sizeof(r->name), "%s", name);
     (void)snprintf(r->target, sizeof(r->target), "%s", target);
+    r->live_asked = live;
     json_t *compare =
         json_pack("[o]", etcd_compare(key, "MOD", "EQUAL",
                                       json_integer_value(json_object_get(owner, "rev")), NULL));
@@ -473,6 +492,23 @@ static bool move_outcome(ClusterRequest *r)
         request_finish(r, NULL, &e);
         return true;
     }
+    json_t *owner = json_object_get(c->view.owners, r->name);
+    json_t *failure = json_object_get(c->view.failures, r->name);
+    if (r->live && host && !streq(host, r->target) && !json_object_get(owner, "migrating_to")) {
+        /* The owner put it back: the migration failed, and it runs where it was. */
+        if (failure && json_integer_value(json_object_get(failure, "rev")) > r->recorded_revision)
+            (void)error_setf(&e, ERROR_FAILED,
+                             "cluster domain %s stays on %s: the live migration to %s failed: %s",
+                             r->name, host, r->target,
+                             json_string_value(json_object_get(failure, "reason")));
+        else
+            (void)error_setf(&e, ERROR_FAILED, "cluster domain %s stays on %s: it changed hands",
+                             r->name, host);
+        request_finish(r, NULL, &e);
+        return true;
+    }
+    if (json_object_get(owner, "migrating_to") && cluster_now(c) < r->deadline_us)
+        return false; /* the live migration is under way */
     if (!(host && state && streq(state, "running")) && cluster_now(c) < r->deadline_us)
         return false;
     if (!host || !streq(host, r->target)) {
@@ -484,6 +520,7 @@ static bool move_outcome(ClusterRequest *r)
         return true;
     }
     entry = cluster_domain_entry(&c->view, r->name);
+    (void)json_object_set_new(entry, "moved", json_string(r->live ? "live" : "cold"));
     request_finish(r, entry, NULL);
     json_decref(entry);
     return true;

@@ -40,6 +40,7 @@ static const ConfigKey cluster_keys[] = {
     KEY("etcd-ca", CONFIG_PATH, etcd_ca, 0, 0, NULL),
     KEY("etcd-cert", CONFIG_PATH, etcd_cert, 0, 0, NULL),
     KEY("etcd-key", CONFIG_PATH, etcd_key, 0, 0, NULL),
+    KEY("migrate-token", CONFIG_STRING, migrate_token, 0, 0, NULL),
 };
 
 void cluster_config_done(ClusterConfig *cc)

@@ -17,6 +17,7 @@ typedef struct ClusterConfig {
     char *etcd_ca;   /* TLS to etcd (https:// endpoints): the CAs, and this host's certificate */
     char *etcd_cert; /* and key for etcd's --client-cert-auth; each may be NULL */
     char *etcd_key;
+    char *migrate_token; /* the HTTP token of the other hosts, for live migrations (may be NULL) */
 } ClusterConfig;
 
 /* Parses the [cluster] section of c into *ret. Returns 1 when there is one (etcd and host are

@@ -116,8 +116,17 @@ void cluster_host_reconcile(Cluster *c)
     json_object_foreach (c->view.domains, name, dom) {
         json_t *def = json_object_get(dom, "def");
         const char *owner = cluster_view_owner(&c->view, name);
+        const char *migrating_to = json_string_value(
+            json_object_get(json_object_get(c->view.owners, name), "migrating_to"));
         Domain *d;
 
+        if (owner && streq(owner, c->config.host) && migrating_to) {
+            cluster_migrate_step(c, name, local_copy(c, name, def), migrating_to);
+            continue;
+        }
+        /* Coming in by live migration: the owner commits it here once it runs here. */
+        if (migrating_to && streq(migrating_to, c->config.host))
+            continue;
         if (owner && streq(owner, c->config.host)) {
             run_owned(c, name, def);
             continue;

@@ -16,8 +16,11 @@
 #define CLUSTER_OWNERS_PREFIX  "/hvd/owners/"  /* NAME -> the host that runs it */
 #define CLUSTER_LEADER_KEY     "/hvd/leader"   /* the leader's name (under its lease) */
 #define CLUSTER_DRAIN_PREFIX   "/hvd/drain/"   /* NAME -> "1": move everything off NAME */
-#define CLUSTER_RELEASED       '!' /* an owner value "!H": H gives the domain up (a drain), */
-                                   /* "!H@T": to T (a move) */
+#define CLUSTER_FAILED_PREFIX \
+    "/hvd/migrate-failed/"    /* NAME -> why its last live migration failed */
+#define CLUSTER_MIGRATING '>' /* an owner value "H>T": H owns it and live-migrates it to T */
+#define CLUSTER_RELEASED  '!' /* an owner value "!H": H gives the domain up (a drain), */
+                              /* "!H@T": to T (a move) */
 
 #define CLUSTER_TICK_US        (250 * 1000ull)
 #define CLUSTER_SCAN_US        (1000 * 1000ull)
@@ -32,6 +35,7 @@ typedef struct ClusterView {
     json_t *owners;   /* name -> {"host": name, "rev": mod_revision}, or {"released_by", "rev"}
                        * with "target" for a move */
     json_t *draining; /* host name -> true */
+    json_t *failures; /* domain name -> {"reason", "rev"}: its last live migration's failure */
     char *leader;     /* NULL: none */
     int64_t leader_create_revision;
     int64_t leader_lease;
@@ -77,6 +81,8 @@ struct Cluster {
     int64_t stale_lease; /* the lease of hvd's previous run, revoked once registered anew */
     /* Requests of the surfaces waiting for etcd or for an outcome (cluster-api.c). */
     ClusterRequest *requests;
+    /* Live migrations this host runs as the owner (cluster-migrate.c): name -> true. */
+    json_t *migrations;
 };
 
 /* Now on the loop's clock, in microseconds. */
@@ -141,3 +147,11 @@ char *cluster_key(const char *prefix, const char *name);
 /* Turns a failed etcd call into the Error of a cluster request: the etcd text, said as the
  * cluster being unavailable. */
 void cluster_error_from_etcd(Error *dst, const Error *etcd);
+
+/* Whether cluster domain def can move live (its driver has live migration). */
+bool cluster_migrate_supported(Cluster *c, const json_t *def);
+
+/* The owner's step for domain name whose owner value says "this host > target": starts the
+ * live migration of local copy d to target's advertised URL, and once it ends commits the
+ * owner as target (it runs there) or back to this host with the reason (cluster-migrate.c). */
+void cluster_migrate_step(Cluster *c, const char *name, Domain *d, const char *target);

@@ -262,22 +262,76 @@ bool cluster_host_can_take(Cluster *c, const char *host, const char *name, char 
     return fits;
 }
 
-/* A domain of a host being drained (unless pinned there) is released: its host stops it, then
- * it is placed elsewhere (place_one). */
-static void release_drained(Cluster *c, const char *name)
+#define CLUSTER_DRAIN_LIVE_MAX 2 /* live migrations off one drained host at a time */
+
+/* The live migrations under way off host. */
+static unsigned migrations_off(Cluster *c, const char *host)
+{
+    const char *name;
+    json_t *owner;
+    unsigned n = 0;
+
+    json_object_foreach (c->view.owners, name, owner) {
+        const char *h = json_string_value(json_object_get(owner, "host"));
+        n += h && streq(h, host) && json_object_get(owner, "migrating_to");
+    }
+    return n;
+}
+
+/* Where domain name could go live off a drained host: the host with the most free memory that
+ * can take it and advertises its URL, or NULL. */
+static Candidate *live_target(Cluster *c, Candidate *hosts, size_t n, const char *name,
+                              const json_t *def)
+{
+    Candidate *best = NULL;
+    char why[256];
+    DomainConfig cfg;
+
+    settings_resources(def, &cfg);
+    for (size_t i = 0; i < n; i++)
+        if (json_is_string(json_object_get(hosts[i].reg, "advertise")) &&
+            host_fits(&hosts[i], name, def, &cfg, why, sizeof(why)) &&
+            (!best || hosts[i].memory_free_mib > best->memory_free_mib))
+            best = &hosts[i];
+    if (best) {
+        best->memory_free_mib -= (int64_t)cfg.memory_mib;
+        best->vcpus_free -= (int64_t)cfg.vcpus;
+    }
+    domain_config_done(&cfg);
+    return best;
+}
+
+/* A domain of a host being drained (unless pinned there) moves off: by live migration to the
+ * host with the most room when its driver can (a few at a time) and its last live migration
+ * did not fail; otherwise it is released: its host stops it, then it is placed elsewhere
+ * (place_one). */
+static void release_drained(Cluster *c, Candidate *hosts, size_t n, const char *name)
 {
     json_t *owner = json_object_get(c->view.owners, name);
     json_t *def = json_object_get(json_object_get(c->view.domains, name), "def");
     const char *host = json_string_value(json_object_get(owner, "host"));
     const char *pinned = json_string_value(json_object_get(def, "host"));
     _cleanup_free_ char *key = NULL, *value = NULL;
+    Candidate *to = NULL;
 
-    if (!host || !json_object_get(c->view.draining, host) || (pinned && streq(pinned, host)))
+    if (!host || !json_object_get(c->view.draining, host) || (pinned && streq(pinned, host)) ||
+        json_object_get(owner, "migrating_to"))
         return;
+    if (cluster_migrate_supported(c, def) && !json_object_get(c->view.failures, name) &&
+        cluster_state_active(cluster_view_state(&c->view, name, NULL))) {
+        if (migrations_off(c, host) >= CLUSTER_DRAIN_LIVE_MAX)
+            return; /* its turn comes when one of those ends */
+        to = live_target(c, hosts, n, name, def);
+    }
     key = cluster_key(CLUSTER_OWNERS_PREFIX, name);
-    if (!key || asprintf(&value, "%c%s", CLUSTER_RELEASED, host) < 0)
+    if (!key || (to ? asprintf(&value, "%s%c%s", host, CLUSTER_MIGRATING, to->name)
+                    : asprintf(&value, "%c%s", CLUSTER_RELEASED, host)) < 0)
         return (void)log_oom();
-    log_notice("Cluster: %s is being drained; releasing domain %s.", host, name);
+    if (to)
+        log_notice("Cluster: %s is being drained; live-migrating domain %s to %s.", host, name,
+                   to->name);
+    else
+        log_notice("Cluster: %s is being drained; releasing domain %s.", host, name);
     leader_txn(
         c,
         etcd_compare(key, "MOD", "EQUAL", json_integer_value(json_object_get(owner, "rev")), NULL),
@@ -308,7 +362,7 @@ void cluster_place(Cluster *c)
     for (size_t i = 0; i < n_names; i++)
         place_one(c, hosts, n, names[i], json_object_get(c->view.domains, names[i]));
     for (size_t i = 0; i < n_names; i++)
-        release_drained(c, names[i]);
+        release_drained(c, hosts, n, names[i]);
     free(names);
     free(hosts);
 }

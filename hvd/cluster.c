@@ -41,6 +41,7 @@ void cluster_view_done(ClusterView *v)
     json_decref(v->domains);
     json_decref(v->owners);
     json_decref(v->draining);
+    json_decref(v->failures);
     free(v->leader);
     *v = (ClusterView){};
 }
@@ -55,7 +56,8 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
     v->domains = json_object();
     v->owners = json_object();
     v->draining = json_object();
-    if (!v->hosts || !v->domains || !v->owners || !v->draining)
+    v->failures = json_object();
+    if (!v->hosts || !v->domains || !v->owners || !v->draining || !v->failures)
         return -ENOMEM;
     v->revision = etcd_reply_revision(reply);
     n = etcd_reply_kvs(reply, &kvs);
@@ -73,18 +75,28 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
         } else if (strneq(kv->key, CLUSTER_OWNERS_PREFIX, strlen(CLUSTER_OWNERS_PREFIX))) {
             const char *name = kv->key + strlen(CLUSTER_OWNERS_PREFIX);
             char *at = kv->value[0] == CLUSTER_RELEASED ? strchr(kv->value, '@') : NULL;
+            char *to =
+                kv->value[0] != CLUSTER_RELEASED ? strchr(kv->value, CLUSTER_MIGRATING) : NULL;
             json_t *owner;
 
             if (at)
                 *at = 0; /* "!H@T": released by H for T (a move) */
+            if (to)
+                *to = 0; /* "H>T": H owns it and live-migrates it to T */
             owner =
                 json_pack("{s:s,s:I}", kv->value[0] == CLUSTER_RELEASED ? "released_by" : "host",
                           kv->value + (kv->value[0] == CLUSTER_RELEASED), "rev",
                           (json_int_t)kv->mod_revision);
             if (owner && at)
                 (void)json_object_set_new(owner, "target", json_string(at + 1));
+            if (owner && to)
+                (void)json_object_set_new(owner, "migrating_to", json_string(to + 1));
             (void)json_object_set_new(v->owners, name, owner);
-        } else if (strneq(kv->key, CLUSTER_DRAIN_PREFIX, strlen(CLUSTER_DRAIN_PREFIX)))
+        } else if (strneq(kv->key, CLUSTER_FAILED_PREFIX, strlen(CLUSTER_FAILED_PREFIX)))
+            (void)json_object_set_new(
+                v->failures, kv->key + strlen(CLUSTER_FAILED_PREFIX),
+                json_pack("{s:s,s:I}", "reason", kv->value, "rev", (json_int_t)kv->mod_revision));
+        else if (strneq(kv->key, CLUSTER_DRAIN_PREFIX, strlen(CLUSTER_DRAIN_PREFIX)))
             (void)json_object_set_new(v->draining, kv->key + strlen(CLUSTER_DRAIN_PREFIX),
                                       json_true());
         else if ((value = json_loadb(kv->value, kv->value_len, 0, NULL))) {
@@ -225,9 +237,12 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
     c->config.advertise = cc->advertise ? strdup(cc->advertise) : NULL;
     c->start_attempts = json_object();
     c->refusals_logged = json_object();
+    c->migrations = json_object();
+    c->config.migrate_token = cc->migrate_token ? strdup(cc->migrate_token) : NULL;
     c->publish_dirty = true;
     if (!c->config.etcd || !c->config.host || (cc->advertise && !c->config.advertise) ||
-        !c->start_attempts || !c->refusals_logged) {
+        (cc->migrate_token && !c->config.migrate_token) || !c->start_attempts ||
+        !c->refusals_logged || !c->migrations) {
         cluster_free(c);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
@@ -235,7 +250,9 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
     c->view.domains = json_object();
     c->view.owners = json_object();
     c->view.draining = json_object();
-    if (!c->view.hosts || !c->view.domains || !c->view.owners || !c->view.draining) {
+    c->view.failures = json_object();
+    if (!c->view.hosts || !c->view.domains || !c->view.owners || !c->view.draining ||
+        !c->view.failures) {
         cluster_free(c);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
@@ -275,11 +292,13 @@ Cluster *cluster_free(Cluster *c)
     cluster_view_done(&c->view);
     json_decref(c->start_attempts);
     json_decref(c->refusals_logged);
+    json_decref(c->migrations);
     json_decref(c->persisted);
     free(c->lease_error);
     free(c->config.etcd);
     free(c->config.host);
     free(c->config.advertise);
+    free(c->config.migrate_token);
     sd_event_unref(c->event);
     free(c);
     return NULL;
