@@ -60,13 +60,12 @@ static void restore_point(void *userdata, const char *series, HistoryRange r, co
 {
     Manager *m = userdata;
     HistorySeries **s = NULL;
+    Domain *d;
 
     if (streq(series, HOST_SERIES))
         s = &m->host_history;
-    else
-        for (size_t i = 0; i < m->n_domains && !s; i++)
-            if (streq(m->domains[i]->config.uuid, series))
-                s = &m->domains[i]->history;
+    else if ((d = manager_find_uuid(m, series)))
+        s = &d->history;
     if (!s || (!*s && !(*s = history_series_new())))
         return;
     history_series_restore(*s, r, p);

@@ -49,14 +49,6 @@ typedef struct IncomingStart {
     sd_event_source *defer;
 } IncomingStart;
 
-static Domain *domain_by_uuid(Manager *m, const char *uuid)
-{
-    for (size_t i = 0; i < m->n_domains; i++)
-        if (streq(m->domains[i]->config.uuid, uuid))
-            return m->domains[i];
-    return NULL;
-}
-
 static char *marker_path(Manager *m, const char *uuid)
 {
     char *p = NULL;
@@ -339,9 +331,9 @@ int manager_migration_admit(Manager *m, const json_t *definition,
     else if (d && d->state != STATE_SHUTOFF)
         r = error_setf(e, ERROR_INVALID_STATE, "domain '%s' is %s here already", c.name,
                        domain_state_to_string(d->state));
-    else if (!d && domain_by_uuid(m, c.uuid))
+    else if (!d && manager_find_uuid(m, c.uuid))
         r = error_setf(e, ERROR_DOMAIN_EXISTS, "UUID %s is used here by domain '%s'", c.uuid,
-                       domain_by_uuid(m, c.uuid)->config.name);
+                       manager_find_uuid(m, c.uuid)->config.name);
     else if (c.network && manager_network_get(m, c.network, &n, e) < 0)
         r = -ENOENT;
     else
@@ -447,7 +439,7 @@ void manager_migrations_reconcile(Manager *m)
         kept = nl && streq(nl, "\nkept");
         if (nl)
             *nl = 0;
-        d = domain_by_uuid(m, de->d_name);
+        d = manager_find_uuid(m, de->d_name);
         if (d && domain_state_is_active(d->state)) {
             /* The guest came (or is coming) in while hvd was away: it is this host's now. */
             log_info("Domain %s: its incoming migration ended while hvd was stopped; it runs.",

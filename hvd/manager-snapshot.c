@@ -776,14 +776,6 @@ typedef struct ReconcileImages {
     size_t n_stale;
 } ReconcileImages;
 
-static Domain *domain_by_uuid(Manager *m, const char *uuid)
-{
-    for (size_t i = 0; i < m->n_domains; i++)
-        if (streq(m->domains[i]->config.uuid, uuid))
-            return m->domains[i];
-    return NULL;
-}
-
 static int push_id(int64_t **list, size_t *n, int64_t id)
 {
     int64_t *l = reallocarray(*list, *n + 1, sizeof(**list));
@@ -798,7 +790,7 @@ static int push_id(int64_t **list, size_t *n, int64_t id)
 static int reconcile_cb(const StoredImage *img, void *userdata)
 {
     ReconcileImages *ri = userdata;
-    Domain *d = domain_by_uuid(ri->m, img->domain_uuid);
+    Domain *d = manager_find_uuid(ri->m, img->domain_uuid);
     char **paths;
 
     if (!d || access(img->path, F_OK) < 0) {

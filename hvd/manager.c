@@ -68,7 +68,7 @@ int manager_get(Manager *m, const char *name, Domain **ret, Error *e)
     return 0;
 }
 
-static Domain *find_by_uuid(Manager *m, const char *uuid)
+Domain *manager_find_uuid(Manager *m, const char *uuid)
 {
     for (size_t i = 0; i < m->n_domains; i++)
         if (streq(m->domains[i]->config.uuid, uuid))
@@ -360,7 +360,7 @@ int manager_domain_create(Manager *m, const json_t *settings, Domain **ret, Erro
         r = error_setf(e, ERROR_DOMAIN_EXISTS, "a domain named '%s' already exists", c.name);
         goto fail_config;
     }
-    other = find_by_uuid(m, c.uuid);
+    other = manager_find_uuid(m, c.uuid);
     if (other) {
         r = error_setf(e, ERROR_DOMAIN_EXISTS, "UUID %s is already used by domain '%s'", c.uuid,
                        other->config.name);

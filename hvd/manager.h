@@ -119,6 +119,9 @@ void manager_remove_listener(Manager *m, void *userdata);
 /* Lookup by name; NULL when absent. */
 Domain *manager_find(Manager *m, const char *name);
 
+/* The domain whose UUID is uuid, or NULL. */
+Domain *manager_find_uuid(Manager *m, const char *uuid);
+
 /* Lookup that fills e with NoSuchDomain when absent. */
 int manager_get(Manager *m, const char *name, Domain **ret, Error *e);
 
