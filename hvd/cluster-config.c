@@ -5,6 +5,7 @@
 #include "cluster-config.h"
 #include "domain-types.h"
 #include "etcd-client.h"
+#include "tls-files.h"
 
 static int check_host(const char *value, Error *e)
 {
@@ -40,7 +41,11 @@ static const ConfigKey cluster_keys[] = {
     KEY("etcd-ca", CONFIG_PATH, etcd_ca, 0, 0, NULL),
     KEY("etcd-cert", CONFIG_PATH, etcd_cert, 0, 0, NULL),
     KEY("etcd-key", CONFIG_PATH, etcd_key, 0, 0, NULL),
-    KEY("migrate-token", CONFIG_STRING, migrate_token, 0, 0, NULL),
+    {.section = "cluster",
+     .key = "migrate-token",
+     .type = CONFIG_STRING,
+     .offset = offsetof(ClusterConfig, migrate_token),
+     .secret = true},
 };
 
 void cluster_config_done(ClusterConfig *cc)
@@ -79,6 +84,12 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
                           "%s: etcd-cert and etcd-key go together (a client certificate and its "
                           "key)",
                           s->origin);
+    }
+    r = tls_files_check(&(TlsFiles){.ca = cc.etcd_ca, .cert = cc.etcd_cert, .key = cc.etcd_key},
+                        "[cluster]", e);
+    if (r < 0) {
+        cluster_config_done(&cc);
+        return r;
     }
     if ((cc.etcd_ca || cc.etcd_cert) && strstr(cc.etcd, "http://")) {
         cluster_config_done(&cc);

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "manager.h"
+#include "tls-config.h"
 
 typedef struct Options {
     const char *config_path;
@@ -290,6 +291,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 
     (void)sd_notify(false, "RELOADING=1");
     r = load_config(&d->options, &c, &e);
+    if (r >= 0 && (r = tls_config_check(&c, &e)) < 0)
+        config_done(&c);
     if (r >= 0) {
         r = hvd_drivers_parse(d->drivers, &c, settings, &e);
         if (r < 0)
@@ -460,6 +463,8 @@ int main(int argc, char **argv)
         hvd_drivers_load(&d.config, d.drivers);
         r = hvd_drivers_parse(d.drivers, &d.config, settings, &e);
     }
+    if (r >= 0)
+        r = tls_config_check(&d.config, &e);
     if (r >= 0) {
         r = cluster_config_parse(&d.config, &d.cluster_config, &e);
         if (r < 0)

@@ -101,6 +101,14 @@ static void migration_end(MigrationOut *op, const Error *e, const json_t *result
     migration_free(op);
 }
 
+/* This host's certificate files towards https:// targets ([migrate]). */
+static TlsFiles peer_tls_files(const Manager *m)
+{
+    return (TlsFiles){.ca = m->config->migrate_tls_ca,
+                      .cert = m->config->migrate_tls_cert,
+                      .key = m->config->migrate_tls_key};
+}
+
 static void on_data_connected(PeerCall *call, int fd, const Error *e, void *userdata)
 {
     MigrationOut *op = userdata;
@@ -142,6 +150,7 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
     json_t *port = json_object_get(body, "port");
     Error failed = ERROR_NULL;
     char port_text[8];
+    TlsFiles tls;
     int r;
 
     op->call = NULL;
@@ -173,8 +182,9 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
         op->params.target = op->backend = json_incref(json_object_get(body, "backend"));
     (void)snprintf(op->ticket, sizeof(op->ticket), "%s\n", ticket);
     (void)snprintf(port_text, sizeof(port_text), "%d", (int)json_integer_value(port));
-    r = peer_connect(op->m->event, &op->peer, port_text, CONNECT_TIMEOUT_MS, on_data_connected, op,
-                     &op->call, &failed);
+    tls = peer_tls_files(op->m);
+    r = peer_connect(op->m->event, &op->peer, &tls, port_text, CONNECT_TIMEOUT_MS,
+                     on_data_connected, op, &op->call, &failed);
     if (r < 0)
         migration_end(op, &failed, NULL);
 }
@@ -200,6 +210,7 @@ int manager_domain_migrate(Manager *m, Domain *d, const ManagerMigrateRequest *r
     _cleanup_free_ char *message = NULL;
     json_t *body;
     MigrationOut *op;
+    TlsFiles tls;
     int r;
 
     if (d->migration)
@@ -249,7 +260,8 @@ int manager_domain_migrate(Manager *m, Domain *d, const ManagerMigrateRequest *r
         migration_free(op);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
-    r = peer_request(m->event, &op->peer, "POST", "/api/v1/migrations", op->token, body,
+    tls = peer_tls_files(m);
+    r = peer_request(m->event, &op->peer, &tls, "POST", "/api/v1/migrations", op->token, body,
                      ADMIT_TIMEOUT_MS, on_admitted, op, &op->call, e);
     json_decref(body);
     if (r < 0) {
