@@ -55,8 +55,7 @@ void tls_transfer_error(CURLcode cc, const char *errbuf, const char *base, char 
         hint = " (is --ca the CA that signed hvd's certificate?)";
     else if (cc == CURLE_SSL_CERTPROBLEM)
         hint = " (check --cert and --key)";
-    else if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR ||
-             cc == CURLE_SEND_ERROR) {
+    else if (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR) {
         if (strneq(base, "https://", 8))
             hint = " (does hvd serve HTTPS there, and does it want a client certificate: "
                    "--cert and --key?)";

@@ -85,12 +85,6 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
                           "key)",
                           s->origin);
     }
-    r = tls_files_check(&(TlsFiles){.ca = cc.etcd_ca, .cert = cc.etcd_cert, .key = cc.etcd_key},
-                        "[cluster]", e);
-    if (r < 0) {
-        cluster_config_done(&cc);
-        return r;
-    }
     if ((cc.etcd_ca || cc.etcd_cert) && strstr(cc.etcd, "http://")) {
         cluster_config_done(&cc);
         return error_setf(e, ERROR_INVALID_ARGUMENT,
@@ -110,6 +104,12 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
     }
     *ret = cc;
     return 1;
+}
+
+int cluster_config_check_files(const ClusterConfig *cc, Error *e)
+{
+    return tls_files_check(
+        &(TlsFiles){.ca = cc->etcd_ca, .cert = cc->etcd_cert, .key = cc->etcd_key}, "[cluster]", e);
 }
 
 void cluster_config_print(const ClusterConfig *cc, FILE *f)

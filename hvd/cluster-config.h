@@ -26,5 +26,9 @@ typedef struct ClusterConfig {
 int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e);
 void cluster_config_done(ClusterConfig *cc);
 
+/* Checks that the etcd-ca, etcd-cert and etcd-key files can be read, parse and match (at
+ * start-up, at reload and in --check-config); e names the file and the fault. */
+int cluster_config_check_files(const ClusterConfig *cc, Error *e);
+
 /* Prints the section as INI text (hvd --check-config); nothing when there is none. */
 void cluster_config_print(const ClusterConfig *cc, FILE *f);

@@ -24,8 +24,7 @@ bool http_tls_client_trusted(struct MHD_Connection *conn, char *why, size_t n)
         return false;
     }
     if (r < 0) {
-        (void)snprintf(why, n, "the client certificate cannot be verified: %s",
-                       gnutls_strerror(r));
+        (void)snprintf(why, n, "the client certificate cannot be verified: %s", gnutls_strerror(r));
         return false;
     }
     if (status == 0)

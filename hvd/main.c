@@ -302,6 +302,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         /* [cluster] is checked, and taken at the next start only. */
         ClusterConfig cc;
         r = cluster_config_parse(&c, &cc, &e);
+        if (r >= 0 && (r = cluster_config_check_files(&cc, &e)) < 0)
+            cluster_config_done(&cc);
         if (r < 0) {
             hvd_drivers_settings_free(d->drivers, settings);
             config_done(&c);
@@ -467,6 +469,8 @@ int main(int argc, char **argv)
         r = tls_config_check(&d.config, &e);
     if (r >= 0) {
         r = cluster_config_parse(&d.config, &d.cluster_config, &e);
+        if (r >= 0 && (r = cluster_config_check_files(&d.cluster_config, &e)) < 0)
+            cluster_config_done(&d.cluster_config);
         if (r < 0)
             hvd_drivers_settings_free(d.drivers, settings);
     }

@@ -6,8 +6,8 @@
 int tls_config_check(const HvdConfig *c, Error *e)
 {
     TlsFiles http = {.cert = c->http_tls_cert, .key = c->http_tls_key, .ca = c->http_tls_client_ca};
-    TlsFiles migrate = {.cert = c->migrate_tls_cert, .key = c->migrate_tls_key,
-                        .ca = c->migrate_tls_ca};
+    TlsFiles migrate = {
+        .cert = c->migrate_tls_cert, .key = c->migrate_tls_key, .ca = c->migrate_tls_ca};
     int r;
 
     if (!http.cert != !http.key)

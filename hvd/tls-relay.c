@@ -173,8 +173,7 @@ static bool relay_receive(TlsRelay *t)
             return true;
         }
         if (n < 0) {
-            relay_fail(t, "the TLS connection to %s failed: %s", t->peer,
-                       gnutls_strerror((int)n));
+            relay_fail(t, "the TLS connection to %s failed: %s", t->peer, gnutls_strerror((int)n));
             return false;
         }
         if (!write_all(t->plain_fd, buf, (size_t)n))
@@ -244,9 +243,8 @@ static void *relay_main(void *userdata)
     return NULL;
 }
 
-int tls_relay_start(int tcp_fd, const TlsFiles *files, const char *server_name,
-                    const char *peer, unsigned handshake_timeout_ms, int *ret_fd, TlsRelay **ret,
-                    Error *e)
+int tls_relay_start(int tcp_fd, const TlsFiles *files, const char *server_name, const char *peer,
+                    unsigned handshake_timeout_ms, int *ret_fd, TlsRelay **ret, Error *e)
 {
     TlsRelay *t = calloc(1, sizeof(*t));
     pthread_attr_t attr;

@@ -20,9 +20,8 @@ typedef struct TlsRelay TlsRelay;
  * caller's end of the socketpair (blocking, O_CLOEXEC); *ret (may be NULL) gets a reference to
  * ask why the relay ended, dropped with tls_relay_unref(). A relay nobody holds any more logs
  * its failure itself. */
-int tls_relay_start(int tcp_fd, const TlsFiles *files, const char *server_name,
-                    const char *peer, unsigned handshake_timeout_ms, int *ret_fd, TlsRelay **ret,
-                    Error *e);
+int tls_relay_start(int tcp_fd, const TlsFiles *files, const char *server_name, const char *peer,
+                    unsigned handshake_timeout_ms, int *ret_fd, TlsRelay **ret, Error *e);
 
 /* Why the relay ended early ("the TLS handshake with PEER failed: ..."), or NULL while it runs
  * or when it ended cleanly. Read it once the caller's end saw end-of-file; it stays valid
