@@ -15,6 +15,7 @@ if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" -Db_sanitize=address,undefined >/dev/null
 fi
 tests+=(test_scale.py) # its speed and RSS bounds hold in the plain build only
+tests+=(test_tls.py) # HTTPS, client certificates, the TLS relay of migrations
 # a full build of the tree is about 20 s on two cores, then incremental
 meson compile -C "$dir" >/dev/null
 status=0
