@@ -137,6 +137,13 @@ static void answer_finish(PeerCall *call)
         call_fail(call, &e);
         return;
     }
+    if (call->answer_len == 0) {
+        (void)error_setf(&e, ERROR_FAILED, "%s closed the connection without an answer%s",
+                         call->where,
+                         call->tls ? "" : " (if it serves HTTPS, use an https:// URL)");
+        call_fail(call, &e);
+        return;
+    }
     if (sscanf(call->answer, "HTTP/1.%*c %u", &status) != 1 ||
         !(body = strstr(call->answer, "\r\n\r\n"))) {
         (void)error_setf(&e, ERROR_FAILED, "%s did not answer as an hvd would", call->where);

@@ -2,6 +2,8 @@
  * per direction (GnuTLS allows one sender and one receiver on a session at once), so neither
  * direction waits for the other and a full socket on one side never stalls the other. */
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -227,6 +229,9 @@ static void *relay_main(void *userdata)
 
     if (flags >= 0)
         (void)fcntl(t->tcp_fd, F_SETFL, flags & ~O_NONBLOCK);
+    /* What the caller writes in small pieces (a migration's records, its final READY) goes out
+     * at once, as it would on the caller's own TCP socket with TCP_NODELAY. */
+    (void)setsockopt(t->tcp_fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     if (relay_handshake(t) >= 0) {
         if (pthread_create(&sender, NULL, relay_send_main, t) != 0)
             relay_fail(t, "Failed to start relaying TLS to %s", t->peer);

@@ -183,3 +183,41 @@ def test_migration_to_an_untrusted_target_fails_and_keeps_the_domain(pair, workd
     p = src.hvctl("migrate", "mig", "--to", dst.url.replace("https://", "http://"),
                   "--token-file", str(token), timeout=60)
     assert p.returncode == 1 and src.hvctl_json("info", "mig")["state"] == "running", p.stderr
+    assert "closed the connection without an answer (if it serves HTTPS, use an https:// URL)" \
+        in p.stderr, p.stderr
+
+
+def test_data_connection_requires_the_client_certificate(make_hvd, workdir, certs):
+    """The target's one-time data port speaks TLS with [http]'s certificate and requires a
+    client certificate as its API does: a connection without one is refused in the handshake
+    and the admitted domain goes again."""
+    import http.client
+    import json
+    import socket
+    import ssl
+
+    dst = make_hvd(config=tls_config(certs)).start()
+    port = int(dst.url.rsplit(":", 1)[1])
+    with_cert = ssl.create_default_context(cafile=str(certs["ca.pem"]))
+    with_cert.load_cert_chain(str(certs["client.pem"]), str(certs["client.key"]))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=with_cert, timeout=10)
+    good = {"name": "inc", "uuid": "6a1c3c3e-5b1c-4f7e-9a51-2b3c4d5e6f70", "driver": "minihv",
+            "mode": "pv", "kernel": "counter", "memory_mib": 16}
+    conn.request("POST", "/api/v1/migrations", json.dumps({"domain": good}),
+                 {"Authorization": f"Bearer {dst.token}", "Content-Type": "application/json"})
+    resp = conn.getresponse()
+    admitted = json.loads(resp.read())
+    assert resp.status == 201, admitted
+    assert dst.hvctl("info", "inc").returncode == 0
+
+    without_cert = ssl.create_default_context(cafile=str(certs["ca.pem"]))
+    with socket.create_connection(("127.0.0.1", admitted["port"]), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with without_cert.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(admitted["ticket"].encode() + b"\n")
+                if s.recv(1) == b"":
+                    raise ConnectionError("closed")
+    wait_for(lambda: dst.hvctl("info", "inc").returncode == 3, timeout=15,
+             what="the admitted domain to go")
+    wait_for(lambda: "the TLS handshake with the source hvd of a migration failed" in
+             dst.read_log(), timeout=5, what="the refusal in the log")
