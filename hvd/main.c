@@ -461,12 +461,12 @@ int main(int argc, char **argv)
     }
 
     r = load_config(&d.options, &d.config, &e);
+    if (r >= 0)
+        r = tls_config_check(&d.config, &e);
     if (r >= 0) {
         hvd_drivers_load(&d.config, d.drivers);
         r = hvd_drivers_parse(d.drivers, &d.config, settings, &e);
     }
-    if (r >= 0)
-        r = tls_config_check(&d.config, &e);
     if (r >= 0) {
         r = cluster_config_parse(&d.config, &d.cluster_config, &e);
         if (r >= 0 && (r = cluster_config_check_files(&d.cluster_config, &e)) < 0)
