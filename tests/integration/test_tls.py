@@ -221,3 +221,57 @@ def test_data_connection_requires_the_client_certificate(make_hvd, workdir, cert
              what="the admitted domain to go")
     wait_for(lambda: "the TLS handshake with the source hvd of a migration failed" in
              dst.read_log(), timeout=5, what="the refusal in the log")
+
+
+@NEEDS_KVM
+def test_cluster_over_tls_moves_a_domain_live(workdir, build, certs):
+    """Everything TLS with client certificates: etcd (--client-cert-auth), the hosts' HTTPS
+    APIs (tls-client-ca) they advertise to each other, and the live migration of a cluster
+    move between them."""
+    import json
+    import ssl
+
+    from cluster_helpers import ClusterHost, EtcdCluster, free_port
+
+    token = "ab" * 32
+    etcd = EtcdCluster(workdir / "etcd", n=1, tls=certs).start()
+    context = ssl.create_default_context(cafile=str(certs["ca.pem"]))
+    context.load_cert_chain(str(certs["client.pem"]), str(certs["client.key"]))
+    hosts = []
+    for i in range(2):
+        port = free_port()
+        h = ClusterHost(build, workdir / f"h{i}", f"h{i}", etcd.endpoints,
+                        extra=f"advertise = https://127.0.0.1:{port}\nmigrate-token = {token}\n"
+                              f"etcd-ca = {certs['ca.pem']}\netcd-cert = {certs['client.pem']}\n"
+                              f"etcd-key = {certs['client.key']}\n" + tls_config(certs))
+        h.http = f"127.0.0.1:{port}"
+        h.tls_context = context
+        h.state_dir.mkdir(parents=True, exist_ok=True)
+        (h.state_dir / "http-token").write_text(token + "\n")
+        (h.state_dir / "http-token").chmod(0o600)
+        hosts.append(h)
+    try:
+        for h in hosts:
+            h.start()
+        wait_for(lambda: len(hosts[0].get("/api/v1/cluster/hosts")[2]) == 2, timeout=10,
+                 interval=0.1, what="two hosts registered")
+        p = hosts[0].hvctl("--cluster", "create", "c", "--driver", "minihv", "--mode", "pv",
+                           "--kernel", "counter", "--memory", "16", "--cmdline",
+                           "period_ms=50 dirty_pages=32", "--json", timeout=40)
+        assert p.returncode == 0, p.stderr
+        src = next(h for h in hosts if h.name == json.loads(p.stdout)["host"])
+        dst = next(h for h in hosts if h is not src)
+        wait_for(lambda: len(counts(src, "c")) >= 3, timeout=10, interval=0.1,
+                 what="the counter")
+        p = src.hvctl("--cluster", "migrate", "c", "--to", dst.name, "--json", timeout=40)
+        assert p.returncode == 0, p.stderr
+        entry = json.loads(p.stdout)
+        assert (entry["host"], entry["moved"]) == (dst.name, "live"), entry
+        wait_for(lambda: len(counts(dst, "c")) >= 3, timeout=10, interval=0.1,
+                 what="the counter continuing on the target")
+        assert counts(dst, "c")[0] > 2, counts(dst, "c")  # a restarted guest counts from 0
+        assert f"migrated to https://127.0.0.1:{dst.http.split(':')[1]}" in src.read_log()
+    finally:
+        for h in hosts:
+            h.shutdown()
+        etcd.stop()
