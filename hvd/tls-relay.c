@@ -1,6 +1,10 @@
-/* A TLS session relayed to a socketpair by a thread of its own: the handshake, then one thread
- * per direction (GnuTLS allows one sender and one receiver on a session at once), so neither
- * direction waits for the other and a full socket on one side never stalls the other. */
+/* A TLS session relayed to a loopback TCP connection by a thread of its own: the handshake,
+ * then one thread per direction (GnuTLS allows one sender and one receiver on a session at
+ * once), so neither direction waits for the other and a full socket on one side never stalls
+ * the other. The relay's end lingers 0: closed on a failure, or by the death of hvd, it resets
+ * the caller's end instead of ending it, and only the peer's TLS close_notify becomes the
+ * caller's end-of-file. A migration's target takes its source's end-of-file as "the guest is
+ * yours": a relay that dies must never say that. */
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,7 +26,7 @@
 struct TlsRelay {
     int refs; /* atomic: the caller's and the thread's */
     int tcp_fd;
-    int plain_fd; /* the relay's end of the socketpair */
+    int plain_fd; /* the relay's end of the loopback connection to the caller */
     gnutls_certificate_credentials_t cred;
     gnutls_session_t session;
     bool server;
@@ -31,6 +36,7 @@ struct TlsRelay {
     unsigned handshake_timeout_ms;
     pthread_mutex_t lock; /* guards error */
     char error[512];
+    bool failed; /* atomic: the relay ends without passing an end-of-file on */
 };
 
 static void relay_free(TlsRelay *t)
@@ -71,7 +77,9 @@ const char *tls_relay_error(TlsRelay *relay)
     return why;
 }
 
-/* Records the first reason the relay fails, then ends both directions. */
+/* Records the first reason the relay fails (fmt may give ""), then ends both directions
+ * without a TLS close_notify or an end-of-file: the caller's end is reset when the relay
+ * closes it. */
 static void relay_fail(TlsRelay *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void relay_fail(TlsRelay *t, const char *fmt, ...)
 {
@@ -84,8 +92,14 @@ static void relay_fail(TlsRelay *t, const char *fmt, ...)
         va_end(ap);
     }
     (void)pthread_mutex_unlock(&t->lock);
+    __atomic_store_n(&t->failed, true, __ATOMIC_RELEASE);
     (void)shutdown(t->tcp_fd, SHUT_RDWR);
-    (void)shutdown(t->plain_fd, SHUT_RDWR);
+    (void)shutdown(t->plain_fd, SHUT_RD); /* wakes the sender; sends the caller nothing */
+}
+
+static bool relay_failed(TlsRelay *t)
+{
+    return __atomic_load_n(&t->failed, __ATOMIC_ACQUIRE);
 }
 
 static bool write_all(int fd, const char *p, size_t len)
@@ -103,7 +117,7 @@ static bool write_all(int fd, const char *p, size_t len)
 }
 
 /* The caller's bytes into the session, until the caller's end-of-file (passed on as TLS
- * close_notify and a TCP half-close). */
+ * close_notify and a TCP half-close) or the relay's failure (passed on as nothing). */
 static void *relay_send_main(void *userdata)
 {
     TlsRelay *t = userdata;
@@ -132,16 +146,18 @@ static void *relay_send_main(void *userdata)
             at += sent;
         }
     }
-    if (n == 0) {
+    if (n < 0)
+        relay_fail(t, "Failed to read what goes to %s: %m", t->peer);
+    else if (!relay_failed(t)) {
         (void)gnutls_bye(t->session, GNUTLS_SHUT_WR);
         (void)shutdown(t->tcp_fd, SHUT_WR);
     }
     return NULL;
 }
 
-/* The session's bytes to the caller, until the peer's end-of-file (passed on as a half-close
- * of the caller's end), a failure, or the caller closing its end altogether. Returns true for
- * the peer's end-of-file. */
+/* The session's bytes to the caller, until the peer's close_notify (passed on as a half-close
+ * of the caller's end), a failure (a TCP end without close_notify is one), or the caller
+ * resetting its end. Returns true for the peer's close_notify. */
 static bool relay_receive(TlsRelay *t)
 {
     _cleanup_free_ char *buf = malloc(RELAY_BUFFER);
@@ -163,18 +179,22 @@ static bool relay_receive(TlsRelay *t)
                 return false;
             }
             if (p[1].revents & (POLLHUP | POLLERR))
-                return false; /* the caller closed its end: nobody reads any more */
+                return false; /* the caller reset its end: nobody reads any more */
             if (!p[0].revents)
                 continue;
         }
         n = gnutls_record_recv(t->session, buf, RELAY_BUFFER);
         if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
             continue;
-        if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION) {
+        if (n == 0 && !relay_failed(t)) {
             (void)shutdown(t->plain_fd, SHUT_WR);
             return true;
         }
-        if (n < 0) {
+        if (n == GNUTLS_E_PREMATURE_TERMINATION) {
+            relay_fail(t, "the TLS connection to %s ended without a TLS close", t->peer);
+            return false;
+        }
+        if (n <= 0) {
             relay_fail(t, "the TLS connection to %s failed: %s", t->peer, gnutls_strerror((int)n));
             return false;
         }
@@ -241,11 +261,50 @@ static void *relay_main(void *userdata)
             (void)pthread_join(sender, NULL);
         }
     }
-    /* The caller sees end-of-file once this end closes: the reason is recorded before. */
+    /* The caller sees its end reset once this end closes (the reason is recorded before),
+     * or, after the peer's close_notify, a plain close. */
+    if (!relay_failed(t))
+        (void)setsockopt(t->plain_fd, SOL_SOCKET, SO_LINGER, &(struct linger){},
+                         sizeof(struct linger));
     t->plain_fd = safe_close(t->plain_fd);
     t->tcp_fd = safe_close(t->tcp_fd);
     relay_drop(t, true);
     return NULL;
+}
+
+/* A TCP connection over loopback: *ret_caller and *ret_relay its two ends (blocking,
+ * O_CLOEXEC, TCP_NODELAY); the relay's end lingers 0, so that closing it resets the caller's.
+ * The listening port lives for one accept, which must be this connection. */
+static int loopback_pair(int *ret_caller, int *ret_relay, Error *e)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}, mine,
+                       peer;
+    socklen_t len = sizeof(a), mine_len = sizeof(mine), peer_len = sizeof(peer);
+    _cleanup_close_ int listener = -EBADF, caller = -EBADF, relay = -EBADF;
+
+    listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        listen(listener, 1) < 0 || getsockname(listener, (struct sockaddr *)&a, &len) < 0)
+        return error_set_errno(e, -errno,
+                               "Failed to listen on loopback for the TLS relay (is lo up?): %m");
+    caller = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (caller < 0 || connect(caller, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(caller, (struct sockaddr *)&mine, &mine_len) < 0)
+        return error_set_errno(e, -errno, "Failed to connect the TLS relay on loopback: %m");
+    relay = accept4(listener, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
+    if (relay < 0)
+        return error_set_errno(e, -errno, "Failed to accept the TLS relay's connection: %m");
+    if (peer.sin_port != mine.sin_port || peer.sin_addr.s_addr != mine.sin_addr.s_addr)
+        return error_setf(e, ERROR_FAILED,
+                          "another process connected to the TLS relay's loopback port first");
+    if (setsockopt(relay, SOL_SOCKET, SO_LINGER, &(struct linger){.l_onoff = 1, .l_linger = 0},
+                   sizeof(struct linger)) < 0)
+        return error_set_errno(e, -errno, "Failed to set up the TLS relay: %m");
+    (void)setsockopt(relay, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    (void)setsockopt(caller, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    *ret_caller = TAKE_FD(caller);
+    *ret_relay = TAKE_FD(relay);
+    return 0;
 }
 
 int tls_relay_start(int tcp_fd, const TlsFiles *files, const char *server_name, const char *peer,
@@ -253,7 +312,7 @@ int tls_relay_start(int tcp_fd, const TlsFiles *files, const char *server_name, 
 {
     TlsRelay *t = calloc(1, sizeof(*t));
     pthread_attr_t attr;
-    int pair[2], r;
+    int pair[2] = {-EBADF, -EBADF}, r;
 
     *ret_fd = -EBADF;
     if (ret)
@@ -276,8 +335,8 @@ int tls_relay_start(int tcp_fd, const TlsFiles *files, const char *server_name, 
         relay_free(t);
         return r;
     }
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
-        r = error_set_errno(e, -errno, "Failed to make a socket pair: %m");
+    r = loopback_pair(&pair[0], &pair[1], e);
+    if (r < 0) {
         relay_free(t);
         return r;
     }
