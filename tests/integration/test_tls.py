@@ -275,3 +275,47 @@ def test_cluster_over_tls_moves_a_domain_live(workdir, build, certs):
         for h in hosts:
             h.shutdown()
         etcd.stop()
+
+
+@NEEDS_KVM
+def test_target_hvd_killed_during_a_tls_migration_leaves_the_source_running(pair, workdir,
+                                                                          certs):
+    """With TLS, hvd relays the stream: the target's hvd killed with -9 cuts it. The source
+    VMM sees its connection reset, never a hand-over, and resumes the guest; the restarted
+    target has no half-made domain. The guest runs in one place only."""
+    import subprocess
+
+    src = pair("src", tls_config(certs))
+    dst = pair("dst", tls_config(certs))
+    token = workdir / "dst-token"
+    token.write_text(dst.token + "\n")
+    p = src.hvctl("create", "mig", "--driver", "minihv", "--mode", "pv", "--kernel", "counter",
+                  "--memory", "16", "--cmdline", "period_ms=20 fill dirty_pages=64")
+    assert p.returncode == 0, p.stderr
+    src.hvctl("start", "mig", check=True)
+    wait_for(lambda: len(counts(src, "mig")) >= 2, timeout=20, what="the guest to count")
+    proc = subprocess.Popen([str(src.hvctl_binary), "migrate", "mig", "--to", dst.url,
+                             "--token-file", str(token), "--bandwidth", "4", "--timeout", "6"],
+                            env=src.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+    def receiving():
+        p = dst.hvctl("info", "mig", "--json")
+        return p.returncode == 0 and '"starting"' in p.stdout and '"pid": ' in p.stdout
+    wait_for(receiving, timeout=20, what="the target's VMM to receive")
+    vmm = dst.hvctl_json("info", "mig")["pid"]
+    dst.kill9()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    wait_for(lambda: src.hvctl_json("info", "mig")["state"] == "running", timeout=30,
+             what="the source to resume")
+    before = max(counts(src, "mig"))
+    wait_for(lambda: max(counts(src, "mig")) > before, timeout=20,
+             what="the guest to count on at the source")
+    # The target's VMM gave up on the reset stream instead of taking the guest over.
+    wait_for(lambda: not os.path.exists(f"/proc/{vmm}") or
+             open(f"/proc/{vmm}/stat").read().split()[2] == "Z", timeout=30,
+             what="the target's VMM to give up")
+    dst.start()
+    assert dst.hvctl("info", "mig").returncode == 3
+    assert not list((dst.state_dir / "incoming").glob("*"))
