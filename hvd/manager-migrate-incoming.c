@@ -24,6 +24,8 @@ typedef struct IncomingMigration IncomingMigration;
 
 #define CONNECT_WAIT_US   (15 * USEC_PER_SEC)
 #define RECEIVE_TIMEOUT_S 600u
+/* How long a TLS data connection has for its handshake (within CONNECT_WAIT_US). */
+#define HANDSHAKE_TIMEOUT_MS 10000u
 
 struct IncomingMigration {
     Manager *m;
@@ -236,7 +238,8 @@ static int data_connection_tls(Manager *m, int c, Error *e)
 
     if (!files.cert)
         return c;
-    r = tls_relay_start(c, &files, NULL, "the source hvd of a migration", 10000, &plain, NULL, e);
+    r = tls_relay_start(c, &files, NULL, "the source hvd of a migration", HANDSHAKE_TIMEOUT_MS,
+                        &plain, NULL, e);
     if (r < 0)
         return r;
     flags = fcntl(plain, F_GETFL);
