@@ -228,7 +228,9 @@ function onLifecycle(ev) {
         emit('domains');
     }
     emit('lifecycle', ev.domain, ev);
-    scheduleRefresh();
+    // A migration's progress changes no domain: no list to fetch again (10 000 of them, maybe).
+    if (ev.event !== 'migration-progress')
+        scheduleRefresh();
 }
 
 function onStats(ev) {
