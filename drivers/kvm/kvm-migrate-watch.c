@@ -15,7 +15,7 @@
 #include "time-util.h"
 
 #define WATCH_INTERVAL_MS 500u
-#define WATCH_START_MS    20u /* until libvirt's job runs: the budget is set as early as it can */
+#define WATCH_START_MS    20u   /* until libvirt's job runs: the budget is set as early as it can */
 #define PROGRESS_MAX      2048u /* one datagram: far more than one progress object takes */
 
 /* The loop's end of a migration's progress. */
@@ -31,8 +31,7 @@ static void progress_dispatch(KvmMigrateProgress *p, const char *text, size_t le
     json_t *event = json_loadb(text, len, 0, NULL);
 
     if (json_is_object(event))
-        p->drv->ctx.events.migration_progress(p->drv->ctx.events.userdata, p->drv, p->name,
-                                              event);
+        p->drv->ctx.events.migration_progress(p->drv->ctx.events.userdata, p->drv, p->name, event);
     json_decref(event);
 }
 
@@ -59,8 +58,7 @@ static int on_progress(sd_event_source *s, int fd, uint32_t revents, void *userd
     return 0;
 }
 
-int kvm_migrate_progress_new(Driver *drv, const char *name, int *ret_fd,
-                             KvmMigrateProgress **ret)
+int kvm_migrate_progress_new(Driver *drv, const char *name, int *ret_fd, KvmMigrateProgress **ret)
 {
     KvmMigrateProgress *p = calloc(1, sizeof(*p));
     int fds[2], r;
@@ -112,24 +110,26 @@ static uint64_t typed_ull(virTypedParameterPtr params, int n, const char *name)
  * of the guest's page size) with libvirt's data counts beside them. */
 static json_t *progress_json(virTypedParameterPtr params, int n, const char *phase)
 {
-    uint64_t page = typed_ull(params, n, VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE) ?: 4096;
-    uint64_t remaining = typed_ull(params, n, VIR_DOMAIN_JOB_MEMORY_REMAINING);
+#define STAT(name) typed_ull(params, n, VIR_DOMAIN_JOB_##name)
+    uint64_t page = STAT(MEMORY_PAGE_SIZE) ?: 4096;
+    json_int_t pages_sent = (json_int_t)(STAT(MEMORY_NORMAL) + STAT(MEMORY_CONSTANT));
+    json_int_t dirty_pages = (json_int_t)((STAT(MEMORY_REMAINING) + page - 1) / page);
+    json_t *event =
+        json_pack("{ss ss sI sI sI sI}", "event", "migration", "phase", phase, "iteration",
+                  (json_int_t)STAT(MEMORY_ITERATION), "pages_sent", pages_sent, "bytes_sent",
+                  (json_int_t)STAT(DATA_PROCESSED), "dirty_pages", dirty_pages);
+    json_t *figures = json_pack(
+        "{sf sf sf sf sI sI sI}", "dirty_rate_pages_s", (double)STAT(MEMORY_DIRTY_RATE),
+        "throughput_mib_s", (double)STAT(MEMORY_BPS) / 1048576.0, "expected_downtime_ms",
+        (double)STAT(DOWNTIME), "elapsed_ms", (double)STAT(TIME_ELAPSED), "data_total_bytes",
+        (json_int_t)STAT(DATA_TOTAL), "data_processed_bytes", (json_int_t)STAT(DATA_PROCESSED),
+        "data_remaining_bytes", (json_int_t)STAT(DATA_REMAINING));
+#undef STAT
 
-    return json_pack(
-        "{ss ss sI sI sI sI sf sf sf sf sI sI sI}", "event", "migration", "phase", phase,
-        "iteration", (json_int_t)typed_ull(params, n, VIR_DOMAIN_JOB_MEMORY_ITERATION),
-        "pages_sent",
-        (json_int_t)(typed_ull(params, n, VIR_DOMAIN_JOB_MEMORY_NORMAL) +
-                     typed_ull(params, n, VIR_DOMAIN_JOB_MEMORY_CONSTANT)),
-        "bytes_sent", (json_int_t)typed_ull(params, n, VIR_DOMAIN_JOB_DATA_PROCESSED),
-        "dirty_pages", (json_int_t)((remaining + page - 1) / page), "dirty_rate_pages_s",
-        (double)typed_ull(params, n, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE), "throughput_mib_s",
-        (double)typed_ull(params, n, VIR_DOMAIN_JOB_MEMORY_BPS) / 1048576.0,
-        "expected_downtime_ms", (double)typed_ull(params, n, VIR_DOMAIN_JOB_DOWNTIME),
-        "elapsed_ms", (double)typed_ull(params, n, VIR_DOMAIN_JOB_TIME_ELAPSED),
-        "data_total_bytes", (json_int_t)typed_ull(params, n, VIR_DOMAIN_JOB_DATA_TOTAL),
-        "data_processed_bytes", (json_int_t)typed_ull(params, n, VIR_DOMAIN_JOB_DATA_PROCESSED),
-        "data_remaining_bytes", (json_int_t)typed_ull(params, n, VIR_DOMAIN_JOB_DATA_REMAINING));
+    if (!event || !figures || json_object_update(event, figures) < 0)
+        event = (json_decref(event), NULL);
+    json_decref(figures);
+    return event;
 }
 
 static void watch_send(KvmMigrateWatch *w, json_t *event)
