@@ -95,7 +95,7 @@ try {
     assert.ok(await error.isHidden());
     await until('the domain migrated here', async () => (await state()) === 'shutoff (migrated)');
     assert.ok(await field('start').isDisabled());
-    await page.screenshot({path: path.join(artifacts, 'migrate-done.png'), fullPage: true});
+    await panel.screenshot({path: path.join(artifacts, 'migrate-done.png')});
     assert.deepEqual(errors, []);
     console.log('migrate dashboard test passed');
 } catch (err) {
