@@ -156,8 +156,10 @@ def test_minihv_migration_over_tls(pair, workdir, certs):
     p = src.hvctl("migrate", "mig", "--to", dst.url, "--token-file", str(token), timeout=60)
     assert p.returncode == 0, p.stderr + src.read_log()
     assert src.hvctl_json("info", "mig")["state"] == "shutoff"
-    info = dst.hvctl_json("info", "mig")
-    assert (info["state"], info["reason"]) == ("running", "migrated")
+    # The target records it running once its VMM says so, which may come just after.
+    wait_for(lambda: (dst.hvctl_json("info", "mig")["state"],
+                      dst.hvctl_json("info", "mig")["reason"]) == ("running", "migrated"),
+             timeout=10, what="the target to run it")
     before = max(counts(dst, "mig"))
     wait_for(lambda: max(counts(dst, "mig")) > before, timeout=20,
              what="the guest to go on counting on the target")
