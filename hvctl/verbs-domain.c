@@ -495,7 +495,8 @@ const Verb verbs[] = {
     {"migrate",
      "NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S]\n"
      "             [--bandwidth MIB] | NAME --cancel",
-     "Move a running domain to another hvd, whose HTTP API is at URL (http://ADDRESS:PORT)\n"
+     "Move a running domain to another hvd, whose HTTP API is at URL (http://ADDRESS:PORT,\n"
+     "or https://ADDRESS:PORT for TLS: see hvd(8) [migrate])\n"
      "and whose token is in FILE, while it runs (a pause of --downtime-ms, default 10).\n"
      "--timeout bounds the pre-copy, --bandwidth the MiB/s the stream may use. It stays\n"
      "defined here, shutoff/migrated; on any failure it keeps running here.\n"
