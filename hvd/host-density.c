@@ -11,6 +11,11 @@
  * huge-page recovery thread for its VM. */
 #define FDS_PER_DOMAIN   2
 #define TASKS_PER_DOMAIN 3
+/* What one VMM of a driver's warm pool holds while it waits: hvd's end of its socket and its
+ * process watch; its main thread and KVM's thread for its VM (its vCPU threads start with a
+ * guest). */
+#define FDS_PER_POOLED   2
+#define TASKS_PER_POOLED 2
 
 static long long open_fds(void)
 {
@@ -53,7 +58,7 @@ static long long host_tasks(void)
 }
 
 static void add_limit(json_t *limits, const char *name, long long limit, long long used,
-                      long long per_domain, const char **bound, long long *room)
+                      long long per_domain, long long pooled, const char **bound, long long *room)
 {
     long long r;
 
@@ -61,17 +66,36 @@ static void add_limit(json_t *limits, const char *name, long long limit, long lo
         return;
     r = limit > used ? (limit - used) / per_domain : 0;
     (void)json_array_append_new(limits,
-                                json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", name, "limit",
+                                json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", name, "limit",
                                           (json_int_t)limit, "used", (json_int_t)used, "per_domain",
-                                          (json_int_t)per_domain, "room", (json_int_t)r));
+                                          (json_int_t)per_domain, "room", (json_int_t)r,
+                                          "warm_pool", (json_int_t)pooled));
     if (!*bound || r < *room) {
         *bound = name;
         *room = r;
     }
 }
 
-json_t *host_density_view(long long vcpus_capacity, long long vcpus_allocated)
+/* The VMMs every driver's warm pool holds (drivers.*.warm_pool: waiting and starting). */
+static long long pooled_vmms(json_t *drivers)
 {
+    const char *name;
+    long long n = 0;
+    json_t *d;
+
+    json_object_foreach (drivers, name, d) {
+        json_t *pool = json_object_get(d, "warm_pool");
+        n += json_integer_value(json_object_get(pool, "waiting")) +
+             json_integer_value(json_object_get(pool, "starting"));
+    }
+    return n;
+}
+
+json_t *host_density_view(json_t *host)
+{
+    long long vcpus_capacity = json_integer_value(json_object_get(host, "vcpus_capacity"));
+    long long vcpus_allocated = json_integer_value(json_object_get(host, "vcpus_allocated"));
+    long long pooled = pooled_vmms(json_object_get(host, "drivers"));
     json_t *limits = json_array();
     struct rlimit nofile;
     long long pid_max = read_number("/proc/sys/kernel/pid_max");
@@ -84,9 +108,10 @@ json_t *host_density_view(long long vcpus_capacity, long long vcpus_allocated)
         return NULL;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0)
         add_limit(limits, "file descriptors", (long long)nofile.rlim_cur, open_fds(),
-                  FDS_PER_DOMAIN, &bound, &room);
-    add_limit(limits, "tasks", tasks_limit, host_tasks(), TASKS_PER_DOMAIN, &bound, &room);
-    add_limit(limits, "vcpus", vcpus_capacity, vcpus_allocated, 1, &bound, &room);
-    return json_pack("{s:o, s:s?, s:I}", "limits", limits, "bound", bound, "room",
-                     (json_int_t)room);
+                  FDS_PER_DOMAIN, pooled * FDS_PER_POOLED, &bound, &room);
+    add_limit(limits, "tasks", tasks_limit, host_tasks(), TASKS_PER_DOMAIN,
+              pooled * TASKS_PER_POOLED, &bound, &room);
+    add_limit(limits, "vcpus", vcpus_capacity, vcpus_allocated, 1, 0, &bound, &room);
+    return json_pack("{s:o, s:s?, s:I, s:I}", "limits", limits, "bound", bound, "room",
+                     (json_int_t)room, "warm_pool", (json_int_t)pooled);
 }

@@ -4,8 +4,11 @@
 
 #include <jansson.h>
 
-/* The density view: {"limits": [{"name", "limit", "used", "per_domain", "room"}...], "bound":
- * the name of the limit with the least room, "room": that room}. vcpus_capacity and
- * vcpus_allocated are the allocator's (one vCPU per domain counted). A limit that cannot be
- * read is left out. Returns a new reference, or NULL when out of memory. */
-json_t *host_density_view(long long vcpus_capacity, long long vcpus_allocated);
+/* The density view: {"limits": [{"name", "limit", "used", "per_domain", "room", "warm_pool"}...],
+ * "bound": the name of the limit with the least room, "room": that room, "warm_pool": the VMMs
+ * the drivers' warm pools hold}. host is the host view so far: its vcpus_capacity and
+ * vcpus_allocated (one vCPU per domain counted) and drivers.*.warm_pool ("waiting" and
+ * "starting" VMMs; each limit's "warm_pool" is what of its "used" they hold, already counted).
+ * A limit that cannot be read is left out. Returns a new reference, or NULL when out of
+ * memory. */
+json_t *host_density_view(json_t *host);

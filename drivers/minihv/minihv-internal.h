@@ -9,6 +9,7 @@
 #include "hashmap.h"
 #include "minihv-cgroup.h"
 #include "minihv-control.h"
+#include "minihv-pool.h"
 
 /* How long any control request may go unanswered (a stopped minihv never answers). */
 #define CONTROL_TIMEOUT_MS 1000
@@ -33,6 +34,11 @@ enum {
     MINIHV_RESOURCES_NO,
 };
 
+/* The largest [minihv] warm-pool, and the memory of its guests by default (MiB): the minihv
+ * program's own default. */
+#define MINIHV_WARM_POOL_MAX        64u
+#define MINIHV_WARM_POOL_MEMORY_MIB 32u
+
 /* What a domain's memory limit adds to its guest RAM by default (the VMM's own memory). */
 #define MINIHV_MEMORY_MARGIN_MIB 64u
 
@@ -45,6 +51,11 @@ typedef struct MinihvSettings {
     int resource_control;
     char *cgroup_root;
     uint64_t memory_margin_mib;
+    /* The warm pool (minihv-pool.c): how many VMMs wait, for guests of which shape. */
+    unsigned warm_pool;
+    int warm_pool_mode; /* DomainMode */
+    uint64_t warm_pool_memory_mib;
+    unsigned warm_pool_vcpus;
 } MinihvSettings;
 
 typedef struct Instance Instance;
@@ -66,6 +77,7 @@ typedef struct MinihvDriver {
     char **cgroups_leftover; /* unclaimed groups still to remove once their processes end */
     sd_event_source *leftover_timer;
     unsigned leftover_tries;
+    MinihvPool *pool; /* the warm pool (minihv-pool.c); NULL when it could not be made */
 } MinihvDriver;
 
 struct Instance {

@@ -346,5 +346,7 @@ json_t *minihv_host_info(Driver *drv)
         o = json_pack("{s:s, s:s, s:s}", "summary", summary, "resource_control", "off",
                       "resource_control_off", strna(md->cgroups_off));
     }
+    if (o && md->pool)
+        (void)json_object_set_new(o, "warm_pool", minihv_pool_json(md->pool));
     return o;
 }

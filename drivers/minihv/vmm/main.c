@@ -33,7 +33,7 @@ static void help(void)
            "       minihv run [OPTIONS] --restore IMAGE\n"
            "       minihv run [OPTIONS] --incoming FD\n"
            "       minihv save --control SOCKET [--then resume|stop] IMAGE\n"
-           "       minihv pool --mode pv|full --memory MiB --vcpus N --socket FD\n"
+           "       minihv pool --mode pv|full --memory MiB --vcpus N --socket FD [--room PAD]\n"
            "       minihv --help | --version\n"
            "\n"
            "Runs GUEST on /dev/kvm until it powers off, reboots, crashes or is destroyed, or\n"
@@ -589,6 +589,7 @@ int main(int argc, char **argv)
         r = pool_wait(argc - 1, argv + 1, &guest);
         if (r >= 0)
             return r;
+        pool_show_guest(argc, argv, &guest);
         optind = 0; /* getopt starts afresh on the guest's arguments */
         r = parse_argv(guest.argc, guest.argv, &o);
         if (r < 0 && (o.restore_path || o.incoming_fd >= 0))

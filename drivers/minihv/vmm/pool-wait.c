@@ -32,13 +32,14 @@ static int parse_pool_argv(int argc, char **argv, VmConfig *shape, int *ret_sock
         {"memory", required_argument, NULL, 'M'},
         {"vcpus", required_argument, NULL, 'v'},
         {"socket", required_argument, NULL, 's'},
+        {"room", required_argument, NULL, 'r'}, /* padding: see pool_show_guest */
         {},
     };
     unsigned mib = VM_DEFAULT_MEMORY_MIB, u;
     int c;
 
-    *shape = (VmConfig){.mode = VM_MODE_PV, .vcpus = 1, .cmdline = "", .ready_fd = -1,
-                        .net_fd = -1};
+    *shape =
+        (VmConfig){.mode = VM_MODE_PV, .vcpus = 1, .cmdline = "", .ready_fd = -1, .net_fd = -1};
     *ret_socket = -1;
     opterr = 0;
     optind = 1;
@@ -61,6 +62,8 @@ static int parse_pool_argv(int argc, char **argv, VmConfig *shape, int *ret_sock
             if (parse_uint(optarg, 3, 1024, &u) < 0 || fcntl((int)u, F_GETFD) < 0)
                 return pool_usage("--socket: '%s' is not an open file descriptor", optarg);
             *ret_socket = (int)u;
+            break;
+        case 'r':
             break;
         default:
             return pool_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -116,7 +119,9 @@ static int receive_guest(int sock, PoolGuest *ret)
     _cleanup_free_ char *buf = malloc(POOL_MESSAGE_MAX + 1);
     _cleanup_free_ char **args = calloc(POOL_ARGS_MAX + 1, sizeof(char *));
     struct iovec iov = {.iov_base = buf, .iov_len = POOL_MESSAGE_MAX};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control,
                         .msg_controllen = sizeof(control)};
     int fds[POOL_FDS_MAX];
     size_t nfds = 0;
@@ -163,6 +168,13 @@ int pool_wait(int argc, char **argv, PoolGuest *ret)
     r = parse_pool_argv(argc, argv, &shape, &sock);
     if (r >= 0)
         return r;
+    /* out of the way of the descriptors a guest comes with */
+    r = fcntl(sock, F_DUPFD_CLOEXEC, 100);
+    if (r < 0) {
+        fprintf(stderr, "minihv pool: host error: cannot move the socket: %m\n");
+        return MINIHV_EXIT_HOST_ERROR;
+    }
+    sock = r;
     close_all_but(sock);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         fprintf(stderr, "minihv pool: host error: cannot set no-new-privs: %m\n");
@@ -188,4 +200,29 @@ int pool_wait(int argc, char **argv, PoolGuest *ret)
     }
     ret->vm = vm;
     return -1;
+}
+
+void pool_show_guest(int argc, char **argv, const PoolGuest *guest)
+{
+    char *start = argv[0], *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1, *p = start;
+    size_t need = 0;
+    bool whole;
+
+    for (int i = 0; i < guest->argc; i++)
+        need += strlen(guest->argv[i]) + 1;
+    whole = need <= (size_t)(end - start);
+    for (int i = 0; i < guest->argc; i++) {
+        const char *arg = guest->argv[i];
+        size_t l = strlen(arg) + 1;
+
+        /* short of room, the program, "run" and --control SOCKET are what finds the process */
+        if (!whole && i >= 2 && !streq(arg, "--control") &&
+            !(i > 0 && streq(guest->argv[i - 1], "--control")))
+            continue;
+        if (l > (size_t)(end - p))
+            break;
+        memmove(p, arg, l);
+        p += l;
+    }
+    memset(p, 0, (size_t)(end - p));
 }

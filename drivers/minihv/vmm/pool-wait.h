@@ -19,7 +19,8 @@ typedef struct PoolGuest {
     Vm *vm;
 } PoolGuest;
 
-/* Runs `minihv pool --mode M --memory MiB --vcpus N --socket FD` (argv[0] is "pool"): closes
+/* Runs `minihv pool --mode M --memory MiB --vcpus N --socket FD [--room PADDING]` (argv[0] is
+ * "pool"): closes
  * every other inherited descriptor, sets no-new-privs, makes the VM (memory, KVM's VM, the
  * vCPUs), writes "waiting\n" on the socket and waits there for one message (a SOCK_SEQPACKET
  * datagram): the NUL-separated arguments of `minihv run` and the descriptors above, which it
@@ -27,3 +28,8 @@ typedef struct PoolGuest {
  * status: usage, host error (the VM could not be made), destroyed (the socket closed: hvd
  * went away or emptied its pool). */
 int pool_wait(int argc, char **argv, PoolGuest *ret);
+
+/* Shows the guest's `minihv run` arguments as this process's command line (/proc/PID/cmdline,
+ * where hvd and ps find a domain's VMM by its --control socket), written over the original
+ * argv (argc, argv of main), whose --room padding makes space. */
+void pool_show_guest(int argc, char **argv, const PoolGuest *guest);

@@ -1,0 +1,113 @@
+"""The minihv warm pool: starts take a pre-made VMM (its pid was made before the start), the
+pool refills, the host view counts it, no pooled VMM outlives hvd (stop, kill -9), a domain of
+another shape starts cold, and a start refused for a host limit names the limit."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from hvd_harness import wait_for
+from scale_helpers import DENSE, create_echo, vmm_pids
+
+pytestmark = pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
+                                reason="/dev/kvm is not usable here")
+
+POOL = DENSE + "[minihv]\nwarm-pool = 2\nwarm-pool-memory = 2\n"
+
+
+def pooled_pids(hvd_pid):
+    """The `minihv pool` processes waiting for a guest, children of hvd_pid (0: any)."""
+    out = subprocess.run(["pgrep", "-f", "minihv pool --mode"], capture_output=True, text=True,
+                         timeout=10).stdout
+    pids = []
+    for p in out.split():
+        try:
+            ppid = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if not hvd_pid or ppid == hvd_pid:
+            pids.append(int(p))
+    return sorted(pids)
+
+
+def pool_view(h):
+    return h.hvctl_json("host")["drivers"]["minihv"]["warm_pool"]
+
+
+def wait_pool_full(h, size=2):
+    wait_for(lambda: pool_view(h)["waiting"] == size, timeout=10, what="the warm pool to fill")
+
+
+def test_start_takes_a_pooled_vmm_and_the_pool_refills(make_hvd, bus):
+    h = make_hvd(config=POOL).start()
+    conn = bus.connect()
+    wait_pool_full(h)
+    view = pool_view(h)
+    assert (view["size"], view["mode"], view["memory_mib"], view["vcpus"]) == (2, "pv", 2, 1)
+    before = set(pooled_pids(h.proc.pid))
+    assert len(before) == 2
+    # the pooled VMMs are in the density view's use of tasks and hvd's descriptors
+    density = h.hvctl_json("host")["density"]
+    assert density["warm_pool"] == 2
+
+    create_echo(h, conn, ["warm1", "cold1"])
+    h.domain("warm1", conn).Start(timeout=20)
+    pid = vmm_pids(h)
+    assert len(pid) == 1 and pid[0] in before, (pid, before)  # made before the start
+    view = pool_view(h)
+    assert view["taken"] == 1
+    wait_pool_full(h)  # refilled, by a new process
+    assert len(set(pooled_pids(h.proc.pid)) - before) == 1
+
+    # another shape (32 MiB) cannot take a 2 MiB VMM: it starts cold, and is counted so
+    h.manager(conn).CreateDomain({"name": "big", "driver": "minihv", "mode": "pv",
+                                  "kernel": "echo"}, timeout=20)
+    h.domain("big", conn).Start(timeout=20)
+    view = pool_view(h)
+    assert (view["taken"], view["missed"]) == (1, 1)
+    assert len(vmm_pids(h)) == 2
+    # the domain in a once-pooled VMM is driven as any other: console, destroy
+    h.domain("warm1", conn).Destroy(timeout=20)
+    h.domain("big", conn).Destroy(timeout=20)
+    wait_for(lambda: not vmm_pids(h), timeout=10, what="the VMMs to end")
+
+
+def test_no_pooled_vmm_outlives_hvd(make_hvd, bus):
+    h = make_hvd(config=POOL).start()
+    conn = bus.connect()
+    wait_pool_full(h)
+    pooled = pooled_pids(h.proc.pid)
+    create_echo(h, conn, ["kept"])
+    h.domain("kept", conn).Start(timeout=20)
+    running = vmm_pids(h)
+    wait_pool_full(h)
+    pooled = pooled_pids(h.proc.pid)
+
+    # kill -9: the pooled VMMs see their socket close and end; the domain runs on
+    h.kill9()
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") and
+                             open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+                             for p in pooled),
+             timeout=5, what="the pooled VMMs to end after hvd's kill -9")
+    assert vmm_pids(h) == running
+    h.start()
+    conn = bus.connect()
+    assert h.domain_props("kept", conn)["State"] == "running"
+    wait_pool_full(h)
+    pooled = pooled_pids(h.proc.pid)
+
+    # reload with a smaller pool: the extra one ends
+    h.config_path.write_text(h.config_path.read_text().replace("warm-pool = 2", "warm-pool = 1"))
+    h.signal(signal.SIGHUP)
+    wait_for(lambda: pool_view(h)["size"] == 1 and pool_view(h)["waiting"] == 1, timeout=10,
+             what="the pool to shrink at a reload")
+
+    # stop: no pooled VMM is left, the domain's VMM runs on
+    pooled = pooled_pids(h.proc.pid)
+    h.stop(kill_domains=False)
+    wait_for(lambda: not [p for p in pooled if os.path.exists(f"/proc/{p}")], timeout=5,
+             what="the pooled VMMs to end with hvd")
+    assert vmm_pids(h) == running
+    subprocess.run(["kill", "-KILL", *map(str, running)])
