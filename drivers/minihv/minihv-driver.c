@@ -49,8 +49,11 @@ static int guest_image_check(const char *path, Error *e)
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
 
-    if (fd < 0)
-        return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
+    if (fd < 0) {
+        int r = error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
+        minihv_name_host_limit_errno(e->message, sizeof(e->message), r);
+        return r;
+    }
     if (fstat(fd, &st) < 0)
         return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
     if (!S_ISREG(st.st_mode))

@@ -322,3 +322,12 @@ json_t *minihv_host_info(Driver *drv);
 
 /* Detaches and disconnects every client (each sees the end of its socket). */
 void instance_console_free(Instance *inst);
+
+/* Host limits (minihv-limits.c). Appends to text (n bytes in all) which host limit err (a
+ * failed fork, exec, pipe, thread or KVM creation) means, as `hvctl host` names it: "file
+ * descriptors" (EMFILE, ENFILE), "tasks" (EAGAIN), "kernel memory" (ENOMEM). Nothing for other
+ * errors. */
+void minihv_name_host_limit_errno(char *text, size_t n, int err);
+
+/* As minihv_name_host_limit_errno for an error given as text (a VMM's last line). */
+void minihv_name_host_limit_text(char *text, size_t n);

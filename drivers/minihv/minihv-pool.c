@@ -18,7 +18,7 @@ extern char **environ;
 
 /* The descriptor a pooled process gets its socket on, and the room its command line keeps for
  * the domain's arguments (so that it is found by its --control socket, as any VMM is). */
-#define POOL_SOCKET_FD   "3"
+#define POOL_SOCKET_FD "3"
 #define POOL_ARGV_ROOM 4096
 
 typedef struct PoolVmm PoolVmm;
@@ -212,16 +212,20 @@ int minihv_pool_open(MinihvDriver *md, MinihvPool **ret)
 
     if (!pool)
         return -ENOMEM;
-    *pool = (MinihvPool){.md = md, .size = s->warm_pool, .mode = s->warm_pool_mode,
-                         .memory_mib = s->warm_pool_memory_mib, .vcpus = s->warm_pool_vcpus,
-                         .request_fd = {-EBADF, -EBADF}, .answer_fd = {-EBADF, -EBADF}};
+    *pool = (MinihvPool){.md = md,
+                         .size = s->warm_pool,
+                         .mode = s->warm_pool_mode,
+                         .memory_mib = s->warm_pool_memory_mib,
+                         .vcpus = s->warm_pool_vcpus,
+                         .request_fd = {-EBADF, -EBADF},
+                         .answer_fd = {-EBADF, -EBADF}};
     *ret = pool;
     if (pool->size == 0)
         return 0;
     (void)snprintf(memory, sizeof(memory), "%" PRIu64, pool->memory_mib);
     (void)snprintf(vcpus, sizeof(vcpus), "%u", pool->vcpus);
-    const char *argv[] = {s->binary, "pool",  "--mode",   domain_mode_to_string(pool->mode),
-                          "--memory", memory, "--vcpus", vcpus,
+    const char *argv[] = {s->binary,  "pool",        "--mode",  domain_mode_to_string(pool->mode),
+                          "--memory", memory,        "--vcpus", vcpus,
                           "--socket", POOL_SOCKET_FD};
     for (size_t i = 0; i < ELEMENTSOF(argv); i++)
         if (!(pool->argv[i] = strdup(argv[i])))
@@ -306,7 +310,9 @@ static int send_guest(PoolVmm *v, char **argv, int ready_fd, int log_fd, int tap
         len += l;
     }
     iov = (struct iovec){.iov_base = buf, .iov_len = len};
-    mh = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+    mh = (struct msghdr){.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control,
                          .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
     cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
@@ -375,8 +381,7 @@ json_t *minihv_pool_json(MinihvPool *pool)
     return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "size",
                      (json_int_t)pool->size, "waiting", (json_int_t)waiting, "starting",
                      (json_int_t)(pool->n_vmms - waiting + pool->asked), "mode",
-                     domain_mode_to_string(pool->mode), "memory_mib",
-                     (json_int_t)pool->memory_mib, "vcpus", (json_int_t)pool->vcpus, "taken",
-                     (json_int_t)pool->taken, "missed", (json_int_t)pool->missed,
-                     "spawn_failures", (json_int_t)pool->spawn_failures);
+                     domain_mode_to_string(pool->mode), "memory_mib", (json_int_t)pool->memory_mib,
+                     "vcpus", (json_int_t)pool->vcpus, "taken", (json_int_t)pool->taken, "missed",
+                     (json_int_t)pool->missed, "spawn_failures", (json_int_t)pool->spawn_failures);
 }
