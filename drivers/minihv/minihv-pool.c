@@ -208,6 +208,7 @@ int minihv_pool_open(MinihvDriver *md, MinihvPool **ret)
     const MinihvSettings *s = minihv_settings(md->drv);
     MinihvPool *pool = calloc(1, sizeof(*pool));
     char memory[32], vcpus[16];
+    sigset_t all, old_mask;
     int r;
 
     if (!pool)
@@ -250,7 +251,11 @@ int minihv_pool_open(MinihvDriver *md, MinihvPool **ret)
                         on_answer, pool);
     if (r < 0)
         return r;
+    /* every signal blocked in the thread: hvd's arrive on its loop only */
+    (void)sigfillset(&all);
+    (void)pthread_sigmask(SIG_SETMASK, &all, &old_mask);
     r = -pthread_create(&pool->thread, NULL, pool_thread, pool);
+    (void)pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (r < 0)
         return r;
     pool->thread_started = true;

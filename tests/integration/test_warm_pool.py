@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hvd_harness import wait_for
-from scale_helpers import DENSE, create_echo, vmm_pids
+from scale_helpers import DENSE, create_echo, fd_count, vmm_pids
 
 pytestmark = pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
                                 reason="/dev/kvm is not usable here")
@@ -68,10 +68,27 @@ def test_start_takes_a_pooled_vmm_and_the_pool_refills(make_hvd, bus):
     view = pool_view(h)
     assert (view["taken"], view["missed"]) == (1, 1)
     assert len(vmm_pids(h)) == 2
-    # the domain in a once-pooled VMM is driven as any other: console, destroy
+    # a once-pooled VMM holds what a cold one does, nothing of its time in the pool
+    warm_pid = pid[0]
+    cold_pid = next(p for p in vmm_pids(h) if p != warm_pid)
+    assert sorted(os.listdir(f"/proc/{warm_pid}/fd")) == sorted(os.listdir(f"/proc/{cold_pid}/fd"))
+    # and is driven as any other
+    h.domain("warm1", conn).Pause(timeout=20)
+    assert h.domain_props("warm1", conn)["State"] == "paused"
     h.domain("warm1", conn).Destroy(timeout=20)
     h.domain("big", conn).Destroy(timeout=20)
     wait_for(lambda: not vmm_pids(h), timeout=10, what="the VMMs to end")
+
+    # taking and refilling leaks no descriptor of hvd
+    wait_pool_full(h)
+    fds = fd_count(h.proc.pid)
+    for _ in range(5):
+        h.domain("warm1", conn).Start(timeout=20)
+        h.domain("warm1", conn).Destroy(timeout=20)
+        wait_pool_full(h)
+    assert pool_view(h)["taken"] >= 5
+    wait_for(lambda: fd_count(h.proc.pid) <= fds, timeout=5,
+             what=f"hvd's descriptors to come back to {fds} (now {fd_count(h.proc.pid)})")
 
 
 def test_no_pooled_vmm_outlives_hvd(make_hvd, bus):

@@ -87,6 +87,25 @@ static void close_all_but(int keep)
     (void)close_range((unsigned)keep + 1, ~0u, 0);
 }
 
+/* Holds the numbers the guest's descriptors take (POOL_READY_FD, POOL_NET_FD) with /dev/null,
+ * so that the VM's own descriptors, made before, land elsewhere. */
+static int hold_guest_fds(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    if ((fd != POOL_READY_FD && dup3(fd, POOL_READY_FD, O_CLOEXEC) < 0) ||
+        (fd != POOL_NET_FD && dup3(fd, POOL_NET_FD, O_CLOEXEC) < 0)) {
+        int r = -errno;
+        (void)close(fd);
+        return r;
+    }
+    if (fd != POOL_READY_FD && fd != POOL_NET_FD)
+        (void)close(fd);
+    return 0;
+}
+
 /* Moves the received descriptors into place (see pool-wait.h): first out of the way of the
  * targets, then onto them. */
 static int place_fds(const int *fds, size_t n)
@@ -109,6 +128,8 @@ static int place_fds(const int *fds, size_t n)
             return -errno;
         (void)close(high[i]);
     }
+    if (n < POOL_FDS_MAX)
+        (void)close(POOL_NET_FD); /* no tap: the number held for it is free again */
     return 0;
 }
 
@@ -176,6 +197,11 @@ int pool_wait(int argc, char **argv, PoolGuest *ret)
     }
     sock = r;
     close_all_but(sock);
+    r = hold_guest_fds();
+    if (r < 0) {
+        fprintf(stderr, "minihv pool: host error: cannot hold descriptors: %s\n", strerror(-r));
+        return MINIHV_EXIT_HOST_ERROR;
+    }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         fprintf(stderr, "minihv pool: host error: cannot set no-new-privs: %m\n");
         return MINIHV_EXIT_HOST_ERROR;

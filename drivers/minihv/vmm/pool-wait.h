@@ -5,7 +5,8 @@
 
 /* The descriptors a guest is handed with, in this order in its message's SCM_RIGHTS, and where
  * they end up: the ready pipe as fd 3, the VMM log as standard output and error, and the tap
- * (when the domain has a NIC) as fd 4. The `minihv run` arguments name them so. */
+ * (when the domain has a NIC) as fd 4. The `minihv run` arguments name them so. Until a guest
+ * comes, /dev/null holds fds 3 and 4, so that the VM made before lands elsewhere. */
 #define POOL_READY_FD 3
 #define POOL_NET_FD   4
 #define POOL_FDS_MAX  3
