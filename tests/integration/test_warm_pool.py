@@ -72,6 +72,10 @@ def test_start_takes_a_pooled_vmm_and_the_pool_refills(make_hvd, bus):
     warm_pid = pid[0]
     cold_pid = next(p for p in vmm_pids(h) if p != warm_pid)
     assert sorted(os.listdir(f"/proc/{warm_pid}/fd")) == sorted(os.listdir(f"/proc/{cold_pid}/fd"))
+    # in the sandbox as a cold one is (seccomp filter mode, no new privileges)
+    for p in (warm_pid, cold_pid):
+        status = open(f"/proc/{p}/status").read()
+        assert "\nSeccomp:\t2\n" in status and "\nNoNewPrivs:\t1\n" in status, p
     # and is driven as any other
     h.domain("warm1", conn).Pause(timeout=20)
     assert h.domain_props("warm1", conn)["State"] == "paused"
@@ -128,3 +132,33 @@ def test_no_pooled_vmm_outlives_hvd(make_hvd, bus):
              what="the pooled VMMs to end with hvd")
     assert vmm_pids(h) == running
     subprocess.run(["kill", "-KILL", *map(str, running)])
+
+
+def test_a_guest_on_a_network_from_the_pool(build, bus, workdir):
+    """The tap is handed to the pooled VMM with the guest: the domain answers on the bridge."""
+    from net_helpers import Netns, require_net
+    from netns_hvd import NetnsHvd
+    require_net()
+    ns = Netns()
+    h = NetnsHvd(build, bus, workdir / "nhvd", ns,
+                 config="[minihv]\nwarm-pool = 1\nwarm-pool-memory = 16\n")
+    try:
+        h.start()
+        wait_pool_full(h, 1)
+        for args in (("network", "create", "lan", "--subnet", "10.93.0.0/24"),
+                     ("create", "web", "--driver", "minihv", "--mode", "pv", "--kernel", "httpd",
+                      "--memory", "16", "--network", "lan"),
+                     ("start", "web")):
+            p = h.hvctl(*args)
+            assert p.returncode == 0, p.stdout + p.stderr
+        assert pool_view(h)["taken"] == 1
+        addr = h.hvctl_json("info", "web")["interfaces"][0]["ipv4"]
+        wait_for(lambda: f"httpd: listening on {addr}" in
+                 h.hvctl("console", "web", "--tail", "50").stdout, timeout=20,
+                 what="web to listen")
+        r = ns.run(["ping", "-c", "2", "-i", "0.2", "-W", "3", addr], timeout=20)
+        assert r.returncode == 0 and "2 received" in r.stdout, r.stdout + r.stderr
+        assert h.hvctl("destroy", "web").returncode == 0
+    finally:
+        h.stop()
+        ns.close()

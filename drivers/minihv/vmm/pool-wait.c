@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "pool-wait.h"
+#include "sandbox.h"
 
 /* The arguments of a guest: at most this many bytes, this many strings. */
 #define POOL_MESSAGE_MAX (64 * 1024)
@@ -211,6 +212,7 @@ int pool_wait(int argc, char **argv, PoolGuest *ret)
         fprintf(stderr, "minihv pool: host error: %s\n", e.message);
         return MINIHV_EXIT_HOST_ERROR;
     }
+    (void)sandbox_prepare(); /* when it fails, the sandbox is compiled at entry as usual */
     if (send(sock, waiting, sizeof(waiting) - 1, MSG_NOSIGNAL) < 0) {
         vm_free(vm);
         return MINIHV_EXIT_DESTROYED; /* nobody waits for this VMM any more */
