@@ -259,6 +259,9 @@ static void print_host_density(json_t *density)
     if (json_is_string(json_object_get(density, "bound")))
         printf("  bounded by %s: %lld more\n", str(density, "bound"),
                (long long)num(density, "room"));
+    if (num(density, "warm_pool") > 0)
+        printf("  warm pools hold %lld VMMs (in the use above)\n",
+               (long long)num(density, "warm_pool"));
 }
 
 int verb_host(Client *client, int argc, char **argv)

@@ -51,6 +51,12 @@ def test_start_takes_a_pooled_vmm_and_the_pool_refills(make_hvd, bus):
     # the pooled VMMs are in the density view's use of tasks and hvd's descriptors
     density = h.hvctl_json("host")["density"]
     assert density["warm_pool"] == 2
+    assert all(lim["warm_pool"] > 0 for lim in density["limits"] if lim["name"] != "vcpus")
+    text = h.hvctl("host").stdout
+    assert "warm pool: 2 of 2 waiting (pv, 2 MiB, 1 vCPU)" in text, text
+    assert "warm pools hold 2 VMMs" in text, text
+    status, _, body = h.request("GET", "/api/v1/host")
+    assert status == 200 and body["drivers"]["minihv"]["warm_pool"]["waiting"] == 2, body
 
     create_echo(h, conn, ["warm1", "cold1"])
     h.domain("warm1", conn).Start(timeout=20)
