@@ -168,3 +168,41 @@ def test_a_guest_on_a_network_from_the_pool(build, bus, workdir):
     finally:
         h.stop()
         ns.close()
+
+
+def test_a_pooled_vmm_joins_the_domains_cgroups(build, bus, workdir):
+    """With resource control on, the once-pooled VMM and its vCPU thread are in the domain's
+    groups, as a cold one's are (they join when the guest comes)."""
+    import pathlib
+    import uuid
+    from hvd_harness import Hvd
+    cgroup = pathlib.Path("/sys/fs/cgroup")
+    if not all((cgroup / c / "cgroup.procs").exists() for c in ("cpu", "cpuacct", "memory")) \
+            or os.geteuid() != 0:
+        pytest.skip("needs writable cgroup v1 cpu, cpuacct and memory hierarchies")
+    root = f"/hvd-test-{uuid.uuid4().hex[:12]}"
+    h = Hvd(build, bus, workdir / "cg", cgroup_root=root,
+            config=POOL.replace("warm-pool-memory = 2", "warm-pool-memory = 16"))
+    try:
+        h.start()
+        wait_pool_full(h)
+        p = h.hvctl("create", "capped", "--driver", "minihv", "--mode", "pv", "--kernel", "echo",
+                    "--memory", "16")
+        assert p.returncode == 0, p.stderr
+        h.hvctl("start", "capped", check=True)
+        assert pool_view(h)["taken"] == 1
+        u = h.hvctl_json("info", "capped")["uuid"]
+        pid = vmm_pids(h)[0]
+        procs = (cgroup / "memory" / root.lstrip("/") / u / "cgroup.procs").read_text().split()
+        assert str(pid) in procs, (pid, procs)
+        tasks = (cgroup / "cpu" / root.lstrip("/") / u / "vcpu" / "tasks").read_text().split()
+        assert tasks and set(tasks) <= set(os.listdir(f"/proc/{pid}/task")), tasks
+        h.hvctl("destroy", "capped", check=True)
+    finally:
+        h.stop()
+        from test_minihv_resources import remove_tree
+        deadline = time.monotonic() + 5
+        for c in ("cpu", "cpuacct", "memory"):
+            while (cgroup / c / root.lstrip("/")).exists() and time.monotonic() < deadline:
+                remove_tree(cgroup / c / root.lstrip("/"))
+                time.sleep(0.05)
