@@ -12,10 +12,10 @@
 #define FDS_PER_DOMAIN   2
 #define TASKS_PER_DOMAIN 3
 /* What one VMM of a driver's warm pool holds while it waits: hvd's end of its socket and its
- * process watch; its main thread and KVM's thread for its VM (its vCPU threads start with a
- * guest). */
+ * process watch; its main thread (its vCPU threads start with a guest, and KVM starts its
+ * huge-page recovery thread at the first KVM_RUN). */
 #define FDS_PER_POOLED   2
-#define TASKS_PER_POOLED 2
+#define TASKS_PER_POOLED 1
 
 static long long open_fds(void)
 {
