@@ -71,6 +71,23 @@ static const ConfigKey minihv_keys[] = {
      .max = 8},
 };
 
+/* A full-mode guest runs one vCPU: a pool of full-mode VMMs with more could take none. */
+static int check_warm_pool_shape(const MinihvSettings *s, const ConfigSection *section, Error *e)
+{
+    const char *origin = section->origin;
+
+    if (s->warm_pool_mode != MODE_FULL || s->warm_pool_vcpus == 1)
+        return 0;
+    for (size_t i = 0; i < section->n_lines; i++)
+        if (streq(section->lines[i].key, "warm-pool-vcpus") ||
+            streq(section->lines[i].key, "warm-pool-mode"))
+            origin = section->lines[i].origin;
+    return error_setf(e, ERROR_INVALID_ARGUMENT,
+                      "%s: warm-pool-vcpus must be 1 with warm-pool-mode = full (full mode runs "
+                      "one vCPU), got %u",
+                      origin, s->warm_pool_vcpus);
+}
+
 void minihv_settings_free(void *settings)
 {
     MinihvSettings *s = settings;
@@ -101,6 +118,8 @@ int minihv_settings_parse(const ConfigSection *section, void **ret, Error *e)
     s->warm_pool_vcpus = 1;
     if (section) {
         r = config_keys_set_section(minihv_keys, ELEMENTSOF(minihv_keys), s, section, e);
+        if (r >= 0)
+            r = check_warm_pool_shape(s, section, e);
         if (r < 0) {
             minihv_settings_free(s);
             return r;

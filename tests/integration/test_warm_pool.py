@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 
+import dbus
 import pytest
 
 from hvd_harness import wait_for
@@ -206,3 +207,27 @@ def test_a_pooled_vmm_joins_the_domains_cgroups(build, bus, workdir):
             while (cgroup / c / root.lstrip("/")).exists() and time.monotonic() < deadline:
                 remove_tree(cgroup / c / root.lstrip("/"))
                 time.sleep(0.05)
+
+
+def test_full_mode_pool_and_bad_settings(make_hvd, bus, build, tmp_path):
+    for text, error in (("warm-pool = 65\n", "warm-pool must be an integer in 0..64, got '65'"),
+                        ("warm-pool-mode = full\nwarm-pool-vcpus = 2\n",
+                         "warm-pool-vcpus must be 1 with warm-pool-mode = full"),
+                        ("warm-pool-memory = 1\n", "warm-pool-memory must be")):
+        conf = tmp_path / "hvd.conf"
+        conf.write_text("[minihv]\n" + text)
+        p = subprocess.run([str(build / "hvd" / "hvd"), "--config", str(conf), "--check-config"],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode != 0 and error in p.stderr, p.stderr
+
+    h = make_hvd(config=DENSE + "[minihv]\nwarm-pool = 1\nwarm-pool-mode = full\n"
+                 "warm-pool-memory = 16\n").start()
+    conn = bus.connect()
+    wait_pool_full(h, 1)
+    h.manager(conn).CreateDomain({"name": "f", "driver": "minihv", "mode": "full",
+                                  "kernel": "echo", "memory_mib": dbus.UInt64(16)}, timeout=20)
+    h.domain("f", conn).Start(timeout=20)
+    assert pool_view(h)["taken"] == 1
+    wait_for(lambda: "echo" in h.hvctl("console", "f", "--tail", "20").stdout, timeout=10,
+             what="the full-mode guest's console")
+    h.domain("f", conn).Destroy(timeout=20)
