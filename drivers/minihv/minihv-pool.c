@@ -57,6 +57,7 @@ struct MinihvPool {
     pthread_t thread;
     bool thread_started;
     uint64_t taken, missed, spawn_failures;
+    int last_spawn_error; /* errno of the last failed spawn, 0 when none failed */
 };
 
 static int pidfd_open_(int pid)
@@ -184,6 +185,7 @@ static int on_answer(sd_event_source *s, int fd, uint32_t revents, void *userdat
             pool->asked--;
         if (a.pid <= 0) {
             pool->spawn_failures++; /* not asked again until something is taken or ends */
+            pool->last_spawn_error = a.error;
             continue;
         }
         v = calloc(1, sizeof(*v));
@@ -383,10 +385,12 @@ json_t *minihv_pool_json(MinihvPool *pool)
         return NULL;
     for (PoolVmm *v = pool->vmms; v; v = v->next)
         waiting += v->waiting;
-    return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "size",
+    return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "size",
                      (json_int_t)pool->size, "waiting", (json_int_t)waiting, "starting",
                      (json_int_t)(pool->n_vmms - waiting + pool->asked), "mode",
                      domain_mode_to_string(pool->mode), "memory_mib", (json_int_t)pool->memory_mib,
                      "vcpus", (json_int_t)pool->vcpus, "taken", (json_int_t)pool->taken, "missed",
-                     (json_int_t)pool->missed, "spawn_failures", (json_int_t)pool->spawn_failures);
+                     (json_int_t)pool->missed, "spawn_failures", (json_int_t)pool->spawn_failures,
+                     "last_spawn_error",
+                     pool->last_spawn_error ? strerror(pool->last_spawn_error) : NULL);
 }

@@ -29,6 +29,9 @@ int minihv_pool_hand(MinihvPool *pool, const DomainConfig *c, char **argv, const
 bool minihv_pool_child_exited(MinihvPool *pool, int pid);
 
 /* {"size", "waiting", "starting", "mode", "memory_mib", "vcpus", "taken", "missed",
- * "spawn_failures"}: the configured size and shape, the processes waiting and being made, the
- * starts that took one and the boots that found none fitting. New reference or NULL. */
+ * "spawn_failures"[, "last_spawn_error"]}: the configured size and shape, the processes waiting
+ * and being made, the starts that took one, the boots that found none fitting, the processes
+ * that could not be spawned or ended before their VM was made, and why the last spawn failed
+ * (when one did; a pooled process's own failure is in warm-pool.vmm.log). New reference or
+ * NULL. */
 json_t *minihv_pool_json(MinihvPool *pool);

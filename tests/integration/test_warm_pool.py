@@ -231,3 +231,15 @@ def test_full_mode_pool_and_bad_settings(make_hvd, bus, build, tmp_path):
     wait_for(lambda: "echo" in h.hvctl("console", "f", "--tail", "20").stdout, timeout=10,
              what="the full-mode guest's console")
     h.domain("f", conn).Destroy(timeout=20)
+
+
+def test_a_pool_that_cannot_be_made_is_not_respawned_in_a_loop(make_hvd, build):
+    """Pooled processes that end before their VM is made (here a program that only exits) are
+    counted, and not replaced until a start tries the pool again."""
+    h = make_hvd(config=f"[minihv]\nbinary = /bin/false\nguest-dir = {build}/drivers/minihv/guest\n"
+                 "resource-control = no\nwarm-pool = 2\n", minihv_paths=False).start()
+    wait_for(lambda: pool_view(h)["spawn_failures"] == 2, timeout=10,
+             what="both pooled processes to fail")
+    time.sleep(0.5)
+    view = pool_view(h)
+    assert (view["spawn_failures"], view["waiting"], view["starting"]) == (2, 0, 0), view
