@@ -252,10 +252,14 @@ static void print_host_density(json_t *density)
     if (!json_is_object(density))
         return;
     printf("\nDensity (what bounds more running domains):\n");
-    json_array_foreach (json_object_get(density, "limits"), i, l)
-        printf("  %-17s %lld of %lld in use, %lld per domain: room for %lld more\n", str(l, "name"),
-               (long long)num(l, "used"), (long long)num(l, "limit"),
-               (long long)num(l, "per_domain"), (long long)num(l, "room"));
+    json_array_foreach (json_object_get(density, "limits"), i, l) {
+        const char *unit = json_string_value(json_object_get(l, "unit"));
+
+        printf("  %-17s %lld of %lld%s%s in use, %lld%s%s per domain: room for %lld more\n",
+               str(l, "name"), (long long)num(l, "used"), (long long)num(l, "limit"),
+               unit ? " " : "", strempty(unit), (long long)num(l, "per_domain"), unit ? " " : "",
+               strempty(unit), (long long)num(l, "room"));
+    }
     if (json_is_string(json_object_get(density, "bound")))
         printf("  bounded by %s: %lld more\n", str(density, "bound"),
                (long long)num(density, "room"));

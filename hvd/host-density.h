@@ -1,10 +1,12 @@
 /* What bounds how many more domains this host can run: hvd's file descriptors, the kernel's
- * tasks (pids and threads) and the allocator's free vCPUs, each with its use and its room. */
+ * tasks (pids and threads), the allocator's free vCPUs and the host memory a domain costs
+ * beyond its guest RAM, each with its use and its room. */
 #pragma once
 
 #include <jansson.h>
 
-/* The density view: {"limits": [{"name", "limit", "used", "per_domain", "room", "warm_pool"}...],
+/* The density view: {"limits": [{"name", "limit", "used", "per_domain", "room", "warm_pool"
+ * [, "unit"]}...] (host memory is in KiB; the others count),
  * "bound": the name of the limit with the least room, "room": that room, "warm_pool": the VMMs
  * the drivers' warm pools hold}. host is the host view so far: its vcpus_capacity and
  * vcpus_allocated (one vCPU per domain counted) and drivers.*.warm_pool ("waiting" and

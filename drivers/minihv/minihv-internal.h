@@ -325,7 +325,7 @@ void instance_console_free(Instance *inst);
 
 /* Host limits (minihv-limits.c). Appends to text (n bytes in all) which host limit err (a
  * failed fork, exec, pipe, thread or KVM creation) means, as `hvctl host` names it: "file
- * descriptors" (EMFILE, ENFILE), "tasks" (EAGAIN), "kernel memory" (ENOMEM). Nothing for other
+ * descriptors" (EMFILE, ENFILE), "tasks" (EAGAIN), "host memory" (ENOMEM). Nothing for other
  * errors. */
 void minihv_name_host_limit_errno(char *text, size_t n, int err);
 

@@ -15,7 +15,7 @@ static const char *limit_of_errno(int err)
     case EAGAIN:
         return "tasks";
     case ENOMEM:
-        return "kernel memory";
+        return "host memory";
     default:
         return NULL;
     }

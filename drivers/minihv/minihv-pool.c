@@ -385,7 +385,7 @@ json_t *minihv_pool_json(MinihvPool *pool)
         return NULL;
     for (PoolVmm *v = pool->vmms; v; v = v->next)
         waiting += v->waiting;
-    return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "size",
+    return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s*}", "size",
                      (json_int_t)pool->size, "waiting", (json_int_t)waiting, "starting",
                      (json_int_t)(pool->n_vmms - waiting + pool->asked), "mode",
                      domain_mode_to_string(pool->mode), "memory_mib", (json_int_t)pool->memory_mib,
