@@ -243,3 +243,59 @@ def test_a_pool_that_cannot_be_made_is_not_respawned_in_a_loop(make_hvd, build):
     time.sleep(0.5)
     view = pool_view(h)
     assert (view["spawn_failures"], view["waiting"], view["starting"]) == (2, 0, 0), view
+
+
+def test_minihv_pool_alone_refuses_what_it_cannot_run(build, tmp_path):
+    """`minihv pool` on its own: a guest of another shape, a message that is not `minihv run`
+    arguments and a restore are refused before any guest code runs; a closed socket ends it
+    as destroyed; bad options are usage errors."""
+    import socket
+    vmm = str(build / "drivers/minihv/vmm/minihv")
+    guest = str(build / "drivers/minihv/guest/echo-pv.elf")
+
+    def pooled():
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        p = subprocess.Popen([vmm, "pool", "--mode", "pv", "--memory", "2", "--vcpus", "1",
+                              "--socket", str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                             stderr=subprocess.PIPE, text=True)
+        theirs.close()
+        ours.settimeout(10)
+        assert ours.recv(64) == b"waiting\n"
+        return p, ours
+
+    def hand(ours, args):
+        r, w = os.pipe()
+        log = os.open(tmp_path / "vmm.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        socket.send_fds(ours, [b"\0".join(a.encode() for a in args) + b"\0"], [w, log])
+        os.close(w)
+        os.close(log)
+        return r
+
+    for args, status, says in (
+            (["minihv", "run", "--memory", "4", "--ready-fd", "3", guest], 1, "do not fit"),
+            (["minihv", "save", "x"], 1, "cannot receive a guest"),
+            (["minihv", "run", "--memory", "2", "--ready-fd", "3", "--restore", "/nonexistent"],
+             2, "no --restore or --incoming")):
+        p, ours = pooled()
+        r = hand(ours, args)
+        assert p.wait(timeout=10) == status, args
+        text = p.stderr.read() + (tmp_path / "vmm.log").read_text()
+        assert says in text, text
+        assert os.read(r, 16) == b""  # never ready
+        os.close(r)
+        ours.close()
+
+    p, ours = pooled()
+    ours.close()
+    assert p.wait(timeout=10) == 5
+    fd = os.open("/dev/null", os.O_RDONLY)
+    try:
+        for args, says in ((["--mode", "full", "--vcpus", "2"], "full mode runs one vCPU"),
+                           (["--memory", "1"], "--memory: out of range"), ([], None)):
+            p = subprocess.run([vmm, "pool", *args, "--socket", str(fd), *([] if says else
+                                                                           ["stray"])],
+                               capture_output=True, text=True, timeout=10, pass_fds=[fd])
+            assert p.returncode == 2 and (says or "unexpected argument 'stray'") in p.stderr, \
+                p.stderr
+    finally:
+        os.close(fd)

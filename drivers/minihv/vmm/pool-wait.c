@@ -161,9 +161,16 @@ static int receive_guest(int sock, PoolGuest *ret)
         return -ECONNRESET;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            memcpy(fds, CMSG_DATA(c), MIN(k, (size_t)POOL_FDS_MAX) * sizeof(int));
-            nfds = MIN(k, (size_t)POOL_FDS_MAX);
+            /* the control buffer's padding has room for one more than a guest comes with */
+            int got[POOL_FDS_MAX + 1];
+            size_t k = MIN((c->cmsg_len - CMSG_LEN(0)) / sizeof(int), ELEMENTSOF(got));
+
+            memcpy(got, CMSG_DATA(c), k * sizeof(int));
+            for (size_t i = 0; i < k; i++)
+                if (nfds < POOL_FDS_MAX)
+                    fds[nfds++] = got[i];
+                else
+                    (void)close(got[i]); /* more than a guest comes with: none is kept */
         }
     if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
         return -EMSGSIZE;
