@@ -237,7 +237,7 @@ int minihv_pool_open(MinihvDriver *md, MinihvPool **ret)
     pool->argv[ELEMENTSOF(argv) + 1] = malloc(POOL_ARGV_ROOM);
     if (!pool->argv[ELEMENTSOF(argv)] || !pool->argv[ELEMENTSOF(argv) + 1])
         return -ENOMEM;
-    memset(pool->argv[ELEMENTSOF(argv) + 1], '-', POOL_ARGV_ROOM - 1);
+    memset(pool->argv[ELEMENTSOF(argv) + 1], ' ', POOL_ARGV_ROOM - 1);
     pool->argv[ELEMENTSOF(argv) + 1][POOL_ARGV_ROOM - 1] = 0;
     if (asprintf(&pool->log_path, "%s/warm-pool.vmm.log", md->run_dir) < 0) {
         pool->log_path = NULL;
