@@ -43,7 +43,7 @@ static const ConfigKey config_keys[] = {
     KEY("allocation", "reserved-cpus", CONFIG_CPUSET, reserved_cpus, 0, 0),
     KEY("allocation", "reserved-memory-mib", CONFIG_UINT64, reserved_memory_mib, 0,
         1024.0 * 1024 * 1024),
-    KEY("allocation", "cpu-overcommit", CONFIG_DOUBLE, cpu_overcommit, 0.1, 1000),
+    KEY("allocation", "cpu-overcommit", CONFIG_DOUBLE, cpu_overcommit, 0.1, 10000),
     KEY("allocation", "memory-overcommit", CONFIG_DOUBLE, memory_overcommit, 0.1, 100),
     {.section = "http",
      .key = "listen",

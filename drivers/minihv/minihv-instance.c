@@ -321,6 +321,15 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     if (!argv)
         return -EIO;
 
+    /* a boot of the pool's shape goes to a VMM made for it */
+    r = inst->restore_path || inst->incoming_fd >= 0
+            ? 0
+            : minihv_pool_hand(md->pool, c, argv, inst->vmm_log_path, ready_write, inst->tap_fd,
+                               &inst->pid);
+    if (r > 0) {
+        (void)process_start_ticks(inst->pid, &inst->start_ticks);
+        return 0;
+    }
     (void)sigemptyset(&none);
     (void)sigfillset(&all);
     (void)posix_spawnattr_init(&attr);
@@ -343,7 +352,9 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     (void)posix_spawnattr_destroy(&attr);
     if (r != 0) {
         instance_cgroup_remove(inst);
-        return error_set_errno(e, -r, "Failed to run %s: %m", argv[0]);
+        (void)error_set_errno(e, -r, "Failed to run %s: %m", argv[0]);
+        minihv_name_host_limit_errno(e->message, sizeof(e->message), r);
+        return -r;
     }
     inst->pid = pid;
     (void)process_start_ticks(pid, &inst->start_ticks);
@@ -392,8 +403,11 @@ static int instance_start_process(Instance *inst, Error *e)
             return r;
     }
     (void)unlink(inst->stats_path);
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return error_set_errno(e, -errno, "pipe: %m");
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        r = error_set_errno(e, -errno, "pipe: %m");
+        minihv_name_host_limit_errno(e->message, sizeof(e->message), r);
+        return r;
+    }
     r = spawn(md, inst, pipefd[1], e);
     inst->restore_path = mfree(inst->restore_path);    /* a reboot boots the guest afresh */
     inst->incoming_fd = safe_close(inst->incoming_fd); /* the VMM has its copy */
@@ -772,7 +786,9 @@ void instance_exited(Instance *inst)
     instance_unregister(inst);
     instance_cgroup_remove(inst);
     if (!inst->ready) {
-        /* It never started: the operation that was waiting for it fails. */
+        /* It never started: the operation that was waiting for it fails, naming the host
+         * limit the VMM hit, when it was one. */
+        minihv_name_host_limit_text(detail, sizeof(detail));
         (void)error_setf(&e, ERROR_FAILED, "minihv failed to start the guest: %s", detail);
         if (inst->completes >= 0)
             report_op(inst, (DomainAction)inst->completes, &e, STATE_SHUTOFF);

@@ -88,7 +88,7 @@ int main(void)
     snprintf(expected, sizeof(expected), "%s:2: expected 'key = value'", path);
     CHECK_CONTAINS(load("[daemon]\njunk\n", &c), expected);
     CHECK_CONTAINS(load("[allocation]\ncpu-overcommit = lots\n", &c),
-                   ":2: cpu-overcommit must be a number in 0.1..1000, got 'lots'");
+                   ":2: cpu-overcommit must be a number in 0.1..10000, got 'lots'");
     CHECK_CONTAINS(load("[allocation]\ncpu-overcommit = -1\n", &c), ":2: cpu-overcommit");
     CHECK_CONTAINS(load("[allocation]\nreserved-cpus = 2-1\n", &c), ":2: reserved-cpus must be");
     CHECK_CONTAINS(load("[daemon]\nstate-dir = relative/dir\n", &c),
