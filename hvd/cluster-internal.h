@@ -83,6 +83,8 @@ struct Cluster {
     ClusterRequest *requests;
     /* Live migrations this host runs as the owner (cluster-migrate.c): name -> true. */
     json_t *migrations;
+    /* The fencing watchdogs renewed (cluster-fence.c): name -> {"pid", "deadline", "supported"}. */
+    json_t *watchdogs;
 };
 
 /* Now on the loop's clock, in microseconds. */
@@ -155,3 +157,12 @@ bool cluster_migrate_supported(Cluster *c, const json_t *def);
  * live migration of local copy d to target's advertised URL, and once it ends commits the
  * owner as target (it runs there) or back to this host with the reason (cluster-migrate.c). */
 void cluster_migrate_step(Cluster *c, const char *name, Domain *d, const char *target);
+
+/* The local copy of cluster domain name (a local domain with def's UUID), or NULL
+ * (cluster-host.c). */
+Domain *cluster_local_copy(Cluster *c, const char *name, const json_t *def);
+
+/* Renews the fencing watchdogs of the running HA domains this host owns to end
+ * config.watchdog_s after the last keepalive etcd confirmed, when that moved or an instance is
+ * new (cluster-fence.c). */
+void cluster_fence_tick(Cluster *c);

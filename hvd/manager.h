@@ -289,3 +289,9 @@ typedef void (*ManagerCloneDone)(void *userdata, json_t *names, const Error *e);
 int manager_domain_clone(Manager *m, Domain *d, const char *new_name, const char *snapshot,
                          unsigned count, ManagerCloneDone done, void *userdata, json_t **ret_names,
                          Error *e);
+
+/* Arms or renews d's fencing watchdog (manager-watchdog.c): unless renewed within timeout_ms its
+ * backend ends it by itself, hvd running or not (the domain then ends shutoff/fenced). Returns
+ * 1 when the renewal went to the backend (never waited for), 0 when d's driver has no watchdog,
+ * or a negative errno with e set (d is not running, its backend cannot take it now). */
+int manager_domain_watchdog(Manager *m, Domain *d, unsigned timeout_ms, Error *e);

@@ -137,6 +137,8 @@ struct Instance {
     uint64_t ready_timeout_us;
     ControlCall *migrate_call;
     bool migrate_ending; /* it failed while a destroy was under way: reported once it ended */
+
+    ControlCall *watchdog_call; /* the watchdog's renewal in flight (minihv-watchdog.c) */
 };
 
 static inline MinihvDriver *minihv(Driver *drv)
@@ -310,3 +312,13 @@ json_t *minihv_host_info(Driver *drv);
 
 /* Detaches and disconnects every client (each sees the end of its socket). */
 void instance_console_free(Instance *inst);
+
+/* The watchdog slot (minihv-watchdog.c): renews the VMM's fencing watchdog. */
+int minihv_watchdog(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                    unsigned timeout_ms, unsigned flags, Error *e);
+
+/* Drops the renewal in flight without waiting for it (the instance is being freed). */
+void instance_watchdog_stop(Instance *inst);
+
+/* Whether the last process of c ended by its watchdog (its statistics file says so). */
+bool minihv_ended_fenced(MinihvDriver *md, const DomainConfig *c);
