@@ -23,9 +23,8 @@ static bool keeps_watchdog(Cluster *c, const char *name, const json_t *dom, Doma
     const json_t *def = json_object_get(dom, "def");
     const char *owner = cluster_view_owner(&c->view, name);
 
-    return d && json_is_true(json_object_get(def, "ha")) && owner &&
-           streq(owner, c->config.host) && domain_state_is_active(d->state) &&
-           d->state != STATE_STARTING && d->runtime.pid > 0;
+    return d && json_is_true(json_object_get(def, "ha")) && owner && streq(owner, c->config.host) &&
+           domain_state_is_active(d->state) && d->state != STATE_STARTING && d->runtime.pid > 0;
 }
 
 /* Renews the watchdog of d to end at deadline_us; returns what to remember of it (a new

@@ -74,6 +74,10 @@ static void run_owned(Cluster *c, const char *name, const json_t *def)
         now >= (uint64_t)json_integer_value(json_object_get(c->start_attempts, name)) +
                    CLUSTER_RETRY_START_US) {
         (void)json_object_set_new(c->start_attempts, name, json_integer((json_int_t)now));
+        if (d->reason == REASON_DEFINED && cluster_snapshot_start(c, name, def, d)) {
+            manager_set_caller(m, NULL);
+            return;
+        }
         r = manager_domain_action(m, d, ACTION_START, 0, local_done, NULL, &e);
         if (r < 0)
             log_warning("Cluster: could not start domain %s: %s", name, e.message);

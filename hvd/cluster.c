@@ -42,6 +42,7 @@ void cluster_view_done(ClusterView *v)
     json_decref(v->owners);
     json_decref(v->draining);
     json_decref(v->failures);
+    json_decref(v->snapshots);
     free(v->leader);
     *v = (ClusterView){};
 }
@@ -57,7 +58,8 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
     v->owners = json_object();
     v->draining = json_object();
     v->failures = json_object();
-    if (!v->hosts || !v->domains || !v->owners || !v->draining || !v->failures)
+    v->snapshots = json_object();
+    if (!v->hosts || !v->domains || !v->owners || !v->draining || !v->failures || !v->snapshots)
         return -ENOMEM;
     v->revision = etcd_reply_revision(reply);
     n = etcd_reply_kvs(reply, &kvs);
@@ -103,6 +105,9 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
             if (strneq(kv->key, CLUSTER_HOSTS_PREFIX, strlen(CLUSTER_HOSTS_PREFIX)))
                 (void)json_object_set_new(v->hosts, kv->key + strlen(CLUSTER_HOSTS_PREFIX),
                                           json_incref(value));
+            else if (strneq(kv->key, CLUSTER_SNAPSHOTS_PREFIX, strlen(CLUSTER_SNAPSHOTS_PREFIX)))
+                (void)json_object_set(v->snapshots, kv->key + strlen(CLUSTER_SNAPSHOTS_PREFIX),
+                                      value);
             else if (strneq(kv->key, CLUSTER_DOMAINS_PREFIX, strlen(CLUSTER_DOMAINS_PREFIX)))
                 (void)json_object_set_new(
                     v->domains, kv->key + strlen(CLUSTER_DOMAINS_PREFIX),
@@ -165,9 +170,10 @@ json_t *cluster_domain_entry(const ClusterView *v, const char *name)
 
     if (domain_config_from_json(settings, &cfg, &e) < 0)
         domain_config_init(&cfg);
-    entry = json_pack("{s:s,s:o,s:s,s:s,s:b,s:o,s:s,s:I,s:I,s:s}", "name", name, "host",
+    entry = json_pack("{s:s,s:o,s:s,s:s,s:b,s:s,s:o,s:s,s:I,s:I,s:s}", "name", name, "host",
                       owner ? json_string(owner) : json_null(), "state", state, "reason",
-                      strempty(reason), "ha", json_is_true(json_object_get(def, "ha")),
+                      strempty(reason), "ha", json_is_true(json_object_get(def, "ha")), "ha_from",
+                      json_string_value(json_object_get(def, "ha_from")) ?: "definition",
                       "pinned_host", json_incref(json_object_get(def, "host")) ?: json_null(),
                       "driver", driver_kind_to_string(cfg.driver), "vcpus", (json_int_t)cfg.vcpus,
                       "memory_mib", (json_int_t)cfg.memory_mib, "uuid", cfg.uuid);
@@ -252,8 +258,9 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
     c->view.owners = json_object();
     c->view.draining = json_object();
     c->view.failures = json_object();
+    c->view.snapshots = json_object();
     if (!c->view.hosts || !c->view.domains || !c->view.owners || !c->view.draining ||
-        !c->view.failures) {
+        !c->view.failures || !c->view.snapshots) {
         cluster_free(c);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
@@ -288,6 +295,7 @@ Cluster *cluster_free(Cluster *c)
     if (!c)
         return NULL;
     cluster_requests_free(c);
+    cluster_snapshot_free(c);
     manager_remove_listener(c->manager, c);
     c->etcd = etcd_client_free(c->etcd);
     (void)sd_event_source_disable_unref(c->tick);

@@ -12,8 +12,7 @@ static void on_renewed(ControlCall *call, json_t *reply, const Error *e, void *u
 
     inst->watchdog_call = NULL;
     if (e)
-        log_debug("minihv: the watchdog of %s was not renewed: %s", inst->config.name,
-                  e->message);
+        log_debug("minihv: the watchdog of %s was not renewed: %s", inst->config.name, e->message);
 }
 
 int minihv_watchdog(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,

@@ -1,13 +1,18 @@
 """Fencing that does not need hvd: the minihv VMM of an HA cluster domain ends its guest by itself
 when hvd stops renewing its watchdog (hvd stopped, hung, SIGSTOPped) before the lease expires, so
 the domain never runs on two hosts; a restarted hvd renews in time and keeps its domains; local
-and non-HA domains are never armed; and a watchdog that could outlive the lease is refused."""
+and non-HA domains are never armed; and a watchdog that could outlive the lease is refused.
+And HA restarts from the latest snapshot: from its image where the new host can read it (loopback
+hosts see each other's state directories), from the definition, saying why, where it cannot."""
+import base64
 import json
+import os
+import re
 import signal
 import subprocess
 import time
 
-from cluster_helpers import DoubleRunChecker, cluster_create, running_on
+from cluster_helpers import DoubleRunChecker, cluster_create, cluster_domains, running_on
 from hvd_harness import wait_for
 from minihv_helpers import Domain, require_kvm
 from test_cluster import FENCE_TIME, LEASE_TTL, cluster  # noqa: F401 (the fixture)
@@ -145,3 +150,86 @@ def test_vmm_watchdog_ends_the_guest_unless_renewed(build, tmp_path):
         assert 0.8 < took < 2.5, took
     finally:
         d.kill()
+
+
+COUNTER = re.compile(r"counter: (\d+) t=\d+\n")
+
+
+def snapshot_record(etcd, name):
+    key = base64.b64encode(f"/hvd/snapshots/{name}".encode()).decode()
+    kvs = etcd.post(etcd.members[0], "/v3/kv/range", {"key": key}).get("kvs", [])
+    return json.loads(base64.b64decode(kvs[0]["value"])) if kvs else None
+
+
+def console(host, name):
+    status, _, text = host.request("GET", f"/api/v1/domains/{name}/console?bytes=100000")
+    return text if status == 200 and isinstance(text, str) else ""
+
+
+def test_ha_domain_restarts_from_its_latest_snapshot_where_its_image_can_be_read(cluster):
+    etcd, hosts, relay = cluster
+    for name in ("a", "b"):
+        body = {"name": name, "driver": "minihv", "kernel": "counter", "memory_mib": 16,
+                "ha": True, "ha_from": "snapshot"}
+        status, _, entry = hosts[0].request("POST", "/api/v1/cluster/domains", body, timeout=30)
+        assert status == 201 and entry["ha_from"] == "snapshot", entry
+    view = cluster_domains(hosts[0])
+    victim = next(h for h in hosts if h.name == view["a"]["host"])
+    if view["b"]["host"] != victim.name:
+        p = hosts[0].hvctl("--cluster", "move", "b", "--to", victim.name)
+        assert p.returncode == 0, p.stderr
+    survivors = [h for h in hosts if h is not victim]
+    before = {}
+    for name in ("a", "b"):
+        wait_for(lambda: COUNTER.search(console(victim, name)), timeout=5, interval=0.1,
+                 what=f"{name} counting")
+        before[name] = int(COUNTER.findall(console(victim, name))[-1])
+        status, _, body = victim.request("POST", f"/api/v1/domains/{name}/snapshots",
+                                         {"name": "s1"})
+        assert status in (200, 201), body
+        wait_for(lambda: (snapshot_record(etcd, name) or {}).get("snapshot") == "s1",
+                 timeout=5, interval=0.1, what=f"the snapshot of {name} recorded in etcd")
+    time.sleep(1)
+    counted = int(COUNTER.findall(console(victim, "a"))[-1])
+    # b's image is where no other host can read it: it restarts from its definition.
+    os.unlink(snapshot_record(etcd, "b")["path"])
+    checker = DoubleRunChecker(hosts)
+
+    victim.kill_all()
+    wait_for(lambda: all(running_on(survivors, n) for n in ("a", "b")), timeout=LEASE_TTL + 6,
+             interval=0.1, what="a and b running on another host")
+    assert checker.stop() == []
+    new_a = next(h for h in survivors if running_on([h], "a"))
+    new_b = next(h for h in survivors if running_on([h], "b"))
+    assert "restarting HA domain a from its latest snapshot s1" in new_a.read_log()
+    assert "restarting HA domain b from its definition: the image of its latest snapshot s1 " \
+           f"(run on {victim.name}) cannot be read here" in new_b.read_log()
+    wait_for(lambda: COUNTER.search(console(new_a, "a")), timeout=5, interval=0.1,
+             what="a counting on")
+    text = console(new_a, "a")
+    assert "counter: start" not in text, text  # continued, not booted
+    # From where it was at the snapshot: not from the start, nor from where it was at the end.
+    assert before["a"] <= int(COUNTER.findall(text)[0]) < counted, (before, counted, text)
+    wait_for(lambda: "counter: start" in console(new_b, "b"), timeout=5, interval=0.1,
+             what="b booted anew")
+    # The new owner records that it runs a, from the same image.
+    wait_for(lambda: (snapshot_record(etcd, "a") or {}).get("host") == new_a.name, timeout=5,
+             interval=0.1, what="a's record to name its new host")
+
+
+def test_ha_from_is_checked(cluster):
+    etcd, hosts, relay = cluster
+    body = {"name": "x", "driver": "minihv", "kernel": "echo", "memory_mib": 8}
+    status, _, problem = hosts[0].request("POST", "/api/v1/cluster/domains",
+                                          {**body, "ha": True, "ha_from": "yesterday"})
+    assert status == 400 and "'ha_from' must be \"definition\" or \"snapshot\"" in \
+        problem["detail"], problem
+    status, _, problem = hosts[0].request("POST", "/api/v1/cluster/domains",
+                                          {**body, "ha_from": "snapshot"})
+    assert status == 400 and "is for HA domains" in problem["detail"], problem
+    p = hosts[1].hvctl("--cluster", "create", "y", "--ha", "--ha-from", "snapshot", "--driver",
+                       "minihv", "--kernel", "echo", "--memory", "8", "--json")  # over D-Bus
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["ha_from"] == "snapshot"
+    assert cluster_domains(hosts[0])["y"]["ha_from"] == "snapshot"
+    assert cluster_domains(hosts[0])["y"]["ha"] is True

@@ -37,8 +37,8 @@ int watchdog_new(Vm *vm, Loop *loop, Watchdog **ret, Error *e)
         return error_set_errno(e, ENOMEM, "out of memory");
     w->vm = vm;
     w->loop = loop;
-    w->src = (LoopSource){timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
-                          on_expired, w};
+    w->src =
+        (LoopSource){timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_expired, w};
     if (w->src.fd < 0) {
         r = error_set_errno(e, errno, "cannot create the watchdog's timer: %m");
         free(w);
