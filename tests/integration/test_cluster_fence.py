@@ -67,9 +67,8 @@ def test_stopped_hvd_has_its_ha_domains_end_before_the_lease_expires(cluster):
     wait_for(lambda: all(n not in victim.local_states() for n in mine), timeout=10,
              interval=0.1, what="the woken host to drop the domains it no longer owns")
     assert victim.local_states()["local"] == "running"
-    for n in mine:  # reaped once hvd runs again: recorded as fenced
-        assert f"Domain {n}: running/booted -> shutoff/fenced: fenced: the watchdog was not " \
-               "renewed within" in victim.read_log()
+    # (Whether the woken hvd records them fenced or destroyed depends on whether it reaps them
+    # before its own fencing destroys them; the next test sees the record.)
 
 
 def test_cleanly_stopped_hvd_finds_its_ha_domains_fenced_when_it_comes_back(cluster):
