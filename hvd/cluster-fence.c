@@ -3,7 +3,6 @@
  * keepalive etcd confirmed. Should hvd stop, hang or be stopped, the VMMs end their guests by
  * themselves before the lease can expire and the leader restart them elsewhere. Other domains
  * (local ones, cluster domains without HA) are never armed. */
-#include <inttypes.h>
 #include <time.h>
 
 #include "cluster-internal.h"
