@@ -10,44 +10,14 @@ import statistics
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 
 import benchlib
 from hvd_harness import Bus, Hvd, build_dir
+from kvm_reference import percentile, reference_xml, timed
 from libvirtd_harness import Libvirtd, missing_tools
 
 RUNS = 5
 MEMORY_MIB = 64
-
-
-def p(values, q):
-    """The q-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1000
-
-
-def reference_xml(lv, h, work):
-    """The live XML of a domain hvd started, renamed and without its UUID, so the reference guest
-    is the same QEMU configuration under a name hvd does not know."""
-    kernel = build_dir() / "tests" / "guests" / "hello-multiboot.elf"
-    h.hvctl("create", "src", "--driver", "kvm", "--mode", "pv", "--memory", str(MEMORY_MIB),
-            "--kernel", str(kernel), "--cmdline", "mode=pv", check=True)
-    h.hvctl("start", "src", check=True, timeout=120)
-    root = ET.fromstring(lv.virsh("dumpxml", "src").stdout)
-    h.hvctl("destroy", "src", check=True)
-    root.find("name").text = "ref"
-    for tag in ("uuid", "seclabel"):
-        for el in root.findall(tag):
-            root.remove(el)
-    path = work / "ref.xml"
-    path.write_text(ET.tostring(root, encoding="unicode"))
-    return path
 
 
 def virsh_rounds(lv, xml, work):
@@ -99,7 +69,7 @@ def main():
         h = Hvd(build_dir(), bus, work / "hvd", config="[kvm]\ndomain-type = qemu\n",
                 kvm_uri=lv.uri)
         h.start()
-        xml = reference_xml(lv, h, work)
+        xml = reference_xml(lv, h, work, MEMORY_MIB)
         v_save, v_restore = virsh_rounds(lv, xml, work)
         h_save, h_resume = hvd_rounds(h)
     finally:
@@ -125,7 +95,7 @@ def main():
         r = m["restore"].get(str(MEMORY_MIB))
         if r:
             rows.append((f"minihv restore {MEMORY_MIB} MiB -> first console byte, p90",
-                         r["to_first_console_byte_ms_p90"], p(v_restore, 90),
+                         r["to_first_console_byte_ms_p90"], percentile(v_restore, 90),
                          "virsh restore, p90", "ms", "lower"))
     benchlib.print_table("Save and restore against virsh", rows)
     benchlib.save("save-reference", {"virsh_save_ms": v_save, "virsh_restore_ms": v_restore,

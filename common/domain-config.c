@@ -353,11 +353,10 @@ static int apply_settings(DomainConfig *c, const json_t *settings, bool creating
     return check_combination(c, e);
 }
 
-int domain_config_from_json(const json_t *settings, DomainConfig *ret, Error *e)
+static int config_from_json(const json_t *settings, DomainConfig *ret, Error *e)
 {
     int r;
 
-    domain_config_init(ret);
     r = apply_settings(ret, settings, true, STATE_SHUTOFF, e);
     if (r < 0)
         return r;
@@ -369,6 +368,17 @@ int domain_config_from_json(const json_t *settings, DomainConfig *ret, Error *e)
             return error_set_errno(e, r, "Failed to generate a UUID: %m");
     }
     return 0;
+}
+
+int domain_config_from_json(const json_t *settings, DomainConfig *ret, Error *e)
+{
+    int r;
+
+    domain_config_init(ret);
+    r = config_from_json(settings, ret, e);
+    if (r < 0)
+        domain_config_done(ret); /* what the settings before the bad one set is let go */
+    return r;
 }
 
 int domain_config_update_from_json(DomainConfig *c, const json_t *settings, DomainState state,

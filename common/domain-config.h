@@ -103,7 +103,8 @@ int domain_config_copy(DomainConfig *dst, const DomainConfig *src);
 
 /* Builds a new config from a settings object: every key must be a known setting of the right
  * JSON type and in range; "name" is required; a missing "uuid" is generated. On failure e names
- * the field and what is allowed, and *ret is left initialised but unspecified. */
+ * the field and what is allowed, and *ret is left as domain_config_init() leaves it (owning
+ * nothing: domain_config_done() on it is harmless). */
 int domain_config_from_json(const json_t *settings, DomainConfig *ret, Error *e);
 
 /* Applies a settings object to an existing config of a domain in state: immutable keys are

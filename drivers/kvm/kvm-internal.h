@@ -207,9 +207,12 @@ typedef struct KvmJob {
     void *clone_userdata;
     char *target_uri;   /* migrate: the target's libvirt URI (j->xml: its definition there) */
     unsigned bandwidth; /* migrate: MiB/s, 0 for no limit */
-    bool incoming;      /* start: wait for the domain an incoming migration brings */
-    unsigned wait_s;    /* start (incoming): how long it may take to run here */
-    int stream_fd; /* migrate, start (incoming): hvd's data connection (its end: the source's) */
+    unsigned downtime_ms, timeout_s;     /* migrate: the budget and the time limit, 0 for none */
+    int progress_fd;                     /* migrate: the worker's end of the progress socket */
+    struct KvmMigrateProgress *progress; /* migrate: the loop's end (kvm-migrate-watch.c) */
+    bool incoming;   /* start: wait for the domain an incoming migration brings */
+    unsigned wait_s; /* start (incoming): how long it may take to run here */
+    int stream_fd;   /* migrate, start (incoming): hvd's data connection (its end: the source's) */
 } KvmJob;
 
 /* A new job of kind for drv (conn and names unset). NULL when out of memory. */
@@ -312,7 +315,34 @@ int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s,
  * the target) until it ended; the end goes to migration_done. Returns 0
  * or a negative errno with e set. */
 int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
-                           const char *target_xml, unsigned bandwidth, int fd, Error *e);
+                           const char *target_xml, const DriverMigrateParams *params, int fd,
+                           Error *e);
+
+/* A migration's progress and limits (kvm-migrate-watch.c). On the loop: a socket whose worker
+ * end (*ret_fd, the caller's) takes one JSON progress object per datagram, each handed to
+ * migration_progress for domain name; freeing it with flush hands on what is still queued. On
+ * the migration's worker: a thread that, until stopped, polls dom's job statistics every half
+ * second and sends them to progress_fd (-1: none), sets the downtime budget once the job runs
+ * (0: libvirt's) and aborts the job once timeout_s passed (0: no limit); stopping it says
+ * whether it aborted the job for that. */
+typedef struct KvmMigrateProgress KvmMigrateProgress;
+int kvm_migrate_progress_new(Driver *drv, const char *name, int *ret_fd, KvmMigrateProgress **ret);
+KvmMigrateProgress *kvm_migrate_progress_free(KvmMigrateProgress *p, bool flush);
+
+typedef struct KvmMigrateWatch {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop, running, downtime_set, timed_out;
+    virDomainPtr dom; /* a reference of the watch's own */
+    unsigned downtime_ms, timeout_s;
+    int progress_fd;
+    uint64_t started_us;
+    uint64_t iteration, remaining; /* the last figures seen */
+} KvmMigrateWatch;
+int kvm_migrate_watch_start(KvmMigrateWatch *w, virDomainPtr dom, unsigned downtime_ms,
+                            unsigned timeout_s, int progress_fd);
+bool kvm_migrate_watch_stop(KvmMigrateWatch *w);
 
 /* On a worker: runs qemu-img with argv (argv[0] "qemu-img", found on PATH) and waits for it.
  * Returns 0 when it succeeded, or a negative errno with e set to what it said (kvm-qemu-img.c). */

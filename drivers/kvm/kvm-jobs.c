@@ -89,6 +89,7 @@ KvmJob *kvm_job_new(Driver *drv, KvmJobKind kind)
             .lifecycle_callback = -1,
             .reboot_callback = -1,
             .stream_fd = -EBADF,
+            .progress_fd = -EBADF,
         };
     return j;
 }
@@ -110,6 +111,9 @@ static void job_free(KvmJob *j)
     free(j->target_uri);
     if (j->stream_fd >= 0)
         (void)close(j->stream_fd);
+    if (j->progress_fd >= 0)
+        (void)close(j->progress_fd);
+    (void)kvm_migrate_progress_free(j->progress, false);
     free(j);
 }
 
@@ -504,7 +508,8 @@ int kvm_job_submit_incoming(Driver *drv, const DomainConfig *c, unsigned wait_s,
 }
 
 int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *target_uri,
-                           const char *target_xml, unsigned bandwidth, int fd, Error *e)
+                           const char *target_xml, const DriverMigrateParams *params, int fd,
+                           Error *e)
 {
     KvmJob *j;
     int r;
@@ -521,7 +526,12 @@ int kvm_job_submit_migrate(Driver *drv, const DomainConfig *c, const char *targe
         free(j);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
-    j->bandwidth = bandwidth;
+    j->bandwidth = params->bandwidth_mib_s;
+    j->downtime_ms = params->downtime_ms;
+    j->timeout_s = params->timeout_s;
+    /* Without its progress the migration still runs. */
+    if (kvm_migrate_progress_new(drv, c->name, &j->progress_fd, &j->progress) < 0)
+        log_debug("kvm: no progress of the migration of %s", c->name);
     j->stream_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (j->stream_fd < 0) {
         r = -errno;

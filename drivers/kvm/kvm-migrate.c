@@ -2,7 +2,9 @@
  * peer-to-peer migration (virDomainMigrateToURI3) to the target's libvirt URI, which the target
  * hvd's admission answered, and the target's worker waits for the domain to run there (libvirt
  * brings it as a running transient domain with the same UUID). hvd's data connection carries
- * nothing for kvm: libvirt and QEMU make their own. */
+ * nothing for kvm: libvirt and QEMU make their own. Progress, the downtime budget and the time
+ * limit: kvm-migrate-watch.c. */
+#include <inttypes.h>
 #include <libvirt/virterror.h>
 #include <poll.h>
 #include <stdio.h>
@@ -39,7 +41,7 @@ int kvm_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt
     if (!uri || !xml)
         return error_setf(e, ERROR_FAILED,
                           "the target did not say where its libvirtd takes the domain");
-    return kvm_job_submit_migrate(drv, c, uri, xml, params->bandwidth_mib_s, fd, e);
+    return kvm_job_submit_migrate(drv, c, uri, xml, params, fd, e);
 }
 
 int kvm_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, unsigned flags,
@@ -93,6 +95,31 @@ static char *stream_uri(const char *target_uri, const char *uuid)
     return uri;
 }
 
+/* On the worker: libvirt's migration of dom with params, watched meanwhile for its progress,
+ * its downtime budget and its time limit. */
+static void migrate_watched(KvmJob *j, virDomainPtr dom, virTypedParameterPtr params, int nparams)
+{
+    KvmMigrateWatch watch;
+    bool watched =
+        kvm_migrate_watch_start(&watch, dom, j->downtime_ms, j->timeout_s, j->progress_fd) >= 0;
+    int r = virDomainMigrateToURI3(dom, j->target_uri, params, (unsigned)nparams,
+                                   VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER);
+
+    if (r < 0)
+        (void)kvm_libvirt_error(&j->error, "migrating domain", j->name);
+    if (!watched) {
+        log_debug("kvm: the migration of %s runs unwatched: no progress, no time limit", j->name);
+        return;
+    }
+    if (kvm_migrate_watch_stop(&watch) && r < 0) {
+        j->error = ERROR_NULL;
+        (void)error_setf(&j->error, ERROR_FAILED,
+                         "the time limit of %u s was reached in pass %" PRIu64
+                         " (%.1f MiB left to copy)",
+                         j->timeout_s, watch.iteration, (double)watch.remaining / 1048576.0);
+    }
+}
+
 /* On the worker: the migration itself, or its abort. */
 void kvm_migrate_run(KvmJob *j)
 {
@@ -131,9 +158,8 @@ void kvm_migrate_run(KvmJob *j)
              (stream[0] && virTypedParamsAddString(&params, &nparams, &maxparams,
                                                    VIR_MIGRATE_PARAM_URI, stream) < 0))
         (void)kvm_libvirt_error(&j->error, "preparing the migration of", j->name);
-    else if (virDomainMigrateToURI3(dom, j->target_uri, params, (unsigned)nparams,
-                                    VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER) < 0)
-        (void)kvm_libvirt_error(&j->error, "migrating domain", j->name);
+    else
+        migrate_watched(j, dom, params, nparams);
     virTypedParamsFree(params, nparams);
     (void)virDomainFree(dom);
 }
@@ -149,6 +175,8 @@ void kvm_migrate_done(KvmJob *j)
             log_warning("kvm: %s", j->error.message);
         return;
     }
+    /* Its last figures come before its end. */
+    j->progress = kvm_migrate_progress_free(j->progress, true);
     drv->ctx.events.migration_done(drv->ctx.events.userdata, drv, j->name,
                                    error_is_set(&j->error) ? &j->error : NULL, NULL);
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 seconds=${1:-20}
 cd "$(dirname "$0")/../.."
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
-targets=(minihv minihv-snapshot minihv-migrate config settings http-route websocket)
+targets=(minihv minihv-snapshot minihv-migrate config settings http-route websocket cluster-view)
 
 if [ ! -f "$dir/build.ninja" ]; then
     CC=clang meson setup "$dir" -Dfuzzing=true >/dev/null

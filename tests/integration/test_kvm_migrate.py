@@ -2,6 +2,7 @@
 mount and network namespaces; QEMU's stream passes over a unix socket beside the target's
 libvirt socket): a running TCG guest moves and keeps its UUID and its console follows it, and a refused
 admission or a target libvirtd that is gone leaves the source running."""
+import os
 import subprocess
 import time
 
@@ -119,5 +120,53 @@ def test_cancel_leaves_the_source_running(pair, workdir):
     assert "mig" in src_lv.virsh("list", "--name").stdout.split()
     assert "mig" not in dst_lv.virsh("list", "--name").stdout.split()
     # The target saw the source let go and removed what it admitted (not after its 600 s).
+    wait_for(lambda: "mig" not in dst.hvctl("list").stdout, timeout=30,
+             what="the target to drop what it admitted")
+
+
+def event_log(hvd, name, kind):
+    status, _, body = hvd.request("GET", f"/api/v1/events/log?domain={name}&limit=1000")
+    assert status == 200, body
+    rows = body["events"] if isinstance(body, dict) else body
+    return [e for e in rows if e.get("event") == kind]
+
+
+def test_progress_downtime_budget_and_time_limit_abort(pair, workdir):
+    (src, src_lv), (dst, dst_lv) = pair("src"), pair("dst")
+    # 16 MiB of random bytes loaded into the guest's memory (a Multiboot module), at 1 MiB/s:
+    # the migration cannot end within its 4 s limit. Progress comes meanwhile, the budget is
+    # libvirt's while it runs, and the limit aborts it.
+    module = workdir / "random.bin"
+    module.write_bytes(os.urandom(16 << 20))
+    running_guest(src, "mig", "--initrd", str(module))
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [str(src.hvctl_binary), "migrate", "mig", "--to", dst.url, "--token-file",
+         token_file(dst, workdir), "--bandwidth", "1", "--downtime-ms", "50", "--timeout", "4"],
+        env=src.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = wait_for(lambda: event_log(src, "mig", "migration-progress"), timeout=20,
+                         what="the first progress event")
+        downtime = src_lv.virsh("migrate-getmaxdowntime", "mig").stdout.strip()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    took = time.monotonic() - t0
+    assert proc.returncode != 0
+    assert "the time limit of 4 s was reached" in err, err
+    assert took < 20, f"the time limit of 4 s took {took:.1f} s to end the migration"
+    assert downtime == "50", downtime
+    progress = event_log(src, "mig", "migration-progress")
+    last = progress[-1]
+    # The figures minihv's migrations give, plus libvirt's own data counts.
+    assert {"phase", "iteration", "pages_sent", "bytes_sent", "dirty_pages",
+            "expected_downtime_ms", "elapsed_ms", "data_remaining_bytes"} <= set(last), last
+    assert last["to"] == dst.url and first[0]["phase"] == "precopy", progress
+    assert last["bytes_sent"] > 0 and last["data_remaining_bytes"] > 0, last
+    # The guest runs on here, and the target let go of what it admitted.
+    wait_state(src, "mig", ("running", "booted"), timeout=30)
+    assert "mig" in src_lv.virsh("list", "--name").stdout.split()
+    assert "mig" not in dst_lv.virsh("list", "--name").stdout.split()
     wait_for(lambda: "mig" not in dst.hvctl("list").stdout, timeout=30,
              what="the target to drop what it admitted")

@@ -93,7 +93,9 @@ async function send(method, path, body) {
 
 // One API call. A change without a token asks for one first; any call refused for its token
 // (401 or 403: hvd wants one for reads from beyond loopback too) asks again, then retries.
-export async function request(method, path, body) {
+// tokenStatuses narrows which statuses mean this hvd's token (a migration's 403 is the
+// target's refusal of its own token).
+export async function request(method, path, body, {tokenStatuses = [401, 403]} = {}) {
     const mutates = method !== 'GET' && method !== 'HEAD';
     let reason = null;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -108,7 +110,7 @@ export async function request(method, path, body) {
         try {
             return await send(method, path, body);
         } catch (err) {
-            if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403))
+            if (!(err instanceof ApiError) || !tokenStatuses.includes(err.status))
                 throw err;
             if (getToken() === used) // not already replaced by a call made at the same time
                 setToken(null);
@@ -150,4 +152,8 @@ export const api = {
     // the cluster this hvd belongs to (409 when none)
     clusterHosts: () => request('GET', '/api/v1/cluster/hosts'),
     clusterDomains: () => request('GET', '/api/v1/cluster/domains'),
+    // live migration: answered when it ends (progress comes on the event stream)
+    migrate: (name, body) => request('POST', `/api/v1/domains/${enc(name)}/actions/migrate`, body,
+                                     {tokenStatuses: [401]}),
+    migrateCancel: name => request('POST', `/api/v1/domains/${enc(name)}/actions/migrate-cancel`),
 };

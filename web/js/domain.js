@@ -8,6 +8,7 @@ import {DomainDisplay} from './display.js';
 import {clear, formatDuration, formatMiB, formatPercent, formatRate, formatTime, h, uptimeOf} from './dom.js';
 import {HistoryPanel} from './history.js';
 import {SavedStatePanel} from './saved-state.js';
+import {MigratePanel} from './migrate.js';
 import {DomainNetPanel} from './domain-net.js';
 import {historyOf, store, subscribe} from './store.js';
 import {actionButtons, stateBadge} from './ui.js';
@@ -56,6 +57,7 @@ export class DomainPage {
         this.recorded = new HistoryPanel({title: 'History', testid: 'history',
                                           load: range => api.domainHistory(name, range)});
         this.saved = new SavedStatePanel(name);
+        this.migration = new MigratePanel(name);
         this.net = new DomainNetPanel(name);
         const consoleBox = h('div.console', {'data-testid': 'console'});
         clear(container).append(
@@ -67,6 +69,7 @@ export class DomainPage {
                 h('div.charts', this.charts.map(c => c.el))),
             this.recorded.el,
             this.saved.el,
+            this.migration.el,
             this.net.el,
             h('section.card', {'aria-labelledby': 'console-title'},
                 h('h2', {id: 'console-title'}, 'Console'),
@@ -94,6 +97,8 @@ export class DomainPage {
             this.console.output(data);
         else if (kind === 'lifecycle' && name === this.name && data.message && this.console)
             this.console.output(`\r\n[hvd: ${data.state}: ${data.message}]\r\n`);
+        if (kind === 'lifecycle' && name === this.name)
+            this.migration.event(data);
     }
 
     render() {
@@ -121,6 +126,7 @@ export class DomainPage {
             h('p.muted', {'data-uptime': ''}, this.uptimeText(d)));
         clear(this.info).append(details(d));
         this.saved.render(d);
+        this.migration.render(d);
         this.renderStats();
     }
 

@@ -6,7 +6,7 @@ import {clear, formatMiB, formatTime, h} from './dom.js';
 import {store, subscribe} from './store.js';
 
 const KINDS = ['created', 'updated', 'deleted', 'state-changed', 'runtime-changed',
-               'network-created', 'network-deleted'];
+               'network-created', 'network-deleted', 'migration-progress'];
 const LOADED = 200;    // events read when the page opens or a filter changes
 const KEPT = 1000;     // rows kept while events keep arriving
 const DETAIL_SKIP = new Set(['id', 'time_us', 'event', 'domain', 'caller', 'name', 'uuid',

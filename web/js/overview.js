@@ -170,6 +170,24 @@ function createForm(host) {
     return form;
 }
 
+const COLLATOR = new Intl.Collator();
+const PAGE_SIZES = [50, 100, 250];
+// Which page of the list shows, kept while the user visits a domain and comes back.
+const listView = {page: 0, size: 100, filter: ''};
+
+// The domains' names in order, sorted again only when the set of names may have changed (a new
+// list from hvd, a domain added or removed): 10 000 of them take a while to sort.
+const sortedNames = {map: null, size: -1, names: []};
+
+function domainNames() {
+    if (sortedNames.map !== store.domains || sortedNames.size !== store.domains.size) {
+        sortedNames.names = [...store.domains.keys()].sort(COLLATOR.compare);
+        sortedNames.map = store.domains;
+        sortedNames.size = store.domains.size;
+    }
+    return sortedNames.names;
+}
+
 export class Overview {
     constructor(container) {
         this.container = container;
@@ -181,12 +199,14 @@ export class Overview {
         this.formBox = h('div');
         this.recorded = new HistoryPanel({title: 'Host history (the domains\' totals)', testid: 'host-history',
                                           load: range => api.hostHistory(range)});
+        this.pager = this.makePager();
         clear(container).append(
             h('section.card', {'aria-labelledby': 'host-title'},
                 h('h2', {id: 'host-title'}, 'Host'), this.hostBox),
             this.recorded.el,
             h('section.card', {'aria-labelledby': 'domains-title'},
                 h('h2', {id: 'domains-title'}, 'Domains ', this.count),
+                this.pager.el,
                 h('div.table-wrap',
                     h('table.domains', {'aria-labelledby': 'domains-title'},
                         h('thead', h('tr',
@@ -218,12 +238,59 @@ export class Overview {
             this.formBox.append(createForm(store.host));
     }
 
+    // The list's controls: a name filter, the page size, and the previous and next pages.
+    makePager() {
+        const filter = h('input', {type: 'search', placeholder: 'Filter by name', value: listView.filter,
+                                   'aria-label': 'Filter domains by name', 'data-testid': 'domain-filter'});
+        const size = h('select', {'aria-label': 'Domains per page', 'data-testid': 'page-size'},
+            PAGE_SIZES.map(n => h('option', {value: String(n), selected: n === listView.size}, `${n} per page`)));
+        const prev = h('button.small.secondary', {type: 'button', 'data-testid': 'page-prev'}, '← Previous');
+        const next = h('button.small.secondary', {type: 'button', 'data-testid': 'page-next'}, 'Next →');
+        const where = h('span.muted', {'data-testid': 'page-range', 'aria-live': 'polite'});
+        const go = page => {
+            listView.page = page;
+            this.renderDomains();
+        };
+        filter.addEventListener('input', () => {
+            listView.filter = filter.value.trim();
+            go(0);
+        });
+        size.addEventListener('change', () => {
+            const first = listView.page * listView.size;
+            listView.size = Number(size.value);
+            go(Math.floor(first / listView.size));
+        });
+        prev.addEventListener('click', () => go(listView.page - 1));
+        next.addEventListener('click', () => go(listView.page + 1));
+        return {el: h('div.pager', filter, size, prev, where, next), prev, next, where};
+    }
+
+    // The names on the page shown (the filter applied), and the pager's state.
+    pageNames() {
+        const all = domainNames();
+        const needle = listView.filter.toLowerCase();
+        const names = needle ? all.filter(n => n.toLowerCase().includes(needle)) : all;
+        const pages = Math.max(1, Math.ceil(names.length / listView.size));
+        listView.page = Math.min(Math.max(0, listView.page), pages - 1);
+        const first = listView.page * listView.size;
+        const shown = names.slice(first, first + listView.size);
+        const {prev, next, where} = this.pager;
+        prev.disabled = listView.page === 0;
+        next.disabled = listView.page >= pages - 1;
+        where.textContent = names.length
+            ? `${first + 1}–${first + shown.length} of ${names.length}${needle ? ` matching (${all.length} in all)` : ''}`
+            : (needle ? `none of ${all.length} matches` : '');
+        this.pager.el.hidden = all.length <= PAGE_SIZES[0] && !needle;
+        return {all, shown};
+    }
+
     renderDomains() {
-        const names = [...store.domains.keys()].sort((a, b) => a.localeCompare(b));
-        this.count.textContent = store.loaded ? `(${names.length})` : '';
-        this.empty.hidden = !store.loaded || names.length > 0;
+        const {all, shown: names} = this.pageNames();
+        const visible = new Set(names);
+        this.count.textContent = store.loaded ? `(${all.length})` : '';
+        this.empty.hidden = !store.loaded || all.length > 0;
         for (const [name, entry] of this.rows)
-            if (!store.domains.has(name)) {
+            if (!visible.has(name) || !store.domains.has(name)) {
                 entry.row.remove();
                 this.rows.delete(name);
             }

@@ -6,6 +6,11 @@ import {api, getToken} from './api.js';
 
 const HISTORY_POINTS = 150;      // 5 minutes of stats events at one per 2 s
 const REFRESH_DEBOUNCE_MS = 150; // lifecycle events arriving together cause one fetch
+// With thousands of domains a fetch of the list keeps the page busy for a while (100 ms for
+// 10 000): the refreshes that events cause are then spaced so they take at most a fifth of it.
+const REFRESH_BUSY_SHARE = 5;
+const REFRESH_COST_MAX_MS = 1000; // a slow answer (a far hvd) spaces them 4 s apart at most
+let refreshCostMs = 0;               // how long the last refresh took
 const RESYNC_MS = 30000;         // a safety net only: the stream carries every change
 const STREAM_RETRY_MS = 5000;    // after the stream ended for good (hvd restarted, ...)
 
@@ -133,6 +138,7 @@ async function refresh() {
         return;
     }
     refreshRunning = true;
+    const t0 = performance.now();
     try {
         const asked = changeSeq;
         const [domains, host] = await Promise.all([api.domains(), api.host()]);
@@ -157,6 +163,7 @@ async function refresh() {
         store.loaded = true;
         emit('domains');
         emit('host');
+        refreshCostMs = Math.min(performance.now() - t0, REFRESH_COST_MAX_MS);
     } catch (err) {
         console.warn('dashboard: refresh failed:', err.message);
     } finally {
@@ -168,9 +175,12 @@ async function refresh() {
     }
 }
 
+// delay 0: at once (the page asked for it); otherwise debounced, longer for long lists.
 export function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS) {
     if (refreshTimer)
         return;
+    if (delay > 0)
+        delay = Math.max(delay, (REFRESH_BUSY_SHARE - 1) * refreshCostMs);
     refreshTimer = setTimeout(() => {
         refreshTimer = null;
         refresh();
@@ -228,7 +238,9 @@ function onLifecycle(ev) {
         emit('domains');
     }
     emit('lifecycle', ev.domain, ev);
-    scheduleRefresh();
+    // A migration's progress changes no domain: no list to fetch again (10 000 of them, maybe).
+    if (ev.event !== 'migration-progress')
+        scheduleRefresh();
 }
 
 function onStats(ev) {
