@@ -166,7 +166,22 @@ def console(host, name):
 
 
 def test_ha_domain_restarts_from_its_latest_snapshot_where_its_image_can_be_read(cluster):
+    """Also: ha_from is checked, and set over D-Bus too."""
     etcd, hosts, relay = cluster
+    body = {"name": "x", "driver": "minihv", "kernel": "echo", "memory_mib": 4}
+    status, _, problem = hosts[0].request("POST", "/api/v1/cluster/domains",
+                                          {**body, "ha": True, "ha_from": "yesterday"})
+    assert status == 400 and "'ha_from' must be \"definition\" or \"snapshot\"" in \
+        problem["detail"], problem
+    status, _, problem = hosts[0].request("POST", "/api/v1/cluster/domains",
+                                          {**body, "ha_from": "snapshot"})
+    assert status == 400 and "is for HA domains" in problem["detail"], problem
+    p = hosts[1].hvctl("--cluster", "create", "y", "--ha", "--ha-from", "snapshot", "--driver",
+                       "minihv", "--kernel", "echo", "--memory", "4", "--json")  # over D-Bus
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["ha_from"] == "snapshot"
+    assert cluster_domains(hosts[0])["y"]["ha_from"] == "snapshot"
+    assert cluster_domains(hosts[0])["y"]["ha"] is True
     for name in ("a", "b"):
         body = {"name": name, "driver": "minihv", "kernel": "counter", "memory_mib": 16,
                 "ha": True, "ha_from": "snapshot"}
@@ -215,20 +230,3 @@ def test_ha_domain_restarts_from_its_latest_snapshot_where_its_image_can_be_read
     wait_for(lambda: (snapshot_record(etcd, "a") or {}).get("host") == new_a.name, timeout=5,
              interval=0.1, what="a's record to name its new host")
 
-
-def test_ha_from_is_checked(cluster):
-    etcd, hosts, relay = cluster
-    body = {"name": "x", "driver": "minihv", "kernel": "echo", "memory_mib": 8}
-    status, _, problem = hosts[0].request("POST", "/api/v1/cluster/domains",
-                                          {**body, "ha": True, "ha_from": "yesterday"})
-    assert status == 400 and "'ha_from' must be \"definition\" or \"snapshot\"" in \
-        problem["detail"], problem
-    status, _, problem = hosts[0].request("POST", "/api/v1/cluster/domains",
-                                          {**body, "ha_from": "snapshot"})
-    assert status == 400 and "is for HA domains" in problem["detail"], problem
-    p = hosts[1].hvctl("--cluster", "create", "y", "--ha", "--ha-from", "snapshot", "--driver",
-                       "minihv", "--kernel", "echo", "--memory", "8", "--json")  # over D-Bus
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["ha_from"] == "snapshot"
-    assert cluster_domains(hosts[0])["y"]["ha_from"] == "snapshot"
-    assert cluster_domains(hosts[0])["y"]["ha"] is True
