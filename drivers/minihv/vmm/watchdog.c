@@ -1,9 +1,11 @@
-/* The fencing watchdog: a CLOCK_MONOTONIC timer on the main loop that ends the guest when a
- * control client stops renewing it. */
+/* The fencing watchdog: a timer on the main loop that ends the guest when a control client stops
+ * renewing it. It counts on CLOCK_BOOTTIME, so a host that was suspended meanwhile (while the
+ * lease it stands for ran out elsewhere) ends the guest as soon as it wakes. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -14,8 +16,16 @@ struct Watchdog {
     Loop *loop;
     LoopSource src;
     uint64_t timeout_ms;  /* of the last renewal */
-    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: disarmed */
+    uint64_t deadline_ns; /* CLOCK_BOOTTIME; 0: disarmed */
 };
+
+static uint64_t boottime_ns(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static void on_expired(LoopSource *src, uint32_t events)
 {
@@ -38,7 +48,7 @@ int watchdog_new(Vm *vm, Loop *loop, Watchdog **ret, Error *e)
     w->vm = vm;
     w->loop = loop;
     w->src =
-        (LoopSource){timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_expired, w};
+        (LoopSource){timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK), on_expired, w};
     if (w->src.fd < 0) {
         r = error_set_errno(e, errno, "cannot create the watchdog's timer: %m");
         free(w);
@@ -66,13 +76,13 @@ int watchdog_renew(Watchdog *w, uint64_t timeout_ms)
     if (timerfd_settime(w->src.fd, 0, &its, NULL) < 0)
         return -errno;
     w->timeout_ms = timeout_ms;
-    w->deadline_ns = now_mono_ns() + timeout_ms * 1000000ull;
+    w->deadline_ns = boottime_ns() + timeout_ms * 1000000ull;
     return 0;
 }
 
 int64_t watchdog_remaining_ms(const Watchdog *w)
 {
-    uint64_t now = now_mono_ns();
+    uint64_t now = boottime_ns();
 
     if (!w || w->deadline_ns == 0)
         return -1;
