@@ -141,7 +141,7 @@ _hvctl()
     esac
     if ((cluster)); then
         case $verb in
-        create) opts+=" --ha --host" ;;
+        create) opts+=" --ha --ha-from --host" ;;
         move | migrate) opts="--to --json" ;;
         list | hosts | drain | undrain) opts="--json" ;;
         esac

@@ -18,6 +18,7 @@ typedef struct ClusterConfig {
     char *etcd_cert; /* and key for etcd's --client-cert-auth; each may be NULL */
     char *etcd_key;
     char *migrate_token; /* the HTTP token of the other hosts, for live migrations (may be NULL) */
+    unsigned watchdog_s; /* an HA domain's VMM not renewed by hvd for this long ends its guest */
 } ClusterConfig;
 
 /* Parses the [cluster] section of c into *ret. Returns 1 when there is one (etcd and host are

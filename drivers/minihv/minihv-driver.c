@@ -435,6 +435,10 @@ static int minihv_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt
         /* It handed the guest over while hvd was away. */
         *ret_state = STATE_SHUTOFF;
         *ret_reason = REASON_MIGRATED;
+    } else if (r == 0 && minihv_ended_fenced(minihv(drv), c)) {
+        /* Its watchdog ended it while hvd was away. */
+        *ret_state = STATE_SHUTOFF;
+        *ret_reason = REASON_FENCED;
     }
     return r;
 }
@@ -622,4 +626,5 @@ const DriverOps minihv_driver_ops = {
     .migrate_send = minihv_migrate_send,
     .migrate_cancel = minihv_migrate_cancel,
     .start_incoming = minihv_start_incoming,
+    .watchdog = minihv_watchdog,
 };

@@ -109,6 +109,7 @@ void instance_free(Instance *inst)
     inst->tap_fd = safe_close(inst->tap_fd);
     inst->incoming_fd = safe_close(inst->incoming_fd);
     instance_migrate_stop(inst);
+    instance_watchdog_stop(inst);
     domain_config_done(&inst->config);
     free(inst->end_detail);
     free(inst->guest);
@@ -810,6 +811,8 @@ void instance_exited(Instance *inst)
         report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, detail);
     else if (status == MINIHV_EXIT_DESTROYED && !signal)
         report_state(inst, STATE_SHUTOFF, REASON_DESTROYED, detail);
+    else if (status == MINIHV_EXIT_FENCED && !signal)
+        report_state(inst, STATE_SHUTOFF, REASON_FENCED, detail);
     else if (status == MINIHV_EXIT_CRASH && !signal)
         report_state(inst, STATE_CRASHED, REASON_GUEST_FAULT, detail);
     else

@@ -149,6 +149,8 @@ struct Instance {
     uint64_t ready_timeout_us;
     ControlCall *migrate_call;
     bool migrate_ending; /* it failed while a destroy was under way: reported once it ended */
+
+    ControlCall *watchdog_call; /* the watchdog's renewal in flight (minihv-watchdog.c) */
 };
 
 static inline MinihvDriver *minihv(Driver *drv)
@@ -331,3 +333,13 @@ void minihv_name_host_limit_errno(char *text, size_t n, int err);
 
 /* As minihv_name_host_limit_errno for an error given as text (a VMM's last line). */
 void minihv_name_host_limit_text(char *text, size_t n);
+
+/* The watchdog slot (minihv-watchdog.c): renews the VMM's fencing watchdog. */
+int minihv_watchdog(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                    unsigned timeout_ms, unsigned flags, Error *e);
+
+/* Drops the renewal in flight without waiting for it (the instance is being freed). */
+void instance_watchdog_stop(Instance *inst);
+
+/* Whether the last process of c ended by its watchdog (its statistics file says so). */
+bool minihv_ended_fenced(MinihvDriver *md, const DomainConfig *c);

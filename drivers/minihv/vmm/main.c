@@ -93,10 +93,16 @@ static void help(void)
            "      described in migrate-format.h.\n"
            "  {\"cmd\":\"migrate-cancel\"} aborts it.\n"
            "\n"
+           "Fencing watchdog (JSON lines on --control):\n"
+           "  {\"cmd\":\"watchdog\",\"timeout_ms\":N} arms or renews it: unless renewed\n"
+           "      within N ms (1..3600000) the guest is ended, status 8 (hvd arms it for\n"
+           "      the HA domains of a cluster while it holds its lease).\n"
+           "\n"
            "Exit status: 0 guest powered off, 1 host error, 2 usage error, 3 reboot\n"
            "requested, 4 guest crashed, 5 destroyed, 6 saved, 7 migrated (the target\n"
            "was ready and the guest was handed over to it; 1 also when an image or an\n"
-           "incoming migration is refused). One line on standard error says why.\n",
+           "incoming migration is refused), 8 fenced (the watchdog was not renewed).\n"
+           "One line on standard error says why.\n",
            VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
            MINIHV_CMDLINE_MAX, VM_CGROUP_FILES_MAX, VM_CGROUP_FILES_MAX,
            MIGRATE_DOWNTIME_DEFAULT_MS, MIGRATE_TIMEOUT_DEFAULT_S, MIGRATE_ITERATIONS_DEFAULT);
