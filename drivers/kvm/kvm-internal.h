@@ -287,10 +287,10 @@ int kvm_image_sync(const char *path);
 
 /* A snapshot's copy of its qcow2 disk (kvm-snapshot-disk.c), on a worker. begin starts a
  * push-mode backup of j->disk_path's disk of dom (paused, so the copy holds the disk as the
- * memory image does) into j->image plus DRIVER_IMAGE_DISK_SUFFIX; wait waits for that job to
- * end and syncs the copy; both return 0, or a negative errno with j->error set and no copy
- * left. restore writes the copy of image j->image, when it has one, back over j->disk_path
- * (qemu-img convert); 0 when there is none. */
+ * memory image does, and kept paused until the job ended) into j->image plus
+ * DRIVER_IMAGE_DISK_SUFFIX; wait waits for that job to end and syncs the copy; both return 0,
+ * or a negative errno with j->error set and no copy left. restore writes the copy of image
+ * j->image, when it has one, back over j->disk_path (qemu-img convert); 0 when there is none. */
 int kvm_snapshot_disk_begin(KvmJob *j, virDomainPtr dom);
 int kvm_snapshot_disk_wait(KvmJob *j, virDomainPtr dom);
 int kvm_snapshot_disk_restore(KvmJob *j);

@@ -72,19 +72,19 @@ int kvm_image_sync(const char *path)
     return r;
 }
 
-/* The end of a snapshot with a disk copy: the guest paused for it runs again once the copy's
- * point in time is fixed, and the snapshot is complete once the copy is. A failure removes the
- * memory image (and the copy). */
+/* The end of a snapshot with a disk copy: the copy is made while the guest stays paused, and
+ * the guest paused for it runs again once the copy is complete. It cannot run on while QEMU
+ * copies: writing the memory image leaves the disk inactive in QEMU, and the resume that
+ * activates it again fails the reads of a backup job under way (QEMU 7.2: "Bad file
+ * descriptor"). A failure removes the memory image (and the copy). */
 static int disk_copy_finish(KvmJob *j, virDomainPtr dom, bool suspended)
 {
     int r = kvm_snapshot_disk_begin(j, dom);
 
-    if (suspended && virDomainResume(dom) < 0 && r >= 0) {
-        r = kvm_libvirt_error(&j->error, "resuming domain", j->name);
-        (void)virDomainAbortJob(dom);
-    }
     if (r >= 0)
         r = kvm_snapshot_disk_wait(j, dom);
+    if (suspended && virDomainResume(dom) < 0 && r >= 0)
+        r = kvm_libvirt_error(&j->error, "resuming domain", j->name);
     if (r < 0)
         (void)unlink(j->image);
     return r;
@@ -101,7 +101,7 @@ int kvm_save_run(KvmJob *j, virDomainPtr dom)
         return error_set_errno(&j->error, -ENOMEM, "Out of memory");
     (void)unlink(j->image); /* a leftover of an earlier attempt: libvirt refuses to overwrite */
     /* A managed save leaves the guest paused: hvd ends it once the image is recorded. A snapshot
-     * with a disk copy keeps it paused until the copy's point in time is fixed. */
+     * with a disk copy keeps it paused until the copy is made. */
     if ((j->save_pause || j->disk_path) && virDomainGetState(dom, &state, &reason, 0) == 0 &&
         state == VIR_DOMAIN_RUNNING) {
         if (virDomainSuspend(dom) < 0)

@@ -1,4 +1,4 @@
-/* A kvm snapshot's copy of its qcow2 disk: a push-mode backup job (virDomainBackupBegin) started
+/* A kvm snapshot's copy of its qcow2 disk: a push-mode backup job (virDomainBackupBegin) run
  * while the guest is paused after its memory image was written, so both hold the same moment,
  * waited for on the worker; and the copy written back over the disk (qemu-img convert) before
  * a revert restores the memory image. */
@@ -142,9 +142,9 @@ int kvm_snapshot_disk_restore(KvmJob *j)
                           "cannot restore '%s' from %s: it holds a copy of a disk and the domain "
                           "has no disk now",
                           j->name, j->image);
-    char *argv[] = {"qemu-img", "convert", "-n",  "-f",         "qcow2",
-                    "-O",       (char *)kvm_disk_format(j->disk_path), copy,
-                    j->disk_path, NULL};
+    char *argv[] = {
+        "qemu-img", "convert",    "-n", "-f", "qcow2", "-O", (char *)kvm_disk_format(j->disk_path),
+        copy,       j->disk_path, NULL};
     if (kvm_qemu_img(argv, &e) < 0)
         return error_setf(&j->error, ERROR_FAILED,
                           "cannot restore '%s' from %s: writing its disk copy back over %s "

@@ -80,8 +80,9 @@ def test_a_snapshot_keeps_a_qcow2_disk_and_delete_removes_it(kvm_hvd, libvirtd, 
     assert p.returncode == 0, p.stderr + hvd.read_log()
     assert state(hvd, "q")[0] == "running" and console(hvd, "q").count(HELLO) == 1
     hvd.hvctl("snapshot", "delete", "q", "s1", check=True)
-    assert images(hvd, "q") == [] and not os.path.exists(path) and not os.path.exists(copy)
-    assert image_files(hvd) == []
+    assert hvd.hvctl_json("snapshot", "list", "q") == []
+    assert not os.path.exists(path) and not os.path.exists(copy) and image_files(hvd) == []
+    wait_for(lambda: images(hvd, "q") == [], timeout=5, what="the deletion to be committed")
     hvd.hvctl("destroy", "q", check=True)
 
 
@@ -148,5 +149,6 @@ def test_kill9_during_a_disk_snapshot_leaves_nothing_half_made(kvm_hvd, libvirtd
         hvd.hvctl("snapshot", "delete", "k", "s", check=True)
     p = hvd.hvctl("snapshot", "create", "k", "s")
     assert p.returncode == 0, p.stderr + hvd.read_log()
+    wait_for(lambda: len(images(hvd, "k")) == 1, timeout=5, what="the snapshot to be committed")
     assert_files_match_rows(hvd, "k")
     hvd.hvctl("destroy", "k", check=True)
