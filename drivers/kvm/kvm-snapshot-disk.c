@@ -124,6 +124,17 @@ int kvm_snapshot_disk_wait(KvmJob *j, virDomainPtr dom)
     return 0;
 }
 
+/* Writes the qcow2 image copy over the existing disk (in place: its file, owner and backing file
+ * stay), with qemu-img convert -n. */
+static int write_back(const char *copy, const char *disk, Error *e)
+{
+    char *argv[] = {
+        "qemu-img",   "convert",    "-n", "-f", "qcow2", "-O", (char *)kvm_disk_format(disk),
+        (char *)copy, (char *)disk, NULL};
+
+    return kvm_qemu_img(argv, e);
+}
+
 int kvm_snapshot_disk_restore(KvmJob *j)
 {
     _cleanup_free_ char *copy = disk_copy_path(j);
@@ -142,10 +153,7 @@ int kvm_snapshot_disk_restore(KvmJob *j)
                           "cannot restore '%s' from %s: it holds a copy of a disk and the domain "
                           "has no disk now",
                           j->name, j->image);
-    char *argv[] = {
-        "qemu-img", "convert",    "-n", "-f", "qcow2", "-O", (char *)kvm_disk_format(j->disk_path),
-        copy,       j->disk_path, NULL};
-    if (kvm_qemu_img(argv, &e) < 0)
+    if (write_back(copy, j->disk_path, &e) < 0)
         return error_setf(&j->error, ERROR_FAILED,
                           "cannot restore '%s' from %s: writing its disk copy back over %s "
                           "failed: %s",
