@@ -40,6 +40,7 @@ typedef struct ImageRow {
     uint64_t size_bytes;
     char *path;
     char *disk;
+    bool disk_copy; /* the image keeps a copy of disk beside its file */
 } ImageRow;
 
 static void image_row_done(ImageRow *row)
@@ -66,7 +67,8 @@ static int find_cb(const StoredImage *img, void *userdata)
                          .created_us = img->created_us,
                          .size_bytes = img->size_bytes,
                          .path = strdup(img->path),
-                         .disk = img->disk ? strdup(img->disk) : NULL};
+                         .disk = img->disk ? strdup(img->disk) : NULL,
+                         .disk_copy = streq(img->contents, IMAGE_CONTENTS_DISK)};
     (void)snprintf(f->row->kind, sizeof(f->row->kind), "%s", img->kind);
     (void)snprintf(f->row->name, sizeof(f->row->name), "%s", img->name);
     if (!f->row->path)
@@ -629,6 +631,16 @@ int manager_snapshot_revert(Manager *m, Domain *d, const char *name, ManagerDone
     r = snapshot_get(m, d, name, &row, e);
     if (r < 0)
         return r;
+    /* The copy goes back over the domain's disk: only over the disk it was taken of. */
+    if (row.disk_copy && (!row.disk || !d->config.disk || !streq(row.disk, d->config.disk))) {
+        r = error_setf(e, ERROR_INVALID_ARGUMENT,
+                       "snapshot '%s' of '%s' holds a copy of the disk %s, and the domain's disk "
+                       "is now %s: set the disk back to revert to it",
+                       name, d->config.name, strempty(row.disk),
+                       d->config.disk ? d->config.disk : "none");
+        image_row_done(&row);
+        return r;
+    }
     free(row.disk);
     if (d->state == STATE_SHUTOFF)
         return start_from(m, d, row.path, done, userdata, e);

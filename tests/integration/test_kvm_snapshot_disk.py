@@ -79,11 +79,18 @@ def test_a_snapshot_keeps_a_qcow2_disk_and_delete_removes_it(kvm_hvd, libvirtd, 
     p = hvd.hvctl("snapshot", "revert", "q", "s1")
     assert p.returncode == 0, p.stderr + hvd.read_log()
     assert state(hvd, "q")[0] == "running" and console(hvd, "q").count(HELLO) == 1
+    # the copy goes back only over the disk it was taken of
+    hvd.hvctl("destroy", "q", check=True)
+    other = qcow2_disk(workdir, "other")
+    hvd.hvctl("set", "q", "--disk", str(other), check=True)
+    p = hvd.hvctl("snapshot", "revert", "q", "s1")
+    assert p.returncode == 1 and "holds a copy of the disk" in p.stderr, p.stderr
+    assert state(hvd, "q")[0] == "shutoff"
+    hvd.hvctl("set", "q", "--disk", str(workdir / "q.qcow2"), check=True)
     hvd.hvctl("snapshot", "delete", "q", "s1", check=True)
     assert hvd.hvctl_json("snapshot", "list", "q") == []
     assert not os.path.exists(path) and not os.path.exists(copy) and image_files(hvd) == []
     wait_for(lambda: images(hvd, "q") == [], timeout=5, what="the deletion to be committed")
-    hvd.hvctl("destroy", "q", check=True)
 
 
 def test_a_raw_disk_stays_referenced(kvm_hvd, libvirtd, workdir):
