@@ -60,6 +60,11 @@ def test_a_snapshot_keeps_a_qcow2_disk_and_delete_removes_it(kvm_hvd, libvirtd, 
     p = hvd.hvctl("snapshot", "create", "q", "s1")
     assert p.returncode == 0, p.stderr + hvd.read_log()
     assert state(hvd, "q")[0] == "running"
+    time.sleep(0.5)  # libvirt's news of the pause for the snapshot, should it come late
+    assert state(hvd, "q")[0] == "running"
+    events = hvd.db_query("SELECT event FROM events WHERE domain = 'q'")
+    assert [e for (e,) in events] == ["created", "state-changed", "state-changed",
+                                      "snapshot-created"], events
     [snap] = hvd.hvctl_json("snapshot", "list", "q")
     assert snap["contents"] == "memory+vcpu+devices+disk", snap
     assert snap["disks"] == "copied with the snapshot", snap
