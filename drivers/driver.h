@@ -44,6 +44,11 @@ enum {
     DRIVER_SAVE_PAUSE = 1u << 0,
 };
 
+/* A snapshot's copy of the domain's disk, for drivers that keep one (kvm, of a qcow2 disk): the
+ * file at the image's path with this suffix appended. hvd treats it as part of the image: it is
+ * moved into place, sized, listed, and removed with it. */
+#define DRIVER_IMAGE_DISK_SUFFIX ".disk.qcow2"
+
 /* Callbacks from a driver into the manager. Called from the event loop, never from inside a
  * driver operation the manager is executing, except tap_open, which serves such an operation. */
 typedef struct DriverEvents {
@@ -209,10 +214,11 @@ typedef struct DriverOps {
     json_t *(*host_info)(Driver *drv);
     /* Saved state (drivers that have none leave these NULL: hvd says the driver does not
      * support them). save writes the active domain's memory, vCPU and device state into a new
-     * file at path (hvd's choice, under its state directory; disks are referenced, never
-     * copied) and completes ACTION_SAVE through op_completed once the file is complete and on
-     * disk (fsynced), observed being the state the domain is left in. A failure leaves no
-     * promise about path (hvd removes it). */
+     * file at path (hvd's choice, under its state directory; disks are referenced, except that
+     * a snapshot may also write the disk's state at that moment to path plus
+     * DRIVER_IMAGE_DISK_SUFFIX, which start_image then writes back) and completes ACTION_SAVE
+     * through op_completed once the file is complete and on disk (fsynced), observed being the
+     * state the domain is left in. A failure leaves no promise about path (hvd removes it). */
     int (*save)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, const char *path,
                 unsigned flags, Error *e);
     /* start, continuing the domain saved in the image at path instead of booting it: the image

@@ -477,7 +477,8 @@ const Verb verbs[] = {
     {"snapshot", "create NAME SNAP | list NAME [--json] | revert NAME SNAP | delete NAME SNAP",
      "Named snapshots of a running or paused domain (memory, vCPU and device state; the\n"
      "domain goes on). revert runs the domain from one (destroying its current run).\n"
-     "Disks are referenced, not copied: a revert does not undo what was written to them.",
+     "Disks are referenced, not copied: a revert does not undo what was written to them;\n"
+     "except a kvm domain's qcow2 disk, which a snapshot copies and a revert writes back.",
      verb_snapshot},
     {"clone", "NAME NEW [--snapshot SNAP] [--count N] [--json]",
      "Define clones of a domain, each with a new UUID, MAC and console: NEW, or NEW-1..\n"

@@ -100,6 +100,7 @@ static int snapshot_list(Client *client, int argc, char **argv)
     json_array_foreach (list, i, s) {
         char when[64];
         const char *disk = json_string_value(json_object_get(s, "disk"));
+        const char *disks = json_string_value(json_object_get(s, "disks"));
 
         format_time(json_integer_value(json_object_get(s, "created_us")), when, sizeof(when));
         (void)table_add(t, json_string_value(json_object_get(s, "name")));
@@ -108,7 +109,10 @@ static int snapshot_list(Client *client, int argc, char **argv)
                          (double)json_integer_value(json_object_get(s, "size_bytes")) /
                              (1024.0 * 1024.0));
         (void)table_add(t, json_string_value(json_object_get(s, "contents")));
-        (void)table_addf(t, "%s%s", disk ? disk : "none", disk ? " (referenced, not copied)" : "");
+        if (disk)
+            (void)table_addf(t, "%s (%s)", disk, disks ? disks : "referenced, not copied");
+        else
+            (void)table_add(t, "none");
     }
     table_print(t, stdout);
     table_free(t);
@@ -144,7 +148,8 @@ int verb_snapshot(Client *client, int argc, char **argv)
     if (streq(argv[1], "create"))
         return snapshot_named(client, argc - 1, argv + 1, "snapshot-create",
                               "Snapshot %s of %s created (memory, vCPU and device state; the "
-                              "disk is referenced, not copied).\n");
+                              "disk is referenced, not copied, unless it is a kvm domain's qcow2 "
+                              "disk: that is copied with it).\n");
     if (streq(argv[1], "revert"))
         return snapshot_named(client, argc - 1, argv + 1, "snapshot-revert",
                               "Reverted to snapshot %s: %s runs from it.\n");

@@ -12,10 +12,12 @@
 #include "manager-internal.h"
 #include "time-util.h"
 
-/* What every image holds; disks are referenced by path, never copied. */
-#define IMAGE_CONTENTS "memory+vcpu+devices"
-#define KIND_MANAGED   "managed-save"
-#define KIND_SNAPSHOT  "snapshot"
+/* What every image holds; disks are referenced by path, except that a snapshot may keep a copy
+ * of the disk beside its file (DRIVER_IMAGE_DISK_SUFFIX: kvm, of a qcow2 disk). */
+#define IMAGE_CONTENTS      "memory+vcpu+devices"
+#define IMAGE_CONTENTS_DISK "memory+vcpu+devices+disk"
+#define KIND_MANAGED        "managed-save"
+#define KIND_SNAPSHOT       "snapshot"
 
 /* A save or snapshot being written by the driver. */
 struct ImageOp {
@@ -38,6 +40,7 @@ typedef struct ImageRow {
     uint64_t size_bytes;
     char *path;
     char *disk;
+    bool disk_copy; /* the image keeps a copy of disk beside its file */
 } ImageRow;
 
 static void image_row_done(ImageRow *row)
@@ -64,7 +67,8 @@ static int find_cb(const StoredImage *img, void *userdata)
                          .created_us = img->created_us,
                          .size_bytes = img->size_bytes,
                          .path = strdup(img->path),
-                         .disk = img->disk ? strdup(img->disk) : NULL};
+                         .disk = img->disk ? strdup(img->disk) : NULL,
+                         .disk_copy = streq(img->contents, IMAGE_CONTENTS_DISK)};
     (void)snprintf(f->row->kind, sizeof(f->row->kind), "%s", img->kind);
     (void)snprintf(f->row->name, sizeof(f->row->name), "%s", img->name);
     if (!f->row->path)
@@ -111,17 +115,66 @@ static int image_path_make(Manager *m, const Domain *d, const char *name, char *
     return 0;
 }
 
-/* Makes a finished image durable under its own name: rename over the temporary one, then sync
- * the directory so the rename survives a crash. */
-static int image_install(const char *tmp_path, const char *path, uint64_t *ret_size, Error *e)
+/* The path of the disk copy of the image at path (new string), or NULL when out of memory. */
+static char *image_disk_copy_path(const char *path)
+{
+    char *p = NULL;
+
+    return asprintf(&p, "%s%s", path, DRIVER_IMAGE_DISK_SUFFIX) < 0 ? NULL : p;
+}
+
+/* Moves the disk copy the driver wrote beside tmp_path, if any, next to path (before the image
+ * itself, whose file is what start-up looks for) and adds its size; *ret_disk says whether there
+ * was one. */
+static int image_install_disk_copy(const char *tmp_path, const char *path, uint64_t *size,
+                                   bool *ret_disk, Error *e)
+{
+    _cleanup_free_ char *tmp_copy = image_disk_copy_path(tmp_path);
+    _cleanup_free_ char *copy = image_disk_copy_path(path);
+    struct stat st;
+
+    *ret_disk = false;
+    if (!tmp_copy || !copy)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (rename(tmp_copy, copy) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return error_set_errno(e, -errno, "Failed to move the disk copy into place (%s): %m", copy);
+    }
+    if (stat(copy, &st) < 0)
+        return error_set_errno(e, -errno, "Failed to read the size of %s: %m", copy);
+    *size += (uint64_t)st.st_blocks * 512u;
+    *ret_disk = true;
+    return 0;
+}
+
+/* Removes the disk copy of the image at path, if any. */
+static void image_remove_disk_copy(const char *path)
+{
+    _cleanup_free_ char *copy = image_disk_copy_path(path);
+
+    if (copy && unlink(copy) < 0 && errno != ENOENT)
+        log_warning_errno(errno, "Failed to remove %s: %m", copy);
+}
+
+/* Makes a finished image durable under its own name: rename over the temporary one (with its
+ * disk copy, when the driver made one: *ret_disk), then sync the directory so the rename
+ * survives a crash. */
+static int image_install(const char *tmp_path, const char *path, uint64_t *ret_size, bool *ret_disk,
+                         Error *e)
 {
     _cleanup_free_ char *dir = strdup(path);
     _cleanup_close_ int dfd = -EBADF;
     struct stat st;
+    uint64_t copy_size = 0;
     char *slash;
+    int r;
 
     if (!dir)
         return error_set_errno(e, -ENOMEM, "Out of memory");
+    r = image_install_disk_copy(tmp_path, path, &copy_size, ret_disk, e);
+    if (r < 0)
+        return r;
     if (rename(tmp_path, path) < 0)
         return error_set_errno(e, -errno, "Failed to move the image into place (%s): %m", path);
     slash = strrchr(dir, '/');
@@ -132,7 +185,8 @@ static int image_install(const char *tmp_path, const char *path, uint64_t *ret_s
         return error_set_errno(e, -errno, "Failed to sync %s: %m", dir);
     if (stat(path, &st) < 0)
         return error_set_errno(e, -errno, "Failed to read the size of %s: %m", path);
-    *ret_size = (uint64_t)st.st_blocks * 512u; /* on disk: pages that were all zero are holes */
+    /* on disk: pages that were all zero are holes */
+    *ret_size = (uint64_t)st.st_blocks * 512u + copy_size;
     return 0;
 }
 
@@ -282,15 +336,17 @@ static void snapshot_committed(void *userdata, Domain *d, const Error *e)
 
 /* Records the installed image of op in one change: its row, and for a managed save the move to
  * shutoff/saved (dropping an older managed save), or the snapshot-created event. */
-static int image_record(Manager *m, Domain *d, struct ImageOp *op, uint64_t size, Error *e)
+static int image_record(Manager *m, Domain *d, struct ImageOp *op, uint64_t size, bool disk_copy,
+                        Error *e)
 {
+    const char *contents = disk_copy ? IMAGE_CONTENTS_DISK : IMAGE_CONTENTS;
     StoredImage img = {
         .domain_uuid = d->config.uuid,
         .kind = op->managed ? KIND_MANAGED : KIND_SNAPSHOT,
         .name = op->managed ? KIND_MANAGED : op->name,
         .created_us = now_usec(CLOCK_REALTIME),
         .size_bytes = size,
-        .contents = IMAGE_CONTENTS,
+        .contents = contents,
         .disk = d->config.disk,
         .path = op->path,
     };
@@ -305,9 +361,8 @@ static int image_record(Manager *m, Domain *d, struct ImageOp *op, uint64_t size
     if (r >= 0)
         r = store_image_insert(m->store, &img, NULL);
     if (r >= 0 && !op->managed) {
-        json_t *detail =
-            json_pack("{s:s, s:I, s:s, s:s*}", "snapshot", op->name, "size_bytes", (json_int_t)size,
-                      "contents", IMAGE_CONTENTS, "disk", d->config.disk);
+        json_t *detail = json_pack("{s:s, s:I, s:s, s:s*}", "snapshot", op->name, "size_bytes",
+                                   (json_int_t)size, "contents", contents, "disk", d->config.disk);
         r = detail ? manager_log_event(m, d->config.name, "snapshot-created", detail, NULL)
                    : -ENOMEM;
         json_decref(detail);
@@ -328,6 +383,7 @@ void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState ob
     _cleanup_free_ char *outer = NULL;
     Error failed = ERROR_NULL;
     uint64_t size = 0;
+    bool disk_copy = false;
     int r = 0;
 
     if (!op)
@@ -342,13 +398,16 @@ void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState ob
     else if (op->managed && !(d->state == STATE_RUNNING || d->state == STATE_PAUSED))
         (void)error_setf(&failed, ERROR_INVALID_STATE, "domain '%s' stopped during its save (%s)",
                          d->config.name, domain_state_to_string(d->state));
-    else if ((r = image_install(op->tmp_path, op->path, &size, &failed)) >= 0)
-        r = image_record(m, d, op, size, &failed);
+    else if ((r = image_install(op->tmp_path, op->path, &size, &disk_copy, &failed)) >= 0)
+        r = image_record(m, d, op, size, disk_copy, &failed);
 
     if (error_is_set(&failed)) {
         (void)unlink(op->tmp_path);
-        if (r < 0)
+        image_remove_disk_copy(op->tmp_path);
+        if (r < 0) {
             (void)unlink(op->path);
+            image_remove_disk_copy(op->path);
+        }
         /* A managed save that failed once the guest was paused lets it run again. */
         if (op->managed && observed == STATE_PAUSED && d->state == STATE_RUNNING) {
             Error ignored = ERROR_NULL;
@@ -388,6 +447,7 @@ static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *
     /* A crash before the commit leaves a row without its file: start-up removes the row. */
     if (unlink(row->path) < 0 && errno != ENOENT)
         log_warning_errno(errno, "Failed to remove %s: %m", row->path);
+    image_remove_disk_copy(row->path);
     return 0;
 }
 
@@ -457,10 +517,12 @@ static int list_cb(const StoredImage *img, void *userdata)
     if (!streq(img->kind, KIND_SNAPSHOT))
         return 0;
     return json_array_append_new(
-               list, json_pack("{s:s, s:I, s:I, s:s, s:s*, s:s}", "name", img->name, "created_us",
-                               (json_int_t)img->created_us, "size_bytes",
-                               (json_int_t)img->size_bytes, "contents", img->contents, "disk",
-                               img->disk, "disks", "referenced, not copied")) < 0
+               list,
+               json_pack("{s:s, s:I, s:I, s:s, s:s*, s:s}", "name", img->name, "created_us",
+                         (json_int_t)img->created_us, "size_bytes", (json_int_t)img->size_bytes,
+                         "contents", img->contents, "disk", img->disk, "disks",
+                         streq(img->contents, IMAGE_CONTENTS_DISK) ? "copied with the snapshot"
+                                                                   : "referenced, not copied")) < 0
                ? -ENOMEM
                : 0;
 }
@@ -569,6 +631,16 @@ int manager_snapshot_revert(Manager *m, Domain *d, const char *name, ManagerDone
     r = snapshot_get(m, d, name, &row, e);
     if (r < 0)
         return r;
+    /* The copy goes back over the domain's disk: only over the disk it was taken of. */
+    if (row.disk_copy && (!row.disk || !d->config.disk || !streq(row.disk, d->config.disk))) {
+        r = error_setf(e, ERROR_INVALID_ARGUMENT,
+                       "snapshot '%s' of '%s' holds a copy of the disk %s, and the domain's disk "
+                       "is now %s: set the disk back to revert to it",
+                       name, d->config.name, strempty(row.disk),
+                       d->config.disk ? d->config.disk : "none");
+        image_row_done(&row);
+        return r;
+    }
     free(row.disk);
     if (d->state == STATE_SHUTOFF)
         return start_from(m, d, row.path, done, userdata, e);
@@ -791,9 +863,13 @@ static int reconcile_cb(const StoredImage *img, void *userdata)
 {
     ReconcileImages *ri = userdata;
     Domain *d = manager_find_uuid(ri->m, img->domain_uuid);
+    _cleanup_free_ char *copy = image_disk_copy_path(img->path);
     char **paths;
 
-    if (!d || access(img->path, F_OK) < 0) {
+    if (!copy)
+        return -ENOMEM;
+    if (!d || access(img->path, F_OK) < 0 ||
+        (streq(img->contents, IMAGE_CONTENTS_DISK) && access(copy, F_OK) < 0)) {
         log_warning("Image %s of %s is gone; forgetting it.", img->path,
                     d ? d->config.name : img->domain_uuid);
         return push_id(&ri->gone, &ri->n_gone, img->id);
@@ -812,11 +888,17 @@ static int reconcile_cb(const StoredImage *img, void *userdata)
     return paths[ri->n_paths++] ? 0 : -ENOMEM;
 }
 
+/* Whether path is the file of a row that stays, or that file's disk copy. */
 static bool path_listed(ReconcileImages *ri, const char *path)
 {
-    for (size_t i = 0; i < ri->n_paths; i++)
-        if (streq(ri->paths[i], path))
+    size_t n;
+
+    for (size_t i = 0; i < ri->n_paths; i++) {
+        n = strlen(ri->paths[i]);
+        if (strncmp(ri->paths[i], path, n) == 0 &&
+            (!path[n] || streq(path + n, DRIVER_IMAGE_DISK_SUFFIX)))
             return true;
+    }
     return false;
 }
 

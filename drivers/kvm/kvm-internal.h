@@ -201,6 +201,8 @@ typedef struct KvmJob {
     char *image;           /* operation: the image a save writes or a start restores */
     bool save_pause;       /* save: leave the guest paused (a managed save) */
     char disk_target[8];   /* save: the disk the snapshot leaves alone ("" without one) */
+    char *disk_path;       /* save: the qcow2 disk a snapshot copies; start from an image: the disk
+                            * the image's disk copy goes back onto (NULL: none) */
     KvmImageCheck summary; /* start from an image: what it must match */
     char *clone_backing;   /* clone disk: the original's disk (j->image: the overlay) */
     DriverCloneDone clone_done;
@@ -277,6 +279,21 @@ void kvm_domain_changed(Driver *drv, const char *name, DomainState state, Domain
  * and syncs the file. Returns 0, or a negative errno with j->error set (a guest it paused runs
  * again). */
 int kvm_save_run(KvmJob *j, virDomainPtr dom);
+
+/* Makes what libvirt wrote at path durable (libvirt closes it without a sync). A file hvd may
+ * not open (libvirtd made it for QEMU's user) is synced with the whole file system it is on.
+ * Returns 0 or a negative errno (kvm-save.c). */
+int kvm_image_sync(const char *path);
+
+/* A snapshot's copy of its qcow2 disk (kvm-snapshot-disk.c), on a worker. begin starts a
+ * push-mode backup of j->disk_path's disk of dom (paused, so the copy holds the disk as the
+ * memory image does, and kept paused until the job ended) into j->image plus
+ * DRIVER_IMAGE_DISK_SUFFIX; wait waits for that job to end and syncs the copy; both return 0,
+ * or a negative errno with j->error set and no copy left. restore writes the copy of image
+ * j->image, when it has one, back over j->disk_path (qemu-img convert); 0 when there is none. */
+int kvm_snapshot_disk_begin(KvmJob *j, virDomainPtr dom);
+int kvm_snapshot_disk_wait(KvmJob *j, virDomainPtr dom);
+int kvm_snapshot_disk_restore(KvmJob *j);
 
 /* Checks the image j->image against j->summary and j->uuid and starts the domain from it
  * (running) with j->xml as its definition. Returns the domain, or NULL with j->error set and

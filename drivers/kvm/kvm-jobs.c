@@ -108,6 +108,7 @@ static void job_free(KvmJob *j)
     free(j->xml);
     free(j->image);
     free(j->clone_backing);
+    free(j->disk_path);
     free(j->target_uri);
     if (j->stream_fd >= 0)
         (void)close(j->stream_fd);
@@ -467,6 +468,7 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
         free(j);
         free(xml);
         free(image);
+        free(extra ? extra->disk_path : NULL);
         if (extra && extra->stream_fd >= 0)
             (void)close(extra->stream_fd);
         if (!k->conn)
@@ -480,6 +482,7 @@ static int submit_operation(Driver *drv, const DomainConfig *c, DomainAction op,
     if (extra) {
         j->save_pause = extra->save_pause;
         memcpy(j->disk_target, extra->disk_target, sizeof(j->disk_target));
+        j->disk_path = extra->disk_path;
         j->summary = extra->summary;
         j->incoming = extra->incoming;
         j->wait_s = extra->wait_s;
@@ -556,6 +559,12 @@ int kvm_job_submit_save(Driver *drv, const DomainConfig *c, const char *path, un
         return error_set_errno(e, -ENOMEM, "Out of memory");
     if (c->disk)
         (void)snprintf(extra.disk_target, sizeof(extra.disk_target), "%s", kvm_disk_target(c));
+    /* A snapshot keeps a qcow2 disk's state too; a managed save's guest ends with the save. */
+    if (!extra.save_pause && c->disk && streq(kvm_disk_format(c->disk), "qcow2") &&
+        !(extra.disk_path = strdup(c->disk))) {
+        free(image);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
     return submit_operation(drv, c, ACTION_SAVE, KVM_REBOOT_NONE, NULL, image, &extra, e);
 }
 
@@ -566,7 +575,8 @@ int kvm_job_submit_restore(Driver *drv, const DomainConfig *c, char *xml, const 
         .summary = {.memory_mib = c->memory_mib, .vcpus = c->vcpus, .pv = c->mode == MODE_PV}};
     char *image = strdup(path);
 
-    if (!image) {
+    if (!image || (c->disk && !(extra.disk_path = strdup(c->disk)))) {
+        free(image);
         free(xml);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }

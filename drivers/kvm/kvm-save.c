@@ -1,7 +1,8 @@
 /* kvm saved state through libvirt: a domain's memory and device state written by an external,
  * memory-only snapshot (the guest stays as the save leaves it, so hvd records the image before
  * the instance ends), and a domain started from such an image by virDomainRestoreFlags once the
- * image's own definition was checked against the domain's. Disks are referenced, never copied. */
+ * image's own definition was checked against the domain's. Disks are referenced, except that a
+ * snapshot keeps a copy of a qcow2 disk beside its image (kvm-snapshot-disk.c). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libvirt/virterror.h>
@@ -56,9 +57,7 @@ static int sync_file_system_of(const char *path)
     return r;
 }
 
-/* Makes what libvirt wrote at path durable (libvirt closes it without a sync). A file hvd may
- * not open (libvirtd made it for QEMU's user) is synced with the whole file system it is on. */
-static int sync_file(const char *path)
+int kvm_image_sync(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     int r = 0;
@@ -73,6 +72,24 @@ static int sync_file(const char *path)
     return r;
 }
 
+/* The end of a snapshot with a disk copy: the copy is made while the guest stays paused, and
+ * the guest paused for it runs again once the copy is complete. It cannot run on while QEMU
+ * copies: writing the memory image leaves the disk inactive in QEMU, and the resume that
+ * activates it again fails the reads of a backup job under way (QEMU 7.2: "Bad file
+ * descriptor"). A failure removes the memory image (and the copy). */
+static int disk_copy_finish(KvmJob *j, virDomainPtr dom, bool suspended)
+{
+    int r = kvm_snapshot_disk_begin(j, dom);
+
+    if (r >= 0)
+        r = kvm_snapshot_disk_wait(j, dom);
+    if (suspended && virDomainResume(dom) < 0 && r >= 0)
+        r = kvm_libvirt_error(&j->error, "resuming domain", j->name);
+    if (r < 0)
+        (void)unlink(j->image);
+    return r;
+}
+
 int kvm_save_run(KvmJob *j, virDomainPtr dom)
 {
     _cleanup_free_ char *xml = snapshot_xml(j->image, j->disk_target[0] ? j->disk_target : NULL);
@@ -83,8 +100,9 @@ int kvm_save_run(KvmJob *j, virDomainPtr dom)
     if (!xml)
         return error_set_errno(&j->error, -ENOMEM, "Out of memory");
     (void)unlink(j->image); /* a leftover of an earlier attempt: libvirt refuses to overwrite */
-    /* A managed save leaves the guest paused: hvd ends it once the image is recorded. */
-    if (j->save_pause && virDomainGetState(dom, &state, &reason, 0) == 0 &&
+    /* A managed save leaves the guest paused: hvd ends it once the image is recorded. A snapshot
+     * with a disk copy keeps it paused until the copy is made. */
+    if ((j->save_pause || j->disk_path) && virDomainGetState(dom, &state, &reason, 0) == 0 &&
         state == VIR_DOMAIN_RUNNING) {
         if (virDomainSuspend(dom) < 0)
             return kvm_libvirt_error(&j->error, "pausing domain", j->name);
@@ -98,7 +116,13 @@ int kvm_save_run(KvmJob *j, virDomainPtr dom)
         return r;
     }
     (void)virDomainSnapshotFree(snap);
-    r = sync_file(j->image);
+    if (j->disk_path) {
+        r = disk_copy_finish(j, dom, suspended);
+        if (r < 0)
+            return r;
+        suspended = false;
+    }
+    r = kvm_image_sync(j->image);
     if (r < 0) {
         if (suspended)
             (void)virDomainResume(dom);
@@ -203,6 +227,8 @@ virDomainPtr kvm_restore_run(KvmJob *j)
     if (r >= 0 && !(dxml = xml_with_type_of(j->xml, image_xml)))
         r = error_set_errno(&j->error, -ENOMEM, "Out of memory");
     free(image_xml);
+    if (r >= 0)
+        r = kvm_snapshot_disk_restore(j); /* the disk as it was when the image was made */
     if (r < 0)
         return NULL;
     /* Running, whatever the image says: a start ends running. */

@@ -1,5 +1,8 @@
 """A managed save and restore of a real Linux guest through hvd's kvm driver (QEMU, TCG): after the
-restore the guest runs on in the same boot, with what it kept in memory (a file on its tmpfs)."""
+restore the guest runs on in the same boot, with what it kept in memory (a file on its tmpfs).
+Then, in the same boot, a snapshot of its qcow2 disk and memory: a revert brings back the files
+the guest had on its disk and its tmpfs at the snapshot, and drops those written since."""
+import os
 import re
 import subprocess
 
@@ -46,7 +49,11 @@ def shell(hvd, name, command, until):
 
 def test_linux_guest_resumes_in_the_same_boot(kvm_hvd, libvirtd, workdir):
     hvd = kvm_hvd
-    disk = linux_guest.build_disk(workdir / "lsave.img")
+    raw = linux_guest.build_disk(workdir / "lsave.img")
+    disk = workdir / "lsave.qcow2"  # a snapshot keeps a qcow2 disk's state too
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(disk)],
+                   check=True, timeout=60)
+    raw.unlink()
     p = subprocess.run([str(hvd.hvctl_binary), "create", "lsave", "--driver", "kvm", "--mode",
                         "pv", "--memory", "384", "--kernel", linux_guest.kernel(),
                         "--initrd", linux_guest.initrd(), "--disk", str(disk),
@@ -70,4 +77,29 @@ def test_linux_guest_resumes_in_the_same_boot(kvm_hvd, libvirtd, workdir):
                 "kept-42")
     assert f"id={boot_id} kept-42" in out, out
     assert len(UP.findall(console(hvd, "lsave"))) == 1, "the guest booted again"
+
+    # a snapshot holds the disk and memory of one moment; a revert brings both back
+    shell(hvd, "lsave", "echo one > /m1; echo mem1 > /tmp/t1; sync; echo wrote-$((1+1))",
+          "wrote-2")
+    p = hvd.hvctl("snapshot", "create", "lsave", "s", timeout=120)
+    assert p.returncode == 0, p.stderr + hvd.read_log()
+    [snap] = hvd.hvctl_json("snapshot", "list", "lsave")
+    assert snap["contents"] == "memory+vcpu+devices+disk", snap
+    shell(hvd, "lsave", "echo two > /m2; echo mem2 > /tmp/t2; sync; echo wrote-$((1+2))",
+          "wrote-3")
+    p = hvd.hvctl("snapshot", "revert", "lsave", "s", timeout=120)
+    assert p.returncode == 0, p.stderr + hvd.read_log()
+    assert state(hvd, "lsave")[0] == "running"
+    # dropping the guest's caches makes it read its root directory from the disk again
+    out = shell(hvd, "lsave", "echo 3 > /proc/sys/vm/drop_caches; echo id=$(cat "
+                "/proc/sys/kernel/random/boot_id) d1=$(cat /m1) t1=$(cat /tmp/t1) "
+                "d2=$(cat /m2 2>/dev/null || echo $((0))none) "
+                "t2=$(cat /tmp/t2 2>/dev/null || echo $((0))none) end=$((2*3))", "end=6")
+    assert f"id={boot_id} d1=one t1=mem1 d2=0none t2=0none end=6" in out, out
+    assert len(UP.findall(console(hvd, "lsave"))) == 1, "the guest booted again"
     hvd.hvctl("destroy", "lsave", check=True)
+    [(path,)] = hvd.db_query("SELECT path FROM images WHERE name = 's'")
+    assert os.path.exists(path + ".disk.qcow2")
+    hvd.hvctl("snapshot", "delete", "lsave", "s", check=True)
+    assert not os.path.exists(path) and not os.path.exists(path + ".disk.qcow2")
+    assert hvd.hvctl_json("snapshot", "list", "lsave") == []

@@ -7,7 +7,8 @@ import {clear, formatTime, h} from './dom.js';
 import {scheduleRefresh, updateDomain} from './store.js';
 import {confirmDialog, notify, updateTokenButton} from './ui.js';
 
-const DISKS_NOTE = 'Images hold memory, vCPU and device state; disks are referenced, not copied.';
+const DISKS_NOTE = 'Images hold memory, vCPU and device state; disks are referenced, not copied ' +
+    '(a kvm domain\'s qcow2 disk is copied with each snapshot).';
 
 export class SavedStatePanel {
     constructor(name) {
@@ -96,7 +97,7 @@ export class SavedStatePanel {
             h('tbody', snaps.map(s => h('tr', {'data-snapshot': s.name},
                 h('td', s.name), h('td', formatTime(s.created_us)),
                 h('td', `${(s.size_bytes / 1048576).toFixed(1)} MiB`), h('td', s.contents),
-                h('td', s.disk ? `${s.disk} (referenced, not copied)` : 'none'),
+                h('td', s.disk ? `${s.disk} (${s.disks || 'referenced, not copied'})` : 'none'),
                 h('td',
                     this.button('Revert', 'revert', 'Run the domain from this snapshot',
                                 () => api.snapshotRevert(this.name, s.name).then(updateDomain)),
