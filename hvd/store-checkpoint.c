@@ -10,8 +10,10 @@
 
 /* SQLite's own default for its automatic checkpoints (4 MiB of 4 KiB pages). */
 #define CHECKPOINT_FRAMES 1000
-/* A WAL this long means the checkpoints are not keeping up: said once. */
-#define CHECKPOINT_LAGGING_FRAMES (50 * CHECKPOINT_FRAMES)
+/* The WAL starts again from its beginning only after a checkpoint that caught up with every
+ * commit, which the thread's may not while commits keep coming: at this length the loop
+ * finishes the checkpoint itself (the frames the thread copied already are not copied again). */
+#define CHECKPOINT_LOOP_FRAMES (8 * CHECKPOINT_FRAMES)
 
 struct StoreCheckpointer {
     pthread_t thread;
@@ -19,7 +21,6 @@ struct StoreCheckpointer {
     pthread_cond_t wake;
     bool due;
     bool stop;
-    bool warned;
     sqlite3 *db;
 };
 
@@ -51,11 +52,14 @@ static int on_wal_commit(void *userdata, sqlite3 *db, const char *name, int fram
 
     if (frames < CHECKPOINT_FRAMES)
         return SQLITE_OK;
-    if (frames >= CHECKPOINT_LAGGING_FRAMES && !c->warned) {
-        c->warned = true;
-        log_warning("The state database's write-ahead log holds %d pages: its checkpoints are "
-                    "not keeping up.",
-                    frames);
+    if (frames >= CHECKPOINT_LOOP_FRAMES) {
+        /* Busy while the thread's checkpoint runs: the next commit tries again. */
+        int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_warning("Failed to checkpoint the state database's write-ahead log (%d pages): "
+                        "%s",
+                        frames, sqlite3_errmsg(db));
+        return SQLITE_OK;
     }
     pthread_mutex_lock(&c->lock);
     if (!c->due) {
