@@ -45,6 +45,10 @@ def measure_dbus(build, address, target):
     bench_tool(build, address, target, "list", 20)  # warm-up
     r["list"] = bench_tool(build, address, target, "list", 300)
     r["list_concurrent"] = bench_tool(build, address, target, "list", 2000, window=LIST_CLIENTS)
+    # Warm-up: every domain started and destroyed once (a first start makes what later ones
+    # reuse), on each side.
+    bench_tool(build, address, target, "lifecycle", 2 * LIFECYCLE_DOMAINS, window=CLIENTS,
+               domains=LIFECYCLE_DOMAINS)
     r["lifecycle"] = bench_tool(build, address, target, "lifecycle", LIFECYCLE_OPS,
                                 window=CLIENTS, domains=LIFECYCLE_DOMAINS)
     # One round starts them all (the previous run ended with every domain destroyed).
@@ -61,6 +65,7 @@ def measure_http(build, h):
     r["list"] = http_tool(build, h, "get", 300)
     r["list_concurrent"] = http_tool(build, h, "get", 2000, window=LIST_CLIENTS)
     r["list_filtered"] = http_tool(build, h, "get", 100, path="/api/v1/domains?driver=kvm")
+    http_tool(build, h, "lifecycle", 2 * LIFECYCLE_DOMAINS, window=CLIENTS)  # warm-up
     r["lifecycle"] = http_tool(build, h, "lifecycle", LIFECYCLE_OPS, window=CLIENTS)
     http_tool(build, h, "lifecycle", LIFECYCLE_DOMAINS, window=CLIENTS)  # all running
     r["pause_resume"] = http_tool(build, h, "pause-resume", LIFECYCLE_OPS, window=CLIENTS)

@@ -22,8 +22,30 @@ static void on_domain_removed(void *userdata, Domain *d)
                                  "DomainRemoved", "so", d->config.name, path);
 }
 
-/* One DomainStateChanged per state change; PropertiesChanged once per domain and commit, with
- * the properties as the commit left them. */
+/* PropertiesChanged of d's state properties with their values written here, as the getters of
+ * bus-domain.c read them: no look-up of the object and its getters on every operation. */
+static int emit_state_properties(sd_bus *bus, const char *path, const Domain *d)
+{
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+    int r;
+
+    r = sd_bus_message_new_signal(bus, &m, path, "org.freedesktop.DBus.Properties",
+                                  "PropertiesChanged");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "sa{sv}as", HVD_BUS_DOMAIN_INTERFACE, 5, "State", "s",
+                                  domain_state_to_string(d->state), "StateReason", "s",
+                                  domain_reason_to_string(d->reason), "PID", "u",
+                                  (uint32_t)MAX(d->runtime.pid, 0), "StateChangedUSec", "t",
+                                  d->state_changed_us, "StartedUSec", "t", d->runtime.started_us,
+                                  0);
+    if (r >= 0)
+        r = sd_bus_send(bus, m, NULL);
+    return r;
+}
+
+/* One DomainStateChanged per state change, but for a starting state left again within the same
+ * commit (its end state follows); PropertiesChanged once per domain and commit, with the
+ * properties as the commit left them. */
 static void on_domain_changed(void *userdata, Domain *d, const DomainChange *change)
 {
     Bus *b = userdata;
@@ -32,10 +54,8 @@ static void on_domain_changed(void *userdata, Domain *d, const DomainChange *cha
     if (!path)
         return;
     if (change->last)
-        (void)sd_bus_emit_properties_changed(b->bus, path, HVD_BUS_DOMAIN_INTERFACE, "State",
-                                             "StateReason", "PID", "StateChangedUSec",
-                                             "StartedUSec", NULL);
-    if (!change->runtime_only)
+        (void)emit_state_properties(b->bus, path, d);
+    if (!change->runtime_only && !change->passed)
         (void)sd_bus_emit_signal(b->bus, HVD_BUS_MANAGER_PATH, HVD_BUS_MANAGER_INTERFACE,
                                  "DomainStateChanged", "soss", d->config.name, path,
                                  domain_state_to_string(change->state),

@@ -110,17 +110,26 @@ void manager_after_commit_change(Manager *m, Domain *d, const DomainChange *chan
     p->change = *change;
 }
 
-/* Marks the last announcement of each domain, whose properties are then final. */
+/* Marks the last announcement of each domain, whose properties are then final, and each
+ * starting state the domain left again within the commit. */
 static void mark_last_changes(PendingCommit *p, size_t n)
 {
     for (size_t i = n; i-- > 0;) {
-        if (!p[i].is_change || p[i].d->announce_mark)
+        Domain *d = p[i].d;
+
+        if (!p[i].is_change)
             continue;
-        p[i].d->announce_mark = true;
-        p[i].change.last = true;
+        if (!d->announce_mark) {
+            d->announce_mark = true;
+            p[i].change.last = true;
+        }
+        if (p[i].change.runtime_only)
+            continue;
+        p[i].change.passed = p[i].change.state == STATE_STARTING && d->announce_state_mark;
+        d->announce_state_mark = true;
     }
     for (size_t i = 0; i < n; i++)
-        p[i].d->announce_mark = false;
+        p[i].d->announce_mark = p[i].d->announce_state_mark = false;
 }
 
 void manager_commit(Manager *m)

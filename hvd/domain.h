@@ -45,6 +45,7 @@ struct Domain {
     bool unsaved;                    /* the state changed but the store could not record it */
     bool autostart_pending;          /* to be autostarted this boot once its driver is up */
     bool announce_mark;              /* commit.c: its last change in a commit is marked */
+    bool announce_state_mark;        /* commit.c: a later state change in the commit was seen */
     unsigned clearing_crashes;       /* destroys of crashed instances before a restart, in flight */
     char *op_caller[_DOMAIN_ACTION_MAX]; /* who asked for each operation in flight (or NULL) */
     HistorySeries *history;              /* statistics history, from its first sample on */

@@ -289,29 +289,49 @@ void manager_set_caller(Manager *m, const char *caller)
     (void)snprintf(m->caller, sizeof(m->caller), "%s", strempty(caller));
 }
 
-/* detail (JSON object text, or NULL) with "caller" added, as new text. */
-static char *detail_with_caller(const char *detail, const char *caller)
+/* detail (JSON object text, or NULL) with "caller" added last, written into buf (size n) or,
+ * when it does not fit there, into *ret_allocated: the object's closing brace is replaced, it is
+ * not parsed and written again (this runs for every transition). The caller is text hvd made (an
+ * address, a uid, a bus name); its quotes, backslashes and control characters are escaped. */
+static const char *detail_with_caller(const char *detail, const char *caller, char *buf, size_t n,
+                                      char **ret_allocated)
 {
-    json_t *obj = detail ? json_loads(detail, 0, NULL) : json_object();
-    char *text = NULL;
+    size_t len = detail ? strlen(detail) : 2, need = len + strlen(caller) * 6 + 16, o;
+    char *out = buf;
 
-    if (json_is_object(obj) && json_object_set_new(obj, "caller", json_string(caller)) == 0)
-        text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(obj);
-    return text;
+    if (detail && (len < 2 || detail[0] != '{' || detail[len - 1] != '}'))
+        return NULL;
+    if (need > n) {
+        out = *ret_allocated = malloc(need);
+        if (!out)
+            return NULL;
+    }
+    memcpy(out, detail ?: "{}", len - 1);
+    o = len - 1;
+    o += (size_t)sprintf(out + o, "%s\"caller\":\"", len > 2 ? "," : "");
+    for (const unsigned char *c = (const unsigned char *)caller; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            out[o++] = '\\', out[o++] = (char)*c;
+        else if (*c < 0x20)
+            o += (size_t)sprintf(out + o, "\\u%04x", *c);
+        else
+            out[o++] = (char)*c;
+    }
+    memcpy(out + o, "\"}", 3);
+    return out;
 }
 
 int manager_log_event_text(Manager *m, const char *domain, const char *event, const char *detail,
                            int64_t *ret_id)
 {
-    _cleanup_free_ char *with_caller = NULL;
+    _cleanup_free_ char *allocated = NULL;
+    char buf[1024];
     int r;
 
     if (m->caller[0]) {
-        with_caller = detail_with_caller(detail, m->caller);
-        if (!with_caller)
+        detail = detail_with_caller(detail, m->caller, buf, sizeof(buf), &allocated);
+        if (!detail)
             return -ENOMEM;
-        detail = with_caller;
     }
     r = store_event_append(m->store, now_usec(CLOCK_REALTIME), domain, event, detail, ret_id);
     if (r < 0)

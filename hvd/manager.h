@@ -24,6 +24,9 @@ typedef struct DomainChange {
     int64_t event_id;
     bool runtime_only; /* same state and reason, a new pid or start time */
     bool last;         /* d's last change in its commit: d's properties are what it made them */
+    /* A starting state its start left within the same commit: the state it went on to is
+     * announced after it, so the bus leaves it out (the event log keeps it). */
+    bool passed;
 } DomainChange;
 
 typedef struct PendingCommit PendingCommit;

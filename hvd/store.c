@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include "log.h"
 #include "schema-migrations.h"
 #include "store-internal.h"
 #include "store.h"
@@ -102,6 +103,7 @@ static const char *const statement_sql[_STMT_MAX] = {
 struct Store {
     sqlite3 *db;
     sqlite3_stmt *stmt[_STMT_MAX];
+    StoreCheckpointer *checkpointer; /* NULL: SQLite checkpoints on the loop */
     unsigned schema_version;
     /* SQLite's message, taken when a step failed: a rollback after it would erase it. */
     char last_error[256];
@@ -279,6 +281,12 @@ int store_open(const char *path, StoreSync sync, Store **ret, Error *e)
             goto fail;
         }
     }
+    r = store_checkpointer_start(s->db, path, &s->checkpointer);
+    if (r < 0)
+        log_warning_errno(r,
+                          "Failed to start checkpointing %s on a thread, checkpointing on the "
+                          "loop: %m",
+                          path);
     *ret = s;
     return 0;
 
@@ -291,6 +299,7 @@ Store *store_free(Store *s)
 {
     if (!s)
         return NULL;
+    s->checkpointer = store_checkpointer_stop(s->db, s->checkpointer);
     for (size_t i = 0; i < _STMT_MAX; i++)
         (void)sqlite3_finalize(s->stmt[i]);
     (void)sqlite3_close(s->db);

@@ -189,9 +189,10 @@ static int job_call(KvmJob *j, virDomainPtr dom)
     }
 }
 
-/* What libvirt says of dom after an operation: its state, and the statistics of an active one
- * (so that the first look at a domain that just started has numbers). */
-static void job_read_after(KvmJob *j, virDomainPtr dom)
+/* What libvirt says of dom after an operation: its state, and after a start the statistics of
+ * an active one (so that the first look at a domain that just started has numbers; a running
+ * domain has them already, and the sampler refreshes them). */
+static void job_read_after(KvmJob *j, virDomainPtr dom, bool started)
 {
     virDomainPtr doms[] = {dom, NULL};
     virDomainStatsRecordPtr *records = NULL;
@@ -203,7 +204,7 @@ static void job_read_after(KvmJob *j, virDomainPtr dom)
         return;
     }
     kvm_state_from_libvirt(vir_state, vir_reason, &j->observed, &j->observed_reason, NULL);
-    if (!domain_state_is_active(j->observed))
+    if (!started || !domain_state_is_active(j->observed))
         return;
     j->seen_at_us = now_usec(CLOCK_MONOTONIC);
     n = virDomainListGetStats(doms, KVM_STATS_WANTED, &records,
@@ -242,7 +243,7 @@ static void job_run_operation(KvmJob *j)
     /* Follow the console from the start (its first bytes may precede this: the log has them). */
     if (starts)
         (void)kvm_console_open_stream(dom, CONSOLE_SERIAL, false, &j->console);
-    job_read_after(j, dom);
+    job_read_after(j, dom, starts);
     (void)virDomainFree(dom);
 }
 
