@@ -190,6 +190,11 @@ typedef struct DriverOps {
      * backend-specific fields (balloon, exits by reason, ...). Answers from the driver's cache
      * as get_info does, and never waits. */
     int (*get_stats)(Driver *drv, json_t **ret, unsigned flags, Error *e);
+    /* The statistics get_stats would give for c (NULL when it has none yet), borrowed: the
+     * driver's own cached object, good until the caller returns to the loop; the caller reads it
+     * and neither keeps nor changes it. For surfaces that read every domain's numbers (/metrics,
+     * the history sampler) without a copy per domain. Never waits. Optional. */
+    json_t *(*peek_stats)(Driver *drv, const DomainConfig *c);
     /* After an hvd restart: adopts the instance recorded in rt if it still exists. On entry
      * *ret_state holds the state hvd recorded. Returns 1 and fills state/reason when it runs, 0
      * when it is gone (e says what was found). Never waits on the backend: what it can only

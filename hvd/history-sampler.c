@@ -80,35 +80,41 @@ static uint64_t sample_time(json_t *stats, uint64_t now_us)
     return age_us < now_us ? now_us - age_us : now_us;
 }
 
-/* One sample of every active domain's cached statistics, stamped now_us (less each driver's
- * reported age), into its history and the host's. */
+typedef struct SamplePass {
+    uint64_t now_us;
+    float total[_HISTORY_METRIC_MAX];
+} SamplePass;
+
+static void sample_domain(void *userdata, Domain *d, json_t *stats)
+{
+    SamplePass *p = userdata;
+    float values[_HISTORY_METRIC_MAX];
+    HistoryCounters c;
+
+    if (!stats) {
+        if (d->history)
+            history_series_break(d->history, p->now_us);
+        return;
+    }
+    if (!d->history && !(d->history = history_series_new()))
+        return;
+    history_counters_from_stats(stats, &c);
+    (void)history_series_sample(d->history, sample_time(stats, p->now_us), &c);
+    /* Its latest values count even when this tick saw no new sample. */
+    if (!history_series_latest(d->history, values))
+        return;
+    for (size_t k = 0; k < _HISTORY_METRIC_MAX; k++)
+        p->total[k] += values[k];
+}
+
+/* One sample of every active domain's cached statistics (read where the driver keeps them, not
+ * copied), stamped now_us (less each driver's reported age), into its history and the host's. */
 static void history_sample(Manager *m, uint64_t now_us)
 {
-    float total[_HISTORY_METRIC_MAX] = {}, values[_HISTORY_METRIC_MAX];
-    json_t *all = manager_stats_all(m);
+    SamplePass pass = {.now_us = now_us};
 
-    for (size_t i = 0; i < m->n_domains; i++) {
-        Domain *d = m->domains[i];
-        json_t *stats = json_object_get(all, d->config.name);
-        HistoryCounters c;
-
-        if (!stats) {
-            if (d->history)
-                history_series_break(d->history, now_us);
-            continue;
-        }
-        if (!d->history && !(d->history = history_series_new()))
-            continue;
-        history_counters_from_stats(stats, &c);
-        (void)history_series_sample(d->history, sample_time(stats, now_us), &c);
-        /* Its latest values count even when this tick saw no new sample. */
-        if (!history_series_latest(d->history, values))
-            continue;
-        for (size_t k = 0; k < _HISTORY_METRIC_MAX; k++)
-            total[k] += values[k];
-    }
-    json_decref(all);
-    history_series_add(m->host_history, now_us, total);
+    manager_stats_foreach(m, sample_domain, &pass);
+    history_series_add(m->host_history, now_us, pass.total);
 }
 
 static int on_history_timer(sd_event_source *s, uint64_t usec, void *userdata)
