@@ -404,6 +404,11 @@ async function run(browser) {
     await until('the deletion under the domain filter', async () => (await topRow()).kind === 'deleted');
     assert.equal(await page.locator('[data-testid="event-log"] tbody tr:not([data-domain="web-log"])').count(), 0);
     await screenshot(page, 'event-log-filtered');
+    log('the domain filter emptied: every domain again');
+    await page.locator('input[name="domain"]').fill('');
+    await page.locator('input[name="domain"]').press('Enter');
+    await until('web-echo\'s events back', async () =>
+        (await page.locator('[data-testid="event-log"] tbody tr[data-domain="web-echo"]').count()) > 0);
     await page.locator('a', {hasText: 'All domains'}).click();
 
     await screenshot(page, 'final');

@@ -59,7 +59,8 @@ export class EventLogPage {
         this.domainInput = h('input', {type: 'search', name: 'domain', 'aria-label': 'Domain',
                                        placeholder: 'every domain', list: 'event-log-domains',
                                        autocomplete: 'off',
-                                       on: {input: () => this.fillDomains(), change: () => this.filter()}});
+                                       on: {input: () => this.fillDomains(), change: () => this.filter(),
+                                            search: () => this.filter()}}); // Enter, or its clear button
         this.kindSelect = h('select', {name: 'kind', 'aria-label': 'Kind', on: {change: () => this.filter()}},
             h('option', {value: ''}, 'every kind'), KINDS.map(k => h('option', {value: k}, k)));
         this.fillDomains();
@@ -99,8 +100,11 @@ export class EventLogPage {
     }
 
     filter() {
-        this.domain = this.domainInput.value.trim();
-        this.kind = this.kindSelect.value;
+        const domain = this.domainInput.value.trim(), kind = this.kindSelect.value;
+        if (domain === this.domain && kind === this.kind)
+            return; // Enter fires both change and search
+        this.domain = domain;
+        this.kind = kind;
         this.load();
     }
 
