@@ -56,16 +56,35 @@ void manager_history_save(Manager *m, uint64_t now_us, bool current)
     manager_change_end(m, r);
 }
 
-static void restore_point(void *userdata, const char *series, HistoryRange r, const HistoryPoint *p)
+/* Where restored points go: the series the last point named, found once per series (the store
+ * hands them out series by series; finding the domain for every point walked every domain:
+ * quadratic in a restart with many domains' history). */
+typedef struct RestorePass {
+    Manager *manager;
+    char series[DOMAIN_UUID_STRING_MAX];
+    HistorySeries **target;
+} RestorePass;
+
+static HistorySeries **restore_target(Manager *m, const char *series)
 {
-    Manager *m = userdata;
-    HistorySeries **s = NULL;
     Domain *d;
 
     if (streq(series, HOST_SERIES))
-        s = &m->host_history;
-    else if ((d = manager_find_uuid(m, series)))
-        s = &d->history;
+        return &m->host_history;
+    d = manager_find_uuid(m, series);
+    return d ? &d->history : NULL;
+}
+
+static void restore_point(void *userdata, const char *series, HistoryRange r, const HistoryPoint *p)
+{
+    RestorePass *pass = userdata;
+    HistorySeries **s;
+
+    if (!streq(pass->series, series)) {
+        (void)snprintf(pass->series, sizeof(pass->series), "%s", series);
+        pass->target = restore_target(pass->manager, series);
+    }
+    s = pass->target;
     if (!s || (!*s && !(*s = history_series_new())))
         return;
     history_series_restore(*s, r, p);
@@ -137,6 +156,7 @@ static int on_history_timer(sd_event_source *s, uint64_t usec, void *userdata)
 int manager_history_start(Manager *m)
 {
     uint64_t now = now_usec(CLOCK_REALTIME), now_s = now / USEC_PER_SEC;
+    RestorePass pass = {.manager = m};
     int r;
 
     m->host_history = history_series_new();
@@ -144,7 +164,7 @@ int manager_history_start(Manager *m)
         return -ENOMEM;
     m->history_saved_minute = (int64_t)(now_s / 60);
     r = store_history_load(m->store, kept_from(HISTORY_DAY, now_s), kept_from(HISTORY_MONTH, now_s),
-                           restore_point, m);
+                           restore_point, &pass);
     if (r < 0)
         log_warning("Failed to read the saved statistics history, charts start empty: %s",
                     store_last_error(m->store));
