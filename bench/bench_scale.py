@@ -8,7 +8,8 @@ minihv domains of 2 MiB started one after the other, within BENCH_SCALE_SECONDS 
 of starting: start p50/p99 of the first and the last tenth, re-attach after kill -9, hvd's
 RSS, host memory per running domain, the CPU that idle domains cost (hvd and VMMs), /metrics
 (time and size), GET /api/v1/host, GET /api/v1/domains and hvctl list with all of them
-running, and destroying them all."""
+running, starts from a warm pool of VMMs ([minihv] warm-pool, turned on by a reload) with all
+of them running, and destroying them all."""
 import os
 import pathlib
 import shutil
@@ -126,6 +127,29 @@ def cpu_seconds(pids):
     return total / os.sysconf("SC_CLK_TCK")
 
 
+WARM_STARTS = 20
+
+
+def warm_pool_starts(h, conn):
+    """With everything running: turns a warm pool of the guests' shape on (a reload), then
+    starts and destroys a domain WARM_STARTS times, each once a pooled VMM waits; returns the
+    start times and how many took a pooled VMM."""
+    import signal
+    from hvd_harness import wait_for
+    pool = lambda: h.hvctl_json("host")["drivers"]["minihv"]["warm_pool"]  # noqa: E731
+    h.config_path.write_text(h.config_path.read_text() +
+                             f"\n[minihv]\nwarm-pool = 2\nwarm-pool-memory = {GUEST_MIB}\n")
+    h.signal(signal.SIGHUP)
+    wait_for(lambda: pool()["waiting"] == 2, timeout=30, what="the warm pool to fill")
+    create_echo(h, conn, ["warm"], GUEST_MIB)
+    times = []
+    for _ in range(WARM_STARTS):
+        wait_for(lambda: pool()["waiting"] >= 1, timeout=30, what="a pooled VMM")
+        times += timed_calls(h, conn, ["warm"], "Start")
+        timed_calls(h, conn, ["warm"], "Destroy")
+    return times, pool()["taken"]
+
+
 def start_until(h, conn, names, deadline):
     """Starts names in turn until one is refused or the deadline passes; returns the start
     times and why it stopped early (None when every domain started)."""
@@ -179,6 +203,9 @@ def running_scale():
         r["hvctl_list_ms"] = timed(
             lambda: subprocess.run([str(h.hvctl_binary), "list"], env=h.env(),
                                    capture_output=True, check=True, timeout=60), 3) * 1000
+        warm, r["warm_taken"] = warm_pool_starts(h, conn)
+        r["warm_start_p50_ms"] = percentile(warm, 0.5) * 1000
+        r["warm_start_p99_ms"] = percentile(warm, 0.99) * 1000
 
         h.kill9()
         t0 = time.perf_counter()
@@ -204,6 +231,10 @@ def running_scale():
          "-", "ms", "lower"),
         (f"start p99, last {max(1, n // 10)} (at {n} running)", r["start_last_p99_ms"], None,
          "-", "ms", "lower"),
+        (f"start from the warm pool p50 ({r['warm_taken']} of {WARM_STARTS}, at {n} running)",
+         r["warm_start_p50_ms"], r["start_last_p50_ms"], "cold, last tenth", "ms", "lower"),
+        (f"start from the warm pool p99 (at {n} running)", r["warm_start_p99_ms"],
+         r["start_last_p99_ms"], "cold, last tenth", "ms", "lower"),
         (f"re-attach after kill -9, {n} running (to ready)", r["reattach_ms"], None, "-", "ms",
          "lower"),
         (f"hvd RSS with {n} running", r["hvd_rss_bytes"] / 1048576, None, "-", "MiB", "lower"),

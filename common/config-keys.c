@@ -155,6 +155,35 @@ void config_keys_free_strings(const ConfigKey *keys, size_t n, void *base)
         }
 }
 
+/* Prints "key = value" with the password of every "scheme://user:password@" in value masked
+ * (a URI list, as etcd's endpoints, may hold several). */
+static void print_without_passwords(FILE *f, const char *key, const char *value)
+{
+    const char *p = value;
+
+    fprintf(f, "%s = ", key);
+    for (;;) {
+        const char *scheme = strstr(p, "://"), *user, *at, *colon;
+        size_t authority;
+
+        if (!scheme)
+            break;
+        user = scheme + 3;
+        authority = strcspn(user, "/?#,");
+        at = memchr(user, '@', authority);
+        colon = at ? memchr(user, ':', (size_t)(at - user)) : NULL;
+        if (!colon) {
+            fwrite(p, 1, (size_t)(user - p) + authority, f);
+            p = user + authority;
+            continue;
+        }
+        fwrite(p, 1, (size_t)(colon + 1 - p), f);
+        fputs("****", f);
+        p = at;
+    }
+    fprintf(f, "%s\n", p);
+}
+
 void config_keys_print(const ConfigKey *keys, size_t n, const void *base, const char *section,
                        FILE *f)
 {
@@ -168,8 +197,10 @@ void config_keys_print(const ConfigKey *keys, size_t n, const void *base, const 
         switch (k->type) {
         case CONFIG_STRING:
         case CONFIG_PATH:
-            if (*(char *const *)field)
-                fprintf(f, "%s = %s\n", k->key, *(char *const *)field);
+            if (*(char *const *)field && k->secret)
+                fprintf(f, "%s = %s\n", k->key, CONFIG_SECRET_MASK);
+            else if (*(char *const *)field)
+                print_without_passwords(f, k->key, *(char *const *)field);
             break;
         case CONFIG_UINT:
             fprintf(f, "%s = %u\n", k->key, *(const unsigned *)field);

@@ -2,6 +2,7 @@
  * driver's section), and the raw lines of a section kept for the owner that parses it. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -18,6 +19,9 @@ typedef enum ConfigType {
     CONFIG_ENUM, /* one of names[], stored as an int */
 } ConfigType;
 
+/* What hvd --check-config prints in place of a secret's value. */
+#define CONFIG_SECRET_MASK "(secret, not shown)"
+
 typedef struct ConfigKey {
     const char *section; /* NULL: the table's only section */
     const char *key;
@@ -28,6 +32,8 @@ typedef struct ConfigKey {
     size_t n_names;
     /* Further checks of a value (a URI, a listen list); sets e with the reason. */
     int (*check)(const char *value, Error *e);
+    /* A secret (a token, a password): printed masked, never in clear. */
+    bool secret;
 } ConfigKey;
 
 /* One "key = value" line of a section, with where it came from ("FILE:LINE" or an option). */
@@ -65,7 +71,8 @@ void config_keys_free_strings(const ConfigKey *keys, size_t n, void *base);
 /* Sets a string field (copying value); NULL clears it. */
 int config_string_set(char **field, const char *value);
 
-/* Prints "key = value" for every key of section (NULL: all) whose value is set. */
+/* Prints "key = value" for every key of section (NULL: all) whose value is set; a secret's
+ * value is printed as CONFIG_SECRET_MASK. */
 void config_keys_print(const ConfigKey *keys, size_t n, const void *base, const char *section,
                        FILE *f);
 

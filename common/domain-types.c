@@ -47,6 +47,7 @@ static const char *const domain_reason_table[_DOMAIN_REASON_MAX] = {
     [REASON_HOST_ERROR] = "host-error",
     [REASON_SAVED] = "saved",
     [REASON_MIGRATED] = "migrated",
+    [REASON_FENCED] = "fenced",
 };
 DEFINE_STRING_TABLE(domain_reason, DomainReason, _DOMAIN_REASON_MAX);
 
@@ -68,7 +69,7 @@ DEFINE_STRING_TABLE(console_device, ConsoleDevice, _CONSOLE_DEVICE_MAX);
 static const unsigned reasons_by_state[_DOMAIN_STATE_MAX] = {
     [STATE_SHUTOFF] = R(REASON_UNKNOWN) | R(REASON_DEFINED) | R(REASON_SHUTDOWN) |
                       R(REASON_DESTROYED) | R(REASON_FAILED) | R(REASON_DAEMON) |
-                      R(REASON_CRASHED) | R(REASON_SAVED) | R(REASON_MIGRATED),
+                      R(REASON_CRASHED) | R(REASON_SAVED) | R(REASON_MIGRATED) | R(REASON_FENCED),
     [STATE_STARTING] = R(REASON_BOOTING) | R(REASON_MIGRATED),
     [STATE_RUNNING] = R(REASON_UNKNOWN) | R(REASON_BOOTED) | R(REASON_UNPAUSED) |
                       R(REASON_REBOOTED) | R(REASON_RESTARTED) | R(REASON_DAEMON) |

@@ -50,6 +50,8 @@ typedef enum DomainReason {
     REASON_HOST_ERROR,  /* crashed: the hypervisor process failed */
     REASON_SAVED,       /* shutoff: a managed save; the next start resumes from its image */
     REASON_MIGRATED,    /* shutoff: moved to another host; starting/running: moved here */
+    REASON_FENCED,      /* shutoff: ended by its fencing watchdog (a cluster's HA domain whose
+                         * hvd stopped renewing it) */
     _DOMAIN_REASON_MAX,
     _DOMAIN_REASON_INVALID = -EINVAL,
 } DomainReason;

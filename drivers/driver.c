@@ -291,3 +291,11 @@ int driver_clone_disk(Driver *drv, const DomainConfig *c, const char *path, Driv
 
     return r < 0 ? r : drv->ops->clone_disk(drv, c, path, done, userdata, e);
 }
+
+int driver_watchdog(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                    unsigned timeout_ms, unsigned flags, Error *e)
+{
+    int r = check_call(drv, "a fencing watchdog", (const void *)drv->ops->watchdog, flags, 0, e);
+
+    return r < 0 ? r : drv->ops->watchdog(drv, c, rt, timeout_ms, flags, e);
+}

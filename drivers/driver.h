@@ -257,6 +257,12 @@ typedef struct DriverOps {
      * the definition c gets here), for the admission answer: a new object, or NULL (also a NULL
      * slot) when the stream carries everything. */
     json_t *(*migrate_target)(Driver *drv, const DomainConfig *c);
+    /* Arms or renews the fencing watchdog of c's active instance: unless renewed within
+     * timeout_ms, the backend ends the domain by itself, with or without hvd, and the driver
+     * reports it shutoff/fenced (at reattach too). Never waits: a renewal the backend does not
+     * take is logged at debug level, and the next one tries again. NULL: no watchdog (kvm). */
+    int (*watchdog)(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                    unsigned timeout_ms, unsigned flags, Error *e);
 } DriverOps;
 
 struct Driver {
@@ -338,6 +344,8 @@ static inline bool driver_has_clone_disk(const Driver *drv)
 /* Live migration: a driver without the slots refuses as unsupported. */
 int driver_migrate_send(Driver *drv, const DomainConfig *c, const DomainRuntime *rt, int fd,
                         const DriverMigrateParams *params, unsigned flags, Error *e);
+int driver_watchdog(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                    unsigned timeout_ms, unsigned flags, Error *e);
 int driver_migrate_cancel(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
                           unsigned flags, Error *e);
 int driver_start_incoming(Driver *drv, const DomainConfig *c, DomainRuntime *rt, int fd,

@@ -811,14 +811,20 @@ static int bus_cluster_create(Client *c, json_t *settings, json_t **ret, Error *
     json_t *local = json_deep_copy(settings);
     bool ha = json_is_true(json_object_get(settings, "ha"));
     const char *host = json_string_value(json_object_get(settings, "host"));
+    const char *ha_from = json_string_value(json_object_get(settings, "ha_from"));
     int r;
 
     if (!local)
         return error_set_errno(e, -ENOMEM, "Out of memory");
+    if (ha_from && !ha)
+        return json_decref(local),
+               error_setf(e, ERROR_INVALID_ARGUMENT, "--ha-from is for HA domains (--ha)");
     (void)json_object_del(local, "ha");
     (void)json_object_del(local, "host");
+    (void)json_object_del(local, "ha_from");
     r = sd_bus_message_new_method_call(bus_of(c), &m, HVD_BUS_NAME, HVD_BUS_MANAGER_PATH,
-                                       HVD_BUS_MANAGER_INTERFACE, "ClusterCreateDomain");
+                                       HVD_BUS_MANAGER_INTERFACE,
+                                       ha_from ? "ClusterCreateHADomain" : "ClusterCreateDomain");
     if (r < 0) {
         json_decref(local);
         return error_set_errno(e, r, "Failed to build the request: %m");
@@ -827,7 +833,8 @@ static int bus_cluster_create(Client *c, json_t *settings, json_t **ret, Error *
     json_decref(local);
     if (r < 0)
         return r;
-    r = sd_bus_message_append(m, "bs", ha, strempty(host));
+    r = ha_from ? sd_bus_message_append(m, "ss", strempty(host), ha_from)
+                : sd_bus_message_append(m, "bs", ha, strempty(host));
     if (r < 0)
         return error_set_errno(e, r, "Failed to build the request: %m");
     r = sd_bus_call(bus_of(c), m, CALL_TIMEOUT_US, &be, &reply);

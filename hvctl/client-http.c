@@ -12,6 +12,7 @@
 #include "domain-config.h"
 #include "macro.h"
 #include "time-util.h"
+#include "tls-options.h"
 
 #define DEFAULT_TOKEN_FILE "/var/lib/hvd/http-token"
 #define REQUEST_TIMEOUT_MS ((long)HVD_CALL_TIMEOUT_S * 1000L)
@@ -25,6 +26,7 @@ typedef struct HttpClient {
     char token[128]; /* empty when none could be read */
     char *token_source;
     long timeout_ms; /* of the next request; 0: REQUEST_TIMEOUT_MS */
+    char curl_error[CURL_ERROR_SIZE];
 } HttpClient;
 
 typedef struct Buffer {
@@ -88,6 +90,7 @@ static int perform(Client *c, const char *method, const char *path, json_t *body
     if (asprintf(&url, "%s%s", h->base, path) < 0)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     curl_easy_reset(h->curl);
+    tls_options_apply(h->curl, h->curl_error);
     (void)curl_easy_setopt(h->curl, CURLOPT_URL, url);
     if (h->unix_path)
         (void)curl_easy_setopt(h->curl, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
@@ -112,9 +115,11 @@ static int perform(Client *c, const char *method, const char *path, json_t *body
     cc = curl_easy_perform(h->curl);
     curl_slist_free_all(headers);
     if (cc != CURLE_OK) {
+        char why[CURL_ERROR_SIZE + 128];
+
         free(answer.data);
-        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base,
-                               curl_easy_strerror(cc));
+        tls_transfer_error(cc, h->curl_error, h->base, why, sizeof(why));
+        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base, why);
     }
     (void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 400) {
@@ -376,6 +381,7 @@ static int follow_stream(Client *c, const char *path, bool want_console, ClientE
     struct curl_slist *headers = NULL;
     Stream s = {.handler = handler, .userdata = userdata, .want_console = want_console};
     long status = 0;
+    char curl_error[CURL_ERROR_SIZE], why[CURL_ERROR_SIZE + 128];
     CURLcode cc;
     CURL *curl;
 
@@ -385,6 +391,7 @@ static int follow_stream(Client *c, const char *path, bool want_console, ClientE
         curl_easy_cleanup(curl);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
+    tls_options_apply(curl, curl_error);
     (void)curl_easy_setopt(curl, CURLOPT_URL, url);
     if (h->unix_path)
         (void)curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
@@ -416,9 +423,10 @@ static int follow_stream(Client *c, const char *path, bool want_console, ClientE
     if (status >= 400)
         return error_setf(e, error_kind_from_http_status(status),
                           "the event stream was refused (HTTP %ld)", status);
-    if (cc != CURLE_OK)
-        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base,
-                               curl_easy_strerror(cc));
+    if (cc != CURLE_OK) {
+        tls_transfer_error(cc, curl_error, h->base, why, sizeof(why));
+        return error_set_errno(e, -ECONNREFUSED, "cannot reach hvd at %s: %s", h->base, why);
+    }
     return 0;
 }
 
@@ -769,6 +777,9 @@ int client_http_new(const char *url, const char *token_file, Client **ret, Error
     if (!strneq(url, "http://", 7) && !strneq(url, "https://", 8) && !strneq(url, "unix:/", 6))
         return error_setf(e, ERROR_INVALID_ARGUMENT,
                           "--url must start with http://, https:// or unix:/, got '%s'", url);
+    r = tls_options_check(e);
+    if (r < 0)
+        return r;
     h = calloc(1, sizeof(*h));
     c = calloc(1, sizeof(*c));
     if (!h || !c) {

@@ -8,7 +8,8 @@ _hvctl_domains()
     local i
     for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
         case ${COMP_WORDS[i]} in
-        --bus-address | --url | --token-file) conn+=("${COMP_WORDS[i]}" "${COMP_WORDS[i + 1]}") ;;
+        --bus-address | --url | --token-file | --ca | --cert | --key)
+            conn+=("${COMP_WORDS[i]}" "${COMP_WORDS[i + 1]}") ;;
         esac
     done
     "${COMP_WORDS[0]}" "${conn[@]}" list --all --json 2>/dev/null |
@@ -20,12 +21,13 @@ _hvctl()
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
     local verbs="create set start stop destroy pause resume reboot delete list info host stats
         console events network save snapshot clone vnc migrate"
-    local global="--bus-address --url --token-file --json --cluster --help --version"
+    local global="--bus-address --url --token-file --ca --cert --key --json --cluster --help
+        --version"
     local verb="" i nargs=0 cluster=0
 
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-        --bus-address | --url | --token-file) ((i++)) ;;
+        --bus-address | --url | --token-file | --ca | --cert | --key) ((i++)) ;;
         --cluster) [ -z "$verb" ] && cluster=1 ;;
         -*) ;;
         *)
@@ -48,7 +50,7 @@ _hvctl()
         --timeout | --tail | --count | --subnet | --snapshot | --host | --to | --listen)
         return 0
         ;;
-    --token-file | --kernel | --initrd | --disk)
+    --token-file | --kernel | --initrd | --disk | --ca | --cert | --key)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return 0
         ;;
@@ -139,7 +141,7 @@ _hvctl()
     esac
     if ((cluster)); then
         case $verb in
-        create) opts+=" --ha --host" ;;
+        create) opts+=" --ha --ha-from --host" ;;
         move | migrate) opts="--to --json" ;;
         list | hosts | drain | undrain) opts="--json" ;;
         esac

@@ -21,7 +21,10 @@ typedef struct Globals {
     const char *url;
     const char *token_file;
     bool json;
-    bool cluster; /* --cluster: the verb acts on the cluster */
+    bool cluster;         /* --cluster: the verb acts on the cluster */
+    const char *tls_ca;   /* --ca: the CA file hvd's HTTPS certificate is checked against */
+    const char *tls_cert; /* --cert, --key: the client certificate for [http] tls-client-ca */
+    const char *tls_key;
 } Globals;
 
 extern Globals arg;

@@ -27,6 +27,11 @@ static void help(void)
            "                      https://..., unix:PATH; default $HVD_URL if set)\n"
            "  --token-file FILE   bearer token for --url (default $HVD_TOKEN_FILE, else\n"
            "                      /var/lib/hvd/http-token)\n"
+           "  --ca FILE           for an https:// --url: the CA that signed hvd's certificate\n"
+           "                      (default: the system's CAs)\n"
+           "  --cert FILE, --key FILE\n"
+           "                      a client certificate and its key, for an hvd that asks for\n"
+           "                      one ([http] tls-client-ca)\n"
            "  --json              print machine-readable JSON (read verbs)\n"
            "  --cluster           act on the cluster hvd belongs to: --cluster create,\n"
            "                      delete, move, migrate, drain, undrain, list or hosts\n"
@@ -86,6 +91,9 @@ enum {
     ARG_JSON,
     ARG_VERSION,
     ARG_CLUSTER,
+    ARG_CA,
+    ARG_CERT,
+    ARG_KEY,
 };
 
 int main(int argc, char **argv)
@@ -96,6 +104,9 @@ int main(int argc, char **argv)
         {"token-file", required_argument, NULL, ARG_TOKEN_FILE},
         {"json", no_argument, NULL, ARG_JSON},
         {"cluster", no_argument, NULL, ARG_CLUSTER},
+        {"ca", required_argument, NULL, ARG_CA},
+        {"cert", required_argument, NULL, ARG_CERT},
+        {"key", required_argument, NULL, ARG_KEY},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {},
@@ -122,6 +133,15 @@ int main(int argc, char **argv)
             break;
         case ARG_CLUSTER:
             arg.cluster = true;
+            break;
+        case ARG_CA:
+            arg.tls_ca = optarg;
+            break;
+        case ARG_CERT:
+            arg.tls_cert = optarg;
+            break;
+        case ARG_KEY:
+            arg.tls_key = optarg;
             break;
         case 'h':
             help();

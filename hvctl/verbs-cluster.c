@@ -41,7 +41,7 @@ static int cluster_create(Client *client, int argc, char **argv)
 {
     json_t *settings = json_object(), *entry = NULL;
     _cleanup_free_ char **rest = calloc((size_t)argc + 1, sizeof(char *));
-    const char *host = NULL;
+    const char *host = NULL, *ha_from = NULL;
     Error e = ERROR_NULL;
     int n = 0, r;
     bool ha = false;
@@ -58,7 +58,14 @@ static int cluster_create(Client *client, int argc, char **argv)
             host = argv[++i];
         else if (strneq(argv[i], "--host=", 7))
             host = argv[i] + 7;
-        else if (streq(argv[i], "--host")) {
+        else if (streq(argv[i], "--ha-from") && i + 1 < argc)
+            ha_from = argv[++i];
+        else if (strneq(argv[i], "--ha-from=", 10))
+            ha_from = argv[i] + 10;
+        else if (streq(argv[i], "--ha-from")) {
+            json_decref(settings);
+            return usage_error("--cluster create", "--ha-from needs definition or snapshot");
+        } else if (streq(argv[i], "--host")) {
             json_decref(settings);
             return usage_error("--cluster create", "--host needs a HOST");
         } else
@@ -75,6 +82,8 @@ static int cluster_create(Client *client, int argc, char **argv)
     (void)json_object_set_new(settings, "ha", json_boolean(ha));
     if (host)
         (void)json_object_set_new(settings, "host", json_string(host));
+    if (ha_from)
+        (void)json_object_set_new(settings, "ha_from", json_string(ha_from));
     r = client->ops->cluster_create(client, settings, &entry, &e);
     json_decref(settings);
     if (r < 0)
@@ -250,10 +259,13 @@ static int cluster_hosts(Client *client, int argc, char **argv)
 }
 
 static const ClusterVerb cluster_verbs[] = {
-    {"create", "NAME [--ha] [--host HOST] [create's settings: --driver, --memory, --kernel, ...]",
+    {"create",
+     "NAME [--ha [--ha-from definition|snapshot]] [--host HOST] [create's settings: --driver, "
+     "--memory, --kernel, ...]",
      "Record a domain in the cluster: the leader places it on a host with room (on HOST\n"
      "with --host) and that host runs it; with --ha it is restarted elsewhere when its host\n"
-     "dies. What fits nowhere is refused with the reason.",
+     "dies, with --ha-from snapshot from its latest snapshot when the new host can read its\n"
+     "image. What fits nowhere is refused with the reason.",
      cluster_create},
     {"delete", "NAME",
      "Delete a domain from the cluster: its host stops it and undefines its local copy.",

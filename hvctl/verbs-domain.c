@@ -495,7 +495,8 @@ const Verb verbs[] = {
     {"migrate",
      "NAME --to URL [--token-file FILE] [--downtime-ms N] [--timeout S]\n"
      "             [--bandwidth MIB] | NAME --cancel",
-     "Move a running domain to another hvd, whose HTTP API is at URL (http://ADDRESS:PORT)\n"
+     "Move a running domain to another hvd, whose HTTP API is at URL (http://ADDRESS:PORT,\n"
+     "or https://ADDRESS:PORT for TLS: see hvd(8) [migrate])\n"
      "and whose token is in FILE, while it runs (a pause of --downtime-ms, default 10).\n"
      "--timeout S bounds the pre-copy: at S seconds minihv copies the rest with the guest\n"
      "paused, while kvm aborts the migration (the domain runs on here; kvm has no limit\n"

@@ -252,13 +252,20 @@ static void print_host_density(json_t *density)
     if (!json_is_object(density))
         return;
     printf("\nDensity (what bounds more running domains):\n");
-    json_array_foreach (json_object_get(density, "limits"), i, l)
-        printf("  %-17s %lld of %lld in use, %lld per domain: room for %lld more\n", str(l, "name"),
-               (long long)num(l, "used"), (long long)num(l, "limit"),
-               (long long)num(l, "per_domain"), (long long)num(l, "room"));
+    json_array_foreach (json_object_get(density, "limits"), i, l) {
+        const char *unit = json_string_value(json_object_get(l, "unit"));
+
+        printf("  %-17s %lld of %lld%s%s in use, %lld%s%s per domain: room for %lld more\n",
+               str(l, "name"), (long long)num(l, "used"), (long long)num(l, "limit"),
+               unit ? " " : "", strempty(unit), (long long)num(l, "per_domain"), unit ? " " : "",
+               strempty(unit), (long long)num(l, "room"));
+    }
     if (json_is_string(json_object_get(density, "bound")))
         printf("  bounded by %s: %lld more\n", str(density, "bound"),
                (long long)num(density, "room"));
+    if (num(density, "warm_pool") > 0)
+        printf("  warm pools hold %lld VMMs (in the use above)\n",
+               (long long)num(density, "warm_pool"));
 }
 
 int verb_host(Client *client, int argc, char **argv)

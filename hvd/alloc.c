@@ -127,13 +127,15 @@ int alloc_check(const Allocator *a, unsigned vcpus, uint64_t memory_mib, const c
     if (vcpus > vfree)
         return error_setf(e, ERROR_INSUFFICIENT_RESOURCES,
                           "not enough vCPUs: requested %u, free %u (capacity %u = %u CPUs x %.2f "
-                          "overcommit, %u allocated)",
+                          "overcommit, %u allocated): the host limit 'vcpus', the allocation cap "
+                          "([allocation] cpu-overcommit; `hvctl host` shows every density limit)",
                           vcpus, vfree, vcap, available_cpus(a), a->policy.cpu_ratio,
                           a->vcpus_allocated);
     if (memory_mib > mfree)
         return error_setf(e, ERROR_INSUFFICIENT_RESOURCES,
                           "not enough memory: requested %" PRIu64 " MiB, free %" PRIu64
-                          " MiB (capacity %" PRIu64 " MiB, %" PRIu64 " MiB allocated)",
+                          " MiB (capacity %" PRIu64 " MiB, %" PRIu64 " MiB allocated): the "
+                          "allocation cap ([allocation] memory-overcommit and reserved-memory-mib)",
                           memory_mib, mfree, mcap, a->memory_allocated_mib);
     return 0;
 }

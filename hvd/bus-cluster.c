@@ -182,14 +182,15 @@ int bus_method_cluster_move_domain(sd_bus_message *m, void *userdata, sd_bus_err
     return 1;
 }
 
-int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+/* ClusterCreateDomain (with_ha_from false: "bs" ha, host) and ClusterCreateHADomain ("ss" host,
+ * ha_from) after the settings. */
+static int cluster_create_domain(sd_bus_message *m, Bus *b, bool with_ha_from, sd_bus_error *error)
 {
-    Bus *b = userdata;
     Cluster *c = cluster_of(b, error);
     json_t *settings = NULL;
     Error e = ERROR_NULL;
-    const char *host;
-    int ha, r;
+    const char *host, *ha_from = NULL;
+    int ha = true, r;
 
     if (!c)
         return -EBUSY;
@@ -199,12 +200,15 @@ int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_e
     r = bus_read_settings(m, &settings, &e);
     if (r < 0)
         return bus_error_from(error, &e);
-    r = sd_bus_message_read(m, "bs", &ha, &host);
+    r = with_ha_from ? sd_bus_message_read(m, "ss", &host, &ha_from)
+                     : sd_bus_message_read(m, "bs", &ha, &host);
     if (r < 0) {
         json_decref(settings);
         return r;
     }
     (void)json_object_set_new(settings, "ha", json_boolean(ha));
+    if (ha_from)
+        (void)json_object_set_new(settings, "ha_from", json_string(ha_from));
     if (*host)
         (void)json_object_set_new(settings, "host", json_string(host));
     bus_name_caller(b, m);
@@ -216,4 +220,14 @@ int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_e
         return bus_error_from(error, &e);
     }
     return 1;
+}
+
+int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return cluster_create_domain(m, userdata, false, error);
+}
+
+int bus_method_cluster_create_ha_domain(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+    return cluster_create_domain(m, userdata, true, error);
 }

@@ -108,6 +108,7 @@ extern const sd_bus_vtable bus_snapshot_vtable[];
 
 /* The Manager's cluster methods (bus-cluster.c). */
 int bus_method_cluster_create_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_cluster_create_ha_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_delete_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_drain_host(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_cluster_move_domain(sd_bus_message *m, void *userdata, sd_bus_error *error);

@@ -157,11 +157,13 @@ static void on_recorded(void *userdata, json_t *reply, const Error *etcd_error)
     cluster_kick(r->cluster);
 }
 
-/* The definition to record: body's settings with a UUID, plus ha and the pinned host. */
+/* The definition to record: body's settings with a UUID, plus ha (and ha_from: "snapshot"
+ * when an HA restart starts from the latest snapshot) and the pinned host. */
 static json_t *definition_from_body(const json_t *body, Error *e)
 {
     json_t *settings = json_deep_copy(body), *ha = json_object_get(body, "ha");
-    json_t *host = json_object_get(body, "host");
+    json_t *host = json_object_get(body, "host"), *def;
+    bool from_snapshot;
     char uuid[DOMAIN_UUID_STRING_MAX];
     DomainConfig cfg;
 
@@ -177,8 +179,11 @@ static json_t *definition_from_body(const json_t *body, Error *e)
                           "'host' must be a host name (1-64 characters of A-Z, a-z, 0-9, '_', "
                           "'.' and '-')"),
                NULL;
+    if (cluster_ha_from_check(body, &from_snapshot, e) < 0)
+        return json_decref(settings), NULL;
     (void)json_object_del(settings, "ha");
     (void)json_object_del(settings, "host");
+    (void)json_object_del(settings, "ha_from");
     if (!json_object_get(settings, "uuid")) {
         if (domain_uuid_generate(uuid) < 0)
             return json_decref(settings), error_set_errno(e, -EIO, "Failed to generate a UUID"),
@@ -190,7 +195,10 @@ static json_t *definition_from_body(const json_t *body, Error *e)
     /* The canonical spelling, so every host's copy has the same UUID. */
     (void)json_object_set_new(settings, "uuid", json_string(cfg.uuid));
     domain_config_done(&cfg);
-    return json_pack("{s:o,s:b,s:O*}", "settings", settings, "ha", json_is_true(ha), "host", host);
+    def = json_pack("{s:o,s:b,s:O*}", "settings", settings, "ha", json_is_true(ha), "host", host);
+    if (def && from_snapshot)
+        (void)json_object_set_new(def, "ha_from", json_string("snapshot"));
+    return def;
 }
 
 int cluster_create(Cluster *c, const json_t *body, ClusterDone done, void *userdata, Error *e)
@@ -255,18 +263,20 @@ int cluster_delete(Cluster *c, const char *name, ClusterDone done, void *userdat
 {
     _cleanup_free_ char *key = cluster_key(CLUSTER_DOMAINS_PREFIX, name);
     _cleanup_free_ char *owner = cluster_key(CLUSTER_OWNERS_PREFIX, name);
+    _cleanup_free_ char *snapshot = cluster_key(CLUSTER_SNAPSHOTS_PREFIX, name);
     json_t *compare, *ops;
     ClusterRequest *r;
 
     if (!domain_name_is_valid(name))
         return error_setf(e, ERROR_INVALID_ARGUMENT, "'%s' is not a valid domain name", name);
-    r = key && owner ? request_new(c, REQUEST_DELETE, done, userdata) : NULL;
+    r = key && owner && snapshot ? request_new(c, REQUEST_DELETE, done, userdata) : NULL;
     if (!r)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     (void)snprintf(r->name, sizeof(r->name), "%s", name);
     compare = json_pack("[o]", etcd_compare(key, "VERSION", "GREATER", 0, NULL));
-    ops = json_pack("[{s:o},{s:o}]", "request_delete_range", etcd_delete_request(key),
-                    "request_delete_range", etcd_delete_request(owner));
+    ops = json_pack("[{s:o},{s:o},{s:o}]", "request_delete_range", etcd_delete_request(key),
+                    "request_delete_range", etcd_delete_request(owner), "request_delete_range",
+                    etcd_delete_request(snapshot));
     if (etcd_call(c->etcd, "/v3/kv/txn", etcd_txn_request(compare, ops, NULL), on_deleted, r,
                   &r->call) < 0) {
         request_unlink(r);

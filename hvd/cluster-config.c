@@ -5,6 +5,7 @@
 #include "cluster-config.h"
 #include "domain-types.h"
 #include "etcd-client.h"
+#include "tls-files.h"
 
 static int check_host(const char *value, Error *e)
 {
@@ -40,7 +41,12 @@ static const ConfigKey cluster_keys[] = {
     KEY("etcd-ca", CONFIG_PATH, etcd_ca, 0, 0, NULL),
     KEY("etcd-cert", CONFIG_PATH, etcd_cert, 0, 0, NULL),
     KEY("etcd-key", CONFIG_PATH, etcd_key, 0, 0, NULL),
-    KEY("migrate-token", CONFIG_STRING, migrate_token, 0, 0, NULL),
+    {.section = "cluster",
+     .key = "migrate-token",
+     .type = CONFIG_STRING,
+     .offset = offsetof(ClusterConfig, migrate_token),
+     .secret = true},
+    KEY("fence-watchdog", CONFIG_UINT, watchdog_s, 1, 3599, NULL),
 };
 
 void cluster_config_done(ClusterConfig *cc)
@@ -53,7 +59,7 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
 {
     const ConfigSection *s = config_section(c, "cluster");
     ClusterConfig cc = {.lease_ttl_s = 10, .request_timeout_ms = 2000};
-    bool fence_set = false;
+    bool fence_set = false, watchdog_set = false;
     int r;
 
     *ret = (ClusterConfig){};
@@ -64,10 +70,14 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
         cluster_config_done(&cc);
         return r;
     }
-    for (size_t i = 0; i < s->n_lines; i++)
+    for (size_t i = 0; i < s->n_lines; i++) {
         fence_set |= streq(s->lines[i].key, "fence-time");
+        watchdog_set |= streq(s->lines[i].key, "fence-watchdog");
+    }
     if (!fence_set)
         cc.fence_s = cc.lease_ttl_s / 2;
+    if (!watchdog_set)
+        cc.watchdog_s = MAX(cc.fence_s, cc.lease_ttl_s - 1);
     if (!cc.etcd || !cc.host) {
         const char *missing = cc.etcd ? "host = NAME" : "etcd = URL[,URL...]";
         cluster_config_done(&cc);
@@ -97,8 +107,25 @@ int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e)
                           "before its lease expires",
                           s->origin, fence, timeout, ttl);
     }
+    /* The VMMs of HA domains end their guests by themselves once hvd stops renewing their
+     * watchdogs (hvd stopped, hung): after hvd's own fencing, and before the lease expires. */
+    if (cc.watchdog_s < cc.fence_s || cc.watchdog_s >= cc.lease_ttl_s) {
+        unsigned ttl = cc.lease_ttl_s, fence = cc.fence_s, watchdog = cc.watchdog_s;
+        cluster_config_done(&cc);
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "%s: fence-watchdog (%u s) must be at least fence-time (%u s) and "
+                          "shorter than lease-ttl (%u s), so the domains of a host whose hvd "
+                          "stopped end before another host may start them",
+                          s->origin, watchdog, fence, ttl);
+    }
     *ret = cc;
     return 1;
+}
+
+int cluster_config_check_files(const ClusterConfig *cc, Error *e)
+{
+    return tls_files_check(
+        &(TlsFiles){.ca = cc->etcd_ca, .cert = cc->etcd_cert, .key = cc->etcd_key}, "[cluster]", e);
 }
 
 void cluster_config_print(const ClusterConfig *cc, FILE *f)

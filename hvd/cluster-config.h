@@ -18,6 +18,7 @@ typedef struct ClusterConfig {
     char *etcd_cert; /* and key for etcd's --client-cert-auth; each may be NULL */
     char *etcd_key;
     char *migrate_token; /* the HTTP token of the other hosts, for live migrations (may be NULL) */
+    unsigned watchdog_s; /* an HA domain's VMM not renewed by hvd for this long ends its guest */
 } ClusterConfig;
 
 /* Parses the [cluster] section of c into *ret. Returns 1 when there is one (etcd and host are
@@ -25,6 +26,10 @@ typedef struct ClusterConfig {
  * "ORIGIN: reason". Free with cluster_config_done(). */
 int cluster_config_parse(const HvdConfig *c, ClusterConfig *ret, Error *e);
 void cluster_config_done(ClusterConfig *cc);
+
+/* Checks that the etcd-ca, etcd-cert and etcd-key files can be read, parse and match (at
+ * start-up, at reload and in --check-config); e names the file and the fault. */
+int cluster_config_check_files(const ClusterConfig *cc, Error *e);
 
 /* Prints the section as INI text (hvd --check-config); nothing when there is none. */
 void cluster_config_print(const ClusterConfig *cc, FILE *f);

@@ -13,8 +13,7 @@ static void local_done(void *userdata, Domain *d, const Error *e)
         log_warning("Cluster: domain %s: %s", d ? d->config.name : "(gone)", e->message);
 }
 
-/* The local copy of cluster domain name (the same UUID), or NULL. */
-static Domain *local_copy(Cluster *c, const char *name, const json_t *def)
+Domain *cluster_local_copy(Cluster *c, const char *name, const json_t *def)
 {
     const char *uuid = json_string_value(json_object_get(json_object_get(def, "settings"), "uuid"));
     Domain *d = manager_find(c->manager, name);
@@ -48,7 +47,7 @@ static void run_owned(Cluster *c, const char *name, const json_t *def)
     Error e = ERROR_NULL;
     int r;
 
-    if (d && !local_copy(c, name, def)) {
+    if (d && !cluster_local_copy(c, name, def)) {
         const char *logged = json_string_value(json_object_get(c->refusals_logged, name));
         if (!logged || !streq(logged, "conflict"))
             log_warning("Cluster: this host owns cluster domain %s, but a local domain of that "
@@ -75,6 +74,10 @@ static void run_owned(Cluster *c, const char *name, const json_t *def)
         now >= (uint64_t)json_integer_value(json_object_get(c->start_attempts, name)) +
                    CLUSTER_RETRY_START_US) {
         (void)json_object_set_new(c->start_attempts, name, json_integer((json_int_t)now));
+        if (d->reason == REASON_DEFINED && cluster_snapshot_start(c, name, def, d)) {
+            manager_set_caller(m, NULL);
+            return;
+        }
         r = manager_domain_action(m, d, ACTION_START, 0, local_done, NULL, &e);
         if (r < 0)
             log_warning("Cluster: could not start domain %s: %s", name, e.message);
@@ -121,7 +124,7 @@ void cluster_host_reconcile(Cluster *c)
         Domain *d;
 
         if (owner && streq(owner, c->config.host) && migrating_to) {
-            cluster_migrate_step(c, name, local_copy(c, name, def), migrating_to);
+            cluster_migrate_step(c, name, cluster_local_copy(c, name, def), migrating_to);
             continue;
         }
         /* Coming in by live migration: the owner commits it here once it runs here. */
@@ -131,7 +134,7 @@ void cluster_host_reconcile(Cluster *c)
             run_owned(c, name, def);
             continue;
         }
-        d = local_copy(c, name, def);
+        d = cluster_local_copy(c, name, def);
         if (!d)
             continue;
         if (stoppable(d->state))
@@ -153,7 +156,7 @@ void cluster_host_fence(Cluster *c)
     json_t *dom;
 
     json_object_foreach (c->view.domains, name, dom) {
-        Domain *d = local_copy(c, name, json_object_get(dom, "def"));
+        Domain *d = cluster_local_copy(c, name, json_object_get(dom, "def"));
 
         if (d && stoppable(d->state))
             stop_local(c, d, "this host has no cluster lease (self-fencing)");

@@ -17,7 +17,9 @@
 #define CLUSTER_LEADER_KEY     "/hvd/leader"   /* the leader's name (under its lease) */
 #define CLUSTER_DRAIN_PREFIX   "/hvd/drain/"   /* NAME -> "1": move everything off NAME */
 #define CLUSTER_FAILED_PREFIX \
-    "/hvd/migrate-failed/"    /* NAME -> why its last live migration failed */
+    "/hvd/migrate-failed/" /* NAME -> why its last live migration failed */
+#define CLUSTER_SNAPSHOTS_PREFIX \
+    "/hvd/snapshots/"         /* NAME -> the latest snapshot of an HA domain restarted from one */
 #define CLUSTER_MIGRATING '>' /* an owner value "H>T": H owns it and live-migrates it to T */
 #define CLUSTER_RELEASED  '!' /* an owner value "!H": H gives the domain up (a drain), */
                               /* "!H@T": to T (a move) */
@@ -30,13 +32,14 @@
 
 /* What one read of CLUSTER_PREFIX found. */
 typedef struct ClusterView {
-    json_t *hosts;    /* name -> registration */
-    json_t *domains;  /* name -> {"def": definition, "rev": mod_revision} */
-    json_t *owners;   /* name -> {"host": name, "rev": mod_revision}, or {"released_by", "rev"}
-                       * with "target" for a move */
-    json_t *draining; /* host name -> true */
-    json_t *failures; /* domain name -> {"reason", "rev"}: its last live migration's failure */
-    char *leader;     /* NULL: none */
+    json_t *hosts;     /* name -> registration */
+    json_t *domains;   /* name -> {"def": definition, "rev": mod_revision} */
+    json_t *owners;    /* name -> {"host": name, "rev": mod_revision}, or {"released_by", "rev"}
+                        * with "target" for a move */
+    json_t *draining;  /* host name -> true */
+    json_t *failures;  /* domain name -> {"reason", "rev"}: its last live migration's failure */
+    json_t *snapshots; /* domain name -> {"uuid", "snapshot", "created_us", "path", "host"} */
+    char *leader;      /* NULL: none */
     int64_t leader_create_revision;
     int64_t leader_lease;
     int64_t revision; /* of the store when it was read */
@@ -83,6 +86,10 @@ struct Cluster {
     ClusterRequest *requests;
     /* Live migrations this host runs as the owner (cluster-migrate.c): name -> true. */
     json_t *migrations;
+    /* The fencing watchdogs renewed (cluster-fence.c): name -> {"pid", "deadline", "supported"}. */
+    json_t *watchdogs;
+    /* The put of a snapshot record in flight (cluster-snapshot.c). */
+    EtcdCall *snapshot_call;
 };
 
 /* Now on the loop's clock, in microseconds. */
@@ -155,3 +162,30 @@ bool cluster_migrate_supported(Cluster *c, const json_t *def);
  * live migration of local copy d to target's advertised URL, and once it ends commits the
  * owner as target (it runs there) or back to this host with the reason (cluster-migrate.c). */
 void cluster_migrate_step(Cluster *c, const char *name, Domain *d, const char *target);
+
+/* The local copy of cluster domain name (a local domain with def's UUID), or NULL
+ * (cluster-host.c). */
+Domain *cluster_local_copy(Cluster *c, const char *name, const json_t *def);
+
+/* Renews the fencing watchdogs of the running HA domains this host owns to end
+ * config.watchdog_s after the last keepalive etcd confirmed, when that moved or an instance is
+ * new (cluster-fence.c). */
+void cluster_fence_tick(Cluster *c);
+
+/* Reads body's "ha_from" ("definition", the default, or "snapshot", which needs "ha": true) into
+ * *ret_snapshot; a bad value fails with e saying so (cluster-snapshot.c). */
+int cluster_ha_from_check(const json_t *body, bool *ret_snapshot, Error *e);
+
+/* With a fresh view, as the owner of HA domains restarted from their latest snapshot: records in
+ * etcd the latest snapshot of each (this host's newest, or the one recorded before) with this
+ * host as the one that runs it (cluster-snapshot.c). */
+void cluster_snapshot_publish(Cluster *c);
+
+/* The first start here of d, this host's new copy of cluster domain name: when its definition
+ * says ha_from "snapshot" and the host that ran it last is gone, starts it from its recorded
+ * latest snapshot if that image can be read here, and returns true; false (with the reason
+ * logged) leaves the start from the definition to the caller (cluster-snapshot.c). */
+bool cluster_snapshot_start(Cluster *c, const char *name, const json_t *def, Domain *d);
+
+/* Drops the put in flight (the cluster is freed). */
+void cluster_snapshot_free(Cluster *c);

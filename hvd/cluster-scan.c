@@ -29,6 +29,7 @@ static void on_scanned(void *userdata, json_t *reply, const Error *e)
     cluster_persist_view(c);
     cluster_campaign(c);
     cluster_host_reconcile(c);
+    cluster_snapshot_publish(c);
     if (c->leader)
         cluster_place(c);
     cluster_requests_update(c);

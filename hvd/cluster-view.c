@@ -1,6 +1,6 @@
 /* The view of what etcd holds for the cluster: a range answer over CLUSTER_PREFIX read into
- * hosts, domains, owners, drains, failures and the leader, and what a surface shows of one
- * domain. Only JSON in and out (no loop, no etcd connection): every value came from another
+ * hosts, domains, owners, drains, failures, snapshots and the leader, and what a surface shows of
+ * one domain. Only JSON in and out (no loop, no etcd connection): every value came from another
  * host, so none is trusted to have any shape. */
 #include <string.h>
 
@@ -20,6 +20,7 @@ void cluster_view_done(ClusterView *v)
     json_decref(v->owners);
     json_decref(v->draining);
     json_decref(v->failures);
+    json_decref(v->snapshots);
     free(v->leader);
     *v = (ClusterView){};
 }
@@ -35,7 +36,8 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
     v->owners = json_object();
     v->draining = json_object();
     v->failures = json_object();
-    if (!v->hosts || !v->domains || !v->owners || !v->draining || !v->failures)
+    v->snapshots = json_object();
+    if (!v->hosts || !v->domains || !v->owners || !v->draining || !v->failures || !v->snapshots)
         return -ENOMEM;
     v->revision = etcd_reply_revision(reply);
     n = etcd_reply_kvs(reply, &kvs);
@@ -81,6 +83,10 @@ int cluster_view_parse(ClusterView *v, const json_t *reply)
             if (strneq(kv->key, CLUSTER_HOSTS_PREFIX, strlen(CLUSTER_HOSTS_PREFIX)))
                 (void)json_object_set_new(v->hosts, kv->key + strlen(CLUSTER_HOSTS_PREFIX),
                                           json_incref(value));
+            else if (strneq(kv->key, CLUSTER_SNAPSHOTS_PREFIX, strlen(CLUSTER_SNAPSHOTS_PREFIX)) &&
+                     json_is_object(value))
+                (void)json_object_set(v->snapshots, kv->key + strlen(CLUSTER_SNAPSHOTS_PREFIX),
+                                      value);
             else if (strneq(kv->key, CLUSTER_DOMAINS_PREFIX, strlen(CLUSTER_DOMAINS_PREFIX)))
                 (void)json_object_set_new(
                     v->domains, kv->key + strlen(CLUSTER_DOMAINS_PREFIX),
@@ -143,9 +149,10 @@ json_t *cluster_domain_entry(const ClusterView *v, const char *name)
 
     if (domain_config_from_json(settings, &cfg, &e) < 0)
         domain_config_init(&cfg);
-    entry = json_pack("{s:s,s:o,s:s,s:s,s:b,s:o,s:s,s:I,s:I,s:s}", "name", name, "host",
+    entry = json_pack("{s:s,s:o,s:s,s:s,s:b,s:s,s:o,s:s,s:I,s:I,s:s}", "name", name, "host",
                       owner ? json_string(owner) : json_null(), "state", state, "reason",
-                      strempty(reason), "ha", json_is_true(json_object_get(def, "ha")),
+                      strempty(reason), "ha", json_is_true(json_object_get(def, "ha")), "ha_from",
+                      json_string_value(json_object_get(def, "ha_from")) ?: "definition",
                       "pinned_host", json_incref(json_object_get(def, "host")) ?: json_null(),
                       "driver", driver_kind_to_string(cfg.driver), "vcpus", (json_int_t)cfg.vcpus,
                       "memory_mib", (json_int_t)cfg.memory_mib, "uuid", cfg.uuid);

@@ -40,6 +40,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
     Cluster *c = userdata;
 
     cluster_lease_tick(c);
+    cluster_fence_tick(c);
     cluster_publish_tick(c);
     cluster_watch_tick(c);
     cluster_scan_tick(c);
@@ -104,8 +105,9 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
     c->view.owners = json_object();
     c->view.draining = json_object();
     c->view.failures = json_object();
+    c->view.snapshots = json_object();
     if (!c->view.hosts || !c->view.domains || !c->view.owners || !c->view.draining ||
-        !c->view.failures) {
+        !c->view.failures || !c->view.snapshots) {
         cluster_free(c);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
@@ -128,8 +130,9 @@ int cluster_new(Manager *m, const ClusterConfig *cc, Cluster **ret, Error *e)
         cluster_free(c);
         return error_set_errno(e, r, "Failed to set up the cluster membership: %m");
     }
-    log_info("Joining the cluster as %s through etcd at %s (lease %u s, fencing after %u s).",
-             cc->host, cc->etcd, cc->lease_ttl_s, cc->fence_s);
+    log_info("Joining the cluster as %s through etcd at %s (lease %u s, fencing after %u s, "
+             "watchdogs of HA domains after %u s).",
+             cc->host, cc->etcd, cc->lease_ttl_s, cc->fence_s, cc->watchdog_s);
     *ret = c;
     return 0;
 }
@@ -139,6 +142,7 @@ Cluster *cluster_free(Cluster *c)
     if (!c)
         return NULL;
     cluster_requests_free(c);
+    cluster_snapshot_free(c);
     manager_remove_listener(c->manager, c);
     c->etcd = etcd_client_free(c->etcd);
     (void)sd_event_source_disable_unref(c->tick);
@@ -146,6 +150,7 @@ Cluster *cluster_free(Cluster *c)
     json_decref(c->start_attempts);
     json_decref(c->refusals_logged);
     json_decref(c->migrations);
+    json_decref(c->watchdogs);
     json_decref(c->persisted);
     free(c->lease_error);
     free(c->config.etcd);

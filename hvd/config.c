@@ -43,7 +43,7 @@ static const ConfigKey config_keys[] = {
     KEY("allocation", "reserved-cpus", CONFIG_CPUSET, reserved_cpus, 0, 0),
     KEY("allocation", "reserved-memory-mib", CONFIG_UINT64, reserved_memory_mib, 0,
         1024.0 * 1024 * 1024),
-    KEY("allocation", "cpu-overcommit", CONFIG_DOUBLE, cpu_overcommit, 0.1, 1000),
+    KEY("allocation", "cpu-overcommit", CONFIG_DOUBLE, cpu_overcommit, 0.1, 10000),
     KEY("allocation", "memory-overcommit", CONFIG_DOUBLE, memory_overcommit, 0.1, 100),
     {.section = "http",
      .key = "listen",
@@ -59,9 +59,13 @@ static const ConfigKey config_keys[] = {
     KEY("http", "idle-timeout", CONFIG_UINT, http_idle_timeout_s, 1, 86400),
     KEY("http", "max-connections-per-address", CONFIG_UINT, http_max_connections_per_address, 1,
         65536),
+    KEY("http", "tls-client-ca", CONFIG_PATH, http_tls_client_ca, 0, 0),
+    KEY("migrate", "tls-ca", CONFIG_PATH, migrate_tls_ca, 0, 0),
+    KEY("migrate", "tls-cert", CONFIG_PATH, migrate_tls_cert, 0, 0),
+    KEY("migrate", "tls-key", CONFIG_PATH, migrate_tls_key, 0, 0),
 };
 
-static const char *const own_sections[] = {"daemon", "allocation", "http"};
+static const char *const own_sections[] = {"daemon", "allocation", "http", "migrate"};
 
 static bool own_section(const char *name)
 {

@@ -43,6 +43,12 @@ typedef struct HvdConfig {
     unsigned http_request_timeout_s;           /* for a request's headers, and again for its body */
     unsigned http_idle_timeout_s;              /* a kept-alive connection between requests */
     unsigned http_max_connections_per_address; /* beyond loopback */
+    char *http_tls_client_ca; /* [http] tls-client-ca: clients must show a certificate it signed */
+    /* [migrate]: TLS towards https:// targets (tls-relay.h): the CA that signed their
+     * certificates, and the certificate and key shown to a target that asks for one */
+    char *migrate_tls_ca;
+    char *migrate_tls_cert;
+    char *migrate_tls_key;
 } HvdConfig;
 
 /* Fills c with the built-in defaults. Free with config_done(). */

@@ -60,6 +60,7 @@ struct Http {
     sd_event_source *stats_timer; /* periodic stats events while anyone listens */
     sd_event_source *kick;        /* runs the daemons after a connection was resumed */
     HttpVncBridge *vnc_bridges;   /* WebSocket sessions of graphical consoles (http-vnc.c) */
+    bool client_cert_required;    /* [http] tls-client-ca: every request shows one (http-tls.c) */
 };
 
 struct HttpRequest {

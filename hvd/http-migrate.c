@@ -77,9 +77,9 @@ enum MHD_Result http_migrate_domain(HttpRequest *r, Domain *d, const char *arg)
     to = json_object_get(body, "to");
     token = json_object_get(body, "token");
     if (!json_is_string(to)) {
-        ret =
-            http_reply_problem(r, MHD_HTTP_BAD_REQUEST,
-                               "'to' must be a string: the target hvd's URL, http://ADDRESS:PORT");
+        ret = http_reply_problem(
+            r, MHD_HTTP_BAD_REQUEST,
+            "'to' must be a string: the target hvd's URL, http(s)://ADDRESS:PORT");
         goto done;
     }
     if (token && !json_is_string(token)) {

@@ -10,6 +10,7 @@
 
 #include "http-internal.h"
 #include "http-listen.h"
+#include "http-tls.h"
 #include "log.h"
 #include "time-util.h"
 
@@ -328,6 +329,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     http_guard_request_received(conn);
+    if (h->client_cert_required) {
+        char why[384];
+
+        if (!http_tls_client_trusted(conn, why, sizeof(why)))
+            return http_reply_problem(r, MHD_HTTP_FORBIDDEN,
+                                      "a client certificate signed by the CA of [http] "
+                                      "tls-client-ca is required: %s",
+                                      why);
+    }
     if (r->too_large)
         return http_reply_problem(r, MHD_HTTP_CONTENT_TOO_LARGE,
                                   "the request body is larger than the limit of %zu bytes",
@@ -427,7 +437,7 @@ static char *read_file(const char *path, Error *e)
 
 static int daemon_start(Http *h, HttpDaemon *d, int fd, const HvdConfig *config, Error *e)
 {
-    _cleanup_free_ char *cert = NULL, *key = NULL;
+    _cleanup_free_ char *cert = NULL, *key = NULL, *trust = NULL;
     unsigned flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
@@ -442,6 +452,12 @@ static int daemon_start(Http *h, HttpDaemon *d, int fd, const HvdConfig *config,
         if (!cert || !key)
             return -EIO;
         flags |= MHD_USE_TLS;
+        if (config->http_tls_client_ca) {
+            trust = read_file(config->http_tls_client_ca, e);
+            if (!trust)
+                return -EIO;
+            h->client_cert_required = true;
+        }
     }
 
     d->http = h;
@@ -459,7 +475,8 @@ static int daemon_start(Http *h, HttpDaemon *d, int fd, const HvdConfig *config,
         config->http_idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
         config->http_max_connections + HTTP_CONNECTION_HEADROOM, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(128 * 1024), cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
-        MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+        MHD_OPTION_HTTPS_MEM_KEY, key, trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, trust,
+        MHD_OPTION_END);
     if (!d->mhd)
         return error_setf(e, ERROR_FAILED, "libmicrohttpd could not serve on fd %d%s", fd,
                           cert ? " (check the TLS certificate and key)" : "");

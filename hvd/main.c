@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "manager.h"
+#include "tls-config.h"
 
 typedef struct Options {
     const char *config_path;
@@ -290,6 +291,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 
     (void)sd_notify(false, "RELOADING=1");
     r = load_config(&d->options, &c, &e);
+    if (r >= 0 && (r = tls_config_check(&c, &e)) < 0)
+        config_done(&c);
     if (r >= 0) {
         r = hvd_drivers_parse(d->drivers, &c, settings, &e);
         if (r < 0)
@@ -299,6 +302,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         /* [cluster] is checked, and taken at the next start only. */
         ClusterConfig cc;
         r = cluster_config_parse(&c, &cc, &e);
+        if (r >= 0 && (r = cluster_config_check_files(&cc, &e)) < 0)
+            cluster_config_done(&cc);
         if (r < 0) {
             hvd_drivers_settings_free(d->drivers, settings);
             config_done(&c);
@@ -456,12 +461,16 @@ int main(int argc, char **argv)
     }
 
     r = load_config(&d.options, &d.config, &e);
+    if (r >= 0)
+        r = tls_config_check(&d.config, &e);
     if (r >= 0) {
         hvd_drivers_load(&d.config, d.drivers);
         r = hvd_drivers_parse(d.drivers, &d.config, settings, &e);
     }
     if (r >= 0) {
         r = cluster_config_parse(&d.config, &d.cluster_config, &e);
+        if (r >= 0 && (r = cluster_config_check_files(&d.cluster_config, &e)) < 0)
+            cluster_config_done(&d.cluster_config);
         if (r < 0)
             hvd_drivers_settings_free(d.drivers, settings);
     }

@@ -90,10 +90,7 @@ json_t *manager_host_view(Manager *m)
     (void)json_object_set_new(host, "domains", json_integer((json_int_t)m->n_domains));
     (void)json_object_set_new(host, "states", counts);
     (void)json_object_set_new(host, "resources", host_resources(m));
-    (void)json_object_set_new(
-        host, "density",
-        host_density_view(json_integer_value(json_object_get(host, "vcpus_capacity")),
-                          json_integer_value(json_object_get(host, "vcpus_allocated"))));
+    (void)json_object_set_new(host, "density", host_density_view(host));
     return host;
 }
 

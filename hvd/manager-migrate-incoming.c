@@ -16,6 +16,7 @@
 #include "manager-internal.h"
 #include "manager-migrate.h"
 #include "time-util.h"
+#include "tls-relay.h"
 
 /* How long the source has to open its data connection after an admission, and to send its
  * ticket on it; and how long the guest may take to arrive (pre-copy and stop-and-copy). */
@@ -23,6 +24,8 @@ typedef struct IncomingMigration IncomingMigration;
 
 #define CONNECT_WAIT_US   (15 * USEC_PER_SEC)
 #define RECEIVE_TIMEOUT_S 600u
+/* How long a TLS data connection has for its handshake (within CONNECT_WAIT_US). */
+#define HANDSHAKE_TIMEOUT_MS 10000u
 
 struct IncomingMigration {
     Manager *m;
@@ -223,16 +226,47 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
     return 0;
 }
 
+/* With [http] TLS, the data connection is TLS as the API is (the same certificate, and the
+ * same client CA when one is required): c becomes the plain end of its relay (non-blocking),
+ * which the VMM gets as it would the TCP connection itself. */
+static int data_connection_tls(Manager *m, int c, Error *e)
+{
+    TlsFiles files = {.ca = m->config->http_tls_client_ca,
+                      .cert = m->config->http_tls_cert,
+                      .key = m->config->http_tls_key};
+    int plain, flags, r;
+
+    if (!files.cert)
+        return c;
+    r = tls_relay_start(c, &files, NULL, "the source hvd of a migration", HANDSHAKE_TIMEOUT_MS,
+                        &plain, NULL, e);
+    if (r < 0)
+        return r;
+    flags = fcntl(plain, F_GETFL);
+    if (flags < 0 || fcntl(plain, F_SETFL, flags | O_NONBLOCK) < 0) {
+        r = error_set_errno(e, -errno, "Failed to set up the TLS relay: %m");
+        safe_close(plain);
+        return r;
+    }
+    return plain;
+}
+
 static int on_listen_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     IncomingMigration *in = userdata;
     int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    Error e = ERROR_NULL;
 
     if (c < 0)
         return 0;
     /* One connection per admission: the port closes behind it. */
     in->listen_io = sd_event_source_disable_unref(in->listen_io);
     in->listen_fd = safe_close(in->listen_fd);
+    c = data_connection_tls(in->m, c, &e);
+    if (c < 0) {
+        incoming_abandon(in, e.message);
+        return 0;
+    }
     in->conn_fd = c;
     if (sd_event_add_io(in->m->event, &in->conn_io, c, EPOLLIN, on_conn_io, in) < 0)
         incoming_abandon(in, "cannot watch the data connection");

@@ -1,7 +1,9 @@
 /* Live migration, the source's side: a running domain goes migrating while the target hvd
  * admits it (over its HTTP API, with its token), the data connection is opened and handed to
  * the driver, and ends shutoff/migrated once the target runs it, or running again on any
- * failure or a cancel. Nothing here waits on the loop: every step is a callback. */
+ * failure or a cancel. The caller hears of a success once the target hvd also says the domain
+ * runs there, so what it asks the target next finds it running. Nothing here waits on the
+ * loop: every step is a callback. */
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,11 +12,17 @@
 #include "manager-internal.h"
 #include "manager-migrate.h"
 #include "migrate-peer.h"
+#include "time-util.h"
 
 typedef struct MigrationOut MigrationOut;
 
 #define ADMIT_TIMEOUT_MS   10000u
 #define CONNECT_TIMEOUT_MS 10000u
+/* How long the target hvd has to record the domain running once its driver runs it (it hears
+ * of that from its own backend a moment after the stream ends), and how often it is asked. */
+#define CONFIRM_WAIT_US  (3 * USEC_PER_SEC)
+#define CONFIRM_RETRY_US (20 * 1000)
+#define CONFIRM_ASK_MS   1000u
 
 struct MigrationOut {
     Manager *m;
@@ -26,6 +34,9 @@ struct MigrationOut {
     DomainReason from_reason; /* the running reason a failure returns to */
     PeerCall *call;           /* the admission request or the data connection in flight */
     bool sending;             /* the driver has the stream */
+    bool confirming;          /* moved: waiting for the target hvd to say it runs there */
+    uint64_t confirm_deadline_us;
+    sd_event_source *confirm_retry;
     char ticket[MIGRATE_TICKET_LENGTH + 2];
     char *caller;
     json_t *backend; /* what the target's driver answered (kvm: its libvirt URI), or NULL */
@@ -33,11 +44,20 @@ struct MigrationOut {
     void *userdata;
 };
 
+/* This host's certificate files towards https:// targets ([migrate]). */
+static TlsFiles peer_tls_files(const Manager *m)
+{
+    return (TlsFiles){.ca = m->config->migrate_tls_ca,
+                      .cert = m->config->migrate_tls_cert,
+                      .key = m->config->migrate_tls_key};
+}
+
 static void migration_free(MigrationOut *op)
 {
     if (!op)
         return;
     peer_call_cancel(op->call);
+    sd_event_source_disable_unref(op->confirm_retry);
     free(op->url);
     if (op->token)
         explicit_bzero(op->token, strlen(op->token));
@@ -56,9 +76,70 @@ void manager_domain_migration_free(Domain *d)
         return;
     d->migration = NULL;
     (void)error_setf(&e, ERROR_FAILED, "hvd is stopping");
+    /* A domain that moved has moved, whether or not the target said so yet. */
     if (op->done)
-        op->done(op->userdata, NULL, &e);
+        op->done(op->userdata, NULL, op->confirming ? NULL : &e);
     migration_free(op);
+}
+
+/* The caller hears of the move (its reply goes out once the transition is committed). */
+static void confirm_end(MigrationOut *op)
+{
+    Domain *d = op->d;
+
+    d->migration = NULL;
+    manager_after_commit_done(op->m, d, op->done, op->userdata, NULL);
+    migration_free(op);
+}
+
+static void confirm_ask(MigrationOut *op);
+
+static int on_confirm_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    MigrationOut *op = userdata;
+
+    op->confirm_retry = sd_event_source_disable_unref(op->confirm_retry);
+    confirm_ask(op);
+    return 0;
+}
+
+static void on_confirm_answer(PeerCall *call, unsigned status, json_t *body, const Error *e,
+                              void *userdata)
+{
+    MigrationOut *op = userdata;
+    const char *state = json_string_value(json_object_get(body, "state"));
+    uint64_t now = 0;
+
+    op->call = NULL;
+    (void)sd_event_now(op->m->event, CLOCK_MONOTONIC, &now);
+    if (!e && status == 200 && state && streq(state, "running"))
+        return confirm_end(op);
+    if (now < op->confirm_deadline_us && (e || status == 200) &&
+        sd_event_add_time_relative(op->m->event, &op->confirm_retry, CLOCK_MONOTONIC,
+                                   CONFIRM_RETRY_US, 0, on_confirm_retry, op) >= 0)
+        return;
+    log_warning("Domain %s: moved to %s, but the target hvd does not say it runs there (%s).",
+                op->d->config.name, op->url,
+                e       ? e->message
+                : state ? state
+                        : "no state in its answer");
+    confirm_end(op);
+}
+
+/* Asks the target hvd for the domain's state. */
+static void confirm_ask(MigrationOut *op)
+{
+    _cleanup_free_ char *path = NULL;
+    Error e = ERROR_NULL;
+    TlsFiles tls = peer_tls_files(op->m);
+
+    if (asprintf(&path, "/api/v1/domains/%s", op->d->config.name) < 0 ||
+        peer_request(op->m->event, &op->peer, &tls, "GET", path, op->token, NULL, CONFIRM_ASK_MS,
+                     on_confirm_answer, op, &op->call, &e) < 0) {
+        log_warning("Domain %s: moved to %s; cannot ask the target whether it runs: %s",
+                    op->d->config.name, op->url, e.message[0] ? e.message : "out of memory");
+        confirm_end(op);
+    }
 }
 
 /* Ends op: d goes shutoff/migrated (ok) or running again, then the caller hears. */
@@ -85,6 +166,18 @@ static void migration_end(MigrationOut *op, const Error *e, const json_t *result
             (void)manager_transition(m, d, STATE_SHUTOFF, REASON_MIGRATED, NULL, detail, true,
                                      NULL);
         log_info("Domain %s %s.", d->config.name, detail);
+        if (op->done) {
+            uint64_t now = 0;
+
+            (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+            op->confirming = true;
+            op->confirm_deadline_us = now + CONFIRM_WAIT_US;
+            d->migration = op;
+            if (op->caller)
+                manager_set_caller(m, outer);
+            confirm_ask(op);
+            return;
+        }
     } else {
         (void)snprintf(detail, sizeof(detail), "the migration to %s failed: %s", op->url,
                        e->message);
@@ -142,6 +235,7 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
     json_t *port = json_object_get(body, "port");
     Error failed = ERROR_NULL;
     char port_text[8];
+    TlsFiles tls;
     int r;
 
     op->call = NULL;
@@ -173,8 +267,9 @@ static void on_admitted(PeerCall *call, unsigned status, json_t *body, const Err
         op->params.target = op->backend = json_incref(json_object_get(body, "backend"));
     (void)snprintf(op->ticket, sizeof(op->ticket), "%s\n", ticket);
     (void)snprintf(port_text, sizeof(port_text), "%d", (int)json_integer_value(port));
-    r = peer_connect(op->m->event, &op->peer, port_text, CONNECT_TIMEOUT_MS, on_data_connected, op,
-                     &op->call, &failed);
+    tls = peer_tls_files(op->m);
+    r = peer_connect(op->m->event, &op->peer, &tls, port_text, CONNECT_TIMEOUT_MS,
+                     on_data_connected, op, &op->call, &failed);
     if (r < 0)
         migration_end(op, &failed, NULL);
 }
@@ -200,6 +295,7 @@ int manager_domain_migrate(Manager *m, Domain *d, const ManagerMigrateRequest *r
     _cleanup_free_ char *message = NULL;
     json_t *body;
     MigrationOut *op;
+    TlsFiles tls;
     int r;
 
     if (d->migration)
@@ -249,7 +345,8 @@ int manager_domain_migrate(Manager *m, Domain *d, const ManagerMigrateRequest *r
         migration_free(op);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
-    r = peer_request(m->event, &op->peer, "POST", "/api/v1/migrations", op->token, body,
+    tls = peer_tls_files(m);
+    r = peer_request(m->event, &op->peer, &tls, "POST", "/api/v1/migrations", op->token, body,
                      ADMIT_TIMEOUT_MS, on_admitted, op, &op->call, e);
     json_decref(body);
     if (r < 0) {
@@ -272,7 +369,7 @@ int manager_domain_migrate_cancel(Manager *m, Domain *d, Error *e)
     MigrationOut *op = d->migration;
     Error failed = ERROR_NULL;
 
-    if (!op)
+    if (!op || op->confirming)
         return error_setf(e, ERROR_INVALID_STATE, "no migration of '%s' is under way",
                           d->config.name);
     if (op->sending) {
@@ -310,7 +407,7 @@ void manager_migration_sent(Manager *m, Domain *d, const Error *e, const json_t 
 {
     MigrationOut *op = d->migration;
 
-    if (!op || !op->sending)
+    if (!op || !op->sending || op->confirming)
         return;
     migration_end(op, e, result);
 }

@@ -15,7 +15,7 @@
 #define MIGRATE_TICKET_LENGTH 64
 
 typedef struct ManagerMigrateRequest {
-    const char *url;          /* the target hvd's HTTP API: http://ADDRESS:PORT */
+    const char *url;          /* the target hvd's HTTP API: http(s)://ADDRESS:PORT */
     const char *token;        /* the target's token (may be NULL or empty) */
     unsigned downtime_ms;     /* 0: the driver's default (10 ms) */
     unsigned timeout_s;       /* the pre-copy's limit; 0: the driver's default (60 s) */

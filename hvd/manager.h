@@ -297,3 +297,20 @@ typedef void (*ManagerCloneDone)(void *userdata, json_t *names, const Error *e);
 int manager_domain_clone(Manager *m, Domain *d, const char *new_name, const char *snapshot,
                          unsigned count, ManagerCloneDone done, void *userdata, json_t **ret_names,
                          Error *e);
+
+/* Arms or renews d's fencing watchdog (manager-watchdog.c): unless renewed within timeout_ms its
+ * backend ends it by itself, hvd running or not (the domain then ends shutoff/fenced). Returns
+ * 1 when the renewal went to the backend (never waited for), 0 when d's driver has no watchdog,
+ * or a negative errno with e set (d is not running, its backend cannot take it now). */
+int manager_domain_watchdog(Manager *m, Domain *d, unsigned timeout_ms, Error *e);
+
+/* d's latest snapshot as a new object {"name", "created_us", "path"} in *ret, NULL when it has
+ * none (manager-image-start.c). */
+int manager_snapshot_latest(Manager *m, Domain *d, json_t **ret, Error *e);
+
+/* Starts shut-off d (without a managed save) from the image file at path, which need not be one
+ * of d's own (the cluster's restart of an HA domain from another host's snapshot): as
+ * manager_domain_action(ACTION_START), the image checked by the driver; path stays the
+ * caller's. */
+int manager_domain_start_image(Manager *m, Domain *d, const char *path, ManagerDone done,
+                               void *userdata, Error *e);

@@ -1,4 +1,5 @@
-/* A TCP connection to another hvd opened without waiting, and one HTTP/1.1 request over it. */
+/* A TCP connection to another hvd opened without waiting (handed to a TLS relay once connected,
+ * for an https:// peer), and one HTTP/1.1 request over it. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -9,8 +10,11 @@
 #include "macro.h"
 #include "migrate-peer.h"
 #include "time-util.h"
+#include "tls-relay.h"
 
 #define ANSWER_MAX 65536
+/* The TLS handshake's own limit (a request's timeout covers it too). */
+#define HANDSHAKE_TIMEOUT_MS 10000u
 
 struct PeerCall {
     int fd;
@@ -24,6 +28,10 @@ struct PeerCall {
     PeerAnswered answered;
     void *userdata;
     char where[96];
+    bool tls;
+    char *tls_ca, *tls_cert, *tls_key;
+    char server_name[64];
+    TlsRelay *relay; /* the TLS session behind fd, once connected */
 };
 
 int peer_address_parse(const char *url, PeerAddress *ret, Error *e)
@@ -34,12 +42,13 @@ int peer_address_parse(const char *url, PeerAddress *ret, Error *e)
     size_t n;
 
     *ret = (PeerAddress){};
-    if (!url || !strneq(url, "http://", 7))
+    if (!url || (!strneq(url, "http://", 7) && !strneq(url, "https://", 8)))
         return error_setf(e, ERROR_INVALID_ARGUMENT,
-                          "bad target URL '%.128s': it must be http://ADDRESS:PORT, the target "
-                          "hvd's HTTP API",
+                          "bad target URL '%.128s': it must be http://ADDRESS:PORT or "
+                          "https://ADDRESS:PORT, the target hvd's HTTP API",
                           strempty(url));
-    p = url + 7;
+    ret->tls = strneq(url, "https://", 8);
+    p = url + (ret->tls ? 8 : 7);
     if (*p == '[') {
         end = strchr(p, ']');
         if (!end || end[1] != ':')
@@ -86,6 +95,10 @@ static void call_free(PeerCall *call)
     safe_close(call->fd);
     free(call->request);
     free(call->answer);
+    free(call->tls_ca);
+    free(call->tls_cert);
+    free(call->tls_key);
+    (void)tls_relay_unref(call->relay);
     free(call);
 }
 
@@ -97,6 +110,14 @@ void peer_call_cancel(PeerCall *call)
 
 static void call_fail(PeerCall *call, const Error *e)
 {
+    const char *tls_failure = call->relay ? tls_relay_error(call->relay) : NULL;
+    Error relay_e = ERROR_NULL;
+
+    /* What the TLS session met explains the connection's end better than the end itself. */
+    if (tls_failure) {
+        (void)error_setf(&relay_e, ERROR_FAILED, "%s", tls_failure);
+        e = &relay_e;
+    }
     if (call->connected)
         call->connected(call, -EBADF, e, call->userdata);
     else
@@ -112,6 +133,17 @@ static void answer_finish(PeerCall *call)
     const char *body;
     json_t *json;
 
+    if (call->answer_len == 0 && call->relay && tls_relay_error(call->relay)) {
+        call_fail(call, &e);
+        return;
+    }
+    if (call->answer_len == 0) {
+        (void)error_setf(&e, ERROR_FAILED, "%s closed the connection without an answer%s",
+                         call->where,
+                         call->tls ? "" : " (if it serves HTTPS, use an https:// URL)");
+        call_fail(call, &e);
+        return;
+    }
     if (sscanf(call->answer, "HTTP/1.%*c %u", &status) != 1 ||
         !(body = strstr(call->answer, "\r\n\r\n"))) {
         (void)error_setf(&e, ERROR_FAILED, "%s did not answer as an hvd would", call->where);
@@ -123,6 +155,31 @@ static void answer_finish(PeerCall *call)
     call->answered(call, status, json, NULL, call->userdata);
     json_decref(json);
     call_free(call);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* Hands the connected TCP socket to a TLS relay and goes on over the relay's plain end. */
+static int call_start_tls(PeerCall *call, sd_event *event, Error *e)
+{
+    TlsFiles files = {.ca = call->tls_ca, .cert = call->tls_cert, .key = call->tls_key};
+    int plain, flags, r;
+
+    call->io = sd_event_source_disable_unref(call->io);
+    r = tls_relay_start(TAKE_FD(call->fd), &files, call->server_name, call->where,
+                        HANDSHAKE_TIMEOUT_MS, &plain, &call->relay, e);
+    if (r < 0)
+        return r;
+    call->fd = plain;
+    if (!call->request)
+        return 0;
+    flags = fcntl(plain, F_GETFL);
+    if (flags < 0 || fcntl(plain, F_SETFL, flags | O_NONBLOCK) < 0)
+        return error_set_errno(e, -errno, "Failed to set up the TLS relay: %m");
+    r = sd_event_add_io(event, &call->io, plain, EPOLLOUT, on_io, call);
+    if (r < 0)
+        return error_set_errno(e, r, "Failed to watch the connection: %m");
+    return 0;
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -137,6 +194,15 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         (void)error_set_errno(&e, -(err ?: errno), "cannot connect to %s: %m", call->where);
         call_fail(call, &e);
         return 0;
+    }
+    if (call->tls && !call->relay) {
+        if (call_start_tls(call, sd_event_source_get_event(s), &e) < 0) {
+            call_fail(call, &e);
+            return 0;
+        }
+        if (call->request)
+            return 0; /* on_io again, for the relay's plain end */
+        fd = call->fd;
     }
     if (!call->request) {
         int flags = fcntl(fd, F_GETFL);
@@ -197,8 +263,8 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
-static int call_start(sd_event *event, const PeerAddress *a, const char *port, unsigned timeout_ms,
-                      PeerCall *call, PeerCall **ret, Error *e)
+static int call_start(sd_event *event, const PeerAddress *a, const TlsFiles *tls, const char *port,
+                      unsigned timeout_ms, PeerCall *call, PeerCall **ret, Error *e)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
@@ -207,6 +273,22 @@ static int call_start(sd_event *event, const PeerAddress *a, const char *port, u
 
     call->fd = -EBADF;
     (void)snprintf(call->where, sizeof(call->where), "the target hvd at %s port %s", a->host, port);
+    if (a->tls) {
+        if (!tls || !tls->ca) {
+            call_free(call);
+            return error_setf(e, ERROR_INVALID_ARGUMENT,
+                              "an https:// target needs [migrate] tls-ca, the CA that signed "
+                              "its certificate");
+        }
+        call->tls = true;
+        (void)snprintf(call->server_name, sizeof(call->server_name), "%s", a->host);
+        if (!(call->tls_ca = strdup(tls->ca)) ||
+            (tls->cert && !(call->tls_cert = strdup(tls->cert))) ||
+            (tls->key && !(call->tls_key = strdup(tls->key)))) {
+            call_free(call);
+            return error_set_errno(e, -ENOMEM, "Out of memory");
+        }
+    }
     r = getaddrinfo(a->host, port, &hints, &ai);
     if (r != 0) {
         call_free(call);
@@ -236,8 +318,8 @@ static int call_start(sd_event *event, const PeerAddress *a, const char *port, u
     return 0;
 }
 
-int peer_connect(sd_event *event, const PeerAddress *a, const char *port, unsigned timeout_ms,
-                 PeerConnected done, void *userdata, PeerCall **ret, Error *e)
+int peer_connect(sd_event *event, const PeerAddress *a, const TlsFiles *tls, const char *port,
+                 unsigned timeout_ms, PeerConnected done, void *userdata, PeerCall **ret, Error *e)
 {
     PeerCall *call = calloc(1, sizeof(*call));
 
@@ -245,12 +327,12 @@ int peer_connect(sd_event *event, const PeerAddress *a, const char *port, unsign
         return error_set_errno(e, -ENOMEM, "Out of memory");
     call->connected = done;
     call->userdata = userdata;
-    return call_start(event, a, port, timeout_ms, call, ret, e);
+    return call_start(event, a, tls, port, timeout_ms, call, ret, e);
 }
 
-int peer_request(sd_event *event, const PeerAddress *a, const char *method, const char *path,
-                 const char *token, json_t *body, unsigned timeout_ms, PeerAnswered done,
-                 void *userdata, PeerCall **ret, Error *e)
+int peer_request(sd_event *event, const PeerAddress *a, const TlsFiles *tls, const char *method,
+                 const char *path, const char *token, json_t *body, unsigned timeout_ms,
+                 PeerAnswered done, void *userdata, PeerCall **ret, Error *e)
 {
     _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
     PeerCall *call = calloc(1, sizeof(*call));
@@ -276,5 +358,5 @@ int peer_request(sd_event *event, const PeerAddress *a, const char *method, cons
     call->request_len = (size_t)n;
     call->answered = done;
     call->userdata = userdata;
-    return call_start(event, a, a->port, timeout_ms, call, ret, e);
+    return call_start(event, a, tls, a->port, timeout_ms, call, ret, e);
 }

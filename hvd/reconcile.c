@@ -53,11 +53,14 @@ static void reconcile_domain(Manager *m, Domain *d, Driver *drv)
         char detail[640];
         (void)snprintf(detail, sizeof(detail), "not running in the %s driver%s%s", drv->ops->name,
                        e.message[0] ? ": " : "", e.message);
-        /* A driver that can tell the instance ended migrated to another host says so. */
-        (void)manager_transition(
-            m, d, STATE_SHUTOFF,
-            state == STATE_SHUTOFF && reason == REASON_MIGRATED ? REASON_MIGRATED : REASON_DAEMON,
-            &rt, detail, true, NULL);
+        /* A driver that can tell the instance ended migrated to another host, or by its fencing
+         * watchdog, says so. */
+        (void)manager_transition(m, d, STATE_SHUTOFF,
+                                 state == STATE_SHUTOFF &&
+                                         (reason == REASON_MIGRATED || reason == REASON_FENCED)
+                                     ? reason
+                                     : REASON_DAEMON,
+                                 &rt, detail, true, NULL);
         return;
     }
 

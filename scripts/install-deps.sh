@@ -20,6 +20,8 @@ check_pkgs=(python3 python3-pytest python3-dbus python3-gi clang clang-format li
     nftables
     # the cluster tests: a real etcd cluster on loopback
     etcd-server
+    # the TLS tests make a throwaway CA and certificates
+    openssl
     # the kvm tests' Linux guest: Debian's stock kernel and initrd, a busybox root disk
     linux-image-amd64 busybox-static e2fsprogs)
 # Node.js may come from elsewhere (its npm bundled): only install Debian's when the commands are

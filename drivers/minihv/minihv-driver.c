@@ -49,8 +49,11 @@ static int guest_image_check(const char *path, Error *e)
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
 
-    if (fd < 0)
-        return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
+    if (fd < 0) {
+        int r = error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
+        minihv_name_host_limit_errno(e->message, sizeof(e->message), r);
+        return r;
+    }
     if (fstat(fd, &st) < 0)
         return error_set_errno(e, -errno, "the guest image %s cannot be read: %m", path);
     if (!S_ISREG(st.st_mode))
@@ -166,12 +169,31 @@ static void minihv_check_available(Driver *drv)
     driver_set_available(drv, true, NULL);
 }
 
+/* (Re)makes the warm pool from the settings; without it, starts spawn as they always did. */
+static void minihv_pool_restart(MinihvDriver *md)
+{
+    minihv_pool_free(md->pool);
+    md->pool = NULL;
+    if (md->drv->available && minihv_pool_open(md, &md->pool) < 0) {
+        minihv_pool_free(md->pool);
+        md->pool = NULL;
+    }
+}
+
 /* New settings: running domains keep the program they started with; the next start uses the
  * new one, and availability follows it. */
 static void minihv_settings_changed(Driver *drv, const void *old)
 {
-    if (minihv(drv))
-        minihv_check_available(drv);
+    const MinihvSettings *was = old, *now = minihv_settings(drv);
+    MinihvDriver *md = minihv(drv);
+
+    if (!md)
+        return;
+    minihv_check_available(drv);
+    if (!was || was->warm_pool != now->warm_pool || was->warm_pool_mode != now->warm_pool_mode ||
+        was->warm_pool_memory_mib != now->warm_pool_memory_mib ||
+        was->warm_pool_vcpus != now->warm_pool_vcpus || !streq(was->binary, now->binary))
+        minihv_pool_restart(md);
 }
 
 static int minihv_open(Driver *drv, Error *e)
@@ -195,6 +217,7 @@ static int minihv_open(Driver *drv, Error *e)
 
     minihv_resources_open(md);
     minihv_check_available(drv);
+    minihv_pool_restart(md);
     return 0;
 }
 
@@ -204,7 +227,9 @@ static bool minihv_close(Driver *drv)
 
     if (!md)
         return true;
-    /* Running domains keep running: only hvd's watches go. */
+    /* Running domains keep running: only hvd's watches go. The pooled VMMs run no domain. */
+    minihv_pool_free(md->pool);
+    md->pool = NULL;
     minihv_refreshes_drop(md);
     if (md->instances) {
         size_t n = hashmap_size(md->instances), k = 0;
@@ -410,6 +435,10 @@ static int minihv_reattach(Driver *drv, const DomainConfig *c, DomainRuntime *rt
         /* It handed the guest over while hvd was away. */
         *ret_state = STATE_SHUTOFF;
         *ret_reason = REASON_MIGRATED;
+    } else if (r == 0 && minihv_ended_fenced(minihv(drv), c)) {
+        /* Its watchdog ended it while hvd was away. */
+        *ret_state = STATE_SHUTOFF;
+        *ret_reason = REASON_FENCED;
     }
     return r;
 }
@@ -550,6 +579,8 @@ static int minihv_child_exited(Driver *drv, int pid, int wait_status)
 {
     MinihvDriver *md = minihv(drv);
 
+    if (minihv_pool_child_exited(md->pool, pid))
+        return 1;
     HASHMAP_FOREACH_VALUE(md->instances, value)
     {
         Instance *inst = value;
@@ -596,4 +627,5 @@ const DriverOps minihv_driver_ops = {
     .migrate_send = minihv_migrate_send,
     .migrate_cancel = minihv_migrate_cancel,
     .start_incoming = minihv_start_incoming,
+    .watchdog = minihv_watchdog,
 };

@@ -109,6 +109,7 @@ void instance_free(Instance *inst)
     inst->tap_fd = safe_close(inst->tap_fd);
     inst->incoming_fd = safe_close(inst->incoming_fd);
     instance_migrate_stop(inst);
+    instance_watchdog_stop(inst);
     domain_config_done(&inst->config);
     free(inst->end_detail);
     free(inst->guest);
@@ -321,6 +322,15 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     if (!argv)
         return -EIO;
 
+    /* a boot of the pool's shape goes to a VMM made for it */
+    r = inst->restore_path || inst->incoming_fd >= 0
+            ? 0
+            : minihv_pool_hand(md->pool, c, argv, inst->vmm_log_path, ready_write, inst->tap_fd,
+                               &inst->pid);
+    if (r > 0) {
+        (void)process_start_ticks(inst->pid, &inst->start_ticks);
+        return 0;
+    }
     (void)sigemptyset(&none);
     (void)sigfillset(&all);
     (void)posix_spawnattr_init(&attr);
@@ -343,7 +353,9 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     (void)posix_spawnattr_destroy(&attr);
     if (r != 0) {
         instance_cgroup_remove(inst);
-        return error_set_errno(e, -r, "Failed to run %s: %m", argv[0]);
+        (void)error_set_errno(e, -r, "Failed to run %s: %m", argv[0]);
+        minihv_name_host_limit_errno(e->message, sizeof(e->message), r);
+        return -r;
     }
     inst->pid = pid;
     (void)process_start_ticks(pid, &inst->start_ticks);
@@ -392,8 +404,11 @@ static int instance_start_process(Instance *inst, Error *e)
             return r;
     }
     (void)unlink(inst->stats_path);
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return error_set_errno(e, -errno, "pipe: %m");
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        r = error_set_errno(e, -errno, "pipe: %m");
+        minihv_name_host_limit_errno(e->message, sizeof(e->message), r);
+        return r;
+    }
     r = spawn(md, inst, pipefd[1], e);
     inst->restore_path = mfree(inst->restore_path);    /* a reboot boots the guest afresh */
     inst->incoming_fd = safe_close(inst->incoming_fd); /* the VMM has its copy */
@@ -772,7 +787,9 @@ void instance_exited(Instance *inst)
     instance_unregister(inst);
     instance_cgroup_remove(inst);
     if (!inst->ready) {
-        /* It never started: the operation that was waiting for it fails. */
+        /* It never started: the operation that was waiting for it fails, naming the host
+         * limit the VMM hit, when it was one. */
+        minihv_name_host_limit_text(detail, sizeof(detail));
         (void)error_setf(&e, ERROR_FAILED, "minihv failed to start the guest: %s", detail);
         if (inst->completes >= 0)
             report_op(inst, (DomainAction)inst->completes, &e, STATE_SHUTOFF);
@@ -794,6 +811,8 @@ void instance_exited(Instance *inst)
         report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, detail);
     else if (status == MINIHV_EXIT_DESTROYED && !signal)
         report_state(inst, STATE_SHUTOFF, REASON_DESTROYED, detail);
+    else if (status == MINIHV_EXIT_FENCED && !signal)
+        report_state(inst, STATE_SHUTOFF, REASON_FENCED, detail);
     else if (status == MINIHV_EXIT_CRASH && !signal)
         report_state(inst, STATE_CRASHED, REASON_GUEST_FAULT, detail);
     else

@@ -9,6 +9,7 @@
 #include "hashmap.h"
 #include "minihv-cgroup.h"
 #include "minihv-control.h"
+#include "minihv-pool.h"
 
 /* How long any control request may go unanswered (a stopped minihv never answers). */
 #define CONTROL_TIMEOUT_MS 1000
@@ -33,6 +34,11 @@ enum {
     MINIHV_RESOURCES_NO,
 };
 
+/* The largest [minihv] warm-pool, and the memory of its guests by default (MiB): the minihv
+ * program's own default. */
+#define MINIHV_WARM_POOL_MAX        64u
+#define MINIHV_WARM_POOL_MEMORY_MIB 32u
+
 /* What a domain's memory limit adds to its guest RAM by default (the VMM's own memory). */
 #define MINIHV_MEMORY_MARGIN_MIB 64u
 
@@ -45,6 +51,11 @@ typedef struct MinihvSettings {
     int resource_control;
     char *cgroup_root;
     uint64_t memory_margin_mib;
+    /* The warm pool (minihv-pool.c): how many VMMs wait, for guests of which shape. */
+    unsigned warm_pool;
+    int warm_pool_mode; /* DomainMode */
+    uint64_t warm_pool_memory_mib;
+    unsigned warm_pool_vcpus;
 } MinihvSettings;
 
 typedef struct Instance Instance;
@@ -66,6 +77,7 @@ typedef struct MinihvDriver {
     char **cgroups_leftover; /* unclaimed groups still to remove once their processes end */
     sd_event_source *leftover_timer;
     unsigned leftover_tries;
+    MinihvPool *pool; /* the warm pool (minihv-pool.c); NULL when it could not be made */
 } MinihvDriver;
 
 struct Instance {
@@ -137,6 +149,8 @@ struct Instance {
     uint64_t ready_timeout_us;
     ControlCall *migrate_call;
     bool migrate_ending; /* it failed while a destroy was under way: reported once it ended */
+
+    ControlCall *watchdog_call; /* the watchdog's renewal in flight (minihv-watchdog.c) */
 };
 
 static inline MinihvDriver *minihv(Driver *drv)
@@ -318,3 +332,22 @@ json_t *minihv_host_info(Driver *drv);
 
 /* Detaches and disconnects every client (each sees the end of its socket). */
 void instance_console_free(Instance *inst);
+
+/* Host limits (minihv-limits.c). Appends to text (n bytes in all) which host limit err (a
+ * failed fork, exec, pipe, thread or KVM creation) means, as `hvctl host` names it: "file
+ * descriptors" (EMFILE, ENFILE), "tasks" (EAGAIN), "host memory" (ENOMEM). Nothing for other
+ * errors. */
+void minihv_name_host_limit_errno(char *text, size_t n, int err);
+
+/* As minihv_name_host_limit_errno for an error given as text (a VMM's last line). */
+void minihv_name_host_limit_text(char *text, size_t n);
+
+/* The watchdog slot (minihv-watchdog.c): renews the VMM's fencing watchdog. */
+int minihv_watchdog(Driver *drv, const DomainConfig *c, const DomainRuntime *rt,
+                    unsigned timeout_ms, unsigned flags, Error *e);
+
+/* Drops the renewal in flight without waiting for it (the instance is being freed). */
+void instance_watchdog_stop(Instance *inst);
+
+/* Whether the last process of c ended by its watchdog (its statistics file says so). */
+bool minihv_ended_fenced(MinihvDriver *md, const DomainConfig *c);

@@ -346,5 +346,22 @@ json_t *minihv_host_info(Driver *drv)
         o = json_pack("{s:s, s:s, s:s}", "summary", summary, "resource_control", "off",
                       "resource_control_off", strna(md->cgroups_off));
     }
+    if (o && md->pool) {
+        json_t *pool = minihv_pool_json(md->pool);
+        size_t len = strlen(summary);
+
+        if (pool && json_integer_value(json_object_get(pool, "size")) > 0 &&
+            len < sizeof(summary)) {
+            (void)snprintf(summary + len, sizeof(summary) - len,
+                           "; warm pool: %lld of %lld waiting (%s, %lld MiB, %lld vCPU)",
+                           (long long)json_integer_value(json_object_get(pool, "waiting")),
+                           (long long)json_integer_value(json_object_get(pool, "size")),
+                           json_string_value(json_object_get(pool, "mode")),
+                           (long long)json_integer_value(json_object_get(pool, "memory_mib")),
+                           (long long)json_integer_value(json_object_get(pool, "vcpus")));
+            (void)json_object_set_new(o, "summary", json_string(summary));
+        }
+        (void)json_object_set_new(o, "warm_pool", pool);
+    }
     return o;
 }

@@ -1,7 +1,8 @@
 /* The minihv driver's configuration section: which minihv program runs domains, where the
  * installed guests are (by default those of the build tree when hvd runs uninstalled from it),
- * and resource enforcement (cgroups). binary, guest-dir and memory-margin take effect at the
- * next start of a domain; resource-control and cgroup-root when hvd starts. */
+ * resource enforcement (cgroups) and the warm pool. binary, guest-dir and memory-margin take
+ * effect at the next start of a domain; resource-control and cgroup-root when hvd starts; the
+ * warm-pool keys at once (a reload that changes them replaces the pool). */
 #include <string.h>
 
 #include "build-config.h"
@@ -26,6 +27,11 @@ static int check_cgroup_root(const char *value, Error *e)
                       value);
 }
 
+static const char *const warm_pool_mode_names[] = {
+    [MODE_PV] = "pv",
+    [MODE_FULL] = "full",
+};
+
 static const ConfigKey minihv_keys[] = {
     {.key = "binary", .type = CONFIG_PATH, .offset = offsetof(MinihvSettings, binary)},
     {.key = "guest-dir", .type = CONFIG_PATH, .offset = offsetof(MinihvSettings, guest_dir)},
@@ -43,7 +49,44 @@ static const ConfigKey minihv_keys[] = {
      .offset = offsetof(MinihvSettings, memory_margin_mib),
      .min = 0,
      .max = 65536},
+    {.key = "warm-pool",
+     .type = CONFIG_UINT,
+     .offset = offsetof(MinihvSettings, warm_pool),
+     .min = 0,
+     .max = MINIHV_WARM_POOL_MAX},
+    {.key = "warm-pool-mode",
+     .type = CONFIG_ENUM,
+     .offset = offsetof(MinihvSettings, warm_pool_mode),
+     .names = warm_pool_mode_names,
+     .n_names = ELEMENTSOF(warm_pool_mode_names)},
+    {.key = "warm-pool-memory",
+     .type = CONFIG_UINT64,
+     .offset = offsetof(MinihvSettings, warm_pool_memory_mib),
+     .min = 2,
+     .max = 3072},
+    {.key = "warm-pool-vcpus",
+     .type = CONFIG_UINT,
+     .offset = offsetof(MinihvSettings, warm_pool_vcpus),
+     .min = 1,
+     .max = 8},
 };
+
+/* A full-mode guest runs one vCPU: a pool of full-mode VMMs with more could take none. */
+static int check_warm_pool_shape(const MinihvSettings *s, const ConfigSection *section, Error *e)
+{
+    const char *origin = section->origin;
+
+    if (s->warm_pool_mode != MODE_FULL || s->warm_pool_vcpus == 1)
+        return 0;
+    for (size_t i = 0; i < section->n_lines; i++)
+        if (streq(section->lines[i].key, "warm-pool-vcpus") ||
+            streq(section->lines[i].key, "warm-pool-mode"))
+            origin = section->lines[i].origin;
+    return error_setf(e, ERROR_INVALID_ARGUMENT,
+                      "%s: warm-pool-vcpus must be 1 with warm-pool-mode = full (full mode runs "
+                      "one vCPU), got %u",
+                      origin, s->warm_pool_vcpus);
+}
 
 void minihv_settings_free(void *settings)
 {
@@ -70,8 +113,13 @@ int minihv_settings_parse(const ConfigSection *section, void **ret, Error *e)
     }
     s->resource_control = MINIHV_RESOURCES_AUTO;
     s->memory_margin_mib = MINIHV_MEMORY_MARGIN_MIB;
+    s->warm_pool_mode = MODE_PV;
+    s->warm_pool_memory_mib = MINIHV_WARM_POOL_MEMORY_MIB;
+    s->warm_pool_vcpus = 1;
     if (section) {
         r = config_keys_set_section(minihv_keys, ELEMENTSOF(minihv_keys), s, section, e);
+        if (r >= 0)
+            r = check_warm_pool_shape(s, section, e);
         if (r < 0) {
             minihv_settings_free(s);
             return r;

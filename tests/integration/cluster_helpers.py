@@ -238,15 +238,35 @@ class ClusterHost(Hvd):
     def get(self, path, timeout=10):
         return self.request("GET", path, timeout=timeout)
 
-    def local_states(self):
+    def local_states(self, timeout=2):
         """{name: state} of the domains this hvd runs locally, or None if it does not answer."""
         try:
-            status, _, body = self.request("GET", "/api/v1/domains", timeout=2)
+            status, _, body = self.request("GET", "/api/v1/domains", timeout=timeout)
         except OSError:
             return None
         if status != 200:
             return None
+        self.names_by_uuid = {**getattr(self, "names_by_uuid", {}),
+                              **{d["uuid"]: d["name"] for d in body}}
         return {d["name"]: d["state"] for d in body}
+
+    def vmm_domains(self):
+        """{name: "running"} of the domains whose minihv process is alive here (not a zombie),
+        for a host whose hvd does not answer; names as last seen by local_states()."""
+        found = {}
+        for pid in self.vmm_pids():
+            try:
+                cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if b"--control" not in cmdline:
+                continue  # ended meanwhile
+            control = cmdline[cmdline.index(b"--control") + 1].decode()
+            uuid = pathlib.Path(control).name.split(".")[0]
+            if state != "Z" and uuid in getattr(self, "names_by_uuid", {}):
+                found[self.names_by_uuid[uuid]] = "running"
+        return found
 
     def vmm_pids(self):
         """The minihv processes this hvd started (they outlive hvd by design)."""
@@ -272,7 +292,8 @@ class ClusterHost(Hvd):
 
 
 class DoubleRunChecker:
-    """Polls every host's local domains; remembers any moment a domain ran on two hosts."""
+    """Polls every host's local domains (the live minihv processes of a host whose hvd does not
+    answer); remembers any moment a domain ran on two hosts."""
 
     ACTIVE = ("starting", "running", "paused", "stopping")
 
@@ -289,7 +310,9 @@ class DoubleRunChecker:
         while not self.stopped.is_set():
             where = {}
             for h in self.hosts:
-                states = h.local_states() or {}
+                states = h.local_states(timeout=0.5)
+                if states is None:
+                    states = h.vmm_domains()
                 for name, state in states.items():
                     if state in self.ACTIVE:
                         where.setdefault(name, []).append(h.name)

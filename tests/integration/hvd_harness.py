@@ -229,6 +229,7 @@ class Hvd:
         self.sanitizer_dir = self.dir / "sanitizer"
         self.reported = set()
         self.notify = None
+        self.tls_context = None  # an ssl.SSLContext for request() to an https:// API
 
     @property
     def binary(self):
@@ -315,7 +316,11 @@ class Hvd:
         import http.client
         import urllib.parse
         u = urllib.parse.urlparse(self.url)
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        if u.scheme == "https":
+            conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout,
+                                               context=self.tls_context)
+        else:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
         h = dict(headers or {})
         if token is True:
             h["Authorization"] = f"Bearer {self.token}"

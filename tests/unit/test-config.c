@@ -1,4 +1,6 @@
 /* Unit tests: configuration parsing, with errors that give file, line and reason. */
+#include <stddef.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -19,6 +21,29 @@ static const char *load(const char *text, HvdConfig *c)
     if (config_load(c, path, true, &e) == 0)
         e.message[0] = 0;
     return e.message;
+}
+
+/* Secrets are printed masked, and so is the password of a URL's user:password@. */
+static void check_print_masks_secrets(void)
+{
+    typedef struct Keys {
+        char *token, *urls;
+    } Keys;
+    static const ConfigKey keys[] = {
+        {.key = "token", .type = CONFIG_STRING, .offset = offsetof(Keys, token), .secret = true},
+        {.key = "urls", .type = CONFIG_STRING, .offset = offsetof(Keys, urls)},
+    };
+    Keys k = {.token = (char *)"hunter2",
+              .urls = (char *)"https://u:pw@a:1,http://b:2/x@y,https://v:pw2@c:3/p"};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    config_keys_print(keys, ELEMENTSOF(keys), &k, NULL, f);
+    fclose(f);
+    CHECK_STREQ(text, "token = " CONFIG_SECRET_MASK "\n"
+                      "urls = https://u:****@a:1,http://b:2/x@y,https://v:****@c:3/p\n");
+    free(text);
 }
 
 int main(void)
@@ -63,7 +88,7 @@ int main(void)
     snprintf(expected, sizeof(expected), "%s:2: expected 'key = value'", path);
     CHECK_CONTAINS(load("[daemon]\njunk\n", &c), expected);
     CHECK_CONTAINS(load("[allocation]\ncpu-overcommit = lots\n", &c),
-                   ":2: cpu-overcommit must be a number in 0.1..1000, got 'lots'");
+                   ":2: cpu-overcommit must be a number in 0.1..10000, got 'lots'");
     CHECK_CONTAINS(load("[allocation]\ncpu-overcommit = -1\n", &c), ":2: cpu-overcommit");
     CHECK_CONTAINS(load("[allocation]\nreserved-cpus = 2-1\n", &c), ":2: reserved-cpus must be");
     CHECK_CONTAINS(load("[daemon]\nstate-dir = relative/dir\n", &c),
@@ -112,5 +137,6 @@ int main(void)
     CHECK(config_load(&c, path, true, &e) < 0);
     CHECK_CONTAINS(e.message, path);
     config_done(&c);
+    check_print_masks_secrets();
     return test_summary("test-config");
 }

@@ -136,6 +136,30 @@ static void test_config(void)
                    "unknown key 'what' in section [cluster]");
 }
 
+/* fence-watchdog: after hvd's own fencing, before the lease expires. */
+static void test_config_watchdog(void)
+{
+    ClusterConfig cc;
+
+    CHECK_STREQ(parse("[cluster]\netcd = http://a:1\nhost = n\n", &cc), "");
+    CHECK(cc.watchdog_s == 9);
+    cluster_config_done(&cc);
+    CHECK_STREQ(parse("[cluster]\netcd = http://a:1\nhost = n\nlease-ttl = 2\n"
+                      "request-timeout-ms = 500\n",
+                      &cc),
+                "");
+    CHECK(cc.fence_s == 1 && cc.watchdog_s == 1);
+    cluster_config_done(&cc);
+    CHECK_STREQ(parse("[cluster]\netcd = http://a:1\nhost = n\nfence-watchdog = 6\n", &cc), "");
+    CHECK(cc.watchdog_s == 6);
+    cluster_config_done(&cc);
+    CHECK_CONTAINS(parse("[cluster]\netcd = http://a:1\nhost = n\nfence-watchdog = 10\n", &cc),
+                   "fence-watchdog (10 s) must be at least fence-time (5 s) and shorter than "
+                   "lease-ttl (10 s)");
+    CHECK_CONTAINS(parse("[cluster]\netcd = http://a:1\nhost = n\nfence-watchdog = 4\n", &cc),
+                   "fence-watchdog (4 s) must be at least fence-time (5 s)");
+}
+
 int main(void)
 {
     int fd = mkstemp(path);
@@ -145,6 +169,7 @@ int main(void)
     test_requests();
     test_answers();
     test_config();
+    test_config_watchdog();
     unlink(path);
     return test_summary("test-etcd");
 }

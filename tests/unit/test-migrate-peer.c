@@ -1,4 +1,5 @@
-/* Unit tests: the target URL of a live migration is parsed, or refused saying why. */
+/* Unit tests: the target URL of a live migration (http:// or https://) is parsed, or refused
+ * saying why. */
 #include "migrate-peer.h"
 #include "test.h"
 
@@ -10,6 +11,15 @@ static void check_ok(const char *url, const char *host, const char *port)
     CHECK(peer_address_parse(url, &a, &e) == 0);
     CHECK_STREQ(a.host, host);
     CHECK_STREQ(a.port, port);
+}
+
+static void check_tls(const char *url, bool tls)
+{
+    PeerAddress a;
+    Error e = ERROR_NULL;
+
+    CHECK(peer_address_parse(url, &a, &e) == 0);
+    CHECK(a.tls == tls);
 }
 
 static void check_refused(const char *url, const char *why)
@@ -29,9 +39,13 @@ int main(void)
     check_ok("http://localhost:1", "127.0.0.1", "1");
     check_ok("http://[::1]:65535", "::1", "65535");
     check_ok("http://192.0.2.7:8080", "192.0.2.7", "8080");
+    check_ok("https://192.0.2.7:8443", "192.0.2.7", "8443");
+    check_tls("https://[::1]:8443", true);
+    check_tls("http://127.0.0.1:8780", false);
     check_refused(NULL, "it must be http://ADDRESS:PORT");
     check_refused("", "it must be http://ADDRESS:PORT");
-    check_refused("https://127.0.0.1:1", "it must be http://ADDRESS:PORT");
+    check_refused("ftp://127.0.0.1:1", "it must be http://ADDRESS:PORT or https://ADDRESS:PORT");
+    check_refused("https://127.0.0.1", "it has no :PORT");
     check_refused("http://127.0.0.1", "it has no :PORT");
     check_refused("http://:80", "no address");
     check_refused("http://example.com:80", "is not an IP address");

@@ -16,6 +16,7 @@
 #include "migrate.h"
 #include "snapshot.h"
 #include "vm-json.h"
+#include "watchdog.h"
 
 #define CONTROL_OUT_MAX    (1u << 20)
 #define SHUTDOWN_DEFAULT_S 30.0
@@ -47,6 +48,7 @@ struct Control {
     MigrateSend *migration;        /* the last migrate-send, running or ended */
     ControlClient *migrate_client; /* who asked for it, while connected */
     json_t *migrate_id;            /* its request's "id", or NULL */
+    Watchdog *watchdog;            /* made by the first watchdog request */
 };
 
 static void client_close(ControlClient *c);
@@ -482,6 +484,31 @@ static json_t *cmd_migrate_cancel(ControlClient *c, json_t *req, const char **er
     return reply_ok();
 }
 
+/* {"cmd":"watchdog","timeout_ms":N}: arms or renews the fencing watchdog (watchdog.h). */
+static json_t *cmd_watchdog(ControlClient *c, json_t *req, const char **error, bool *malformed)
+{
+    json_t *t = json_object_get(req, "timeout_ms");
+    Error e = ERROR_NULL;
+
+    if (!json_is_integer(t) || json_integer_value(t) <= 0 ||
+        json_integer_value(t) > WATCHDOG_TIMEOUT_MAX_MS) {
+        *error = "\"timeout_ms\" must be an integer number of milliseconds, from 1 to 3600000";
+        *malformed = true;
+        return NULL;
+    }
+    if (!c->ctl->watchdog && watchdog_new(c->ctl->vm, c->ctl->loop, &c->ctl->watchdog, &e) < 0) {
+        (void)snprintf(c->error, sizeof(c->error), "%s", e.message);
+        *error = c->error;
+        return NULL;
+    }
+    if (watchdog_renew(c->ctl->watchdog, (uint64_t)json_integer_value(t)) < 0) {
+        *error = "cannot arm the watchdog's timer";
+        return NULL;
+    }
+    return json_pack("{sb sI}", "ok", 1, "remaining_ms",
+                     (json_int_t)watchdog_remaining_ms(c->ctl->watchdog));
+}
+
 static const ControlCommand commands[] = {
     {"pause", {NULL}, cmd_pause},
     {"resume", {NULL}, cmd_resume},
@@ -497,6 +524,7 @@ static const ControlCommand commands[] = {
      {"downtime_ms", "timeout_s", "max_iterations", "on_limit", "bandwidth_mib_s"},
      cmd_migrate_send},
     {"migrate-cancel", {NULL}, cmd_migrate_cancel},
+    {"watchdog", {"timeout_ms"}, cmd_watchdog},
 };
 
 static bool command_accepts(const ControlCommand *cmd, const char *key)
@@ -553,7 +581,7 @@ static void client_handle_line(ControlClient *c, const char *line, size_t len)
         (void)snprintf(msg, sizeof(msg),
                        "unknown command \"%.64s\" (known: pause, resume, shutdown, destroy, "
                        "reboot, stats, info, console, save, dirty, migrate-send, "
-                       "migrate-cancel)",
+                       "migrate-cancel, watchdog)",
                        name);
         client_reply_error(c, id, true, msg);
         json_decref(req);
@@ -868,6 +896,7 @@ Control *control_free(Control *ctl)
         return NULL;
     ctl->migration = migrate_send_free(ctl->migration);
     json_decref(ctl->migrate_id);
+    ctl->watchdog = watchdog_free(ctl->watchdog);
     for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
         if (ctl->clients[i]) {
             client_close(ctl->clients[i]);

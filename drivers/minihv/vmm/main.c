@@ -19,6 +19,7 @@
 #include "minihv-abi.h"
 #include "net.h"
 #include "parse-util.h"
+#include "pool-wait.h"
 #include "sandbox.h"
 #include "save-client.h"
 #include "snapshot.h"
@@ -32,6 +33,7 @@ static void help(void)
            "       minihv run [OPTIONS] --restore IMAGE\n"
            "       minihv run [OPTIONS] --incoming FD\n"
            "       minihv save --control SOCKET [--then resume|stop] IMAGE\n"
+           "       minihv pool --mode pv|full --memory MiB --vcpus N --socket FD [--room PAD]\n"
            "       minihv --help | --version\n"
            "\n"
            "Runs GUEST on /dev/kvm until it powers off, reboots, crashes or is destroyed, or\n"
@@ -91,10 +93,16 @@ static void help(void)
            "      described in migrate-format.h.\n"
            "  {\"cmd\":\"migrate-cancel\"} aborts it.\n"
            "\n"
+           "Fencing watchdog (JSON lines on --control):\n"
+           "  {\"cmd\":\"watchdog\",\"timeout_ms\":N} arms or renews it: unless renewed\n"
+           "      within N ms (1..3600000) the guest is ended, status 8 (hvd arms it for\n"
+           "      the HA domains of a cluster while it holds its lease).\n"
+           "\n"
            "Exit status: 0 guest powered off, 1 host error, 2 usage error, 3 reboot\n"
            "requested, 4 guest crashed, 5 destroyed, 6 saved, 7 migrated (the target\n"
            "was ready and the guest was handed over to it; 1 also when an image or an\n"
-           "incoming migration is refused). One line on standard error says why.\n",
+           "incoming migration is refused), 8 fenced (the watchdog was not renewed).\n"
+           "One line on standard error says why.\n",
            VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB, VM_DEFAULT_MEMORY_MIB, VM_MAX_VCPUS,
            MINIHV_CMDLINE_MAX, VM_CGROUP_FILES_MAX, VM_CGROUP_FILES_MAX,
            MIGRATE_DOWNTIME_DEFAULT_MS, MIGRATE_TIMEOUT_DEFAULT_S, MIGRATE_ITERATIONS_DEFAULT);
@@ -419,7 +427,8 @@ static void signal_ready(int fd)
     (void)close(fd);
 }
 
-static int run(RunOptions *o)
+/* Runs the domain of o; premade, when not NULL, is the VM a warm-pool VMM made for it. */
+static int run(RunOptions *o, Vm *premade)
 {
     char guest_abs[PATH_MAX], disk_abs[PATH_MAX];
     VmConfig *cfg = &o->cfg;
@@ -437,7 +446,8 @@ static int run(RunOptions *o)
         fprintf(stderr, "minihv: host error: cannot set up signals: %m\n");
         return MINIHV_EXIT_HOST_ERROR;
     }
-    close_inherited_fds(cfg->ready_fd, cfg->net_fd, o->incoming_fd);
+    if (!premade) /* a pooled VMM closed them before it made the VM */
+        close_inherited_fds(cfg->ready_fd, cfg->net_fd, o->incoming_fd);
     /* Before anything is allocated for the guest, so the limits hold all of it. */
     r = cgroup_join(cfg->cgroup_procs, cfg->n_cgroup_procs, getpid(), &failed);
     if (r < 0) {
@@ -473,7 +483,7 @@ static int run(RunOptions *o)
         return MINIHV_EXIT_HOST_ERROR;
     }
 
-    r = vm_new(cfg, 0, &vm, &e);
+    r = premade ? vm_complete(vm = premade, cfg, &e) : vm_new(cfg, 0, &vm, &e);
     if (r < 0) {
         if (snap)
             fprintf(stderr, "minihv: cannot restore %s: %s\n", o->restore_path, e.message);
@@ -577,11 +587,28 @@ static int run(RunOptions *o)
 
 int main(int argc, char **argv)
 {
+    PoolGuest guest = {};
     RunOptions o;
     int r;
 
+    if (argc >= 2 && streq(argv[1], "pool")) {
+        r = pool_wait(argc - 1, argv + 1, &guest);
+        if (r >= 0)
+            return r;
+        pool_show_guest(argc, argv, &guest);
+        optind = 0; /* getopt starts afresh on the guest's arguments */
+        r = parse_argv(guest.argc, guest.argv, &o);
+        if (r < 0 && (o.restore_path || o.incoming_fd >= 0))
+            r = usage_error("a pooled VMM boots a guest: no --restore or --incoming");
+        if (r < 0)
+            r = run(&o, TAKE_PTR(guest.vm));
+        vm_free(guest.vm);
+        free(guest.argv);
+        free(guest.buf);
+        return r;
+    }
     r = parse_argv(argc, argv, &o);
     if (r >= 0)
         return r;
-    return run(&o);
+    return run(&o, NULL);
 }

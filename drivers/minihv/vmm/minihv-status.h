@@ -15,14 +15,17 @@ typedef enum MinihvExitStatus {
                                  * `minihv run --restore` continues it */
     MINIHV_EXIT_MIGRATED = 7,   /* migrated by a control `migrate-send`: the target was ready
                                  * and the guest was handed over to it */
+    MINIHV_EXIT_FENCED = 8,     /* ended by its fencing watchdog, which a control `watchdog`
+                                 * armed and nobody renewed in time (watchdog.h) */
 } MinihvExitStatus;
 
 /* A short word for each status ("poweroff", "host-error", "usage", "reboot", "crash",
- * "destroyed", "saved", "migrated"), or NULL when status is out of range. */
+ * "destroyed", "saved", "migrated", "fenced"), or NULL when status is out of range. */
 static inline const char *minihv_exit_status_to_string(int status)
 {
     static const char *const names[] = {
-        "poweroff", "host-error", "usage", "reboot", "crash", "destroyed", "saved", "migrated",
+        "poweroff",  "host-error", "usage",    "reboot", "crash",
+        "destroyed", "saved",      "migrated", "fenced",
     };
     if (status < 0 || (unsigned)status >= sizeof(names) / sizeof(names[0]))
         return 0;

@@ -8,7 +8,13 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -139,19 +145,15 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
     _exit(MINIHV_EXIT_HOST_ERROR);
 }
 
-int sandbox_enter(void)
+/* The allow-list as a libseccomp filter (every thread: TSYNC). NULL when out of memory or
+ * refused. */
+static scmp_filter_ctx build_filter(void)
 {
-    struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
-    scmp_filter_ctx ctx;
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     int r;
 
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -errno;
-    if (sigaction(SIGSYS, &sa, NULL) < 0)
-        return -errno;
-    ctx = seccomp_init(SCMP_ACT_TRAP);
     if (!ctx)
-        return -ENOMEM;
+        return NULL;
     r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     for (size_t i = 0; r >= 0 && i < ELEMENTSOF(allowed); i++)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
@@ -174,8 +176,69 @@ int sandbox_enter(void)
             ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
             (struct scmp_arg_cmp){.arg = 1, .op = SCMP_CMP_EQ, .datum_a = F_GETFL, .datum_b = 0});
 #endif
-    if (r >= 0)
-        r = seccomp_load(ctx);
+    if (r < 0) {
+        seccomp_release(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* The filter compiled ahead by sandbox_prepare, or none. */
+static struct sock_filter *prepared_filter;
+static unsigned short prepared_len;
+
+int sandbox_prepare(void)
+{
+    _cleanup_close_ int fd = -EBADF;
+    scmp_filter_ctx ctx;
+    struct stat st;
+    int r;
+
+    ctx = build_filter();
+    if (!ctx)
+        return -ENOMEM;
+    fd = memfd_create("minihv-seccomp", MFD_CLOEXEC);
+    r = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
+    seccomp_release(ctx);
+    if (r < 0)
+        return r;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) ||
+        st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return -EBADMSG;
+    prepared_filter = malloc((size_t)st.st_size);
+    if (!prepared_filter)
+        return -ENOMEM;
+    if (pread(fd, prepared_filter, (size_t)st.st_size, 0) != st.st_size) {
+        prepared_filter = mfree(prepared_filter);
+        return -EIO;
+    }
+    prepared_len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+    return 0;
+}
+
+int sandbox_enter(void)
+{
+    struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+    scmp_filter_ctx ctx;
+    int r;
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    if (sigaction(SIGSYS, &sa, NULL) < 0)
+        return -errno;
+    if (prepared_filter) {
+        struct sock_fprog prog = {.len = prepared_len, .filter = prepared_filter};
+        r = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+        prepared_filter = mfree(prepared_filter); /* the kernel has its copy */
+        /* TSYNC answers a positive thread id when a thread could not take the filter */
+        return r == 0 ? 0 : r < 0 ? -errno : -EBUSY;
+    }
+    ctx = build_filter();
+    if (!ctx)
+        return -ENOMEM;
+    r = seccomp_load(ctx);
     seccomp_release(ctx);
     return r < 0 ? r : 0;
 }

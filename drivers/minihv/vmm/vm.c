@@ -260,23 +260,26 @@ static void unstep_wake(Vm *vm)
 typedef struct VmStep {
     const char *name;
     bool needs_kvm;
+    bool shape_only; /* needs only the mode, memory size and vCPU count (vm_prepare) */
     int (*init)(Vm *vm, Error *e);
     void (*fini)(Vm *vm);
 } VmStep;
 
+/* The steps that need only the shape come first: a warm-pool VMM runs them before its guest is
+ * known. */
 static const VmStep vm_steps[] = {
-    {"memory", false, step_memory, unstep_memory},
-    {"kvm", true, step_kvm, unstep_kvm},
-    {"image", false, step_image, NULL},
-    {"console", false, console_init, console_fini},
-    {"disk", false, disk_init, disk_fini},
-    {"devices", false, step_devices, unstep_devices},
-    {"net", false, net_init, net_fini},
-    {"vcpus", false, step_vcpus, unstep_vcpus},
-    {"boot", false, step_boot, NULL},
-    {"doorbell", true, step_doorbell, unstep_doorbell},
-    {"wake", false, step_wake, unstep_wake},
-    {"restore", false, step_restore, NULL},
+    {"memory", false, true, step_memory, unstep_memory},
+    {"kvm", true, true, step_kvm, unstep_kvm},
+    {"vcpus", false, true, step_vcpus, unstep_vcpus},
+    {"image", false, false, step_image, NULL},
+    {"console", false, false, console_init, console_fini},
+    {"disk", false, false, disk_init, disk_fini},
+    {"devices", false, false, step_devices, unstep_devices},
+    {"net", false, false, net_init, net_fini},
+    {"boot", false, false, step_boot, NULL},
+    {"doorbell", true, false, step_doorbell, unstep_doorbell},
+    {"wake", false, false, step_wake, unstep_wake},
+    {"restore", false, false, step_restore, NULL},
 };
 
 static void vm_unwind(Vm *vm, size_t done)
@@ -286,10 +289,38 @@ static void vm_unwind(Vm *vm, size_t done)
             vm_steps[done].fini(vm);
 }
 
-int vm_new(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e)
+static void vm_discard(Vm *vm, size_t done)
+{
+    vm_unwind(vm, done);
+    pthread_cond_destroy(&vm->cond);
+    pthread_mutex_destroy(&vm->lock);
+    free(vm);
+}
+
+/* Runs the steps from vm->steps_done on, the shape-only ones or all of them. On failure vm is
+ * freed. */
+static int vm_run_steps(Vm *vm, bool shape_only, Error *e)
+{
+    for (size_t i = vm->steps_done; i < ELEMENTSOF(vm_steps); i++) {
+        int r;
+
+        if (shape_only && !vm_steps[i].shape_only)
+            break;
+        vm->steps_done = i + 1;
+        if (vm_steps[i].needs_kvm && (vm->new_flags & VM_NEW_NO_KVM))
+            continue;
+        r = vm_steps[i].init(vm, e);
+        if (r < 0) {
+            vm_discard(vm, i + 1);
+            return r;
+        }
+    }
+    return 0;
+}
+
+int vm_prepare(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e)
 {
     pthread_condattr_t ca;
-    size_t i;
     Vm *vm;
     int r;
 
@@ -302,28 +333,50 @@ int vm_new(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e)
     vm->cfg = *cfg;
     if (!vm->cfg.cmdline)
         vm->cfg.cmdline = "";
+    vm->new_flags = flags;
     vm->kvm_fd = vm->vm_fd = vm->doorbell_fd = vm->wake_fd = -EBADF;
     vm->wait_cap_ns = VM_WAIT_CAP_NS;
-    vm->start_realtime_ns = now_realtime_ns();
-    vm->start_mono_ns = now_mono_ns();
     pthread_mutex_init(&vm->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&vm->cond, &ca);
     pthread_condattr_destroy(&ca);
+    r = vm_run_steps(vm, true, e);
+    if (r < 0)
+        return r;
+    *ret = vm;
+    return 0;
+}
 
-    for (i = 0; i < ELEMENTSOF(vm_steps); i++) {
-        if (vm_steps[i].needs_kvm && (flags & VM_NEW_NO_KVM))
-            continue;
-        r = vm_steps[i].init(vm, e);
-        if (r < 0) {
-            vm_unwind(vm, i + 1);
-            pthread_cond_destroy(&vm->cond);
-            pthread_mutex_destroy(&vm->lock);
-            free(vm);
-            return r;
-        }
+int vm_complete(Vm *vm, const VmConfig *cfg, Error *e)
+{
+    if (cfg->mode != vm->cfg.mode || cfg->mem_size != vm->cfg.mem_size ||
+        cfg->vcpus != vm->cfg.vcpus || cfg->restore || cfg->incoming) {
+        vm_discard(vm, vm->steps_done);
+        return error_setf(e, ERROR_INVALID_ARGUMENT,
+                          "the guest's settings do not fit the VM made for it");
     }
+    vm->cfg = *cfg;
+    if (!vm->cfg.cmdline)
+        vm->cfg.cmdline = "";
+    vm->start_realtime_ns = now_realtime_ns();
+    vm->start_mono_ns = now_mono_ns();
+    return vm_run_steps(vm, false, e);
+}
+
+int vm_new(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e)
+{
+    Vm *vm;
+    int r;
+
+    r = vm_prepare(cfg, flags, &vm, e);
+    if (r < 0)
+        return r;
+    vm->start_realtime_ns = now_realtime_ns();
+    vm->start_mono_ns = now_mono_ns();
+    r = vm_run_steps(vm, false, e);
+    if (r < 0)
+        return r;
     *ret = vm;
     return 0;
 }

@@ -176,6 +176,9 @@ struct Vm {
     dev_t image_dev;
     ino_t image_ino;
 
+    size_t steps_done;  /* set-up steps run so far (vm.c) */
+    unsigned new_flags; /* VmNewFlags it was made with */
+
     uint64_t *dirty_bitmap; /* KVM's dirty log, one bit per page, once logging started */
     uint64_t *vmm_written;  /* a migration's record of the VMM's own writes (mem.vmm_written
                              * points here while it runs); freed with the VM, as a vCPU thread
@@ -194,6 +197,16 @@ typedef enum VmNewFlags {
  * everything; vCPU threads are not started yet. Returns 0, or a negative errno with e set;
  * -ENOEXEC means the guest image was refused. */
 int vm_new(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e);
+
+/* The first half of vm_new for a warm-pool VMM: only the steps that need cfg's mode, mem_size
+ * and vcpus (guest memory, KVM's VM with that memory, the vCPUs). The other fields of cfg are
+ * not used. *ret is to be completed with vm_complete or freed with vm_free. */
+int vm_prepare(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e);
+
+/* The rest of vm_new on a prepared vm, for cfg (a boot: no restore, no incoming migration),
+ * whose mode, mem_size and vcpus must be the prepared ones. On failure vm is freed; returns 0
+ * or a negative errno with e set, -ENOEXEC for a refused guest image. */
+int vm_complete(Vm *vm, const VmConfig *cfg, Error *e);
 
 /* Stops nothing: the caller has joined every vCPU thread. Accepts NULL, returns NULL. */
 Vm *vm_free(Vm *vm);
