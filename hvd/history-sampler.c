@@ -132,7 +132,7 @@ static void history_sample(Manager *m, uint64_t now_us)
 {
     SamplePass pass = {.now_us = now_us};
 
-    manager_stats_foreach(m, sample_domain, &pass);
+    manager_stats_foreach(m, 0, sample_domain, &pass);
     history_series_add(m->host_history, now_us, pass.total);
 }
 

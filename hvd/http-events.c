@@ -191,7 +191,7 @@ static int on_stats_timer(sd_event_source *src, uint64_t usec, void *userdata)
     (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
     if (h->n_subscribers == 0)
         return 0;
-    manager_stats_foreach(h->manager, stats_event, h);
+    manager_stats_foreach(h->manager, DRIVER_PEEK_PASSIVE, stats_event, h);
     return 0;
 }
 

@@ -256,7 +256,8 @@ enum MHD_Result http_metrics_serve(HttpRequest *r)
     MetricsText out = {};
 
     host_metrics(&out, m);
-    manager_stats_foreach(m, domain_metrics, &pass);
+    /* What the sampler keeps fresh: a scrape does not set off a request to every VMM. */
+    manager_stats_foreach(m, DRIVER_PEEK_PASSIVE, domain_metrics, &pass);
     for (size_t f = 0; f < _FAMILY_MAX; f++) {
         family_header(&out, families[f].name, families[f].type, families[f].help);
         metrics_text_append(&out, &pass.family[f]);

@@ -271,7 +271,7 @@ static json_t *stats_from_info(Manager *m, Domain *d, Driver *drv)
     return info.stats;
 }
 
-void manager_stats_foreach(Manager *m, ManagerStatsVisit visit, void *userdata)
+void manager_stats_foreach(Manager *m, unsigned flags, ManagerStatsVisit visit, void *userdata)
 {
     json_t *by_driver[_DRIVER_KIND_MAX] = {};
 
@@ -291,7 +291,7 @@ void manager_stats_foreach(Manager *m, ManagerStatsVisit visit, void *userdata)
 
         if (domain_state_is_active(d->state) && drv && drv->available) {
             if (drv->ops->peek_stats)
-                stats = drv->ops->peek_stats(drv, &d->config);
+                stats = drv->ops->peek_stats(drv, &d->config, flags);
             else if (drv->ops->get_stats)
                 stats = json_object_get(by_driver[d->config.driver], d->config.name);
             else
@@ -315,7 +315,7 @@ json_t *manager_stats_all(Manager *m)
     json_t *all = json_object();
 
     if (all)
-        manager_stats_foreach(m, stats_copy_into, all);
+        manager_stats_foreach(m, 0, stats_copy_into, all);
     return all;
 }
 

@@ -243,9 +243,9 @@ static void stats_set_current(Instance *inst, json_t *o)
     instance_cgroup_stats(inst, o);
 }
 
-json_t *instance_stats_current(Instance *inst)
+json_t *instance_stats_current(Instance *inst, bool refresh)
 {
-    if (!stats_fresh(inst))
+    if (refresh && !stats_fresh(inst))
         stats_queue(inst);
     if (!inst->stats)
         return NULL;
@@ -259,7 +259,7 @@ json_t *instance_stats_json(Instance *inst)
     /* A shallow copy: the cached sample is replaced whole when the next one comes and only its
      * top-level fields are ever changed in place, so its nested objects can be shared (a deep
      * copy of every domain's sample each second was a tenth of hvd's time with 500 running). */
-    json_t *current = instance_stats_current(inst), *o;
+    json_t *current = instance_stats_current(inst, true), *o;
 
     o = current ? json_copy(current) : json_object();
     if (o && !current)
@@ -267,11 +267,15 @@ json_t *instance_stats_json(Instance *inst)
     return o;
 }
 
-json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c)
+json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c, unsigned flags)
 {
-    Instance *inst = instance_find(minihv(drv), c->name);
+    Instance *inst;
 
-    return inst && inst->ready ? instance_stats_current(inst) : NULL;
+    if (flags & ~(unsigned)DRIVER_PEEK_PASSIVE)
+        return NULL;
+    inst = instance_find(minihv(drv), c->name);
+    return inst && inst->ready ? instance_stats_current(inst, !(flags & DRIVER_PEEK_PASSIVE))
+                               : NULL;
 }
 
 /* Adds inst to r's awaited instances, asking for a sample unless it is fresh. */
