@@ -6,9 +6,10 @@ HTTP (GET /api/v1/domains), hvctl list, and hvd's memory and database size.
 Then many running: BENCH_SCALE_RUNNING (default 200; BENCH_SCALE_FULL=1 for 10 000) echo pv
 minihv domains of 2 MiB started one after the other, within BENCH_SCALE_SECONDS (default 300)
 of starting: start p50/p99 of the first and the last tenth, re-attach after kill -9, hvd's
-RSS, host memory per running domain, the CPU that idle domains cost (hvd and VMMs), /metrics,
-GET /api/v1/domains and hvctl list with all of them running, starts from a warm pool of VMMs
-([minihv] warm-pool, turned on by a reload) with all of them running, and destroying them all."""
+RSS, host memory per running domain, the CPU that idle domains cost (hvd and VMMs), /metrics
+(time and size), GET /api/v1/host, GET /api/v1/domains and hvctl list with all of them
+running, starts from a warm pool of VMMs ([minihv] warm-pool, turned on by a reload) with all
+of them running, and destroying them all."""
 import os
 import pathlib
 import shutil
@@ -196,6 +197,8 @@ def running_scale():
         r["idle_vmm_cpu_percent"] = (cpu_seconds(pids) - v0) / 2.0 * 100
         r["hvd_rss_bytes"] = benchlib.rss(h.proc.pid)
         r["metrics_ms"] = timed(lambda: h.request("GET", "/metrics"), 5) * 1000
+        r["metrics_bytes"] = len(h.request("GET", "/metrics")[2])
+        r["http_host_ms"] = timed(lambda: h.request("GET", "/api/v1/host"), 5) * 1000
         r["http_list_ms"] = timed(lambda: h.request("GET", "/api/v1/domains"), 5) * 1000
         r["hvctl_list_ms"] = timed(
             lambda: subprocess.run([str(h.hvctl_binary), "list"], env=h.env(),
@@ -241,6 +244,9 @@ def running_scale():
          "lower"),
         (f"CPU of the {n} idle VMMs", r["idle_vmm_cpu_percent"], None, "-", "%", "lower"),
         (f"GET /metrics, {n} running, median", r["metrics_ms"], None, "-", "ms", "lower"),
+        (f"GET /metrics, {n} running, bytes per running domain", r["metrics_bytes"] / n, None,
+         "-", "B", "lower"),
+        (f"GET /api/v1/host, {n} running, median", r["http_host_ms"], None, "-", "ms", "lower"),
         (f"GET /api/v1/domains, {n} running, median", r["http_list_ms"], None, "-", "ms",
          "lower"),
         (f"hvctl list, {n} running, median", r["hvctl_list_ms"], None, "-", "ms", "lower"),

@@ -38,6 +38,12 @@ enum {
     DRIVER_CONSOLE_VIRTIO = 1u << 0,
 };
 
+/* Flags of peek_stats: do not ask the backend for a fresher sample (a reader that the statistics
+ * sampler, asking every second, keeps fresh enough: /metrics, the event stream). */
+enum {
+    DRIVER_PEEK_PASSIVE = 1u << 0,
+};
+
 /* Flags of save: leave the domain paused once its image is written (a managed save, which hvd
  * then ends). Without it the domain goes on as it was, running or paused (a snapshot). */
 enum {
@@ -195,6 +201,12 @@ typedef struct DriverOps {
      * backend-specific fields (balloon, exits by reason, ...). Answers from the driver's cache
      * as get_info does, and never waits. */
     int (*get_stats)(Driver *drv, json_t **ret, unsigned flags, Error *e);
+    /* The statistics get_stats would give for c (NULL when it has none yet), borrowed: the
+     * driver's own cached object, good until the caller returns to the loop; the caller reads it
+     * and neither keeps nor changes it. For surfaces that read every domain's numbers (/metrics,
+     * the history sampler) without a copy per domain. Asks for a fresher sample as get_stats
+     * does, unless flags has DRIVER_PEEK_PASSIVE; NULL on unknown flags. Never waits. Optional. */
+    json_t *(*peek_stats)(Driver *drv, const DomainConfig *c, unsigned flags);
     /* After an hvd restart: adopts the instance recorded in rt if it still exists. On entry
      * *ret_state holds the state hvd recorded. Returns 1 and fills state/reason when it runs, 0
      * when it is gone (e says what was found). Never waits on the backend: what it can only

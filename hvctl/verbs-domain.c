@@ -499,8 +499,10 @@ const Verb verbs[] = {
      "Move a running domain to another hvd, whose HTTP API is at URL (http://ADDRESS:PORT,\n"
      "or https://ADDRESS:PORT for TLS: see hvd(8) [migrate])\n"
      "and whose token is in FILE, while it runs (a pause of --downtime-ms, default 10).\n"
-     "--timeout bounds the pre-copy, --bandwidth the MiB/s the stream may use. It stays\n"
-     "defined here, shutoff/migrated; on any failure it keeps running here.\n"
+     "--timeout S bounds the pre-copy: at S seconds minihv copies the rest with the guest\n"
+     "paused, while kvm aborts the migration (the domain runs on here; kvm has no limit\n"
+     "without it). --bandwidth caps the MiB/s the stream may use. It stays defined here,\n"
+     "shutoff/migrated; on any failure it keeps running here.\n"
      "Disks are referenced, not copied: the target must see the same disk.",
      verb_migrate},
 };

@@ -56,16 +56,35 @@ void manager_history_save(Manager *m, uint64_t now_us, bool current)
     manager_change_end(m, r);
 }
 
-static void restore_point(void *userdata, const char *series, HistoryRange r, const HistoryPoint *p)
+/* Where restored points go: the series the last point named, found once per series (the store
+ * hands them out series by series; finding the domain for every point walked every domain:
+ * quadratic in a restart with many domains' history). */
+typedef struct RestorePass {
+    Manager *manager;
+    char series[DOMAIN_UUID_STRING_MAX];
+    HistorySeries **target;
+} RestorePass;
+
+static HistorySeries **restore_target(Manager *m, const char *series)
 {
-    Manager *m = userdata;
-    HistorySeries **s = NULL;
     Domain *d;
 
     if (streq(series, HOST_SERIES))
-        s = &m->host_history;
-    else if ((d = manager_find_uuid(m, series)))
-        s = &d->history;
+        return &m->host_history;
+    d = manager_find_uuid(m, series);
+    return d ? &d->history : NULL;
+}
+
+static void restore_point(void *userdata, const char *series, HistoryRange r, const HistoryPoint *p)
+{
+    RestorePass *pass = userdata;
+    HistorySeries **s;
+
+    if (!streq(pass->series, series)) {
+        (void)snprintf(pass->series, sizeof(pass->series), "%s", series);
+        pass->target = restore_target(pass->manager, series);
+    }
+    s = pass->target;
     if (!s || (!*s && !(*s = history_series_new())))
         return;
     history_series_restore(*s, r, p);
@@ -80,35 +99,41 @@ static uint64_t sample_time(json_t *stats, uint64_t now_us)
     return age_us < now_us ? now_us - age_us : now_us;
 }
 
-/* One sample of every active domain's cached statistics, stamped now_us (less each driver's
- * reported age), into its history and the host's. */
+typedef struct SamplePass {
+    uint64_t now_us;
+    float total[_HISTORY_METRIC_MAX];
+} SamplePass;
+
+static void sample_domain(void *userdata, Domain *d, json_t *stats)
+{
+    SamplePass *p = userdata;
+    float values[_HISTORY_METRIC_MAX];
+    HistoryCounters c;
+
+    if (!stats) {
+        if (d->history)
+            history_series_break(d->history, p->now_us);
+        return;
+    }
+    if (!d->history && !(d->history = history_series_new()))
+        return;
+    history_counters_from_stats(stats, &c);
+    (void)history_series_sample(d->history, sample_time(stats, p->now_us), &c);
+    /* Its latest values count even when this tick saw no new sample. */
+    if (!history_series_latest(d->history, values))
+        return;
+    for (size_t k = 0; k < _HISTORY_METRIC_MAX; k++)
+        p->total[k] += values[k];
+}
+
+/* One sample of every active domain's cached statistics (read where the driver keeps them, not
+ * copied), stamped now_us (less each driver's reported age), into its history and the host's. */
 static void history_sample(Manager *m, uint64_t now_us)
 {
-    float total[_HISTORY_METRIC_MAX] = {}, values[_HISTORY_METRIC_MAX];
-    json_t *all = manager_stats_all(m);
+    SamplePass pass = {.now_us = now_us};
 
-    for (size_t i = 0; i < m->n_domains; i++) {
-        Domain *d = m->domains[i];
-        json_t *stats = json_object_get(all, d->config.name);
-        HistoryCounters c;
-
-        if (!stats) {
-            if (d->history)
-                history_series_break(d->history, now_us);
-            continue;
-        }
-        if (!d->history && !(d->history = history_series_new()))
-            continue;
-        history_counters_from_stats(stats, &c);
-        (void)history_series_sample(d->history, sample_time(stats, now_us), &c);
-        /* Its latest values count even when this tick saw no new sample. */
-        if (!history_series_latest(d->history, values))
-            continue;
-        for (size_t k = 0; k < _HISTORY_METRIC_MAX; k++)
-            total[k] += values[k];
-    }
-    json_decref(all);
-    history_series_add(m->host_history, now_us, total);
+    manager_stats_foreach(m, 0, sample_domain, &pass);
+    history_series_add(m->host_history, now_us, pass.total);
 }
 
 static int on_history_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -131,6 +156,7 @@ static int on_history_timer(sd_event_source *s, uint64_t usec, void *userdata)
 int manager_history_start(Manager *m)
 {
     uint64_t now = now_usec(CLOCK_REALTIME), now_s = now / USEC_PER_SEC;
+    RestorePass pass = {.manager = m};
     int r;
 
     m->host_history = history_series_new();
@@ -138,7 +164,7 @@ int manager_history_start(Manager *m)
         return -ENOMEM;
     m->history_saved_minute = (int64_t)(now_s / 60);
     r = store_history_load(m->store, kept_from(HISTORY_DAY, now_s), kept_from(HISTORY_MONTH, now_s),
-                           restore_point, m);
+                           restore_point, &pass);
     if (r < 0)
         log_warning("Failed to read the saved statistics history, charts start empty: %s",
                     store_last_error(m->store));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "host-density.h"
 
@@ -25,9 +26,15 @@
 
 static long long open_fds(void)
 {
-    DIR *dir = opendir("/proc/self/fd");
+    struct stat st;
+    DIR *dir;
     long long n = 0;
 
+    /* Linux 6.2 and later tell the count as the directory's size, without listing it (the list
+     * was most of GET /api/v1/host's time with 600 running). */
+    if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0)
+        return (long long)st.st_size;
+    dir = opendir("/proc/self/fd");
     if (!dir)
         return -1;
     while (readdir(dir))

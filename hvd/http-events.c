@@ -156,29 +156,42 @@ static void on_domain_console(void *userdata, Domain *d, ConsoleDevice device, c
             subscriber_append(s, msg, strlen(msg));
 }
 
+/* Sends d's statistics to the subscribers that want them; formatted once, and not at all when
+ * none does. */
+static void stats_event(void *userdata, Domain *d, json_t *stats)
+{
+    Http *h = userdata;
+    HttpSubscriber *first = NULL;
+    json_t *ev;
+    _cleanup_free_ char *msg = NULL;
+
+    if (!stats)
+        return;
+    for (HttpSubscriber *s = h->subscribers; s && !first; s = s->next)
+        if (wants(s, d->config.name))
+            first = s;
+    if (!first)
+        return;
+    ev = json_pack("{s:s, s:I, s:O}", "domain", d->config.name, "time_us",
+                   (json_int_t)now_usec(CLOCK_REALTIME), "stats", stats);
+    msg = ev ? sse_format(0, "stats", ev) : NULL;
+    json_decref(ev);
+    if (!msg)
+        return;
+    for (HttpSubscriber *s = first; s; s = s->next)
+        if (wants(s, d->config.name))
+            subscriber_append(s, msg, strlen(msg));
+}
+
 static int on_stats_timer(sd_event_source *src, uint64_t usec, void *userdata)
 {
     Http *h = userdata;
-    json_t *all, *stats;
-    const char *name;
 
     (void)sd_event_source_set_time_relative(src, STATS_INTERVAL_US);
     (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
     if (h->n_subscribers == 0)
         return 0;
-    all = manager_stats_all(h->manager);
-    json_object_foreach (all, name, stats) {
-        json_t *ev = json_pack("{s:s, s:I, s:O}", "domain", name, "time_us",
-                               (json_int_t)now_usec(CLOCK_REALTIME), "stats", stats);
-        _cleanup_free_ char *msg = ev ? sse_format(0, "stats", ev) : NULL;
-        json_decref(ev);
-        if (!msg)
-            continue;
-        for (HttpSubscriber *s = h->subscribers; s; s = s->next)
-            if (wants(s, name))
-                subscriber_append(s, msg, strlen(msg));
-    }
-    json_decref(all);
+    manager_stats_foreach(h->manager, DRIVER_PEEK_PASSIVE, stats_event, h);
     return 0;
 }
 

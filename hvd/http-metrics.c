@@ -1,17 +1,121 @@
 /* GET /metrics: Prometheus text exposition of domains (state, vCPUs, memory, CPU weight and cap,
  * CPU time and throttled time, exits by reason, network frames, bytes and drops) and of the host
- * (capacity, reservation, allocation). */
-#include <stdio.h>
+ * (capacity, reservation, allocation). One pass over the domains, reading each one's statistics
+ * where the driver keeps them, each family into its own buffer. */
 #include <string.h>
 
 #include "http-internal.h"
+#include "metrics-text.h"
 
-static void family(FILE *f, const char *name, const char *type, const char *help)
+typedef enum MetricFamily {
+    FAMILY_STATE,
+    FAMILY_VCPUS,
+    FAMILY_MEMORY,
+    FAMILY_CPU_WEIGHT,
+    FAMILY_CPU_CAP,
+    FAMILY_CPU_SECONDS,
+    FAMILY_THROTTLED_SECONDS,
+    FAMILY_THROTTLED_PERIODS,
+    FAMILY_STATS_AGE,
+    FAMILY_STATS_STALE,
+    FAMILY_EXITS,
+    FAMILY_DEVICE_EXITS,
+    FAMILY_NET_FRAMES,
+    FAMILY_NET_BYTES,
+    FAMILY_NET_DROPPED,
+    _FAMILY_MAX,
+} MetricFamily;
+
+static const struct {
+    const char *name, *type, *help;
+} families[_FAMILY_MAX] = {
+    [FAMILY_STATE] = {"hvd_domain_state", "gauge", "1 for the state each domain is in."},
+    [FAMILY_VCPUS] = {"hvd_domain_vcpus", "gauge", "vCPUs of each domain."},
+    [FAMILY_MEMORY] = {"hvd_domain_memory_bytes", "gauge", "Memory of each domain."},
+    [FAMILY_CPU_WEIGHT] = {"hvd_domain_cpu_weight", "gauge",
+                           "CPU weight of each domain (1..10000)."},
+    [FAMILY_CPU_CAP] = {"hvd_domain_cpu_cap_ratio", "gauge",
+                        "CPU cap of each domain in host CPUs (0: none)."},
+    [FAMILY_CPU_SECONDS] = {"hvd_domain_cpu_seconds_total", "counter",
+                            "CPU time used by each running domain."},
+    [FAMILY_THROTTLED_SECONDS] = {"hvd_domain_cpu_throttled_seconds_total", "counter",
+                                  "Time the CPU cap held each running domain's vCPUs back "
+                                  "(cgroup cpu.stat)."},
+    [FAMILY_THROTTLED_PERIODS] = {"hvd_domain_cpu_throttled_periods_total", "counter",
+                                  "Scheduling periods in which the CPU cap held each running "
+                                  "domain back."},
+    [FAMILY_STATS_AGE] = {"hvd_domain_stats_age_seconds", "gauge",
+                          "How old each running domain's numbers are (hvd never waits for a "
+                          "backend: it answers with what it has)."},
+    [FAMILY_STATS_STALE] = {"hvd_domain_stats_stale", "gauge",
+                            "1 when a domain's numbers could not be refreshed lately (its backend "
+                            "does not answer)."},
+    [FAMILY_EXITS] = {"hvd_domain_exits_total", "counter",
+                      "Exits of each running domain to its hypervisor, by reason."},
+    [FAMILY_DEVICE_EXITS] = {"hvd_domain_device_exits_total", "counter",
+                             "Exits of each running domain to its hypervisor, by device."},
+    [FAMILY_NET_FRAMES] = {"hvd_domain_net_frames_total", "counter",
+                           "Frames through each running domain's NIC."},
+    [FAMILY_NET_BYTES] = {"hvd_domain_net_bytes_total", "counter",
+                          "Bytes through each running domain's NIC."},
+    [FAMILY_NET_DROPPED] = {"hvd_domain_net_dropped_total", "counter",
+                            "Frames each running domain's NIC dropped."},
+};
+
+typedef struct MetricsPass {
+    MetricsText family[_FAMILY_MAX];
+} MetricsPass;
+
+static void family_header(MetricsText *t, const char *name, const char *type, const char *help)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    metrics_text_str(t, "# HELP ");
+    metrics_text_str(t, name);
+    metrics_text_str(t, " ");
+    metrics_text_str(t, help);
+    metrics_text_str(t, "\n# TYPE ");
+    metrics_text_str(t, name);
+    metrics_text_str(t, " ");
+    metrics_text_str(t, type);
+    metrics_text_str(t, "\n");
 }
 
-static void host_metrics(FILE *f, json_t *host)
+/* Starts a sample of family f for domain: `name{domain="domain"` (the caller adds more labels,
+ * then closes it with sample_value_*). */
+static MetricsText *sample_start(MetricsPass *p, MetricFamily f, const char *domain)
+{
+    MetricsText *t = &p->family[f];
+
+    metrics_text_str(t, families[f].name);
+    metrics_text_str(t, "{domain=\"");
+    metrics_text_str(t, domain);
+    metrics_text_add(t, "\"", 1);
+    return t;
+}
+
+static void label(MetricsText *t, const char *key, const char *value)
+{
+    metrics_text_add(t, ",", 1);
+    metrics_text_str(t, key);
+    metrics_text_add(t, "=\"", 2);
+    metrics_text_str(t, value);
+    metrics_text_add(t, "\"", 1);
+}
+
+static void end_i64(MetricsText *t, int64_t v)
+{
+    metrics_text_add(t, "} ", 2);
+    metrics_text_i64(t, v);
+    metrics_text_add(t, "\n", 1);
+}
+
+static void end_scaled(MetricsText *t, int64_t v, unsigned decimals)
+{
+    metrics_text_add(t, "} ", 2);
+    metrics_text_scaled(t, v, decimals);
+    metrics_text_add(t, "\n", 1);
+}
+
+static void host_metrics(MetricsText *t, Manager *m)
 {
     static const struct {
         const char *metric, *key, *help;
@@ -31,160 +135,138 @@ static void host_metrics(FILE *f, json_t *host)
         {"hvd_host_memory_overcommit_ratio", "memory_overcommit",
          "Guest memory allowed per available byte.", 1},
     };
-    json_t *drivers = json_object_get(host, "drivers"), *v;
-    const char *name;
+    /* The allocator's totals only: the host view's per-domain list and density are not needed. */
+    json_t *host = alloc_host_view(&m->alloc);
 
     for (size_t i = 0; i < ELEMENTSOF(gauges); i++) {
-        json_t *j = json_object_get(host, gauges[i].key);
-        family(f, gauges[i].metric, "gauge", gauges[i].help);
-        fprintf(f, "%s %.17g\n", gauges[i].metric, json_number_value(j) * gauges[i].scale);
+        family_header(t, gauges[i].metric, "gauge", gauges[i].help);
+        metrics_text_str(t, gauges[i].metric);
+        metrics_text_add(t, " ", 1);
+        metrics_text_double(t, json_number_value(json_object_get(host, gauges[i].key)) *
+                                   gauges[i].scale);
+        metrics_text_add(t, "\n", 1);
     }
-    family(f, "hvd_driver_available", "gauge", "1 when the driver's backend can be reached.");
-    json_object_foreach (drivers, name, v)
-        fprintf(f, "hvd_driver_available{driver=\"%s\"} %d\n", name,
-                json_is_true(json_object_get(v, "available")));
+    json_decref(host);
+    family_header(t, "hvd_driver_available", "gauge",
+                  "1 when the driver's backend can be reached.");
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++) {
+        if (!m->drivers[i])
+            continue;
+        metrics_text_str(t, "hvd_driver_available{driver=\"");
+        metrics_text_str(t, driver_kind_to_string((DriverKind)i));
+        metrics_text_add(t, "\"} ", 3);
+        metrics_text_i64(t, m->drivers[i]->available);
+        metrics_text_add(t, "\n", 1);
+    }
+    family_header(t, "hvd_domains", "gauge", "Domains by state.");
+    for (int st = 0; st < _DOMAIN_STATE_MAX; st++) {
+        metrics_text_str(t, "hvd_domains{state=\"");
+        metrics_text_str(t, domain_state_to_string(st));
+        metrics_text_add(t, "\"} ", 3);
+        metrics_text_u64(t, m->state_counts[st]);
+        metrics_text_add(t, "\n", 1);
+    }
 }
 
-/* Writes one counter sample per key of an object of counters (exits by reason, say). */
-static void counter_object(FILE *f, const char *metric, const char *domain, const char *label,
+/* One sample per integer of an object of counters (exits by reason, say), but none for a counter
+ * that is still 0 other than "total": most of 30 reasons and devices never count, and writing
+ * them all was two thirds of /metrics (2.4 KiB per running domain). */
+static void counter_object(MetricsPass *p, MetricFamily f, const char *domain, const char *key,
                            json_t *obj)
 {
-    const char *key;
+    const char *k;
     json_t *v;
 
-    json_object_foreach (obj, key, v)
-        if (json_is_integer(v))
-            fprintf(f, "%s{domain=\"%s\",%s=\"%s\"} %lld\n", metric, domain, label, key,
-                    (long long)json_integer_value(v));
+    json_object_foreach (obj, k, v)
+        if (json_is_integer(v) && (json_integer_value(v) != 0 || streq(k, "total"))) {
+            MetricsText *t = sample_start(p, f, domain);
+            label(t, key, k);
+            end_i64(t, json_integer_value(v));
+        }
 }
 
-/* Frames, bytes and drops of each running domain's network device, each way. */
-static void net_metrics(FILE *f, json_t *stats)
+/* Frames, bytes and drops of a domain's network device, each way, when it has one. */
+static void net_metrics(MetricsPass *p, const char *domain, json_t *net)
 {
     static const struct {
-        const char *metric, *help, *tx, *rx;
+        MetricFamily family;
+        const char *tx, *rx;
     } counters[] = {
-        {"hvd_domain_net_frames_total", "Frames through each running domain's NIC.", "tx_frames",
-         "rx_frames"},
-        {"hvd_domain_net_bytes_total", "Bytes through each running domain's NIC.", "tx_bytes",
-         "rx_bytes"},
-        {"hvd_domain_net_dropped_total", "Frames each running domain's NIC dropped.", "tx_dropped",
-         "rx_dropped"},
+        {FAMILY_NET_FRAMES, "tx_frames", "rx_frames"},
+        {FAMILY_NET_BYTES, "tx_bytes", "rx_bytes"},
+        {FAMILY_NET_DROPPED, "tx_dropped", "rx_dropped"},
     };
-    const char *name;
-    json_t *s;
 
+    if (!json_is_true(json_object_get(net, "attached")))
+        return;
     for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
-        family(f, counters[i].metric, "counter", counters[i].help);
-        json_object_foreach (stats, name, s) {
-            json_t *net = json_object_get(s, "net");
-            if (!json_is_true(json_object_get(net, "attached")))
-                continue;
-            fprintf(f, "%s{domain=\"%s\",direction=\"tx\"} %lld\n", counters[i].metric, name,
-                    (long long)json_integer_value(json_object_get(net, counters[i].tx)));
-            fprintf(f, "%s{domain=\"%s\",direction=\"rx\"} %lld\n", counters[i].metric, name,
-                    (long long)json_integer_value(json_object_get(net, counters[i].rx)));
-        }
+        MetricsText *t = sample_start(p, counters[i].family, domain);
+        label(t, "direction", "tx");
+        end_i64(t, json_integer_value(json_object_get(net, counters[i].tx)));
+        t = sample_start(p, counters[i].family, domain);
+        label(t, "direction", "rx");
+        end_i64(t, json_integer_value(json_object_get(net, counters[i].rx)));
     }
+}
+
+/* Writes sample f of domain when stats has key as an integer, scaled down by decimals. */
+static void stat_sample(MetricsPass *p, MetricFamily f, const char *domain, json_t *stats,
+                        const char *key, unsigned decimals)
+{
+    json_t *v = json_object_get(stats, key);
+
+    if (json_is_integer(v))
+        end_scaled(sample_start(p, f, domain), json_integer_value(v), decimals);
+}
+
+static void domain_metrics(void *userdata, Domain *d, json_t *stats)
+{
+    MetricsPass *p = userdata;
+    const char *name = d->config.name;
+    MetricsText *t;
+
+    t = sample_start(p, FAMILY_STATE, name);
+    label(t, "driver", driver_kind_to_string(d->config.driver));
+    label(t, "mode", domain_mode_to_string(d->config.mode));
+    label(t, "state", domain_state_to_string(d->state));
+    end_i64(t, 1);
+    end_i64(sample_start(p, FAMILY_VCPUS, name), d->config.vcpus);
+    end_i64(sample_start(p, FAMILY_MEMORY, name), (int64_t)d->config.memory_mib * 1048576);
+    end_i64(sample_start(p, FAMILY_CPU_WEIGHT, name), d->config.cpu_weight);
+    end_scaled(sample_start(p, FAMILY_CPU_CAP, name), d->config.cpu_cap, 2);
+    if (!stats)
+        return;
+    end_scaled(sample_start(p, FAMILY_CPU_SECONDS, name),
+               json_integer_value(json_object_get(stats, "cpu_time_ns")), 9);
+    stat_sample(p, FAMILY_THROTTLED_SECONDS, name, stats, "cpu_throttled_ns", 9);
+    stat_sample(p, FAMILY_THROTTLED_PERIODS, name, stats, "cpu_throttled_count", 0);
+    stat_sample(p, FAMILY_STATS_AGE, name, stats, "stats_age_ms", 3);
+    end_i64(sample_start(p, FAMILY_STATS_STALE, name),
+            json_is_true(json_object_get(stats, "stale")));
+    counter_object(p, FAMILY_EXITS, name, "reason", json_object_get(stats, "exits_by_reason"));
+    counter_object(p, FAMILY_DEVICE_EXITS, name, "device",
+                   json_object_get(stats, "exits_by_device"));
+    net_metrics(p, name, json_object_get(stats, "net"));
 }
 
 enum MHD_Result http_metrics_serve(HttpRequest *r)
 {
     Manager *m = r->http->manager;
-    json_t *host = manager_host_view(m), *stats = manager_stats_all(m), *s;
-    char *text = NULL;
-    size_t len = 0;
-    const char *name;
-    enum MHD_Result ret;
-    FILE *f = open_memstream(&text, &len);
+    MetricsPass pass = {};
+    MetricsText out = {};
 
-    if (!f) {
-        json_decref(host);
-        json_decref(stats);
+    host_metrics(&out, m);
+    /* What the sampler keeps fresh: a scrape does not set off a request to every VMM. */
+    manager_stats_foreach(m, DRIVER_PEEK_PASSIVE, domain_metrics, &pass);
+    for (size_t f = 0; f < _FAMILY_MAX; f++) {
+        family_header(&out, families[f].name, families[f].type, families[f].help);
+        metrics_text_append(&out, &pass.family[f]);
+        metrics_text_done(&pass.family[f]);
+    }
+    if (out.failed || !out.data) {
+        metrics_text_done(&out);
         return MHD_NO;
     }
-    host_metrics(f, host);
-
-    family(f, "hvd_domains", "gauge", "Domains by state.");
-    for (int st = 0; st < _DOMAIN_STATE_MAX; st++)
-        fprintf(f, "hvd_domains{state=\"%s\"} %u\n", domain_state_to_string(st),
-                m->state_counts[st]);
-
-    family(f, "hvd_domain_state", "gauge", "1 for the state each domain is in.");
-    for (size_t i = 0; i < m->n_domains; i++) {
-        Domain *d = m->domains[i];
-        fprintf(f, "hvd_domain_state{domain=\"%s\",driver=\"%s\",mode=\"%s\",state=\"%s\"} 1\n",
-                d->config.name, driver_kind_to_string(d->config.driver),
-                domain_mode_to_string(d->config.mode), domain_state_to_string(d->state));
-    }
-    family(f, "hvd_domain_vcpus", "gauge", "vCPUs of each domain.");
-    for (size_t i = 0; i < m->n_domains; i++)
-        fprintf(f, "hvd_domain_vcpus{domain=\"%s\"} %u\n", m->domains[i]->config.name,
-                m->domains[i]->config.vcpus);
-    family(f, "hvd_domain_memory_bytes", "gauge", "Memory of each domain.");
-    for (size_t i = 0; i < m->n_domains; i++)
-        fprintf(f, "hvd_domain_memory_bytes{domain=\"%s\"} %llu\n", m->domains[i]->config.name,
-                (unsigned long long)m->domains[i]->config.memory_mib * 1048576ULL);
-
-    family(f, "hvd_domain_cpu_weight", "gauge", "CPU weight of each domain (1..10000).");
-    for (size_t i = 0; i < m->n_domains; i++)
-        fprintf(f, "hvd_domain_cpu_weight{domain=\"%s\"} %u\n", m->domains[i]->config.name,
-                m->domains[i]->config.cpu_weight);
-    family(f, "hvd_domain_cpu_cap_ratio", "gauge",
-           "CPU cap of each domain in host CPUs (0: none).");
-    for (size_t i = 0; i < m->n_domains; i++)
-        fprintf(f, "hvd_domain_cpu_cap_ratio{domain=\"%s\"} %.2f\n", m->domains[i]->config.name,
-                m->domains[i]->config.cpu_cap / 100.0);
-
-    family(f, "hvd_domain_cpu_seconds_total", "counter", "CPU time used by each running domain.");
-    json_object_foreach (stats, name, s)
-        fprintf(f, "hvd_domain_cpu_seconds_total{domain=\"%s\"} %.9f\n", name,
-                (double)json_integer_value(json_object_get(s, "cpu_time_ns")) / 1e9);
-    family(f, "hvd_domain_cpu_throttled_seconds_total", "counter",
-           "Time the CPU cap held each running domain's vCPUs back (cgroup cpu.stat).");
-    json_object_foreach (stats, name, s)
-        if (json_is_integer(json_object_get(s, "cpu_throttled_ns")))
-            fprintf(f, "hvd_domain_cpu_throttled_seconds_total{domain=\"%s\"} %.9f\n", name,
-                    (double)json_integer_value(json_object_get(s, "cpu_throttled_ns")) / 1e9);
-    family(f, "hvd_domain_cpu_throttled_periods_total", "counter",
-           "Scheduling periods in which the CPU cap held each running domain back.");
-    json_object_foreach (stats, name, s)
-        if (json_is_integer(json_object_get(s, "cpu_throttled_count")))
-            fprintf(f, "hvd_domain_cpu_throttled_periods_total{domain=\"%s\"} %lld\n", name,
-                    (long long)json_integer_value(json_object_get(s, "cpu_throttled_count")));
-    family(f, "hvd_domain_stats_age_seconds", "gauge",
-           "How old each running domain's numbers are (hvd never waits for a backend: it "
-           "answers with what it has).");
-    json_object_foreach (stats, name, s)
-        if (json_is_integer(json_object_get(s, "stats_age_ms")))
-            fprintf(f, "hvd_domain_stats_age_seconds{domain=\"%s\"} %.3f\n", name,
-                    (double)json_integer_value(json_object_get(s, "stats_age_ms")) / 1e3);
-    family(
-        f, "hvd_domain_stats_stale", "gauge",
-        "1 when a domain's numbers could not be refreshed lately (its backend does not answer).");
-    json_object_foreach (stats, name, s)
-        fprintf(f, "hvd_domain_stats_stale{domain=\"%s\"} %d\n", name,
-                json_is_true(json_object_get(s, "stale")));
-    family(f, "hvd_domain_exits_total", "counter",
-           "Exits of each running domain to its hypervisor, by reason.");
-    json_object_foreach (stats, name, s)
-        counter_object(f, "hvd_domain_exits_total", name, "reason",
-                       json_object_get(s, "exits_by_reason"));
-    family(f, "hvd_domain_device_exits_total", "counter",
-           "Exits of each running domain to its hypervisor, by device.");
-    json_object_foreach (stats, name, s)
-        counter_object(f, "hvd_domain_device_exits_total", name, "device",
-                       json_object_get(s, "exits_by_device"));
-
-    net_metrics(f, stats);
-
-    json_decref(host);
-    json_decref(stats);
-    if (fclose(f) != 0) {
-        free(text);
-        return MHD_NO;
-    }
-    ret = http_reply_text(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    free(text);
-    return ret;
+    return http_reply_owned_text(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                                 out.data, out.len);
 }

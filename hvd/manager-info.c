@@ -254,52 +254,68 @@ int manager_domain_console(Manager *m, Domain *d, ConsoleDevice device, int *ret
     return driver_console_open(drv, &d->config, &d->runtime, ret_fd, console_flags(device), e);
 }
 
-json_t *manager_stats_all(Manager *m)
+/* d's statistics from get_info, as a new object with cpu_time_ns and memory_kib (NULL when
+ * there are none): for drivers that give neither peek_stats nor get_stats. */
+static json_t *stats_from_info(Manager *m, Domain *d, Driver *drv)
 {
-    json_t *all = json_object();
-    bool by_driver[_DRIVER_KIND_MAX] = {};
+    DomainInfo info;
+    Error e = ERROR_NULL;
 
-    if (!all)
+    if (driver_get_info(drv, &d->config, &d->runtime, &info, 0, &e) < 0)
         return NULL;
+    if (!info.stats)
+        info.stats = json_object();
+    (void)json_object_set_new(info.stats, "cpu_time_ns",
+                              json_integer((json_int_t)info.cpu_time_ns));
+    (void)json_object_set_new(info.stats, "memory_kib", json_integer((json_int_t)info.memory_kib));
+    return info.stats;
+}
+
+void manager_stats_foreach(Manager *m, unsigned flags, ManagerStatsVisit visit, void *userdata)
+{
+    json_t *by_driver[_DRIVER_KIND_MAX] = {};
+
+    /* Drivers that cannot lend their numbers give them all at once, fetched once here. */
     for (size_t i = 0; i < _DRIVER_KIND_MAX; i++) {
         Driver *drv = m->drivers[i];
-        json_t *stats = NULL;
         Error e = ERROR_NULL;
 
-        if (!drv || !drv->available || !drv->ops->get_stats)
-            continue;
-        if (driver_get_stats(drv, &stats, 0, &e) < 0)
-            continue;
-        by_driver[i] = true;
-        /* Only hvd's own domains: a backend may run others (made by hand, say). */
-        const char *name;
-        json_t *v;
-        json_object_foreach (stats, name, v) {
-            Domain *d = manager_find(m, name);
-            if (d && manager_driver(m, d) == drv && domain_state_is_active(d->state))
-                (void)json_object_set(all, name, v);
-        }
-        json_decref(stats);
+        if (drv && drv->available && !drv->ops->peek_stats && drv->ops->get_stats &&
+            driver_get_stats(drv, &by_driver[i], 0, &e) < 0)
+            by_driver[i] = NULL;
     }
     for (size_t i = 0; i < m->n_domains; i++) {
         Domain *d = m->domains[i];
         Driver *drv = manager_driver(m, d);
-        DomainInfo info;
-        Error e = ERROR_NULL;
+        json_t *stats = NULL, *owned = NULL;
 
-        if (!domain_state_is_active(d->state) || !drv || !drv->available ||
-            by_driver[d->config.driver])
-            continue;
-        if (driver_get_info(drv, &d->config, &d->runtime, &info, 0, &e) < 0)
-            continue;
-        if (!info.stats)
-            info.stats = json_object();
-        (void)json_object_set_new(info.stats, "cpu_time_ns",
-                                  json_integer((json_int_t)info.cpu_time_ns));
-        (void)json_object_set_new(info.stats, "memory_kib",
-                                  json_integer((json_int_t)info.memory_kib));
-        (void)json_object_set_new(all, d->config.name, info.stats);
+        if (domain_state_is_active(d->state) && drv && drv->available) {
+            if (drv->ops->peek_stats)
+                stats = drv->ops->peek_stats(drv, &d->config, flags);
+            else if (drv->ops->get_stats)
+                stats = json_object_get(by_driver[d->config.driver], d->config.name);
+            else
+                stats = owned = stats_from_info(m, d, drv);
+        }
+        visit(userdata, d, stats);
+        json_decref(owned);
     }
+    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
+        json_decref(by_driver[i]);
+}
+
+static void stats_copy_into(void *userdata, Domain *d, json_t *stats)
+{
+    if (stats)
+        (void)json_object_set_new(userdata, d->config.name, json_copy(stats));
+}
+
+json_t *manager_stats_all(Manager *m)
+{
+    json_t *all = json_object();
+
+    if (all)
+        manager_stats_foreach(m, 0, stats_copy_into, all);
     return all;
 }
 

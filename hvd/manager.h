@@ -202,6 +202,16 @@ int64_t manager_events_last_id(Manager *m);
  * driver where the driver can, one per domain otherwise). */
 json_t *manager_stats_all(Manager *m);
 
+/* Called with each domain in name order and its statistics (NULL when it has none: not active,
+ * or no sample yet), borrowed for the call: read them, never keep or change them. */
+typedef void (*ManagerStatsVisit)(void *userdata, Domain *d, json_t *stats);
+
+/* Calls visit for every domain, without copying anyone's statistics where the driver can lend
+ * them (what /metrics and the history sampler read each time). flags: 0, or
+ * DRIVER_PEEK_PASSIVE for a reader that asks for no fresher samples (the sampler does, each
+ * second). Never waits. */
+void manager_stats_foreach(Manager *m, unsigned flags, ManagerStatsVisit visit, void *userdata);
+
 /* d's statistics history over range as a new object (history_series_json): 1 s points for the
  * last hour, 1 min for the day, 10 min for the month. */
 json_t *manager_domain_history(Manager *m, Domain *d, HistoryRange range);

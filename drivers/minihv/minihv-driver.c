@@ -612,6 +612,7 @@ const DriverOps minihv_driver_ops = {
     .reboot = minihv_reboot,
     .get_info = minihv_get_info,
     .get_stats = minihv_get_stats,
+    .peek_stats = minihv_peek_stats,
     .refresh_stats = minihv_refresh_stats,
     .console_open = minihv_console_open,
     .console_log = minihv_console_log,

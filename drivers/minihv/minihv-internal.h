@@ -267,6 +267,14 @@ void instance_stats_stop(Instance *inst);
  * one is older than STATS_FRESH_MS. Never waits. NULL when out of memory. */
 json_t *instance_stats_json(Instance *inst);
 
+/* The cached statistics of inst with the same fields, updated in place (NULL before the first
+ * sample); borrowed, as the peek_stats slot hands it out. With refresh, asks for a fresh sample
+ * as instance_stats_json does. */
+json_t *instance_stats_current(Instance *inst, bool refresh);
+
+/* The peek_stats slot. */
+json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c, unsigned flags);
+
 /* The refresh_stats slot. */
 int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
                          void *userdata);

@@ -228,25 +228,54 @@ static bool stats_fresh(const Instance *inst)
     return inst->stats && !inst->stats_failed && stats_age_ms(inst) < STATS_FRESH_MS;
 }
 
-json_t *instance_stats_json(Instance *inst)
+/* Sets the fields of o that change between samples: the sample's age, whether it is stale, the
+ * console's dropped input and the cgroup's numbers. */
+static void stats_set_current(Instance *inst, json_t *o)
 {
-    /* A shallow copy: the cached sample is replaced whole when the next one comes, never
-     * changed in place, so its nested objects can be shared (a deep copy of every domain's
-     * sample each second was a tenth of hvd's time with 500 running). */
-    json_t *o = inst->stats ? json_copy(inst->stats) : json_object();
-    bool stale = !inst->stats || inst->stats_failed || stats_age_ms(inst) > DRIVER_STATS_STALE_MS;
+    uint64_t age_ms = stats_age_ms(inst);
+    bool stale = !inst->stats || inst->stats_failed || age_ms > DRIVER_STATS_STALE_MS;
 
-    if (!stats_fresh(inst))
-        stats_queue(inst);
-    if (!o)
-        return NULL;
     if (inst->stats)
-        (void)json_object_set_new(o, "stats_age_ms", json_integer((json_int_t)stats_age_ms(inst)));
+        (void)json_object_set_new(o, "stats_age_ms", json_integer((json_int_t)age_ms));
     (void)json_object_set_new(o, "stale", json_boolean(stale));
     (void)json_object_set_new(o, "console_input_dropped_bytes",
                               json_integer((json_int_t)inst->console_in_dropped));
     instance_cgroup_stats(inst, o);
+}
+
+json_t *instance_stats_current(Instance *inst, bool refresh)
+{
+    if (refresh && !stats_fresh(inst))
+        stats_queue(inst);
+    if (!inst->stats)
+        return NULL;
+    /* Only top-level fields change: the nested objects stay shared with earlier copies. */
+    stats_set_current(inst, inst->stats);
+    return inst->stats;
+}
+
+json_t *instance_stats_json(Instance *inst)
+{
+    /* A shallow copy: the cached sample is replaced whole when the next one comes and only its
+     * top-level fields are ever changed in place, so its nested objects can be shared (a deep
+     * copy of every domain's sample each second was a tenth of hvd's time with 500 running). */
+    json_t *current = instance_stats_current(inst, true), *o;
+
+    o = current ? json_copy(current) : json_object();
+    if (o && !current)
+        stats_set_current(inst, o);
     return o;
+}
+
+json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c, unsigned flags)
+{
+    Instance *inst;
+
+    if (flags & ~(unsigned)DRIVER_PEEK_PASSIVE)
+        return NULL;
+    inst = instance_find(minihv(drv), c->name);
+    return inst && inst->ready ? instance_stats_current(inst, !(flags & DRIVER_PEEK_PASSIVE))
+                               : NULL;
 }
 
 /* Adds inst to r's awaited instances, asking for a sample unless it is fresh. */

@@ -22,6 +22,14 @@ def test_every_verb_has_help(build, verb):
     assert p.stdout.startswith(f"Usage: hvctl {verb}")
 
 
+def test_migrate_help_says_what_timeout_does_on_each_driver(build):
+    p = run(build, "migrate", "--help")
+    assert p.returncode == 0
+    text = " ".join(p.stdout.split())
+    assert "minihv copies the rest with the guest paused" in text
+    assert "kvm aborts the migration" in text
+
+
 def test_global_help_documents_exit_codes(build):
     p = run(build, "--help")
     assert p.returncode == 0

@@ -381,7 +381,13 @@ async function run(browser) {
     assert.match(top.text, /\t127\.0\.0\.1 over HTTP$/);
     await screenshot(page, 'event-log');
     log('filter the log: web-log, state changes only');
-    await page.locator('select[name="domain"]').selectOption('web-log');
+    // The domain is typed, with the names that contain it offered (a datalist, not one
+    // <option> per domain).
+    await page.locator('input[name="domain"]').fill('web-l');
+    await until('web-log offered', async () =>
+        (await page.locator('#event-log-domains option').evaluateAll(os => os.map(o => o.value))).includes('web-log'));
+    await page.locator('input[name="domain"]').fill('web-log');
+    await page.locator('input[name="domain"]').press('Enter');
     await page.locator('select[name="kind"]').selectOption('state-changed');
     await until('only web-log\'s state changes', async () => {
         const rows = await logRows.evaluateAll(rs => rs.map(r => `${r.dataset.domain} ${r.dataset.kind}`));
@@ -398,6 +404,11 @@ async function run(browser) {
     await until('the deletion under the domain filter', async () => (await topRow()).kind === 'deleted');
     assert.equal(await page.locator('[data-testid="event-log"] tbody tr:not([data-domain="web-log"])').count(), 0);
     await screenshot(page, 'event-log-filtered');
+    log('the domain filter emptied: every domain again');
+    await page.locator('input[name="domain"]').fill('');
+    await page.locator('input[name="domain"]').press('Enter');
+    await until('web-echo\'s events back', async () =>
+        (await page.locator('[data-testid="event-log"] tbody tr[data-domain="web-echo"]').count()) > 0);
     await page.locator('a', {hasText: 'All domains'}).click();
 
     await screenshot(page, 'final');

@@ -8,6 +8,7 @@ import {store, subscribe} from './store.js';
 const KINDS = ['created', 'updated', 'deleted', 'state-changed', 'runtime-changed',
                'network-created', 'network-deleted', 'migration-progress'];
 const LOADED = 200;    // events read when the page opens or a filter changes
+const DOMAIN_CHOICES = 50; // names offered under the domain filter as it is typed
 const KEPT = 1000;     // rows kept while events keep arriving
 const DETAIL_SKIP = new Set(['id', 'time_us', 'event', 'domain', 'caller', 'name', 'uuid',
                              'state_changed_us', 'started_us']);
@@ -52,8 +53,14 @@ export class EventLogPage {
         this.queued = [];      // stream events that came while it was
         this.status = h('p.muted', {'data-testid': 'event-log-status'}, 'Loading…');
         this.body = h('tbody');
-        this.domainSelect = h('select', {name: 'domain', 'aria-label': 'Domain',
-                                         on: {change: () => this.filter()}});
+        // A name typed (with the names that contain it offered), not a choice among every
+        // domain: with 10 000 domains one <option> each froze the page.
+        this.domainChoices = h('datalist', {id: 'event-log-domains'});
+        this.domainInput = h('input', {type: 'search', name: 'domain', 'aria-label': 'Domain',
+                                       placeholder: 'every domain', list: 'event-log-domains',
+                                       autocomplete: 'off',
+                                       on: {input: () => this.fillDomains(), change: () => this.filter(),
+                                            search: () => this.filter()}}); // Enter, or its clear button
         this.kindSelect = h('select', {name: 'kind', 'aria-label': 'Kind', on: {change: () => this.filter()}},
             h('option', {value: ''}, 'every kind'), KINDS.map(k => h('option', {value: k}, k)));
         this.fillDomains();
@@ -61,7 +68,7 @@ export class EventLogPage {
             h('p', h('a', {href: '#/'}, '← All domains')),
             h('section.card', {'aria-labelledby': 'events-title'},
                 h('h1', {id: 'events-title'}, 'Event log'),
-                h('div.filters', h('label', 'Domain ', this.domainSelect), h('label', 'Kind ', this.kindSelect)),
+                h('div.filters', h('label', 'Domain ', this.domainInput, this.domainChoices), h('label', 'Kind ', this.kindSelect)),
                 this.status,
                 h('table.domains.events', {'data-testid': 'event-log'},
                     h('thead', h('tr', ['#', 'Time', 'Domain', 'Kind', 'What', 'Asked by'].map(t => h('th', t)))),
@@ -75,22 +82,29 @@ export class EventLogPage {
         this.load();
     }
 
-    // The domain choices: every domain hvd has now, and the one chosen (it may be deleted).
+    // The names offered as the domain is typed: the first DOMAIN_CHOICES of hvd's domains that
+    // contain what is typed (a deleted domain's name may be typed in full all the same).
     fillDomains() {
-        const names = new Set(store.domains.keys());
-        if (this.domain)
-            names.add(this.domain);
-        const wanted = ['', ...[...names].sort()];
-        const have = [...this.domainSelect.options].map(o => o.value);
-        if (JSON.stringify(have) === JSON.stringify(wanted))
+        const needle = this.domainInput.value.trim().toLowerCase();
+        const wanted = [];
+        for (const name of store.domains.keys()) {
+            if (!needle || name.toLowerCase().includes(needle))
+                wanted.push(name);
+        }
+        wanted.sort();
+        wanted.length = Math.min(wanted.length, DOMAIN_CHOICES);
+        const have = [...this.domainChoices.options].map(o => o.value);
+        if (have.length === wanted.length && have.every((n, i) => n === wanted[i]))
             return;
-        clear(this.domainSelect).append(...wanted.map(n => h('option', {value: n}, n || 'every domain')));
-        this.domainSelect.value = this.domain;
+        clear(this.domainChoices).append(...wanted.map(n => h('option', {value: n})));
     }
 
     filter() {
-        this.domain = this.domainSelect.value;
-        this.kind = this.kindSelect.value;
+        const domain = this.domainInput.value.trim(), kind = this.kindSelect.value;
+        if (domain === this.domain && kind === this.kind)
+            return; // Enter fires both change and search
+        this.domain = domain;
+        this.kind = kind;
         this.load();
     }
 
