@@ -42,6 +42,7 @@ struct Domain {
     uint64_t last_crash_us;          /* CLOCK_MONOTONIC of the last crash, 0 if none */
     unsigned guest_reboots;          /* reboots the guest made within the reboot-loop window */
     uint64_t guest_reboots_since_us; /* CLOCK_MONOTONIC start of that window */
+    uint64_t guest_reboot_last_us;   /* when the last reboot the window counted came */
     bool unsaved;                    /* the state changed but the store could not record it */
     bool autostart_pending;          /* to be autostarted this boot once its driver is up */
     bool announce_mark;              /* commit.c: its last change in a commit is marked */

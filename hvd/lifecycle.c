@@ -14,6 +14,11 @@
  * at boot and reboots, say): it is marked crashed and the on-crash policy applies. */
 #define REBOOT_LOOP_WINDOW_US (60 * USEC_PER_SEC)
 #define REBOOT_LOOP_MAX       4u
+/* One restart can reach hvd as several resets (a kernel trying one reboot method after another
+ * while the first is still being carried out on a busy host): those within this time of the
+ * last counted reboot are that reboot. A boot takes longer, and a guest that resets at once
+ * forever is still counted once per interval. */
+#define REBOOT_COALESCE_US (2 * USEC_PER_SEC)
 
 struct DomainWaiter {
     DomainAction op;
@@ -605,6 +610,14 @@ static void guest_rebooted(Manager *m, Domain *d, const DomainRuntime *rt, const
 {
     uint64_t now = now_usec(CLOCK_MONOTONIC);
 
+    if (d->guest_reboot_last_us && now - d->guest_reboot_last_us < REBOOT_COALESCE_US) {
+        log_info("Domain %s reset again %.1f s after its reboot: the same reboot.", d->config.name,
+                 (double)(now - d->guest_reboot_last_us) / USEC_PER_SEC);
+        if (rt && rt->pid != d->runtime.pid)
+            (void)manager_transition(m, d, d->state, d->reason, rt, NULL, true, NULL);
+        return;
+    }
+    d->guest_reboot_last_us = now;
     if (d->guest_reboots == 0 || now - d->guest_reboots_since_us > REBOOT_LOOP_WINDOW_US) {
         d->guest_reboots = 0;
         d->guest_reboots_since_us = now;

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "hashmap.h"
 #include "log.h"
 #include "manager-internal.h"
 #include "manager-migrate.h"
@@ -70,10 +71,7 @@ int manager_get(Manager *m, const char *name, Domain **ret, Error *e)
 
 Domain *manager_find_uuid(Manager *m, const char *uuid)
 {
-    for (size_t i = 0; i < m->n_domains; i++)
-        if (streq(m->domains[i]->config.uuid, uuid))
-            return m->domains[i];
-    return NULL;
+    return hashmap_get(m->domains_by_uuid, uuid);
 }
 
 static int domain_insert(Manager *m, Domain *d)
@@ -83,11 +81,15 @@ static int domain_insert(Manager *m, Domain *d)
 
     if (found)
         return -EEXIST;
+    if (hashmap_put(m->domains_by_uuid, d->config.uuid, d) < 0)
+        return -ENOMEM;
     if (m->n_domains == m->n_domains_allocated) {
         size_t n = m->n_domains_allocated ? m->n_domains_allocated * 2 : 64;
         Domain **p = reallocarray(m->domains, n, sizeof(*p));
-        if (!p)
+        if (!p) {
+            (void)hashmap_remove(m->domains_by_uuid, d->config.uuid);
             return -ENOMEM;
+        }
         m->domains = p;
         m->n_domains_allocated = n;
     }
@@ -110,6 +112,8 @@ static void domain_unlink(Manager *m, Domain *d)
         return;
     memmove(m->domains + i, m->domains + i + 1, (m->n_domains - i - 1) * sizeof(*m->domains));
     m->n_domains--;
+    if (hashmap_get(m->domains_by_uuid, d->config.uuid) == d)
+        (void)hashmap_remove(m->domains_by_uuid, d->config.uuid);
     m->state_counts[d->state]--;
     if (domain_state_holds_allocation(d->state))
         alloc_remove(&m->alloc, d->config.vcpus, d->config.memory_mib);
@@ -168,6 +172,11 @@ int manager_new(sd_event *event, HvdConfig *config, Manager **ret, Error *e)
         return error_set_errno(e, -ENOMEM, "Out of memory");
     m->event = sd_event_ref(event);
     m->config = config;
+    m->domains_by_uuid = hashmap_new();
+    if (!m->domains_by_uuid) {
+        manager_free(m);
+        return error_set_errno(e, -ENOMEM, "Out of memory");
+    }
     alloc_init(&m->alloc, &host, &policy);
 
     if (asprintf(&db_path, "%s/hvd.db", config->state_dir) < 0) {
@@ -211,6 +220,7 @@ Manager *manager_free(Manager *m)
         domain_free(m->domains[i]);
     }
     free(m->domains);
+    hashmap_free(m->domains_by_uuid);
     manager_migrations_free(m);
     manager_networks_free(m);
     /* The drivers drop refreshes in flight when they close: answer their waiters first. */

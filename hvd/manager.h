@@ -65,6 +65,7 @@ struct Manager {
     size_t n_networks;
     size_t n_domains;
     size_t n_domains_allocated;
+    struct Hashmap *domains_by_uuid; /* config.uuid -> the same domains */
     ManagerListener listeners[4];
     size_t n_listeners;
     unsigned state_counts[_DOMAIN_STATE_MAX];
