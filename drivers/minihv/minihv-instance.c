@@ -321,11 +321,10 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     if (!argv)
         return -EIO;
 
-    /* a boot of the pool's shape goes to a VMM made for it */
-    r = inst->restore_path || inst->incoming_fd >= 0
-            ? 0
-            : minihv_pool_hand(md->pool, c, argv, inst->vmm_log_path, ready_write, inst->tap_fd,
-                               &inst->pid);
+    /* a boot or a restore of the pool's shape goes to a VMM made for it */
+    r = inst->incoming_fd >= 0 ? 0
+                               : minihv_pool_hand(md->pool, c, argv, inst->vmm_log_path,
+                                                  ready_write, inst->tap_fd, &inst->pid);
     if (r > 0) {
         (void)process_start_ticks(inst->pid, &inst->start_ticks);
         return 0;
