@@ -24,8 +24,8 @@ bool instance_end_early(Instance *inst)
     inst->ending_next = md->ending;
     md->ending = inst;
     md->n_ending++;
-    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, inst->config.name,
-                                 ACTION_DESTROY, NULL, &rt, STATE_SHUTOFF);
+    drv->ctx.events.op_completed(drv->ctx.events.userdata, drv, inst->config.name, ACTION_DESTROY,
+                                 NULL, &rt, STATE_SHUTOFF);
     return true;
 }
 
