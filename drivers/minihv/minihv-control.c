@@ -28,6 +28,10 @@ struct ControlCall {
     void *userdata;
     int pass_fd;        /* sent with the first bytes of the request (SCM_RIGHTS), then closed */
     ControlEvent event; /* gets the event lines that come before the reply (NULL: none) */
+    /* The event ({"event": NAME}) after the reply that done waits for, and the reply held
+     * meanwhile (NULL: done gets the reply at once). */
+    const char *until_event;
+    json_t *held_reply;
 };
 
 /* A non-blocking connection to path. A unix socket connects at once or not at all: a listener
@@ -120,6 +124,7 @@ static void call_free(ControlCall *call)
     (void)sd_event_source_disable_unref(call->timer);
     safe_close(call->fd);
     safe_close(call->pass_fd);
+    json_decref(call->held_reply);
     free(call->pending);
     free(call->buf);
     free(call);
@@ -195,6 +200,32 @@ static bool take_event(ControlCall *call, size_t len)
     return is_event;
 }
 
+/* Drops the first line (len bytes and its newline) from the buffer. */
+static void drop_line(ControlCall *call, size_t len)
+{
+    memmove(call->buf, call->buf + len + 1, call->len - len - 1);
+    call->len -= len + 1;
+}
+
+/* With the reply held: whether the first line (len bytes) is the event the call waits for. */
+static bool is_until_event(ControlCall *call, size_t len)
+{
+    json_t *line = json_loadb(call->buf, len, 0, NULL);
+    const char *name = json_string_value(json_object_get(line, "event"));
+    bool is = name && streq(name, call->until_event);
+
+    json_decref(line);
+    return is;
+}
+
+static void finish_held(ControlCall *call)
+{
+    json_t *reply = TAKE_PTR(call->held_reply);
+
+    call_finish(call, reply, NULL, 0);
+    json_decref(reply);
+}
+
 static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     ControlCall *call = userdata;
@@ -220,12 +251,24 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         char *nl = call->len ? memchr(call->buf, '\n', call->len) : NULL;
         ssize_t n;
 
+        if (nl && call->held_reply) {
+            if (is_until_event(call, (size_t)(nl - call->buf))) {
+                finish_held(call);
+                return 0;
+            }
+            drop_line(call, (size_t)(nl - call->buf));
+            continue;
+        }
         if (nl && call->event && take_event(call, (size_t)(nl - call->buf)))
             continue;
         if (nl) {
             if (parse_reply(call->buf, (size_t)(nl - call->buf), &reply, &e) < 0)
                 call_fail(call, &e);
-            else {
+            else if (call->until_event) {
+                call->held_reply = reply;
+                drop_line(call, (size_t)(nl - call->buf));
+                continue;
+            } else {
                 call_finish(call, reply, NULL, (size_t)(nl - call->buf) + 1);
                 json_decref(reply);
             }
@@ -250,6 +293,10 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         n = recv(fd, call->buf + call->len, call->size - call->len, 0);
         if (n < 0 && errno == EAGAIN)
             return 0;
+        if (n <= 0 && call->held_reply) {
+            finish_held(call); /* it ended after its reply: past the event too */
+            return 0;
+        }
         if (n <= 0) {
             (void)error_set_errno(&e, -ECONNRESET, "minihv closed the control connection");
             call_fail(call, &e);
@@ -334,6 +381,11 @@ int control_call_with_fd_async(sd_event *event, const char *socket_path, json_t 
 void control_call_set_event(ControlCall *call, ControlEvent event)
 {
     call->event = event;
+}
+
+void control_call_set_until_event(ControlCall *call, const char *name)
+{
+    call->until_event = name;
 }
 
 int control_console_open_async(sd_event *event, const char *socket_path, int timeout_ms,

@@ -51,6 +51,11 @@ bool control_error_unserved(const Error *e);
  * first line for the reply (a migration's progress). */
 void control_call_set_event(ControlCall *call, ControlEvent event);
 
+/* Makes call hold a successful reply until the event line named name ({"event": name}, a
+ * static string) follows it, or the connection ends after it, and only then call done with the
+ * reply; lines in between are dropped. Unanswered in time, done gets the timeout. */
+void control_call_set_until_event(ControlCall *call, const char *name);
+
 /* Drops a call in flight without calling its done. Accepts NULL. */
 void control_call_cancel(ControlCall *call);
 

@@ -241,6 +241,7 @@ static bool minihv_close(Driver *drv)
             instance_free(all[i]);
         free(all);
     }
+    minihv_ending_free_all(md); /* before the table: instance_free looks there */
     hashmap_free(md->instances);
     minihv_resources_close(md);
     free(md->run_dir);
@@ -332,6 +333,10 @@ static int minihv_destroy(Driver *drv, const DomainConfig *c, const DomainRuntim
 
     if (!inst)
         return DRIVER_DONE; /* nothing runs: it is off already */
+    if (inst->predecessor) {
+        instance_cancel_deferred(inst);
+        return DRIVER_DONE;
+    }
     inst->destroy_requested = true;
     request = json_pack("{s:s}", "cmd", "destroy");
     if (!inst->ready || instance_control(inst, ACTION_DESTROY, request, &ignored) < 0)
@@ -581,6 +586,13 @@ static int minihv_child_exited(Driver *drv, int pid, int wait_status)
 
     if (minihv_pool_child_exited(md->pool, pid))
         return 1;
+    for (Instance *inst = md->ending; inst; inst = inst->ending_next)
+        if (inst->pid == pid) {
+            inst->have_wait_status = true;
+            inst->wait_status = wait_status;
+            instance_exited(inst);
+            return 1;
+        }
     HASHMAP_FOREACH_VALUE(md->instances, value)
     {
         Instance *inst = value;

@@ -103,6 +103,7 @@ void instance_free(Instance *inst)
         return;
     if (hashmap_get(inst->md->instances, inst->config.name) == inst)
         (void)hashmap_remove(inst->md->instances, inst->config.name);
+    instance_ending_forget(inst);
     instance_unwatch(inst);
     instance_console_free(inst);
     inst->pidfd = safe_close(inst->pidfd);
@@ -322,11 +323,10 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     if (!argv)
         return -EIO;
 
-    /* a boot of the pool's shape goes to a VMM made for it */
-    r = inst->restore_path || inst->incoming_fd >= 0
-            ? 0
-            : minihv_pool_hand(md->pool, c, argv, inst->vmm_log_path, ready_write, inst->tap_fd,
-                               &inst->pid);
+    /* a boot or a restore of the pool's shape goes to a VMM made for it */
+    r = inst->incoming_fd >= 0 ? 0
+                               : minihv_pool_hand(md->pool, c, argv, inst->vmm_log_path,
+                                                  ready_write, inst->tap_fd, &inst->pid);
     if (r > 0) {
         (void)process_start_ticks(inst->pid, &inst->start_ticks);
         return 0;
@@ -436,6 +436,33 @@ static int instance_start_process(Instance *inst, Error *e)
     return r;
 }
 
+void instance_start_deferred(Instance *inst)
+{
+    Error e = ERROR_NULL;
+
+    if (instance_start_process(inst, &e) >= 0)
+        return;
+    /* out of the table before the report, so what it triggers sees the domain not running */
+    if (hashmap_get(inst->md->instances, inst->config.name) == inst)
+        (void)hashmap_remove(inst->md->instances, inst->config.name);
+    if (inst->completes >= 0)
+        report_op(inst, (DomainAction)inst->completes, &e, STATE_SHUTOFF);
+    instance_free(inst);
+}
+
+void instance_cancel_deferred(Instance *inst)
+{
+    Error e = ERROR_NULL;
+
+    if (hashmap_get(inst->md->instances, inst->config.name) == inst)
+        (void)hashmap_remove(inst->md->instances, inst->config.name);
+    (void)error_setf(&e, ERROR_FAILED, "'%s' was destroyed before its minihv process started",
+                     inst->config.name);
+    if (inst->completes >= 0)
+        report_op(inst, (DomainAction)inst->completes, &e, STATE_SHUTOFF);
+    instance_free(inst);
+}
+
 int instance_spawn(MinihvDriver *md, const DomainConfig *c, int completes, Instance **ret, Error *e)
 {
     return instance_spawn_from(md, c, NULL, completes, ret, e);
@@ -450,9 +477,16 @@ static int instance_launch(MinihvDriver *md, const DomainConfig *c, Instance *in
     /* A migrated guest needs no image to arrive, only to boot again at a reboot. */
     int r = minihv_resolve_guest(md->drv, c, &inst->guest, incoming ? &ignored : e);
 
+    Instance *before = minihv_ending_find(md, c->name);
+
     if (incoming)
         r = 0;
-    if (r >= 0)
+    if (r >= 0 && before) {
+        /* the last process of this domain still holds its control socket and memory: this one
+         * spawns once it is gone (instance_ending_exited), a few milliseconds from now */
+        before->successor = inst;
+        inst->predecessor = before;
+    } else if (r >= 0)
         r = instance_start_process(inst, e);
     if (r >= 0 && hashmap_put(md->instances, c->name, inst) < 0)
         r = error_set_errno(e, -ENOMEM, "Out of memory");
@@ -679,8 +713,13 @@ static void on_control_reply(ControlCall *call, json_t *reply, const Error *e, v
     case ACTION_SHUTDOWN:
         report_op(inst, op, NULL, STATE_STOPPING);
         break;
+    case ACTION_DESTROY:
+        /* the guest has stopped (the reply waited for it): done, unless a save or a migration
+         * is to see the end first; otherwise it completes when the process ends */
+        (void)instance_end_early(inst);
+        break;
     default:
-        /* destroy and reboot complete when the process ends (or runs again). */
+        /* a reboot completes when the process runs again. */
         break;
     }
 }
@@ -688,6 +727,7 @@ static void on_control_reply(ControlCall *call, json_t *reply, const Error *e, v
 int instance_control(Instance *inst, DomainAction op, json_t *request, Error *e)
 {
     size_t slot;
+    int r;
 
     for (slot = 0; slot < ELEMENTSOF(inst->calls) && inst->calls[slot]; slot++)
         ;
@@ -697,8 +737,12 @@ int instance_control(Instance *inst, DomainAction op, json_t *request, Error *e)
     inst->call_ops[slot] = op;
     if (op == ACTION_PAUSE || op == ACTION_RESUME)
         inst->state_requests++;
-    return control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
-                              CONTROL_TIMEOUT_MS, on_control_reply, inst, &inst->calls[slot], e);
+    r = control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
+                           CONTROL_TIMEOUT_MS, on_control_reply, inst, &inst->calls[slot], e);
+    /* a destroy is answered once minihv says the guest stopped (after its vCPUs ended) */
+    if (r >= 0 && op == ACTION_DESTROY && instance_may_end_early(inst))
+        control_call_set_until_event(inst->calls[slot], "stopped");
+    return r;
 }
 
 /* Reads why minihv ended from its stats file: status and reason. */
@@ -762,6 +806,8 @@ void instance_exited(Instance *inst)
     }
     instance_save_abort(inst);
     instance_unwatch(inst);
+    if (instance_ending_exited(inst))
+        return; /* its destroy was reported when its guest stopped */
     if (inst->have_wait_status && WIFSIGNALED(inst->wait_status))
         signal = WTERMSIG(inst->wait_status);
     else if (inst->have_wait_status && WIFEXITED(inst->wait_status))

@@ -78,6 +78,10 @@ typedef struct MinihvDriver {
     sd_event_source *leftover_timer;
     unsigned leftover_tries;
     MinihvPool *pool; /* the warm pool (minihv-pool.c); NULL when it could not be made */
+    /* Destroyed instances whose guest has stopped and whose process is still going away: their
+     * destroy is reported, their process and its cgroups are not gone yet (minihv-ending.c). */
+    Instance *ending;
+    unsigned n_ending;
 } MinihvDriver;
 
 struct Instance {
@@ -151,6 +155,13 @@ struct Instance {
     bool migrate_ending; /* it failed while a destroy was under way: reported once it ended */
 
     ControlCall *watchdog_call; /* the watchdog's renewal in flight (minihv-watchdog.c) */
+    /* A destroy completed when the guest stopped (minihv-ending.c): this instance is in
+     * md->ending until its process is gone; the domain's next instance, started meanwhile,
+     * waits for that (deferred, its predecessor this one) before it spawns. */
+    bool ending;
+    Instance *ending_next;
+    Instance *successor;
+    Instance *predecessor;
 };
 
 static inline MinihvDriver *minihv(Driver *drv)
@@ -250,6 +261,38 @@ void instance_exited(Instance *inst);
 
 /* Frees an instance that has ended, unregistering it. */
 void instance_free(Instance *inst);
+
+/* Spawns the process of an instance that waited for its predecessor's to be gone; a failure
+ * fails the operation it was to complete and frees it. */
+void instance_start_deferred(Instance *inst);
+
+/* Drops an instance still waiting for its predecessor (a destroy before it spawned): the
+ * operation it was to complete fails, and it is freed. */
+void instance_cancel_deferred(Instance *inst);
+
+/* minihv-ending.c */
+
+/* A destroy's control call saw the guest stopped (its vCPUs joined): reports the destroy done
+ * and keeps inst in md->ending until its process is gone. Returns false (nothing done: the
+ * destroy completes when the process ends) while a save or a migration is under way. */
+bool instance_end_early(Instance *inst);
+
+/* Whether a destroy may complete when the guest stops, rather than when the process ends. */
+bool instance_may_end_early(const Instance *inst);
+
+/* The ending instance of a domain, or NULL. */
+Instance *minihv_ending_find(MinihvDriver *md, const char *name);
+
+/* When inst is ending: its process is gone, so its cgroups go, its successor (if any) is
+ * spawned and inst is freed; returns true. Returns false for any other instance. */
+bool instance_ending_exited(Instance *inst);
+
+/* Takes inst out of md->ending and unties it from its successor or predecessor (instance_free
+ * calls it). */
+void instance_ending_forget(Instance *inst);
+
+/* Forgets every ending instance (their processes finish on their own): at driver shutdown. */
+void minihv_ending_free_all(MinihvDriver *md);
 
 /* The paths of a domain's files, as new strings. */
 char *minihv_path(MinihvDriver *md, const DomainConfig *c, const char *suffix);

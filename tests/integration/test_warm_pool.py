@@ -247,7 +247,8 @@ def test_a_pool_that_cannot_be_made_is_not_respawned_in_a_loop(make_hvd, build):
 
 def test_minihv_pool_alone_refuses_what_it_cannot_run(build, tmp_path):
     """`minihv pool` on its own: a guest of another shape, a message that is not `minihv run`
-    arguments and a restore are refused before any guest code runs; a closed socket ends it
+    arguments, a restore of a missing image and an incoming migration are refused before any
+    guest code runs; a closed socket ends it
     as destroyed; bad options are usage errors."""
     import socket
     vmm = str(build / "drivers/minihv/vmm/minihv")
@@ -266,16 +267,19 @@ def test_minihv_pool_alone_refuses_what_it_cannot_run(build, tmp_path):
     def hand(ours, args):
         r, w = os.pipe()
         log = os.open(tmp_path / "vmm.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        socket.send_fds(ours, [b"\0".join(a.encode() for a in args) + b"\0"], [w, log])
-        os.close(w)
-        os.close(log)
+        third = [os.open("/dev/null", os.O_RDONLY)] if "--incoming" in args else []
+        socket.send_fds(ours, [b"\0".join(a.encode() for a in args) + b"\0"], [w, log, *third])
+        for fd in (w, log, *third):
+            os.close(fd)
         return r
 
     for args, status, says in (
             (["minihv", "run", "--memory", "4", "--ready-fd", "3", guest], 1, "do not fit"),
             (["minihv", "save", "x"], 1, "cannot receive a guest"),
             (["minihv", "run", "--memory", "2", "--ready-fd", "3", "--restore", "/nonexistent"],
-             2, "no --restore or --incoming")):
+             1, "cannot restore /nonexistent"),
+            (["minihv", "run", "--memory", "2", "--ready-fd", "3", "--incoming", "4"],
+             2, "no --incoming")):
         p, ours = pooled()
         r = hand(ours, args)
         assert p.wait(timeout=10) == status, args

@@ -598,8 +598,8 @@ int main(int argc, char **argv)
         pool_show_guest(argc, argv, &guest);
         optind = 0; /* getopt starts afresh on the guest's arguments */
         r = parse_argv(guest.argc, guest.argv, &o);
-        if (r < 0 && (o.restore_path || o.incoming_fd >= 0))
-            r = usage_error("a pooled VMM boots a guest: no --restore or --incoming");
+        if (r < 0 && o.incoming_fd >= 0)
+            r = usage_error("a pooled VMM boots or restores a guest: no --incoming");
         if (r < 0)
             r = run(&o, TAKE_PTR(guest.vm));
         vm_free(guest.vm);

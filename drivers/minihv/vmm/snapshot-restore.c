@@ -14,13 +14,20 @@
 int snapshot_map_memory(Vm *vm, const Snapshot *s, Error *e)
 {
     const SnapshotHeader *h = &s->header;
+    void *at = vm->mem.base;
     void *p;
 
+    /* A warm-pool VM has its memory already, of this size and known to KVM: the image goes
+     * over it at the same address, and KVM's memory slot follows. */
+    if (at && vm->mem.size != h->mem_size)
+        return error_set_errno(e, EINVAL, "the image holds %llu MiB of memory, the VM %llu",
+                               (unsigned long long)(h->mem_size >> 20),
+                               (unsigned long long)(vm->mem.size >> 20));
     /* MAP_PRIVATE: pages are read from the image when first touched and copied when first
      * written, so restoring costs no time per byte and domains restored from one image share
      * every page they have not written. The image itself never changes. */
-    p = mmap(NULL, h->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, s->fd,
-             (off_t)h->mem_offset);
+    p = mmap(at, h->mem_size, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_NORESERVE | (at ? MAP_FIXED : 0), s->fd, (off_t)h->mem_offset);
     if (p == MAP_FAILED)
         return error_set_errno(e, errno, "cannot map the saved memory: %m");
     (void)madvise(p, h->mem_size, MADV_DONTDUMP);

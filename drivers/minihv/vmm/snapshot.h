@@ -63,7 +63,8 @@ int snapshot_apply_config(const Snapshot *s, VmConfig *cfg, unsigned given, bool
 
 /* snapshot-restore.c */
 
-/* Maps the image's memory copy-on-write as the guest's memory (vm->mem). */
+/* Maps the image's memory copy-on-write as the guest's memory (vm->mem); over vm->mem at the
+ * same address when the VM has its memory already (a warm-pool VM: the sizes must agree). */
 int snapshot_map_memory(Vm *vm, const Snapshot *s, Error *e);
 
 /* Installs the saved vCPU and device state in a VM built from s (memory mapped, devices and

@@ -350,8 +350,10 @@ int vm_prepare(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e)
 
 int vm_complete(Vm *vm, const VmConfig *cfg, Error *e)
 {
+    int r;
+
     if (cfg->mode != vm->cfg.mode || cfg->mem_size != vm->cfg.mem_size ||
-        cfg->vcpus != vm->cfg.vcpus || cfg->restore || cfg->incoming) {
+        cfg->vcpus != vm->cfg.vcpus || cfg->incoming) {
         vm_discard(vm, vm->steps_done);
         return error_setf(e, ERROR_INVALID_ARGUMENT,
                           "the guest's settings do not fit the VM made for it");
@@ -359,6 +361,13 @@ int vm_complete(Vm *vm, const VmConfig *cfg, Error *e)
     vm->cfg = *cfg;
     if (!vm->cfg.cmdline)
         vm->cfg.cmdline = "";
+    if (cfg->restore) {
+        r = snapshot_map_memory(vm, cfg->restore, e);
+        if (r < 0) {
+            vm_discard(vm, vm->steps_done);
+            return r;
+        }
+    }
     vm->start_realtime_ns = now_realtime_ns();
     vm->start_mono_ns = now_mono_ns();
     return vm_run_steps(vm, false, e);

@@ -203,9 +203,10 @@ int vm_new(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e);
  * not used. *ret is to be completed with vm_complete or freed with vm_free. */
 int vm_prepare(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e);
 
-/* The rest of vm_new on a prepared vm, for cfg (a boot: no restore, no incoming migration),
- * whose mode, mem_size and vcpus must be the prepared ones. On failure vm is freed; returns 0
- * or a negative errno with e set, -ENOEXEC for a refused guest image. */
+/* The rest of vm_new on a prepared vm, for cfg (a boot or a restore, whose image is mapped over
+ * the prepared memory; no incoming migration), whose mode, mem_size and vcpus must be the
+ * prepared ones. On failure vm is freed; returns 0 or a negative errno with e set, -ENOEXEC for
+ * a refused guest image. */
 int vm_complete(Vm *vm, const VmConfig *cfg, Error *e);
 
 /* Stops nothing: the caller has joined every vCPU thread. Accepts NULL, returns NULL. */
