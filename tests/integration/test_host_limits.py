@@ -6,6 +6,7 @@ import subprocess
 import dbus
 import pytest
 
+from hvd_harness import wait_for
 from scale_helpers import create_echo, fd_count
 
 pytestmark = pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
@@ -22,7 +23,14 @@ def test_refused_starts_name_the_limit(make_hvd, bus):
     with pytest.raises(dbus.DBusException) as err:
         h.domain("b", conn).Start(timeout=20)
     assert "the host limit 'vcpus'" in str(err.value), str(err.value)
+    pid = h.hvctl_json("info", "a")["pid"]
     h.domain("a", conn).Destroy(timeout=20)
+    # A destroy completes when the guest stops; hvd lets go of the VMM's descriptors once its
+    # process is gone.
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10, what="the VMM's exit")
+    counts = []
+    wait_for(lambda: counts.append(fd_count(h.proc.pid)) or counts[-3:] == [counts[-1]] * 3,
+             timeout=10, interval=0.1, what="hvd's descriptors to settle")
 
     # hvd at its descriptor limit: the start fails and says so
     n = fd_count(h.proc.pid)

@@ -106,8 +106,13 @@ def test_events_follow_changes(hvd):
     time.sleep(0.3)
     hvd.hvctl("create", "e1", check=True)
     hvd.hvctl("start", "e1", check=True)
+    # D-Bus announces a start's starting state only when it lasted past a commit, so the third
+    # event is that start's running or the pause's paused.
+    hvd.hvctl("pause", "e1", check=True)
     out, _ = proc.communicate(timeout=10)
     import json
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["event"] for e in events] == ["created", "state-changed", "state-changed"]
-    assert events[2]["state"] == "running" and events[2]["domain"] == "e1"
+    assert all(e["domain"] == "e1" for e in events)
+    states = [e["state"] for e in events[1:]]
+    assert states in (["starting", "running"], ["running", "paused"]), states

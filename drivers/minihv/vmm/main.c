@@ -427,8 +427,10 @@ static void signal_ready(int fd)
     (void)close(fd);
 }
 
-/* Runs the domain of o; premade, when not NULL, is the VM a warm-pool VMM made for it. */
-static int run(RunOptions *o, Vm *premade)
+/* Runs the domain of o; *premade, when not NULL, is the VM a warm-pool VMM made for it, which
+ * run takes (setting *premade to NULL) once it builds the domain on it; until then, and when
+ * it refuses the guest before that, it stays the caller's. */
+static int run(RunOptions *o, Vm **premade)
 {
     char guest_abs[PATH_MAX], disk_abs[PATH_MAX];
     VmConfig *cfg = &o->cfg;
@@ -446,7 +448,7 @@ static int run(RunOptions *o, Vm *premade)
         fprintf(stderr, "minihv: host error: cannot set up signals: %m\n");
         return MINIHV_EXIT_HOST_ERROR;
     }
-    if (!premade) /* a pooled VMM closed them before it made the VM */
+    if (!*premade) /* a pooled VMM closed them before it made the VM */
         close_inherited_fds(cfg->ready_fd, cfg->net_fd, o->incoming_fd);
     /* Before anything is allocated for the guest, so the limits hold all of it. */
     r = cgroup_join(cfg->cgroup_procs, cfg->n_cgroup_procs, getpid(), &failed);
@@ -483,7 +485,7 @@ static int run(RunOptions *o, Vm *premade)
         return MINIHV_EXIT_HOST_ERROR;
     }
 
-    r = premade ? vm_complete(vm = premade, cfg, &e) : vm_new(cfg, 0, &vm, &e);
+    r = *premade ? vm_complete(vm = TAKE_PTR(*premade), cfg, &e) : vm_new(cfg, 0, &vm, &e);
     if (r < 0) {
         if (snap)
             fprintf(stderr, "minihv: cannot restore %s: %s\n", o->restore_path, e.message);
@@ -601,7 +603,7 @@ int main(int argc, char **argv)
         if (r < 0 && o.incoming_fd >= 0)
             r = usage_error("a pooled VMM boots or restores a guest: no --incoming");
         if (r < 0)
-            r = run(&o, TAKE_PTR(guest.vm));
+            r = run(&o, &guest.vm);
         vm_free(guest.vm);
         free(guest.argv);
         free(guest.buf);
@@ -610,5 +612,5 @@ int main(int argc, char **argv)
     r = parse_argv(argc, argv, &o);
     if (r >= 0)
         return r;
-    return run(&o, NULL);
+    return run(&o, &(Vm *){NULL});
 }
