@@ -1,6 +1,6 @@
-/* hvd's own configuration keys ([daemon], [allocation], [http]), their defaults (the web files
- * of the build tree when hvd runs uninstalled from it) and parsing; every other section is kept
- * as read for the driver that owns it. */
+/* hvd's own configuration keys ([daemon], [allocation], [http], [migrate], [history]), their
+ * defaults (the web files of the build tree when hvd runs uninstalled from it) and parsing; every
+ * other section is kept as read for the driver that owns it. */
 #include <string.h>
 
 #include "build-config.h"
@@ -63,9 +63,10 @@ static const ConfigKey config_keys[] = {
     KEY("migrate", "tls-ca", CONFIG_PATH, migrate_tls_ca, 0, 0),
     KEY("migrate", "tls-cert", CONFIG_PATH, migrate_tls_cert, 0, 0),
     KEY("migrate", "tls-key", CONFIG_PATH, migrate_tls_key, 0, 0),
+    KEY("history", "memory-mib", CONFIG_UINT, history_memory_mib, 0, 4096),
 };
 
-static const char *const own_sections[] = {"daemon", "allocation", "http", "migrate"};
+static const char *const own_sections[] = {"daemon", "allocation", "http", "migrate", "history"};
 
 static bool own_section(const char *name)
 {
@@ -88,6 +89,7 @@ int config_init(HvdConfig *c)
         .http_request_timeout_s = 10,
         .http_idle_timeout_s = 60,
         .http_max_connections_per_address = 64,
+        .history_memory_mib = 16,
     };
     if (config_string_set(&c->state_dir, HVD_DEFAULT_STATE_DIR) < 0 ||
         config_string_set(&c->runtime_dir, HVD_DEFAULT_RUNTIME_DIR) < 0 ||

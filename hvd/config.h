@@ -49,6 +49,9 @@ typedef struct HvdConfig {
     char *migrate_tls_ca;
     char *migrate_tls_cert;
     char *migrate_tls_key;
+    /* [history]: the most memory the domains' hour of statistics history takes (MiB): with more
+     * domains than fit at 1 s, their points are further apart (history.h) */
+    unsigned history_memory_mib;
 } HvdConfig;
 
 /* Fills c with the built-in defaults. Free with config_done(). */

@@ -1,6 +1,8 @@
 /* The statistics sampler: once a second, every active domain's cached statistics (never a wait
  * on a backend) go into its history, and their totals into the host's. Each minute the points
- * that are over are saved with the next commit, and put back when hvd starts again. */
+ * that are over are saved with the next commit; the day's and the month's charts read them back
+ * from there, and the newest are put back when hvd starts again. The domains' hour rings share
+ * [history] memory-mib: with many domains their points are further apart. */
 #include "history.h"
 #include "log.h"
 #include "manager-internal.h"
@@ -102,7 +104,22 @@ static uint64_t sample_time(json_t *stats, uint64_t now_us)
 typedef struct SamplePass {
     uint64_t now_us;
     float total[_HISTORY_METRIC_MAX];
+    unsigned hour_step; /* every ring's this tick */
+    size_t rings;       /* the series holding one after it */
 } SamplePass;
+
+/* Gives s's hour ring this tick's step (a ring it needs, with want; one it has, resampled), and
+ * counts it. */
+static void ring_in_step(SamplePass *p, HistorySeries *s, bool want)
+{
+    unsigned step = history_series_hour_step(s);
+
+    if ((want || step > 0) && step != p->hour_step &&
+        history_series_set_hour_step(s, p->hour_step) < 0)
+        log_debug("No memory for a statistics history's hour at %u s", p->hour_step);
+    if (history_series_hour_step(s) > 0)
+        p->rings++;
+}
 
 static void sample_domain(void *userdata, Domain *d, json_t *stats)
 {
@@ -111,12 +128,15 @@ static void sample_domain(void *userdata, Domain *d, json_t *stats)
     HistoryCounters c;
 
     if (!stats) {
-        if (d->history)
+        if (d->history) {
             history_series_break(d->history, p->now_us);
+            ring_in_step(p, d->history, false);
+        }
         return;
     }
     if (!d->history && !(d->history = history_series_new()))
         return;
+    ring_in_step(p, d->history, true);
     history_counters_from_stats(stats, &c);
     (void)history_series_sample(d->history, sample_time(stats, p->now_us), &c);
     /* Its latest values count even when this tick saw no new sample. */
@@ -128,12 +148,21 @@ static void sample_domain(void *userdata, Domain *d, json_t *stats)
 
 /* One sample of every active domain's cached statistics (read where the driver keeps them, not
  * copied), stamped now_us (less each driver's reported age), into its history and the host's. */
+/* The finest hour step at which the rings counted last tick fit [history] memory-mib (the
+ * domains that started since get theirs this tick, and the step follows them on the next). */
+static unsigned manager_history_hour_step(Manager *m)
+{
+    return history_hour_step_for((size_t)m->config->history_memory_mib << 20, m->history_rings);
+}
+
 static void history_sample(Manager *m, uint64_t now_us)
 {
-    SamplePass pass = {.now_us = now_us};
+    SamplePass pass = {.now_us = now_us, .hour_step = manager_history_hour_step(m)};
 
     manager_stats_foreach(m, 0, sample_domain, &pass);
     history_series_add(m->host_history, now_us, pass.total);
+    m->history_hour_step = pass.hour_step;
+    m->history_rings = pass.rings;
 }
 
 static int on_history_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -160,8 +189,9 @@ int manager_history_start(Manager *m)
     int r;
 
     m->host_history = history_series_new();
-    if (!m->host_history)
+    if (!m->host_history || history_series_set_hour_step(m->host_history, 1) < 0)
         return -ENOMEM;
+    m->history_hour_step = manager_history_hour_step(m);
     m->history_saved_minute = (int64_t)(now_s / 60);
     r = store_history_load(m->store, kept_from(HISTORY_DAY, now_s), kept_from(HISTORY_MONTH, now_s),
                            restore_point, &pass);
@@ -172,12 +202,32 @@ int manager_history_start(Manager *m)
                                       SAMPLE_INTERVAL_US, 0, on_history_timer, m);
 }
 
+/* The history of series s (named series in the store) over range: the hour's ring at step
+ * hour_step_s, or the saved points with s's own. */
+static json_t *series_json(Manager *m, const char *series, const HistorySeries *s,
+                           unsigned hour_step_s, HistoryRange range)
+{
+    _cleanup_free_ HistoryPoint *saved = NULL;
+    HistoryRange from_range;
+    int64_t from;
+    size_t n = 0;
+
+    if (history_series_saved_source(s, range, hour_step_s, now_usec(CLOCK_REALTIME), &from_range,
+                                    &from) &&
+        store_history_read(m->store, series, from_range, from, &saved, &n) < 0) {
+        log_warning("Failed to read the saved statistics history of %s: %s", series,
+                    store_last_error(m->store));
+        n = 0;
+    }
+    return history_series_json(s, range, hour_step_s, saved, n);
+}
+
 json_t *manager_domain_history(Manager *m, Domain *d, HistoryRange range)
 {
-    return history_series_json(d->history, range);
+    return series_json(m, d->config.uuid, d->history, m->history_hour_step, range);
 }
 
 json_t *manager_host_history(Manager *m, HistoryRange range)
 {
-    return history_series_json(m->host_history, range);
+    return series_json(m, HOST_SERIES, m->host_history, 1, range);
 }

@@ -87,6 +87,8 @@ struct Manager {
     sd_event_source *history_timer; /* samples statistics into the histories (history-sampler.c) */
     HistorySeries *host_history;    /* the domains' totals */
     int64_t history_saved_minute;   /* the minute whose start last saved the histories */
+    unsigned history_hour_step;     /* the step of the domains' hour rings ([history] memory-mib) */
+    size_t history_rings;           /* how many domains' series hold an hour ring */
     struct Cluster *cluster;        /* the cluster membership (cluster.h), NULL without [cluster] */
     struct IncomingMigration *incoming_migrations; /* admitted, stream not arrived yet */
 };
@@ -214,7 +216,8 @@ typedef void (*ManagerStatsVisit)(void *userdata, Domain *d, json_t *stats);
 void manager_stats_foreach(Manager *m, unsigned flags, ManagerStatsVisit visit, void *userdata);
 
 /* d's statistics history over range as a new object (history_series_json): 1 s points for the
- * last hour, 1 min for the day, 10 min for the month. */
+ * last hour (further apart with many domains: [history] memory-mib), 1 min for the day, 10 min
+ * for the month. */
 json_t *manager_domain_history(Manager *m, Domain *d, HistoryRange range);
 
 /* The same for the host: the totals over its domains (memory: resident, summed). */

@@ -1,5 +1,7 @@
 /* The statistics history's saved points in SQLite (table history_points): written in batches
- * from the sampler, read back once at start-up, pruned to what the ranges keep. */
+ * from the sampler, read for the day's and the month's charts, their newest points read back at
+ * start-up, pruned to what the ranges keep. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store-history.h"
@@ -41,9 +43,10 @@ int store_history_load(Store *s, int64_t day_from, int64_t month_from, StoreHist
 {
     sqlite3_stmt *st = NULL;
     int rc = prepare(s,
-                     "SELECT series, tier, point, vals FROM history_points "
+                     /* SQLite takes the bare columns from the row of MAX(point) */
+                     "SELECT series, tier, MAX(point), vals FROM history_points "
                      "WHERE (tier = 1 AND point >= ?1) OR (tier = 2 AND point >= ?2) "
-                     "ORDER BY series, tier, point",
+                     "GROUP BY series, tier ORDER BY series, tier",
                      &st);
 
     if (rc < 0)
@@ -65,6 +68,50 @@ int store_history_load(Store *s, int64_t day_from, int64_t month_from, StoreHist
     rc = store_failed(s, rc);
     (void)sqlite3_finalize(st);
     return rc;
+}
+
+int store_history_read(Store *s, const char *series, HistoryRange r, int64_t from,
+                       HistoryPoint **ret, size_t *ret_n)
+{
+    sqlite3_stmt *st = NULL;
+    HistoryPoint *points = NULL;
+    size_t n = 0, allocated = 0;
+    int rc = prepare(s,
+                     "SELECT point, vals FROM history_points "
+                     "WHERE series = ?1 AND tier = ?2 AND point >= ?3 ORDER BY point",
+                     &st);
+
+    if (rc < 0)
+        return rc;
+    (void)sqlite3_bind_text(st, 1, series, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_int(st, 2, (int)r);
+    (void)sqlite3_bind_int64(st, 3, from);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 1) != (int)sizeof(points[0].values))
+            continue; /* another shape: skipped, as at start-up */
+        if (n == allocated) {
+            HistoryPoint *more =
+                reallocarray(points, allocated ? allocated * 2 : 64, sizeof(*points));
+            if (!more) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            points = more;
+            allocated = allocated ? allocated * 2 : 64;
+        }
+        points[n].interval = sqlite3_column_int64(st, 0);
+        memcpy(points[n].values, sqlite3_column_blob(st, 1), sizeof(points[n].values));
+        n++;
+    }
+    rc = store_failed(s, rc);
+    (void)sqlite3_finalize(st);
+    if (rc < 0) {
+        free(points);
+        return rc;
+    }
+    *ret = points;
+    *ret_n = n;
+    return 0;
 }
 
 int store_history_prune(Store *s, int64_t day_from, int64_t month_from)
