@@ -118,6 +118,14 @@ int main(void)
     CHECK_CONTAINS(load("[http]\nmax-connections-per-address = -1\n", &c),
                    ":2: max-connections-per-address must be an integer in 1..65536, got '-1'");
 
+    /* The statistics history's memory budget: default, value, range. */
+    CHECK(c.history_memory_mib == 16);
+    CHECK_STREQ(load("[history]\nmemory-mib = 0\n", &c), "");
+    CHECK(c.history_memory_mib == 0);
+    CHECK_CONTAINS(load("[history]\nmemory-mib = 4097\n", &c),
+                   ":2: memory-mib must be an integer in 0..4096, got '4097'");
+    CHECK_CONTAINS(load("[history]\nhour = 1s\n", &c), "unknown key 'hour' in section [history]");
+
     /* A refused file leaves the config as it was. */
     load("[daemon]\nadmin-group = ops\n", &c);
     e = ERROR_NULL;
