@@ -34,8 +34,8 @@ DEFINE_STRING_TABLE(history_range, HistoryRange, _HISTORY_RANGE_MAX);
 #define HOUR_S         3600u
 #define PENDING_MAX    2u /* points over and not taken yet: a save comes every minute */
 
-const unsigned history_hour_steps[] = {1, 2, 5, 10, 15, 30};
-const size_t history_hour_steps_n = ELEMENTSOF(history_hour_steps);
+/* The hour's steps a ring may have, finest first (seconds). */
+static const unsigned hour_steps[] = {1, 2, 5, 10, 15, 30};
 
 /* The day's and the month's resolution and length (the hour's: its ring's). */
 static const struct {
@@ -110,9 +110,9 @@ size_t history_series_bytes(void)
 unsigned history_hour_step_for(size_t budget, size_t n)
 {
     n = MAX(n, (size_t)1);
-    for (size_t i = 0; i < history_hour_steps_n; i++)
-        if (history_hour_ring_bytes(history_hour_steps[i]) <= budget / n)
-            return history_hour_steps[i];
+    for (size_t i = 0; i < ELEMENTSOF(hour_steps); i++)
+        if (history_hour_ring_bytes(hour_steps[i]) <= budget / n)
+            return hour_steps[i];
     return 0;
 }
 
@@ -276,9 +276,10 @@ void history_series_break(HistorySeries *s, uint64_t now_us)
     HourRing *h = &s->hour;
 
     s->have_last = s->have_latest = false;
-    if (h->points && h->cur.head >= 0) {
-        (void)ring_advance(h, (int64_t)(now_s / h->step_s));
-        if (h->cur.head - h->last_recorded >= (int64_t)h->n_points)
+    if (h->points) {
+        if (h->cur.head >= 0)
+            (void)ring_advance(h, (int64_t)(now_s / h->step_s));
+        if (h->cur.head < 0 || h->cur.head - h->last_recorded >= (int64_t)h->n_points)
             ring_free(h);
     }
     for (HistoryRange r = HISTORY_DAY; r <= HISTORY_MONTH; r++)

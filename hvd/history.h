@@ -61,16 +61,12 @@ HistorySeries *history_series_new(void);
 /* Frees s. Accepts NULL; returns NULL. */
 HistorySeries *history_series_free(HistorySeries *s);
 
-/* The hour's steps a ring may have, finest first (seconds). */
-extern const unsigned history_hour_steps[];
-extern const size_t history_hour_steps_n;
-
 /* The memory of one hour ring at step_s (0: none), and of a series without its ring. */
 size_t history_hour_ring_bytes(unsigned step_s);
 size_t history_series_bytes(void);
 
-/* The finest hour step at which n rings fit in budget bytes; 0 when not even the coarsest does
- * (the hour is then drawn from the day's minutes). */
+/* The finest hour step (1, 2, 5, 10, 15 or 30 s) at which n rings fit in budget bytes; 0 when
+ * not even the coarsest does (the hour is then drawn from the day's minutes). */
 unsigned history_hour_step_for(size_t budget, size_t n);
 
 /* Gives s an hour ring at step_s (0: none), carrying over what its ring held: each old point
