@@ -62,7 +62,7 @@ typedef struct Average {
     unsigned n; /* values summed into it */
 } Average;
 
-/* The hour: a ring of points (none: points NULL). */
+/* The hour: a ring of points. */
 typedef struct HourRing {
     uint32_t *points; /* n_points x metrics, encoded (0 where nothing was recorded) */
     unsigned step_s, n_points;
@@ -80,7 +80,7 @@ typedef struct SavedTier {
 } SavedTier;
 
 struct HistorySeries {
-    HourRing hour;
+    HourRing *hour;                     /* NULL: none */
     SavedTier tier[_HISTORY_RANGE_MAX]; /* [HISTORY_DAY], [HISTORY_MONTH] */
     bool have_last;
     uint64_t last_us;
@@ -96,10 +96,15 @@ static size_t page_rounded(size_t bytes)
     return (bytes + page - 1) / page * page;
 }
 
+/* The pages of a ring's points at step_s. */
+static size_t ring_points_bytes(unsigned step_s)
+{
+    return page_rounded((size_t)(HOUR_S / step_s) * _HISTORY_METRIC_MAX * sizeof(uint32_t));
+}
+
 size_t history_hour_ring_bytes(unsigned step_s)
 {
-    return step_s ? page_rounded((size_t)(HOUR_S / step_s) * _HISTORY_METRIC_MAX * sizeof(uint32_t))
-                  : 0;
+    return step_s ? sizeof(HourRing) + ring_points_bytes(step_s) : 0;
 }
 
 size_t history_series_bytes(void)
@@ -128,25 +133,25 @@ HistorySeries *history_series_new(void)
     if (!s)
         return NULL;
     *s = (HistorySeries){};
-    average_reset(&s->hour.cur);
     for (size_t i = 0; i < _HISTORY_RANGE_MAX; i++)
         average_reset(&s->tier[i].cur);
     return s;
 }
 
-static void ring_free(HourRing *h)
+static HourRing *ring_free(HourRing *h)
 {
-    if (h->points)
-        (void)munmap(h->points, history_hour_ring_bytes(h->step_s));
-    *h = (HourRing){};
-    average_reset(&h->cur);
+    if (!h)
+        return NULL;
+    (void)munmap(h->points, ring_points_bytes(h->step_s));
+    free(h);
+    return NULL;
 }
 
 HistorySeries *history_series_free(HistorySeries *s)
 {
     if (!s)
         return NULL;
-    ring_free(&s->hour);
+    ring_free(s->hour);
     free(s);
     return NULL;
 }
@@ -208,7 +213,7 @@ static void ring_add(HourRing *h, uint64_t now_s, const float *values)
     int64_t interval;
     uint32_t *p;
 
-    if (!h->points)
+    if (!h)
         return;
     interval = (int64_t)(now_s / h->step_s);
     if (!ring_advance(h, interval))
@@ -265,7 +270,7 @@ void history_series_add(HistorySeries *s, uint64_t now_us, const float values[_H
 {
     uint64_t now_s = now_us / USEC_PER_SEC;
 
-    ring_add(&s->hour, now_s, values);
+    ring_add(s->hour, now_s, values);
     tier_add(&s->tier[HISTORY_DAY], HISTORY_DAY, now_s, values);
     tier_add(&s->tier[HISTORY_MONTH], HISTORY_MONTH, now_s, values);
 }
@@ -273,14 +278,14 @@ void history_series_add(HistorySeries *s, uint64_t now_us, const float values[_H
 void history_series_break(HistorySeries *s, uint64_t now_us)
 {
     uint64_t now_s = now_us / USEC_PER_SEC;
-    HourRing *h = &s->hour;
+    HourRing *h = s->hour;
 
     s->have_last = s->have_latest = false;
-    if (h->points) {
+    if (h) {
         if (h->cur.head >= 0)
             (void)ring_advance(h, (int64_t)(now_s / h->step_s));
         if (h->cur.head < 0 || h->cur.head - h->last_recorded >= (int64_t)h->n_points)
-            ring_free(h);
+            s->hour = ring_free(h);
     }
     for (HistoryRange r = HISTORY_DAY; r <= HISTORY_MONTH; r++)
         if (s->tier[r].cur.head >= 0)
@@ -338,29 +343,36 @@ static void ring_carry_over(HourRing *h, const HourRing *old)
 
 int history_series_set_hour_step(HistorySeries *s, unsigned step_s)
 {
-    HourRing h = {.step_s = step_s};
+    HourRing *h;
+    void *p;
 
-    if (step_s == s->hour.step_s)
+    if (step_s == history_series_hour_step(s))
         return 0;
-    average_reset(&h.cur);
-    if (step_s > 0) {
-        void *p = mmap(NULL, history_hour_ring_bytes(step_s), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-            return -ENOMEM;
-        h.points = p;
-        h.n_points = HOUR_S / step_s;
-        if (s->hour.points)
-            ring_carry_over(&h, &s->hour);
+    if (step_s == 0) {
+        s->hour = ring_free(s->hour);
+        return 0;
     }
-    ring_free(&s->hour);
+    h = malloc(sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    p = mmap(NULL, ring_points_bytes(step_s), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED) {
+        free(h);
+        return -ENOMEM;
+    }
+    *h = (HourRing){.points = p, .step_s = step_s, .n_points = HOUR_S / step_s};
+    average_reset(&h->cur);
+    if (s->hour)
+        ring_carry_over(h, s->hour);
+    ring_free(s->hour);
     s->hour = h;
     return 0;
 }
 
 unsigned history_series_hour_step(const HistorySeries *s)
 {
-    return s->hour.step_s;
+    return s->hour ? s->hour->step_s : 0;
 }
 
 static uint64_t counter(json_t *obj, const char *key)
@@ -535,9 +547,9 @@ static void doc_append(json_t *arrays[], int64_t interval, unsigned step_s, cons
 static json_t *ring_json(const HourRing *h, HistoryRange range, unsigned step_s)
 {
     json_t *arrays[_HISTORY_METRIC_MAX + 1];
-    json_t *obj = history_doc(range, h && h->points ? h->step_s : step_s, arrays);
+    json_t *obj = history_doc(range, h ? h->step_s : step_s, arrays);
 
-    if (!obj || !h || !h->points || h->cur.head < 0)
+    if (!obj || !h || h->cur.head < 0)
         return obj;
     for (int64_t i = MAX(h->first, h->cur.head - (int64_t)h->n_points + 1); i <= h->cur.head; i++) {
         const uint32_t *p = point(h, i);
@@ -611,6 +623,6 @@ json_t *history_series_json(const HistorySeries *s, HistoryRange range, unsigned
     HistoryRange from_range = drawn_from(range, hour_step_s, &step, &window);
 
     if (from_range == HISTORY_HOUR)
-        return ring_json(s ? &s->hour : NULL, range, step);
+        return ring_json(s ? s->hour : NULL, range, step);
     return saved_json(s ? &s->tier[from_range] : NULL, range, step, window, saved, n_saved);
 }

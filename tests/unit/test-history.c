@@ -290,8 +290,8 @@ static void test_memory_of_1000_domains(void)
            "month of samples\n",
            N, each, (double)N * (double)each / (1024.0 * 1024.0), (ssize_t)grown);
     CHECK(N * each <= budget + N * history_series_bytes());
-    CHECK(history_series_bytes() <= 1024);
-    CHECK(made_bytes <= (size_t)N * (history_series_bytes() + 64));
+    CHECK(history_series_bytes() <= 640);
+    CHECK(made_bytes <= (size_t)N * (history_series_bytes() + 256)); /* and the ring's own */
     CHECK(grown == 0);
     CHECK(points(all[SIMULATED - 1], HISTORY_MONTH) == 4320);
     CHECK(nulls(all[SIMULATED - 1], HISTORY_MONTH, "cpu_percent") == 0);
