@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Memory of the statistics history: what 1000 domains' histories allocate, and how much more
-after a simulated month of samples (the unit test's allocation count, tests/unit/test-history,
+"""Memory of the statistics history: what 1000 domains' histories allocate (their hour rings at
+the step the default [history] memory-mib gives them), and how much more after a simulated
+month of samples (the unit test's allocation count, tests/unit/test-history,
 which drives hvd's own history code with a fake clock)."""
 import re
 import subprocess
@@ -21,8 +22,8 @@ def main():
         print(f"test-history failed or printed no figures:\n{p.stdout}{p.stderr}")
         return 1
     domains, each, total_mib, grown = int(m[1]), int(m[2]), float(m[3]), int(m[4])
-    rows = [("history of one domain (hour 1 s, day 1 min, month 10 min)", each / 1024,
-             None, "-", "KiB", "lower"),
+    rows = [(f"history of one of {domains} domains (its hour ring at the default budget's step)",
+             each / 1024, None, "-", "KiB", "lower"),
             (f"histories of {domains} domains", total_mib, None, "-", "MiB", "lower"),
             ("growth after a month of samples", grown, None, "target: 0", "bytes", "lower")]
     benchlib.print_table("Statistics history: memory", rows)
