@@ -1,7 +1,9 @@
-"""The statistics history's memory budget ([history] memory-mib): with none for the domains'
-hour rings, a domain's hour is drawn from its day's minutes while the host's stays at 1 s; a
-reload with room for them brings the 1 s points back for the running domains."""
+"""The statistics history's memory budget ([history] memory-mib), shown and checked by
+--check-config: with none for the domains' hour rings, a domain's hour is drawn from its day's
+minutes while the host's stays at 1 s; a reload with room for them brings the 1 s points back
+for the running domains."""
 import signal
+import subprocess
 
 from hvd_harness import wait_for
 
@@ -41,3 +43,18 @@ def test_hour_without_rings_then_with(make_hvd):
         return d if d["step_s"] == 1 and sum(v is not None for v in d["memory_kib"]) >= 2 else None
     d = wait_for(seconds, timeout=20, what="the hour back at 1 s")
     assert d["time"] == list(range(d["time"][0], d["time"][0] + len(d["time"])))
+
+
+def test_check_config_shows_and_checks_the_budget(build, tmp_path):
+    conf = tmp_path / "hvd.conf"
+    conf.write_text("")
+    check = [str(build / "hvd" / "hvd"), "--config", str(conf), "--check-config"]
+    p = subprocess.run(check, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "[history]\nmemory-mib = 16\n" in p.stdout
+    p = subprocess.run(check + ["--set", "history.memory-mib=4"], capture_output=True, text=True,
+                       timeout=10)
+    assert p.returncode == 0 and "[history]\nmemory-mib = 4\n" in p.stdout
+    conf.write_text("[history]\nmemory-mib = 16M\n")
+    p = subprocess.run(check, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert f"{conf}:2: memory-mib must be an integer in 0..4096, got '16M'" in p.stderr
