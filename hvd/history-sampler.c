@@ -105,11 +105,12 @@ typedef struct SamplePass {
     uint64_t now_us;
     float total[_HISTORY_METRIC_MAX];
     unsigned hour_step; /* every ring's this tick */
-    size_t rings;       /* the series holding one after it */
+    size_t rings;       /* the series running or holding one */
 } SamplePass;
 
 /* Gives s's hour ring this tick's step (a ring it needs, with want; one it has, resampled), and
- * counts it. */
+ * counts it among those sharing the budget: a running domain counts even when the step leaves
+ * it none (counting only rings held would give them back on the next tick, and so on). */
 static void ring_in_step(SamplePass *p, HistorySeries *s, bool want)
 {
     unsigned step = history_series_hour_step(s);
@@ -117,7 +118,7 @@ static void ring_in_step(SamplePass *p, HistorySeries *s, bool want)
     if ((want || step > 0) && step != p->hour_step &&
         history_series_set_hour_step(s, p->hour_step) < 0)
         log_debug("No memory for a statistics history's hour at %u s", p->hour_step);
-    if (history_series_hour_step(s) > 0)
+    if (want || history_series_hour_step(s) > 0)
         p->rings++;
 }
 

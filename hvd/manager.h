@@ -88,7 +88,7 @@ struct Manager {
     HistorySeries *host_history;    /* the domains' totals */
     int64_t history_saved_minute;   /* the minute whose start last saved the histories */
     unsigned history_hour_step;     /* the step of the domains' hour rings ([history] memory-mib) */
-    size_t history_rings;           /* how many domains' series hold an hour ring */
+    size_t history_rings;           /* how many domains' series run or hold an hour ring */
     struct Cluster *cluster;        /* the cluster membership (cluster.h), NULL without [cluster] */
     struct IncomingMigration *incoming_migrations; /* admitted, stream not arrived yet */
 };

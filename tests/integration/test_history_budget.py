@@ -4,6 +4,7 @@ minutes while the host's stays at 1 s; a reload with room for them brings the 1 
 for the running domains."""
 import signal
 import subprocess
+import time
 
 from hvd_harness import wait_for
 
@@ -58,3 +59,33 @@ def test_check_config_shows_and_checks_the_budget(build, tmp_path):
     p = subprocess.run(check, capture_output=True, text=True, timeout=10)
     assert p.returncode == 1
     assert f"{conf}:2: memory-mib must be an integer in 0..4096, got '16M'" in p.stderr
+
+
+# 1 MiB holds 249 rings of 30 s (4 KiB each, and their bookkeeping): one more domain running
+# and none gets a ring of its own.
+PAST_THE_BUDGET = 260
+
+
+def test_past_the_budget_the_hour_stays_minutes(make_hvd, bus):
+    from scale_helpers import DENSE, create_echo, timed_calls
+    h = make_hvd(config=DENSE + "[history]\nmemory-mib = 1\n").start()
+    conn = bus.connect()
+    names = [f"many{i:03d}" for i in range(PAST_THE_BUDGET)]
+    create_echo(h, conn, names)
+    timed_calls(h, conn, names, "Start")
+
+    def minutes():
+        d = hour(h, "/api/v1/domains/many000")
+        return d if d["step_s"] == 60 and d["time"] else None
+    wait_for(minutes, timeout=30, what="the hour drawn from the day's minutes")
+    # It stays so from one tick to the next (the running domains count against the budget
+    # whether or not they hold a ring), for every domain.
+    for _ in range(3):
+        time.sleep(1.1)
+        for name in (names[0], names[-1]):
+            assert hour(h, f"/api/v1/domains/{name}")["step_s"] == 60, name
+    assert hour(h, "/api/v1/host")["step_s"] == 1
+    # Half of them stopped: room for 30 s rings again.
+    timed_calls(h, conn, names[:PAST_THE_BUDGET // 2], "Destroy")
+    wait_for(lambda: hour(h, f"/api/v1/domains/{names[-1]}")["step_s"] == 30, timeout=20,
+             what="30 s rings for the ones still running")
