@@ -213,8 +213,7 @@ static json_t *series_json(Manager *m, const char *series, const HistorySeries *
     int64_t from;
     size_t n = 0;
 
-    if (history_series_saved_source(s, range, hour_step_s, now_usec(CLOCK_REALTIME), &from_range,
-                                    &from) &&
+    if (history_saved_source(range, hour_step_s, now_usec(CLOCK_REALTIME), &from_range, &from) &&
         store_history_read(m->store, series, from_range, from, &saved, &n) < 0) {
         log_warning("Failed to read the saved statistics history of %s: %s", series,
                     store_last_error(m->store));

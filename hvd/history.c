@@ -507,8 +507,8 @@ static HistoryRange drawn_from(HistoryRange range, unsigned hour_step_s, unsigne
     return range == HISTORY_HOUR ? HISTORY_DAY : range;
 }
 
-bool history_series_saved_source(const HistorySeries *s, HistoryRange range, unsigned hour_step_s,
-                                 uint64_t now_us, HistoryRange *ret_range, int64_t *ret_from)
+bool history_saved_source(HistoryRange range, unsigned hour_step_s, uint64_t now_us,
+                          HistoryRange *ret_range, int64_t *ret_from)
 {
     unsigned step, window;
     HistoryRange from_range = drawn_from(range, hour_step_s, &step, &window);

@@ -116,16 +116,16 @@ size_t history_series_take_unsaved(HistorySeries *s, HistoryRange r, bool curren
  * into its interval, counting it as one value, and saves it again once it is over. */
 void history_series_restore(HistorySeries *s, HistoryRange r, const HistoryPoint *p);
 
-/* Where the points of range come from besides s (s NULL: nothing recorded in this run): the
- * saved points of *ret_range from interval *ret_from on (now_us less the range's length), or
- * none (false: the hour's ring). hour_step_s is the step the hour's rings have now (0: the hour
- * is the day's last minutes). */
-bool history_series_saved_source(const HistorySeries *s, HistoryRange range, unsigned hour_step_s,
-                                 uint64_t now_us, HistoryRange *ret_range, int64_t *ret_from);
+/* Where the points of range come from besides a series' own: the saved points of *ret_range
+ * from interval *ret_from on (now_us less the range's length), or none (false: the hour's
+ * ring). hour_step_s is the step the hour's rings have now (0: the hour is the day's last
+ * minutes). */
+bool history_saved_source(HistoryRange range, unsigned hour_step_s, uint64_t now_us,
+                          HistoryRange *ret_range, int64_t *ret_from);
 
 /* The series over range as a new object: {"range", "step_s", "time": [seconds...], and an array
  * per metric}, oldest first, from the first point recorded in the range's window (at most its
  * point count) to the newest; null where nothing was recorded. saved (n_saved points, oldest
- * first) are those history_series_saved_source() named; s's own points win over them. */
+ * first) are those history_saved_source() named; s's own points win over them. */
 json_t *history_series_json(const HistorySeries *s, HistoryRange range, unsigned hour_step_s,
                             const HistoryPoint *saved, size_t n_saved);

@@ -65,7 +65,7 @@ static json_t *doc(HistorySeries *s, HistoryRange r)
     HistoryRange from_r;
     int64_t from;
 
-    if (!history_series_saved_source(s, r, hour_step, 0, &from_r, &from))
+    if (!history_saved_source(r, hour_step, 0, &from_r, &from))
         return history_series_json(s, r, hour_step, NULL, 0);
     return history_series_json(s, r, hour_step, saved[from_r].points, saved[from_r].n);
 }
