@@ -147,8 +147,6 @@ static void sample_domain(void *userdata, Domain *d, json_t *stats)
         p->total[k] += values[k];
 }
 
-/* One sample of every active domain's cached statistics (read where the driver keeps them, not
- * copied), stamped now_us (less each driver's reported age), into its history and the host's. */
 /* The finest hour step at which the rings counted last tick fit [history] memory-mib (the
  * domains that started since get theirs this tick, and the step follows them on the next). */
 static unsigned manager_history_hour_step(Manager *m)
@@ -156,6 +154,8 @@ static unsigned manager_history_hour_step(Manager *m)
     return history_hour_step_for((size_t)m->config->history_memory_mib << 20, m->history_rings);
 }
 
+/* One sample of every active domain's cached statistics (read where the driver keeps them, not
+ * copied), stamped now_us (less each driver's reported age), into its history and the host's. */
 static void history_sample(Manager *m, uint64_t now_us)
 {
     SamplePass pass = {.now_us = now_us, .hour_step = manager_history_hour_step(m)};
