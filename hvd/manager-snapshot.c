@@ -428,11 +428,14 @@ void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState ob
         manager_set_caller(m, outer);
 }
 
-/* Removes an image row (in its own change) and its file. */
+/* Removes an image row and its file. The row's removal is committed before this returns (and
+ * so before a caller is answered): earlier changes first, in their own commit. */
 static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *event, Error *e)
 {
-    int r = manager_change_begin(m);
+    int r;
 
+    manager_commit(m);
+    r = store_begin(m->store);
     if (r >= 0)
         r = store_image_delete(m->store, row->id);
     if (r >= 0 && event) {
@@ -440,11 +443,15 @@ static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *
         r = detail ? manager_log_event(m, d->config.name, event, detail, NULL) : -ENOMEM;
         json_decref(detail);
     }
-    manager_change_end(m, r);
-    if (r < 0)
-        return error_set_errno(e, r, "Failed to forget the image %s: %s", row->path,
-                               store_last_error(m->store));
-    /* A crash before the commit leaves a row without its file: start-up removes the row. */
+    if (r >= 0)
+        r = store_commit(m->store);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to forget the image %s: %s", row->path,
+                              store_last_error(m->store));
+        store_rollback(m->store);
+        return r;
+    }
+    /* A crash before the file is gone leaves the file without its row: start-up removes it. */
     if (unlink(row->path) < 0 && errno != ENOENT)
         log_warning_errno(errno, "Failed to remove %s: %m", row->path);
     image_remove_disk_copy(row->path);

@@ -144,9 +144,8 @@ static void pool_refill_later(MinihvPool *pool)
 {
     if (pool->refill_timer)
         return;
-    if (sd_event_add_time_relative(pool->md->drv->ctx.event, &pool->refill_timer,
-                                   CLOCK_MONOTONIC, POOL_REFILL_DELAY_USEC, 0, on_refill_timer,
-                                   pool) < 0)
+    if (sd_event_add_time_relative(pool->md->drv->ctx.event, &pool->refill_timer, CLOCK_MONOTONIC,
+                                   POOL_REFILL_DELAY_USEC, 0, on_refill_timer, pool) < 0)
         pool_refill(pool);
 }
 
