@@ -31,6 +31,14 @@ void instance_console_detach(Instance *inst)
     console_drop_input(inst);
 }
 
+/* The connection ended while the instance runs on (minihv hung up: it is ending, or closed it):
+ * the end of an adopted process is watched another way from here on. */
+static void console_lost(Instance *inst)
+{
+    instance_console_detach(inst);
+    instance_watch_end(inst);
+}
+
 /* Sends held input as far as minihv takes it now. */
 static void console_flush(Instance *inst)
 {
@@ -43,7 +51,7 @@ static void console_flush(Instance *inst)
             break;
         if (n < 0) {
             log_debug("minihv: console of %s lost: %m", inst->config.name);
-            instance_console_detach(inst);
+            console_lost(inst);
             return;
         }
         memmove(inst->console_in, inst->console_in + n, inst->console_in_len - (size_t)n);
@@ -81,7 +89,7 @@ static int on_console(sd_event_source *s, int fd, uint32_t revents, void *userda
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
     if (n <= 0) {
-        instance_console_detach(inst);
+        console_lost(inst);
         return 0;
     }
     console_output(inst, buf, (size_t)n);
@@ -101,9 +109,10 @@ static void on_console_opened(ControlCall *call, int fd, const char *early, size
     inst->console_fd = fd;
     if (sd_event_add_io(inst->md->drv->ctx.event, &inst->console_source, fd, EPOLLIN, on_console,
                         inst) < 0) {
-        instance_console_detach(inst);
+        console_lost(inst);
         return;
     }
+    instance_watch_end(inst); /* its hang-up tells of the process's end from now on */
     if (early_len > 0)
         console_output(inst, early, early_len);
     console_flush(inst);
