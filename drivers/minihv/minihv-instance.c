@@ -406,6 +406,9 @@ static int instance_start_process(Instance *inst, Error *e)
     r = spawn(md, inst, pipefd[1], e);
     inst->restore_path = mfree(inst->restore_path);    /* a reboot boots the guest afresh */
     inst->incoming_fd = safe_close(inst->incoming_fd); /* the VMM has its copy */
+    /* The VMM holds the tap (and the tap goes when it ends); a reboot opens it again, as for an
+     * adopted domain. */
+    inst->tap_fd = safe_close(inst->tap_fd);
     (void)close(pipefd[1]);
     if (r < 0) {
         (void)close(pipefd[0]);

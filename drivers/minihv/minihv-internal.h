@@ -95,7 +95,7 @@ struct Instance {
     uint64_t start_ticks;
     int pidfd; /* an adopted process's while no console connection tells its end; else -EBADF */
     bool own_child; /* hvd spawned it: SIGCHLD tells its end (minihv_child_exited) */
-    int tap_fd;     /* hvd's tap for the domain's NIC, kept across reboots; -EBADF when none */
+    int tap_fd;     /* hvd's tap for the domain's NIC until its VMM has it; -EBADF when none */
     sd_event_source *pidfd_source;
     int ready_fd;
     sd_event_source *ready_source;
