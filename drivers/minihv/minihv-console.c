@@ -104,6 +104,7 @@ static void on_console_opened(ControlCall *call, int fd, const char *early, size
     inst->console_call = NULL;
     if (e) {
         log_debug("minihv: console of %s not followed: %s", inst->config.name, e->message);
+        instance_watch_end(inst); /* an adopted process may have ended */
         return;
     }
     inst->console_fd = fd;
@@ -125,8 +126,10 @@ void instance_console_attach(Instance *inst)
     if (!inst->ready || inst->console_fd >= 0 || inst->console_call)
         return;
     if (control_console_open_async(inst->md->drv->ctx.event, inst->control_path, CONTROL_TIMEOUT_MS,
-                                   on_console_opened, inst, &inst->console_call, &e) < 0)
+                                   on_console_opened, inst, &inst->console_call, &e) < 0) {
         log_debug("minihv: console of %s not followed: %s", inst->config.name, e.message);
+        instance_watch_end(inst);
+    }
 }
 
 /* What a client typed: held until minihv takes it, dropped beyond CONSOLE_INPUT_MAX. */

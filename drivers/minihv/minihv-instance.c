@@ -157,7 +157,9 @@ void instance_watch_end(Instance *inst)
         unwatch_pid(inst); /* the console connection's hang-up tells */
         return;
     }
-    if (!inst->pidfd_source)
+    /* A connection being made to it (the probe, the console) tells by failing; a pidfd held
+     * already stays until the console is open. */
+    if (!inst->pidfd_source && !inst->probe_call && !inst->console_call)
         watch_pid(inst);
 }
 
@@ -564,12 +566,11 @@ static void unserved(Instance *inst, const Error *e)
                  inst->pid, e->message);
 }
 
-static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void *userdata)
+/* What minihv's answer to the probe (info) says of inst. */
+static void probe_answered(Instance *inst, json_t *info, const Error *e)
 {
-    Instance *inst = userdata;
     const char *guest;
 
-    inst->probe_call = NULL;
     if (e && control_error_unserved(e)) {
         unserved(inst, e);
         return;
@@ -597,6 +598,19 @@ static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void
     probe_state(inst, info);
 }
 
+static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void *userdata)
+{
+    Instance *inst = userdata;
+
+    inst->probe_call = NULL;
+    probe_answered(inst, info, e);
+    /* An adopted process's console is connected once it answered for itself: a re-attach of
+     * every domain holds one connection per VMM at a time. */
+    if (inst->confirmed)
+        instance_console_attach(inst);
+    instance_watch_end(inst);
+}
+
 void instance_probe(Instance *inst)
 {
     Error e = ERROR_NULL;
@@ -615,6 +629,8 @@ void instance_probe(Instance *inst)
     else
         log_debug("minihv: %s not confirmed yet: %s", inst->config.name, e.message);
     json_decref(request);
+    if (!inst->probe_call)
+        instance_watch_end(inst); /* the probe's connection cannot tell of the end */
 }
 
 void instance_answers(Instance *inst)
@@ -661,9 +677,6 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         instance_free(inst);
         return error_set_errno(e, -ENOMEM, "Out of memory");
     }
-    /* Not hvd's child: its pidfd tells of its end until the console connection (whose hang-up
-     * tells then) is open. */
-    watch_pid(inst);
     instance_cgroup_adopt(inst);
     instance_probe(inst);
     if (inst->end_detail) {
@@ -672,7 +685,10 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         instance_free(inst);
         return 0;
     }
-    instance_console_attach(inst);
+    /* Not hvd's child: the probe's connection, then the console's (opened once the probe is
+     * answered), tells of its end by failing or hanging up; its pidfd only while neither is
+     * there. */
+    instance_watch_end(inst);
     /* No stats request here: the sampler's next tick asks, and a re-attach of every domain
      * then costs two connections per VMM instead of three. */
     return 1;

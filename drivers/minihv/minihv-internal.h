@@ -259,9 +259,10 @@ int instance_control(Instance *inst, DomainAction op, json_t *request, Error *e)
 void instance_kill(Instance *inst);
 
 /* Makes sure hvd learns at once when the process of inst ends, holding at most one descriptor:
- * for hvd's own child, SIGCHLD tells (nothing held); for an adopted process, the console
- * connection's hang-up while it is open, else a pidfd (opened here, dropped once the console is
- * connected). Call when the console connection opened or was lost. */
+ * for hvd's own child, SIGCHLD tells (nothing held); for an adopted process, the failure of a
+ * connection being made to it (the probe, the console) or the console connection's hang-up once
+ * open, else a pidfd (opened here, dropped once the console is connected). Call when one of
+ * those connections opened, failed, was answered or was lost. */
 void instance_watch_end(Instance *inst);
 
 /* Handles the end of the process (wait status known for hvd's own children). */

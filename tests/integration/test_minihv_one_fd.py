@@ -194,3 +194,54 @@ def test_one_descriptor_per_running_domain_and_ends_still_noticed(make_hvd, bus)
     assert set(states(h, conn).values()) == {"shutoff"}
     wait_for(lambda: not vmm_pids(h), timeout=20, what="every minihv process to end")
     assert settled_fds(h) <= base + 2
+
+
+def test_reattached_vmm_answering_for_another_is_killed_and_its_end_noticed(make_hvd, bus):
+    """A re-attached VMM whose control socket another program answers (with another pid) is
+    killed; hvd, holding no connection to it then, still learns of its end (through a pidfd)."""
+    import threading
+    h = make_hvd(config=DENSE).start()
+    conn = bus.connect()
+    create_echo(h, conn, ["imp", "ok"])
+    timed_calls(h, conn, ["imp", "ok"], "Start")
+    pid = pid_of(h, "imp")
+    uuid = h.hvctl_json("info", "imp")["uuid"]
+    path = h.runtime_dir / "minihv" / f"{uuid}.sock"
+    h.kill9()
+    os.rename(path, f"{path}.real")  # the VMM keeps serving it under the other name
+    impostor = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    impostor.bind(str(path))
+    impostor.listen(16)
+    impostor.settimeout(0.2)
+    done = threading.Event()
+
+    def answer():
+        while not done.is_set():
+            try:
+                c, _ = impostor.accept()
+            except (socket.timeout, OSError):
+                continue
+            with c:
+                c.settimeout(2)
+                try:
+                    c.recv(4096)
+                    c.sendall(b'{"ok":true,"pid":1,"start_time_ticks":1}\n')
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=answer)
+    t.start()
+    try:
+        h.start()
+        wait_for(lambda: state(h, "imp") == ("shutoff", "daemon"), timeout=5,
+                 what="the VMM answering for another to be ended")
+        assert not os.path.exists(f"/proc/{pid}/stat") or pid not in vmm_pids(h)
+        detail = json.loads(h.db_query(
+            "SELECT detail FROM events WHERE domain = 'imp' ORDER BY id DESC LIMIT 1")[0][0])
+        assert f"minihv pid {pid} answers for another process" in detail["message"]
+        assert state(h, "ok") == ("running", "booted") and pidfds(h) == 0
+    finally:
+        done.set()
+        t.join()
+        impostor.close()
+    h.domain("ok", conn).Destroy(timeout=20)
