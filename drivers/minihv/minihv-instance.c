@@ -154,8 +154,9 @@ void instance_watch_end(Instance *inst)
     if (inst->own_child || inst->pid <= 0)
         return; /* SIGCHLD tells of hvd's own children */
     if (inst->console_source) {
-        unwatch_pid(inst); /* the console connection's hang-up tells */
-        return;
+        if (inst->pidfd >= 0)
+            unwatch_pid(inst); /* the console connection's hang-up tells */
+        return;                /* (a process found gone already stays so) */
     }
     /* A connection being made to it (the probe, the console) tells by failing; a pidfd held
      * already stays until the console is open. */
