@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "minihv-internal.h"
 #include "minihv-pool.h"
+#include "minihv-process.h"
 #include "time-util.h"
 
 extern char **environ;
@@ -26,8 +26,8 @@ typedef struct PoolVmm PoolVmm;
 
 struct PoolVmm {
     MinihvPool *pool;
-    int pid;
-    int pidfd;
+    int pid; /* hvd's child: reaped by hvd's SIGCHLD handler, which tells the pool */
+    uint64_t start_ticks;
     int sock; /* hvd's end of the socket pair; the process ends when it closes */
     sd_event_source *sock_source;
     bool waiting; /* it said so: its VM is made */
@@ -37,6 +37,7 @@ struct PoolVmm {
 /* What the spawning thread answers for each request. */
 typedef struct PoolSpawned {
     int pid; /* 0 when the spawn failed */
+    uint64_t start_ticks;
     int sock;
     int error;
 } PoolSpawned;
@@ -61,11 +62,6 @@ struct MinihvPool {
     uint64_t taken, missed, spawn_failures;
     int last_spawn_error; /* errno of the last failed spawn, 0 when none failed */
 };
-
-static int pidfd_open_(int pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 /* posix_spawn of one pooled process, in the pool's thread: a socket pair whose other end is
  * the process's fd 3, its own session, stdin from /dev/null, output to the pool's log. */
@@ -100,7 +96,10 @@ static PoolSpawned spawn_one(MinihvPool *pool)
         (void)close(pair[0]);
         return (PoolSpawned){.error = r};
     }
-    return (PoolSpawned){.pid = pid, .sock = pair[0]};
+    PoolSpawned spawned = {.pid = pid, .sock = pair[0]};
+    /* its start time, so that a kill never reaches a process that took its pid over */
+    (void)minihv_process_start_ticks(pid, &spawned.start_ticks);
+    return spawned;
 }
 
 static void *pool_thread(void *userdata)
@@ -111,7 +110,7 @@ static void *pool_thread(void *userdata)
     while (read(pool->request_fd[0], &byte, 1) == 1) {
         PoolSpawned s = spawn_one(pool);
         if (write(pool->answer_fd[1], &s, sizeof(s)) != sizeof(s) && s.pid > 0) {
-            (void)kill(s.pid, SIGKILL);
+            (void)minihv_process_signal(s.pid, s.start_ticks, SIGKILL);
             (void)close(s.sock);
         }
     }
@@ -159,11 +158,10 @@ static void vmm_free(PoolVmm *v, bool kill_it)
             pool->n_vmms--;
             break;
         }
-    if (kill_it && v->pidfd >= 0)
-        (void)syscall(SYS_pidfd_send_signal, v->pidfd, SIGKILL, NULL, 0);
+    if (kill_it && v->start_ticks)
+        (void)minihv_process_signal(v->pid, v->start_ticks, SIGKILL);
     v->sock_source = sd_event_source_disable_unref(v->sock_source);
     safe_close(v->sock);
-    safe_close(v->pidfd);
     free(v);
 }
 
@@ -215,11 +213,11 @@ static int on_answer(sd_event_source *s, int fd, uint32_t revents, void *userdat
         }
         v = calloc(1, sizeof(*v));
         if (!v) {
-            (void)kill(a.pid, SIGKILL);
+            (void)minihv_process_signal(a.pid, a.start_ticks, SIGKILL);
             (void)close(a.sock);
             continue;
         }
-        *v = (PoolVmm){.pool = pool, .pid = a.pid, .pidfd = pidfd_open_(a.pid), .sock = a.sock};
+        *v = (PoolVmm){.pool = pool, .pid = a.pid, .start_ticks = a.start_ticks, .sock = a.sock};
         v->next = pool->vmms;
         pool->vmms = v;
         pool->n_vmms++;
