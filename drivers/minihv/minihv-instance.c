@@ -133,8 +133,11 @@ static void watch_pid(Instance *inst)
     r = inst->pidfd = minihv_process_open(inst->pid, inst->start_ticks);
     if (r >= 0)
         r = sd_event_add_io(event, &inst->pidfd_source, inst->pidfd, EPOLLIN, on_pidfd, inst);
-    if (r >= 0)
+    if (r >= 0) {
+        /* as hvd's SIGCHLD: an end is known before a timer acts on the domain */
+        (void)sd_event_source_set_priority(inst->pidfd_source, SD_EVENT_PRIORITY_IMPORTANT);
         return;
+    }
     inst->pidfd = safe_close(inst->pidfd);
     if (r == -ESRCH)
         r = sd_event_add_defer(event, &inst->pidfd_source, on_process_gone, inst);
