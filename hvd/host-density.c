@@ -9,19 +9,21 @@
 
 #include "host-density.h"
 
-/* What one running minihv domain costs, as measured with 500 running: hvd holds its process
- * watch and its console connection; the kernel runs its VMM's main and vCPU threads and KVM's
+/* What one running minihv domain costs, as measured with 500 running: hvd holds one descriptor,
+ * its console connection (SIGCHLD tells of its own VMMs' ends, the console's hang-up of a
+ * re-attached one's, whose pidfd stands in only while that connection is down; signals go
+ * through a pidfd opened for each); the kernel runs its VMM's main and vCPU threads and KVM's
  * huge-page recovery thread for its VM. */
-#define FDS_PER_DOMAIN   2
+#define FDS_PER_DOMAIN   1
 #define TASKS_PER_DOMAIN 3
 /* Host memory a running minihv domain costs beyond its guest RAM (which the allocator counts):
  * its VMM and KVM's structures for its VM, ~0.95 MiB as measured (bench_hvd_minihv.py). A
  * pooled VMM is counted as much (it has made the same VM, not touched its guest RAM). */
 #define HOST_KIB_PER_DOMAIN 1024
-/* What one VMM of a driver's warm pool holds while it waits: hvd's end of its socket and its
- * process watch; its main thread (its vCPU threads start with a guest, and KVM starts its
- * huge-page recovery thread at the first KVM_RUN). */
-#define FDS_PER_POOLED   2
+/* What one VMM of a driver's warm pool holds while it waits: hvd's end of its socket (SIGCHLD
+ * and the socket's hang-up tell of its end); its main thread (its vCPU threads start with a guest,
+ * and KVM starts its huge-page recovery thread at the first KVM_RUN). */
+#define FDS_PER_POOLED   1
 #define TASKS_PER_POOLED 1
 
 static long long open_fds(void)

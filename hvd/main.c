@@ -354,6 +354,24 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, voi
     return 0;
 }
 
+/* A child's end is dispatched before whatever else is pending in the same turn of the loop: a
+ * VMM that ended itself while hvd was stopped (its fencing watchdog, say) is recorded with its
+ * own reason before a timer acts on its domain. */
+static int add_sigchld(Daemon *d)
+{
+    sd_event_source *s;
+    int r;
+
+    r = sd_event_add_signal(d->event, &s, SIGCHLD, on_sigchld, d);
+    if (r < 0)
+        return r;
+    r = sd_event_source_set_priority(s, SD_EVENT_PRIORITY_IMPORTANT);
+    if (r >= 0)
+        r = sd_event_source_set_floating(s, true);
+    sd_event_source_unref(s);
+    return r;
+}
+
 static int setup_signals(Daemon *d)
 {
     sigset_t mask;
@@ -373,7 +391,7 @@ static int setup_signals(Daemon *d)
     if (r >= 0)
         r = sd_event_add_signal(d->event, NULL, SIGHUP, on_sighup, d);
     if (r >= 0)
-        r = sd_event_add_signal(d->event, NULL, SIGCHLD, on_sigchld, d);
+        r = add_sigchld(d);
     return r;
 }
 

@@ -31,6 +31,14 @@ void instance_console_detach(Instance *inst)
     console_drop_input(inst);
 }
 
+/* The connection ended while the instance runs on (minihv hung up: it is ending, or closed it):
+ * the end of an adopted process is watched another way from here on. */
+static void console_lost(Instance *inst)
+{
+    instance_console_detach(inst);
+    instance_watch_end(inst);
+}
+
 /* Sends held input as far as minihv takes it now. */
 static void console_flush(Instance *inst)
 {
@@ -43,7 +51,7 @@ static void console_flush(Instance *inst)
             break;
         if (n < 0) {
             log_debug("minihv: console of %s lost: %m", inst->config.name);
-            instance_console_detach(inst);
+            console_lost(inst);
             return;
         }
         memmove(inst->console_in, inst->console_in + n, inst->console_in_len - (size_t)n);
@@ -81,7 +89,7 @@ static int on_console(sd_event_source *s, int fd, uint32_t revents, void *userda
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
     if (n <= 0) {
-        instance_console_detach(inst);
+        console_lost(inst);
         return 0;
     }
     console_output(inst, buf, (size_t)n);
@@ -96,14 +104,16 @@ static void on_console_opened(ControlCall *call, int fd, const char *early, size
     inst->console_call = NULL;
     if (e) {
         log_debug("minihv: console of %s not followed: %s", inst->config.name, e->message);
+        instance_watch_end(inst); /* an adopted process may have ended */
         return;
     }
     inst->console_fd = fd;
     if (sd_event_add_io(inst->md->drv->ctx.event, &inst->console_source, fd, EPOLLIN, on_console,
                         inst) < 0) {
-        instance_console_detach(inst);
+        console_lost(inst);
         return;
     }
+    instance_watch_end(inst); /* its hang-up tells of the process's end from now on */
     if (early_len > 0)
         console_output(inst, early, early_len);
     console_flush(inst);
@@ -116,8 +126,10 @@ void instance_console_attach(Instance *inst)
     if (!inst->ready || inst->console_fd >= 0 || inst->console_call)
         return;
     if (control_console_open_async(inst->md->drv->ctx.event, inst->control_path, CONTROL_TIMEOUT_MS,
-                                   on_console_opened, inst, &inst->console_call, &e) < 0)
+                                   on_console_opened, inst, &inst->console_call, &e) < 0) {
         log_debug("minihv: console of %s not followed: %s", inst->config.name, e.message);
+        instance_watch_end(inst);
+    }
 }
 
 /* What a client typed: held until minihv takes it, dropped beyond CONSOLE_INPUT_MAX. */

@@ -11,6 +11,7 @@
 
 #include "minihv-driver.h"
 #include "minihv-internal.h"
+#include "minihv-process.h"
 
 #define MINIHV_MEMORY_MIN   2u
 #define MINIHV_MEMORY_MAX   3072u
@@ -528,13 +529,17 @@ static unsigned sweep_processes(MinihvDriver *md)
         char buf[4096], uuid[DOMAIN_UUID_STRING_MAX];
         const char *path, *file;
         int pid = atoi(de->d_name);
+        uint64_t ticks = 0;
 
-        if (pid <= 0 || !process_control_path(md, pid, &path, buf, sizeof(buf)))
+        /* its start time first: the kill below reaches only the process whose command line
+         * was read, never one that took its pid over meanwhile */
+        if (pid <= 0 || minihv_process_start_ticks(pid, &ticks) < 0 ||
+            !process_control_path(md, pid, &path, buf, sizeof(buf)))
             continue;
         file = strrchr(path, '/') + 1;
         if (!socket_uuid(file, uuid) || claimed(md, uuid))
             continue;
-        if (kill(pid, SIGKILL) == 0)
+        if (minihv_process_signal(pid, ticks, SIGKILL) == 0)
             ended++;
         (void)unlink(path); /* the socket pass below is for other programs' sockets */
     }

@@ -6,61 +6,18 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "log.h"
 #include "cgroup-join.h"
 #include "minihv-internal.h"
+#include "minihv-process.h"
 #include "minihv-status.h"
 #include "time-util.h"
 
 #define READY_TIMEOUT_US (10 * USEC_PER_SEC)
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-
 extern char **environ;
-
-static int pidfd_open_(int pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_send_signal_(int pidfd, int sig)
-{
-    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
-/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. A process
- * that has ended but was not reaped yet (a zombie) counts as gone: -ESRCH. */
-static int process_start_ticks(int pid, uint64_t *ret)
-{
-    char path[64], buf[1024], *p;
-    _cleanup_close_ int fd = -EBADF;
-    unsigned long long ticks;
-    ssize_t n;
-
-    (void)snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = 0;
-    p = strrchr(buf, ')'); /* the command name may contain anything but ends at the last ')' */
-    if (p && (p[2] == 'Z' || p[2] == 'X'))
-        return -ESRCH;
-    if (!p || sscanf(p + 2,
-                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                     "%*d %*d %*d %llu",
-                     &ticks) != 1)
-        return -EBADMSG;
-    *ret = ticks;
-    return 0;
-}
 
 Instance *instance_find(MinihvDriver *md, const char *name)
 {
@@ -78,9 +35,16 @@ char *minihv_path(MinihvDriver *md, const DomainConfig *c, const char *suffix)
     return p;
 }
 
-static void instance_unwatch(Instance *inst)
+/* Stops watching the process through its pidfd, and closes it. */
+static void unwatch_pid(Instance *inst)
 {
     inst->pidfd_source = sd_event_source_disable_unref(inst->pidfd_source);
+    inst->pidfd = safe_close(inst->pidfd);
+}
+
+static void instance_unwatch(Instance *inst)
+{
+    unwatch_pid(inst);
     inst->ready_source = sd_event_source_disable_unref(inst->ready_source);
     inst->ready_timer = sd_event_source_disable_unref(inst->ready_timer);
     inst->ready_fd = safe_close(inst->ready_fd);
@@ -106,7 +70,6 @@ void instance_free(Instance *inst)
     instance_ending_forget(inst);
     instance_unwatch(inst);
     instance_console_free(inst);
-    inst->pidfd = safe_close(inst->pidfd);
     inst->tap_fd = safe_close(inst->tap_fd);
     inst->incoming_fd = safe_close(inst->incoming_fd);
     instance_migrate_stop(inst);
@@ -139,34 +102,69 @@ static void report_op(Instance *inst, DomainAction op, const Error *e, DomainSta
                                  observed);
 }
 
-static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* The adopted process ended (its pidfd is readable), or was found gone. */
+static int on_process_gone(sd_event_source *s, void *userdata)
 {
-    Instance *inst = userdata;
-    siginfo_t si = {};
-
-    /* hvd's own child: reap it here to learn how it ended (an adopted process is not a child,
-     * and its stats file tells). */
-    if (!inst->have_wait_status &&
-        waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == 0 &&
-        si.si_pid == inst->pid) {
-        inst->have_wait_status = true;
-        /* Rebuild a wait status: exit code in the high byte, or the signal in the low bits. */
-        inst->wait_status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
-    }
-    instance_exited(inst);
+    instance_exited(userdata);
     return 0;
 }
 
-static int watch_pid(Instance *inst, Error *e)
+static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
+    return on_process_gone(s, userdata);
+}
+
+static int on_watch_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    Instance *inst = userdata;
+
+    inst->pidfd_source = sd_event_source_disable_unref(inst->pidfd_source);
+    instance_watch_end(inst);
+    return 0;
+}
+
+/* Watches an adopted process through a pidfd of its own. Gone already: its end is handled from
+ * the loop, soon. No descriptor to spare: tried again in a second. */
+static void watch_pid(Instance *inst)
+{
+    sd_event *event = inst->md->drv->ctx.event;
     int r;
 
-    inst->pidfd = pidfd_open_(inst->pid);
-    if (inst->pidfd < 0)
-        return error_set_errno(e, -errno, "Failed to watch minihv pid %d: %m", inst->pid);
-    r = sd_event_add_io(inst->md->drv->ctx.event, &inst->pidfd_source, inst->pidfd, EPOLLIN,
-                        on_pidfd, inst);
-    return r < 0 ? error_set_errno(e, r, "Failed to watch minihv pid %d: %m", inst->pid) : 0;
+    r = inst->pidfd = minihv_process_open(inst->pid, inst->start_ticks);
+    if (r >= 0)
+        r = sd_event_add_io(event, &inst->pidfd_source, inst->pidfd, EPOLLIN, on_pidfd, inst);
+    if (r >= 0) {
+        /* as hvd's SIGCHLD: an end is known before a timer acts on the domain */
+        (void)sd_event_source_set_priority(inst->pidfd_source, SD_EVENT_PRIORITY_IMPORTANT);
+        return;
+    }
+    inst->pidfd = safe_close(inst->pidfd);
+    if (r == -ESRCH)
+        r = sd_event_add_defer(event, &inst->pidfd_source, on_process_gone, inst);
+    else {
+        log_debug("minihv: cannot watch pid %d of %s (%s); trying again", inst->pid,
+                  inst->config.name, strerror(-r));
+        r = sd_event_add_time_relative(event, &inst->pidfd_source, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                       on_watch_retry, inst);
+    }
+    if (r < 0)
+        log_warning("minihv: the end of pid %d of %s may go unnoticed: %s", inst->pid,
+                    inst->config.name, strerror(-r));
+}
+
+void instance_watch_end(Instance *inst)
+{
+    if (inst->own_child || inst->pid <= 0)
+        return; /* SIGCHLD tells of hvd's own children */
+    if (inst->console_source) {
+        if (inst->pidfd >= 0)
+            unwatch_pid(inst); /* the console connection's hang-up tells */
+        return;                /* (a process found gone already stays so) */
+    }
+    /* A connection being made to it (the probe, the console) tells by failing; a pidfd held
+     * already stays until the console is open. */
+    if (!inst->pidfd_source && !inst->probe_call && !inst->console_call)
+        watch_pid(inst);
 }
 
 static void became_ready(Instance *inst)
@@ -217,8 +215,10 @@ static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 void instance_kill(Instance *inst)
 {
-    if (inst->pidfd >= 0)
-        (void)pidfd_send_signal_(inst->pidfd, SIGKILL);
+    /* hvd's own child keeps its pid until hvd reaps it (and forgets it at once): no start time
+     * to check, and a pool's VMM may have been handed over before it was known */
+    if (inst->pid > 0)
+        (void)minihv_process_signal(inst->pid, inst->own_child ? 0 : inst->start_ticks, SIGKILL);
 }
 
 /* The descriptor the VMM finds its tap on (after the ready pipe), and the stream of a migration
@@ -328,7 +328,7 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
                                : minihv_pool_hand(md->pool, c, argv, inst->vmm_log_path,
                                                   ready_write, inst->tap_fd, &inst->pid);
     if (r > 0) {
-        (void)process_start_ticks(inst->pid, &inst->start_ticks);
+        (void)minihv_process_start_ticks(inst->pid, &inst->start_ticks);
         return 0;
     }
     (void)sigemptyset(&none);
@@ -358,7 +358,7 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
         return -r;
     }
     inst->pid = pid;
-    (void)process_start_ticks(pid, &inst->start_ticks);
+    (void)minihv_process_start_ticks(pid, &inst->start_ticks);
     return 0;
 }
 
@@ -412,11 +412,18 @@ static int instance_start_process(Instance *inst, Error *e)
     r = spawn(md, inst, pipefd[1], e);
     inst->restore_path = mfree(inst->restore_path);    /* a reboot boots the guest afresh */
     inst->incoming_fd = safe_close(inst->incoming_fd); /* the VMM has its copy */
+    /* The VMM holds the tap (and the tap goes when it ends); a reboot opens it again, as for an
+     * adopted domain. */
+    inst->tap_fd = safe_close(inst->tap_fd);
     (void)close(pipefd[1]);
     if (r < 0) {
         (void)close(pipefd[0]);
         return r;
     }
+    /* hvd's own child: hvd's SIGCHLD handler reaps it and reports its end (minihv_child_exited),
+     * so no descriptor watches it. */
+    inst->own_child = true;
+    unwatch_pid(inst);
     inst->ready = false;
     inst->have_wait_status = false;
     inst->ready_fd = pipefd[0];
@@ -427,13 +434,10 @@ static int instance_start_process(Instance *inst, Error *e)
                                        on_ready_timeout, inst);
     inst->ready_timeout_us = 0; /* a reboot is ready as fast as any start */
     if (r < 0) {
-        (void)kill(inst->pid, SIGKILL);
+        instance_kill(inst);
         return error_set_errno(e, r, "Failed to watch minihv: %m");
     }
-    r = watch_pid(inst, e);
-    if (r < 0)
-        (void)kill(inst->pid, SIGKILL);
-    return r;
+    return 0;
 }
 
 void instance_start_deferred(Instance *inst)
@@ -566,12 +570,11 @@ static void unserved(Instance *inst, const Error *e)
                  inst->pid, e->message);
 }
 
-static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void *userdata)
+/* What minihv's answer to the probe (info) says of inst. */
+static void probe_answered(Instance *inst, json_t *info, const Error *e)
 {
-    Instance *inst = userdata;
     const char *guest;
 
-    inst->probe_call = NULL;
     if (e && control_error_unserved(e)) {
         unserved(inst, e);
         return;
@@ -599,6 +602,19 @@ static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void
     probe_state(inst, info);
 }
 
+static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void *userdata)
+{
+    Instance *inst = userdata;
+
+    inst->probe_call = NULL;
+    probe_answered(inst, info, e);
+    /* An adopted process's console is connected once it answered for itself: a re-attach of
+     * every domain holds one connection per VMM at a time. */
+    if (inst->confirmed)
+        instance_console_attach(inst);
+    instance_watch_end(inst);
+}
+
 void instance_probe(Instance *inst)
 {
     Error e = ERROR_NULL;
@@ -617,6 +633,8 @@ void instance_probe(Instance *inst)
     else
         log_debug("minihv: %s not confirmed yet: %s", inst->config.name, e.message);
     json_decref(request);
+    if (!inst->probe_call)
+        instance_watch_end(inst); /* the probe's connection cannot tell of the end */
 }
 
 void instance_answers(Instance *inst)
@@ -637,7 +655,7 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         (void)error_setf(e, ERROR_FAILED, "no minihv process was recorded");
         return 0;
     }
-    if (process_start_ticks(rt->pid, &ticks) < 0) {
+    if (minihv_process_start_ticks(rt->pid, &ticks) < 0) {
         (void)error_setf(e, ERROR_FAILED, "minihv pid %d is gone", rt->pid);
         return 0;
     }
@@ -659,9 +677,9 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
     inst->paused = recorded == STATE_PAUSED;
     /* What a reboot runs until minihv names its guest. */
     (void)minihv_resolve_guest(md->drv, c, &inst->guest, &ignored);
-    if (watch_pid(inst, e) < 0 || hashmap_put(md->instances, c->name, inst) < 0) {
+    if (hashmap_put(md->instances, c->name, inst) < 0) {
         instance_free(inst);
-        return -EIO;
+        return error_set_errno(e, -ENOMEM, "Out of memory");
     }
     instance_cgroup_adopt(inst);
     instance_probe(inst);
@@ -671,7 +689,10 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
         instance_free(inst);
         return 0;
     }
-    instance_console_attach(inst);
+    /* Not hvd's child: the probe's connection, then the console's (opened once the probe is
+     * answered), tells of its end by failing or hanging up; its pidfd only while neither is
+     * there. */
+    instance_watch_end(inst);
     /* No stats request here: the sampler's next tick asks, and a re-attach of every domain
      * then costs two connections per VMM instead of three. */
     return 1;

@@ -93,8 +93,9 @@ struct Instance {
     char *vmm_log_path;
     int pid;
     uint64_t start_ticks;
-    int pidfd;
-    int tap_fd; /* hvd's tap for the domain's NIC, kept across reboots; -EBADF when none */
+    int pidfd; /* an adopted process's while no console connection tells its end; else -EBADF */
+    bool own_child; /* hvd spawned it: SIGCHLD tells its end (minihv_child_exited) */
+    int tap_fd;     /* hvd's tap for the domain's NIC until its VMM has it; -EBADF when none */
     sd_event_source *pidfd_source;
     int ready_fd;
     sd_event_source *ready_source;
@@ -253,8 +254,16 @@ Instance *instance_find(MinihvDriver *md, const char *name);
 /* Sends a control request for op on the event loop; the reply completes op. */
 int instance_control(Instance *inst, DomainAction op, json_t *request, Error *e);
 
-/* Forcibly ends the process (SIGKILL through its pidfd). */
+/* Forcibly ends the process (SIGKILL through a pidfd opened for it, when its pid still names the
+ * process hvd knows). */
 void instance_kill(Instance *inst);
+
+/* Makes sure hvd learns at once when the process of inst ends, holding at most one descriptor:
+ * for hvd's own child, SIGCHLD tells (nothing held); for an adopted process, the failure of a
+ * connection being made to it (the probe, the console) or the console connection's hang-up once
+ * open, else a pidfd (opened here, dropped once the console is connected). Call when one of
+ * those connections opened, failed, was answered or was lost. */
+void instance_watch_end(Instance *inst);
 
 /* Handles the end of the process (wait status known for hvd's own children). */
 void instance_exited(Instance *inst);

@@ -8,11 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "minihv-internal.h"
 #include "minihv-pool.h"
+#include "minihv-process.h"
+#include "time-util.h"
 
 extern char **environ;
 
@@ -25,8 +26,8 @@ typedef struct PoolVmm PoolVmm;
 
 struct PoolVmm {
     MinihvPool *pool;
-    int pid;
-    int pidfd;
+    int pid; /* hvd's child: reaped by hvd's SIGCHLD handler, which tells the pool */
+    uint64_t start_ticks;
     int sock; /* hvd's end of the socket pair; the process ends when it closes */
     sd_event_source *sock_source;
     bool waiting; /* it said so: its VM is made */
@@ -36,6 +37,7 @@ struct PoolVmm {
 /* What the spawning thread answers for each request. */
 typedef struct PoolSpawned {
     int pid; /* 0 when the spawn failed */
+    uint64_t start_ticks;
     int sock;
     int error;
 } PoolSpawned;
@@ -54,16 +56,12 @@ struct MinihvPool {
     int request_fd[2]; /* one byte per process to spawn; closed: the thread ends */
     int answer_fd[2];  /* PoolSpawned records */
     sd_event_source *answer_source;
+    sd_event_source *refill_timer; /* a refill put off after a hand, NULL when none is due */
     pthread_t thread;
     bool thread_started;
     uint64_t taken, missed, spawn_failures;
     int last_spawn_error; /* errno of the last failed spawn, 0 when none failed */
 };
-
-static int pidfd_open_(int pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 /* posix_spawn of one pooled process, in the pool's thread: a socket pair whose other end is
  * the process's fd 3, its own session, stdin from /dev/null, output to the pool's log. */
@@ -98,7 +96,10 @@ static PoolSpawned spawn_one(MinihvPool *pool)
         (void)close(pair[0]);
         return (PoolSpawned){.error = r};
     }
-    return (PoolSpawned){.pid = pid, .sock = pair[0]};
+    PoolSpawned spawned = {.pid = pid, .sock = pair[0]};
+    /* its start time, so that a kill never reaches a process that took its pid over */
+    (void)minihv_process_start_ticks(pid, &spawned.start_ticks);
+    return spawned;
 }
 
 static void *pool_thread(void *userdata)
@@ -109,7 +110,7 @@ static void *pool_thread(void *userdata)
     while (read(pool->request_fd[0], &byte, 1) == 1) {
         PoolSpawned s = spawn_one(pool);
         if (write(pool->answer_fd[1], &s, sizeof(s)) != sizeof(s) && s.pid > 0) {
-            (void)kill(s.pid, SIGKILL);
+            (void)minihv_process_signal(s.pid, s.start_ticks, SIGKILL);
             (void)close(s.sock);
         }
     }
@@ -124,6 +125,29 @@ static void pool_refill(MinihvPool *pool)
         pool->asked++;
 }
 
+/* How long a refill waits after a VMM was handed a guest: spawning its replacement (exec, the
+ * dynamic loader, KVM's VM and vCPUs) at once would take a CPU from the start it follows. */
+#define POOL_REFILL_DELAY_USEC (20 * USEC_PER_MSEC)
+
+static int on_refill_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    MinihvPool *pool = userdata;
+
+    pool->refill_timer = sd_event_source_disable_unref(pool->refill_timer);
+    pool_refill(pool);
+    return 0;
+}
+
+/* Refills after POOL_REFILL_DELAY_USEC (at once when the timer cannot be made). */
+static void pool_refill_later(MinihvPool *pool)
+{
+    if (pool->refill_timer)
+        return;
+    if (sd_event_add_time_relative(pool->md->drv->ctx.event, &pool->refill_timer, CLOCK_MONOTONIC,
+                                   POOL_REFILL_DELAY_USEC, 0, on_refill_timer, pool) < 0)
+        pool_refill(pool);
+}
+
 static void vmm_free(PoolVmm *v, bool kill_it)
 {
     MinihvPool *pool = v->pool;
@@ -134,11 +158,10 @@ static void vmm_free(PoolVmm *v, bool kill_it)
             pool->n_vmms--;
             break;
         }
-    if (kill_it && v->pidfd >= 0)
-        (void)syscall(SYS_pidfd_send_signal, v->pidfd, SIGKILL, NULL, 0);
+    if (kill_it && v->start_ticks)
+        (void)minihv_process_signal(v->pid, v->start_ticks, SIGKILL);
     v->sock_source = sd_event_source_disable_unref(v->sock_source);
     safe_close(v->sock);
-    safe_close(v->pidfd);
     free(v);
 }
 
@@ -190,11 +213,11 @@ static int on_answer(sd_event_source *s, int fd, uint32_t revents, void *userdat
         }
         v = calloc(1, sizeof(*v));
         if (!v) {
-            (void)kill(a.pid, SIGKILL);
+            (void)minihv_process_signal(a.pid, a.start_ticks, SIGKILL);
             (void)close(a.sock);
             continue;
         }
-        *v = (PoolVmm){.pool = pool, .pid = a.pid, .pidfd = pidfd_open_(a.pid), .sock = a.sock};
+        *v = (PoolVmm){.pool = pool, .pid = a.pid, .start_ticks = a.start_ticks, .sock = a.sock};
         v->next = pool->vmms;
         pool->vmms = v;
         pool->n_vmms++;
@@ -279,6 +302,7 @@ void minihv_pool_free(MinihvPool *pool)
     while (pool->vmms)
         vmm_free(pool->vmms, true);
     pool->answer_source = sd_event_source_disable_unref(pool->answer_source);
+    pool->refill_timer = sd_event_source_disable_unref(pool->refill_timer);
     safe_close(pool->request_fd[0]);
     safe_close(pool->answer_fd[0]);
     safe_close(pool->answer_fd[1]);
@@ -357,7 +381,7 @@ int minihv_pool_hand(MinihvPool *pool, const DomainConfig *c, char **argv, const
         *ret_pid = v->pid;
         pool->taken++;
         vmm_free(v, false); /* the domain's now */
-        pool_refill(pool);
+        pool_refill_later(pool);
         return 1;
     }
     pool->missed++;

@@ -67,8 +67,14 @@ def test_stopped_hvd_has_its_ha_domains_end_before_the_lease_expires(cluster):
     wait_for(lambda: all(n not in victim.local_states() for n in mine), timeout=10,
              interval=0.1, what="the woken host to drop the domains it no longer owns")
     assert victim.local_states()["local"] == "running"
-    # (Whether the woken hvd records them fenced or destroyed depends on whether it reaps them
-    # before its own fencing destroys them; the next test sees the record.)
+    # It records how they ended (their watchdogs) before its own fencing could call them
+    # destroyed.
+    for n in mine:
+        status, _, log = victim.get(f"/api/v1/events/log?domain={n}")
+        assert status == 200, log
+        ends = [(e.get("state"), e.get("reason")) for e in log["events"]
+                if e.get("state") == "shutoff"]
+        assert ends and ends[0] == ("shutoff", "fenced"), json.dumps(log["events"], indent=1)
 
 
 def test_cleanly_stopped_hvd_finds_its_ha_domains_fenced_when_it_comes_back(cluster):

@@ -222,6 +222,15 @@ def test_pv_and_full_minihv_guests_on_a_network(nhvd, ns):
                      metrics, re.M)
     assert 'hvd_domain_net_dropped_total{domain="pv",direction="rx"}' in metrics
 
+    # hvd holds no tap of a running domain (its VMM does): a reboot opens it again, on the bridge.
+    ok(nhvd, "reboot", "pv")
+    wait_for(lambda: nhvd.hvctl("console", "pv", "--tail", "100").stdout.count(
+        "httpd: listening on 10.91.0.2") == 2, timeout=30, what="pv to listen again")
+    r = ns.run(["ping", "-c", "3", "-i", "0.2", "-W", "3", nics["pv"]["ipv4"]], timeout=30)
+    assert r.returncode == 0 and "3 received" in r.stdout, r.stdout + r.stderr
+    assert not [link for link in os.listdir(f"/proc/{nhvd.proc.pid}/fd")
+                if os.readlink(f"/proc/{nhvd.proc.pid}/fd/{link}") == "/dev/net/tun"]
+
     # The tap goes with the domain; the lease stays for its next start.
     ok(nhvd, "destroy", "full")
     wait_for(lambda: len([n for n in links(ns) if n.startswith("hvdtap")]) == 1,
