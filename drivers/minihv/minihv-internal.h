@@ -61,6 +61,7 @@ typedef struct MinihvSettings {
 typedef struct Instance Instance;
 typedef struct StatsRefresh StatsRefresh;
 typedef struct StatsAwait StatsAwait;
+typedef struct StatsPageFetch StatsPageFetch;
 
 typedef struct MinihvDriver {
     Driver *drv;
@@ -131,6 +132,16 @@ struct Instance {
     StatsAwait *stats_awaits;  /* the refreshes waiting for its next answer */
     bool stats_queued;         /* in md's stats queue */
     Instance *stats_queue_prev, *stats_queue_next;
+    /* The VMM's statistics page (minihv-stats-page.c): mapped read-only (NULL until fetched),
+     * the fetch in flight, whether it was refused or not offered (then samples come from stats
+     * requests), no fetch before retry_usec, when the last sample was read from it, and the
+     * sample before inst->stats (a borrowed sample outlives one replacement). */
+    const void *stats_page;
+    StatsPageFetch *stats_page_fetch;
+    bool stats_page_refused;
+    uint64_t stats_page_retry_usec;
+    uint64_t stats_page_read_usec;
+    json_t *stats_prev;
 
     /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
     int console_fd;
@@ -325,6 +336,25 @@ int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone d
 /* Drops every refresh still waiting, without calling its done, and stops sending queued stats
  * requests (the driver is closing). */
 void minihv_refreshes_drop(MinihvDriver *md);
+
+/* A fetch of inst's statistics page ended (mapped or not): the sample it was for is taken from
+ * the page, or asked for. */
+void instance_stats_page_done(Instance *inst);
+
+/* Statistics page (minihv-stats-page.c). Asks inst's VMM for its page ({"cmd":"stats-page"},
+ * the memfd as SCM_RIGHTS) without waiting, unless it is mapped, being fetched, refused, or a
+ * failed fetch is younger than a few seconds. Returns whether a fetch is in flight; its end
+ * calls instance_stats_page_done. The descriptor is closed once mapped. */
+bool instance_stats_page_fetch(Instance *inst);
+
+/* Puts a sample read from inst's page in its cache (unless the cached one is younger than
+ * STATS_FRESH_MS); its age is that of the VMM main loop's last tick. Returns false when inst has
+ * no page, or when the page is refused now: that is logged once, the page unmapped, and inst's
+ * samples come from stats requests from then on. */
+bool instance_stats_page_read(Instance *inst);
+
+/* Unmaps inst's page and drops a fetch in flight (the process ended or is replaced). */
+void instance_stats_page_drop(Instance *inst);
 
 /* Console (minihv-console.c). Opens the connection to minihv's console without waiting, unless
  * it is open or being opened; its output goes to the event stream and to every client. */

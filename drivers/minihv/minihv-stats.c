@@ -1,6 +1,7 @@
-/* Statistics of running minihv domains: a cache per instance, refreshed by asynchronous stats
- * requests (at most one in flight per instance), and refresh_stats, which tells its caller when
- * the requested samples arrived or after a short bound. Nothing here waits on minihv. */
+/* Statistics of running minihv domains: a cache per instance, refreshed from the VMM's
+ * statistics page (minihv-stats-page.c) or, without one, by asynchronous stats requests (at most
+ * one in flight per instance), and refresh_stats, which tells its caller when the requested
+ * samples arrived or after a short bound. Nothing here waits on minihv. */
 #include <stdlib.h>
 
 #include "log.h"
@@ -98,8 +99,12 @@ static void stats_queue(Instance *inst)
 {
     MinihvDriver *md = inst->md;
 
-    if (inst->stats_queued || inst->stats_call || !inst->ready)
+    if (inst->stats_queued || inst->stats_call || inst->stats_page_fetch || !inst->ready)
         return;
+    if (inst->stats_page) {
+        instance_stats_kick(inst); /* a read of memory: nothing to spread out */
+        return;
+    }
     if (!md->stats_queue_source &&
         sd_event_add_time(md->drv->ctx.event, &md->stats_queue_source, CLOCK_MONOTONIC, 0, 0,
                           on_stats_queue, md) < 0) {
@@ -170,7 +175,8 @@ static void on_stats_reply(ControlCall *call, json_t *reply, const Error *e, voi
 
     inst->stats_call = NULL;
     if (stats) {
-        json_decref(inst->stats);
+        json_decref(inst->stats_prev);
+        inst->stats_prev = inst->stats;
         inst->stats = stats;
         inst->stats_usec = now_usec(CLOCK_MONOTONIC);
         inst->stats_failed = false;
@@ -184,14 +190,12 @@ static void on_stats_reply(ControlCall *call, json_t *reply, const Error *e, voi
         instance_answers(inst);
 }
 
-void instance_stats_kick(Instance *inst)
+/* Asks minihv for a sample (a stats request), unless one is on its way. */
+static void stats_ask(Instance *inst)
 {
     json_t *request;
     Error e = ERROR_NULL;
 
-    if (!inst->ready)
-        return;
-    instance_probe(inst);
     if (inst->stats_call)
         return;
     request = json_pack("{s:s}", "cmd", "stats");
@@ -206,13 +210,40 @@ void instance_stats_kick(Instance *inst)
     json_decref(request);
 }
 
+void instance_stats_kick(Instance *inst)
+{
+    if (!inst->ready)
+        return;
+    instance_probe(inst);
+    if (instance_stats_page_read(inst))
+        stats_answered(inst);
+    else if (instance_stats_page_fetch(inst))
+        inst->stats_asked_usec = inst->stats_call ? inst->stats_asked_usec
+                                                  : now_usec(CLOCK_MONOTONIC);
+    else
+        stats_ask(inst);
+}
+
+void instance_stats_page_done(Instance *inst)
+{
+    if (instance_stats_page_read(inst))
+        stats_answered(inst);
+    else
+        stats_ask(inst);
+}
+
 void instance_stats_stop(Instance *inst)
 {
     stats_unqueue(inst);
     control_call_cancel(inst->stats_call);
     inst->stats_call = NULL;
+    instance_stats_page_drop(inst);
+    inst->stats_page_refused = false;
+    inst->stats_page_retry_usec = 0;
     json_decref(inst->stats);
     inst->stats = NULL;
+    json_decref(inst->stats_prev);
+    inst->stats_prev = NULL;
     inst->stats_usec = 0;
     inst->stats_failed = false;
     stats_answered(inst);
@@ -278,8 +309,9 @@ json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c, unsigned flags)
                                : NULL;
 }
 
-/* Adds inst to r's awaited instances, asking for a sample unless it is fresh. */
-static void refresh_await(StatsRefresh *r, Instance *inst)
+/* Adds inst to r's awaited instances, asking for a sample unless it is fresh: from its page
+ * when it has one, unless ask_vmm (one domain's refresh, which gets fresh memory figures). */
+static void refresh_await(StatsRefresh *r, Instance *inst, bool ask_vmm)
 {
     bool unanswered;
 
@@ -290,8 +322,12 @@ static void refresh_await(StatsRefresh *r, Instance *inst)
     unanswered = inst->stats_failed ||
                  (inst->stats_call && now_usec(CLOCK_MONOTONIC) - inst->stats_asked_usec >=
                                           STATS_REFRESH_WAIT_MS * USEC_PER_MSEC);
-    instance_stats_kick(inst);
-    if (!inst->stats_call || unanswered)
+    if (ask_vmm) {
+        instance_probe(inst);
+        stats_ask(inst);
+    } else
+        instance_stats_kick(inst);
+    if (!(inst->stats_call || inst->stats_page_fetch) || unanswered)
         return; /* nothing to wait for */
     r->awaited[r->n_awaited] = (StatsAwait){.inst = inst, .refresh = r, .next = inst->stats_awaits};
     inst->stats_awaits = &r->awaited[r->n_awaited++];
@@ -321,11 +357,11 @@ int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone d
         return -ENOMEM;
     }
     if (one)
-        refresh_await(r, one);
+        refresh_await(r, one, true);
     else {
         HASHMAP_FOREACH_VALUE(md->instances, value)
         {
-            refresh_await(r, value);
+            refresh_await(r, value, false);
         }
     }
     if (r->pending == 0) {
