@@ -141,6 +141,7 @@ struct Instance {
     bool stats_page_refused;
     uint64_t stats_page_retry_usec;
     uint64_t stats_page_read_usec;
+    uint64_t stats_page_heartbeat; /* the page's heartbeat_ns at that read */
     json_t *stats_prev;
 
     /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
@@ -348,9 +349,10 @@ void instance_stats_page_done(Instance *inst);
 bool instance_stats_page_fetch(Instance *inst);
 
 /* Puts a sample read from inst's page in its cache (unless the cached one is younger than
- * STATS_FRESH_MS); its age is that of the VMM main loop's last tick. Returns false when inst has
- * no page, or when the page is refused now: that is logged once, the page unmapped, and inst's
- * samples come from stats requests from then on. */
+ * STATS_FRESH_MS); it is as old as the read while the VMM's main loop ticks (each second), and
+ * ages from its tick's due time once that is overdue (a wedged VMM turns stale). Returns false when
+ * inst has no page, or when the page is refused now: that is logged once, the page unmapped, and
+ * inst's samples come from stats requests from then on. */
 bool instance_stats_page_read(Instance *inst);
 
 /* Unmaps inst's page and drops a fetch in flight (the process ended or is replaced). */

@@ -22,6 +22,7 @@
  * try waits this long; meanwhile samples come from stats requests. */
 #define FETCH_RETRY_USEC (5 * USEC_PER_SEC)
 #define SEQ_TRIES        4
+#define HEARTBEAT_NS     UINT64_C(1000000000) /* the VMM main loop's tick */
 
 static uint64_t mono_ns(void)
 {
@@ -120,18 +121,17 @@ static json_t *net_json(const StatsPage *p)
     uint64_t doorbells = s->devices[STAT_DEV_NET_DOORBELL_EVENT];
 
     return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:f}", "attached",
-                     (p->flags & STATS_PAGE_NET_ATTACHED) != 0, "tx_frames",
-                     jint(s->net_tx_frames), "tx_bytes", jint(s->net_tx_bytes), "rx_frames",
-                     jint(s->net_rx_frames), "rx_bytes", jint(s->net_rx_bytes), "tx_dropped",
-                     jint(s->net_tx_dropped), "rx_dropped", jint(s->net_rx_dropped),
-                     "bad_descriptors", jint(s->net_bad_descriptors), "doorbells", jint(doorbells),
-                     "exits", jint(exits), "exits_per_frame",
-                     frames ? (double)exits / (double)frames : 0.0, "doorbells_per_frame",
-                     frames ? (double)doorbells / (double)frames : 0.0);
+                     (p->flags & STATS_PAGE_NET_ATTACHED) != 0, "tx_frames", jint(s->net_tx_frames),
+                     "tx_bytes", jint(s->net_tx_bytes), "rx_frames", jint(s->net_rx_frames),
+                     "rx_bytes", jint(s->net_rx_bytes), "tx_dropped", jint(s->net_tx_dropped),
+                     "rx_dropped", jint(s->net_rx_dropped), "bad_descriptors",
+                     jint(s->net_bad_descriptors), "doorbells", jint(doorbells), "exits",
+                     jint(exits), "exits_per_frame", frames ? (double)exits / (double)frames : 0.0,
+                     "doorbells_per_frame", frames ? (double)doorbells / (double)frames : 0.0);
 }
 
-json_t *stats_page_sample(const void *map, size_t map_size, uint64_t now_ns,
-                          uint64_t *ret_age_ns, char *why, size_t why_size)
+json_t *stats_page_sample(const void *map, size_t map_size, uint64_t now_ns, uint64_t *ret_age_ns,
+                          char *why, size_t why_size)
 {
     const StatsPageMemory *m;
     json_t *exits, *devices, *o;
@@ -153,24 +153,21 @@ json_t *stats_page_sample(const void *map, size_t map_size, uint64_t now_ns,
         run_ns += p.vcpu_run_ns[i];
     if (exits_json(&p, &exits, &devices) < 0)
         return NULL;
-    o = json_pack("{s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:{s:o, s:o}, s:{s:o, s:o, "
-                         "s:o, s:o}, s:{s:o, s:o}, s:o, s:o}",
-                         "exits_by_reason", exits, "exits_by_device", devices, "cpu_time_ns", jint(run_ns), "memory_kib",
-                         jint(m->guest_resident_bytes / 1024), "memory", "guest_bytes",
-                         jint(m->guest_bytes), "guest_resident_bytes",
-                         jint(m->guest_resident_bytes), "vmm_rss_bytes", jint(m->vmm_rss_bytes),
-                         "vmm_anon_bytes", jint(m->vmm_anon_bytes), "vmm_overhead_bytes",
-                         jint(m->vmm_overhead_bytes), "bad_requests", "guest",
-                         jint(p.stats.bad_guest_requests), "control",
-                         jint(p.stats.bad_control_requests), "console", "out_bytes",
-                         jint(p.stats.console_out_bytes), "in_bytes",
-                         jint(p.stats.console_in_bytes), "in_dropped_bytes",
-                         jint(p.stats.console_in_dropped), "attached_dropped_bytes",
-                         jint(p.stats.console_client_dropped), "block", "read_sectors",
-                         jint(p.stats.blk_read_sectors), "write_sectors",
-                         jint(p.stats.blk_write_sectors), "uptime_ns",
-                         jint(now_ns > p.start_mono_ns ? now_ns - p.start_mono_ns : 0), "net",
-                         net_json(&p));
+    o = json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:{s:o, s:o}, s:{s:o, s:o, "
+        "s:o, s:o}, s:{s:o, s:o}, s:o, s:o}",
+        "sampled_from", "page", "exits_by_reason", exits, "exits_by_device", devices, "cpu_time_ns",
+        jint(run_ns), "memory_kib", jint(m->guest_resident_bytes / 1024), "memory", "guest_bytes",
+        jint(m->guest_bytes), "guest_resident_bytes", jint(m->guest_resident_bytes),
+        "vmm_rss_bytes", jint(m->vmm_rss_bytes), "vmm_anon_bytes", jint(m->vmm_anon_bytes),
+        "vmm_overhead_bytes", jint(m->vmm_overhead_bytes), "bad_requests", "guest",
+        jint(p.stats.bad_guest_requests), "control", jint(p.stats.bad_control_requests), "console",
+        "out_bytes", jint(p.stats.console_out_bytes), "in_bytes", jint(p.stats.console_in_bytes),
+        "in_dropped_bytes", jint(p.stats.console_in_dropped), "attached_dropped_bytes",
+        jint(p.stats.console_client_dropped), "block", "read_sectors",
+        jint(p.stats.blk_read_sectors), "write_sectors", jint(p.stats.blk_write_sectors),
+        "uptime_ns", jint(now_ns > p.start_mono_ns ? now_ns - p.start_mono_ns : 0), "net",
+        net_json(&p));
     if (!o)
         return NULL;
     *ret_age_ns = now_ns > p.heartbeat_ns ? now_ns - p.heartbeat_ns : 0;
@@ -217,12 +214,10 @@ static int page_map(Instance *inst, int fd)
     }
     p = mmap(NULL, STATS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
-        log_debug_errno(errno, "minihv: %s: cannot map its statistics page: %m",
-                        inst->config.name);
+        log_debug_errno(errno, "minihv: %s: cannot map its statistics page: %m", inst->config.name);
         return -errno;
     }
-    sample = stats_page_sample(p, STATS_PAGE_SIZE, mono_ns(), &age, why,
-                               sizeof(why));
+    sample = stats_page_sample(p, STATS_PAGE_SIZE, mono_ns(), &age, why, sizeof(why));
     if (!sample && why[0]) {
         (void)munmap(p, STATS_PAGE_SIZE);
         page_refuse(inst, "refused the statistics page of its VMM", why);
@@ -279,8 +274,10 @@ static int on_fetch_io(sd_event_source *s, int fd, uint32_t revents, void *userd
     StatsPageFetch *f = userdata;
     char control[CMSG_SPACE(4 * sizeof(int))];
     struct iovec iov = {.iov_base = f->buf + f->len, .iov_len = sizeof(f->buf) - 1 - f->len};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control,
+                        .msg_controllen = sizeof(control)};
     ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     char *nl;
 
@@ -360,7 +357,7 @@ bool instance_stats_page_fetch(Instance *inst)
 
 bool instance_stats_page_read(Instance *inst)
 {
-    uint64_t now = now_usec(CLOCK_MONOTONIC), age_ns;
+    uint64_t now = now_usec(CLOCK_MONOTONIC), now_ns = mono_ns(), age_ns, overdue, heartbeat;
     char why[160];
     json_t *sample;
 
@@ -368,8 +365,8 @@ bool instance_stats_page_read(Instance *inst)
         return false;
     if (inst->stats && now - inst->stats_page_read_usec < STATS_FRESH_MS * USEC_PER_MSEC)
         return true;
-    sample = stats_page_sample(inst->stats_page, STATS_PAGE_SIZE, mono_ns(),
-                               &age_ns, why, sizeof(why));
+    sample =
+        stats_page_sample(inst->stats_page, STATS_PAGE_SIZE, now_ns, &age_ns, why, sizeof(why));
     if (!sample) {
         if (!why[0])
             return false; /* out of memory */
@@ -381,7 +378,14 @@ bool instance_stats_page_read(Instance *inst)
     inst->stats_prev = inst->stats;
     inst->stats = sample;
     inst->stats_page_read_usec = now;
-    inst->stats_usec = now > age_ns / NSEC_PER_USEC ? now - age_ns / NSEC_PER_USEC : 0;
+    heartbeat = now_ns - age_ns;
+    if (inst->stats_failed && heartbeat == inst->stats_page_heartbeat)
+        return true; /* a request went unanswered and the VMM has not ticked since: as stale */
+    inst->stats_page_heartbeat = heartbeat;
+    /* The numbers are as fresh as the read while the VMM's main loop ticks; once its tick is
+     * overdue, they age from then on (and turn stale as an unanswered request's would). */
+    overdue = age_ns > HEARTBEAT_NS ? (age_ns - HEARTBEAT_NS) / NSEC_PER_USEC : 0;
+    inst->stats_usec = now > overdue ? now - overdue : 0;
     inst->stats_failed = false;
     return true;
 }

@@ -157,15 +157,15 @@ static json_t *stats_from_reply(json_t *reply)
 {
     json_t *memory = json_object_get(reply, "memory");
 
-    return json_pack("{s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "cpu_time_ns",
-                     json_integer_value(json_object_get(reply, "run_time_ns")), "memory_kib",
-                     json_integer_value(json_object_get(memory, "guest_resident_bytes")) / 1024,
-                     "exits_by_reason", json_object_get(reply, "exits"), "exits_by_device",
-                     json_object_get(reply, "devices"), "memory", memory, "bad_requests",
-                     json_object_get(reply, "bad_requests"), "console",
-                     json_object_get(reply, "console"), "block", json_object_get(reply, "block"),
-                     "uptime_ns", json_object_get(reply, "uptime_ns"), "net",
-                     json_object_get(reply, "net"));
+    return json_pack(
+        "{s:s, s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "sampled_from",
+        "request", "cpu_time_ns", json_integer_value(json_object_get(reply, "run_time_ns")),
+        "memory_kib", json_integer_value(json_object_get(memory, "guest_resident_bytes")) / 1024,
+        "exits_by_reason", json_object_get(reply, "exits"), "exits_by_device",
+        json_object_get(reply, "devices"), "memory", memory, "bad_requests",
+        json_object_get(reply, "bad_requests"), "console", json_object_get(reply, "console"),
+        "block", json_object_get(reply, "block"), "uptime_ns", json_object_get(reply, "uptime_ns"),
+        "net", json_object_get(reply, "net"));
 }
 
 static void on_stats_reply(ControlCall *call, json_t *reply, const Error *e, void *userdata)
@@ -218,8 +218,8 @@ void instance_stats_kick(Instance *inst)
     if (instance_stats_page_read(inst))
         stats_answered(inst);
     else if (instance_stats_page_fetch(inst))
-        inst->stats_asked_usec = inst->stats_call ? inst->stats_asked_usec
-                                                  : now_usec(CLOCK_MONOTONIC);
+        inst->stats_asked_usec =
+            inst->stats_call ? inst->stats_asked_usec : now_usec(CLOCK_MONOTONIC);
     else
         stats_ask(inst);
 }
