@@ -2,7 +2,8 @@
 """Idle cost of statistics: BENCH_SCALE_RUNNING (default 1000) echo pv minihv domains of 2 MiB
 started one after the other, then over BENCH_IDLE_SECONDS (default 10) the CPU of all VMMs and
 of hvd (the sampler reads every domain each second), the median GET /metrics, hvd's RSS; then
-every domain is destroyed (also when a step fails)."""
+every domain is destroyed (also when a step fails). RSS is also split into anonymous memory
+and shared memory (the VMMs' statistics pages hvd maps count there)."""
 import os
 import pathlib
 import shutil
@@ -63,6 +64,9 @@ def main():
         r["idle_hvd_cpu_percent"] = (cpu_seconds([h.proc.pid]) - c0) / IDLE_SECONDS * 100
         r["idle_vmm_cpu_percent"] = (cpu_seconds(pids) - v0) / IDLE_SECONDS * 100
         r["hvd_rss_mib"] = benchlib.rss(h.proc.pid) / 1048576
+        status = dict(line.split(":", 1) for line in open(f"/proc/{h.proc.pid}/status"))
+        for key in ("RssAnon", "RssShmem"):
+            r[f"hvd_{key.lower()}_mib"] = int(status[key].split()[0]) / 1024
         times = []
         for _ in range(5):
             t0 = time.perf_counter()

@@ -134,15 +134,13 @@ struct Instance {
     Instance *stats_queue_prev, *stats_queue_next;
     /* The VMM's statistics page (minihv-stats-page.c): mapped read-only (NULL until fetched),
      * the fetch in flight, whether it was refused or not offered (then samples come from stats
-     * requests), no fetch before retry_usec, when the last sample was read from it, and the
-     * sample before inst->stats (a borrowed sample outlives one replacement). */
+     * requests), no fetch before retry_usec, when the last sample was read from it. */
     const void *stats_page;
     StatsPageFetch *stats_page_fetch;
     bool stats_page_refused;
     uint64_t stats_page_retry_usec;
     uint64_t stats_page_read_usec;
     uint64_t stats_page_heartbeat; /* the page's heartbeat_ns at that read */
-    json_t *stats_prev;
 
     /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
     int console_fd;

@@ -374,8 +374,7 @@ bool instance_stats_page_read(Instance *inst)
         instance_stats_page_drop(inst);
         return false;
     }
-    json_decref(inst->stats_prev);
-    inst->stats_prev = inst->stats;
+    json_decref(inst->stats);
     inst->stats = sample;
     inst->stats_page_read_usec = now;
     heartbeat = now_ns - age_ns;
