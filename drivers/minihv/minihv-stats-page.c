@@ -240,9 +240,9 @@ static void fetch_end(StatsPageFetch *f, const char *reply)
     else if (o) {
         const char *error = json_string_value(json_object_get(o, "error"));
         /* a VMM older than the page, or one that will not give it */
-        log_info("minihv: %s: its VMM gives no statistics page (%s); its statistics come from "
-                 "stats requests",
-                 inst->config.name, error ? error : "no descriptor with the reply");
+        log_debug("minihv: %s: its VMM gives no statistics page (%s); its statistics come from "
+                  "stats requests",
+                  inst->config.name, error ? error : "no descriptor with the reply");
         inst->stats_page_refused = true;
     } else
         inst->stats_page_retry_usec = now_usec(CLOCK_MONOTONIC) + FETCH_RETRY_USEC;
