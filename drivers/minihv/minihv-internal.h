@@ -128,7 +128,7 @@ struct Instance {
     uint64_t stats_usec;
     bool stats_failed;
     ControlCall *stats_call;
-    uint64_t stats_asked_usec; /* CLOCK_MONOTONIC when stats_call was sent */
+    uint64_t stats_asked_usec; /* CLOCK_MONOTONIC when stats_call (or stats_page_fetch) was sent */
     StatsAwait *stats_awaits;  /* the refreshes waiting for its next answer */
     bool stats_queued;         /* in md's stats queue */
     Instance *stats_queue_prev, *stats_queue_next;

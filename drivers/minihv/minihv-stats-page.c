@@ -338,6 +338,7 @@ static int fetch_start(Instance *inst)
         return r;
     }
     inst->stats_page_fetch = f;
+    inst->stats_asked_usec = now_usec(CLOCK_MONOTONIC);
     return 0;
 }
 

@@ -215,10 +215,7 @@ void instance_stats_kick(Instance *inst)
     instance_probe(inst);
     if (instance_stats_page_read(inst))
         stats_answered(inst);
-    else if (instance_stats_page_fetch(inst))
-        inst->stats_asked_usec =
-            inst->stats_call ? inst->stats_asked_usec : now_usec(CLOCK_MONOTONIC);
-    else
+    else if (!instance_stats_page_fetch(inst))
         stats_ask(inst);
 }
 
@@ -315,9 +312,9 @@ static void refresh_await(StatsRefresh *r, Instance *inst, bool ask_vmm)
         return;
     /* A VMM that let its last request fail, or has not answered the one in flight within the
      * wait, is not waited for again: its caller gets the cached numbers, marked stale. */
-    unanswered = inst->stats_failed ||
-                 (inst->stats_call && now_usec(CLOCK_MONOTONIC) - inst->stats_asked_usec >=
-                                          STATS_REFRESH_WAIT_MS * USEC_PER_MSEC);
+    unanswered = inst->stats_failed || ((inst->stats_call || inst->stats_page_fetch) &&
+                                        now_usec(CLOCK_MONOTONIC) - inst->stats_asked_usec >=
+                                            STATS_REFRESH_WAIT_MS * USEC_PER_MSEC);
     if (ask_vmm) {
         instance_probe(inst);
         stats_ask(inst);
