@@ -1,6 +1,7 @@
 """minihv's statistics page: hvd samples a running domain's counters from the memory page its
 VMM publishes (no request to the VMM), they count what a guest prints, they come back after hvd
-is killed with -9 and re-attaches, a domain started from a warm-pool VMM has them, a page made
+is killed with -9 and re-attaches, a domain started from a warm-pool VMM or restored from a
+managed save or migrated in has them, a page made
 garbage is refused with one clear log line (hvd goes on with stats requests), and a stopped VMM
 is still reported stale. hvd keeps no descriptor of any page: it maps it and closes it."""
 import os
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from clients import EventStream
-from hvd_harness import wait_for
+from hvd_harness import Bus, Hvd, wait_for
 from scale_helpers import DENSE, create_echo
 
 pytestmark = pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
@@ -146,6 +147,22 @@ def test_a_warm_pool_domain_has_its_page(make_hvd, bus):
     h.hvctl("destroy", "warm", check=True)
 
 
+def test_a_restored_domain_has_the_page_of_its_new_vmm(hvd):
+    create_and_start(hvd, "r")
+    old = hvd.hvctl_json("info", "r")["pid"]
+    hvd.hvctl("save", "r", check=True)
+    hvd.hvctl("start", "r", check=True)  # restores the saved image, in a new VMM
+    new = hvd.hvctl_json("info", "r")["pid"]
+    assert new != old
+    stream = EventStream(hvd)
+    try:
+        counts_after_typing(hvd, stream, "r", "typed after the restore")
+    finally:
+        stream.close()
+    assert page_mapped(hvd.proc.pid) == 1  # the old VMM's page went with it
+    hvd.hvctl("destroy", "r", check=True)
+
+
 def test_a_corrupt_page_is_refused_once_and_requests_take_over(hvd):
     create_and_start(hvd, "bad")
     pid = hvd.hvctl_json("info", "bad")["pid"]
@@ -196,3 +213,41 @@ def test_a_stopped_vmm_is_stale_from_its_page(hvd):
     finally:
         stream.close()
     hvd.hvctl("destroy", "st", check=True)
+
+
+def test_a_migrated_domain_has_the_page_of_its_target_vmm(build, workdir):
+    made = []
+    try:
+        for name in ("src", "dst"):
+            bus = Bus(workdir / f"bus-{name}")
+            bus.start()
+            made.append((Hvd(build, bus, workdir / name), bus))
+            made[-1][0].start()
+        src, dst = made[0][0], made[1][0]
+        p = src.hvctl("create", "mig", "--driver", "minihv", "--kernel", "counter", "--memory",
+                      "16", "--cmdline", "period_ms=50")
+        assert p.returncode == 0, p.stderr
+        src.hvctl("start", "mig", check=True)
+        status, _, body = src.request("POST", "/api/v1/domains/mig/actions/migrate",
+                                      {"to": dst.url, "token": dst.token}, timeout=120)
+        assert status == 200, body
+        assert dst.hvctl_json("info", "mig")["state"] == "running"
+        stream = EventStream(dst)
+        try:
+            first = wait_for(lambda: latest(stream, "mig", from_page), timeout=10,
+                             what="a sample from the target VMM's page")
+            # the counter guest prints every 50 ms: its output is counted on the target
+            wait_for(lambda: latest(stream, "mig", lambda s: from_page(s) and
+                                    s["console"]["out_bytes"] > first["console"]["out_bytes"]),
+                     timeout=10, what="the target's console output counted")
+        finally:
+            stream.close()
+        assert page_mapped(dst.proc.pid) == 1 and page_fd(dst.proc.pid) is None
+        assert page_mapped(src.proc.pid) == 0
+        dst.hvctl("destroy", "mig", check=True)
+    finally:
+        for h, bus in made:
+            try:
+                h.stop()
+            finally:
+                bus.stop()
