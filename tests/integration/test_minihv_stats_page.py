@@ -1,9 +1,8 @@
 """minihv's statistics page: hvd samples a running domain's counters from the memory page its
 VMM publishes (no request to the VMM), they count what a guest prints, they come back after hvd
-is killed with -9 and re-attaches, a domain started from a warm-pool VMM or restored from a
-managed save or migrated in has them, a page made
-garbage is refused with one clear log line (hvd goes on with stats requests), and a stopped VMM
-is still reported stale. hvd keeps no descriptor of any page: it maps it and closes it."""
+is killed with -9 and re-attaches, a domain started from a warm-pool VMM, restored from a
+managed save or migrated in has them, a page made garbage is refused with one clear log line
+(hvd goes on with stats requests), and a stopped VMM is still reported stale. hvd keeps no descriptor of any page: it maps it and closes it."""
 import os
 import signal
 import time
