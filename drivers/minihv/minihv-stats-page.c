@@ -22,7 +22,6 @@
  * try waits this long; meanwhile samples come from stats requests. */
 #define FETCH_RETRY_USEC (5 * USEC_PER_SEC)
 #define SEQ_TRIES        4
-#define HEARTBEAT_NS     UINT64_C(1000000000) /* the VMM main loop's tick */
 
 static uint64_t mono_ns(void)
 {
@@ -384,7 +383,8 @@ bool instance_stats_page_read(Instance *inst)
     inst->stats_page_heartbeat = heartbeat;
     /* The numbers are as fresh as the read while the VMM's main loop ticks; once its tick is
      * overdue, they age from then on (and turn stale as an unanswered request's would). */
-    overdue = age_ns > HEARTBEAT_NS ? (age_ns - HEARTBEAT_NS) / NSEC_PER_USEC : 0;
+    overdue =
+        age_ns > STATS_PAGE_HEARTBEAT_NS ? (age_ns - STATS_PAGE_HEARTBEAT_NS) / NSEC_PER_USEC : 0;
     inst->stats_usec = now > overdue ? now - overdue : 0;
     inst->stats_failed = false;
     return true;

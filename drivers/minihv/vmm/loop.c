@@ -69,7 +69,7 @@ static void on_tick(LoopSource *src, uint32_t events)
     Loop *loop = src->data;
 
     drain(src->fd, NULL);
-    stats_page_tick(loop->vm);
+    stats_page_tick(loop->vm); /* hvd expects its heartbeat each STATS_PAGE_HEARTBEAT_NS */
     if (loop->vm->cfg.mode == VM_MODE_PV)
         pv_shared_update(loop->vm);
 }

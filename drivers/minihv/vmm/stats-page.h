@@ -12,6 +12,9 @@
 #define STATS_PAGE_VERSION   1u
 #define STATS_PAGE_SIZE      4096u /* the memfd's size, sealed against shrinking and growing */
 #define STATS_PAGE_MAX_VCPUS 8u
+/* The main loop's tick, which stamps the heartbeat: hvd takes a VMM whose heartbeat is older
+ * than this (and 2 s more) for stopped. */
+#define STATS_PAGE_HEARTBEAT_NS UINT64_C(1000000000)
 /* The main loop refreshes the memory figures (mincore, statm: two system calls) every this
  * many ticks of its 1 s timer; a control `stats` request refreshes them too. */
 #define STATS_PAGE_MEMORY_TICKS 10u
