@@ -1,23 +1,15 @@
 /* Saved state of domains: the managed save and the start that resumes it, named snapshots and
- * their revert, clones, and the image files under STATE_DIR/images/UUID/ kept consistent with
- * their rows (a file is complete and renamed into place before its row commits; at start-up
- * whatever one side has without the other is removed). */
-#include <dirent.h>
+ * their revert, the image files under STATE_DIR/images/UUID/ (a file is complete and renamed
+ * into place before its row commits). Clones are in manager-clone.c, the start-up check of files
+ * against rows in manager-image-reconcile.c. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "manager-internal.h"
+#include "manager-images.h"
 #include "time-util.h"
-
-/* What every image holds; disks are referenced by path, except that a snapshot may keep a copy
- * of the disk beside its file (DRIVER_IMAGE_DISK_SUFFIX: kvm, of a qcow2 disk). */
-#define IMAGE_CONTENTS      "memory+vcpu+devices"
-#define IMAGE_CONTENTS_DISK "memory+vcpu+devices+disk"
-#define KIND_MANAGED        "managed-save"
-#define KIND_SNAPSHOT       "snapshot"
 
 /* A save or snapshot being written by the driver. */
 struct ImageOp {
@@ -31,19 +23,7 @@ struct ImageOp {
     void *userdata;
 };
 
-/* One image row, copied out of the store. */
-typedef struct ImageRow {
-    int64_t id;
-    char kind[16];
-    char name[DOMAIN_NAME_MAX + 1];
-    uint64_t created_us;
-    uint64_t size_bytes;
-    char *path;
-    char *disk;
-    bool disk_copy; /* the image keeps a copy of disk beside its file */
-} ImageRow;
-
-static void image_row_done(ImageRow *row)
+void image_row_done(ImageRow *row)
 {
     row->path = mfree(row->path);
     row->disk = mfree(row->disk);
@@ -92,7 +72,7 @@ static int image_find(Manager *m, Domain *d, const char *kind, const char *name,
     return f.found;
 }
 
-static char *domain_images_dir(Manager *m, const Domain *d)
+char *domain_images_dir(Manager *m, const Domain *d)
 {
     char *p = NULL;
 
@@ -116,7 +96,7 @@ static int image_path_make(Manager *m, const Domain *d, const char *name, char *
 }
 
 /* The path of the disk copy of the image at path (new string), or NULL when out of memory. */
-static char *image_disk_copy_path(const char *path)
+char *image_disk_copy_path(const char *path)
 {
     char *p = NULL;
 
@@ -428,11 +408,14 @@ void manager_image_written(Manager *m, Domain *d, const Error *e, DomainState ob
         manager_set_caller(m, outer);
 }
 
-/* Removes an image row (in its own change) and its file. */
+/* Removes an image row and its file. The row's removal is committed before this returns (and
+ * so before a caller is answered): earlier changes first, in their own commit. */
 static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *event, Error *e)
 {
-    int r = manager_change_begin(m);
+    int r;
 
+    manager_commit(m);
+    r = store_begin(m->store);
     if (r >= 0)
         r = store_image_delete(m->store, row->id);
     if (r >= 0 && event) {
@@ -440,11 +423,15 @@ static int image_forget(Manager *m, Domain *d, const ImageRow *row, const char *
         r = detail ? manager_log_event(m, d->config.name, event, detail, NULL) : -ENOMEM;
         json_decref(detail);
     }
-    manager_change_end(m, r);
-    if (r < 0)
-        return error_set_errno(e, r, "Failed to forget the image %s: %s", row->path,
-                               store_last_error(m->store));
-    /* A crash before the commit leaves a row without its file: start-up removes the row. */
+    if (r >= 0)
+        r = store_commit(m->store);
+    if (r < 0) {
+        (void)error_set_errno(e, r, "Failed to forget the image %s: %s", row->path,
+                              store_last_error(m->store));
+        store_rollback(m->store);
+        return r;
+    }
+    /* A crash before the file is gone leaves the file without its row: start-up removes it. */
     if (unlink(row->path) < 0 && errno != ENOENT)
         log_warning_errno(errno, "Failed to remove %s: %m", row->path);
     image_remove_disk_copy(row->path);
@@ -494,7 +481,7 @@ int manager_domain_start(Manager *m, Domain *d, bool fresh, ManagerDone done, vo
     return manager_domain_action(m, d, ACTION_START, 0, done, userdata, e);
 }
 
-static int snapshot_get(Manager *m, Domain *d, const char *name, ImageRow *ret, Error *e)
+int snapshot_get(Manager *m, Domain *d, const char *name, ImageRow *ret, Error *e)
 {
     int r;
 
@@ -574,7 +561,7 @@ static void revert_op_free(RevertOp *op)
 }
 
 /* Starts d from the image at path (taken over). */
-static int start_from(Manager *m, Domain *d, char *path, ManagerDone done, void *userdata, Error *e)
+int start_from(Manager *m, Domain *d, char *path, ManagerDone done, void *userdata, Error *e)
 {
     ImageRow row;
     int r;
@@ -666,335 +653,4 @@ int manager_snapshot_revert(Manager *m, Domain *d, const char *name, ManagerDone
     if (r == 0)
         revert_destroyed(op, d, NULL); /* answers done itself */
     return 1;
-}
-
-/* Clones started from a snapshot, answered once every start has completed. */
-typedef struct CloneOp {
-    unsigned waiting;
-    json_t *names;
-    Error error;
-    ManagerCloneDone done;
-    void *userdata;
-} CloneOp;
-
-static void clone_op_finish(CloneOp *op)
-{
-    if (--op->waiting > 0)
-        return;
-    if (op->done)
-        op->done(op->userdata, op->names, error_is_set(&op->error) ? &op->error : NULL);
-    json_decref(op->names);
-    free(op);
-}
-
-static void clone_started(void *userdata, Domain *d, const Error *e)
-{
-    CloneOp *op = userdata;
-
-    if (e && !error_is_set(&op->error))
-        (void)error_setf(&op->error, e->kind, "clone '%s' did not start: %s",
-                         d ? d->config.name : "?", e->message);
-    clone_op_finish(op);
-}
-
-/* The names of count clones of new_name, checked: valid, free, and not twice. */
-static int clone_names(Manager *m, const char *new_name, unsigned count, json_t **ret, Error *e)
-{
-    json_t *names = json_array();
-
-    if (!names)
-        return error_set_errno(e, -ENOMEM, "Out of memory");
-    for (unsigned i = 1; i <= count; i++) {
-        char name[DOMAIN_NAME_MAX + 16];
-
-        if (count == 1)
-            (void)snprintf(name, sizeof(name), "%s", new_name);
-        else
-            (void)snprintf(name, sizeof(name), "%s-%u", new_name, i);
-        if (!domain_name_is_valid(name)) {
-            json_decref(names);
-            return error_setf(e, ERROR_INVALID_ARGUMENT,
-                              "bad clone name '%.70s': 1..64 characters from A-Z a-z 0-9 _ . -",
-                              name);
-        }
-        if (manager_find(m, name)) {
-            json_decref(names);
-            return error_setf(e, ERROR_DOMAIN_EXISTS, "a domain named '%s' already exists", name);
-        }
-        if (json_array_append_new(names, json_string(name)) < 0) {
-            json_decref(names);
-            return error_set_errno(e, -ENOMEM, "Out of memory");
-        }
-    }
-    *ret = names;
-    return 0;
-}
-
-static int clone_define(Manager *m, Domain *d, const char *name, Domain **ret, Error *e)
-{
-    return manager_clone_define(m, d, name, NULL, NULL, ret, e);
-}
-
-int manager_clone_define(Manager *m, Domain *d, const char *name, const char *uuid,
-                         const char *disk, Domain **ret, Error *e)
-{
-    json_t *settings = json_object(), *v;
-    const char *key;
-    void *tmp;
-    int r;
-
-    if (!settings || domain_config_to_json(&d->config, settings) < 0) {
-        json_decref(settings);
-        return error_set_errno(e, -ENOMEM, "Out of memory");
-    }
-    (void)json_object_del(settings, "uuid");
-    if (uuid)
-        (void)json_object_set_new(settings, "uuid", json_string(uuid));
-    if (disk)
-        (void)json_object_set_new(settings, "disk", json_string(disk));
-    json_object_foreach_safe(settings, tmp, key, v) if (json_is_null(v))(void)
-        json_object_del(settings, key); /* unset */
-    (void)json_object_set_new(settings, "name", json_string(name));
-    (void)json_object_set_new(settings, "autostart", json_false());
-    r = manager_domain_create(m, settings, ret, e);
-    json_decref(settings);
-    return r;
-}
-
-int manager_domain_clone(Manager *m, Domain *d, const char *new_name, const char *snapshot,
-                         unsigned count, ManagerCloneDone done, void *userdata, json_t **ret_names,
-                         Error *e)
-{
-    _cleanup_free_ char *source_name = strdup(d->config.name);
-    Domain **clones = NULL;
-    ImageRow row = {};
-    json_t *names = NULL;
-    CloneOp *op;
-    size_t i;
-    int r;
-
-    if (!source_name)
-        return error_set_errno(e, -ENOMEM, "Out of memory");
-    if (count < 1 || count > MANAGER_CLONE_COUNT_MAX)
-        return error_setf(e, ERROR_INVALID_ARGUMENT, "'count' must be 1..%u, got %u",
-                          MANAGER_CLONE_COUNT_MAX, count);
-    if (snapshot && manager_driver(m, d) && manager_driver(m, d)->ops->images_per_domain)
-        return error_setf(e, ERROR_INVALID_ARGUMENT,
-                          "the %s driver cannot start clones from a snapshot: its images restore "
-                          "only into the domain that made them (clone without --snapshot)",
-                          driver_kind_to_string(d->config.driver));
-    if (snapshot && snapshot_get(m, d, snapshot, &row, e) < 0)
-        return -EINVAL;
-    r = clone_names(m, new_name, count, &names, e);
-    if (r >= 0 && !snapshot && manager_clone_needs_disks(m, d))
-        return manager_clone_with_disks(m, d, names, done, userdata, e);
-    clones = r >= 0 ? calloc(count, sizeof(*clones)) : NULL;
-    if (r >= 0 && !clones)
-        r = error_set_errno(e, -ENOMEM, "Out of memory");
-    for (i = 0; r >= 0 && i < count; i++)
-        r = clone_define(m, d, json_string_value(json_array_get(names, i)), &clones[i], e);
-    if (r < 0) {
-        /* Nothing half-made: the clones defined so far go again. */
-        while (clones && i-- > 0)
-            if (clones[i])
-                (void)manager_domain_delete(m, clones[i], NULL);
-        free(clones);
-        json_decref(names);
-        image_row_done(&row);
-        return r;
-    }
-    log_info("Domain %s: %u clone(s) defined%s%s.", source_name, count,
-             snapshot ? " from snapshot " : "", strempty(snapshot));
-    if (!snapshot) {
-        free(clones);
-        *ret_names = names;
-        return 0;
-    }
-
-    op = calloc(1, sizeof(*op));
-    if (!op) {
-        free(clones);
-        json_decref(names);
-        image_row_done(&row);
-        return error_set_errno(e, -ENOMEM, "Out of memory");
-    }
-    *op = (CloneOp){.waiting = 1, .names = names, .done = done, .userdata = userdata};
-    for (i = 0; i < count; i++) {
-        Error start_error = ERROR_NULL;
-        char *path = strdup(row.path);
-
-        op->waiting++;
-        r = path ? start_from(m, clones[i], path, clone_started, op, &start_error)
-                 : error_set_errno(&start_error, -ENOMEM, "Out of memory");
-        if (r < 0)
-            clone_started(op, clones[i], &start_error);
-        else if (r == 0)
-            clone_started(op, clones[i], NULL);
-    }
-    free(clones);
-    image_row_done(&row);
-    clone_op_finish(op); /* the reference held while starting them */
-    return 1;
-}
-
-/* Start-up: the rows, with whether each file is there. */
-typedef struct ReconcileImages {
-    Manager *m;
-    char **paths; /* of the rows whose file exists */
-    size_t n_paths;
-    int64_t *gone; /* rows whose file is gone */
-    size_t n_gone;
-    int64_t *stale; /* managed saves of domains that run */
-    size_t n_stale;
-} ReconcileImages;
-
-static int push_id(int64_t **list, size_t *n, int64_t id)
-{
-    int64_t *l = reallocarray(*list, *n + 1, sizeof(**list));
-
-    if (!l)
-        return -ENOMEM;
-    l[(*n)++] = id;
-    *list = l;
-    return 0;
-}
-
-static int reconcile_cb(const StoredImage *img, void *userdata)
-{
-    ReconcileImages *ri = userdata;
-    Domain *d = manager_find_uuid(ri->m, img->domain_uuid);
-    _cleanup_free_ char *copy = image_disk_copy_path(img->path);
-    char **paths;
-
-    if (!copy)
-        return -ENOMEM;
-    if (!d || access(img->path, F_OK) < 0 ||
-        (streq(img->contents, IMAGE_CONTENTS_DISK) && access(copy, F_OK) < 0)) {
-        log_warning("Image %s of %s is gone; forgetting it.", img->path,
-                    d ? d->config.name : img->domain_uuid);
-        return push_id(&ri->gone, &ri->n_gone, img->id);
-    }
-    if (streq(img->kind, KIND_MANAGED) &&
-        (d->state == STATE_RUNNING || d->state == STATE_PAUSED || d->state == STATE_STOPPING)) {
-        log_info("Domain %s runs again: its saved state %s is consumed.", d->config.name,
-                 img->path);
-        return push_id(&ri->stale, &ri->n_stale, img->id);
-    }
-    paths = reallocarray(ri->paths, ri->n_paths + 1, sizeof(char *));
-    if (!paths)
-        return -ENOMEM;
-    ri->paths = paths;
-    paths[ri->n_paths] = strdup(img->path);
-    return paths[ri->n_paths++] ? 0 : -ENOMEM;
-}
-
-/* Whether path is the file of a row that stays, or that file's disk copy. */
-static bool path_listed(ReconcileImages *ri, const char *path)
-{
-    size_t n;
-
-    for (size_t i = 0; i < ri->n_paths; i++) {
-        n = strlen(ri->paths[i]);
-        if (strncmp(ri->paths[i], path, n) == 0 &&
-            (!path[n] || streq(path + n, DRIVER_IMAGE_DISK_SUFFIX)))
-            return true;
-    }
-    return false;
-}
-
-/* Removes the files under STATE_DIR/images that no row names (saves that hvd did not get to
- * record: temporary files, or files renamed into place before their row committed). */
-static void remove_orphans(Manager *m, ReconcileImages *ri)
-{
-    _cleanup_free_ char *top = NULL;
-    DIR *dir;
-    struct dirent *de;
-
-    if (asprintf(&top, "%s/images", m->config->state_dir) < 0)
-        return;
-    dir = opendir(top);
-    if (!dir)
-        return;
-    while ((de = readdir(dir))) {
-        _cleanup_free_ char *sub = NULL;
-        DIR *inner;
-        struct dirent *f;
-
-        if (de->d_name[0] == '.' || asprintf(&sub, "%s/%s", top, de->d_name) < 0)
-            continue;
-        inner = opendir(sub);
-        if (!inner)
-            continue;
-        while ((f = readdir(inner))) {
-            _cleanup_free_ char *path = NULL;
-
-            if (streq(f->d_name, ".") || streq(f->d_name, "..") ||
-                asprintf(&path, "%s/%s", sub, f->d_name) < 0 || path_listed(ri, path))
-                continue;
-            log_warning("Removing image file %s: no recorded image names it (a save that was "
-                        "not recorded).",
-                        path);
-            if (unlink(path) < 0)
-                log_warning_errno(errno, "Failed to remove %s: %m", path);
-        }
-        closedir(inner);
-        (void)rmdir(sub); /* when empty */
-    }
-    closedir(dir);
-}
-
-void manager_images_reconcile(Manager *m)
-{
-    ReconcileImages ri = {.m = m};
-    int r;
-
-    r = store_images_load(m->store, NULL, reconcile_cb, &ri);
-    if (r < 0) {
-        log_warning_errno(r, "Failed to read the recorded images, leaving them as they are: %s",
-                          store_last_error(m->store));
-        goto finish;
-    }
-    r = manager_change_begin(m);
-    for (size_t i = 0; r >= 0 && i < ri.n_gone; i++)
-        r = store_image_delete(m->store, ri.gone[i]);
-    for (size_t i = 0; r >= 0 && i < ri.n_stale; i++)
-        r = store_image_delete(m->store, ri.stale[i]);
-    manager_change_end(m, r);
-    if (r < 0) {
-        log_warning_errno(r, "Failed to forget images: %s", store_last_error(m->store));
-        goto finish;
-    }
-    manager_commit(m);
-    /* Only files named by a row that stays are kept (a consumed managed save goes too). */
-    remove_orphans(m, &ri);
-    manager_clone_disks_reconcile(m);
-
-finish:
-    for (size_t i = 0; i < ri.n_paths; i++)
-        free(ri.paths[i]);
-    free(ri.paths);
-    free(ri.gone);
-    free(ri.stale);
-}
-
-void manager_images_domain_deleted(Manager *m, Domain *d)
-{
-    _cleanup_free_ char *dir = domain_images_dir(m, d);
-    DIR *dd = dir ? opendir(dir) : NULL;
-    struct dirent *f;
-
-    manager_clone_disk_deleted(m, d);
-    if (!dd)
-        return;
-    while ((f = readdir(dd))) {
-        _cleanup_free_ char *path = NULL;
-
-        if (f->d_name[0] == '.' && (!f->d_name[1] || streq(f->d_name, "..")))
-            continue;
-        if (asprintf(&path, "%s/%s", dir, f->d_name) >= 0 && unlink(path) < 0)
-            log_warning_errno(errno, "Failed to remove %s: %m", path);
-    }
-    closedir(dd);
-    if (rmdir(dir) < 0)
-        log_warning_errno(errno, "Failed to remove %s: %m", dir);
 }

@@ -13,6 +13,7 @@
 
 #include "minihv-internal.h"
 #include "minihv-pool.h"
+#include "time-util.h"
 
 extern char **environ;
 
@@ -54,6 +55,7 @@ struct MinihvPool {
     int request_fd[2]; /* one byte per process to spawn; closed: the thread ends */
     int answer_fd[2];  /* PoolSpawned records */
     sd_event_source *answer_source;
+    sd_event_source *refill_timer; /* a refill put off after a hand, NULL when none is due */
     pthread_t thread;
     bool thread_started;
     uint64_t taken, missed, spawn_failures;
@@ -122,6 +124,29 @@ static void pool_refill(MinihvPool *pool)
     while (pool->thread_started && pool->n_vmms + pool->asked < pool->size &&
            write(pool->request_fd[1], "", 1) == 1)
         pool->asked++;
+}
+
+/* How long a refill waits after a VMM was handed a guest: spawning its replacement (exec, the
+ * dynamic loader, KVM's VM and vCPUs) at once would take a CPU from the start it follows. */
+#define POOL_REFILL_DELAY_USEC (20 * USEC_PER_MSEC)
+
+static int on_refill_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    MinihvPool *pool = userdata;
+
+    pool->refill_timer = sd_event_source_disable_unref(pool->refill_timer);
+    pool_refill(pool);
+    return 0;
+}
+
+/* Refills after POOL_REFILL_DELAY_USEC (at once when the timer cannot be made). */
+static void pool_refill_later(MinihvPool *pool)
+{
+    if (pool->refill_timer)
+        return;
+    if (sd_event_add_time_relative(pool->md->drv->ctx.event, &pool->refill_timer, CLOCK_MONOTONIC,
+                                   POOL_REFILL_DELAY_USEC, 0, on_refill_timer, pool) < 0)
+        pool_refill(pool);
 }
 
 static void vmm_free(PoolVmm *v, bool kill_it)
@@ -279,6 +304,7 @@ void minihv_pool_free(MinihvPool *pool)
     while (pool->vmms)
         vmm_free(pool->vmms, true);
     pool->answer_source = sd_event_source_disable_unref(pool->answer_source);
+    pool->refill_timer = sd_event_source_disable_unref(pool->refill_timer);
     safe_close(pool->request_fd[0]);
     safe_close(pool->answer_fd[0]);
     safe_close(pool->answer_fd[1]);
@@ -357,7 +383,7 @@ int minihv_pool_hand(MinihvPool *pool, const DomainConfig *c, char **argv, const
         *ret_pid = v->pid;
         pool->taken++;
         vmm_free(v, false); /* the domain's now */
-        pool_refill(pool);
+        pool_refill_later(pool);
         return 1;
     }
     pool->missed++;

@@ -430,3 +430,37 @@ def test_hvctl_prints_the_same_over_http(hvd):
     assert p.returncode == 3 and "no snapshot named 'nope'" in p.stderr
     for n in ("hc", "hd", "h"):
         hvd.hvctl("destroy", n, check=True)
+
+
+def test_a_deleted_snapshot_stays_deleted_after_kill9(hvd):
+    # Its answer waits for the commit: kill -9 right after it (while other callers keep hvd
+    # busy, which puts off a group commit) cannot bring it back.
+    create(hvd, "del")
+    hvd.hvctl("start", "del", check=True)
+    for name in ("a", "b", "c"):
+        hvd.hvctl("snapshot", "create", "del", name, check=True)
+    hvd.hvctl("destroy", "del", check=True)
+    busy = threading.Event()
+
+    def keep_busy():
+        while not busy.is_set():
+            try:
+                hvd.request("GET", "/api/v1/domains")
+            except OSError:
+                return
+
+    threads = [threading.Thread(target=keep_busy) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        hvd.hvctl("snapshot", "delete", "del", "b", check=True)
+        status, _, _ = hvd.request("DELETE", "/api/v1/domains/del/snapshots/c")
+        assert status == 204
+        hvd.kill9()
+    finally:
+        busy.set()
+        for t in threads:
+            t.join(10)
+    hvd.start()
+    assert [s["name"] for s in hvd.hvctl_json("snapshot", "list", "del")] == ["a"]
+    assert_files_match_rows(hvd)

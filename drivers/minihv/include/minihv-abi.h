@@ -147,7 +147,7 @@ struct minihv_hc_blk_setup {
 
 struct minihv_hc_poll {
     /* IN */
-    uint64_t timeout_ns; /* longest wait; the VMM may return earlier (it caps waits at 1 s) */
+    uint64_t timeout_ns; /* longest wait; the VMM may return earlier (it caps waits at 60 s) */
     /* OUT */
     uint32_t events; /* MINIHV_EVENT_* pending when the call returned (0 on timeout) */
     uint32_t _pad;

@@ -19,8 +19,8 @@
 #define VM_MAX_MEMORY_MIB     3072u
 #define VM_DEFAULT_MEMORY_MIB 32u
 #define VM_IO_DEVICES_MAX     8u
-#define VM_WAIT_CAP_NS        1000000000ull /* longest single POLL / hlt wait */
-#define VM_HLT_WAIT_NS        10000000ull   /* a full-mode hlt sleeps at most this long */
+#define VM_WAIT_CAP_NS        60000000000ull /* longest single POLL / hlt wait: a minute */
+#define VM_HLT_WAIT_NS        10000000ull    /* a full-mode hlt sleeps at most this long */
 
 typedef enum VmMode {
     VM_MODE_PV,

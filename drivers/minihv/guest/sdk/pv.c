@@ -283,7 +283,7 @@ void sdk_pv_ap_main(uint64_t arg, uint64_t cpu)
 
     s->fn(s->arg);
     for (;;)
-        (void)sys_wait(1000000000ull);
+        (void)sys_wait(60000000000ull); /* idle: only a shutdown or the guest's end matters */
 }
 
 int cpu_start(unsigned cpu, void (*fn)(void *arg), void *arg, void *stack, size_t stack_size)
