@@ -23,6 +23,8 @@
  * second). */
 #define STATS_KICKS_PER_BATCH   16
 #define STATS_BATCH_INTERVAL_US (5 * USEC_PER_MSEC)
+/* Reads of VMMs' statistics pages that go in one queued request's place (minihv-stats.c). */
+#define STATS_PAGE_READS_PER_KICK 16
 /* Console input held for a minihv that does not read it yet; more is dropped and counted. */
 #define CONSOLE_INPUT_MAX 65536
 
