@@ -23,6 +23,8 @@
  * second). */
 #define STATS_KICKS_PER_BATCH   16
 #define STATS_BATCH_INTERVAL_US (5 * USEC_PER_MSEC)
+/* Reads of VMMs' statistics pages that go in one queued request's place (minihv-stats.c). */
+#define STATS_PAGE_READS_PER_KICK 16
 /* Console input held for a minihv that does not read it yet; more is dropped and counted. */
 #define CONSOLE_INPUT_MAX 65536
 
@@ -61,6 +63,7 @@ typedef struct MinihvSettings {
 typedef struct Instance Instance;
 typedef struct StatsRefresh StatsRefresh;
 typedef struct StatsAwait StatsAwait;
+typedef struct StatsPageFetch StatsPageFetch;
 
 typedef struct MinihvDriver {
     Driver *drv;
@@ -128,10 +131,19 @@ struct Instance {
     uint64_t stats_usec;
     bool stats_failed;
     ControlCall *stats_call;
-    uint64_t stats_asked_usec; /* CLOCK_MONOTONIC when stats_call was sent */
+    uint64_t stats_asked_usec; /* CLOCK_MONOTONIC when stats_call (or stats_page_fetch) was sent */
     StatsAwait *stats_awaits;  /* the refreshes waiting for its next answer */
     bool stats_queued;         /* in md's stats queue */
     Instance *stats_queue_prev, *stats_queue_next;
+    /* The VMM's statistics page (minihv-stats-page.c): mapped read-only (NULL until fetched),
+     * the fetch in flight, whether it was refused or not offered (then samples come from stats
+     * requests), no fetch before retry_usec, when the last sample was read from it. */
+    const void *stats_page;
+    StatsPageFetch *stats_page_fetch;
+    bool stats_page_refused;
+    uint64_t stats_page_retry_usec;
+    uint64_t stats_page_read_usec;
+    uint64_t stats_page_heartbeat; /* the page's heartbeat_ns at that read */
 
     /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
     int console_fd;
@@ -334,6 +346,26 @@ int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone d
 /* Drops every refresh still waiting, without calling its done, and stops sending queued stats
  * requests (the driver is closing). */
 void minihv_refreshes_drop(MinihvDriver *md);
+
+/* A fetch of inst's statistics page ended (mapped or not): the sample it was for is taken from
+ * the page, or asked for. */
+void instance_stats_page_done(Instance *inst);
+
+/* Statistics page (minihv-stats-page.c). Asks inst's VMM for its page ({"cmd":"stats-page"},
+ * the memfd as SCM_RIGHTS) without waiting, unless it is mapped, being fetched, refused, or a
+ * failed fetch is younger than a few seconds. Returns whether a fetch is in flight; its end
+ * calls instance_stats_page_done. The descriptor is closed once mapped. */
+bool instance_stats_page_fetch(Instance *inst);
+
+/* Puts a sample read from inst's page in its cache (unless the cached one is younger than
+ * STATS_FRESH_MS); it is as old as the read while the VMM's main loop ticks (each second), and
+ * ages from its tick's due time once that is overdue (a wedged VMM turns stale). Returns false when
+ * inst has no page, or when the page is refused now: that is logged once, the page unmapped, and
+ * inst's samples come from stats requests from then on. */
+bool instance_stats_page_read(Instance *inst);
+
+/* Unmaps inst's page and drops a fetch in flight (the process ended or is replaced). */
+void instance_stats_page_drop(Instance *inst);
 
 /* Console (minihv-console.c). Opens the connection to minihv's console without waiting, unless
  * it is open or being opened; its output goes to the event stream and to every client. */

@@ -1,6 +1,7 @@
-/* Statistics of running minihv domains: a cache per instance, refreshed by asynchronous stats
- * requests (at most one in flight per instance), and refresh_stats, which tells its caller when
- * the requested samples arrived or after a short bound. Nothing here waits on minihv. */
+/* Statistics of running minihv domains: a cache per instance, refreshed from the VMM's
+ * statistics page (minihv-stats-page.c) or, without one, by asynchronous stats requests (at most
+ * one in flight per instance), and refresh_stats, which tells its caller when the requested
+ * samples arrived or after a short bound. Nothing here waits on minihv. */
 #include <stdlib.h>
 
 #include "log.h"
@@ -80,8 +81,13 @@ static int on_stats_queue(sd_event_source *s, uint64_t usec, void *userdata)
 {
     MinihvDriver *md = userdata;
 
-    for (unsigned k = 0; k < STATS_KICKS_PER_BATCH && md->stats_queue_head; k++) {
+    /* A read of a statistics page costs no VMM anything and hvd a sixteenth of a request:
+     * STATS_PAGE_READS_PER_KICK of them go in a request's place, so a tick's reads over 2000
+     * running hold the loop a few ms at a time rather than all at once. */
+    for (unsigned cost = 0;
+         cost < STATS_KICKS_PER_BATCH * STATS_PAGE_READS_PER_KICK && md->stats_queue_head;) {
         Instance *inst = md->stats_queue_head;
+        cost += inst->stats_page ? 1 : STATS_PAGE_READS_PER_KICK;
         stats_unqueue(inst);
         instance_stats_kick(inst);
     }
@@ -98,7 +104,7 @@ static void stats_queue(Instance *inst)
 {
     MinihvDriver *md = inst->md;
 
-    if (inst->stats_queued || inst->stats_call || !inst->ready)
+    if (inst->stats_queued || inst->stats_call || inst->stats_page_fetch || !inst->ready)
         return;
     if (!md->stats_queue_source &&
         sd_event_add_time(md->drv->ctx.event, &md->stats_queue_source, CLOCK_MONOTONIC, 0, 0,
@@ -152,15 +158,15 @@ static json_t *stats_from_reply(json_t *reply)
 {
     json_t *memory = json_object_get(reply, "memory");
 
-    return json_pack("{s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "cpu_time_ns",
-                     json_integer_value(json_object_get(reply, "run_time_ns")), "memory_kib",
-                     json_integer_value(json_object_get(memory, "guest_resident_bytes")) / 1024,
-                     "exits_by_reason", json_object_get(reply, "exits"), "exits_by_device",
-                     json_object_get(reply, "devices"), "memory", memory, "bad_requests",
-                     json_object_get(reply, "bad_requests"), "console",
-                     json_object_get(reply, "console"), "block", json_object_get(reply, "block"),
-                     "uptime_ns", json_object_get(reply, "uptime_ns"), "net",
-                     json_object_get(reply, "net"));
+    return json_pack(
+        "{s:s, s:I, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "sampled_from",
+        "request", "cpu_time_ns", json_integer_value(json_object_get(reply, "run_time_ns")),
+        "memory_kib", json_integer_value(json_object_get(memory, "guest_resident_bytes")) / 1024,
+        "exits_by_reason", json_object_get(reply, "exits"), "exits_by_device",
+        json_object_get(reply, "devices"), "memory", memory, "bad_requests",
+        json_object_get(reply, "bad_requests"), "console", json_object_get(reply, "console"),
+        "block", json_object_get(reply, "block"), "uptime_ns", json_object_get(reply, "uptime_ns"),
+        "net", json_object_get(reply, "net"));
 }
 
 static void on_stats_reply(ControlCall *call, json_t *reply, const Error *e, void *userdata)
@@ -184,14 +190,12 @@ static void on_stats_reply(ControlCall *call, json_t *reply, const Error *e, voi
         instance_answers(inst);
 }
 
-void instance_stats_kick(Instance *inst)
+/* Asks minihv for a sample (a stats request), unless one is on its way. */
+static void stats_ask(Instance *inst)
 {
     json_t *request;
     Error e = ERROR_NULL;
 
-    if (!inst->ready)
-        return;
-    instance_probe(inst);
     if (inst->stats_call)
         return;
     request = json_pack("{s:s}", "cmd", "stats");
@@ -206,11 +210,33 @@ void instance_stats_kick(Instance *inst)
     json_decref(request);
 }
 
+void instance_stats_kick(Instance *inst)
+{
+    if (!inst->ready)
+        return;
+    instance_probe(inst);
+    if (instance_stats_page_read(inst))
+        stats_answered(inst);
+    else if (!instance_stats_page_fetch(inst))
+        stats_ask(inst);
+}
+
+void instance_stats_page_done(Instance *inst)
+{
+    if (instance_stats_page_read(inst))
+        stats_answered(inst);
+    else
+        stats_ask(inst);
+}
+
 void instance_stats_stop(Instance *inst)
 {
     stats_unqueue(inst);
     control_call_cancel(inst->stats_call);
     inst->stats_call = NULL;
+    instance_stats_page_drop(inst);
+    inst->stats_page_refused = false;
+    inst->stats_page_retry_usec = 0;
     json_decref(inst->stats);
     inst->stats = NULL;
     inst->stats_usec = 0;
@@ -278,8 +304,9 @@ json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c, unsigned flags)
                                : NULL;
 }
 
-/* Adds inst to r's awaited instances, asking for a sample unless it is fresh. */
-static void refresh_await(StatsRefresh *r, Instance *inst)
+/* Adds inst to r's awaited instances, asking for a sample unless it is fresh: from its page
+ * when it has one, unless ask_vmm (one domain's refresh, which gets fresh memory figures). */
+static void refresh_await(StatsRefresh *r, Instance *inst, bool ask_vmm)
 {
     bool unanswered;
 
@@ -287,11 +314,15 @@ static void refresh_await(StatsRefresh *r, Instance *inst)
         return;
     /* A VMM that let its last request fail, or has not answered the one in flight within the
      * wait, is not waited for again: its caller gets the cached numbers, marked stale. */
-    unanswered = inst->stats_failed ||
-                 (inst->stats_call && now_usec(CLOCK_MONOTONIC) - inst->stats_asked_usec >=
-                                          STATS_REFRESH_WAIT_MS * USEC_PER_MSEC);
-    instance_stats_kick(inst);
-    if (!inst->stats_call || unanswered)
+    unanswered = inst->stats_failed || ((inst->stats_call || inst->stats_page_fetch) &&
+                                        now_usec(CLOCK_MONOTONIC) - inst->stats_asked_usec >=
+                                            STATS_REFRESH_WAIT_MS * USEC_PER_MSEC);
+    if (ask_vmm) {
+        instance_probe(inst);
+        stats_ask(inst);
+    } else
+        instance_stats_kick(inst);
+    if (!(inst->stats_call || inst->stats_page_fetch) || unanswered)
         return; /* nothing to wait for */
     r->awaited[r->n_awaited] = (StatsAwait){.inst = inst, .refresh = r, .next = inst->stats_awaits};
     inst->stats_awaits = &r->awaited[r->n_awaited++];
@@ -321,11 +352,11 @@ int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone d
         return -ENOMEM;
     }
     if (one)
-        refresh_await(r, one);
+        refresh_await(r, one, true);
     else {
         HASHMAP_FOREACH_VALUE(md->instances, value)
         {
-            refresh_await(r, value);
+            refresh_await(r, value, false);
         }
     }
     if (r->pending == 0) {

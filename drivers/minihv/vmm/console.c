@@ -70,7 +70,7 @@ void console_output(Vm *vm, const void *buf, size_t len)
 
     if (len == 0)
         return;
-    stats_add(&vm->stats.console_out_bytes, len);
+    stats_add(&vm->stats->console_out_bytes, len);
     pthread_mutex_lock(&c->out_lock);
     console_write_sink(vm, c, p, len);
     if (c->clients_attached) {
@@ -78,7 +78,7 @@ void console_output(Vm *vm, const void *buf, size_t len)
         size_t n = MIN(room, len);
         memcpy(c->client_buf + c->client_len, p, n);
         c->client_len += n;
-        stats_add(&vm->stats.console_client_dropped, len - n);
+        stats_add(&vm->stats->console_client_dropped, len - n);
         wake = n > 0;
     }
     pthread_mutex_unlock(&c->out_lock);
@@ -124,8 +124,8 @@ size_t console_input_push(Vm *vm, const void *buf, size_t len)
     }
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
-    stats_add(&vm->stats.console_in_bytes, n);
-    stats_add(&vm->stats.console_in_dropped, len - n);
+    stats_add(&vm->stats->console_in_bytes, n);
+    stats_add(&vm->stats->console_in_dropped, len - n);
     return n;
 }
 

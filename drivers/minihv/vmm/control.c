@@ -36,6 +36,7 @@ typedef struct ControlClient {
     size_t out_cap;
     int pending_fd;      /* a descriptor passed (SCM_RIGHTS) for the next request line, or -EBADF */
     bool reply_deferred; /* the command answers later (migrate-send) */
+    int send_fd; /* borrowed: passed (SCM_RIGHTS) with the next bytes sent (stats-page), or -1 */
     char error[sizeof(((Error *)NULL)->message) + 64]; /* a command's detailed error */
 } ControlClient;
 
@@ -63,10 +64,34 @@ static void client_update_watch(ControlClient *c)
     (void)loop_modify(c->ctl->loop, &c->src, EPOLLIN | (want ? EPOLLOUT : 0));
 }
 
+/* Sends what send() would, with c->send_fd as SCM_RIGHTS (then forgotten) when there is one. */
+static ssize_t client_send_some(ControlClient *c)
+{
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    struct iovec iov = {.iov_base = c->out, .iov_len = c->out_len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    struct cmsghdr *cm;
+    ssize_t n;
+
+    if (c->send_fd < 0)
+        return send(c->src.fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof(control);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &c->send_fd, sizeof(int));
+    n = sendmsg(c->src.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0)
+        c->send_fd = -EBADF;
+    return n;
+}
+
 static void client_flush(ControlClient *c)
 {
     while (c->out_len > 0) {
-        ssize_t n = send(c->src.fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = client_send_some(c);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -125,7 +150,7 @@ static void client_reply_error(ControlClient *c, json_t *id, bool malformed, con
     json_t *o = json_pack("{sb ss}", "ok", 0, "error", msg);
 
     if (malformed)
-        stats_add(&c->ctl->vm->stats.bad_control_requests, 1);
+        stats_add(&c->ctl->vm->stats->bad_control_requests, 1);
     if (o && id)
         (void)json_object_set(o, "id", id);
     client_send_json(c, o);
@@ -241,6 +266,18 @@ static json_t *cmd_stats(ControlClient *c, json_t *req, const char **error, bool
     if (!o)
         *error = "out of memory";
     return o;
+}
+
+/* The statistics page's memfd goes with the reply: hvd maps it and reads the counters from it
+ * without asking again. */
+static json_t *cmd_stats_page(ControlClient *c, json_t *req, const char **error, bool *malformed)
+{
+    Vm *vm = c->ctl->vm;
+
+    stats_page_publish(vm, false);
+    c->send_fd = vm->stats_page_fd;
+    return json_pack("{sb sI sI}", "ok", 1, "version", (json_int_t)STATS_PAGE_VERSION, "size",
+                     (json_int_t)STATS_PAGE_SIZE);
 }
 
 static json_t *cmd_info(ControlClient *c, json_t *req, const char **error, bool *malformed)
@@ -516,6 +553,7 @@ static const ControlCommand commands[] = {
     {"destroy", {NULL}, cmd_destroy},
     {"reboot", {NULL}, cmd_reboot},
     {"stats", {NULL}, cmd_stats},
+    {"stats-page", {NULL}, cmd_stats_page},
     {"info", {NULL}, cmd_info},
     {"console", {NULL}, cmd_console},
     {"save", {"then"}, cmd_save},
@@ -580,7 +618,7 @@ static void client_handle_line(ControlClient *c, const char *line, size_t len)
     if (!cmd) {
         (void)snprintf(msg, sizeof(msg),
                        "unknown command \"%.64s\" (known: pause, resume, shutdown, destroy, "
-                       "reboot, stats, info, console, save, dirty, migrate-send, "
+                       "reboot, stats, stats-page, info, console, save, dirty, migrate-send, "
                        "migrate-cancel, watchdog)",
                        name);
         client_reply_error(c, id, true, msg);
@@ -763,6 +801,7 @@ static void control_on_accept(LoopSource *src, uint32_t events)
     }
     c->ctl = ctl;
     c->pending_fd = -EBADF;
+    c->send_fd = -EBADF;
     c->src = (LoopSource){fd, client_on_event, c};
     if (loop_add(ctl->loop, &c->src, EPOLLIN) < 0) {
         client_free(c);

@@ -209,7 +209,7 @@ static void ata_load_sector(Ata *a)
         ata_abort(a, ERR_UNC);
         return;
     }
-    stats_add(&a->vm->stats.blk_read_sectors, 1);
+    stats_add(&a->vm->stats->blk_read_sectors, 1);
     a->pos = 0;
     a->xfer = XFER_IN;
     a->status = ST_DRDY | ST_DSC | ST_DRQ;
@@ -341,7 +341,7 @@ static void ata_data_out(Ata *a, unsigned size, uint32_t v)
             ata_abort(a, ERR_ABRT);
             return;
         }
-        stats_add(&a->vm->stats.blk_write_sectors, 1);
+        stats_add(&a->vm->stats->blk_write_sectors, 1);
         a->pos = 0;
         if (--a->remaining == 0) {
             ata_set_address(a, a->sector);

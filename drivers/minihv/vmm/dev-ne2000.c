@@ -183,7 +183,7 @@ static void ne_store_frame(Ne2000 *ne, const uint8_t *frame, size_t len)
  * was stored. */
 static bool ne_receive(Ne2000 *ne, const uint8_t *frame, size_t len)
 {
-    Stats *s = &ne->vm->stats;
+    Stats *s = ne->vm->stats;
 
     if (len < MINIHV_NET_FRAME_MIN || len > NE_FRAME_MAX || !ne_accepts(ne, frame)) {
         stats_add(&s->net_rx_dropped, 1);
@@ -238,8 +238,8 @@ static void ne_transmit(Ne2000 *ne)
 
     ne->cr &= (uint8_t)~CR_TXP;
     if (!ok) {
-        stats_add(&ne->vm->stats.net_bad_descriptors, 1);
-        stats_add(&ne->vm->stats.bad_guest_requests, 1);
+        stats_add(&ne->vm->stats->net_bad_descriptors, 1);
+        stats_add(&ne->vm->stats->bad_guest_requests, 1);
         ne->tsr = TSR_ABT;
         ne->isr |= ISR_TXE;
         return;

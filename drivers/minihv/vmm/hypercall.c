@@ -231,7 +231,7 @@ int32_t hypercall_dispatch(Vcpu *vcpu, uint32_t nr, uint64_t gpa)
     Vm *vm = vcpu->vm;
     int32_t status;
 
-    stats_add(&vm->stats.devices[hypercall_stat(nr)], 1);
+    stats_add(&vm->stats->devices[hypercall_stat(nr)], 1);
     switch (nr) {
     case MINIHV_HC_CONSOLE_WRITE:
         status = hc_console_write(vcpu, gpa);
@@ -281,22 +281,22 @@ int32_t hypercall_dispatch(Vcpu *vcpu, uint32_t nr, uint64_t gpa)
         break;
     }
     if (status_is_malformed(status))
-        stats_add(&vm->stats.bad_guest_requests, 1);
+        stats_add(&vm->stats->bad_guest_requests, 1);
     return status;
 }
 
 static uint32_t hc_port_read(IoDevice *dev, Vcpu *vcpu, uint16_t off, unsigned size)
 {
-    stats_add(&vcpu->vm->stats.devices[STAT_DEV_HC_INVALID], 1);
-    stats_add(&vcpu->vm->stats.bad_guest_requests, 1); /* hypercalls are writes */
+    stats_add(&vcpu->vm->stats->devices[STAT_DEV_HC_INVALID], 1);
+    stats_add(&vcpu->vm->stats->bad_guest_requests, 1); /* hypercalls are writes */
     return 0xffffffffu;
 }
 
 static void hc_port_write(IoDevice *dev, Vcpu *vcpu, uint16_t off, unsigned size, uint32_t value)
 {
     if (size != 4) {
-        stats_add(&vcpu->vm->stats.devices[STAT_DEV_HC_INVALID], 1);
-        stats_add(&vcpu->vm->stats.bad_guest_requests, 1);
+        stats_add(&vcpu->vm->stats->devices[STAT_DEV_HC_INVALID], 1);
+        stats_add(&vcpu->vm->stats->bad_guest_requests, 1);
         vcpu->hc_status = MINIHV_EINVAL;
     } else
         vcpu->hc_status = hypercall_dispatch(vcpu, off, value);

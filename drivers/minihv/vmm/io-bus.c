@@ -61,7 +61,7 @@ void io_bus_access(Vcpu *vcpu, uint16_t port, bool write, unsigned size, uint32_
         return;
     d = io_bus_find(vm, port);
     if (!d) {
-        stats_add(&vm->stats.devices[STAT_DEV_UNASSIGNED_PORT], 1);
+        stats_add(&vm->stats->devices[STAT_DEV_UNASSIGNED_PORT], 1);
         if (vm->cfg.strict)
             vm_request_exit(vm, MINIHV_EXIT_CRASH,
                             "guest crashed: --strict: %s of %u byte(s) at port 0x%x, which has "
@@ -72,7 +72,7 @@ void io_bus_access(Vcpu *vcpu, uint16_t port, bool write, unsigned size, uint32_
         return;
     }
     if (d->stat != STAT_DEV_SELF)
-        stats_add(&vm->stats.devices[d->stat], 1);
+        stats_add(&vm->stats->devices[d->stat], 1);
     for (uint32_t i = 0; i < count; i++) {
         io_device_element(d, vcpu, port, write, size, data + (size_t)i * size);
         if (vm_exit_requested(vm))
@@ -84,7 +84,7 @@ void mmio_access(Vcpu *vcpu, uint64_t addr, bool write, unsigned len, uint8_t *d
 {
     Vm *vm = vcpu->vm;
 
-    stats_add(&vm->stats.devices[STAT_DEV_UNASSIGNED_MMIO], 1);
+    stats_add(&vm->stats->devices[STAT_DEV_UNASSIGNED_MMIO], 1);
     if (vm->cfg.strict)
         vm_request_exit(vm, MINIHV_EXIT_CRASH,
                         "guest crashed: --strict: %s of %u byte(s) at address 0x%llx, which is "

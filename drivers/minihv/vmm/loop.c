@@ -69,6 +69,7 @@ static void on_tick(LoopSource *src, uint32_t events)
     Loop *loop = src->data;
 
     drain(src->fd, NULL);
+    stats_page_tick(loop->vm); /* hvd expects its heartbeat each STATS_PAGE_HEARTBEAT_NS */
     if (loop->vm->cfg.mode == VM_MODE_PV)
         pv_shared_update(loop->vm);
 }
@@ -98,7 +99,7 @@ static void on_doorbell(LoopSource *src, uint32_t events)
     uint64_t n = 0;
 
     drain(src->fd, &n);
-    stats_add(&loop->vm->stats.devices[STAT_DEV_BLK_DOORBELL_EVENT], n);
+    stats_add(&loop->vm->stats->devices[STAT_DEV_BLK_DOORBELL_EVENT], n);
     pv_block_process(loop->vm);
 }
 

@@ -133,7 +133,7 @@ static void *net_thread(void *arg)
         }
         for (int i = 0; i < n; i++) {
             if (ev[i].data.fd == net->doorbell_fd)
-                stats_add(&vm->stats.devices[STAT_DEV_NET_DOORBELL_EVENT],
+                stats_add(&vm->stats->devices[STAT_DEV_NET_DOORBELL_EVENT],
                           net_drain(net->doorbell_fd));
             else if (ev[i].data.fd == net->wake_fd)
                 (void)net_drain(net->wake_fd);
@@ -187,13 +187,13 @@ bool net_drop_one(Net *net)
 
     if (n <= 0)
         return false;
-    stats_add(&net->vm->stats.net_rx_dropped, 1);
+    stats_add(&net->vm->stats->net_rx_dropped, 1);
     return true;
 }
 
 int net_send(Net *net, const struct iovec *iov, int iovcnt, size_t len)
 {
-    Stats *s = &net->vm->stats;
+    Stats *s = net->vm->stats;
     ssize_t n = writev(net->tap_fd, iov, iovcnt);
 
     if (n < 0) {

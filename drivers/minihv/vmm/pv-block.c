@@ -110,8 +110,8 @@ static int32_t pv_block_do(Vm *vm, const struct minihv_blk_desc *d)
     pthread_mutex_unlock(&disk->lock);
     if (r < 0)
         return MINIHV_EIO;
-    stats_add(d->op == MINIHV_BLK_OP_READ ? &vm->stats.blk_read_sectors
-                                          : &vm->stats.blk_write_sectors,
+    stats_add(d->op == MINIHV_BLK_OP_READ ? &vm->stats->blk_read_sectors
+                                          : &vm->stats->blk_write_sectors,
               d->nsectors);
     return MINIHV_OK;
 }
@@ -136,7 +136,7 @@ void pv_block_process(Vm *vm)
         b->broken = true;
         __atomic_store_n(&r->error, MINIHV_EINVAL, __ATOMIC_RELEASE);
         gmem_mark_written(&vm->mem, b->ring_gpa, sizeof(*r));
-        stats_add(&vm->stats.bad_guest_requests, 1);
+        stats_add(&vm->stats->bad_guest_requests, 1);
         pthread_mutex_unlock(&b->lock);
         vm_notify(vm);
         return;
@@ -149,7 +149,7 @@ void pv_block_process(Vm *vm)
         memcpy(&d, slot, sizeof(d)); /* copy first: the guest may rewrite the slot meanwhile */
         status = pv_block_do(vm, &d);
         if (blk_status_is_malformed(status))
-            stats_add(&vm->stats.bad_guest_requests, 1);
+            stats_add(&vm->stats->bad_guest_requests, 1);
         __atomic_store_n(&slot->status, status, __ATOMIC_RELAXED);
         b->req_cons++;
         done++;

@@ -36,8 +36,8 @@ static struct minihv_net_ring *ring_ptr(Vm *vm, PvNet *p, const PvNetRing *ring)
 
 static void count_bad(Vm *vm)
 {
-    stats_add(&vm->stats.net_bad_descriptors, 1);
-    stats_add(&vm->stats.bad_guest_requests, 1);
+    stats_add(&vm->stats->net_bad_descriptors, 1);
+    stats_add(&vm->stats->bad_guest_requests, 1);
 }
 
 /* Marks a ring whose producer index ran more than a ring ahead. */
@@ -183,13 +183,13 @@ static bool pv_net_rx(Net *net)
             if (n <= 0)
                 break; /* the tap is empty */
             if ((size_t)n > d.len) {
-                stats_add(&vm->stats.net_rx_dropped, 1); /* the buffer is kept for the next */
+                stats_add(&vm->stats->net_rx_dropped, 1); /* the buffer is kept for the next */
                 continue;
             }
             status = (int32_t)n;
             gmem_mark_written(&vm->mem, d.buf, (uint64_t)n);
-            stats_add(&vm->stats.net_rx_frames, 1);
-            stats_add(&vm->stats.net_rx_bytes, (uint64_t)n);
+            stats_add(&vm->stats->net_rx_frames, 1);
+            stats_add(&vm->stats->net_rx_bytes, (uint64_t)n);
             delivered++;
         } else
             count_bad(vm);

@@ -40,6 +40,7 @@ static const int allowed[] = {
     SCMP_SYS(sendto),
     SCMP_SYS(recvfrom),
     SCMP_SYS(recvmsg),   /* control requests, with the descriptor of an image to save into */
+    SCMP_SYS(sendmsg),   /* the statistics page's memfd to hvd (stats-page) */
     SCMP_SYS(ftruncate), /* sizing that image */
     SCMP_SYS(poll),
     SCMP_SYS(ppoll),

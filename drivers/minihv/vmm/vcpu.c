@@ -126,7 +126,7 @@ static uint64_t vcpu_rip(Vcpu *v)
 
 static void vcpu_count(Vcpu *v, ExitReason reason)
 {
-    stats_add(&v->vm->stats.exits[reason], 1);
+    stats_add(&v->vm->stats->exits[reason], 1);
 }
 
 /* A hypercall's status goes to the guest in eax; the OUT itself completes on re-entry. */
@@ -304,7 +304,7 @@ static void vcpu_run_loop(Vcpu *v)
         t0 = now_mono_ns();
         r = ioctl(v->fd, KVM_RUN, 0);
         t1 = now_mono_ns();
-        stats_add(&v->run_ns, t1 - t0);
+        stats_add(&vm->stats_page->vcpu_run_ns[v->id], t1 - t0);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

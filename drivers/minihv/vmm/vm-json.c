@@ -68,7 +68,7 @@ static uint64_t guest_resident_bytes(Vm *vm)
     return (uint64_t)n * 4096;
 }
 
-static json_t *memory_json(Vm *vm)
+void vm_json_memory(Vm *vm, StatsPageMemory *m)
 {
     unsigned long long size = 0, resident = 0, shared = 0;
     uint64_t guest = guest_resident_bytes(vm), page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -81,11 +81,27 @@ static json_t *memory_json(Vm *vm)
         (void)sscanf(buf, "%llu %llu %llu", &size, &resident, &shared);
     }
     anon = resident > shared ? (resident - shared) * page : 0;
-    return json_pack("{sI sI sI sI sI}", "guest_bytes", (json_int_t)vm->mem.size,
-                     "guest_resident_bytes", (json_int_t)guest, "vmm_rss_bytes",
-                     (json_int_t)(resident * page), "vmm_anon_bytes", (json_int_t)anon,
-                     /* what this VM costs beyond its guest memory, shared libraries aside */
-                     "vmm_overhead_bytes", (json_int_t)(anon > guest ? anon - guest : 0));
+    *m = (StatsPageMemory){
+        .guest_bytes = vm->mem.size,
+        .guest_resident_bytes = guest,
+        .vmm_rss_bytes = resident * page,
+        .vmm_anon_bytes = anon,
+        /* what this VM costs beyond its guest memory, shared libraries aside */
+        .vmm_overhead_bytes = anon > guest ? anon - guest : 0,
+    };
+}
+
+/* Fresh figures, which the published page gets too. */
+static json_t *memory_json(Vm *vm)
+{
+    StatsPageMemory m;
+
+    vm_json_memory(vm, &m);
+    stats_page_set_memory(vm, &m);
+    return json_pack("{sI sI sI sI sI}", "guest_bytes", (json_int_t)m.guest_bytes,
+                     "guest_resident_bytes", (json_int_t)m.guest_resident_bytes, "vmm_rss_bytes",
+                     (json_int_t)m.vmm_rss_bytes, "vmm_anon_bytes", (json_int_t)m.vmm_anon_bytes,
+                     "vmm_overhead_bytes", (json_int_t)m.vmm_overhead_bytes);
 }
 
 /* Frames and bytes each way, drops, refused descriptors, and what the frames cost in exits:
@@ -93,7 +109,7 @@ static json_t *memory_json(Vm *vm)
  * doorbells that exited in pv mode, NE2000 register and data-port accesses in full mode). */
 static json_t *net_json(Vm *vm)
 {
-    const Stats *s = &vm->stats;
+    const Stats *s = vm->stats;
     uint64_t frames = stats_get(&s->net_tx_frames) + stats_get(&s->net_rx_frames);
     uint64_t exits = stats_get(&s->devices[STAT_DEV_HC_NET]) +
                      stats_get(&s->devices[STAT_DEV_NET_DOORBELL]) +
@@ -121,16 +137,16 @@ json_t *vm_stats_json(Vm *vm)
     if (!exits || !devices || !vcpus)
         goto oom;
     for (int i = 0; i < _EXIT_REASON_MAX; i++) {
-        uint64_t v = stats_get(&vm->stats.exits[i]);
+        uint64_t v = stats_get(&vm->stats->exits[i]);
         total += v;
         (void)json_object_set_new(exits, exit_reason_to_string(i), json_integer((json_int_t)v));
     }
     (void)json_object_set_new(exits, "total", json_integer((json_int_t)total));
     for (int i = 0; i < _STAT_DEV_MAX; i++)
         (void)json_object_set_new(devices, stat_device_to_string(i),
-                                  json_integer((json_int_t)stats_get(&vm->stats.devices[i])));
+                                  json_integer((json_int_t)stats_get(&vm->stats->devices[i])));
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-        uint64_t ns = stats_get(&vm->vcpus[i]->run_ns);
+        uint64_t ns = stats_get(&vm->stats_page->vcpu_run_ns[i]);
         run_ns += ns;
         (void)json_array_append_new(
             vcpus, json_pack("{sI sI sb}", "id", (json_int_t)i, "run_time_ns", (json_int_t)ns, "up",
@@ -139,14 +155,14 @@ json_t *vm_stats_json(Vm *vm)
     o = json_pack(
         "{so so sI so so s{sI sI} s{sI sI sI sI} s{sI sI} sI sI}", "exits", exits, "devices",
         devices, "run_time_ns", (json_int_t)run_ns, "vcpus", vcpus, "memory", memory_json(vm),
-        "bad_requests", "guest", (json_int_t)stats_get(&vm->stats.bad_guest_requests), "control",
-        (json_int_t)stats_get(&vm->stats.bad_control_requests), "console", "out_bytes",
-        (json_int_t)stats_get(&vm->stats.console_out_bytes), "in_bytes",
-        (json_int_t)stats_get(&vm->stats.console_in_bytes), "in_dropped_bytes",
-        (json_int_t)stats_get(&vm->stats.console_in_dropped), "attached_dropped_bytes",
-        (json_int_t)stats_get(&vm->stats.console_client_dropped), "block", "read_sectors",
-        (json_int_t)stats_get(&vm->stats.blk_read_sectors), "write_sectors",
-        (json_int_t)stats_get(&vm->stats.blk_write_sectors), "tsc_khz", (json_int_t)vm->tsc_khz,
+        "bad_requests", "guest", (json_int_t)stats_get(&vm->stats->bad_guest_requests), "control",
+        (json_int_t)stats_get(&vm->stats->bad_control_requests), "console", "out_bytes",
+        (json_int_t)stats_get(&vm->stats->console_out_bytes), "in_bytes",
+        (json_int_t)stats_get(&vm->stats->console_in_bytes), "in_dropped_bytes",
+        (json_int_t)stats_get(&vm->stats->console_in_dropped), "attached_dropped_bytes",
+        (json_int_t)stats_get(&vm->stats->console_client_dropped), "block", "read_sectors",
+        (json_int_t)stats_get(&vm->stats->blk_read_sectors), "write_sectors",
+        (json_int_t)stats_get(&vm->stats->blk_write_sectors), "tsc_khz", (json_int_t)vm->tsc_khz,
         "uptime_ns", (json_int_t)(now_mono_ns() - vm->start_mono_ns));
     if (o)
         (void)json_object_set_new(o, "net", net_json(vm));

@@ -17,6 +17,10 @@ void vm_json_done(void);
  *  "exits_per_frame":X,"doorbells_per_frame":X}}. New reference, or NULL on OOM. */
 json_t *vm_stats_json(Vm *vm);
 
+/* The memory figures of `stats` (guest resident bytes through mincore, the VMM's from statm):
+ * two system calls. */
+void vm_json_memory(Vm *vm, StatsPageMemory *m);
+
 /* {"pid":N,"mode":"pv","vcpus":N,"memory_mib":N,"guest":"/abs/path","disk":..., "cmdline":...,
  *  "console":..., "control":..., "strict":bool, "state":"running","start_time":secs,
  *  "start_time_ticks":N,"abi_version":N,"version":"x.y.z"[,"net":{"mac":"..","device":".."}]}. New

@@ -268,6 +268,7 @@ typedef struct VmStep {
 /* The steps that need only the shape come first: a warm-pool VMM runs them before its guest is
  * known. */
 static const VmStep vm_steps[] = {
+    {"stats-page", false, true, stats_page_init, stats_page_fini},
     {"memory", false, true, step_memory, unstep_memory},
     {"kvm", true, true, step_kvm, unstep_kvm},
     {"vcpus", false, true, step_vcpus, unstep_vcpus},
@@ -334,7 +335,7 @@ int vm_prepare(const VmConfig *cfg, VmNewFlags flags, Vm **ret, Error *e)
     if (!vm->cfg.cmdline)
         vm->cfg.cmdline = "";
     vm->new_flags = flags;
-    vm->kvm_fd = vm->vm_fd = vm->doorbell_fd = vm->wake_fd = -EBADF;
+    vm->kvm_fd = vm->vm_fd = vm->doorbell_fd = vm->wake_fd = vm->stats_page_fd = -EBADF;
     vm->wait_cap_ns = VM_WAIT_CAP_NS;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_condattr_init(&ca);

@@ -12,7 +12,7 @@
 #include "error.h"
 #include "guest-mem.h"
 #include "minihv-status.h"
-#include "stats.h"
+#include "stats-page.h"
 
 #define VM_MAX_VCPUS          8u
 #define VM_MIN_MEMORY_MIB     2u
@@ -107,7 +107,6 @@ struct Vcpu {
     bool regs_ready;        /* its registers hold guest state: booted, started or restored */
     bool hc_status_pending; /* a hypercall completed: put hc_status in rax before re-entry */
     int32_t hc_status;
-    uint64_t run_ns; /* time spent inside KVM_RUN */
 };
 
 typedef struct Console Console;
@@ -163,7 +162,9 @@ struct Vm {
     uint32_t net_events;    /* MINIHV_EVENT_NET since the last POLL or hlt */
     uint64_t wait_cap_ns;   /* cap on guest-requested waits (0 in the fuzzer: never block) */
 
-    Stats stats;
+    Stats *stats;          /* in stats_page */
+    StatsPage *stats_page; /* the counters hvd maps (stats-page.h) */
+    int stats_page_fd;     /* its memfd, handed to hvd by the `stats-page` request */
     uint64_t start_realtime_ns;
     uint64_t start_mono_ns;
     uint64_t tsc_khz;
