@@ -18,7 +18,7 @@ typedef struct Driver Driver;
 /* Changes whenever DriverOps, DriverContext or DriverEvents change, so a driver module built
  * for another hvd is refused instead of called wrongly. */
 #define DRIVER_ABI \
-    (4u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
+    (5u << 16 | (unsigned)sizeof(DriverOps) << 4 | (unsigned)sizeof(DriverContext) >> 3)
 
 /* What an operation did: finished now, or accepted with the result to come later through
  * DriverEvents.op_completed (exactly once per accepted operation). */
@@ -128,6 +128,46 @@ typedef struct DomainInfo {
     json_t *stats;
 } DomainInfo;
 
+/* Most named counters (exit reasons, devices) one DriverCounters carries of each kind. */
+#define DRIVER_COUNTERS_MAX 64
+
+/* One named counter of a domain (an exit reason, a device), name borrowed as its DriverCounters'
+ * strings are. */
+typedef struct DriverCounter {
+    const char *name;
+    uint64_t value;
+} DriverCounter;
+
+/* The numbers of an active domain that the surfaces reading every domain at once use (/metrics,
+ * the statistics history, the event stream's choice of what to send), as plain C values: what
+ * get_stats would give, without building it. Strings are borrowed from the driver (good until
+ * the caller returns to the loop). */
+typedef struct DriverCounters {
+    uint64_t cpu_time_ns;
+    uint64_t memory_kib;
+    bool has_age;          /* stats_age_ms is known (a sample arrived) */
+    uint64_t stats_age_ms; /* how old the numbers are */
+    bool stale;            /* they could not be refreshed for DRIVER_STATS_STALE_MS */
+    bool has_throttled;    /* the CPU cap's figures (cgroup cpu.stat) are known */
+    uint64_t cpu_throttled_ns, cpu_throttled_count;
+    /* Exits by reason, in the driver's order, "total" among them when it counts one; exits by
+     * device. */
+    size_t n_exits, n_device_exits;
+    DriverCounter exits[DRIVER_COUNTERS_MAX], device_exits[DRIVER_COUNTERS_MAX];
+    uint64_t exits_total;
+    uint64_t disk_read_bytes, disk_write_bytes;
+    bool net_attached; /* the domain has a network device the figures below count */
+    uint64_t net_tx_frames, net_rx_frames, net_tx_bytes, net_rx_bytes, net_tx_dropped,
+        net_rx_dropped;
+} DriverCounters;
+
+/* Fills c from a statistics object in get_stats' terms (cpu_time_ns, memory_kib, stats_age_ms,
+ * stale, cpu_throttled_ns, cpu_throttled_count, exits_by_reason, exits_by_device, block's
+ * read_sectors and write_sectors, net): for drivers that keep their numbers as JSON. Fields
+ * stats lacks are 0 (false); negative or non-integer values count as absent. The counters'
+ * names are stats' keys, borrowed. */
+void driver_counters_from_json(json_t *stats, DriverCounters *c);
+
 typedef struct DriverOps {
     const char *name; /* also the name of its configuration section */
     DriverKind kind;
@@ -201,12 +241,17 @@ typedef struct DriverOps {
      * backend-specific fields (balloon, exits by reason, ...). Answers from the driver's cache
      * as get_info does, and never waits. */
     int (*get_stats)(Driver *drv, json_t **ret, unsigned flags, Error *e);
-    /* The statistics get_stats would give for c (NULL when it has none yet), borrowed: the
-     * driver's own cached object, good until the caller returns to the loop; the caller reads it
-     * and neither keeps nor changes it. For surfaces that read every domain's numbers (/metrics,
-     * the history sampler) without a copy per domain. Asks for a fresher sample as get_stats
-     * does, unless flags has DRIVER_PEEK_PASSIVE; NULL on unknown flags. Never waits. Optional. */
+    /* The statistics get_stats would give for c (NULL when it has none yet), as a new reference
+     * the caller releases and does not change (it may be shared with the driver's cache). For
+     * surfaces that want one domain's whole object at a time (the event stream) without every
+     * domain's. Asks for a fresher sample as get_stats does, unless flags has
+     * DRIVER_PEEK_PASSIVE; NULL on unknown flags. Never waits. Optional. */
     json_t *(*peek_stats)(Driver *drv, const DomainConfig *c, unsigned flags);
+    /* Fills *ret with c's counters (what get_stats would give for it, as C values) and returns
+     * 1, or 0 when it has none yet (also on unknown flags), building no JSON: the way /metrics
+     * and the history sampler read every domain each second. flags as peek_stats'. Never waits.
+     * Optional: without it, hvd fills the counters from peek_stats' or get_stats' objects. */
+    int (*peek_counters)(Driver *drv, const DomainConfig *c, unsigned flags, DriverCounters *ret);
     /* After an hvd restart: adopts the instance recorded in rt if it still exists. On entry
      * *ret_state holds the state hvd recorded. Returns 1 and fills state/reason when it runs, 0
      * when it is gone (e says what was found). Never waits on the backend: what it can only

@@ -92,13 +92,25 @@ static void restore_point(void *userdata, const char *series, HistoryRange r, co
     history_series_restore(*s, r, p);
 }
 
-/* When the numbers in stats were taken: now, less the age the driver reports. */
-static uint64_t sample_time(json_t *stats, uint64_t now_us)
+/* When the numbers in c were taken: now, less the age the driver reports. */
+static uint64_t sample_time(const DriverCounters *c, uint64_t now_us)
 {
-    json_int_t age_ms = json_integer_value(json_object_get(stats, "stats_age_ms"));
-    uint64_t age_us = age_ms > 0 ? (uint64_t)age_ms * USEC_PER_MSEC : 0;
+    uint64_t age_us = c->has_age ? c->stats_age_ms * USEC_PER_MSEC : 0;
 
     return age_us < now_us ? now_us - age_us : now_us;
+}
+
+static void history_counters(const DriverCounters *c, HistoryCounters *ret)
+{
+    *ret = (HistoryCounters){
+        .cpu_time_ns = c->cpu_time_ns,
+        .memory_kib = c->memory_kib,
+        .exits = c->exits_total,
+        .disk_read_bytes = c->disk_read_bytes,
+        .disk_write_bytes = c->disk_write_bytes,
+        .net_rx_bytes = c->net_rx_bytes,
+        .net_tx_bytes = c->net_tx_bytes,
+    };
 }
 
 typedef struct SamplePass {
@@ -122,7 +134,7 @@ static void ring_in_step(SamplePass *p, HistorySeries *s, bool want)
         p->rings++;
 }
 
-static void sample_domain(void *userdata, Domain *d, json_t *stats)
+static void sample_domain(void *userdata, Domain *d, const DriverCounters *stats)
 {
     SamplePass *p = userdata;
     float values[_HISTORY_METRIC_MAX];
@@ -138,7 +150,7 @@ static void sample_domain(void *userdata, Domain *d, json_t *stats)
     if (!d->history && !(d->history = history_series_new()))
         return;
     ring_in_step(p, d->history, true);
-    history_counters_from_stats(stats, &c);
+    history_counters(stats, &c);
     (void)history_series_sample(d->history, sample_time(stats, p->now_us), &c);
     /* Its latest values count even when this tick saw no new sample. */
     if (!history_series_latest(d->history, values))
@@ -154,13 +166,13 @@ static unsigned manager_history_hour_step(Manager *m)
     return history_hour_step_for((size_t)m->config->history_memory_mib << 20, m->history_rings);
 }
 
-/* One sample of every active domain's cached statistics (read where the driver keeps them, not
- * copied), stamped now_us (less each driver's reported age), into its history and the host's. */
+/* One sample of every active domain's counters (read where the driver keeps them, as C values),
+ * stamped now_us (less each driver's reported age), into its history and the host's. */
 static void history_sample(Manager *m, uint64_t now_us)
 {
     SamplePass pass = {.now_us = now_us, .hour_step = manager_history_hour_step(m)};
 
-    manager_stats_foreach(m, 0, sample_domain, &pass);
+    manager_counters_foreach(m, 0, sample_domain, &pass);
     history_series_add(m->host_history, now_us, pass.total);
     m->history_hour_step = pass.hour_step;
     m->history_rings = pass.rings;

@@ -156,21 +156,25 @@ static void on_domain_console(void *userdata, Domain *d, ConsoleDevice device, c
             subscriber_append(s, msg, strlen(msg));
 }
 
-/* Sends d's statistics to the subscribers that want them; formatted once, and not at all when
- * none does. */
+/* Whether a subscriber wants d's statistics: the others' are not even asked for. */
+static bool stats_wanted(void *userdata, Domain *d)
+{
+    Http *h = userdata;
+
+    for (HttpSubscriber *s = h->subscribers; s; s = s->next)
+        if (wants(s, d->config.name))
+            return true;
+    return false;
+}
+
+/* Sends d's statistics to the subscribers that want them; formatted once. */
 static void stats_event(void *userdata, Domain *d, json_t *stats)
 {
     Http *h = userdata;
-    HttpSubscriber *first = NULL;
     json_t *ev;
     _cleanup_free_ char *msg = NULL;
 
     if (!stats)
-        return;
-    for (HttpSubscriber *s = h->subscribers; s && !first; s = s->next)
-        if (wants(s, d->config.name))
-            first = s;
-    if (!first)
         return;
     ev = json_pack("{s:s, s:I, s:O}", "domain", d->config.name, "time_us",
                    (json_int_t)now_usec(CLOCK_REALTIME), "stats", stats);
@@ -178,7 +182,7 @@ static void stats_event(void *userdata, Domain *d, json_t *stats)
     json_decref(ev);
     if (!msg)
         return;
-    for (HttpSubscriber *s = first; s; s = s->next)
+    for (HttpSubscriber *s = h->subscribers; s; s = s->next)
         if (wants(s, d->config.name))
             subscriber_append(s, msg, strlen(msg));
 }
@@ -191,7 +195,7 @@ static int on_stats_timer(sd_event_source *src, uint64_t usec, void *userdata)
     (void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
     if (h->n_subscribers == 0)
         return 0;
-    manager_stats_foreach(h->manager, DRIVER_PEEK_PASSIVE, stats_event, h);
+    manager_stats_foreach_wanted(h->manager, DRIVER_PEEK_PASSIVE, stats_wanted, stats_event, h);
     return 0;
 }
 

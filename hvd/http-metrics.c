@@ -1,7 +1,7 @@
 /* GET /metrics: Prometheus text exposition of domains (state, vCPUs, memory, CPU weight and cap,
  * CPU time and throttled time, exits by reason, network frames, bytes and drops) and of the host
- * (capacity, reservation, allocation). One pass over the domains, reading each one's statistics
- * where the driver keeps them, each family into its own buffer. */
+ * (capacity, reservation, allocation). One pass over the domains, reading each one's counters
+ * as C values where the driver keeps them (no JSON per domain), each family into its own buffer. */
 #include <string.h>
 
 #include "http-internal.h"
@@ -168,58 +168,51 @@ static void host_metrics(MetricsText *t, Manager *m)
     }
 }
 
-/* One sample per integer of an object of counters (exits by reason, say), but none for a counter
- * that is still 0 other than "total": most of 30 reasons and devices never count, and writing
- * them all was two thirds of /metrics (2.4 KiB per running domain). */
-static void counter_object(MetricsPass *p, MetricFamily f, const char *domain, const char *key,
-                           json_t *obj)
+/* Clamps a counter to the exposition's signed integers (as the JSON objects did). */
+static int64_t i64(uint64_t v)
 {
-    const char *k;
-    json_t *v;
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
 
-    json_object_foreach (obj, k, v)
-        if (json_is_integer(v) && (json_integer_value(v) != 0 || streq(k, "total"))) {
+/* One sample per named counter (exits by reason, say), but none for a counter that is still 0
+ * other than "total": most of 30 reasons and devices never count, and writing them all was two
+ * thirds of /metrics (2.4 KiB per running domain). */
+static void named_counters(MetricsPass *p, MetricFamily f, const char *domain, const char *key,
+                           const DriverCounter *counters, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (counters[i].value != 0 || streq(counters[i].name, "total")) {
             MetricsText *t = sample_start(p, f, domain);
-            label(t, key, k);
-            end_i64(t, json_integer_value(v));
+            label(t, key, counters[i].name);
+            end_i64(t, i64(counters[i].value));
         }
 }
 
 /* Frames, bytes and drops of a domain's network device, each way, when it has one. */
-static void net_metrics(MetricsPass *p, const char *domain, json_t *net)
+static void net_metrics(MetricsPass *p, const char *domain, const DriverCounters *c)
 {
-    static const struct {
+    const struct {
         MetricFamily family;
-        const char *tx, *rx;
+        uint64_t tx, rx;
     } counters[] = {
-        {FAMILY_NET_FRAMES, "tx_frames", "rx_frames"},
-        {FAMILY_NET_BYTES, "tx_bytes", "rx_bytes"},
-        {FAMILY_NET_DROPPED, "tx_dropped", "rx_dropped"},
+        {FAMILY_NET_FRAMES, c->net_tx_frames, c->net_rx_frames},
+        {FAMILY_NET_BYTES, c->net_tx_bytes, c->net_rx_bytes},
+        {FAMILY_NET_DROPPED, c->net_tx_dropped, c->net_rx_dropped},
     };
 
-    if (!json_is_true(json_object_get(net, "attached")))
+    if (!c->net_attached)
         return;
     for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
         MetricsText *t = sample_start(p, counters[i].family, domain);
         label(t, "direction", "tx");
-        end_i64(t, json_integer_value(json_object_get(net, counters[i].tx)));
+        end_i64(t, i64(counters[i].tx));
         t = sample_start(p, counters[i].family, domain);
         label(t, "direction", "rx");
-        end_i64(t, json_integer_value(json_object_get(net, counters[i].rx)));
+        end_i64(t, i64(counters[i].rx));
     }
 }
 
-/* Writes sample f of domain when stats has key as an integer, scaled down by decimals. */
-static void stat_sample(MetricsPass *p, MetricFamily f, const char *domain, json_t *stats,
-                        const char *key, unsigned decimals)
-{
-    json_t *v = json_object_get(stats, key);
-
-    if (json_is_integer(v))
-        end_scaled(sample_start(p, f, domain), json_integer_value(v), decimals);
-}
-
-static void domain_metrics(void *userdata, Domain *d, json_t *stats)
+static void domain_metrics(void *userdata, Domain *d, const DriverCounters *c)
 {
     MetricsPass *p = userdata;
     const char *name = d->config.name;
@@ -234,19 +227,19 @@ static void domain_metrics(void *userdata, Domain *d, json_t *stats)
     end_i64(sample_start(p, FAMILY_MEMORY, name), (int64_t)d->config.memory_mib * 1048576);
     end_i64(sample_start(p, FAMILY_CPU_WEIGHT, name), d->config.cpu_weight);
     end_scaled(sample_start(p, FAMILY_CPU_CAP, name), d->config.cpu_cap, 2);
-    if (!stats)
+    if (!c)
         return;
-    end_scaled(sample_start(p, FAMILY_CPU_SECONDS, name),
-               json_integer_value(json_object_get(stats, "cpu_time_ns")), 9);
-    stat_sample(p, FAMILY_THROTTLED_SECONDS, name, stats, "cpu_throttled_ns", 9);
-    stat_sample(p, FAMILY_THROTTLED_PERIODS, name, stats, "cpu_throttled_count", 0);
-    stat_sample(p, FAMILY_STATS_AGE, name, stats, "stats_age_ms", 3);
-    end_i64(sample_start(p, FAMILY_STATS_STALE, name),
-            json_is_true(json_object_get(stats, "stale")));
-    counter_object(p, FAMILY_EXITS, name, "reason", json_object_get(stats, "exits_by_reason"));
-    counter_object(p, FAMILY_DEVICE_EXITS, name, "device",
-                   json_object_get(stats, "exits_by_device"));
-    net_metrics(p, name, json_object_get(stats, "net"));
+    end_scaled(sample_start(p, FAMILY_CPU_SECONDS, name), i64(c->cpu_time_ns), 9);
+    if (c->has_throttled) {
+        end_scaled(sample_start(p, FAMILY_THROTTLED_SECONDS, name), i64(c->cpu_throttled_ns), 9);
+        end_i64(sample_start(p, FAMILY_THROTTLED_PERIODS, name), i64(c->cpu_throttled_count));
+    }
+    if (c->has_age)
+        end_scaled(sample_start(p, FAMILY_STATS_AGE, name), i64(c->stats_age_ms), 3);
+    end_i64(sample_start(p, FAMILY_STATS_STALE, name), c->stale);
+    named_counters(p, FAMILY_EXITS, name, "reason", c->exits, c->n_exits);
+    named_counters(p, FAMILY_DEVICE_EXITS, name, "device", c->device_exits, c->n_device_exits);
+    net_metrics(p, name, c);
 }
 
 enum MHD_Result http_metrics_serve(HttpRequest *r)
@@ -257,7 +250,7 @@ enum MHD_Result http_metrics_serve(HttpRequest *r)
 
     host_metrics(&out, m);
     /* What the sampler keeps fresh: a scrape does not set off a request to every VMM. */
-    manager_stats_foreach(m, DRIVER_PEEK_PASSIVE, domain_metrics, &pass);
+    manager_counters_foreach(m, DRIVER_PEEK_PASSIVE, domain_metrics, &pass);
     for (size_t f = 0; f < _FAMILY_MAX; f++) {
         family_header(&out, families[f].name, families[f].type, families[f].help);
         metrics_text_append(&out, &pass.family[f]);

@@ -254,54 +254,9 @@ int manager_domain_console(Manager *m, Domain *d, ConsoleDevice device, int *ret
     return driver_console_open(drv, &d->config, &d->runtime, ret_fd, console_flags(device), e);
 }
 
-/* d's statistics from get_info, as a new object with cpu_time_ns and memory_kib (NULL when
- * there are none): for drivers that give neither peek_stats nor get_stats. */
-static json_t *stats_from_info(Manager *m, Domain *d, Driver *drv)
-{
-    DomainInfo info;
-    Error e = ERROR_NULL;
-
-    if (driver_get_info(drv, &d->config, &d->runtime, &info, 0, &e) < 0)
-        return NULL;
-    if (!info.stats)
-        info.stats = json_object();
-    (void)json_object_set_new(info.stats, "cpu_time_ns",
-                              json_integer((json_int_t)info.cpu_time_ns));
-    (void)json_object_set_new(info.stats, "memory_kib", json_integer((json_int_t)info.memory_kib));
-    return info.stats;
-}
-
 void manager_stats_foreach(Manager *m, unsigned flags, ManagerStatsVisit visit, void *userdata)
 {
-    json_t *by_driver[_DRIVER_KIND_MAX] = {};
-
-    /* Drivers that cannot lend their numbers give them all at once, fetched once here. */
-    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++) {
-        Driver *drv = m->drivers[i];
-        Error e = ERROR_NULL;
-
-        if (drv && drv->available && !drv->ops->peek_stats && drv->ops->get_stats &&
-            driver_get_stats(drv, &by_driver[i], 0, &e) < 0)
-            by_driver[i] = NULL;
-    }
-    for (size_t i = 0; i < m->n_domains; i++) {
-        Domain *d = m->domains[i];
-        Driver *drv = manager_driver(m, d);
-        json_t *stats = NULL, *owned = NULL;
-
-        if (domain_state_is_active(d->state) && drv && drv->available) {
-            if (drv->ops->peek_stats)
-                stats = drv->ops->peek_stats(drv, &d->config, flags);
-            else if (drv->ops->get_stats)
-                stats = json_object_get(by_driver[d->config.driver], d->config.name);
-            else
-                stats = owned = stats_from_info(m, d, drv);
-        }
-        visit(userdata, d, stats);
-        json_decref(owned);
-    }
-    for (size_t i = 0; i < _DRIVER_KIND_MAX; i++)
-        json_decref(by_driver[i]);
+    manager_stats_foreach_wanted(m, flags, NULL, visit, userdata);
 }
 
 static void stats_copy_into(void *userdata, Domain *d, json_t *stats)

@@ -215,6 +215,24 @@ typedef void (*ManagerStatsVisit)(void *userdata, Domain *d, json_t *stats);
  * second). Never waits. */
 void manager_stats_foreach(Manager *m, unsigned flags, ManagerStatsVisit visit, void *userdata);
 
+/* Whether visit wants d's statistics at all (manager_stats_foreach_wanted). */
+typedef bool (*ManagerStatsWant)(void *userdata, Domain *d);
+
+/* As manager_stats_foreach, but visits only the domains want takes (every one when want is
+ * NULL), and asks the drivers for no other domain's statistics. */
+void manager_stats_foreach_wanted(Manager *m, unsigned flags, ManagerStatsWant want,
+                                  ManagerStatsVisit visit, void *userdata);
+
+/* Called with each domain in name order and its counters (NULL when it has none: not active, or
+ * no sample yet), borrowed for the call. */
+typedef void (*ManagerCountersVisit)(void *userdata, Domain *d, const DriverCounters *c);
+
+/* Calls visit for every domain with its counters as C values (the driver's peek_counters, or its
+ * statistics objects read into counters): what /metrics and the history sampler read each time.
+ * flags as manager_stats_foreach's. Never waits. */
+void manager_counters_foreach(Manager *m, unsigned flags, ManagerCountersVisit visit,
+                              void *userdata);
+
 /* d's statistics history over range as a new object (history_series_json): 1 s points for the
  * last hour (further apart with many domains: [history] memory-mib), 1 min for the day, 10 min
  * for the month. */

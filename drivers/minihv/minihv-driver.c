@@ -384,11 +384,9 @@ static int minihv_get_stats(Driver *drv, json_t **ret, unsigned flags, Error *e)
 
         if (!inst->ready)
             continue;
-        stats = instance_stats_json(inst);
-        if (stats && inst->stats)
+        stats = instance_stats_sample(inst, true);
+        if (stats)
             (void)json_object_set_new(all, inst->config.name, stats);
-        else
-            json_decref(stats);
     }
     *ret = all;
     return 0;
@@ -630,6 +628,7 @@ const DriverOps minihv_driver_ops = {
     .get_info = minihv_get_info,
     .get_stats = minihv_get_stats,
     .peek_stats = minihv_peek_stats,
+    .peek_counters = minihv_peek_counters,
     .refresh_stats = minihv_refresh_stats,
     .console_open = minihv_console_open,
     .console_log = minihv_console_log,

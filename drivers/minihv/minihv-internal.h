@@ -64,6 +64,7 @@ typedef struct Instance Instance;
 typedef struct StatsRefresh StatsRefresh;
 typedef struct StatsAwait StatsAwait;
 typedef struct StatsPageFetch StatsPageFetch;
+typedef struct StatsPage StatsPage;
 
 typedef struct MinihvDriver {
     Driver *drv;
@@ -75,6 +76,11 @@ typedef struct MinihvDriver {
      * tick over every running domain does not hold the loop (minihv-stats.c). */
     Instance *stats_queue_head, *stats_queue_tail;
     sd_event_source *stats_queue_source;
+    /* Instances stopped since the heap was last trimmed, and the trim due (minihv-stats.c):
+     * after a mass destroy their freed memory goes back to the host. */
+    unsigned stats_stopped_untrimmed;
+    sd_event_source *trim_timer;
+    bool trim_off;           /* the driver is closing */
     CgroupTree *cgroups;     /* NULL: resource control is off (minihv-resources.c) */
     char *cgroups_off;       /* why it is off, when it is */
     char **cgroups_leftover; /* unclaimed groups still to remove once their processes end */
@@ -125,9 +131,13 @@ struct Instance {
     char *end_detail; /* why hvd ended the process itself, reported when it has ended */
     bool in_cgroup;   /* the process runs in the domain's cgroups (minihv-resources.c) */
 
-    /* Statistics cache (minihv-stats.c): the last sample in hvd's terms (NULL before the first),
-     * when it arrived (CLOCK_MONOTONIC), whether the last refresh failed, the one in flight. */
+    /* Statistics (minihv-stats.c): the last sample a stats request brought, in hvd's terms (NULL
+     * when none, or once the page has newer numbers: a page is read when asked, nothing of it
+     * is kept), when it came, whether inst has had a sample at all, when the numbers were taken
+     * (CLOCK_MONOTONIC), whether the last refresh failed, the one in flight. */
     json_t *stats;
+    uint64_t stats_request_usec;
+    bool stats_sampled;
     uint64_t stats_usec;
     bool stats_failed;
     ControlCall *stats_call;
@@ -137,12 +147,11 @@ struct Instance {
     Instance *stats_queue_prev, *stats_queue_next;
     /* The VMM's statistics page (minihv-stats-page.c): mapped read-only (NULL until fetched),
      * the fetch in flight, whether it was refused or not offered (then samples come from stats
-     * requests), no fetch before retry_usec, when the last sample was read from it. */
+     * requests), no fetch before retry_usec. */
     const void *stats_page;
     StatsPageFetch *stats_page_fetch;
     bool stats_page_refused;
     uint64_t stats_page_retry_usec;
-    uint64_t stats_page_read_usec;
     uint64_t stats_page_heartbeat; /* the page's heartbeat_ns at that read */
 
     /* Console (minihv-console.c): one connection to minihv, its clients, input not sent yet. */
@@ -326,18 +335,21 @@ void instance_stats_kick(Instance *inst);
  * waiting for it stop waiting. */
 void instance_stats_stop(Instance *inst);
 
-/* The cached statistics of inst as a new object, with "stats_age_ms" (absent before the first
- * sample), "stale" and "console_input_dropped_bytes"; asks for a fresh sample when the cached
- * one is older than STATS_FRESH_MS. Never waits. NULL when out of memory. */
+/* The statistics of inst as a new object (built now from its page, or the last request's
+ * sample), with "stats_age_ms" (absent before the first sample), "stale" and
+ * "console_input_dropped_bytes"; asks for a fresh sample when the numbers are older than
+ * STATS_FRESH_MS. Never waits. NULL when out of memory. */
 json_t *instance_stats_json(Instance *inst);
 
-/* The cached statistics of inst with the same fields, updated in place (NULL before the first
- * sample); borrowed, as the peek_stats slot hands it out. With refresh, asks for a fresh sample
- * as instance_stats_json does. */
-json_t *instance_stats_current(Instance *inst, bool refresh);
+/* As instance_stats_json, but NULL before the first sample; with refresh false, asks for no
+ * fresher one. */
+json_t *instance_stats_sample(Instance *inst, bool refresh);
 
 /* The peek_stats slot. */
 json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c, unsigned flags);
+
+/* The peek_counters slot: the page's numbers read now into ret, or the last request's sample's. */
+int minihv_peek_counters(Driver *drv, const DomainConfig *c, unsigned flags, DriverCounters *ret);
 
 /* The refresh_stats slot. */
 int minihv_refresh_stats(Driver *drv, const DomainConfig *c, DriverRefreshDone done,
@@ -357,12 +369,12 @@ void instance_stats_page_done(Instance *inst);
  * calls instance_stats_page_done. The descriptor is closed once mapped. */
 bool instance_stats_page_fetch(Instance *inst);
 
-/* Puts a sample read from inst's page in its cache (unless the cached one is younger than
- * STATS_FRESH_MS); it is as old as the read while the VMM's main loop ticks (each second), and
- * ages from its tick's due time once that is overdue (a wedged VMM turns stale). Returns false when
- * inst has no page, or when the page is refused now: that is logged once, the page unmapped, and
- * inst's samples come from stats requests from then on. */
-bool instance_stats_page_read(Instance *inst);
+/* Reads inst's page now into *ret (a checked copy; ret may be NULL) and notes how old its
+ * numbers are: as old as the read while the VMM's main loop ticks (each second), ageing from its
+ * tick's due time once that is overdue (a wedged VMM turns stale). Returns false when inst has
+ * no page, or when the page is refused now: that is logged once, the page unmapped, and inst's
+ * samples come from stats requests from then on. */
+bool instance_stats_page_read(Instance *inst, StatsPage *ret);
 
 /* Unmaps inst's page and drops a fetch in flight (the process ended or is replaced). */
 void instance_stats_page_drop(Instance *inst);

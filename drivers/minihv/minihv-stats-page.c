@@ -129,47 +129,106 @@ static json_t *net_json(const StatsPage *p)
                      "doorbells_per_frame", frames ? (double)doorbells / (double)frames : 0.0);
 }
 
-json_t *stats_page_sample(const void *map, size_t map_size, uint64_t now_ns, uint64_t *ret_age_ns,
-                          char *why, size_t why_size)
+int stats_page_copy(const void *map, size_t map_size, StatsPage *ret, char *why, size_t why_size)
 {
-    const StatsPageMemory *m;
-    json_t *exits, *devices, *o;
-    uint64_t run_ns = 0;
-    StatsPage p;
-
     if (map_size < sizeof(StatsPage)) {
         (void)snprintf(why, why_size, "%zu bytes, the layout needs %zu", map_size,
                        sizeof(StatsPage));
-        return NULL;
+        return -EBADMSG;
     }
-    page_copy(map, &p);
-    if (page_check(&p, why, why_size) < 0)
+    page_copy(map, ret);
+    return page_check(ret, why, why_size);
+}
+
+uint64_t stats_page_age_ns(const StatsPage *p, uint64_t now_ns)
+{
+    return now_ns > p->heartbeat_ns ? now_ns - p->heartbeat_ns : 0;
+}
+
+static uint64_t run_ns(const StatsPage *p)
+{
+    uint64_t total = 0;
+
+    for (unsigned i = 0; i < p->nr_vcpus && i < STATS_PAGE_MAX_VCPUS; i++)
+        total += p->vcpu_run_ns[i];
+    return total;
+}
+
+json_t *stats_page_json(const StatsPage *p, uint64_t now_ns)
+{
+    const StatsPageMemory *m = &p->memory;
+    json_t *exits, *devices;
+
+    if (exits_json(p, &exits, &devices) < 0)
         return NULL;
-    if (why_size > 0)
-        why[0] = '\0';
-    m = &p.memory;
-    for (unsigned i = 0; i < p.nr_vcpus; i++)
-        run_ns += p.vcpu_run_ns[i];
-    if (exits_json(&p, &exits, &devices) < 0)
-        return NULL;
-    o = json_pack(
+    return json_pack(
         "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:{s:o, s:o}, s:{s:o, s:o, "
         "s:o, s:o}, s:{s:o, s:o}, s:o, s:o}",
         "sampled_from", "page", "exits_by_reason", exits, "exits_by_device", devices, "cpu_time_ns",
-        jint(run_ns), "memory_kib", jint(m->guest_resident_bytes / 1024), "memory", "guest_bytes",
-        jint(m->guest_bytes), "guest_resident_bytes", jint(m->guest_resident_bytes),
+        jint(run_ns(p)), "memory_kib", jint(m->guest_resident_bytes / 1024), "memory",
+        "guest_bytes", jint(m->guest_bytes), "guest_resident_bytes", jint(m->guest_resident_bytes),
         "vmm_rss_bytes", jint(m->vmm_rss_bytes), "vmm_anon_bytes", jint(m->vmm_anon_bytes),
         "vmm_overhead_bytes", jint(m->vmm_overhead_bytes), "bad_requests", "guest",
-        jint(p.stats.bad_guest_requests), "control", jint(p.stats.bad_control_requests), "console",
-        "out_bytes", jint(p.stats.console_out_bytes), "in_bytes", jint(p.stats.console_in_bytes),
-        "in_dropped_bytes", jint(p.stats.console_in_dropped), "attached_dropped_bytes",
-        jint(p.stats.console_client_dropped), "block", "read_sectors",
-        jint(p.stats.blk_read_sectors), "write_sectors", jint(p.stats.blk_write_sectors),
-        "uptime_ns", jint(now_ns > p.start_mono_ns ? now_ns - p.start_mono_ns : 0), "net",
-        net_json(&p));
-    if (!o)
+        jint(p->stats.bad_guest_requests), "control", jint(p->stats.bad_control_requests),
+        "console", "out_bytes", jint(p->stats.console_out_bytes), "in_bytes",
+        jint(p->stats.console_in_bytes), "in_dropped_bytes", jint(p->stats.console_in_dropped),
+        "attached_dropped_bytes", jint(p->stats.console_client_dropped), "block", "read_sectors",
+        jint(p->stats.blk_read_sectors), "write_sectors", jint(p->stats.blk_write_sectors),
+        "uptime_ns", jint(now_ns > p->start_mono_ns ? now_ns - p->start_mono_ns : 0), "net",
+        net_json(p));
+}
+
+/* As the JSON objects clamp them. */
+static uint64_t clamp(uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : v;
+}
+
+void stats_page_counters(const StatsPage *p, DriverCounters *ret)
+{
+    const Stats *s = &p->stats;
+    uint64_t total = 0;
+
+    _Static_assert(_EXIT_REASON_MAX + 1 <= DRIVER_COUNTERS_MAX, "exit reasons and their total");
+    _Static_assert(_STAT_DEV_MAX <= DRIVER_COUNTERS_MAX, "devices");
+    *ret = (DriverCounters){
+        .cpu_time_ns = clamp(run_ns(p)),
+        .memory_kib = clamp(p->memory.guest_resident_bytes / 1024),
+        .disk_read_bytes = clamp(s->blk_read_sectors) * 512,
+        .disk_write_bytes = clamp(s->blk_write_sectors) * 512,
+        .net_attached = (p->flags & STATS_PAGE_NET_ATTACHED) != 0,
+        .net_tx_frames = clamp(s->net_tx_frames),
+        .net_rx_frames = clamp(s->net_rx_frames),
+        .net_tx_bytes = clamp(s->net_tx_bytes),
+        .net_rx_bytes = clamp(s->net_rx_bytes),
+        .net_tx_dropped = clamp(s->net_tx_dropped),
+        .net_rx_dropped = clamp(s->net_rx_dropped),
+    };
+    for (int i = 0; i < _EXIT_REASON_MAX; i++) {
+        total += s->exits[i];
+        ret->exits[ret->n_exits++] =
+            (DriverCounter){.name = exit_reason_to_string(i), .value = clamp(s->exits[i])};
+    }
+    ret->exits_total = clamp(total);
+    ret->exits[ret->n_exits++] = (DriverCounter){.name = "total", .value = ret->exits_total};
+    for (int i = 0; i < _STAT_DEV_MAX; i++)
+        ret->device_exits[ret->n_device_exits++] =
+            (DriverCounter){.name = stat_device_to_string(i), .value = clamp(s->devices[i])};
+}
+
+json_t *stats_page_sample(const void *map, size_t map_size, uint64_t now_ns, uint64_t *ret_age_ns,
+                          char *why, size_t why_size)
+{
+    json_t *o;
+    StatsPage p;
+
+    if (stats_page_copy(map, map_size, &p, why, why_size) < 0)
         return NULL;
-    *ret_age_ns = now_ns > p.heartbeat_ns ? now_ns - p.heartbeat_ns : 0;
+    if (why_size > 0)
+        why[0] = '\0';
+    o = stats_page_json(&p, now_ns);
+    if (o)
+        *ret_age_ns = stats_page_age_ns(&p, now_ns);
     return o;
 }
 
@@ -197,8 +256,7 @@ static int page_map(Instance *inst, int fd)
 {
     char why[160];
     struct stat st;
-    uint64_t age;
-    json_t *sample;
+    StatsPage copy;
     void *p;
     int seals = fcntl(fd, F_GET_SEALS);
 
@@ -216,13 +274,11 @@ static int page_map(Instance *inst, int fd)
         log_debug_errno(errno, "minihv: %s: cannot map its statistics page: %m", inst->config.name);
         return -errno;
     }
-    sample = stats_page_sample(p, STATS_PAGE_SIZE, mono_ns(), &age, why, sizeof(why));
-    if (!sample && why[0]) {
+    if (stats_page_copy(p, STATS_PAGE_SIZE, &copy, why, sizeof(why)) < 0) {
         (void)munmap(p, STATS_PAGE_SIZE);
         page_refuse(inst, "refused the statistics page of its VMM", why);
         return -EBADMSG;
     }
-    json_decref(sample);
     inst->stats_page = p;
     return 0;
 }
@@ -355,28 +411,21 @@ bool instance_stats_page_fetch(Instance *inst)
     return true;
 }
 
-bool instance_stats_page_read(Instance *inst)
+bool instance_stats_page_read(Instance *inst, StatsPage *ret)
 {
     uint64_t now = now_usec(CLOCK_MONOTONIC), now_ns = mono_ns(), age_ns, overdue, heartbeat;
     char why[160];
-    json_t *sample;
+    StatsPage local, *p = ret ? ret : &local;
 
     if (!inst->stats_page)
         return false;
-    if (inst->stats && now - inst->stats_page_read_usec < STATS_FRESH_MS * USEC_PER_MSEC)
-        return true;
-    sample =
-        stats_page_sample(inst->stats_page, STATS_PAGE_SIZE, now_ns, &age_ns, why, sizeof(why));
-    if (!sample) {
-        if (!why[0])
-            return false; /* out of memory */
+    if (stats_page_copy(inst->stats_page, STATS_PAGE_SIZE, p, why, sizeof(why)) < 0) {
         page_refuse(inst, "its VMM's statistics page went bad", why);
         instance_stats_page_drop(inst);
         return false;
     }
-    json_decref(inst->stats);
-    inst->stats = sample;
-    inst->stats_page_read_usec = now;
+    inst->stats_sampled = true;
+    age_ns = stats_page_age_ns(p, now_ns);
     heartbeat = now_ns - age_ns;
     if (inst->stats_failed && heartbeat == inst->stats_page_heartbeat)
         return true; /* a request went unanswered and the VMM has not ticked since: as stale */

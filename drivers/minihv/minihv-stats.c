@@ -2,11 +2,19 @@
  * statistics page (minihv-stats-page.c) or, without one, by asynchronous stats requests (at most
  * one in flight per instance), and refresh_stats, which tells its caller when the requested
  * samples arrived or after a short bound. Nothing here waits on minihv. */
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "log.h"
 #include "minihv-internal.h"
+#include "minihv-stats-page.h"
+#include "stats-page.h"
 #include "time-util.h"
+
+/* Instances stopped that make hvd give the heap's free memory back to the host, and how long
+ * after the last of them (off a mass destroy's own path). */
+#define TRIM_AFTER_STOPPED 64u
+#define TRIM_DELAY_USEC    (2 * USEC_PER_SEC)
 
 /* One instance a refresh awaits, also linked from the instance, so an answer finds the
  * refreshes awaiting it without looking through every refresh's instances (with 1000 running,
@@ -57,6 +65,33 @@ void minihv_refreshes_drop(MinihvDriver *md)
     while (md->refreshes)
         refresh_free(md->refreshes);
     md->stats_queue_source = sd_event_source_disable_unref(md->stats_queue_source);
+    md->trim_timer = sd_event_source_disable_unref(md->trim_timer);
+    md->trim_off = true;
+}
+
+static int on_trim(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    MinihvDriver *md = userdata;
+
+    /* What many instances' statistics, buffers and bookkeeping held is free but stays in the
+     * heap, fragmented, until trimmed (15 MiB after destroying 1000). */
+    md->stats_stopped_untrimmed = 0;
+    (void)malloc_trim(0);
+    return 0;
+}
+
+/* inst stopped: once many have, the heap is trimmed shortly after the last. */
+static void trim_note(Instance *inst)
+{
+    MinihvDriver *md = inst->md;
+
+    if (md->trim_off || ++md->stats_stopped_untrimmed < TRIM_AFTER_STOPPED)
+        return;
+    if (!md->trim_timer && sd_event_add_time(md->drv->ctx.event, &md->trim_timer, CLOCK_MONOTONIC,
+                                             0, 0, on_trim, md) < 0)
+        return;
+    (void)sd_event_source_set_time(md->trim_timer, now_usec(CLOCK_MONOTONIC) + TRIM_DELAY_USEC);
+    (void)sd_event_source_set_enabled(md->trim_timer, SD_EVENT_ONESHOT);
 }
 
 static void stats_unqueue(Instance *inst)
@@ -178,7 +213,8 @@ static void on_stats_reply(ControlCall *call, json_t *reply, const Error *e, voi
     if (stats) {
         json_decref(inst->stats);
         inst->stats = stats;
-        inst->stats_usec = now_usec(CLOCK_MONOTONIC);
+        inst->stats_sampled = true;
+        inst->stats_usec = inst->stats_request_usec = now_usec(CLOCK_MONOTONIC);
         inst->stats_failed = false;
     } else {
         log_debug("minihv: no statistics of %s: %s", inst->config.name,
@@ -215,7 +251,7 @@ void instance_stats_kick(Instance *inst)
     if (!inst->ready)
         return;
     instance_probe(inst);
-    if (instance_stats_page_read(inst))
+    if (instance_stats_page_read(inst, NULL))
         stats_answered(inst);
     else if (!instance_stats_page_fetch(inst))
         stats_ask(inst);
@@ -223,7 +259,7 @@ void instance_stats_kick(Instance *inst)
 
 void instance_stats_page_done(Instance *inst)
 {
-    if (instance_stats_page_read(inst))
+    if (instance_stats_page_read(inst, NULL))
         stats_answered(inst);
     else
         stats_ask(inst);
@@ -237,9 +273,12 @@ void instance_stats_stop(Instance *inst)
     instance_stats_page_drop(inst);
     inst->stats_page_refused = false;
     inst->stats_page_retry_usec = 0;
+    if (inst->stats_sampled)
+        trim_note(inst);
     json_decref(inst->stats);
     inst->stats = NULL;
-    inst->stats_usec = 0;
+    inst->stats_sampled = false;
+    inst->stats_usec = inst->stats_request_usec = 0;
     inst->stats_failed = false;
     stats_answered(inst);
 }
@@ -251,44 +290,71 @@ static uint64_t stats_age_ms(const Instance *inst)
 
 static bool stats_fresh(const Instance *inst)
 {
-    return inst->stats && !inst->stats_failed && stats_age_ms(inst) < STATS_FRESH_MS;
+    return inst->stats_sampled && !inst->stats_failed && stats_age_ms(inst) < STATS_FRESH_MS;
+}
+
+static bool stats_stale(const Instance *inst)
+{
+    return !inst->stats_sampled || inst->stats_failed || stats_age_ms(inst) > DRIVER_STATS_STALE_MS;
 }
 
 /* Sets the fields of o that change between samples: the sample's age, whether it is stale, the
  * console's dropped input and the cgroup's numbers. */
 static void stats_set_current(Instance *inst, json_t *o)
 {
-    uint64_t age_ms = stats_age_ms(inst);
-    bool stale = !inst->stats || inst->stats_failed || age_ms > DRIVER_STATS_STALE_MS;
-
-    if (inst->stats)
-        (void)json_object_set_new(o, "stats_age_ms", json_integer((json_int_t)age_ms));
-    (void)json_object_set_new(o, "stale", json_boolean(stale));
+    if (inst->stats_sampled)
+        (void)json_object_set_new(o, "stats_age_ms", json_integer((json_int_t)stats_age_ms(inst)));
+    (void)json_object_set_new(o, "stale", json_boolean(stats_stale(inst)));
     (void)json_object_set_new(o, "console_input_dropped_bytes",
                               json_integer((json_int_t)inst->console_in_dropped));
     instance_cgroup_stats(inst, o);
 }
 
-json_t *instance_stats_current(Instance *inst, bool refresh)
+/* Reads inst's page into *p unless its last request's sample is newer (a refresh of one domain
+ * asks its VMM, for fresh memory figures); the request's sample goes once the page is newer. */
+static bool sample_from_page(Instance *inst, StatsPage *p)
 {
+    if (!inst->stats_page || (inst->stats && now_usec(CLOCK_MONOTONIC) - inst->stats_request_usec <
+                                                 STATS_FRESH_MS * USEC_PER_MSEC))
+        return false;
+    if (!instance_stats_page_read(inst, p))
+        return false;
+    json_decref(inst->stats);
+    inst->stats = NULL;
+    return true;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+json_t *instance_stats_sample(Instance *inst, bool refresh)
+{
+    StatsPage p;
+    json_t *o;
+
     if (refresh && !stats_fresh(inst))
         stats_queue(inst);
-    if (!inst->stats)
-        return NULL;
-    /* Only top-level fields change: the nested objects stay shared with earlier copies. */
-    stats_set_current(inst, inst->stats);
-    return inst->stats;
+    if (sample_from_page(inst, &p))
+        o = stats_page_json(&p, mono_ns());
+    else
+        /* A shallow copy: the request's sample is replaced whole when the next one comes and
+         * only the copy's top-level fields are changed. */
+        o = inst->stats ? json_copy(inst->stats) : NULL;
+    if (o)
+        stats_set_current(inst, o);
+    return o;
 }
 
 json_t *instance_stats_json(Instance *inst)
 {
-    /* A shallow copy: the cached sample is replaced whole when the next one comes and only its
-     * top-level fields are ever changed in place, so its nested objects can be shared (a deep
-     * copy of every domain's sample each second was a tenth of hvd's time with 500 running). */
-    json_t *current = instance_stats_current(inst, true), *o;
+    json_t *o = instance_stats_sample(inst, true);
 
-    o = current ? json_copy(current) : json_object();
-    if (o && !current)
+    if (!o && (o = json_object()))
         stats_set_current(inst, o);
     return o;
 }
@@ -300,8 +366,39 @@ json_t *minihv_peek_stats(Driver *drv, const DomainConfig *c, unsigned flags)
     if (flags & ~(unsigned)DRIVER_PEEK_PASSIVE)
         return NULL;
     inst = instance_find(minihv(drv), c->name);
-    return inst && inst->ready ? instance_stats_current(inst, !(flags & DRIVER_PEEK_PASSIVE))
-                               : NULL;
+    return inst && inst->ready ? instance_stats_sample(inst, !(flags & DRIVER_PEEK_PASSIVE)) : NULL;
+}
+
+int minihv_peek_counters(Driver *drv, const DomainConfig *c, unsigned flags, DriverCounters *ret)
+{
+    MinihvDriver *md = minihv(drv);
+    Instance *inst;
+    StatsPage p;
+    CgroupStats st;
+
+    if (flags & ~(unsigned)DRIVER_PEEK_PASSIVE)
+        return 0;
+    inst = instance_find(md, c->name);
+    if (!inst || !inst->ready)
+        return 0;
+    if (!(flags & DRIVER_PEEK_PASSIVE) && !stats_fresh(inst))
+        stats_queue(inst);
+    if (sample_from_page(inst, &p))
+        stats_page_counters(&p, ret);
+    else if (inst->stats)
+        driver_counters_from_json(inst->stats, ret);
+    else
+        return 0;
+    ret->has_age = true;
+    ret->stats_age_ms = stats_age_ms(inst);
+    ret->stale = stats_stale(inst);
+    ret->has_throttled = inst->in_cgroup && md->cgroups &&
+                         cgroup_domain_stats(md->cgroups, inst->config.uuid, &st) >= 0;
+    if (ret->has_throttled) {
+        ret->cpu_throttled_ns = st.throttled_ns;
+        ret->cpu_throttled_count = st.nr_throttled;
+    }
+    return 1;
 }
 
 /* Adds inst to r's awaited instances, asking for a sample unless it is fresh: from its page
