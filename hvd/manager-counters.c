@@ -82,8 +82,7 @@ void manager_counters_foreach(Manager *m, unsigned flags, ManagerCountersVisit v
         Driver *drv = manager_driver(m, d);
         bool have = false;
 
-        if (drv && drv->ops->peek_counters && drv->available &&
-            domain_state_is_active(d->state))
+        if (drv && drv->ops->peek_counters && drv->available && domain_state_is_active(d->state))
             have = drv->ops->peek_counters(drv, &d->config, flags, &c) > 0;
         else {
             json_t *stats = domain_stats(m, d, flags, by_driver);

@@ -98,6 +98,57 @@ static void test_good_page(void)
     json_decref(o);
 }
 
+/* The typed counters of a page are the numbers its JSON sample carries, as /metrics and the
+ * history read them: the same through either path. */
+static void test_counters(void)
+{
+    char why[160];
+    uint64_t age;
+    DriverCounters typed, from_json;
+    StatsPage copy;
+    json_t *o;
+
+    good_page();
+    ((StatsPage *)map)->stats.blk_read_sectors = 3;
+    ((StatsPage *)map)->stats.net_rx_bytes = 1500;
+    ((StatsPage *)map)->stats.net_tx_dropped = UINT64_MAX;
+    CHECK(stats_page_copy(map, sizeof(map), &copy, why, sizeof(why)) == 0);
+    stats_page_counters(&copy, &typed);
+    o = stats_page_sample(map, sizeof(map), NOW_NS, &age, why, sizeof(why));
+    CHECK(o != NULL);
+    driver_counters_from_json(o, &from_json);
+    CHECK(typed.cpu_time_ns == 300 && typed.cpu_time_ns == from_json.cpu_time_ns);
+    CHECK(typed.memory_kib == 1024 && typed.memory_kib == from_json.memory_kib);
+    CHECK(typed.exits_total == 12 && from_json.exits_total == 12);
+    CHECK(typed.disk_read_bytes == 3 * 512 && from_json.disk_read_bytes == 3 * 512);
+    CHECK(typed.net_attached && from_json.net_attached);
+    CHECK(typed.net_rx_bytes == 1500 && from_json.net_rx_bytes == 1500);
+    CHECK(typed.net_tx_frames == 4 && from_json.net_tx_frames == 4);
+    CHECK(typed.net_tx_dropped == INT64_MAX && from_json.net_tx_dropped == INT64_MAX);
+    /* the same names and values in the same order: /metrics writes the same lines */
+    CHECK(typed.n_exits == _EXIT_REASON_MAX + 1 && typed.n_exits == from_json.n_exits);
+    for (size_t i = 0; i < typed.n_exits && i < from_json.n_exits; i++) {
+        CHECK_STREQ(typed.exits[i].name, from_json.exits[i].name);
+        CHECK(typed.exits[i].value == from_json.exits[i].value);
+    }
+    CHECK_STREQ(typed.exits[typed.n_exits - 1].name, "total");
+    CHECK(typed.n_device_exits == _STAT_DEV_MAX &&
+          typed.n_device_exits == from_json.n_device_exits);
+    for (size_t i = 0; i < typed.n_device_exits && i < from_json.n_device_exits; i++) {
+        CHECK_STREQ(typed.device_exits[i].name, from_json.device_exits[i].name);
+        CHECK(typed.device_exits[i].value == from_json.device_exits[i].value);
+    }
+    /* age, staleness and the cgroup's figures are the instance's to add */
+    CHECK(!typed.has_age && !typed.stale && !typed.has_throttled);
+    CHECK(stats_page_age_ns(&copy, NOW_NS) == 300000000);
+    json_decref(o);
+
+    /* a copy that fails its checks is refused as the sample is */
+    ((StatsPage *)map)->nr_vcpus = 0;
+    CHECK(stats_page_copy(map, sizeof(map), &copy, why, sizeof(why)) == -EBADMSG);
+    CHECK_CONTAINS(why, "0 vCPUs");
+}
+
 /* Applies bad to a good page: the sample is refused and why names what was wrong. */
 static void refused(void (*bad)(StatsPage *p), size_t map_size, const char *expect)
 {
@@ -153,6 +204,7 @@ int main(void)
 {
     test_layout();
     test_good_page();
+    test_counters();
     refused(no_change, sizeof(StatsPage) - 8, "the layout needs");
     refused(no_change, 0, "0 bytes");
     refused(bad_magic, sizeof(map), "bad magic 0x4141414141414141");
