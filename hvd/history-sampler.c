@@ -100,19 +100,6 @@ static uint64_t sample_time(const DriverCounters *c, uint64_t now_us)
     return age_us < now_us ? now_us - age_us : now_us;
 }
 
-static void history_counters(const DriverCounters *c, HistoryCounters *ret)
-{
-    *ret = (HistoryCounters){
-        .cpu_time_ns = c->cpu_time_ns,
-        .memory_kib = c->memory_kib,
-        .exits = c->exits_total,
-        .disk_read_bytes = c->disk_read_bytes,
-        .disk_write_bytes = c->disk_write_bytes,
-        .net_rx_bytes = c->net_rx_bytes,
-        .net_tx_bytes = c->net_tx_bytes,
-    };
-}
-
 typedef struct SamplePass {
     uint64_t now_us;
     float total[_HISTORY_METRIC_MAX];
@@ -150,7 +137,7 @@ static void sample_domain(void *userdata, Domain *d, const DriverCounters *stats
     if (!d->history && !(d->history = history_series_new()))
         return;
     ring_in_step(p, d->history, true);
-    history_counters(stats, &c);
+    history_counters_from_driver(stats, &c);
     (void)history_series_sample(d->history, sample_time(stats, p->now_us), &c);
     /* Its latest values count even when this tick saw no new sample. */
     if (!history_series_latest(d->history, values))

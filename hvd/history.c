@@ -28,7 +28,6 @@ static const char *const history_range_table[_HISTORY_RANGE_MAX] = {
 };
 DEFINE_STRING_TABLE(history_range, HistoryRange, _HISTORY_RANGE_MAX);
 
-#define SECTOR_BYTES   512u
 #define SAME_SAMPLE_US (USEC_PER_SEC / 2) /* closer than this to the last: the same one again */
 #define FILL_MAX_S     10u /* a rate covers the seconds since the last sample, up to this many */
 #define HOUR_S         3600u
@@ -375,25 +374,16 @@ unsigned history_series_hour_step(const HistorySeries *s)
     return s->hour ? s->hour->step_s : 0;
 }
 
-static uint64_t counter(json_t *obj, const char *key)
+void history_counters_from_driver(const DriverCounters *c, HistoryCounters *ret)
 {
-    json_t *v = json_object_get(obj, key);
-
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-}
-
-void history_counters_from_stats(json_t *stats, HistoryCounters *ret)
-{
-    json_t *block = json_object_get(stats, "block"), *net = json_object_get(stats, "net");
-
     *ret = (HistoryCounters){
-        .cpu_time_ns = counter(stats, "cpu_time_ns"),
-        .memory_kib = counter(stats, "memory_kib"),
-        .exits = counter(json_object_get(stats, "exits_by_reason"), "total"),
-        .disk_read_bytes = counter(block, "read_sectors") * SECTOR_BYTES,
-        .disk_write_bytes = counter(block, "write_sectors") * SECTOR_BYTES,
-        .net_rx_bytes = counter(net, "rx_bytes"),
-        .net_tx_bytes = counter(net, "tx_bytes"),
+        .cpu_time_ns = c->cpu_time_ns,
+        .memory_kib = c->memory_kib,
+        .exits = c->exits_total,
+        .disk_read_bytes = c->disk_read_bytes,
+        .disk_write_bytes = c->disk_write_bytes,
+        .net_rx_bytes = c->net_rx_bytes,
+        .net_tx_bytes = c->net_tx_bytes,
     };
 }
 

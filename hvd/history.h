@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "driver.h"
 #include "string-table.h"
 
 typedef enum HistoryMetric {
@@ -77,8 +78,8 @@ int history_series_set_hour_step(HistorySeries *s, unsigned step_s);
 /* The step of s's hour ring; 0 when it has none. */
 unsigned history_series_hour_step(const HistorySeries *s);
 
-/* Reads the counters a driver's statistics object carries (missing ones are 0). */
-void history_counters_from_stats(json_t *stats, HistoryCounters *ret);
+/* The counters of a domain's statistics that its history keeps. */
+void history_counters_from_driver(const DriverCounters *c, HistoryCounters *ret);
 
 /* Records sample c taken at now_us: rates against the previous sample (none for the first, or
  * after counters went backwards, as when the domain restarted), held over each second since it

@@ -27,16 +27,15 @@ static void test_kvm_like(void)
 
 static void test_full(void)
 {
-    json_t *o = json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:s, s:I}, s:{s:I}, s:{s:I, s:I}, "
-                          "s:{s:b, s:I, s:I, s:I, s:I, s:I, s:I}}",
-                          "cpu_time_ns", (json_int_t)7, "cpu_throttled_ns", (json_int_t)11,
-                          "cpu_throttled_count", (json_int_t)2, "exits_by_reason", "io",
-                          (json_int_t)5, "hlt", (json_int_t)-1, "odd", "x", "total",
-                          (json_int_t)5, "exits_by_device", "serial", (json_int_t)4, "block",
-                          "read_sectors", (json_int_t)2, "write_sectors", (json_int_t)4, "net",
-                          "attached", 1, "tx_frames", (json_int_t)1, "rx_frames", (json_int_t)2,
-                          "tx_bytes", (json_int_t)60, "rx_bytes", (json_int_t)120, "tx_dropped",
-                          (json_int_t)0, "rx_dropped", (json_int_t)3);
+    json_t *o = json_pack(
+        "{s:I, s:I, s:I, s:{s:I, s:I, s:s, s:I}, s:{s:I}, s:{s:I, s:I}, "
+        "s:{s:b, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "cpu_time_ns", (json_int_t)7, "cpu_throttled_ns", (json_int_t)11, "cpu_throttled_count",
+        (json_int_t)2, "exits_by_reason", "io", (json_int_t)5, "hlt", (json_int_t)-1, "odd", "x",
+        "total", (json_int_t)5, "exits_by_device", "serial", (json_int_t)4, "block", "read_sectors",
+        (json_int_t)2, "write_sectors", (json_int_t)4, "net", "attached", 1, "tx_frames",
+        (json_int_t)1, "rx_frames", (json_int_t)2, "tx_bytes", (json_int_t)60, "rx_bytes",
+        (json_int_t)120, "tx_dropped", (json_int_t)0, "rx_dropped", (json_int_t)3);
     DriverCounters c;
 
     CHECK(o != NULL);

@@ -381,13 +381,16 @@ static void test_counters_from_stats(void)
                   (json_int_t)7, "block", "read_sectors", (json_int_t)2, "write_sectors",
                   (json_int_t)3, "net", "rx_bytes", (json_int_t)11, "tx_bytes", (json_int_t)13);
     HistoryCounters c;
+    DriverCounters dc;
 
-    history_counters_from_stats(stats, &c);
+    driver_counters_from_json(stats, &dc);
+    history_counters_from_driver(&dc, &c);
     CHECK(c.cpu_time_ns == 5000 && c.memory_kib == 64 && c.exits == 7);
     CHECK(c.disk_read_bytes == 1024 && c.disk_write_bytes == 1536);
     CHECK(c.net_rx_bytes == 11 && c.net_tx_bytes == 13);
     json_decref(stats);
-    history_counters_from_stats(NULL, &c);
+    driver_counters_from_json(NULL, &dc);
+    history_counters_from_driver(&dc, &c);
     CHECK(c.cpu_time_ns == 0 && c.net_tx_bytes == 0);
 }
 
