@@ -4,7 +4,9 @@ BENCH_SCALE_RUNNING (default 1000) echo pv domains of 2 MiB started one after th
 hvd's RSS (total and anonymous), glibc's heap in use (malloc_stats through gdb) over the base
 with none running, hvd's idle CPU over BENCH_IDLE_SECONDS (default 10), GET /metrics
 BENCH_METRICS_RUNS times (median, and hvd's CPU per request from its threads' schedstat); then
-every domain is destroyed and the heap and RSS are read again (what a mass destroy gives back)."""
+every domain is destroyed and the heap and RSS are read again (what a mass destroy gives back).
+With BENCH_PERF=FILE, `perf record` follows hvd during the /metrics requests and its report by
+symbol is printed (where a request's CPU time goes)."""
 import os
 import pathlib
 import re
@@ -22,6 +24,7 @@ from scale_helpers import DENSE, create_echo, vmm_pids
 RUNNING = int(os.environ.get("BENCH_SCALE_RUNNING", "1000"))
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
 METRICS_RUNS = int(os.environ.get("BENCH_METRICS_RUNS", "25"))
+PERF = os.environ.get("BENCH_PERF")
 
 
 def heap_in_use(h):
@@ -83,6 +86,10 @@ def main():
             mem["VmRSS"], mem["RssAnon"], mem["RssShmem"])
         r["anon_kib_per_domain"] = (mem["RssAnon"] - base["RssAnon"]) * 1024 / max(1, n)
         times = []
+        perf = (subprocess.Popen(["perf", "record", "-q", "-F", "4000", "-o", PERF, "-p",
+                                  str(h.proc.pid)]) if PERF else None)
+        if perf:
+            time.sleep(1.0)
         c0 = cpu_seconds([h.proc.pid])
         for _ in range(METRICS_RUNS):
             t0 = time.perf_counter()
@@ -90,6 +97,14 @@ def main():
             times.append(time.perf_counter() - t0)
             assert status == 200, status
         r["metrics_cpu_ms_per_request"] = (cpu_seconds([h.proc.pid]) - c0) / METRICS_RUNS * 1000
+        if perf:
+            perf.send_signal(2)
+            perf.wait(timeout=60)
+            report = subprocess.run(["perf", "report", "-i", PERF, "--stdio", "--no-children",
+                                     "--sort", "dso,symbol", "--percent-limit", "1"],
+                                    capture_output=True, text=True, timeout=300).stdout
+            print("\n".join("  [perf] " + line for line in report.splitlines()
+                            if line.strip() and not line.startswith("#")), flush=True)
         r["metrics_ms"] = statistics.median(times) * 1000
         r["metrics_min_ms"] = min(times) * 1000
         r["metrics_kib"] = len(body) / 1024
