@@ -23,7 +23,7 @@
 #define FETCH_RETRY_USEC (5 * USEC_PER_SEC)
 #define SEQ_TRIES        4
 
-static uint64_t mono_ns(void)
+uint64_t stats_page_now_ns(void)
 {
     struct timespec ts;
 
@@ -413,7 +413,8 @@ bool instance_stats_page_fetch(Instance *inst)
 
 bool instance_stats_page_read(Instance *inst, StatsPage *ret)
 {
-    uint64_t now = now_usec(CLOCK_MONOTONIC), now_ns = mono_ns(), age_ns, overdue, heartbeat;
+    uint64_t now = now_usec(CLOCK_MONOTONIC), now_ns = stats_page_now_ns(), age_ns, overdue,
+             heartbeat;
     char why[160];
     StatsPage local, *p = ret ? ret : &local;
 

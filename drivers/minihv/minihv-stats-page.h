@@ -1,4 +1,5 @@
-/* Reading a minihv VMM's statistics page (vmm/stats-page.h) as hvd's statistics sample. */
+/* Reading a minihv VMM's statistics page (vmm/stats-page.h): a checked copy, and from it hvd's
+ * statistics sample (JSON) or its typed counters. */
 #pragma once
 
 #include <jansson.h>
@@ -25,6 +26,9 @@ json_t *stats_page_sample(const void *map, size_t map_size, uint64_t now_ns, uin
  * layout version and size, array lengths, vCPU count. Returns 0, or -EBADMSG with why (why_size
  * bytes) saying what was wrong. */
 int stats_page_copy(const void *map, size_t map_size, StatsPage *ret, char *why, size_t why_size);
+
+/* Now on the clock the page's stamps are in (CLOCK_MONOTONIC), in nanoseconds. */
+uint64_t stats_page_now_ns(void);
 
 /* How long before now_ns (CLOCK_MONOTONIC) the VMM's main loop last ticked by checked copy p (0
  * when its clock is ahead). */

@@ -1,6 +1,7 @@
-/* Statistics of running minihv domains: a cache per instance, refreshed from the VMM's
- * statistics page (minihv-stats-page.c) or, without one, by asynchronous stats requests (at most
- * one in flight per instance), and refresh_stats, which tells its caller when the requested
+/* Statistics of running minihv domains: read from the VMM's statistics page when asked
+ * (minihv-stats-page.c; as C counters for the surfaces that read every domain, as JSON for one
+ * domain's readers) or, without one, the last of asynchronous stats requests (at most one in
+ * flight per instance), and refresh_stats, which tells its caller when the requested
  * samples arrived or after a short bound. Nothing here waits on minihv. */
 #include <malloc.h>
 #include <stdlib.h>
@@ -324,14 +325,6 @@ static bool sample_from_page(Instance *inst, StatsPage *p)
     return true;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
-}
-
 json_t *instance_stats_sample(Instance *inst, bool refresh)
 {
     StatsPage p;
@@ -340,7 +333,7 @@ json_t *instance_stats_sample(Instance *inst, bool refresh)
     if (refresh && !stats_fresh(inst))
         stats_queue(inst);
     if (sample_from_page(inst, &p))
-        o = stats_page_json(&p, mono_ns());
+        o = stats_page_json(&p, stats_page_now_ns());
     else
         /* A shallow copy: the request's sample is replaced whole when the next one comes and
          * only the copy's top-level fields are changed. */
