@@ -72,15 +72,10 @@ typedef struct MinihvDriver {
     char *console_dir;       /* STATE_DIR/consoles: console logs (they outlive a restart) */
     Hashmap *instances;      /* domain name -> Instance */
     StatsRefresh *refreshes; /* refresh_stats calls waiting for answers (minihv-stats.c) */
-    /* Instances whose cached sample is due for a refresh, asked a few at a time so a sampler
+    /* Instances whose sample is due for a refresh, asked a few at a time so a sampler
      * tick over every running domain does not hold the loop (minihv-stats.c). */
     Instance *stats_queue_head, *stats_queue_tail;
     sd_event_source *stats_queue_source;
-    /* Instances stopped since the heap was last trimmed, and the trim due (minihv-stats.c):
-     * after a mass destroy their freed memory goes back to the host. */
-    unsigned stats_stopped_untrimmed;
-    sd_event_source *trim_timer;
-    bool trim_off;           /* the driver is closing */
     CgroupTree *cgroups;     /* NULL: resource control is off (minihv-resources.c) */
     char *cgroups_off;       /* why it is off, when it is */
     char **cgroups_leftover; /* unclaimed groups still to remove once their processes end */

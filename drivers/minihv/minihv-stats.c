@@ -3,7 +3,6 @@
  * domain's readers) or, without one, the last of asynchronous stats requests (at most one in
  * flight per instance), and refresh_stats, which tells its caller when the requested
  * samples arrived or after a short bound. Nothing here waits on minihv. */
-#include <malloc.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -11,11 +10,6 @@
 #include "minihv-stats-page.h"
 #include "stats-page.h"
 #include "time-util.h"
-
-/* Instances stopped that make hvd give the heap's free memory back to the host, and how long
- * after the last of them (off a mass destroy's own path). */
-#define TRIM_AFTER_STOPPED 64u
-#define TRIM_DELAY_USEC    (2 * USEC_PER_SEC)
 
 /* One instance a refresh awaits, also linked from the instance, so an answer finds the
  * refreshes awaiting it without looking through every refresh's instances (with 1000 running,
@@ -66,33 +60,6 @@ void minihv_refreshes_drop(MinihvDriver *md)
     while (md->refreshes)
         refresh_free(md->refreshes);
     md->stats_queue_source = sd_event_source_disable_unref(md->stats_queue_source);
-    md->trim_timer = sd_event_source_disable_unref(md->trim_timer);
-    md->trim_off = true;
-}
-
-static int on_trim(sd_event_source *s, uint64_t usec, void *userdata)
-{
-    MinihvDriver *md = userdata;
-
-    /* What many instances' statistics, buffers and bookkeeping held is free but stays in the
-     * heap, fragmented, until trimmed (15 MiB after destroying 1000). */
-    md->stats_stopped_untrimmed = 0;
-    (void)malloc_trim(0);
-    return 0;
-}
-
-/* inst stopped: once many have, the heap is trimmed shortly after the last. */
-static void trim_note(Instance *inst)
-{
-    MinihvDriver *md = inst->md;
-
-    if (md->trim_off || ++md->stats_stopped_untrimmed < TRIM_AFTER_STOPPED)
-        return;
-    if (!md->trim_timer && sd_event_add_time(md->drv->ctx.event, &md->trim_timer, CLOCK_MONOTONIC,
-                                             0, 0, on_trim, md) < 0)
-        return;
-    (void)sd_event_source_set_time(md->trim_timer, now_usec(CLOCK_MONOTONIC) + TRIM_DELAY_USEC);
-    (void)sd_event_source_set_enabled(md->trim_timer, SD_EVENT_ONESHOT);
 }
 
 static void stats_unqueue(Instance *inst)
@@ -274,8 +241,6 @@ void instance_stats_stop(Instance *inst)
     instance_stats_page_drop(inst);
     inst->stats_page_refused = false;
     inst->stats_page_retry_usec = 0;
-    if (inst->stats_sampled)
-        trim_note(inst);
     json_decref(inst->stats);
     inst->stats = NULL;
     inst->stats_sampled = false;
