@@ -621,6 +621,7 @@ static int on_probe_queue(sd_event_source *s, void *userdata)
             md->probe_queue_tail = NULL;
         inst->probe_queue_next = NULL;
         inst->probe_queued = false;
+        md->probes_queued--;
         probe_start(inst);
     }
     return 0;
@@ -652,6 +653,7 @@ void minihv_probes_drop(MinihvDriver *md)
         inst->probe_queue_next = NULL;
         inst->probe_queued = false;
     }
+    md->probes_queued = 0;
     md->probe_queue_tail = NULL;
     md->probe_queue_source = sd_event_source_disable_unref(md->probe_queue_source);
 }
@@ -682,6 +684,7 @@ static void probe_cancel(Instance *inst)
         }
         inst->probe_queued = false;
         inst->probe_queue_next = NULL;
+        md->probes_queued--;
     }
     control_call_cancel(inst->probe_call);
     probe_done(inst);
@@ -713,6 +716,7 @@ void instance_probe(Instance *inst)
         return;
     }
     inst->probe_queued = true;
+    md->probes_queued++;
     if (md->probe_queue_tail)
         md->probe_queue_tail->probe_queue_next = inst;
     else

@@ -88,7 +88,7 @@ typedef struct MinihvDriver {
     /* Probes past PROBES_IN_FLIGHT_MAX wait here, oldest first (minihv-instance.c): a re-attach
      * of thousands asks a few VMMs at a time, so hvd answers its callers meanwhile. */
     Instance *probe_queue_head, *probe_queue_tail;
-    unsigned probes_in_flight;
+    unsigned probes_in_flight, probes_queued;
     sd_event_source *probe_queue_source; /* starts the next probes, from the loop */
 } MinihvDriver;
 
