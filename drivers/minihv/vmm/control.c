@@ -274,7 +274,7 @@ static json_t *cmd_stats_page(ControlClient *c, json_t *req, const char **error,
 {
     Vm *vm = c->ctl->vm;
 
-    stats_page_publish(vm, false);
+    stats_page_publish(vm, true); /* memory figures too: the next tick's may be 10 s away */
     c->send_fd = vm->stats_page_fd;
     return json_pack("{sb sI sI}", "ok", 1, "version", (json_int_t)STATS_PAGE_VERSION, "size",
                      (json_int_t)STATS_PAGE_SIZE);
