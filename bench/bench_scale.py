@@ -274,7 +274,7 @@ def running_scale():
         r["warm_start_p99_ms"] = percentile(warm, 0.99) * 1000
 
         h.kill9()
-        t0 = time.perf_counter()
+        t0 = t_restart = time.perf_counter()
         h.start()
         r["reattach_ms"] = (time.perf_counter() - t0) * 1000
         conn = bus.connect()
@@ -284,6 +284,11 @@ def running_scale():
                   for row in h.manager(conn).ListDomains(timeout=REATTACH_LIST_TIMEOUT_S)}
         r["first_list_after_reattach_ms"] = (time.perf_counter() - t0) * 1000
         r["reattached"] = sum(1 for name in names if listed.get(name) == "running")
+        # until every VMM found running has answered for itself (hvd asks a few at a time)
+        confirming = lambda: h.hvctl_json("host")["drivers"]["minihv"]["confirming"]  # noqa: E731
+        while confirming() > 0 and time.perf_counter() - t_restart < REATTACH_LIST_TIMEOUT_S:
+            time.sleep(0.01)
+        r["reattach_confirmed_ms"] = (time.perf_counter() - t_restart) * 1000
 
         # one after the other for the first half, many callers at once for the rest
         half = len(names) // 2
@@ -315,6 +320,8 @@ def running_scale():
          "lower"),
         ("first ListDomains after that re-attach", r["first_list_after_reattach_ms"], None, "-",
          "ms", "lower"),
+        (f"re-attach, until all {n} VMMs answered for themselves",
+         r["reattach_confirmed_ms"], 500.0 if n <= 1000 else 3000.0, "target", "ms", "lower"),
         (f"hvd RSS with {n} running", r["hvd_rss_bytes"] / 1048576, None, "-", "MiB", "lower"),
         (f"host memory per running domain, its {GUEST_MIB} MiB guest included",
          r["host_bytes_per_domain"] / 1048576, None, "-", "MiB", "lower"),

@@ -226,6 +226,7 @@ static void finish_held(ControlCall *call)
     json_decref(reply);
 }
 
+/* Reads and writes until EAGAIN or the end of the call: its source is edge-triggered. */
 static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     ControlCall *call = userdata;
@@ -245,7 +246,7 @@ static int on_call_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         memmove(call->pending, call->pending + n, call->pending_len - (size_t)n);
         call->pending_len -= (size_t)n;
         if (call->pending_len == 0)
-            (void)sd_event_source_set_io_events(s, EPOLLIN);
+            (void)sd_event_source_set_io_events(s, EPOLLIN | EPOLLET);
     }
     for (;;) {
         char *nl = call->len ? memchr(call->buf, '\n', call->len) : NULL;
@@ -335,7 +336,12 @@ static int call_start(sd_event *event, const char *socket_path, json_t *request,
         call_free(call);
         return r;
     }
-    r = sd_event_add_io(event, &call->source, call->fd, EPOLLIN | EPOLLOUT, on_call_io, call);
+    /* Edge-triggered (on_call_io reads and writes until EAGAIN): when thousands of calls are
+     * answered at once (a re-attach probes every VMM), a level-triggered socket would be reported
+     * again by every epoll_wait until its turn came to be read, each turn of the loop then costing
+     * as much as there are answers waiting: quadratic in the number of VMMs. */
+    r = sd_event_add_io(event, &call->source, call->fd, EPOLLIN | EPOLLOUT | EPOLLET, on_call_io,
+                        call);
     if (r >= 0)
         r = sd_event_add_time_relative(event, &call->timer, CLOCK_MONOTONIC,
                                        (uint64_t)timeout_ms * USEC_PER_MSEC, 0, on_call_timeout,
@@ -386,6 +392,12 @@ void control_call_set_event(ControlCall *call, ControlEvent event)
 void control_call_set_until_event(ControlCall *call, const char *name)
 {
     call->until_event = name;
+}
+
+void control_call_set_priority(ControlCall *call, int64_t priority)
+{
+    (void)sd_event_source_set_priority(call->source, priority);
+    (void)sd_event_source_set_priority(call->timer, priority);
 }
 
 int control_console_open_async(sd_event *event, const char *socket_path, int timeout_ms,

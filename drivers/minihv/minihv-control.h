@@ -56,6 +56,14 @@ void control_call_set_event(ControlCall *call, ControlEvent event);
  * reply; lines in between are dropped. Unanswered in time, done gets the timeout. */
 void control_call_set_until_event(ControlCall *call, const char *name);
 
+/* Runs call's reading, writing and timeout at priority (an sd-event priority: higher numbers
+ * wait for lower ones). Background calls to many VMMs at once (a re-attach's probes) go after
+ * hvd's callers, whose bus would otherwise wait behind all of them. */
+void control_call_set_priority(ControlCall *call, int64_t priority);
+
+/* The priority of calls that no caller waits for: after hvd's clients. */
+#define CONTROL_PRIORITY_BACKGROUND (SD_EVENT_PRIORITY_NORMAL + 10)
+
 /* Drops a call in flight without calling its done. Accepts NULL. */
 void control_call_cancel(ControlCall *call);
 

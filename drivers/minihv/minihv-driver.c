@@ -232,6 +232,7 @@ static bool minihv_close(Driver *drv)
     minihv_pool_free(md->pool);
     md->pool = NULL;
     minihv_refreshes_drop(md);
+    minihv_probes_drop(md);
     if (md->instances) {
         size_t n = hashmap_size(md->instances), k = 0;
         Instance **all = calloc(n + 1, sizeof(Instance *));

@@ -42,6 +42,8 @@ static void unwatch_pid(Instance *inst)
     inst->pidfd = safe_close(inst->pidfd);
 }
 
+static void probe_cancel(Instance *inst);
+
 static void instance_unwatch(Instance *inst)
 {
     unwatch_pid(inst);
@@ -50,8 +52,7 @@ static void instance_unwatch(Instance *inst)
     inst->ready_fd = safe_close(inst->ready_fd);
     instance_console_detach(inst);
     instance_stats_stop(inst);
-    control_call_cancel(inst->probe_call);
-    inst->probe_call = NULL;
+    probe_cancel(inst);
     control_call_cancel(inst->save_call);
     inst->save_call = NULL;
     for (size_t i = 0; i < ELEMENTSOF(inst->calls); i++)
@@ -161,9 +162,9 @@ void instance_watch_end(Instance *inst)
             unwatch_pid(inst); /* the console connection's hang-up tells */
         return;                /* (a process found gone already stays so) */
     }
-    /* A connection being made to it (the probe, the console) tells by failing; a pidfd held
-     * already stays until the console is open. */
-    if (!inst->pidfd_source && !inst->probe_call && !inst->console_call)
+    /* A connection being made to it (the probe, the console) tells by failing, as will the
+     * probe waiting its turn; a pidfd held already stays until the console is open. */
+    if (!inst->pidfd_source && !inst->probe_call && !inst->probe_queued && !inst->console_call)
         watch_pid(inst);
 }
 
@@ -602,11 +603,100 @@ static void probe_answered(Instance *inst, json_t *info, const Error *e)
     probe_state(inst, info);
 }
 
+/* Probes in flight at most: each wakes a VMM, and thousands of VMMs woken at once (a re-attach)
+ * would take the CPUs from hvd for as long as they all answer. */
+#define PROBES_IN_FLIGHT_MAX 32u
+
+static void probe_start(Instance *inst);
+
+static int on_probe_queue(sd_event_source *s, void *userdata)
+{
+    MinihvDriver *md = userdata;
+
+    while (md->probe_queue_head && md->probes_in_flight < PROBES_IN_FLIGHT_MAX) {
+        Instance *inst = md->probe_queue_head;
+
+        md->probe_queue_head = inst->probe_queue_next;
+        if (!md->probe_queue_head)
+            md->probe_queue_tail = NULL;
+        inst->probe_queue_next = NULL;
+        inst->probe_queued = false;
+        md->probes_queued--;
+        probe_start(inst);
+    }
+    return 0;
+}
+
+/* Has the loop start the probes that wait, while there is room (not from here: the caller may
+ * be in the middle of ending another instance). */
+static void probe_queue_run(MinihvDriver *md)
+{
+    if (!md->probe_queue_head || md->probes_in_flight >= PROBES_IN_FLIGHT_MAX)
+        return;
+    if (md->probe_queue_source) {
+        (void)sd_event_source_set_enabled(md->probe_queue_source, SD_EVENT_ONESHOT);
+        return;
+    }
+    if (sd_event_add_defer(md->drv->ctx.event, &md->probe_queue_source, on_probe_queue, md) >= 0)
+        (void)sd_event_source_set_enabled(md->probe_queue_source, SD_EVENT_ONESHOT);
+    else
+        log_warning("minihv: cannot schedule the probes of %s and others",
+                    md->probe_queue_head->config.name);
+}
+
+void minihv_probes_drop(MinihvDriver *md)
+{
+    while (md->probe_queue_head) {
+        Instance *inst = md->probe_queue_head;
+
+        md->probe_queue_head = inst->probe_queue_next;
+        inst->probe_queue_next = NULL;
+        inst->probe_queued = false;
+    }
+    md->probes_queued = 0;
+    md->probe_queue_tail = NULL;
+    md->probe_queue_source = sd_event_source_disable_unref(md->probe_queue_source);
+}
+
+/* The probe of inst is over (answered, failed or dropped): room for the next. */
+static void probe_done(Instance *inst)
+{
+    if (!inst->probe_call)
+        return;
+    inst->probe_call = NULL;
+    inst->md->probes_in_flight--;
+}
+
+static void probe_cancel(Instance *inst)
+{
+    MinihvDriver *md = inst->md;
+
+    if (inst->probe_queued) {
+        for (Instance **p = &md->probe_queue_head; *p; p = &(*p)->probe_queue_next)
+            if (*p == inst) {
+                *p = inst->probe_queue_next;
+                break;
+            }
+        if (md->probe_queue_tail == inst) {
+            md->probe_queue_tail = NULL;
+            for (Instance *i = md->probe_queue_head; i; i = i->probe_queue_next)
+                md->probe_queue_tail = i;
+        }
+        inst->probe_queued = false;
+        inst->probe_queue_next = NULL;
+        md->probes_queued--;
+    }
+    control_call_cancel(inst->probe_call);
+    probe_done(inst);
+    probe_queue_run(md);
+}
+
 static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void *userdata)
 {
     Instance *inst = userdata;
 
-    inst->probe_call = NULL;
+    probe_done(inst);
+    probe_queue_run(inst->md);
     probe_answered(inst, info, e);
     /* An adopted process's console is connected once it answered for itself: a re-attach of
      * every domain holds one connection per VMM at a time. */
@@ -617,18 +707,37 @@ static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void
 
 void instance_probe(Instance *inst)
 {
+    MinihvDriver *md = inst->md;
+
+    if (inst->confirmed || inst->probe_call || inst->probe_queued || inst->end_detail)
+        return;
+    if (md->probes_in_flight < PROBES_IN_FLIGHT_MAX) {
+        probe_start(inst);
+        return;
+    }
+    inst->probe_queued = true;
+    md->probes_queued++;
+    if (md->probe_queue_tail)
+        md->probe_queue_tail->probe_queue_next = inst;
+    else
+        md->probe_queue_head = inst;
+    md->probe_queue_tail = inst;
+}
+
+static void probe_start(Instance *inst)
+{
     Error e = ERROR_NULL;
     json_t *request;
 
-    if (inst->confirmed || inst->probe_call || inst->end_detail)
-        return;
     request = json_pack("{s:s}", "cmd", "info");
     if (!request)
         return;
     if (control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
-                           CONTROL_TIMEOUT_MS, on_probe_reply, inst, &inst->probe_call, &e) >= 0)
+                           CONTROL_TIMEOUT_MS, on_probe_reply, inst, &inst->probe_call, &e) >= 0) {
         inst->probe_state_requests = inst->state_requests;
-    else if (control_error_unserved(&e))
+        inst->md->probes_in_flight++;
+        control_call_set_priority(inst->probe_call, CONTROL_PRIORITY_BACKGROUND);
+    } else if (control_error_unserved(&e))
         unserved(inst, &e);
     else
         log_debug("minihv: %s not confirmed yet: %s", inst->config.name, e.message);

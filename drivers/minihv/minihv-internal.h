@@ -86,6 +86,11 @@ typedef struct MinihvDriver {
      * destroy is reported, their process and its cgroups are not gone yet (minihv-ending.c). */
     Instance *ending;
     unsigned n_ending;
+    /* Probes past PROBES_IN_FLIGHT_MAX wait here, oldest first (minihv-instance.c): a re-attach
+     * of thousands asks a few VMMs at a time, so hvd answers its callers meanwhile. */
+    Instance *probe_queue_head, *probe_queue_tail;
+    unsigned probes_in_flight, probes_queued;
+    sd_event_source *probe_queue_source; /* starts the next probes, from the loop */
 } MinihvDriver;
 
 struct Instance {
@@ -123,6 +128,8 @@ struct Instance {
     bool confirmed;
     ControlCall *probe_call;
     unsigned probe_state_requests;
+    bool probe_queued; /* waiting in the driver's probe queue */
+    Instance *probe_queue_next;
     char *end_detail; /* why hvd ended the process itself, reported when it has ended */
     bool in_cgroup;   /* the process runs in the domain's cgroups (minihv-resources.c) */
 
@@ -259,6 +266,9 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
  * through DriverEvents.domain_state. A socket nobody serves any more ends the process as one
  * answering for another domain does. */
 void instance_probe(Instance *inst);
+
+/* Drops the probes still queued and the source that starts them (the driver's close). */
+void minihv_probes_drop(MinihvDriver *md);
 
 /* minihv answered a request: finishes what waited for it to answer (the adoption check, the
  * console connection). */

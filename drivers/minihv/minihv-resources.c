@@ -363,5 +363,18 @@ json_t *minihv_host_info(Driver *drv)
         }
         (void)json_object_set_new(o, "warm_pool", pool);
     }
+    if (o) {
+        /* VMMs found running at start-up that have not answered for themselves yet (and
+         * others asked again after an unanswered pause or resume) */
+        unsigned confirming = md->probes_in_flight + md->probes_queued;
+        size_t len = strlen(summary);
+
+        (void)json_object_set_new(o, "confirming", json_integer(confirming));
+        if (confirming > 0 && len < sizeof(summary)) {
+            (void)snprintf(summary + len, sizeof(summary) - len, "; confirming %u running VMMs",
+                           confirming);
+            (void)json_object_set_new(o, "summary", json_string(summary));
+        }
+    }
     return o;
 }

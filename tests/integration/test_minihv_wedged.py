@@ -103,8 +103,9 @@ def test_stopped_vmms_do_not_hold_up_hvd(make_hvd):
         stats = wait_for(lambda: (lambda s: s if s.get("stale") else None)(
             timed("hvctl info", lambda: stats_of(h, "w0"))), timeout=5, what="stale statistics")
         assert stats["stats_age_ms"] >= 1000 and stats["cpu_time_ns"] > 0
+        # (the stream reads the VMMs' pages: stale once a heartbeat, every 5 s, is 2 s late)
         wait_for(lambda: any(e["data"]["domain"] == "w1" and e["data"]["stats"]["stale"]
-                             for e in stream.of("stats")), timeout=5,
+                             for e in stream.of("stats")), timeout=12,
                  what="stale statistics on the event stream")
         # Domains started meanwhile have fresh numbers of their own.
         wait_for(lambda: stats_of(h, "fresh0").get("stale") is False, timeout=5,

@@ -99,6 +99,20 @@ def test_300_running_start_flat_reattach_all_destroy_all(make_hvd, bus):
         {n: s for n, s in listed.items() if s != "running"}
     assert vmm_pids(h) == pids  # none lost, none started again
     assert reattach < 10, f"re-attaching took {reattach:.1f} s"
+    # every VMM answers for itself (a few at a time), and its console is followed again
+    wait_for(lambda: h.hvctl_json("host")["drivers"]["minihv"]["confirming"] == 0, timeout=30,
+             what="every re-attached VMM to be confirmed")
+    assert "confirming" not in h.hvctl_json("host")["drivers"]["minihv"]["summary"]
+    sample = names[::37]
+    for name in sample:
+        fd = h.domain(name, conn).OpenConsole().take()
+        try:
+            os.write(fd, f"hi {name}\n".encode())
+            time.sleep(0.05)
+        finally:
+            os.close(fd)
+    wait_for(lambda: all(f"hi {n}" in h.hvctl("console", n, "--tail", "20").stdout
+                         for n in sample), timeout=20, what="the echoes of re-attached domains")
 
     t0 = time.monotonic()
     timed_calls(h, conn, names, "Destroy")

@@ -117,7 +117,12 @@ int loop_arm_shutdown_timer(Loop *loop, double seconds)
 
 int loop_new(Vm *vm, Loop **ret, Error *e)
 {
-    struct itimerspec tick = {.it_value = {1, 0}, .it_interval = {1, 0}};
+    /* the heartbeat of the statistics page, and the pv clock's base (the guest extrapolates
+     * it with the TSC in between) */
+    struct itimerspec tick = {
+        .it_value = {(time_t)(STATS_PAGE_HEARTBEAT_NS / 1000000000u), 0},
+        .it_interval = {(time_t)(STATS_PAGE_HEARTBEAT_NS / 1000000000u), 0},
+    };
     sigset_t mask;
     Loop *loop;
     int r;
