@@ -53,7 +53,6 @@ typedef struct ControlCommand {
     json_t *(*run)(ControlClient *c, json_t *req, const char **error, bool *malformed);
 } ControlCommand;
 
-
 /* Queues o, one line of compact JSON, for c (an "out of memory" error when o is NULL). */
 void client_send_json(ControlClient *c, json_t *o);
 
