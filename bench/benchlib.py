@@ -34,10 +34,11 @@ def machine():
 TABLES = []
 
 
-def rss(pid):
-    """Resident memory of process pid in bytes."""
+def rss(pid, field="VmRSS"):
+    """Resident memory of process pid in bytes (field: VmRSS, or a part of it from
+    /proc/PID/status: RssAnon, RssFile, RssShmem)."""
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0
 
