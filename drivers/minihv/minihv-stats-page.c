@@ -428,8 +428,15 @@ bool instance_stats_page_read(Instance *inst, StatsPage *ret)
     inst->stats_sampled = true;
     age_ns = stats_page_age_ns(p, now_ns);
     heartbeat = now_ns - age_ns;
-    if (inst->stats_failed && heartbeat == inst->stats_page_heartbeat)
-        return true; /* a request went unanswered and the VMM has not ticked since: as stale */
+    if (inst->stats_failed && heartbeat == inst->stats_page_heartbeat) {
+        /* A request went unanswered and the VMM has not ticked since: stale, and as old as its
+         * last tick, the last sign that it ran. */
+        uint64_t beat = now > age_ns / NSEC_PER_USEC ? now - age_ns / NSEC_PER_USEC : 0;
+
+        if (beat < inst->stats_usec)
+            inst->stats_usec = beat;
+        return true;
+    }
     inst->stats_page_heartbeat = heartbeat;
     /* The numbers are as fresh as the read while the VMM's main loop ticks; once its tick is
      * overdue, they age from then on (and turn stale as an unanswered request's would). */
