@@ -43,7 +43,7 @@ if [ -d tests/web ]; then
     run_suite web /usr/bin/python3 -m pytest -v -ra --color=no tests/web
 fi
 # libFuzzer targets (clang, separate build dir), a bounded run from the committed seeds
-run_suite fuzz tests/fuzz/run-fuzz.sh 10
+run_suite fuzz tests/fuzz/run-fuzz.sh 6
 
 echo "=== summary"
 printf '%s\n' "${results[@]}"
