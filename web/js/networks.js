@@ -17,7 +17,7 @@ function networkRow(n, page) {
                                  'Delete'))
             return;
         try {
-            await api.networkRemove(n.name);
+            await page.serial(() => api.networkRemove(n.name));
             notify(`Network ${n.name} deleted.`);
         } catch (err) {
             notify(err instanceof ApiError ? err.detail : String(err), 'error');
@@ -101,7 +101,19 @@ export class NetworksPage {
         this.load();
     }
 
-    async load() {
+    // Loads and deletions run one after the other: a load that listed a network as it was
+    // being deleted would ask for it once it is gone.
+    serial(fn) {
+        const run = (this.queue || Promise.resolve()).then(fn);
+        this.queue = run.catch(() => {});
+        return run;
+    }
+
+    load() {
+        return this.serial(() => this.loadNow());
+    }
+
+    async loadNow() {
         try {
             const list = await api.networks();
             const full = await Promise.all(list.map(n => api.network(n.name).catch(() => n)));
