@@ -16,8 +16,8 @@ import subprocess
 import tempfile
 import time
 
-from bench_scale import raise_fd_limit, timed_calls
-from bench_stats_page import cpu_seconds
+import benchlib
+from bench_scale import cpu_seconds, raise_fd_limit, timed_calls
 from hvd_harness import Bus, Hvd, build_dir
 from scale_helpers import DENSE, create_echo, vmm_pids
 
@@ -44,8 +44,8 @@ def heap_in_use(h):
 
 
 def memory(pid):
-    status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
-    return {k: int(status[k].split()[0]) / 1024 for k in ("VmRSS", "RssAnon", "RssShmem")}
+    """hvd's RSS and its anonymous and shared parts, in MiB."""
+    return {k: benchlib.rss(pid, k) / 1048576 for k in ("VmRSS", "RssAnon", "RssShmem")}
 
 
 def show(r):

@@ -12,31 +12,13 @@ import tempfile
 import time
 
 import benchlib
-from bench_scale import raise_fd_limit, timed_calls
+from bench_scale import cpu_seconds, raise_fd_limit, timed_calls
 from hvd_harness import Bus, Hvd, build_dir
 from scale_helpers import DENSE, create_echo, vmm_pids
 
 RUNNING = int(os.environ.get("BENCH_SCALE_RUNNING", "1000"))
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
 METRICS_RUNS = int(os.environ.get("BENCH_METRICS_RUNS", "15"))
-
-
-def cpu_seconds(pids):
-    """CPU time of every thread of pids so far, from the scheduler's own account
-    (/proc/PID/task/TID/schedstat, in ns): /proc/PID/stat's clock ticks miss the short
-    wake-ups an idle VMM has."""
-    total = 0
-    for pid in pids:
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                total += int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-    return total / 1e9
 
 
 def main():
