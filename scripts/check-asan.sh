@@ -13,7 +13,8 @@ tests=(test_lifecycle.py test_daemon.py test_faults.py test_http_api.py test_dbu
     test_hvd_snapshot.py test_hvd_nat.py test_minihv_migrate.py test_cluster.py test_cluster_migrate.py
     test_http_vnc.py test_hvd_migrate.py test_warm_pool.py test_host_limits.py test_tls.py
     test_cluster_fence.py test_warm_pool_restore.py test_minihv_destroy_early.py
-    test_minihv_one_fd.py test_history_budget.py test_minihv_stats_page.py test_metrics_counters.py)
+    test_minihv_one_fd.py test_history_budget.py test_minihv_stats_page.py test_metrics_counters.py
+    test_minihv_spawner.py)
 
 if [ "$dir" = --list ]; then
     printf 'tests/integration/%s\n' "${tests[@]}"

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "log.h"
 #include "minihv-driver.h"
 #include "minihv-internal.h"
 #include "minihv-process.h"
@@ -218,6 +219,9 @@ static int minihv_open(Driver *drv, Error *e)
 
     minihv_resources_open(md);
     minihv_check_available(drv);
+    if (minihv_spawner_new(minihv_settings(drv)->binary, drv->ctx.event, minihv_vmm_exited,
+                           minihv_spawner_lost, md, &md->spawner) < 0)
+        return error_set_errno(e, -ENOMEM, "Out of memory");
     minihv_pool_restart(md);
     return 0;
 }
@@ -231,6 +235,8 @@ static bool minihv_close(Driver *drv)
     /* Running domains keep running: only hvd's watches go. The pooled VMMs run no domain. */
     minihv_pool_free(md->pool);
     md->pool = NULL;
+    minihv_spawner_free(md->spawner); /* after the pool's thread, which uses it */
+    md->spawner = NULL;
     minihv_refreshes_drop(md);
     minihv_probes_drop(md);
     if (md->instances) {
@@ -584,30 +590,77 @@ static int minihv_undefine(Driver *drv, const DomainConfig *c, unsigned flags, E
     return 0;
 }
 
+/* The instance (destroyed and still ending, or running) whose VMM is pid, or NULL. */
+static Instance *instance_by_pid(MinihvDriver *md, int pid)
+{
+    for (Instance *inst = md->ending; inst; inst = inst->ending_next)
+        if (inst->pid == pid)
+            return inst;
+    HASHMAP_FOREACH_VALUE(md->instances, value)
+    {
+        Instance *inst = value;
+        if (inst->pid == pid)
+            return inst;
+    }
+    return NULL;
+}
+
+/* A VMM of hvd's ended: a pooled one, or a domain's (wait_status < 0: not known). */
+static bool vmm_exited(MinihvDriver *md, int pid, int wait_status)
+{
+    Instance *inst;
+
+    if (minihv_pool_child_exited(md->pool, pid))
+        return true;
+    inst = instance_by_pid(md, pid);
+    if (!inst)
+        return false;
+    inst->have_wait_status = wait_status >= 0;
+    inst->wait_status = wait_status;
+    instance_exited(inst);
+    return true;
+}
+
+void minihv_vmm_exited(void *userdata, int pid, int wait_status)
+{
+    if (!vmm_exited(userdata, pid, wait_status))
+        log_debug("minihv: the end of pid %d, not a VMM hvd knows", pid);
+}
+
+/* The spawner ended: the VMMs it had started are hvd's children now (hvd reaps them), or have
+ * ended already and were reaped by it, their end not told: those end here, their status not
+ * known. */
+void minihv_spawner_lost(void *userdata)
+{
+    MinihvDriver *md = userdata;
+    size_t n = md->n_ending + hashmap_size(md->instances), k = 0;
+    _cleanup_free_ int *pids = calloc(n + 1, sizeof(int));
+
+    if (!pids)
+        return;
+    for (Instance *inst = md->ending; inst && k < n; inst = inst->ending_next)
+        if (inst->own_child && inst->pid > 0)
+            pids[k++] = inst->pid;
+    HASHMAP_FOREACH_VALUE(md->instances, value)
+    {
+        Instance *inst = value;
+        if (k < n && inst->own_child && inst->pid > 0)
+            pids[k++] = inst->pid;
+    }
+    for (size_t i = 0; i < k; i++) {
+        int status;
+        pid_t r = waitpid(pids[i], &status, WNOHANG);
+        if (r > 0 || (r < 0 && errno == ECHILD))
+            (void)vmm_exited(md, pids[i], r > 0 ? status : -1);
+    }
+}
+
 static int minihv_child_exited(Driver *drv, int pid, int wait_status)
 {
     MinihvDriver *md = minihv(drv);
 
-    if (minihv_pool_child_exited(md->pool, pid))
-        return 1;
-    for (Instance *inst = md->ending; inst; inst = inst->ending_next)
-        if (inst->pid == pid) {
-            inst->have_wait_status = true;
-            inst->wait_status = wait_status;
-            instance_exited(inst);
-            return 1;
-        }
-    HASHMAP_FOREACH_VALUE(md->instances, value)
-    {
-        Instance *inst = value;
-        if (inst->pid == pid) {
-            inst->have_wait_status = true;
-            inst->wait_status = wait_status;
-            instance_exited(inst);
-            return 1;
-        }
-    }
-    return 0;
+    /* the spawner itself; or a VMM whose spawner ended first, now hvd's child */
+    return minihv_spawner_child_exited(md->spawner, pid) || vmm_exited(md, pid, wait_status);
 }
 
 const DriverOps minihv_driver_ops = {

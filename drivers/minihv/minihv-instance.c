@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,8 +15,6 @@
 #include "time-util.h"
 
 #define READY_TIMEOUT_US (10 * USEC_PER_SEC)
-
-extern char **environ;
 
 Instance *instance_find(MinihvDriver *md, const char *name)
 {
@@ -216,10 +213,10 @@ static int on_ready_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 void instance_kill(Instance *inst)
 {
-    /* hvd's own child keeps its pid until hvd reaps it (and forgets it at once): no start time
-     * to check, and a pool's VMM may have been handed over before it was known */
+    /* checked against its start time (the spawner may have reaped it already); 0, not known: a
+     * pool's VMM handed over before its start time was read */
     if (inst->pid > 0)
-        (void)minihv_process_signal(inst->pid, inst->own_child ? 0 : inst->start_ticks, SIGKILL);
+        (void)minihv_process_signal(inst->pid, inst->start_ticks, SIGKILL);
 }
 
 /* The descriptor the VMM finds its tap on (after the ready pipe), and the stream of a migration
@@ -293,9 +290,9 @@ static char **build_argv(MinihvDriver *md, Instance *inst, char *memory, char *v
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, cgroup_strv_free);
 
-/* posix_spawn (safe in hvd, which has threads): own session so a terminal's Ctrl-C never
- * reaches the domain, default signal handling, stdin from /dev/null, stdout and stderr to
- * the VMM log, the ready pipe as fd 3. With resource control the VMM joins the groups hvd
+/* Through the spawner (minihv-spawner.c): own session so a terminal's Ctrl-C never reaches the
+ * domain, default signal handling, stdin from /dev/null, stdout and stderr to the VMM log, the
+ * ready pipe as fd 3. With resource control the VMM joins the groups hvd
  * made for it (--cgroup) as its first step, before it creates the VM, and moves its vCPU
  * threads into the vCPU group (--vcpu-cgroup): no second process step, no gate to wait on. */
 static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
@@ -304,10 +301,8 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     _cleanup_(cgroup_strv_freep) char **cgroup_files = NULL;
     const DomainConfig *c = &inst->config;
     _cleanup_free_ char **argv = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    pid_t pid;
+    MinihvSpawnFd fds[3];
+    size_t n_fds = 0;
     int r;
 
     console = minihv_path(md, &inst->config, ".log");
@@ -332,34 +327,22 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
         (void)minihv_process_start_ticks(inst->pid, &inst->start_ticks);
         return 0;
     }
-    (void)sigemptyset(&none);
-    (void)sigfillset(&all);
-    (void)posix_spawnattr_init(&attr);
-    (void)posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETSID);
-    (void)posix_spawnattr_setsigmask(&attr, &none);
-    (void)posix_spawnattr_setsigdefault(&attr, &all);
-    (void)posix_spawn_file_actions_init(&fa);
-    (void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    (void)posix_spawn_file_actions_addopen(&fa, 1, inst->vmm_log_path,
-                                           O_WRONLY | O_CREAT | O_APPEND, 0600);
-    (void)posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    (void)posix_spawn_file_actions_adddup2(&fa, ready_write, 3);
+    fds[n_fds++] = (MinihvSpawnFd){ready_write, 3};
     if (inst->tap_fd >= 0)
-        (void)posix_spawn_file_actions_adddup2(&fa, inst->tap_fd, atoi(NET_FD));
+        fds[n_fds++] = (MinihvSpawnFd){inst->tap_fd, atoi(NET_FD)};
     if (inst->incoming_fd >= 0)
-        (void)posix_spawn_file_actions_adddup2(&fa, inst->incoming_fd, atoi(INCOMING_FD));
-    r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
-    (void)posix_spawn_file_actions_destroy(&fa);
-    (void)posix_spawnattr_destroy(&attr);
-    if (r != 0) {
+        fds[n_fds++] = (MinihvSpawnFd){inst->incoming_fd, atoi(INCOMING_FD)};
+    r = minihv_spawner_run(md->spawner, argv, inst->vmm_log_path, fds, n_fds, &inst->pid,
+                           &inst->start_ticks);
+    if (r < 0) {
+        const char *down = minihv_spawner_down_reason(md->spawner);
         instance_cgroup_remove(inst);
-        (void)error_set_errno(e, -r, "Failed to run %s: %m", argv[0]);
-        minihv_name_host_limit_errno(e->message, sizeof(e->message), r);
-        return -r;
+        if (r == -ENOTCONN && down)
+            return error_setf(e, ERROR_FAILED, "Failed to run %s: %s", argv[0], down);
+        (void)error_set_errno(e, r, "Failed to run %s: %m", argv[0]);
+        minihv_name_host_limit_errno(e->message, sizeof(e->message), -r);
+        return r;
     }
-    inst->pid = pid;
-    (void)minihv_process_start_ticks(pid, &inst->start_ticks);
     return 0;
 }
 
@@ -421,8 +404,8 @@ static int instance_start_process(Instance *inst, Error *e)
         (void)close(pipefd[0]);
         return r;
     }
-    /* hvd's own child: hvd's SIGCHLD handler reaps it and reports its end (minihv_child_exited),
-     * so no descriptor watches it. */
+    /* hvd's own VMM: the spawner reaps it and tells its end (minihv_vmm_exited), so no
+     * descriptor watches it. */
     inst->own_child = true;
     unwatch_pid(inst);
     inst->ready = false;

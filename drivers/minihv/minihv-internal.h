@@ -10,6 +10,7 @@
 #include "minihv-cgroup.h"
 #include "minihv-control.h"
 #include "minihv-pool.h"
+#include "minihv-spawner.h"
 
 /* How long any control request may go unanswered (a stopped minihv never answers). */
 #define CONTROL_TIMEOUT_MS 1000
@@ -81,7 +82,8 @@ typedef struct MinihvDriver {
     char **cgroups_leftover; /* unclaimed groups still to remove once their processes end */
     sd_event_source *leftover_timer;
     unsigned leftover_tries;
-    MinihvPool *pool; /* the warm pool (minihv-pool.c); NULL when it could not be made */
+    MinihvPool *pool;       /* the warm pool (minihv-pool.c); NULL when it could not be made */
+    MinihvSpawner *spawner; /* what VMMs are started through and their ends come from */
     /* Destroyed instances whose guest has stopped and whose process is still going away: their
      * destroy is reported, their process and its cgroups are not gone yet (minihv-ending.c). */
     Instance *ending;
@@ -103,7 +105,7 @@ struct Instance {
     int pid;
     uint64_t start_ticks;
     int pidfd; /* an adopted process's while no console connection tells its end; else -EBADF */
-    bool own_child; /* hvd spawned it: SIGCHLD tells its end (minihv_child_exited) */
+    bool own_child; /* hvd started it: the spawner tells its end (minihv_vmm_exited) */
     int tap_fd;     /* hvd's tap for the domain's NIC until its VMM has it; -EBADF when none */
     sd_event_source *pidfd_source;
     int ready_fd;
@@ -293,6 +295,11 @@ void instance_watch_end(Instance *inst);
 
 /* Handles the end of the process (wait status known for hvd's own children). */
 void instance_exited(Instance *inst);
+
+/* The spawner's callbacks (minihv-driver.c): a VMM's end (wait_status < 0: not known), and the
+ * spawner's own end. userdata is the MinihvDriver. */
+void minihv_vmm_exited(void *userdata, int pid, int wait_status);
+void minihv_spawner_lost(void *userdata);
 
 /* Frees an instance that has ended, unregistering it. */
 void instance_free(Instance *inst);

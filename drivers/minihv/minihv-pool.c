@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,8 +14,6 @@
 #include "minihv-process.h"
 #include "time-util.h"
 
-extern char **environ;
-
 /* The descriptor a pooled process gets its socket on, and the room its command line keeps for
  * the domain's arguments (so that it is found by its --control socket, as any VMM is). */
 #define POOL_SOCKET_FD "3"
@@ -26,7 +23,7 @@ typedef struct PoolVmm PoolVmm;
 
 struct PoolVmm {
     MinihvPool *pool;
-    int pid; /* hvd's child: reaped by hvd's SIGCHLD handler, which tells the pool */
+    int pid; /* the spawner reaps it and tells the pool (minihv_pool_child_exited) */
     uint64_t start_ticks;
     int sock; /* hvd's end of the socket pair; the process ends when it closes */
     sd_event_source *sock_source;
@@ -63,42 +60,24 @@ struct MinihvPool {
     int last_spawn_error; /* errno of the last failed spawn, 0 when none failed */
 };
 
-/* posix_spawn of one pooled process, in the pool's thread: a socket pair whose other end is
- * the process's fd 3, its own session, stdin from /dev/null, output to the pool's log. */
+/* One pooled process, started from the pool's thread through the spawner: a socket pair whose
+ * other end is the process's fd 3, its output to the pool's log. */
 static PoolSpawned spawn_one(MinihvPool *pool)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
+    PoolSpawned spawned = {0};
     int pair[2], r;
-    pid_t pid;
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         return (PoolSpawned){.error = errno};
-    (void)sigemptyset(&none);
-    (void)sigfillset(&all);
-    (void)posix_spawnattr_init(&attr);
-    (void)posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETSID);
-    (void)posix_spawnattr_setsigmask(&attr, &none);
-    (void)posix_spawnattr_setsigdefault(&attr, &all);
-    (void)posix_spawn_file_actions_init(&fa);
-    (void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    (void)posix_spawn_file_actions_addopen(&fa, 1, pool->log_path, O_WRONLY | O_CREAT | O_APPEND,
-                                           0600);
-    (void)posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    (void)posix_spawn_file_actions_adddup2(&fa, pair[1], atoi(POOL_SOCKET_FD));
-    r = posix_spawn(&pid, pool->argv[0], &fa, &attr, pool->argv, environ);
-    (void)posix_spawn_file_actions_destroy(&fa);
-    (void)posix_spawnattr_destroy(&attr);
+    r = minihv_spawner_run(pool->md->spawner, pool->argv, pool->log_path,
+                           &(MinihvSpawnFd){pair[1], atoi(POOL_SOCKET_FD)}, 1, &spawned.pid,
+                           &spawned.start_ticks);
     (void)close(pair[1]);
-    if (r != 0) {
+    if (r < 0) {
         (void)close(pair[0]);
-        return (PoolSpawned){.error = r};
+        return (PoolSpawned){.error = -r};
     }
-    PoolSpawned spawned = {.pid = pid, .sock = pair[0]};
-    /* its start time, so that a kill never reaches a process that took its pid over */
-    (void)minihv_process_start_ticks(pid, &spawned.start_ticks);
+    spawned.sock = pair[0];
     return spawned;
 }
 

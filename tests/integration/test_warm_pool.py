@@ -18,19 +18,19 @@ pytestmark = pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK),
 POOL = DENSE + "[minihv]\nwarm-pool = 2\nwarm-pool-memory = 2\n"
 
 
+def parent_pid(pid):
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def pooled_pids(hvd_pid):
-    """The `minihv pool` processes waiting for a guest, children of hvd_pid (0: any)."""
+    """The `minihv pool` processes waiting for a guest, started by hvd_pid's spawner (0: any)."""
     out = subprocess.run(["pgrep", "-f", "minihv pool --mode"], capture_output=True, text=True,
                          timeout=10).stdout
-    pids = []
-    for p in out.split():
-        try:
-            ppid = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if not hvd_pid or ppid == hvd_pid:
-            pids.append(int(p))
-    return sorted(pids)
+    return sorted(int(p) for p in out.split()
+                  if not hvd_pid or parent_pid(parent_pid(p)) == hvd_pid)
 
 
 def pool_view(h):

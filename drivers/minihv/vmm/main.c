@@ -23,6 +23,7 @@
 #include "sandbox.h"
 #include "save-client.h"
 #include "snapshot.h"
+#include "spawner.h"
 #include "vcpu.h"
 #include "vm-json.h"
 #include "vm.h"
@@ -34,6 +35,7 @@ static void help(void)
            "       minihv run [OPTIONS] --incoming FD\n"
            "       minihv save --control SOCKET [--then resume|stop] IMAGE\n"
            "       minihv pool --mode pv|full --memory MiB --vcpus N --socket FD [--room PAD]\n"
+           "       minihv spawner   (started by hvd, on its sockets as descriptors 3 and 4)\n"
            "       minihv --help | --version\n"
            "\n"
            "Runs GUEST on /dev/kvm until it powers off, reboots, crashes or is destroyed, or\n"
@@ -593,6 +595,8 @@ int main(int argc, char **argv)
     RunOptions o;
     int r;
 
+    if (argc >= 2 && streq(argv[1], "spawner"))
+        return spawner_main(argc - 1, argv + 1);
     if (argc >= 2 && streq(argv[1], "pool")) {
         r = pool_wait(argc - 1, argv + 1, &guest);
         if (r >= 0)
