@@ -252,7 +252,15 @@ void instance_migrate_stop(Instance *inst);
 /* The process of inst ended during a save: the save fails, saying so. */
 void instance_save_abort(Instance *inst);
 
-/* Adopts the minihv process recorded in rt after an hvd restart, when its pid still runs and
+/* A new instance of c, not started nor registered (minihv-instance.c). */
+int instance_new(MinihvDriver *md, const DomainConfig *c, Instance **ret, Error *e);
+
+/* Reports a state of inst hvd did not ask for, through DriverEvents.domain_state. */
+void instance_report_state(Instance *inst, DomainState state, DomainReason reason,
+                           const char *detail);
+
+/* The rest is minihv-adopt.c's.
+ * Adopts the minihv process recorded in rt after an hvd restart, when its pid still runs and
  * started when recorded. Never waits: returns 1 at once, assuming the state hvd recorded
  * (recorded: paused stays paused, anything else is running), or 0 when the process is gone (e
  * says what was found). minihv's own account (info) is asked for without waiting: a paused or
@@ -272,6 +280,9 @@ void instance_probe(Instance *inst);
 /* Drops the probes still queued and the source that starts them (the driver's close). */
 void minihv_probes_drop(MinihvDriver *md);
 
+/* Takes inst's probe out of the queue, or cancels it in flight (its instance is going). */
+void instance_probe_cancel(Instance *inst);
+
 /* minihv answered a request: finishes what waited for it to answer (the adoption check, the
  * console connection). */
 void instance_answers(Instance *inst);
@@ -287,7 +298,7 @@ int instance_control(Instance *inst, DomainAction op, json_t *request, Error *e)
 void instance_kill(Instance *inst);
 
 /* Makes sure hvd learns at once when the process of inst ends, holding at most one descriptor:
- * for hvd's own child, SIGCHLD tells (nothing held); for an adopted process, the failure of a
+ * for hvd's own VMM, the spawner tells (nothing held); for an adopted process, the failure of a
  * connection being made to it (the probe, the console) or the console connection's hang-up once
  * open, else a pidfd (opened here, dropped once the console is connected). Call when one of
  * those connections opened, failed, was answered or was lost. */
