@@ -27,10 +27,12 @@ extern char **environ;
 /* Where the descriptors a VMM gets wait while it is made: above every number it gets. */
 #define HELD_FD_MIN (SPAWNER_TARGET_FD_MAX + 1)
 /* SIGCHLD names one child, whose end is told at once; ends that came while it was pending were
- * merged into it, and a reap of every child (a walk over them all, in the kernel) finds those:
- * at most once in this long, so that a host ending domains one after the other walks its
- * thousands of children once per this interval, not once per end. */
-#define SWEEP_DELAY_MS 10
+ * merged into it, and a reap of every child (a walk over them all, in the kernel: about 1 ms
+ * with 10 000) finds those at most this long after, so that a host ending domains one after the
+ * other walks its children 10 times a second, not once per end. (A destroy is answered once the
+ * guest has stopped, before its process ends: a merged end delays only what waits for the
+ * process, a start of the same domain, the removal of its cgroups.) */
+#define SWEEP_DELAY_MS 100
 
 /* Ends not yet taken by hvd's socket: sent as it has room. */
 static struct {
