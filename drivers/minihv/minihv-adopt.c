@@ -35,7 +35,8 @@ static void probe_state(Instance *inst, json_t *info)
         paused == inst->paused)
         return;
     inst->paused = paused;
-    instance_report_state(inst, paused ? STATE_PAUSED : STATE_RUNNING, REASON_DAEMON, "found so by hvd");
+    instance_report_state(inst, paused ? STATE_PAUSED : STATE_RUNNING, REASON_DAEMON,
+                          "found so by hvd");
 }
 
 static void unserved(Instance *inst, const Error *e)
@@ -78,7 +79,7 @@ static void probe_answered(Instance *inst, json_t *info, const Error *e)
 
 /* Probes in flight at most: each wakes a VMM, and thousands of VMMs woken at once (a re-attach)
  * would take the CPUs from hvd for as long as they all answer. */
-#define PROBES_IN_FLIGHT_MAX 32u
+#define PROBES_IN_FLIGHT_MAX 128u
 
 static void probe_start(Instance *inst);
 
@@ -164,6 +165,24 @@ void instance_probe_cancel(Instance *inst)
     probe_queue_run(md);
 }
 
+/* The probe of an adopted process without a console: the console connection itself, whose
+ * reply says what info says (an older minihv's does not: it is asked with info then). */
+static void on_probe_console(ControlCall *call, int fd, const char *early, size_t early_len,
+                             json_t *reply, const Error *e, void *userdata)
+{
+    Instance *inst = userdata;
+
+    probe_done(inst);
+    probe_queue_run(inst->md);
+    if (!e)
+        instance_console_opened(inst, fd, early, early_len);
+    if (e || json_object_get(reply, "pid"))
+        probe_answered(inst, reply, e);
+    else
+        instance_probe(inst);
+    instance_watch_end(inst);
+}
+
 static void on_probe_reply(ControlCall *call, json_t *info, const Error *e, void *userdata)
 {
     Instance *inst = userdata;
@@ -197,16 +216,25 @@ void instance_probe(Instance *inst)
     md->probe_queue_tail = inst;
 }
 
+/* Asks inst who it is: with its console connection when it has none (a re-attach makes one
+ * connection per VMM), else with info. */
 static void probe_start(Instance *inst)
 {
+    sd_event *event = inst->md->drv->ctx.event;
     Error e = ERROR_NULL;
     json_t *request;
+    int r;
 
     request = json_pack("{s:s}", "cmd", "info");
     if (!request)
         return;
-    if (control_call_async(inst->md->drv->ctx.event, inst->control_path, request,
-                           CONTROL_TIMEOUT_MS, on_probe_reply, inst, &inst->probe_call, &e) >= 0) {
+    if (inst->console_fd < 0 && !inst->console_call)
+        r = control_console_open_async(event, inst->control_path, CONTROL_TIMEOUT_MS,
+                                       on_probe_console, inst, &inst->probe_call, &e);
+    else
+        r = control_call_async(event, inst->control_path, request, CONTROL_TIMEOUT_MS,
+                               on_probe_reply, inst, &inst->probe_call, &e);
+    if (r >= 0) {
         inst->probe_state_requests = inst->state_requests;
         inst->md->probes_in_flight++;
         control_call_set_priority(inst->probe_call, CONTROL_PRIORITY_BACKGROUND);
@@ -279,4 +307,3 @@ int instance_adopt(MinihvDriver *md, const DomainConfig *c, const DomainRuntime 
      * then costs two connections per VMM instead of three. */
     return 1;
 }
-

@@ -96,17 +96,8 @@ static int on_console(sd_event_source *s, int fd, uint32_t revents, void *userda
     return 0;
 }
 
-static void on_console_opened(ControlCall *call, int fd, const char *early, size_t early_len,
-                              const Error *e, void *userdata)
+void instance_console_opened(Instance *inst, int fd, const char *early, size_t early_len)
 {
-    Instance *inst = userdata;
-
-    inst->console_call = NULL;
-    if (e) {
-        log_debug("minihv: console of %s not followed: %s", inst->config.name, e->message);
-        instance_watch_end(inst); /* an adopted process may have ended */
-        return;
-    }
     inst->console_fd = fd;
     if (sd_event_add_io(inst->md->drv->ctx.event, &inst->console_source, fd, EPOLLIN, on_console,
                         inst) < 0) {
@@ -119,18 +110,33 @@ static void on_console_opened(ControlCall *call, int fd, const char *early, size
     console_flush(inst);
 }
 
+static void on_console_opened(ControlCall *call, int fd, const char *early, size_t early_len,
+                              json_t *reply, const Error *e, void *userdata)
+{
+    Instance *inst = userdata;
+
+    inst->console_call = NULL;
+    if (e) {
+        log_debug("minihv: console of %s not followed: %s", inst->config.name, e->message);
+        instance_watch_end(inst); /* an adopted process may have ended */
+        return;
+    }
+    instance_console_opened(inst, fd, early, early_len);
+}
+
 void instance_console_attach(Instance *inst)
 {
     Error e = ERROR_NULL;
 
-    if (!inst->ready || inst->console_fd >= 0 || inst->console_call)
+    /* an adopted process not confirmed yet gets its console as its probe (minihv-adopt.c) */
+    if (!inst->ready || inst->console_fd >= 0 || inst->console_call || inst->probe_call ||
+        (!inst->own_child && !inst->confirmed))
         return;
     if (control_console_open_async(inst->md->drv->ctx.event, inst->control_path, CONTROL_TIMEOUT_MS,
                                    on_console_opened, inst, &inst->console_call, &e) < 0) {
         log_debug("minihv: console of %s not followed: %s", inst->config.name, e.message);
         instance_watch_end(inst);
-    } else if (!inst->own_child)
-        control_call_set_priority(inst->console_call, CONTROL_PRIORITY_BACKGROUND); /* re-attach */
+    }
 }
 
 /* What a client typed: held until minihv takes it, dropped beyond CONSOLE_INPUT_MAX. */

@@ -146,7 +146,8 @@ static void call_finish(ControlCall *call, json_t *reply, const Error *e, size_t
         int fd = e ? -EBADF : TAKE_FD(call->fd);
         size_t early = e ? 0 : call->len - line_end;
 
-        call->console_done(call, fd, early ? call->buf + line_end : "", early, e, call->userdata);
+        call->console_done(call, fd, early ? call->buf + line_end : "", early, e ? NULL : reply, e,
+                           call->userdata);
     } else
         call->done(call, reply, e, call->userdata);
     call_free(call);

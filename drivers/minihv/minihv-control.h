@@ -19,9 +19,11 @@ typedef void (*ControlEvent)(ControlCall *call, json_t *event, void *userdata);
 
 /* Called once when a console connection is switched to the raw stream: fd (the caller's now)
  * carries the guest's output and takes its input, early holds output that arrived with the
- * reply (early_len bytes, borrowed). On failure fd is -EBADF and e is set. */
+ * reply (early_len bytes, borrowed), and reply is minihv's answer (borrowed; it has the fields
+ * of {"cmd": "info"} too, unless minihv is older than that). On failure fd is -EBADF, reply
+ * NULL and e is set. */
 typedef void (*ControlConsoleDone)(ControlCall *call, int fd, const char *early, size_t early_len,
-                                   const Error *e, void *userdata);
+                                   json_t *reply, const Error *e, void *userdata);
 
 /* Sends request on a new connection and calls done from the event loop when the reply, a
  * failure or timeout_ms without a reply comes first. A reply {"ok": false, "error": ...} becomes

@@ -690,7 +690,8 @@ void instance_exited(Instance *inst)
         instance_report_state(inst, STATE_SHUTOFF, REASON_MIGRATED, "migrated to another host");
     else if (status == MINIHV_EXIT_SAVED && !signal)
         /* Saved by a control client and stopped: off, its state in the image it was given. */
-        instance_report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN, "saved into an image and stopped");
+        instance_report_state(inst, STATE_SHUTOFF, REASON_SHUTDOWN,
+                              "saved into an image and stopped");
     else if (oom)
         instance_report_state(inst, STATE_CRASHED, REASON_HOST_ERROR, detail);
     else if (status == MINIHV_EXIT_POWEROFF && !signal)

@@ -403,8 +403,13 @@ bool instance_stats_page_read(Instance *inst, StatsPage *ret);
 void instance_stats_page_drop(Instance *inst);
 
 /* Console (minihv-console.c). Opens the connection to minihv's console without waiting, unless
- * it is open or being opened; its output goes to the event stream and to every client. */
+ * it is open or being opened, or inst is an adopted process not confirmed yet (its probe opens
+ * it); its output goes to the event stream and to every client. */
 void instance_console_attach(Instance *inst);
+
+/* Takes fd, a console connection minihv switched to the stream (early: output that came with its
+ * reply), as inst's console. */
+void instance_console_opened(Instance *inst, int fd, const char *early, size_t early_len);
 
 /* Closes the connection to minihv (the process ended); input not sent yet is dropped and
  * counted. Clients stay connected, for the next process of a reboot. */

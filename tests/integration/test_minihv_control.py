@@ -141,8 +141,10 @@ def test_console_attach_is_a_bidirectional_stream(build, tmp_path, mode):
     try:
         d.wait_console("echo: ready")
         a, b = d.client(), d.client()
-        assert a.request({"cmd": "console"}) == {"ok": True}
-        assert b.request({"cmd": "console"}) == {"ok": True}
+        # the reply says what info does: whom a client re-attaching reached
+        ra, rb = a.request({"cmd": "console"}), b.request({"cmd": "console"})
+        assert ra["ok"] and ra["pid"] == d.proc.pid and ra["mode"] == mode
+        assert rb["ok"] and rb["start_time_ticks"] == ra["start_time_ticks"] > 0
         a.send_raw(b"from a\n")
         a.read_until(b"from a\n")
         b.read_until(b"from a\n")  # every attached client sees the output

@@ -222,10 +222,12 @@ static json_t *cmd_dirty(ControlClient *c, json_t *req, const char **error, bool
                      "pages", (json_int_t)(vm->mem.size / 4096));
 }
 
+/* The reply has what info says, so that a client re-attaching to the domain checks whom it
+ * reached with this one connection. The switch to the console stream happens after the reply
+ * is queued (see client_handle_line). */
 static json_t *cmd_console(ControlClient *c, json_t *req, const char **error, bool *malformed)
 {
-    /* The switch happens after the reply is queued (see client_handle_line). */
-    return reply_ok();
+    return cmd_info(c, req, error, malformed);
 }
 
 /* Sends a migration event to every command client. */

@@ -139,8 +139,8 @@ static int parse_request(char *buf, size_t len, int *fds, unsigned n_fds, Reques
     if (len < sizeof(h))
         return EBADMSG;
     memcpy(&h, buf, sizeof(h));
-    if (h.magic != SPAWNER_MAGIC || h.argc == 0 || h.argc > SPAWNER_ARGS_MAX ||
-        h.n_fds != n_fds || n_fds > SPAWNER_FDS_MAX)
+    if (h.magic != SPAWNER_MAGIC || h.argc == 0 || h.argc > SPAWNER_ARGS_MAX || h.n_fds != n_fds ||
+        n_fds > SPAWNER_FDS_MAX)
         return EBADMSG;
     for (unsigned i = 0; i < n_fds; i++) {
         if (h.target_fd[i] < SPAWNER_TARGET_FD_MIN || h.target_fd[i] > SPAWNER_TARGET_FD_MAX)
@@ -185,8 +185,10 @@ static bool handle_request(void)
         char space[CMSG_SPACE(sizeof(int) * SPAWNER_FDS_MAX)];
     } control;
     struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control)};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = &control,
+                         .msg_controllen = sizeof(control)};
     int fds[SPAWNER_FDS_MAX];
     unsigned n_fds = 0;
     SpawnerAnswer a = {0};
@@ -251,8 +253,9 @@ int spawner_main(int argc, char **argv)
     int sfd;
 
     if (argc != 1) {
-        fprintf(stderr, "minihv spawner: takes no arguments (hvd starts it, with its sockets "
-                        "as descriptors %d and %d)\n",
+        fprintf(stderr,
+                "minihv spawner: takes no arguments (hvd starts it, with its sockets "
+                "as descriptors %d and %d)\n",
                 SPAWNER_REQUEST_FD, SPAWNER_ENDS_FD);
         return 2;
     }
