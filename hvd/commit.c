@@ -1,9 +1,11 @@
 /* Group commit: the domain changes made while the loop is busy share one SQLite transaction,
- * each inside its own savepoint, committed when the loop has nothing else to do (or after
- * COMMIT_BATCH_MAX changes). What depends on the changes being durable, the answers to callers
- * and the announcements to listeners, waits for that commit. */
+ * each inside its own savepoint, committed once callers' work is done, before bulk work that no
+ * caller waits on (event-priority.h; or after COMMIT_BATCH_MAX changes). What depends on the
+ * changes being durable, the answers to callers and the announcements to listeners, waits for that
+ * commit. */
 #include <string.h>
 
+#include "event-priority.h"
 #include "log.h"
 #include "manager-internal.h"
 
@@ -20,7 +22,7 @@ struct PendingCommit {
     Error error;
 };
 
-static int on_commit_idle(sd_event_source *s, void *userdata)
+static int on_commit_due(sd_event_source *s, void *userdata)
 {
     manager_commit(userdata);
     return 0;
@@ -37,9 +39,9 @@ int manager_change_begin(Manager *m)
         m->batch_open = true;
         m->batch_changes = 0;
         if (!m->commit_source) {
-            r = sd_event_add_defer(m->event, &m->commit_source, on_commit_idle, m);
+            r = sd_event_add_defer(m->event, &m->commit_source, on_commit_due, m);
             if (r >= 0)
-                (void)sd_event_source_set_priority(m->commit_source, SD_EVENT_PRIORITY_IDLE);
+                (void)sd_event_source_set_priority(m->commit_source, PRIORITY_COMMIT);
         } else
             r = sd_event_source_set_enabled(m->commit_source, SD_EVENT_ONESHOT);
         if (r < 0)

@@ -136,7 +136,8 @@ void instance_console_attach(Instance *inst)
                                    on_console_opened, inst, &inst->console_call, &e) < 0) {
         log_debug("minihv: console of %s not followed: %s", inst->config.name, e.message);
         instance_watch_end(inst);
-    }
+    } else /* a new domain's start is answered first */
+        control_call_set_priority(inst->console_call, CONTROL_PRIORITY_BACKGROUND);
 }
 
 /* What a client typed: held until minihv takes it, dropped beyond CONSOLE_INPUT_MAX. */

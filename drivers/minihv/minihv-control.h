@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "error.h"
+#include "event-priority.h"
 
 typedef struct ControlCall ControlCall;
 
@@ -63,8 +64,9 @@ void control_call_set_until_event(ControlCall *call, const char *name);
  * hvd's callers, whose bus would otherwise wait behind all of them. */
 void control_call_set_priority(ControlCall *call, int64_t priority);
 
-/* The priority of calls that no caller waits for: after hvd's clients. */
-#define CONTROL_PRIORITY_BACKGROUND (SD_EVENT_PRIORITY_NORMAL + 10)
+/* The priority of calls that no caller waits for: after hvd's clients and the commit their
+ * answers wait for. */
+#define CONTROL_PRIORITY_BACKGROUND PRIORITY_BACKGROUND
 
 /* Drops a call in flight without calling its done. Accepts NULL. */
 void control_call_cancel(ControlCall *call);

@@ -392,6 +392,8 @@ static int fetch_start(Instance *inst)
         fetch_free(f);
         return r;
     }
+    (void)sd_event_source_set_priority(f->io, PRIORITY_BACKGROUND);
+    (void)sd_event_source_set_priority(f->timer, PRIORITY_BACKGROUND);
     inst->stats_page_fetch = f;
     inst->stats_asked_usec = now_usec(CLOCK_MONOTONIC);
     return 0;

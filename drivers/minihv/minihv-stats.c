@@ -109,11 +109,14 @@ static void stats_queue(Instance *inst)
 
     if (inst->stats_queued || inst->stats_call || inst->stats_page_fetch || !inst->ready)
         return;
-    if (!md->stats_queue_source &&
-        sd_event_add_time(md->drv->ctx.event, &md->stats_queue_source, CLOCK_MONOTONIC, 0, 0,
-                          on_stats_queue, md) < 0) {
-        instance_stats_kick(inst);
-        return;
+    if (!md->stats_queue_source) {
+        if (sd_event_add_time(md->drv->ctx.event, &md->stats_queue_source, CLOCK_MONOTONIC, 0, 0,
+                              on_stats_queue, md) < 0) {
+            instance_stats_kick(inst);
+            return;
+        }
+        /* a sweep over every running domain: after callers and their commits */
+        (void)sd_event_source_set_priority(md->stats_queue_source, PRIORITY_BACKGROUND);
     }
     if (!md->stats_queue_head) {
         (void)sd_event_source_set_time(md->stats_queue_source, now_usec(CLOCK_MONOTONIC));
@@ -209,8 +212,10 @@ static void stats_ask(Instance *inst)
         log_debug("minihv: no statistics of %s: %s", inst->config.name,
                   request ? e.message : "out of memory");
         inst->stats_failed = true;
-    } else
+    } else {
+        control_call_set_priority(inst->stats_call, CONTROL_PRIORITY_BACKGROUND);
         inst->stats_asked_usec = now_usec(CLOCK_MONOTONIC);
+    }
     json_decref(request);
 }
 

@@ -207,12 +207,14 @@ class Hvd:
     """One hvd process with its own state and runtime directories."""
 
     def __init__(self, build, bus, directory, config="", kvm_uri="test:///default",
-                 env=None, args=(), http="127.0.0.1:0", minihv_paths=True, cgroup_root=None):
+                 env=None, args=(), http="127.0.0.1:0", minihv_paths=True, cgroup_root=None,
+                 runtime_dir=None):
         self.build = pathlib.Path(build)
         self.bus = bus
         self.dir = pathlib.Path(directory)
         self.state_dir = self.dir / "state"
-        self.runtime_dir = self.dir / "run"
+        # under directory unless given (a benchmark puts it on tmpfs, as /run is under systemd)
+        self.runtime_dir = pathlib.Path(runtime_dir) if runtime_dir else self.dir / "run"
         self.config_path = self.dir / "hvd.conf"
         self.config = config
         self.kvm_uri = kvm_uri
