@@ -22,8 +22,10 @@ extern char **environ;
 
 /* How long a request may go unanswered: a spawner that takes longer is killed. */
 #define ANSWER_TIMEOUT_SEC 5
-/* A spawner that ended within this of its start is started again only after as long. */
-#define RESTART_PAUSE_USEC USEC_PER_SEC
+/* A spawner that ended within this of its start is started again only after as long; one that
+ * cannot start is tried again after twice as long each time, up to RESTART_PAUSE_MAX_USEC. */
+#define RESTART_PAUSE_USEC     USEC_PER_SEC
+#define RESTART_PAUSE_MAX_USEC (60 * USEC_PER_SEC)
 
 struct MinihvSpawner {
     char *binary;
@@ -36,7 +38,8 @@ struct MinihvSpawner {
     int ends_fd;
     sd_event_source *ends_source;
     sd_event_source *restart_timer;
-    int pid; /* the spawner's process, hvd's child; 0 when none runs */
+    uint64_t restart_pause_usec; /* before the next try of a spawner that cannot start */
+    int pid;                     /* the spawner's process, hvd's child; 0 when none runs */
     uint64_t started_usec;
     char down_reason[256];
 };
@@ -135,15 +138,33 @@ static int spawner_start(MinihvSpawner *s)
     s->request_fd = request[0];
     s->down_reason[0] = 0;
     (void)pthread_mutex_unlock(&s->lock);
+    s->restart_pause_usec = RESTART_PAUSE_USEC;
     return 0;
 fail:
     for (size_t i = 0; i < 2; i++) {
         (void)safe_close(request[i]);
         (void)safe_close(ends[i]);
     }
-    set_down(s, "the minihv spawner (%s spawner) cannot start: %s", s->binary, strerror(-r));
-    log_warning("%s", s->down_reason);
+    {
+        char was[sizeof(s->down_reason)];
+        memcpy(was, s->down_reason, sizeof(was));
+        set_down(s, "the minihv spawner (%s spawner) cannot start: %s", s->binary, strerror(-r));
+        if (!streq(was, s->down_reason)) /* said once, not at each try */
+            log_warning("%s", s->down_reason);
+    }
     return r;
+}
+
+static int on_restart_timer(sd_event_source *source, uint64_t usec, void *userdata);
+
+/* Tries again after the current pause, which doubles for the next time. */
+static void restart_later(MinihvSpawner *s)
+{
+    if (s->restart_timer)
+        return;
+    (void)sd_event_add_time_relative(s->event, &s->restart_timer, CLOCK_MONOTONIC,
+                                     s->restart_pause_usec, 0, on_restart_timer, s);
+    s->restart_pause_usec = MIN(s->restart_pause_usec * 2, RESTART_PAUSE_MAX_USEC);
 }
 
 static int on_restart_timer(sd_event_source *source, uint64_t usec, void *userdata)
@@ -152,8 +173,7 @@ static int on_restart_timer(sd_event_source *source, uint64_t usec, void *userda
 
     s->restart_timer = sd_event_source_disable_unref(s->restart_timer);
     if (spawner_start(s) < 0)
-        (void)sd_event_add_time_relative(s->event, &s->restart_timer, CLOCK_MONOTONIC,
-                                         RESTART_PAUSE_USEC, 0, on_restart_timer, s);
+        restart_later(s);
     return 0;
 }
 
@@ -171,10 +191,10 @@ int minihv_spawner_new(const char *binary, sd_event *event, MinihvSpawnerEnded e
     s->lost = lost;
     s->userdata = userdata;
     s->request_fd = s->ends_fd = -EBADF;
+    s->restart_pause_usec = RESTART_PAUSE_USEC;
     (void)pthread_mutex_init(&s->lock, NULL);
     if (spawner_start(s) < 0)
-        (void)sd_event_add_time_relative(event, &s->restart_timer, CLOCK_MONOTONIC,
-                                         RESTART_PAUSE_USEC, 0, on_restart_timer, s);
+        restart_later(s);
     *ret = s;
     return 0;
 }
@@ -308,9 +328,7 @@ bool minihv_spawner_child_exited(MinihvSpawner *s, int pid)
     lasted = now_usec(CLOCK_MONOTONIC) - s->started_usec;
     if (lasted >= RESTART_PAUSE_USEC && spawner_start(s) >= 0)
         return true;
-    if (!s->restart_timer)
-        (void)sd_event_add_time_relative(s->event, &s->restart_timer, CLOCK_MONOTONIC,
-                                         RESTART_PAUSE_USEC, 0, on_restart_timer, s);
+    restart_later(s);
     return true;
 }
 
