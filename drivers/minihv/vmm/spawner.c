@@ -1,6 +1,6 @@
 /* `minihv spawner`: the small process that hvd's minihv driver starts its VMMs through, and
  * that reaps them and tells hvd of each end. hvd holds a descriptor per running domain, and an
- * exec from hvd closes every one of them again in the new process; the spawner holds four. The
+ * exec from hvd closes every one of them again in the new process; the spawner holds six. The
  * end SIGCHLD names is reaped at once, without a walk over every child. The spawner ends when
  * hvd does (its request socket closes); the VMMs it started keep running. */
 #include <errno.h>
