@@ -2,7 +2,6 @@
  * restart with a backoff when it dies, host file updates, stop. */
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -11,14 +10,13 @@
 #include "dnsmasq.h"
 #include "log.h"
 #include "macro.h"
+#include "spawn-util.h"
 #include "time-util.h"
 
 #define RESTART_MIN_US     (1 * USEC_PER_SEC)
 #define RESTART_MAX_US     (30 * USEC_PER_SEC)
 #define RESTART_RESET_US   (60 * USEC_PER_SEC) /* a run this long starts the backoff afresh */
 #define DNSMASQ_LEASE_TIME "1h"
-
-extern char **environ;
 
 struct Dnsmasq {
     sd_event *event;
@@ -79,9 +77,6 @@ static int spawn(Dnsmasq *d, Error *e)
 {
     _cleanup_free_ char *interface = NULL, *listen = NULL, *range = NULL, *hosts = NULL,
                         *leases = NULL, *pidfile = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
     pid_t pid;
     int r;
 
@@ -115,21 +110,7 @@ static int spawn(Dnsmasq *d, Error *e)
         NULL,
     };
 
-    (void)sigemptyset(&none);
-    (void)sigfillset(&all);
-    (void)posix_spawnattr_init(&attr);
-    (void)posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETSID);
-    (void)posix_spawnattr_setsigmask(&attr, &none);
-    (void)posix_spawnattr_setsigdefault(&attr, &all);
-    (void)posix_spawn_file_actions_init(&fa);
-    (void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    (void)posix_spawn_file_actions_addopen(&fa, 1, d->log_path, O_WRONLY | O_CREAT | O_APPEND,
-                                           0600);
-    (void)posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-    (void)posix_spawn_file_actions_destroy(&fa);
-    (void)posix_spawnattr_destroy(&attr);
+    r = spawn_detached(argv, true, d->log_path, NULL, 0, &pid);
     if (r != 0)
         return error_set_errno(e, -r, "Failed to run dnsmasq for network %s: %m%s", d->network,
                                r == ENOENT ? " (is dnsmasq installed?)" : "");

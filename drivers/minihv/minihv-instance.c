@@ -299,7 +299,7 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
     _cleanup_(cgroup_strv_freep) char **cgroup_files = NULL;
     const DomainConfig *c = &inst->config;
     _cleanup_free_ char **argv = NULL;
-    MinihvSpawnFd fds[3];
+    SpawnFd fds[3];
     size_t n_fds = 0;
     int r;
 
@@ -325,11 +325,11 @@ static int spawn(MinihvDriver *md, Instance *inst, int ready_write, Error *e)
         (void)minihv_process_start_ticks(inst->pid, &inst->start_ticks);
         return 0;
     }
-    fds[n_fds++] = (MinihvSpawnFd){ready_write, 3};
+    fds[n_fds++] = (SpawnFd){ready_write, 3};
     if (inst->tap_fd >= 0)
-        fds[n_fds++] = (MinihvSpawnFd){inst->tap_fd, atoi(NET_FD)};
+        fds[n_fds++] = (SpawnFd){inst->tap_fd, atoi(NET_FD)};
     if (inst->incoming_fd >= 0)
-        fds[n_fds++] = (MinihvSpawnFd){inst->incoming_fd, atoi(INCOMING_FD)};
+        fds[n_fds++] = (SpawnFd){inst->incoming_fd, atoi(INCOMING_FD)};
     r = minihv_spawner_run(md->spawner, argv, inst->vmm_log_path, fds, n_fds, &inst->pid,
                            &inst->start_ticks);
     if (r < 0) {

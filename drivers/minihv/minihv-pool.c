@@ -70,7 +70,7 @@ static PoolSpawned spawn_one(MinihvPool *pool)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         return (PoolSpawned){.error = errno};
     r = minihv_spawner_run(pool->md->spawner, pool->argv, pool->log_path,
-                           &(MinihvSpawnFd){pair[1], atoi(POOL_SOCKET_FD)}, 1, &spawned.pid,
+                           &(SpawnFd){pair[1], atoi(POOL_SOCKET_FD)}, 1, &spawned.pid,
                            &spawned.start_ticks);
     (void)close(pair[1]);
     if (r < 0) {

@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +16,6 @@
 #include "minihv-spawner.h"
 #include "spawner-protocol.h"
 #include "time-util.h"
-
-extern char **environ;
 
 /* How long a request may go unanswered: a spawner that takes longer is killed. */
 #define ANSWER_TIMEOUT_SEC 5
@@ -94,9 +91,6 @@ static int spawner_start(MinihvSpawner *s)
     char *argv[] = {s->binary, (char *)"spawner", NULL};
     int request[2] = {-EBADF, -EBADF}, ends[2] = {-EBADF, -EBADF}, r;
     struct timeval timeout = {.tv_sec = ANSWER_TIMEOUT_SEC};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
     pid_t pid;
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, request) < 0 ||
@@ -104,20 +98,10 @@ static int spawner_start(MinihvSpawner *s)
         r = -errno;
         goto fail;
     }
-    (void)sigemptyset(&none);
-    (void)sigfillset(&all);
-    (void)posix_spawnattr_init(&attr);
-    (void)posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETSID);
-    (void)posix_spawnattr_setsigmask(&attr, &none);
-    (void)posix_spawnattr_setsigdefault(&attr, &all);
-    (void)posix_spawn_file_actions_init(&fa);
-    (void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    (void)posix_spawn_file_actions_adddup2(&fa, request[1], SPAWNER_REQUEST_FD);
-    (void)posix_spawn_file_actions_adddup2(&fa, ends[1], SPAWNER_ENDS_FD);
-    r = -posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
-    (void)posix_spawn_file_actions_destroy(&fa);
-    (void)posix_spawnattr_destroy(&attr);
+    /* its output stays hvd's */
+    r = -spawn_detached(argv, false, NULL,
+                        (SpawnFd[]){{request[1], SPAWNER_REQUEST_FD}, {ends[1], SPAWNER_ENDS_FD}},
+                        2, &pid);
     if (r < 0)
         goto fail;
     request[1] = safe_close(request[1]);
@@ -213,7 +197,7 @@ void minihv_spawner_free(MinihvSpawner *s)
 
 /* The request for argv: its header and strings in buf; its length, or -E2BIG. */
 static ssize_t build_request(char *buf, char *const argv[], const char *log_path,
-                             const MinihvSpawnFd *fds, size_t n_fds)
+                             const SpawnFd *fds, size_t n_fds)
 {
     SpawnerRequest h = {.magic = SPAWNER_MAGIC, .n_fds = (uint32_t)n_fds};
     size_t len = sizeof(h), k;
@@ -238,7 +222,7 @@ static ssize_t build_request(char *buf, char *const argv[], const char *log_path
 }
 
 /* One request and its answer on the locked socket; a failure takes the spawner down. */
-static int ask(MinihvSpawner *s, char *buf, size_t len, const MinihvSpawnFd *fds, size_t n_fds,
+static int ask(MinihvSpawner *s, char *buf, size_t len, const SpawnFd *fds, size_t n_fds,
                SpawnerAnswer *ret)
 {
     union {
@@ -284,8 +268,7 @@ static int ask(MinihvSpawner *s, char *buf, size_t len, const MinihvSpawnFd *fds
 }
 
 int minihv_spawner_run(MinihvSpawner *s, char *const argv[], const char *log_path,
-                       const MinihvSpawnFd *fds, size_t n_fds, int *ret_pid,
-                       uint64_t *ret_start_ticks)
+                       const SpawnFd *fds, size_t n_fds, int *ret_pid, uint64_t *ret_start_ticks)
 {
     _cleanup_free_ char *buf = malloc(SPAWNER_REQUEST_MAX);
     SpawnerAnswer a = {0};

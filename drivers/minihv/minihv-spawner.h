@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "spawn-util.h"
+
 typedef struct MinihvSpawner MinihvSpawner;
 
 /* Called on hvd's loop for each end of a VMM the spawner started. */
@@ -16,12 +18,6 @@ typedef void (*MinihvSpawnerEnded)(void *userdata, int pid, int wait_status);
  * the VMMs it had started are hvd's children from then on (hvd is their subreaper), or
  * ended already. */
 typedef void (*MinihvSpawnerLost)(void *userdata);
-
-/* A descriptor of hvd's that the VMM gets as the number target. */
-typedef struct MinihvSpawnFd {
-    int fd;
-    int target;
-} MinihvSpawnFd;
 
 /* Makes the spawner of `binary spawner` and starts its process as hvd's child. Its ends are
  * read on event at the priority of hvd's SIGCHLD. A spawner whose process could not start is
@@ -39,8 +35,7 @@ void minihv_spawner_free(MinihvSpawner *s);
  * running, -ETIMEDOUT: it did not answer within a few seconds and was killed). Safe from any
  * thread. */
 int minihv_spawner_run(MinihvSpawner *s, char *const argv[], const char *log_path,
-                       const MinihvSpawnFd *fds, size_t n_fds, int *ret_pid,
-                       uint64_t *ret_start_ticks);
+                       const SpawnFd *fds, size_t n_fds, int *ret_pid, uint64_t *ret_start_ticks);
 
 /* Whether pid is the spawner's own process, which hvd reaped: then its unread ends are told,
  * then lost, and another spawner starts (after a pause when this one lasted under a second). */

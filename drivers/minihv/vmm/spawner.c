@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +18,9 @@
 #include <unistd.h>
 
 #include "minihv-process.h"
+#include "spawn-util.h"
 #include "spawner-protocol.h"
 #include "spawner.h"
-
-extern char **environ;
 
 /* Where the descriptors a VMM gets wait while it is made: above every number it gets. */
 #define HELD_FD_MIN (SPAWNER_TARGET_FD_MAX + 1)
@@ -43,8 +41,7 @@ static struct {
 typedef struct Request {
     const char *log_path;
     char *argv[SPAWNER_ARGS_MAX + 1];
-    int fds[SPAWNER_FDS_MAX];
-    int target_fd[SPAWNER_FDS_MAX];
+    SpawnFd fds[SPAWNER_FDS_MAX];
     unsigned n_fds;
 } Request;
 
@@ -96,33 +93,14 @@ static void sweep(void)
         queue_end(pid, status);
 }
 
-/* Runs rq's program (posix_spawn: the spawner's few descriptors are all the new process
- * closes at its exec); its answer. */
+/* Runs rq's program (the spawner's few descriptors are all the new process closes at its
+ * exec); its answer. */
 static SpawnerAnswer start(const Request *rq)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
     SpawnerAnswer a = {0};
-    sigset_t none, all;
     pid_t pid;
 
-    (void)sigemptyset(&none);
-    (void)sigfillset(&all);
-    (void)posix_spawnattr_init(&attr);
-    (void)posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETSID);
-    (void)posix_spawnattr_setsigmask(&attr, &none);
-    (void)posix_spawnattr_setsigdefault(&attr, &all);
-    (void)posix_spawn_file_actions_init(&fa);
-    (void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    (void)posix_spawn_file_actions_addopen(&fa, 1, rq->log_path, O_WRONLY | O_CREAT | O_APPEND,
-                                           0600);
-    (void)posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    for (unsigned i = 0; i < rq->n_fds; i++)
-        (void)posix_spawn_file_actions_adddup2(&fa, rq->fds[i], rq->target_fd[i]);
-    a.error = posix_spawn(&pid, rq->argv[0], &fa, &attr, rq->argv, environ);
-    (void)posix_spawn_file_actions_destroy(&fa);
-    (void)posix_spawnattr_destroy(&attr);
+    a.error = spawn_detached(rq->argv, false, rq->log_path, rq->fds, rq->n_fds, &pid);
     if (a.error != 0)
         return a;
     a.pid = pid;
@@ -148,7 +126,7 @@ static int parse_request(char *buf, size_t len, int *fds, unsigned n_fds, Reques
         for (unsigned k = 0; k < i; k++)
             if (h.target_fd[k] == h.target_fd[i])
                 return EBADMSG;
-        rq->target_fd[i] = h.target_fd[i];
+        rq->fds[i].target = h.target_fd[i];
     }
     p = buf + sizeof(h);
     for (uint32_t i = 0; i <= h.argc; i++) {
@@ -169,9 +147,8 @@ static int parse_request(char *buf, size_t len, int *fds, unsigned n_fds, Reques
         if (held < 0)
             return errno;
         (void)close(fds[i]);
-        fds[i] = held;
+        fds[i] = rq->fds[i].fd = held;
     }
-    memcpy(rq->fds, fds, n_fds * sizeof(int));
     rq->n_fds = n_fds;
     return 0;
 }
